@@ -1,0 +1,43 @@
+# MOS Pipelines — `make demo` builds everything on simulated data; `make test` runs the suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export MOS_HOME ?= $(CURDIR)/.mos
+export DO_NOT_TRACK := 1
+export DAGSTER_DISABLE_TELEMETRY := 1
+export LITELLM_LOCAL_MODEL_COST_MAP := True
+
+# Demo world size: override e.g. `make demo DEMO_PEOPLE=100000 DEMO_DAYS=90`.
+DEMO_SEED ?= 7
+DEMO_PEOPLE ?= 5000
+DEMO_DAYS ?= 60
+# Extra pytest arguments, e.g. `make test PYTEST_ARGS="-k ingestion -x"`.
+PYTEST_ARGS ?=
+
+.PHONY: install demo test dev lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed  ## create .venv and install the project with its dev tools
+
+demo: install  ## generate a simulated world, build every asset, print what was found
+	$(BIN)/mos generate --seed $(DEMO_SEED) --people $(DEMO_PEOPLE) --days $(DEMO_DAYS)
+	$(BIN)/mos run
+
+test: install  ## the whole test suite (unit + integration: real DuckDB, dbt and Dagster)
+	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+
+dev: install  ## Dagster UI on http://127.0.0.1:3000 over $(MOS_HOME), same run history as the CLI
+	$(BIN)/mos dev --host 127.0.0.1 --port 3000
+
+lint: install
+	$(BIN)/sqlfluff lint dbt_project/models
+
+clean:
+	rm -rf $(MOS_HOME) dbt_project/target dbt_project/logs

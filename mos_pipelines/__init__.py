@@ -1,0 +1,1 @@
+"""MOS Pipelines."""

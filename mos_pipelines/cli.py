@@ -1,0 +1,159 @@
+"""The ``mos`` command: generate a simulated world, build the warehouse, open the Dagster UI."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mos_pipelines.settings import PROJECT_ROOT, configure_environment
+
+app = typer.Typer(
+    name="mos",
+    help="MOS Pipelines: a warehouse-native marketing OS (Dagster + dbt + DuckDB). Data lives in $MOS_HOME (default ./.mos).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Print an actionable error and exit non-zero."""
+    err_console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+@app.command()
+def generate(
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives byte-identical files.")] = 7,
+    people: Annotated[int, typer.Option(min=1, help="Number of people in the world.")] = 1000,
+    days: Annotated[int, typer.Option(min=1, help="Days of activity to generate.")] = 30,
+    scenario: Annotated[Optional[Path], typer.Option(help="Scenario YAML with planted effects (default: bundled).")] = None,
+    start_date: Annotated[Optional[str], typer.Option(help="First day, YYYY-MM-DD (default 2026-01-01).")] = None,
+) -> None:
+    """Generate a simulated marketing world: landing files and ground truth under $MOS_HOME."""
+    settings = configure_environment()
+    from mos_pipelines.simulation import WorldConfig, generate_world
+    from mos_pipelines.simulation.scenario import ScenarioError
+
+    if scenario is not None and not scenario.is_file():
+        fail(f"Scenario file not found: {scenario}")
+    kwargs = {}
+    if start_date:
+        try:
+            kwargs["start_date"] = date.fromisoformat(start_date)
+        except ValueError:
+            fail(f"--start-date {start_date!r} is not a date in the form YYYY-MM-DD")
+    config = WorldConfig(seed=seed, people=people, days=days, scenario=scenario, **kwargs)
+    from mos_pipelines.progress import stage_progress
+
+    try:
+        with stage_progress(console) as progress:
+            summary = generate_world(config, settings.mos_home, progress=progress)
+    except ScenarioError as exc:
+        fail(str(exc))
+    table = Table(title=f"Simulated world in {settings.mos_home}")
+    table.add_column("source")
+    table.add_column("files", justify="right")
+    table.add_column("rows", justify="right")
+    for source, rows in sorted(summary.rows_per_source.items()):
+        table.add_row(source, str(summary.files_per_source.get(source, 0)), f"{rows:,}")
+    console.print(table)
+    console.print(f"Truth files in {settings.truth_dir}. Generated in {summary.seconds:.1f} s. Next: [bold]mos run[/]")
+
+
+@app.command()
+def run(
+    select: Annotated[
+        Optional[str],
+        typer.Option(help="Dagster asset selection, e.g. 'group:raw', 'key:raw/events+'. Default: everything."),
+    ] = None,
+) -> None:
+    """Materialize assets through Dagster against $MOS_HOME (runs appear in the Dagster UI)."""
+    settings = configure_environment()
+    from mos_pipelines import warehouse
+    from mos_pipelines.runner import RunSelectionError, run_assets
+
+    if not settings.landing_dir.is_dir():
+        fail(
+            f"No landing folder at {settings.landing_dir}. Run `mos generate` for a simulated world, "
+            "or put your files under landing/<source>/ (see README: bring your own data)."
+        )
+    try:  # fail early, with a clear message, if the warehouse is locked or unreadable
+        warehouse.connect(settings.warehouse_path).close()
+    except warehouse.WarehouseError as exc:
+        fail(str(exc))
+    try:
+        outcome = run_assets(select, console=console)
+    except RunSelectionError as exc:
+        fail(str(exc))
+    if not outcome.success:
+        for failure in outcome.failures:
+            err_console.print(f"[bold red]failed:[/] {failure}")
+        fail(f"Run {outcome.run_id} failed; details in the Dagster UI (`mos dev`).", code=1)
+    console.print(f"Run {outcome.run_id} succeeded: {outcome.materialized} assets materialized, "
+                  f"{outcome.checks_passed} checks passed, {outcome.checks_failed} failed.")
+    summary()
+
+
+@app.command()
+def summary() -> None:
+    """Print what the warehouse holds: rows per layer, quarantined rows, ingested files."""
+    settings = configure_environment()
+    from mos_pipelines import warehouse
+    from mos_pipelines.summary import warehouse_summary
+
+    try:
+        con = warehouse.connect(settings.warehouse_path, read_only=True)
+    except warehouse.WarehouseError as exc:
+        fail(str(exc))
+    try:
+        found = warehouse_summary(con)
+    finally:
+        con.close()
+    layers = Table(title=f"Warehouse {settings.warehouse_path}")
+    for col, justify in (("schema", "left"), ("tables", "right"), ("rows", "right")):
+        layers.add_column(col, justify=justify)
+    for schema, (tables, rows) in found.layers.items():
+        layers.add_row(schema, str(tables), f"{rows:,}")
+    console.print(layers)
+    quarantine = Table(title="Ingestion (landing → raw)")
+    for col in ("source", "files", "unreadable", "rows loaded", "quarantined"):
+        quarantine.add_column(col, justify="left" if col == "source" else "right")
+    for row in found.ingestion:
+        quarantine.add_row(row.source, str(row.files), str(row.unreadable), f"{row.rows_loaded:,}", f"{row.rows_quarantined:,}")
+    console.print(quarantine)
+    for source, reason, n in found.top_quarantine_reasons:
+        console.print(f"  quarantined {n:,} × {source}: {reason}")
+    for line in found.highlights:
+        console.print(f"• {line}")
+    console.print("Dagster UI: [bold]make dev[/] (or `mos dev`), then open http://127.0.0.1:3000")
+
+
+@app.command()
+def dev(
+    host: Annotated[str, typer.Option(help="Interface to serve the UI on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port of the UI.")] = 3000,
+) -> None:
+    """Start the Dagster UI and daemon over the same warehouse and run history as the CLI."""
+    configure_environment()
+    dagster = shutil.which("dagster", path=str(Path(sys.executable).parent)) or shutil.which("dagster")
+    if dagster is None:
+        fail("The `dagster` command is not installed in this environment (run `make install`).")
+    workspace = PROJECT_ROOT / "workspace.yaml"
+    console.print(f"Dagster UI on http://{host}:{port} (DAGSTER_HOME={os.environ['DAGSTER_HOME']})")
+    os.chdir(PROJECT_ROOT)
+    os.execv(dagster, [dagster, "dev", "-w", str(workspace), "-h", host, "-p", str(port)])
+
+
+if __name__ == "__main__":
+    app()

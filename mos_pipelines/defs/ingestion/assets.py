@@ -1,0 +1,59 @@
+"""One asset per landing source: landing files → ``raw.<source>`` (+ ``raw.quarantine``)."""
+
+
+import dagster as dg
+
+from mos_pipelines.ingestion.contracts import SOURCES, Source
+from mos_pipelines.ingestion.loader import SourceLoadResult, load_source
+from mos_pipelines.ingestion.report import load_metadata
+from mos_pipelines.resources import MosHome
+from mos_pipelines.settings import WAREHOUSE_POOL
+
+OWNER = "team:data-platform"
+
+
+class LandingFolderMissing(dg.Failure):
+    """The landing zone does not exist at all (as opposed to one source having no files)."""
+
+
+def build_raw_asset(source: Source) -> dg.AssetsDefinition:
+    """The ingestion asset for one landing source."""
+
+    @dg.asset(
+        key=["raw", source.raw_table],
+        group_name="raw",
+        kinds={"duckdb", "python"},
+        owners=[OWNER],
+        pool=WAREHOUSE_POOL,
+        description=(
+            f"{source.description}\n\nLoads new files from `landing/{source.name}/` ({source.format}); "
+            "each file once (ledger `ops.file_ledger` keyed by content hash). Rows that break the contract "
+            "go to `raw.quarantine` with file, line and reason; fields outside the contract are kept in `_extra`."
+        ),
+    )
+    def _raw_asset(context: dg.AssetExecutionContext, mos: MosHome) -> dg.MaterializeResult:
+        if not mos.landing_dir.is_dir():
+            raise LandingFolderMissing(
+                description=(
+                    f"No landing folder at {mos.landing_dir}. Generate a simulated world with "
+                    "`mos generate`, or put your files under landing/<source>/ (see README)."
+                )
+            )
+
+        def progress(done: int, total: int, name: str) -> None:
+            if done == total or done % 10 == 0:
+                context.log.info(f"{source.name}: {done}/{total} files ({name})")
+
+        with mos.connect() as con:
+            result: SourceLoadResult = load_source(con, source.name, mos.landing_dir, progress)
+            total_rows = con.execute(f'select count(*) from raw."{source.raw_table}"').fetchone()[0]
+        for f in result.with_status("unreadable"):
+            context.log.error(f"Unreadable file landing/{f.source_file}: {f.error}")
+        if result.ignored_files:
+            context.log.warning(f"Ignored files that are not {source.format}: {result.ignored_files}")
+        return dg.MaterializeResult(metadata=load_metadata(result, total_rows))
+
+    return _raw_asset
+
+
+raw_assets = [build_raw_asset(source) for source in SOURCES.values()]

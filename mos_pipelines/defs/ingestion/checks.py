@@ -1,0 +1,56 @@
+"""Checks on the raw layer: counts reconcile (blocking) and no file was unreadable (warning)."""
+
+
+import dagster as dg
+
+from mos_pipelines.ingestion.contracts import SOURCES, Source
+from mos_pipelines.ingestion.loader import reconciliation_errors
+from mos_pipelines.resources import MosHome
+from mos_pipelines.settings import WAREHOUSE_POOL
+
+
+def build_reconciliation_check(source: Source) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=dg.AssetKey(["raw", source.raw_table]),
+        name="rows_reconcile",
+        blocking=True,
+        pool=WAREHOUSE_POOL,
+        description="For every loaded file: rows in the file = rows in the raw table + rows quarantined.",
+    )
+    def _check(mos: MosHome) -> dg.AssetCheckResult:
+        with mos.connect() as con:
+            errors = reconciliation_errors(con, source.name)
+            files = con.execute(
+                "select count(*) from ops.file_ledger where source = ? and status = 'loaded'", [source.name]
+            ).fetchone()[0]
+        return dg.AssetCheckResult(
+            passed=not errors,
+            metadata={"files_checked": files, "mismatches": dg.MetadataValue.md("\n".join(f"- {e}" for e in errors) or "none")},
+        )
+
+    return _check
+
+
+def build_unreadable_check(source: Source) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=dg.AssetKey(["raw", source.raw_table]),
+        name="no_unreadable_files",
+        pool=WAREHOUSE_POOL,
+        description="Warns when a landing file could not be read at all (it is listed with the reason).",
+    )
+    def _check(mos: MosHome) -> dg.AssetCheckResult:
+        with mos.connect() as con:
+            rows = con.execute(
+                "select source_file, error from ops.file_ledger where source = ? and status = 'unreadable' order by 1",
+                [source.name],
+            ).fetchall()
+        return dg.AssetCheckResult(
+            passed=not rows,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"unreadable": dg.MetadataValue.md("\n".join(f"- `{f}`: {e}" for f, e in rows) or "none")},
+        )
+
+    return _check
+
+
+raw_checks = [build(source) for source in SOURCES.values() for build in (build_reconciliation_check, build_unreadable_check)]

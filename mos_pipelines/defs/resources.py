@@ -1,0 +1,17 @@
+"""Resources every domain shares. Paths come from ``MOS_HOME`` (see mos_pipelines.settings)."""
+
+import dagster as dg
+from dagster_dbt import DbtCliResource
+
+from mos_pipelines.resources import MosHome
+from mos_pipelines.transform.project import dbt_executable, dbt_project
+
+
+@dg.definitions
+def resources() -> dg.Definitions:
+    return dg.Definitions(
+        resources={
+            "mos": MosHome(mos_home=dg.EnvVar("MOS_HOME")),
+            "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
+        }
+    )

@@ -1,0 +1,123 @@
+"""Materialize assets from the command line, in process, recorded in the Dagster instance.
+
+Runs go through the same definitions and instance (``$DAGSTER_HOME``) as the UI, so they appear in
+its run history. Progress is read from the instance's event log while the run executes.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from dataclasses import dataclass, field
+
+import dagster as dg
+from rich.console import Console
+
+from mos_pipelines.progress import make_progress
+
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+class RunSelectionError(ValueError):
+    """The --select expression is invalid or matches no asset."""
+
+
+@dataclass
+class RunOutcome:
+    run_id: str
+    success: bool
+    materialized: int = 0
+    checks_passed: int = 0
+    checks_failed: int = 0
+    failures: list[str] = field(default_factory=list)
+
+
+def load_definitions() -> dg.Definitions:
+    """The project's definitions, as the UI loads them."""
+    from mos_pipelines.definitions import defs
+
+    return defs() if callable(defs) else defs  # @dg.definitions gives a lazy loader
+
+
+def resolve_selection(definitions: dg.Definitions, select: str | None) -> list[dg.AssetKey]:
+    """Asset keys for a Dagster selection string; everything materializable when None."""
+    graph = definitions.resolve_asset_graph()
+    if not select:
+        return sorted(graph.materializable_asset_keys)
+    try:
+        keys = dg.AssetSelection.from_string(select).resolve(graph)
+    except Exception as exc:  # Dagster raises several types for a bad expression
+        raise RunSelectionError(f"Invalid --select {select!r}: {exc}") from exc
+    keys = sorted(k for k in keys if k in graph.materializable_asset_keys)
+    if not keys:
+        raise RunSelectionError(f"--select {select!r} matches no asset. Try 'group:raw' or 'key:raw/events'.")
+    return keys
+
+
+def _watch(instance: dg.DagsterInstance, run_id: str, total: int, console: Console, done: threading.Event) -> None:
+    """Advance a progress bar on each materialization recorded for the run."""
+    with make_progress(console) as bars:
+        task = bars.add_task("materializing", total=total)
+        cursor = None
+        count = 0
+        while True:
+            finished = done.wait(0.5)
+            conn = instance.get_records_for_run(
+                run_id, cursor=cursor, of_type={dg.DagsterEventType.ASSET_MATERIALIZATION, dg.DagsterEventType.STEP_START}
+            )
+            cursor = conn.cursor if conn.records else cursor
+            for record in conn.records:
+                event = record.event_log_entry.dagster_event
+                if event is None:
+                    continue
+                if event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
+                    count += 1
+                    bars.update(task, completed=count, description=event.asset_key.to_user_string())
+                else:
+                    bars.update(task, description=f"running {event.step_key}")
+            if finished:
+                bars.update(task, completed=count, description="done")
+                return
+
+
+def run_assets(select: str | None, console: Console | None = None) -> RunOutcome:
+    """Materialize the selection through the ``full_build`` job in this process."""
+    definitions = load_definitions()
+    keys = resolve_selection(definitions, select)
+    job = definitions.resolve_job_def("full_build")
+    instance = dg.DagsterInstance.get()
+    run_id = str(uuid.uuid4())
+    done = threading.Event()
+    watcher = None
+    if console is not None:
+        watcher = threading.Thread(target=_watch, args=(instance, run_id, len(keys), console, done), daemon=True)
+        watcher.start()
+    try:
+        result = job.execute_in_process(
+            instance=instance,
+            asset_selection=keys,
+            run_id=run_id,
+            raise_on_error=False,
+            run_config=QUIET_LOGS,
+            tags={"mos/launched_by": "cli"},
+        )
+    finally:
+        done.set()
+        if watcher is not None:
+            watcher.join()
+    outcome = RunOutcome(run_id=run_id, success=result.success)
+    for event in result.all_events:
+        if event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
+            outcome.materialized += 1
+        elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
+            evaluation = event.event_specific_data
+            if evaluation.passed:
+                outcome.checks_passed += 1
+            else:
+                outcome.checks_failed += 1
+                outcome.failures.append(f"check {evaluation.asset_key.to_user_string()}:{evaluation.check_name}")
+        elif event.event_type == dg.DagsterEventType.STEP_FAILURE:
+            error = event.step_failure_data.error
+            message = error.message.strip() if error else "unknown error"
+            outcome.failures.append(f"{event.step_key}: {message}")
+    return outcome

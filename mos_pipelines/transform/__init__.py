@@ -1,0 +1,1 @@
+"""The dbt project as Dagster sees it: manifest preparation and the asset translator."""

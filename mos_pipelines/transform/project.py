@@ -1,0 +1,74 @@
+"""Locating the dbt project and keeping its manifest current.
+
+dagster-dbt builds assets from ``target/manifest.json``. A fresh clone has none, and an edited model
+makes it stale, so ``ensure_manifest`` runs ``dbt parse`` when the project's files changed since the
+last parse (a fingerprint of their contents is kept next to the manifest).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from dagster_dbt import DbtProject
+
+from mos_pipelines.settings import DBT_PROJECT_DIR
+
+PROJECT_FILE_SUFFIXES = {".sql", ".yml", ".yaml", ".csv", ".md", ".py"}
+PROJECT_SUBDIRS = ("models", "macros", "seeds", "snapshots", "tests", "analyses")
+
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+
+
+class DbtParseError(RuntimeError):
+    """``dbt parse`` failed; the message carries dbt's own output."""
+
+
+def project_fingerprint(project_dir: Path = DBT_PROJECT_DIR) -> str:
+    """sha256 over the paths and contents of every file that affects the manifest."""
+    digest = hashlib.sha256()
+    files = [project_dir / "dbt_project.yml"]
+    for sub in PROJECT_SUBDIRS:
+        root = project_dir / sub
+        if root.is_dir():
+            files += [p for p in root.rglob("*") if p.is_file() and p.suffix in PROJECT_FILE_SUFFIXES]
+    for path in sorted(files):
+        digest.update(path.relative_to(project_dir).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def dbt_executable() -> str:
+    """The dbt CLI installed next to this interpreter (the project's venv), else the one on PATH."""
+    candidate = Path(sys.executable).parent / "dbt"
+    return str(candidate) if candidate.exists() else "dbt"
+
+
+def ensure_manifest(project: DbtProject = dbt_project) -> Path:
+    """Return the manifest path, running ``dbt parse`` first when it is missing or stale.
+
+    A file lock serialises concurrent callers (parallel test workers, UI and CLI starting together).
+    """
+    manifest = Path(project.manifest_path)
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    stamp = manifest.parent / "mos_fingerprint.txt"
+    fingerprint = project_fingerprint(Path(project.project_dir))
+    with (manifest.parent / ".mos_parse.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if manifest.exists() and stamp.exists() and stamp.read_text() == fingerprint:
+            return manifest
+        env = {**os.environ}
+        env.setdefault("MOS_HOME", str(Path(".mos").resolve()))
+        proc = subprocess.run(
+            [dbt_executable(), "parse", "--quiet", "--project-dir", str(project.project_dir),
+             "--profiles-dir", str(project.profiles_dir)],
+            capture_output=True, text=True, env=env, cwd=project.project_dir,
+        )
+        if proc.returncode != 0:
+            raise DbtParseError(f"dbt parse failed in {project.project_dir}:\n{proc.stdout}\n{proc.stderr}")
+        stamp.write_text(fingerprint)
+    return manifest
