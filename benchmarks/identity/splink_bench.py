@@ -1,0 +1,216 @@
+"""Splink 5.0.0 (DuckDB backend) on a benchmark dataset, with the settings in /work/shared/ANCHORS.md.
+
+Runs in its own venv (``bash benchmarks/identity/setup_splink.sh``), never the project's:
+
+    benchmarks/identity/.venv-splink/bin/python benchmarks/identity/splink_bench.py --dataset febrl3
+    benchmarks/identity/.venv-splink/bin/python benchmarks/identity/splink_bench.py --dataset synthetic --n 10000
+
+The dataset directory (records.parquet, truth.csv) is prepared first by ``febrl.py`` in the project venv
+if it is not there yet (that step is not timed). Timed, as one wall-clock span: registering the records
+with DuckDB, λ from deterministic rules, u by random sampling, two EM passes, predict, connected
+components, and pulling clusters and edges back into pandas. Peak RSS is the process's ``ru_maxrss``
+taken right after that span (it includes reading the parquet input). Afterwards, untimed: the exact
+number of blocked comparisons, and the outputs
+
+    <out>/clusters.parquet  record_id, cluster_id (connected components at p ≥ 0.9)
+    <out>/edges.parquet     record_id_l, record_id_r, match_probability (scored pairs with p ≥ 0.9)
+    <out>/run.json          wall time, peak RSS, stage times, counts, λ, versions
+    <out>/model.json        the trained Splink model
+
+Score them with ``.venv/bin/python benchmarks/identity/compare.py --run <out>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+sys.path.insert(0, str(HERE))
+
+from runfiles import peak_rss_mib, write_run  # noqa: E402
+
+FEBRL_COLUMNS = [
+    "given_name", "surname", "street_number", "address_1", "address_2",
+    "suburb", "postcode", "state", "date_of_birth", "soc_sec_id",
+]
+PREDICT_THRESHOLD = 0.01
+CLUSTER_THRESHOLD = 0.9
+
+
+def settings(link_type: str):
+    """The ANCHORS.md settings, verbatim."""
+    import splink.comparison_library as cl
+    from splink import SettingsCreator, block_on
+
+    return SettingsCreator(
+        link_type=link_type,
+        unique_id_column_name="record_id",
+        blocking_rules_to_generate_predictions=[
+            block_on("given_name", "surname"),
+            block_on("date_of_birth"),
+            block_on("soc_sec_id"),
+            block_on("postcode", "street_number"),
+            block_on("surname", "postcode"),
+        ],
+        comparisons=[
+            cl.JaroWinklerAtThresholds("given_name", [0.92, 0.8]).configure(term_frequency_adjustments=True),
+            cl.JaroWinklerAtThresholds("surname", [0.92, 0.8]).configure(term_frequency_adjustments=True),
+            cl.DateOfBirthComparison("date_of_birth", input_is_string=True, datetime_format="%Y%m%d"),
+            cl.LevenshteinAtThresholds("soc_sec_id", [1, 2]),
+            cl.ExactMatch("street_number"),
+            cl.LevenshteinAtThresholds("address_1", [2, 5]),
+            cl.LevenshteinAtThresholds("postcode", [1]).configure(term_frequency_adjustments=True),
+            cl.JaroWinklerAtThresholds("suburb", [0.9]),
+        ],
+    )
+
+
+def deterministic_rules():
+    from splink import block_on
+
+    return [block_on("soc_sec_id"), block_on("given_name", "surname", "date_of_birth")]
+
+
+def ensure_data(dataset: str, n: int | None, seed: int, data_dir: Path | None, project_python: str) -> Path:
+    """The dataset directory, prepared with febrl.py in the project venv when absent (untimed)."""
+    if data_dir is None:
+        label = f"synthetic-n{n}-s{seed}" if dataset == "synthetic" else dataset
+        data_dir = HERE / "data" / label
+    if not (data_dir / "dataset.json").is_file():
+        cmd = [project_python, str(HERE / "febrl.py"), "--dataset", dataset, "--seed", str(seed),
+               "--out", str(data_dir)]
+        if n is not None:
+            cmd += ["--n", str(n)]
+        print("preparing data:", " ".join(cmd), flush=True)
+        subprocess.run(cmd, check=True)
+    return data_dir
+
+
+def run(records: pd.DataFrame, link_type: str, label: str, u_seed: int | None, verbose: bool,
+        threads: int | None = None) -> dict:
+    import duckdb
+    from splink import DuckDBAPI, Linker, block_on
+
+    stages: dict[str, float] = {}
+    start = last = time.perf_counter()
+
+    def stage(name: str) -> None:
+        nonlocal last
+        now = time.perf_counter()
+        stages[name] = round(now - last, 3)
+        last = now
+
+    columns = ["record_id", *FEBRL_COLUMNS]
+    con = duckdb.connect(":memory:")
+    if threads:
+        con.execute(f"set threads = {int(threads)}").fetchall()
+    db_api = DuckDBAPI(connection=con)
+    if link_type == "link_only":
+        inputs = [db_api.register(records.loc[records["source"] == s, columns].reset_index(drop=True),
+                                  dataset_display_name=f"{label}_{s}".replace("-", "_"))
+                  for s in sorted(records["source"].unique())]
+    else:
+        inputs = db_api.register(records[columns], dataset_display_name=label.replace("-", "_"))
+    linker = Linker(inputs, settings(link_type), log_level=logging.INFO if verbose else logging.WARNING)
+    stage("register")
+
+    linker.training.estimate_probability_two_random_records_match(deterministic_rules(), recall=0.8)
+    stage("lambda")
+    linker.training.estimate_u_using_random_sampling(max_pairs=1e7, seed=u_seed)
+    stage("u")
+    linker.training.estimate_parameters_using_expectation_maximisation(block_on("date_of_birth"))
+    linker.training.estimate_parameters_using_expectation_maximisation(block_on("postcode"))
+    stage("em")
+    predictions = linker.inference.predict(threshold_match_probability=PREDICT_THRESHOLD)
+    stage("predict")
+    clustered = linker.clustering.cluster_pairwise_predictions_at_threshold(
+        predictions, threshold_match_probability=CLUSTER_THRESHOLD)
+    stage("cluster")
+    clusters = clustered.query_sql(f"select record_id, cluster_id from {clustered.physical_name}").as_pandas_dataframe()
+    edges = predictions.query_sql(
+        f"select record_id_l, record_id_r, match_probability from {predictions.physical_name} "
+        f"where match_probability >= {CLUSTER_THRESHOLD}").as_pandas_dataframe()
+    n_predictions = int(predictions.query_sql(f"select count(*) as n from {predictions.physical_name}")
+                        .as_pandas_dataframe()["n"].iloc[0])
+    stage("collect")
+    seconds = time.perf_counter() - start
+    peak = peak_rss_mib()
+
+    return {
+        "linker": linker, "inputs": inputs, "clusters": clusters, "edges": edges, "seconds": seconds,
+        "peak_rss_mib": peak, "stages": stages, "predictions_p001": n_predictions,
+        "lambda": linker._settings_obj._probability_two_random_records_match,
+        "duckdb_version": duckdb.__version__,
+        "threads": int(con.execute("select current_setting('threads')").fetchall()[0][0]),
+    }
+
+
+def count_comparisons(result: dict, link_type: str) -> int:
+    from splink.blocking_analysis import count_comparisons_from_blocking_rules
+
+    rules = result["linker"]._settings_obj._blocking_rules_to_generate_predictions
+    counts = count_comparisons_from_blocking_rules(
+        result["inputs"], blocking_rules=[r.blocking_rule_sql for r in rules], link_type=link_type,
+        unique_id_column_name="record_id", record_sample_proportion=1.0)
+    return int(counts[-1]["cumulative_comparison_count"])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", required=True, choices=["febrl1", "febrl2", "febrl3", "febrl4", "synthetic"])
+    parser.add_argument("--n", type=int, help="records (synthetic only)")
+    parser.add_argument("--seed", type=int, default=42, help="synthetic data seed")
+    parser.add_argument("--out", type=Path, help="run directory (default benchmarks/identity/out/splink-<label>)")
+    parser.add_argument("--data-dir", type=Path, help="dataset directory (default benchmarks/identity/data/<label>)")
+    parser.add_argument("--link-type", choices=["dedupe_only", "link_only"],
+                        help="default: link_only for FEBRL4 (A↔B), dedupe_only otherwise")
+    parser.add_argument("--u-seed", type=int, default=None,
+                        help="seed for u random sampling (default: unseeded, Splink's standard; slower when set)")
+    parser.add_argument("--threads", type=int, help="DuckDB threads (default: DuckDB's, i.e. all cores)")
+    parser.add_argument("--no-count", action="store_true", help="skip the (untimed) exact comparison count")
+    parser.add_argument("--project-python", default=os.environ.get("MOS_PYTHON", str(ROOT / ".venv/bin/python")),
+                        help="python of the project venv, used to prepare data")
+    parser.add_argument("--verbose", action="store_true", help="Splink's INFO logging")
+    args = parser.parse_args(argv)
+
+    import splink
+
+    data_dir = ensure_data(args.dataset, args.n, args.seed, args.data_dir, args.project_python)
+    meta = json.loads((data_dir / "dataset.json").read_text())
+    records = pd.read_parquet(data_dir / "records.parquet")
+    label = meta["label"]
+    link_type = args.link_type or meta["link_type"]
+    out = args.out or HERE / "out" / f"splink-{label}{'-dedupe' if link_type != meta['link_type'] else ''}"
+
+    print(f"Splink {splink.__version__} on {label} ({len(records):,} records, {link_type})", flush=True)
+    result = run(records, link_type, label, args.u_seed, args.verbose, args.threads)
+    comparisons = None if args.no_count else count_comparisons(result, link_type)
+
+    run_meta = {
+        "tool": "splink", "tool_version": splink.__version__, "duckdb_version": result["duckdb_version"],
+        "dataset": label, "data_dir": str(data_dir), "link_type": link_type, "records": len(records),
+        "seconds": round(result["seconds"], 3), "peak_rss_mib": round(result["peak_rss_mib"], 1),
+        "stages": result["stages"], "comparisons": comparisons, "predictions_p001": result["predictions_p001"],
+        "edges_p090": len(result["edges"]), "lambda": result["lambda"], "u_seed": args.u_seed,
+        "duckdb_threads": result["threads"], "predict_threshold": PREDICT_THRESHOLD,
+        "cluster_threshold": CLUSTER_THRESHOLD,
+    }
+    write_run(out, result["clusters"], run_meta, edges=result["edges"])
+    result["linker"].misc.save_model_to_json(str(out / "model.json"), overwrite=True)
+    print(f"wall time {result['seconds']:.1f} s, peak RSS {result['peak_rss_mib']:.0f} MiB; "
+          f"stages {result['stages']}; comparisons {comparisons if comparisons is not None else 'not counted'}; "
+          f"{len(result['edges']):,} edges ≥ {CLUSTER_THRESHOLD}; λ = {result['lambda']:.3g} → {out}")
+
+
+if __name__ == "__main__":
+    main()
