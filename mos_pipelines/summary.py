@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from mos_pipelines.warehouse import SCHEMAS
+from mos_pipelines.warehouse import SCHEMAS, scalar
 
 
 @dataclass(frozen=True)
@@ -28,10 +28,10 @@ class WarehouseSummary:
 
 def _exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
     return bool(
-        con.execute(
+        scalar(con, 
             "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
             [schema, table],
-        ).fetchone()[0]
+        )
     )
 
 
@@ -46,7 +46,7 @@ def warehouse_summary(con: duckdb.DuckDBPyConnection) -> WarehouseSummary:
     for schema in SCHEMAS:
         names = [t for s, t in relations if s == schema]
         if names:
-            rows = sum(con.execute(f'select count(*) from "{schema}"."{t}"').fetchone()[0] for t in names)
+            rows = sum(scalar(con, f'select count(*) from "{schema}"."{t}"') for t in names)
             found.layers[schema] = (len(names), rows)
     if _exists(con, "ops", "file_ledger"):
         for row in con.execute(

@@ -20,28 +20,19 @@ def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         return duckdb.connect(str(path), read_only=read_only)
-    except duckdb.IOException as exc:
+    except duckdb.Error as exc:
         if "lock" in str(exc).lower():
             raise WarehouseError(
                 f"The warehouse {path} is locked by another process (DuckDB allows one writer). "
                 "Wait for the running job to finish or stop it, then retry."
             ) from exc
-        raise WarehouseError(f"Cannot open the warehouse {path}: {exc}") from exc
-    except duckdb.Error as exc:
         raise WarehouseError(
             f"The warehouse {path} is unreadable ({exc}). If it was written by another DuckDB "
             "version or is damaged, move it aside and run `mos run` to rebuild it from landing."
         ) from exc
 
 
-def table_counts(con: duckdb.DuckDBPyConnection, schemas: tuple[str, ...] = SCHEMAS) -> dict[str, int]:
-    """Row counts of every table and view in the given schemas, keyed ``schema.table``."""
-    rows = con.execute(
-        "select table_schema, table_name from information_schema.tables "
-        "where table_schema in (select unnest(?)) order by 1, 2",
-        [list(schemas)],
-    ).fetchall()
-    return {
-        f"{schema}.{table}": con.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]
-        for schema, table in rows
-    }
+def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None):
+    """The single value of a query. Fetches everything: DuckDB 2 keeps a half-read result open,
+    which blocks later ``register`` calls on the same connection."""
+    return con.execute(sql, params or []).fetchall()[0][0]

@@ -35,6 +35,7 @@ from mos_pipelines.ingestion.contracts import (
     Source,
     crm_system,
 )
+from mos_pipelines.warehouse import scalar
 
 FILE_SUFFIXES = {"jsonl": (".jsonl", ".ndjson", ".json"), "csv": (".csv",)}
 
@@ -444,7 +445,7 @@ def _insert_valid(
         f"insert into raw.{_ident(source.raw_table)} ({cols}) "
         f"select {exprs} from records where error is null order by _line_no"
     )
-    return con.execute("select count(*) from records where error is null").fetchone()[0]
+    return scalar(con, "select count(*) from records where error is null")
 
 
 def _insert_quarantine(con: duckdb.DuckDBPyConnection, source: Source, header: list[str] | None, meta: dict) -> dict[str, int]:
@@ -490,7 +491,7 @@ def load_file(
             else:
                 header = _csv_records(con, path, checks)
             _validate(con, checks, source.one_of)
-            result.rows_in = con.execute("select count(*) from records").fetchone()[0]
+            result.rows_in = scalar(con, "select count(*) from records")
             result.rows_loaded = _insert_valid(con, source, checks, header, meta)
             result.quarantine_reasons = _insert_quarantine(con, source, header, meta)
             result.rows_quarantined = sum(result.quarantine_reasons.values())

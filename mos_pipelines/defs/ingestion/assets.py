@@ -8,6 +8,7 @@ from mos_pipelines.ingestion.loader import SourceLoadResult, load_source
 from mos_pipelines.ingestion.report import load_metadata
 from mos_pipelines.resources import MosHome
 from mos_pipelines.settings import WAREHOUSE_POOL
+from mos_pipelines.warehouse import scalar
 
 OWNER = "team:data-platform"
 
@@ -46,7 +47,7 @@ def build_raw_asset(source: Source) -> dg.AssetsDefinition:
 
         with mos.connect() as con:
             result: SourceLoadResult = load_source(con, source.name, mos.landing_dir, progress)
-            total_rows = con.execute(f'select count(*) from raw."{source.raw_table}"').fetchone()[0]
+            total_rows = scalar(con, f'select count(*) from raw."{source.raw_table}"')
         for f in result.with_status("unreadable"):
             context.log.error(f"Unreadable file landing/{f.source_file}: {f.error}")
         if result.ignored_files:

@@ -7,6 +7,7 @@ from mos_pipelines.ingestion.contracts import SOURCES, Source
 from mos_pipelines.ingestion.loader import reconciliation_errors
 from mos_pipelines.resources import MosHome
 from mos_pipelines.settings import WAREHOUSE_POOL
+from mos_pipelines.warehouse import scalar
 
 
 def build_reconciliation_check(source: Source) -> dg.AssetChecksDefinition:
@@ -20,9 +21,9 @@ def build_reconciliation_check(source: Source) -> dg.AssetChecksDefinition:
     def _check(mos: MosHome) -> dg.AssetCheckResult:
         with mos.connect() as con:
             errors = reconciliation_errors(con, source.name)
-            files = con.execute(
+            files = scalar(con, 
                 "select count(*) from ops.file_ledger where source = ? and status = 'loaded'", [source.name]
-            ).fetchone()[0]
+            )
         return dg.AssetCheckResult(
             passed=not errors,
             metadata={"files_checked": files, "mismatches": dg.MetadataValue.md("\n".join(f"- {e}" for e in errors) or "none")},

@@ -1,0 +1,84 @@
+"""Our matcher on a benchmark dataset directory (see README), written as a run directory for compare.py.
+
+    .venv/bin/python benchmarks/identity/mos_bench.py --dataset febrl3
+
+Uses the same blocking rules and comparison thresholds as the Splink run (ANCHORS.md), so the
+difference measured is estimation and clustering, not configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from runfiles import peak_rss_mib, write_run  # noqa: E402
+
+from mos_pipelines.identity.clustering import ClusterSettings  # noqa: E402
+from mos_pipelines.identity.comparisons import exact, jaro_winkler, levenshtein  # noqa: E402
+from mos_pipelines.identity.matching import MatchSettings  # noqa: E402
+from mos_pipelines.identity.resolve import resolve  # noqa: E402
+
+FEBRL_SETTINGS = MatchSettings(
+    comparisons=(
+        jaro_winkler("given_name", (0.92, 0.8), tf=True),
+        jaro_winkler("surname", (0.92, 0.8), tf=True),
+        levenshtein("date_of_birth", (1, 2)),
+        levenshtein("soc_sec_id", (1, 2)),
+        exact("street_number"),
+        levenshtein("address_1", (2, 5)),
+        levenshtein("postcode", (1,), tf=True),
+        jaro_winkler("suburb", (0.9,)),
+    ),
+    blocking_rules=(
+        ("given_name", "surname"),
+        ("date_of_birth",),
+        ("soc_sec_id",),
+        ("postcode", "street_number"),
+        ("surname", "postcode"),
+    ),
+)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", required=True, help="label of a directory under data/, e.g. febrl3")
+    parser.add_argument("--link-threshold", type=float, default=0.9)
+    parser.add_argument("--merge-threshold", type=float, default=0.35)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    data_dir = HERE / "data" / args.dataset
+    meta = json.loads((data_dir / "dataset.json").read_text())
+    records = pd.read_parquet(data_dir / "records.parquet").drop(columns=["entity_id"])
+    settings = FEBRL_SETTINGS
+    cluster = ClusterSettings(link_threshold=args.link_threshold, merge_threshold=args.merge_threshold)
+    start = time.perf_counter()
+    result = resolve(records, "record_id", settings, cluster)
+    seconds = time.perf_counter() - start
+    out = args.out or HERE / "out" / f"mos-{args.dataset}"
+    write_run(
+        out,
+        result.clusters[["record_id", "cluster_id"]],
+        {
+            "tool": "mos", "tool_version": "0.1.0", "dataset": meta.get("name", args.dataset),
+            "data_dir": str(data_dir), "link_type": "dedupe_only", "records": len(records),
+            "comparisons": result.model.candidate_pairs, "seconds": round(seconds, 2),
+            "peak_rss_mib": round(peak_rss_mib()), "stages": {k: round(v, 2) for k, v in result.seconds.items()},
+            "em_iterations": result.model.iterations, "em_converged": result.model.converged,
+            "lambda": result.model.lam,
+        },
+        edges=result.links.rename(columns={"match_probability": "match_probability"})[["record_id_l", "record_id_r", "match_probability"]],
+    )
+    print(f"{args.dataset}: {len(records)} records, {result.model.candidate_pairs} pairs, {seconds:.1f} s, "
+          f"stages {result.seconds}, EM {result.model.iterations} it (converged {result.model.converged}) → {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,288 @@
+"""Unsupervised probabilistic record matching (Fellegi–Sunter with EM) on DuckDB.
+
+Pipeline, all in one DuckDB connection:
+
+1. **Blocking**: candidate pairs are records equal on every expression of at least one blocking rule.
+2. **Comparison vectors**: each candidate pair gets a level per comparison (see ``comparisons``).
+3. **u probabilities** (how often non-matches agree) from a seeded random sample of record pairs,
+   which are almost all non-matches.
+4. **m probabilities** by expectation–maximisation on the *counts of distinct comparison patterns*
+   (a few hundred rows even for tens of millions of pairs), with u held fixed, in one session per
+   training rule: pairs blocked on a rule agree on its columns by construction, so the comparisons of
+   those columns are left out of that session and estimated in another.
+5. **λ** (the share of all record pairs that match) from each session's match share: the matches in a
+   session's block, divided by the chance that a match agrees on the block's columns (their exact-level
+   m, estimated in the other sessions), divided by all n·(n−1)/2 pairs.
+6. **Scoring**: match weight = log2 prior odds + Σ log2(m/u), with term-frequency adjustment for exact
+   agreement on rare values; probability = 1 / (1 + 2^-weight).
+
+Clustering of the scored pairs lives in ``clustering``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from mos_pipelines.identity.comparisons import Comparison
+from mos_pipelines.warehouse import scalar
+
+
+@dataclass(frozen=True)
+class MatchSettings:
+    """What to compare and how; thresholds for clustering live in ``ClusterSettings``."""
+
+    comparisons: tuple[Comparison, ...]
+    blocking_rules: tuple[tuple[str, ...], ...]  # each rule: SQL expressions over one record, all equal
+    training_rules: tuple[tuple[str, ...], ...] = ()  # EM sessions (column names); default: blocking rules
+    u_sample_pairs: int = 1_000_000
+    em_max_iterations: int = 50
+    em_tolerance: float = 1e-5
+    min_tf: float = 1e-6  # floor of a term frequency (rare values cannot weigh infinitely much)
+    link_only_column: str | None = None  # compare only records whose values differ here (A↔B linkage)
+    seed: int = 42
+
+
+@dataclass
+class FittedModel:
+    """Estimated parameters, for scoring more pairs and for the model card."""
+
+    lam: float
+    m: dict[str, dict[int, float]]
+    u: dict[str, dict[int, float]]
+    iterations: int  # the most any EM session needed
+    converged: bool  # every session converged
+    candidate_pairs: int
+    sessions: list[dict] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def weight(self, comparison: str, level: int) -> float:
+        """log2 Bayes factor of one level (0 for the null level)."""
+        if level < 0:
+            return 0.0
+        return math.log2(self.m[comparison][level] / self.u[comparison][level])
+
+    def as_table(self) -> pd.DataFrame:
+        rows = [
+            {"comparison": c, "level": lvl, "m": self.m[c][lvl], "u": self.u[c][lvl], "weight": self.weight(c, lvl)}
+            for c in self.m
+            for lvl in sorted(self.m[c], reverse=True)
+        ]
+        return pd.DataFrame(rows)
+
+
+def _rule_sql(rule: Sequence[str]) -> str:
+    """Join condition of a blocking rule: a column name, or an expression over ``{t}`` (the record)."""
+    sides = [(e.format(t="l"), e.format(t="r")) if "{t}" in e else (f"l.{e}", f"r.{e}") for e in rule]
+    return " and ".join(f"{left} = {right}" for left, right in sides)
+
+
+def register_records(con: duckdb.DuckDBPyConnection, records: pd.DataFrame, id_column: str) -> None:
+    """Make table ``_mx_records`` with an integer ``_rid`` (ordered by the record id: deterministic)."""
+    con.register("_mx_input", records)
+    con.execute(
+        f"create or replace temp table _mx_records as "
+        f"select row_number() over (order by {id_column}) - 1 as _rid, * from _mx_input"
+    )
+    con.unregister("_mx_input")
+
+
+def _gamma_columns(settings: MatchSettings) -> str:
+    return ", ".join(f"{c.gamma_sql()} as g_{i}" for i, c in enumerate(settings.comparisons))
+
+
+def block(con: duckdb.DuckDBPyConnection, settings: MatchSettings,
+          rules: Sequence[Sequence[str]] | None = None, target: str = "_mx_pairs") -> int:
+    """Create ``target(id_l, id_r)``: the union of the rules' pairs (default: the blocking rules)."""
+    extra = f" and l.{settings.link_only_column} <> r.{settings.link_only_column}" if settings.link_only_column else ""
+    selects = [
+        f"select l._rid as id_l, r._rid as id_r from _mx_records l join _mx_records r "
+        f"on {_rule_sql(rule)} and l._rid < r._rid{extra}"
+        for rule in (rules or settings.blocking_rules)
+    ]
+    con.execute(f"create or replace temp table {target} as {' union '.join(selects)}")
+    return scalar(con, f"select count(*) from {target}")
+
+
+def compare_pairs(con: duckdb.DuckDBPyConnection, settings: MatchSettings, pairs: str, target: str) -> None:
+    """Create ``target`` with the comparison levels of every pair in table ``pairs(id_l, id_r)``."""
+    con.execute(
+        f"create or replace temp table {target} as "
+        f"select p.id_l, p.id_r, {_gamma_columns(settings)} "
+        f"from {pairs} p join _mx_records l on l._rid = p.id_l join _mx_records r on r._rid = p.id_r"
+    )
+
+
+def _level_frequencies(con: duckdb.DuckDBPyConnection, table: str, settings: MatchSettings) -> dict[str, dict[int, float]]:
+    """Share of each level among non-null comparisons, with add-one smoothing."""
+    out: dict[str, dict[int, float]] = {}
+    for i, c in enumerate(settings.comparisons):
+        counts = dict(con.execute(f"select g_{i}, count(*) from {table} where g_{i} >= 0 group by 1").fetchall())
+        total = sum(counts.values()) + c.top + 1
+        out[c.name] = {lvl: (counts.get(lvl, 0) + 1) / total for lvl in range(c.top + 1)}
+    return out
+
+
+def estimate_u(con: duckdb.DuckDBPyConnection, settings: MatchSettings) -> dict[str, dict[int, float]]:
+    """u probabilities from a seeded random sample of distinct record pairs."""
+    n = scalar(con, "select count(*) from _mx_records")
+    k = min(settings.u_sample_pairs, n * (n - 1) // 2)
+    rng = np.random.default_rng(settings.seed)
+    left = rng.integers(0, n, size=int(k * 1.05) + 10)
+    right = rng.integers(0, n, size=left.size)
+    keep = left != right
+    sample = pd.DataFrame({"id_l": np.minimum(left, right)[keep][:k], "id_r": np.maximum(left, right)[keep][:k]})
+    con.register("_mx_random", sample)
+    compare_pairs(con, settings, "_mx_random", "_mx_random_g")
+    con.unregister("_mx_random")
+    u = _level_frequencies(con, "_mx_random_g", settings)
+    con.execute("drop table _mx_random_g")
+    return u
+
+
+def _em(patterns: pd.DataFrame, comps: Sequence[tuple[int, Comparison]], u: dict[str, dict[int, float]],
+        settings: MatchSettings) -> tuple[float, dict[str, dict[int, float]], int, bool]:
+    """EM for the match share and m over pattern counts, u fixed. ``comps``: (column index, comparison)."""
+    gammas = patterns[[f"g_{i}" for i, _ in comps]].to_numpy()
+    counts = patterns["n"].to_numpy(dtype=float)
+    m = {c.name: {lvl: (0.9 if lvl == c.top else 0.1 / c.top) for lvl in range(c.top + 1)} for _, c in comps}
+    lam = 0.5
+    log_u = [np.log([u[c.name][lvl] for lvl in range(c.top + 1)]) for _, c in comps]
+    for iteration in range(1, settings.em_max_iterations + 1):
+        log_bf = np.zeros(len(counts))
+        for j, (_, c) in enumerate(comps):
+            log_m = np.log([max(m[c.name][lvl], 1e-12) for lvl in range(c.top + 1)])
+            g = gammas[:, j]
+            valid = g >= 0
+            log_bf[valid] += log_m[g[valid]] - log_u[j][g[valid]]
+        p = 1.0 / (1.0 + np.exp(-np.clip(math.log(lam / (1 - lam)) + log_bf, -700, 700)))
+        w = counts * p
+        new_lam = min(max(float(w.sum() / counts.sum()), 1e-9), 1 - 1e-9)
+        new_m = {}
+        for j, (_, c) in enumerate(comps):
+            g = gammas[:, j]
+            denom = w[g >= 0].sum()
+            new_m[c.name] = {
+                lvl: (float(w[g == lvl].sum()) + 1e-3) / (denom + 1e-3 * (c.top + 1)) for lvl in range(c.top + 1)
+            }
+        change = max([abs(new_lam - lam)] + [abs(new_m[k][lvl] - m[k][lvl]) for k in m for lvl in m[k]])
+        lam, m = new_lam, new_m
+        if change < settings.em_tolerance:
+            return lam, m, iteration, True
+    return lam, m, settings.em_max_iterations, False
+
+
+def _session(con: duckdb.DuckDBPyConnection, settings: MatchSettings, rule: Sequence[str],
+             u: dict[str, dict[int, float]]) -> dict:
+    """One EM session on the pairs of one training rule, its comparisons left out."""
+    n_pairs = block(con, settings, [rule], target="_mx_session_pairs")
+    compare_pairs(con, settings, "_mx_session_pairs", "_mx_session")
+    held_out = [c for c in settings.comparisons if set(c.columns) & set(rule)]
+    active = [(i, c) for i, c in enumerate(settings.comparisons) if c not in held_out]
+    gcols = ", ".join(f"g_{i}" for i, _ in active)
+    patterns = con.execute(f"select {gcols}, count(*) as n from _mx_session group by all").df()
+    con.execute("drop table _mx_session; drop table _mx_session_pairs")
+    lam, m, iterations, converged = _em(patterns, active, u, settings)
+    return {"rule": list(rule), "pairs": n_pairs, "match_share": lam, "m": m,
+            "held_out": [c.name for c in held_out], "iterations": iterations, "converged": converged}
+
+
+def _combine(sessions: list[dict], settings: MatchSettings, n_records: int) -> tuple[dict, float]:
+    """Average each comparison's m over the sessions that estimated it; λ over all pairs."""
+    m: dict[str, dict[int, float]] = {}
+    for c in settings.comparisons:
+        estimates = [s["m"][c.name] for s in sessions if c.name in s["m"]]
+        if estimates:
+            m[c.name] = {lvl: float(np.mean([e[lvl] for e in estimates])) for lvl in range(c.top + 1)}
+        else:  # held out in every session: a conservative prior
+            m[c.name] = {lvl: (0.9 if lvl == c.top else 0.1 / c.top) for lvl in range(c.top + 1)}
+    total_pairs = n_records * (n_records - 1) / 2
+    by_name = {c.name: c for c in settings.comparisons}
+    log_lams = []
+    for s in sessions:
+        captured = float(np.prod([m[name][by_name[name].top] for name in s["held_out"]])) if s["held_out"] else 1.0
+        matches = s["match_share"] * s["pairs"] / max(captured, 1e-9)
+        if matches > 0 and total_pairs > 0:
+            log_lams.append(math.log(min(matches / total_pairs, 0.5)))
+    lam = math.exp(float(np.mean(log_lams))) if log_lams else 1e-4
+    return m, lam
+
+
+def fit(con: duckdb.DuckDBPyConnection, settings: MatchSettings) -> FittedModel:
+    """Block, compare and estimate the model; leaves ``_mx_compared`` (candidate pairs with levels)."""
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    n_pairs = block(con, settings)
+    compare_pairs(con, settings, "_mx_pairs", "_mx_compared")
+    con.execute("drop table _mx_pairs")
+    timings["block_and_compare"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    u = estimate_u(con, settings)
+    timings["estimate_u"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    sessions = [_session(con, settings, rule, u) for rule in (settings.training_rules or settings.blocking_rules)]
+    m, lam = _combine(sessions, settings, scalar(con, "select count(*) from _mx_records"))
+    timings["em"] = time.perf_counter() - t0
+    return FittedModel(
+        lam=lam, m=m, u=u,
+        iterations=max(s["iterations"] for s in sessions),
+        converged=all(s["converged"] for s in sessions),
+        candidate_pairs=n_pairs,
+        sessions=[{k: v for k, v in s.items() if k != "m"} for s in sessions],
+        seconds=timings,
+    )
+
+
+def _term_frequencies(con: duckdb.DuckDBPyConnection, settings: MatchSettings) -> None:
+    for c in settings.comparisons:
+        if c.tf_column:
+            con.execute(
+                f"create or replace temp table _mx_tf_{c.tf_column} as "
+                f"select {c.tf_column} as value, count(*) / (select count({c.tf_column}) from _mx_records) as tf "
+                f"from _mx_records where {c.tf_column} is not null group by 1"
+            )
+
+
+def score(con: duckdb.DuckDBPyConnection, settings: MatchSettings, model: FittedModel, compared: str, target: str) -> None:
+    """Create ``target(id_l, id_r, g_*, match_weight, match_probability, n_informative)``."""
+    prior = math.log2(model.lam / (1 - model.lam))
+    terms, joins = [], []
+    for i, c in enumerate(settings.comparisons):
+        cases = " ".join(f"when {lvl} then {model.weight(c.name, lvl)!r}" for lvl in range(c.top + 1))
+        terms.append(f"(case s.g_{i} {cases} else 0 end)")
+        if c.tf_column:
+            u_top = model.u[c.name][c.top]
+            joins.append(
+                f"left join _mx_tf_{c.tf_column} tf_{i} on s.g_{i} = {c.top} and tf_{i}.value = l.{c.tf_column}"
+            )
+            # greatest() skips nulls in DuckDB, so test for the join miss explicitly.
+            terms.append(
+                f"(case when tf_{i}.tf is null then 0 else log2({u_top!r} / greatest(tf_{i}.tf, {settings.min_tf!r})) end)"
+            )
+    informative = " + ".join(f"(s.g_{i} >= 0)::int" for i in range(len(settings.comparisons)))
+    weight = f"{prior!r} + " + " + ".join(terms)
+    con.execute(
+        f"""create or replace temp table {target} as
+        select s.*, {weight} as match_weight,
+               1 / (1 + pow(2, -({weight}))) as match_probability,
+               {informative} as n_informative
+        from {compared} s join _mx_records l on l._rid = s.id_l
+        {' '.join(joins)}"""
+    )
+
+
+def fit_and_score(con: duckdb.DuckDBPyConnection, settings: MatchSettings) -> FittedModel:
+    """Fit on the blocked pairs and leave them scored in ``_mx_scored``."""
+    model = fit(con, settings)
+    t0 = time.perf_counter()
+    _term_frequencies(con, settings)
+    score(con, settings, model, "_mx_compared", "_mx_scored")
+    con.execute("drop table _mx_compared")
+    model.seconds["score"] = time.perf_counter() - t0
+    return model
