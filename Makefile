@@ -37,7 +37,7 @@ dev: install  ## Dagster UI on http://127.0.0.1:3000 over $(MOS_HOME), same run 
 	$(BIN)/mos dev --host 127.0.0.1 --port 3000
 
 lint: install
-	$(BIN)/sqlfluff lint dbt_project/models
+	cd dbt_project && MOS_HOME=$(MOS_HOME) ../$(BIN)/sqlfluff lint models tests
 
 clean:
 	rm -rf $(MOS_HOME) dbt_project/target dbt_project/logs

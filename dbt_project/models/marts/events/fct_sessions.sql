@@ -1,0 +1,236 @@
+{#
+    Sessions: a device's events split where the gap between two consecutive events exceeds
+    var mos__session_timeout_minutes (default 30; a gap of exactly the timeout stays in the session).
+
+    Incremental strategy. Session boundaries depend on the device's whole event history, so an
+    incremental run recomputes ALL sessions of every device that has
+      - an event that happened after (max session_end_at in the table - var mos__sessions_lookback_days), or
+      - an event loaded at or after the latest load already reflected in the table (late-arriving
+        events, however old their timestamp),
+    and replaces those devices' rows (delete+insert keyed on device_key, so sessions that a late
+    event merged away are deleted too). The result equals a full refresh on the same data.
+    Trade-off: a device with one new event is re-sessionised over its full history (bounded by
+    that device's events, not the table); and the `loaded_at` watermark assumes raw `_loaded_at`
+    grows with each load. Rows loaded with an older `_loaded_at` than the table has seen AND a
+    timestamp older than the lookback (e.g. a hand-made backfill into raw) are only picked up by
+    `--full-refresh`.
+#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='device_key',
+        on_schema_change='fail',
+    )
+}}
+
+{%- set timeout_seconds = var('mos__session_timeout_minutes') * 60 %}
+
+with
+
+events as (
+
+    select
+        event_id,
+        device_key,
+        anonymous_id,
+        user_id,
+        event_type,
+        channel,
+        utm_source,
+        utm_medium,
+        utm_campaign,
+        utm_content,
+        utm_term,
+        page_url,
+        page_path,
+        page_referrer,
+        occurred_at,
+        loaded_at
+    from {{ ref('fct_events') }}
+
+),
+
+{% if is_incremental() %}
+
+watermarks as (
+
+    select
+        coalesce(
+            {{ dbt.dateadd('day', -1 * var('mos__sessions_lookback_days'), 'max(session_end_at)') }},
+            cast('1900-01-01' as {{ dbt.type_timestamp() }})
+        ) as rebuild_occurred_after,
+        coalesce(
+            max(last_event_loaded_at),
+            cast('1900-01-01' as {{ dbt.type_timestamp() }})
+        ) as rebuild_loaded_from
+    from {{ this }}
+
+),
+
+devices_to_rebuild as (
+
+    select distinct events.device_key
+    from events
+    cross join watermarks
+    where
+        events.occurred_at > watermarks.rebuild_occurred_after
+        or events.loaded_at >= watermarks.rebuild_loaded_from
+
+),
+
+scoped_events as (
+
+    select events.*
+    from events
+    inner join devices_to_rebuild
+        on events.device_key = devices_to_rebuild.device_key
+
+),
+
+{% else %}
+
+scoped_events as (
+
+    select * from events
+
+),
+
+{% endif %}
+
+gaps as (
+
+    select
+        *,
+        lag(occurred_at) over (
+            partition by device_key
+            order by occurred_at, event_id
+        ) as previous_occurred_at
+    from scoped_events
+
+),
+
+session_starts as (
+
+    select
+        *,
+        case
+            when previous_occurred_at is null then 1
+            when {{ seconds_between('previous_occurred_at', 'occurred_at') }} > {{ timeout_seconds }} then 1
+            else 0
+        end as is_session_start
+    from gaps
+
+),
+
+numbered as (
+
+    select
+        *,
+        sum(is_session_start) over (
+            partition by device_key
+            order by occurred_at, event_id
+            rows between unbounded preceding and current row
+        ) as session_number
+    from session_starts
+
+),
+
+ranked as (
+
+    select
+        *,
+        -- the landing event: the first event with a page, else the first event
+        row_number() over (
+            partition by device_key, session_number
+            order by case when page_url is null then 1 else 0 end, occurred_at, event_id
+        ) as landing_rank,
+        -- the last event that carries a user id
+        row_number() over (
+            partition by device_key, session_number
+            order by case when user_id is null then 1 else 0 end, occurred_at desc, event_id desc
+        ) as user_rank
+    from numbered
+
+),
+
+session_metrics as (
+
+    select
+        device_key,
+        session_number,
+        count(*) as event_count,
+        sum(case when event_type = 'page' then 1 else 0 end) as page_view_count,
+        min(occurred_at) as session_start_at,
+        max(occurred_at) as session_end_at,
+        max(loaded_at) as last_event_loaded_at
+    from numbered
+    group by device_key, session_number
+
+),
+
+landing_events as (
+
+    select * from ranked
+    where landing_rank = 1
+
+),
+
+session_users as (
+
+    select
+        device_key,
+        session_number,
+        user_id
+    from ranked
+    where user_rank = 1
+
+),
+
+final as (
+
+    select
+        -- keys
+        {{ surrogate_key(['session_metrics.device_key', 'session_metrics.session_start_at']) }} as session_id,
+        session_metrics.device_key,
+        landing_events.anonymous_id,
+        session_users.user_id,
+
+        -- dimensions
+        cast(session_metrics.session_number as integer) as session_number,
+        landing_events.page_url as landing_page_url,
+        landing_events.page_path as landing_page_path,
+        landing_events.page_referrer as landing_page_referrer,
+        landing_events.utm_source,
+        landing_events.utm_medium,
+        landing_events.utm_campaign,
+        landing_events.utm_content,
+        landing_events.utm_term,
+        landing_events.channel,
+
+        -- metrics
+        cast(session_metrics.event_count as integer) as event_count,
+        cast(session_metrics.page_view_count as integer) as page_view_count,
+        cast(
+            floor({{ seconds_between('session_metrics.session_start_at', 'session_metrics.session_end_at') }})
+            as bigint
+        ) as duration_seconds,
+
+        -- timestamps
+        session_metrics.session_start_at,
+        session_metrics.session_end_at,
+        session_metrics.last_event_loaded_at
+
+    from session_metrics
+    inner join landing_events
+        on
+            session_metrics.device_key = landing_events.device_key
+            and session_metrics.session_number = landing_events.session_number
+    inner join session_users
+        on
+            session_metrics.device_key = session_users.device_key
+            and session_metrics.session_number = session_users.session_number
+
+)
+
+select * from final

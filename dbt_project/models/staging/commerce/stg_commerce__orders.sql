@@ -1,0 +1,66 @@
+with
+
+source as (
+
+    select * from {{ source('commerce', 'orders') }}
+
+),
+
+renamed as (
+
+    select
+        -- keys
+        {{ clean_string('order_id') }} as order_id,
+        {{ clean_string('user_id') }} as user_id,
+
+        -- dimensions
+        {{ clean_string('email') }} as email,
+        upper({{ clean_string('currency') }}) as currency,
+        {{ clean_string('status') }} as order_status,
+
+        -- metrics
+        amount,
+
+        -- timestamps
+        created_at,
+        _loaded_at as loaded_at,
+
+        -- lineage
+        _source_file as source_file,
+        _line as source_line
+
+    from source
+
+),
+
+ranked as (
+
+    select
+        *,
+        row_number() over (
+            partition by order_id
+            order by loaded_at desc, source_file desc, source_line desc
+        ) as version_rank
+    from renamed
+
+),
+
+final as (
+
+    select
+        order_id,
+        user_id,
+        email,
+        currency,
+        order_status,
+        amount,
+        created_at,
+        loaded_at,
+        source_file,
+        source_line
+    from ranked
+    where version_rank = 1
+
+)
+
+select * from final
