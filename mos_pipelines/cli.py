@@ -28,7 +28,7 @@ err_console = Console(stderr=True)
 
 def fail(message: str, code: int = 2) -> None:
     """Print an actionable error and exit non-zero."""
-    err_console.print(f"[bold red]error:[/] {message}")
+    err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -98,7 +98,7 @@ def run(
         fail(str(exc))
     if not outcome.success:
         for failure in outcome.failures:
-            err_console.print(f"[bold red]failed:[/] {failure}")
+            err_console.print(f"[bold red]failed:[/] {failure}", soft_wrap=True)
         fail(f"Run {outcome.run_id} failed; details in the Dagster UI (`mos dev`).", code=1)
     console.print(f"Run {outcome.run_id} succeeded: {outcome.materialized} assets materialized, "
                   f"{outcome.checks_passed} checks passed, {outcome.checks_failed} failed.")

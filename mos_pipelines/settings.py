@@ -65,7 +65,8 @@ class Settings:
 
     @property
     def dagster_home(self) -> Path:
-        return Path(os.environ.get("DAGSTER_HOME") or self.mos_home / "dagster")
+        """The Dagster instance (run history, schedules) always lives with its warehouse."""
+        return self.mos_home / "dagster"
 
 
 def get_settings() -> Settings:

@@ -299,12 +299,17 @@ def _csv_records(con: duckdb.DuckDBPyConnection, path: Path, checks: list[Check]
     except csv.Error as exc:
         raise UnreadableFile(f"CSV parse error: {exc}") from exc
 
-    frame = pd.DataFrame({"_line_no": pd.Series(lines, dtype="int64"), "parse_error": errors, "raw_record": raws})
+    frame = pd.DataFrame({
+        "_line_no": pd.Series(lines, dtype="int64"),
+        # explicit dtypes: an all-None column would otherwise register as DuckDB type NULL
+        "parse_error": pd.Series(errors, dtype="string"),
+        "raw_record": pd.Series(raws, dtype="string"),
+    })
     for name, values in zip(header, columns):
-        frame["v_" + name] = pd.Series(values, dtype="object")
+        frame["v_" + name] = pd.Series(values, dtype="string")
     for c in checks:  # optional contract columns the file does not have
         if c.name not in header:
-            frame["v_" + c.name] = pd.Series([None] * len(frame), dtype="object")
+            frame["v_" + c.name] = pd.Series([None] * len(frame), dtype="string")
     con.register("csv_frame", frame)
     try:
         con.execute("create or replace temp table records as select * from csv_frame")

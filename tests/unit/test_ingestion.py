@@ -158,3 +158,10 @@ def test_reconciliation_reports_rows_missing_from_raw(landing, con):
     errors = reconciliation_errors(con, "events")
 
     assert len(errors) == 1 and "events/a.jsonl: 4 rows in the file, 3 in raw.events + 0 quarantined" in errors[0]
+
+
+def test_header_only_csv_loads_zero_rows(landing, con):
+    write(landing / "orders" / "empty.csv", "order_id,user_id,email,amount,currency,status,created_at\n")
+    result = load_source(con, "orders", landing)
+    assert [(f.status, f.rows_in) for f in result.files] == [("loaded", 0)]
+    assert reconciliation_errors(con, "orders") == []

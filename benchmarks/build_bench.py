@@ -1,0 +1,92 @@
+"""Generation and full-build time and peak memory, run by hand (never a timed test).
+
+    .venv/bin/python benchmarks/build_bench.py --people 10000 --days 90
+    .venv/bin/python benchmarks/build_bench.py --people 100000 --days 90
+
+Each step runs as its own process (`mos generate`, `mos run`, a second `mos run` with no new files)
+in a fresh MOS_HOME; wall time and peak RSS (the largest single process of the step, dbt's
+subprocess included) are printed and appended to benchmarks/results/build.jsonl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MOS = str(Path(sys.executable).parent / "mos")
+
+
+def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Run a command; return (seconds, peak RSS in MiB of it and its descendants)."""
+    with tempfile.TemporaryFile() as errors:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=errors)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+        if os.waitstatus_to_exitcode(status) != 0:
+            errors.seek(0)
+            raise SystemExit(f"{' '.join(cmd)} failed:\n{errors.read().decode()[-4000:]}")
+    return seconds, usage.ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--people", type=int, default=10_000)
+    parser.add_argument("--days", type=int, default=90)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--keep", action="store_true", help="keep the MOS_HOME it built")
+    args = parser.parse_args()
+
+    home = Path(tempfile.mkdtemp(prefix=f"mos-bench-{args.people}-"))
+    env = {**os.environ, "MOS_HOME": str(home)}
+    env.pop("DAGSTER_HOME", None)  # derived from MOS_HOME by the CLI
+    result: dict[str, object] = {
+        "benchmark": "build",
+        "people": args.people,
+        "days": args.days,
+        "seed": args.seed,
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()} {os.cpu_count()} cores",
+    }
+    steps = {
+        "generate": [MOS, "generate", "--seed", str(args.seed), "--people", str(args.people), "--days", str(args.days)],
+        "full_build": [MOS, "run"],
+        "rerun_no_new_files": [MOS, "run"],
+    }
+    for name, cmd in steps.items():
+        seconds, rss = measure(cmd, env)
+        result[f"{name}_seconds"] = round(seconds, 1)
+        result[f"{name}_peak_rss_mib"] = round(rss)
+        print(f"{name:>20}: {seconds:8.1f} s   peak RSS {rss:8.0f} MiB", flush=True)
+    import duckdb
+
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    for table in ("raw.events", "raw.quarantine", "marts.fct_events", "marts.fct_sessions", "marts.fct_orders"):
+        try:
+            result[f"rows_{table}"] = con.execute(f"select count(*) from {table}").fetchone()[0]
+        except duckdb.Error:
+            pass
+    con.close()
+    result["warehouse_mib"] = round((home / "warehouse.duckdb").stat().st_size / 2**20)
+    result["landing_mib"] = round(sum(p.stat().st_size for p in (home / "landing").rglob("*") if p.is_file()) / 2**20)
+    print(json.dumps(result, indent=2))
+    out = ROOT / "benchmarks" / "results" / "build.jsonl"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("a") as fh:
+        fh.write(json.dumps(result) + "\n")
+    if not args.keep:
+        shutil.rmtree(home)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""The `mos` command fails with a clear message and a non-zero exit on bad setups."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from mos_pipelines.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def mos_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("MOS_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+def test_run_without_a_landing_folder_says_where_it_looked(mos_home):
+    result = runner.invoke(app, ["run"])
+    assert result.exit_code == 2
+    assert "No landing folder" in result.output and str(mos_home / "landing") in result.output.replace("\n", "")
+
+
+def test_run_on_an_unreadable_warehouse_names_the_file(mos_home):
+    (mos_home / "landing").mkdir(parents=True)
+    (mos_home / "warehouse.duckdb").write_bytes(b"this is not a duckdb file" * 100)
+    result = runner.invoke(app, ["run"])
+    assert result.exit_code == 2
+    assert "warehouse.duckdb" in result.output and "unreadable" in result.output
+
+
+def test_summary_without_a_warehouse_tells_what_to_run(mos_home):
+    result = runner.invoke(app, ["summary"])
+    assert result.exit_code == 2
+    assert "mos run" in result.output
+
+
+def test_generate_with_a_missing_scenario_file_fails(mos_home, tmp_path):
+    result = runner.invoke(app, ["generate", "--scenario", str(tmp_path / "nope.yaml")])
+    assert result.exit_code == 2
+    assert "Scenario file not found" in result.output
+
+
+def test_run_with_a_selection_matching_nothing_fails(mos_home):
+    (mos_home / "landing").mkdir(parents=True)
+    result = runner.invoke(app, ["run", "--select", "key:no/such_asset"])
+    assert result.exit_code == 2
+    assert "matches no asset" in result.output

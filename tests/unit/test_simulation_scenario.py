@@ -1,0 +1,94 @@
+"""Scenario YAML: merged over the default, validated, and errors that name the file and the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mos_pipelines.simulation import ScenarioError, WorldConfig, generate_world, load_scenario
+from mos_pipelines.simulation.scenario import DEFAULT_SCENARIO, ChannelConversion, VariantLift, VolumeChange
+
+
+def _scenario(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "scenario.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_default_scenario_is_valid_and_plants_effects_and_null_slices() -> None:
+    scenario = load_scenario(None)
+    assert scenario.path == DEFAULT_SCENARIO
+    assert any(isinstance(e, ChannelConversion) for e in scenario.effects)
+    assert any(isinstance(e, VariantLift) for e in scenario.effects)
+    assert len(scenario.null_slices) >= 2
+    assert abs(sum(scenario.regions.values()) - 1) < 1e-9
+
+
+def test_a_scenario_file_only_needs_the_keys_it_changes(tmp_path: Path) -> None:
+    scenario = load_scenario(_scenario(tmp_path, "name: drop\nvolume: [{from_day: 20, factor: 0.6}]\n"))
+    default = load_scenario(None)
+    assert scenario.name == "drop"
+    assert scenario.volume == (VolumeChange(20, None, 0.6),)
+    assert scenario.volume_factor(19) == 1.0 and scenario.volume_factor(25) == 0.6
+    assert scenario.email_campaigns == default.email_campaigns and scenario.dirty == default.dirty
+    assert scenario.sha256 != default.sha256
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("dirty: {events: {late: 0.1}}\n", "dirty.events.late"),
+        ("behaviour: {conversion_rate: high}\n", "behaviour.conversion_rate"),
+        ("identity_noise: {typo_rate: 1.5}\n", "identity_noise.typo_rate"),
+        ("regions: {NA: 0.5, EU: 0.5, UK: 0.5, APAC: 0.0, LATAM: 0.0}\n", "regions"),
+        ("regions: {MARS: 0.0}\n", "regions.MARS"),
+        ("volume: [{from_day: 3}]\n", "volume[0].factor"),
+        ("volume: [{from_day: 5, to_day: 2, factor: 0.5}]\n", "volume[0].to_day"),
+        ("effects: [{type: variant_lift, campaign: nope, variant: B, region: NA, lift: 0.2}]\n", "effects[0].campaign"),
+        ("effects: [{type: variant_lift, campaign: em_newsletter, variant: Z, region: NA, lift: 0.2}]\n",
+         "effects[0].variant"),
+        ("effects: [{type: channel_conversion, channel: tv, region: EU, multiplier: 2}]\n", "effects[0].channel"),
+        ("effects: [{type: magic}]\n", "effects[0].type"),
+        ("null_slices: [{type: channels_equal, channels: [email], region: EU}]\n", "null_slices[0].channels"),
+        ("effects: [{type: channel_conversion, channel: paid_search, region: LATAM, multiplier: 2}]\n", "effects[0]"),
+        ("email: {click_rate: {NA: 0.5, EU: 0.04, UK: 0.035, APAC: 0.03, LATAM: 0.03}}\n", "email.click_rate.NA"),
+        ("email_campaigns: [{id: x, name: X, first_day: 0, every_days: 0, audience_share: 0.5, holdout_share: 0.1, "
+         "cost_per_send: 0.001, variants: {A: {name: a}}}]\n", "email_campaigns[0].every_days"),
+        ("email_campaigns: [{id: x, name: X, first_day: 0, every_days: 7, audience_share: 0.5, holdout_share: 0.1, "
+         "cost_per_send: 0.001, variants: {holdout: {name: a}}}]\n", "email_campaigns[0].variants.holdout"),
+    ],
+)
+def test_invalid_values_are_reported_with_file_and_key(tmp_path: Path, text: str, key: str) -> None:
+    path = _scenario(tmp_path, text)
+    with pytest.raises(ScenarioError) as error:
+        load_scenario(path)
+    message = str(error.value)
+    assert str(path) in message
+    assert f"key '{key}'" in message
+
+
+def test_yaml_syntax_errors_name_the_file_and_the_line(tmp_path: Path) -> None:
+    path = _scenario(tmp_path, "name: broken\nregions: {NA: 0.4,\n  EU: [\n")
+    with pytest.raises(ScenarioError, match=r"invalid YAML at line \d+") as error:
+        load_scenario(path)
+    assert str(path) in str(error.value)
+
+
+def test_a_missing_scenario_file_is_a_scenario_error(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match="cannot read"):
+        load_scenario(tmp_path / "absent.yaml")
+
+
+def test_generation_stops_before_writing_anything_on_a_bad_scenario(tmp_path: Path) -> None:
+    path = _scenario(tmp_path, "behaviour: {signup_share: -1}\n")
+    with pytest.raises(ScenarioError, match="behaviour.signup_share"):
+        generate_world(WorldConfig(people=10, days=1, scenario=path), tmp_path / "home")
+    assert not (tmp_path / "home").exists()
+
+
+def test_world_config_rejects_nonsense() -> None:
+    with pytest.raises(ValueError, match="people"):
+        WorldConfig(people=0)
+    with pytest.raises(ValueError, match="seed"):
+        WorldConfig(seed=-1)
