@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+from dagster_duckdb import DuckDBResource
 
 from mos_pipelines import warehouse
 
@@ -38,10 +39,16 @@ class MosHome(dg.ConfigurableResource):
         return self.root / "warehouse.duckdb"
 
     @contextmanager
-    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A connection to the warehouse, closed afterwards (DuckDB allows one writer process)."""
-        con = warehouse.connect(self.warehouse_path, read_only=read_only)
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-write connection, closed afterwards. Retries while another process holds the
+        file lock (dagster-duckdb's backoff), then fails with a message naming the file."""
+        self.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+        opening = DuckDBResource(database=str(self.warehouse_path)).get_connection()
+        try:
+            con = opening.__enter__()
+        except (duckdb.Error, RuntimeError) as exc:
+            raise warehouse.open_error(self.warehouse_path, exc) from exc
         try:
             yield con
         finally:
-            con.close()
+            opening.__exit__(None, None, None)

@@ -13,23 +13,28 @@ class WarehouseError(RuntimeError):
     """The warehouse file cannot be opened (locked by another process, corrupt, or missing)."""
 
 
+def open_error(path: Path, exc: Exception) -> WarehouseError:
+    """Turn DuckDB's low-level open failure into a message naming the file and what to do."""
+    if "lock" in str(exc).lower():
+        return WarehouseError(
+            f"The warehouse {path} is locked by another process (DuckDB allows one writer). "
+            "Wait for the running job to finish or stop it, then retry."
+        )
+    return WarehouseError(
+        f"The warehouse {path} is unreadable ({exc}). If it was written by another DuckDB "
+        "version or is damaged, move it aside and run `mos run` to rebuild it from landing."
+    )
+
+
 def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse, turning DuckDB's low-level errors into a message naming the file."""
+    """Open the warehouse, turning DuckDB's errors into a message naming the file."""
     if read_only and not path.exists():
         raise WarehouseError(f"No warehouse at {path}. Run `mos run` first to build it.")
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         return duckdb.connect(str(path), read_only=read_only)
     except duckdb.Error as exc:
-        if "lock" in str(exc).lower():
-            raise WarehouseError(
-                f"The warehouse {path} is locked by another process (DuckDB allows one writer). "
-                "Wait for the running job to finish or stop it, then retry."
-            ) from exc
-        raise WarehouseError(
-            f"The warehouse {path} is unreadable ({exc}). If it was written by another DuckDB "
-            "version or is damaged, move it aside and run `mos run` to rebuild it from landing."
-        ) from exc
+        raise open_error(path, exc) from exc
 
 
 def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None):

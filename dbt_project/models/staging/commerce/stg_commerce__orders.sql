@@ -33,17 +33,7 @@ renamed as (
 
 ),
 
-ranked as (
-
-    select
-        *,
-        row_number() over (
-            partition by order_id
-            order by loaded_at desc, source_file desc, source_line desc
-        ) as version_rank
-    from renamed
-
-),
+{{ latest_loaded_version(['order_id']) }},
 
 final as (
 
@@ -58,8 +48,7 @@ final as (
         loaded_at,
         source_file,
         source_line
-    from ranked
-    where version_rank = 1
+    from latest
 
 )
 

@@ -29,17 +29,7 @@ renamed as (
 
 ),
 
-ranked as (
-
-    select
-        *,
-        row_number() over (
-            partition by note_id
-            order by loaded_at desc, source_file desc, source_line desc
-        ) as version_rank
-    from renamed
-
-),
+{{ latest_loaded_version(['note_id']) }},
 
 final as (
 
@@ -52,8 +42,7 @@ final as (
         loaded_at,
         source_file,
         source_line
-    from ranked
-    where version_rank = 1
+    from latest
 
 )
 

@@ -23,6 +23,7 @@ renamed as (
         -- dimensions
         {{ crm_record_field('First Name') }} as first_name,
         {{ crm_record_field('Last Name') }} as last_name,
+        {{ crm_full_name('First Name', 'Last Name') }} as full_name,
         {{ crm_record_field('Email') }} as email,
         {{ crm_record_field('Phone Number') }} as phone,
         {{ crm_record_field('Company Name') }} as company,
@@ -30,6 +31,7 @@ renamed as (
         {{ crm_record_field('Country/Region') }} as country_raw,
         {{ crm_record_field('City') }} as city,
         {{ crm_record_field('Postal Code') }} as postcode,
+        cast(null as date) as birth_date,
 
         -- timestamps
         {{ parse_timestamp(crm_record_field('Create Date'), '%Y-%m-%d %H:%M') }} as created_at,
@@ -44,64 +46,6 @@ renamed as (
 
 ),
 
-ranked as (
-
-    select
-        *,
-        row_number() over (
-            partition by source_record_id
-            order by {{ crm_latest_version_order() }}
-        ) as version_rank
-    from renamed
-
-),
-
-latest as (
-
-    select * from ranked
-    where version_rank = 1
-
-),
-
-final as (
-
-    select
-        -- keys
-        latest.source_system,
-        latest.source_record_id,
-        latest.source_system || ':' || latest.source_record_id as contact_record_key,
-
-        -- dimensions
-        latest.first_name,
-        latest.last_name,
-        case
-            when latest.first_name is null then latest.last_name
-            when latest.last_name is null then latest.first_name
-            else latest.first_name || ' ' || latest.last_name
-        end as full_name,
-        latest.email,
-        latest.phone,
-        latest.company,
-        latest.job_title,
-        country_codes.iso2 as country_code,
-        latest.country_raw,
-        latest.city,
-        latest.postcode,
-        cast(null as date) as birth_date,
-
-        -- timestamps
-        latest.created_at,
-        latest.updated_at,
-        latest.loaded_at,
-
-        -- lineage
-        latest.source_file,
-        latest.source_line
-
-    from latest
-    left join country_codes
-        on lower(latest.country_raw) = country_codes.alias
-
-)
+{{ crm_contacts_latest_canonical() }}
 
 select * from final

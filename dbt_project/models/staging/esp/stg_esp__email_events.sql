@@ -1,3 +1,6 @@
+{#- One row per event: a repeat of the whole key is a redelivery; the id is a hash of that key. -#}
+{%- set event_key = ['message_id', 'email_event_type', 'occurred_at'] -%}
+
 with
 
 source as (
@@ -30,23 +33,12 @@ renamed as (
 
 ),
 
-ranked as (
-
-    select
-        *,
-        {{ surrogate_key(['message_id', 'email_event_type', 'occurred_at']) }} as email_event_id,
-        row_number() over (
-            partition by message_id, email_event_type, occurred_at
-            order by loaded_at, source_file, source_line
-        ) as load_rank
-    from renamed
-
-),
+{{ first_loaded_copy(event_key) }},
 
 final as (
 
     select
-        email_event_id,
+        {{ surrogate_key(event_key) }} as email_event_id,
         message_id,
         campaign_id,
         variant_id,
@@ -56,8 +48,7 @@ final as (
         loaded_at,
         source_file,
         source_line
-    from ranked
-    where load_rank = 1
+    from deduplicated
 
 )
 

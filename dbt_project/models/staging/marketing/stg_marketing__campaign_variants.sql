@@ -38,23 +38,12 @@ renamed as (
 
 ),
 
-ranked as (
-
-    select
-        *,
-        {{ surrogate_key(['campaign_id', 'variant_id']) }} as campaign_variant_id,
-        row_number() over (
-            partition by campaign_id, variant_id
-            order by loaded_at desc, source_file desc, source_line desc
-        ) as version_rank
-    from renamed
-
-),
+{{ latest_loaded_version(['campaign_id', 'variant_id']) }},
 
 final as (
 
     select
-        campaign_variant_id,
+        {{ surrogate_key(['campaign_id', 'variant_id']) }} as campaign_variant_id,
         campaign_id,
         variant_id,
         campaign_name,
@@ -70,8 +59,7 @@ final as (
         loaded_at,
         source_file,
         source_line
-    from ranked
-    where version_rank = 1
+    from latest
 
 )
 
