@@ -139,6 +139,38 @@ def summary() -> None:
     console.print("Dagster UI: [bold]make dev[/] (or `mos dev`), then open http://127.0.0.1:3000")
 
 
+identity_app = typer.Typer(help="Identity resolution: evaluate the customer map against a truth file.")
+app.add_typer(identity_app, name="identity")
+
+
+@identity_app.command("evaluate")
+def identity_evaluate(
+    truth: Annotated[Path, typer.Option(help="Truth CSV with columns source, source_record_id, true_entity_id.")],
+    crm_only: Annotated[bool, typer.Option(help="Score only CRM records (the deduplication figure).")] = False,
+) -> None:
+    """Pairwise and cluster-level precision/recall/F1, largest clusters and over-merges vs the truth."""
+    settings = configure_environment()
+    from mos_pipelines import warehouse
+    from mos_pipelines.identity.evaluation import TruthFileError
+    from mos_pipelines.identity.truth_eval import evaluate_identity
+
+    if not truth.is_file():
+        fail(f"Truth file not found: {truth}")
+    try:
+        con = warehouse.connect(settings.warehouse_path, read_only=True)
+    except warehouse.WarehouseError as exc:
+        fail(str(exc))
+    try:
+        result = evaluate_identity(con, truth, crm_only=crm_only)
+    except TruthFileError as exc:
+        fail(str(exc))
+    except Exception as exc:  # e.g. the identity models were never built
+        fail(f"Cannot read marts.customer_identity_map in {settings.warehouse_path}: {exc}. Run `mos run` first.")
+    finally:
+        con.close()
+    console.print(result.to_markdown(), soft_wrap=True)
+
+
 @app.command()
 def dev(
     host: Annotated[str, typer.Option(help="Interface to serve the UI on.")] = "127.0.0.1",

@@ -22,6 +22,7 @@ Clustering of the scored pairs lives in ``clustering``.
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -75,6 +76,11 @@ class FittedModel:
             for lvl in sorted(self.m[c], reverse=True)
         ]
         return pd.DataFrame(rows)
+
+
+def _reads_any(rule: Sequence[str], columns: Sequence[str]) -> bool:
+    """Whether a blocking rule's expressions read any of the columns (so its pairs agree on them)."""
+    return any(re.search(rf"\b{re.escape(col)}\b", expr) for expr in rule for col in columns)
 
 
 def _rule_sql(rule: Sequence[str]) -> str:
@@ -183,7 +189,7 @@ def _session(con: duckdb.DuckDBPyConnection, settings: MatchSettings, rule: Sequ
     """One EM session on the pairs of one training rule, its comparisons left out."""
     n_pairs = block(con, settings, [rule], target="_mx_session_pairs")
     compare_pairs(con, settings, "_mx_session_pairs", "_mx_session")
-    held_out = [c for c in settings.comparisons if set(c.columns) & set(rule)]
+    held_out = [c for c in settings.comparisons if _reads_any(rule, c.columns)]
     active = [(i, c) for i, c in enumerate(settings.comparisons) if c not in held_out]
     gcols = ", ".join(f"g_{i}" for i, _ in active)
     patterns = con.execute(f"select {gcols}, count(*) as n from _mx_session group by all").df()

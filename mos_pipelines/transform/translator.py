@@ -9,6 +9,8 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings
 
 OWNER = "team:analytics-engineering"
+# Domains shown as their own group in the UI (across layers) instead of by layer.
+DOMAIN_GROUPS = {"identity"}
 
 
 class MosDbtTranslator(DagsterDbtTranslator):
@@ -31,7 +33,8 @@ class MosDbtTranslator(DagsterDbtTranslator):
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         if dbt_resource_props["resource_type"] == "source":
             return "raw"
-        return self._schema(dbt_resource_props)
+        domains = DOMAIN_GROUPS.intersection(dbt_resource_props.get("fqn", [])[1:-1])
+        return domains.pop() if domains else self._schema(dbt_resource_props)
 
     def get_description(self, dbt_resource_props: Mapping[str, Any]) -> str:
         return dbt_resource_props.get("description") or f"dbt {dbt_resource_props['resource_type']} {dbt_resource_props['name']}"

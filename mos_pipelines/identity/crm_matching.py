@@ -1,0 +1,84 @@
+"""Probabilistic matching of normalised CRM contact records (the settings behind ``int_crm_contacts__matched``).
+
+Input columns (from ``int_crm_contacts__normalised``): ``contact_record_key, first_name_norm,
+last_name_norm, email_match_key, phone_e164, birth_date, postcode_norm, company_norm, city_norm``.
+Blocked identifier values (test@test.com, 0000000000, …) are removed before matching, so junk can
+neither link records nor count as agreement.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from mos_pipelines.identity.clustering import ClusterSettings
+from mos_pipelines.identity.comparisons import exact, jaro_winkler, levenshtein, names_swapped
+from mos_pipelines.identity.matching import MatchSettings
+from mos_pipelines.identity.resolve import Resolution, resolve
+
+SORTED_NAMES = (
+    "least({t}.first_name_norm, {t}.last_name_norm) || '|' || greatest({t}.first_name_norm, {t}.last_name_norm)"
+)
+
+CRM_MATCH_SETTINGS = MatchSettings(
+    comparisons=(
+        jaro_winkler("first_name_norm", (0.92, 0.8), tf=True),
+        jaro_winkler("last_name_norm", (0.92, 0.8), tf=True),
+        names_swapped("first_name_norm", "last_name_norm"),
+        levenshtein("email_match_key", (2,), tf=True),
+        levenshtein("phone_e164", (1,), tf=True),
+        levenshtein("birth_date_text", (1,)),
+        exact("postcode_norm", tf=True),
+        jaro_winkler("company_norm", (0.9,)),
+        exact("city_norm", tf=True),
+    ),
+    blocking_rules=(
+        ("first_name_norm", "last_name_norm"),
+        (SORTED_NAMES,),
+        ("email_match_key",),
+        ("phone_e164",),
+        ("last_name_norm", "postcode_norm"),
+        ("first_name_norm", "company_norm"),
+        ("last_name_norm", "company_norm"),
+    ),
+    u_sample_pairs=300_000,
+)
+
+MATCH_COLUMNS = (
+    "first_name_norm", "last_name_norm", "email_match_key", "phone_e164",
+    "postcode_norm", "company_norm", "city_norm",
+)
+
+
+def drop_blocked_values(records: pd.DataFrame, blocked: pd.DataFrame) -> pd.DataFrame:
+    """Null out identifier values listed in the blocked-values seed (columns identifier_type, value)."""
+    records = records.copy()
+    for identifier_type, column in (("email", "email_match_key"), ("phone", "phone_e164")):
+        values = set(blocked.loc[blocked["identifier_type"] == identifier_type, "value"].astype(str))
+        records.loc[records[column].isin(values), column] = None
+    return records
+
+
+def match_crm_contacts(records: pd.DataFrame, blocked: pd.DataFrame, cluster: ClusterSettings) -> tuple[pd.DataFrame, Resolution]:
+    """One row per record: ``contact_record_key, match_cluster_key, cluster_size, best_match_probability``."""
+    frame = drop_blocked_values(records, blocked)
+    frame = frame[["contact_record_key", *MATCH_COLUMNS]].assign(
+        birth_date_text=records["birth_date"].astype("string").str.replace("-", "", regex=False)
+        if "birth_date" in records else None
+    )
+    if len(frame) < 2:
+        out = pd.DataFrame({"contact_record_key": frame["contact_record_key"], "match_cluster_key": frame["contact_record_key"]})
+        return out.assign(cluster_size=1, best_match_probability=None), None  # type: ignore[return-value]
+    result = resolve(frame, "contact_record_key", CRM_MATCH_SETTINGS, cluster)
+    clusters = result.clusters.rename(columns={"cluster_id": "match_cluster_key"})
+    clusters["cluster_size"] = clusters.groupby("match_cluster_key")["contact_record_key"].transform("size")
+    links = result.links
+    in_cluster = links.merge(clusters, left_on="record_id_l", right_on="contact_record_key").merge(
+        clusters, left_on="record_id_r", right_on="contact_record_key", suffixes=("_l", "_r")
+    )
+    in_cluster = in_cluster[in_cluster["match_cluster_key_l"] == in_cluster["match_cluster_key_r"]]
+    best = pd.concat([
+        in_cluster[["record_id_l", "match_probability"]].rename(columns={"record_id_l": "contact_record_key"}),
+        in_cluster[["record_id_r", "match_probability"]].rename(columns={"record_id_r": "contact_record_key"}),
+    ]).groupby("contact_record_key")["match_probability"].max()
+    clusters["best_match_probability"] = clusters["contact_record_key"].map(best)
+    return clusters, result

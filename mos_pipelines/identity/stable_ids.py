@@ -1,0 +1,105 @@
+"""Customer ids that survive re-runs, merges and splits.
+
+Clustering says which identity nodes belong together *now*; this module decides which ``customer_id``
+each cluster carries, given what every node carried before:
+
+- a cluster whose nodes never had an id gets a new one, derived from its smallest node key (so a
+  first build on the same data always yields the same ids);
+- when clusters merge, the surviving id is the **oldest** of the ids involved (first assigned
+  earliest; ties by id);
+- when a cluster splits, each previous id stays with the part holding **most** of its former nodes
+  (ties: the part with the smallest node key); the other parts take their next oldest unclaimed id,
+  or a new one;
+- nothing changes for a node whose cluster kept its id, so re-running on the same data changes nothing.
+
+The output is the list of changes (``assigned`` for new nodes, ``merged`` / ``split`` for moves),
+which the ``customer_id_history`` model appends; the current map is the latest change per node.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import pandas as pd
+
+ID_PREFIX = "cus_"
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """The id every node carries after this run, and what changed."""
+
+    current: pd.DataFrame  # node_key, customer_id, first_assigned_run (run of the id's creation)
+    changes: pd.DataFrame  # node_key, customer_id, previous_customer_id, change
+
+
+def new_customer_id(seed_key: str, taken: set[str]) -> str:
+    """A deterministic id from a node key, avoiding ids already in use."""
+    salt = 0
+    while True:
+        digest = hashlib.sha256(f"{seed_key}#{salt}".encode() if salt else seed_key.encode()).hexdigest()
+        candidate = ID_PREFIX + digest[:16]
+        if candidate not in taken:
+            return candidate
+        salt += 1
+
+
+def assign_customer_ids(clusters: pd.DataFrame, previous: pd.DataFrame, run: int) -> Assignment:
+    """Assign ids to ``clusters(node_key, cluster_key)`` given ``previous(node_key, customer_id, id_created_run)``.
+
+    ``id_created_run`` orders ids by age (smaller = older); ``run`` is this run's number.
+    """
+    clusters = clusters[["node_key", "cluster_key"]].drop_duplicates("node_key")
+    prev = previous[["node_key", "customer_id", "id_created_run"]].drop_duplicates("node_key")
+    age = prev.drop_duplicates("customer_id").set_index("customer_id")["id_created_run"].to_dict()
+
+    joined = clusters.merge(prev, on="node_key", how="left")
+    smallest_key = clusters.groupby("cluster_key")["node_key"].min()
+
+    # Owner of each previous id: the cluster holding most of its former nodes (ties: smallest node key).
+    held = joined.dropna(subset=["customer_id"]).groupby(["customer_id", "cluster_key"]).size().rename("n").reset_index()
+    held["min_key"] = held["cluster_key"].map(smallest_key)
+    held = held.sort_values(["customer_id", "n", "min_key"], ascending=[True, False, True])
+    owner = held.drop_duplicates("customer_id").set_index("customer_id")["cluster_key"]
+
+    # Each cluster keeps the oldest id it owns; clusters owning none take their next oldest unclaimed id.
+    candidates = held.assign(age=held["customer_id"].map(age)).sort_values(["cluster_key", "age", "customer_id"])
+    chosen: dict[str, str] = {}
+    owned = candidates[candidates["customer_id"].map(owner) == candidates["cluster_key"]]
+    for cluster_key, group in owned.groupby("cluster_key", sort=True):
+        chosen[cluster_key] = group["customer_id"].iloc[0]
+    claimed = set(chosen.values())
+    for cluster_key, group in candidates.groupby("cluster_key", sort=True):
+        if cluster_key in chosen:
+            continue
+        spare = [c for c in group["customer_id"] if c not in claimed]
+        if spare:
+            chosen[cluster_key] = spare[0]
+            claimed.add(spare[0])
+
+    taken = set(age) | claimed
+    created: dict[str, int] = {}
+    for cluster_key in sorted(set(clusters["cluster_key"]) - set(chosen), key=lambda k: smallest_key[k]):
+        customer_id = new_customer_id(smallest_key[cluster_key], taken)
+        taken.add(customer_id)
+        chosen[cluster_key] = customer_id
+        created[customer_id] = run
+
+    joined["new_customer_id"] = joined["cluster_key"].map(chosen)
+    joined["id_created_run"] = joined["new_customer_id"].map(lambda c: age.get(c, created.get(c, run)))
+    moved = joined["customer_id"].notna() & (joined["customer_id"] != joined["new_customer_id"])
+    # A move is a merge when the old id survives in some cluster (its nodes were absorbed), else a split.
+    survivors = set(chosen.values())
+    change = pd.Series(pd.NA, index=joined.index, dtype="string")
+    change[joined["customer_id"].isna()] = "assigned"
+    change[moved & joined["customer_id"].isin(survivors)] = "split"
+    change[moved & ~joined["customer_id"].isin(survivors)] = "merged"
+    changes = joined.assign(change=change)[change.notna()]
+    changes = changes.rename(columns={"customer_id": "previous_customer_id", "new_customer_id": "customer_id"})
+    current = joined.rename(columns={"new_customer_id": "cid"})[["node_key", "cid", "id_created_run"]]
+    return Assignment(
+        current=current.rename(columns={"cid": "customer_id"}).sort_values("node_key").reset_index(drop=True),
+        changes=changes[["node_key", "customer_id", "previous_customer_id", "change"]]
+        .sort_values("node_key").reset_index(drop=True),
+    )

@@ -1,0 +1,60 @@
+"""Average-linkage clustering refuses weak bridges that connected components would follow."""
+
+from __future__ import annotations
+
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+
+from mos_pipelines.identity.clustering import ClusterSettings, average_linkage, candidate_components
+
+SETTINGS = ClusterSettings(link_threshold=0.9, merge_threshold=0.35)
+
+
+def pairs(rows: list[tuple[int, int, float]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["id_l", "id_r", "p"])
+
+
+def groups(representative: dict[int, int]) -> set[frozenset[int]]:
+    out: dict[int, set[int]] = {}
+    for record, rep in representative.items():
+        out.setdefault(rep, set()).add(record)
+    return {frozenset(g) for g in out.values()}
+
+
+def test_weak_bridge_between_two_tight_groups_is_not_merged():
+    a, b = [0, 1, 2, 3], [4, 5, 6, 7]
+    rows = [(x, y, 0.99) for x, y in combinations(a, 2)] + [(x, y, 0.99) for x, y in combinations(b, 2)]
+    rows += [(3, 4, 0.95)]  # one strong-looking link across
+    rows += [(x, y, 0.01) for x in a for y in b if (x, y) != (3, 4)]  # every other cross pair disagrees
+    result = groups(average_linkage(pairs(rows), SETTINGS))
+    assert result == {frozenset(a), frozenset(b)}
+    # connected components at the same threshold would have chained them into one
+    strong = [r for r in rows if r[2] >= 0.9]
+    labels = candidate_components(8, np.array([r[0] for r in strong]), np.array([r[1] for r in strong]))
+    assert len(set(labels)) == 1
+
+
+def test_chain_of_links_without_support_does_not_collapse():
+    # a-b, b-c, c-d each likely, but the non-adjacent pairs clearly disagree
+    rows = [(0, 1, 0.97), (1, 2, 0.93), (2, 3, 0.97), (0, 2, 0.02), (1, 3, 0.02), (0, 3, 0.01)]
+    result = groups(average_linkage(pairs(rows), SETTINGS))
+    assert frozenset({0, 1, 2, 3}) not in result
+    assert {frozenset({0, 1}), frozenset({2, 3})} <= result
+
+
+def test_records_linked_through_a_third_merge_when_their_own_pair_is_unscored():
+    # 0 and 2 share no attribute (no pair scored): only the evidence through 1 counts
+    rows = [(0, 1, 0.99), (1, 2, 0.98)]
+    assert groups(average_linkage(pairs(rows), SETTINGS)) == {frozenset({0, 1, 2})}
+
+
+def test_nothing_merges_below_the_link_threshold():
+    rows = [(0, 1, 0.85), (1, 2, 0.6)]
+    assert groups(average_linkage(pairs(rows), SETTINGS)) == {frozenset({0}), frozenset({1}), frozenset({2})}
+
+
+def test_representative_is_the_smallest_record_id():
+    rep = average_linkage(pairs([(5, 9, 0.99), (3, 9, 0.99), (3, 5, 0.99)]), SETTINGS)
+    assert set(rep.values()) == {3}

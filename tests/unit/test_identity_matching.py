@@ -1,0 +1,82 @@
+"""The matching engine on data with known duplicates: EM without labels, scores, junk guards."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from mos_pipelines.identity.clustering import ClusterSettings
+from mos_pipelines.identity.comparisons import exact, jaro_winkler, levenshtein
+from mos_pipelines.identity.crm_matching import drop_blocked_values
+from mos_pipelines.identity.evaluation import evaluate_clusters
+from mos_pipelines.identity.matching import MatchSettings
+from mos_pipelines.identity.resolve import resolve
+
+SYLLABLES = ["an", "be", "ca", "do", "el", "fa", "gu", "hi", "io", "ka", "lo", "mi", "no", "pe", "ra", "si", "tu", "va"]
+
+SETTINGS = MatchSettings(
+    comparisons=(
+        jaro_winkler("first", (0.92, 0.8), tf=True),
+        jaro_winkler("last", (0.92, 0.8), tf=True),
+        levenshtein("dob", (1,)),
+        exact("city", tf=True),
+        levenshtein("email", (2,)),
+    ),
+    blocking_rules=(("first", "last"), ("dob",), ("email",), ("last", "city")),
+    u_sample_pairs=50_000,
+)
+
+
+def typo(rng: np.random.Generator, text: str) -> str:
+    i = int(rng.integers(0, len(text)))
+    return text[:i] + text[i + 1:] if len(text) > 3 else text
+
+
+def world(n_people: int = 600, seed: int = 3) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+
+    def name(parts: int) -> str:
+        return "".join(SYLLABLES[i] for i in rng.integers(0, len(SYLLABLES), parts))
+
+    people = []
+    for p in range(n_people):
+        first, last = name(2), name(3)  # 324 first names, 5,832 last names
+        dob = f"19{rng.integers(50, 99)}{rng.integers(1, 13):02d}{rng.integers(1, 29):02d}"
+        people.append((f"P{p}", first, last, dob, f"city{rng.integers(40)}", f"{name(4)}@mail.com"))
+    rows = []
+    for pid, first, last, dob, city, email in people:
+        for copy in range(int(rng.integers(1, 4))):
+            f, l_, e = first, last, email
+            if copy and rng.random() < 0.5:
+                f = typo(rng, f)
+            if copy and rng.random() < 0.3:
+                e = None
+            rows.append({"record_id": f"{pid}-{copy}", "entity": pid, "first": f, "last": l_, "dob": dob, "city": city, "email": e})
+    return pd.DataFrame(rows)
+
+
+def test_unsupervised_matching_recovers_the_duplicates():
+    records = world()
+    result = resolve(records.drop(columns="entity"), "record_id", SETTINGS, ClusterSettings())
+    scores = evaluate_clusters(result.clusters.set_index("record_id")["cluster_id"], records.set_index("record_id")["entity"])
+    assert result.model.converged
+    assert scores.pairs.precision > 0.97 and scores.pairs.recall > 0.95
+    assert 0 < result.model.lam < 0.01  # prior over all pairs, not over blocked ones
+
+
+def test_a_shared_junk_email_does_not_merge_people_once_blocked():
+    records = world(200, seed=9)
+    junk = records.groupby("entity").head(1).sample(40, random_state=1).index
+    records.loc[junk, "email"] = "test@test.com"
+    frame = records.rename(columns={"email": "email_match_key"}).assign(phone_e164=None)
+    cleaned = drop_blocked_values(frame, pd.DataFrame({"identifier_type": ["email"], "value": ["test@test.com"]}))
+    assert cleaned["email_match_key"].eq("test@test.com").sum() == 0
+    settings = MatchSettings(
+        comparisons=SETTINGS.comparisons[:4] + (levenshtein("email_match_key", (2,)),),
+        blocking_rules=(("first", "last"), ("dob",), ("email_match_key",), ("last", "city")),
+        u_sample_pairs=20_000,
+    )
+    result = resolve(cleaned.drop(columns=["entity", "phone_e164"]), "record_id", settings, ClusterSettings())
+    scores = evaluate_clusters(result.clusters.set_index("record_id")["cluster_id"], records.set_index("record_id")["entity"])
+    assert scores.over_merged_clusters <= 2
+    assert scores.largest_predicted_cluster <= 2 * scores.largest_true_entity
