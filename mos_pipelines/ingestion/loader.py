@@ -238,10 +238,13 @@ def _jsonl_records(con: duckdb.DuckDBPyConnection, path: Path, checks: list[Chec
                     case when json_valid(line) then 'not a JSON object' else 'malformed JSON' end
                 end as parse_error,
                 {fields},
-                case when is_object then nullif(to_json(map_from_entries(list_filter(
-                    map_entries(json_transform(line, '"MAP(VARCHAR, JSON)"')),
-                    lambda e: not list_contains({known}, e.key)
-                ))), '{{}}') end as extra
+                -- the map rebuild is costly: only for lines that have keys outside the contract
+                case when is_object and len(list_filter(json_keys(line), lambda k: not list_contains({known}, k))) > 0
+                    then to_json(map_from_entries(list_filter(
+                        map_entries(json_transform(line, '"MAP(VARCHAR, JSON)"')),
+                        lambda e: not list_contains({known}, e.key)
+                    )))
+                end as extra
             from parsed
             """,
             [str(path)],
