@@ -1,3 +1,4 @@
+{{ config(meta={'dagster': {'ref': {'name': 'fct_ad_spend_daily'}}}) }}
 {#- fct_ad_spend_daily neither loses nor invents spend: totals per platform equal staging's. -#}
 with
 

@@ -1,3 +1,4 @@
+{{ config(meta={'dagster': {'ref': {'name': 'channel_mapping'}}}) }}
 {#- Seed lookup keys must be trimmed and lower-case, or staging / channel mapping never matches them. -#}
 with
 

@@ -1,3 +1,4 @@
+{{ config(meta={'dagster': {'ref': {'name': 'fct_sessions'}}}) }}
 {#- Every event of fct_events is in exactly one session: per device, session event counts add up. -#}
 with
 

@@ -1,7 +1,7 @@
 """Probabilistic matching of normalised CRM contact records (the settings behind ``int_crm_contacts__matched``).
 
 Input columns (from ``int_crm_contacts__normalised``): ``contact_record_key, first_name_norm,
-last_name_norm, email_match_key, phone_e164, birth_date, postcode_norm, company_norm, city_norm``.
+last_name_norm, email_match_key, phone_e164, birth_date, postcode_norm, company_norm``.
 Blocked identifier values (test@test.com, 0000000000, …) are removed before matching, so junk can
 neither link records nor count as agreement.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from mos_pipelines.identity.clustering import ClusterSettings
-from mos_pipelines.identity.comparisons import exact, jaro_winkler, levenshtein, names_swapped
+from mos_pipelines.identity.comparisons import Comparison, Level, jaro_winkler, levenshtein, names_swapped
 from mos_pipelines.identity.matching import MatchSettings
 from mos_pipelines.identity.resolve import Resolution, resolve
 
@@ -19,17 +19,47 @@ SORTED_NAMES = (
     "least({t}.first_name_norm, {t}.last_name_norm) || '|' || greatest({t}.first_name_norm, {t}.last_name_norm)"
 )
 
+# Company, postcode and city describe the *account*: colleagues agree on all three. Counted as three
+# independent agreements they outweigh a different first name, and EM learns "same account" instead
+# of "same person". One comparison for the workplace counts that evidence once.
+WORKPLACE = Comparison(
+    name="workplace",
+    columns=("company_norm", "postcode_norm"),
+    levels=(
+        Level("company+postcode", "l.company_norm = r.company_norm and l.postcode_norm = r.postcode_norm"),
+        Level("company", "jaro_winkler_similarity(l.company_norm, r.company_norm) >= 0.9"),
+        Level("postcode", "l.postcode_norm = r.postcode_norm"),
+    ),
+    null_sql="(l.company_norm is null or r.company_norm is null) and (l.postcode_norm is null or r.postcode_norm is null)",
+)
+
+# Same-name colleagues get work addresses like carlos.gomez@ and carlos.gomez2@: one edit apart, yet
+# a different number is evidence of a *different* person. Only a one-edit difference with the same
+# digits counts as a typo.
+EMAIL = Comparison(
+    name="email_match_key",
+    columns=("email_match_key",),
+    levels=(
+        Level("exact", "l.email_match_key = r.email_match_key"),
+        Level(
+            "typo",
+            "levenshtein(l.email_match_key, r.email_match_key) <= 1 and "
+            "regexp_replace(l.email_match_key, '[^0-9]', '', 'g') = regexp_replace(r.email_match_key, '[^0-9]', '', 'g')",
+        ),
+    ),
+    null_sql="l.email_match_key is null or r.email_match_key is null",
+    tf_column="email_match_key",
+)
+
 CRM_MATCH_SETTINGS = MatchSettings(
     comparisons=(
         jaro_winkler("first_name_norm", (0.92, 0.8), tf=True),
         jaro_winkler("last_name_norm", (0.92, 0.8), tf=True),
         names_swapped("first_name_norm", "last_name_norm"),
-        levenshtein("email_match_key", (2,), tf=True),
+        EMAIL,
         levenshtein("phone_e164", (1,), tf=True),
         levenshtein("birth_date_text", (1,)),
-        exact("postcode_norm", tf=True),
-        jaro_winkler("company_norm", (0.9,)),
-        exact("city_norm", tf=True),
+        WORKPLACE,
     ),
     blocking_rules=(
         ("first_name_norm", "last_name_norm"),
@@ -40,12 +70,17 @@ CRM_MATCH_SETTINGS = MatchSettings(
         ("first_name_norm", "company_norm"),
         ("last_name_norm", "company_norm"),
     ),
+    # Blocks on workplace columns are dominated by colleagues, not duplicates: train on the others.
+    training_rules=(
+        ("first_name_norm", "last_name_norm"),
+        ("email_match_key",),
+        ("phone_e164",),
+    ),
     u_sample_pairs=300_000,
 )
 
 MATCH_COLUMNS = (
-    "first_name_norm", "last_name_norm", "email_match_key", "phone_e164",
-    "postcode_norm", "company_norm", "city_norm",
+    "first_name_norm", "last_name_norm", "email_match_key", "phone_e164", "postcode_norm", "company_norm",
 )
 
 
