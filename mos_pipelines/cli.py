@@ -117,10 +117,11 @@ def summary() -> None:
     except warehouse.WarehouseError as exc:
         fail(str(exc))
     try:
-        found = warehouse_summary(con)
+        found = warehouse_summary(con, truth_file=settings.truth_dir / "identity_truth.csv")
     finally:
         con.close()
-    layers = Table(title=f"Warehouse {settings.warehouse_path}")
+    console.print(f"Warehouse: {settings.warehouse_path}", soft_wrap=True)
+    layers = Table(title="Rows per layer")
     for col, justify in (("schema", "left"), ("tables", "right"), ("rows", "right")):
         layers.add_column(col, justify=justify)
     for schema, (tables, rows) in found.layers.items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import duckdb
 
@@ -35,8 +36,36 @@ def _exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
     )
 
 
-def warehouse_summary(con: duckdb.DuckDBPyConnection) -> WarehouseSummary:
-    """Rows per layer, ingestion counts and a few facts about the built marts."""
+def _identity_highlights(con: duckdb.DuckDBPyConnection, truth_file: Path | None) -> list[str]:
+    known, anonymous, crm, devices = con.execute(
+        """with per_customer as (
+               select customer_id,
+                      count(*) filter (where node_type in ('crm', 'user', 'order')) > 0 as is_known,
+                      count(*) filter (where node_type = 'crm') as crm,
+                      count(*) filter (where node_type = 'anon') as devices
+               from marts.customer_identity_map group by 1)
+           select count(*) filter (where is_known), count(*) filter (where not is_known), sum(crm), sum(devices)
+           from per_customer"""
+    ).fetchall()[0]
+    lines = [
+        f"{known:,} known customers (CRM, sign-up or order) and {anonymous:,} anonymous visitors, "
+        f"resolved from {crm:,} CRM records and {devices:,} devices"
+    ]
+    if truth_file is not None and truth_file.exists():
+        from mos_pipelines.identity.truth_eval import evaluate_identity
+
+        scores = evaluate_identity(con, truth_file, crm_only=True).clusters
+        lines.append(
+            f"CRM deduplication vs the simulator's truth: precision {scores.pairs.precision:.3f}, "
+            f"recall {scores.pairs.recall:.3f}, F1 {scores.pairs.f1:.3f}; largest customer "
+            f"{scores.largest_predicted_cluster} records (largest true person {scores.largest_true_entity})"
+        )
+    return lines
+
+
+def warehouse_summary(con: duckdb.DuckDBPyConnection, truth_file: Path | None = None) -> WarehouseSummary:
+    """Rows per layer, ingestion counts and a few facts about the built marts (and identity quality
+    against ``truth_file`` when there is one)."""
     found = WarehouseSummary()
     relations = con.execute(
         "select table_schema, table_name from information_schema.tables "
@@ -72,4 +101,6 @@ def warehouse_summary(con: duckdb.DuckDBPyConnection) -> WarehouseSummary:
             "select coalesce(sum(spend), 0), count(distinct platform) from marts.fct_ad_spend_daily"
         ).fetchone()
         found.highlights.append(f"{spend:,.0f} ad spend across {platforms} platforms")
+    if _exists(con, "marts", "customer_identity_map"):
+        found.highlights.extend(_identity_highlights(con, truth_file))
     return found

@@ -133,3 +133,14 @@ def test_dg_check_defs_passes(world: World):
     proc = subprocess.run([str(dg), "check", "defs"], capture_output=True, text=True, cwd=Path(__file__).parents[2])
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "All definitions loaded successfully" in proc.stdout + proc.stderr
+
+
+def test_summary_reports_layers_quarantine_and_identity_quality(world: World):
+    from mos_pipelines.summary import warehouse_summary
+
+    with world.connect() as con:
+        found = warehouse_summary(con, truth_file=world.settings.truth_dir / "identity_truth.csv")
+    assert {"raw", "staging", "intermediate", "marts"} <= set(found.layers)
+    assert sum(row.rows_quarantined for row in found.ingestion) == sum(f["rows_malformed"] for f in world.manifest["files"])
+    assert any("known customers" in line for line in found.highlights)
+    assert any(line.startswith("CRM deduplication vs the simulator's truth") for line in found.highlights)
