@@ -93,16 +93,18 @@ def drop_blocked_values(records: pd.DataFrame, blocked: pd.DataFrame) -> pd.Data
     return records
 
 
-def match_crm_contacts(records: pd.DataFrame, blocked: pd.DataFrame, cluster: ClusterSettings) -> tuple[pd.DataFrame, Resolution]:
-    """One row per record: ``contact_record_key, match_cluster_key, cluster_size, best_match_probability``."""
+def match_crm_contacts(
+    records: pd.DataFrame, blocked: pd.DataFrame, cluster: ClusterSettings
+) -> tuple[pd.DataFrame, Resolution | None]:
+    """One row per record: ``contact_record_key, match_cluster_key, cluster_size, best_match_probability``,
+    and the resolution behind it (None when there are fewer than two records to compare)."""
     frame = drop_blocked_values(records, blocked)
     frame = frame[["contact_record_key", *MATCH_COLUMNS]].assign(
         birth_date_text=records["birth_date"].astype("string").str.replace("-", "", regex=False)
-        if "birth_date" in records else None
     )
     if len(frame) < 2:
         out = pd.DataFrame({"contact_record_key": frame["contact_record_key"], "match_cluster_key": frame["contact_record_key"]})
-        return out.assign(cluster_size=1, best_match_probability=None), None  # type: ignore[return-value]
+        return out.assign(cluster_size=1, best_match_probability=None), None
     result = resolve(frame, "contact_record_key", CRM_MATCH_SETTINGS, cluster)
     clusters = result.clusters.rename(columns={"cluster_id": "match_cluster_key"})
     clusters["cluster_size"] = clusters.groupby("match_cluster_key")["contact_record_key"].transform("size")

@@ -80,3 +80,18 @@ def test_a_shared_junk_email_does_not_merge_people_once_blocked():
     scores = evaluate_clusters(result.clusters.set_index("record_id")["cluster_id"], records.set_index("record_id")["entity"])
     assert scores.over_merged_clusters <= 2
     assert scores.largest_predicted_cluster <= 2 * scores.largest_true_entity
+
+
+def test_a_single_crm_record_is_its_own_cluster():
+    from mos_pipelines.identity.crm_matching import match_crm_contacts
+
+    record = pd.DataFrame([{
+        "contact_record_key": "hubspot:1", "first_name_norm": "ana", "last_name_norm": "silva",
+        "email_match_key": "ana@x.com", "phone_e164": None, "postcode_norm": None, "company_norm": None,
+        "birth_date": None,
+    }])
+    matched, resolution = match_crm_contacts(record, pd.DataFrame(columns=["identifier_type", "value"]), ClusterSettings())
+    assert resolution is None
+    assert matched[["contact_record_key", "match_cluster_key", "cluster_size"]].to_dict("records") == [
+        {"contact_record_key": "hubspot:1", "match_cluster_key": "hubspot:1", "cluster_size": 1}
+    ]
