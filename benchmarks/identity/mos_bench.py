@@ -1,6 +1,11 @@
 """Our matcher on a benchmark dataset directory (see README), written as a run directory for compare.py.
 
     .venv/bin/python benchmarks/identity/mos_bench.py --dataset febrl3
+    .venv/bin/python benchmarks/identity/mos_bench.py --dataset sim-crm-10k --settings crm
+
+``--settings crm`` runs the production CRM matcher (``match_crm_contacts`` with ``CRM_MATCH_SETTINGS``
+and default ``ClusterSettings``) on a dataset exported by ``crm_dataset.py``; blocked values are already
+null there, so it is given an empty blocked-values table.
 
 Uses the same blocking rules and comparison thresholds as the Splink run (ANCHORS.md), so the
 difference measured is estimation and clustering, not configuration.
@@ -23,6 +28,7 @@ from runfiles import peak_rss_mib, write_run  # noqa: E402
 
 from mos_pipelines.identity.clustering import ClusterSettings  # noqa: E402
 from mos_pipelines.identity.comparisons import exact, jaro_winkler, levenshtein  # noqa: E402
+from mos_pipelines.identity.crm_matching import match_crm_contacts  # noqa: E402
 from mos_pipelines.identity.matching import MatchSettings  # noqa: E402
 from mos_pipelines.identity.resolve import resolve  # noqa: E402
 
@@ -53,21 +59,31 @@ def main() -> None:
     parser.add_argument("--link-threshold", type=float, default=0.9)
     parser.add_argument("--merge-threshold", type=float, default=0.35)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--settings", choices=["febrl", "crm"], default="febrl",
+                        help="febrl: the ANCHORS-equivalent settings; crm: match_crm_contacts (CRM_MATCH_SETTINGS)")
     args = parser.parse_args()
     data_dir = HERE / "data" / args.dataset
     meta = json.loads((data_dir / "dataset.json").read_text())
     records = pd.read_parquet(data_dir / "records.parquet").drop(columns=["entity_id"])
-    settings = FEBRL_SETTINGS
     cluster = ClusterSettings(link_threshold=args.link_threshold, merge_threshold=args.merge_threshold)
-    start = time.perf_counter()
-    result = resolve(records, "record_id", settings, cluster)
-    seconds = time.perf_counter() - start
+    if args.settings == "crm":
+        records = records.rename(columns={"record_id": "contact_record_key"})
+        no_blocked = pd.DataFrame({"identifier_type": pd.Series(dtype=str), "value": pd.Series(dtype=str)})
+        start = time.perf_counter()
+        matched, result = match_crm_contacts(records, no_blocked, cluster)
+        seconds = time.perf_counter() - start
+        clusters = matched.rename(columns={"contact_record_key": "record_id", "match_cluster_key": "cluster_id"})
+    else:
+        start = time.perf_counter()
+        result = resolve(records, "record_id", FEBRL_SETTINGS, cluster)
+        seconds = time.perf_counter() - start
+        clusters = result.clusters
     out = args.out or HERE / "out" / f"mos-{args.dataset}"
     write_run(
         out,
-        result.clusters[["record_id", "cluster_id"]],
+        clusters[["record_id", "cluster_id"]],
         {
-            "tool": "mos", "tool_version": "0.1.0", "dataset": meta.get("name", args.dataset),
+            "tool": "mos", "settings": args.settings, "tool_version": "0.1.0", "dataset": meta.get("name", args.dataset),
             "data_dir": str(data_dir), "link_type": "dedupe_only", "records": len(records),
             "comparisons": result.model.candidate_pairs, "seconds": round(seconds, 2),
             "peak_rss_mib": round(peak_rss_mib()), "stages": {k: round(v, 2) for k, v in result.seconds.items()},

@@ -4,6 +4,10 @@ Runs in its own venv (``bash benchmarks/identity/setup_splink.sh``), never the p
 
     benchmarks/identity/.venv-splink/bin/python benchmarks/identity/splink_bench.py --dataset febrl3
     benchmarks/identity/.venv-splink/bin/python benchmarks/identity/splink_bench.py --dataset synthetic --n 10000
+    benchmarks/identity/.venv-splink/bin/python benchmarks/identity/splink_bench.py --dataset sim-crm-10k --settings crm
+
+``--settings crm`` runs the simulator's CRM contacts (a dataset directory written by ``crm_dataset.py``)
+with Splink's standard comparisons and our CRM blocking rules (``crm_settings`` below).
 
 The dataset directory (records.parquet, truth.csv) is prepared first by ``febrl.py`` in the project venv
 if it is not there yet (that step is not timed). Timed, as one wall-clock span: registering the records
@@ -81,6 +85,58 @@ def deterministic_rules():
     return [block_on("soc_sec_id"), block_on("given_name", "surname", "date_of_birth")]
 
 
+CRM_COLUMNS = [
+    "first_name_norm", "last_name_norm", "email_match_key", "phone_e164", "birth_date",
+    "postcode_norm", "company_norm",
+]
+
+
+def crm_settings(link_type: str):
+    """Our CRM blocking rules (mos_pipelines.identity.crm_matching) with Splink's standard comparisons.
+
+    The sorted-name rule (first/last name in either order) is expressed as block_on on least()/greatest()
+    of the two names. Not reproduced: our names_swapped comparison and our combined workplace comparison
+    (company+postcode as one piece of evidence); Splink gets company and postcode as two independent
+    comparisons, its standard way. Email's typo level is plain Levenshtein ≤ 1 (ours also requires the same
+    digits). Phone is exact only: with a Levenshtein ≤ 1 level (ours), EM in the first+last-name session
+    drives that level's m probability to 0.0 on this data and Splink 5 raises ValueError ("m_probability
+    value 0.0 is below the minimum allowed value"). Birth date: Splink's DateOfBirthComparison (ours:
+    Levenshtein ≤ 1 on YYYYMMDD).
+    """
+    import splink.comparison_library as cl
+    from splink import SettingsCreator, block_on
+
+    return SettingsCreator(
+        link_type=link_type,
+        unique_id_column_name="record_id",
+        blocking_rules_to_generate_predictions=[
+            block_on("first_name_norm", "last_name_norm"),
+            block_on("least(first_name_norm, last_name_norm)", "greatest(first_name_norm, last_name_norm)"),
+            block_on("email_match_key"),
+            block_on("phone_e164"),
+            block_on("last_name_norm", "postcode_norm"),
+            block_on("first_name_norm", "company_norm"),
+            block_on("last_name_norm", "company_norm"),
+        ],
+        comparisons=[
+            cl.JaroWinklerAtThresholds("first_name_norm", [0.92, 0.8]).configure(term_frequency_adjustments=True),
+            cl.JaroWinklerAtThresholds("last_name_norm", [0.92, 0.8]).configure(term_frequency_adjustments=True),
+            cl.LevenshteinAtThresholds("email_match_key", [1]).configure(term_frequency_adjustments=True),
+            # Levenshtein ≤ 1 (ours) stops Splink's EM: that level's m reaches 0.0 and Splink 5 raises.
+            cl.ExactMatch("phone_e164").configure(term_frequency_adjustments=True),
+            cl.DateOfBirthComparison("birth_date", input_is_string=True, datetime_format="%Y-%m-%d"),
+            cl.JaroWinklerAtThresholds("company_norm", [0.9]),
+            cl.ExactMatch("postcode_norm"),
+        ],
+    )
+
+
+def crm_deterministic_rules():
+    from splink import block_on
+
+    return [block_on("email_match_key"), block_on("phone_e164")]
+
+
 def ensure_data(dataset: str, n: int | None, seed: int, data_dir: Path | None, project_python: str) -> Path:
     """The dataset directory, prepared with febrl.py in the project venv when absent (untimed)."""
     if data_dir is None:
@@ -97,7 +153,7 @@ def ensure_data(dataset: str, n: int | None, seed: int, data_dir: Path | None, p
 
 
 def run(records: pd.DataFrame, link_type: str, label: str, u_seed: int | None, verbose: bool,
-        threads: int | None = None) -> dict:
+        threads: int | None = None, mode: str = "febrl") -> dict:
     import duckdb
     from splink import DuckDBAPI, Linker, block_on
 
@@ -110,7 +166,8 @@ def run(records: pd.DataFrame, link_type: str, label: str, u_seed: int | None, v
         stages[name] = round(now - last, 3)
         last = now
 
-    columns = ["record_id", *FEBRL_COLUMNS]
+    crm = mode == "crm"
+    columns = ["record_id", *(CRM_COLUMNS if crm else FEBRL_COLUMNS)]
     con = duckdb.connect(":memory:")
     if threads:
         con.execute(f"set threads = {int(threads)}").fetchall()
@@ -121,15 +178,21 @@ def run(records: pd.DataFrame, link_type: str, label: str, u_seed: int | None, v
                   for s in sorted(records["source"].unique())]
     else:
         inputs = db_api.register(records[columns], dataset_display_name=label.replace("-", "_"))
-    linker = Linker(inputs, settings(link_type), log_level=logging.INFO if verbose else logging.WARNING)
+    linker = Linker(inputs, crm_settings(link_type) if crm else settings(link_type), log_level=logging.INFO if verbose else logging.WARNING)
     stage("register")
 
-    linker.training.estimate_probability_two_random_records_match(deterministic_rules(), recall=0.8)
+    linker.training.estimate_probability_two_random_records_match(
+        crm_deterministic_rules() if crm else deterministic_rules(), recall=0.8)
     stage("lambda")
     linker.training.estimate_u_using_random_sampling(max_pairs=1e7, seed=u_seed)
     stage("u")
-    linker.training.estimate_parameters_using_expectation_maximisation(block_on("date_of_birth"))
-    linker.training.estimate_parameters_using_expectation_maximisation(block_on("postcode"))
+    if crm:
+        linker.training.estimate_parameters_using_expectation_maximisation(
+            block_on("first_name_norm", "last_name_norm"))
+        linker.training.estimate_parameters_using_expectation_maximisation(block_on("email_match_key"))
+    else:
+        linker.training.estimate_parameters_using_expectation_maximisation(block_on("date_of_birth"))
+        linker.training.estimate_parameters_using_expectation_maximisation(block_on("postcode"))
     stage("em")
     predictions = linker.inference.predict(threshold_match_probability=PREDICT_THRESHOLD)
     stage("predict")
@@ -167,7 +230,11 @@ def count_comparisons(result: dict, link_type: str) -> int:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", required=True, choices=["febrl1", "febrl2", "febrl3", "febrl4", "synthetic"])
+    parser.add_argument("--dataset", required=True,
+                        help="febrl1-4 or synthetic (--settings febrl); a crm_dataset.py label such as "
+                             "sim-crm-10k (--settings crm)")
+    parser.add_argument("--settings", choices=["febrl", "crm"], default="febrl",
+                        help="febrl: ANCHORS settings; crm: our CRM blocking rules with Splink's comparisons")
     parser.add_argument("--n", type=int, help="records (synthetic only)")
     parser.add_argument("--seed", type=int, default=42, help="synthetic data seed")
     parser.add_argument("--out", type=Path, help="run directory (default benchmarks/identity/out/splink-<label>)")
@@ -185,7 +252,14 @@ def main(argv: list[str] | None = None) -> None:
 
     import splink
 
-    data_dir = ensure_data(args.dataset, args.n, args.seed, args.data_dir, args.project_python)
+    if args.settings == "crm":
+        data_dir = args.data_dir or HERE / "data" / args.dataset
+        if not (data_dir / "dataset.json").is_file():
+            parser.error(f"{data_dir}: no dataset; write it first with crm_dataset.py (project venv)")
+    elif args.dataset not in ("febrl1", "febrl2", "febrl3", "febrl4", "synthetic"):
+        parser.error("--dataset must be febrl1-4 or synthetic with --settings febrl")
+    else:
+        data_dir = ensure_data(args.dataset, args.n, args.seed, args.data_dir, args.project_python)
     meta = json.loads((data_dir / "dataset.json").read_text())
     records = pd.read_parquet(data_dir / "records.parquet")
     label = meta["label"]
@@ -193,11 +267,11 @@ def main(argv: list[str] | None = None) -> None:
     out = args.out or HERE / "out" / f"splink-{label}{'-dedupe' if link_type != meta['link_type'] else ''}"
 
     print(f"Splink {splink.__version__} on {label} ({len(records):,} records, {link_type})", flush=True)
-    result = run(records, link_type, label, args.u_seed, args.verbose, args.threads)
+    result = run(records, link_type, label, args.u_seed, args.verbose, args.threads, mode=args.settings)
     comparisons = None if args.no_count else count_comparisons(result, link_type)
 
     run_meta = {
-        "tool": "splink", "tool_version": splink.__version__, "duckdb_version": result["duckdb_version"],
+        "tool": "splink", "tool_version": splink.__version__, "settings": args.settings, "duckdb_version": result["duckdb_version"],
         "dataset": label, "data_dir": str(data_dir), "link_type": link_type, "records": len(records),
         "seconds": round(result["seconds"], 3), "peak_rss_mib": round(result["peak_rss_mib"], 1),
         "stages": result["stages"], "comparisons": comparisons, "predictions_p001": result["predictions_p001"],
