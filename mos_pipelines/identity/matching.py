@@ -105,14 +105,18 @@ def _gamma_columns(settings: MatchSettings) -> str:
 
 def block(con: duckdb.DuckDBPyConnection, settings: MatchSettings,
           rules: Sequence[Sequence[str]] | None = None, target: str = "_mx_pairs") -> int:
-    """Create ``target(id_l, id_r)``: the union of the rules' pairs (default: the blocking rules)."""
+    """Create ``target(id_l, id_r, rules)``: each pair once, ``rules`` a bitmask of the rules that produced
+    it (bit i = rule i), so EM sessions on a blocking rule can filter one compared table."""
     extra = f" and l.{settings.link_only_column} <> r.{settings.link_only_column}" if settings.link_only_column else ""
     selects = [
-        f"select l._rid as id_l, r._rid as id_r from _mx_records l join _mx_records r "
+        f"select l._rid as id_l, r._rid as id_r, {1 << i}::bigint as rule_bit from _mx_records l join _mx_records r "
         f"on {_rule_sql(rule)} and l._rid < r._rid{extra}"
-        for rule in (rules or settings.blocking_rules)
+        for i, rule in enumerate(rules or settings.blocking_rules)
     ]
-    con.execute(f"create or replace temp table {target} as {' union '.join(selects)}")
+    con.execute(
+        f"create or replace temp table {target} as select id_l, id_r, bit_or(rule_bit) as rules "
+        f"from ({' union all '.join(selects)}) group by id_l, id_r"
+    )
     return scalar(con, f"select count(*) from {target}")
 
 
@@ -120,7 +124,7 @@ def compare_pairs(con: duckdb.DuckDBPyConnection, settings: MatchSettings, pairs
     """Create ``target`` with the comparison levels of every pair in table ``pairs(id_l, id_r)``."""
     con.execute(
         f"create or replace temp table {target} as "
-        f"select p.id_l, p.id_r, {_gamma_columns(settings)} "
+        f"select p.*, {_gamma_columns(settings)} "
         f"from {pairs} p join _mx_records l on l._rid = p.id_l join _mx_records r on r._rid = p.id_r"
     )
 
@@ -187,13 +191,19 @@ def _em(patterns: pd.DataFrame, comps: Sequence[tuple[int, Comparison]], u: dict
 def _session(con: duckdb.DuckDBPyConnection, settings: MatchSettings, rule: Sequence[str],
              u: dict[str, dict[int, float]]) -> dict:
     """One EM session on the pairs of one training rule, its comparisons left out."""
-    n_pairs = block(con, settings, [rule], target="_mx_session_pairs")
-    compare_pairs(con, settings, "_mx_session_pairs", "_mx_session")
     held_out = [c for c in settings.comparisons if _reads_any(rule, c.columns)]
     active = [(i, c) for i, c in enumerate(settings.comparisons) if c not in held_out]
     gcols = ", ".join(f"g_{i}" for i, _ in active)
-    patterns = con.execute(f"select {gcols}, count(*) as n from _mx_session group by all").df()
-    con.execute("drop table _mx_session; drop table _mx_session_pairs")
+    if tuple(rule) in settings.blocking_rules:  # its pairs are already compared: filter on the rule's bit
+        bit = 1 << settings.blocking_rules.index(tuple(rule))
+        where = f"where rules & {bit} <> 0"
+        n_pairs = scalar(con, f"select count(*) from _mx_compared {where}")
+        patterns = con.execute(f"select {gcols}, count(*) as n from _mx_compared {where} group by all").df()
+    else:
+        n_pairs = block(con, settings, [rule], target="_mx_session_pairs")
+        compare_pairs(con, settings, "_mx_session_pairs", "_mx_session")
+        patterns = con.execute(f"select {gcols}, count(*) as n from _mx_session group by all").df()
+        con.execute("drop table _mx_session; drop table _mx_session_pairs")
     lam, m, iterations, converged = _em(patterns, active, u, settings)
     return {"rule": list(rule), "pairs": n_pairs, "match_share": lam, "m": m,
             "held_out": [c.name for c in held_out], "iterations": iterations, "converged": converged}
@@ -275,11 +285,12 @@ def score(con: duckdb.DuckDBPyConnection, settings: MatchSettings, model: Fitted
     weight = f"{prior!r} + " + " + ".join(terms)
     con.execute(
         f"""create or replace temp table {target} as
-        select s.*, {weight} as match_weight,
-               1 / (1 + pow(2, -({weight}))) as match_probability,
-               {informative} as n_informative
-        from {compared} s join _mx_records l on l._rid = s.id_l
-        {' '.join(joins)}"""
+        select *, 1 / (1 + pow(2, -match_weight)) as match_probability
+        from (
+            select s.*, {weight} as match_weight, {informative} as n_informative
+            from {compared} s join _mx_records l on l._rid = s.id_l
+            {' '.join(joins)}
+        )"""
     )
 
 
