@@ -1,8 +1,8 @@
-"""Shared test setup: no network, no telemetry, and a throwaway MOS_HOME per test session."""
+"""Shared test setup: no network, no telemetry (the same switches the CLI and Dagster set)."""
 
 import os
 
-os.environ.setdefault("DO_NOT_TRACK", "1")
-os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
-os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "False")
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+from mos_pipelines.settings import QUIET_ENVIRONMENT
+
+for key, value in QUIET_ENVIRONMENT.items():
+    os.environ.setdefault(key, value)

@@ -37,9 +37,6 @@ class Comparison:
         whens = " ".join(f"when {lvl.sql} then {self.top - i}" for i, lvl in enumerate(self.levels))
         return f"case when {self.null_sql} then -1 {whens} else 0 end"
 
-    def level_labels(self) -> dict[int, str]:
-        labels = {self.top - i: lvl.label for i, lvl in enumerate(self.levels)}
-        return {**labels, 0: "else", -1: "null"}
 
 
 def _null(*columns: str) -> str:

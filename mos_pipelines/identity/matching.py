@@ -69,13 +69,6 @@ class FittedModel:
             return 0.0
         return math.log2(self.m[comparison][level] / self.u[comparison][level])
 
-    def as_table(self) -> pd.DataFrame:
-        rows = [
-            {"comparison": c, "level": lvl, "m": self.m[c][lvl], "u": self.u[c][lvl], "weight": self.weight(c, lvl)}
-            for c in self.m
-            for lvl in sorted(self.m[c], reverse=True)
-        ]
-        return pd.DataFrame(rows)
 
 
 def _reads_any(rule: Sequence[str], columns: Sequence[str]) -> bool:

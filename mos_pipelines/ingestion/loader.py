@@ -322,9 +322,11 @@ def _csv_records(con: duckdb.DuckDBPyConnection, path: Path, checks: list[Check]
 
 
 def _csv_line(row: list[str]) -> str:
+    """One CSV record as text. The writer quotes fields containing its line terminator, so keep the
+    default terminator (an empty one would leave embedded newlines unquoted) and cut it off after."""
     buf = io.StringIO()
-    csv.writer(buf, lineterminator="").writerow(row)
-    return buf.getvalue()
+    csv.writer(buf, lineterminator="\r\n").writerow(row)
+    return buf.getvalue()[:-2]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -458,19 +460,20 @@ def _insert_valid(
 
 def _insert_quarantine(con: duckdb.DuckDBPyConnection, source: Source, header: list[str] | None, meta: dict) -> dict[str, int]:
     """Insert invalid records into raw.quarantine; returns counts per reason."""
-    if header is not None:  # CSV: rebuild the record text for rows that parsed into fields
-        rebuilt = "concat_ws(',', " + ", ".join(
-            f"""case when contains(coalesce({_ident('v_' + h)}, ''), ',') or contains(coalesce({_ident('v_' + h)}, ''), '"')
-                     then '"' || replace({_ident('v_' + h)}, '"', '""') || '"' else coalesce({_ident('v_' + h)}, '') end"""
-            for h in header
-        ) + ")"
-        raw_sql = f"coalesce(raw_record, {rebuilt})"
-    else:
-        raw_sql = "raw_record"
+    if header is not None:  # CSV rows that parsed into fields: rebuild their text (only the invalid few)
+        columns = ", ".join(_ident("v_" + h) for h in header)
+        rebuilt = [
+            (_csv_line(["" if v is None else v for v in values]), line)
+            for line, *values in con.execute(
+                f"select _line_no, {columns} from records where error is not null and raw_record is null"
+            ).fetchall()
+        ]
+        if rebuilt:
+            con.executemany("update records set raw_record = ? where _line_no = ?", rebuilt)
     con.execute(
         f"""insert into raw.quarantine
         select {_sql_str(source.name)}, {_sql_str(str(meta['source_file']))}, _line_no, error_field, error,
-               {raw_sql}, {_sql_str(str(meta['file_hash']))}, '{meta['loaded_at']}'::timestamp
+               raw_record, {_sql_str(str(meta['file_hash']))}, '{meta['loaded_at']}'::timestamp
         from records where error is not null order by _line_no"""
     )
     return dict(

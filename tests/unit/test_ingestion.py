@@ -165,3 +165,18 @@ def test_header_only_csv_loads_zero_rows(landing, con):
     result = load_source(con, "orders", landing)
     assert [(f.status, f.rows_in) for f in result.files] == [("loaded", 0)]
     assert reconciliation_errors(con, "orders") == []
+
+
+def test_quarantined_csv_records_keep_their_text_with_quotes_and_newlines(landing, con):
+    write(
+        landing / "orders" / "o.csv",
+        "order_id,user_id,email,amount,currency,status,created_at\n"
+        'o1,u1,"a note\nover two lines",ten,USD,completed,2026-01-01T00:00:00Z\n'
+        'o2,u2,b@x.com,"12,50€",EUR,completed,2026-01-01T00:00:00Z\n',
+    )
+    load_source(con, "orders", landing)
+    raws = [r[0] for r in con.execute("select raw_record from raw.quarantine order by line").fetchall()]
+    assert raws == [
+        'o1,u1,"a note\nover two lines",ten,USD,completed,2026-01-01T00:00:00Z',
+        'o2,u2,b@x.com,"12,50€",EUR,completed,2026-01-01T00:00:00Z',
+    ]
