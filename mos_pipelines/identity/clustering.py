@@ -48,9 +48,30 @@ def average_linkage(pairs: pd.DataFrame, settings: ClusterSettings) -> dict[int,
     Returns record → cluster representative (the smallest record id in the cluster) for every record
     that appears in ``pairs``.
     """
+    id_l, id_r, prob = pairs["id_l"].to_numpy(), pairs["id_r"].to_numpy(), pairs["p"].to_numpy()
+    # A group whose pairs are all strong ends as one cluster whatever the merge order (every merge of
+    # two neighbouring parts passes both thresholds), so it is settled here, vectorised; only groups
+    # holding a weak pair go through the agglomeration below, which is plain Python. At scale most
+    # groups are a few true duplicates with strong pairs only.
+    ids, index = np.unique(np.concatenate([id_l, id_r]), return_inverse=True)
+    left, right = index[: len(id_l)], index[len(id_l):]
+    labels = candidate_components(len(ids), left, right)
+    weakest = np.full(labels.max() + 1 if len(labels) else 0, np.inf)
+    np.minimum.at(weakest, labels[left], prob)
+    settled = weakest[labels] >= max(settings.merge_threshold, settings.link_threshold)  # per record
+    smallest = np.full(len(weakest), np.iinfo(np.int64).max)
+    np.minimum.at(smallest, labels, ids)
+    result: dict[int, int] = dict(zip(ids[settled].tolist(), smallest[labels[settled]].tolist()))
+    todo = ~settled[left]
+    result.update(agglomerate(id_l[todo], id_r[todo], prob[todo], settings))
+    return result
+
+
+def agglomerate(id_l: np.ndarray, id_r: np.ndarray, prob: np.ndarray, settings: ClusterSettings) -> dict[int, int]:
+    """The average-linkage agglomeration itself (a heap of candidate merges), record → representative."""
     members: dict[int, list[int]] = {}
     stats: dict[int, dict[int, list[float]]] = defaultdict(dict)  # a -> b -> [sum p, count, max p]
-    for a, b, p in zip(pairs["id_l"].to_numpy(), pairs["id_r"].to_numpy(), pairs["p"].to_numpy()):
+    for a, b, p in zip(id_l, id_r, prob):
         a, b, p = int(a), int(b), float(p)
         members.setdefault(a, [a])
         members.setdefault(b, [b])

@@ -16,7 +16,7 @@ class Level:
     """One agreement level: a SQL condition over ``l.<col>`` and ``r.<col>``."""
 
     label: str
-    sql: str
+    sql: str  # may use ``{s}``: the comparison's similarity value
 
 
 @dataclass(frozen=True)
@@ -28,14 +28,42 @@ class Comparison:
     levels: tuple[Level, ...]  # most similar first; anything else is level 0 ("disagree")
     null_sql: str  # true when the pair carries no information on this attribute
     tf_column: str | None = None  # exact agreement on a rare value weighs more (term frequency)
+    similarity_sql: str | None = None  # computed once per pair as ``{s}`` for the levels (see module doc)
 
     @property
     def top(self) -> int:
         return len(self.levels)
 
+    def similarity_select(self) -> str | None:
+        """The similarity, null where the levels cannot need it (missing values, exact agreement)."""
+        if self.similarity_sql is None:
+            return None
+        return f"case when {self.null_sql} or ({self.levels[0].sql}) then null else {self.similarity_sql} end"
+
     def gamma_sql(self) -> str:
-        whens = " ".join(f"when {lvl.sql} then {self.top - i}" for i, lvl in enumerate(self.levels))
+        """The level as one SQL expression over ``l`` and ``r`` (simple; computes a similarity per level)."""
+        similarity = f"({self.similarity_sql})" if self.similarity_sql else ""
+        whens = " ".join(f"when {lvl.sql.replace('{s}', similarity)} then {self.top - i}" for i, lvl in enumerate(self.levels))
         return f"case when {self.null_sql} then -1 {whens} else 0 end"
+
+    def staged_sql(self, i: int) -> tuple[list[str], str]:
+        """The level in two stages, for the same result with one similarity computation per pair.
+
+        Returns the inner select items over ``l`` and ``r`` (named ``n_i``, ``s_i``, ``b_i_k``) and the
+        outer expression over those names only. (A single expression would reuse a select alias, and
+        DuckDB inlines the alias wherever it is used, computing the similarity once per level.)
+        """
+        inner = [f"({self.null_sql}) as n_{i}"]
+        if self.similarity_sql is not None:
+            inner.append(f"{self.similarity_select()} as s_{i}")
+        whens = []
+        for k, lvl in enumerate(self.levels):
+            if "{s}" in lvl.sql:
+                whens.append(f"when {lvl.sql.replace('{s}', f's_{i}')} then {self.top - k}")
+            else:
+                inner.append(f"({lvl.sql}) as b_{i}_{k}")
+                whens.append(f"when b_{i}_{k} then {self.top - k}")
+        return inner, f"case when n_{i} then -1 {' '.join(whens)} else 0 end"
 
 
 
@@ -58,16 +86,22 @@ def jaro_winkler(column: str, thresholds: Sequence[float] = (0.92, 0.8), tf: boo
                  name: str | None = None) -> Comparison:
     """Exact, then Jaro-Winkler similarity at each threshold (descending)."""
     levels = [Level("exact", f"l.{column} = r.{column}")]
-    levels += [Level(f"jw>={t}", f"jaro_winkler_similarity(l.{column}, r.{column}) >= {t}") for t in thresholds]
-    return Comparison(name or column, (column,), tuple(levels), _null(column), column if tf else None)
+    levels += [Level(f"jw>={t}", f"{{s}} >= {t}") for t in sorted(thresholds, reverse=True)]
+    return Comparison(name or column, (column,), tuple(levels), _null(column), column if tf else None,
+                      similarity_sql=f"jaro_winkler_similarity(l.{column}, r.{column})")
 
 
 def levenshtein(column: str, thresholds: Sequence[int] = (1, 2), tf: bool = False,
                 name: str | None = None) -> Comparison:
     """Exact, then edit distance at each threshold (ascending)."""
+    bound = max(thresholds)
     levels = [Level("exact", f"l.{column} = r.{column}")]
-    levels += [Level(f"lev<={t}", f"levenshtein(l.{column}, r.{column}) <= {t}") for t in thresholds]
-    return Comparison(name or column, (column,), tuple(levels), _null(column), column if tf else None)
+    levels += [Level(f"lev<={t}", f"{{s}} <= {t}") for t in sorted(thresholds)]
+    # DuckDB's levenshtein counts bytes, so the byte-length difference is its lower bound.
+    distance = (f"case when abs(strlen(l.{column}) - strlen(r.{column})) > {bound} then {bound + 1} "
+                f"else levenshtein(l.{column}, r.{column}) end")
+    return Comparison(name or column, (column,), tuple(levels), _null(column), column if tf else None,
+                      similarity_sql=distance)
 
 
 def names_swapped(first: str, last: str, name: str = "name_swap") -> Comparison:

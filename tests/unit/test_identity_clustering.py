@@ -58,3 +58,27 @@ def test_nothing_merges_below_the_link_threshold():
 def test_representative_is_the_smallest_record_id():
     rep = average_linkage(pairs([(5, 9, 0.99), (3, 9, 0.99), (3, 5, 0.99)]), SETTINGS)
     assert set(rep.values()) == {3}
+
+
+def test_settling_all_strong_groups_up_front_gives_the_agglomeration_result():
+    """The vectorised shortcut (groups with only strong pairs are one cluster) must not change any result."""
+    from mos_pipelines.identity.clustering import agglomerate
+
+    rng = np.random.default_rng(7)
+    rows: list[tuple[int, int, float]] = []
+    start = 0
+    for _ in range(300):
+        size = int(rng.integers(2, 7))
+        members = range(start, start + size)
+        start += size
+        weak_group = rng.random() < 0.4
+        for a, b in combinations(members, 2):
+            if rng.random() < 0.8:  # some pairs uninformative (absent)
+                p = float(rng.uniform(0.0, 1.0) if weak_group else rng.uniform(0.9, 1.0))
+                rows.append((a, b, p))
+    frame = pairs(rows).drop_duplicates(["id_l", "id_r"])
+    expected = agglomerate(frame["id_l"].to_numpy(), frame["id_r"].to_numpy(), frame["p"].to_numpy(), SETTINGS)
+    result = average_linkage(frame, SETTINGS)
+    assert groups(result) == groups(expected)
+    assert result == expected
+    assert len(groups(result)) < len(set(frame["id_l"]) | set(frame["id_r"]))  # some merges happened
