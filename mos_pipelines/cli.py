@@ -172,6 +172,51 @@ def identity_evaluate(
     console.print(result.to_markdown(), soft_wrap=True)
 
 
+lookalike_app = typer.Typer(help="Lookalike audiences: score any CSV with the same model the warehouse uses.")
+app.add_typer(lookalike_app, name="lookalike")
+
+
+@lookalike_app.command("score")
+def lookalike_score(
+    input: Annotated[Path, typer.Option("--input", help="CSV with one row per person: features, an id and a seed flag.")],
+    id_column: Annotated[str, typer.Option(help="Column that identifies a row (excluded from the features).")],
+    seed_column: Annotated[str, typer.Option(help="Column marking seed members: 1/0, true/false or yes/no.")],
+    out: Annotated[Path, typer.Option(help="Where to write the scores of the non-seed rows (CSV).")],
+    model: Annotated[str, typer.Option(help="gradient_boosting (default) or linear (transparent).")] = "gradient_boosting",
+    min_seed_size: Annotated[int, typer.Option(min=1, help="Refuse seeds smaller than this.")] = 100,
+    random_state: Annotated[int, typer.Option(help="Seed of every random choice (same input, same output).")] = 42,
+) -> None:
+    """Fit seed vs the other rows, print the held-out evaluation and write id, score, percentile, tier."""
+    from mos_pipelines.lookalike.csv_scoring import score_csv
+    from mos_pipelines.lookalike.model import LookalikeError, ModelSettings
+
+    try:
+        settings = ModelSettings(kind=model, min_seed_size=min_seed_size, random_state=random_state)  # type: ignore[arg-type]
+        with console.status(f"Fitting a {model} lookalike model on {input} ..."):
+            result = score_csv(input, id_column, seed_column, settings)
+    except LookalikeError as exc:
+        fail(str(exc))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    result.scores.to_csv(out, index=False)
+    ev, sizes = result.fit.evaluation, result.fit.sizes
+    console.print(
+        f"{result.rows} rows: seed {sizes['seed']} ({sizes['holdout_seed']} held out), "
+        f"population {sizes['population']}; features: {len(result.spec.numeric)} numeric, "
+        f"{len(result.spec.categorical)} categorical"
+        + (f"; left out: {', '.join(f'{c} ({r})' for c, r in result.spec.dropped.items())}" if result.spec.dropped else "")
+    )
+    table = Table(title=f"Held-out seed vs {ev.eval_population} unseen population rows (model {result.fit.model_version})")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_row("AUC", f"{ev.auc:.3f}")
+    table.add_row("average precision", f"{ev.average_precision:.3f}")
+    for tier in sorted(ev.recall_at):
+        table.add_row(f"recall / lift at top {tier} %", f"{ev.recall_at[tier]:.3f} / {ev.lift_at[tier]:.2f}x")
+    console.print(table)
+    top = ", ".join(f"{k} {v:.3f}" for k, v in list(result.fit.importances.items())[:5])
+    console.print(f"Most important features (AUC drop when shuffled): {top}")
+    console.print(f"Wrote {len(result.scores)} scored rows to {out}")
+
 @app.command()
 def dev(
     host: Annotated[str, typer.Option(help="Interface to serve the UI on.")] = "127.0.0.1",

@@ -1,0 +1,1 @@
+"""Lookalike audiences: positive–unlabelled scoring of a population against a seed."""
