@@ -60,9 +60,9 @@ final as (
 
         -- metrics
         cast(order_count as bigint) as order_count,
-        cast(revenue_usd as {{ dbt.type_float() }}) as revenue_usd,
-        cast(revenue_usd * {{ margin }} as {{ dbt.type_float() }}) as gross_margin_usd,
-        cast(revenue_usd / order_count as {{ dbt.type_float() }}) as average_order_value_usd,
+        cast(revenue_usd as double) as revenue_usd,
+        cast(revenue_usd * {{ margin }} as double) as gross_margin_usd,
+        cast(revenue_usd / order_count as double) as average_order_value_usd,
 
         -- dates and timestamps
         cast(first_order_at as date) as first_order_date,

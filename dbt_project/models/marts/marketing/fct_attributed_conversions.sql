@@ -137,7 +137,7 @@ weighted as (
                     when credited_touches.touch_count = 2 then 0.5
                     when credited_touches.touch_position = 1 then {{ first_weight }}
                     when credited_touches.touch_position = credited_touches.touch_count then {{ last_weight }}
-                    else {{ 1.0 - first_weight - last_weight }} / (credited_touches.touch_count - 2)
+                    else (1.0 - {{ first_weight }} - {{ last_weight }}) / (credited_touches.touch_count - 2)
                 end
         end as credit
     from credited_touches
@@ -158,7 +158,7 @@ attributed as (
         weighted.touched_at,
         cast(weighted.touch_position as integer) as touch_position,
         cast(weighted.touch_count as integer) as touch_count,
-        cast(weighted.credit as {{ dbt.type_float() }}) as credit
+        cast(weighted.credit as double) as credit
     from weighted
     inner join conversions on weighted.conversion_id = conversions.conversion_id
     where weighted.credit > 0
@@ -178,7 +178,7 @@ unattributed as (
         cast(null as {{ dbt.type_timestamp() }}) as touched_at,
         cast(null as integer) as touch_position,
         0 as touch_count,
-        cast(1.0 as {{ dbt.type_float() }}) as credit
+        cast(1.0 as double) as credit
     from conversions
     cross join attribution_models
     where not exists (

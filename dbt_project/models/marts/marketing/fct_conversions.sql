@@ -77,8 +77,8 @@ event_conversions as (
         event_customers.customer_id,
         event_customers.device_customer_id as event_customer_id,
         event_customers.occurred_at as converted_at,
-        cast(null as {{ dbt.type_float() }}) as revenue_usd,
-        cast(null as {{ dbt.type_float() }}) as amount,
+        cast(null as double) as revenue_usd,
+        cast(null as double) as amount,
         cast(null as {{ dbt.type_string() }}) as currency
     from event_customers
     inner join conversion_types

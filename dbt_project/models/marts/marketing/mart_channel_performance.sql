@@ -91,14 +91,14 @@ spend_facts as (
         ad_spend.campaign_id,
         coalesce(campaigns.campaign_region, 'unknown') as region,
         ad_spend.spend * fx_rates.usd_per_unit as spend_usd,
-        cast(0 as {{ dbt.type_float() }}) as send_cost_usd,
+        cast(0 as double) as send_cost_usd,
         ad_spend.impressions,
         ad_spend.clicks,
         0 as sends,
         0 as sessions,
-        cast(0 as {{ dbt.type_float() }}) as conversions,
-        cast(0 as {{ dbt.type_float() }}) as new_customers,
-        cast(0 as {{ dbt.type_float() }}) as revenue_usd
+        cast(0 as double) as conversions,
+        cast(0 as double) as new_customers,
+        cast(0 as double) as revenue_usd
     from ad_spend
     left join campaigns on ad_spend.campaign_id = campaigns.campaign_id
     left join fx_rates on upper(ad_spend.currency) = upper(fx_rates.currency)
@@ -130,7 +130,7 @@ email_facts as (
         email_activity.channel,
         email_activity.campaign_id,
         email_activity.region,
-        cast(0 as {{ dbt.type_float() }}) as spend_usd,
+        cast(0 as double) as spend_usd,
         case
             when email_activity.email_event_type = 'sent' then coalesce(campaign_variants.cost_per_send, 0)
             else 0
@@ -139,9 +139,9 @@ email_facts as (
         case when email_activity.email_event_type = 'clicked' then 1 else 0 end as clicks,
         case when email_activity.email_event_type = 'sent' then 1 else 0 end as sends,
         0 as sessions,
-        cast(0 as {{ dbt.type_float() }}) as conversions,
-        cast(0 as {{ dbt.type_float() }}) as new_customers,
-        cast(0 as {{ dbt.type_float() }}) as revenue_usd
+        cast(0 as double) as conversions,
+        cast(0 as double) as new_customers,
+        cast(0 as double) as revenue_usd
     from email_activity
     left join campaign_variants
         on
@@ -157,15 +157,15 @@ session_facts as (
         channel,
         campaign_id,
         region,
-        cast(0 as {{ dbt.type_float() }}) as spend_usd,
-        cast(0 as {{ dbt.type_float() }}) as send_cost_usd,
+        cast(0 as double) as spend_usd,
+        cast(0 as double) as send_cost_usd,
         0 as impressions,
         0 as clicks,
         0 as sends,
         1 as sessions,
-        cast(0 as {{ dbt.type_float() }}) as conversions,
-        cast(0 as {{ dbt.type_float() }}) as new_customers,
-        cast(0 as {{ dbt.type_float() }}) as revenue_usd
+        cast(0 as double) as conversions,
+        cast(0 as double) as new_customers,
+        cast(0 as double) as revenue_usd
     from touchpoints
     where session_id is not null
 
@@ -178,8 +178,8 @@ conversion_facts as (
         channel,
         campaign_id,
         region,
-        cast(0 as {{ dbt.type_float() }}) as spend_usd,
-        cast(0 as {{ dbt.type_float() }}) as send_cost_usd,
+        cast(0 as double) as spend_usd,
+        cast(0 as double) as send_cost_usd,
         0 as impressions,
         0 as clicks,
         0 as sends,
@@ -251,22 +251,22 @@ final as (
         '{{ kpi_model }}' as attribution_model,
 
         -- metrics
-        cast(spend_usd as {{ dbt.type_float() }}) as spend_usd,
-        cast(send_cost_usd as {{ dbt.type_float() }}) as send_cost_usd,
-        cast(cost_usd as {{ dbt.type_float() }}) as cost_usd,
+        cast(spend_usd as double) as spend_usd,
+        cast(send_cost_usd as double) as send_cost_usd,
+        cast(cost_usd as double) as cost_usd,
         cast(impressions as bigint) as impressions,
         cast(clicks as bigint) as clicks,
         cast(sends as bigint) as sends,
         cast(sessions as bigint) as sessions,
-        cast(conversions as {{ dbt.type_float() }}) as conversions,
-        cast(new_customers as {{ dbt.type_float() }}) as new_customers,
-        cast(revenue_usd as {{ dbt.type_float() }}) as revenue_usd,
-        cast(cost_usd / nullif(new_customers, 0) as {{ dbt.type_float() }}) as cac_usd,
-        cast(cost_usd / nullif(conversions, 0) as {{ dbt.type_float() }}) as cpa_usd,
-        cast(conversions / nullif(sessions, 0) as {{ dbt.type_float() }}) as cvr,
-        cast(cast(clicks as {{ dbt.type_float() }}) / nullif(impressions, 0) as {{ dbt.type_float() }}) as ctr,
-        cast(revenue_usd / nullif(cost_usd, 0) as {{ dbt.type_float() }}) as roas,
-        cast((revenue_usd - cost_usd) / nullif(cost_usd, 0) as {{ dbt.type_float() }}) as roi
+        cast(conversions as double) as conversions,
+        cast(new_customers as double) as new_customers,
+        cast(revenue_usd as double) as revenue_usd,
+        cast(cost_usd / nullif(new_customers, 0) as double) as cac_usd,
+        cast(cost_usd / nullif(conversions, 0) as double) as cpa_usd,
+        cast(conversions / nullif(sessions, 0) as double) as cvr,
+        cast(cast(clicks as double) / nullif(impressions, 0) as double) as ctr,
+        cast(revenue_usd / nullif(cost_usd, 0) as double) as roas,
+        cast((revenue_usd - cost_usd) / nullif(cost_usd, 0) as double) as roi
 
     from measured
 

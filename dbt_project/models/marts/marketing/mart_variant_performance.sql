@@ -131,9 +131,9 @@ with_rates as (
     select
         variant_totals.*,
         coalesce(campaign_variants.is_holdout, false) as is_holdout,
-        cast(variant_totals.converted_recipients as {{ dbt.type_float() }})
+        cast(variant_totals.converted_recipients as double)
         / nullif(variant_totals.recipients, 0) as cvr,
-        cast(variant_totals.clicks as {{ dbt.type_float() }}) / nullif(variant_totals.sends, 0) as click_rate
+        cast(variant_totals.clicks as double) / nullif(variant_totals.sends, 0) as click_rate
     from variant_totals
     left join campaign_variants
         on
@@ -173,14 +173,14 @@ final as (
         cast(with_rates.clicks as bigint) as clicks,
         cast(with_rates.converted_recipients as bigint) as converted_recipients,
         cast(with_rates.conversions as bigint) as conversions,
-        cast(with_rates.click_rate as {{ dbt.type_float() }}) as click_rate,
-        cast(with_rates.cvr as {{ dbt.type_float() }}) as cvr,
-        cast(holdouts.holdout_cvr as {{ dbt.type_float() }}) as holdout_cvr,
+        cast(with_rates.click_rate as double) as click_rate,
+        cast(with_rates.cvr as double) as cvr,
+        cast(holdouts.holdout_cvr as double) as holdout_cvr,
         cast(
             case
                 when not with_rates.is_holdout
                     then (with_rates.cvr - holdouts.holdout_cvr) / nullif(holdouts.holdout_cvr, 0)
-            end as {{ dbt.type_float() }}
+            end as double
         ) as cvr_lift
 
     from with_rates
