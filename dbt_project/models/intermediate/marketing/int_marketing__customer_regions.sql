@@ -81,8 +81,8 @@ consent_regions as (
     from consent_subjects
     where customer_id is not null and region is not null
     qualify row_number() over (
-        partition by customer_id order by occurred_at desc, consent_event_id desc
-    ) = 1
+            partition by customer_id order by occurred_at desc, consent_event_id desc
+        ) = 1
 
 ),
 
@@ -95,11 +95,11 @@ event_locales as (
     from events
     inner join identity_map
         on identity_map.node_key = case
-            when events.anonymous_id is not null then 'anon:' || events.anonymous_id
-            else 'user:' || events.user_id
-        end
+                when events.anonymous_id is not null then 'anon:' || events.anonymous_id
+                else 'user:' || events.user_id
+            end
     where events.locale like '%-%'
-    group by 1, 2
+    group by identity_map.customer_id, lower({{ dbt.split_part('events.locale', "'-'", 2) }})
 
 ),
 
@@ -111,9 +111,9 @@ locale_regions as (
     from event_locales
     inner join country_codes on event_locales.locale_country = country_codes.alias
     qualify row_number() over (
-        partition by event_locales.customer_id
-        order by event_locales.event_count desc, event_locales.locale_country
-    ) = 1
+            partition by event_locales.customer_id
+            order by event_locales.event_count desc, event_locales.locale_country asc
+        ) = 1
 
 ),
 

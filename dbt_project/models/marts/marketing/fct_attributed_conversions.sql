@@ -79,7 +79,7 @@ candidate_touches as (
     inner join touchpoints
         on
             conversion_customers.customer_id = touchpoints.customer_id
-            and touchpoints.touched_at <= conversion_customers.converted_at
+            and conversion_customers.converted_at >= touchpoints.touched_at
             and touchpoints.touched_at
             >= {{ dbt.dateadd('day', -1 * lookback_days, 'conversion_customers.converted_at') }}
 
@@ -97,7 +97,7 @@ landed_clicks as (
             clicks.conversion_id = visits.conversion_id
             and clicks.campaign_id = visits.campaign_id
             and visits.touch_type in ('session', 'ad_click')
-            and visits.touched_at >= clicks.touched_at
+            and clicks.touched_at <= visits.touched_at
             and visits.touched_at <= {{ dbt.dateadd('second', click_window, 'clicks.touched_at') }}
     where clicks.touch_type = 'email_click'
 
@@ -182,10 +182,10 @@ unattributed as (
     from conversions
     cross join attribution_models
     where not exists (
-        select 1
-        from credited_touches
-        where credited_touches.conversion_id = conversions.conversion_id
-    )
+            select 1
+            from credited_touches
+            where credited_touches.conversion_id = conversions.conversion_id
+        )
 
 ),
 

@@ -61,9 +61,9 @@ event_customers as (
     left join identity_map as by_user on by_user.node_key = 'user:' || events.user_id
     left join identity_map as by_device
         on by_device.node_key = case
-            when events.anonymous_id is not null then 'anon:' || events.anonymous_id
-            else events.device_key
-        end
+                when events.anonymous_id is not null then 'anon:' || events.anonymous_id
+                else events.device_key
+            end
     where events.event_type = 'track'
 
 ),

@@ -51,6 +51,12 @@ customer_regions as (
 
 ),
 
+email_regions as (
+
+    select * from {{ ref('int_marketing__email_regions') }}
+
+),
+
 campaign_lookup as (
 
     -- utm_campaign may carry the campaign id or its name
@@ -97,14 +103,15 @@ session_touches as (
         cast(null as {{ dbt.type_string() }}) as variant_id,
         sessions.session_id,
         cast(null as {{ dbt.type_string() }}) as message_id,
-        coalesce(by_device.customer_id, by_user.customer_id) as customer_id
+        coalesce(by_device.customer_id, by_user.customer_id) as customer_id,
+        cast(null as {{ dbt.type_string() }}) as fallback_region
     from sessions
     left join best_campaign_lookup on lower(trim(sessions.utm_campaign)) = best_campaign_lookup.lookup_key
     left join identity_map as by_device
         on by_device.node_key = case
-            when sessions.anonymous_id is not null then 'anon:' || sessions.anonymous_id
-            else sessions.device_key
-        end
+                when sessions.anonymous_id is not null then 'anon:' || sessions.anonymous_id
+                else sessions.device_key
+            end
     left join identity_map as by_user on by_user.node_key = 'user:' || sessions.user_id
 
 ),
@@ -138,11 +145,12 @@ email_touches as (
         email_clicks.variant_id,
         cast(null as {{ dbt.type_string() }}) as session_id,
         email_clicks.message_id,
-        identity_map.customer_id
+        email_regions.customer_id,
+        email_regions.region as fallback_region
     from email_clicks
     left join campaigns on email_clicks.campaign_id = campaigns.campaign_id
-    left join identity_map
-        on identity_map.node_key = 'email:' || {{ email_match_key(normalise_email('email_clicks.recipient_email')) }}
+    left join email_regions
+        on email_regions.email_match_key = {{ email_match_key(normalise_email('email_clicks.recipient_email')) }}
 
 ),
 
@@ -152,8 +160,10 @@ webinar_touches as (
         'webinar:' || webinar_contacts.source_record_id as touch_key,
         'webinar_attendance' as touch_type,
         cast(
-            cast({{ safe_cast(dbt.split_part('webinar_contacts.webinar_id', "'wb-'", 2), 'date') }}
-                as {{ dbt.type_string() }})
+            cast(
+                {{ safe_cast(dbt.split_part('webinar_contacts.webinar_id', "'wb-'", 2), 'date') }}
+                as {{ dbt.type_string() }}
+            )
             || ' {{ var("mos__marketing_webinar_start_time") }}' as {{ dbt.type_timestamp() }}
         ) as touched_at,
         'webinar' as channel,
@@ -165,12 +175,13 @@ webinar_touches as (
         cast(null as {{ dbt.type_string() }}) as variant_id,
         cast(null as {{ dbt.type_string() }}) as session_id,
         cast(null as {{ dbt.type_string() }}) as message_id,
-        identity_map.customer_id
+        identity_map.customer_id,
+        cast(null as {{ dbt.type_string() }}) as fallback_region
     from webinar_contacts
     left join identity_map
         on
-            identity_map.source_system = webinar_contacts.source_system
-            and identity_map.source_record_id = webinar_contacts.source_record_id
+            webinar_contacts.source_system = identity_map.source_system
+            and webinar_contacts.source_record_id = identity_map.source_record_id
             and identity_map.node_type = 'crm'
     where webinar_contacts.is_attended
 
@@ -204,7 +215,7 @@ final as (
         touches.utm_medium,
         touches.utm_campaign,
         touches.utm_content,
-        coalesce(campaigns.campaign_region, customer_regions.region, 'unknown') as region,
+        coalesce(campaigns.campaign_region, customer_regions.region, touches.fallback_region, 'unknown') as region,
 
         -- timestamps
         touches.touched_at,

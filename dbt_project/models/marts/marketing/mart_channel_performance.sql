@@ -57,15 +57,9 @@ attributed_conversions as (
 
 ),
 
-identity_map as (
+email_regions as (
 
-    select * from {{ ref('customer_identity_map') }}
-
-),
-
-customer_regions as (
-
-    select * from {{ ref('int_marketing__customer_regions') }}
+    select * from {{ ref('int_marketing__email_regions') }}
 
 ),
 
@@ -113,12 +107,11 @@ email_activity as (
         email_events.variant_id,
         cast(email_events.occurred_at as date) as date_day,
         coalesce(campaigns.channel, 'email') as channel,
-        coalesce(campaigns.campaign_region, customer_regions.region, 'unknown') as region
+        coalesce(campaigns.campaign_region, email_regions.region, 'unknown') as region
     from email_events
     left join campaigns on email_events.campaign_id = campaigns.campaign_id
-    left join identity_map
-        on identity_map.node_key = 'email:' || {{ email_match_key(normalise_email('email_events.recipient_email')) }}
-    left join customer_regions on identity_map.customer_id = customer_regions.customer_id
+    left join email_regions
+        on email_regions.email_match_key = {{ email_match_key(normalise_email('email_events.recipient_email')) }}
     where email_events.email_event_type in ('sent', 'clicked')
 
 ),

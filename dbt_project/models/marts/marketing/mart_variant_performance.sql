@@ -31,15 +31,9 @@ conversions as (
 
 ),
 
-identity_map as (
+email_regions as (
 
-    select * from {{ ref('customer_identity_map') }}
-
-),
-
-customer_regions as (
-
-    select * from {{ ref('int_marketing__customer_regions') }}
+    select * from {{ ref('int_marketing__email_regions') }}
 
 ),
 
@@ -52,15 +46,14 @@ recipient_events as (
         email_events.occurred_at,
         email_events.message_id,
         coalesce(
-            identity_map.customer_id,
+            email_regions.customer_id,
             'email:' || {{ normalise_email('email_events.recipient_email') }}
         ) as recipient_key,
-        identity_map.customer_id,
-        coalesce(customer_regions.region, 'unknown') as region
+        email_regions.customer_id,
+        coalesce(email_regions.region, 'unknown') as region
     from email_events
-    left join identity_map
-        on identity_map.node_key = 'email:' || {{ email_match_key(normalise_email('email_events.recipient_email')) }}
-    left join customer_regions on identity_map.customer_id = customer_regions.customer_id
+    left join email_regions
+        on email_regions.email_match_key = {{ email_match_key(normalise_email('email_events.recipient_email')) }}
     where email_events.campaign_id is not null
 
 ),
@@ -97,10 +90,10 @@ recipient_conversions as (
                 or recipients.customer_id = conversions.event_customer_id
             )
             and conversions.conversion_type in ({{ quoted_list(kpi_types) }})
-            and conversions.converted_at >= recipients.first_sent_at
+            and recipients.first_sent_at <= conversions.converted_at
             and conversions.converted_at
             <= {{ dbt.dateadd('day', window_days, 'recipients.first_sent_at') }}
-    group by 1, 2, 3, 4
+    group by recipients.campaign_id, recipients.variant_id, recipients.region, recipients.recipient_key
 
 ),
 
@@ -122,7 +115,7 @@ variant_totals as (
             and coalesce(recipients.variant_id, '') = coalesce(recipient_conversions.variant_id, '')
             and recipients.region = recipient_conversions.region
             and recipients.recipient_key = recipient_conversions.recipient_key
-    group by 1, 2, 3
+    group by recipients.campaign_id, recipients.variant_id, recipients.region
 
 ),
 
@@ -150,7 +143,7 @@ holdouts as (
         cvr as holdout_cvr
     from with_rates
     where is_holdout
-    qualify row_number() over (partition by campaign_id, region order by recipients desc, variant_id) = 1
+    qualify row_number() over (partition by campaign_id, region order by recipients desc, variant_id asc) = 1
 
 ),
 
