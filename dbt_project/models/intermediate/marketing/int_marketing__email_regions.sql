@@ -1,0 +1,76 @@
+{#
+    Region of an email address seen in the ESP, for recipients: the region of the customer the
+    address belongs to (int_marketing__customer_regions via customer_identity_map), else the region
+    of the latest consent event whose subject is that address (people who only ever received email
+    are in no identity source but did give or refuse consent). One row per email match key.
+#}
+with
+
+email_events as (
+
+    select * from {{ ref('stg_esp__email_events') }}
+
+),
+
+consent_events as (
+
+    select * from {{ ref('stg_consent__consent_events') }}
+
+),
+
+identity_map as (
+
+    select * from {{ ref('customer_identity_map') }}
+
+),
+
+customer_regions as (
+
+    select * from {{ ref('int_marketing__customer_regions') }}
+
+),
+
+recipients as (
+
+    select distinct {{ email_match_key(normalise_email('recipient_email')) }} as email_match_key
+    from email_events
+
+),
+
+consent_regions as (
+
+    select
+        {{ email_match_key(normalise_email('subject')) }} as email_match_key,
+        upper(consent_region) as region
+    from consent_events
+    where consent_region is not null and {{ email_match_key(normalise_email('subject')) }} is not null
+    qualify row_number() over (
+            partition by {{ email_match_key(normalise_email('subject')) }}
+            order by occurred_at desc, consent_event_id desc
+        ) = 1
+
+),
+
+final as (
+
+    select
+        -- keys
+        recipients.email_match_key,
+        identity_map.customer_id,
+
+        -- dimensions
+        coalesce(customer_regions.region, consent_regions.region) as region,
+        case
+            when customer_regions.region is not null then 'customer'
+            when consent_regions.region is not null then 'consent'
+        end as region_source
+
+    from recipients
+    left join identity_map on identity_map.node_key = 'email:' || recipients.email_match_key
+    left join customer_regions on identity_map.customer_id = customer_regions.customer_id
+    left join consent_regions on recipients.email_match_key = consent_regions.email_match_key
+    where recipients.email_match_key is not null
+
+)
+
+select * from final
