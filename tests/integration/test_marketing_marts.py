@@ -196,3 +196,37 @@ def test_variant_lift_is_null_without_a_holdout_population(clean_world: World) -
     assert variants["clicks"].sum() == int(sends["clicked"].sum())
     assert not variants["is_holdout"].any()  # holdout recipients receive nothing the ESP reports
     assert variants["cvr_lift"].isna().all()
+
+
+def test_semantic_layer_answers_the_kpis_as_the_mart_does(clean_world: World, tmp_path: Path) -> None:
+    """`mf query` (MetricFlow over the dbt semantic layer) returns the mart's KPIs per channel × region."""
+    import os
+    import subprocess
+    import sys
+
+    from mos_pipelines.settings import DBT_PROJECT_DIR
+    from mos_pipelines.transform.project import ensure_manifest
+
+    ensure_manifest()  # writes target/semantic_manifest.json next to the manifest
+    out = tmp_path / "kpis.csv"
+    metrics = "spend,cost,impressions,clicks,sends,sessions,conversions,new_customers,revenue,cac,cpa,roas,roi"
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "mf"), "query", "--metrics", metrics,
+         "--group-by", "channel_performance__channel,channel_performance__region", "--csv", str(out)],
+        cwd=DBT_PROJECT_DIR, env={**os.environ, "MOS_HOME": str(clean_world.settings.mos_home)},
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    answered = pd.read_csv(out, keep_default_na=False, na_values=[""]).rename(columns={  # region "NA" is not null
+        "channel_performance__channel": "channel", "channel_performance__region": "region", "spend": "spend_usd",
+        "cost": "cost_usd", "revenue": "revenue_usd", "cac": "cac_usd", "cpa": "cpa_usd",
+    }).set_index(["channel", "region"]).sort_index()
+    expected = mart_kpis(clean_world)
+    assert list(answered.index) == list(expected.index)
+    for kpi in KPIS:
+        for cell, want in expected[kpi].items():
+            got = answered.at[cell, kpi]
+            if want is None or (isinstance(want, float) and math.isnan(want)):
+                assert pd.isna(got), f"{kpi} at {cell}: expected null, got {got}"
+            else:
+                assert got == pytest.approx(want, rel=1e-9, abs=1e-6), f"{kpi} at {cell}: {got} != {want}"
