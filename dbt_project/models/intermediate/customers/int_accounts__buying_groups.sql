@@ -74,7 +74,7 @@ accounts as (
         count(case when is_engaged and persona = '{{ persona }}' then 1 end) as engaged_{{ persona }}_count,
         {%- endfor %}
         count(case when is_engaged and persona = 'unknown' then 1 end) as engaged_unknown_persona_count,
-        sum(engagement_score_90d) as engagement_score_90d,
+        cast(sum(engagement_score_90d) as double) as engagement_score_90d,
         count(case when completed_order_count > 0 then 1 end) as customer_contact_count,
         max(last_activity_at) as last_activity_at
     from contacts

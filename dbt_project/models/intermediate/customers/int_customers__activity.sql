@@ -66,11 +66,11 @@ session_stats as (
         count(case when sessions.session_start_at > {{ dbt.dateadd('day', -days, 'as_of.as_of_at') }} then 1 end)
             as sessions_{{ days }}d,
         {%- endfor %}
-        sum(case
+        cast(sum(case
             when sessions.session_start_at > {{ dbt.dateadd('day', -30, 'as_of.as_of_at') }}
                 then sessions.page_view_count
             else 0
-        end) as page_views_30d,
+        end) as bigint) as page_views_30d,
         max(sessions.session_start_at) as last_session_at
     from sessions
     cross join as_of
@@ -231,13 +231,14 @@ final as (
     select
         *,
         {%- for days in [30, 90] %}
-        (
+        cast(
             {{ weights.get('session', 0) }} * sessions_{{ days }}d
             + {{ weights.get('email_open', 0) }} * email_opens_{{ days }}d
             + {{ weights.get('email_click', 0) }} * email_clicks_{{ days }}d
             + {{ weights.get('signup', 0) }} * signup_count_{{ days }}d
             + {{ weights.get('webinar_registration', 0) }} * webinar_registration_count_{{ days }}d
             + {{ weights.get('demo_request', 0) }} * demo_request_count_{{ days }}d
+            as double
         ) as engagement_score_{{ days }}d,
         {%- endfor %}
         -- last time the customer did something themselves (a session, an event, an email click, an order)
