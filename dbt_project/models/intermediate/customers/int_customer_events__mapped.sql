@@ -18,23 +18,23 @@ final as (
     select
         -- keys
         events.event_id,
-        coalesce(users.customer_id, devices.customer_id) as customer_id,
+        coalesce(user_nodes.customer_id, device_nodes.customer_id) as customer_id,
 
         -- dimensions
         events.event_type,
         events.event_name,
         events.locale,
-        case when users.customer_id is not null then 'user_id' else 'anonymous_id' end as mapped_by,
+        case when user_nodes.customer_id is not null then 'user_id' else 'anonymous_id' end as mapped_by,
 
         -- timestamps
         events.occurred_at
 
     from events
-    left join identity_map as users
-        on 'user:' || events.user_id = users.node_key
-    left join identity_map as devices
-        on 'anon:' || events.anonymous_id = devices.node_key
-    where coalesce(users.customer_id, devices.customer_id) is not null
+    left join identity_map as user_nodes
+        on 'user:' || events.user_id = user_nodes.node_key
+    left join identity_map as device_nodes
+        on 'anon:' || events.anonymous_id = device_nodes.node_key
+    where coalesce(user_nodes.customer_id, device_nodes.customer_id) is not null
 
 )
 

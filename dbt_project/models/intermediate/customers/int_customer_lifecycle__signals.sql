@@ -89,9 +89,9 @@ final as (
         activity.completed_order_count,
         activity.first_order_at as completed_order_count_first_at,
         activity.refunded_order_count_90d,
-        {{ dbt.datediff('activity.last_activity_at', 'activity.as_of_at', 'day') }} as days_since_last_activity,
+        {{ dbt.datediff('activity.last_activity_at', 'activity.as_of_at', 'day') }} as days_since_last_activity,  -- noqa: LT05
         activity.last_activity_at,
-        {{ dbt.datediff('activity.last_order_at', 'activity.as_of_at', 'day') }} as days_since_last_order,
+        {{ dbt.datediff('activity.last_order_at', 'activity.as_of_at', 'day') }} as days_since_last_order,  -- noqa: LT05
         activity.last_order_at,
         activity.demo_request_count_90d,
         activity.first_demo_request_at as demo_request_count_90d_first_at,

@@ -18,7 +18,7 @@ final as (
     select
         -- keys
         sessions.session_id,
-        coalesce(users.customer_id, devices.customer_id) as customer_id,
+        coalesce(user_nodes.customer_id, device_nodes.customer_id) as customer_id,
 
         -- dimensions
         sessions.channel,
@@ -32,11 +32,11 @@ final as (
         sessions.session_end_at
 
     from sessions
-    left join identity_map as users
-        on 'user:' || sessions.user_id = users.node_key
-    left join identity_map as devices
-        on 'anon:' || sessions.anonymous_id = devices.node_key
-    where coalesce(users.customer_id, devices.customer_id) is not null
+    left join identity_map as user_nodes
+        on 'user:' || sessions.user_id = user_nodes.node_key
+    left join identity_map as device_nodes
+        on 'anon:' || sessions.anonymous_id = device_nodes.node_key
+    where coalesce(user_nodes.customer_id, device_nodes.customer_id) is not null
 
 )
 

@@ -6,6 +6,13 @@
 -#}
 {%- set windows = [7, 30, 90] -%}
 {%- set weights = var('mos__engagement_score_weights', {}) -%}
+{%- set product_events = [
+    ('signup', 'Signed Up'),
+    ('webinar_registration', 'Webinar Registered'),
+    ('demo_request', 'Demo Requested'),
+    ('product_view', 'Product Viewed'),
+] -%}
+{%- set email_metrics = [('delivered', 'email_deliveries'), ('opened', 'email_opens'), ('clicked', 'email_clicks')] -%}
 
 with
 
@@ -92,7 +99,7 @@ event_stats as (
             when events.occurred_at > {{ dbt.dateadd('day', -30, 'as_of.as_of_at') }}
                 then cast(events.occurred_at as date)
         end) as active_days_30d,
-        {%- for signal, event_name in [('signup', 'Signed Up'), ('webinar_registration', 'Webinar Registered'), ('demo_request', 'Demo Requested'), ('product_view', 'Product Viewed')] %}
+        {%- for signal, event_name in product_events %}
         count(case when events.event_name = '{{ event_name }}' then 1 end) as {{ signal }}_count,
         {%- for days in [30, 90] %}
         count(case
@@ -116,7 +123,7 @@ email_stats as (
 
     select
         email_events.customer_id,
-        {%- for event_type, column in [('delivered', 'email_deliveries'), ('opened', 'email_opens'), ('clicked', 'email_clicks')] %}
+        {%- for event_type, column in email_metrics %}
         {%- for days in windows %}
         count(case
             when email_events.email_event_type = '{{ event_type }}'

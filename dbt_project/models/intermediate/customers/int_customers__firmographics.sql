@@ -43,7 +43,9 @@ business_domains as (
     from identity_map
     where
         node_type = 'email'
-        and {{ dbt.split_part('node_value', "'@'", 2) }} not in ({{ quoted_list(var('mos__personal_email_domains', [])) }})
+        and {{ dbt.split_part('node_value', "'@'", 2) }} not in (
+            {{ quoted_list(var('mos__personal_email_domains', [])) }}
+        )
     group by customer_id
 
 ),
@@ -73,8 +75,8 @@ company_domains as (
     where company_norm is not null and email_domain is not null
     group by company_norm, email_domain
     qualify row_number() over (
-        partition by company_norm order by count(*) desc, email_domain
-    ) = 1
+            partition by company_norm order by count(*) desc, email_domain
+        ) = 1
 
 ),
 
@@ -106,7 +108,7 @@ title_matches as (
         title_keywords.value,
         row_number() over (
             partition by keyed.customer_id, title_keywords.dimension
-            order by title_keywords.priority, length(title_keywords.keyword) desc, title_keywords.keyword
+            order by title_keywords.priority asc, length(title_keywords.keyword) desc, title_keywords.keyword
         ) as match_rank
     from keyed
     inner join title_keywords
@@ -135,9 +137,9 @@ industry_matches as (
     inner join industry_keywords
         on ' ' || keyed.company_norm || ' ' like '% ' || lower(industry_keywords.keyword) || ' %'
     qualify row_number() over (
-        partition by keyed.customer_id
-        order by industry_keywords.priority, length(industry_keywords.keyword) desc, industry_keywords.keyword
-    ) = 1
+            partition by keyed.customer_id
+            order by industry_keywords.priority asc, length(industry_keywords.keyword) desc, industry_keywords.keyword
+        ) = 1
 
 ),
 
@@ -152,8 +154,8 @@ account_industries as (
     where keyed.account_key is not null
     group by keyed.account_key, industry_matches.industry
     qualify row_number() over (
-        partition by keyed.account_key order by count(*) desc, industry_matches.industry
-    ) = 1
+            partition by keyed.account_key order by count(*) desc, industry_matches.industry
+        ) = 1
 
 ),
 

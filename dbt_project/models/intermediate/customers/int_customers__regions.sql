@@ -48,8 +48,8 @@ consent_regions as (
     from consent_events
     where consent_region is not null
     qualify row_number() over (
-        partition by customer_id order by occurred_at desc, consent_event_id desc
-    ) = 1
+            partition by customer_id order by occurred_at desc, consent_event_id desc
+        ) = 1
 
 ),
 
@@ -61,8 +61,8 @@ locale_countries as (
     from events
     where locale like '%\_%' escape '\' or locale like '%-%'
     qualify row_number() over (
-        partition by customer_id order by occurred_at desc, event_id desc
-    ) = 1
+            partition by customer_id order by occurred_at desc, event_id desc
+        ) = 1
 
 ),
 

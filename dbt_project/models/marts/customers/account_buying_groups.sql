@@ -9,8 +9,9 @@ buying_groups as (
 
 final as (
 
-    select * from buying_groups
+    -- columns follow var mos__buying_group.personas
+    select * from buying_groups  -- noqa: AM04
 
 )
 
-select * from final
+select * from final  -- noqa: AM04

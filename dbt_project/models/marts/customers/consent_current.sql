@@ -50,12 +50,12 @@ latest_events as (
     select *
     from consent_events
     qualify row_number() over (
-        partition by customer_id, consent_purpose
-        order by
-            occurred_at desc,
-            case consent_status when 'revoked' then 0 when 'denied' then 1 else 2 end,
-            consent_event_id desc
-    ) = 1
+            partition by customer_id, consent_purpose
+            order by
+                occurred_at desc,
+                case consent_status when 'revoked' then 0 when 'denied' then 1 else 2 end,
+                consent_event_id desc
+        ) = 1
 
 ),
 
@@ -102,7 +102,7 @@ decided as (
         end as decided_by,
         latest_events.consent_event_id as source_event_id,
         latest_events.subject as source_subject,
-        latest_events.consent_source as source,
+        latest_events.consent_source as source,  -- noqa: RF04
         latest_events.consent_region as source_region,
         latest_events.occurred_at
     from grid
@@ -131,7 +131,7 @@ final as (
         decided_by,
         source_event_id,
         source_subject,
-        source,
+        source,  -- noqa: RF04
         source_region,
 
         -- timestamps

@@ -51,7 +51,7 @@ signal_values as (
     {%- for signal, spec in signals.items() %}
     select
         customer_id,
-        '{{ signal }}' as signal,
+        '{{ signal }}' as signal_name,
         '{{ spec[0] }}' as signal_kind,
         cast({{ signal }} as double) as signal_value,
         {%- if spec[1] %}
@@ -91,7 +91,7 @@ conditions as (
         end as condition_met_at
     from rules
     inner join signal_values
-        on rules.signal = signal_values.signal
+        on rules.signal = signal_values.signal_name
 
 ),
 
@@ -100,7 +100,7 @@ matched_rules as (
     select
         customer_id,
         rule_id,
-        min(stage) as stage,
+        min(stage) as stage,  -- noqa: RF04
         min(precedence) as precedence,
         min(reason) as reason,
         {{ dbt.listagg("signal || '=' || cast(signal_value as " ~ dbt.type_string() ~ ")", "'; '", 'order by signal') }}
@@ -158,7 +158,14 @@ account_stages as (
     -- the most advanced stage among the account's contacts (churn_risk counts as a customer account)
     select
         account_key,
-        max(case when lifecycle_stage = 'churn_risk' then {{ stages.index('customer') + 1 if 'customer' in stages else 0 }} else stage_rank end)
+        max(
+            case
+                when
+                    lifecycle_stage = 'churn_risk'
+                    then {{ stages.index('customer') + 1 if 'customer' in stages else 0 }} else
+                    stage_rank
+            end
+        )
             as account_stage_rank
     from ranked
     where account_key is not null
