@@ -4,6 +4,8 @@
     (an activity is in the N-day window when as_of_at - N days < occurred_at <= as_of_at), plus the
     engagement score (var mos__engagement_score_weights) over 30 and 90 days.
 -#}
+{{ config(materialized='table') }}
+
 {%- set windows = [7, 30, 90] -%}
 {%- set weights = var('mos__engagement_score_weights', {}) -%}
 {%- set product_events = [

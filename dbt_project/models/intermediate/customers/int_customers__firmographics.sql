@@ -9,6 +9,8 @@
       most common industry of the account's other contacts;
     - account_contact_count: customers sharing the account key (a company-size signal).
 -#}
+{{ config(materialized='table') }}
+
 with
 
 customers as (
