@@ -1,7 +1,7 @@
 {#-
     Consent events with the customer of their subject: an address (contains '@') is looked up by
-    its email match key, anything else as a user id. Subjects no customer carries are dropped here
-    (int_consent_events__mapped keeps only mapped events; see the unmapped count in the docs).
+    its email match key, anything else as a user id. Subjects no customer carries (unknown to the
+    identity graph, or an excluded shared identifier) are left out: nothing can be sent to them.
 -#}
 with
 
