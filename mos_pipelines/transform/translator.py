@@ -10,7 +10,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings
 
 OWNER = "team:analytics-engineering"
 # Domains shown as their own group in the UI (across layers) instead of by layer.
-DOMAIN_GROUPS = {"identity"}
+DOMAIN_GROUPS = {"identity", "marketing", "customers"}
 
 
 class MosDbtTranslator(DagsterDbtTranslator):
