@@ -89,12 +89,15 @@ def expected_kpis(truth: Path, regionless_emails: set[str]) -> pd.DataFrame:
 
 def regionless_emails(world: World) -> set[str]:
     """Recipients whose region no landed record tells: no consent row names their address, and the
-    identity map knows no customer with that address (people who only ever received email and gave
-    consent under their user id). The marts must report them under region `unknown`."""
+    identity map knows nothing else of the customer with that address (people who only ever received
+    email and gave consent under their user id). The marts must report them under region `unknown`."""
     consent = pd.concat(pd.read_csv(f, dtype=str) for f in (world.settings.mos_home / "landing" / "consent").glob("*.csv"))
     with world.connect() as con:
-        known = set(con.sql("select node_value from marts.customer_identity_map where node_type = 'email'").df()[
-            "node_value"])
+        known = set(con.sql(
+            """select node_value from marts.customer_identity_map m
+            where node_type = 'email'
+              and (select count(*) from marts.customer_identity_map o where o.customer_id = m.customer_id) > 1"""
+        ).df()["node_value"])
     sends = pd.read_parquet(world.settings.truth_dir / "email_sends.parquet")
     emails = set(sends["recipient_email"].str.lower())
     return {e for e in emails if e not in set(consent["subject"].str.lower()) and e not in known}

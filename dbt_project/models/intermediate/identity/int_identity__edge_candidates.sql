@@ -32,6 +32,12 @@ orders as (
 
 ),
 
+order_events as (
+
+    select * from {{ ref('int_segment_order_events__grouped') }}
+
+),
+
 order_identifiers as (
 
     select
@@ -148,6 +154,40 @@ links as (
         created_at as last_seen_at
     from order_identifiers
     where user_id is not null
+
+    union all
+
+    -- an order and the device / user id whose `Order Completed` event reported it
+    select
+        'order:' || order_id as from_node_key,
+        'anon:' || anonymous_id as to_node_key,
+        'order_event_device' as edge_type,
+        'segment' as evidence,
+        cast(null as {{ dbt.type_float() }}) as match_probability,
+        event_count as observation_count,
+        first_seen_at,
+        last_seen_at
+    from order_events
+    where anonymous_id is not null
+
+    union all
+
+    -- (only when the order file does not already name that user: one edge per node pair)
+    select
+        'order:' || order_events.order_id as from_node_key,
+        'user:' || order_events.user_id as to_node_key,
+        'order_event_user' as edge_type,
+        'segment' as evidence,
+        cast(null as {{ dbt.type_float() }}) as match_probability,
+        order_events.event_count as observation_count,
+        order_events.first_seen_at,
+        order_events.last_seen_at
+    from order_events
+    left join order_identifiers
+        on
+            order_events.order_id = order_identifiers.order_id
+            and order_events.user_id = order_identifiers.user_id
+    where order_events.user_id is not null and order_identifiers.order_id is null
 
 ),
 

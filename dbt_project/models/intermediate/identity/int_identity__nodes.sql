@@ -1,8 +1,11 @@
 {#-
     Every node of the identity graph, linked or not, so that every CRM record, device, user id and
     order gets a component: all CRM records, anonymous ids, user ids (events and orders), orders,
-    and the emails / phones that some record, identify call or order carries. Identifiers in
-    int_identity__excluded_identifiers are left out (they belong to no customer).
+    and the emails / phones that some record, identify call or order carries. The addresses we
+    email and the consent subjects (email or user id) are nodes too, so every contact we may
+    message has a customer, even one known by nothing else. Identifiers in
+    int_identity__excluded_identifiers or the blocked-values seed are left out (they belong to no
+    customer).
 -#}
 with
 
@@ -27,6 +30,76 @@ orders as (
 candidates as (
 
     select * from {{ ref('int_identity__edge_candidates') }}
+
+),
+
+email_events as (
+
+    select * from {{ ref('stg_esp__email_events') }}
+
+),
+
+consent_events as (
+
+    select * from {{ ref('stg_consent__consent_events') }}
+
+),
+
+blocked_values as (
+
+    select * from {{ ref('identity_blocked_values') }}
+
+),
+
+contact_addresses as (
+
+    -- recipients of our emails and consent subjects: an address (contains '@') or a user id
+    select
+        case
+            when recipient_email like '%@%'
+                then 'email:' || {{ email_match_key(normalise_email('recipient_email')) }}
+        end as node_key,
+        occurred_at
+    from email_events
+
+    union all
+
+    select
+        case
+            when subject like '%@%' then 'email:' || {{ email_match_key(normalise_email('subject')) }}
+            else 'user:' || subject
+        end as node_key,
+        occurred_at
+    from consent_events
+    where subject is not null
+
+),
+
+contact_identifiers as (
+
+    select
+        node_key,
+        case when node_key like 'email:%' then 'email' else 'user_id' end as identifier_type,
+        substr(node_key, {{ dbt.position("':'", 'node_key') }} + 1) as identifier_value,
+        occurred_at
+    from contact_addresses
+    where node_key is not null
+
+),
+
+contact_nodes as (
+
+    select
+        contact_identifiers.node_key,
+        min(contact_identifiers.occurred_at) as first_seen_at,
+        max(contact_identifiers.occurred_at) as last_seen_at
+    from contact_identifiers
+    left join blocked_values
+        on
+            contact_identifiers.identifier_type = blocked_values.identifier_type
+            and contact_identifiers.identifier_value = blocked_values.value
+    where blocked_values.value is null
+    group by contact_identifiers.node_key
 
 ),
 
@@ -114,6 +187,16 @@ sightings as (
     where
         endpoints.node_key like 'email:%'
         or endpoints.node_key like 'phone:%'
+
+    union all
+
+    select
+        node_key,
+        {{ dbt.split_part('node_key', "':'", 1) }} as node_type,
+        substr(node_key, {{ dbt.position("':'", 'node_key') }} + 1) as node_value,
+        first_seen_at,
+        last_seen_at
+    from contact_nodes
 
 ),
 
