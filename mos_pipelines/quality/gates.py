@@ -40,6 +40,22 @@ create table if not exists ops.quality_results (
 )"""
 
 
+# The asset each table-level gate guards ("schema/table"); the Dagster checks attach to these keys.
+GATE_ASSETS: dict[str, str] = {
+    "missing_identifiers": "raw/events",
+    "event_volume": "marts/fct_events",
+    "duplicate_customers": "marts/dim_customers",
+    "ad_spend": "marts/fct_ad_spend_daily",
+}
+DBT_SCHEMAS = ("staging", "intermediate", "marts")
+
+
+def gated_dbt_models() -> tuple[str, ...]:
+    """Names of the dbt models a table-level gate guards: the transform split builds everything
+    downstream of them in a later step, so their blocking checks can stop it."""
+    return tuple(a.split("/")[1] for a in GATE_ASSETS.values() if a.split("/")[0] in DBT_SCHEMAS)
+
+
 class GateInputMissing(RuntimeError):
     """A table a gate reads does not exist (its asset was never built)."""
 
