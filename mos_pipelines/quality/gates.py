@@ -131,7 +131,7 @@ def missing_identifiers(con: duckdb.DuckDBPyConnection, max_rate: float) -> Gate
         """,
         [MISSING_IDS_REASON],
     ).df()
-    threshold = f"missing_rate < {max_rate} in every events file"
+    threshold = f"< {max_rate:g} in every events file"
     if frame.empty:
         return GateResult("missing_identifiers", "raw/events", True, None, threshold,
                           note="no events received yet: nothing to measure")
@@ -207,7 +207,7 @@ def duplicate_customers(con: duckdb.DuckDBPyConnection, max_rate: float) -> Gate
         order by d.customer_id
         """
     ).df()
-    threshold = f"share of customers with a twin < {max_rate}"
+    threshold = f"< {max_rate:g} of customers"
     if frame.empty:
         return GateResult("duplicate_customers", "marts/dim_customers", True, None, threshold,
                           note="no customers yet: nothing to measure")
@@ -291,7 +291,7 @@ def judge_volume(counts: pd.DataFrame, max_change: float, noise_z: float, min_hi
                  expected_days: dict[datetime.date, str] | None = None) -> GateResult:
     """The volume gate on daily counts (event_date, events, variance); see ``event_volume``."""
     expected_days = expected_days or {}
-    threshold = f"|change vs same weekday a week earlier| <= {max_change} (unless within {noise_z} sd of noise)"
+    threshold = f"|change| <= {max_change:g} unless |z| <= {noise_z:g}"
     if len(counts) < min_history_days:
         return GateResult("event_volume", "marts/fct_events", True, None, threshold,
                           details={"days_of_history": len(counts)},
@@ -333,9 +333,10 @@ def ad_spend(con: duckdb.DuckDBPyConnection, min_spend: float) -> GateResult:
     """Every row of ``marts.fct_ad_spend_daily`` has a spend >= min_spend (and not null)."""
     _require(con, "marts.fct_ad_spend_daily")
     frame = con.execute(
-        "select ad_spend_daily_id, date_day, platform, campaign_id, spend from marts.fct_ad_spend_daily order by 1"
+        "select ad_spend_daily_id, strftime(date_day, '%Y-%m-%d') as date_day, platform, campaign_id, spend "
+        "from marts.fct_ad_spend_daily order by 1"
     ).df()
-    threshold = f"spend >= {min_spend} on every row"
+    threshold = f">= {min_spend:g} on every row"
     if frame.empty:
         return GateResult("ad_spend", "marts/fct_ad_spend_daily", True, None, threshold,
                           note="no ad spend rows yet: nothing to measure")
@@ -346,8 +347,7 @@ def ad_spend(con: duckdb.DuckDBPyConnection, min_spend: float) -> GateResult:
         "ad_spend", "marts/fct_ad_spend_daily", outcome.success,
         observed=_rate(frame["spend"].min()),
         threshold=threshold,
-        examples=[{k: (str(v) if k == "date_day" else v) for k, v in row.items()}
-                  for row in failing.head(MAX_EXAMPLES).to_dict("records")],
+        examples=failing.head(MAX_EXAMPLES).to_dict("records"),
         details={"observed_is": "the lowest spend of any row", "rows": len(frame), "rows_failing": len(failing),
                  **_suite_details(outcome)},
     )
@@ -381,8 +381,8 @@ def consent_for_activation(con: duckdb.DuckDBPyConnection, target: ConsentTarget
         """,
         params,
     ).df()
-    statuses = f" with status in {list(settings.allowed_statuses)}" if settings.status_column else ""
-    threshold = f"every customer has a {settings.consent_table} row for {target.purpose}{statuses}"
+    statuses = f" ({', '.join(settings.allowed_statuses)})" if settings.status_column else ""
+    threshold = f"every customer: {target.purpose} consent row{statuses}"
     asset = target.table.replace(".", "/")
     if frame.empty:
         return GateResult(consent_check_name(target), asset, True, 0.0, threshold,

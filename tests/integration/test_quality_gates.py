@@ -8,6 +8,7 @@ the models downstream of it (the second dbt step) are not built in that run.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -21,9 +22,10 @@ from tests.integration.conftest import World, build_world, use_home
 
 pytestmark = pytest.mark.integration
 
-# Big enough that a 40 % drop stands out from day-to-day sampling noise (the volume gate's noise
-# allowance), small enough to build in seconds; 9 days = one week of baseline plus two judged days.
-GATE_WORLD = WorldConfig(seed=3, people=1500, days=9)
+# Big enough that a 40 % traffic drop stands out from day-to-day sampling noise (the volume gate's
+# noise allowance: here ~1,600 events a day, z about -5.7 on the dropped day), small enough to build
+# in seconds. 8 days = a week of baseline plus one judged day; the drop world adds a 9th day.
+GATE_WORLD = WorldConfig(seed=5, people=3000, days=8)
 DROP_DAY = 8  # 2026-01-09, a Friday: compared with Friday 2026-01-02
 GATES = ("missing_identifiers", "event_volume", "duplicate_customers", "ad_spend")
 
@@ -36,7 +38,7 @@ def _scenario(tmp: Path, text: str) -> Path:
 
 @pytest.fixture(scope="module")
 def clean(tmp_path_factory: pytest.TempPathFactory) -> World:
-    return build_world(tmp_path_factory.mktemp("clean"), GATE_WORLD)
+    return build_world(tmp_path_factory.mktemp("gates") / "home", GATE_WORLD)
 
 
 @pytest.fixture(scope="module")
@@ -47,10 +49,15 @@ def missing_ids(tmp_path_factory: pytest.TempPathFactory) -> World:
 
 
 @pytest.fixture(scope="module")
-def volume_drop(tmp_path_factory: pytest.TempPathFactory) -> World:
-    home = tmp_path_factory.mktemp("volume_drop")
-    scenario = _scenario(home, f"name: volume_drop\nvolume: [{{from_day: {DROP_DAY}, to_day: {DROP_DAY}, factor: 0.6}}]\n")
-    return build_world(home / "home", GATE_WORLD.__class__(**{**GATE_WORLD.__dict__, "scenario": scenario}))
+def volume_drop(clean: World, tmp_path_factory: pytest.TempPathFactory) -> World:
+    """The clean world one day later, ordinary traffic down 40 % on that day (scenario ``volume``):
+    the daily incremental run only loads the new day's files."""
+    scenario = _scenario(tmp_path_factory.mktemp("drop"),
+                         f"name: volume_drop\nvolume: [{{from_day: {DROP_DAY}, to_day: {DROP_DAY}, factor: 0.6}}]\n")
+    config = dataclasses.replace(GATE_WORLD, days=DROP_DAY + 1, scenario=scenario)
+    use_home(clean.settings)
+    generate_world(config, clean.settings.mos_home)
+    return World(settings=clean.settings, config=config, first_run=run_assets(None))
 
 
 def _events(world: World, event_type: dg.DagsterEventType) -> list:
@@ -93,7 +100,7 @@ def test_clean_world_passes_every_gate_and_records_each_result(clean: World):
     assert set(rows) == set(GATES)
     assert all(passed for _, passed, *_ in rows.values())
     volume = json.loads(rows["event_volume"][4])
-    assert volume["days_judged"] == 2 and volume["note"] is None  # 9 days: enough history to judge
+    assert volume["days_judged"] == 1 and volume["note"] is None  # 8 days: one day to judge
     assert rows["event_volume"][2] is not None
     assert {"marts/fct_sessions", "marts/dim_customers_snapshot"} <= materialized(clean)
 
@@ -120,27 +127,29 @@ def test_missing_identifiers_fail_the_gate_and_nothing_downstream_materializes(m
     assert details["quarantined_examples"] and details["examples"]
 
 
-def test_a_40_percent_drop_on_one_day_fails_the_volume_gate_and_blocks_downstream_models(
-        volume_drop: World, clean: World):
+def test_a_40_percent_drop_on_one_day_fails_the_volume_gate_and_blocks_downstream_models(volume_drop: World):
     outcome = volume_drop.first_run
     assert not outcome.success
+    assert "check marts/fct_events:event_volume" in outcome.failures
     evaluation = gate_evaluations(volume_drop)["event_volume"]
     assert not evaluation.passed
     examples = evaluation.metadata["failing_examples"].value
     assert "2026-01-09" in examples and "2026-01-08" not in examples  # only the planted day fails
-    details = evaluation.metadata["details"].value
-    (failing,) = details["examples"]
-    assert failing["event_date"] == "2026-01-09" and failing["change"] < -0.25
-
-    done = materialized(volume_drop)
-    assert {"marts/fct_events", "marts/dim_customers"} <= done  # the gated step ran
-    assert "marts/fct_sessions" not in done and "marts/dim_customers_snapshot" not in done
-    assert "fct_sessions" not in tables(volume_drop, "marts")
+    (failing,) = evaluation.metadata["details"].value["examples"]
+    assert failing["event_date"] == "2026-01-09" and failing["change"] < -0.25 and failing["noise_z"] < -3
     # the other gates passed: only the volume gate blocked
     assert all(e.passed for name, e in gate_evaluations(volume_drop).items() if name != "event_volume")
-    # the same world without the drop passes on that day
-    clean_volume = json.loads(results_rows(clean)["event_volume"][4])
-    assert clean_volume["days_failing"] == 0
+
+    done = materialized(volume_drop)
+    assert {"raw/events", "marts/fct_events", "marts/dim_customers"} <= done  # the gated step ran
+    assert "marts/fct_sessions" not in done and "marts/dim_customers_snapshot" not in done
+    with volume_drop.connect() as con:
+        last_event = con.execute("select max(occurred_at)::date from marts.fct_events").fetchall()[0][0]
+        last_session = con.execute("select max(session_start_at)::date from marts.fct_sessions").fetchall()[0][0]
+        (passed,) = con.execute("select passed from ops.quality_results where run_id = ? and check_name = 'event_volume'",
+                                [outcome.run_id]).fetchall()[0]
+    assert str(last_event) == "2026-01-09" and str(last_session) < "2026-01-09"  # sessions still from the day before
+    assert passed is False
 
 
 def test_marking_the_dropped_day_expected_lets_the_gate_pass(volume_drop: World):
