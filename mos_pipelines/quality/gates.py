@@ -104,46 +104,47 @@ def _rate(value: float | None) -> float | None:
 # -- missing identifiers ---------------------------------------------------------------------------
 
 def missing_identifiers(con: duckdb.DuckDBPyConnection, max_rate: float) -> GateResult:
-    """Per events landing file: events received without any identifier / events received < max_rate.
+    """Per event day: events received without any identifier / events received < max_rate.
 
     Ingestion quarantines an event with neither ``anonymousId`` nor ``userId``, so "received" is
     what loaded into ``raw.events`` plus what was quarantined for that reason (rows quarantined for
-    other reasons, e.g. unparseable JSON, say nothing about identifiers and are not counted).
+    other reasons, e.g. unparseable JSON, say nothing about identifiers and are not counted). The
+    day is the event's own timestamp (late events count on their day); a quarantined event whose
+    timestamp does not parse is counted under ``unknown``.
     """
     for relation in ("raw.events", "raw.quarantine"):
         _require(con, relation)
     frame = con.execute(
-        """
+        f"""
         with loaded as (
-            select _source_file as source_file, count(*) as n from raw.events group by 1
+            select coalesce(strftime(event_timestamp::date, '%Y-%m-%d'), 'unknown') as event_date, count(*) as n
+            from raw.events group by 1
         ),
         missing as (
-            select source_file, count(*) as n from raw.quarantine
+            select coalesce(strftime(try_cast(json_extract_string(raw_record, '$.timestamp') as timestamp)::date,
+                                     '%Y-%m-%d'), 'unknown') as event_date,
+                   count(*) as n
+            from raw.quarantine
             where source = 'events' and contains(reason, ?) group by 1
         )
-        select
-            coalesce(loaded.source_file, missing.source_file) as source_file,
-            coalesce(loaded.n, 0) + coalesce(missing.n, 0) as received,
-            coalesce(missing.n, 0) as missing,
-            coalesce(missing.n, 0) / (coalesce(loaded.n, 0) + coalesce(missing.n, 0)) as missing_rate
-        from loaded full outer join missing on loaded.source_file = missing.source_file
-        order by source_file
+        {_MISSING_RATE_SELECT}
         """,
         [MISSING_IDS_REASON],
     ).df()
-    threshold = f"< {max_rate:g} in every events file"
+    threshold = f"< {max_rate:g} on every event day"
     if frame.empty:
         return GateResult("missing_identifiers", "raw/events", True, None, threshold,
                           note="no events received yet: nothing to measure")
-    outcome = validate("missing_identifiers", frame, {"max_rate": max_rate}, ["source_file"])
-    failing = frame[frame["source_file"].isin({r["source_file"] for r in _unexpected(outcome)})]
+    outcome = validate("missing_identifiers", frame, {"max_rate": max_rate}, ["event_date"])
+    failing = frame[frame["event_date"].isin({r["event_date"] for r in _unexpected(outcome)})]
     received, missing = int(frame["received"].sum()), int(frame["missing"].sum())
     examples = failing.sort_values("missing_rate", ascending=False).head(MAX_EXAMPLES).to_dict("records")
     quarantined = con.execute(
         "select source_file, line, left(raw_record, 160) as raw_record from raw.quarantine "
-        "where source = 'events' and contains(reason, ?) and source_file in (select unnest(?)) "
-        "order by source_file, line limit ?",
-        [MISSING_IDS_REASON, failing["source_file"].tolist(), MAX_EXAMPLES],
+        "where source = 'events' and contains(reason, ?) "
+        "and coalesce(strftime(try_cast(json_extract_string(raw_record, '$.timestamp') as timestamp)::date, "
+        "'%Y-%m-%d'), 'unknown') in (select unnest(?)) order by source_file, line limit ?",
+        [MISSING_IDS_REASON, failing["event_date"].tolist(), MAX_EXAMPLES],
     ).df().to_dict("records")
     return GateResult(
         "missing_identifiers", "raw/events", outcome.success,
@@ -151,16 +152,27 @@ def missing_identifiers(con: duckdb.DuckDBPyConnection, max_rate: float) -> Gate
         threshold=threshold,
         examples=[{k: (_rate(v) if k == "missing_rate" else v) for k, v in row.items()} for row in examples],
         details={
-            "observed_is": "the highest missing_rate of any events file",
+            "observed_is": "the highest missing_rate of any event day",
             "overall_missing_rate": _rate(missing / received if received else None),
             "events_received": received,
             "events_missing_identifiers": missing,
-            "files": len(frame),
-            "files_failing": len(failing),
+            "days": len(frame),
+            "days_failing": len(failing),
             "quarantined_examples": quarantined,
             **_suite_details(outcome),
         },
     )
+
+
+_MISSING_RATE_SELECT = """
+        select
+            coalesce(loaded.event_date, missing.event_date) as event_date,
+            coalesce(loaded.n, 0) + coalesce(missing.n, 0) as received,
+            coalesce(missing.n, 0) as missing,
+            coalesce(missing.n, 0) / (coalesce(loaded.n, 0) + coalesce(missing.n, 0)) as missing_rate
+        from loaded full outer join missing on loaded.event_date = missing.event_date
+        order by event_date
+"""
 
 
 # -- duplicate customers ---------------------------------------------------------------------------

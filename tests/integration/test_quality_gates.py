@@ -113,7 +113,7 @@ def test_missing_identifiers_fail_the_gate_and_nothing_downstream_materializes(m
     assert not evaluation.passed
     observed = evaluation.metadata["observed"].value
     assert 0.07 < observed < 0.12  # 10 missing per 100 valid rows: about 9 % of what was received
-    assert "| source_file |" in evaluation.metadata["failing_examples"].value
+    assert "| event_date |" in evaluation.metadata["failing_examples"].value
 
     done = materialized(missing_ids)
     assert "raw/events" in done and "raw/orders" in done  # ingestion ran
@@ -123,7 +123,7 @@ def test_missing_identifiers_fail_the_gate_and_nothing_downstream_materializes(m
     _, passed, stored, threshold, details = results_rows(missing_ids)["missing_identifiers"]
     assert passed is False and stored == pytest.approx(observed) and "0.05" in threshold
     details = json.loads(details)
-    assert details["files_failing"] == details["files"] > 0
+    assert details["days_failing"] == details["days"] > 0  # every day carries 10 % of bad rows
     assert details["quarantined_examples"] and details["examples"]
 
 

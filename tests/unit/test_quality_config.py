@@ -71,9 +71,11 @@ def test_mistakes_name_the_file_and_the_key(tmp_path, change, message):
 
 
 def test_suites_take_the_threshold_as_a_parameter():
-    frame = pd.DataFrame({"source_file": ["a", "b"], "missing_rate": [0.01, 0.06]})
-    assert not validate("missing_identifiers", frame, {"max_rate": 0.05}, ["source_file"]).success
-    outcome = validate("missing_identifiers", frame, {"max_rate": 0.07}, ["source_file"])
+    frame = pd.DataFrame({"event_date": ["a", "b"], "missing_rate": [0.01, 0.06]})
+    failed = validate("missing_identifiers", frame, {"max_rate": 0.05}, ["event_date"])
+    assert not failed.success
+    assert [r["event_date"] for e in failed.expectations for r in e.unexpected_rows] == ["b"]
+    outcome = validate("missing_identifiers", frame, {"max_rate": 0.07}, ["event_date"])
     assert outcome.success
 
 

@@ -27,23 +27,25 @@ def con():
     con.close()
 
 
-def _events(con, per_file: dict[str, tuple[int, int]]) -> None:
-    """raw.events and raw.quarantine with (loaded, missing-id) rows per file, plus noise rows."""
-    con.execute("create table raw.events (message_id varchar, _source_file varchar)")
+def _events(con, per_day: dict[str, tuple[int, int]]) -> None:
+    """raw.events and raw.quarantine with (loaded, missing-id) rows per event day, plus noise rows."""
+    con.execute("create table raw.events (message_id varchar, event_timestamp timestamp, _source_file varchar)")
     con.execute("create table raw.quarantine (source varchar, source_file varchar, line bigint, field varchar, "
                 "reason varchar, raw_record varchar, file_hash varchar, quarantined_at timestamp)")
-    for file, (loaded, missing) in per_file.items():
-        con.execute("insert into raw.events select 'm' || i, ? from range(?) t(i)", [file, loaded])
-        con.execute(
-            "insert into raw.quarantine select 'events', ?, i, 'anonymousId, userId', ?, '{\"anonymousId\":null}', 'h', now() "
-            "from range(?) t(i)", [file, gates.MISSING_IDS_REASON, missing])
+    for day, (loaded, missing) in per_day.items():
+        file = f"events/{day}.jsonl"
+        con.execute("insert into raw.events select 'm' || i, ?::timestamp + interval 1 second * i, ? from range(?) t(i)",
+                    [f"{day} 08:00:00", file, loaded])
+        record = '{"messageId":"x","timestamp":"' + day + 'T09:30:00Z","anonymousId":null,"userId":null}'
+        con.execute("insert into raw.quarantine select 'events', ?, i, 'anonymousId, userId', ?, ?, 'h', now() "
+                    "from range(?) t(i)", [file, gates.MISSING_IDS_REASON, record, missing])
         # a malformed row says nothing about identifiers and must not count
         con.execute("insert into raw.quarantine values ('events', ?, 999, 'timestamp', 'bad timestamp', '{}', 'h', now())",
                     [file])
 
 
 def test_missing_identifiers_pass_below_the_rate(con):
-    _events(con, {"events/2026-01-01.jsonl": (990, 10), "events/2026-01-02.jsonl": (960, 40)})
+    _events(con, {"2026-01-01": (990, 10), "2026-01-02": (960, 40)})
     result = gates.missing_identifiers(con, max_rate=0.05)
     assert result.passed
     assert result.observed == pytest.approx(0.04)
@@ -51,19 +53,29 @@ def test_missing_identifiers_pass_below_the_rate(con):
     assert result.examples == []
 
 
-def test_missing_identifiers_fail_on_one_bad_file_and_name_it(con):
-    _events(con, {"events/2026-01-01.jsonl": (990, 10), "events/2026-01-02.jsonl": (900, 100)})
+def test_missing_identifiers_fail_on_one_bad_day_and_name_it(con):
+    _events(con, {"2026-01-01": (990, 10), "2026-01-02": (900, 100)})
     result = gates.missing_identifiers(con, max_rate=0.05)
     assert not result.passed
     assert result.observed == pytest.approx(0.1)
-    assert [e["source_file"] for e in result.examples] == ["events/2026-01-02.jsonl"]
+    assert [e["event_date"] for e in result.examples] == ["2026-01-02"]
     assert result.examples[0]["missing"] == 100 and result.examples[0]["received"] == 1000
     quarantined = result.details["quarantined_examples"]
     assert quarantined and {q["source_file"] for q in quarantined} == {"events/2026-01-02.jsonl"}
 
 
+def test_missing_identifiers_count_a_late_event_on_its_own_day(con):
+    _events(con, {"2026-01-01": (1000, 0), "2026-01-02": (1000, 0)})
+    # 60 events of Jan 1st without identifiers arrive in Jan 2nd's file: Jan 1st is the bad day
+    record = '{"messageId":"x","timestamp":"2026-01-01T23:59:00Z","anonymousId":null,"userId":null}'
+    con.execute("insert into raw.quarantine select 'events', 'events/2026-01-02.jsonl', 500 + i, 'anonymousId, userId', "
+                "?, ?, 'h', now() from range(60) t(i)", [gates.MISSING_IDS_REASON, record])
+    result = gates.missing_identifiers(con, max_rate=0.05)
+    assert not result.passed and [e["event_date"] for e in result.examples] == ["2026-01-01"]
+
+
 def test_missing_identifiers_at_exactly_the_threshold_fail(con):
-    _events(con, {"events/a.jsonl": (95, 5)})
+    _events(con, {"2026-01-01": (95, 5)})
     assert not gates.missing_identifiers(con, max_rate=0.05).passed
 
 

@@ -21,7 +21,7 @@ GATE_KWARGS = gates.gates_for(CONFIG)
 
 DESCRIPTIONS = {
     "missing_identifiers": (
-        "Per events landing file, events received with neither anonymousId nor userId (quarantined by "
+        "Per event day, events received with neither anonymousId nor userId (quarantined by "
         "ingestion) / events received is below `missing_identifiers.max_rate`."
     ),
     "event_volume": (
