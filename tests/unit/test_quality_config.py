@@ -82,3 +82,20 @@ def test_suites_take_the_threshold_as_a_parameter():
 def test_a_missing_suite_is_named(tmp_path):
     with pytest.raises(SuiteError, match="nope.json"):
         validate("nope", pd.DataFrame({"x": [1]}), {}, [], suites_dir=tmp_path)
+
+
+def test_gates_are_blocking_checks_and_no_consent_check_exists_without_targets():
+    import dagster as dg
+
+    from mos_pipelines.defs.quality import checks
+    from mos_pipelines.quality.config import ConsentTarget
+
+    specs = [spec for check in checks.quality_checks for spec in check.check_specs]
+    assert {(s.asset_key.to_user_string(), s.name) for s in specs} == {
+        ("raw/events", "missing_identifiers"), ("marts/fct_events", "event_volume"),
+        ("marts/dim_customers", "duplicate_customers"), ("marts/fct_ad_spend_daily", "ad_spend")}
+    assert all(s.blocking for s in specs)
+    assert checks.consent_checks == []  # the bundled config has no activation target yet
+    (spec,) = checks.build_consent_check(ConsentTarget("activation.sync_email", "email_marketing")).check_specs
+    assert spec.blocking and spec.asset_key == dg.AssetKey(["activation", "sync_email"])
+    assert spec.name == "consent_email_marketing"
