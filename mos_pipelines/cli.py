@@ -137,6 +137,15 @@ def summary() -> None:
         console.print(f"  quarantined {n:,} × {source}: {reason}")
     for line in found.highlights:
         console.print(f"• {line}")
+    if found.gates:
+        gates = Table(title="Quality gates (latest result of each)")
+        for col in ("gate", "asset", "result", "observed", "threshold"):
+            gates.add_column(col)
+        for g in found.gates:
+            observed = "n/a" if g.observed is None else f"{g.observed:.4g}"
+            gates.add_row(g.check_name, g.asset, "[green]pass[/]" if g.passed else "[bold red]FAIL[/]", observed,
+                          g.threshold)
+        console.print(gates)
     console.print("Dagster UI: [bold]make dev[/] (or `mos dev`), then open http://127.0.0.1:3000")
 
 

@@ -19,12 +19,23 @@ class IngestionRow:
     rows_quarantined: int
 
 
+@dataclass(frozen=True)
+class GateRow:
+    check_name: str
+    asset: str
+    passed: bool
+    observed: float | None
+    threshold: str
+    run_id: str
+
+
 @dataclass
 class WarehouseSummary:
     layers: dict[str, tuple[int, int]] = field(default_factory=dict)  # schema -> (tables, rows)
     ingestion: list[IngestionRow] = field(default_factory=list)
     top_quarantine_reasons: list[tuple[str, str, int]] = field(default_factory=list)
     highlights: list[str] = field(default_factory=list)
+    gates: list[GateRow] = field(default_factory=list)  # latest result of each quality gate
 
 
 def _exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
@@ -103,4 +114,10 @@ def warehouse_summary(con: duckdb.DuckDBPyConnection, truth_file: Path | None = 
         found.highlights.append(f"{spend:,.0f} ad spend across {platforms} platforms")
     if _exists(con, "marts", "customer_identity_map"):
         found.highlights.extend(_identity_highlights(con, truth_file))
+    if _exists(con, "ops", "quality_results"):
+        found.gates = [GateRow(*row) for row in con.execute(
+            "select check_name, asset, passed, observed, threshold, run_id from ops.quality_results "
+            "qualify row_number() over (partition by check_name, asset order by evaluated_at desc) = 1 "
+            "order by asset, check_name"
+        ).fetchall()]
     return found

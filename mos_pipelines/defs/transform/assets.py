@@ -1,19 +1,56 @@
-"""Every dbt model, seed and test as Dagster assets and checks (``dbt build``)."""
+"""Every dbt model, seed and test as Dagster assets and checks (``dbt build``), in two steps.
+
+``dbt_foundation`` builds the models the quality gates guard (``fct_events``, ``dim_customers``,
+``fct_ad_spend_daily``), everything they are built from and everything unrelated to them;
+``dbt_downstream_of_gates`` builds every other descendant of a gated model. The gates are blocking
+checks on the gated models, so a failed gate skips the second step in that run. The split is
+computed from the manifest (``mos_pipelines.transform.layers``): a new model downstream of a gated
+model lands in the second step without being listed anywhere.
+"""
+
+import json
 
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
 
+from mos_pipelines.quality.gates import gated_dbt_models
 from mos_pipelines.settings import WAREHOUSE_POOL
+from mos_pipelines.transform.layers import split_layers
 from mos_pipelines.transform.project import dbt_project, ensure_manifest
 from mos_pipelines.transform.translator import MosDbtTranslator
 
+MANIFEST = ensure_manifest(dbt_project)
+LAYERS = split_layers(json.loads(MANIFEST.read_text()), gated_dbt_models())
+
 
 @dbt_assets(
-    manifest=ensure_manifest(dbt_project),
+    manifest=MANIFEST,
     project=dbt_project,
     dagster_dbt_translator=MosDbtTranslator(),
     pool=WAREHOUSE_POOL,
+    name="dbt_foundation",
+    select=LAYERS.foundation_select,
+    exclude=LAYERS.foundation_exclude,
 )
-def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-    """Build the selected dbt resources; tests become asset checks."""
+def dbt_foundation(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+    """Build the gated models and everything they depend on; tests become asset checks."""
     yield from dbt.cli(["build"], context=context).stream()
+
+
+dbt_layers = [dbt_foundation]
+
+if LAYERS.gated:
+
+    @dbt_assets(
+        manifest=MANIFEST,
+        project=dbt_project,
+        dagster_dbt_translator=MosDbtTranslator(),
+        pool=WAREHOUSE_POOL,
+        name="dbt_downstream_of_gates",
+        select=LAYERS.gated_select,
+    )
+    def dbt_downstream_of_gates(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+        """Build every model downstream of a quality gate; skipped in a run where a gate failed."""
+        yield from dbt.cli(["build"], context=context).stream()
+
+    dbt_layers.append(dbt_downstream_of_gates)

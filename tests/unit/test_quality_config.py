@@ -1,0 +1,101 @@
+"""The thresholds file: the bundled one is valid and agrees with dbt; mistakes name the key; the
+suites bind their thresholds as parameters."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from mos_pipelines.quality.config import THRESHOLDS_FILE, QualityConfigError, load_config
+from mos_pipelines.quality.suites import SuiteError, validate
+from mos_pipelines.settings import DBT_PROJECT_DIR
+
+
+def _write(tmp_path: Path, change) -> Path:
+    data = yaml.safe_load(THRESHOLDS_FILE.read_text())
+    change(data)
+    path = tmp_path / "thresholds.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_bundled_thresholds_are_the_issue_figures():
+    config = load_config()
+    assert config.missing_identifiers_max_rate == 0.05
+    assert config.duplicate_customers_max_rate == 0.02
+    assert config.volume_max_change == 0.10 and config.volume_min_history_days == 8
+    assert config.min_spend == 0
+    assert config.consent.targets == ()  # activation models arrive in a later issue
+
+
+def test_duplicate_rate_threshold_matches_the_dbt_identity_gate():
+    dbt_vars = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())["vars"]
+    assert dbt_vars["mos__identity_max_duplicate_rate"] == load_config().duplicate_customers_max_rate
+
+
+def test_expected_days_are_read_with_their_reason(tmp_path):
+    path = _write(tmp_path, lambda d: d["event_volume"].update(
+        expected_days=[{"date": "2026-11-27", "reason": "Black Friday"}]))
+    (day,) = load_config(path).volume_expected_days
+    assert day.date == datetime.date(2026, 11, 27) and day.reason == "Black Friday"
+
+
+def test_consent_targets_are_read(tmp_path):
+    path = _write(tmp_path, lambda d: d["consent_for_activation"].update(
+        targets=[{"table": "activation.sync_email", "purpose": "email_marketing"}]))
+    (target,) = load_config(path).consent.targets
+    assert (target.table, target.purpose) == ("activation.sync_email", "email_marketing")
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda d: d["missing_identifiers"].update(max_rate="5%"), "missing_identifiers.max_rate: expected a number"),
+    (lambda d: d["duplicate_customers"].update(max_rate=2), r"duplicate_customers.max_rate: 2 is outside"),
+    (lambda d: d["event_volume"].update(min_history_days=3), "event_volume.min_history_days"),
+    (lambda d: d["event_volume"].update(expected_days=[{"date": "27/11"}]), r"event_volume.expected_days\[0\]"),
+    (lambda d: d["event_volume"].update(expected_days=[{"date": "2026-13-01", "reason": "x"}]),
+     r"expected_days\[0\].date: not a date"),
+    (lambda d: d["ad_spend"].update(min_spnd=0), "ad_spend: unknown key"),
+    (lambda d: d["consent_for_activation"].update(targets=[{"table": "sync_email", "purpose": "x"}]),
+     r"targets\[0\].table: expected schema.table"),
+    (lambda d: d.update(spend={}), "unknown section"),
+])
+def test_mistakes_name_the_file_and_the_key(tmp_path, change, message):
+    path = _write(tmp_path, change)
+    with pytest.raises(QualityConfigError, match=message) as info:
+        load_config(path)
+    assert str(path) in str(info.value)
+
+
+def test_suites_take_the_threshold_as_a_parameter():
+    frame = pd.DataFrame({"event_date": ["a", "b"], "missing_rate": [0.01, 0.06]})
+    failed = validate("missing_identifiers", frame, {"max_rate": 0.05}, ["event_date"])
+    assert not failed.success
+    assert [r["event_date"] for e in failed.expectations for r in e.unexpected_rows] == ["b"]
+    outcome = validate("missing_identifiers", frame, {"max_rate": 0.07}, ["event_date"])
+    assert outcome.success
+
+
+def test_a_missing_suite_is_named(tmp_path):
+    with pytest.raises(SuiteError, match="nope.json"):
+        validate("nope", pd.DataFrame({"x": [1]}), {}, [], suites_dir=tmp_path)
+
+
+def test_gates_are_blocking_checks_and_no_consent_check_exists_without_targets():
+    import dagster as dg
+
+    from mos_pipelines.defs.quality import checks
+    from mos_pipelines.quality.config import ConsentTarget
+
+    specs = [spec for check in checks.quality_checks for spec in check.check_specs]
+    assert {(s.asset_key.to_user_string(), s.name) for s in specs} == {
+        ("raw/events", "missing_identifiers"), ("marts/fct_events", "event_volume"),
+        ("marts/dim_customers", "duplicate_customers"), ("marts/fct_ad_spend_daily", "ad_spend")}
+    assert all(s.blocking for s in specs)
+    assert checks.consent_checks == []  # the bundled config has no activation target yet
+    (spec,) = checks.build_consent_check(ConsentTarget("activation.sync_email", "email_marketing")).check_specs
+    assert spec.blocking and spec.asset_key == dg.AssetKey(["activation", "sync_email"])
+    assert spec.name == "consent_email_marketing"
