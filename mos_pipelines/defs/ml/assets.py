@@ -1,0 +1,61 @@
+"""Lookalike audiences as an asset (logic in ``mos_pipelines.lookalike``)."""
+
+import datetime
+
+import dagster as dg
+
+from mos_pipelines.lookalike import store
+from mos_pipelines.lookalike.audiences import fit_audience, judge, load_config, model_card, model_run_row
+from mos_pipelines.lookalike.truth import true_propensity_by_customer
+from mos_pipelines.resources import MosHome
+from mos_pipelines.settings import WAREHOUSE_POOL
+
+OWNER = "team:data-science"
+
+
+@dg.asset(
+    key=["ml", "lookalike_scores"],
+    group_name="ml",
+    kinds={"scikitlearn", "duckdb"},
+    owners=[OWNER],
+    pool=WAREHOUSE_POOL,
+    deps=[dg.AssetKey(["marts", "customer_features"]), dg.AssetKey(["marts", "customer_identity_map"])],
+    description=(
+        "Lookalike scores per audience of `config/lookalike.yaml`: `customer_id, audience, score, percentile, "
+        "tier (1/2/3/5/10 %), model_version, scored_at`, seed members excluded. Every fit is evaluated on a "
+        "held-out share of the seed and appended to `ml.model_runs`; a fit much worse than the last accepted "
+        "one is marked degraded, notified in `insights.notifications` and blocked by the check `not_degraded`."
+    ),
+)
+def lookalike_scores(context: dg.AssetExecutionContext, mos: MosHome) -> dg.MaterializeResult:
+    config = load_config()
+    now = datetime.datetime.now(datetime.UTC)
+    metadata: dict[str, object] = {"config": str(config.source)}
+    with mos.connect() as con:
+        store.ensure_tables(con)
+        truth = true_propensity_by_customer(con, mos.truth_dir)
+        total = 0
+        for audience in config.audiences:
+            context.log.info(f"fitting audience {audience.name}")
+            result = fit_audience(con, audience, config.model, now, true_propensity=truth)
+            baseline = store.last_accepted_run(con, audience.name, audience.definition_hash(config.model))
+            judge(result, baseline, config.degradation)
+            row = model_run_row(result, context.run_id, now)
+            store.write_result(con, result, row)
+            if result.status == "degraded":
+                store.notify_degradation(con, result, row["model_run_id"], now)
+                context.log.warning(f"audience {audience.name} degraded: {'; '.join(result.reasons)}")
+            ev = result.fit.evaluation
+            total += len(result.scores)
+            prefix = audience.name
+            metadata[f"{prefix}/model_card"] = dg.MetadataValue.md(model_card(result))
+            metadata[f"{prefix}/status"] = result.status
+            metadata[f"{prefix}/auc"] = ev.auc
+            metadata[f"{prefix}/recall_at_10"] = ev.recall_at[10]
+            metadata[f"{prefix}/lift_at_10"] = ev.lift_at[10]
+            metadata[f"{prefix}/seed_size"] = result.fit.sizes["seed"]
+            metadata[f"{prefix}/scored_rows"] = len(result.scores)
+            if ev.true_propensity_auc is not None:
+                metadata[f"{prefix}/true_propensity_auc"] = ev.true_propensity_auc
+    metadata["dagster/row_count"] = total
+    return dg.MaterializeResult(metadata=metadata)

@@ -1,0 +1,34 @@
+"""Gate on lookalike scores: a degraded model's scores must not reach activation."""
+
+import dagster as dg
+
+from mos_pipelines.lookalike import store
+from mos_pipelines.resources import MosHome
+from mos_pipelines.settings import WAREHOUSE_POOL
+
+
+@dg.asset_check(
+    asset=dg.AssetKey(["ml", "lookalike_scores"]),
+    name="not_degraded",
+    blocking=True,
+    pool=WAREHOUSE_POOL,
+    description=(
+        "Fails when the latest fit of any audience is degraded (recall at the 10 % tier or AUC fell by more than "
+        "`degradation` in config/lookalike.yaml against the last accepted fit); blocking, so activation "
+        "downstream of the scores does not run on a degraded model."
+    ),
+)
+def lookalike_not_degraded(mos: MosHome) -> dg.AssetCheckResult:
+    with mos.connect() as con:
+        store.ensure_tables(con)
+        latest = store.latest_statuses(con)
+    degraded = latest[latest["status"] == "degraded"]
+    return dg.AssetCheckResult(
+        passed=degraded.empty,
+        metadata={
+            "audiences": len(latest),
+            "degraded": dg.MetadataValue.md(
+                "none" if degraded.empty else "\n".join(f"- {r.audience}: {r.status_reason}" for r in degraded.itertuples())
+            ),
+        },
+    )

@@ -1,0 +1,256 @@
+"""Audience definitions (``config/lookalike.yaml``) and fitting them against the warehouse.
+
+Plain functions over a DuckDB connection; the Dagster asset (``defs/ml``) only wires them.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from mos_pipelines.lookalike.model import (
+    TIERS,
+    FeatureSpec,
+    LookalikeError,
+    LookalikeFit,
+    ModelSettings,
+    fit_lookalike,
+    rank_population,
+)
+from mos_pipelines.settings import PROJECT_ROOT
+
+CONFIG_FILE = PROJECT_ROOT / "config" / "lookalike.yaml"
+FEATURES_TABLE = "marts.customer_features"
+NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class AudienceConfigError(ValueError):
+    """The audiences file is invalid; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class Audience:
+    name: str
+    description: str
+    seed: str  # SQL predicate over marts.customer_features
+    population: str
+    features: tuple[str, ...]
+
+    def definition_hash(self, settings: ModelSettings) -> str:
+        """Changes when the seed, population, features or model settings change: a new baseline."""
+        text = json.dumps([self.seed, self.population, list(self.features), asdict(settings)], sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class Degradation:
+    max_recall_at_10_drop: float
+    max_auc_drop: float
+
+
+@dataclass(frozen=True)
+class LookalikeConfig:
+    model: ModelSettings
+    degradation: Degradation
+    audiences: tuple[Audience, ...]
+    source: Path
+
+
+def config_path() -> Path:
+    """``MOS_LOOKALIKE_CONFIG`` if set, else the bundled ``config/lookalike.yaml``."""
+    return Path(os.environ.get("MOS_LOOKALIKE_CONFIG") or CONFIG_FILE)
+
+
+def load_config(path: Path | None = None) -> LookalikeConfig:
+    path = path or config_path()
+
+    def fail(key: str, message: str) -> None:
+        raise AudienceConfigError(f"{path}: {key}: {message}")
+
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise AudienceConfigError(f"{path}: cannot read the lookalike config ({exc})") from exc
+    model_data = data.get("model") or {}
+    allowed = {"kind", "negatives_per_positive", "holdout_share", "min_seed_size", "random_state"}
+    if unknown := sorted(set(model_data) - allowed):
+        fail("model", f"unknown key(s) {', '.join(unknown)} (allowed: {', '.join(sorted(allowed))})")
+    try:
+        model = ModelSettings(**model_data)
+    except (TypeError, LookalikeError) as exc:
+        fail("model", str(exc))
+    deg = data.get("degradation") or {}
+    degradation = Degradation(float(deg.get("max_recall_at_10_drop", 0.10)), float(deg.get("max_auc_drop", 0.05)))
+    default_features = tuple(data.get("default_features") or ())
+    audiences = []
+    for i, item in enumerate(data.get("audiences") or []):
+        key = f"audiences[{i}]"
+        if not isinstance(item, dict):
+            fail(key, "expected a mapping with name, seed, population")
+        for required in ("name", "seed", "population"):
+            if not item.get(required):
+                fail(key, f"missing {required!r}")
+        if not NAME.match(str(item["name"])):
+            fail(f"{key}.name", f"{item['name']!r} must be lower_snake_case")
+        features = tuple(item.get("features") or default_features)
+        if not features:
+            fail(key, "no features: list them here or under default_features")
+        audiences.append(Audience(str(item["name"]), str(item.get("description", "")), str(item["seed"]),
+                                  str(item["population"]), features))
+    names = [a.name for a in audiences]
+    if len(set(names)) != len(names):
+        fail("audiences", "audience names must be unique")
+    return LookalikeConfig(model=model, degradation=degradation, audiences=tuple(audiences), source=path)
+
+
+def audience_frame(con, audience: Audience) -> tuple[pd.DataFrame, np.ndarray]:
+    """Seed and population rows of ``marts.customer_features`` with an ``is_seed`` flag (seed wins)."""
+    columns = ", ".join(["customer_id", *audience.features])
+    try:
+        frame = con.execute(
+            f"""select {columns}, coalesce(({audience.seed}), false) as _is_seed
+            from {FEATURES_TABLE}
+            where coalesce(({audience.seed}), false) or coalesce(({audience.population}), false)
+            order by customer_id"""
+        ).df()
+    except Exception as exc:  # a bad predicate or feature name: say which audience
+        raise LookalikeError(f"audience {audience.name!r}: cannot select its rows from {FEATURES_TABLE}: {exc}") from exc
+    is_seed = frame.pop("_is_seed").to_numpy(dtype=bool)
+    return frame, is_seed
+
+
+def feature_spec(frame: pd.DataFrame, features: tuple[str, ...]) -> FeatureSpec:
+    """Numeric columns as numbers; text and booleans as categories."""
+    numeric = tuple(c for c in features if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c]))
+    categorical = tuple(c for c in features if c not in numeric)
+    return FeatureSpec(numeric, categorical)
+
+
+@dataclass
+class AudienceResult:
+    audience: Audience
+    fit: LookalikeFit
+    scores: pd.DataFrame  # customer_id, audience, score, percentile, tier, model_version, scored_at
+    status: str = "accepted"  # or "degraded"
+    previous: dict[str, Any] | None = None  # the last accepted run it was compared with
+    reasons: list[str] = field(default_factory=list)
+
+
+def fit_audience(con, audience: Audience, settings: ModelSettings, scored_at: datetime.datetime,
+                 true_propensity: pd.Series | None = None) -> AudienceResult:
+    frame, is_seed = audience_frame(con, audience)
+    spec = feature_spec(frame, audience.features)
+    truth = None
+    if true_propensity is not None:
+        truth = frame["customer_id"].map(true_propensity).astype(float)
+        truth = truth.fillna(truth.mean()).to_numpy()
+    fit = fit_lookalike(frame, is_seed, spec, settings, audience=audience.name, true_propensity=truth)
+    population = frame.loc[~is_seed]
+    ranked = rank_population(population["customer_id"], fit.score(population)).rename(columns={"id": "customer_id"})
+    ranked.insert(1, "audience", audience.name)
+    ranked["model_version"] = fit.model_version
+    ranked["scored_at"] = scored_at
+    return AudienceResult(audience=audience, fit=fit, scores=ranked)
+
+
+def judge(result: AudienceResult, previous: dict[str, Any] | None, degradation: Degradation) -> None:
+    """Mark the result degraded when it fell too far below the last accepted run."""
+    result.previous = previous
+    if not previous:
+        return
+    ev = result.fit.evaluation
+    recall_drop = float(previous["recall_at_10"]) - ev.recall_at[10]
+    auc_drop = float(previous["auc"]) - ev.auc
+    if recall_drop > degradation.max_recall_at_10_drop:
+        result.reasons.append(
+            f"recall in the top 10 % fell from {float(previous['recall_at_10']):.3f} to {ev.recall_at[10]:.3f} "
+            f"(more than the allowed {degradation.max_recall_at_10_drop:.2f})"
+        )
+    if auc_drop > degradation.max_auc_drop:
+        result.reasons.append(
+            f"AUC fell from {float(previous['auc']):.3f} to {ev.auc:.3f} (more than the allowed {degradation.max_auc_drop:.2f})"
+        )
+    if result.reasons:
+        result.status = "degraded"
+
+
+def model_run_row(result: AudienceResult, run_id: str, fitted_at: datetime.datetime) -> dict[str, Any]:
+    ev, fit = result.fit.evaluation, result.fit
+    return {
+        "model_run_id": f"{result.audience.name}:{run_id}",
+        "audience": result.audience.name,
+        "run_id": run_id,
+        "model_version": fit.model_version,
+        "model_kind": fit.settings.kind,
+        "definition_hash": result.audience.definition_hash(fit.settings),
+        "status": result.status,
+        "status_reason": "; ".join(result.reasons) or None,
+        "seed_size": fit.sizes["seed"],
+        "population_size": fit.sizes["population"],
+        "train_seed": fit.sizes["train_seed"],
+        "train_negatives": fit.sizes["train_negatives"],
+        "holdout_seed": fit.sizes["holdout_seed"],
+        "eval_population": fit.sizes["eval_population"],
+        "auc": ev.auc,
+        "average_precision": ev.average_precision,
+        "recall_at_10": ev.recall_at[10],
+        "lift_at_10": ev.lift_at[10],
+        "recall_at_tiers": json.dumps({str(t): ev.recall_at[t] for t in TIERS}),
+        "lift_at_tiers": json.dumps({str(t): ev.lift_at[t] for t in TIERS}),
+        "true_propensity_auc": ev.true_propensity_auc,
+        "true_propensity_spearman": ev.true_propensity_spearman,
+        "feature_importances": json.dumps(fit.importances),
+        "seconds": json.dumps({k: round(v, 3) for k, v in fit.seconds.items()}),
+        "compared_with_run": (result.previous or {}).get("model_run_id"),
+        "fitted_at": fitted_at,
+    }
+
+
+def model_card(result: AudienceResult) -> str:
+    """Markdown: purpose, data, metrics, limits."""
+    a, fit, ev = result.audience, result.fit, result.fit.evaluation
+    tiers = "\n".join(f"| top {t} % | {ev.recall_at[t]:.3f} | {ev.lift_at[t]:.2f}× |" for t in TIERS)
+    top = "\n".join(f"- `{k}`: {v:.4f}" for k, v in list(fit.importances.items())[:8])
+    truth = ""
+    if ev.true_propensity_auc is not None:
+        truth = (f"\nOn the simulator, the true propensity itself ranks the same held-out seed at AUC "
+                 f"{ev.true_propensity_auc:.3f} (the best any model can do); rank correlation of the scores with "
+                 f"the true propensity: {ev.true_propensity_spearman:.3f}.\n")
+    status = f"**{result.status}**" + (f": {'; '.join(result.reasons)}" if result.reasons else "")
+    return f"""# Lookalike model card: {a.name}
+
+**Purpose.** {a.description or 'Rank the population by similarity to the seed.'} Scores rank people for ad and
+email audiences (tiers of the top 1, 2, 3, 5 and 10 %); they are not a prediction that anyone will buy.
+
+**Data.** Seed: `{a.seed}` ({fit.sizes['seed']} customers, {fit.sizes['holdout_seed']} held out).
+Population: `{a.population}` ({fit.sizes['population']} customers; {fit.sizes['train_negatives']} sampled as
+training negatives). Features from `marts.customer_features`: {', '.join(f'`{c}`' for c in a.features)}.
+
+**Model.** {fit.settings.kind.replace('_', ' ')} in one scikit-learn Pipeline, positive–unlabelled (seed vs
+population sample), sigmoid-calibrated and corrected to the population's seed rate; version `{fit.model_version}`;
+status {status}.
+
+**Evaluation** (held-out seed ranked among {ev.eval_population} population members the model never saw):
+AUC {ev.auc:.3f}, average precision {ev.average_precision:.3f}.
+
+| tier | recall | lift |
+|---|---|---|
+{tiers}
+{truth}
+**Most important features** (AUC lost when the feature is shuffled):
+{top}
+
+**Limits.** The population is unlabelled: some of it would join the seed, so the AUC understates the ranking
+quality. A seed that reflects past targeting teaches the model that targeting. Scores are relative to this
+population and this fit: compare tiers, not raw scores, across runs. Seed members are never scored.
+"""

@@ -1,0 +1,117 @@
+"""Warehouse tables of the lookalike capability: scores, model runs, and degradation notifications."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+from typing import Any
+
+import pandas as pd
+
+from mos_pipelines.lookalike.audiences import AudienceResult
+
+DDL = """
+create schema if not exists ml;
+create schema if not exists insights;
+create table if not exists ml.lookalike_scores (
+    customer_id varchar not null,
+    audience varchar not null,
+    score double not null,
+    percentile double not null,
+    tier integer,
+    model_version varchar not null,
+    scored_at timestamptz not null,
+    primary key (audience, customer_id)
+);
+create table if not exists ml.model_runs (
+    model_run_id varchar primary key,
+    audience varchar not null,
+    run_id varchar not null,
+    model_version varchar not null,
+    model_kind varchar not null,
+    definition_hash varchar not null,
+    status varchar not null,
+    status_reason varchar,
+    seed_size integer, population_size integer, train_seed integer, train_negatives integer,
+    holdout_seed integer, eval_population integer,
+    auc double, average_precision double, recall_at_10 double, lift_at_10 double,
+    recall_at_tiers json, lift_at_tiers json,
+    true_propensity_auc double, true_propensity_spearman double,
+    feature_importances json, seconds json,
+    compared_with_run varchar,
+    fitted_at timestamptz not null
+);
+create table if not exists insights.notifications (
+    notification_id varchar primary key,
+    created_at timestamptz not null,
+    source varchar not null,
+    severity varchar not null,
+    subject varchar,
+    title varchar not null,
+    message varchar not null,
+    metric varchar,
+    figure double,
+    previous_figure double,
+    suggested_action varchar,
+    status varchar not null
+);
+"""
+
+
+def ensure_tables(con) -> None:
+    con.execute(DDL)
+
+
+def last_accepted_run(con, audience: str, definition_hash: str) -> dict[str, Any] | None:
+    """The baseline a new fit is judged against: the latest accepted fit of the same definition (a changed
+    seed, population, feature list or model setting starts a new baseline instead of a false alarm)."""
+    frame = con.execute(
+        """select * from ml.model_runs where audience = ? and definition_hash = ? and status = 'accepted'
+        order by fitted_at desc, model_run_id desc limit 1""",
+        [audience, definition_hash],
+    ).df()
+    return None if frame.empty else frame.iloc[0].to_dict()
+
+
+def write_result(con, result: AudienceResult, row: dict[str, Any]) -> None:
+    """Replace the audience's scores and append its model run (one transaction)."""
+    con.execute("begin transaction")
+    try:
+        con.execute("delete from ml.lookalike_scores where audience = ?", [result.audience.name])
+        scores = result.scores[["customer_id", "audience", "score", "percentile", "tier", "model_version", "scored_at"]]
+        con.register("_lookalike_scores", scores)
+        con.execute("insert into ml.lookalike_scores by name select * from _lookalike_scores")
+        con.unregister("_lookalike_scores")
+        con.register("_model_run", pd.DataFrame([row]))
+        con.execute("insert or replace into ml.model_runs by name select * from _model_run")
+        con.unregister("_model_run")
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
+        raise
+
+
+def notify_degradation(con, result: AudienceResult, model_run_id: str, created_at: datetime.datetime) -> str:
+    """One row in insights.notifications saying what dropped, from what, and what to do."""
+    ev, prev = result.fit.evaluation, result.previous or {}
+    notification_id = hashlib.sha256(f"lookalike_degraded:{model_run_id}".encode()).hexdigest()[:16]
+    message = (f"The lookalike model for audience '{result.audience.name}' got worse: {'; '.join(result.reasons)}. "
+               f"Its scores are held back from activation until a fit is accepted again.")
+    action = ("Check recent changes to the seed definition and to customer_features (a feature that drifted or "
+              "went missing), then re-run the audience; if the new data is right, accept the new model.")
+    con.execute(
+        "insert or replace into insights.notifications values (?, ?, 'lookalike', 'warning', ?, ?, ?, 'recall_at_10', ?, ?, ?, 'new')",
+        [notification_id, created_at, result.audience.name,
+         f"Lookalike audience {result.audience.name} degraded", message,
+         ev.recall_at[10], prev.get("recall_at_10"), action],
+    )
+    return notification_id
+
+
+def latest_statuses(con) -> pd.DataFrame:
+    """Per audience, the status of its latest model run."""
+    return con.execute(
+        """select audience, status, status_reason, model_run_id from ml.model_runs
+        qualify row_number() over (partition by audience order by fitted_at desc, model_run_id desc) = 1
+        order by audience"""
+    ).df()

@@ -1,0 +1,128 @@
+"""Audience config, fitting against a real DuckDB table, degradation judgement and its notification."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from mos_pipelines.lookalike import store
+from mos_pipelines.lookalike.audiences import (
+    AudienceConfigError,
+    Degradation,
+    fit_audience,
+    judge,
+    load_config,
+    model_card,
+    model_run_row,
+)
+from mos_pipelines.lookalike.model import ModelSettings, SeedTooSmallError
+
+NOW = datetime.datetime(2026, 3, 1, tzinfo=datetime.UTC)
+
+
+def features_db(n: int = 4000, signal: float = 1.5) -> duckdb.DuckDBPyConnection:
+    rng = np.random.default_rng(0)
+    persona = rng.choice(["marketer", "engineer", "sales"], size=n)
+    sessions = rng.poisson(3, size=n)
+    linear = -3.5 + signal * (persona == "marketer") + 0.25 * sessions
+    paying = rng.random(n) < 1 / (1 + np.exp(-linear))
+    frame = pd.DataFrame({
+        "customer_id": [f"c{i:05d}" for i in range(n)], "persona": persona, "sessions_30d": sessions,
+        "region": rng.choice(["EU", "NA"], size=n), "order_count": paying.astype(int),
+        "is_email_marketing_consented": rng.random(n) < 0.8,
+    })
+    con = duckdb.connect()
+    con.execute("create schema marts")
+    con.register("_f", frame)
+    con.execute("create table marts.customer_features as select * from _f")
+    return con
+
+
+def write_config(path: Path, body: str) -> Path:
+    path.write_text(body)
+    return path
+
+
+CONFIG = """
+model: {kind: gradient_boosting, min_seed_size: 100}
+degradation: {max_recall_at_10_drop: 0.10, max_auc_drop: 0.05}
+default_features: [persona, sessions_30d, region]
+audiences:
+  - name: payers
+    seed: "order_count > 0"
+    population: "order_count = 0 and is_email_marketing_consented"
+"""
+
+
+def test_config_errors_name_the_file_and_key(tmp_path: Path):
+    with pytest.raises(AudienceConfigError, match=r"lookalike.yaml: audiences\[0\]: missing 'seed'"):
+        load_config(write_config(tmp_path / "lookalike.yaml", "audiences:\n  - name: a\n    population: 'true'\n"))
+    with pytest.raises(AudienceConfigError, match=r"model: unknown key\(s\) depth"):
+        load_config(write_config(tmp_path / "lookalike.yaml", "model: {depth: 3}\naudiences: []\n"))
+
+
+def test_bundled_config_loads():
+    config = load_config()
+    assert [a.name for a in config.audiences] == ["paying_lookalike_eu", "paying_lookalike_all"]
+    assert all("order_count" not in a.features for a in config.audiences)  # no label leakage
+
+
+def test_audience_scores_population_only_and_card_says_what_it_is(tmp_path: Path):
+    con = features_db()
+    config = load_config(write_config(tmp_path / "l.yaml", CONFIG))
+    result = fit_audience(con, config.audiences[0], config.model, NOW)
+    seed = set(con.execute("select customer_id from marts.customer_features where order_count > 0").df()["customer_id"])
+    assert not seed & set(result.scores["customer_id"])
+    assert result.fit.evaluation.auc > 0.65
+    card = model_card(result)
+    assert "order_count > 0" in card and "AUC" in card and "Limits" in card
+
+
+def test_a_seed_below_the_minimum_fails_naming_the_audience(tmp_path: Path):
+    con = features_db(n=600)
+    config = load_config(write_config(tmp_path / "l.yaml", CONFIG.replace("min_seed_size: 100", "min_seed_size: 5000")))
+    with pytest.raises(SeedTooSmallError, match=r"'payers'.*minimum of 5000"):
+        fit_audience(con, config.audiences[0], config.model, NOW)
+
+
+def test_a_much_worse_fit_is_degraded_notified_and_reported_as_latest(tmp_path: Path):
+    con = features_db()
+    config = load_config(write_config(tmp_path / "l.yaml", CONFIG))
+    store.ensure_tables(con)
+    first = fit_audience(con, config.audiences[0], config.model, NOW)
+    judge(first, store.last_accepted_run(con, "payers", config.audiences[0].definition_hash(config.model)), config.degradation)
+    store.write_result(con, first, model_run_row(first, "run1", NOW))
+    assert first.status == "accepted"
+
+    # The features lose their signal (tracking of sessions breaks, personas go missing): drift.
+    con.execute("update marts.customer_features set sessions_30d = 0, persona = 'unknown'")
+    later = NOW + datetime.timedelta(days=1)
+    second = fit_audience(con, config.audiences[0], config.model, later)
+    judge(second, store.last_accepted_run(con, "payers", config.audiences[0].definition_hash(config.model)), config.degradation)
+    row = model_run_row(second, "run2", later)
+    store.write_result(con, second, row)
+    assert second.status == "degraded" and second.reasons
+    store.notify_degradation(con, second, row["model_run_id"], later)
+
+    note = con.execute("select * from insights.notifications").df()
+    assert len(note) == 1 and note.at[0, "subject"] == "payers"
+    assert note.at[0, "previous_figure"] == pytest.approx(first.fit.evaluation.recall_at[10])
+    assert note.at[0, "figure"] == pytest.approx(second.fit.evaluation.recall_at[10])
+    assert "re-run" in note.at[0, "suggested_action"]
+    latest = store.latest_statuses(con)
+    assert latest.set_index("audience").at["payers", "status"] == "degraded"
+    # the accepted baseline stays the first run
+    assert store.last_accepted_run(con, "payers", config.audiences[0].definition_hash(config.model))["model_run_id"] == "payers:run1"
+
+
+def test_a_changed_definition_starts_a_new_baseline(tmp_path: Path):
+    config = load_config(write_config(tmp_path / "l.yaml", CONFIG))
+    other = load_config(write_config(tmp_path / "m.yaml", CONFIG.replace("[persona, sessions_30d, region]", "[persona, region]")))
+    a, b = config.audiences[0], other.audiences[0]
+    assert a.definition_hash(config.model) != b.definition_hash(other.model)
+    assert a.definition_hash(config.model) == load_config(tmp_path / "l.yaml").audiences[0].definition_hash(config.model)
