@@ -98,14 +98,15 @@ SORTED_NAMES = ("least(first_name_norm, last_name_norm)", "greatest(first_name_n
 def crm_settings(link_type: str):
     """Our CRM blocking rules (mos_pipelines.identity.crm_matching) with Splink's standard comparisons.
 
-    The sorted-name rule (first/last name in either order) is expressed as block_on on least()/greatest()
-    of the two names. Not reproduced: our names_swapped comparison and our combined workplace comparison
+    The sorted names (first/last name in either order) are expressed in block_on as least()/greatest()
+    of the two names, the other keys as the same SQL expressions ours use: both tools block the same
+    pairs. Not reproduced: our names_swapped comparison and our combined workplace comparison
     (company+postcode as one piece of evidence); Splink gets company and postcode as two independent
     comparisons, its standard way. Email's typo level is plain Levenshtein ≤ 1 (ours also requires the same
     digits). Phone is exact only: with a Levenshtein ≤ 1 level (ours), EM in the first+last-name session
-    drives that level's m probability to 0.0 on this data and Splink 5 raises ValueError ("m_probability
-    value 0.0 is below the minimum allowed value"). Birth date: Splink's DateOfBirthComparison (ours:
-    Levenshtein ≤ 1 on YYYYMMDD).
+    (the name session before the bounded blocking rules) drove that level's m probability to 0.0 on this
+    data and Splink 5 raised ValueError ("m_probability value 0.0 is below the minimum allowed value").
+    Birth date: Splink's DateOfBirthComparison (ours: Levenshtein ≤ 1 on YYYYMMDD).
     """
     import splink.comparison_library as cl
     from splink import SettingsCreator, block_on
