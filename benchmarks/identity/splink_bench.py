@@ -91,17 +91,22 @@ CRM_COLUMNS = [
 ]
 
 
+# First and last name in either order (our crm_matching.SORTED_NAMES is least || '|' || greatest: the same pairs).
+SORTED_NAMES = ("least(first_name_norm, last_name_norm)", "greatest(first_name_norm, last_name_norm)")
+
+
 def crm_settings(link_type: str):
     """Our CRM blocking rules (mos_pipelines.identity.crm_matching) with Splink's standard comparisons.
 
-    The sorted-name rule (first/last name in either order) is expressed as block_on on least()/greatest()
-    of the two names. Not reproduced: our names_swapped comparison and our combined workplace comparison
+    The sorted names (first/last name in either order) are expressed in block_on as least()/greatest()
+    of the two names, the other keys as the same SQL expressions ours use: both tools block the same
+    pairs. Not reproduced: our names_swapped comparison and our combined workplace comparison
     (company+postcode as one piece of evidence); Splink gets company and postcode as two independent
     comparisons, its standard way. Email's typo level is plain Levenshtein ≤ 1 (ours also requires the same
     digits). Phone is exact only: with a Levenshtein ≤ 1 level (ours), EM in the first+last-name session
-    drives that level's m probability to 0.0 on this data and Splink 5 raises ValueError ("m_probability
-    value 0.0 is below the minimum allowed value"). Birth date: Splink's DateOfBirthComparison (ours:
-    Levenshtein ≤ 1 on YYYYMMDD).
+    (the name session before the bounded blocking rules) drove that level's m probability to 0.0 on this
+    data and Splink 5 raised ValueError ("m_probability value 0.0 is below the minimum allowed value").
+    Birth date: Splink's DateOfBirthComparison (ours: Levenshtein ≤ 1 on YYYYMMDD).
     """
     import splink.comparison_library as cl
     from splink import SettingsCreator, block_on
@@ -110,13 +115,14 @@ def crm_settings(link_type: str):
         link_type=link_type,
         unique_id_column_name="record_id",
         blocking_rules_to_generate_predictions=[
-            block_on("first_name_norm", "last_name_norm"),
-            block_on("least(first_name_norm, last_name_norm)", "greatest(first_name_norm, last_name_norm)"),
             block_on("email_match_key"),
             block_on("phone_e164"),
-            block_on("last_name_norm", "postcode_norm"),
             block_on("first_name_norm", "company_norm"),
             block_on("last_name_norm", "company_norm"),
+            block_on("last_name_norm", "postcode_norm", "substr(first_name_norm, 1, 2)"),
+            block_on(*SORTED_NAMES, "postcode_norm"),
+            block_on(*SORTED_NAMES, "split_part(company_norm, ' ', 1)"),
+            block_on(*SORTED_NAMES, "split_part(email_match_key, '@', 2)"),
         ],
         comparisons=[
             cl.JaroWinklerAtThresholds("first_name_norm", [0.92, 0.8]).configure(term_frequency_adjustments=True),
@@ -187,8 +193,7 @@ def run(records: pd.DataFrame, link_type: str, label: str, u_seed: int | None, v
     linker.training.estimate_u_using_random_sampling(max_pairs=1e7, seed=u_seed)
     stage("u")
     if crm:
-        linker.training.estimate_parameters_using_expectation_maximisation(
-            block_on("first_name_norm", "last_name_norm"))
+        linker.training.estimate_parameters_using_expectation_maximisation(block_on(*SORTED_NAMES, "postcode_norm"))
         linker.training.estimate_parameters_using_expectation_maximisation(block_on("email_match_key"))
     else:
         linker.training.estimate_parameters_using_expectation_maximisation(block_on("date_of_birth"))

@@ -18,6 +18,15 @@ from mos_pipelines.identity.resolve import Resolution, resolve
 SORTED_NAMES = (
     "least({t}.first_name_norm, {t}.last_name_norm) || '|' || greatest({t}.first_name_norm, {t}.last_name_norm)"
 )
+FIRST_NAME_PREFIX = "substr({t}.first_name_norm, 1, 2)"
+COMPANY_WORD = "split_part({t}.company_norm, ' ', 1)"  # 'atlasbridge' of 'atlasbridge software'
+EMAIL_DOMAIN = "split_part({t}.email_match_key, '@', 2)"
+
+# Names and postcodes are drawn from short lists (75 postcodes at 1M records; the commonest first+last
+# name 524 times), so a rule on names alone, or last name + postcode, grows with N²: 308M candidate
+# pairs at 1M records. Each broad rule carries a second, discriminating key instead; the sorted-name
+# key (first and last in either order) stands in for first + last. See benchmarks/identity/README.md.
+NAMES_AND_POSTCODE = (SORTED_NAMES, "postcode_norm")
 
 # Company, postcode and city describe the *account*: colleagues agree on all three. Counted as three
 # independent agreements they outweigh a different first name, and EM learns "same account" instead
@@ -62,17 +71,19 @@ CRM_MATCH_SETTINGS = MatchSettings(
         WORKPLACE,
     ),
     blocking_rules=(
-        ("first_name_norm", "last_name_norm"),
-        (SORTED_NAMES,),
         ("email_match_key",),
         ("phone_e164",),
-        ("last_name_norm", "postcode_norm"),
         ("first_name_norm", "company_norm"),
         ("last_name_norm", "company_norm"),
+        ("last_name_norm", "postcode_norm", FIRST_NAME_PREFIX),
+        NAMES_AND_POSTCODE,
+        (SORTED_NAMES, COMPANY_WORD),
+        (SORTED_NAMES, EMAIL_DOMAIN),
     ),
-    # Blocks on workplace columns are dominated by colleagues, not duplicates: train on the others.
+    # Blocks on company alone are dominated by colleagues, not duplicates: train on the others. The
+    # name session is a blocking rule, so it filters the compared pairs instead of blocking again.
     training_rules=(
-        ("first_name_norm", "last_name_norm"),
+        NAMES_AND_POSTCODE,
         ("email_match_key",),
         ("phone_e164",),
     ),
@@ -93,15 +104,20 @@ def drop_blocked_values(records: pd.DataFrame, blocked: pd.DataFrame) -> pd.Data
     return records
 
 
+def match_frame(records: pd.DataFrame, blocked: pd.DataFrame) -> pd.DataFrame:
+    """The matcher's input: blocked values nulled, ``MATCH_COLUMNS`` and ``birth_date_text`` (YYYYMMDD)."""
+    frame = drop_blocked_values(records, blocked)
+    return frame[["contact_record_key", *MATCH_COLUMNS]].assign(
+        birth_date_text=records["birth_date"].astype("string").str.replace("-", "", regex=False)
+    )
+
+
 def match_crm_contacts(
     records: pd.DataFrame, blocked: pd.DataFrame, cluster: ClusterSettings
 ) -> tuple[pd.DataFrame, Resolution | None]:
     """One row per record: ``contact_record_key, match_cluster_key, cluster_size, best_match_probability``,
     and the resolution behind it (None when there are fewer than two records to compare)."""
-    frame = drop_blocked_values(records, blocked)
-    frame = frame[["contact_record_key", *MATCH_COLUMNS]].assign(
-        birth_date_text=records["birth_date"].astype("string").str.replace("-", "", regex=False)
-    )
+    frame = match_frame(records, blocked)
     if len(frame) < 2:
         out = pd.DataFrame({"contact_record_key": frame["contact_record_key"], "match_cluster_key": frame["contact_record_key"]})
         return out.assign(cluster_size=1, best_match_probability=None), None

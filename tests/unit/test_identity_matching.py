@@ -95,3 +95,33 @@ def test_a_single_crm_record_is_its_own_cluster():
     assert matched[["contact_record_key", "match_cluster_key", "cluster_size"]].to_dict("records") == [
         {"contact_record_key": "hubspot:1", "match_cluster_key": "hubspot:1", "cluster_size": 1}
     ]
+
+
+def test_crm_blocking_pairs_namesakes_only_with_a_second_shared_key():
+    import duckdb
+
+    from mos_pipelines.identity.crm_matching import CRM_MATCH_SETTINGS, match_frame
+    from mos_pipelines.identity.matching import block, register_records
+
+    def rec(key, first, last, postcode=None, company=None, email=None):
+        return {"contact_record_key": key, "first_name_norm": first, "last_name_norm": last, "email_match_key": email,
+                "phone_e164": None, "postcode_norm": postcode, "company_norm": company, "birth_date": None}
+
+    records = pd.DataFrame([
+        rec("a", "anna", "smith", "P1", "acme corp"),
+        rec("b", "smith", "anna", "P1"),  # swapped names, same postcode
+        rec("c", "anna", "smith", "P2", "other ltd", "anna.smith@gmail.com"),  # namesake, nothing else shared
+        rec("d", "anna", "smith", None, "acme labs"),  # same name, company's first word
+        rec("e", "anne", "smith", "P1"),  # first-name typo after two letters, same last name + postcode
+        rec("f", "anna", "smith", None, None, "anna.smith@gmail.com"),  # same name, same email domain
+    ])
+    con = duckdb.connect()
+    register_records(con, match_frame(records, pd.DataFrame(columns=["identifier_type", "value"])), "contact_record_key")
+    block(con, CRM_MATCH_SETTINGS)
+    pairs = {
+        (l, r) for l, r in con.execute(
+            "select l.contact_record_key, r.contact_record_key from _mx_pairs p "
+            "join _mx_records l on l._rid = p.id_l join _mx_records r on r._rid = p.id_r"
+        ).fetchall()
+    }
+    assert pairs == {("a", "b"), ("a", "d"), ("a", "e"), ("c", "f")}
