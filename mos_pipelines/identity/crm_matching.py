@@ -44,20 +44,23 @@ WORKPLACE = Comparison(
 
 # Same-name colleagues get work addresses like carlos.gomez@ and carlos.gomez2@: one edit apart, yet
 # a different number is evidence of a *different* person. Only a one-edit difference with the same
-# digits counts as a typo.
+# digits counts as a typo. The digits are computed once per record (``email_digits``, see
+# ``match_frame``) and the edit distance only for pairs whose digits and lengths allow a typo: at 1M
+# records (10M pairs) this comparison took 140 s with a regular expression per pair and side.
 EMAIL = Comparison(
     name="email_match_key",
     columns=("email_match_key",),
     levels=(
         Level("exact", "l.email_match_key = r.email_match_key"),
-        Level(
-            "typo",
-            "levenshtein(l.email_match_key, r.email_match_key) <= 1 and "
-            "regexp_replace(l.email_match_key, '[^0-9]', '', 'g') = regexp_replace(r.email_match_key, '[^0-9]', '', 'g')",
-        ),
+        Level("typo", "{s} <= 1"),
     ),
     null_sql="l.email_match_key is null or r.email_match_key is null",
     tf_column="email_match_key",
+    similarity_sql=(
+        "case when l.email_digits is distinct from r.email_digits then 2 "
+        "when abs(strlen(l.email_match_key) - strlen(r.email_match_key)) > 1 then 2 "
+        "else levenshtein(l.email_match_key, r.email_match_key) end"
+    ),
 )
 
 CRM_MATCH_SETTINGS = MatchSettings(
@@ -105,10 +108,12 @@ def drop_blocked_values(records: pd.DataFrame, blocked: pd.DataFrame) -> pd.Data
 
 
 def match_frame(records: pd.DataFrame, blocked: pd.DataFrame) -> pd.DataFrame:
-    """The matcher's input: blocked values nulled, ``MATCH_COLUMNS`` and ``birth_date_text`` (YYYYMMDD)."""
+    """The matcher's input: blocked values nulled, ``MATCH_COLUMNS``, ``birth_date_text`` (YYYYMMDD) and
+    ``email_digits`` (the digits of the email match key, for the typo level of ``EMAIL``)."""
     frame = drop_blocked_values(records, blocked)
     return frame[["contact_record_key", *MATCH_COLUMNS]].assign(
-        birth_date_text=records["birth_date"].astype("string").str.replace("-", "", regex=False)
+        birth_date_text=records["birth_date"].astype("string").str.replace("-", "", regex=False),
+        email_digits=frame["email_match_key"].astype("string").str.replace(r"[^0-9]", "", regex=True),
     )
 
 

@@ -18,7 +18,7 @@ import pytest
 from mos_pipelines.settings import Settings
 from mos_pipelines.simulation import WorldConfig, generate_world
 from mos_pipelines.runner import run_assets
-from tests.integration.conftest import EVERYTHING_BUT_ML, World, build_world, use_home
+from tests.integration.conftest import World, build_world, use_home
 
 pytestmark = pytest.mark.integration
 
@@ -57,7 +57,7 @@ def volume_drop(clean: World, tmp_path_factory: pytest.TempPathFactory) -> World
     config = dataclasses.replace(GATE_WORLD, days=DROP_DAY + 1, scenario=scenario)
     use_home(clean.settings)
     generate_world(config, clean.settings.mos_home)
-    return World(settings=clean.settings, config=config, first_run=run_assets(EVERYTHING_BUT_ML))
+    return World(settings=clean.settings, config=config, first_run=run_assets(None))
 
 
 def _events(world: World, event_type: dg.DagsterEventType) -> list:
