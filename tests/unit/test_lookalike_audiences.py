@@ -67,7 +67,9 @@ def test_config_errors_name_the_file_and_key(tmp_path: Path):
 
 
 def test_bundled_config_loads():
-    config = load_config()
+    from mos_pipelines.lookalike.audiences import CONFIG_FILE
+
+    config = load_config(CONFIG_FILE)  # explicitly: the integration conftest points the env var elsewhere
     assert [a.name for a in config.audiences] == ["paying_lookalike_eu", "paying_lookalike_all"]
     assert all("order_count" not in a.features for a in config.audiences)  # no label leakage
 
