@@ -21,11 +21,7 @@ keyed as (
 
     select
         *,
-        case
-            when subject like '%@%'
-                then 'email:' || {{ email_match_key(normalise_email('subject')) }}
-            else 'user:' || subject
-        end as subject_node_key,
+        {{ subject_node_key('subject') }} as subject_node_key,
         case when subject like '%@%' then 'email' else 'user_id' end as subject_type
     from consent_events
 

@@ -55,20 +55,15 @@ contact_addresses as (
 
     -- recipients of our emails and consent subjects: an address (contains '@') or a user id
     select
-        case
-            when recipient_email like '%@%'
-                then 'email:' || {{ email_match_key(normalise_email('recipient_email')) }}
-        end as node_key,
+        {{ subject_node_key('recipient_email') }} as node_key,
         occurred_at
     from email_events
+    where recipient_email like '%@%'
 
     union all
 
     select
-        case
-            when subject like '%@%' then 'email:' || {{ email_match_key(normalise_email('subject')) }}
-            else 'user:' || subject
-        end as node_key,
+        {{ subject_node_key('subject') }} as node_key,
         occurred_at
     from consent_events
     where subject is not null
