@@ -165,8 +165,17 @@ attributed as (
 
 ),
 
+touched_conversions as (
+
+    select distinct conversion_id
+    from credited_touches
+
+),
+
 unattributed as (
 
+    -- an anti-join through a left join: DuckDB 2.0.0's NOT EXISTS here hits the fatal
+    -- "dict-surviving cache" error on tables written earlier in the same process (docs/DECISIONS.md)
     select
         conversions.conversion_id,
         attribution_models.attribution_model,
@@ -180,12 +189,9 @@ unattributed as (
         0 as touch_count,
         cast(1.0 as double) as credit
     from conversions
+    left join touched_conversions on conversions.conversion_id = touched_conversions.conversion_id
     cross join attribution_models
-    where not exists (
-            select 1
-            from credited_touches
-            where credited_touches.conversion_id = conversions.conversion_id
-        )
+    where touched_conversions.conversion_id is null
 
 ),
 
