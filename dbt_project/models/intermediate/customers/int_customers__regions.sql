@@ -4,7 +4,9 @@
     2. the golden country (dim_customers.country_code) through seed country_codes,
     3. the country part of the latest event locale ('en-GB' -> GB) through seed country_codes,
     else 'unknown' (which no consent default grants).
+    A table, not a view: consent, features and every marketing mart read it.
 -#}
+{{ config(materialized='table') }}
 with
 
 customers as (

@@ -3,7 +3,9 @@
     address belongs to (int_marketing__customer_regions via customer_identity_map), else the region
     of the latest consent event whose subject is that address (people who only ever received email
     are in no identity source but did give or refuse consent). One row per email match key.
+    A table, not a view: it normalises every ESP address, and touchpoints and variant results read it.
 #}
+{{ config(materialized='table') }}
 with
 
 email_events as (
