@@ -34,8 +34,9 @@ customer_regions as (
 
 recipients as (
 
+    -- each distinct address normalised once (there are far fewer addresses than events)
     select distinct {{ email_match_key(normalise_email('recipient_email')) }} as email_match_key
-    from email_events
+    from (select distinct recipient_email from email_events) as addresses
 
 ),
 
