@@ -67,6 +67,8 @@ def main() -> None:
         seconds, rss = measure(cmd, env)
         result[f"{name}_seconds"] = round(seconds, 1)
         result[f"{name}_peak_rss_mib"] = round(rss)
+        # the 1-minute load average when the step ended: timings on a shared machine are not comparable
+        result[f"{name}_load_average"] = round(os.getloadavg()[0], 1)
         print(f"{name:>20}: {seconds:8.1f} s   peak RSS {rss:8.0f} MiB", flush=True)
     import duckdb
 
