@@ -161,9 +161,9 @@ class SteppedWorld:
         return self.scenario.email.bounce_rate
 
     def finish(self) -> list[str]:
-        """Write the truth of the days simulated so far and release the scratch space."""
+        """Write the truth of the days simulated so far (none if no day was) and release the scratch space."""
         try:
-            return self._run.write_truth()
+            return self._run.write_truth() if self._next_day > 0 else []
         finally:
             self._run.close()
 
