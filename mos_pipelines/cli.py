@@ -428,15 +428,26 @@ def simulate(
         fail(str(exc))
     table = Table(title=f"Closed loop '{result.scenario}' ({result.mode} mode): {days} days, {people:,} people, "
                         f"seed {seed}, run {result.run_id}")
-    for col in ("experiment", "treated sends", "best-arm share", "reward bandit", "reward uniform", "reward oracle",
-                "regret bandit", "regret uniform", "bandit / uniform regret", "clicks"):
-        table.add_column(col, justify="left" if col == "experiment" else "right")
-    for row in result.summary.itertuples():
-        ratio = "n/a" if row.regret_ratio != row.regret_ratio else f"{row.regret_ratio:.1%}"
-        table.add_row(str(row.experiment_id), f"{int(row.sends):,}", f"{row.best_arm_share:.1%}",
-                      f"{row.bandit_expected_reward:.1f}", f"{row.uniform_expected_reward:.1f}",
-                      f"{row.oracle_expected_reward:.1f}", f"{row.bandit_regret:.1f}", f"{row.uniform_regret:.1f}",
-                      ratio, f"{int(row.realized_clicks):,}")
+    table.add_column("per experiment")
+    summary = result.summary
+    for experiment_id in summary["experiment_id"]:
+        table.add_column(str(experiment_id), justify="right")
+
+    def ratio(value: float) -> str:
+        return "n/a" if value != value else f"{value:.1%}"
+
+    for label, column, fmt in (
+        ("treated sends", "sends", lambda v: f"{int(v):,}"),
+        ("sent the best arm", "best_arm_share", ratio),
+        ("expected reward: bandit", "bandit_expected_reward", lambda v: f"{v:.1f}"),
+        ("expected reward: uniform", "uniform_expected_reward", lambda v: f"{v:.1f}"),
+        ("expected reward: oracle", "oracle_expected_reward", lambda v: f"{v:.1f}"),
+        ("regret: bandit", "bandit_regret", lambda v: f"{v:.1f}"),
+        ("regret: uniform", "uniform_regret", lambda v: f"{v:.1f}"),
+        ("bandit / uniform regret", "regret_ratio", ratio),
+        ("realised clicks", "realized_clicks", lambda v: f"{int(v):,}"),
+    ):
+        table.add_row(label, *(fmt(v) for v in summary[column]))
     console.print(table)
     console.print(f"Holdout: {result.holdout_members:,} units, {result.holdout_violations} ever sent an email of "
                   f"their experiment. Rewards are expected goal successes from the world's truth; regret is the "

@@ -38,8 +38,8 @@ class BanditSettings:
     prior_alpha: float = 1.0
     prior_beta: float = 1.0
     pooling_exposures: float = 100.0
-    floor: float = 0.03
-    max_daily_change: float = 0.20
+    floor: float = 0.02
+    max_daily_change: float = 0.25
     min_exposures: int = 100
     draws: int = 4000
     random_seed: int = 7
