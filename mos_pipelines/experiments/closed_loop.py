@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -82,7 +83,6 @@ def run_closed_loop(mos_home: Path, settings: LoopSettings, config: ExperimentsC
     rates = _goal_rates(world, config)
     true_region = world.true_regions()
     path = mos_home / "warehouse.duckdb"
-    source = WAREHOUSE if settings.full_build else RAW
     rows: list[pd.DataFrame] = []
     con = None
     try:
@@ -90,13 +90,17 @@ def run_closed_loop(mos_home: Path, settings: LoopSettings, config: ExperimentsC
             date = world.start + datetime.timedelta(days=day)
             if progress:
                 progress(day, settings.days, f"day {day} ({date})")
-            if settings.full_build:  # Dagster opens the warehouse itself: no connection held meanwhile
+            # Day 0 has nothing to learn from (only campaigns.csv has landed), and the dbt project does not
+            # build on an empty landing zone: full-build mode starts building on day 1.
+            full = settings.full_build and day > 0
+            source = WAREHOUSE if full else RAW
+            if full:  # Dagster opens the warehouse itself: no connection held meanwhile
                 if con is not None:
                     con.close()
                     con = None
                 _full_build()
             con = con or warehouse.connect(path)
-            if not settings.full_build:
+            if not full:
                 _ingest(con, mos_home)
             update = daily.update_bandit(con, source, config, allocation_date=date)
             audience = world.audience(day).rename(columns={"campaign_id": "experiment_id"})
@@ -134,7 +138,16 @@ def run_closed_loop(mos_home: Path, settings: LoopSettings, config: ExperimentsC
 def _full_build() -> None:
     from mos_pipelines.runner import run_assets
 
-    outcome = run_assets(FULL_BUILD_SELECTION)
+    # a subset build: dbt's default (eager) would also pick tests that read models outside the selection
+    previous = os.environ.get("DBT_INDIRECT_SELECTION")
+    os.environ["DBT_INDIRECT_SELECTION"] = "cautious"
+    try:
+        outcome = run_assets(FULL_BUILD_SELECTION)
+    finally:
+        if previous is None:
+            os.environ.pop("DBT_INDIRECT_SELECTION", None)
+        else:
+            os.environ["DBT_INDIRECT_SELECTION"] = previous
     if not outcome.success:
         raise RuntimeError(f"closed loop: the daily build failed ({'; '.join(outcome.failures)})")
 
