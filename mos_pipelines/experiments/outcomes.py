@@ -120,6 +120,7 @@ def unit_outcomes(con, source: Source, experiments: list[Experiment], config: Ex
         return pd.DataFrame(columns=UNIT_COLUMNS)
     salt = config.assignment.salt
     window = config.bandit.conversion_window_days
+    needs_conversions = any(e.goal != "click" for e in experiments)
     con.register("_experiments", _experiments_frame(experiments))
     try:
         if source == RAW:
@@ -127,11 +128,12 @@ def unit_outcomes(con, source: Source, experiments: list[Experiment], config: Ex
                 return pd.DataFrame(columns=UNIT_COLUMNS)
             email = """select campaign_id, variant_id, recipient_email, event as email_event_type, message_id,
                 occurred_at from raw.email"""
-            conversions = _raw_conversions(con)
+            conversions = _raw_conversions(con) if needs_conversions else _NO_CONVERSIONS
         else:
             email = """select campaign_id, variant_id, recipient_email, email_event_type, message_id, occurred_at
                 from staging.stg_esp__email_events"""
-            conversions = f"""select regions.email_match_key, conversions.converted_at, conversions.revenue_usd
+            conversions = _NO_CONVERSIONS if not needs_conversions else f"""
+                select regions.email_match_key, conversions.converted_at, conversions.revenue_usd
                 from marts.fct_conversions as conversions
                 inner join intermediate.int_marketing__email_regions as regions
                     on regions.customer_id in (conversions.customer_id, conversions.event_customer_id)
@@ -193,11 +195,14 @@ def unit_outcomes(con, source: Source, experiments: list[Experiment], config: Ex
     })
 
 
+_NO_CONVERSIONS = ("select cast(null as varchar) as email_match_key, cast(null as timestamp) as converted_at, "
+                   "cast(null as double) as revenue_usd where false")
+
+
 def _raw_conversions(con) -> str:
     """Completed orders by buyer address (raw.orders), revenue in USD through the fx_rates seed."""
     if not _exists(con, "raw", "orders"):
-        return ("select cast(null as varchar) as email_match_key, cast(null as timestamp) as converted_at, "
-                "cast(null as double) as revenue_usd where false")
+        return _NO_CONVERSIONS
     fx = Path(FX_SEED).as_posix().replace("'", "''")
     return f"""select {email_match_key_sql('orders.email')} as email_match_key, orders.created_at as converted_at,
             orders.amount * coalesce(fx.usd_per_unit, 1.0) as revenue_usd
@@ -209,29 +214,31 @@ def _raw_conversions(con) -> str:
 
 def unit_segments(con, source: Source, unit_ids: pd.Series, segment: str) -> pd.Series:
     """Segment of each unit (indexed by unit id): its region, ``unknown`` when the data do not tell,
-    or ``all`` when the bandit is not segmented."""
+    or ``all`` when the bandit is not segmented. Warehouse: the region of the address's identity key in
+    ``int_marketing__email_regions``. Raw: the latest consent region recorded for the same address."""
     units = pd.Series(pd.unique(unit_ids.astype(str)), dtype=object)
     if segment == "none":
         return pd.Series(ALL_SEGMENT, index=units, dtype=object)
     if source == RAW:
         if not _exists(con, "raw", "consent"):
             return pd.Series(UNKNOWN_SEGMENT, index=units, dtype=object)
-        regions = f"""select email_match_key, arg_max(region, (occurred_at, _loaded_at, _line)) as region
-            from (select {email_match_key_sql('subject')} as email_match_key, upper(trim(region)) as region,
-                      occurred_at, _loaded_at, _line
-                  from raw.consent where nullif(trim(region), '') is not null)
-            where email_match_key is not null
-            group by email_match_key"""
+        # units are normalised addresses already: join the consent subject the same way (no match key on
+        # either side, which costs a second per million rows); the latest consent row wins
+        regions = """select lower(trim(subject)) as unit_id, arg_max(upper(trim(region)), (occurred_at, _loaded_at, _line))
+                as region
+            from raw.consent where nullif(trim(region), '') is not null and nullif(trim(subject), '') is not null
+            group by 1"""
+        join = "left join regions using (unit_id)"
     else:
         regions = """select email_match_key, region from intermediate.int_marketing__email_regions
             where region is not null"""
+        join = f"left join regions on regions.email_match_key = {email_match_key_sql('_units.unit_id')}"
     con.register("_units", pd.DataFrame({"unit_id": units}))
     try:
         found = con.execute(f"""
-            with regions as ({regions}),
-            units as (select unit_id, {email_match_key_sql('unit_id')} as email_match_key from _units)
-            select units.unit_id, coalesce(regions.region, '{UNKNOWN_SEGMENT}') as segment
-            from units left join regions using (email_match_key)
+            with regions as ({regions})
+            select _units.unit_id, coalesce(regions.region, '{UNKNOWN_SEGMENT}') as segment
+            from _units {join}
         """).df()
     finally:
         con.unregister("_units")
