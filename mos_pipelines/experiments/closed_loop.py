@@ -193,8 +193,10 @@ def _score(day: int, date: datetime.date, assigned: pd.DataFrame, outcome: pd.Da
             "best_variant_id": best, "sends": len(treated), "holdout_members": int(rows["is_holdout"].sum()),
             "best_arm_sends": int((treated["variant_id"] == best).sum()),
             "bandit_expected_reward": bandit_reward, "uniform_expected_reward": float(uniform),
-            "oracle_expected_reward": float(oracle), "bandit_regret": float(oracle - bandit_reward),
-            "uniform_regret": float(oracle - uniform), "realized_clicks": int(clicks),
+            "oracle_expected_reward": float(oracle),
+            "bandit_regret": float(np.nansum(arm_rewards.max() - chosen)),  # per send, so never below 0
+            "uniform_regret": float(len(treated) * (arm_rewards.max() - arm_rewards.mean())),
+            "realized_clicks": int(clicks),
         })
     return pd.DataFrame(out)
 
@@ -208,7 +210,7 @@ def summarise(results: pd.DataFrame) -> pd.DataFrame:
     per = results.groupby("experiment_id", as_index=False)[metrics].sum()
     total = results[metrics].sum().to_frame().T.assign(experiment_id="all")
     summary = pd.concat([per, total], ignore_index=True)
-    summary["regret_ratio"] = summary["bandit_regret"] / summary["uniform_regret"].where(summary["uniform_regret"] > 0)
+    summary["regret_ratio"] = summary["bandit_regret"] / summary["uniform_regret"].where(summary["uniform_regret"] > 1e-9)
     summary["best_arm_share"] = summary["best_arm_sends"] / summary["sends"].where(summary["sends"] > 0)
     return summary
 

@@ -164,7 +164,7 @@ def evaluate_log(log: Log, settings: BanditSettings, holdout_arm: str | None = N
     p = log.propensities[treated] if log.propensities is not None else None
     binary = bool(np.isin(log.rewards, (0.0, 1.0)).all())
     k = len(arms)
-    generator = bandit.seeded_rng(settings.random_seed if seed is None else seed, "offline", log.path.name)
+    generator = bandit.seeded_rng(settings.random_seed if seed is None else seed, "offline")
     warnings: list[str] = []
     if p is None:
         counts = np.bincount(a, minlength=k)
