@@ -226,6 +226,235 @@ def lookalike_score(
     console.print(f"Most important features (AUC drop when shuffled): {top}")
     console.print(f"Wrote {len(result.scores)} scored rows to {out}")
 
+experiments_app = typer.Typer(help="Experiments: sample sizes, A/B tests with holdouts, offline policy evaluation.")
+app.add_typer(experiments_app, name="experiments")
+
+
+def _experiments_config():
+    from mos_pipelines.experiments.config import ExperimentsConfigError, load_config
+
+    try:
+        return load_config()
+    except ExperimentsConfigError as exc:
+        fail(str(exc))
+
+
+@experiments_app.command("sample-size")
+def experiments_sample_size(
+    baseline: Annotated[float, typer.Option(help="Conversion rate of the control (or holdout), e.g. 0.05.")],
+    mde: Annotated[Optional[float], typer.Option(help="Smallest effect worth detecting (absolute; see --relative).")] = None,
+    relative: Annotated[bool, typer.Option(help="Read --mde as a relative lift (0.1 = +10 %).")] = False,
+    n_per_arm: Annotated[Optional[int], typer.Option(help="Exposures per arm you have: prints the detectable effect.")] = None,
+    alpha: Annotated[Optional[float], typer.Option(help="Two-sided significance level (default: config stats.alpha).")] = None,
+    power: Annotated[Optional[float], typer.Option(help="Power (default: config stats.power).")] = None,
+    ratio: Annotated[float, typer.Option(help="Treatment exposures per control exposure (e.g. 9 for a 10 % holdout).")] = 1.0,
+) -> None:
+    """Sample size per arm for a minimum detectable effect, or the detectable effect for a sample size."""
+    from mos_pipelines.experiments.stats import StatsInputError, minimum_detectable_effect, sample_size
+
+    config = _experiments_config()
+    alpha = config.stats.alpha if alpha is None else alpha
+    power = config.stats.power if power is None else power
+    if (mde is None) == (n_per_arm is None):
+        fail("give exactly one of --mde (to get a sample size) or --n-per-arm (to get the detectable effect)")
+    try:
+        if mde is not None:
+            result = sample_size(baseline, mde, relative=relative, alpha=alpha, power=power, ratio=ratio)
+        else:
+            result = minimum_detectable_effect(baseline, n_per_arm, alpha=alpha, power=power, ratio=ratio)
+    except StatsInputError as exc:
+        fail(str(exc))
+    table = Table(title=f"Two-sided test of two proportions, alpha {alpha:g}, power {power:g}")
+    table.add_column("")
+    table.add_column("value", justify="right")
+    table.add_row("baseline rate", f"{result.baseline:.4%}")
+    table.add_row("treatment rate", f"{result.treatment_rate:.4%}")
+    table.add_row("absolute effect", f"{result.absolute_effect:+.4%}")
+    table.add_row("relative effect", f"{result.absolute_effect / result.baseline:+.2%}")
+    table.add_row("control exposures", f"{result.control_n:,}")
+    table.add_row("treatment exposures", f"{result.treatment_n:,}")
+    table.add_row("total exposures", f"{result.total_n:,}")
+    console.print(table)
+
+
+@experiments_app.command("compare")
+def experiments_compare(
+    control_successes: Annotated[int, typer.Option(min=0, help="Successes (conversions) in the control or holdout.")],
+    control_exposures: Annotated[int, typer.Option(min=1, help="Exposures (recipients, sends) in the control or holdout.")],
+    treatment_successes: Annotated[int, typer.Option(min=0, help="Successes in the treatment.")],
+    treatment_exposures: Annotated[int, typer.Option(min=1, help="Exposures in the treatment.")],
+    alpha: Annotated[Optional[float], typer.Option(help="Significance level (default: config stats.alpha).")] = None,
+    tau: Annotated[Optional[float], typer.Option(help="mSPRT mixing scale (default: config stats.sequential_tau).")] = None,
+) -> None:
+    """Two-proportion test with intervals, relative lift (e.g. vs the holdout), and an always-valid p-value."""
+    from mos_pipelines.experiments.stats import StatsInputError, msprt, two_proportion_test
+
+    config = _experiments_config()
+    alpha = config.stats.alpha if alpha is None else alpha
+    tau = config.stats.sequential_tau if tau is None else tau
+    try:
+        result = two_proportion_test(control_successes, control_exposures, treatment_successes, treatment_exposures,
+                                     alpha=alpha)
+    except StatsInputError as exc:
+        fail(str(exc))
+    seq = msprt([control_successes], [control_exposures], [treatment_successes], [treatment_exposures], tau=tau,
+                alpha=alpha)
+    level = f"{1 - alpha:.0%}"
+    table = Table(title="Treatment vs control")
+    table.add_column("")
+    table.add_column("value", justify="right")
+    table.add_row("control rate", f"{result.control_rate:.4%}")
+    table.add_row("treatment rate", f"{result.treatment_rate:.4%}")
+    table.add_row(f"difference ({level} interval)",
+                  f"{result.difference:+.4%} [{result.difference_lower:+.4%}, {result.difference_upper:+.4%}]")
+    if result.lift is None:
+        table.add_row("relative lift", "n/a (no control successes)")
+    elif result.lift_lower is None:
+        table.add_row("relative lift", f"{result.lift:+.2%}")
+    else:
+        table.add_row(f"relative lift ({level} interval)",
+                      f"{result.lift:+.2%} [{result.lift_lower:+.2%}, {result.lift_upper:+.2%}]")
+    table.add_row("z / p-value (fixed horizon)", f"{result.z:.3f} / {result.p_value:.4g}")
+    table.add_row("always-valid p-value (mSPRT)", f"{seq.p_value[-1]:.4g}")
+    table.add_row(f"always-valid {level} interval", f"[{seq.lower[-1]:+.4%}, {seq.upper[-1]:+.4%}]")
+    console.print(table)
+    verdict = "significant" if result.significant else "not significant"
+    console.print(f"Fixed-horizon test: {verdict} at alpha {alpha:g}. If you looked at this test before "
+                  f"today, use the always-valid p-value ({'significant' if seq.rejected else 'not significant'}).")
+
+
+@experiments_app.command("evaluate")
+def experiments_evaluate(
+    log: Annotated[Path, typer.Option("--log", help="CSV log of a randomized experiment, one row per exposure, in time order.")],
+    arm_column: Annotated[str, typer.Option(help="Column with the arm shown.")],
+    reward_column: Annotated[str, typer.Option(help="Column with the reward (0/1, or a value such as revenue).")],
+    holdout_arm: Annotated[Optional[str], typer.Option(help="Arm that is the holdout: never chosen by the policy.")] = None,
+    propensity_column: Annotated[Optional[str], typer.Option(help="Logging probability of the arm shown (IPS).")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Logged rows per policy update (a 'day').")] = 1000,
+    seed: Annotated[Optional[int], typer.Option(help="Random seed (default: config bandit.random_seed).")] = None,
+) -> None:
+    """Replay the bandit on a logged randomized experiment: its average reward vs uniform and the best arm."""
+    from mos_pipelines.experiments.offline import LogError, evaluate_log, read_log
+
+    config = _experiments_config()
+    try:
+        data = read_log(log, arm_column, reward_column, propensity_column)
+        result = evaluate_log(data, config.bandit, holdout_arm=holdout_arm, batch_size=batch_size, seed=seed)
+    except LogError as exc:
+        fail(str(exc))
+    for warning in result.warnings:
+        err_console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
+    kind = "rate" if result.binary else "mean reward"
+    arms = Table(title=f"{log}: {result.rows:,} rows, {len(result.arms)} arms"
+                       + (f" + holdout {result.holdout_arm!r}" if result.holdout_arm else ""))
+    for col in ("arm", "rows", kind, "95 % interval", "final share", "reason"):
+        arms.add_column(col, justify="left" if col in ("arm", "reason") else "right")
+    for arm in result.arms:
+        e = result.arm_estimates[arm]
+        arms.add_row(arm + (" (best)" if arm == result.best_arm else ""), f"{e.n:,}", f"{e.mean:.4f}",
+                     f"{e.lower:.4f}–{e.upper:.4f}", f"{result.final_shares[arm]:.3f}", result.final_reasons[arm])
+    if result.holdout is not None:
+        h = result.holdout
+        arms.add_row(f"{result.holdout_arm} (holdout)", f"{h.n:,}", f"{h.mean:.4f}", f"{h.lower:.4f}–{h.upper:.4f}",
+                     "never", "")
+    console.print(arms)
+    method = ("replay (uniform log)" if result.method == "replay"
+              else "self-normalised IPS (logged propensities)")
+    policies = Table(title=f"Average reward per exposure: {method}, policy updated every {batch_size:,} rows "
+                           f"({result.batches} updates, learned from {result.learned_rows:,} rows)")
+    for col in ("policy", "average reward", "95 % interval", "rows"):
+        policies.add_column(col, justify="left" if col == "policy" else "right")
+    p = result.policy
+    policies.add_row("Thompson bandit", f"{p.mean:.4f}", f"[{p.lower:.4f}, {p.upper:.4f}]", f"{p.n:,}")
+    if result.policy_ips is not None:
+        q = result.policy_ips
+        policies.add_row("Thompson bandit (plain IPS)", f"{q.mean:.4f}", f"[{q.lower:.4f}, {q.upper:.4f}]", f"{q.n:,}")
+    u = result.uniform
+    policies.add_row("uniform random", f"{u.mean:.4f}", f"[{u.lower:.4f}, {u.upper:.4f}]", f"{u.n:,}")
+    b = result.arm_estimates[result.best_arm]
+    policies.add_row(f"best single arm ({result.best_arm})", f"{b.mean:.4f}", f"[{b.lower:.4f}, {b.upper:.4f}]",
+                     f"{b.n:,}")
+    if result.holdout is not None and result.lift_vs_holdout is not None:
+        h, lift = result.holdout, result.lift_vs_holdout
+        policies.add_row(f"holdout ({result.holdout_arm})", f"{h.mean:.4f}", f"[{h.lower:.4f}, {h.upper:.4f}]",
+                         f"{h.n:,}")
+        policies.add_row("bandit − holdout", f"{lift.mean:+.4f}", f"[{lift.lower:+.4f}, {lift.upper:+.4f}]", "")
+    console.print(policies)
+    final = ", ".join(f"{a} {s:.1%}" for a, s in result.final_shares.items())
+    console.print(f"Final allocation: {final}")
+
+
+@app.command()
+def simulate(
+    days: Annotated[int, typer.Option(min=1, help="Simulated days of the closed loop.")] = 30,
+    scenario: Annotated[Optional[Path], typer.Option(help="Scenario YAML (default: bundled default.yaml).")] = None,
+    people: Annotated[int, typer.Option(min=1, help="People in the simulated world.")] = 2000,
+    seed: Annotated[int, typer.Option(help="Seed of the world (same seed and scenario, same run).")] = 7,
+    full_build: Annotated[bool, typer.Option(help="Materialize the dbt models through Dagster every day (slow) "
+                                                  "instead of reading the ingested raw tables.")] = False,
+    fresh: Annotated[bool, typer.Option(help="Delete the landing zone, truth and warehouse of $MOS_HOME first.")] = False,
+) -> None:
+    """Closed loop: every day build → allocate → send (the world answers) → next day; regret vs oracle and uniform."""
+    settings = configure_environment()
+    from mos_pipelines import warehouse
+    from mos_pipelines.experiments.closed_loop import LoopSettings, run_closed_loop
+    from mos_pipelines.simulation.scenario import ScenarioError
+    from mos_pipelines.simulation.respond import SendsError
+
+    if scenario is not None and not scenario.is_file():
+        fail(f"Scenario file not found: {scenario}")
+    existing = settings.landing_dir.is_dir() and any(settings.landing_dir.rglob("*.*"))
+    if existing and not fresh:
+        fail(f"{settings.landing_dir} already holds landing files; the closed loop builds its own world. Point "
+             "MOS_HOME at an empty folder, or pass --fresh to delete the landing zone, truth and warehouse first.")
+    if fresh:
+        for path in (settings.landing_dir, settings.truth_dir):
+            shutil.rmtree(path, ignore_errors=True)
+        settings.warehouse_path.unlink(missing_ok=True)
+        Path(f"{settings.warehouse_path}.wal").unlink(missing_ok=True)
+    config = _experiments_config()
+    loop = LoopSettings(days=days, people=people, seed=seed, scenario=scenario, full_build=full_build)
+    from mos_pipelines.progress import make_progress
+
+    try:
+        with make_progress(console) as bars:
+            task = bars.add_task("closed loop", total=days)
+
+            def progress(done: int, total: int, label: str) -> None:
+                bars.update(task, completed=done, description=label)
+
+            result = run_closed_loop(settings.mos_home, loop, config, progress)
+    except (ScenarioError, SendsError, warehouse.WarehouseError, RuntimeError) as exc:
+        fail(str(exc))
+    table = Table(title=f"Closed loop '{result.scenario}' ({result.mode} mode): {days} days, {people:,} people, "
+                        f"seed {seed}, run {result.run_id}")
+    table.add_column("per experiment")
+    summary = result.summary
+    for experiment_id in summary["experiment_id"]:
+        table.add_column(str(experiment_id), justify="right")
+
+    def ratio(value: float) -> str:
+        return "n/a" if value != value else f"{value:.1%}"
+
+    for label, column, fmt in (
+        ("treated sends", "sends", lambda v: f"{int(v):,}"),
+        ("sent the best arm", "best_arm_share", ratio),
+        ("expected reward: bandit", "bandit_expected_reward", lambda v: f"{v:.1f}"),
+        ("expected reward: uniform", "uniform_expected_reward", lambda v: f"{v:.1f}"),
+        ("expected reward: oracle", "oracle_expected_reward", lambda v: f"{v:.1f}"),
+        ("regret: bandit", "bandit_regret", lambda v: f"{v:.1f}"),
+        ("regret: uniform", "uniform_regret", lambda v: f"{v:.1f}"),
+        ("bandit / uniform regret", "regret_ratio", ratio),
+        ("realised clicks", "realized_clicks", lambda v: f"{int(v):,}"),
+    ):
+        table.add_row(label, *(fmt(v) for v in summary[column]))
+    console.print(table)
+    console.print(f"Holdout: {result.holdout_members:,} units, {result.holdout_violations} ever sent an email of "
+                  f"their experiment. Rewards are expected goal successes from the world's truth; regret is the "
+                  f"oracle's (best arm per true region) minus the policy's. Results in "
+                  f"experiments.simulation_results; finished in {result.seconds:.1f} s.")
+
+
 @app.command()
 def dev(
     host: Annotated[str, typer.Option(help="Interface to serve the UI on.")] = "127.0.0.1",

@@ -83,13 +83,13 @@ def simulate_sends(
             continue
         variant = assignment.variant[spec.campaign_id]
         person = np.flatnonzero((variant != NOT_IN_AUDIENCE) & allowed)
-        frames.append(_campaign_sends(day, spec, person, variant[person], population, response, generator))
+        frames.append(campaign_sends(day, spec, person, variant[person], population, response, generator))
     if not frames:
-        return EmailDay(_empty_sends())
+        return EmailDay(empty_sends())
     return EmailDay(pd.concat(frames, ignore_index=True))
 
 
-def _campaign_sends(
+def campaign_sends(
     day: int,
     spec: EmailCampaignSpec,
     person: np.ndarray,
@@ -98,6 +98,7 @@ def _campaign_sends(
     response: ResponseModel,
     generator: np.random.Generator,
 ) -> pd.DataFrame:
+    """Sends of one campaign to ``person`` with ``variant`` indices (``len(spec.variants)`` = holdout, not sent)."""
     n = len(person)
     k = len(spec.variants)
     region = population.region_idx[person]
@@ -151,7 +152,7 @@ def _campaign_sends(
     })
 
 
-def _empty_sends() -> pd.DataFrame:
+def empty_sends() -> pd.DataFrame:
     return pd.DataFrame({column: pd.Series(dtype=dtype) for column, dtype in SEND_COLUMNS.items()})
 
 

@@ -31,7 +31,9 @@ from mos_pipelines.simulation.dirty_data import (
     plan_event_delivery,
 )
 from mos_pipelines.simulation.email_engagement import (
+    NOT_IN_AUDIENCE,
     EmailAssignment,
+    EmailDay,
     assign_variants,
     email_header,
     email_rows,
@@ -42,6 +44,7 @@ from mos_pipelines.simulation.events import ORDER_COMPLETED, EventRenderer, even
 from mos_pipelines.simulation.geography import REGIONS
 from mos_pipelines.simulation.notes import notes_day
 from mos_pipelines.simulation.population import Population, build_population, propensity_model
+from mos_pipelines.simulation.respond import respond
 from mos_pipelines.simulation.response import ResponseModel
 from mos_pipelines.simulation.scenario import Scenario, load_scenario
 from mos_pipelines.simulation.sessions import CampaignIndex, DaySessions, simulate_sessions
@@ -85,6 +88,84 @@ def generate_world(config: WorldConfig, mos_home: Path, progress: Progress | Non
         seconds=round(time.perf_counter() - began, 3),
         truth_files=tuple(truth_files),
     )
+
+
+class SteppedWorld:
+    """The simulated world run one day at a time with its email programme decided outside it.
+
+    The closed loop (``mos simulate``) asks who the programme targets on a day (``audience``:
+    addresses only, what a marketing list holds), decides the variant or holdout of each, and hands
+    the sends to ``step``: the world answers with ``respond`` and writes the day's landing files
+    (email events, the visits and orders those clicks lead to, and everything else the world does
+    that day). ``finish`` writes the truth. Same config and same sends, same files.
+    """
+
+    def __init__(self, config: WorldConfig, mos_home: Path, progress: Progress | None = None) -> None:
+        self.config = config
+        self._run = _WorldRun(config, load_scenario(config.scenario), Path(mos_home),
+                              progress or (lambda stage, done, total: None))
+        self._run._write(LandingFile("campaigns/campaigns.csv", "campaigns", campaign_header(),
+                                     campaign_rows(self._run.campaigns, self._run.start)))
+        self._next_day = 0
+        people = self._run.population.people
+        self._email = people["marketing_email"].to_numpy()
+
+    @property
+    def scenario(self) -> Scenario:
+        return self._run.scenario
+
+    @property
+    def start(self) -> datetime.date:
+        return self._run.start
+
+    @property
+    def landing_dir(self) -> Path:
+        return self._run.landing_dir
+
+    def audience(self, day: int) -> pd.DataFrame:
+        """Addresses each email campaign sending on ``day`` targets (its list, with email consent that day)."""
+        allowed = self._run.consent.email_allowed(day)
+        frames = []
+        for spec in self.scenario.email_campaigns:
+            if not spec.sends_on(day):
+                continue
+            member = (self._run.assignment.variant[spec.campaign_id] != NOT_IN_AUDIENCE) & allowed
+            frames.append(pd.DataFrame({"campaign_id": spec.campaign_id, "recipient_email": self._email[member]}))
+        if not frames:
+            return pd.DataFrame({"campaign_id": pd.Series(dtype=object), "recipient_email": pd.Series(dtype=object)})
+        return pd.concat(frames, ignore_index=True)
+
+    def step(self, day: int, sends: pd.DataFrame) -> pd.DataFrame:
+        """Simulate ``day`` with these sends (see ``respond``); returns each send with its outcome (truth)."""
+        if day != self._next_day:
+            raise ValueError(f"days are simulated in order: expected day {self._next_day}, got {day}")
+        if day >= self.config.days:
+            raise ValueError(f"day {day} is beyond the world's horizon of {self.config.days} days")
+        run = self._run
+        email = respond(day, run.seed, run.population, run.scenario, run.response, sends)
+        self._next_day += 1
+        return run._simulate_day(day, email)
+
+    # -- truth, for scoring a policy (never for deciding) --------------------------------------------
+
+    def arm_rates(self) -> pd.DataFrame:
+        """True rates per campaign × variant × region (``truth/arm_rates.csv``)."""
+        return self._run.response.arm_rates()
+
+    def true_regions(self) -> pd.Series:
+        """Recipient address -> the person's true region."""
+        people = self._run.population.people
+        return pd.Series(people["region"].to_numpy(), index=self._email).loc[lambda s: ~s.index.duplicated()]
+
+    def bounce_rate(self) -> float:
+        return self.scenario.email.bounce_rate
+
+    def finish(self) -> list[str]:
+        """Write the truth of the days simulated so far (none if no day was) and release the scratch space."""
+        try:
+            return self._run.write_truth() if self._next_day > 0 else []
+        finally:
+            self._run.close()
 
 
 class _WorldRun:
@@ -149,12 +230,16 @@ class _WorldRun:
             self._simulate_day(day)
         self.report("days", days, days)
 
-    def _simulate_day(self, day: int) -> None:
+    def _simulate_day(self, day: int, email: EmailDay | None = None) -> pd.DataFrame:
+        """One day of the world; ``email`` replaces the world's own email programme (the closed loop).
+
+        Returns the day's email sends with what each recipient did (truth)."""
         seed, start, population, scenario = self.seed, self.start, self.population, self.scenario
         stamp = day_of(start, day).isoformat()
 
-        email = simulate_sends(day, seed, population, scenario, self.assignment, self.consent.email_allowed(day),
-                               self.response)
+        if email is None:
+            email = simulate_sends(day, seed, population, scenario, self.assignment,
+                                   self.consent.email_allowed(day), self.response)
         sends = email.sends
         sessions = simulate_sessions(day, seed, start, population, scenario, self.response, self.index,
                                      email.clicks, self.crm.webinar_registrations(day))
@@ -205,6 +290,7 @@ class _WorldRun:
         self._write(notes_file)
 
         self._collect_truth(day, sessions, timeline, orders, sends, spend, note_facts)
+        return sends
 
     def _write_events(self, day: int, stamp: str, lines: list[str], sessions: DaySessions,
                       line_session: np.ndarray) -> None:

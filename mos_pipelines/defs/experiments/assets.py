@@ -1,0 +1,158 @@
+"""Experiments as assets (logic in ``mos_pipelines.experiments``): the variant bandit's allocation, the
+assignments with their persistent holdout, and the channel budget allocation."""
+
+import dagster as dg
+import pandas as pd
+
+from mos_pipelines.experiments import daily, store
+from mos_pipelines.experiments.config import load_config
+from mos_pipelines.experiments.outcomes import WAREHOUSE, load_experiments
+from mos_pipelines.resources import MosHome
+from mos_pipelines.settings import WAREHOUSE_POOL
+
+OWNER = "team:growth"
+GROUP = "experiments"
+
+
+def _markdown(frame: pd.DataFrame, floatfmt: str = ".4f") -> str:
+    """A small markdown table for asset metadata."""
+    if frame.empty:
+        return "none"
+
+    def cell(value: object) -> str:
+        return format(value, floatfmt) if isinstance(value, float) else str(value)
+
+    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+@dg.asset(
+    key=["experiments", "bandit_allocations"],
+    group_name=GROUP,
+    kinds={"python", "duckdb"},
+    owners=[OWNER],
+    pool=WAREHOUSE_POOL,
+    deps=[
+        dg.AssetKey(["staging", "stg_marketing__campaign_variants"]),
+        dg.AssetKey(["staging", "stg_esp__email_events"]),
+        dg.AssetKey(["marts", "fct_conversions"]),
+        dg.AssetKey(["intermediate", "int_marketing__email_regions"]),
+    ],
+    description=(
+        "Thompson-sampling allocation of every email experiment's traffic per segment (recipient region), for the "
+        "day after the last email event: per arm the exposures and successes of its goal (click, conversion or "
+        "revenue; `config/experiments.yaml`), posterior mean and 95 % interval, P(best), previous, target and new "
+        "share, and the reason (thompson, floor, capped, rebalanced, min_exposures). Holdout units never count. "
+        "History is kept per allocation_date; recomputing a date replaces it."
+    ),
+)
+def bandit_allocations(context: dg.AssetExecutionContext, mos: MosHome) -> dg.MaterializeResult:
+    config = load_config()
+    with mos.connect() as con:
+        update = daily.update_bandit(con, WAREHOUSE, config)
+    rows = update.allocations
+    if rows.empty:
+        context.log.info("no email experiment with sends yet: nothing to allocate")
+        return dg.MaterializeResult(metadata={"dagster/row_count": 0, "experiments": len(update.experiments)})
+    preview = rows[["experiment_id", "segment", "variant_id", "exposures", "successes", "posterior_mean",
+                    "ci_lower", "ci_upper", "prob_best", "new_share", "reason"]]
+    return dg.MaterializeResult(metadata={
+        "dagster/row_count": len(rows),
+        "allocation_date": str(update.allocation_date),
+        "experiments": len(update.experiments),
+        "segments": int(rows[["experiment_id", "segment"]].drop_duplicates().shape[0]),
+        "treated_units_learned_from": update.treated_units,
+        "reasons": dg.MetadataValue.json(rows["reason"].value_counts().to_dict()),
+        "allocation": dg.MetadataValue.md(_markdown(preview)),
+        "config": str(config.source),
+    })
+
+
+@dg.asset(
+    key=["experiments", "assignments"],
+    group_name=GROUP,
+    kinds={"python", "duckdb"},
+    owners=[OWNER],
+    pool=WAREHOUSE_POOL,
+    deps=[
+        dg.AssetKey(["experiments", "bandit_allocations"]),
+        dg.AssetKey(["marts", "dim_customers"]),
+        dg.AssetKey(["marts", "consent_current"]),
+    ],
+    description=(
+        "Current arm of every unit (recipient address) of every email experiment: everyone the campaign has "
+        "emailed and every customer with an email address and email-marketing consent. A hash of the unit and the "
+        "experiment puts a persistent share (`assignment.holdout_share`, default 10 %) in the holdout, which is "
+        "never treated; another hash picks the arm from the segment's current shares. Stable across runs and "
+        "when new units arrive; `first_assigned_date` keeps the first day a unit was assigned."
+    ),
+)
+def assignments(context: dg.AssetExecutionContext, mos: MosHome) -> dg.MaterializeResult:
+    config = load_config()
+    with mos.connect() as con:
+        store.ensure_tables(con)
+        experiments = load_experiments(con, WAREHOUSE, config)
+        date = con.execute("select max(allocation_date) from experiments.bandit_allocations").fetchall()[0][0]
+        if date is None or not experiments:
+            context.log.info("no allocation yet: nothing to assign")
+            return dg.MaterializeResult(metadata={"dagster/row_count": 0})
+        allocations = con.execute("select * from experiments.bandit_allocations where allocation_date = ?",
+                                  [date]).df()
+        audience = daily.warehouse_audience(con, experiments)
+        assigned = daily.assign(con, WAREHOUSE, config, experiments, allocations, audience, date, replace=True)
+    summary = (assigned.groupby(["experiment_id", "variant_id"], as_index=False).size()
+               .rename(columns={"size": "units"}))
+    holdout = assigned.groupby("experiment_id")["is_holdout"].mean().rename("holdout_share").reset_index()
+    return dg.MaterializeResult(metadata={
+        "dagster/row_count": len(assigned),
+        "allocation_date": str(date),
+        "units_per_arm": dg.MetadataValue.md(_markdown(summary)),
+        "holdout_share_realised": dg.MetadataValue.md(_markdown(holdout)),
+    })
+
+
+@dg.asset(
+    key=["experiments", "budget_allocations"],
+    group_name=GROUP,
+    kinds={"python", "duckdb"},
+    owners=[OWNER],
+    pool=WAREHOUSE_POOL,
+    deps=[dg.AssetKey(["marts", "mart_channel_performance"])],
+    description=(
+        "Split of the configured budget (`budget` in config/experiments.yaml) across paid channels for the next "
+        "period, by Thompson sampling over each channel's return per dollar in `mart_channel_performance` "
+        "(lookback window): posterior ROI with a 95 % interval, P(best), new share within the floor, min/max "
+        "shares and the daily change cap, budget and expected return with its interval per channel."
+    ),
+)
+def budget_allocations(context: dg.AssetExecutionContext, mos: MosHome) -> dg.MaterializeResult:
+    config = load_config()
+    with mos.connect() as con:
+        rows, summary = daily.update_budget(con, config)
+    if rows.empty:
+        context.log.info("no channel performance yet: nothing to allocate")
+        return dg.MaterializeResult(metadata={"dagster/row_count": 0})
+    preview = rows[["channel", "cost_usd", "revenue_usd", "roi_mean", "roi_lower", "roi_upper", "prob_best",
+                    "previous_share", "new_share", "reason", "budget_usd", "expected_return_usd"]]
+    return dg.MaterializeResult(metadata={
+        "dagster/row_count": len(rows),
+        "allocation_date": str(rows["allocation_date"].iloc[0]),
+        "budget_usd": summary["budget_usd"],
+        "expected_return_usd": summary["expected_return_usd"],
+        "expected_return_95_interval": f"{summary['expected_return_lower']:.0f} – {summary['expected_return_upper']:.0f}",
+        "allocation": dg.MetadataValue.md(_markdown(preview, ".3f")),
+    })
+
+
+simulation_results = dg.AssetSpec(
+    key=["experiments", "simulation_results"],
+    group_name=GROUP,
+    kinds={"python", "duckdb"},
+    owners=[OWNER],
+    description=(
+        "Written by `mos simulate` (not by a Dagster run): per closed-loop run, day, experiment and true region, "
+        "the treated sends and the expected reward of the bandit, of uniform allocation and of the oracle (the "
+        "truth's best arm), their regrets, and the realised clicks."
+    ),
+)

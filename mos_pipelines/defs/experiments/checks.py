@@ -1,0 +1,69 @@
+"""Checks on the experiments tables: valid allocations (blocking) and a holdout that is never treated."""
+
+import dagster as dg
+
+from mos_pipelines.experiments import store
+from mos_pipelines.experiments.config import load_config
+from mos_pipelines.experiments.validation import allocation_problems, budget_problems, holdout_contamination
+from mos_pipelines.resources import MosHome
+from mos_pipelines.settings import WAREHOUSE_POOL
+
+
+def _listing(items: list[str]) -> dg.MetadataValue:
+    return dg.MetadataValue.md("\n".join(f"- {p}" for p in items[:50]) or "none")
+
+
+@dg.asset_check(
+    asset=dg.AssetKey(["experiments", "bandit_allocations"]),
+    name="allocation_within_guard_rails",
+    blocking=True,
+    pool=WAREHOUSE_POOL,
+    description=(
+        "Latest allocation of every experiment × segment: shares sum to 1, every arm keeps the exploration floor, "
+        "no share moved more than the daily cap × days since the previous allocation. Blocking: assignments are "
+        "not rewritten from an invalid allocation."
+    ),
+)
+def allocation_within_guard_rails(mos: MosHome) -> dg.AssetCheckResult:
+    config = load_config()
+    with mos.connect() as con:
+        store.ensure_tables(con)
+        problems = allocation_problems(con, config.bandit)
+    return dg.AssetCheckResult(passed=not problems, metadata={"problems": len(problems), "details": _listing(problems)})
+
+
+@dg.asset_check(
+    asset=dg.AssetKey(["experiments", "assignments"]),
+    name="holdout_never_treated",
+    pool=WAREHOUSE_POOL,
+    description=(
+        "No holdout unit was sent an email of its experiment on or after the day it was first assigned. A failure "
+        "means activation does not honour the holdout, and lift against it is no longer measurable."
+    ),
+)
+def holdout_never_treated(mos: MosHome) -> dg.AssetCheckResult:
+    with mos.connect() as con:
+        store.ensure_tables(con)
+        found = holdout_contamination(con)
+        members = con.execute("select count(*) from experiments.assignments where is_holdout").fetchall()[0][0]
+    examples = [f"{r.experiment_id}: {r.unit_id} (first send {r.first_event_at})" for r in found.head(20).itertuples()]
+    return dg.AssetCheckResult(
+        passed=found.empty,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={"holdout_units": int(members), "treated_holdout_units": len(found), "examples": _listing(examples)},
+    )
+
+
+@dg.asset_check(
+    asset=dg.AssetKey(["experiments", "budget_allocations"]),
+    name="budget_within_bounds",
+    blocking=True,
+    pool=WAREHOUSE_POOL,
+    description="Latest budget allocation: shares sum to 1, budgets to the total, every channel within its bounds.",
+)
+def budget_within_bounds(mos: MosHome) -> dg.AssetCheckResult:
+    config = load_config()
+    with mos.connect() as con:
+        store.ensure_tables(con)
+        problems = budget_problems(con, config.budget)
+    return dg.AssetCheckResult(passed=not problems, metadata={"problems": len(problems), "details": _listing(problems)})

@@ -1,0 +1,124 @@
+"""Channel budget allocation by Thompson sampling over each channel's return per dollar.
+
+Per channel, over the lookback window of ``mart_channel_performance``: cost C, attributed
+conversions K and revenue R. Return per dollar ρ = λ · μ with
+- λ, conversions per dollar: Gamma–Poisson, posterior Gamma(1 + K, CPA₀ + C) — the prior is one
+  pseudo-conversion at the pooled cost per conversion CPA₀ of all configured channels;
+- μ, revenue per conversion: conversion values ~ Gamma(shape 2, rate θ) with θ's conjugate posterior
+  Gamma(1 + 2(1 + K), m₀ + R), i.e. one pseudo-conversion at the pooled value m₀.
+ROI = ρ − 1. The target share is P(channel has the highest ρ); the new share is the target projected
+onto the floor, per-channel min/max shares and the daily change cap (``bandit.constrain``).
+Returns are assumed linear in spend over one period (no saturation): the floor, the caps and the
+daily change limit keep the allocation from betting everything on one posterior.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+import numpy as np
+import pandas as pd
+
+from mos_pipelines.experiments import bandit
+from mos_pipelines.experiments.config import BudgetSettings
+
+VALUE_SHAPE = 2.0
+BUDGET_COLUMNS = [
+    "allocation_date", "channel", "period_days", "budget_total_usd", "lookback_start", "lookback_end", "cost_usd",
+    "conversions", "revenue_usd", "return_per_dollar_mean", "roi_mean", "roi_lower", "roi_upper", "prob_best",
+    "previous_share", "target_share", "new_share", "reason", "budget_usd", "expected_return_usd",
+    "expected_return_lower", "expected_return_upper", "days_since_previous", "config_fingerprint",
+]
+
+
+def channel_totals(con, settings: BudgetSettings) -> tuple[pd.DataFrame, datetime.date | None]:
+    """Cost, conversions and revenue per configured channel over the lookback window, and its last day."""
+    end = con.execute("select max(date_day) from marts.mart_channel_performance").fetchall()[0][0]
+    if end is None:
+        return pd.DataFrame(columns=["channel", "cost_usd", "conversions", "revenue_usd"]), None
+    start = end - datetime.timedelta(days=settings.lookback_days - 1)
+    frame = con.execute(
+        """select channel, sum(cost_usd) as cost_usd, sum(conversions) as conversions, sum(revenue_usd) as revenue_usd
+        from marts.mart_channel_performance where date_day between ? and ? group by channel""",
+        [start, end],
+    ).df()
+    totals = frame.set_index("channel").reindex(list(settings.channels)).fillna(0.0).reset_index()
+    return totals.rename(columns={"index": "channel"}), end
+
+
+def allocate_budget(
+    totals: pd.DataFrame,
+    previous: pd.DataFrame,
+    settings: BudgetSettings,
+    allocation_date: datetime.date,
+    lookback_end: datetime.date,
+    config_fingerprint: str = "",
+) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Budget rows per channel and the portfolio's expected return with a 95 % interval.
+
+    ``previous``: the latest earlier allocation (channel, new_share, allocation_date); without one,
+    the status quo is the observed cost mix of the lookback window (equal shares if nothing was spent).
+    """
+    channels = list(settings.channels)
+    t = totals.set_index("channel").reindex(channels).fillna(0.0)
+    cost = t["cost_usd"].to_numpy(dtype=float)
+    conversions = t["conversions"].to_numpy(dtype=float)
+    revenue = t["revenue_usd"].to_numpy(dtype=float)
+    pooled_cpa = cost.sum() / conversions.sum() if conversions.sum() > 0 else max(cost.sum(), 1.0)
+    pooled_value = revenue.sum() / conversions.sum() if conversions.sum() > 0 else 1.0
+    generator = bandit.seeded_rng(settings.random_seed, "budget", allocation_date)
+    draws = settings.draws
+    lam = generator.gamma(1 + conversions, 1 / (pooled_cpa + cost), size=(draws, len(channels)))
+    theta_a = 1 + VALUE_SHAPE * (1 + conversions)
+    theta_b = pooled_value + revenue
+    mu = VALUE_SHAPE / generator.gamma(theta_a, 1 / theta_b, size=(draws, len(channels)))
+    rho = lam * mu
+    rho_mean = (1 + conversions) / (pooled_cpa + cost) * VALUE_SHAPE * theta_b / (theta_a - 1)
+    p_best = bandit.prob_best(rho)
+
+    days = 1
+    if previous.empty:
+        prev = cost / cost.sum() if cost.sum() > 0 else np.full(len(channels), 1 / len(channels))
+    else:
+        prev = bandit.previous_shares(channels, dict(zip(previous["channel"], previous["new_share"])))
+        days = max(1, (allocation_date - pd.Timestamp(previous["allocation_date"].max()).date()).days)
+    low, high = settings.bounds()
+    result = bandit.constrain(p_best, prev, settings.floor, settings.max_daily_change * days,
+                              min_share=np.asarray(low), max_share=np.asarray(high))
+    shares = result.shares
+    budget = shares * settings.total_usd
+    portfolio = (rho * budget).sum(axis=1)
+    lookback_start = lookback_end - datetime.timedelta(days=settings.lookback_days - 1)
+    rows = pd.DataFrame({
+        "allocation_date": allocation_date,
+        "channel": channels,
+        "period_days": settings.period_days,
+        "budget_total_usd": settings.total_usd,
+        "lookback_start": lookback_start,
+        "lookback_end": lookback_end,
+        "cost_usd": cost,
+        "conversions": conversions,
+        "revenue_usd": revenue,
+        "return_per_dollar_mean": rho_mean,
+        "roi_mean": rho_mean - 1,
+        "roi_lower": np.quantile(rho, 0.025, axis=0) - 1,
+        "roi_upper": np.quantile(rho, 0.975, axis=0) - 1,
+        "prob_best": p_best,
+        "previous_share": prev,
+        "target_share": p_best,
+        "new_share": shares,
+        "reason": result.reasons,
+        "budget_usd": budget,
+        "expected_return_usd": budget * rho_mean,
+        "expected_return_lower": budget * np.quantile(rho, 0.025, axis=0),
+        "expected_return_upper": budget * np.quantile(rho, 0.975, axis=0),
+        "days_since_previous": days,
+        "config_fingerprint": config_fingerprint,
+    })[BUDGET_COLUMNS]
+    summary = {
+        "budget_usd": float(settings.total_usd),
+        "expected_return_usd": float((budget * rho_mean).sum()),
+        "expected_return_lower": float(np.quantile(portfolio, 0.025)),
+        "expected_return_upper": float(np.quantile(portfolio, 0.975)),
+    }
+    return rows, summary
