@@ -78,10 +78,11 @@ class LLM:
         messages = prompt.messages(facts)
         calls: list[CallRecord] = []
         problems: list[str] = []
+        litellm = self.litellm  # imported (once) before any call is timed
         for attempt, model in enumerate(models.chain, start=1):
             started = time.perf_counter()
             try:
-                response = self.litellm.completion(
+                response = litellm.completion(
                     model=model, messages=messages, temperature=models.temperature, max_tokens=models.max_tokens,
                     num_retries=models.num_retries, timeout=models.timeout_s, **models.extra,
                 )

@@ -24,6 +24,7 @@ _NUMBER = re.compile(
     """,
     re.VERBOSE,
 )
+_RANGE = re.compile(r"\s*(?:–|—|-|to)\s*-?\s*")
 _SCALE = {"k": 1e3, "K": 1e3, "thousand": 1e3, "M": 1e6, "million": 1e6, "bn": 1e9, "B": 1e9, "billion": 1e9}
 _PERCENT = {"%", "percent", "pp"}
 
@@ -87,12 +88,15 @@ def stated_numbers(text: str, masked: Iterable[str] = ()) -> list[StatedNumber]:
     for token in sorted(set(masked), key=len, reverse=True):
         if token:
             text = re.sub(re.escape(token), " ", text, flags=re.IGNORECASE)
-    found = []
-    for match in _NUMBER.finditer(text):
+    found: list[StatedNumber] = []
+    matches_ = list(_NUMBER.finditer(text))
+    for i, match in enumerate(matches_):
         raw = match.group("num")
         suffix = match.group("suffix") or ""
         digits = raw.replace(",", "")
         decimals = len(digits.split(".")[1]) if "." in digits else 0
+        if not suffix and i + 1 < len(matches_) and _RANGE.fullmatch(text[match.end():matches_[i + 1].start()]):
+            suffix = matches_[i + 1].group("suffix") or ""  # "126–212 %": both ends share the unit
         found.append(StatedNumber(
             text=match.group(0).strip(),
             value=float(digits),

@@ -98,28 +98,25 @@ _INSIGHT = ("You write one sentence for a marketer stating what the data shows, 
 PROMPTS: dict[str, Prompt] = {p.prompt_id: p for p in (
     Prompt(
         "insight.channel_comparison", "insight_phrasing", _INSIGHT,
-        "{scope}, {a_label} {verb} {a_value_text} vs {b_value_text} for {b_label} ({ratio:.2f}× as {quality}, "
-        "{confidence_level:.0f} % CI {ci_low:.2f}–{ci_high:.2f}×) over {days} days.",
+        "{scope}, {a_label} {verb} {prefix}{a_display:{fmt}}{suffix} vs {prefix}{b_display:{fmt}}{suffix} for "
+        "{b_label} ({ratio:.2f}× {ratio_phrase}, {confidence_level:.0f} % CI {ci_low:.2f}–{ci_high:.2f}×) "
+        "over {days} days.",
     ),
     Prompt(
         "insight.region_comparison", "insight_phrasing", _INSIGHT,
-        "{a_label} {verb} {a_value_text} in {region} vs {b_value_text} in the other regions "
-        "({ratio:.2f}× as {quality}, {confidence_level:.0f} % CI {ci_low:.2f}–{ci_high:.2f}×) over {days} days.",
-    ),
-    Prompt(
-        "insight.segment_comparison", "insight_phrasing", _INSIGHT,
-        "For {segment_label} customers, {a_label} {verb} {a_value_text} vs {b_value_text} for {b_label} "
-        "({ratio:.2f}× as {quality}, {confidence_level:.0f} % CI {ci_low:.2f}–{ci_high:.2f}×) over {days} days.",
+        "{a_label} {verb} {prefix}{a_display:{fmt}}{suffix} in {region} vs {prefix}{b_display:{fmt}}{suffix} in "
+        "the other regions ({ratio:.2f}× {ratio_phrase}, {confidence_level:.0f} % CI {ci_low:.2f}–{ci_high:.2f}×) "
+        "over {days} days.",
     ),
     Prompt(
         "insight.anomaly", "insight_phrasing", _INSIGHT,
-        "{metric_label} {scope} {direction} {change_pct:.0f} % in the week to {week_end}: {observed_text} vs "
-        "{expected_text} expected from the {baseline_weeks} weeks before "
-        "({confidence_level:.0f} % CI {ci_low_pct:.0f} % to {ci_high_pct:.0f} %).",
+        "{metric_label} {scope} {direction} {change_pct:.0f} % in the 7 days to {week_end}: "
+        "{prefix}{observed:{fmt}} vs {prefix}{expected:{fmt}} expected from the same weekdays of the "
+        "{baseline_weeks} weeks before ({confidence_level:.0f} % CI {ci_low_pct:.0f} % to {ci_high_pct:.0f} %).",
     ),
     Prompt(
         "insight.pacing", "insight_phrasing", _INSIGHT,
-        "Campaign {campaign_id} spent {spend_text} of its {budget_text} budget over the last {days} days "
+        "Campaign {campaign_id} spent ${spend:,.0f} of its ${budget:,.0f} budget over the last {days} days "
         "({pace_pct:.0f} % of plan, {confidence_level:.0f} % CI {ci_low_pct:.0f}–{ci_high_pct:.0f} %).",
     ),
     Prompt(
@@ -129,15 +126,15 @@ PROMPTS: dict[str, Prompt] = {p.prompt_id: p for p in (
         "({confidence_level:.0f} % CI of the change {ci_low_pts:.0f} to {ci_high_pts:.0f} points).",
     ),
     Prompt(
-        "insight.variant_comparison", "insight_phrasing", _INSIGHT,
-        "In {region}, variant {variant_id} of {campaign_id} has a {metric_label} of {a_value_pct:.1f} % vs "
-        "{b_value_pct:.1f} % for {b_label} ({ratio:.2f}×, {confidence_level:.0f} % CI "
-        "{ci_low:.2f}–{ci_high:.2f}×).",
+        "insight.experiment_winner", "insight_phrasing", _INSIGHT,
+        "{scope}, variant {variant_id} of {campaign_id} has a {metric_label} of {a_pct:.1f} % vs {b_pct:.1f} % "
+        "for {b_label} ({ratio:.2f}×, {confidence_level:.0f} % CI {ci_low:.2f}–{ci_high:.2f}×, "
+        "{a_n:,.0f} vs {b_n:,.0f} {unit}).",
     ),
     Prompt(
         "insight.holdout_lift", "insight_phrasing", _INSIGHT,
-        "In {region}, recipients of {campaign_id} variant {variant_id} convert at {a_value_pct:.1f} % vs "
-        "{b_value_pct:.1f} % in the holdout ({ratio:.2f}×, {confidence_level:.0f} % CI {ci_low:.2f}–{ci_high:.2f}×).",
+        "{scope}, recipients of {campaign_id} variant {variant_id} convert at {a_pct:.1f} % vs {b_pct:.1f} % in "
+        "the holdout ({ratio:.2f}×, {confidence_level:.0f} % CI {ci_low:.2f}–{ci_high:.2f}×).",
     ),
     Prompt(
         "email.copy", "email_copy",
