@@ -81,7 +81,7 @@ def _candidate(ctx: RunContext, metric: str, scope: str, query, rows: pd.DataFra
     if result.expected <= 0 or events < ctx.config.min_events:
         candidate.untestable = (f"too little data: expected {result.expected:g} {metric} in the week "
                                 f"(needs {ctx.config.min_events} events)")
-        candidate.statement = f"{label} {scope_text}, week to {week_end} — not tested ({candidate.untestable})."
+        candidate.statement = f"{label} {scope_text}, week to {week_end}: not tested (too little data)."
         return candidate
     delta = result.observed - result.expected
     impact = abs(delta) if metric in MONEY_METRICS else abs(delta) * per_unit.get(metric, 0.0)

@@ -120,10 +120,14 @@ def channel_comparisons(ctx: RunContext) -> tuple[list[Candidate], list[Skip]]:
         if slice_value != ALL_REGIONS:
             where.append(Filter(dimension, "=", slice_value))
         channels = _channels(ctx, where)
+        # One query per slice; each pair's evidence is its own query (compiled) and exactly the rows of
+        # that query, which are the pair's rows of this one (same filters, same grouping).
+        slice_rows = ctx.semantic.run(ctx.con, ctx.semantic.query(
+            metrics + BASE_METRICS, ["metric_time__day", "channel"], [*where, Filter("channel", "in", channels)]))
         for a_channel, b_channel in itertools.combinations(channels, 2):
             query = ctx.semantic.query(metrics + BASE_METRICS, ["metric_time__day", "channel"],
                                        [*where, Filter("channel", "in", [a_channel, b_channel])])
-            rows = ctx.semantic.run(ctx.con, query)
+            rows = slice_rows[slice_rows["channel"].isin([a_channel, b_channel])].reset_index(drop=True)
             frames = {c: rows[rows["channel"] == c] for c in (a_channel, b_channel)}
             rpc = _revenue_per_conversion(list(frames.values()))
             for metric in metrics:
@@ -161,7 +165,7 @@ def _pair_candidate(ctx: RunContext, spec: MetricSpec, dimension: str, slice_val
         candidate.untestable = reason
         candidate.evidence["summary"] = list(summaries.values())
         candidate.statement = (f"{scope.capitalize()}: {_label(a_channel)} vs {_label(b_channel)} on "
-                               f"{spec.label} — not tested ({reason}).")
+                               f"{spec.label}: not tested (too little data).")
         return candidate
     stats = _comparison(ctx, spec, frames[a_channel], frames[b_channel], summaries[a_channel], summaries[b_channel])
     # Present the better arm first: A is the channel with the better metric.

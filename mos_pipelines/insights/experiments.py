@@ -148,7 +148,7 @@ def _candidate(context, rate: Rate, a_row, b_row, b_label: str, pair: bool) -> C
     if min(a[rate.events], b[rate.events]) < ctx.config.min_events:
         candidate.untestable = (f"too little data: {min(a[rate.events], b[rate.events]):g} {rate.events} in an arm "
                                 f"(< {ctx.config.min_events})")
-        candidate.statement = f"{scope}, {campaign} variant {a['variant_id']} {comparison} {b_label} on {rate.label} — not tested."
+        candidate.statement = f"{scope}, {campaign} variant {a['variant_id']} {comparison} {b_label} on {rate.label}: not tested (too little data)."
         return candidate
     result = compare_proportions(a[rate.events], a[rate.trials], b[rate.events], b[rate.trials],
                                  ctx.config.confidence_level)
@@ -200,7 +200,7 @@ def _holdout_candidate(context, variant, holdout) -> Candidate:
     )
     if min(a[rate.events], b[rate.events]) < ctx.config.min_events:
         candidate.untestable = f"too little data: fewer than {ctx.config.min_events} converted recipients in an arm"
-        candidate.statement = f"{scope}, {campaign} variant {a['variant_id']} vs holdout — not tested."
+        candidate.statement = f"{scope}, {campaign} variant {a['variant_id']} vs holdout: not tested (too little data)."
         return candidate
     result = compare_proportions(a[rate.events], a[rate.trials], b[rate.events], b[rate.trials],
                                  ctx.config.confidence_level)

@@ -62,8 +62,12 @@ class InsightsRun:
 
 def generate_insights(con: duckdb.DuckDBPyConnection, config: InsightsConfig | None = None,
                       semantic: SemanticLayer | None = None, llm: LLM | None = None,
-                      now: datetime.datetime | None = None, write: bool = True) -> InsightsRun:
-    """Compute, test, select, phrase and (by default) store the insights of one run."""
+                      now: datetime.datetime | None = None, write: bool = True,
+                      use_llm: bool = True) -> InsightsRun:
+    """Compute, test, select, phrase and (by default) store the insights of one run.
+
+    ``use_llm=False`` writes every statement from its template without a model call (evaluations that
+    only need the statistics)."""
     config = config or load_config()
     semantic = semantic or SemanticLayer.load()
     if not table_exists(con, "marts", "mart_channel_performance"):
@@ -90,11 +94,12 @@ def generate_insights(con: duckdb.DuckDBPyConnection, config: InsightsConfig | N
     decide(candidates, config)
     if write:
         store.ensure_tables(con)
-    llm = llm or LLM(load_llm_config(), Ledger(con if write else None))
+    if use_llm and llm is None:
+        llm = LLM(load_llm_config(), Ledger(con if write else None))
     began = time.perf_counter()
-    phrase(candidates, llm)
+    phrase(candidates, llm if use_llm else None)
     seconds["phrasing"] = round(time.perf_counter() - began, 3)
-    run = InsightsRun(created_at, start, end, candidates, skips, seconds, llm.ledger.totals())
+    run = InsightsRun(created_at, start, end, candidates, skips, seconds, llm.ledger.totals() if use_llm else {})
     if write:
         store.write_insights(con, candidates, created_at)
     for skip in skips:
@@ -102,10 +107,10 @@ def generate_insights(con: duckdb.DuckDBPyConnection, config: InsightsConfig | N
     return run
 
 
-def phrase(candidates: list[Candidate], llm: LLM) -> None:
+def phrase(candidates: list[Candidate], llm: LLM | None) -> None:
     """Accepted insights are written by the task's model (grounded, else the template); the others by template."""
     for c in candidates:
-        if c.status == ACCEPTED:
+        if c.status == ACCEPTED and llm is not None:
             generation = llm.generate("insight_phrasing", c.prompt_id, c.facts, context=c.key)
             c.statement = generation.text
             c.phrasing = generation.as_dict()
@@ -114,4 +119,4 @@ def phrase(candidates: list[Candidate], llm: LLM) -> None:
             c.phrasing = {"model": "template", "prompt_id": c.prompt_id,
                           "prompt_version": get_prompt(c.prompt_id).version, "flagged": False}
         elif not c.statement:
-            c.statement = f"{c.insight_type} {c.key}: not tested ({c.untestable})."
+            c.statement = f"{c.insight_type} {c.key}: not tested (see the reason in the evidence)."
