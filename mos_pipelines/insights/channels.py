@@ -119,7 +119,7 @@ def channel_comparisons(ctx: RunContext) -> tuple[list[Candidate], list[Skip]]:
         where = _window_filter(ctx)
         if slice_value != ALL_REGIONS:
             where.append(Filter(dimension, "=", slice_value))
-        channels = _channels(ctx, where)
+        channels, paid = _channels(ctx, where)
         # One query per slice; each pair's evidence is its own query (compiled) and exactly the rows of
         # that query, which are the pair's rows of this one (same filters, same grouping).
         slice_rows = ctx.semantic.run(ctx.con, ctx.semantic.query(
@@ -132,6 +132,8 @@ def channel_comparisons(ctx: RunContext) -> tuple[list[Candidate], list[Skip]]:
             rpc = _revenue_per_conversion(list(frames.values()))
             for metric in metrics:
                 spec = METRICS[metric]
+                if spec.needs_cost and not (a_channel in paid and b_channel in paid):
+                    continue  # budget metrics compare channels bought with ad spend (see DECISIONS)
                 out.append(_pair_candidate(ctx, spec, dimension, slice_value, a_channel, b_channel, frames, query,
                                            rows, rpc))
     return out, []
@@ -211,7 +213,8 @@ def region_comparisons(ctx: RunContext) -> tuple[list[Candidate], list[Skip]]:
     if len(regions) < 2:
         return [], [Skip("region_comparison", f"fewer than two known regions in the window ({regions})")]
     out = []
-    for channel in _channels(ctx, _window_filter(ctx)):
+    channels, paid = _channels(ctx, _window_filter(ctx))
+    for channel in channels:
         where = [*_window_filter(ctx), Filter("channel", "=", channel), Filter("region", "!=", "unknown")]
         query = ctx.semantic.query(metrics + BASE_METRICS, ["metric_time__day", "region"], where)
         rows = ctx.semantic.run(ctx.con, query)
@@ -221,6 +224,8 @@ def region_comparisons(ctx: RunContext) -> tuple[list[Candidate], list[Skip]]:
                 "metric_time__day", as_index=False).sum(numeric_only=True)
             rpc = _revenue_per_conversion([a_rows, b_rows])
             for metric in metrics:
+                if METRICS[metric].needs_cost and channel not in paid:
+                    continue
                 out.append(_region_candidate(ctx, METRICS[metric], channel, region, a_rows, b_rows, query, rows, rpc))
     return out, []
 
@@ -287,8 +292,11 @@ def _slices(ctx: RunContext, dimension: str) -> list[str]:
     return sorted(v for v in values if v != "unknown")
 
 
-def _channels(ctx: RunContext, where: list[Filter]) -> list[str]:
-    query = ctx.semantic.query(["sessions", "cost"], ["channel"], where)
+def _channels(ctx: RunContext, where: list[Filter]) -> tuple[list[str], set[str]]:
+    """Channels with activity in the slice, and those bought with ad spend (where budget is the lever)."""
+    query = ctx.semantic.query(["sessions", "cost", "spend"], ["channel"], where)
     frame = ctx.semantic.run(ctx.con, query)
     frame = frame[(frame["sessions"].fillna(0) > 0) | (frame["cost"].fillna(0) > 0)]
-    return sorted(c for c in frame["channel"].dropna().astype(str) if c not in EXCLUDED_CHANNELS)
+    frame = frame[~frame["channel"].isin(EXCLUDED_CHANNELS) & frame["channel"].notna()]
+    paid = set(frame.loc[frame["spend"].fillna(0) > 0, "channel"].astype(str))
+    return sorted(frame["channel"].astype(str)), paid

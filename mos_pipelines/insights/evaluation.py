@@ -231,6 +231,14 @@ def build_marketing_marts(home: Path, shared: Path) -> dict[str, float]:
           "--target-path", str(target), "--log-path", str(home / "dbt_logs"), "--select", MARKETING_MARTS,
           "--exclude", "resource_type:test resource_type:unit_test"], cwd=home)
     seconds["dbt"] = time.perf_counter() - began
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    try:
+        built = con.execute("select count(*) from information_schema.tables where table_schema = 'marts' "
+                            "and table_name in ('mart_channel_performance', 'mart_variant_performance')").fetchall()
+    finally:
+        con.close()
+    if built[0][0] != 2:
+        raise RuntimeError(f"dbt reported success but the marketing marts are not in {home / 'warehouse.duckdb'}")
     return seconds
 
 
@@ -252,14 +260,24 @@ def prepare_dbt(shared: Path) -> None:
 
 
 def _dbt(args: list[str], cwd: Path) -> None:
-    """Run dbt in this process (a pool worker imports dbt once for all its worlds) from ``cwd``."""
+    """Run dbt in this process (a pool worker imports dbt once for all its worlds) from ``cwd``.
+
+    dbt-duckdb keeps one database per process for equal credentials; the profile's path is the same
+    relative string for every world, so that cache is dropped before and after each world's build."""
+    import gc
+
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
     from dbt.cli.main import dbtRunner
 
     previous = Path.cwd()
+    DuckDBConnectionManager.close_all_connections()
+    gc.collect()
     os.chdir(cwd)
     try:
         result = dbtRunner().invoke(args)
     finally:
+        DuckDBConnectionManager.close_all_connections()
+        gc.collect()
         os.chdir(previous)
     if not result.success:
         raise RuntimeError(f"dbt {' '.join(args[:1])} failed in {cwd}: {result.exception or 'see ' + str(cwd / 'dbt_logs')}")
