@@ -55,6 +55,10 @@ def _arm(frame: pd.DataFrame, spec: MetricSpec):
     return ratio_estimate(frame[spec.numerator].fillna(0).to_numpy(), frame[spec.denominator].fillna(0).to_numpy())
 
 
+def _shift_share(ctx: RunContext) -> float:
+    return float(ctx.config.raw.get("shift_share", 0.10))
+
+
 def _window_filter(ctx: RunContext) -> list[Filter]:
     return [Filter("metric_time__day", ">=", ctx.window_start), Filter("metric_time__day", "<=", ctx.window_end)]
 
@@ -78,17 +82,18 @@ def _untestable(spec: MetricSpec, a: dict, b: dict, min_events: int) -> str | No
     return None
 
 
-def _impact(spec: MetricSpec, better: dict, worse: dict, revenue_per_conversion: float) -> tuple[float, str]:
-    """$ over the window: the weaker arm's volume at the stronger arm's rate (an upper bound)."""
+def _impact(spec: MetricSpec, better: dict, worse: dict, revenue_per_conversion: float,
+            share: float) -> tuple[float, str]:
+    """$ over the window of moving ``share`` of the weaker arm's volume to the stronger arm's rate."""
     if spec.name == "conversion_rate":
         gap = (better[spec.name] - worse[spec.name]) * worse["sessions"]
-        return money(abs(gap) * revenue_per_conversion), (
-            "|conversion-rate gap| × sessions of the weaker arm × revenue per conversion (both arms)")
+        return money(share * abs(gap) * revenue_per_conversion), (
+            f"{share:g} × sessions of the weaker arm × |conversion-rate gap| × revenue per conversion (both arms)")
     if spec.name == "roas":
-        return money(abs(better[spec.name] - worse[spec.name]) * worse["cost"]), (
-            "|ROAS gap| × cost of the weaker arm")
-    return money(abs(worse[spec.name] - better[spec.name]) * worse["new_customers"]), (
-        "|CAC gap| × new customers of the weaker arm")
+        return money(share * abs(better[spec.name] - worse[spec.name]) * worse["cost"]), (
+            f"{share:g} × cost of the weaker arm × |ROAS gap|")
+    return money(share * abs(worse[spec.name] - better[spec.name]) * worse["new_customers"]), (
+        f"{share:g} × new customers of the weaker arm × |CAC gap|")
 
 
 def _comparison(ctx: RunContext, spec: MetricSpec, a_frame: pd.DataFrame, b_frame: pd.DataFrame,
@@ -177,7 +182,7 @@ def _pair_candidate(ctx: RunContext, spec: MetricSpec, dimension: str, slice_val
         stats = {**stats, "ratio": 1 / stats["ratio"], "ci_low": 1 / stats["ci_high"], "ci_high": 1 / stats["ci_low"],
                  "effect": f"{spec.name} of {first} / {spec.name} of {second}"}
     better, worse = summaries[first], summaries[second]
-    impact, impact_formula = _impact(spec, better, worse, rpc)
+    impact, impact_formula = _impact(spec, better, worse, rpc, _shift_share(ctx))
     candidate.evidence.update({"summary": [better, worse], "statistics": stats,
                                "impact": {"usd": impact, "formula": impact_formula,
                                           "revenue_per_conversion": rpc}})
@@ -200,7 +205,7 @@ def _pair_candidate(ctx: RunContext, spec: MetricSpec, dimension: str, slice_val
         candidate.call_to_action = (f"Shift budget{where} from {_label(second)} toward {_label(first)} in steps, "
                                     f"and re-check {spec.label} each week before moving more.")
     else:
-        candidate.call_to_action = (f"Send more of your{where} audience through {_label(first)} (calls to action, "
+        candidate.call_to_action = (f"Send more of your audience{where} through {_label(first)} (calls to action, "
                                     f"retargeting), and find out why {_label(second)} visits convert less.")
     return candidate
 
@@ -257,13 +262,16 @@ def _region_candidate(ctx: RunContext, spec: MetricSpec, channel: str, region: s
         candidate.statement = f"{_label(channel)} in {region} vs other regions on {spec.label} — not tested ({reason})."
         return candidate
     stats = _comparison(ctx, spec, a_rows, b_rows, a, b)
-    impact = money(abs(a[spec.name] - b[spec.name]) * (a["sessions"] * rpc if spec.name == "conversion_rate"
-                                                       else a["cost"] if spec.name == "roas" else a["new_customers"]))
+    share = _shift_share(ctx)
+    impact = money(share * abs(a[spec.name] - b[spec.name]) * (
+        a["sessions"] * rpc if spec.name == "conversion_rate" else a["cost"] if spec.name == "roas"
+        else a["new_customers"]))
     candidate.evidence.update({"statistics": stats, "impact": {
         "usd": impact, "revenue_per_conversion": rpc,
-        "formula": {"conversion_rate": "|conversion-rate gap| × sessions in the region × revenue per conversion",
-                    "roas": "|ROAS gap| × cost in the region",
-                    "cac": "|CAC gap| × new customers in the region"}[spec.name]}})
+        "formula": {"conversion_rate": f"{share:g} × sessions in the region × |conversion-rate gap| × revenue per "
+                                       "conversion",
+                    "roas": f"{share:g} × cost in the region × |ROAS gap|",
+                    "cac": f"{share:g} × new customers in the region × |CAC gap|"}[spec.name]}})
     better = (stats["ratio"] >= 1) == (spec.better == "higher")
     candidate.effect_size, candidate.ci_low, candidate.ci_high = stats["ratio"], stats["ci_low"], stats["ci_high"]
     candidate.p_value, candidate.impact_usd = stats["p_value"], impact
