@@ -38,13 +38,14 @@ SCENARIO = Path(__file__).with_name("insights_planted.yaml")
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    """600 people × 21 days of the planted scenario without its traffic drop (the volume gate would rightly
-    stop everything downstream of fct_events), every asset built, insights included."""
+    """500 people × 14 days of the planted scenario without its traffic drop (the volume gate would rightly
+    stop everything downstream of fct_events), every asset built, insights included. Anomalies need three
+    weeks and are covered by the ten worlds of test_insights_recall.py."""
     folder = tmp_path_factory.mktemp("insights")
     scenario = yaml.safe_load(SCENARIO.read_text())
     scenario["volume"] = []
     (folder / "steady.yaml").write_text(yaml.safe_dump(scenario))
-    yield build_world(folder / "home", WorldConfig(seed=3, people=600, days=21, scenario=folder / "steady.yaml"))
+    yield build_world(folder / "home", WorldConfig(seed=3, people=500, days=14, scenario=folder / "steady.yaml"))
 
 
 def latest(world: World, status: str | None = "accepted") -> pd.DataFrame:

@@ -9,7 +9,9 @@ a time. The insights then run on each world and are compared with its truth file
 
 - at least 90 % of the planted effects appear as insights with the right direction;
 - at most 5 % of the reported insights are about null slices;
-- at most 5 % of the conversion- and click-rate comparisons contradict the world's true rates.
+- at most 5 % of the conversion- and click-rate comparisons contradict the world's true rates;
+- every statement of every run (anomalies included, which the smaller Dagster-built world cannot have) is
+  traceable to its evidence.
 """
 
 from __future__ import annotations
@@ -19,9 +21,13 @@ from pathlib import Path
 
 import pytest
 
+import duckdb
+
+from mos_pipelines.insights import store
 from mos_pipelines.insights.config import load_config
 from mos_pipelines.insights.evaluation import build_worlds, evaluate_world, recall_table
 from mos_pipelines.insights.semantic import SemanticLayer
+from mos_pipelines.insights.traceability import problems
 
 SCENARIO = Path(__file__).with_name("insights_planted.yaml")
 SEEDS = list(range(1, 11))
@@ -49,3 +55,18 @@ def test_planted_effects_are_found_and_null_slices_stay_quiet(planted_worlds: li
     assert found / measurable >= 0.90, table
     assert reported > 0 and about_nulls / reported <= 0.05, table
     assert checked > 0 and disagreeing / checked <= 0.05, table
+
+
+def test_every_statement_of_every_world_is_traceable(planted_worlds: list[Path]) -> None:
+    scanned, types = 0, set()
+    for home in planted_worlds:
+        with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+            rows = store.run_insights(con, status=None)
+        tested = rows[rows["status"] != "rejected_insufficient_data"]
+        untraceable = {r.insight_id: found for r in tested.itertuples()
+                       if (found := problems(r.insight_type, r.statement, r.effect_size, r.evidence))}
+        assert untraceable == {}, home.name
+        scanned += len(tested)
+        types |= set(tested["insight_type"])
+    assert {"channel_comparison", "region_comparison", "anomaly", "budget_pacing", "experiment_winner"} <= types
+    assert scanned > 1000

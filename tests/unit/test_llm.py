@@ -14,10 +14,10 @@ from mos_pipelines.llm.client import import_litellm
 from mos_pipelines.llm.config import LLMConfigError
 
 FACTS = {
-    "scope": "In EU", "a_label": "email", "b_label": "display", "verb": "converts",
-    "a_value_text": "8.3 %", "b_value_text": "2.1 %", "ratio": 3.96, "quality": "high", "confidence_level": 95,
-    "ci_low": 2.1, "ci_high": 7.4, "days": 21, "must_mention": ["email", "display"],
-    "a_value": 0.0833, "b_value": 0.021,
+    "scope": "In EU", "a_label": "email", "b_label": "display", "verb": "converts", "prefix": "",
+    "suffix": " % of sessions", "fmt": ".1f", "a_display": 8.33, "b_display": 2.1, "ratio": 3.96,
+    "ratio_phrase": "as often", "confidence_level": 95, "ci_low": 2.1, "ci_high": 7.4, "days": 21,
+    "must_mention": ["email", "display"],
 }
 
 
@@ -53,7 +53,7 @@ def test_offline_provider_writes_the_template_with_the_network_unreachable(no_ne
     out = llm.generate("insight_phrasing", "insight.channel_comparison", FACTS, context="test")
     assert out.model == "mos-offline/insight-writer" and not out.flagged
     assert out.text == get_prompt("insight.channel_comparison").render(FACTS)
-    assert "email converts 8.3 % vs 2.1 % for display" in out.text
+    assert out.text.startswith("In EU, email converts 8.3 % of sessions vs 2.1 % of sessions for display (3.96× as often")
     row = con.sql("select * from ops.llm_calls").df().iloc[0]
     assert row["outcome"] == "ok" and row["cost_usd"] == 0.0 and row["tokens_in"] > 50 and row["tokens_out"] > 10
     assert row["prompt_version"] == get_prompt("insight.channel_comparison").version
@@ -133,11 +133,15 @@ def test_grounding_allows_rounding_and_formatting_only(text: str, grounded: bool
 def test_every_prompt_has_a_stable_version_and_describes_its_guardrails() -> None:
     prompt = get_prompt("insight.anomaly")
     assert prompt.version == get_prompt("insight.anomaly").version and len(prompt.version) == 12
-    system = prompt.messages({"metric_label": "Sessions", "scope": "overall", "direction": "fell",
-                              "change_pct": -35.0, "week_end": "2026-01-21", "observed_text": "650",
-                              "expected_text": "1,000", "baseline_weeks": 2, "confidence_level": 95,
-                              "ci_low_pct": -41.0, "ci_high_pct": -29.0})[0]["content"]
-    assert "no number that is not in the facts" in system
+    facts = {"metric_label": "Sessions", "scope": "overall", "direction": "fell", "change_pct": 35.0,
+             "week_end": "2026-01-21", "prefix": "", "fmt": ",.0f", "observed": 650.0, "expected": 1000.0,
+             "baseline_weeks": 2, "confidence_level": 95, "ci_low_pct": -41.0, "ci_high_pct": -29.0, "week_days": 7}
+    system, user = prompt.messages(facts)
+    assert "no number that is not in the facts" in system["content"]
+    text = prompt.render(facts)
+    assert text == ("Sessions overall fell 35 % in the 7 days to 2026-01-21: 650 vs 1,000 expected from the same "
+                    "weekdays of the 2 weeks before (95 % CI -41 % to -29 %).")
+    assert prompt.violations(text, facts) == [] and "<facts>" in user["content"]
 
 
 def test_a_config_without_a_model_names_the_key(tmp_path: Path) -> None:
