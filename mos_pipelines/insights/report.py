@@ -66,6 +66,11 @@ def chart_png(insight: pd.Series) -> str | None:
             week_start = pd.Timestamp(summary[0]["week_start"])
             ax.axvspan(week_start - pd.Timedelta(hours=12), rows["metric_time__day"].max() + pd.Timedelta(hours=12),
                        color="#f2c14e", alpha=0.25, label="week tested")
+            before = rows[rows["metric_time__day"] < week_start]
+            usual = before.groupby(before["metric_time__day"].dt.weekday)[metric].mean()
+            week = rows[rows["metric_time__day"] >= week_start]
+            ax.plot(week["metric_time__day"], week["metric_time__day"].dt.weekday.map(usual), linestyle="--",
+                    color="#b23b3b", label="same weekdays before")
             ax.set_ylabel(metric)
             ax.legend(loc="upper left", fontsize=8)
         elif kind == "budget_pacing" and ev.get("rows"):
