@@ -60,6 +60,7 @@ def budget_pacing(ctx: RunContext) -> tuple[list[Candidate], list[Skip]]:
 def _candidate(ctx: RunContext, budget, query, rows: pd.DataFrame, daily, days) -> Candidate:
     daily_budget = float(budget.daily_budget_usd)
     test = mean_against(daily, daily_budget, ctx.config.confidence_level)
+    ci_low, ci_high = max(test.ci_low, 0.0) / daily_budget, test.ci_high / daily_budget  # spend is never negative
     spend, planned = float(daily.sum()), daily_budget * len(days)
     pace = spend / planned
     summary = {"campaign_id": budget.campaign_id, "channel": budget.channel, "objective": budget.objective,
@@ -80,11 +81,11 @@ def _candidate(ctx: RunContext, budget, query, rows: pd.DataFrame, daily, days) 
     )
     candidate.evidence["statistics"] = {
         "method": "one-sample t-test of daily spend against the daily budget", "pace": pace,
-        "ci_low": test.ci_low / daily_budget, "ci_high": test.ci_high / daily_budget, "p_value": test.p_value,
+        "ci_low": ci_low, "ci_high": ci_high, "p_value": test.p_value,
         "confidence_level": ctx.confidence_pct}
     gap = money(abs(spend - planned))
     candidate.evidence["impact"] = {"usd": gap, "formula": "|spend − daily budget × days|"}
-    candidate.effect_size, candidate.ci_low, candidate.ci_high = pace, test.ci_low / daily_budget, test.ci_high / daily_budget
+    candidate.effect_size, candidate.ci_low, candidate.ci_high = pace, ci_low, ci_high
     candidate.p_value, candidate.impact_usd = test.p_value, gap
     candidate.relative_effect = abs(pace - 1)
     candidate.direction = "higher" if pace > 1 else "lower"

@@ -112,7 +112,7 @@ def test_every_number_in_every_statement_is_traceable_to_its_evidence(world: Wor
             pd.testing.assert_frame_equal(stored, fresh, check_dtype=False, obj=row.insight_id)
 
 
-def test_compiled_metric_queries_answer_what_metricflow_answers(world: World) -> None:
+def test_compiled_metric_queries_answer_what_metricflow_answers(world: World, tmp_path: Path) -> None:
     semantic = SemanticLayer.load()
     metrics = ["conversion_rate", "roas", "cac", "sessions"]
     query = semantic.query(metrics, ["channel", "region"], with_components=False)
@@ -121,13 +121,11 @@ def test_compiled_metric_queries_answer_what_metricflow_answers(world: World) ->
     env = {**os.environ, "MOS_HOME": str(world.settings.mos_home)}
     proc = subprocess.run(
         [str(Path(os.sys.executable).parent / "mf"), "query", "--metrics", ",".join(metrics), "--group-by",
-         "channel_performance__channel,channel_performance__region", "--csv", "mf.csv", "--limit", "1000"],
+         "channel_performance__channel,channel_performance__region", "--csv", str(tmp_path / "mf.csv"),
+         "--limit", "1000"],
         cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True)
-    try:
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-        theirs = pd.read_csv(DBT_PROJECT_DIR / "mf.csv", keep_default_na=False, na_values=[""])
-    finally:
-        (DBT_PROJECT_DIR / "mf.csv").unlink(missing_ok=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    theirs = pd.read_csv(tmp_path / "mf.csv", keep_default_na=False, na_values=[""])
     theirs = theirs.rename(columns={"channel_performance__channel": "channel", "channel_performance__region": "region"})
     merged = ours.merge(theirs, on=["channel", "region"], suffixes=("", "_mf"), how="outer", indicator=True)
     assert (merged["_merge"] == "both").all(), merged[merged["_merge"] != "both"]
