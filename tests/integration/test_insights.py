@@ -108,7 +108,7 @@ def test_every_number_in_every_statement_is_traceable_to_its_evidence(world: Wor
             for frame in (stored, fresh):
                 for column in frame.columns:
                     if column.endswith("day") or column.endswith("_at"):
-                        frame[column] = pd.to_datetime(frame[column]).dt.strftime("%Y-%m-%d %H:%M:%S")
+                        frame[column] = pd.to_datetime(frame[column], utc=True).dt.strftime("%Y-%m-%d %H:%M:%S")
             pd.testing.assert_frame_equal(stored, fresh, check_dtype=False, obj=row.insight_id)
 
 
