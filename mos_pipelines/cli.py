@@ -271,7 +271,7 @@ def insights_show(
     table.add_column("do this" if not rejected else "why rejected")
     table.add_column("q", justify="right")
     table.add_column("impact $", justify="right")
-    table.add_column("id")
+    table.add_column("id", no_wrap=True, min_width=16)
     for i, row in enumerate(shown.head(limit).itertuples(), start=1):
         third = row.call_to_action if not rejected else str((row.evidence.get("decision") or {}).get("reason"))
         q = "" if row.q_value != row.q_value else f"{row.q_value:.2g}"
@@ -292,7 +292,8 @@ def _print_notifications(con, reader: str, limit: int) -> None:
     if frame.empty:
         fail(f"No notifications for reader {reader!r} (readers are listed in config/insights.yaml).")
     table = Table(title=f"Notifications of {reader}", show_lines=True)
-    for column in ("id", "rank", "status", "notification", "do this"):
+    table.add_column("id", no_wrap=True, min_width=16)
+    for column in ("rank", "status", "notification", "do this"):
         table.add_column(column)
     for row in frame.itertuples():
         table.add_row(row.notification_id, str(row.rank), row.status, f"[bold]{row.title}[/]\n{row.message}",
