@@ -453,6 +453,106 @@ def simulate(
                   f"their experiment. Rewards are expected goal successes from the world's truth; regret is the "
                   f"oracle's (best arm per true region) minus the policy's. Results in "
                   f"experiments.simulation_results; finished in {result.seconds:.1f} s.")
+insights_app = typer.Typer(help="Insights Hub: the latest run's insights, and feedback on notifications.")
+app.add_typer(insights_app, name="insights")
+
+
+@insights_app.callback(invoke_without_command=True)
+def insights_show(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option(min=1, help="How many insights to print.")] = 10,
+    rejected: Annotated[bool, typer.Option(help="Print the rejected candidates and why, instead.")] = False,
+    reader: Annotated[Optional[str], typer.Option(help="Print this reader's notifications of the latest run.")] = None,
+) -> None:
+    """Print the top insights of the latest run (what to do, and the evidence behind it)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    settings = configure_environment()
+    from mos_pipelines import warehouse
+    from mos_pipelines.insights import store
+
+    try:
+        con = warehouse.connect(settings.warehouse_path, read_only=True)
+    except warehouse.WarehouseError as exc:
+        fail(str(exc))
+    try:
+        from mos_pipelines.insights.tables import table_exists
+
+        if not table_exists(con, "insights", "insights"):
+            fail(f"No insights in {settings.warehouse_path} yet. Run `mos run` (or `mos run --select 'group:insights'`).")
+        if reader:
+            _print_notifications(con, reader, limit)
+            return
+        rows = store.run_insights(con, status=None)
+    finally:
+        con.close()
+    if rows.empty:
+        fail("The insights table is empty. Run `mos run --select 'group:insights'`.")
+    shown = rows[rows["status"] != "accepted"] if rejected else rows[rows["status"] == "accepted"]
+    created_at = rows["created_at"].iloc[0]
+    table = Table(title=f"{'Rejected candidates' if rejected else 'Top insights'} of the run at {created_at:%Y-%m-%d %H:%M} "
+                        f"UTC ({int((rows['status'] == 'accepted').sum())} insights of {len(rows)} candidates)",
+                  show_lines=True)
+    table.add_column("#", justify="right")
+    table.add_column("insight")
+    table.add_column("do this" if not rejected else "why rejected")
+    table.add_column("q", justify="right")
+    table.add_column("impact $", justify="right")
+    table.add_column("id", no_wrap=True, min_width=16)
+    for i, row in enumerate(shown.head(limit).itertuples(), start=1):
+        third = row.call_to_action if not rejected else str((row.evidence.get("decision") or {}).get("reason"))
+        q = "" if row.q_value != row.q_value else f"{row.q_value:.2g}"
+        impact = "" if row.impact_usd != row.impact_usd or row.impact_usd is None else f"{row.impact_usd:,.0f}"
+        table.add_row(str(i), f"[bold]{row.insight_type}[/]\n{row.statement}", third or "", q, impact, row.insight_id)
+    console.print(table)
+    report = settings.reports_dir / "insights_latest.html"
+    if report.exists():
+        console.print(f"Report with charts and evidence: {report}", soft_wrap=True)
+    console.print("Evidence of one insight: select evidence from insights.insights where insight_id = '<id>'")
+
+
+def _print_notifications(con, reader: str, limit: int) -> None:
+    frame = con.execute(
+        """select notification_id, rank, status, title, message, suggested_action, created_at
+        from insights.notifications where reader_id = ?
+        order by created_at desc, rank limit ?""", [reader, limit]).df()
+    if frame.empty:
+        fail(f"No notifications for reader {reader!r} (readers are listed in config/insights.yaml).")
+    table = Table(title=f"Notifications of {reader}", show_lines=True)
+    table.add_column("id", no_wrap=True, min_width=16)
+    for column in ("rank", "status", "notification", "do this"):
+        table.add_column(column)
+    for row in frame.itertuples():
+        table.add_row(row.notification_id, str(row.rank), row.status, f"[bold]{row.title}[/]\n{row.message}",
+                      row.suggested_action or "")
+    console.print(table)
+    console.print(f"Feedback: mos insights feedback <id> --reader {reader} --verdict useful|not_useful|mark_as_completed")
+
+
+@insights_app.command("feedback")
+def insights_feedback(
+    notification_id: Annotated[str, typer.Argument(help="The notification's id (see `mos insights --reader R`).")],
+    reader: Annotated[str, typer.Option(help="Who gives the feedback (a reader of config/insights.yaml).")],
+    verdict: Annotated[str, typer.Option(help="useful, not_useful or mark_as_completed.")],
+    note: Annotated[Optional[str], typer.Option(help="Free text kept with the feedback.")] = None,
+) -> None:
+    """Record feedback on a notification; it changes that reader's next ranking."""
+    settings = configure_environment()
+    from mos_pipelines import warehouse
+    from mos_pipelines.insights import store
+
+    try:
+        con = warehouse.connect(settings.warehouse_path)
+    except warehouse.WarehouseError as exc:
+        fail(str(exc))
+    try:
+        store.ensure_tables(con)
+        store.record_feedback(con, notification_id, reader, verdict, note)
+    except store.FeedbackError as exc:
+        fail(str(exc))
+    finally:
+        con.close()
+    console.print(f"Recorded {verdict} from {reader} on {notification_id}; the next `mos run` ranks with it.")
 
 
 @app.command()

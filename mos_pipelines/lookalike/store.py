@@ -91,19 +91,29 @@ def write_result(con, result: AudienceResult, row: dict[str, Any]) -> None:
         raise
 
 
+def degradation_notification_id(model_run_id: str) -> str:
+    """The id of the notification a degraded model run raises (the insights flow routes it by this id)."""
+    return hashlib.sha256(f"lookalike_degraded:{model_run_id}".encode()).hexdigest()[:16]
+
+
+DEGRADATION_ACTION = ("Check recent changes to the seed definition and to customer_features (a feature that drifted or "
+                      "went missing), then re-run the audience; if the new data is right, accept the new model.")
+
+
 def notify_degradation(con, result: AudienceResult, model_run_id: str, created_at: datetime.datetime) -> str:
     """One row in insights.notifications saying what dropped, from what, and what to do."""
     ev, prev = result.fit.evaluation, result.previous or {}
-    notification_id = hashlib.sha256(f"lookalike_degraded:{model_run_id}".encode()).hexdigest()[:16]
+    notification_id = degradation_notification_id(model_run_id)
     message = (f"The lookalike model for audience '{result.audience.name}' got worse: {'; '.join(result.reasons)}. "
                f"Its scores are held back from activation until a fit is accepted again.")
-    action = ("Check recent changes to the seed definition and to customer_features (a feature that drifted or "
-              "went missing), then re-run the audience; if the new data is right, accept the new model.")
+    # Columns named: the insights flow adds its own columns to this table (reader, insight, rank …).
     con.execute(
-        "insert or replace into insights.notifications values (?, ?, 'lookalike', 'warning', ?, ?, ?, 'recall_at_10', ?, ?, ?, 'new')",
+        """insert or replace into insights.notifications (notification_id, created_at, source, severity, subject,
+        title, message, metric, figure, previous_figure, suggested_action, status)
+        values (?, ?, 'lookalike', 'warning', ?, ?, ?, 'recall_at_10', ?, ?, ?, 'new')""",
         [notification_id, created_at, result.audience.name,
          f"Lookalike audience {result.audience.name} degraded", message,
-         ev.recall_at[10], prev.get("recall_at_10"), action],
+         ev.recall_at[10], prev.get("recall_at_10"), DEGRADATION_ACTION],
     )
     return notification_id
 

@@ -147,7 +147,8 @@ class ResponseModel:
                                           rows["conversion_rate"])
                 }
             null_slices.append(entry)
-        return {"effects": effects, "null_slices": null_slices}
+        volume = [asdict(change) for change in self.scenario.volume]  # traffic changes (week-over-week anomalies)
+        return {"effects": effects, "null_slices": null_slices, "volume_changes": volume}
 
 
 def _kind(item: object) -> str:

@@ -1,0 +1,33 @@
+"""Check on insights: every accepted insight is traceable to its evidence."""
+
+import dagster as dg
+
+from mos_pipelines.insights import store
+from mos_pipelines.insights.traceability import problems
+from mos_pipelines.resources import MosHome
+from mos_pipelines.settings import WAREHOUSE_POOL
+
+
+@dg.asset_check(
+    asset=dg.AssetKey(["insights", "insights"]),
+    name="statements_traceable",
+    pool=WAREHOUSE_POOL,
+    description=(
+        "Every number in every accepted insight's statement is one of its evidence figures (rounding allowed), "
+        "each evidence summary is the sum of its rows, and the effect is the ratio or change of the summary."
+    ),
+)
+def insights_traceable(mos: MosHome) -> dg.AssetCheckResult:
+    with mos.connect() as con:
+        store.ensure_tables(con)
+        rows = store.run_insights(con)
+    failures = []
+    for row in rows.itertuples():
+        found = problems(row.insight_type, row.statement, row.effect_size, row.evidence)
+        if found:
+            failures.append(f"- {row.insight_id} ({row.insight_type}): {'; '.join(found)}")
+    return dg.AssetCheckResult(
+        passed=not failures,
+        metadata={"insights": len(rows), "untraceable": len(failures),
+                  "details": dg.MetadataValue.md("\n".join(failures[:50]) or "all traceable")},
+    )

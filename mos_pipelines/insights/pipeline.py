@@ -1,0 +1,122 @@
+"""One insights run: candidates from every family → BH + significance + materiality → phrasing → tables."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import duckdb
+
+from mos_pipelines.insights import store
+from mos_pipelines.insights.anomalies import anomalies
+from mos_pipelines.insights.candidate import Candidate, RunContext, Skip
+from mos_pipelines.insights.channels import channel_comparisons, region_comparisons
+from mos_pipelines.insights.config import InsightsConfig, load_config
+from mos_pipelines.insights.experiments import experiment_candidates
+from mos_pipelines.insights.lookalike import lookalike_degradation
+from mos_pipelines.insights.pacing import budget_pacing
+from mos_pipelines.insights.selection import ACCEPTED, decide
+from mos_pipelines.insights.semantic import SemanticLayer
+from mos_pipelines.insights.tables import table_exists
+from mos_pipelines.llm import LLM, Ledger
+from mos_pipelines.llm import load_config as load_llm_config
+from mos_pipelines.llm.prompts import get_prompt
+
+log = logging.getLogger("mos_pipelines.insights")
+
+FAMILIES: dict[str, Callable[[RunContext], tuple[list[Candidate], list[Skip]]]] = {
+    "channel_comparison": channel_comparisons,
+    "region_comparison": region_comparisons,
+    "anomaly": anomalies,
+    "budget_pacing": budget_pacing,
+    "lookalike_degradation": lookalike_degradation,
+    "experiments": experiment_candidates,
+}
+
+
+class InsightsError(RuntimeError):
+    """The insights cannot run (the marts they read are missing or empty)."""
+
+
+@dataclass
+class InsightsRun:
+    created_at: datetime.datetime
+    window_start: datetime.date
+    window_end: datetime.date
+    candidates: list[Candidate]
+    skips: list[Skip]
+    seconds: dict[str, float] = field(default_factory=dict)
+    llm: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def accepted(self) -> list[Candidate]:
+        return [c for c in self.candidates if c.status == ACCEPTED]
+
+    def counts(self) -> dict[str, int]:
+        return dict(Counter(c.status for c in self.candidates))
+
+
+def generate_insights(con: duckdb.DuckDBPyConnection, config: InsightsConfig | None = None,
+                      semantic: SemanticLayer | None = None, llm: LLM | None = None,
+                      now: datetime.datetime | None = None, write: bool = True,
+                      use_llm: bool = True) -> InsightsRun:
+    """Compute, test, select, phrase and (by default) store the insights of one run.
+
+    ``use_llm=False`` writes every statement from its template without a model call (evaluations that
+    only need the statistics)."""
+    config = config or load_config()
+    semantic = semantic or SemanticLayer.load()
+    if not table_exists(con, "marts", "mart_channel_performance"):
+        raise InsightsError("marts.mart_channel_performance does not exist: build the marketing marts first (mos run)")
+    bounds = semantic.time_bounds(con, "sessions")
+    if bounds is None:
+        raise InsightsError("marts.mart_channel_performance is empty: there is nothing to find insights in")
+    created_at = (now or datetime.datetime.now(datetime.UTC)).replace(microsecond=0)
+    end = bounds[1]
+    start = max(bounds[0], end - datetime.timedelta(days=config.window_days - 1))
+    ctx = RunContext(con, semantic, config, start, end, created_at)
+    candidates: list[Candidate] = []
+    skips: list[Skip] = []
+    seconds: dict[str, float] = {}
+    for name, family in FAMILIES.items():
+        if not config.enabled(name):
+            skips.append(Skip(name, "disabled in the insights config"))
+            continue
+        began = time.perf_counter()
+        found, skipped = family(ctx)
+        seconds[name] = round(time.perf_counter() - began, 3)
+        candidates += found
+        skips += skipped
+    decide(candidates, config)
+    if write:
+        store.ensure_tables(con)
+    if use_llm and llm is None:
+        llm = LLM(load_llm_config(), Ledger(con if write else None))
+    began = time.perf_counter()
+    phrase(candidates, llm if use_llm else None)
+    seconds["phrasing"] = round(time.perf_counter() - began, 3)
+    run = InsightsRun(created_at, start, end, candidates, skips, seconds, llm.ledger.totals() if use_llm else {})
+    if write:
+        store.write_insights(con, candidates, created_at)
+    for skip in skips:
+        log.info("insights: %s skipped: %s", skip.family, skip.reason)
+    return run
+
+
+def phrase(candidates: list[Candidate], llm: LLM | None) -> None:
+    """Accepted insights are written by the task's model (grounded, else the template); the others by template."""
+    for c in candidates:
+        if c.status == ACCEPTED and llm is not None:
+            generation = llm.generate("insight_phrasing", c.prompt_id, c.facts, context=c.key)
+            c.statement = generation.text
+            c.phrasing = generation.as_dict()
+        elif c.facts:
+            c.statement = get_prompt(c.prompt_id).render(c.facts)
+            c.phrasing = {"model": "template", "prompt_id": c.prompt_id,
+                          "prompt_version": get_prompt(c.prompt_id).version, "flagged": False}
+        elif not c.statement:
+            c.statement = f"{c.insight_type} {c.key}: not tested (see the reason in the evidence)."

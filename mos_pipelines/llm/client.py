@@ -1,0 +1,136 @@
+"""One entry point over litellm: ``LLM.generate(task, prompt_id, facts)``.
+
+The task's model chain comes from the config; each model is called through ``litellm.completion``
+(with litellm's retries); every call lands in the ledger with tokens, $ cost from litellm's price map,
+latency and outcome. The text must pass the prompt's guardrails (numbers grounded in the facts, length,
+names); rejected text, or no answer from any model, falls back to the prompt's template and is flagged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from mos_pipelines.llm.config import LLMConfig, load_config
+from mos_pipelines.llm.ledger import CallRecord, Ledger
+from mos_pipelines.llm.offline import is_offline, register
+from mos_pipelines.llm.prompts import Prompt, get_prompt
+
+log = logging.getLogger("mos_pipelines.llm")
+
+
+def import_litellm() -> Any:
+    """litellm, imported on first use with its local price map (no download) and our offline provider."""
+    os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+    import litellm
+
+    litellm.telemetry = False
+    litellm.suppress_debug_info = True
+    register(litellm)
+    return litellm
+
+
+@dataclass
+class Generation:
+    """What a task produced: the text, who wrote it, and whether it is the flagged fallback."""
+
+    text: str
+    task: str
+    prompt_id: str
+    prompt_version: str
+    model: str  # the model whose text was used, or "template"
+    flagged: bool = False  # a model's text was rejected, or no model answered
+    reason: str | None = None
+    calls: list[CallRecord] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "prompt_id": self.prompt_id, "prompt_version": self.prompt_version,
+                "flagged": self.flagged, "reason": self.reason, "calls": len(self.calls),
+                "cost_usd": sum(c.cost_usd or 0.0 for c in self.calls)}
+
+
+class LLM:
+    """Per-task models with fallbacks, a cost ledger and grounded output."""
+
+    def __init__(self, config: LLMConfig | None = None, ledger: Ledger | None = None) -> None:
+        self.config = config or load_config()
+        self.ledger = ledger or Ledger()
+        self._litellm: Any = None
+        self._seq = 0
+
+    @property
+    def litellm(self) -> Any:
+        if self._litellm is None:
+            self._litellm = import_litellm()
+        return self._litellm
+
+    def generate(self, task: str, prompt_id: str, facts: dict[str, Any], context: str | None = None) -> Generation:
+        prompt = get_prompt(prompt_id)
+        if prompt.task != task:
+            raise ValueError(f"prompt {prompt_id} belongs to task {prompt.task}, not {task}")
+        models = self.config.for_task(task)
+        messages = prompt.messages(facts)
+        calls: list[CallRecord] = []
+        problems: list[str] = []
+        litellm = self.litellm  # imported (once) before any call is timed
+        for attempt, model in enumerate(models.chain, start=1):
+            started = time.perf_counter()
+            try:
+                response = litellm.completion(
+                    model=model, messages=messages, temperature=models.temperature, max_tokens=models.max_tokens,
+                    num_retries=models.num_retries, timeout=models.timeout_s, **models.extra,
+                )
+            except Exception as exc:  # litellm maps provider errors to many types; all mean "next model"
+                detail = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
+                calls.append(self._record(task, prompt, model, attempt, None, None, None, started, "error", detail,
+                                          context))
+                problems.append(f"{model}: {detail}")
+                log.warning("LLM task %s: model %s failed (%s); trying the next one", task, model, detail)
+                continue
+            text = (response.choices[0].message.content or "").strip()
+            usage = getattr(response, "usage", None)
+            tokens_in = getattr(usage, "prompt_tokens", None)
+            tokens_out = getattr(usage, "completion_tokens", None)
+            cost, cost_note = self._cost(model, response)
+            violations = prompt.violations(text, facts)
+            if violations:
+                detail = "; ".join(violations)
+                calls.append(self._record(task, prompt, model, attempt, tokens_in, tokens_out, cost, started,
+                                          "rejected", detail, context))
+                log.warning("LLM task %s: rejected the text of %s (%s): %r; using the template", task, model,
+                            detail, text)
+                return Generation(prompt.render(facts), task, prompt.prompt_id, prompt.version, "template",
+                                  flagged=True, reason=f"{model}: {detail}", calls=calls)
+            calls.append(self._record(task, prompt, model, attempt, tokens_in, tokens_out, cost, started, "ok",
+                                      cost_note, context))
+            return Generation(text, task, prompt.prompt_id, prompt.version, model, calls=calls)
+        reason = "no model answered: " + " | ".join(problems)
+        log.warning("LLM task %s: %s; using the template", task, reason)
+        return Generation(prompt.render(facts), task, prompt.prompt_id, prompt.version, "template", flagged=True,
+                          reason=reason, calls=calls)
+
+    def _cost(self, model: str, response: Any) -> tuple[float | None, str | None]:
+        """$ of a call from litellm's price map; 0 for the offline provider; None when the model is unpriced."""
+        if is_offline(model):
+            return 0.0, None
+        try:
+            return float(self.litellm.completion_cost(completion_response=response, model=model)), None
+        except Exception as exc:
+            return None, f"cost unknown: {type(exc).__name__} (model not in litellm's price map)"
+
+    def _record(self, task: str, prompt: Prompt, model: str, attempt: int, tokens_in: int | None,
+                tokens_out: int | None, cost: float | None, started: float, outcome: str, detail: str | None,
+                context: str | None) -> CallRecord:
+        self._seq += 1
+        now = pd.Timestamp.now(tz="UTC")
+        call_id = hashlib.sha256(f"{now.isoformat()}:{id(self)}:{self._seq}".encode()).hexdigest()[:20]
+        record = CallRecord(call_id, now, task, prompt.prompt_id, prompt.version, model, attempt, tokens_in,
+                            tokens_out, cost, (time.perf_counter() - started) * 1000.0, outcome, detail, context)
+        self.ledger.record(record)
+        return record

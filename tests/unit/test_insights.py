@@ -1,0 +1,212 @@
+"""Insights logic without a build: statistics, the metric compiler, selection, notifications and the
+routing of lookalike degradation alerts."""
+
+from __future__ import annotations
+
+import datetime
+import math
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from mos_pipelines.insights import store
+from mos_pipelines.insights.candidate import Candidate, RunContext
+from mos_pipelines.insights.config import load_config
+from mos_pipelines.insights.lookalike import lookalike_degradation
+from mos_pipelines.insights.notify import changed_materially, notify
+from mos_pipelines.insights.pipeline import phrase
+from mos_pipelines.insights.selection import decide
+from mos_pipelines.insights.semantic import Filter, SemanticError, SemanticLayer
+from mos_pipelines.insights.stats import (
+    benjamini_hochberg,
+    compare_proportions,
+    compare_ratios,
+    ratio_estimate,
+    week_vs_baseline,
+)
+from mos_pipelines.lookalike import store as lookalike_store
+
+NOW = datetime.datetime(2026, 2, 1, 8, tzinfo=datetime.UTC)
+
+
+# -- statistics -----------------------------------------------------------------------------------
+
+
+def test_ratio_variance_is_the_linearised_estimator_over_days() -> None:
+    num, den = np.array([3.0, 5.0, 2.0, 6.0]), np.array([30.0, 40.0, 25.0, 45.0])
+    est = ratio_estimate(num, den)
+    r = num.sum() / den.sum()
+    assert est.value == pytest.approx(r)
+    assert est.variance == pytest.approx(4 / 3 * np.sum((num - r * den) ** 2) / den.sum() ** 2)
+
+
+def test_comparing_a_ratio_with_itself_finds_nothing_and_the_interval_is_symmetric_on_the_log_scale() -> None:
+    g = np.random.default_rng(1)
+    sessions = g.poisson(200, 21).astype(float)
+    a = ratio_estimate(g.binomial(sessions.astype(int), 0.05).astype(float), sessions)
+    b = ratio_estimate(g.binomial(sessions.astype(int), 0.10).astype(float), sessions)
+    same = compare_ratios(a, a)
+    assert same.ratio == pytest.approx(1.0) and same.p_value == pytest.approx(1.0)
+    ab, ba = compare_ratios(a, b), compare_ratios(b, a)
+    assert ab.ratio == pytest.approx(1 / ba.ratio) and ab.p_value == pytest.approx(ba.p_value)
+    assert math.log(ab.ratio) - math.log(ab.ci_low) == pytest.approx(math.log(ab.ci_high) - math.log(ab.ratio))
+    assert ab.ci_high < 1 and ab.p_value < 1e-6  # 5 % vs 10 % over ~4,200 sessions each
+
+
+def test_relative_rate_of_two_proportions_matches_the_closed_form() -> None:
+    result = compare_proportions(30, 1000, 20, 1000)
+    se = math.sqrt(1 / 30 - 1 / 1000 + 1 / 20 - 1 / 1000)
+    assert result.ratio == pytest.approx(1.5)
+    assert result.ci_low == pytest.approx(math.exp(math.log(1.5) - 1.959964 * se), rel=1e-5)
+
+
+def test_benjamini_hochberg_adjusts_in_input_order() -> None:
+    q = benjamini_hochberg([0.01, 0.04, 0.03, 0.20])
+    # sorted p: .01 .03 .04 .20 → p·m/rank: .04 .06 .0533 .20 → running min from the top: .04 .0533 .0533 .20
+    assert q == pytest.approx([0.04, 0.053333, 0.053333, 0.20], rel=1e-4)
+
+
+def test_a_week_is_judged_against_the_same_weekdays_before_it() -> None:
+    weekly = np.array([100, 110, 105, 120, 115, 40, 30], dtype=float)  # weekday pattern, weekend dip
+    steady = np.concatenate([weekly, weekly + [2, -1, 0, 1, -2, 1, 0], weekly * 1.0])
+    quiet = week_vs_baseline(steady, 2)
+    assert abs(quiet.change) < 0.02 and quiet.p_value > 0.5
+    dropped = week_vs_baseline(np.concatenate([weekly, weekly, weekly * 0.6]), 2)
+    # identical baseline weeks: dispersion floors at Poisson; Var = 620 × (1 + 1/2); t on 14 − 7 df
+    t = (372 - 620) / math.sqrt(620 * 1.5)
+    assert dropped.change == pytest.approx(-0.4) and dropped.dispersion == 1.0
+    assert dropped.p_value == pytest.approx(2 * stats.t.sf(abs(t), 7)) and dropped.ci_high < 0
+
+
+# -- metric compiler --------------------------------------------------------------------------------
+
+MANIFEST = {
+    "semantic_models": [{
+        "name": "perf", "defaults": {"agg_time_dimension": "day"},
+        "node_relation": {"schema_name": "marts", "alias": "perf"},
+        "dimensions": [{"name": "day", "type": "time"}, {"name": "channel", "type": "categorical"},
+                       {"name": "region", "type": "categorical", "expr": "upper(region_code)"}],
+        "measures": [{"name": "orders_total", "agg": "sum", "expr": "orders"},
+                     {"name": "visits_total", "agg": "sum", "expr": "visits"},
+                     {"name": "cost_total", "agg": "sum", "expr": "cost"},
+                     {"name": "revenue_total", "agg": "sum", "expr": "revenue"}],
+    }],
+    "metrics": [
+        {"name": "orders", "type": "simple", "type_params": {"measure": {"name": "orders_total"}}},
+        {"name": "visits", "type": "simple", "type_params": {"measure": {"name": "visits_total"}}},
+        {"name": "cost", "type": "simple", "type_params": {"measure": {"name": "cost_total"}}},
+        {"name": "revenue", "type": "simple", "type_params": {"measure": {"name": "revenue_total"}}},
+        {"name": "cvr", "type": "ratio", "type_params": {"numerator": {"name": "orders"},
+                                                        "denominator": {"name": "visits"}}},
+        {"name": "roi", "type": "derived", "type_params": {"expr": "(revenue - cost) / nullif(cost, 0)",
+                                                          "metrics": [{"name": "revenue"}, {"name": "cost"}]}},
+        {"name": "running", "type": "cumulative", "type_params": {}},
+    ],
+}
+
+
+@pytest.fixture
+def perf() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute("create schema marts")
+    con.execute("""create table marts.perf as select * from (values
+        (date '2026-01-01', 'email', 'eu', 2, 40, 1.0, 90.0), (date '2026-01-02', 'email', 'eu', 3, 60, 1.0, 50.0),
+        (date '2026-01-01', 'search', 'eu', 1, 50, 30.0, 20.0), (date '2026-01-01', 'search', 'na', 4, 80, 60.0, 0.0),
+        (date '2026-01-02', 'search', 'na', 0, 0, 0.0, 0.0)
+    ) t(day, channel, region_code, orders, visits, cost, revenue)""")
+    return con
+
+
+def test_compiled_ratio_and_derived_metrics_equal_their_definitions(perf: duckdb.DuckDBPyConnection) -> None:
+    layer = SemanticLayer(MANIFEST)
+    query = layer.query(["cvr", "roi"], ["channel", "region"], [Filter("region", "=", "EU")])
+    frame = layer.run(perf, query).set_index("channel")
+    assert frame.at["email", "cvr"] == pytest.approx(5 / 100) and frame.at["search", "cvr"] == pytest.approx(1 / 50)
+    assert frame.at["email", "roi"] == pytest.approx((140 - 2) / 2)
+    assert {"orders", "visits", "revenue", "cost"} <= set(frame.columns)  # components come along
+    assert "--where \"{{ Dimension('perf__region') }} = 'EU'\"" in query.mf_command
+    by_week = layer.run(perf, layer.query(["cvr"], ["metric_time__week", "channel"],
+                                          [Filter("channel", "=", "search")]))
+    assert len(by_week) == 1 and by_week["cvr"].iloc[0] == pytest.approx(5 / 130)  # a zero-visit day adds nothing
+
+
+def test_the_compiler_names_what_it_cannot_answer() -> None:
+    layer = SemanticLayer(MANIFEST)
+    with pytest.raises(SemanticError, match="no metric 'profit'"):
+        layer.query(["profit"])
+    with pytest.raises(SemanticError, match="cumulative"):
+        layer.query(["running"])
+    with pytest.raises(SemanticError, match="no dimension 'country'"):
+        layer.query(["cvr"], ["country"])
+
+
+# -- selection ----------------------------------------------------------------------------------------
+
+
+def candidate(key: str, p: float, effect: float, impact: float | None = 500.0, **kw) -> Candidate:
+    return Candidate(key=key, insight_type=kw.pop("insight_type", "channel_comparison"), subject={}, objective="conversion",
+                     hypothesis="h", prompt_id="insight.channel_comparison", facts={}, call_to_action="a",
+                     evidence={}, effect_size=effect, p_value=p, impact_usd=impact,
+                     relative_effect=max(effect, 1 / effect) - 1, **kw)
+
+
+def test_only_significant_and_material_candidates_become_insights() -> None:
+    config = load_config()
+    found = [candidate("strong", 1e-6, 2.0), candidate("noise", 0.4, 1.5), candidate("small", 1e-8, 1.05),
+             candidate("cheap", 1e-7, 3.0, impact=1.0), candidate("thin", math.nan, 1.0, untestable="too little data")]
+    decide(found, config)
+    status = {c.key: c.status for c in found}
+    assert status == {"strong": "accepted", "noise": "rejected_not_significant", "small": "rejected_not_material",
+                      "cheap": "rejected_not_material", "thin": "rejected_insufficient_data"}
+    assert found[0].q_value == pytest.approx(4 * 1e-6 / 3)  # BH: third smallest of four tested p-values
+    assert "q = " in found[1].reason and "impact $1" in found[3].reason
+
+
+def test_a_repeat_counts_as_changed_only_when_its_effect_moved_materially() -> None:
+    assert not changed_materially(2.0, 2.2, 0.2, "channel_comparison")
+    assert changed_materially(2.0, 2.5, 0.2, "channel_comparison")
+    assert changed_materially(-0.3, 0.1, 0.2, "anomaly")  # flipped direction
+    assert not changed_materially(-0.30, -0.33, 0.2, "anomaly")
+
+
+# -- lookalike degradation through the notification flow --------------------------------------------
+
+
+def test_a_lookalike_degradation_becomes_an_insight_and_its_alert_is_routed(tmp_path) -> None:
+    con = duckdb.connect()
+    store.ensure_tables(con)
+    lookalike_store.ensure_tables(con)
+    runs = pd.DataFrame([
+        {"model_run_id": "eu:r1", "audience": "eu", "run_id": "r1", "model_version": "v1", "model_kind": "gb",
+         "definition_hash": "h", "status": "accepted", "recall_at_10": 0.45, "holdout_seed": 200, "auc": 0.8,
+         "compared_with_run": None, "fitted_at": NOW - datetime.timedelta(days=1)},
+        {"model_run_id": "eu:r2", "audience": "eu", "run_id": "r2", "model_version": "v2", "model_kind": "gb",
+         "definition_hash": "h", "status": "degraded", "recall_at_10": 0.20, "holdout_seed": 200, "auc": 0.7,
+         "compared_with_run": "eu:r1", "fitted_at": NOW},
+    ])
+    con.register("_runs", runs)
+    con.execute("insert into ml.model_runs by name select * from _runs")
+    alert = lookalike_store.degradation_notification_id("eu:r2")
+    con.execute("""insert into insights.notifications (notification_id, created_at, source, severity, subject, title,
+        message, metric, figure, previous_figure, suggested_action, status)
+        values (?, ?, 'lookalike', 'warning', 'eu', 't', 'm', 'recall_at_10', 0.2, 0.45, 'a', 'new')""", [alert, NOW])
+    config = load_config()
+    ctx = RunContext(con, None, config, NOW.date(), NOW.date(), NOW)  # this family reads ml.model_runs only
+    found, skips = lookalike_degradation(ctx)
+    assert not skips and len(found) == 1
+    insight = found[0]
+    assert insight.effect_size == pytest.approx(-0.25) and insight.ci_high < 0 and insight.p_value < 1e-6
+    decide(found, config)
+    phrase(found, None)
+    assert insight.status == "accepted"
+    assert insight.statement.startswith("The lookalike model for audience eu finds 20 % of held-out seed members")
+    store.write_insights(con, found, NOW)
+    result = notify(con, config, now=NOW)
+    assert result.routed == [alert]
+    raw = con.execute("select status, insight_id from insights.notifications where notification_id = ?", [alert]).fetchall()
+    assert raw[0] == ("routed", insight.insight_id(NOW))
+    ops = result.rankings[result.rankings["reader_id"] == "marketing_ops"]
+    assert list(ops["decision"]) == ["notified"]  # an operations insight reaches the operations reader
