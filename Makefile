@@ -26,9 +26,10 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed  ## create .venv and install the project with its dev tools
 
-demo: install  ## generate a simulated world, build every asset, print what was found
+demo: install  ## generate a simulated world, build every asset, activate behind the gates, print what was found
 	$(BIN)/mos generate --seed $(DEMO_SEED) --people $(DEMO_PEOPLE) --days $(DEMO_DAYS)
 	$(BIN)/mos run
+	$(BIN)/mos activation run
 
 test: install  ## the whole test suite (unit + integration: real DuckDB, dbt and Dagster)
 	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)

@@ -9,7 +9,8 @@ import mailbox
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -127,3 +128,34 @@ class WebhookServer:
     def __exit__(self, *exc: object) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def local_activation_config(path: Path, webhook_url: str) -> Path:
+    """The bundled activation config with the CRM webhook and Slack pointed at ``webhook_url`` and short
+    retry waits, written to ``path``."""
+    import yaml
+
+    from mos_pipelines.activation.config import CONFIG_FILE
+
+    data = yaml.safe_load(CONFIG_FILE.read_text())
+    data["destinations"]["crm__lifecycle_stages"]["url"] = webhook_url
+    data["destinations"]["slack__top_notifications"]["url"] = webhook_url
+    data["retry"] = {"max_attempts": 3, "backoff_base_seconds": 0.05, "backoff_max_seconds": 0.2}
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@contextmanager
+def activation_config_env(path: Path) -> Iterator[Path]:
+    """MOS_ACTIVATION_CONFIG=path while the block runs (the deliveries read it at run time)."""
+    import os
+
+    previous = os.environ.get("MOS_ACTIVATION_CONFIG")
+    os.environ["MOS_ACTIVATION_CONFIG"] = str(path)
+    try:
+        yield path
+    finally:
+        if previous is None:
+            os.environ.pop("MOS_ACTIVATION_CONFIG", None)
+        else:
+            os.environ["MOS_ACTIVATION_CONFIG"] = previous
