@@ -37,7 +37,8 @@ test: install  ## the whole test suite (unit + integration: real DuckDB, dbt and
 dev: install  ## Dagster UI on http://127.0.0.1:3000 over $(MOS_HOME), same run history as the CLI
 	$(BIN)/mos dev --host 127.0.0.1 --port 3000
 
-lint: install
+lint: install  ## the dbt templater compiles models; the activation sources look the warehouse up, so MOS_HOME must exist
+	mkdir -p $(MOS_HOME)
 	cd dbt_project && MOS_HOME=$(MOS_HOME) ../$(BIN)/sqlfluff lint models tests
 
 clean:

@@ -366,12 +366,16 @@ def requeue(con: duckdb.DuckDBPyConnection, destination: str, statuses: tuple[st
 
 def record_attempts(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]]) -> None:
     """Append audit rows (keys of ATTEMPT_COLUMNS; missing ones are null)."""
-    if rows:
-        con.executemany(
-            f"insert into ops.activation_attempts ({', '.join(ATTEMPT_COLUMNS)}) values "
-            f"({', '.join('?' for _ in ATTEMPT_COLUMNS)})",
-            [[row.get(c) for c in ATTEMPT_COLUMNS] for row in rows],
-        )
+    if not rows:
+        return
+    frame = pd.DataFrame([{c: row.get(c) for c in ATTEMPT_COLUMNS} for row in rows], columns=list(ATTEMPT_COLUMNS))
+    frame = frame.astype({"attempt": "Int64", "response_code": "Int64", "duration_ms": "Float64"})
+    con.register("_activation_attempts", frame)
+    try:
+        con.execute(f"insert into ops.activation_attempts ({', '.join(ATTEMPT_COLUMNS)}) "
+                    f"select {', '.join(ATTEMPT_COLUMNS)} from _activation_attempts")
+    finally:
+        con.unregister("_activation_attempts")
 
 
 def summary(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:

@@ -131,3 +131,26 @@ def test_deliveries_through_dagster_send_each_change_once_and_hold_unapproved_di
     (released,) = run_activation(["email__nurture"])
     assert released.metadata["acknowledged"] == held and released.metadata["held_for_approval"] == 0
     assert len(files_under(home / "activation" / "outbox" / "email__nurture")) == rows["sync_email__nurture"]
+
+
+def test_experiment_assignments_decide_the_nurture_variant_once_their_table_exists(world: World):
+    """The merge point with the experiments capability: when `experiments.assignments` (experiment_id =
+    campaign, unit_id = trimmed lower-cased address, variant_id, is_holdout) exists, it decides the
+    variant, and holdout units are not in the sync model."""
+    with duckdb.connect(str(world.settings.warehouse_path)) as con:
+        units = [r[0] for r in con.execute("select lower(trim(email_address)) from activation.sync_email__nurture "
+                                           "order by 1").fetchall()]
+        con.execute("create schema if not exists experiments")
+        con.execute("create table experiments.assignments (experiment_id varchar, unit_id varchar, segment varchar, "
+                    "is_holdout boolean, variant_id varchar, allocation_date date)")
+        rows = [("em_trial_nurture", unit, "NA", i % 4 == 0, "C" if i % 2 else "A", None) for i, unit in enumerate(units)]
+        con.executemany("insert into experiments.assignments values (?, ?, ?, ?, ?, ?)", rows)
+    outcome = world.run("key:activation/sync_email__nurture")
+    assert outcome.success, outcome.failures
+    with world.connect() as con:
+        got = dict(con.execute("select lower(trim(email_address)), variant_id "
+                               "from activation.sync_email__nurture").fetchall())
+        sources = {r[0] for r in con.execute("select distinct assignment_source "
+                                             "from activation.sync_email__nurture").fetchall()}
+    assert got == {unit: variant for _, unit, _, holdout, variant, _ in rows if not holdout}
+    assert sources == {"experiments.assignments"}

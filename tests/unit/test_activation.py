@@ -178,7 +178,7 @@ def test_email_message_id_comes_from_the_idempotency_key_with_unsubscribe_header
     settings = EmailSettings(unsubscribe_url="https://x.example/u?token={token}")
     payload = {"to": "a@b.example", "subject": "Hi", "body": "Text", "campaign_id": "camp", "variant_id": "A",
                "unsubscribe_token": "tok123"}
-    msg = email.message_from_bytes(bytes(build_message(_change(payload, "ab" * 16), settings)))
+    msg = email.message_from_bytes(build_message(_change(payload, "ab" * 16), settings).as_bytes())
     assert msg["Message-ID"] == f"<{'ab' * 16}@mos-pipelines.example>"
     assert msg["List-Unsubscribe"] == ("<https://x.example/u?token=tok123>, "
                                        "<mailto:unsubscribe@mos-pipelines.example?subject=unsubscribe-tok123>")

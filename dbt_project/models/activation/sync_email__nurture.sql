@@ -40,19 +40,12 @@ campaign_variants as (
 
 ),
 
-assignments as (
-
-    select * from {{ optional_source('experiments', 'assignments', assignment_columns) }} as assignment_rows
-
-),
-
 arms as (
 
     select
         variant_id,
         min(variant_name) as variant_name,
-        row_number() over (order by variant_id) - 1 as arm_index,
-        count(*) over () as arm_count
+        row_number() over (order by variant_id) - 1 as arm_index
     from campaign_variants
     where
         campaign_id = '{{ campaign_id }}'
@@ -87,6 +80,12 @@ audience as (
 ),
 
 {% if use_assignments %}
+assignments as (
+
+    select * from {{ optional_source('experiments', 'assignments', assignment_columns) }} as assignment_rows
+
+),
+
 assigned as (
 
     select
@@ -102,6 +101,12 @@ assigned as (
 
 ),
 {% else %}
+arm_counts as (
+
+    select count(*) as arm_count from arms
+
+),
+
 bucketed as (
 
     select
@@ -111,24 +116,35 @@ bucketed as (
 
 ),
 
+bucketed_arms as (
+
+    select
+        bucketed.*,
+        cast(
+            floor((bucketed.bucket - {{ holdout_share }}) / (1 - {{ holdout_share }}) * arm_counts.arm_count)
+            as integer
+        ) as arm_index
+    from bucketed
+    cross join arm_counts
+    where bucketed.bucket >= {{ holdout_share }}
+
+),
+
 assigned as (
 
     select
-        bucketed.customer_id,
-        bucketed.email_address,
-        bucketed.unit_id,
-        bucketed.first_name,
-        bucketed.company,
-        bucketed.lifecycle_stage,
-        bucketed.consent_status,
+        bucketed_arms.customer_id,
+        bucketed_arms.email_address,
+        bucketed_arms.unit_id,
+        bucketed_arms.first_name,
+        bucketed_arms.company,
+        bucketed_arms.lifecycle_stage,
+        bucketed_arms.consent_status,
         arms.variant_id,
         'placeholder_hash' as assignment_source
-    from bucketed
+    from bucketed_arms
     inner join arms
-        on arms.arm_index = cast(
-            floor((bucketed.bucket - {{ holdout_share }}) / (1 - {{ holdout_share }}) * arms.arm_count) as integer
-        )
-    where bucketed.bucket >= {{ holdout_share }}
+        on bucketed_arms.arm_index = arms.arm_index
 
 ),
 {% endif %}

@@ -12,6 +12,7 @@ Maildir when one is configured, otherwise they cannot be reconciled and become `
 
 from __future__ import annotations
 
+import email.charset
 import email.policy
 import email.utils
 import hashlib
@@ -19,7 +20,9 @@ import mailbox
 import os
 import smtplib
 import ssl
-from email.message import EmailMessage
+from email.header import Header
+from email.message import Message
+from email.mime.text import MIMEText
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +43,11 @@ from mos_pipelines.activation.hashing import recipient_hash
 from mos_pipelines.activation.ledger import Change, Prepared, payload_hash
 
 COLUMNS = ("customer_id", "email_address", "campaign_id", "variant_id")
-# Long header lines are folded at whitespace rather than encoded: List-Unsubscribe must stay <URI>s.
-POLICY = email.policy.SMTP.clone(max_line_length=998)
+# Header lines stay whole up to RFC 5322's 998 characters (List-Unsubscribe is one list of <URI>s);
+# bodies are quoted-printable UTF-8, readable in the outbox files.
+POLICY = email.policy.compat32.clone(max_line_length=998)
+BODY_CHARSET = email.charset.Charset("utf-8")
+BODY_CHARSET.body_encoding = email.charset.QP
 
 
 def message_id(key: str, domain: str) -> str:
@@ -52,13 +58,16 @@ def unsubscribe_token(destination: str, customer_id: str | None, address: str) -
     return hashlib.sha256(f"unsubscribe|{destination}|{customer_id}|{address.lower()}".encode()).hexdigest()[:24]
 
 
-def build_message(change: Change, settings: EmailSettings) -> EmailMessage:
-    """The message of an upsert change (its payload holds the personalised copy)."""
+def build_message(change: Change, settings: EmailSettings) -> Message:
+    """The message of an upsert change (its payload holds the personalised copy). Built with the
+    stdlib's compat32 message classes: several times faster than the EmailMessage header registry,
+    and headers are written as given (List-Unsubscribe stays a list of <URI>s)."""
     p = change.payload
-    msg = EmailMessage(policy=POLICY)
+    msg = MIMEText(p["body"].rstrip() + "\n\n--\nTo stop these emails, use the unsubscribe link of your mail "
+                   "program or reply with 'unsubscribe'.\n", "plain", BODY_CHARSET, policy=POLICY)
     msg["From"] = email.utils.formataddr((settings.from_name, settings.from_address))
     msg["To"] = p["to"]
-    msg["Subject"] = p["subject"]
+    msg["Subject"] = Header(p["subject"], "utf-8") if not p["subject"].isascii() else p["subject"]
     msg["Date"] = email.utils.formatdate(usegmt=True)
     msg["Message-ID"] = message_id(change.idempotency_key, settings.message_id_domain)
     unsubscribe = [f"<mailto:{settings.unsubscribe_mailto}?subject=unsubscribe-{p['unsubscribe_token']}>"]
@@ -69,8 +78,6 @@ def build_message(change: Change, settings: EmailSettings) -> EmailMessage:
     msg["X-MOS-Campaign"] = p["campaign_id"]
     msg["X-MOS-Variant"] = p["variant_id"]
     msg["X-MOS-Idempotency-Key"] = change.idempotency_key
-    msg.set_content(p["body"].rstrip() + "\n\n--\nTo stop these emails, use the unsubscribe link of your mail "
-                    "program or reply with 'unsubscribe'.\n")
     return msg
 
 
@@ -86,11 +93,11 @@ class OutboxSink:
     def path(self, key: str) -> Path:
         return self.folder / f"{key}.eml"
 
-    def send(self, msg: EmailMessage, key: str) -> AttemptOutcome:
+    def send(self, msg: Message, key: str) -> AttemptOutcome:
         target = self.path(key)
         tmp = target.with_suffix(".tmp")
         with open(tmp, "wb") as handle:
-            handle.write(bytes(msg))
+            handle.write(msg.as_bytes())
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, target)
@@ -135,7 +142,7 @@ class SmtpSink:
             finally:
                 self._smtp = None
 
-    def send(self, msg: EmailMessage, key: str) -> AttemptOutcome:
+    def send(self, msg: Message, key: str) -> AttemptOutcome:
         try:
             refused = self._connect().send_message(msg)
         except smtplib.SMTPRecipientsRefused as exc:

@@ -25,7 +25,7 @@ latest_email_nodes as (
         node_value as email_address
     from identity_map
     where node_type = 'email'
-    qualify row_number() over (partition by customer_id order by first_seen_at desc, node_value) = 1
+    qualify row_number() over (partition by customer_id order by first_seen_at desc, node_value asc) = 1
 
 ),
 
