@@ -26,9 +26,10 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed  ## create .venv and install the project with its dev tools
 
-demo: install  ## generate a simulated world, build every asset, print what was found
+demo: install  ## generate a simulated world, build every asset, activate behind the gates, print what was found
 	$(BIN)/mos generate --seed $(DEMO_SEED) --people $(DEMO_PEOPLE) --days $(DEMO_DAYS)
 	$(BIN)/mos run
+	$(BIN)/mos activation run
 
 test: install  ## the whole test suite (unit + integration: real DuckDB, dbt and Dagster)
 	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
@@ -36,7 +37,8 @@ test: install  ## the whole test suite (unit + integration: real DuckDB, dbt and
 dev: install  ## Dagster UI on http://127.0.0.1:3000 over $(MOS_HOME), same run history as the CLI
 	$(BIN)/mos dev --host 127.0.0.1 --port 3000
 
-lint: install
+lint: install  ## the dbt templater compiles models; the activation sources look the warehouse up, so MOS_HOME must exist
+	mkdir -p $(MOS_HOME)
 	cd dbt_project && MOS_HOME=$(MOS_HOME) ../$(BIN)/sqlfluff lint models tests
 
 clean:

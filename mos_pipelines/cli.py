@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -103,6 +104,184 @@ def run(
     console.print(f"Run {outcome.run_id} succeeded: {outcome.materialized} assets materialized, "
                   f"{outcome.checks_passed} checks passed, {outcome.checks_failed} failed.")
     summary()
+
+
+activation_app = typer.Typer(help="Channel activation: deliver sync models behind the quality gates, inspect the ledger.")
+app.add_typer(activation_app, name="activation")
+
+
+@activation_app.command("run")
+def activation_run(
+    destination: Annotated[Optional[list[str]], typer.Option(help="A destination of config/activation.yaml (repeat for several). Default: all.")] = None,
+    dry_run: Annotated[bool, typer.Option(help="Write what would be sent to $MOS_HOME/activation/dry_run/ instead of sending.")] = False,
+) -> None:
+    """Deliver now, through Dagster, each destination whose sync model passed every blocking check upstream."""
+    settings = configure_environment()
+    from mos_pipelines.activation.config import ActivationConfigError
+    from mos_pipelines.runner import run_activation
+
+    if not settings.warehouse_path.exists():
+        fail(f"No warehouse at {settings.warehouse_path}. Run `mos run` first.")
+    try:
+        outcomes = run_activation(destination, dry_run=dry_run)
+    except ActivationConfigError as exc:
+        fail(str(exc))
+    table = Table(title="Activation" + (" (dry run)" if dry_run else ""))
+    for col in ("destination", "result", "desired", "changes", "acknowledged", "dead letter", "blocked (consent)",
+                "held (approval)"):
+        table.add_column(col, justify="left" if col in ("destination", "result") else "right")
+    failed = False
+    for o in outcomes:
+        m = o.metadata
+        if not o.launched:
+            result = "[yellow]skipped[/]"
+        elif not o.success:
+            result, failed = "[bold red]failed[/]", True
+        else:
+            result = "[green]dry run[/]" if m.get("dry_run") else "[green]delivered[/]"
+        table.add_row(o.destination, result, *(str(m.get(k, "")) for k in
+                      ("dagster/row_count", "changes", "acknowledged", "dead_letter", "blocked_consent", "held_for_approval")))
+    console.print(table)
+    for o in outcomes:
+        if not o.launched or not o.success:
+            console.print(f"• {o.destination}: {o.reason}", soft_wrap=True)
+        elif o.metadata.get("notes"):
+            console.print(f"• {o.destination}: {o.metadata['notes']}", soft_wrap=True)
+    if failed:
+        fail("a delivery failed; details in the Dagster UI (`mos dev`).", code=1)
+
+
+@activation_app.command("status")
+def activation_status() -> None:
+    """The ledger per destination and status, changes waiting for an operator, and pending approvals."""
+    settings = configure_environment()
+    from mos_pipelines import warehouse
+    from mos_pipelines.activation import content, ledger
+
+    try:
+        con = warehouse.connect(settings.warehouse_path)
+    except warehouse.WarehouseError as exc:
+        fail(str(exc))
+    try:
+        ledger.ensure_tables(con)
+        frame = ledger.summary(con)
+        stuck = con.execute(
+            "select destination, record_key, status, attempts, last_error from ops.activation_ledger "
+            "where status in ('dead_letter', 'unknown', 'failed') order by destination, record_key limit 20").df()
+        pending = content.list_approvals(con, "pending")
+    finally:
+        con.close()
+    table = Table(title="Activation ledger")
+    for col in ("destination", "status", "records", "held by the destination"):
+        table.add_column(col, justify="left" if col in ("destination", "status") else "right")
+    for row in frame.itertuples():
+        table.add_row(row.destination, row.status, f"{row.records:,}", f"{row.present:,}")
+    console.print(table)
+    for row in stuck.itertuples():
+        console.print(f"• {row.destination} {row.record_key}: {row.status} after {row.attempts} attempt(s): "
+                      f"{row.last_error}", soft_wrap=True)
+    if len(stuck):
+        console.print("Send them again after checking: `mos activation requeue --destination NAME --status dead_letter`")
+    console.print(f"{len(pending)} copy approval(s) pending (`mos approvals list`).")
+
+
+@activation_app.command("requeue")
+def activation_requeue(
+    destination: Annotated[str, typer.Option(help="The destination.")],
+    status: Annotated[list[str], typer.Option(help="dead_letter, unknown or failed (repeat for several).")] = ["dead_letter"],
+) -> None:
+    """Send stuck changes again with their idempotency key (after checking the destination)."""
+    settings = configure_environment()
+    from mos_pipelines import warehouse
+    from mos_pipelines.activation import ledger
+
+    try:
+        con = warehouse.connect(settings.warehouse_path)
+    except warehouse.WarehouseError as exc:
+        fail(str(exc))
+    try:
+        ledger.ensure_tables(con)
+        count = ledger.requeue(con, destination, tuple(status), ledger.utcnow())
+    except ValueError as exc:
+        fail(str(exc))
+    finally:
+        con.close()
+    console.print(f"{count} change(s) of {destination} are pending again; the next delivery sends them.")
+
+
+approvals_app = typer.Typer(help="Email copy that states a number, a price or a discount waits here for a person.")
+app.add_typer(approvals_app, name="approvals")
+
+
+def _approvals_connection():
+    settings = configure_environment()
+    from mos_pipelines import warehouse
+
+    try:
+        return warehouse.connect(settings.warehouse_path)
+    except warehouse.WarehouseError as exc:
+        fail(str(exc))
+
+
+@approvals_app.command("list")
+def approvals_list(
+    status: Annotated[str, typer.Option(help="pending, approved, rejected or all.")] = "pending",
+) -> None:
+    """Copy waiting for (or given) a decision, with the claims that need one."""
+    from mos_pipelines.activation import content
+
+    if status not in ("pending", "approved", "rejected", "all"):
+        fail(f"--status {status!r}: expected pending, approved, rejected or all")
+    con = _approvals_connection()
+    try:
+        frame = content.list_approvals(con, None if status == "all" else status)
+    finally:
+        con.close()
+    if frame.empty:
+        console.print(f"No {'' if status == 'all' else status + ' '}approvals.")
+        return
+    for row in frame.itertuples():
+        console.print(f"[bold]{row.approval_id}[/] {row.status}  {row.campaign_id}/{row.variant_id} "
+                      f"({row.renderer})  claims: {', '.join(json.loads(row.claims))}", soft_wrap=True)
+        console.print(f"  Subject: {row.subject}", soft_wrap=True, markup=False)
+        for line in str(row.body).strip().splitlines():
+            console.print(f"  | {line}", soft_wrap=True, markup=False)
+        if row.decided_by:
+            console.print(f"  decided by {row.decided_by} at {row.decided_at}: {row.note or ''}", soft_wrap=True)
+
+
+def _decide(approval_id: str, decision: str, by: str, note: Optional[str]) -> None:
+    from mos_pipelines.activation import content, ledger
+
+    con = _approvals_connection()
+    try:
+        content.decide(con, approval_id, decision, by, note, ledger.utcnow())
+    except content.ApprovalError as exc:
+        fail(str(exc))
+    finally:
+        con.close()
+    console.print(f"Approval {approval_id} {decision}. The next delivery "
+                  f"{'sends' if decision == 'approved' else 'never sends'} this copy.")
+
+
+@approvals_app.command("approve")
+def approvals_approve(
+    approval_id: Annotated[str, typer.Argument(help="The id shown by `mos approvals list`.")],
+    by: Annotated[str, typer.Option(help="Who approves.")] = os.environ.get("USER", "unknown"),
+    note: Annotated[Optional[str], typer.Option(help="Why (kept with the decision).")] = None,
+) -> None:
+    """Approve copy: recipients waiting for it are sent at the next delivery."""
+    _decide(approval_id, "approved", by, note)
+
+
+@approvals_app.command("reject")
+def approvals_reject(
+    approval_id: Annotated[str, typer.Argument(help="The id shown by `mos approvals list`.")],
+    note: Annotated[str, typer.Option(help="Why it is rejected.")],
+    by: Annotated[str, typer.Option(help="Who rejects.")] = os.environ.get("USER", "unknown"),
+) -> None:
+    """Reject copy: it is never sent (changed copy gets a new approval)."""
+    _decide(approval_id, "rejected", by, note)
 
 
 @app.command()

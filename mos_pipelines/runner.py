@@ -40,17 +40,27 @@ def load_definitions() -> dg.Definitions:
 
 
 def resolve_selection(definitions: dg.Definitions, select: str | None) -> list[dg.AssetKey]:
-    """Asset keys for a Dagster selection string; everything materializable when None."""
+    """Asset keys for a Dagster selection string within the full build; all of it when None.
+
+    Channel deliveries are not part of the full build (their sensors launch them behind the quality
+    gates; by hand: `mos activation run`)."""
+    from mos_pipelines.defs.schedules import FULL_BUILD_SELECTION
+
     graph = definitions.resolve_asset_graph()
+    buildable = FULL_BUILD_SELECTION.resolve(graph) & graph.materializable_asset_keys
     if not select:
-        return sorted(graph.materializable_asset_keys)
+        return sorted(buildable)
     try:
         keys = dg.AssetSelection.from_string(select).resolve(graph)
     except Exception as exc:  # Dagster raises several types for a bad expression
         raise RunSelectionError(f"Invalid --select {select!r}: {exc}") from exc
-    keys = sorted(k for k in keys if k in graph.materializable_asset_keys)
+    deliveries = sorted(k.to_user_string() for k in keys if k in graph.materializable_asset_keys and k not in buildable)
+    keys = sorted(k for k in keys if k in buildable)
     if not keys:
-        raise RunSelectionError(f"--select {select!r} matches no asset. Try 'group:raw' or 'key:raw/events'.")
+        hint = (f" ({', '.join(deliveries)} are channel deliveries: run them with `mos activation run`)"
+                if deliveries else "")
+        raise RunSelectionError(f"--select {select!r} matches no asset of the build{hint}. "
+                                "Try 'group:raw' or 'key:raw/events'.")
     return keys
 
 
@@ -121,3 +131,51 @@ def run_assets(select: str | None, console: Console | None = None) -> RunOutcome
             message = error.message.strip() if error else "unknown error"
             outcome.failures.append(f"{event.step_key}: {message}")
     return outcome
+
+
+@dataclass
+class ActivationOutcome:
+    destination: str
+    launched: bool
+    reason: str
+    run_id: str | None = None
+    success: bool = True
+    metadata: dict = field(default_factory=dict)
+
+
+def run_activation(destinations: list[str] | None = None, dry_run: bool = False) -> list[ActivationOutcome]:
+    """Deliver destinations now, in process, where the sensor's gate decision allows it.
+
+    The same decision as the sensors (``activation.gating.decide``) except that a materialization
+    delivered before may be delivered again (the ledger sends nothing that did not change)."""
+    from mos_pipelines.activation.config import load_config
+    from mos_pipelines.activation.gating import decide, delivery_key
+    from mos_pipelines.defs.activation.jobs import job_name
+
+    config = load_config()
+    names = destinations or list(config.destinations)
+    for name in names:
+        config.destination(name)  # an unknown name fails before anything runs
+    definitions = load_definitions()
+    graph = definitions.resolve_asset_graph()
+    instance = dg.DagsterInstance.get()
+    outcomes = []
+    for name in names:
+        decision = decide(instance, graph, config, name, None, require_new=False)
+        if not decision.launch:
+            outcomes.append(ActivationOutcome(name, False, decision.reason))
+            continue
+        key = delivery_key(name)
+        run_config = {"ops": {key.to_python_identifier(): {"config": {"dry_run": dry_run}}}, **QUIET_LOGS}
+        result = definitions.resolve_job_def(job_name(name)).execute_in_process(
+            instance=instance, run_config=run_config, raise_on_error=False,
+            tags={"mos/launched_by": "cli", "mos/destination": name})
+        metadata = {}
+        for event in result.all_events:
+            if event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
+                metadata = {k: getattr(v, "value", v) for k, v in event.materialization.metadata.items()}
+        failure = next((e.step_failure_data.error.message.strip() for e in result.all_events
+                        if e.event_type == dg.DagsterEventType.STEP_FAILURE and e.step_failure_data.error), None)
+        outcomes.append(ActivationOutcome(name, True, failure or decision.reason, result.run_id, result.success,
+                                          metadata))
+    return outcomes

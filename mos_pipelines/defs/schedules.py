@@ -1,11 +1,16 @@
-"""The daily full build: every asset the project defines, in dependency order."""
+"""The daily full build: every asset the project defines except channel deliveries, in dependency order."""
 
 import dagster as dg
 
+from mos_pipelines.activation.gating import DELIVERY_TAG
+
+# Deliveries to channels are launched by their sensors behind the quality gates, never by a schedule.
+FULL_BUILD_SELECTION = dg.AssetSelection.all() - dg.AssetSelection.tag(*DELIVERY_TAG)
+
 full_build_job = dg.define_asset_job(
     name="full_build",
-    selection=dg.AssetSelection.all(),
-    description="Materialize every asset: ingestion, dbt and everything downstream.",
+    selection=FULL_BUILD_SELECTION,
+    description="Materialize every asset: ingestion, dbt, models and sync models (deliveries run from sensors).",
 )
 
 daily_full_build = dg.ScheduleDefinition(

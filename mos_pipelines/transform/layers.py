@@ -7,6 +7,11 @@ and everything unrelated to them) and the *gated* layer (every other descendant 
 The gated layer is a separate op that depends on the gated models, so Dagster skips it in the run
 where one of their blocking checks failed. Computed from the manifest: new models downstream of a
 gate land in the gated layer without anyone listing them.
+
+The activation sync models (``models/activation/``) are a third layer: they read tables that Python
+assets write after the gated layer (lookalike scores, experiment assignments, notifications), so
+they are built by their own op (``defs/activation/assets.py``). Every one of them that reads a dbt
+model must be downstream of a gated model: nothing is activated from data no gate has seen.
 """
 
 from __future__ import annotations
@@ -16,17 +21,20 @@ from dataclasses import dataclass
 from typing import Any
 
 BUILT_TYPES = ("model", "seed", "snapshot")
+ACTIVATION_FOLDER = "activation"  # models/activation/: the sync models
 
 
 class LayerError(ValueError):
-    """A gated model is missing from the manifest."""
+    """A gated model is missing from the manifest, or a sync model is not downstream of a gate."""
 
 
 @dataclass(frozen=True)
 class DbtLayers:
     foundation: tuple[str, ...]  # `fqn:` selectors of built resources (models, seeds, snapshots)
     gated: tuple[str, ...]
-    foundation_excluded_tests: tuple[str, ...]  # tests of the foundation that read a gated-layer node
+    foundation_excluded_tests: tuple[str, ...]  # tests of the foundation that read a later layer's node
+    activation: tuple[str, ...] = ()
+    gated_excluded_tests: tuple[str, ...] = ()  # tests of the gated layer that read an activation node
 
     @property
     def foundation_select(self) -> str:
@@ -37,8 +45,16 @@ class DbtLayers:
         return " ".join(self.gated)
 
     @property
+    def activation_select(self) -> str:
+        return " ".join(self.activation)
+
+    @property
     def foundation_exclude(self) -> str | None:
         return " ".join(self.foundation_excluded_tests) or None
+
+    @property
+    def gated_exclude(self) -> str | None:
+        return " ".join(self.gated_excluded_tests) or None
 
 
 def _walk(start: Iterable[str], edges: Mapping[str, list[str]]) -> set[str]:
@@ -57,8 +73,12 @@ def _fqn(node: Mapping[str, Any]) -> str:
     return "fqn:" + ".".join(node["fqn"])
 
 
+def _is_sync_model(node: Mapping[str, Any]) -> bool:
+    return node["resource_type"] == "model" and len(node["fqn"]) > 2 and node["fqn"][1] == ACTIVATION_FOLDER
+
+
 def split_layers(manifest: Mapping[str, Any], gated_models: Iterable[str]) -> DbtLayers:
-    """Foundation and gated layers of ``manifest`` for the models named in ``gated_models``."""
+    """Foundation, gated and activation layers of ``manifest`` for the models named in ``gated_models``."""
     nodes = manifest["nodes"]
     built = {uid: n for uid, n in nodes.items() if n["resource_type"] in BUILT_TYPES}
     by_name: dict[str, str] = {}
@@ -72,16 +92,37 @@ def split_layers(manifest: Mapping[str, Any], gated_models: Iterable[str]) -> Db
         gated_ids.add(by_name[name])
     upstream = _walk(gated_ids, manifest["parent_map"]) | gated_ids
     downstream = _walk(gated_ids, manifest["child_map"])
-    gated_layer = {uid for uid in downstream - upstream if uid in built}
-    foundation = set(built) - gated_layer
-    excluded_tests = sorted(
-        _fqn(node) for uid, node in nodes.items()
-        if node["resource_type"] == "test"
-        and any(p in gated_layer for p in manifest["parent_map"].get(uid, []))
-        and any(p in foundation for p in manifest["parent_map"].get(uid, []))
-    )
+    sync_ids = {uid for uid, node in built.items() if _is_sync_model(node)}
+    # A sync model that reads warehouse models must read them below a gate. One that reads only
+    # sources (tables Python assets write, e.g. notifications) is gated through those assets' own
+    # ancestors in the Dagster graph, which the activation sensors check.
+    reads_models = {uid for uid in sync_ids if any(p in built for p in manifest["parent_map"].get(uid, []))}
+    ungated = sorted(built[uid]["name"] for uid in reads_models - downstream)
+    if ungated:
+        raise LayerError(f"sync model(s) {', '.join(ungated)} are not downstream of any quality gate "
+                         f"({', '.join(sorted(gated_models))}): activation would skip the gates")
+    activation_layer = (sync_ids | _walk(sync_ids, manifest["child_map"])) & set(built)
+    gated_layer = {uid for uid in downstream - upstream if uid in built} - activation_layer
+    foundation = set(built) - gated_layer - activation_layer
+    layer_of = {**{uid: 0 for uid in foundation}, **{uid: 1 for uid in gated_layer},
+                **{uid: 2 for uid in activation_layer}}
+
+    def spanning(layer: int) -> tuple[str, ...]:
+        """Tests with a parent in ``layer`` and one in a later layer: dbt's eager selection would run
+        them in this layer's step, before that later parent is built."""
+        found = []
+        for uid, node in nodes.items():
+            if node["resource_type"] != "test":
+                continue
+            parent_layers = {layer_of[p] for p in manifest["parent_map"].get(uid, []) if p in layer_of}
+            if layer in parent_layers and max(parent_layers) > layer:
+                found.append(_fqn(node))
+        return tuple(sorted(found))
+
     return DbtLayers(
         foundation=tuple(sorted(_fqn(built[uid]) for uid in foundation)),
         gated=tuple(sorted(_fqn(built[uid]) for uid in gated_layer)),
-        foundation_excluded_tests=tuple(excluded_tests),
+        foundation_excluded_tests=spanning(0),
+        activation=tuple(sorted(_fqn(built[uid]) for uid in activation_layer)),
+        gated_excluded_tests=spanning(1),
     )

@@ -97,12 +97,18 @@ def test_clean_world_passes_every_gate_and_records_each_result(clean: World):
     assert set(evaluations) == set(GATES)
     assert all(e.passed for e in evaluations.values())
     rows = results_rows(clean)
-    assert set(rows) == set(GATES)
+    # the table-level gates, and the consent gates of the activation sync models
+    assert set(rows) == set(GATES) | {"consent_email_marketing", "consent_ad_personalization"}
     assert all(passed for _, passed, *_ in rows.values())
     volume = json.loads(rows["event_volume"][4])
     assert volume["days_judged"] == 1 and volume["note"] is None  # 8 days: one day to judge
     assert rows["event_volume"][2] is not None
     assert {"marts/fct_sessions", "marts/dim_customers_snapshot"} <= materialized(clean)
+
+
+def test_clean_world_activation_sensor_asks_for_a_run(clean: World):
+    tick = activation_sensor_tick(clean, "email__nurture")
+    assert isinstance(tick, dg.SensorResult) and tick.run_requests[0].run_key.startswith("email__nurture:")
 
 
 def test_missing_identifiers_fail_the_gate_and_nothing_downstream_materializes(missing_ids: World):
@@ -162,3 +168,37 @@ def test_marking_the_dropped_day_expected_lets_the_gate_pass(volume_drop: World)
                                     expected_days={datetime.date(2026, 1, 9): "planted drop"})
     assert result.passed and result.details["expected_days_exempt"] == [
         {"event_date": "2026-01-09", "reason": "planted drop"}]
+
+
+def activation_sensor_tick(world: World, destination: str):
+    from mos_pipelines.runner import load_definitions
+
+    use_home(world.settings)
+    definitions = load_definitions()
+    sensor = definitions.resolve_sensor_def(f"activate__{destination}_sensor")
+    return sensor(dg.build_sensor_context(instance=dg.DagsterInstance.get(), definitions=definitions))
+
+
+def test_after_the_failed_volume_gate_nothing_is_activated_and_every_sensor_says_why(
+        volume_drop: World, tmp_path: Path):
+    """The sync models of the clean build were never delivered; the drop day's failed gate upstream of
+    them keeps every delivery back: 0 messages, 0 requests, no audience file, and the reason on each tick."""
+    from mos_pipelines.activation.gating import delivery_key
+    from mos_pipelines.runner import run_activation
+    from tests.activation_servers import WebhookServer, activation_config_env, local_activation_config
+
+    destinations = ("email__nurture", "crm__lifecycle_stages", "google_ads__audiences", "meta_ads__audiences")
+    with WebhookServer() as hook, activation_config_env(local_activation_config(tmp_path / "a.yaml", hook.url)):
+        for destination in destinations:
+            tick = activation_sensor_tick(volume_drop, destination)
+            assert isinstance(tick, dg.SkipReason), destination
+            assert "marts/fct_events:event_volume failed" in tick.skip_message, tick.skip_message
+        outcomes = {o.destination: o for o in run_activation(list(destinations))}
+        requests = len(hook.requests)
+    assert not any(o.launched for o in outcomes.values())
+    assert all("marts/fct_events:event_volume failed" in o.reason for o in outcomes.values())
+    activation_dir = volume_drop.settings.mos_home / "activation"
+    assert not activation_dir.exists() or not [p for p in activation_dir.rglob("*") if p.is_file()]
+    assert requests == 0
+    instance = dg.DagsterInstance.get()
+    assert all(instance.get_latest_materialization_event(delivery_key(d)) is None for d in destinations)

@@ -29,7 +29,10 @@ def test_bundled_thresholds_are_the_issue_figures():
     assert config.duplicate_customers_max_rate == 0.02
     assert config.volume_max_change == 0.10 and config.volume_min_history_days == 8
     assert config.min_spend == 0
-    assert config.consent.targets == ()  # activation models arrive in a later issue
+    assert {(t.table, t.purpose) for t in config.consent.targets} == {
+        ("activation.sync_email__nurture", "email_marketing"),
+        ("activation.sync_crm__lifecycle_stages", "email_marketing"),
+        ("activation.sync_ads__audience_members", "ad_personalization")}
 
 
 def test_duplicate_rate_threshold_matches_the_dbt_identity_gate():
@@ -84,7 +87,7 @@ def test_a_missing_suite_is_named(tmp_path):
         validate("nope", pd.DataFrame({"x": [1]}), {}, [], suites_dir=tmp_path)
 
 
-def test_gates_are_blocking_checks_and_no_consent_check_exists_without_targets():
+def test_gates_and_the_consent_checks_of_the_sync_models_are_blocking():
     import dagster as dg
 
     from mos_pipelines.defs.quality import checks
@@ -95,7 +98,10 @@ def test_gates_are_blocking_checks_and_no_consent_check_exists_without_targets()
         ("raw/events", "missing_identifiers"), ("marts/fct_events", "event_volume"),
         ("marts/dim_customers", "duplicate_customers"), ("marts/fct_ad_spend_daily", "ad_spend")}
     assert all(s.blocking for s in specs)
-    assert checks.consent_checks == []  # the bundled config has no activation target yet
+    consent = {(s.asset_key.to_user_string(), s.name, s.blocking) for c in checks.consent_checks for s in c.check_specs}
+    assert consent == {("activation/sync_email__nurture", "consent_email_marketing", True),
+                       ("activation/sync_crm__lifecycle_stages", "consent_email_marketing", True),
+                       ("activation/sync_ads__audience_members", "consent_ad_personalization", True)}
     (spec,) = checks.build_consent_check(ConsentTarget("activation.sync_email", "email_marketing")).check_specs
     assert spec.blocking and spec.asset_key == dg.AssetKey(["activation", "sync_email"])
     assert spec.name == "consent_email_marketing"

@@ -58,9 +58,38 @@ def test_project_split_puts_sessions_and_the_snapshot_after_the_gates():
     assert any(s.endswith(".dim_customers_snapshot") for s in layers.gated)
     assert "fqn:mos_pipelines.marts.events.fct_events" in layers.foundation
     built = [n for n in manifest["nodes"].values() if n["resource_type"] in ("model", "seed", "snapshot")]
-    assert len(layers.foundation) + len(layers.gated) == len(built)
+    assert len(layers.foundation) + len(layers.gated) + len(layers.activation) == len(built)
     # no foundation node depends on a second-layer node (the steps run in order)
     by_selector = {"fqn:" + ".".join(n["fqn"]): uid for uid, n in manifest["nodes"].items()}
     second = {by_selector[s] for s in layers.gated}
     for selector in layers.foundation:
         assert not second.intersection(manifest["parent_map"][by_selector[selector]]), selector
+
+
+def test_sync_models_are_a_third_layer_after_the_gated_one():
+    manifest = _manifest({"events": [], "features": ["events"], "sync_email": ["features"],
+                          "test_sync": ["sync_email", "events"], "test_features": ["features", "sync_email"]},
+                         types={"test_sync": "test", "test_features": "test"})
+    manifest["nodes"]["model.p.sync_email"]["fqn"] = ["p", "activation", "sync_email"]
+    layers = split_layers(manifest, ["events"])
+    assert layers.activation == ("fqn:p.activation.sync_email",)
+    assert layers.gated == ("fqn:p.dir.features",)
+    # tests that also read a sync model run with the activation step, not before it
+    assert layers.foundation_excluded_tests == ("fqn:p.dir.test_sync",)
+    assert layers.gated_excluded_tests == ("fqn:p.dir.test_features",)
+
+
+def test_a_sync_model_that_reads_ungated_models_is_an_error():
+    manifest = _manifest({"events": [], "consent": [], "sync_email": ["consent"], "sync_slack": []})
+    manifest["nodes"]["model.p.sync_email"]["fqn"] = ["p", "activation", "sync_email"]
+    manifest["nodes"]["model.p.sync_slack"]["fqn"] = ["p", "activation", "sync_slack"]  # reads only sources: allowed
+    with pytest.raises(LayerError, match="sync_email are not downstream of any quality gate"):
+        split_layers(manifest, ["events"])
+
+
+def test_project_sync_models_form_the_activation_layer():
+    manifest = json.loads(ensure_manifest(dbt_project).read_text())
+    layers = split_layers(manifest, gated_dbt_models())
+    assert {s.rsplit(".", 1)[1] for s in layers.activation} == {
+        "sync_email__nurture", "sync_crm__lifecycle_stages", "sync_ads__audience_members",
+        "sync_slack__top_notifications"}

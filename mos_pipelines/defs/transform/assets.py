@@ -5,7 +5,8 @@
 ``dbt_downstream_of_gates`` builds every other descendant of a gated model. The gates are blocking
 checks on the gated models, so a failed gate skips the second step in that run. The split is
 computed from the manifest (``mos_pipelines.transform.layers``): a new model downstream of a gated
-model lands in the second step without being listed anywhere.
+model lands in the second step without being listed anywhere. The activation sync models are a third
+step, wired in ``defs/activation/assets.py``.
 """
 
 import json
@@ -48,6 +49,7 @@ if LAYERS.gated:
         pool=WAREHOUSE_POOL,
         name="dbt_downstream_of_gates",
         select=LAYERS.gated_select,
+        exclude=LAYERS.gated_exclude,
     )
     def dbt_downstream_of_gates(context: dg.AssetExecutionContext, dbt: DbtCliResource):
         """Build every model downstream of a quality gate; skipped in a run where a gate failed."""

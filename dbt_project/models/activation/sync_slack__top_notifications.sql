@@ -1,0 +1,75 @@
+{#-
+    The notifications the team's Slack channel should see: the top open notifications of
+    insights.notifications (status `new`), most severe first, then newest. The table is written by
+    Python assets (lookalike degradation today, the insights hub later); before any of them ran
+    the model is empty. When the table carries a `rank` column (the insights hub's ranking), rank
+    decides the order within a severity.
+-#}
+{%- set columns = {
+    'notification_id': 'varchar', 'created_at': 'timestamp with time zone', 'source': 'varchar',
+    'severity': 'varchar', 'subject': 'varchar', 'title': 'varchar', 'message': 'varchar',
+    'metric': 'varchar', 'figure': 'double', 'previous_figure': 'double', 'suggested_action': 'varchar',
+    'status': 'varchar'
+} -%}
+{%- set has_rank = false -%}
+{%- if source_exists('insights', 'notifications') -%}
+    {%- set relation = source('insights', 'notifications') -%}
+    {%- set has_rank = 'rank' in (adapter.get_columns_in_relation(relation) | map(attribute='name') | list) -%}
+{%- endif -%}
+{%- if has_rank -%}
+    {%- do columns.update({'rank': 'integer'}) -%}
+{%- endif -%}
+
+with
+
+notifications as (
+
+    select * from {{ optional_source('insights', 'notifications', columns) }} as notification_rows
+
+),
+
+ranked as (
+
+    select
+        *,
+        row_number() over (
+            order by
+                case lower(severity) when 'critical' then 0 when 'warning' then 1 when 'info' then 2 else 3 end,
+                {% if has_rank %}rank nulls last,{% endif %}
+                created_at desc,
+                notification_id
+        ) as notification_rank
+    from notifications
+    where status = 'new'
+
+),
+
+final as (
+
+    select
+        -- keys
+        notification_id,
+
+        -- dimensions
+        notification_rank,
+        source as notification_source,
+        severity,
+        subject,
+        title,
+        message,
+        metric,
+        suggested_action,
+
+        -- metrics
+        figure,
+        previous_figure,
+
+        -- timestamps
+        created_at
+
+    from ranked
+    where notification_rank <= {{ var('mos__activation_slack_top_n') }}
+
+)
+
+select * from final
