@@ -141,6 +141,7 @@ class AudienceResult:
     audience: Audience
     fit: LookalikeFit
     scores: pd.DataFrame  # customer_id, audience, score, percentile, tier, model_version, scored_at
+    evaluation: pd.DataFrame  # audience, customer_id, is_seed, score, weight, true_propensity
     status: str = "accepted"  # or "degraded"
     previous: dict[str, Any] | None = None  # the last accepted run it was compared with
     reasons: list[str] = field(default_factory=list)
@@ -160,7 +161,11 @@ def fit_audience(con, audience: Audience, settings: ModelSettings, scored_at: da
     ranked.insert(1, "audience", audience.name)
     ranked["model_version"] = fit.model_version
     ranked["scored_at"] = scored_at
-    return AudienceResult(audience=audience, fit=fit, scores=ranked)
+    rows = fit.evaluation_rows
+    evaluation = pd.DataFrame({"audience": audience.name,
+                               "customer_id": frame["customer_id"].to_numpy()[rows["row"].to_numpy()]})
+    evaluation = pd.concat([evaluation, rows.drop(columns="row").reset_index(drop=True)], axis=1)
+    return AudienceResult(audience=audience, fit=fit, scores=ranked, evaluation=evaluation)
 
 
 def judge(result: AudienceResult, previous: dict[str, Any] | None, degradation: Degradation) -> None:
@@ -202,6 +207,8 @@ def model_run_row(result: AudienceResult, run_id: str, fitted_at: datetime.datet
         "holdout_seed": fit.sizes["holdout_seed"],
         "eval_population": fit.sizes["eval_population"],
         "auc": ev.auc,
+        "auc_ci_low": ev.auc_ci[0] if ev.auc_ci else None,
+        "auc_ci_high": ev.auc_ci[1] if ev.auc_ci else None,
         "average_precision": ev.average_precision,
         "recall_at_10": ev.recall_at[10],
         "lift_at_10": ev.lift_at[10],
@@ -209,6 +216,8 @@ def model_run_row(result: AudienceResult, run_id: str, fitted_at: datetime.datet
         "lift_at_tiers": json.dumps({str(t): ev.lift_at[t] for t in TIERS}),
         "true_propensity_auc": ev.true_propensity_auc,
         "true_propensity_spearman": ev.true_propensity_spearman,
+        "true_propensity_gap_ci_low": ev.true_propensity_gap_ci[0] if ev.true_propensity_gap_ci else None,
+        "true_propensity_gap_ci_high": ev.true_propensity_gap_ci[1] if ev.true_propensity_gap_ci else None,
         "feature_importances": json.dumps(fit.importances),
         "seconds": json.dumps({k: round(v, 3) for k, v in fit.seconds.items()}),
         "compared_with_run": (result.previous or {}).get("model_run_id"),
@@ -223,9 +232,15 @@ def model_card(result: AudienceResult) -> str:
     top = "\n".join(f"- `{k}`: {v:.4f}" for k, v in list(fit.importances.items())[:8])
     truth = ""
     if ev.true_propensity_auc is not None:
+        gap = ""
+        if ev.true_propensity_gap_ci:
+            gap = f" (gap {ev.true_propensity_auc - ev.auc:.3f}, 95 % interval [{ev.true_propensity_gap_ci[0]:.3f}, " \
+                  f"{ev.true_propensity_gap_ci[1]:.3f}])"
         truth = (f"\nOn the simulator, the true propensity itself ranks the same held-out seed at AUC "
-                 f"{ev.true_propensity_auc:.3f} (the best any model can do); rank correlation of the scores with "
-                 f"the true propensity: {ev.true_propensity_spearman:.3f}.\n")
+                 f"{ev.true_propensity_auc:.3f}{gap}; it includes latent engagement no warehouse feature sees "
+                 f"for anonymous visitors, so it is a ceiling, not a target. Rank correlation of the scores "
+                 f"with the true propensity: {ev.true_propensity_spearman:.3f}.\n")
+    ci = f" (95 % bootstrap interval [{ev.auc_ci[0]:.3f}, {ev.auc_ci[1]:.3f}])" if ev.auc_ci else ""
     status = f"**{result.status}**" + (f": {'; '.join(result.reasons)}" if result.reasons else "")
     return f"""# Lookalike model card: {a.name}
 
@@ -241,7 +256,7 @@ population sample), sigmoid-calibrated and corrected to the population's seed ra
 status {status}.
 
 **Evaluation** (held-out seed ranked among {ev.eval_population} population members the model never saw):
-AUC {ev.auc:.3f}, average precision {ev.average_precision:.3f}.
+AUC {ev.auc:.3f}{ci}, average precision {ev.average_precision:.3f}.
 
 | tier | recall | lift |
 |---|---|---|

@@ -12,8 +12,9 @@ ranking is the product (tiers of the top 1–10 %), not a yes/no answer.
   corrected for the subsampling, so a score estimates P(seed | features) at the real seed-to-population
   ratio.
 - Evaluation holds out part of the seed *and* part of the population that the model never saw, and
-  reports how the held-out seed ranks among those population members: AUC, average precision, and
-  recall and lift at each tier.
+  reports how the held-out seed ranks among those population members: AUC with a bootstrap interval,
+  average precision, and recall and lift at each tier. The scored evaluation rows are kept
+  (``LookalikeFit.evaluation_rows``) so charts and audits can recompute every figure.
 
 No Dagster here: the asset, the CLI (``mos lookalike score``) and the tests call these functions.
 """
@@ -39,6 +40,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from mos_pipelines.lookalike.metrics import bootstrap_auc
 
 TIERS: tuple[int, ...] = (1, 2, 3, 5, 10)  # percent of the population, best first
 
@@ -157,8 +160,10 @@ class Evaluation:
     lift_at: dict[int, float]  # recall / tier share
     holdout_seed: int
     eval_population: int
+    auc_ci: tuple[float, float] | None = None  # 95 % stratified bootstrap interval of the AUC
     true_propensity_auc: float | None = None  # the same AUC with the true propensity as the score
     true_propensity_spearman: float | None = None  # rank correlation of score and true propensity
+    true_propensity_gap_ci: tuple[float, float] | None = None  # 95 % interval of truth AUC - AUC (paired)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -177,6 +182,11 @@ class LookalikeFit:
     seconds: dict[str, float]
     model_version: str
     prior_odds_factor: float  # training odds -> population odds (negative subsampling correction)
+    # One row per evaluation member: ``row`` (position in the fitted frame), ``is_seed`` (held-out seed
+    # member, else unseen population member), ``score``, ``weight`` (how many members of seed ∪
+    # population the row stands for: reweighted, the rows have the population's seed rate, which is
+    # what a calibration chart needs) and ``true_propensity`` (simulator only, else NaN).
+    evaluation_rows: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def score(self, frame: pd.DataFrame) -> np.ndarray:
         """Calibrated P(seed-like | features) at the population's real seed ratio."""
@@ -271,12 +281,27 @@ def fit_lookalike(frame: pd.DataFrame, is_seed: np.ndarray, spec: FeatureSpec, s
         holdout_seed=len(holdout),
         eval_population=len(eval_pop),
     )
+    truth_rows = np.full(len(labels), np.nan)
     if true_propensity is not None:
         truth = np.asarray(true_propensity, dtype=float)
-        evaluation.true_propensity_auc = float(roc_auc_score(labels, np.concatenate([truth[holdout], truth[eval_pop]])))
+        truth_rows = np.concatenate([truth[holdout], truth[eval_pop]])
+        evaluation.true_propensity_auc = float(roc_auc_score(labels, truth_rows))
         evaluation.true_propensity_spearman = float(
             pd.Series(s_pop).rank().corr(pd.Series(truth[eval_pop]).rank())
         )
+    auc_ci, gap_ci = bootstrap_auc(labels, scores, None if true_propensity is None else truth_rows,
+                                   seed=settings.random_state)
+    evaluation.auc_ci = (auc_ci.low, auc_ci.high)
+    if gap_ci is not None:
+        evaluation.true_propensity_gap_ci = (gap_ci.low, gap_ci.high)
+    fitted.evaluation_rows = pd.DataFrame({
+        "row": np.concatenate([holdout, eval_pop]),
+        "is_seed": labels.astype(bool),
+        "score": scores,
+        "weight": np.concatenate([np.full(len(holdout), n_seed / len(holdout)),
+                                  np.full(len(eval_pop), n_population / len(eval_pop))]),
+        "true_propensity": truth_rows,
+    })
     timings["evaluate"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()

@@ -1,4 +1,10 @@
-"""Warehouse tables of the lookalike capability: scores, model runs, and degradation notifications."""
+"""Warehouse tables of the lookalike capability: scores, model runs, the latest fit's evaluation rows, and
+degradation notifications.
+
+``ml.lookalike_evaluation`` holds, per audience, the held-out seed members (``is_seed``) and the unseen
+population members of the latest fit with their scores and weights (each row stands for ``weight``
+members of seed ∪ population), so a notebook can redraw the distribution, lift and calibration charts
+and recompute the AUC of ``ml.model_runs`` without the model."""
 
 from __future__ import annotations
 
@@ -41,6 +47,20 @@ create table if not exists ml.model_runs (
     compared_with_run varchar,
     fitted_at timestamptz not null
 );
+alter table ml.model_runs add column if not exists auc_ci_low double;
+alter table ml.model_runs add column if not exists auc_ci_high double;
+alter table ml.model_runs add column if not exists true_propensity_gap_ci_low double;
+alter table ml.model_runs add column if not exists true_propensity_gap_ci_high double;
+create table if not exists ml.lookalike_evaluation (
+    audience varchar not null,
+    customer_id varchar not null,
+    model_run_id varchar not null,
+    is_seed boolean not null,
+    score double not null,
+    weight double not null,
+    true_propensity double,
+    primary key (audience, customer_id)
+);
 create table if not exists insights.notifications (
     notification_id varchar primary key,
     created_at timestamptz not null,
@@ -74,7 +94,7 @@ def last_accepted_run(con, audience: str, definition_hash: str) -> dict[str, Any
 
 
 def write_result(con, result: AudienceResult, row: dict[str, Any]) -> None:
-    """Replace the audience's scores and append its model run (one transaction)."""
+    """Replace the audience's scores and evaluation rows and append its model run (one transaction)."""
     con.execute("begin transaction")
     try:
         con.execute("delete from ml.lookalike_scores where audience = ?", [result.audience.name])
@@ -82,6 +102,11 @@ def write_result(con, result: AudienceResult, row: dict[str, Any]) -> None:
         con.register("_lookalike_scores", scores)
         con.execute("insert into ml.lookalike_scores by name select * from _lookalike_scores")
         con.unregister("_lookalike_scores")
+        con.execute("delete from ml.lookalike_evaluation where audience = ?", [result.audience.name])
+        evaluation = result.evaluation.assign(model_run_id=row["model_run_id"])
+        con.register("_lookalike_evaluation", evaluation)
+        con.execute("insert into ml.lookalike_evaluation by name select * from _lookalike_evaluation")
+        con.unregister("_lookalike_evaluation")
         con.register("_model_run", pd.DataFrame([row]))
         con.execute("insert or replace into ml.model_runs by name select * from _model_run")
         con.unregister("_model_run")
