@@ -1,7 +1,7 @@
 """How close each lookalike audience gets to the simulator's true propensity, run by hand on a built world.
 
     MOS_HOME=/tmp/demo .venv/bin/python benchmarks/lookalike_truth_gap.py [--repeats 10] [--model linear]
-        [--features a,b,c] [--config config/lookalike.yaml]
+        [--features a,b,c] [--config config/lookalike.yaml] [--no-learn-from] [--label text]
 
 For every audience of the config, the model is fitted ``--repeats`` times with a different random
 state (so a different held-out fifth of the seed and a different population sample each time) on the
@@ -20,6 +20,7 @@ benchmarks/results/lookalike_truth.jsonl.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -35,10 +36,9 @@ from sklearn.metrics import roc_auc_score
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mos_pipelines.lookalike.audiences import audience_frame, feature_spec, load_config  # noqa: E402
+from mos_pipelines.lookalike.audiences import audience_frame, feature_spec, load_config, wider_frame  # noqa: E402
 from mos_pipelines.lookalike.model import fit_lookalike  # noqa: E402
 from mos_pipelines.lookalike.truth import true_propensity_by_customer  # noqa: E402
-from mos_pipelines.simulation.population import PROPENSITY_COEFFICIENTS  # noqa: E402
 
 
 def firmographic_truth(con, truth_dir: Path, customer_ids: pd.Series) -> np.ndarray | None:
@@ -54,7 +54,8 @@ def firmographic_truth(con, truth_dir: Path, customer_ids: pd.Series) -> np.ndar
               .drop_duplicates("customer_id").set_index("customer_id")["person_id"])
     people = pd.read_csv(truth_dir / "people.csv").set_index("person_id")
     rows = people.reindex(customer_ids.map(person).to_numpy())
-    linear = sum(rows[f].map(c).fillna(0).to_numpy(dtype=float) for f, c in PROPENSITY_COEFFICIENTS.items())
+    coefficients = json.loads((truth_dir / "propensity_model.json").read_text())["coefficients"]
+    linear = sum(rows[f].map(c).fillna(0).to_numpy(dtype=float) for f, c in coefficients.items() if isinstance(c, dict))
     return np.asarray(linear)
 
 
@@ -64,6 +65,7 @@ def main() -> None:
     parser.add_argument("--model", choices=["gradient_boosting", "linear"], default=None)
     parser.add_argument("--features", default=None, help="comma-separated; default: each audience's own")
     parser.add_argument("--config", type=Path, default=None)
+    parser.add_argument("--no-learn-from", action="store_true", help="ignore the audiences' learn_from")
     parser.add_argument("--label", default="", help="free text stored with the result line")
     args = parser.parse_args()
 
@@ -75,11 +77,13 @@ def main() -> None:
         raise SystemExit(f"{home}/truth has no simulator truth: this benchmark needs a generated world")
     out = ROOT / "benchmarks" / "results" / "lookalike_truth.jsonl"
     for audience in config.audiences:
-        features = tuple(args.features.split(",")) if args.features else audience.features
+        if args.features:
+            audience = dataclasses.replace(audience, features=tuple(args.features.split(",")))
+        if args.no_learn_from:
+            audience = dataclasses.replace(audience, learn_from=None)
+        features = audience.features
         frame, is_seed = audience_frame(con, audience)
-        frame = con.execute(
-            f"select customer_id, {', '.join(features)} from marts.customer_features"
-        ).df().set_index("customer_id").reindex(frame["customer_id"]).reset_index()
+        wider = wider_frame(con, audience)
         spec = feature_spec(frame, features)
         true_p = frame["customer_id"].map(truth).astype(float)
         true_p = true_p.fillna(true_p.mean()).to_numpy()
@@ -90,7 +94,8 @@ def main() -> None:
             settings = config.model
             settings = type(settings)(**{**settings.__dict__, "random_state": settings.random_state + repeat,
                                          **({"kind": args.model} if args.model else {})})
-            fit = fit_lookalike(frame, is_seed, spec, settings, audience=audience.name, true_propensity=true_p)
+            fit = fit_lookalike(frame, is_seed, spec, settings, audience=audience.name, true_propensity=true_p,
+                                wider=wider)
             ev = fit.evaluation
             runs.append((ev.auc, ev.true_propensity_auc, ev.recall_at[10], ev.true_propensity_spearman))
             if repeat == 0:
@@ -100,6 +105,7 @@ def main() -> None:
             "measured_at": datetime.now(UTC).isoformat(timespec="seconds"), "host": platform.node(),
             "mos_home": str(home), "label": args.label, "audience": audience.name,
             "model": args.model or config.model.kind, "features": list(features), "repeats": args.repeats,
+            "learn_from": list(audience.learn_from) if audience.learn_from else None,
             "seed": int(is_seed.sum()), "population": int((~is_seed).sum()),
             "holdout_seed": fit.sizes["holdout_seed"], "eval_population": fit.sizes["eval_population"],
             "auc_mean": round(float(r[:, 0].mean()), 4), "auc_sd": round(float(r[:, 0].std(ddof=1)), 4),

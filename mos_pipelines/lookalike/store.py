@@ -117,18 +117,18 @@ def write_result(con, result: AudienceResult, row: dict[str, Any]) -> None:
 
 
 def notify_degradation(con, result: AudienceResult, model_run_id: str, created_at: datetime.datetime) -> str:
-    """One row in insights.notifications saying what dropped, from what, and what to do."""
-    ev, prev = result.fit.evaluation, result.previous or {}
+    """One row in insights.notifications saying what dropped, from what, and what to do (the first metric
+    that dropped is the row's figure; the message names every one)."""
+    metric, figure, previous = result.dropped[0]
     notification_id = hashlib.sha256(f"lookalike_degraded:{model_run_id}".encode()).hexdigest()[:16]
     message = (f"The lookalike model for audience '{result.audience.name}' got worse: {'; '.join(result.reasons)}. "
                f"Its scores are held back from activation until a fit is accepted again.")
     action = ("Check recent changes to the seed definition and to customer_features (a feature that drifted or "
               "went missing), then re-run the audience; if the new data is right, accept the new model.")
     con.execute(
-        "insert or replace into insights.notifications values (?, ?, 'lookalike', 'warning', ?, ?, ?, 'recall_at_10', ?, ?, ?, 'new')",
+        "insert or replace into insights.notifications values (?, ?, 'lookalike', 'warning', ?, ?, ?, ?, ?, ?, ?, 'new')",
         [notification_id, created_at, result.audience.name,
-         f"Lookalike audience {result.audience.name} degraded", message,
-         ev.recall_at[10], prev.get("recall_at_10"), action],
+         f"Lookalike audience {result.audience.name} degraded", message, metric, figure, previous, action],
     )
     return notification_id
 

@@ -31,6 +31,7 @@ class Stream(IntEnum):
     NOTES = 106
     CONSENT_DAY = 107
     EMAIL_TIMES = 108
+    CRM_REEXPORT = 109
     DIRTY = 200  # plus the source's position, see dirty_data.dirty_rng
 
 

@@ -227,8 +227,8 @@ pre_order_stats as (
         on
             pre_order_windows.customer_id = sessions.customer_id
             and sessions.is_identified_device
-            and sessions.session_start_at > pre_order_windows.window_start_at
-            and sessions.session_end_at < pre_order_windows.window_end_at
+            and pre_order_windows.window_start_at < sessions.session_start_at
+            and pre_order_windows.window_end_at > sessions.session_end_at
     group by pre_order_windows.customer_id, pre_order_windows.window_start_at, pre_order_windows.window_end_at
 
 ),
