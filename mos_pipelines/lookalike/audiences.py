@@ -45,10 +45,14 @@ class Audience:
     seed: str  # SQL predicate over marts.customer_features
     population: str
     features: tuple[str, ...]
+    learn_from: tuple[str, str] | None = None  # a wider (seed, population) the model also trains on
 
     def definition_hash(self, settings: ModelSettings) -> str:
         """Changes when the seed, population, features or model settings change: a new baseline."""
-        text = json.dumps([self.seed, self.population, list(self.features), asdict(settings)], sort_keys=True)
+        parts: list = [self.seed, self.population, list(self.features), asdict(settings)]
+        if self.learn_from:
+            parts.append(list(self.learn_from))
+        text = json.dumps(parts, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -105,8 +109,18 @@ def load_config(path: Path | None = None) -> LookalikeConfig:
         features = tuple(item.get("features") or default_features)
         if not features:
             fail(key, "no features: list them here or under default_features")
+        learn_from = None
+        if item.get("learn_from") is not None:
+            wider = item["learn_from"]
+            if not isinstance(wider, dict) or not wider.get("seed") or not wider.get("population"):
+                fail(f"{key}.learn_from", "expected a mapping with seed and population (SQL predicates)")
+            if unknown := sorted(set(wider) - {"seed", "population"}):
+                fail(f"{key}.learn_from", f"unknown key(s) {', '.join(unknown)} (allowed: seed, population)")
+            learn_from = (str(wider["seed"]), str(wider["population"]))
+        if unknown := sorted(set(item) - {"name", "description", "seed", "population", "features", "learn_from"}):
+            fail(key, f"unknown key(s) {', '.join(unknown)}")
         audiences.append(Audience(str(item["name"]), str(item.get("description", "")), str(item["seed"]),
-                                  str(item["population"]), features))
+                                  str(item["population"]), features, learn_from))
     names = [a.name for a in audiences]
     if len(set(names)) != len(names):
         fail("audiences", "audience names must be unique")
@@ -115,12 +129,26 @@ def load_config(path: Path | None = None) -> LookalikeConfig:
 
 def audience_frame(con, audience: Audience) -> tuple[pd.DataFrame, np.ndarray]:
     """Seed and population rows of ``marts.customer_features`` with an ``is_seed`` flag (seed wins)."""
+    return _rows(con, audience, audience.seed, audience.population)
+
+
+def wider_frame(con, audience: Audience) -> tuple[pd.DataFrame, np.ndarray] | None:
+    """Rows of the audience's ``learn_from`` definition that are not the audience's own (None without one)."""
+    if not audience.learn_from:
+        return None
+    seed, population = audience.learn_from
+    own = f"coalesce(({audience.seed}), false) or coalesce(({audience.population}), false)"
+    return _rows(con, audience, seed, population, exclude=own)
+
+
+def _rows(con, audience: Audience, seed: str, population: str, exclude: str | None = None) -> tuple[pd.DataFrame, np.ndarray]:
     columns = ", ".join(["customer_id", *audience.features])
     try:
         frame = con.execute(
-            f"""select {columns}, coalesce(({audience.seed}), false) as _is_seed
+            f"""select {columns}, coalesce(({seed}), false) as _is_seed
             from {FEATURES_TABLE}
-            where coalesce(({audience.seed}), false) or coalesce(({audience.population}), false)
+            where (coalesce(({seed}), false) or coalesce(({population}), false))
+                {f"and not ({exclude})" if exclude else ""}
             order by customer_id"""
         ).df()
     except Exception as exc:  # a bad predicate or feature name: say which audience
@@ -141,9 +169,11 @@ class AudienceResult:
     audience: Audience
     fit: LookalikeFit
     scores: pd.DataFrame  # customer_id, audience, score, percentile, tier, model_version, scored_at
+    evaluation: pd.DataFrame  # audience, customer_id, is_seed, score, weight, true_propensity
     status: str = "accepted"  # or "degraded"
     previous: dict[str, Any] | None = None  # the last accepted run it was compared with
     reasons: list[str] = field(default_factory=list)
+    dropped: list[tuple[str, float, float]] = field(default_factory=list)  # (metric, figure, previous figure)
 
 
 def fit_audience(con, audience: Audience, settings: ModelSettings, scored_at: datetime.datetime,
@@ -154,13 +184,18 @@ def fit_audience(con, audience: Audience, settings: ModelSettings, scored_at: da
     if true_propensity is not None:
         truth = frame["customer_id"].map(true_propensity).astype(float)
         truth = truth.fillna(truth.mean()).to_numpy()
-    fit = fit_lookalike(frame, is_seed, spec, settings, audience=audience.name, true_propensity=truth)
+    fit = fit_lookalike(frame, is_seed, spec, settings, audience=audience.name, true_propensity=truth,
+                        wider=wider_frame(con, audience))
     population = frame.loc[~is_seed]
     ranked = rank_population(population["customer_id"], fit.score(population)).rename(columns={"id": "customer_id"})
     ranked.insert(1, "audience", audience.name)
     ranked["model_version"] = fit.model_version
     ranked["scored_at"] = scored_at
-    return AudienceResult(audience=audience, fit=fit, scores=ranked)
+    rows = fit.evaluation_rows
+    evaluation = pd.DataFrame({"audience": audience.name,
+                               "customer_id": frame["customer_id"].to_numpy()[rows["row"].to_numpy()]})
+    evaluation = pd.concat([evaluation, rows.drop(columns="row").reset_index(drop=True)], axis=1)
+    return AudienceResult(audience=audience, fit=fit, scores=ranked, evaluation=evaluation)
 
 
 def judge(result: AudienceResult, previous: dict[str, Any] | None, degradation: Degradation) -> None:
@@ -172,11 +207,13 @@ def judge(result: AudienceResult, previous: dict[str, Any] | None, degradation: 
     recall_drop = float(previous["recall_at_10"]) - ev.recall_at[10]
     auc_drop = float(previous["auc"]) - ev.auc
     if recall_drop > degradation.max_recall_at_10_drop:
+        result.dropped.append(("recall_at_10", ev.recall_at[10], float(previous["recall_at_10"])))
         result.reasons.append(
             f"recall in the top 10 % fell from {float(previous['recall_at_10']):.3f} to {ev.recall_at[10]:.3f} "
             f"(more than the allowed {degradation.max_recall_at_10_drop:.2f})"
         )
     if auc_drop > degradation.max_auc_drop:
+        result.dropped.append(("auc", ev.auc, float(previous["auc"])))
         result.reasons.append(
             f"AUC fell from {float(previous['auc']):.3f} to {ev.auc:.3f} (more than the allowed {degradation.max_auc_drop:.2f})"
         )
@@ -202,6 +239,8 @@ def model_run_row(result: AudienceResult, run_id: str, fitted_at: datetime.datet
         "holdout_seed": fit.sizes["holdout_seed"],
         "eval_population": fit.sizes["eval_population"],
         "auc": ev.auc,
+        "auc_ci_low": ev.auc_ci[0] if ev.auc_ci else None,
+        "auc_ci_high": ev.auc_ci[1] if ev.auc_ci else None,
         "average_precision": ev.average_precision,
         "recall_at_10": ev.recall_at[10],
         "lift_at_10": ev.lift_at[10],
@@ -209,6 +248,8 @@ def model_run_row(result: AudienceResult, run_id: str, fitted_at: datetime.datet
         "lift_at_tiers": json.dumps({str(t): ev.lift_at[t] for t in TIERS}),
         "true_propensity_auc": ev.true_propensity_auc,
         "true_propensity_spearman": ev.true_propensity_spearman,
+        "true_propensity_gap_ci_low": ev.true_propensity_gap_ci[0] if ev.true_propensity_gap_ci else None,
+        "true_propensity_gap_ci_high": ev.true_propensity_gap_ci[1] if ev.true_propensity_gap_ci else None,
         "feature_importances": json.dumps(fit.importances),
         "seconds": json.dumps({k: round(v, 3) for k, v in fit.seconds.items()}),
         "compared_with_run": (result.previous or {}).get("model_run_id"),
@@ -223,9 +264,20 @@ def model_card(result: AudienceResult) -> str:
     top = "\n".join(f"- `{k}`: {v:.4f}" for k, v in list(fit.importances.items())[:8])
     truth = ""
     if ev.true_propensity_auc is not None:
+        gap = ""
+        if ev.true_propensity_gap_ci:
+            gap = f" (gap {ev.true_propensity_auc - ev.auc:.3f}, 95 % interval [{ev.true_propensity_gap_ci[0]:.3f}, " \
+                  f"{ev.true_propensity_gap_ci[1]:.3f}])"
         truth = (f"\nOn the simulator, the true propensity itself ranks the same held-out seed at AUC "
-                 f"{ev.true_propensity_auc:.3f} (the best any model can do); rank correlation of the scores with "
-                 f"the true propensity: {ev.true_propensity_spearman:.3f}.\n")
+                 f"{ev.true_propensity_auc:.3f}{gap}; it includes latent engagement no warehouse feature sees "
+                 f"for anonymous visitors, so it is a ceiling, not a target. Rank correlation of the scores "
+                 f"with the true propensity: {ev.true_propensity_spearman:.3f}.\n")
+    ci = f" (95 % bootstrap interval [{ev.auc_ci[0]:.3f}, {ev.auc_ci[1]:.3f}])" if ev.auc_ci else ""
+    wider = ""
+    if a.learn_from:
+        wider = (f"\nAlso learned from the wider seed `{a.learn_from[0]}` ({fit.sizes['wider_train_seed']} members) "
+                 f"against `{a.learn_from[1]}` ({fit.sizes['wider_train_negatives']} sampled), outside this "
+                 f"audience; evaluation uses only the audience's own people.")
     status = f"**{result.status}**" + (f": {'; '.join(result.reasons)}" if result.reasons else "")
     return f"""# Lookalike model card: {a.name}
 
@@ -234,14 +286,14 @@ email audiences (tiers of the top 1, 2, 3, 5 and 10 %); they are not a predictio
 
 **Data.** Seed: `{a.seed}` ({fit.sizes['seed']} customers, {fit.sizes['holdout_seed']} held out).
 Population: `{a.population}` ({fit.sizes['population']} customers; {fit.sizes['train_negatives']} sampled as
-training negatives). Features from `marts.customer_features`: {', '.join(f'`{c}`' for c in a.features)}.
+training negatives). Features from `marts.customer_features`: {', '.join(f'`{c}`' for c in a.features)}.{wider}
 
 **Model.** {fit.settings.kind.replace('_', ' ')} in one scikit-learn Pipeline, positive–unlabelled (seed vs
 population sample), sigmoid-calibrated and corrected to the population's seed rate; version `{fit.model_version}`;
 status {status}.
 
 **Evaluation** (held-out seed ranked among {ev.eval_population} population members the model never saw):
-AUC {ev.auc:.3f}, average precision {ev.average_precision:.3f}.
+AUC {ev.auc:.3f}{ci}, average precision {ev.average_precision:.3f}.
 
 | tier | recall | lift |
 |---|---|---|

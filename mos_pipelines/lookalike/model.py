@@ -12,8 +12,9 @@ ranking is the product (tiers of the top 1–10 %), not a yes/no answer.
   corrected for the subsampling, so a score estimates P(seed | features) at the real seed-to-population
   ratio.
 - Evaluation holds out part of the seed *and* part of the population that the model never saw, and
-  reports how the held-out seed ranks among those population members: AUC, average precision, and
-  recall and lift at each tier.
+  reports how the held-out seed ranks among those population members: AUC with a bootstrap interval,
+  average precision, and recall and lift at each tier. The scored evaluation rows are kept
+  (``LookalikeFit.evaluation_rows``) so charts and audits can recompute every figure.
 
 No Dagster here: the asset, the CLI (``mos lookalike score``) and the tests call these functions.
 """
@@ -39,6 +40,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from mos_pipelines.lookalike.metrics import bootstrap_auc
 
 TIERS: tuple[int, ...] = (1, 2, 3, 5, 10)  # percent of the population, best first
 
@@ -157,8 +160,10 @@ class Evaluation:
     lift_at: dict[int, float]  # recall / tier share
     holdout_seed: int
     eval_population: int
+    auc_ci: tuple[float, float] | None = None  # 95 % stratified bootstrap interval of the AUC
     true_propensity_auc: float | None = None  # the same AUC with the true propensity as the score
     true_propensity_spearman: float | None = None  # rank correlation of score and true propensity
+    true_propensity_gap_ci: tuple[float, float] | None = None  # 95 % interval of truth AUC - AUC (paired)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -177,6 +182,11 @@ class LookalikeFit:
     seconds: dict[str, float]
     model_version: str
     prior_odds_factor: float  # training odds -> population odds (negative subsampling correction)
+    # One row per evaluation member: ``row`` (position in the fitted frame), ``is_seed`` (held-out seed
+    # member, else unseen population member), ``score``, ``weight`` (how many members of seed ∪
+    # population the row stands for: reweighted, the rows have the population's seed rate, which is
+    # what a calibration chart needs) and ``true_propensity`` (simulator only, else NaN).
+    evaluation_rows: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def score(self, frame: pd.DataFrame) -> np.ndarray:
         """Calibrated P(seed-like | features) at the population's real seed ratio."""
@@ -211,11 +221,16 @@ def tier_recall(holdout_scores: np.ndarray, population_scores: np.ndarray) -> di
 
 
 def fit_lookalike(frame: pd.DataFrame, is_seed: np.ndarray, spec: FeatureSpec, settings: ModelSettings,
-                  audience: str = "audience", true_propensity: np.ndarray | None = None) -> LookalikeFit:
+                  audience: str = "audience", true_propensity: np.ndarray | None = None,
+                  wider: tuple[pd.DataFrame, np.ndarray] | None = None) -> LookalikeFit:
     """Fit seed (``is_seed``) against the rest of ``frame`` (the population) and evaluate it.
 
     ``true_propensity`` (simulator only, aligned with ``frame``) adds the best achievable AUC and the rank
     correlation of the scores with the truth to the evaluation.
+
+    ``wider`` (rows outside ``frame`` and their seed flags) adds training rows from a wider definition, for
+    a small seed that borrows strength (e.g. EU payers learning from payers everywhere, region being a
+    feature). Evaluation stays on the audience's own held-out seed and population, which never train.
     """
     is_seed = np.asarray(is_seed, dtype=bool)
     n_seed, n_population = int(is_seed.sum()), int((~is_seed).sum())
@@ -244,17 +259,32 @@ def fit_lookalike(frame: pd.DataFrame, is_seed: np.ndarray, spec: FeatureSpec, s
 
     x = _as_model_input(frame, spec)
     train = np.concatenate([train_pos, train_neg])
+    x_train = x.iloc[train]
     y = np.concatenate([np.ones(len(train_pos), dtype=int), np.zeros(len(train_neg), dtype=int)])
-    calibrate = _rng(settings, "calibration").random(len(train)) < settings.calibration_share
-    pipeline = build_pipeline(spec, settings).fit(x.iloc[train[~calibrate]], y[~calibrate])
+    n_wider_pos = n_wider_neg = 0
+    version = _model_version(spec, settings, frame, is_seed)
+    if wider is not None:
+        wider_frame, wider_seed = wider[0], np.asarray(wider[1], dtype=bool)
+        wider_pos = _rng(settings, "wider seed").permutation(np.flatnonzero(wider_seed))
+        wider_pos = np.sort(wider_pos[: max(0, settings.max_train_seed - len(train_pos))])
+        wider_pop = _rng(settings, "wider population").permutation(np.flatnonzero(~wider_seed))
+        wanted = (len(train_pos) + len(wider_pos)) * settings.negatives_per_positive - len(train_neg)
+        wider_neg = np.sort(wider_pop[: int(max(0, min(settings.max_negatives - len(train_neg), wanted, len(wider_pop))))])
+        n_wider_pos, n_wider_neg = len(wider_pos), len(wider_neg)
+        x_train = pd.concat([x_train, _as_model_input(wider_frame, spec).iloc[np.concatenate([wider_pos, wider_neg])]])
+        y = np.concatenate([y, np.ones(n_wider_pos, dtype=int), np.zeros(n_wider_neg, dtype=int)])
+        version = hashlib.sha256((version + _model_version(spec, settings, wider_frame, wider_seed)).encode()).hexdigest()[:12]
+    calibrate = _rng(settings, "calibration").random(len(y)) < settings.calibration_share
+    pipeline = build_pipeline(spec, settings).fit(x_train.iloc[np.flatnonzero(~calibrate)], y[~calibrate])
     model = CalibratedClassifierCV(FrozenEstimator(pipeline), method="sigmoid")
-    model.fit(x.iloc[train[calibrate]], y[calibrate])
+    model.fit(x_train.iloc[np.flatnonzero(calibrate)], y[calibrate])
     timings["fit"] = time.perf_counter() - t0
 
     # Calibration odds are n_pos : n_neg; in the population a person is seed-like at n_seed : n_population.
-    prior_odds_factor = (n_neg / len(train_pos)) * (n_seed / n_population)
+    n_pos_trained, n_neg_trained = int(y.sum()), int(len(y) - y.sum())
+    prior_odds_factor = (n_neg_trained / n_pos_trained) * (n_seed / n_population)
     fitted = LookalikeFit(model=model, spec=spec, settings=settings, evaluation=None, sizes={},  # type: ignore[arg-type]
-                          importances={}, seconds=timings, model_version=_model_version(spec, settings, frame, is_seed),
+                          importances={}, seconds=timings, model_version=version,
                           prior_odds_factor=prior_odds_factor)
 
     t0 = time.perf_counter()
@@ -271,12 +301,27 @@ def fit_lookalike(frame: pd.DataFrame, is_seed: np.ndarray, spec: FeatureSpec, s
         holdout_seed=len(holdout),
         eval_population=len(eval_pop),
     )
+    truth_rows = np.full(len(labels), np.nan)
     if true_propensity is not None:
         truth = np.asarray(true_propensity, dtype=float)
-        evaluation.true_propensity_auc = float(roc_auc_score(labels, np.concatenate([truth[holdout], truth[eval_pop]])))
+        truth_rows = np.concatenate([truth[holdout], truth[eval_pop]])
+        evaluation.true_propensity_auc = float(roc_auc_score(labels, truth_rows))
         evaluation.true_propensity_spearman = float(
             pd.Series(s_pop).rank().corr(pd.Series(truth[eval_pop]).rank())
         )
+    auc_ci, gap_ci = bootstrap_auc(labels, scores, None if true_propensity is None else truth_rows,
+                                   seed=settings.random_state)
+    evaluation.auc_ci = (auc_ci.low, auc_ci.high)
+    if gap_ci is not None:
+        evaluation.true_propensity_gap_ci = (gap_ci.low, gap_ci.high)
+    fitted.evaluation_rows = pd.DataFrame({
+        "row": np.concatenate([holdout, eval_pop]),
+        "is_seed": labels.astype(bool),
+        "score": scores,
+        "weight": np.concatenate([np.full(len(holdout), n_seed / len(holdout)),
+                                  np.full(len(eval_pop), n_population / len(eval_pop))]),
+        "true_propensity": truth_rows,
+    })
     timings["evaluate"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -291,7 +336,8 @@ def fit_lookalike(frame: pd.DataFrame, is_seed: np.ndarray, spec: FeatureSpec, s
     fitted.evaluation = evaluation
     fitted.importances = dict(sorted(importances.items(), key=lambda kv: -kv[1]))
     fitted.sizes = {"seed": n_seed, "population": n_population, "train_seed": len(train_pos),
-                    "train_negatives": len(train_neg), "holdout_seed": len(holdout), "eval_population": len(eval_pop)}
+                    "train_negatives": len(train_neg), "holdout_seed": len(holdout), "eval_population": len(eval_pop),
+                    "wider_train_seed": n_wider_pos, "wider_train_negatives": n_wider_neg}
     return fitted
 
 

@@ -1,4 +1,10 @@
-"""Warehouse tables of the lookalike capability: scores, model runs, and degradation notifications."""
+"""Warehouse tables of the lookalike capability: scores, model runs, the latest fit's evaluation rows, and
+degradation notifications.
+
+``ml.lookalike_evaluation`` holds, per audience, the held-out seed members (``is_seed``) and the unseen
+population members of the latest fit with their scores and weights (each row stands for ``weight``
+members of seed ∪ population), so a notebook can redraw the distribution, lift and calibration charts
+and recompute the AUC of ``ml.model_runs`` without the model."""
 
 from __future__ import annotations
 
@@ -41,6 +47,20 @@ create table if not exists ml.model_runs (
     compared_with_run varchar,
     fitted_at timestamptz not null
 );
+alter table ml.model_runs add column if not exists auc_ci_low double;
+alter table ml.model_runs add column if not exists auc_ci_high double;
+alter table ml.model_runs add column if not exists true_propensity_gap_ci_low double;
+alter table ml.model_runs add column if not exists true_propensity_gap_ci_high double;
+create table if not exists ml.lookalike_evaluation (
+    audience varchar not null,
+    customer_id varchar not null,
+    model_run_id varchar not null,
+    is_seed boolean not null,
+    score double not null,
+    weight double not null,
+    true_propensity double,
+    primary key (audience, customer_id)
+);
 create table if not exists insights.notifications (
     notification_id varchar primary key,
     created_at timestamptz not null,
@@ -74,7 +94,7 @@ def last_accepted_run(con, audience: str, definition_hash: str) -> dict[str, Any
 
 
 def write_result(con, result: AudienceResult, row: dict[str, Any]) -> None:
-    """Replace the audience's scores and append its model run (one transaction)."""
+    """Replace the audience's scores and evaluation rows and append its model run (one transaction)."""
     con.execute("begin transaction")
     try:
         con.execute("delete from ml.lookalike_scores where audience = ?", [result.audience.name])
@@ -82,6 +102,11 @@ def write_result(con, result: AudienceResult, row: dict[str, Any]) -> None:
         con.register("_lookalike_scores", scores)
         con.execute("insert into ml.lookalike_scores by name select * from _lookalike_scores")
         con.unregister("_lookalike_scores")
+        con.execute("delete from ml.lookalike_evaluation where audience = ?", [result.audience.name])
+        evaluation = result.evaluation.assign(model_run_id=row["model_run_id"])
+        con.register("_lookalike_evaluation", evaluation)
+        con.execute("insert into ml.lookalike_evaluation by name select * from _lookalike_evaluation")
+        con.unregister("_lookalike_evaluation")
         con.register("_model_run", pd.DataFrame([row]))
         con.execute("insert or replace into ml.model_runs by name select * from _model_run")
         con.unregister("_model_run")
@@ -101,8 +126,9 @@ DEGRADATION_ACTION = ("Check recent changes to the seed definition and to custom
 
 
 def notify_degradation(con, result: AudienceResult, model_run_id: str, created_at: datetime.datetime) -> str:
-    """One row in insights.notifications saying what dropped, from what, and what to do."""
-    ev, prev = result.fit.evaluation, result.previous or {}
+    """One row in insights.notifications saying what dropped, from what, and what to do (the first metric
+    that dropped is the row's figure; the message names every one)."""
+    metric, figure, previous = result.dropped[0]
     notification_id = degradation_notification_id(model_run_id)
     message = (f"The lookalike model for audience '{result.audience.name}' got worse: {'; '.join(result.reasons)}. "
                f"Its scores are held back from activation until a fit is accepted again.")
@@ -110,10 +136,10 @@ def notify_degradation(con, result: AudienceResult, model_run_id: str, created_a
     con.execute(
         """insert or replace into insights.notifications (notification_id, created_at, source, severity, subject,
         title, message, metric, figure, previous_figure, suggested_action, status)
-        values (?, ?, 'lookalike', 'warning', ?, ?, ?, 'recall_at_10', ?, ?, ?, 'new')""",
+        values (?, ?, 'lookalike', 'warning', ?, ?, ?, ?, ?, ?, ?, 'new')""",
         [notification_id, created_at, result.audience.name,
-         f"Lookalike audience {result.audience.name} degraded", message,
-         ev.recall_at[10], prev.get("recall_at_10"), DEGRADATION_ACTION],
+         f"Lookalike audience {result.audience.name} degraded", message, metric, figure, previous,
+         DEGRADATION_ACTION],
     )
     return notification_id
 

@@ -4,12 +4,17 @@ Every record is planned once for the whole (unbounded) timeline: who it belongs 
 created and possibly modified, and how the system distorts the person's details. A day's export
 holds the records created or modified that day, so a longer run only adds files. Records created
 before day 0 are exported on day 0.
+
+A scenario can plant a feature drift (``crm.reexports``): on its day a system exports *every* record
+it holds again, as a full sync does, with some fields shuffled across the records (a broken column
+mapping). The shuffled values are real titles or companies of other contacts, so nothing looks
+malformed; only the link between a contact and its title or company is gone.
 """
 
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -20,7 +25,7 @@ from mos_pipelines.simulation.identity_noise import IdentityNoiser
 from mos_pipelines.simulation.names import JOB_TITLES
 from mos_pipelines.simulation.phones import PHONE_STYLES, write_phone
 from mos_pipelines.simulation.population import NEVER, Population
-from mos_pipelines.simulation.scenario import Scenario
+from mos_pipelines.simulation.scenario import CrmReexport, Scenario
 from mos_pipelines.simulation.streams import Stream, rng
 from mos_pipelines.simulation.timestamps import DAY_SECONDS, formatted, iso_utc
 
@@ -49,9 +54,12 @@ class CrmRecords:
     frame: pd.DataFrame  # system, record_id, person_idx, created/export/update day, created/modified/updated_s
     created_rows: list[list[str]]  # the record as first exported
     updated_rows: list[list[str] | None]  # the record as exported again when modified (None: never)
+    reexports: dict[tuple[str, int], list[list[str]]] = field(default_factory=dict)  # (system, day) -> rows
 
     def export(self, system: str, day: int) -> list[list[str]]:
         """Rows of ``system``'s export file for ``day``, in order of modification time."""
+        if (system, day) in self.reexports:
+            return self.reexports[(system, day)]
         f = self.frame
         created = np.flatnonzero((f["system"].to_numpy() == system) & (f["export_day"].to_numpy() == day))
         updated = np.flatnonzero((f["system"].to_numpy() == system) & (f["update_day"].to_numpy() == day))
@@ -125,7 +133,41 @@ def plan_crm_records(seed: int, population: Population, scenario: Scenario, star
         }))
     frame = pd.concat(frames, ignore_index=True)
     created_rows, updated_rows = _render(seed, frame, population, scenario, start)
-    return CrmRecords(frame, created_rows, updated_rows)
+    records = CrmRecords(frame, created_rows, updated_rows)
+    for reexport in scenario.crm.reexports:
+        for system in reexport.systems:
+            records.reexports[(system, reexport.day)] = _reexport_rows(seed, records, system, reexport, start)
+    return records
+
+
+REEXPORT_COLUMNS = {  # scenario field -> the system's column
+    "hubspot": {"job_title": "Job Title", "company": "Company Name", "modified": "Last Modified Date"},
+    "salesforce": {"job_title": "Title", "company": "AccountName", "modified": "LastModifiedDate"},
+}
+
+
+def _reexport_rows(seed: int, records: CrmRecords, system: str, reexport: CrmReexport,
+                   start: datetime.date) -> list[list[str]]:
+    """Every record ``system`` holds on the day, in its latest version, with the fields shuffled."""
+    f, day = records.frame, reexport.day
+    held = np.flatnonzero((f["system"].to_numpy() == system) & (f["export_day"].to_numpy() <= day))
+    update_day = f["update_day"].to_numpy()
+    rows = [list(records.updated_rows[i] if update_day[i] <= day else records.created_rows[i])  # type: ignore[arg-type]
+            for i in held]
+    columns = list(CRM_SYSTEMS[system].columns)
+    names = REEXPORT_COLUMNS[system]
+    g = rng(seed, Stream.CRM_REEXPORT, day)
+    for name in reexport.shuffle:
+        k = columns.index(names[name])
+        values = [row[k] for row in rows]
+        for row, j in zip(rows, g.permutation(len(rows))):
+            row[k] = values[j]
+    seconds = day * DAY_SECONDS + 5 * 3600 + np.arange(len(rows))  # the sync runs at 05:00 UTC, one record a second
+    stamps = (iso_utc(start, seconds) if system == "salesforce" else formatted(start, seconds, "%Y-%m-%d %H:%M"))
+    k = columns.index(names["modified"])
+    for row, stamp in zip(rows, stamps):
+        row[k] = stamp
+    return rows
 
 
 def _render(

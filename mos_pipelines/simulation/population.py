@@ -47,18 +47,11 @@ SIGNUP_BEFORE_START_SHARE = 0.4  # of eventual sign-ups, the share who signed up
 SIGNUP_DAILY_HAZARD = 1 / 45  # after day 0, sign-ups arrive geometrically
 PRIMARY_EMAIL_PATTERN_SHARE = 0.85  # first.last@ (the rest use flast@)
 
-# The propensity model: logistic in observable features; the truth the lookalike model should find.
-PROPENSITY_INTERCEPT = -2.3
-PROPENSITY_COEFFICIENTS: dict[str, dict[str, float]] = {
-    "industry": {"saas": 0.6, "retail": 0.1, "finance": 0.3, "healthcare": -0.2, "manufacturing": -0.4,
-                 "education": -0.5, "media": 0.2},
-    "size_band": {"1-10": -0.4, "11-50": 0.0, "51-200": 0.35, "201-500": 0.45, "501-1000": 0.3, "1000+": 0.1},
-    "persona": {"marketer": 0.7, "engineer": -0.3, "executive": 0.3, "operations": 0.0, "sales": 0.1},
-    "seniority": {"individual_contributor": 0.0, "manager": 0.25, "director": 0.45, "vp": 0.35, "c_level": 0.1},
-    "region": {"NA": 0.3, "EU": 0.0, "UK": 0.1, "APAC": -0.1, "LATAM": -0.3},
+# The propensity model is logistic in these attributes (plus engagement); its coefficients are the
+# scenario's `propensity` section: the truth the lookalike model should find.
+PROPENSITY_ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "industry": INDUSTRIES, "size_band": SIZE_BANDS, "persona": PERSONAS, "seniority": SENIORITIES, "region": REGIONS,
 }
-LOG_ENGAGEMENT_COEFFICIENT = 0.5
-PROPENSITY_NOISE_SD = 0.3
 
 
 @dataclass
@@ -86,16 +79,17 @@ class Population:
         return self.propensity / self.propensity.mean()
 
 
-def propensity_model() -> dict[str, object]:
+def propensity_model(scenario: Scenario) -> dict[str, object]:
     """The coefficients as written to truth/propensity_model.json."""
+    model = scenario.propensity
     return {
         "link": "logistic",
         "formula": "propensity = 1 / (1 + exp(-(intercept + sum of the coefficients of the person's "
                    "industry, size_band, persona, seniority and region + log_engagement * ln(engagement) "
                    "+ noise))), noise ~ Normal(0, noise_sd)",
-        "intercept": PROPENSITY_INTERCEPT,
-        "coefficients": {**PROPENSITY_COEFFICIENTS, "log_engagement": LOG_ENGAGEMENT_COEFFICIENT},
-        "noise_sd": PROPENSITY_NOISE_SD,
+        "intercept": model.intercept,
+        "coefficients": {**model.coefficients, "log_engagement": model.log_engagement},
+        "noise_sd": model.noise_sd,
     }
 
 
@@ -212,12 +206,13 @@ def build_population(seed: int, n_people: int, scenario: Scenario, start_date: d
 
     engagement = np.exp(ENGAGEMENT_SIGMA * generator.standard_normal(n_people) - ENGAGEMENT_SIGMA**2 / 2)
     region = acc["region"].to_numpy()
-    linear = PROPENSITY_INTERCEPT + LOG_ENGAGEMENT_COEFFICIENT * np.log(engagement)
+    model = scenario.propensity
+    linear = model.intercept + model.log_engagement * np.log(engagement)
     features = {"industry": acc["industry"].to_numpy(), "size_band": acc["size_band"].to_numpy(),
                 "persona": persona, "seniority": seniority, "region": region}
     for feature, values in features.items():
-        linear = linear + pd.Series(values).map(PROPENSITY_COEFFICIENTS[feature]).to_numpy(dtype=float)
-    linear = linear + PROPENSITY_NOISE_SD * generator.standard_normal(n_people)
+        linear = linear + pd.Series(values).map(model.coefficients[feature]).to_numpy(dtype=float)
+    linear = linear + model.noise_sd * generator.standard_normal(n_people)
     propensity = 1 / (1 + np.exp(-linear))
 
     signup_p = np.clip(scenario.behaviour.signup_share * propensity / propensity.mean(), 0, 0.95)

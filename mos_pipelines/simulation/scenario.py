@@ -19,6 +19,8 @@ from mos_pipelines.simulation.geography import REGIONS
 
 DEFAULT_SCENARIO = Path(__file__).parent / "scenarios" / "default.yaml"
 CRM_SYSTEM_NAMES = ("hubspot", "salesforce", "webinar")
+REEXPORT_SYSTEMS = ("hubspot", "salesforce")  # the webinar tool holds no titles or companies to re-map
+REEXPORT_FIELDS = ("job_title", "company")
 EMAIL_METRICS = ("open", "click", "conversion")
 HOLDOUT_VARIANT = "holdout"
 
@@ -62,9 +64,29 @@ class IdentityNoise:
 
 
 @dataclass(frozen=True)
+class CrmReexport:
+    """On ``day``, ``systems`` export every record again with ``shuffle`` fields permuted across records."""
+
+    day: int
+    systems: tuple[str, ...]
+    shuffle: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class CrmSettings:
     presence: dict[str, float]  # system -> share of people with a record there
     update_rate: float
+    reexports: tuple[CrmReexport, ...] = ()
+
+
+@dataclass(frozen=True)
+class PropensityModel:
+    """The latent propensity (the lookalike truth): logistic in a person's attributes and engagement."""
+
+    intercept: float
+    log_engagement: float
+    noise_sd: float
+    coefficients: dict[str, dict[str, float]]  # attribute -> value -> coefficient
 
 
 @dataclass(frozen=True)
@@ -171,6 +193,7 @@ class Scenario:
     sha256: str  # of the scenario file as given
     regions: dict[str, float]
     behaviour: Behaviour
+    propensity: PropensityModel
     identity_noise: IdentityNoise
     crm: CrmSettings
     consent: ConsentSettings
@@ -313,8 +336,8 @@ def _per_region(at: _At, value: Any) -> dict[str, float]:
 
 
 def _scenario(at: _At, data: dict[str, Any], file: Path, sha256: str) -> Scenario:
-    keys = ("name", "regions", "behaviour", "identity_noise", "crm", "consent", "email", "email_campaigns",
-            "dirty", "volume", "effects", "null_slices")
+    keys = ("name", "regions", "behaviour", "propensity", "identity_noise", "crm", "consent", "email",
+            "email_campaigns", "dirty", "volume", "effects", "null_slices")
     _mapping(at, data, keys[1:], ("name",))
     regions = _per_region(at / "regions", data["regions"])
     if abs(sum(regions.values()) - 1.0) > 1e-6:
@@ -332,6 +355,7 @@ def _scenario(at: _At, data: dict[str, Any], file: Path, sha256: str) -> Scenari
         sha256=sha256,
         regions=regions,
         behaviour=_behaviour(at / "behaviour", data["behaviour"]),
+        propensity=_propensity(at / "propensity", data["propensity"]),
         identity_noise=_identity_noise(at / "identity_noise", data["identity_noise"]),
         crm=_crm(at / "crm", data["crm"]),
         consent=_consent(at / "consent", data["consent"]),
@@ -360,12 +384,44 @@ def _identity_noise(at: _At, value: Any) -> IdentityNoise:
     return IdentityNoise(**{n: _rate(at / n, data[n]) for n in names})
 
 
+def _propensity(at: _At, value: Any) -> PropensityModel:
+    from mos_pipelines.simulation.population import PROPENSITY_ATTRIBUTES  # population imports this module
+
+    data = _mapping(at, value, ("intercept", "log_engagement", "noise_sd", "coefficients"))
+    given = _mapping(at / "coefficients", data["coefficients"], tuple(PROPENSITY_ATTRIBUTES))
+    coefficients = {}
+    for attribute, values in PROPENSITY_ATTRIBUTES.items():
+        here = at / "coefficients" / attribute
+        spec = _mapping(here, given[attribute], values)
+        coefficients[attribute] = {v: _number(here / v, spec[v], -10, 10) for v in values}
+    return PropensityModel(
+        intercept=_number(at / "intercept", data["intercept"], -20, 20),
+        log_engagement=_number(at / "log_engagement", data["log_engagement"], -5, 5),
+        noise_sd=_number(at / "noise_sd", data["noise_sd"], 0, 5),
+        coefficients=coefficients,
+    )
+
+
 def _crm(at: _At, value: Any) -> CrmSettings:
-    data = _mapping(at, value, ("presence", "update_rate"))
+    data = _mapping(at, value, ("presence", "update_rate"), ("reexports",))
     presence = _mapping(at / "presence", data["presence"], CRM_SYSTEM_NAMES)
+    reexports = []
+    for i, item in enumerate(_list(at / "reexports", data.get("reexports"))):
+        here = at / "reexports" / i
+        spec = _mapping(here, item, ("day", "shuffle"), ("systems",))
+        systems = _list(here / "systems", spec.get("systems", list(REEXPORT_SYSTEMS)))
+        fields = _list(here / "shuffle", spec["shuffle"])
+        if not fields:
+            (here / "shuffle").fail(f"list at least one field to shuffle ({', '.join(REEXPORT_FIELDS)})")
+        reexports.append(CrmReexport(
+            day=_integer(here / "day", spec["day"], 0),
+            systems=tuple(_choice(here / "systems" / j, x, REEXPORT_SYSTEMS) for j, x in enumerate(systems)),
+            shuffle=tuple(_choice(here / "shuffle" / j, x, REEXPORT_FIELDS) for j, x in enumerate(fields)),
+        ))
     return CrmSettings(
         presence={s: _rate(at / "presence" / s, presence[s]) for s in CRM_SYSTEM_NAMES},
         update_rate=_rate(at / "update_rate", data["update_rate"]),
+        reexports=tuple(reexports),
     )
 
 

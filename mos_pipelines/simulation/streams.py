@@ -32,6 +32,7 @@ class Stream(IntEnum):
     CONSENT_DAY = 107
     EMAIL_TIMES = 108
     RESPOND = 109  # the world's answer to sends decided outside it (respond.py)
+    CRM_REEXPORT = 110
     DIRTY = 200  # plus the source's position, see dirty_data.dirty_rng
 
 

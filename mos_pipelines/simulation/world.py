@@ -420,7 +420,7 @@ class _WorldRun:
             signup_date=[day_of(self.start, int(d)).isoformat() if pd.notna(d) else None for d in signup_day],
         ))
         out.csv("accounts.csv", population.accounts)
-        out.json("propensity_model.json", propensity_model())
+        out.json("propensity_model.json", propensity_model(self.scenario))
         out.parquet("sessions.parquet", sessions)
         out.parquet("orders.parquet", orders)
         out.parquet("email_sends.parquet", _concat(self.truth["email_sends"]))

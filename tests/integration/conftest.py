@@ -16,9 +16,8 @@ from mos_pipelines.settings import Settings, configure_environment
 from mos_pipelines.simulation import WorldConfig, generate_world
 
 SMALL_WORLD = WorldConfig(seed=11, people=400, days=6)
-# Small worlds have too few paying customers for a lookalike seed: no audiences unless a module sets
-# its own config (test_lookalike.py). Subprocesses (`mos dev`) inherit it.
-os.environ["MOS_LOOKALIKE_CONFIG"] = str(Path(__file__).with_name("no_audiences.yaml"))
+# Small worlds have too few paying customers for a lookalike seed, so by default they define no audience.
+NO_AUDIENCES = Path(__file__).with_name("no_audiences.yaml")
 
 
 @dataclass
@@ -53,6 +52,18 @@ def build_world(home: Path, config: WorldConfig, select: str | None = None) -> W
     generate_world(config, home)
     outcome = run_assets(select)
     return World(settings=settings, config=config, first_run=outcome)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def lookalike_config(request: pytest.FixtureRequest) -> Iterator[Path]:
+    """``MOS_LOOKALIKE_CONFIG`` while an integration module runs: the module's ``LOOKALIKE_CONFIG`` if it
+    sets one, else a config without audiences. Autouse fixtures come first in their scope, so the
+    module's worlds (and subprocesses such as `mos dev`) see it; it is undone when the module ends, so
+    unit tests run later by the same worker read the bundled config."""
+    path = Path(getattr(request.module, "LOOKALIKE_CONFIG", NO_AUDIENCES))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MOS_LOOKALIKE_CONFIG", str(path))
+        yield path
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ import pytest
 
 from mos_pipelines.lookalike import store
 from mos_pipelines.lookalike.audiences import (
+    Audience,
     AudienceConfigError,
     Degradation,
     fit_audience,
@@ -69,9 +70,13 @@ def test_config_errors_name_the_file_and_key(tmp_path: Path):
 def test_bundled_config_loads():
     from mos_pipelines.lookalike.audiences import CONFIG_FILE
 
-    config = load_config(CONFIG_FILE)  # explicitly: the integration conftest points the env var elsewhere
+    config = load_config(CONFIG_FILE)  # explicitly: a user's MOS_LOOKALIKE_CONFIG may point elsewhere
     assert [a.name for a in config.audiences] == ["paying_lookalike_eu", "paying_lookalike_all"]
-    assert all("order_count" not in a.features for a in config.audiences)  # no label leakage
+    leaking = {"order_count", "orders_90d", "revenue_usd", "revenue_usd_90d", "avg_order_value_usd", "session_count",
+               "sessions_7d", "sessions_30d", "sessions_90d", "events_90d", "event_count", "device_count",
+               "demo_request_count_90d", "pre_order_window_days", "identified_sessions_pre_order_90d"}
+    for audience in config.audiences:  # commerce, order-linked web activity, a window that ends at the order
+        assert not leaking & set(audience.features), audience.name
 
 
 def test_audience_scores_population_only_and_card_says_what_it_is(tmp_path: Path):
@@ -113,8 +118,13 @@ def test_a_much_worse_fit_is_degraded_notified_and_reported_as_latest(tmp_path: 
 
     note = con.execute("select * from insights.notifications").df()
     assert len(note) == 1 and note.at[0, "subject"] == "payers"
-    assert note.at[0, "previous_figure"] == pytest.approx(first.fit.evaluation.recall_at[10])
-    assert note.at[0, "figure"] == pytest.approx(second.fit.evaluation.recall_at[10])
+    figures = {"auc": (first.fit.evaluation.auc, second.fit.evaluation.auc),
+               "recall_at_10": (first.fit.evaluation.recall_at[10], second.fit.evaluation.recall_at[10])}
+    metric = note.at[0, "metric"]
+    assert metric == second.dropped[0][0] and {m for m, _, _ in second.dropped} <= set(figures)
+    assert note.at[0, "previous_figure"] == pytest.approx(figures[metric][0])  # the figure it fell from ...
+    assert note.at[0, "figure"] == pytest.approx(figures[metric][1])  # ... to
+    assert note.at[0, "figure"] < note.at[0, "previous_figure"]
     assert "re-run" in note.at[0, "suggested_action"]
     latest = store.latest_statuses(con)
     assert latest.set_index("audience").at["payers", "status"] == "degraded"
@@ -128,3 +138,37 @@ def test_a_changed_definition_starts_a_new_baseline(tmp_path: Path):
     a, b = config.audiences[0], other.audiences[0]
     assert a.definition_hash(config.model) != b.definition_hash(other.model)
     assert a.definition_hash(config.model) == load_config(tmp_path / "l.yaml").audiences[0].definition_hash(config.model)
+
+
+LEARN_FROM = """
+model: {kind: gradient_boosting, min_seed_size: 30}
+default_features: [persona, sessions_30d, region]
+audiences:
+  - name: eu_payers
+    seed: "order_count > 0 and region = 'EU'"
+    population: "order_count = 0 and region = 'EU'"
+    learn_from: {seed: "order_count > 0", population: "order_count = 0"}
+"""
+
+
+def test_a_small_seed_can_learn_from_a_wider_definition_but_is_judged_on_its_own_people(tmp_path: Path):
+    con = features_db()
+    config = load_config(write_config(tmp_path / "l.yaml", LEARN_FROM))
+    (audience,) = config.audiences
+    result = fit_audience(con, audience, config.model, NOW)
+    eu = set(con.sql("select customer_id from marts.customer_features where region = 'EU'").df()["customer_id"])
+    others_paying = con.sql(
+        "select count(*) as n from marts.customer_features where region <> 'EU' and order_count > 0").df()["n"][0]
+    assert result.fit.sizes["wider_train_seed"] == others_paying  # every payer elsewhere trains ...
+    assert result.fit.sizes["wider_train_negatives"] > 0
+    assert set(result.evaluation["customer_id"]) <= eu  # ... but only the audience's people evaluate
+    assert set(result.scores["customer_id"]) <= eu
+    assert "wider seed" in model_card(result)
+    plain = Audience(audience.name, "", audience.seed, audience.population, audience.features)
+    assert plain.definition_hash(config.model) != audience.definition_hash(config.model)  # a new baseline
+
+
+def test_learn_from_needs_a_seed_and_a_population(tmp_path: Path):
+    bad = LEARN_FROM.replace('{seed: "order_count > 0", population: "order_count = 0"}', '{seed: "order_count > 0"}')
+    with pytest.raises(AudienceConfigError, match=r"audiences\[0\]\.learn_from"):
+        load_config(write_config(tmp_path / "l.yaml", bad))

@@ -57,6 +57,12 @@ def test_a_scenario_file_only_needs_the_keys_it_changes(tmp_path: Path) -> None:
          "cost_per_send: 0.001, variants: {A: {name: a}}}]\n", "email_campaigns[0].every_days"),
         ("email_campaigns: [{id: x, name: X, first_day: 0, every_days: 7, audience_share: 0.5, holdout_share: 0.1, "
          "cost_per_send: 0.001, variants: {holdout: {name: a}}}]\n", "email_campaigns[0].variants.holdout"),
+        ("propensity: {coefficients: {persona: {astronaut: 1.0}}}\n", "propensity.coefficients.persona.astronaut"),
+        ("propensity: {coefficients: {shoe_size: {}}}\n", "propensity.coefficients.shoe_size"),
+        ("propensity: {noise_sd: -1}\n", "propensity.noise_sd"),
+        ("crm: {reexports: [{day: 3, shuffle: [email]}]}\n", "crm.reexports[0].shuffle[0]"),
+        ("crm: {reexports: [{day: 3, shuffle: [job_title], systems: [webinar]}]}\n", "crm.reexports[0].systems[0]"),
+        ("crm: {reexports: [{day: -1, shuffle: [job_title]}]}\n", "crm.reexports[0].day"),
     ],
 )
 def test_invalid_values_are_reported_with_file_and_key(tmp_path: Path, text: str, key: str) -> None:
@@ -92,3 +98,45 @@ def test_world_config_rejects_nonsense() -> None:
         WorldConfig(people=0)
     with pytest.raises(ValueError, match="seed"):
         WorldConfig(seed=-1)
+
+
+def test_propensity_coefficients_are_a_scenario_knob_merged_over_the_default(tmp_path: Path) -> None:
+    default = load_scenario(None).propensity
+    scenario = load_scenario(_scenario(tmp_path, "propensity: {coefficients: {persona: {marketer: 2.5}}}\n")).propensity
+    assert scenario.coefficients["persona"]["marketer"] == 2.5
+    assert scenario.coefficients["persona"]["engineer"] == default.coefficients["persona"]["engineer"]
+    assert scenario.coefficients["industry"] == default.coefficients["industry"]
+    assert (scenario.intercept, scenario.noise_sd) == (default.intercept, default.noise_sd)
+
+
+def test_a_planted_crm_reexport_shuffles_titles_on_its_day_only(tmp_path: Path) -> None:
+    import csv
+    import hashlib
+
+    path = _scenario(tmp_path, "crm: {reexports: [{day: 2, shuffle: [job_title], systems: [hubspot]}]}\n")
+    drifted, clean = tmp_path / "drifted", tmp_path / "clean"
+    generate_world(WorldConfig(seed=3, people=300, days=3, scenario=path), drifted)
+    generate_world(WorldConfig(seed=3, people=300, days=3), clean)
+
+    def digests(home: Path) -> dict[str, str]:
+        root = home / "landing"
+        return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*")
+                if p.is_file()}
+
+    a, b = digests(drifted), digests(clean)
+    changed = sorted(k for k in a if a[k] != b.get(k))
+    assert changed == ["crm_contacts/hubspot/contacts_2026-01-03.csv"]  # day 2, HubSpot only
+
+    def rows(home: Path) -> list[dict[str, str]]:
+        files = sorted((home / "landing" / "crm_contacts" / "hubspot").glob("*.csv"))
+        return [r for f in files for r in csv.DictReader(f.open(encoding="utf-8"))]
+
+    before = {r["Record ID"]: r for r in rows(clean)}  # latest clean version of every record
+    reexport = list(csv.DictReader((drifted / "landing" / changed[0]).open(encoding="utf-8")))
+    assert {r["Record ID"] for r in reexport} == set(before)  # a full export: every record held
+    assert all(r["Last Modified Date"].startswith("2026-01-03") for r in reexport)
+    titles = [r["Job Title"] for r in reexport]
+    assert sorted(titles) == sorted(before[r["Record ID"]]["Job Title"] for r in reexport)  # same titles ...
+    moved = sum(r["Job Title"] != before[r["Record ID"]]["Job Title"] for r in reexport)
+    assert moved > 0.5 * len(reexport)  # ... on other contacts
+    assert all(r["Email"] == before[r["Record ID"]]["Email"] for r in reexport)  # nothing else moved

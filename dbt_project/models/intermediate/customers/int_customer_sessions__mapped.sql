@@ -1,4 +1,6 @@
 -- Sessions with the customer they belong to: the session's user id's customer, else the device's.
+-- is_identified_device: the customer is known from the person's own sign-up or log-in (a user id on the
+-- session, or a device that sent an identify call), not only from an order placed on the device.
 with
 
 sessions as (
@@ -22,6 +24,10 @@ final as (
 
         -- dimensions
         sessions.channel,
+        (
+            user_nodes.customer_id is not null
+            or coalesce(device_nodes.edge_types like '%identify%', false)
+        ) as is_identified_device,
 
         -- metrics
         sessions.event_count,

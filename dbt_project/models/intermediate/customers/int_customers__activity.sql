@@ -3,6 +3,11 @@
     orders, lifetime and in trailing windows of 7, 30 and 90 days ending at int_customers__as_of.as_of_at
     (an activity is in the N-day window when as_of_at - N days < occurred_at <= as_of_at), plus the
     engagement score (var mos__engagement_score_weights) over 30 and 90 days.
+    Pre-order web activity, for models of who buys: sessions on devices the customer identified on
+    (sign-up or log-in; int_customer_sessions__mapped.is_identified_device) that ended in the 90 days
+    before the customer's first order of any status (before as_of_at without one), and the length of
+    that window once clipped to the start of the session data. A buyer's anonymous sessions become
+    theirs through the order, a non-buyer's never do, so only identified sessions compare the two fairly.
 -#}
 {{ config(materialized='table') }}
 
@@ -63,6 +68,12 @@ identity_map as (
 webinar_contacts as (
 
     select * from {{ ref('stg_webinar__contacts') }}
+
+),
+
+session_data as (
+
+    select min(session_start_at) as first_session_at from {{ ref('fct_sessions') }}
 
 ),
 
@@ -176,12 +187,49 @@ order_stats as (
                 then orders.amount_usd
         end), 0) as revenue_usd_90d,
         min(case when orders.is_completed then orders.created_at end) as first_order_at,
+        min(orders.created_at) as first_any_order_at,
         max(case when orders.is_completed then orders.created_at end) as last_order_at,
         max(orders.created_at) as last_any_order_at
     from orders
     cross join as_of
     where orders.created_at <= as_of.as_of_at
     group by orders.customer_id
+
+),
+
+pre_order_windows as (
+
+    select
+        customers.customer_id,
+        coalesce(order_stats.first_any_order_at, as_of.as_of_at) as window_end_at,
+        greatest(
+            {{ dbt.dateadd('day', -90, 'coalesce(order_stats.first_any_order_at, as_of.as_of_at)') }},
+            coalesce(session_data.first_session_at, as_of.as_of_at)
+        ) as window_start_at
+    from customers
+    cross join as_of
+    cross join session_data
+    left join order_stats on customers.customer_id = order_stats.customer_id
+
+),
+
+pre_order_stats as (
+
+    select
+        pre_order_windows.customer_id,
+        count(sessions.session_id) as identified_sessions_pre_order_90d,
+        cast(greatest(
+            {{ dbt.datediff('pre_order_windows.window_start_at', 'pre_order_windows.window_end_at', 'hour') }},
+            0
+        ) as double) / 24 as pre_order_window_days
+    from pre_order_windows
+    left join sessions
+        on
+            pre_order_windows.customer_id = sessions.customer_id
+            and sessions.is_identified_device
+            and pre_order_windows.window_start_at < sessions.session_start_at
+            and pre_order_windows.window_end_at > sessions.session_end_at
+    group by pre_order_windows.customer_id, pre_order_windows.window_start_at, pre_order_windows.window_end_at
 
 ),
 
@@ -212,6 +260,12 @@ joined as (
         {%- endfor %}
         {%- endfor %}
         coalesce(webinar_stats.webinar_attended_count, 0) as webinar_attended_count,
+        pre_order_stats.identified_sessions_pre_order_90d,
+        pre_order_stats.pre_order_window_days,
+        case
+            when pre_order_stats.pre_order_window_days >= 1
+                then 30 * pre_order_stats.identified_sessions_pre_order_90d / pre_order_stats.pre_order_window_days
+        end as identified_sessions_per_30d_pre_order,
         webinar_stats.first_webinar_attended_at,
         coalesce(order_stats.completed_order_count, 0) as completed_order_count,
         coalesce(order_stats.completed_order_count_90d, 0) as completed_order_count_90d,
@@ -232,6 +286,7 @@ joined as (
     left join email_stats on customers.customer_id = email_stats.customer_id
     left join webinar_stats on customers.customer_id = webinar_stats.customer_id
     left join order_stats on customers.customer_id = order_stats.customer_id
+    left join pre_order_stats on customers.customer_id = pre_order_stats.customer_id
 
 ),
 

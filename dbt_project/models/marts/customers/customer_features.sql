@@ -100,6 +100,9 @@ final as (
         activity.webinar_registration_count_90d,
         activity.webinar_attended_count,
         activity.demo_request_count_90d,
+        activity.identified_sessions_pre_order_90d,
+        activity.pre_order_window_days,
+        activity.identified_sessions_per_30d_pre_order,
         activity.engagement_score_30d,
         activity.engagement_score_90d,
         {{ dbt.datediff('activity.last_session_at', 'activity.as_of_at', 'day') }} as days_since_last_session,  -- noqa: LT05
