@@ -396,7 +396,7 @@ def lookalike_score(
     table = Table(title=f"Held-out seed vs {ev.eval_population} unseen population rows (model {result.fit.model_version})")
     table.add_column("metric")
     table.add_column("value", justify="right")
-    table.add_row("AUC", f"{ev.auc:.3f}")
+    table.add_row("AUC", f"{ev.auc:.3f}" + (f" (95 % interval {ev.auc_ci[0]:.3f}–{ev.auc_ci[1]:.3f})" if ev.auc_ci else ""))
     table.add_row("average precision", f"{ev.average_precision:.3f}")
     for tier in sorted(ev.recall_at):
         table.add_row(f"recall / lift at top {tier} %", f"{ev.recall_at[tier]:.3f} / {ev.lift_at[tier]:.2f}x")

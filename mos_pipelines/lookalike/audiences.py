@@ -236,6 +236,8 @@ def model_run_row(result: AudienceResult, run_id: str, fitted_at: datetime.datet
         "population_size": fit.sizes["population"],
         "train_seed": fit.sizes["train_seed"],
         "train_negatives": fit.sizes["train_negatives"],
+        "wider_train_seed": fit.sizes["wider_train_seed"],
+        "wider_train_negatives": fit.sizes["wider_train_negatives"],
         "holdout_seed": fit.sizes["holdout_seed"],
         "eval_population": fit.sizes["eval_population"],
         "auc": ev.auc,

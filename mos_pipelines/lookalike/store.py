@@ -51,6 +51,8 @@ alter table ml.model_runs add column if not exists auc_ci_low double;
 alter table ml.model_runs add column if not exists auc_ci_high double;
 alter table ml.model_runs add column if not exists true_propensity_gap_ci_low double;
 alter table ml.model_runs add column if not exists true_propensity_gap_ci_high double;
+alter table ml.model_runs add column if not exists wider_train_seed integer;
+alter table ml.model_runs add column if not exists wider_train_negatives integer;
 create table if not exists ml.lookalike_evaluation (
     audience varchar not null,
     customer_id varchar not null,

@@ -164,6 +164,11 @@ def test_a_small_seed_can_learn_from_a_wider_definition_but_is_judged_on_its_own
     assert set(result.evaluation["customer_id"]) <= eu  # ... but only the audience's people evaluate
     assert set(result.scores["customer_id"]) <= eu
     assert "wider seed" in model_card(result)
+    row = model_run_row(result, "run1", NOW)
+    assert (row["wider_train_seed"], row["wider_train_negatives"]) == (others_paying, result.fit.sizes["wider_train_negatives"])
+    store.ensure_tables(con)
+    store.write_result(con, result, row)
+    assert con.sql("select wider_train_seed from ml.model_runs").fetchall() == [(others_paying,)]
     plain = Audience(audience.name, "", audience.seed, audience.population, audience.features)
     assert plain.definition_hash(config.model) != audience.definition_hash(config.model)  # a new baseline
 
