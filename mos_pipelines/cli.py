@@ -127,8 +127,7 @@ def activation_run(
     except ActivationConfigError as exc:
         fail(str(exc))
     table = Table(title="Activation" + (" (dry run)" if dry_run else ""))
-    for col in ("destination", "result", "desired", "changes", "acknowledged", "dead letter", "blocked (consent)",
-                "held (approval)"):
+    for col in ("destination", "result", "rows", "changes", "acked", "dead", "no consent", "held"):
         table.add_column(col, justify="left" if col in ("destination", "result") else "right")
     failed = False
     for o in outcomes:
@@ -142,6 +141,9 @@ def activation_run(
         table.add_row(o.destination, result, *(str(m.get(k, "")) for k in
                       ("dagster/row_count", "changes", "acknowledged", "dead_letter", "blocked_consent", "held_for_approval")))
     console.print(table)
+    console.print("rows: in the sync model; acked: acknowledged by the destination; dead: dead letters; "
+                  "no consent: not sent, consent not granted now; held: copy awaiting approval (`mos approvals list`)",
+                  soft_wrap=True)
     for o in outcomes:
         if not o.launched or not o.success:
             console.print(f"• {o.destination}: {o.reason}", soft_wrap=True)
