@@ -6,6 +6,12 @@ recipient. ``StaticRenderer`` uses the template as written. Any other renderer (
 through ``LlmCopyRenderer``) must implement ``CopyRenderer``; its text is kept only when every number
 it states also appears in the facts it was given, else the template is used and the copy is flagged.
 
+A variant's copy is rendered once and kept in ``activation.variant_copy`` (keyed by the campaign, the
+variant, the template text and the renderer's settings): later runs reuse it, so a model that words
+things differently each time never changes what recipients get (and never makes the ledger see a
+"changed" email to send again). Changing the template or the renderer's model renders it anew; deleting
+a row re-renders that variant on the next run.
+
 Copy that states a number, a price or a discount needs a human approval (``activation.approvals``,
 ``mos approvals list|approve|reject``): recipients of that variant wait until it is approved and are
 never sent rejected copy. This applies to the static templates too.
@@ -58,6 +64,23 @@ create table if not exists activation.approvals (
 """
 APPROVAL_STATUSES = ("pending", "approved", "rejected")
 
+VARIANT_COPY_DDL = """
+create schema if not exists activation;
+create table if not exists activation.variant_copy (
+    copy_key varchar primary key,     -- sha-256 of campaign, variant, template text and renderer settings
+    campaign_id varchar not null,
+    variant_id varchar not null,
+    template_id varchar not null,
+    renderer_settings varchar not null,  -- static, or the model chain and prompt version
+    subject varchar not null,
+    body varchar not null,
+    renderer varchar not null,        -- who wrote the kept text: static, or the model
+    flagged boolean not null,         -- the renderer's text was rejected and the template kept
+    reason varchar,
+    rendered_at timestamp not null
+);
+"""
+
 
 class ApprovalError(ValueError):
     """An approval id that does not exist, or a decision on copy that is already decided."""
@@ -96,6 +119,7 @@ class StaticRenderer:
     """The template as written."""
 
     name = "static"
+    settings = "static"
 
     def render(self, brief: CopyBrief) -> RenderedCopy:
         return RenderedCopy(brief.template.subject, brief.template.body, "static")
@@ -111,9 +135,24 @@ class LlmCopyRenderer:
     def __init__(self, llm: Any, task: str = "email_copy", prompt_id: str = "email.copy") -> None:
         self.llm, self.task, self.prompt_id = llm, task, prompt_id
 
+    @property
+    def settings(self) -> str:
+        """The model chain and prompt version: what the kept copy depends on besides the template."""
+        config = getattr(self.llm, "config", None)
+        chain = ",".join(config.for_task(self.task).chain) if config is not None else "unknown"
+        try:
+            from mos_pipelines.llm import get_prompt
+
+            version = get_prompt(self.prompt_id).version
+        except KeyError:
+            version = "unknown"
+        return f"llm:{chain}:{self.prompt_id}@{version}"
+
     def render(self, brief: CopyBrief) -> RenderedCopy:
-        facts = {"subject": brief.template.subject, "body": brief.template.body, "campaign_id": brief.campaign_id,
-                 "variant_id": brief.variant_id, **brief.facts}
+        subject, body = brief.template.subject.strip(), brief.template.body.strip()
+        # The template's own figures are facts the copy may restate (a 20 % offer stays 20 %).
+        facts = {"subject": subject, "body": body, "campaign_id": brief.campaign_id, "variant_id": brief.variant_id,
+                 "figures": sorted(_numbers(subject + " " + body)), **brief.facts}
         generation = self.llm.generate(self.task, self.prompt_id, facts)
         subject, _, body = generation.text.partition("\n")
         subject = subject.removeprefix("Subject:").strip()
@@ -121,16 +160,14 @@ class LlmCopyRenderer:
                             getattr(generation, "reason", None))
 
 
-def renderer_from_settings(settings: ContentSettings) -> CopyRenderer:
-    """The renderer the config names. `llm` needs the LLM layer (``mos_pipelines.llm``)."""
+def renderer_from_settings(settings: ContentSettings, con: duckdb.DuckDBPyConnection | None = None) -> CopyRenderer:
+    """The renderer the config names. `llm` uses the LLM layer (models per task in config/llm.yaml, the
+    offline provider by default); with a connection its calls are kept in ``ops.llm_calls``."""
     if settings.renderer == "static":
         return StaticRenderer()
-    try:
-        from mos_pipelines.llm import LLM  # type: ignore[attr-defined]
-    except ImportError as exc:
-        raise RuntimeError("content.renderer is `llm` but the LLM layer (mos_pipelines.llm) is not available; "
-                           "set content.renderer: static in the activation config") from exc
-    return LlmCopyRenderer(LLM())
+    from mos_pipelines.llm import LLM, Ledger
+
+    return LlmCopyRenderer(LLM(ledger=Ledger(con)))
 
 
 def numeric_claims(text: str) -> list[str]:
@@ -179,6 +216,26 @@ def render_variant(brief: CopyBrief, renderer: CopyRenderer) -> RenderedCopy:
         return RenderedCopy(brief.template.subject, brief.template.body, "static", flagged=True,
                             reason=f"{renderer.name}: {type(exc).__name__}: {exc}")
     return guarded(brief, copy)
+
+
+def kept_copy(con: duckdb.DuckDBPyConnection, brief: CopyBrief, renderer: CopyRenderer,
+              now: datetime.datetime) -> RenderedCopy:
+    """The variant's copy as first rendered for this template and renderer (``activation.variant_copy``);
+    rendered (``render_variant``) and kept when there is none yet."""
+    con.execute(VARIANT_COPY_DDL)
+    settings = str(getattr(renderer, "settings", renderer.name))
+    key = hashlib.sha256(json.dumps([brief.campaign_id, brief.variant_id, brief.template.subject,
+                                     brief.template.body, settings, dict(brief.facts)],
+                                    default=str).encode()).hexdigest()
+    found = con.execute("select subject, body, renderer, flagged, reason from activation.variant_copy "
+                        "where copy_key = ?", [key]).fetchall()
+    if found:
+        return RenderedCopy(*found[0])
+    copy = render_variant(brief, renderer)
+    con.execute("insert into activation.variant_copy values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [key, brief.campaign_id, brief.variant_id, brief.template_id, settings, copy.subject, copy.body,
+                 copy.renderer, copy.flagged, copy.reason, now])
+    return copy
 
 
 def personalise(text: str, recipient: Mapping[str, Any]) -> str:

@@ -110,6 +110,12 @@ def test_deliveries_through_dagster_send_each_change_once_and_hold_unapproved_di
         held = con.execute("select count(*) from activation.sync_email__nurture where variant_id = 'B'").fetchall()[0][0]
         phones = [r[0] for r in con.execute("select phone_e164 from activation.sync_ads__audience_members "
                                             "where phone_e164 is not null").fetchall()]
+        # the bundled config has the LLM layer write each variant's copy once (offline provider: the template)
+        copies = con.execute("select variant_id, renderer, flagged from activation.variant_copy").fetchall()
+        copy_calls = con.execute("select count(*) from ops.llm_calls where task = 'email_copy' "
+                                 "and outcome = 'ok'").fetchall()[0][0]
+    assert copies and {(r[1], r[2]) for r in copies} == {("mos-offline/copywriter", False)}
+    assert copy_calls == len(copies)
     outbox = files_under(home / "activation" / "outbox" / "email__nurture")
     email = outcomes["email__nurture"].metadata
     assert held > 0 and email["held_for_approval"] == held  # variant B states a discount
@@ -129,6 +135,8 @@ def test_deliveries_through_dagster_send_each_change_once_and_hold_unapproved_di
     assert all(o.metadata["changes"] == 0 for o in rerun.values())
     assert len(hook.requests) == requests_before and files_under(home / "activation" / "audiences") == exports
     assert len(files_under(home / "activation" / "outbox" / "email__nurture")) == len(outbox)
+    with world.connect() as con:  # the kept copy was reused: no new model call
+        assert con.execute("select count(*) from ops.llm_calls where task = 'email_copy'").fetchall()[0][0] == copy_calls
 
     # approving the discount copy releases the recipients who waited for it, once
     with duckdb.connect(str(world.settings.warehouse_path)) as con:

@@ -146,6 +146,57 @@ def test_llm_renderer_reads_the_llm_layers_subject_line_format():
     assert layer.calls[0][:2] == ("email_copy", "email.copy") and layer.calls[0][2]["variant_id"] == "A"
 
 
+def _llm_layer(tmp_path: Path, con: duckdb.DuckDBPyConnection, email_model: str, extra: str = ""):
+    from mos_pipelines.llm import LLM, Ledger, load_config as load_llm_config
+
+    path = tmp_path / "llm.yaml"
+    path.write_text("defaults: {num_retries: 0, timeout_s: 5}\ntasks:\n"
+                    "  insight_phrasing: {model: mos-offline/insight-writer}\n"
+                    f"  email_copy: {{model: {email_model}{extra}}}\n"
+                    "  question_answering: {model: mos-offline/analyst}\n")
+    return LLM(load_llm_config(path), Ledger(con))
+
+
+def test_offline_llm_copy_is_the_template_written_once_and_kept_with_its_call_in_the_ledger(tmp_path):
+    con = duckdb.connect()
+    renderer = content.LlmCopyRenderer(_llm_layer(tmp_path, con, "mos-offline/copywriter"))
+    _, template = BUNDLED.content.template_for("em_trial_nurture", "B")
+    brief = content.CopyBrief("em_trial_nurture", "B", None, "em_trial_nurture/B", template)
+    first = content.kept_copy(con, brief, renderer, NOW)
+    assert (first.subject, first.body.strip()) == (template.subject, template.body.strip())
+    assert (first.renderer, first.flagged) == ("mos-offline/copywriter", False)
+    again = content.kept_copy(con, brief, renderer, NOW + datetime.timedelta(days=1))
+    assert again == first
+    calls = con.sql("select task, prompt_id, outcome, cost_usd from ops.llm_calls").fetchall()
+    assert calls == [("email_copy", "email.copy", "ok", 0.0)]  # the second run reused the kept copy
+    kept = con.sql("select renderer_settings, renderer from activation.variant_copy").fetchall()
+    assert kept[0][0].startswith("llm:mos-offline/copywriter:email.copy@") and len(kept) == 1
+
+
+def test_llm_copy_inventing_a_price_is_rejected_logged_and_the_template_kept(tmp_path):
+    con = duckdb.connect()
+    invented = "Subject: {first_name}, 30% off today\\nOnly $49 a month for {company}."
+    renderer = content.LlmCopyRenderer(_llm_layer(tmp_path, con, "gpt-4o-mini",
+                                                  f", extra: {{mock_response: '{invented}'}}"))
+    brief = _brief(subject="Hi {first_name}", body="Your trial at {company} ends soon.")
+    copy = content.kept_copy(con, brief, renderer, NOW)
+    assert (copy.subject, copy.body, copy.flagged) == ("Hi {first_name}", "Your trial at {company} ends soon.", True)
+    assert "gpt-4o-mini" in copy.reason
+    ((outcome, detail, tokens_in, cost),) = con.sql(
+        "select outcome, detail, tokens_in, cost_usd from ops.llm_calls").fetchall()
+    assert outcome == "rejected" and "30" in detail and tokens_in > 0 and cost > 0
+    assert content.numeric_claims(copy.subject + copy.body) == []  # nothing left to approve
+    assert con.sql("select flagged from activation.variant_copy").fetchall() == [(True,)]
+
+
+def test_changed_template_renders_new_copy(tmp_path):
+    con = duckdb.connect()
+    first = content.kept_copy(con, _brief(body="Version one at {company}."), content.StaticRenderer(), NOW)
+    second = content.kept_copy(con, _brief(body="Version two at {company}."), content.StaticRenderer(), NOW)
+    assert (first.body, second.body) == ("Version one at {company}.", "Version two at {company}.")
+    assert con.sql("select count(*) from activation.variant_copy").fetchall() == [(2,)]
+
+
 def test_personalise_fills_names_and_uses_neutral_words_when_unknown():
     assert content.personalise("Hi {first_name} at {company}", {"first_name": "Ana", "company": None}) == \
         "Hi Ana at your team"

@@ -212,7 +212,7 @@ class EmailChannel:
         self.sink = sink_from_settings(context)
         self.can_reconcile = self.sink.can_lookup
         self.batch_size = context.destination.batch_size or (50 if self.can_reconcile else 1)
-        self.renderer = renderer or content.renderer_from_settings(context.config.content)
+        self.renderer = renderer  # built on first use, with the run's connection for the LLM cost ledger
         self.flagged: list[str] = []  # variants whose renderer text was rejected
 
     def _variant_copy(self, con: duckdb.DuckDBPyConnection, campaign_id: str, variant_id: str,
@@ -220,7 +220,9 @@ class EmailChannel:
         """The variant's copy, and (approval id, hold reason) when it needs an approval it does not have."""
         template_id, template = self.context.config.content.template_for(campaign_id, variant_id)
         brief = content.CopyBrief(campaign_id, variant_id, variant_name, template_id, template)
-        copy = content.render_variant(brief, self.renderer)
+        if self.renderer is None:
+            self.renderer = content.renderer_from_settings(self.context.config.content, con)
+        copy = content.kept_copy(con, brief, self.renderer, now)
         if copy.flagged:
             self.flagged.append(f"{campaign_id}/{variant_id}: {copy.reason}")
         claims = content.numeric_claims(copy.subject + "\n" + copy.body)
