@@ -32,7 +32,7 @@ demo: install  ## generate a simulated world, build every asset, activate behind
 	$(BIN)/mos activation run
 
 test: install  ## the whole test suite (unit + integration: real DuckDB, dbt and Dagster)
-	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15 $(PYTEST_ARGS)
 
 dev: install  ## Dagster UI on http://127.0.0.1:3000 over $(MOS_HOME), same run history as the CLI
 	$(BIN)/mos dev --host 127.0.0.1 --port 3000
