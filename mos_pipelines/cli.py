@@ -6,15 +6,20 @@ import json
 import os
 import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from mos_pipelines.settings import PROJECT_ROOT, configure_environment
+
+if TYPE_CHECKING:
+    import duckdb
 
 app = typer.Typer(
     name="mos",
@@ -31,6 +36,26 @@ def fail(message: str, code: int = 2) -> None:
     """Print an actionable error and exit non-zero."""
     err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
     raise typer.Exit(code)
+
+
+@contextmanager
+def open_warehouse(
+    path: Path, read_only: bool = False, errors: tuple[type[Exception], ...] = ()
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The warehouse for one command, closed after the block. A warehouse that cannot be opened, or one
+    of ``errors`` raised in the block, ends the command with its message."""
+    from mos_pipelines import warehouse
+
+    try:
+        con = warehouse.connect(path, read_only=read_only)
+    except warehouse.WarehouseError as exc:
+        fail(str(exc))
+    try:
+        yield con
+    except errors as exc:
+        fail(str(exc))
+    finally:
+        con.close()
 
 
 @app.command()
@@ -81,7 +106,6 @@ def run(
 ) -> None:
     """Materialize assets through Dagster against $MOS_HOME (runs appear in the Dagster UI)."""
     settings = configure_environment()
-    from mos_pipelines import warehouse
     from mos_pipelines.runner import RunSelectionError, run_assets
 
     if not settings.landing_dir.is_dir():
@@ -89,10 +113,8 @@ def run(
             f"No landing folder at {settings.landing_dir}. Run `mos generate` for a simulated world, "
             "or put your files under landing/<source>/ (see README: bring your own data)."
         )
-    try:  # fail early, with a clear message, if the warehouse is locked or unreadable
-        warehouse.connect(settings.warehouse_path).close()
-    except warehouse.WarehouseError as exc:
-        fail(str(exc))
+    with open_warehouse(settings.warehouse_path):  # fail early, with a clear message, if it is locked or unreadable
+        pass
     try:
         outcome = run_assets(select, console=console)
     except RunSelectionError as exc:
@@ -157,22 +179,15 @@ def activation_run(
 def activation_status() -> None:
     """The ledger per destination and status, changes waiting for an operator, and pending approvals."""
     settings = configure_environment()
-    from mos_pipelines import warehouse
     from mos_pipelines.activation import content, ledger
 
-    try:
-        con = warehouse.connect(settings.warehouse_path)
-    except warehouse.WarehouseError as exc:
-        fail(str(exc))
-    try:
+    with open_warehouse(settings.warehouse_path) as con:
         ledger.ensure_tables(con)
         frame = ledger.summary(con)
         stuck = con.execute(
             "select destination, record_key, status, attempts, last_error from ops.activation_ledger "
             "where status in ('dead_letter', 'unknown', 'failed') order by destination, record_key limit 20").df()
         pending = content.list_approvals(con, "pending")
-    finally:
-        con.close()
     table = Table(title="Activation ledger")
     for col in ("destination", "status", "records", "held by the destination"):
         table.add_column(col, justify="left" if col in ("destination", "status") else "right")
@@ -194,35 +209,16 @@ def activation_requeue(
 ) -> None:
     """Send stuck changes again with their idempotency key (after checking the destination)."""
     settings = configure_environment()
-    from mos_pipelines import warehouse
     from mos_pipelines.activation import ledger
 
-    try:
-        con = warehouse.connect(settings.warehouse_path)
-    except warehouse.WarehouseError as exc:
-        fail(str(exc))
-    try:
+    with open_warehouse(settings.warehouse_path, errors=(ValueError,)) as con:
         ledger.ensure_tables(con)
         count = ledger.requeue(con, destination, tuple(status), ledger.utcnow())
-    except ValueError as exc:
-        fail(str(exc))
-    finally:
-        con.close()
     console.print(f"{count} change(s) of {destination} are pending again; the next delivery sends them.")
 
 
 approvals_app = typer.Typer(help="Email copy that states a number, a price or a discount waits here for a person.")
 app.add_typer(approvals_app, name="approvals")
-
-
-def _approvals_connection():
-    settings = configure_environment()
-    from mos_pipelines import warehouse
-
-    try:
-        return warehouse.connect(settings.warehouse_path)
-    except warehouse.WarehouseError as exc:
-        fail(str(exc))
 
 
 @approvals_app.command("list")
@@ -234,11 +230,8 @@ def approvals_list(
 
     if status not in ("pending", "approved", "rejected", "all"):
         fail(f"--status {status!r}: expected pending, approved, rejected or all")
-    con = _approvals_connection()
-    try:
+    with open_warehouse(configure_environment().warehouse_path) as con:
         frame = content.list_approvals(con, None if status == "all" else status)
-    finally:
-        con.close()
     if frame.empty:
         console.print(f"No {'' if status == 'all' else status + ' '}approvals.")
         return
@@ -255,13 +248,8 @@ def approvals_list(
 def _decide(approval_id: str, decision: str, by: str, note: Optional[str]) -> None:
     from mos_pipelines.activation import content, ledger
 
-    con = _approvals_connection()
-    try:
+    with open_warehouse(configure_environment().warehouse_path, errors=(content.ApprovalError,)) as con:
         content.decide(con, approval_id, decision, by, note, ledger.utcnow())
-    except content.ApprovalError as exc:
-        fail(str(exc))
-    finally:
-        con.close()
     console.print(f"Approval {approval_id} {decision}. The next delivery "
                   f"{'sends' if decision == 'approved' else 'never sends'} this copy.")
 
@@ -290,17 +278,10 @@ def approvals_reject(
 def summary() -> None:
     """Print what the warehouse holds: rows per layer, quarantined rows, ingested files."""
     settings = configure_environment()
-    from mos_pipelines import warehouse
     from mos_pipelines.summary import warehouse_summary
 
-    try:
-        con = warehouse.connect(settings.warehouse_path, read_only=True)
-    except warehouse.WarehouseError as exc:
-        fail(str(exc))
-    try:
+    with open_warehouse(settings.warehouse_path, read_only=True) as con:
         found = warehouse_summary(con, truth_file=settings.truth_dir / "identity_truth.csv")
-    finally:
-        con.close()
     console.print(f"Warehouse: {settings.warehouse_path}", soft_wrap=True)
     layers = Table(title="Rows per layer")
     for col, justify in (("schema", "left"), ("tables", "right"), ("rows", "right")):
@@ -341,24 +322,18 @@ def identity_evaluate(
 ) -> None:
     """Pairwise and cluster-level precision/recall/F1, largest clusters and over-merges vs the truth."""
     settings = configure_environment()
-    from mos_pipelines import warehouse
     from mos_pipelines.identity.evaluation import TruthFileError
     from mos_pipelines.identity.truth_eval import evaluate_identity
 
     if not truth.is_file():
         fail(f"Truth file not found: {truth}")
-    try:
-        con = warehouse.connect(settings.warehouse_path, read_only=True)
-    except warehouse.WarehouseError as exc:
-        fail(str(exc))
-    try:
-        result = evaluate_identity(con, truth, crm_only=crm_only)
-    except TruthFileError as exc:
-        fail(str(exc))
-    except Exception as exc:  # e.g. the identity models were never built
-        fail(f"Cannot read marts.customer_identity_map in {settings.warehouse_path}: {exc}. Run `mos run` first.")
-    finally:
-        con.close()
+    with open_warehouse(settings.warehouse_path, read_only=True) as con:
+        try:
+            result = evaluate_identity(con, truth, crm_only=crm_only)
+        except TruthFileError as exc:
+            fail(str(exc))
+        except Exception as exc:  # e.g. the identity models were never built
+            fail(f"Cannot read marts.customer_identity_map in {settings.warehouse_path}: {exc}. Run `mos run` first.")
     console.print(result.to_markdown(), soft_wrap=True)
 
 
@@ -649,24 +624,16 @@ def insights_show(
     if ctx.invoked_subcommand is not None:
         return
     settings = configure_environment()
-    from mos_pipelines import warehouse
     from mos_pipelines.insights import store
+    from mos_pipelines.insights.tables import table_exists
 
-    try:
-        con = warehouse.connect(settings.warehouse_path, read_only=True)
-    except warehouse.WarehouseError as exc:
-        fail(str(exc))
-    try:
-        from mos_pipelines.insights.tables import table_exists
-
+    with open_warehouse(settings.warehouse_path, read_only=True) as con:
         if not table_exists(con, "insights", "insights"):
             fail(f"No insights in {settings.warehouse_path} yet. Run `mos run` (or `mos run --select 'group:insights'`).")
         if reader:
             _print_notifications(con, reader, limit)
             return
         rows = store.run_insights(con, status=None)
-    finally:
-        con.close()
     if rows.empty:
         fail("The insights table is empty. Run `mos run --select 'group:insights'`.")
     shown = rows[rows["status"] != "accepted"] if rejected else rows[rows["status"] == "accepted"]
@@ -719,20 +686,11 @@ def insights_feedback(
 ) -> None:
     """Record feedback on a notification; it changes that reader's next ranking."""
     settings = configure_environment()
-    from mos_pipelines import warehouse
     from mos_pipelines.insights import store
 
-    try:
-        con = warehouse.connect(settings.warehouse_path)
-    except warehouse.WarehouseError as exc:
-        fail(str(exc))
-    try:
+    with open_warehouse(settings.warehouse_path, errors=(store.FeedbackError,)) as con:
         store.ensure_tables(con)
         store.record_feedback(con, notification_id, reader, verdict, note)
-    except store.FeedbackError as exc:
-        fail(str(exc))
-    finally:
-        con.close()
     console.print(f"Recorded {verdict} from {reader} on {notification_id}; the next `mos run` ranks with it.")
 
 

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SCHEMAS = ("raw", "staging", "intermediate", "marts", "ml", "experiments", "insights", "activation", "ops")
 
@@ -35,6 +41,27 @@ def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         return duckdb.connect(str(path), read_only=read_only)
     except duckdb.Error as exc:
         raise open_error(path, exc) from exc
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Run the block in one transaction: committed when it ends, rolled back when it raises."""
+    con.execute("begin transaction")
+    try:
+        yield
+    except BaseException:
+        con.execute("rollback")
+        raise
+    con.execute("commit")
+
+
+def insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, replace: bool = False) -> None:
+    """Insert the frame's rows into ``table`` by column name (``insert or replace`` with ``replace``)."""
+    con.register("_frame_rows", frame)
+    try:
+        con.execute(f"insert {'or replace ' if replace else ''}into {table} by name select * from _frame_rows")
+    finally:
+        con.unregister("_frame_rows")
 
 
 def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None):

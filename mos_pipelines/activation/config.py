@@ -11,9 +11,9 @@ import re
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from mos_pipelines.configfile import read_mapping
 from mos_pipelines.settings import PROJECT_ROOT
 
 CONFIG_FILE = PROJECT_ROOT / "config" / "activation.yaml"
@@ -161,14 +161,7 @@ def config_path() -> Path:
 def load_config(path: Path | None = None) -> ActivationConfig:
     """Read and validate the activation config."""
     path = path or config_path()
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except OSError as exc:
-        raise ActivationConfigError(f"{path}: cannot read the activation config ({exc})") from exc
-    except yaml.YAMLError as exc:
-        raise ActivationConfigError(f"{path}: not valid YAML ({exc})") from exc
-    if not isinstance(data, dict):
-        raise ActivationConfigError(f"{path}: expected a mapping at the top level")
+    data = read_mapping(path, "activation config", ActivationConfigError)
     try:
         return ActivationConfig(**data, source=path)
     except ValidationError as exc:

@@ -18,8 +18,7 @@ from __future__ import annotations
 import datetime
 import json
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ from mos_pipelines.activation.channels import Channel, ChannelContext, DeliveryE
 from mos_pipelines.activation.config import ActivationConfig, Destination
 from mos_pipelines.activation.content import ensure_approvals
 from mos_pipelines.activation.retry import RateLimiter
-from mos_pipelines.warehouse import scalar
+from mos_pipelines.warehouse import scalar, transaction
 
 CONSENT_TABLE = "marts.consent_current"
 Log = Callable[[str], None]
@@ -66,17 +65,6 @@ class DeliveryReport:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-@contextmanager
-def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    con.execute("begin transaction")
-    try:
-        yield
-    except BaseException:
-        con.execute("rollback")
-        raise
-    con.execute("commit")
 
 
 def _table_exists(con: duckdb.DuckDBPyConnection, relation: str) -> bool:

@@ -13,8 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from mos_pipelines.configfile import At, choice, integer, number, read_mapping, text
 from mos_pipelines.settings import PROJECT_ROOT
 
 CONFIG_FILE = PROJECT_ROOT / "config" / "experiments.yaml"
@@ -115,42 +114,38 @@ def config_path() -> Path:
 
 def load_config(path: Path | None = None) -> ExperimentsConfig:
     path = Path(path or config_path())
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ExperimentsConfigError(f"{path}: cannot read the experiments config ({exc})") from exc
-    return parse_config(data, path)
+    return parse_config(read_mapping(path, "experiments config", ExperimentsConfigError), path)
 
 
 def parse_config(data: Any, path: Path | str = "<config>") -> ExperimentsConfig:
     """Validate a config mapping (as read from YAML)."""
-    at = _At(str(path), "")
+    at = At(str(path), "", ExperimentsConfigError)
     top = _mapping(at, data, ("assignment", "goals", "experiments", "bandit", "budget", "stats"))
 
     a = _mapping(at / "assignment", top.get("assignment"), ("salt", "holdout_share"))
     assignment = AssignmentSettings(
-        salt=_text(at / "assignment" / "salt", a.get("salt", AssignmentSettings.salt)),
+        salt=text(at / "assignment" / "salt", a.get("salt", AssignmentSettings.salt)),
         holdout_share=_share(at / "assignment" / "holdout_share", a.get("holdout_share", AssignmentSettings.holdout_share),
                              high=0.9),
     )
 
     goals = dict(ExperimentsConfig().goals)
     for objective, goal in _mapping(at / "goals", top.get("goals"), None).items():
-        goals[str(objective)] = _choice(at / "goals" / str(objective), goal, GOALS)
+        goals[str(objective)] = choice(at / "goals" / str(objective), goal, GOALS)
 
     experiments = {}
     for experiment_id, spec in _mapping(at / "experiments", top.get("experiments"), None).items():
         here = at / "experiments" / str(experiment_id)
         spec = _mapping(here, spec, ("goal", "holdout_share"))
         experiments[str(experiment_id)] = ExperimentOverride(
-            goal=_choice(here / "goal", spec["goal"], GOALS) if "goal" in spec else None,
+            goal=choice(here / "goal", spec["goal"], GOALS) if "goal" in spec else None,
             holdout_share=_share(here / "holdout_share", spec["holdout_share"], high=0.9) if "holdout_share" in spec else None,
         )
 
     b = _mapping(at / "bandit", top.get("bandit"), tuple(BanditSettings.__dataclass_fields__))
     d = BanditSettings()
     bandit = BanditSettings(
-        segment=_choice(at / "bandit" / "segment", b.get("segment", d.segment), SEGMENTS),
+        segment=choice(at / "bandit" / "segment", b.get("segment", d.segment), SEGMENTS),
         prior_alpha=_positive(at / "bandit" / "prior_alpha", b.get("prior_alpha", d.prior_alpha)),
         prior_beta=_positive(at / "bandit" / "prior_beta", b.get("prior_beta", d.prior_beta)),
         pooling_exposures=_non_negative(at / "bandit" / "pooling_exposures",
@@ -158,10 +153,10 @@ def parse_config(data: Any, path: Path | str = "<config>") -> ExperimentsConfig:
         floor=_share(at / "bandit" / "floor", b.get("floor", d.floor), high=0.5),
         max_daily_change=_share(at / "bandit" / "max_daily_change", b.get("max_daily_change", d.max_daily_change),
                                 low_open=True),
-        min_exposures=_integer(at / "bandit" / "min_exposures", b.get("min_exposures", d.min_exposures), 0),
-        draws=_integer(at / "bandit" / "draws", b.get("draws", d.draws), 100),
-        random_seed=_integer(at / "bandit" / "random_seed", b.get("random_seed", d.random_seed), 0),
-        conversion_window_days=_integer(at / "bandit" / "conversion_window_days",
+        min_exposures=integer(at / "bandit" / "min_exposures", b.get("min_exposures", d.min_exposures), 0),
+        draws=integer(at / "bandit" / "draws", b.get("draws", d.draws), 100),
+        random_seed=integer(at / "bandit" / "random_seed", b.get("random_seed", d.random_seed), 0),
+        conversion_window_days=integer(at / "bandit" / "conversion_window_days",
                                         b.get("conversion_window_days", d.conversion_window_days), 1),
     )
 
@@ -182,16 +177,16 @@ def parse_config(data: Any, path: Path | str = "<config>") -> ExperimentsConfig:
         shares[key] = {str(k): float(v) for k, v in values.items()}
     budget = BudgetSettings(
         total_usd=_positive(at / "budget" / "total_usd", g.get("total_usd", db.total_usd)),
-        period_days=_integer(at / "budget" / "period_days", g.get("period_days", db.period_days), 1),
-        lookback_days=_integer(at / "budget" / "lookback_days", g.get("lookback_days", db.lookback_days), 1),
+        period_days=integer(at / "budget" / "period_days", g.get("period_days", db.period_days), 1),
+        lookback_days=integer(at / "budget" / "lookback_days", g.get("lookback_days", db.lookback_days), 1),
         channels=tuple(channels),
         floor=_share(at / "budget" / "floor", g.get("floor", db.floor), high=1.0),
         max_daily_change=_share(at / "budget" / "max_daily_change", g.get("max_daily_change", db.max_daily_change),
                                 low_open=True),
         min_share=shares["min_share"],
         max_share=shares["max_share"],
-        draws=_integer(at / "budget" / "draws", g.get("draws", db.draws), 100),
-        random_seed=_integer(at / "budget" / "random_seed", g.get("random_seed", db.random_seed), 0),
+        draws=integer(at / "budget" / "draws", g.get("draws", db.draws), 100),
+        random_seed=integer(at / "budget" / "random_seed", g.get("random_seed", db.random_seed), 0),
     )
     low, high = budget.bounds()
     for channel, lo, hi in zip(budget.channels, low, high):
@@ -213,19 +208,7 @@ def parse_config(data: Any, path: Path | str = "<config>") -> ExperimentsConfig:
                              budget=budget, stats=stats, source=Path(path) if str(path) != "<config>" else None)
 
 
-@dataclass(frozen=True)
-class _At:
-    file: str
-    key: str
-
-    def __truediv__(self, name: str) -> _At:
-        return _At(self.file, f"{self.key}.{name}" if self.key else name)
-
-    def fail(self, problem: str):
-        raise ExperimentsConfigError(f"{self.file}: key '{self.key or '<top level>'}': {problem}")
-
-
-def _mapping(at: _At, value: Any, allowed: tuple[str, ...] | None) -> dict:
+def _mapping(at: At, value: Any, allowed: tuple[str, ...] | None) -> dict:
     if value is None:
         return {}
     if not isinstance(value, dict):
@@ -237,48 +220,22 @@ def _mapping(at: _At, value: Any, allowed: tuple[str, ...] | None) -> dict:
     return dict(value)
 
 
-def _number(at: _At, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        at.fail(f"expected a number, got {value!r}")
-    return float(value)
-
-
-def _share(at: _At, value: Any, high: float = 1.0, low_open: bool = False) -> float:
-    number = _number(at, value)
-    if number < 0 or number > high or (low_open and number == 0):
+def _share(at: At, value: Any, high: float = 1.0, low_open: bool = False) -> float:
+    x = number(at, value)
+    if x < 0 or x > high or (low_open and x == 0):
         at.fail(f"must be {'>' if low_open else '>='} 0 and <= {high:g}, got {value!r}")
-    return number
+    return x
 
 
-def _positive(at: _At, value: Any) -> float:
-    number = _number(at, value)
-    if number <= 0:
+def _positive(at: At, value: Any) -> float:
+    x = number(at, value)
+    if x <= 0:
         at.fail(f"must be > 0, got {value!r}")
-    return number
+    return x
 
 
-def _non_negative(at: _At, value: Any) -> float:
-    number = _number(at, value)
-    if number < 0:
+def _non_negative(at: At, value: Any) -> float:
+    x = number(at, value)
+    if x < 0:
         at.fail(f"must be >= 0, got {value!r}")
-    return number
-
-
-def _integer(at: _At, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        at.fail(f"expected a whole number, got {value!r}")
-    if value < low:
-        at.fail(f"must be >= {low}, got {value!r}")
-    return value
-
-
-def _text(at: _At, value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        at.fail(f"expected a non-empty string, got {value!r}")
-    return value
-
-
-def _choice(at: _At, value: Any, options: tuple[str, ...]) -> str:
-    if value not in options:
-        at.fail(f"expected one of {', '.join(options)}, got {value!r}")
-    return value
+    return x

@@ -11,6 +11,8 @@ import datetime
 
 import pandas as pd
 
+from mos_pipelines.warehouse import insert_frame, transaction
+
 DDL = """
 create schema if not exists experiments;
 create table if not exists experiments.assignments (
@@ -108,17 +110,10 @@ def ensure_tables(con) -> None:
 
 
 def _replace(con, table: str, frame: pd.DataFrame, where: str, params: list) -> None:
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         con.execute(f"delete from {table} where {where}", params)
         if not frame.empty:
-            con.register("_rows", frame)
-            con.execute(f"insert into {table} by name select * from _rows")
-            con.unregister("_rows")
-        con.execute("commit")
-    except Exception:
-        con.execute("rollback")
-        raise
+            insert_frame(con, table, frame)
 
 
 def previous_allocations(con, before: datetime.date) -> pd.DataFrame:
@@ -140,8 +135,7 @@ def write_allocations(con, frame: pd.DataFrame, allocation_date: datetime.date) 
 def write_assignments(con, frame: pd.DataFrame, replace_experiments: list[str] | None = None) -> None:
     """Upsert assignment rows (a unit keeps its first_assigned_date). With ``replace_experiments``,
     units of those experiments not in ``frame`` are removed (the asset rewrites whole experiments)."""
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         con.register("_rows", frame)
         con.execute("""
             create or replace temp table _merged as
@@ -165,10 +159,6 @@ def write_assignments(con, frame: pd.DataFrame, replace_experiments: list[str] |
             from _merged
         """)
         con.execute("drop table _merged")
-        con.execute("commit")
-    except Exception:
-        con.execute("rollback")
-        raise
 
 
 def previous_budget(con, before: datetime.date) -> pd.DataFrame:

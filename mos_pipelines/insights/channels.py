@@ -193,11 +193,8 @@ def _pair_candidate(ctx: RunContext, spec: MetricSpec, dimension: str, slice_val
     candidate.direction = "higher" if spec.better == "higher" else "lower"
     candidate.facts = {
         "scope": "Across all regions" if slice_value == ALL_REGIONS else f"In {slice_value}",
-        "a_label": _label(first), "b_label": _label(second), "verb": spec.verb,
-        "prefix": spec.prefix, "suffix": spec.suffix, "fmt": spec.fmt,
-        "a_display": better[spec.name] * spec.scale, "b_display": worse[spec.name] * spec.scale,
-        "ratio": stats["ratio"], "ratio_phrase": spec.ratio_phrase, "confidence_level": ctx.confidence_pct,
-        "ci_low": stats["ci_low"], "ci_high": stats["ci_high"], "days": ctx.days,
+        "a_label": _label(first), "b_label": _label(second),
+        **_comparison_facts(ctx, spec, better, worse, stats),
         "must_mention": [_label(first), _label(second)],
     }
     where = "" if slice_value == ALL_REGIONS else f" in {slice_value}"
@@ -279,11 +276,9 @@ def _region_candidate(ctx: RunContext, spec: MetricSpec, channel: str, region: s
     candidate.direction = "higher" if stats["ratio"] >= 1 else "lower"
     candidate.subject["better"] = region if better else "other regions"
     candidate.facts = {
-        "a_label": _label(channel).capitalize(), "region": region, "verb": spec.verb, "prefix": spec.prefix,
-        "suffix": spec.suffix, "fmt": spec.fmt, "a_display": a[spec.name] * spec.scale,
-        "b_display": b[spec.name] * spec.scale, "ratio": stats["ratio"],
-        "ratio_phrase": spec.ratio_phrase, "confidence_level": ctx.confidence_pct, "ci_low": stats["ci_low"],
-        "ci_high": stats["ci_high"], "days": ctx.days, "must_mention": [_label(channel), region],
+        "a_label": _label(channel).capitalize(), "region": region,
+        **_comparison_facts(ctx, spec, a, b, stats),
+        "must_mention": [_label(channel), region],
     }
     if better:
         candidate.call_to_action = (f"Grow {_label(channel)} in {region}: give it more budget or audience there "
@@ -292,6 +287,16 @@ def _region_candidate(ctx: RunContext, spec: MetricSpec, channel: str, region: s
         candidate.call_to_action = (f"Review {_label(channel)} in {region} (targeting, landing pages, offer); "
                                     f"move budget to regions where it performs better until it recovers.")
     return candidate
+
+
+def _comparison_facts(ctx: RunContext, spec: MetricSpec, a: dict, b: dict, stats: dict) -> dict:
+    """The facts a comparison's statement shows: both arms' metric as displayed, the ratio and its interval."""
+    return {
+        "verb": spec.verb, "prefix": spec.prefix, "suffix": spec.suffix, "fmt": spec.fmt,
+        "a_display": a[spec.name] * spec.scale, "b_display": b[spec.name] * spec.scale,
+        "ratio": stats["ratio"], "ratio_phrase": spec.ratio_phrase, "confidence_level": ctx.confidence_pct,
+        "ci_low": stats["ci_low"], "ci_high": stats["ci_high"], "days": ctx.days,
+    }
 
 
 def _slices(ctx: RunContext, dimension: str) -> list[str]:

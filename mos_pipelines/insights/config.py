@@ -7,8 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from mos_pipelines.configfile import read_mapping
 from mos_pipelines.settings import PROJECT_ROOT
 
 DEFAULT_CONFIG = PROJECT_ROOT / "config" / "insights.yaml"
@@ -58,14 +57,7 @@ def config_path() -> Path:
 
 def load_config(path: Path | None = None) -> InsightsConfig:
     file = Path(path) if path is not None else config_path()
-    try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise InsightsConfigError(f"insights config {file}: cannot read the file ({exc.strerror or exc})") from exc
-    except yaml.YAMLError as exc:
-        raise InsightsConfigError(f"insights config {file}: invalid YAML ({exc})") from exc
-    if not isinstance(data, dict):
-        raise InsightsConfigError(f"insights config {file}: the top level must be a mapping")
+    data = read_mapping(file, "insights config", InsightsConfigError)
 
     def number(key: str, default: float, low: float, high: float | None = None) -> float:
         value = data.get(key, default)

@@ -31,6 +31,7 @@ import pandas as pd
 
 from mos_pipelines.insights import store
 from mos_pipelines.insights.config import InsightsConfig, Reader
+from mos_pipelines.warehouse import insert_frame
 
 REPEAT_NOVELTY = 0.25
 CHANGED_NOVELTY = 0.8
@@ -211,17 +212,9 @@ def _title(ins) -> str:
 def _write(con: duckdb.DuckDBPyConnection, rankings: pd.DataFrame, notified: pd.DataFrame, run_created_at) -> None:
     con.execute("delete from insights.notification_rankings where run_created_at = ?", [run_created_at])
     if not rankings.empty:
-        con.register("_rankings", rankings)
-        try:
-            con.execute("insert into insights.notification_rankings by name select * from _rankings")
-        finally:
-            con.unregister("_rankings")
+        insert_frame(con, "insights.notification_rankings", rankings)
     if not notified.empty:
-        con.register("_notified", notified)
-        try:
-            con.execute("insert or replace into insights.notifications by name select * from _notified")
-        finally:
-            con.unregister("_notified")
+        insert_frame(con, "insights.notifications", notified, replace=True)
 
 
 def _route_lookalike(con: duckdb.DuckDBPyConnection, insights: pd.DataFrame) -> list[str]:

@@ -7,8 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from mos_pipelines.configfile import read_mapping
 from mos_pipelines.settings import PROJECT_ROOT
 
 DEFAULT_CONFIG = PROJECT_ROOT / "config" / "llm.yaml"
@@ -55,14 +54,7 @@ def config_path() -> Path:
 def load_config(path: Path | None = None) -> LLMConfig:
     """Read and validate the LLM config (default: $MOS_LLM_CONFIG, else config/llm.yaml)."""
     file = Path(path) if path is not None else config_path()
-    try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise LLMConfigError(f"LLM config {file}: cannot read the file ({exc.strerror or exc})") from exc
-    except yaml.YAMLError as exc:
-        raise LLMConfigError(f"LLM config {file}: invalid YAML ({exc})") from exc
-    if not isinstance(data, dict):
-        raise LLMConfigError(f"LLM config {file}: the top level must be a mapping")
+    data = read_mapping(file, "LLM config", LLMConfigError)
     unknown = set(data) - {"defaults", "tasks"}
     if unknown:
         raise LLMConfigError(f"LLM config {file}: unknown key '{sorted(unknown)[0]}' (expected defaults, tasks)")

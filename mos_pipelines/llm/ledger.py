@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass
 import duckdb
 import pandas as pd
 
+from mos_pipelines.warehouse import insert_frame
+
 DDL = """
 create schema if not exists ops;
 create table if not exists ops.llm_calls (
@@ -58,12 +60,7 @@ class Ledger:
     def record(self, record: CallRecord) -> None:
         self.records.append(record)
         if self.con is not None:
-            frame = pd.DataFrame([asdict(record)])
-            self.con.register("_llm_call", frame)
-            try:
-                self.con.execute("insert into ops.llm_calls by name select * from _llm_call")
-            finally:
-                self.con.unregister("_llm_call")
+            insert_frame(self.con, "ops.llm_calls", pd.DataFrame([asdict(record)]))
 
     def totals(self) -> dict[str, float]:
         """Calls, tokens and $ of what this ledger recorded."""

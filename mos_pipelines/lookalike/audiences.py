@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
+from mos_pipelines.configfile import read_mapping
 from mos_pipelines.lookalike.model import (
     TIERS,
     FeatureSpec,
@@ -81,10 +81,7 @@ def load_config(path: Path | None = None) -> LookalikeConfig:
     def fail(key: str, message: str) -> None:
         raise AudienceConfigError(f"{path}: {key}: {message}")
 
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise AudienceConfigError(f"{path}: cannot read the lookalike config ({exc})") from exc
+    data = read_mapping(path, "lookalike config", AudienceConfigError)
     model_data = data.get("model") or {}
     allowed = {"kind", "negatives_per_positive", "holdout_share", "min_seed_size", "random_state"}
     if unknown := sorted(set(model_data) - allowed):

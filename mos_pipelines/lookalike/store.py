@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from mos_pipelines.lookalike.audiences import AudienceResult
+from mos_pipelines.warehouse import insert_frame, transaction
 
 DDL = """
 create schema if not exists ml;
@@ -97,25 +98,13 @@ def last_accepted_run(con, audience: str, definition_hash: str) -> dict[str, Any
 
 def write_result(con, result: AudienceResult, row: dict[str, Any]) -> None:
     """Replace the audience's scores and evaluation rows and append its model run (one transaction)."""
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         con.execute("delete from ml.lookalike_scores where audience = ?", [result.audience.name])
         scores = result.scores[["customer_id", "audience", "score", "percentile", "tier", "model_version", "scored_at"]]
-        con.register("_lookalike_scores", scores)
-        con.execute("insert into ml.lookalike_scores by name select * from _lookalike_scores")
-        con.unregister("_lookalike_scores")
+        insert_frame(con, "ml.lookalike_scores", scores)
         con.execute("delete from ml.lookalike_evaluation where audience = ?", [result.audience.name])
-        evaluation = result.evaluation.assign(model_run_id=row["model_run_id"])
-        con.register("_lookalike_evaluation", evaluation)
-        con.execute("insert into ml.lookalike_evaluation by name select * from _lookalike_evaluation")
-        con.unregister("_lookalike_evaluation")
-        con.register("_model_run", pd.DataFrame([row]))
-        con.execute("insert or replace into ml.model_runs by name select * from _model_run")
-        con.unregister("_model_run")
-        con.execute("commit")
-    except Exception:
-        con.execute("rollback")
-        raise
+        insert_frame(con, "ml.lookalike_evaluation", result.evaluation.assign(model_run_id=row["model_run_id"]))
+        insert_frame(con, "ml.model_runs", pd.DataFrame([row]), replace=True)
 
 
 def degradation_notification_id(model_run_id: str) -> str:

@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from mos_pipelines.configfile import read_mapping
 from mos_pipelines.settings import PROJECT_ROOT
 
 QUALITY_DIR = PROJECT_ROOT / "quality"
@@ -158,12 +157,7 @@ def _consent(r: _Reader) -> ConsentSettings:
 
 def load_config(path: Path = THRESHOLDS_FILE) -> QualityConfig:
     """Read and validate the thresholds file."""
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise QualityConfigError(f"{path}: cannot read the thresholds file ({exc})") from exc
-    except yaml.YAMLError as exc:
-        raise QualityConfigError(f"{path}: not valid YAML ({exc})") from exc
+    data = read_mapping(path, "quality thresholds", QualityConfigError)
     r = _Reader(path, data)
     known = ("missing_identifiers", "duplicate_customers", "event_volume", "ad_spend", "consent_for_activation")
     unknown = sorted(set(data) - set(known))

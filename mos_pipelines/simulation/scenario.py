@@ -10,10 +10,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
-import yaml
-
+from mos_pipelines.configfile import At, choice, integer, number, parse_mapping, text
 from mos_pipelines.simulation.channels import CHANNEL_NAMES
 from mos_pipelines.simulation.geography import REGIONS
 
@@ -224,29 +223,10 @@ def load_scenario(path: Path | None) -> Scenario:
         content = file.read_bytes()
     except OSError as exc:
         raise ScenarioError(f"scenario {file}: cannot read the file ({exc.strerror or exc})") from exc
-    data = _parse(file, content)
+    data = parse_mapping(file, content, "scenario", ScenarioError)
     if file.resolve() != DEFAULT_SCENARIO.resolve():
-        data = _merge(_parse(DEFAULT_SCENARIO, DEFAULT_SCENARIO.read_bytes()), data)
-    return _scenario(_At(file, ""), data, file, hashlib.sha256(content).hexdigest())
-
-
-def _parse(file: Path, content: bytes) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(content.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise ScenarioError(f"scenario {file}: not UTF-8 text ({exc})") from exc
-    except yaml.YAMLError as exc:
-        where = ""
-        mark = getattr(exc, "problem_mark", None)
-        if mark is not None:
-            where = f" at line {mark.line + 1}, column {mark.column + 1}"
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ScenarioError(f"scenario {file}: invalid YAML{where}: {problem}") from exc
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ScenarioError(f"scenario {file}: the top level must be a mapping of keys, got {type(data).__name__}")
-    return data
+        data = _merge(parse_mapping(DEFAULT_SCENARIO, DEFAULT_SCENARIO.read_bytes(), "scenario", ScenarioError), data)
+    return _scenario(At(file, "", ScenarioError, "scenario"), data, file, hashlib.sha256(content).hexdigest())
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -259,23 +239,7 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-@dataclass(frozen=True)
-class _At:
-    """A position in the scenario, for error messages."""
-
-    file: Path
-    key: str
-
-    def __truediv__(self, name: str | int) -> _At:
-        if isinstance(name, int):
-            return _At(self.file, f"{self.key}[{name}]")
-        return _At(self.file, f"{self.key}.{name}" if self.key else name)
-
-    def fail(self, problem: str) -> NoReturn:
-        raise ScenarioError(f"scenario {self.file}: key '{self.key or '<top level>'}': {problem}")
-
-
-def _mapping(at: _At, value: Any, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict[str, Any]:
+def _mapping(at: At, value: Any, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict[str, Any]:
     if not isinstance(value, dict):
         at.fail(f"expected a mapping, got {value!r}")
     unknown = [k for k in value if k not in required and k not in optional]
@@ -287,42 +251,11 @@ def _mapping(at: _At, value: Any, required: tuple[str, ...], optional: tuple[str
     return value
 
 
-def _number(at: _At, value: Any, low: float | None = None, high: float | None = None, low_open: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        at.fail(f"expected a number, got {value!r}")
-    number = float(value)
-    if low is not None and (number < low or (low_open and number == low)):
-        at.fail(f"must be {'>' if low_open else '>='} {low:g}, got {value!r}")
-    if high is not None and number > high:
-        at.fail(f"must be <= {high:g}, got {value!r}")
-    return number
+def _rate(at: At, value: Any) -> float:
+    return number(at, value, 0.0, 1.0)
 
 
-def _rate(at: _At, value: Any) -> float:
-    return _number(at, value, 0.0, 1.0)
-
-
-def _integer(at: _At, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        at.fail(f"expected a whole number, got {value!r}")
-    if value < low:
-        at.fail(f"must be >= {low}, got {value!r}")
-    return value
-
-
-def _text(at: _At, value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        at.fail(f"expected a non-empty string, got {value!r}")
-    return value
-
-
-def _choice(at: _At, value: Any, options: tuple[str, ...]) -> str:
-    if value not in options:
-        at.fail(f"expected one of {', '.join(options)}, got {value!r}")
-    return value
-
-
-def _list(at: _At, value: Any) -> list[Any]:
+def _list(at: At, value: Any) -> list[Any]:
     if value is None:
         return []
     if not isinstance(value, list):
@@ -330,12 +263,12 @@ def _list(at: _At, value: Any) -> list[Any]:
     return value
 
 
-def _per_region(at: _At, value: Any) -> dict[str, float]:
+def _per_region(at: At, value: Any) -> dict[str, float]:
     data = _mapping(at, value, REGIONS)
     return {r: _rate(at / r, data[r]) for r in REGIONS}
 
 
-def _scenario(at: _At, data: dict[str, Any], file: Path, sha256: str) -> Scenario:
+def _scenario(at: At, data: dict[str, Any], file: Path, sha256: str) -> Scenario:
     keys = ("name", "regions", "behaviour", "propensity", "identity_noise", "crm", "consent", "email",
             "email_campaigns", "dirty", "volume", "effects", "null_slices")
     _mapping(at, data, keys[1:], ("name",))
@@ -350,7 +283,7 @@ def _scenario(at: _At, data: dict[str, Any], file: Path, sha256: str) -> Scenari
     )
     _check_conflicts(at, effects, null_slices)
     return Scenario(
-        name=_text(at / "name", data.get("name", file.stem)),
+        name=text(at / "name", data.get("name", file.stem)),
         path=file,
         sha256=sha256,
         regions=regions,
@@ -368,23 +301,23 @@ def _scenario(at: _At, data: dict[str, Any], file: Path, sha256: str) -> Scenari
     )
 
 
-def _behaviour(at: _At, value: Any) -> Behaviour:
+def _behaviour(at: At, value: Any) -> Behaviour:
     data = _mapping(at, value, ("sessions_per_person_day", "weekend_factor", "conversion_rate", "signup_share"))
     return Behaviour(
-        sessions_per_person_day=_number(at / "sessions_per_person_day", data["sessions_per_person_day"], 0, 3),
-        weekend_factor=_number(at / "weekend_factor", data["weekend_factor"], 0, 2),
+        sessions_per_person_day=number(at / "sessions_per_person_day", data["sessions_per_person_day"], 0, 3),
+        weekend_factor=number(at / "weekend_factor", data["weekend_factor"], 0, 2),
         conversion_rate=_rate(at / "conversion_rate", data["conversion_rate"]),
         signup_share=_rate(at / "signup_share", data["signup_share"]),
     )
 
 
-def _identity_noise(at: _At, value: Any) -> IdentityNoise:
+def _identity_noise(at: At, value: Any) -> IdentityNoise:
     names = tuple(IdentityNoise.__dataclass_fields__)
     data = _mapping(at, value, names)
     return IdentityNoise(**{n: _rate(at / n, data[n]) for n in names})
 
 
-def _propensity(at: _At, value: Any) -> PropensityModel:
+def _propensity(at: At, value: Any) -> PropensityModel:
     from mos_pipelines.simulation.population import PROPENSITY_ATTRIBUTES  # population imports this module
 
     data = _mapping(at, value, ("intercept", "log_engagement", "noise_sd", "coefficients"))
@@ -393,16 +326,16 @@ def _propensity(at: _At, value: Any) -> PropensityModel:
     for attribute, values in PROPENSITY_ATTRIBUTES.items():
         here = at / "coefficients" / attribute
         spec = _mapping(here, given[attribute], values)
-        coefficients[attribute] = {v: _number(here / v, spec[v], -10, 10) for v in values}
+        coefficients[attribute] = {v: number(here / v, spec[v], -10, 10) for v in values}
     return PropensityModel(
-        intercept=_number(at / "intercept", data["intercept"], -20, 20),
-        log_engagement=_number(at / "log_engagement", data["log_engagement"], -5, 5),
-        noise_sd=_number(at / "noise_sd", data["noise_sd"], 0, 5),
+        intercept=number(at / "intercept", data["intercept"], -20, 20),
+        log_engagement=number(at / "log_engagement", data["log_engagement"], -5, 5),
+        noise_sd=number(at / "noise_sd", data["noise_sd"], 0, 5),
         coefficients=coefficients,
     )
 
 
-def _crm(at: _At, value: Any) -> CrmSettings:
+def _crm(at: At, value: Any) -> CrmSettings:
     data = _mapping(at, value, ("presence", "update_rate"), ("reexports",))
     presence = _mapping(at / "presence", data["presence"], CRM_SYSTEM_NAMES)
     reexports = []
@@ -414,9 +347,9 @@ def _crm(at: _At, value: Any) -> CrmSettings:
         if not fields:
             (here / "shuffle").fail(f"list at least one field to shuffle ({', '.join(REEXPORT_FIELDS)})")
         reexports.append(CrmReexport(
-            day=_integer(here / "day", spec["day"], 0),
-            systems=tuple(_choice(here / "systems" / j, x, REEXPORT_SYSTEMS) for j, x in enumerate(systems)),
-            shuffle=tuple(_choice(here / "shuffle" / j, x, REEXPORT_FIELDS) for j, x in enumerate(fields)),
+            day=integer(here / "day", spec["day"], 0),
+            systems=tuple(choice(here / "systems" / j, x, REEXPORT_SYSTEMS) for j, x in enumerate(systems)),
+            shuffle=tuple(choice(here / "shuffle" / j, x, REEXPORT_FIELDS) for j, x in enumerate(fields)),
         ))
     return CrmSettings(
         presence={s: _rate(at / "presence" / s, presence[s]) for s in CRM_SYSTEM_NAMES},
@@ -425,7 +358,7 @@ def _crm(at: _At, value: Any) -> CrmSettings:
     )
 
 
-def _consent(at: _At, value: Any) -> ConsentSettings:
+def _consent(at: At, value: Any) -> ConsentSettings:
     data = _mapping(at, value, ("initial_grant_rate", "daily_grant_rate", "daily_revoke_rate"))
     return ConsentSettings(
         initial_grant_rate=_per_region(at / "initial_grant_rate", data["initial_grant_rate"]),
@@ -434,7 +367,7 @@ def _consent(at: _At, value: Any) -> ConsentSettings:
     )
 
 
-def _email(at: _At, value: Any) -> EmailSettings:
+def _email(at: At, value: Any) -> EmailSettings:
     data = _mapping(at, value, ("bounce_rate", "unsubscribe_rate", "open_rate", "click_rate"))
     open_rate = _per_region(at / "open_rate", data["open_rate"])
     click_rate = _per_region(at / "click_rate", data["click_rate"])
@@ -451,7 +384,7 @@ def _email(at: _At, value: Any) -> EmailSettings:
     )
 
 
-def _email_campaigns(at: _At, value: Any) -> tuple[EmailCampaignSpec, ...]:
+def _email_campaigns(at: At, value: Any) -> tuple[EmailCampaignSpec, ...]:
     campaigns: list[EmailCampaignSpec] = []
     for i, item in enumerate(_list(at, value)):
         here = at / i
@@ -460,7 +393,7 @@ def _email_campaigns(at: _At, value: Any) -> tuple[EmailCampaignSpec, ...]:
             ("id", "name", "first_day", "every_days", "audience_share", "holdout_share", "cost_per_send", "variants"),
             ("objective",),
         )
-        campaign_id = _text(here / "id", data["id"])
+        campaign_id = text(here / "id", data["id"])
         if any(c.campaign_id == campaign_id for c in campaigns):
             (here / "id").fail(f"duplicate campaign id {campaign_id!r}")
         variants_at = here / "variants"
@@ -469,32 +402,32 @@ def _email_campaigns(at: _At, value: Any) -> tuple[EmailCampaignSpec, ...]:
         variants = []
         for variant_id, spec in data["variants"].items():
             v_at = variants_at / str(variant_id)
-            variant_id = _text(v_at, variant_id)
+            variant_id = text(v_at, variant_id)
             if variant_id == HOLDOUT_VARIANT:
                 v_at.fail(f"'{HOLDOUT_VARIANT}' is reserved for the holdout group (set holdout_share instead)")
             spec = _mapping(v_at, spec, ("name",), ("open_multiplier", "click_multiplier"))
             variants.append(EmailVariant(
                 variant_id=variant_id,
-                name=_text(v_at / "name", spec["name"]),
-                open_multiplier=_number(v_at / "open_multiplier", spec.get("open_multiplier", 1.0), 0, low_open=True),
-                click_multiplier=_number(v_at / "click_multiplier", spec.get("click_multiplier", 1.0), 0,
+                name=text(v_at / "name", spec["name"]),
+                open_multiplier=number(v_at / "open_multiplier", spec.get("open_multiplier", 1.0), 0, low_open=True),
+                click_multiplier=number(v_at / "click_multiplier", spec.get("click_multiplier", 1.0), 0,
                                          low_open=True),
             ))
         campaigns.append(EmailCampaignSpec(
             campaign_id=campaign_id,
-            name=_text(here / "name", data["name"]),
-            objective=_text(here / "objective", data.get("objective", "conversion")),
-            first_day=_integer(here / "first_day", data["first_day"], 0),
-            every_days=_integer(here / "every_days", data["every_days"], 1),
+            name=text(here / "name", data["name"]),
+            objective=text(here / "objective", data.get("objective", "conversion")),
+            first_day=integer(here / "first_day", data["first_day"], 0),
+            every_days=integer(here / "every_days", data["every_days"], 1),
             audience_share=_rate(here / "audience_share", data["audience_share"]),
-            holdout_share=_number(here / "holdout_share", data["holdout_share"], 0, 0.9),
-            cost_per_send=_number(here / "cost_per_send", data["cost_per_send"], 0),
+            holdout_share=number(here / "holdout_share", data["holdout_share"], 0, 0.9),
+            cost_per_send=number(here / "cost_per_send", data["cost_per_send"], 0),
             variants=tuple(variants),
         ))
     return tuple(campaigns)
 
 
-def _dirty(at: _At, value: Any) -> dict[str, DirtyRates]:
+def _dirty(at: At, value: Any) -> dict[str, DirtyRates]:
     data = _mapping(at, value, (), tuple(DIRTY_KEYS))
     rates: dict[str, DirtyRates] = {}
     for source, allowed in DIRTY_KEYS.items():
@@ -503,61 +436,61 @@ def _dirty(at: _At, value: Any) -> dict[str, DirtyRates]:
     return rates
 
 
-def _volume(at: _At, value: Any) -> VolumeChange:
+def _volume(at: At, value: Any) -> VolumeChange:
     data = _mapping(at, value, ("from_day", "factor"), ("to_day",))
-    from_day = _integer(at / "from_day", data["from_day"], 0)
+    from_day = integer(at / "from_day", data["from_day"], 0)
     to_day = data.get("to_day")
     if to_day is not None:
-        to_day = _integer(at / "to_day", to_day, from_day)
-    return VolumeChange(from_day, to_day, _number(at / "factor", data["factor"], 0, 10))
+        to_day = integer(at / "to_day", to_day, from_day)
+    return VolumeChange(from_day, to_day, number(at / "factor", data["factor"], 0, 10))
 
 
-def _find_campaign(at: _At, campaigns: tuple[EmailCampaignSpec, ...], campaign_id: Any) -> EmailCampaignSpec:
+def _find_campaign(at: At, campaigns: tuple[EmailCampaignSpec, ...], campaign_id: Any) -> EmailCampaignSpec:
     for campaign in campaigns:
         if campaign.campaign_id == campaign_id:
             return campaign
     at.fail(f"no email campaign with id {campaign_id!r} (known: {', '.join(c.campaign_id for c in campaigns)})")
 
 
-def _effect(at: _At, value: Any, campaigns: tuple[EmailCampaignSpec, ...]) -> Effect:
+def _effect(at: At, value: Any, campaigns: tuple[EmailCampaignSpec, ...]) -> Effect:
     _mapping(at, value, ("type",), ("channel", "region", "multiplier", "campaign", "variant", "metric", "lift"))
-    kind = _choice(at / "type", value["type"], ("channel_conversion", "variant_lift"))
+    kind = choice(at / "type", value["type"], ("channel_conversion", "variant_lift"))
     if kind == "channel_conversion":
         data = _mapping(at, value, ("type", "channel", "region", "multiplier"))
         return ChannelConversion(
-            channel=_choice(at / "channel", data["channel"], CHANNEL_NAMES),
-            region=_choice(at / "region", data["region"], REGIONS),
-            multiplier=_number(at / "multiplier", data["multiplier"], 0, 20, low_open=True),
+            channel=choice(at / "channel", data["channel"], CHANNEL_NAMES),
+            region=choice(at / "region", data["region"], REGIONS),
+            multiplier=number(at / "multiplier", data["multiplier"], 0, 20, low_open=True),
         )
     data = _mapping(at, value, ("type", "campaign", "variant", "region", "lift"), ("metric",))
     campaign = _find_campaign(at / "campaign", campaigns, data["campaign"])
-    variant = _choice(at / "variant", data["variant"], tuple(v.variant_id for v in campaign.variants))
+    variant = choice(at / "variant", data["variant"], tuple(v.variant_id for v in campaign.variants))
     return VariantLift(
         campaign=campaign.campaign_id,
         variant=variant,
-        region=_choice(at / "region", data["region"], REGIONS),
-        metric=_choice(at / "metric", data.get("metric", "click"), EMAIL_METRICS),
-        lift=_number(at / "lift", data["lift"], -1, 10, low_open=True),
+        region=choice(at / "region", data["region"], REGIONS),
+        metric=choice(at / "metric", data.get("metric", "click"), EMAIL_METRICS),
+        lift=number(at / "lift", data["lift"], -1, 10, low_open=True),
     )
 
 
-def _null_slice(at: _At, value: Any, campaigns: tuple[EmailCampaignSpec, ...]) -> NullSlice:
+def _null_slice(at: At, value: Any, campaigns: tuple[EmailCampaignSpec, ...]) -> NullSlice:
     _mapping(at, value, ("type",), ("campaign", "channels", "region"))
-    kind = _choice(at / "type", value["type"], ("variants_equal", "channels_equal"))
+    kind = choice(at / "type", value["type"], ("variants_equal", "channels_equal"))
     if kind == "variants_equal":
         data = _mapping(at, value, ("type", "campaign", "region"))
         campaign = _find_campaign(at / "campaign", campaigns, data["campaign"])
-        return VariantsEqual(campaign.campaign_id, _choice(at / "region", data["region"], REGIONS))
+        return VariantsEqual(campaign.campaign_id, choice(at / "region", data["region"], REGIONS))
     data = _mapping(at, value, ("type", "channels", "region"))
     channels = _list(at / "channels", data["channels"])
     for i, channel in enumerate(channels):
-        _choice(at / "channels" / i, channel, CHANNEL_NAMES)
+        choice(at / "channels" / i, channel, CHANNEL_NAMES)
     if len(set(channels)) < 2:
         (at / "channels").fail("list at least two different channels")
-    return ChannelsEqual(tuple(channels), _choice(at / "region", data["region"], REGIONS))
+    return ChannelsEqual(tuple(channels), choice(at / "region", data["region"], REGIONS))
 
 
-def _check_conflicts(at: _At, effects: tuple[Effect, ...], null_slices: tuple[NullSlice, ...]) -> None:
+def _check_conflicts(at: At, effects: tuple[Effect, ...], null_slices: tuple[NullSlice, ...]) -> None:
     """An effect may not plant a difference inside a slice declared to have none."""
     for i, effect in enumerate(effects):
         for j, null in enumerate(null_slices):

@@ -8,17 +8,15 @@ model materialized behind passing gates. Logic: ``mos_pipelines.activation``.
 """
 
 import dagster as dg
-from dagster_dbt import DbtCliResource, dbt_assets
+from dagster_dbt import DbtCliResource
 
 from mos_pipelines.activation.channels import DeliveryError
 from mos_pipelines.activation.config import load_config
 from mos_pipelines.activation.delivery import deliver
 from mos_pipelines.activation.gating import DELIVERY_TAG, delivery_key
-from mos_pipelines.defs.transform.assets import LAYERS, MANIFEST
+from mos_pipelines.defs.transform.assets import LAYERS, dbt_step
 from mos_pipelines.resources import MosHome
 from mos_pipelines.settings import WAREHOUSE_POOL
-from mos_pipelines.transform.project import dbt_project
-from mos_pipelines.transform.translator import MosDbtTranslator
 
 OWNER = "team:marketing-ops"
 CONFIG = load_config()
@@ -27,14 +25,7 @@ KINDS = {"email": {"email"}, "webhook": {"api"}, "google_customer_match": {"goog
 
 if LAYERS.activation:
 
-    @dbt_assets(
-        manifest=MANIFEST,
-        project=dbt_project,
-        dagster_dbt_translator=MosDbtTranslator(),
-        pool=WAREHOUSE_POOL,
-        name="dbt_activation_syncs",
-        select=LAYERS.activation_select,
-    )
+    @dbt_step("dbt_activation_syncs", LAYERS.activation_select)
     def dbt_activation_syncs(context: dg.AssetExecutionContext, dbt: DbtCliResource):
         """Build the sync models: exactly what each destination should hold."""
         yield from dbt.cli(["build"], context=context).stream()

@@ -7,8 +7,8 @@ import pandas as pd
 from mos_pipelines.experiments import daily, store
 from mos_pipelines.experiments.config import load_config
 from mos_pipelines.experiments.outcomes import WAREHOUSE, load_experiments
+from mos_pipelines.defs._common import warehouse_asset
 from mos_pipelines.resources import MosHome
-from mos_pipelines.settings import WAREHOUSE_POOL
 
 OWNER = "team:growth"
 GROUP = "experiments"
@@ -27,17 +27,15 @@ def _markdown(frame: pd.DataFrame, floatfmt: str = ".4f") -> str:
     return "\n".join(lines)
 
 
-@dg.asset(
+@warehouse_asset(
     key=["experiments", "bandit_allocations"],
-    group_name=GROUP,
-    kinds={"python", "duckdb"},
-    owners=[OWNER],
-    pool=WAREHOUSE_POOL,
+    group=GROUP,
+    owner=OWNER,
     deps=[
-        dg.AssetKey(["staging", "stg_marketing__campaign_variants"]),
-        dg.AssetKey(["staging", "stg_esp__email_events"]),
-        dg.AssetKey(["marts", "fct_conversions"]),
-        dg.AssetKey(["intermediate", "int_marketing__email_regions"]),
+        ["staging", "stg_marketing__campaign_variants"],
+        ["staging", "stg_esp__email_events"],
+        ["marts", "fct_conversions"],
+        ["intermediate", "int_marketing__email_regions"],
     ],
     description=(
         "Thompson-sampling allocation of every email experiment's traffic per segment (recipient region), for the "
@@ -69,17 +67,11 @@ def bandit_allocations(context: dg.AssetExecutionContext, mos: MosHome) -> dg.Ma
     })
 
 
-@dg.asset(
+@warehouse_asset(
     key=["experiments", "assignments"],
-    group_name=GROUP,
-    kinds={"python", "duckdb"},
-    owners=[OWNER],
-    pool=WAREHOUSE_POOL,
-    deps=[
-        dg.AssetKey(["experiments", "bandit_allocations"]),
-        dg.AssetKey(["marts", "dim_customers"]),
-        dg.AssetKey(["marts", "consent_current"]),
-    ],
+    group=GROUP,
+    owner=OWNER,
+    deps=[["experiments", "bandit_allocations"], ["marts", "dim_customers"], ["marts", "consent_current"]],
     description=(
         "Current arm of every unit (recipient address) of every email experiment: everyone the campaign has "
         "emailed and every customer with an email address and email-marketing consent. A hash of the unit and the "
@@ -112,13 +104,11 @@ def assignments(context: dg.AssetExecutionContext, mos: MosHome) -> dg.Materiali
     })
 
 
-@dg.asset(
+@warehouse_asset(
     key=["experiments", "budget_allocations"],
-    group_name=GROUP,
-    kinds={"python", "duckdb"},
-    owners=[OWNER],
-    pool=WAREHOUSE_POOL,
-    deps=[dg.AssetKey(["marts", "mart_channel_performance"])],
+    group=GROUP,
+    owner=OWNER,
+    deps=[["marts", "mart_channel_performance"]],
     description=(
         "Split of the configured budget (`budget` in config/experiments.yaml) across paid channels for the next "
         "period, by Thompson sampling over each channel's return per dollar in `mart_channel_performance` "

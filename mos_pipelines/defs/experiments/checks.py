@@ -2,22 +2,26 @@
 
 import dagster as dg
 
+from mos_pipelines.defs._common import md_list, warehouse_check
 from mos_pipelines.experiments import store
 from mos_pipelines.experiments.config import load_config
 from mos_pipelines.experiments.validation import allocation_problems, budget_problems, holdout_contamination
 from mos_pipelines.resources import MosHome
-from mos_pipelines.settings import WAREHOUSE_POOL
 
 
-def _listing(items: list[str]) -> dg.MetadataValue:
-    return dg.MetadataValue.md("\n".join(f"- {p}" for p in items[:50]) or "none")
+def _problems_result(mos: MosHome, find_problems) -> dg.AssetCheckResult:
+    """Passes when ``find_problems(con, config)`` over the experiments tables finds none."""
+    config = load_config()
+    with mos.connect() as con:
+        store.ensure_tables(con)
+        problems = find_problems(con, config)
+    return dg.AssetCheckResult(passed=not problems, metadata={"problems": len(problems), "details": md_list(problems)})
 
 
-@dg.asset_check(
-    asset=dg.AssetKey(["experiments", "bandit_allocations"]),
+@warehouse_check(
+    asset=["experiments", "bandit_allocations"],
     name="allocation_within_guard_rails",
     blocking=True,
-    pool=WAREHOUSE_POOL,
     description=(
         "Latest allocation of every experiment × segment: shares sum to 1, every arm keeps the exploration floor, "
         "no share moved more than the daily cap × days since the previous allocation. Blocking: assignments are "
@@ -25,17 +29,12 @@ def _listing(items: list[str]) -> dg.MetadataValue:
     ),
 )
 def allocation_within_guard_rails(mos: MosHome) -> dg.AssetCheckResult:
-    config = load_config()
-    with mos.connect() as con:
-        store.ensure_tables(con)
-        problems = allocation_problems(con, config.bandit)
-    return dg.AssetCheckResult(passed=not problems, metadata={"problems": len(problems), "details": _listing(problems)})
+    return _problems_result(mos, lambda con, config: allocation_problems(con, config.bandit))
 
 
-@dg.asset_check(
-    asset=dg.AssetKey(["experiments", "assignments"]),
+@warehouse_check(
+    asset=["experiments", "assignments"],
     name="holdout_never_treated",
-    pool=WAREHOUSE_POOL,
     description=(
         "No holdout unit was sent an email of its experiment on or after the day it was first assigned. A failure "
         "means activation does not honour the holdout, and lift against it is no longer measurable."
@@ -50,20 +49,15 @@ def holdout_never_treated(mos: MosHome) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         passed=found.empty,
         severity=dg.AssetCheckSeverity.ERROR,
-        metadata={"holdout_units": int(members), "treated_holdout_units": len(found), "examples": _listing(examples)},
+        metadata={"holdout_units": int(members), "treated_holdout_units": len(found), "examples": md_list(examples)},
     )
 
 
-@dg.asset_check(
-    asset=dg.AssetKey(["experiments", "budget_allocations"]),
+@warehouse_check(
+    asset=["experiments", "budget_allocations"],
     name="budget_within_bounds",
     blocking=True,
-    pool=WAREHOUSE_POOL,
     description="Latest budget allocation: shares sum to 1, budgets to the total, every channel within its bounds.",
 )
 def budget_within_bounds(mos: MosHome) -> dg.AssetCheckResult:
-    config = load_config()
-    with mos.connect() as con:
-        store.ensure_tables(con)
-        problems = budget_problems(con, config.budget)
-    return dg.AssetCheckResult(passed=not problems, metadata={"problems": len(problems), "details": _listing(problems)})
+    return _problems_result(mos, lambda con, config: budget_problems(con, config.budget))

@@ -7,18 +7,17 @@ checks; this check adds the quality figures as metadata.
 
 import dagster as dg
 
+from mos_pipelines.defs._common import warehouse_check
 from mos_pipelines.identity.truth_eval import evaluate_identity
 from mos_pipelines.resources import MosHome
-from mos_pipelines.settings import WAREHOUSE_POOL
 
 TRUTH_FILE = "identity_truth.csv"
 TARGET_F1 = 0.97
 
 
-@dg.asset_check(
-    asset=dg.AssetKey(["marts", "customer_identity_map"]),
+@warehouse_check(
+    asset=["marts", "customer_identity_map"],
     name="matches_truth",
-    pool=WAREHOUSE_POOL,
     description=(
         f"Pairwise and clustered precision/recall/F1 of CRM deduplication and of the whole identity "
         f"map against `$MOS_HOME/truth/{TRUTH_FILE}` (warns below clustered F1 {TARGET_F1}). "

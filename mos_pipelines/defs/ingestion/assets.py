@@ -3,11 +3,11 @@
 
 import dagster as dg
 
+from mos_pipelines.defs._common import warehouse_asset
 from mos_pipelines.ingestion.contracts import SOURCES, Source
 from mos_pipelines.ingestion.loader import SourceLoadResult, load_source
 from mos_pipelines.ingestion.report import load_metadata
 from mos_pipelines.resources import MosHome
-from mos_pipelines.settings import WAREHOUSE_POOL
 from mos_pipelines.warehouse import scalar
 
 OWNER = "team:data-platform"
@@ -20,12 +20,10 @@ class LandingFolderMissing(dg.Failure):
 def build_raw_asset(source: Source) -> dg.AssetsDefinition:
     """The ingestion asset for one landing source."""
 
-    @dg.asset(
+    @warehouse_asset(
         key=["raw", source.raw_table],
-        group_name="raw",
-        kinds={"duckdb", "python"},
-        owners=[OWNER],
-        pool=WAREHOUSE_POOL,
+        group="raw",
+        owner=OWNER,
         description=(
             f"{source.description}\n\nLoads new files from `landing/{source.name}/` ({source.format}); "
             "each file once (ledger `ops.file_ledger` keyed by content hash). Rows that break the contract "

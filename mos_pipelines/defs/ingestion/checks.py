@@ -3,19 +3,18 @@
 
 import dagster as dg
 
+from mos_pipelines.defs._common import warehouse_check
 from mos_pipelines.ingestion.contracts import SOURCES, Source
 from mos_pipelines.ingestion.loader import reconciliation_errors
 from mos_pipelines.resources import MosHome
-from mos_pipelines.settings import WAREHOUSE_POOL
 from mos_pipelines.warehouse import scalar
 
 
 def build_reconciliation_check(source: Source) -> dg.AssetChecksDefinition:
-    @dg.asset_check(
-        asset=dg.AssetKey(["raw", source.raw_table]),
+    @warehouse_check(
+        asset=["raw", source.raw_table],
         name="rows_reconcile",
         blocking=True,
-        pool=WAREHOUSE_POOL,
         description="For every loaded file: rows in the file = rows in the raw table + rows quarantined.",
     )
     def _check(mos: MosHome) -> dg.AssetCheckResult:
@@ -33,10 +32,9 @@ def build_reconciliation_check(source: Source) -> dg.AssetChecksDefinition:
 
 
 def build_unreadable_check(source: Source) -> dg.AssetChecksDefinition:
-    @dg.asset_check(
-        asset=dg.AssetKey(["raw", source.raw_table]),
+    @warehouse_check(
+        asset=["raw", source.raw_table],
         name="no_unreadable_files",
-        pool=WAREHOUSE_POOL,
         description="Warns when a landing file could not be read at all (it is listed with the reason).",
     )
     def _check(mos: MosHome) -> dg.AssetCheckResult:

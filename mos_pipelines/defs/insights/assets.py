@@ -2,28 +2,22 @@
 
 import dagster as dg
 
+from mos_pipelines.defs._common import warehouse_asset
 from mos_pipelines.insights import store
 from mos_pipelines.insights.config import load_config
 from mos_pipelines.insights.notify import notify
 from mos_pipelines.insights.pipeline import generate_insights
 from mos_pipelines.insights.report import top_markdown, write_report
 from mos_pipelines.resources import MosHome
-from mos_pipelines.settings import WAREHOUSE_POOL
 
 OWNER = "team:marketing-analytics"
 
 
-@dg.asset(
+@warehouse_asset(
     key=["insights", "insights"],
-    group_name="insights",
-    kinds={"python", "duckdb"},
-    owners=[OWNER],
-    pool=WAREHOUSE_POOL,
-    deps=[
-        dg.AssetKey(["marts", "mart_channel_performance"]),
-        dg.AssetKey(["marts", "mart_variant_performance"]),
-        dg.AssetKey(["ml", "lookalike_scores"]),
-    ],
+    group="insights",
+    owner=OWNER,
+    deps=[["marts", "mart_channel_performance"], ["marts", "mart_variant_performance"], ["ml", "lookalike_scores"]],
     description=(
         "Candidate insights computed from the marts through the semantic layer's metrics — channel comparisons "
         "by region, a channel's region vs the others, week-over-week anomalies against a seasonal baseline, "
@@ -60,13 +54,11 @@ def insights(context: dg.AssetExecutionContext, mos: MosHome) -> dg.MaterializeR
     })
 
 
-@dg.asset(
+@warehouse_asset(
     key=["insights", "notifications"],
-    group_name="insights",
-    kinds={"python", "duckdb"},
-    owners=[OWNER],
-    pool=WAREHOUSE_POOL,
-    deps=[dg.AssetKey(["insights", "insights"])],
+    group="insights",
+    owner=OWNER,
+    deps=[["insights", "insights"]],
     description=(
         "Notifications per reader of config/insights.yaml: the latest run's insights ranked by impact × "
         "confidence × novelty × relevance to the reader's objectives, down-weighted by the reader's feedback "

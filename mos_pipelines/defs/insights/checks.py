@@ -2,16 +2,15 @@
 
 import dagster as dg
 
+from mos_pipelines.defs._common import warehouse_check
 from mos_pipelines.insights import store
 from mos_pipelines.insights.traceability import problems
 from mos_pipelines.resources import MosHome
-from mos_pipelines.settings import WAREHOUSE_POOL
 
 
-@dg.asset_check(
-    asset=dg.AssetKey(["insights", "insights"]),
+@warehouse_check(
+    asset=["insights", "insights"],
     name="statements_traceable",
-    pool=WAREHOUSE_POOL,
     description=(
         "Every number in every accepted insight's statement is one of its evidence figures (rounding allowed), "
         "each evidence summary is the sum of its rows, and the effect is the ratio or change of the summary."

@@ -4,22 +4,21 @@ import datetime
 
 import dagster as dg
 
+from mos_pipelines.defs._common import warehouse_asset
 from mos_pipelines.lookalike import store
 from mos_pipelines.lookalike.audiences import fit_audience, judge, load_config, model_card, model_run_row
 from mos_pipelines.lookalike.truth import true_propensity_by_customer
 from mos_pipelines.resources import MosHome
-from mos_pipelines.settings import WAREHOUSE_POOL
 
 OWNER = "team:data-science"
 
 
-@dg.asset(
+@warehouse_asset(
     key=["ml", "lookalike_scores"],
-    group_name="ml",
-    kinds={"scikitlearn", "duckdb"},
-    owners=[OWNER],
-    pool=WAREHOUSE_POOL,
-    deps=[dg.AssetKey(["marts", "customer_features"]), dg.AssetKey(["marts", "customer_identity_map"])],
+    group="ml",
+    owner=OWNER,
+    kinds=frozenset({"scikitlearn", "duckdb"}),
+    deps=[["marts", "customer_features"], ["marts", "customer_identity_map"]],
     description=(
         "Lookalike scores per audience of `config/lookalike.yaml`: `customer_id, audience, score, percentile, "
         "tier (1/2/3/5/10 %), model_version, scored_at`, seed members excluded. Every fit is evaluated on a "

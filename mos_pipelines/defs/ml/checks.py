@@ -2,16 +2,15 @@
 
 import dagster as dg
 
+from mos_pipelines.defs._common import warehouse_check
 from mos_pipelines.lookalike import store
 from mos_pipelines.resources import MosHome
-from mos_pipelines.settings import WAREHOUSE_POOL
 
 
-@dg.asset_check(
-    asset=dg.AssetKey(["ml", "lookalike_scores"]),
+@warehouse_check(
+    asset=["ml", "lookalike_scores"],
     name="not_degraded",
     blocking=True,
-    pool=WAREHOUSE_POOL,
     description=(
         "Fails when the latest fit of any audience is degraded (recall at the 10 % tier or AUC fell by more than "
         "`degradation` in config/lookalike.yaml against the last accepted fit); blocking, so activation "

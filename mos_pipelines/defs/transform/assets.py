@@ -24,15 +24,20 @@ MANIFEST = ensure_manifest(dbt_project)
 LAYERS = split_layers(json.loads(MANIFEST.read_text()), gated_dbt_models())
 
 
-@dbt_assets(
-    manifest=MANIFEST,
-    project=dbt_project,
-    dagster_dbt_translator=MosDbtTranslator(),
-    pool=WAREHOUSE_POOL,
-    name="dbt_foundation",
-    select=LAYERS.foundation_select,
-    exclude=LAYERS.foundation_exclude,
-)
+def dbt_step(name: str, select: str, exclude: str | None = ""):
+    """``@dbt_assets`` for one step of the dbt build: the selected models of the one manifest, in the warehouse pool."""
+    return dbt_assets(
+        manifest=MANIFEST,
+        project=dbt_project,
+        dagster_dbt_translator=MosDbtTranslator(),
+        pool=WAREHOUSE_POOL,
+        name=name,
+        select=select,
+        exclude=exclude,
+    )
+
+
+@dbt_step("dbt_foundation", LAYERS.foundation_select, LAYERS.foundation_exclude)
 def dbt_foundation(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     """Build the gated models and everything they depend on; tests become asset checks."""
     yield from dbt.cli(["build"], context=context).stream()
@@ -42,15 +47,7 @@ dbt_layers = [dbt_foundation]
 
 if LAYERS.gated:
 
-    @dbt_assets(
-        manifest=MANIFEST,
-        project=dbt_project,
-        dagster_dbt_translator=MosDbtTranslator(),
-        pool=WAREHOUSE_POOL,
-        name="dbt_downstream_of_gates",
-        select=LAYERS.gated_select,
-        exclude=LAYERS.gated_exclude,
-    )
+    @dbt_step("dbt_downstream_of_gates", LAYERS.gated_select, LAYERS.gated_exclude)
     def dbt_downstream_of_gates(context: dg.AssetExecutionContext, dbt: DbtCliResource):
         """Build every model downstream of a quality gate; skipped in a run where a gate failed."""
         yield from dbt.cli(["build"], context=context).stream()
