@@ -147,11 +147,23 @@ def test_deliveries_through_dagster_send_each_change_once_and_hold_unapproved_di
     assert len(files_under(home / "activation" / "outbox" / "email__nurture")) == rows["sync_email__nurture"]
 
 
-def test_experiment_assignments_decide_the_nurture_variant_once_their_table_exists(world: World):
-    """The merge point with the experiments capability: when `experiments.assignments` (experiment_id =
-    campaign, unit_id = trimmed lower-cased address, variant_id, is_holdout) exists, it decides the
-    variant, and holdout units are not in the sync model."""
+def test_merge_points_assignments_decide_the_variant_and_slack_posts_an_insight_once(world: World):
+    """The merge points with the experiments and insights capabilities. When `experiments.assignments`
+    (experiment_id = campaign, unit_id = trimmed lower-cased address, variant_id, is_holdout) exists, it
+    decides the variant, and holdout units are not in the sync model. An insight the hub notified to
+    several readers is posted to Slack once."""
+    from mos_pipelines.insights.store import ensure_tables
+
     with duckdb.connect(str(world.settings.warehouse_path)) as con:
+        ensure_tables(con)
+        con.execute("update insights.notifications set status = 'seen' where status = 'new'")
+        for reader, rank in (("performance_marketer", 3), ("lifecycle_marketer", 1), ("marketing_ops", 2)):
+            con.execute(
+                "insert into insights.notifications (notification_id, created_at, source, severity, subject, title, "
+                "message, status, reader_id, insight_id, rank) values (?, now(), 'insights', 'info', 'email', "
+                "'Shared insight', 'one insight, three readers', 'new', ?, 'ins-shared', ?)",
+                [f"n-{reader}", reader, rank])
+
         units = [r[0] for r in con.execute("select lower(trim(email_address)) from activation.sync_email__nurture "
                                            "order by 1").fetchall()]
         con.execute("create schema if not exists experiments")
@@ -159,12 +171,14 @@ def test_experiment_assignments_decide_the_nurture_variant_once_their_table_exis
                     "is_holdout boolean, variant_id varchar, allocation_date date)")
         rows = [("em_trial_nurture", unit, "NA", i % 4 == 0, "C" if i % 2 else "A", None) for i, unit in enumerate(units)]
         con.executemany("insert into experiments.assignments values (?, ?, ?, ?, ?, ?)", rows)
-    outcome = world.run("key:activation/sync_email__nurture")
+    outcome = world.run("key:activation/sync_email__nurture or key:activation/sync_slack__top_notifications")
     assert outcome.success, outcome.failures
     with world.connect() as con:
+        slack = con.execute("select notification_id, title from activation.sync_slack__top_notifications").fetchall()
         got = dict(con.execute("select lower(trim(email_address)), variant_id "
                                "from activation.sync_email__nurture").fetchall())
         sources = {r[0] for r in con.execute("select distinct assignment_source "
                                              "from activation.sync_email__nurture").fetchall()}
     assert got == {unit: variant for _, unit, _, holdout, variant, _ in rows if not holdout}
     assert sources == {"experiments.assignments"}
+    assert slack == [("n-lifecycle_marketer", "Shared insight")]  # once, with its best rank

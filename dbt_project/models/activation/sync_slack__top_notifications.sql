@@ -3,7 +3,8 @@
     insights.notifications (status `new`), most severe first, then newest. The table is written by
     Python assets (lookalike degradation today, the insights hub later); before any of them ran
     the model is empty. When the table carries a `rank` column (the insights hub's ranking), rank
-    decides the order within a severity.
+    decides the order within a severity. The hub notifies each reader separately; when the table
+    carries `insight_id`, an insight notified to several readers is posted once (its best rank).
 -#}
 {%- set columns = {
     'notification_id': 'varchar', 'created_at': 'timestamp with time zone', 'source': 'varchar',
@@ -11,13 +12,18 @@
     'metric': 'varchar', 'figure': 'double', 'previous_figure': 'double', 'suggested_action': 'varchar',
     'status': 'varchar'
 } -%}
-{%- set has_rank = false -%}
+{%- set present = [] -%}
 {%- if source_exists('insights', 'notifications') -%}
     {%- set relation = source('insights', 'notifications') -%}
-    {%- set has_rank = 'rank' in (adapter.get_columns_in_relation(relation) | map(attribute='name') | list) -%}
+    {%- set present = adapter.get_columns_in_relation(relation) | map(attribute='name') | list -%}
 {%- endif -%}
+{%- set has_rank = 'rank' in present -%}
+{%- set has_insight = 'insight_id' in present -%}
 {%- if has_rank -%}
     {%- do columns.update({'rank': 'integer'}) -%}
+{%- endif -%}
+{%- if has_insight -%}
+    {%- do columns.update({'insight_id': 'varchar'}) -%}
 {%- endif -%}
 
 with
@@ -25,6 +31,19 @@ with
 notifications as (
 
     select * from {{ optional_source('insights', 'notifications', columns) }} as notification_rows
+
+),
+
+open_notifications as (
+
+    select * from notifications
+    where status = 'new'
+    {%- if has_insight %}
+    qualify row_number() over (
+        partition by coalesce(insight_id, notification_id)
+        order by {% if has_rank %}rank nulls last, {% endif %}created_at desc, notification_id
+    ) = 1
+    {%- endif %}
 
 ),
 
@@ -39,8 +58,7 @@ ranked as (
                 created_at desc,
                 notification_id
         ) as notification_rank
-    from notifications
-    where status = 'new'
+    from open_notifications
 
 ),
 
