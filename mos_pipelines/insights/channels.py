@@ -161,9 +161,10 @@ def channel_comparisons(ctx: RunContext) -> tuple[list[Candidate], list[Skip]]:
         metrics = [m for m in requested if m in source.names and (not METRICS[m].needs_cost or "cost" in source.names)]
         missing = [m for m in requested if m not in metrics]
         if missing:
-            skips.append(Skip("channel_comparison", f"{', '.join(missing)} not compared by {dimension}: the semantic "
-                                                    f"layer has no cost by {dimension} (spend is bought per channel "
-                                                    "and campaign, not split by it)"))
+            why = (f"the semantic layer has no cost by {dimension} (spend is bought per channel and campaign, "
+                   "not split by it)" if "cost" not in source.names else
+                   f"no semantic metric answers them by {dimension}")
+            skips.append(Skip("channel_comparison", f"{', '.join(missing)} not compared by {dimension}: {why}"))
         slices = _slices(ctx, dimension, source)
         if family.get("include_all", True) and position == 0:
             slices = [ALL_REGIONS, *slices]  # the all-slices comparison once, under the first dimension

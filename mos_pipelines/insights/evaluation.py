@@ -40,7 +40,8 @@ import pandas as pd
 
 from mos_pipelines.settings import DBT_PROJECT_DIR
 
-MARKETING_MARTS = "+mart_channel_performance +mart_variant_performance +mart_channel_segment_performance +mart_experiment_holdout"
+MARKETING_MARTS = ("+mart_channel_performance +mart_variant_performance +mart_channel_segment_performance "
+                   "+mart_experiment_holdout")
 PROFILE = """mos_pipelines:
   target: dev
   outputs:

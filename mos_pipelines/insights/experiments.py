@@ -210,8 +210,8 @@ def holdout_candidates(ctx: RunContext, objectives: dict[str, str], values: dict
             holdout = scoped[scoped["is_holdout"].astype(bool)]
             variant_ids = "+".join(sorted(str(v) for v in treated["variant_id"].dropna().unique()))
             a = {"arm": "treated", "variant_id": variant_ids, **_unit_sums(treated)}
-            b = {"arm": "holdout", "variant_id": "+".join(sorted(str(v) for v in holdout["variant_id"].dropna().unique())),
-                 **_unit_sums(holdout)}
+            holdout_ids = "+".join(sorted(str(v) for v in holdout["variant_id"].dropna().unique()))
+            b = {"arm": "holdout", "variant_id": holdout_ids, **_unit_sums(holdout)}
             out.append(_holdout_candidate(ctx, experiment, region, sql, evidence_rows, a, b,
                                           objectives.get(experiment, "conversion"), values, window, max_sent))
     return out, skips
@@ -255,8 +255,9 @@ def _holdout_candidate(ctx: RunContext, experiment: str, region: str, sql: str, 
     candidate.evidence["statistics"] = {"method": "relative rate vs holdout; delta method on the log scale",
                                         "ratio": result.ratio, "ci_low": result.ci_low, "ci_high": result.ci_high,
                                         "p_value": result.p_value, "confidence_level": ctx.confidence_pct}
-    candidate.evidence["impact"] = {"usd": impact, "value_per_event": values.get("cvr"),
-                                    "formula": "|cvr − holdout cvr| × observed treated units × revenue per conversion"}
+    candidate.evidence["impact"] = {
+        "usd": impact, "value_per_event": values.get("cvr"),
+        "formula": "|cvr − holdout cvr| × observed treated units × revenue per conversion"}
     candidate.effect_size, candidate.ci_low, candidate.ci_high = result.ratio, result.ci_low, result.ci_high
     candidate.p_value, candidate.impact_usd = result.p_value, impact
     candidate.relative_effect = max(result.ratio, 1 / result.ratio) - 1

@@ -150,8 +150,8 @@ def test_compiled_metric_queries_answer_what_metricflow_answers(world: World, tm
     with world.connect() as con:
         ours = semantic.run(con, query)
     proc = subprocess.run(
-        [str(Path(os.sys.executable).parent / "mf"), "query", "--metrics", "conversion_rate_by_segment,sessions_by_segment",
-         "--group-by", "channel_segment_performance__channel,channel_segment_performance__segment", "--csv",
+        [str(Path(os.sys.executable).parent / "mf"), "query", "--metrics",
+         "conversion_rate_by_segment,sessions_by_segment", "--group-by", "channel_segment_performance__channel,channel_segment_performance__segment", "--csv",
          str(tmp_path / "mf_segments.csv"), "--limit", "1000"],
         cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -244,7 +244,8 @@ def test_lift_over_the_holdout_follows_each_assigned_unit_from_its_assignment(wo
         experiment_store.write_assignments(con, pd.DataFrame({
             "experiment_id": first["campaign_id"], "unit_id": first["unit_id"], "segment": first["region"],
             "holdout_bucket": first["is_holdout"].map({True: 0.0, False: 1.0}), "arm_bucket": 0.5,
-            "is_holdout": first["is_holdout"], "variant_id": first["variant_id"], "allocation_date": first["assigned_on"]}))
+            "is_holdout": first["is_holdout"], "variant_id": first["variant_id"],
+            "allocation_date": first["assigned_on"]}))
     outcome = world.run("key:marts/mart_experiment_holdout")
     assert outcome.success, outcome.failures
 
@@ -255,7 +256,8 @@ def test_lift_over_the_holdout_follows_each_assigned_unit_from_its_assignment(wo
         orders[["person_id", "created_at"]], on="person_id", how="left")
     window["converted"] = (window["created_at"] >= window["start_at"]) & (
         window["created_at"] < window["start_at"] + pd.Timedelta(days=7))
-    true_converted = window.groupby(["campaign_id", "is_holdout", "unit_id"])["converted"].any().groupby(level=[0, 1]).sum()
+    true_converted = (window.groupby(["campaign_id", "is_holdout", "unit_id"])["converted"].any()
+                      .groupby(level=[0, 1]).sum())
     with world.connect() as con:
         mart = con.sql("select * from marts.mart_experiment_holdout").df()
         run = generate_insights(con, write=False, use_llm=False)
