@@ -1,6 +1,8 @@
-"""Channel comparisons from the semantic layer: channel A vs channel B within a region (and across all
-regions), and a channel in one region vs the same channel in the other regions — on conversion rate,
-ROAS (stated as return per dollar) and CAC, with delta-method intervals over days."""
+"""Channel comparisons from the semantic layer: channel A vs channel B within each slice of the configured
+dimensions (regions, customer segments; and across all slices), and a channel in one region vs the same
+channel in the other regions — on conversion rate, ROAS (stated as return per dollar) and CAC, with
+delta-method intervals over days. Segments have no cost (spend is not split by segment), so only
+conversion rates are compared by segment."""
 
 from __future__ import annotations
 
@@ -111,37 +113,98 @@ def _revenue_per_conversion(frames: list[pd.DataFrame]) -> float:
     return revenue / conversions if conversions else 0.0
 
 
+@dataclass(frozen=True)
+class SliceSource:
+    """The semantic metrics that answer the comparison's metrics when slicing by ``dimension``: the
+    metric itself when its semantic model has the dimension, else ``<metric>_by_<dimension>``."""
+
+    dimension: str
+    names: dict[str, str]  # metric the comparison speaks of -> semantic metric queried
+
+    def query(self, ctx: RunContext, metrics: list[str], group_by: list[str], where: list[Filter]):
+        wanted = [m for m in dict.fromkeys(metrics) if m in self.names]
+        aliases = {self.names[m]: m for m in wanted if self.names[m] != m}
+        for m in wanted:  # a ratio's numerator and denominator keep the comparison's names too
+            parts = ctx.semantic.components(self.names[m])
+            base = ctx.semantic.components(m)
+            if parts and base:
+                aliases.update({parts[0]: base[0], parts[1]: base[1]})
+        return ctx.semantic.query([self.names[m] for m in wanted], group_by, where, aliases=aliases)
+
+
+def slice_dimensions(family: dict) -> list[str]:
+    """``slice_by`` as a list (one dimension or several)."""
+    value = family.get("slice_by", "region")
+    return [value] if isinstance(value, str) else [str(v) for v in value]
+
+
+def slice_source(ctx: RunContext, dimension: str, metrics: list[str]) -> SliceSource:
+    names = {}
+    for metric in dict.fromkeys([*metrics, *BASE_METRICS, "spend"]):
+        found = ctx.semantic.metric_for(metric, dimension)
+        if found is not None:
+            names[metric] = found
+    return SliceSource(dimension, names)
+
+
 def channel_comparisons(ctx: RunContext) -> tuple[list[Candidate], list[Skip]]:
-    """Channel A vs channel B within each region (and all regions together)."""
+    """Channel A vs channel B within each slice of every ``slice_by`` dimension (and all slices together)."""
     family = ctx.config.family("channel_comparison")
-    metrics = [m for m in family.get("metrics", list(METRICS)) if m in METRICS]
-    dimension = family.get("slice_by", "region")
-    slices = _slices(ctx, dimension)
-    if family.get("include_all", True):
-        slices = [ALL_REGIONS, *slices]
+    requested = [m for m in family.get("metrics", list(METRICS)) if m in METRICS]
     out: list[Candidate] = []
-    for slice_value in slices:
-        where = _window_filter(ctx)
-        if slice_value != ALL_REGIONS:
-            where.append(Filter(dimension, "=", slice_value))
-        channels, paid = _channels(ctx, where)
-        # One query per slice; each pair's evidence is its own query (compiled) and exactly the rows of
-        # that query, which are the pair's rows of this one (same filters, same grouping).
-        slice_rows = ctx.semantic.run(ctx.con, ctx.semantic.query(
-            metrics + BASE_METRICS, ["metric_time__day", "channel"], [*where, Filter("channel", "in", channels)]))
-        for a_channel, b_channel in itertools.combinations(channels, 2):
-            query = ctx.semantic.query(metrics + BASE_METRICS, ["metric_time__day", "channel"],
-                                       [*where, Filter("channel", "in", [a_channel, b_channel])])
-            rows = slice_rows[slice_rows["channel"].isin([a_channel, b_channel])].reset_index(drop=True)
-            frames = {c: rows[rows["channel"] == c] for c in (a_channel, b_channel)}
-            rpc = _revenue_per_conversion(list(frames.values()))
-            for metric in metrics:
-                spec = METRICS[metric]
-                if spec.needs_cost and not (a_channel in paid and b_channel in paid):
-                    continue  # budget metrics compare channels bought with ad spend (see DECISIONS)
-                out.append(_pair_candidate(ctx, spec, dimension, slice_value, a_channel, b_channel, frames, query,
-                                           rows, rpc))
-    return out, []
+    skips: list[Skip] = []
+    for position, dimension in enumerate(slice_dimensions(family)):
+        source = slice_source(ctx, dimension, requested)
+        if "sessions" not in source.names:
+            skips.append(Skip("channel_comparison", f"no semantic model has sessions by '{dimension}'"))
+            continue
+        metrics = [m for m in requested if m in source.names and (not METRICS[m].needs_cost or "cost" in source.names)]
+        missing = [m for m in requested if m not in metrics]
+        if missing:
+            why = (f"the semantic layer has no cost by {dimension} (spend is bought per channel and campaign, "
+                   "not split by it)" if "cost" not in source.names else
+                   f"no semantic metric answers them by {dimension}")
+            skips.append(Skip("channel_comparison", f"{', '.join(missing)} not compared by {dimension}: {why}"))
+        slices = _slices(ctx, dimension, source)
+        if family.get("include_all", True) and position == 0:
+            slices = [ALL_REGIONS, *slices]  # the all-slices comparison once, under the first dimension
+        for slice_value in slices:
+            out += _slice_candidates(ctx, source, metrics, slice_value)
+    return out, skips
+
+
+def _slice_candidates(ctx: RunContext, source: SliceSource, metrics: list[str], slice_value: str) -> list[Candidate]:
+    dimension = source.dimension
+    where = _window_filter(ctx)
+    if slice_value != ALL_REGIONS:
+        where.append(Filter(dimension, "=", slice_value))
+    channels, paid = _channels(ctx, where, source)
+    base = [m for m in BASE_METRICS if m in source.names]
+    # One query per slice; each pair's evidence is its own query (compiled) and exactly the rows of
+    # that query, which are the pair's rows of this one (same filters, same grouping).
+    slice_rows = ctx.semantic.run(ctx.con, source.query(
+        ctx, metrics + base, ["metric_time__day", "channel"], [*where, Filter("channel", "in", channels)]))
+    out = []
+    for a_channel, b_channel in itertools.combinations(channels, 2):
+        query = source.query(ctx, metrics + base, ["metric_time__day", "channel"],
+                             [*where, Filter("channel", "in", [a_channel, b_channel])])
+        rows = slice_rows[slice_rows["channel"].isin([a_channel, b_channel])].reset_index(drop=True)
+        frames = {c: rows[rows["channel"] == c] for c in (a_channel, b_channel)}
+        rpc = _revenue_per_conversion(list(frames.values()))
+        for metric in metrics:
+            spec = METRICS[metric]
+            if spec.needs_cost and not (a_channel in paid and b_channel in paid):
+                continue  # budget metrics compare channels bought with ad spend (see DECISIONS)
+            out.append(_pair_candidate(ctx, spec, dimension, slice_value, a_channel, b_channel, frames, query,
+                                       rows, rpc))
+    return out
+
+
+def _scope(dimension: str, slice_value: str) -> str:
+    """'across all regions', 'in EU', 'in the mid_account segment'."""
+    if slice_value == ALL_REGIONS:
+        return "across all regions"
+    return f"in {slice_value}" if dimension == "region" else f"in the {slice_value} {dimension}"
 
 
 def _pair_candidate(ctx: RunContext, spec: MetricSpec, dimension: str, slice_value: str, a_channel: str,
@@ -152,11 +215,10 @@ def _pair_candidate(ctx: RunContext, spec: MetricSpec, dimension: str, slice_val
         columns.append("cost")
     summaries = {c: _summary(c, frames[c], spec, channel=c) for c in (a_channel, b_channel)}
     for c in summaries:
-        summaries[c]["cost"] = float(frames[c]["cost"].fillna(0).sum())
-        summaries[c]["conversions"] = float(frames[c]["conversions"].fillna(0).sum())
-        summaries[c]["new_customers"] = float(frames[c]["new_customers"].fillna(0).sum())
-        summaries[c]["sessions"] = float(frames[c]["sessions"].fillna(0).sum())
-    scope = "across all regions" if slice_value == ALL_REGIONS else f"in {slice_value}"
+        for column in ("cost", "conversions", "new_customers", "sessions"):
+            if column in frames[c]:  # no cost where the semantic model has none (segments)
+                summaries[c][column] = float(frames[c][column].fillna(0).sum())
+    scope = _scope(dimension, slice_value)
     key = key_of("channel_comparison", spec.name, dimension, slice_value, a_channel, b_channel)
     subject = {"metric": spec.name, "dimension": dimension, "slice": slice_value, "channels": [a_channel, b_channel]}
     evidence = {"metric_query": query.as_evidence(), "rows": records(rows[[c for c in rows.columns if c in columns]]),
@@ -192,12 +254,12 @@ def _pair_candidate(ctx: RunContext, spec: MetricSpec, dimension: str, slice_val
     candidate.relative_effect = max(stats["ratio"], 1 / stats["ratio"]) - 1
     candidate.direction = "higher" if spec.better == "higher" else "lower"
     candidate.facts = {
-        "scope": "Across all regions" if slice_value == ALL_REGIONS else f"In {slice_value}",
+        "scope": scope[0].upper() + scope[1:],
         "a_label": _label(first), "b_label": _label(second),
         **_comparison_facts(ctx, spec, better, worse, stats),
         "must_mention": [_label(first), _label(second)],
     }
-    where = "" if slice_value == ALL_REGIONS else f" in {slice_value}"
+    where = "" if slice_value == ALL_REGIONS else f" {scope}"
     if spec.needs_cost:
         candidate.call_to_action = (f"Shift budget{where} from {_label(second)} toward {_label(first)} in steps, "
                                     f"and re-check {spec.label} each week before moving more.")
@@ -299,17 +361,22 @@ def _comparison_facts(ctx: RunContext, spec: MetricSpec, a: dict, b: dict, stats
     }
 
 
-def _slices(ctx: RunContext, dimension: str) -> list[str]:
-    query = ctx.semantic.query(["sessions"], [dimension], _window_filter(ctx))
+def _slices(ctx: RunContext, dimension: str, source: SliceSource | None = None) -> list[str]:
+    source = source or SliceSource(dimension, {"sessions": "sessions"})
+    query = source.query(ctx, ["sessions"], [dimension], _window_filter(ctx))
     values = ctx.semantic.run(ctx.con, query)[dimension].dropna().astype(str).tolist()
     return sorted(v for v in values if v != "unknown")
 
 
-def _channels(ctx: RunContext, where: list[Filter]) -> tuple[list[str], set[str]]:
+def _channels(ctx: RunContext, where: list[Filter], source: SliceSource | None = None) -> tuple[list[str], set[str]]:
     """Channels with activity in the slice, and those bought with ad spend (where budget is the lever)."""
-    query = ctx.semantic.query(["sessions", "cost", "spend"], ["channel"], where)
+    source = source or SliceSource("region", {m: m for m in ("sessions", "cost", "spend")})
+    query = source.query(ctx, ["sessions", "cost", "spend"], ["channel"], where)
     frame = ctx.semantic.run(ctx.con, query)
-    frame = frame[(frame["sessions"].fillna(0) > 0) | (frame["cost"].fillna(0) > 0)]
+    active = frame["sessions"].fillna(0) > 0
+    if "cost" in frame:
+        active |= frame["cost"].fillna(0) > 0
+    frame = frame[active]
     frame = frame[~frame["channel"].isin(EXCLUDED_CHANNELS) & frame["channel"].notna()]
-    paid = set(frame.loc[frame["spend"].fillna(0) > 0, "channel"].astype(str))
+    paid = set(frame.loc[frame["spend"].fillna(0) > 0, "channel"].astype(str)) if "spend" in frame else set()
     return sorted(frame["channel"].astype(str)), paid

@@ -15,7 +15,8 @@ Read from ``truth/planted_effects.json`` (effects, null slices, volume changes),
 - an insight is about a null slice when it compares what the slice declares equal: two channels of a
   ``channels_equal`` slice on conversion rate in its region, or variants of a ``variants_equal``
   campaign in its region.
-- every accepted conversion-rate comparison (channel vs channel, region vs regions) and click-rate
+- every accepted conversion-rate comparison (channel vs channel in a region or a customer segment — a
+  segment against the channels' true rates over all regions —, region vs regions) and click-rate
   variant comparison is also checked against the true rates; its direction must agree and the true
   rates must differ. Comparisons involving email sessions are left out of that check: email sessions
   come from clicks of the email audience, every other session from people in proportion to their
@@ -39,7 +40,8 @@ import pandas as pd
 
 from mos_pipelines.settings import DBT_PROJECT_DIR
 
-MARKETING_MARTS = "+mart_channel_performance +mart_variant_performance"
+MARKETING_MARTS = ("+mart_channel_performance +mart_variant_performance +mart_channel_segment_performance "
+                   "+mart_experiment_holdout")
 PROFILE = """mos_pipelines:
   target: dev
   outputs:
@@ -175,7 +177,8 @@ def _against_true_rates(rows: list, truth: Path) -> tuple[int, list[str]]:
         if "email" in (s.get("channels") or []) or s.get("channel") == "email":
             continue
         if kind == "channel_comparison" and s.get("metric") == "conversion_rate":
-            regions = all_regions if s["slice"] == "all" else [s["slice"]]
+            # a segment slice spans every region (the truth's rates are by channel × region only)
+            regions = all_regions if s["slice"] == "all" or s.get("dimension", "region") != "region" else [s["slice"]]
             better = s["better"]
             worse = next(c for c in s["channels"] if c != better)
             a, b = channel_rate(better, regions), channel_rate(worse, regions)

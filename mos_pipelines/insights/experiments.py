@@ -1,10 +1,12 @@
-"""Experiment winners and lift over holdout, from ``marts.mart_variant_performance``.
+"""Experiment winners from ``marts.mart_variant_performance``, lift over the holdout from
+``marts.mart_experiment_holdout``.
 
-Per campaign, in each region and across all regions: with two variants, the better against the other;
-with more, each variant against the others pooled — on click rate (clicks per send) and conversion rate
-(converted recipients per recipient). Lift over the holdout needs holdout recipients in the mart, which
-appear once the experiments capability (issue 6) writes assignments; until then it is skipped with the
-reason. The mart has no date column, so these metrics are read from its documented columns rather than
+Winners, per campaign, in each region and across all regions: with two variants, the better against the
+other; with more, each variant against the others pooled — on click rate (clicks per send) and conversion
+rate (converted recipients per recipient). Lift over the holdout, per experiment in each region and across
+all regions: the conversion rate of the units assigned to any variant against the units of the persistent
+holdout, each followed from its first assignment (intention to treat; ``experiments.assignments`` read by the
+mart). Neither mart has a date column, so these metrics are read from their documented columns rather than
 through a MetricFlow metric (MetricFlow needs a time dimension for measures).
 """
 
@@ -17,7 +19,7 @@ import pandas as pd
 from mos_pipelines.insights.candidate import Candidate, RunContext, Skip, key_of, money, records
 from mos_pipelines.insights.semantic import Filter
 from mos_pipelines.insights.stats import compare_proportions
-from mos_pipelines.insights.tables import columns_of, table_exists
+from mos_pipelines.insights.tables import table_exists
 
 ALL_REGIONS = "all"
 VARIANTS_SQL = """select campaign_id, variant_id, region, is_holdout, recipients, sends, clicks, converted_recipients,
@@ -44,28 +46,20 @@ RATES = {
 
 def experiment_candidates(ctx: RunContext) -> tuple[list[Candidate], list[Skip]]:
     skips = []
-    for table in ("assignments", "bandit_allocations"):
-        if not table_exists(ctx.con, "experiments", table):
-            skips.append(Skip("experiments", f"experiments.{table} does not exist yet (experiments, issue 6): "
-                                             "winners come from mart_variant_performance alone"))
-        else:
-            skips.append(Skip("experiments", f"experiments.{table} exists (columns: "
-                                             f"{', '.join(columns_of(ctx.con, 'experiments', table))}); "
-                                             "its allocations are not read by the insights yet"))
-    if not table_exists(ctx.con, "marts", "mart_variant_performance"):
-        return [], [*skips, Skip("experiments", "marts.mart_variant_performance does not exist")]
-    mart = ctx.con.execute("select * from marts.mart_variant_performance").df()
-    if mart.empty:
-        return [], [*skips, Skip("experiments", "marts.mart_variant_performance is empty")]
+    if table_exists(ctx.con, "experiments", "bandit_allocations"):
+        skips.append(Skip("experiments", "experiments.bandit_allocations is not read: where the bandit moved "
+                                         "traffic is a decision, not a tested finding; the winners it acts on "
+                                         "are tested here from the variant results"))
     objectives = _objectives(ctx)
     values = _values(ctx)
+    out, holdout_skips = holdout_candidates(ctx, objectives, values)
+    skips += holdout_skips
+    if not table_exists(ctx.con, "marts", "mart_variant_performance"):
+        return out, [*skips, Skip("experiments", "marts.mart_variant_performance does not exist")]
+    mart = ctx.con.execute("select * from marts.mart_variant_performance").df()
+    if mart.empty:
+        return out, [*skips, Skip("experiments", "marts.mart_variant_performance is empty")]
     metrics = [m for m in ctx.config.family("experiments").get("metrics", list(RATES)) if m in RATES]
-    out: list[Candidate] = []
-    holdout_rows = mart[mart["is_holdout"].fillna(False).astype(bool) & (mart["recipients"].fillna(0) > 0)]
-    if holdout_rows.empty:
-        skips.append(Skip("holdout_lift", "mart_variant_performance has no holdout recipients (holdout members get "
-                                          "no email, so they appear only once experiments.assignments reports "
-                                          "them): lift over holdout is not computed"))
     for campaign, rows in mart.groupby("campaign_id", sort=True):
         regions = [ALL_REGIONS] + sorted(r for r in rows["region"].dropna().unique() if r != "unknown")
         for region in regions:
@@ -75,14 +69,10 @@ def experiment_candidates(ctx: RunContext) -> tuple[list[Candidate], list[Skip]]
             arms = scoped.groupby(["variant_id", "is_holdout"], dropna=False, as_index=False)[
                 ["recipients", "sends", "clicks", "converted_recipients"]].sum()
             variants = arms[~arms["is_holdout"].fillna(False).astype(bool)].reset_index(drop=True)
-            holdout = arms[arms["is_holdout"].fillna(False).astype(bool) & (arms["recipients"] > 0)]
             context = (ctx, campaign, region, sql, evidence_rows, objectives.get(campaign, "engagement"), values)
             if len(variants) >= 2:
                 for metric in metrics:
                     out += _variant_candidates(context, RATES[metric], variants)
-            if not holdout.empty:
-                for _, variant in variants.iterrows():
-                    out.append(_holdout_candidate(context, variant, holdout.iloc[0]))
     return out, skips
 
 
@@ -180,44 +170,107 @@ def _candidate(context, rate: Rate, a_row, b_row, b_label: str, pair: bool) -> C
     return candidate
 
 
-def _holdout_candidate(context, variant, holdout) -> Candidate:
-    ctx, campaign, region, sql, evidence_rows, objective, values = context
-    rate = RATES["cvr"]
-    a = _arm(variant, rate, str(variant["variant_id"]))
-    b = _arm(holdout, rate, "holdout")
+HOLDOUT_SQL = """select experiment_id, variant_id, region, is_holdout, assigned_units, observed_units, sent_units,
+    converted_units, cvr, window_days, first_assigned_date, last_assigned_date, data_through_date
+from marts.mart_experiment_holdout
+where experiment_id = '{experiment}'{region}
+order by is_holdout, variant_id, region"""
+UNIT_COLUMNS = ["assigned_units", "observed_units", "sent_units", "converted_units"]
+
+
+def holdout_candidates(ctx: RunContext, objectives: dict[str, str], values: dict[str, float]
+                       ) -> tuple[list[Candidate], list[Skip]]:
+    """Treated units (every variant) against the persistent holdout, per experiment and region."""
+    if not table_exists(ctx.con, "marts", "mart_experiment_holdout"):
+        return [], [Skip("holdout_lift", "marts.mart_experiment_holdout does not exist (build the marts)")]
+    mart = ctx.con.execute("select * from marts.mart_experiment_holdout").df()
+    if mart.empty:
+        return [], [Skip("holdout_lift", "marts.mart_experiment_holdout is empty: experiments.assignments does not "
+                                         "exist or holds no units yet")]
+    skips, out = [], []
+    max_sent = float(ctx.config.family("experiments").get("holdout_max_sent_share", 0.01))
+    for experiment, rows in mart.groupby("experiment_id", sort=True):
+        holdout_all = rows[rows["is_holdout"].astype(bool)]
+        if int(rows["observed_units"].sum()) == 0:
+            skips.append(Skip("holdout_lift", f"{experiment}: its {int(rows['assigned_units'].sum()):,} units were "
+                                              f"first assigned after the last day with data "
+                                              f"({rows['data_through_date'].iloc[0]}): nothing to measure yet"))
+            continue
+        if holdout_all.empty:
+            skips.append(Skip("holdout_lift", f"{experiment}: no holdout units"))
+            continue
+        window = int(rows["window_days"].iloc[0])
+        regions = [ALL_REGIONS] + sorted(r for r in rows["region"].dropna().unique() if r != "unknown")
+        for region in regions:
+            scoped = rows if region == ALL_REGIONS else rows[rows["region"] == region]
+            sql = HOLDOUT_SQL.format(experiment=experiment,
+                                     region="" if region == ALL_REGIONS else f"\n  and region = '{region}'")
+            evidence_rows = records(ctx.con.execute(sql).df())
+            treated = scoped[~scoped["is_holdout"].astype(bool)]
+            holdout = scoped[scoped["is_holdout"].astype(bool)]
+            variant_ids = "+".join(sorted(str(v) for v in treated["variant_id"].dropna().unique()))
+            a = {"arm": "treated", "variant_id": variant_ids, **_unit_sums(treated)}
+            holdout_ids = "+".join(sorted(str(v) for v in holdout["variant_id"].dropna().unique()))
+            b = {"arm": "holdout", "variant_id": holdout_ids, **_unit_sums(holdout)}
+            out.append(_holdout_candidate(ctx, experiment, region, sql, evidence_rows, a, b,
+                                          objectives.get(experiment, "conversion"), values, window, max_sent))
+    return out, skips
+
+
+def _unit_sums(frame: pd.DataFrame) -> dict:
+    sums = {c: float(frame[c].fillna(0).sum()) for c in UNIT_COLUMNS}
+    sums["cvr"] = sums["converted_units"] / sums["observed_units"] if sums["observed_units"] else None
+    return sums
+
+
+def _holdout_candidate(ctx: RunContext, experiment: str, region: str, sql: str, evidence_rows: list[dict], a: dict,
+                       b: dict, objective: str, values: dict[str, float], window: int, max_sent: float) -> Candidate:
     scope = "Across all regions" if region == ALL_REGIONS else f"In {region}"
     candidate = Candidate(
-        key=key_of("holdout_lift", campaign, region, a["variant_id"]), insight_type="holdout_lift",
-        subject={"metric": "cvr", "campaign_id": campaign, "region": region, "variant_id": a["variant_id"],
+        key=key_of("holdout_lift", experiment, region), insight_type="holdout_lift",
+        subject={"metric": "cvr", "campaign_id": experiment, "region": region, "variant_id": a["variant_id"],
                  "compared_with": "holdout"},
         objective=objective,
-        hypothesis=(f"Recipients of {campaign} variant {a['variant_id']} convert at a different rate than the "
-                    f"holdout ({scope.lower()}; H0: no lift)."),
+        hypothesis=(f"Units assigned to a variant of {experiment} convert at a different rate than its holdout "
+                    f"within {window} days of their first assignment ({scope.lower()}; H0: no lift)."),
         prompt_id="insight.holdout_lift", facts={}, call_to_action="",
-        evidence={"metric_query": {"sql": sql, "metrics": ["cvr"], "source": "marts.mart_variant_performance",
-                                   "definition": "cvr = sum(converted_recipients) / sum(recipients)"},
-                  "rows": evidence_rows, "summary": [a, b]},
+        evidence={"metric_query": {"sql": sql, "metrics": ["cvr"], "source": "marts.mart_experiment_holdout",
+                                   "definition": "cvr = sum(converted_units) / sum(observed_units)"},
+                  "rows": evidence_rows, "summary": [a, b], "window": {"days": window}},
     )
-    if min(a[rate.events], b[rate.events]) < ctx.config.min_events:
-        candidate.untestable = f"too little data: fewer than {ctx.config.min_events} converted recipients in an arm"
-        candidate.statement = f"{scope}, {campaign} variant {a['variant_id']} vs holdout: not tested (too little data)."
+    if b["observed_units"] and b["sent_units"] / b["observed_units"] > max_sent:
+        candidate.untestable = (f"the holdout is contaminated: {b['sent_units']:g} of its {b['observed_units']:g} "
+                                f"units were sent {experiment} after their assignment (> {max_sent:.0%})")
+    elif not a["observed_units"] or not b["observed_units"]:
+        candidate.untestable = "no observed units in an arm"
+    elif min(a["converted_units"], b["converted_units"]) < ctx.config.min_events:
+        candidate.untestable = (f"too little data: {min(a['converted_units'], b['converted_units']):g} converted "
+                                f"units in an arm (< {ctx.config.min_events})")
+    if candidate.untestable:
+        candidate.statement = f"{scope}, {experiment} vs its holdout: not tested ({candidate.untestable})."
         return candidate
-    result = compare_proportions(a[rate.events], a[rate.trials], b[rate.events], b[rate.trials],
+    result = compare_proportions(a["converted_units"], a["observed_units"], b["converted_units"], b["observed_units"],
                                  ctx.config.confidence_level)
-    impact = money(abs(a["cvr"] - b["cvr"]) * a["recipients"] * values.get("cvr", 0.0))
+    impact = money(abs(a["cvr"] - b["cvr"]) * a["observed_units"] * values.get("cvr", 0.0))
     candidate.evidence["statistics"] = {"method": "relative rate vs holdout; delta method on the log scale",
                                         "ratio": result.ratio, "ci_low": result.ci_low, "ci_high": result.ci_high,
                                         "p_value": result.p_value, "confidence_level": ctx.confidence_pct}
-    candidate.evidence["impact"] = {"usd": impact, "formula": "|cvr − holdout cvr| × recipients × revenue per conversion"}
+    candidate.evidence["impact"] = {
+        "usd": impact, "value_per_event": values.get("cvr"),
+        "formula": "|cvr − holdout cvr| × observed treated units × revenue per conversion"}
     candidate.effect_size, candidate.ci_low, candidate.ci_high = result.ratio, result.ci_low, result.ci_high
     candidate.p_value, candidate.impact_usd = result.p_value, impact
     candidate.relative_effect = max(result.ratio, 1 / result.ratio) - 1
     candidate.direction = "higher" if result.ratio >= 1 else "lower"
-    candidate.facts = {"scope": scope, "campaign_id": campaign, "variant_id": a["variant_id"],
+    candidate.subject["better"] = "treated" if result.ratio >= 1 else "holdout"
+    candidate.facts = {"scope": scope, "campaign_id": experiment, "variant_id": a["variant_id"],
                        "a_pct": a["cvr"] * 100, "b_pct": b["cvr"] * 100, "ratio": result.ratio,
+                       "window_days": window, "a_n": a["observed_units"], "b_n": b["observed_units"],
                        "confidence_level": ctx.confidence_pct, "ci_low": result.ci_low, "ci_high": result.ci_high,
-                       "must_mention": [campaign]}
+                       "must_mention": [experiment]}
+    where = "" if region == ALL_REGIONS else f" in {region}"
     candidate.call_to_action = (
-        f"Keep sending {campaign} variant {a['variant_id']}: its lift over the holdout is real." if result.ratio >= 1
-        else f"Pause {campaign} variant {a['variant_id']}: its recipients convert less than the holdout.")
+        f"Keep sending {experiment}{where}: its recipients convert more than the holdout; keep the holdout to "
+        "keep measuring it." if result.ratio >= 1
+        else f"Pause or rework {experiment}{where}: units that get it convert less than the holdout.")
     return candidate

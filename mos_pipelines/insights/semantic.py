@@ -183,11 +183,15 @@ class SemanticLayer:
     # -- queries --------------------------------------------------------------------------------
 
     def query(self, metrics: list[str] | tuple[str, ...], group_by: list[str] | tuple[str, ...] = (),
-              where: list[Filter] | tuple[Filter, ...] = (), with_components: bool = True) -> MetricQuery:
+              where: list[Filter] | tuple[Filter, ...] = (), with_components: bool = True,
+              aliases: dict[str, str] | None = None) -> MetricQuery:
         """Compile metrics × dimensions × filters to one SQL statement over the semantic model's table.
 
         With ``with_components`` a ratio metric brings its numerator and denominator as columns too
-        (interval estimates need them)."""
+        (interval estimates need them). ``aliases`` names a metric's output column (e.g.
+        ``conversion_rate_by_segment`` as ``conversion_rate``), so one comparison reads metrics of
+        several semantic models under the same column names."""
+        aliases = aliases or {}
         wanted = list(dict.fromkeys(metrics))
         if with_components:
             for name in list(wanted):
@@ -222,7 +226,8 @@ class SemanticLayer:
             sql += "\n    where " + "\n      and ".join(conditions)
         if dims:
             sql += "\n    group by " + ", ".join(str(i + 1) for i in range(len(dims)))
-        outer = [_quote(col) for _, col, _ in dims] + [f"{expressions[n]} as {_quote(n)}" for n in wanted]
+        outer = [_quote(col) for _, col, _ in dims] + [f"{expressions[n]} as {_quote(aliases.get(n, n))}"
+                                                       for n in wanted]
         sql += "\n)\nselect\n    " + ",\n    ".join(outer) + "\nfrom measures"
         if dims:
             sql += "\norder by " + ", ".join(_quote(col) for _, col, _ in dims)
@@ -237,7 +242,32 @@ class SemanticLayer:
                 ref = f"Dimension('{name}')"
             mf.append(f"--where \"{f.mf(ref)}\"")
         return MetricQuery(tuple(metrics), tuple(group_by), tuple(where), sql, " ".join(mf),
-                           tuple(col for _, col, _ in dims) + tuple(wanted))
+                           tuple(col for _, col, _ in dims) + tuple(aliases.get(n, n) for n in wanted))
+
+    def model_of(self, metric: str) -> dict[str, Any]:
+        """The semantic model a metric's measures come from."""
+        measures: set[str] = set()
+        self._expression(metric, measures)
+        owners = {self.measure_model[m] for m in measures}
+        if len(owners) != 1:
+            raise SemanticError(f"metric '{metric}' spans semantic models {sorted(owners)}")
+        return self.models[owners.pop()]
+
+    def has_dimension(self, metric: str, dimension: str) -> bool:
+        """Whether the metric can be grouped or filtered by the (categorical or time) dimension."""
+        if dimension.startswith("metric_time"):
+            return True
+        return any(d["name"] == dimension for d in self.model_of(metric).get("dimensions", []))
+
+    def metric_for(self, metric: str, dimension: str) -> str | None:
+        """``metric`` when its semantic model has ``dimension``, else the project's ``<metric>_by_<dimension>``
+        (the same metric over a model that has the dimension), else None."""
+        if self.has_dimension(metric, dimension):
+            return metric
+        variant = f"{metric}_by_{dimension}"
+        if variant in self.metrics and self.has_dimension(variant, dimension):
+            return variant
+        return None
 
     def run(self, con: duckdb.DuckDBPyConnection, query: MetricQuery) -> pd.DataFrame:
         return con.execute(query.sql).df()

@@ -87,7 +87,8 @@ def problems(insight_type: str, statement: str, effect_size: float | None, evide
             else:
                 ids = str(arm["variant_id"]).split("+")
                 part = rows[rows["variant_id"].astype(str).isin(ids) & ~rows["is_holdout"].fillna(False).astype(bool)]
-            for column in ("sends", "clicks", "recipients", "converted_recipients"):
+            for column in ("sends", "clicks", "recipients", "converted_recipients", "assigned_units",
+                           "observed_units", "sent_units", "converted_units"):
                 if column in arm and not _close(_sum(part, column), arm[column]):
                     found.append(f"{arm['arm']}: {column} {arm[column]} ≠ sum of its rows {_sum(part, column)}")
         found += _ratio(summary, metric, effect_size)

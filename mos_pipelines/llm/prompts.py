@@ -133,8 +133,9 @@ PROMPTS: dict[str, Prompt] = {p.prompt_id: p for p in (
     ),
     Prompt(
         "insight.holdout_lift", "insight_phrasing", _INSIGHT,
-        "{scope}, recipients of {campaign_id} variant {variant_id} convert at {a_pct:.1f} % vs {b_pct:.1f} % in "
-        "the holdout ({ratio:.2f}×, {confidence_level:.0f} % CI {ci_low:.2f}–{ci_high:.2f}×).",
+        "{scope}, units assigned to {campaign_id} (variants {variant_id}) convert within {window_days} days at "
+        "{a_pct:.1f} % vs {b_pct:.1f} % in the holdout ({ratio:.2f}×, {confidence_level:.0f} % CI "
+        "{ci_low:.2f}–{ci_high:.2f}×; {a_n:,.0f} vs {b_n:,.0f} units).",
     ),
     Prompt(
         "email.copy", "email_copy",

@@ -8,10 +8,15 @@ The gated layer is a separate op that depends on the gated models, so Dagster sk
 where one of their blocking checks failed. Computed from the manifest: new models downstream of a
 gate land in the gated layer without anyone listing them.
 
-The activation sync models (``models/activation/``) are a third layer: they read tables that Python
+The activation sync models (``models/activation/``) are the last layer: they read tables that Python
 assets write after the gated layer (lookalike scores, experiment assignments, notifications), so
 they are built by their own op (``defs/activation/assets.py``). Every one of them that reads a dbt
 model must be downstream of a gated model: nothing is activated from data no gate has seen.
+
+Other models that read a table a Python asset writes (a source outside the landing schema ``raw``,
+e.g. ``mart_experiment_holdout`` over ``experiments.assignments``) and their descendants form the
+*late* layer, built by its own op after those assets and before the sync models: left in the gated
+layer, they would make that op both upstream and downstream of the Python assets.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import Any
 
 BUILT_TYPES = ("model", "seed", "snapshot")
 ACTIVATION_FOLDER = "activation"  # models/activation/: the sync models
+LANDING_SCHEMA = "raw"  # sources in any other schema are tables Python assets write
 
 
 class LayerError(ValueError):
@@ -34,7 +40,9 @@ class DbtLayers:
     gated: tuple[str, ...]
     foundation_excluded_tests: tuple[str, ...]  # tests of the foundation that read a later layer's node
     activation: tuple[str, ...] = ()
-    gated_excluded_tests: tuple[str, ...] = ()  # tests of the gated layer that read an activation node
+    gated_excluded_tests: tuple[str, ...] = ()  # tests of the gated layer that read a later layer's node
+    late: tuple[str, ...] = ()  # models reading tables Python assets write, and their descendants
+    late_excluded_tests: tuple[str, ...] = ()  # tests of the late layer that read an activation node
 
     @property
     def foundation_select(self) -> str:
@@ -43,6 +51,14 @@ class DbtLayers:
     @property
     def gated_select(self) -> str:
         return " ".join(self.gated)
+
+    @property
+    def late_select(self) -> str:
+        return " ".join(self.late)
+
+    @property
+    def late_exclude(self) -> str | None:
+        return " ".join(self.late_excluded_tests) or None
 
     @property
     def activation_select(self) -> str:
@@ -77,8 +93,13 @@ def _is_sync_model(node: Mapping[str, Any]) -> bool:
     return node["resource_type"] == "model" and len(node["fqn"]) > 2 and node["fqn"][1] == ACTIVATION_FOLDER
 
 
+def _reads_python_assets(uid: str, manifest: Mapping[str, Any]) -> bool:
+    sources = manifest.get("sources", {})
+    return any(p in sources and sources[p].get("schema") != LANDING_SCHEMA for p in manifest["parent_map"].get(uid, []))
+
+
 def split_layers(manifest: Mapping[str, Any], gated_models: Iterable[str]) -> DbtLayers:
-    """Foundation, gated and activation layers of ``manifest`` for the models named in ``gated_models``."""
+    """Foundation, gated, late and activation layers of ``manifest`` for the models named in ``gated_models``."""
     nodes = manifest["nodes"]
     built = {uid: n for uid, n in nodes.items() if n["resource_type"] in BUILT_TYPES}
     by_name: dict[str, str] = {}
@@ -102,10 +123,12 @@ def split_layers(manifest: Mapping[str, Any], gated_models: Iterable[str]) -> Db
         raise LayerError(f"sync model(s) {', '.join(ungated)} are not downstream of any quality gate "
                          f"({', '.join(sorted(gated_models))}): activation would skip the gates")
     activation_layer = (sync_ids | _walk(sync_ids, manifest["child_map"])) & set(built)
-    gated_layer = {uid for uid in downstream - upstream if uid in built} - activation_layer
-    foundation = set(built) - gated_layer - activation_layer
+    late_ids = {uid for uid in built if uid not in activation_layer and _reads_python_assets(uid, manifest)}
+    late_layer = (late_ids | _walk(late_ids, manifest["child_map"])) & set(built) - activation_layer
+    gated_layer = {uid for uid in downstream - upstream if uid in built} - activation_layer - late_layer
+    foundation = set(built) - gated_layer - activation_layer - late_layer
     layer_of = {**{uid: 0 for uid in foundation}, **{uid: 1 for uid in gated_layer},
-                **{uid: 2 for uid in activation_layer}}
+                **{uid: 2 for uid in late_layer}, **{uid: 3 for uid in activation_layer}}
 
     def spanning(layer: int) -> tuple[str, ...]:
         """Tests with a parent in ``layer`` and one in a later layer: dbt's eager selection would run
@@ -125,4 +148,6 @@ def split_layers(manifest: Mapping[str, Any], gated_models: Iterable[str]) -> Db
         foundation_excluded_tests=spanning(0),
         activation=tuple(sorted(_fqn(built[uid]) for uid in activation_layer)),
         gated_excluded_tests=spanning(1),
+        late=tuple(sorted(_fqn(built[uid]) for uid in late_layer)),
+        late_excluded_tests=spanning(2),
     )

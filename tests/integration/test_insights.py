@@ -22,6 +22,7 @@ from nbclient import NotebookClient
 from typer.testing import CliRunner
 
 from mos_pipelines.cli import app
+from mos_pipelines.experiments import store as experiment_store
 from mos_pipelines.insights import store
 from mos_pipelines.insights.config import load_config
 from mos_pipelines.insights.notify import notify
@@ -72,6 +73,17 @@ def test_the_assets_write_insights_notifications_report_and_metadata(world: Worl
     for row in everything[everything["status"] != "accepted"].itertuples():
         assert row.evidence["decision"]["reason"], row.insight_id
     assert (accepted["q_value"] <= load_config().max_q_value).all()
+    # channels are compared within regions and within customer segments; segments have no cost, so only
+    # conversion rates are compared by segment (spend is not split by segment)
+    comparisons = [r.evidence["subject"] for r in everything.itertuples() if r.insight_type == "channel_comparison"]
+    by_segment = [s for s in comparisons if s["dimension"] == "segment"]
+    assert {s["dimension"] for s in comparisons} == {"region", "segment"}
+    assert {s["metric"] for s in by_segment} == {"conversion_rate"} and "all" not in {s["slice"] for s in by_segment}
+    assert {"large_account", "no_account"} <= {s["slice"] for s in by_segment}
+    # a one-shot build assigns units the day after the data: the holdout lift says why it is not measured yet
+    with world.connect() as con:
+        holdout = con.sql("select sum(assigned_units) a, sum(observed_units) o from marts.mart_experiment_holdout").df()
+    assert holdout["a"].iloc[0] > 0 and holdout["o"].iloc[0] == 0
     # one offline model call per accepted insight, each with tokens and a $ cost (0 offline)
     assert len(calls) == len(rows) and set(calls["outcome"]) == {"ok"}
     assert (calls["tokens_in"] > 0).all() and (calls["cost_usd"] == 0).all()
@@ -131,6 +143,25 @@ def test_compiled_metric_queries_answer_what_metricflow_answers(world: World, tm
     assert (merged["_merge"] == "both").all(), merged[merged["_merge"] != "both"]
     for metric in metrics:
         pd.testing.assert_series_equal(merged[metric].astype(float), merged[f"{metric}_mf"].astype(float),
+                                       check_names=False, rtol=1e-9)
+    # the segment metrics too, read under the names the comparisons use
+    query = semantic.query(["conversion_rate_by_segment", "sessions_by_segment"], ["channel", "segment"],
+                           with_components=False, aliases={"conversion_rate_by_segment": "conversion_rate"})
+    with world.connect() as con:
+        ours = semantic.run(con, query)
+    proc = subprocess.run(
+        [str(Path(os.sys.executable).parent / "mf"), "query", "--metrics",
+         "conversion_rate_by_segment,sessions_by_segment", "--group-by", "channel_segment_performance__channel,channel_segment_performance__segment", "--csv",
+         str(tmp_path / "mf_segments.csv"), "--limit", "1000"],
+        cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    theirs = pd.read_csv(tmp_path / "mf_segments.csv", keep_default_na=False, na_values=[""]).rename(columns={
+        "channel_segment_performance__channel": "channel", "channel_segment_performance__segment": "segment"})
+    merged = ours.merge(theirs, on=["channel", "segment"], how="outer", indicator=True)
+    assert (merged["_merge"] == "both").all() and len(merged) > 5, merged[merged["_merge"] != "both"]
+    for ours_column, mf_column in (("conversion_rate", "conversion_rate_by_segment"),
+                                   ("sessions_by_segment_x", "sessions_by_segment_y")):
+        pd.testing.assert_series_equal(merged[ours_column].astype(float), merged[mf_column].astype(float),
                                        check_names=False, rtol=1e-9)
 
 
@@ -196,3 +227,57 @@ def test_the_insights_tour_notebook_runs_from_an_insight_to_its_rows(world: Worl
     text = "\n".join(o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.outputs)
     assert "identical to the" in text and "traceable" in text
     assert json.dumps(latest(world)["statement"].iloc[0])[1:-1].split(" (")[0][:40] in text
+
+
+def test_lift_over_the_holdout_follows_each_assigned_unit_from_its_assignment(world: World) -> None:
+    """An assignment source that reports the world's own holdout (which the simulator never emails), each unit
+    assigned on its first send day: the mart finds exactly the units the truth says converted within 7 days,
+    and the holdout_lift insights are tested per experiment and region, traceable to the mart's rows.
+    Last in the module: it replaces the world's experiments.assignments and rebuilds the mart."""
+    truth = pd.read_parquet(world.settings.truth_dir / "email_sends.parquet")
+    start = datetime.date.fromisoformat(world.manifest["config"]["start_date"])
+    truth["unit_id"] = truth["recipient_email"].str.strip().str.lower()
+    first = truth.sort_values(["day", "sent_at"]).groupby(["campaign_id", "unit_id"], as_index=False).first()
+    first["assigned_on"] = first["day"].map(lambda d: start + datetime.timedelta(days=int(d)))
+    with duckdb.connect(str(world.settings.warehouse_path)) as con:
+        con.execute("delete from experiments.assignments")
+        experiment_store.write_assignments(con, pd.DataFrame({
+            "experiment_id": first["campaign_id"], "unit_id": first["unit_id"], "segment": first["region"],
+            "holdout_bucket": first["is_holdout"].map({True: 0.0, False: 1.0}), "arm_bucket": 0.5,
+            "is_holdout": first["is_holdout"], "variant_id": first["variant_id"],
+            "allocation_date": first["assigned_on"]}))
+    outcome = world.run("key:marts/mart_experiment_holdout")
+    assert outcome.success, outcome.failures
+
+    # the truth: units whose person completed an order within 7 days of 00:00 UTC of their assignment day
+    orders = pd.read_parquet(world.settings.truth_dir / "orders.parquet")
+    orders = orders[orders["status"] == "completed"]
+    window = first.assign(start_at=pd.to_datetime(first["assigned_on"]).dt.tz_localize("UTC")).merge(
+        orders[["person_id", "created_at"]], on="person_id", how="left")
+    window["converted"] = (window["created_at"] >= window["start_at"]) & (
+        window["created_at"] < window["start_at"] + pd.Timedelta(days=7))
+    true_converted = (window.groupby(["campaign_id", "is_holdout", "unit_id"])["converted"].any()
+                      .groupby(level=[0, 1]).sum())
+    with world.connect() as con:
+        mart = con.sql("select * from marts.mart_experiment_holdout").df()
+        run = generate_insights(con, write=False, use_llm=False)
+    arms = mart.groupby(["experiment_id", "is_holdout"])[["assigned_units", "observed_units", "sent_units",
+                                                          "converted_units"]].sum()
+    assert (arms["assigned_units"] == first.groupby(["campaign_id", "is_holdout"])["unit_id"].nunique()
+            .rename_axis(["experiment_id", "is_holdout"])).all()
+    assert (arms["observed_units"] == arms["assigned_units"]).all()
+    assert (arms.xs(True, level="is_holdout")["sent_units"] == 0).all()  # a clean holdout
+    assert (arms.xs(False, level="is_holdout")["sent_units"] > 0).all()
+    assert arms["converted_units"].to_dict() == {
+        (k[0], bool(k[1])): int(v) for k, v in true_converted.items()}
+
+    lifts = [c for c in run.candidates if c.insight_type == "holdout_lift"]
+    assert {c.subject["campaign_id"] for c in lifts} == set(first["campaign_id"])
+    overall = [c for c in lifts if c.subject["region"] == "all"]
+    assert len(overall) == 2 and all(c.p_value is not None for c in overall)
+    for c in lifts:
+        assert c.untestable or c.p_value is not None, c.key
+        if not c.untestable:
+            treated, holdout = c.evidence["summary"]
+            assert c.effect_size == pytest.approx(treated["cvr"] / holdout["cvr"])
+            assert problems(c.insight_type, c.statement, c.effect_size, {**c.evidence, "subject": c.subject}) == []

@@ -143,6 +143,34 @@ def test_the_compiler_names_what_it_cannot_answer() -> None:
         layer.query(["cvr"], ["country"])
 
 
+def test_a_metric_sliced_by_a_dimension_its_model_lacks_is_answered_by_its_by_dimension_twin(perf) -> None:
+    manifest = {"semantic_models": [*MANIFEST["semantic_models"], {
+        "name": "perf_seg", "defaults": {"agg_time_dimension": "day"},
+        "node_relation": {"schema_name": "marts", "alias": "perf_seg"},
+        "dimensions": [{"name": "day", "type": "time"}, {"name": "channel", "type": "categorical"},
+                       {"name": "segment", "type": "categorical", "expr": "seg"}],
+        "measures": [{"name": "seg_orders_total", "agg": "sum", "expr": "orders"},
+                     {"name": "seg_visits_total", "agg": "sum", "expr": "visits"}],
+    }], "metrics": [*MANIFEST["metrics"],
+        {"name": "orders_by_segment", "type": "simple", "type_params": {"measure": {"name": "seg_orders_total"}}},
+        {"name": "visits_by_segment", "type": "simple", "type_params": {"measure": {"name": "seg_visits_total"}}},
+        {"name": "cvr_by_segment", "type": "ratio", "type_params": {"numerator": {"name": "orders_by_segment"},
+                                                                   "denominator": {"name": "visits_by_segment"}}}]}
+    layer = SemanticLayer(manifest)
+    assert layer.metric_for("cvr", "region") == "cvr"
+    assert layer.metric_for("cvr", "segment") == "cvr_by_segment"
+    assert layer.metric_for("cost", "segment") is None  # no cost by segment: not invented
+    perf.execute("""create table marts.perf_seg as select * from (values
+        (date '2026-01-01', 'email', 'small', 2, 40), (date '2026-01-01', 'email', 'large', 1, 10)
+    ) t(day, channel, seg, orders, visits)""")
+    query = layer.query(["cvr_by_segment"], ["segment"], [Filter("channel", "=", "email")],
+                        aliases={"cvr_by_segment": "cvr", "orders_by_segment": "orders", "visits_by_segment": "visits"})
+    frame = layer.run(perf, query).set_index("segment")
+    assert list(frame.columns) == ["cvr", "orders", "visits"] == list(query.columns[1:])
+    assert frame.at["small", "cvr"] == pytest.approx(2 / 40) and frame.at["large", "visits"] == 10
+    assert query.mf_command.startswith("mf query --metrics cvr_by_segment")
+
+
 # -- selection ----------------------------------------------------------------------------------------
 
 

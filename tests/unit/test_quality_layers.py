@@ -58,7 +58,7 @@ def test_project_split_puts_sessions_and_the_snapshot_after_the_gates():
     assert any(s.endswith(".dim_customers_snapshot") for s in layers.gated)
     assert "fqn:mos_pipelines.marts.events.fct_events" in layers.foundation
     built = [n for n in manifest["nodes"].values() if n["resource_type"] in ("model", "seed", "snapshot")]
-    assert len(layers.foundation) + len(layers.gated) + len(layers.activation) == len(built)
+    assert len(layers.foundation) + len(layers.gated) + len(layers.late) + len(layers.activation) == len(built)
     # no foundation node depends on a second-layer node (the steps run in order)
     by_selector = {"fqn:" + ".".join(n["fqn"]): uid for uid, n in manifest["nodes"].items()}
     second = {by_selector[s] for s in layers.gated}
@@ -93,3 +93,26 @@ def test_project_sync_models_form_the_activation_layer():
     assert {s.rsplit(".", 1)[1] for s in layers.activation} == {
         "sync_email__nurture", "sync_crm__lifecycle_stages", "sync_ads__audience_members",
         "sync_slack__top_notifications"}
+
+
+def test_models_reading_python_asset_tables_are_a_late_layer_before_the_syncs():
+    manifest = _manifest({"events": [], "features": ["events"], "holdout": ["features"], "holdout_use": ["holdout"],
+                          "sync_email": ["features"], "test_holdout": ["holdout", "sync_email"]},
+                         types={"test_holdout": "test"})
+    manifest["nodes"]["model.p.sync_email"]["fqn"] = ["p", "activation", "sync_email"]
+    manifest["sources"] = {"source.p.experiments.assignments": {"schema": "experiments"},
+                           "source.p.raw.events": {"schema": "raw"}}
+    manifest["parent_map"]["model.p.holdout"].append("source.p.experiments.assignments")
+    manifest["parent_map"]["model.p.events"].append("source.p.raw.events")  # landing data: not late
+    layers = split_layers(manifest, ["events"])
+    assert layers.late == ("fqn:p.dir.holdout", "fqn:p.dir.holdout_use")
+    assert layers.gated == ("fqn:p.dir.features",)
+    assert layers.activation == ("fqn:p.activation.sync_email",)
+    assert layers.late_excluded_tests == ("fqn:p.dir.test_holdout",)  # it reads a sync model: runs with the syncs
+
+
+def test_project_late_layer_holds_the_holdout_mart():
+    manifest = json.loads(ensure_manifest(dbt_project).read_text())
+    layers = split_layers(manifest, gated_dbt_models())
+    assert "fqn:mos_pipelines.marts.marketing.mart_experiment_holdout" in layers.late
+    assert "fqn:mos_pipelines.marts.marketing.mart_channel_segment_performance" in layers.gated

@@ -17,11 +17,14 @@ OWNER = "team:marketing-analytics"
     key=["insights", "insights"],
     group="insights",
     owner=OWNER,
-    deps=[["marts", "mart_channel_performance"], ["marts", "mart_variant_performance"], ["ml", "lookalike_scores"]],
+    deps=[["marts", "mart_channel_performance"], ["marts", "mart_variant_performance"],
+          ["marts", "mart_channel_segment_performance"], ["marts", "mart_experiment_holdout"],
+          ["ml", "lookalike_scores"]],
     description=(
         "Candidate insights computed from the marts through the semantic layer's metrics — channel comparisons "
-        "by region, a channel's region vs the others, week-over-week anomalies against a seasonal baseline, "
-        "budget pacing, lookalike degradation, email variant winners (lift over holdout once holdouts exist). "
+        "by region and customer segment, a channel's region vs the others, week-over-week anomalies against a "
+        "seasonal baseline, budget pacing, lookalike degradation, email variant winners, lift over the "
+        "persistent holdout (mart_experiment_holdout). "
         "Each is tested; q-values by Benjamini–Hochberg across the run; significant and material candidates "
         "are `accepted`, the others kept with the reason. Statements are written by the LLM layer (offline "
         "template by default) and checked for grounded numbers. Writes the run's HTML report under "

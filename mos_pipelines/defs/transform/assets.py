@@ -1,12 +1,13 @@
-"""Every dbt model, seed and test as Dagster assets and checks (``dbt build``), in two steps.
+"""Every dbt model, seed and test as Dagster assets and checks (``dbt build``), in steps.
 
 ``dbt_foundation`` builds the models the quality gates guard (``fct_events``, ``dim_customers``,
 ``fct_ad_spend_daily``), everything they are built from and everything unrelated to them;
 ``dbt_downstream_of_gates`` builds every other descendant of a gated model. The gates are blocking
 checks on the gated models, so a failed gate skips the second step in that run. The split is
 computed from the manifest (``mos_pipelines.transform.layers``): a new model downstream of a gated
-model lands in the second step without being listed anywhere. The activation sync models are a third
-step, wired in ``defs/activation/assets.py``.
+model lands in the second step without being listed anywhere. ``dbt_after_python_assets`` builds the
+models that read tables Python assets write (and their descendants), after those assets. The activation
+sync models are the last step, wired in ``defs/activation/assets.py``.
 """
 
 import json
@@ -53,3 +54,12 @@ if LAYERS.gated:
         yield from dbt.cli(["build"], context=context).stream()
 
     dbt_layers.append(dbt_downstream_of_gates)
+
+if LAYERS.late:
+
+    @dbt_step("dbt_after_python_assets", LAYERS.late_select, LAYERS.late_exclude)
+    def dbt_after_python_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+        """Build the models that read tables Python assets write (e.g. experiment assignments)."""
+        yield from dbt.cli(["build"], context=context).stream()
+
+    dbt_layers.append(dbt_after_python_assets)
