@@ -1,6 +1,7 @@
 -- Sessions with the customer they belong to: the session's user id's customer, else the device's.
 -- is_identified_device: the customer is known from the person's own sign-up or log-in (a user id on the
--- session, or a device that sent an identify call), not only from an order placed on the device.
+-- session, or a device that sent an identify call) or from a click on an email sent to them (the tracked
+-- link's token, edge email_click), not only from an order placed on the device.
 with
 
 sessions as (
@@ -27,6 +28,7 @@ final as (
         (
             user_nodes.customer_id is not null
             or coalesce(device_nodes.edge_types like '%identify%', false)
+            or coalesce(device_nodes.edge_types like '%email_click%', false)
         ) as is_identified_device,
 
         -- metrics

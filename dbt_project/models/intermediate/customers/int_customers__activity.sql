@@ -4,7 +4,7 @@
     (an activity is in the N-day window when as_of_at - N days < occurred_at <= as_of_at), plus the
     engagement score (var mos__engagement_score_weights) over 30 and 90 days.
     Pre-order web activity, for models of who buys: sessions on devices the customer identified on
-    (sign-up or log-in; int_customer_sessions__mapped.is_identified_device) that ended in the 90 days
+    (sign-up, log-in or an email click; int_customer_sessions__mapped.is_identified_device) that ended in the 90 days
     before the customer's first order of any status (before as_of_at without one), and the length of
     that window once clipped to the start of the session data. A buyer's anonymous sessions become
     theirs through the order, a non-buyer's never do, so only identified sessions compare the two fairly.
