@@ -229,7 +229,7 @@ pre_order_stats as (
             pre_order_windows.customer_id = sessions.customer_id
             and (
                 sessions.is_identified_device
-                or sessions.device_email_click_at < pre_order_windows.window_end_at
+                or pre_order_windows.window_end_at > sessions.device_email_click_at
             )
             and pre_order_windows.window_start_at < sessions.session_start_at
             and pre_order_windows.window_end_at > sessions.session_end_at
