@@ -24,6 +24,9 @@ from mos_pipelines.simulation.sessions import MAX_GAP_S, MIN_GAP_S, DaySessions,
 from mos_pipelines.simulation.timestamps import day_of
 
 SITE = "https://www.mosdemo.example"
+# An email click lands through the ESP's tracked link, which appends the recipient's token: the MD5 (hex) of
+# the send's message id, so the warehouse can tie the landing device to the recipient (as ESPs' click ids do).
+EMAIL_CLICK_TOKEN = "mos_eid"
 PAGES: tuple[tuple[str, str], ...] = (
     ("/", "MOS Demo | Warehouse-native marketing"),
     ("/pricing", "Pricing"),
@@ -171,6 +174,7 @@ class EventRenderer:
             "revenue": revenue,
             "currency": currency,
             "webinar_id": webinar_id,
+            "message_id": sessions.email_message_id,
         })
         ordered = timeline.assign(row=np.arange(len(timeline))).sort_values(["seconds", "row"], kind="stable")
         epoch_us = int((pd.Timestamp(start) - pd.Timestamp("1970-01-01")).total_seconds()) * 1_000_000
@@ -188,14 +192,15 @@ class EventRenderer:
         self.con.register("sess", sess)
         self.con.register("ev", ev)
         try:
-            lines = [r[0] for r in self.con.execute(_EVENTS_SQL, [self.seed, sessions.day, SITE]).fetchall()]
+            lines = [r[0] for r in self.con.execute(_EVENTS_SQL, [self.seed, sessions.day, SITE,
+                                                                  EMAIL_CLICK_TOKEN]).fetchall()]
         finally:
             self.con.unregister("ev")
             self.con.unregister("sess")
         return DayEvents(lines, ev["session"].to_numpy(), ordered["seconds"].to_numpy())
 
 
-# Parameters: $1 seed, $2 day, $3 site. Key order is the Segment spec order of the landing contract.
+# Parameters: $1 seed, $2 day, $3 site, $4 the email click token's query parameter. Key order is the Segment spec order of the landing contract.
 _EVENTS_SQL = """
 with base as (
     select
@@ -210,6 +215,7 @@ with base as (
         $3 || pg.path || case when e.on_landing and s.utm_source is not null then
             '?utm_source=' || s.utm_source || '&utm_medium=' || s.utm_medium
             || coalesce('&utm_campaign=' || s.utm_campaign, '') || coalesce('&utm_content=' || s.utm_content, '') || coalesce('&utm_term=' || replace(s.utm_term, ' ', '+'), '')
+            || coalesce('&' || $4 || '=' || md5(s.message_id), '')
             else '' end as url,
         pr.product_id, pr.name as product_name, pr.category, pr.price
     from ev e

@@ -75,6 +75,7 @@ class DaySessions:
     ad_group: np.ndarray  # 0/1 for paid campaigns, -1 otherwise
     variant_id: np.ndarray  # email variant, "" otherwise
     email_send_row: np.ndarray  # row of the email send whose click started it, -1 otherwise
+    email_message_id: np.ndarray  # message id of that send (the click's tracking token is its hash), None otherwise
     start_s: np.ndarray  # seconds since day 0 00:00 UTC
     n_events: np.ndarray
     signup: np.ndarray
@@ -148,12 +149,14 @@ def simulate_sessions(
     campaign = index.paid[channel, region]
     ad_group = np.where(campaign >= 0, g.integers(0, 2, m), -1)
     variant_id = np.full(m, "", dtype=object)
+    message_id = np.full(m, None, dtype=object)
     multiplier = np.ones(m)
     clicked = send_row >= 0
     if clicked.any():
         rows = email_clicks.loc[send_row[clicked]]
         campaign[clicked] = [index.by_id[c] for c in rows["campaign_id"]]
         variant_id[clicked] = rows["variant_id"].to_numpy()
+        message_id[clicked] = rows["message_id"].to_numpy()
         multiplier[clicked] = rows["conversion_multiplier"].to_numpy()
     campaign[channel == CHANNEL_NAMES.index("webinar")] = index.by_id[WEBINAR_CAMPAIGN_ID]
 
@@ -171,7 +174,7 @@ def simulate_sessions(
 
     sessions = DaySessions(
         day=day, person=person, device=device, channel=channel, campaign=campaign, ad_group=ad_group,
-        variant_id=variant_id, email_send_row=send_row, start_s=start_s, n_events=n_events, signup=signup,
+        variant_id=variant_id, email_send_row=send_row, email_message_id=message_id, start_s=start_s, n_events=n_events, signup=signup,
         login=login, webinar=webinar, demo=demo, convert=convert, referrer_pick=g.integers(0, 1 << 30, m),
         utm_upper=g.random(m) < UTM_CASE_NOISE_RATE,
     )

@@ -8,6 +8,7 @@ import dataclasses
 import pandas as pd
 import pytest
 
+from mos_pipelines.experiments.outcomes import email_match_key_sql
 from mos_pipelines.identity.truth_eval import evaluate_identity, truth_node_key
 from mos_pipelines.simulation import WorldConfig, generate_world
 from tests.integration.conftest import World, build_world, use_home
@@ -53,6 +54,37 @@ def test_junk_identifiers_are_excluded_and_never_merge_people(world: World):
     assert len(by_customer) >= 4 and by_customer["person"].nunique() >= 2
     # records that share a junk email belong to different customers unless they are the same person
     assert (by_customer.groupby("customer")["person"].nunique() == 1).all()
+
+
+def test_email_click_links_the_landing_device_to_the_recipient_only(world: World):
+    """A tracked email link's token (mos_eid) ties the landing device to the recipient's customer: every such
+    link joins a device to its own person, it reaches devices nothing else identified, and those devices'
+    sessions become known to be the customer's from the end of the first click session on them."""
+    truth = pd.read_csv(world.settings.truth_dir / "identity_truth.csv", dtype=str, keep_default_na=False)
+    person = {truth_node_key(s, r): e for s, r, e in zip(truth["source"], truth["source_record_id"], truth["true_entity_id"])}
+    people = pd.read_csv(world.settings.truth_dir / "people.csv", usecols=["person_id", "marketing_email"])
+    with world.connect() as con:
+        links = con.execute("""
+            select edges.node_key_a as device, edges.node_key_b as email, map.edge_types
+            from intermediate.int_identity__edges as edges
+            inner join marts.customer_identity_map as map on edges.node_key_a = map.node_key
+            where edges.edge_type = 'email_click'
+        """).df()
+        key_of = dict(con.execute(
+            f"select address, {email_match_key_sql('address')} from (select unnest(?) as address)",
+            [people["marketing_email"].tolist()],
+        ).fetchall())
+        sessions = con.execute("""
+            select count(*) filter (where device_email_click_at is not null and not is_identified_device),
+                   count(*) filter (where device_email_click_at > session_end_at)
+            from intermediate.int_customer_sessions__mapped
+        """).fetchall()[0]
+    email_person = {f"email:{key_of[a]}": p for p, a in zip(people["person_id"], people["marketing_email"])}
+    assert len(links) >= 10
+    assert all(person[d] == email_person[e] for d, e in zip(links["device"], links["email"]))
+    assert (~links["edge_types"].str.contains("identify")).sum() >= 5  # devices no sign-up or log-in identified
+    only_by_click, before_the_click = sessions
+    assert only_by_click >= 5 and before_the_click >= 1
 
 
 def test_rerun_on_the_same_data_changes_no_customer_id(world: World):

@@ -71,8 +71,9 @@ def test_scores_cover_the_population_and_never_the_seed(ml_world: World) -> None
 
 
 def test_web_activity_features_count_only_what_buyers_and_non_buyers_share(ml_world: World) -> None:
-    """The pre-order visit rate counts sessions on devices a person identified on themselves: a buyer
-    known only through an order (no sign-up) has sessions in the warehouse, but none of them count."""
+    """The pre-order visit rate counts sessions on devices a person identified on themselves (sign-up or
+    log-in) or through a tracked email click in a session that ended before the order: a buyer known only
+    through an order has sessions in the warehouse, but none of them count."""
     with ml_world.connect() as con:
         frame = con.sql(
             """select f.customer_id, f.is_signed_up, f.order_count, f.session_count,
@@ -80,17 +81,26 @@ def test_web_activity_features_count_only_what_buyers_and_non_buyers_share(ml_wo
                       f.first_order_at, f.as_of_at
                from marts.customer_features f"""
         ).df()
-        before_first_order = scalar(con, """
-            select count(*) from intermediate.int_customer_sessions__mapped s
+        eligible = con.sql("""
+            select f.customer_id,
+                   count(*) filter (where s.is_identified_device or s.device_email_click_at < f.first_order_at)
+                       as before_first_order,
+                   count(*) filter (where s.device_email_click_at < f.first_order_at) as clicked_before_first_order
+            from intermediate.int_customer_sessions__mapped s
             join marts.customer_features f using (customer_id)
-            where s.is_identified_device and s.session_end_at < f.first_order_at""")
+            where s.session_end_at < f.first_order_at
+            group by f.customer_id""").df().set_index("customer_id")
+    frame = frame.join(eligible, on="customer_id").fillna({"before_first_order": 0, "clicked_before_first_order": 0})
     anonymous_buyers = frame[~frame["is_signed_up"] & (frame["order_count"] > 0)]
     assert len(anonymous_buyers) > 10 and anonymous_buyers["session_count"].sum() > 0  # sessions via the order
-    assert (anonymous_buyers["identified"] == 0).all()  # ... none counted
-    signed_up_buyers = frame[frame["is_signed_up"] & (frame["order_count"] > 0)]
-    assert signed_up_buyers["identified"].sum() > 0
-    assert signed_up_buyers["identified"].sum() <= before_first_order  # only sessions before the first order
-    buyers, others = frame[frame["order_count"] > 0], frame[frame["order_count"] == 0]
+    no_click = anonymous_buyers[anonymous_buyers["clicked_before_first_order"] == 0]
+    assert len(no_click) > 10 and (no_click["identified"] == 0).all()  # ... none counted without an earlier click
+    assert (anonymous_buyers["identified"] <= anonymous_buyers["clicked_before_first_order"]).all()
+    assert anonymous_buyers["identified"].sum() < anonymous_buyers["session_count"].sum()
+    buyers = frame[frame["order_count"] > 0]
+    assert frame.loc[frame["is_signed_up"] & (frame["order_count"] > 0), "identified"].sum() > 0
+    assert (buyers["identified"] <= buyers["before_first_order"]).all()  # only sessions before the first order
+    others = frame[frame["order_count"] == 0]
     assert (buyers["window_days"] < others["window_days"].max()).all()  # a buyer's window ends at the order
     assert (frame["window_days"] <= 90).all()
 

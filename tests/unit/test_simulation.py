@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pandas as pd
 import phonenumbers
@@ -295,6 +296,23 @@ def test_events_have_exactly_the_segment_keys_in_order(small_world: Path) -> Non
                p["context"]["page"]["url"] for p in tagged)
     orders = [p for p in valid if p["event"] == "Order Completed"]
     assert all(set(p["properties"]) == {"order_id", "revenue", "currency"} for p in orders)
+
+
+def test_email_clicks_land_with_the_token_of_the_clicked_send(small_world: Path) -> None:
+    """A tracked email link carries mos_eid = md5(message id) of the send, on the clicker's own device."""
+    tokens = set()
+    for event in _valid_events(small_world / "landing"):
+        query = parse_qs(urlsplit(event["context"]["page"]["url"]).query)
+        if "mos_eid" in query:
+            assert query["utm_medium"] == ["email"], event["context"]["page"]["url"]
+            tokens.add((query["mos_eid"][0], event["anonymousId"]))
+    sends = pd.read_parquet(small_world / "truth" / "email_sends.parquet")
+    clicks = sends[sends["clicked"]]
+    device = pd.read_parquet(small_world / "truth" / "sessions.parquet").set_index("session_id")["anonymous_id"]
+    expected = {(hashlib.md5(m.encode()).hexdigest(), device[s]) for m, s in zip(clicks["message_id"], clicks["session_id"])}
+    assert len(expected) >= 5
+    assert tokens <= expected  # no token on a device that is not the recipient's click device
+    assert len(tokens) >= 0.9 * len(expected)  # only dirty-data losses are missing
 
 
 def test_campaigns_carry_a_region_column_outside_the_contract(small_world: Path) -> None:

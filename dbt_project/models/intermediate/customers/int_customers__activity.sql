@@ -4,7 +4,8 @@
     (an activity is in the N-day window when as_of_at - N days < occurred_at <= as_of_at), plus the
     engagement score (var mos__engagement_score_weights) over 30 and 90 days.
     Pre-order web activity, for models of who buys: sessions on devices the customer identified on
-    (sign-up or log-in; int_customer_sessions__mapped.is_identified_device) that ended in the 90 days
+    (sign-up or log-in, int_customer_sessions__mapped.is_identified_device; or a tracked email click in a
+    session that ended before the window's end, device_email_click_at) that ended in the 90 days
     before the customer's first order of any status (before as_of_at without one), and the length of
     that window once clipped to the start of the session data. A buyer's anonymous sessions become
     theirs through the order, a non-buyer's never do, so only identified sessions compare the two fairly.
@@ -226,7 +227,10 @@ pre_order_stats as (
     left join sessions
         on
             pre_order_windows.customer_id = sessions.customer_id
-            and sessions.is_identified_device
+            and (
+                sessions.is_identified_device
+                or pre_order_windows.window_end_at > sessions.device_email_click_at
+            )
             and pre_order_windows.window_start_at < sessions.session_start_at
             and pre_order_windows.window_end_at > sessions.session_end_at
     group by pre_order_windows.customer_id, pre_order_windows.window_start_at, pre_order_windows.window_end_at

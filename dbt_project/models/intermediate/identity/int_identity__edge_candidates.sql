@@ -38,6 +38,12 @@ order_events as (
 
 ),
 
+email_click_devices as (
+
+    select * from {{ ref('int_email_clicks__landing_devices') }}
+
+),
+
 order_identifiers as (
 
     select
@@ -125,6 +131,21 @@ links as (
         last_seen_at
     from segment_identities
     where user_id is not null and email_match_key is not null
+
+    union all
+
+    -- a device that landed through a tracked email link and the recipient of that email
+    select
+        'anon:' || anonymous_id as from_node_key,
+        'email:' || email_match_key as to_node_key,
+        'email_click' as edge_type,
+        'esp' as evidence,
+        cast(null as {{ dbt.type_float() }}) as match_probability,
+        landing_count as observation_count,
+        first_seen_at,
+        last_seen_at
+    from email_click_devices
+    where recipient_count = 1
 
     union all
 
