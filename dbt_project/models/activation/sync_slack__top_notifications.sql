@@ -12,19 +12,14 @@
     'metric': 'varchar', 'figure': 'double', 'previous_figure': 'double', 'suggested_action': 'varchar',
     'status': 'varchar'
 } -%}
-{%- set present = [] -%}
-{%- if source_exists('insights', 'notifications') -%}
-    {%- set relation = source('insights', 'notifications') -%}
-    {%- set present = adapter.get_columns_in_relation(relation) | map(attribute='name') | list -%}
-{%- endif -%}
+{%- set present = (
+    adapter.get_columns_in_relation(source('insights', 'notifications')) | map(attribute='name') | list
+) if source_exists('insights', 'notifications') else [] -%}
 {%- set has_rank = 'rank' in present -%}
 {%- set has_insight = 'insight_id' in present -%}
-{%- if has_rank -%}
-    {%- do columns.update({'rank': 'integer'}) -%}
-{%- endif -%}
-{%- if has_insight -%}
-    {%- do columns.update({'insight_id': 'varchar'}) -%}
-{%- endif -%}
+{%- do columns.update({'rank': 'integer'} if has_rank else {}) -%}
+{%- do columns.update({'insight_id': 'varchar'} if has_insight else {}) -%}
+{%- set dedup_key = 'coalesce(insight_id, notification_id)' if has_insight else 'notification_id' -%}
 
 with
 
@@ -38,12 +33,11 @@ open_notifications as (
 
     select * from notifications
     where status = 'new'
-    {%- if has_insight %}
-    qualify row_number() over (
-        partition by coalesce(insight_id, notification_id)
-        order by {% if has_rank %}rank nulls last, {% endif %}created_at desc, notification_id
-    ) = 1
-    {%- endif %}
+    qualify
+        row_number() over (
+            partition by {{ dedup_key }}
+            order by {% if has_rank %}rank nulls last, {% endif %}created_at desc, notification_id
+        ) = 1
 
 ),
 
