@@ -76,21 +76,8 @@ recipients as (
 
 kpi_conversion_customers as (
 
-    -- a conversion counts for the customer it belongs to and for the customer of the device that
-    -- sent it; two equi-joins' worth of keys instead of an OR join (a nested loop at 100k people)
-    select
-        conversion_id,
-        converted_at,
-        customer_id
-    from conversions
-    where customer_id is not null and conversion_type in ({{ quoted_list(kpi_types) }})
-    union
-    select
-        conversion_id,
-        converted_at,
-        event_customer_id as customer_id
-    from conversions
-    where event_customer_id is not null and conversion_type in ({{ quoted_list(kpi_types) }})
+    -- a conversion counts for its customer and for the customer of the device that sent it
+    {{ kpi_conversion_customers('conversions', kpi_types) }}
 
 ),
 
