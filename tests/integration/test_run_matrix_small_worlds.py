@@ -48,6 +48,8 @@ def test_fifty_people_three_days_build_and_skip_what_they_cannot_compute(tiny: M
     assert "Not computed in the latest run" in tiny.run.stdout and "paying_lookalike_eu" in tiny.run.stdout
     assert tiny.scalar("select count(*) from marts.dim_customers") > 0
     assert tiny.scalar("select status from ml.model_runs where audience = 'paying_lookalike_eu'") == "skipped"
+    report = (tiny.home / "reports" / "insights_latest.html").read_text()
+    assert "Not computed in this run" in report and "ml/lookalike_scores · paying_lookalike_eu" in report
     assert "email__nurture" in tiny.activation.stdout
 
 

@@ -2,8 +2,10 @@
 
 import dagster as dg
 
+from mos_pipelines import skipped
 from mos_pipelines.defs._common import partial_result, warehouse_asset
 from mos_pipelines.insights import store
+from mos_pipelines.insights.candidate import Skip
 from mos_pipelines.insights.config import load_config
 from mos_pipelines.insights.notify import notify
 from mos_pipelines.insights.pipeline import generate_insights
@@ -39,7 +41,10 @@ def insights(context: dg.AssetExecutionContext, mos: MosHome) -> dg.MaterializeR
         run = generate_insights(con, config)
         rows = store.run_insights(con, run.created_at, status=None)
         accepted = rows[rows["status"] == "accepted"]
-        report = write_report(rows, mos.root / "reports", config.report_top, run.skips, run.llm)
+        # the report's "Not computed" lists this run's families and what upstream assets skipped (audiences, …)
+        upstream = [Skip(f"{r.asset} · {r.part}", r.reason) for r in skipped.current(con).itertuples()
+                    if r.asset != "/".join(context.asset_key.path)]
+        report = write_report(rows, mos.root / "reports", config.report_top, run.skips + upstream, run.llm)
         counts = run.counts()
         metadata = {
             "top_insights": dg.MetadataValue.md(top_markdown(accepted, config.report_top)),
