@@ -13,10 +13,10 @@
   use the log relative risk (statsmodels ``test_proportions_2indep`` / ``confint_proportions_2indep``).
 - A week against its seasonal baseline: the expected total is the mean of the same weekdays in the
   baseline weeks. The week's total and the baseline's are compared as two Poisson rates (statsmodels
-  ``test_poisson_2indep``, score test; ``confint_poisson_2indep``, MOVER interval; t reference on the baseline's degrees of freedom) after dividing
-  both by the metric's variance-to-mean ratio: the quasi-Poisson dispersion of the baseline days around
-  their weekday means for counts and spend, and for revenue the compound model's μ·(φ + CV²) (μ the order
-  value, φ the dispersion of the daily order counts).
+  ``test_poisson_2indep``, score test; ``confint_poisson_2indep``, MOVER interval; t reference on the
+  baseline's degrees of freedom) after dividing both by the metric's variance-to-mean ratio: the
+  quasi-Poisson dispersion of the baseline days around their weekday means for counts and spend, and for
+  revenue the compound model's μ·(φ + CV²) (μ the order value, φ the dispersion of the daily order counts).
 - Benjamini–Hochberg q-values (scipy ``false_discovery_control``).
 """
 

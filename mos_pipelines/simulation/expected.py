@@ -127,7 +127,8 @@ class ExpectedMetrics:
         for c, channel in enumerate(CHANNEL_NAMES):
             spec = CHANNELS[channel]
             if spec.platform:
-                clicks = (1 + EXTRA_CLICKS_PER_SESSION) * by["sessions"][c] + AD_GROUPS_PER_CAMPAIGN * EXTRA_CLICKS_PER_AD_GROUP
+                clicks = ((1 + EXTRA_CLICKS_PER_SESSION) * by["sessions"][c]
+                          + AD_GROUPS_PER_CAMPAIGN * EXTRA_CLICKS_PER_AD_GROUP)
                 cost[c] = clicks * spec.cpc_usd * np.array([REGION_CPC_FACTOR[r] for r in REGIONS])
         if len(sent):
             send_cost = np.bincount(self.region[email_person], weights=sent["cost"].to_numpy(dtype=float),

@@ -239,7 +239,8 @@ def _budget_pacing(world: WorldTruth, ev: dict, effect: float | None, tol: float
         return NOT_CHECKABLE, "truth/expected_daily.csv is missing", None, False
     channel, region = s.get("channel"), s.get("region")
     if channel not in exp.channels or region not in exp.regions or not summary.get("daily_budget_usd"):
-        return NOT_CHECKABLE, f"the truth has no spend of {s.get('campaign_id')} (channel {channel}, region {region})", None, False
+        return (NOT_CHECKABLE, f"the truth has no spend of {s.get('campaign_id')} (channel {channel}, region {region})",
+                None, False)
     spend = exp.total("cost_usd", str(summary["first_day"]), str(summary["last_day"]), [channel], [region])
     planned = float(summary["daily_budget_usd"]) * int(summary["days"])
     if spend is None or planned <= 0:
@@ -248,7 +249,8 @@ def _budget_pacing(world: WorldTruth, ev: dict, effect: float | None, tol: float
     stated = 1 if ev.get("direction") == "higher" else -1
     if stated * (pace - 1) >= tol:
         return SUPPORTED, f"true pace {pace:.0%} of budget", pace, False
-    return UNSUPPORTED, f"true pace {pace:.0%} of budget: not the stated {'over' if stated > 0 else 'under'}-spend", pace, False
+    stated_side = "over" if stated > 0 else "under"
+    return UNSUPPORTED, f"true pace {pace:.0%} of budget: not the stated {stated_side}-spend", pace, False
 
 
 def _arm_value(world: WorldTruth, campaign: str, variants: list[str], regions: list[str], metric: str) -> float | None:
