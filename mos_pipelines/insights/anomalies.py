@@ -48,7 +48,8 @@ def anomalies(ctx: RunContext) -> tuple[list[Candidate], list[Skip]]:
     if family.get("by_channel", True):
         channels = ctx.semantic.run(ctx.con, ctx.semantic.query(["sessions"], ["channel"], base_where))["channel"]
         scopes += [(c, [Filter("channel", "=", c)]) for c in sorted(channels.dropna()) if c not in EXCLUDED_CHANNELS]
-    queried = list(dict.fromkeys([*metrics, *([ORDERS] if set(metrics) & set(REVENUE_METRICS) else [])]))
+    with_orders = bool(set(metrics) & set(REVENUE_METRICS)) and ORDERS in ctx.semantic.metrics
+    queried = list(dict.fromkeys([*metrics, *([ORDERS] if with_orders else [])]))
     out = []
     for scope, where in scopes:
         query = ctx.semantic.query(queried, ["metric_time__day"], [*base_where, *where])

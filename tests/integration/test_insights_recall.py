@@ -64,11 +64,12 @@ def test_planted_effects_are_found_and_null_slices_stay_quiet(planted_worlds: li
 
 
 def test_every_statement_of_every_world_is_traceable(planted_worlds: list[Path]) -> None:
-    scanned, types = 0, set()
+    scanned, types, too_few_orders = 0, set(), 0
     for home in planted_worlds:
         with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
             rows = store.run_insights(con, status=None)
         tested = rows[rows["status"] != "rejected_insufficient_data"]
+        too_few_orders += sum("too few orders" in (e["decision"]["reason"] or "") for e in rows["evidence"])
         untraceable = {r.insight_id: found for r in tested.itertuples()
                        if (found := problems(r.insight_type, r.statement, r.effect_size, r.evidence))}
         assert untraceable == {}, home.name
@@ -76,3 +77,4 @@ def test_every_statement_of_every_world_is_traceable(planted_worlds: list[Path])
         types |= set(tested["insight_type"])
     assert {"channel_comparison", "region_comparison", "anomaly", "budget_pacing", "experiment_winner"} <= types
     assert scanned > 1000
+    assert too_few_orders > 0  # revenue behind fewer than min_orders orders is not tested, and says why
