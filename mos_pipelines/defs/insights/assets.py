@@ -52,6 +52,7 @@ def insights(context: dg.AssetExecutionContext, mos: MosHome) -> dg.MaterializeR
             "candidates": len(run.candidates),
             "accepted": counts.get("accepted", 0),
             "rejected": dg.MetadataValue.json({k: v for k, v in counts.items() if k != "accepted"}),
+            "not_computed": dg.MetadataValue.md("\n".join(f"- **{s.family}**: {s.reason}" for s in run.skips) or "none"),
             "window": f"{run.window_start} to {run.window_end}" if run.window_start else "no data",
             "llm_calls": int(run.llm.get("calls", 0)),
             "llm_cost_usd": float(run.llm.get("cost_usd", 0.0)),
