@@ -38,7 +38,7 @@ from mos_pipelines.activation.channels import (
     deliver_with_retries,
     require_columns,
 )
-from mos_pipelines.activation.config import EmailSettings
+from mos_pipelines.configuration.activation import EmailSettings
 from mos_pipelines.activation.hashing import recipient_hash
 from mos_pipelines.activation.ledger import Change, Prepared, payload_hash
 
