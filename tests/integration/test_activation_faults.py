@@ -30,7 +30,7 @@ import duckdb
 import pytest
 import yaml
 
-from mos_pipelines.activation.config import load_config
+from mos_pipelines.configuration import load_activation as load_config
 from mos_pipelines.activation.delivery import deliver
 from mos_pipelines.activation.hashing import google_email, google_phone, meta_email, meta_phone, sha256_hex
 from mos_pipelines.activation.retry import backoff_seconds
@@ -78,16 +78,21 @@ def make_warehouse(home: Path, n: int = N) -> Path:
     return path
 
 
+# The test sync tables and the consent purpose each selects for (merged into the bundled sync models).
+SYNC_MODELS = {"sync_email__test": {"consent_purpose": "email_marketing"},
+               "sync_crm__test": {"consent_purpose": "email_marketing"},
+               "sync_ads__test": {"consent_purpose": "ad_personalization"}}
+
+
 def write_config(path: Path, destinations: dict, **extra) -> Path:
-    config = {"retry": FAST_RETRY, "content": {"templates": TEMPLATES}, "destinations": destinations, **extra}
+    config = {"retry": FAST_RETRY, "content": {"templates": TEMPLATES}, "sync_models": SYNC_MODELS,
+              "destinations": destinations, **extra}
     path.write_text(yaml.safe_dump(config))
     return path
 
 
-EMAIL = {"channel": "email", "sync_model": "activation.sync_email__test", "record_key": "customer_id",
-         "consent_purpose": "email_marketing"}
-ADS = {"sync_model": "activation.sync_ads__test", "record_key": "audience_member_id",
-       "consent_purpose": "ad_personalization"}
+EMAIL = {"channel": "email", "sync_model": "activation.sync_email__test", "record_key": "customer_id"}
+ADS = {"sync_model": "activation.sync_ads__test", "record_key": "audience_member_id"}
 
 
 def smtp_env(server: SmtpServer, maildir: Path) -> dict[str, str]:
@@ -158,7 +163,7 @@ def test_webhook_retries_500_500_429_then_200_deliver_once_with_one_key_and_resp
     with WebhookServer(lambda request, number: answers[number]) as server:
         config = load_config(write_config(tmp_path / "a.yaml", {"crm__test": {
             "channel": "webhook", "sync_model": "activation.sync_crm__test", "record_key": "customer_id",
-            "consent_purpose": "email_marketing", "url": server.url}}))
+            "url": server.url}}))
         with duckdb.connect(str(home / "warehouse.duckdb")) as con:
             report = deliver(con, "crm__test", config, home, "run-1")
             again = deliver(con, "crm__test", config, home, "run-2")
@@ -190,7 +195,7 @@ def test_permanent_500_and_a_400_become_dead_letters_while_the_other_rows_delive
     with WebhookServer(respond) as server:
         config = load_config(write_config(tmp_path / "a.yaml", {"crm__test": {
             "channel": "webhook", "sync_model": "activation.sync_crm__test", "record_key": "customer_id",
-            "consent_purpose": "email_marketing", "url": server.url, "rate_limit_per_second": 20}},
+            "url": server.url, "rate_limit_per_second": 20}},
             retry={**FAST_RETRY, "max_attempts": 3}))
         with duckdb.connect(str(home / "warehouse.duckdb")) as con:
             report = deliver(con, "crm__test", config, home, "run-1")
@@ -283,7 +288,7 @@ def test_unchanged_rerun_sends_nothing_and_10_changed_rows_send_exactly_10_updat
     with WebhookServer() as server:
         config = load_config(write_config(tmp_path / "a.yaml", {
             "crm__test": {"channel": "webhook", "sync_model": "activation.sync_crm__test", "record_key": "customer_id",
-                          "consent_purpose": "email_marketing", "url": server.url},
+                          "url": server.url},
             "google__test": {**ADS, "channel": "google_customer_match"}}))
         with duckdb.connect(str(home / "warehouse.duckdb")) as con:
             first = deliver(con, "crm__test", config, home, "r1")
