@@ -800,6 +800,8 @@ def config_validate(
     from mos_pipelines.configuration.dbt import dbt_vars
     from mos_pipelines.configuration.errors import display_path
 
+    if domain is not None and domain not in DOMAINS:
+        fail(f"--domain {domain!r}: expected one of {', '.join(DOMAINS)}")
     if file is not None:
         name = domain or file.stem
         if name not in DOMAINS:
@@ -807,7 +809,7 @@ def config_validate(
                  f"({', '.join(f'{d}.yaml' for d in DOMAINS)}) or pass --domain")
         checks = [(name, file)]
     else:
-        checks = [(name, None) for name in _config_domains(domain)]
+        checks = [(name, None) for name in ([domain] if domain else DOMAINS)]
     problems = []
     for name, path in checks:
         try:
