@@ -36,8 +36,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mos_pipelines.configuration import load_activation as load_config  # noqa: E402
 from mos_pipelines.activation.delivery import deliver  # noqa: E402
+from mos_pipelines.configuration import load_activation as load_config  # noqa: E402
 from tests.activation_servers import SmtpServer, WebhookServer  # noqa: E402
 
 TEMPLATES = {"camp": {"A": {"subject": "Hello {first_name}", "body": "Hi {first_name}, a note for {company}."}}}

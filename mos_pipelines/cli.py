@@ -584,8 +584,8 @@ def simulate(
     settings = configure_environment()
     from mos_pipelines import warehouse
     from mos_pipelines.experiments.closed_loop import LoopSettings, run_closed_loop
-    from mos_pipelines.simulation.scenario import ScenarioError
     from mos_pipelines.simulation.respond import SendsError
+    from mos_pipelines.simulation.scenario import ScenarioError
 
     if scenario is not None and not scenario.is_file():
         fail(f"Scenario file not found: {scenario}")

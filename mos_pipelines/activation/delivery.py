@@ -27,9 +27,9 @@ import duckdb
 
 from mos_pipelines.activation import ledger
 from mos_pipelines.activation.channels import Channel, ChannelContext, DeliveryError, build_channel
-from mos_pipelines.configuration.activation import ActivationSettings, Destination
 from mos_pipelines.activation.content import ensure_approvals
 from mos_pipelines.activation.retry import RateLimiter
+from mos_pipelines.configuration.activation import ActivationSettings, Destination
 from mos_pipelines.warehouse import scalar, transaction
 
 CONSENT_TABLE = "marts.consent_current"

@@ -93,6 +93,17 @@ class DomainSettings(Section):
         """Called by the loader once the files are recorded (e.g. to tell nested sections their file)."""
 
 
+def unique(items: tuple[Any, ...], field: str, what: str) -> tuple[Any, ...]:
+    """``items`` when no two share ``field``; else ``Invalid`` at the second one (``what``: e.g. "a reader id")."""
+    seen: set[Any] = set()
+    for index, item in enumerate(items):
+        value = getattr(item, field)
+        if value in seen:
+            raise Invalid(f"{what} used once ({value!r} is listed twice)", (index, field))
+        seen.add(value)
+    return items
+
+
 class Invalid(ValueError):
     """A validator's finding about a key below the one it validates: ``at`` is the rest of the dotted path,
     ``expected`` what would be valid, ``got`` what is there (default: the value at that key)."""

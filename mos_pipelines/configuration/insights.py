@@ -11,7 +11,6 @@ from mos_pipelines.configuration.base import (
     Count,
     DomainSettings,
     Flag,
-    Invalid,
     NonNegative,
     Number,
     Section,
@@ -19,6 +18,7 @@ from mos_pipelines.configuration.base import (
     Text,
     Whole,
     replace,
+    unique,
 )
 
 FAMILIES = ("channel_comparison", "region_comparison", "anomaly", "budget_pacing", "lookalike_degradation",
@@ -109,12 +109,7 @@ class InsightsSettings(DomainSettings):
     @field_validator("readers")
     @classmethod
     def _unique_ids(cls, value: tuple[Reader, ...]) -> tuple[Reader, ...]:
-        seen: set[str] = set()
-        for index, reader in enumerate(value):
-            if reader.id in seen:
-                raise Invalid(f"a reader id used once (reader {reader.id!r} is listed twice)", (index, "id"))
-            seen.add(reader.id)
-        return value
+        return unique(value, "id", "a reader id")
 
     def family(self, name: str) -> Section:
         """The settings of one candidate family (one of ``FAMILIES``)."""

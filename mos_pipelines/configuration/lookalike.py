@@ -11,7 +11,19 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from mos_pipelines.configuration.base import Count, DomainSettings, Invalid, Number, Section, Share, SnakeName, Text, Whole, replace
+from mos_pipelines.configuration.base import (
+    Count,
+    DomainSettings,
+    Invalid,
+    Number,
+    Section,
+    Share,
+    SnakeName,
+    Text,
+    Whole,
+    replace,
+    unique,
+)
 
 
 class ModelSettings(Section):
@@ -82,9 +94,4 @@ class LookalikeSettings(DomainSettings):
     @field_validator("audiences")
     @classmethod
     def _unique_names(cls, value: tuple[Audience, ...]) -> tuple[Audience, ...]:
-        seen: set[str] = set()
-        for index, audience in enumerate(value):
-            if audience.name in seen:
-                raise Invalid(f"an audience name used once ({audience.name!r} is listed twice)", (index, "name"))
-            seen.add(audience.name)
-        return value
+        return unique(value, "name", "an audience name")

@@ -31,8 +31,8 @@ import numpy as np
 import pandas as pd
 
 from mos_pipelines import warehouse
-from mos_pipelines.experiments import daily, store
 from mos_pipelines.configuration.experiments import ExperimentsSettings
+from mos_pipelines.experiments import daily, store
 from mos_pipelines.experiments.outcomes import RAW, WAREHOUSE
 from mos_pipelines.ingestion.loader import load_source
 from mos_pipelines.simulation import WorldConfig

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from mos_pipelines.configuration.experiments import ExperimentsSettings
 from mos_pipelines.experiments import store
 from mos_pipelines.experiments.allocation import aggregate, allocate, shares_by_segment
 from mos_pipelines.experiments.assignment import assign_units, normalise_unit
 from mos_pipelines.experiments.bandit import estimate_value_shape
 from mos_pipelines.experiments.budget import allocate_budget, channel_totals
-from mos_pipelines.configuration.experiments import ExperimentsSettings
 from mos_pipelines.experiments.outcomes import (
     Experiment,
     Source,

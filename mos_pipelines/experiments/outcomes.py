@@ -22,8 +22,8 @@ from typing import Literal
 
 import pandas as pd
 
-from mos_pipelines.experiments.assignment import HOLDOUT, bucket_sql
 from mos_pipelines.configuration.experiments import ExperimentsSettings
+from mos_pipelines.experiments.assignment import HOLDOUT, bucket_sql
 from mos_pipelines.settings import DBT_PROJECT_DIR
 
 Source = Literal["warehouse", "raw"]

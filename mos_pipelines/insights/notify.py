@@ -29,8 +29,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from mos_pipelines.insights import store
 from mos_pipelines.configuration.insights import InsightsSettings, Reader
+from mos_pipelines.insights import store
 from mos_pipelines.warehouse import insert_frame
 
 REPEAT_NOVELTY = 0.25

@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 
 import duckdb
 
+from mos_pipelines.configuration import load_insights, load_llm
+from mos_pipelines.configuration.insights import InsightsSettings
 from mos_pipelines.insights import store
 from mos_pipelines.insights.anomalies import anomalies
 from mos_pipelines.insights.candidate import Candidate, RunContext, Skip
 from mos_pipelines.insights.channels import channel_comparisons, region_comparisons
-from mos_pipelines.configuration import load_insights, load_llm
-from mos_pipelines.configuration.insights import InsightsSettings
 from mos_pipelines.insights.experiments import experiment_candidates
 from mos_pipelines.insights.lookalike import lookalike_degradation
 from mos_pipelines.insights.pacing import budget_pacing

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import math
 
-from mos_pipelines.insights.candidate import Candidate
 from mos_pipelines.configuration.insights import InsightsSettings
+from mos_pipelines.insights.candidate import Candidate
 from mos_pipelines.insights.stats import benjamini_hochberg
 
 ACCEPTED = "accepted"

@@ -18,8 +18,8 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from mos_pipelines.ingestion.contracts import SOURCES
 from mos_pipelines.configuration.quality import ConsentForActivation, QualitySettings
+from mos_pipelines.ingestion.contracts import SOURCES
 from mos_pipelines.quality.suites import SuiteOutcome, validate
 from mos_pipelines.warehouse import scalar
 

@@ -15,7 +15,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
-from mos_pipelines.configuration.base import DomainSettings, Invalid, Section, Text
+from mos_pipelines.configuration.base import DomainSettings, Invalid, Section, Text, unique
 from mos_pipelines.configuration.errors import ConfigError, phrased
 from mos_pipelines.configuration.loader import load_documents, read_document
 from mos_pipelines.simulation.channels import CHANNEL_NAMES
@@ -473,12 +473,7 @@ class _ScenarioFile(DomainSettings):
     @field_validator("email_campaigns")
     @classmethod
     def _unique_ids(cls, value: tuple[_Campaign, ...]) -> tuple[_Campaign, ...]:
-        seen: set[str] = set()
-        for index, campaign in enumerate(value):
-            if campaign.id in seen:
-                raise Invalid("a campaign id used once", (index, "id"))
-            seen.add(campaign.id)
-        return value
+        return unique(value, "id", "a campaign id")
 
     @model_validator(mode="after")
     def _effects_fit(self) -> _ScenarioFile:

@@ -30,10 +30,10 @@ import duckdb
 import pytest
 import yaml
 
-from mos_pipelines.configuration import load_activation as load_config
 from mos_pipelines.activation.delivery import deliver
 from mos_pipelines.activation.hashing import google_email, google_phone, meta_email, meta_phone, sha256_hex
 from mos_pipelines.activation.retry import backoff_seconds
+from mos_pipelines.configuration import load_activation as load_config
 from mos_pipelines.settings import PROJECT_ROOT
 from tests.activation_servers import SmtpServer, WebhookServer
 

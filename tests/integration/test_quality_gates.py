@@ -15,9 +15,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from mos_pipelines.runner import run_assets
 from mos_pipelines.settings import Settings
 from mos_pipelines.simulation import WorldConfig, generate_world
-from mos_pipelines.runner import run_assets
 from tests.integration.conftest import World, build_world, use_home
 
 pytestmark = pytest.mark.integration

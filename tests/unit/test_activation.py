@@ -15,8 +15,6 @@ import yaml
 from mos_pipelines.activation import content, ledger
 from mos_pipelines.activation.channels.email import build_message
 from mos_pipelines.activation.channels.slack import slack_message
-from mos_pipelines.configuration import DOMAINS, ConfigError, load_activation
-from mos_pipelines.configuration.activation import CopyTemplate, EmailSettings
 from mos_pipelines.activation.hashing import (
     IdentifierError,
     google_email,
@@ -27,7 +25,8 @@ from mos_pipelines.activation.hashing import (
     sha256_hex,
 )
 from mos_pipelines.activation.retry import RateLimiter, backoff_seconds, is_retryable, retry_after_seconds
-from mos_pipelines.configuration.activation import RetrySettings
+from mos_pipelines.configuration import DOMAINS, ConfigError, load_activation
+from mos_pipelines.configuration.activation import CopyTemplate
 
 NOW = datetime.datetime(2026, 3, 1, 12, 0)
 

@@ -11,9 +11,9 @@ from collections.abc import Callable
 
 import dagster as dg
 
-from mos_pipelines.quality import gates
 from mos_pipelines.configuration import load_activation
 from mos_pipelines.configuration import load_quality as load_config
+from mos_pipelines.quality import gates
 from mos_pipelines.quality.gates import ConsentTarget, consent_targets
 from mos_pipelines.resources import MosHome
 from mos_pipelines.settings import WAREHOUSE_POOL
