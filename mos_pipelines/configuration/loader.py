@@ -72,21 +72,26 @@ def parse_document(file: Path, content: bytes, label: str = "") -> Document:
         raise ConfigError(file, "", "a mapping of keys at the top level", phrased(f"a {type(data).__name__}"),
                           line=node.start_mark.line + 1)
     lines: dict[Key, int] = {}
-    _record_lines(node, (), lines)
+    _record_lines(file, node, (), lines)
     return Document(file, data, lines, label)
 
 
-def _record_lines(node: yaml.Node, path: Key, lines: dict[Key, int]) -> None:
+def _record_lines(file: Path, node: yaml.Node, path: Key, lines: dict[Key, int]) -> None:
+    """The line of every key; a key set twice in one mapping is an error (YAML would keep the last silently)."""
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             key = path + (key_node.value,)
-            lines[key] = key_node.start_mark.line + 1
-            _record_lines(value_node, key, lines)
+            line = key_node.start_mark.line + 1
+            if key in lines:
+                raise ConfigError(file, format_key(key), "each key once in its mapping",
+                                  phrased(f"it again at line {line}"), line=lines[key])
+            lines[key] = line
+            _record_lines(file, value_node, key, lines)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             key = path + (index,)
             lines[key] = item.start_mark.line + 1
-            _record_lines(item, key, lines)
+            _record_lines(file, item, key, lines)
 
 
 # -- merging ---------------------------------------------------------------------------------------------------
@@ -160,8 +165,6 @@ def load_documents(model: type[S], documents: list[Document]) -> S:
         settings = model.model_validate(data)
     except ValidationError as exc:
         raise ConfigError.of(problems(exc, model, data, documents)) from None
-    except ConfigError:
-        raise
     settings._files = tuple(d.file for d in documents)
     settings.loaded()
     return settings

@@ -255,3 +255,12 @@ def test_the_bundled_configuration_hands_dbt_the_values_it_used_to_declare():
         "lifecycle_stages": ["subscriber", "lead", "mql"], "holdout_share": 0.1}
     assert values["mos__survivorship"]["email"] == {"rule": "most_recent"}
     assert values["mos__customers_as_of"] is None
+
+
+def test_a_key_set_twice_in_one_file_is_an_error_not_a_silent_last_value(tmp_path):
+    path = write(tmp_path / "quality.yaml", "duplicate_customers:\n  max_rate: 0.02\n  max_rate: 0.5\n")
+    with pytest.raises(ConfigError) as error:
+        load_quality(path)
+    assert (error.value.key, error.value.line, error.value.expected) == (
+        "duplicate_customers.max_rate", 2, "each key once in its mapping")
+    assert str(error.value).endswith("got it again at line 3")
