@@ -5,7 +5,9 @@ Read by ``mos_pipelines.insights``.
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from typing import Any
+
+from pydantic import Field, field_validator, model_validator
 
 from mos_pipelines.configuration.base import (
     Count,
@@ -64,11 +66,18 @@ class Experiments(Section):
 
 class Reader(Section):
     id: Text
-    name: Text
+    name: Text  # default: the id
     objectives: tuple[Text, ...] = Field(min_length=1)
     channels: tuple[Text, ...] = ()  # optional: insights about other channels count as another objective
     regions: tuple[Text, ...] = ()
     daily_cap: Whole = Field(ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_defaults_to_id(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("name") is None and "id" in data:
+            return {**data, "name": data["id"]}
+        return data
 
     @property
     def reader_id(self) -> str:

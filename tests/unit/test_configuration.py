@@ -264,3 +264,10 @@ def test_a_key_set_twice_in_one_file_is_an_error_not_a_silent_last_value(tmp_pat
     assert (error.value.key, error.value.line, error.value.expected) == (
         "duplicate_customers.max_rate", 2, "each key once in its mapping")
     assert str(error.value).endswith("got it again at line 3")
+
+
+def test_a_reader_without_a_name_is_named_by_its_id(tmp_path):
+    config = load_insights(write(tmp_path / "insights.yaml", "readers:\n  - {id: analyst, objectives: [acquisition], "
+                                                             "daily_cap: 3}\n"))
+    (reader,) = config.readers
+    assert (reader.reader_id, reader.name, reader.daily_cap, reader.channels) == ("analyst", "analyst", 3, ())
