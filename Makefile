@@ -38,9 +38,9 @@ test: install  ## the whole test suite (unit + integration: real DuckDB, dbt and
 dev: install  ## Dagster UI on http://127.0.0.1:3000 over $(MOS_HOME), same run history as the CLI
 	$(BIN)/mos dev --host 127.0.0.1 --port 3000
 
-lint: install  ## the dbt templater compiles models; the activation sources look the warehouse up, so MOS_HOME must exist
+lint: install  ## sqlfluff over the dbt SQL (dbt templater, the vars of config/); MOS_HOME must exist (the templater opens the warehouse)
 	mkdir -p $(MOS_HOME)
-	cd dbt_project && MOS_HOME=$(MOS_HOME) ../$(BIN)/sqlfluff lint models tests
+	$(BIN)/mos lint models tests
 
 clean:
 	rm -rf $(MOS_HOME) dbt_project/target dbt_project/logs

@@ -36,11 +36,13 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mos_pipelines.activation.config import load_config  # noqa: E402
 from mos_pipelines.activation.delivery import deliver  # noqa: E402
+from mos_pipelines.configuration import load_activation as load_config  # noqa: E402
 from tests.activation_servers import SmtpServer, WebhookServer  # noqa: E402
 
 TEMPLATES = {"camp": {"A": {"subject": "Hello {first_name}", "body": "Hi {first_name}, a note for {company}."}}}
+SYNC_MODELS = {"sync_email__bench": {"consent_purpose": "email_marketing"},
+               "sync_crm__bench": {"consent_purpose": "email_marketing"}}
 
 
 def warehouse(home: Path, n: int) -> None:
@@ -65,7 +67,7 @@ def scenario(tmp: Path, name: str, n: int, destination: dict, email: dict | None
     warehouse(home, n)
     config_path = tmp / f"{name}.yaml"
     config_path.write_text(yaml.safe_dump({"content": {"templates": TEMPLATES}, "email": email or {},
-                                           "destinations": {"bench": destination}}))
+                                           "sync_models": SYNC_MODELS, "destinations": {"bench": destination}}))
     config = load_config(config_path)
     saved = {k: os.environ.get(k) for k in (env or {})}
     os.environ.update(env or {})
@@ -104,8 +106,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--maildir", action="store_true", help="the SMTP server stores messages in a Maildir")
     args = parser.parse_args()
-    email_dest = {"channel": "email", "sync_model": "activation.sync_email__bench", "record_key": "customer_id",
-                  "consent_purpose": "email_marketing"}
+    email_dest = {"channel": "email", "sync_model": "activation.sync_email__bench", "record_key": "customer_id"}
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="mos-activation-bench-") as tmp_name:
         tmp = Path(tmp_name)
@@ -124,7 +125,7 @@ def main() -> None:
         with WebhookServer() as hook:
             results["webhook_batch20"] = scenario(tmp, "webhook", args.requests, {
                 "channel": "webhook", "sync_model": "activation.sync_crm__bench", "record_key": "customer_id",
-                "consent_purpose": "email_marketing", "url": hook.url})
+                "url": hook.url})
     line = {"measured_at": datetime.now(UTC).isoformat(timespec="seconds"), "host": platform.node(),
             "python": platform.python_version(), "duckdb": duckdb.__version__, **results}
     out = ROOT / "benchmarks" / "results" / "activation.jsonl"

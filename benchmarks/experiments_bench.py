@@ -34,8 +34,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from mos_pipelines.configuration import load_experiments as load_config  # noqa: E402
 from mos_pipelines.experiments import daily  # noqa: E402
-from mos_pipelines.experiments.config import load_config  # noqa: E402
 from mos_pipelines.experiments.outcomes import RAW  # noqa: E402
 from mos_pipelines.ingestion.contracts import SOURCES  # noqa: E402
 from mos_pipelines.ingestion.loader import ensure_tables  # noqa: E402

@@ -32,7 +32,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mos_pipelines.lookalike.model import ModelSettings, fit_lookalike, infer_features, rank_population  # noqa: E402
+from mos_pipelines.configuration import load_lookalike  # noqa: E402
+from mos_pipelines.lookalike.model import fit_lookalike, infer_features, rank_population  # noqa: E402
 
 INDUSTRIES = ["software", "retail", "finance", "health", "manufacturing", "education", "media", "energy"]
 REGIONS = ["NA", "EU", "UK", "APAC", "LATAM"]
@@ -70,7 +71,7 @@ def main() -> None:
         threadpool_limits(args.threads)
     frame, propensity = population(args.rows, args.seed)
     is_seed = np.random.default_rng(args.seed + 1).random(args.rows) < propensity
-    settings = ModelSettings(kind=args.model)
+    settings = load_lookalike().model.model_copy(update={"kind": args.model})  # config/lookalike.yaml, this kind
     spec = infer_features(frame, exclude=("customer_id",))
     t0 = time.perf_counter()
     fit = fit_lookalike(frame, is_seed, spec, settings, audience="bench", true_propensity=propensity)

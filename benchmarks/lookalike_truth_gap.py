@@ -20,7 +20,6 @@ benchmarks/results/lookalike_truth.jsonl.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import platform
@@ -36,7 +35,8 @@ from sklearn.metrics import roc_auc_score
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mos_pipelines.lookalike.audiences import audience_frame, feature_spec, load_config, wider_frame  # noqa: E402
+from mos_pipelines.configuration import load_lookalike as load_config  # noqa: E402
+from mos_pipelines.lookalike.audiences import audience_frame, feature_spec, wider_frame  # noqa: E402
 from mos_pipelines.lookalike.model import fit_lookalike  # noqa: E402
 from mos_pipelines.lookalike.truth import true_propensity_by_customer  # noqa: E402
 
@@ -78,9 +78,9 @@ def main() -> None:
     out = ROOT / "benchmarks" / "results" / "lookalike_truth.jsonl"
     for audience in config.audiences:
         if args.features:
-            audience = dataclasses.replace(audience, features=tuple(args.features.split(",")))
+            audience = audience.model_copy(update={"features": tuple(args.features.split(","))})
         if args.no_learn_from:
-            audience = dataclasses.replace(audience, learn_from=None)
+            audience = audience.model_copy(update={"learn_from": None})
         features = audience.features
         frame, is_seed = audience_frame(con, audience)
         wider = wider_frame(con, audience)
@@ -92,8 +92,8 @@ def main() -> None:
         first_ci = first_gap_ci = None
         for repeat in range(args.repeats):
             settings = config.model
-            settings = type(settings)(**{**settings.__dict__, "random_state": settings.random_state + repeat,
-                                         **({"kind": args.model} if args.model else {})})
+            settings = settings.model_copy(update={"random_state": settings.random_state + repeat,
+                                                   **({"kind": args.model} if args.model else {})})
             fit = fit_lookalike(frame, is_seed, spec, settings, audience=audience.name, true_propensity=true_p,
                                 wider=wider)
             ev = fit.evaluation

@@ -154,14 +154,14 @@ def activation_run(
 ) -> None:
     """Deliver now, through Dagster, each destination whose sync model passed every blocking check upstream."""
     settings = configure_environment()
-    from mos_pipelines.activation.config import ActivationConfigError
+    from mos_pipelines.configuration import ConfigError
     from mos_pipelines.runner import run_activation
 
     if not settings.warehouse_path.exists():
         fail(f"No warehouse at {settings.warehouse_path}. Run `mos run` first.")
     try:
         outcomes = run_activation(destination, dry_run=dry_run)
-    except ActivationConfigError as exc:
+    except ConfigError as exc:
         fail(str(exc))
     table = Table(title="Activation" + (" (dry run)" if dry_run else ""))
     for col in ("destination", "result", "rows", "changes", "acked", "dead", "no consent", "held"):
@@ -366,17 +366,28 @@ def lookalike_score(
     id_column: Annotated[str, typer.Option(help="Column that identifies a row (excluded from the features).")],
     seed_column: Annotated[str, typer.Option(help="Column marking seed members: 1/0, true/false or yes/no.")],
     out: Annotated[Path, typer.Option(help="Where to write the scores of the non-seed rows (CSV).")],
-    model: Annotated[str, typer.Option(help="gradient_boosting (default) or linear (transparent).")] = "gradient_boosting",
-    min_seed_size: Annotated[int, typer.Option(min=1, help="Refuse seeds smaller than this.")] = 100,
-    random_state: Annotated[int, typer.Option(help="Seed of every random choice (same input, same output).")] = 42,
+    model: Annotated[Optional[str], typer.Option(help="gradient_boosting or linear (transparent). Default: model.kind of config/lookalike.yaml.")] = None,
+    min_seed_size: Annotated[Optional[int], typer.Option(min=1, help="Refuse seeds smaller than this. Default: model.min_seed_size of config/lookalike.yaml.")] = None,
+    random_state: Annotated[Optional[int], typer.Option(help="Seed of every random choice (same input, same output). Default: model.random_state of config/lookalike.yaml.")] = None,
 ) -> None:
     """Fit seed vs the other rows, print the held-out evaluation and write id, score, percentile, tier."""
+    from pydantic import ValidationError
+
+    from mos_pipelines.configuration import ConfigError, load_lookalike
     from mos_pipelines.lookalike.csv_scoring import score_csv
-    from mos_pipelines.lookalike.model import LookalikeError, ModelSettings
+    from mos_pipelines.lookalike.model import LookalikeError
 
     try:
-        settings = ModelSettings(kind=model, min_seed_size=min_seed_size, random_state=random_state)  # type: ignore[arg-type]
-        with console.status(f"Fitting a {model} lookalike model on {input} ..."):
+        configured = load_lookalike().model
+    except ConfigError as exc:
+        fail(str(exc))
+    given = {"kind": model, "min_seed_size": min_seed_size, "random_state": random_state}
+    try:
+        settings = configured.model_validate({**configured.model_dump(), **{k: v for k, v in given.items() if v is not None}})
+    except ValidationError as exc:
+        fail("; ".join(f"--{str(e['loc'][0]).replace('_', '-')}: {e['msg']}" for e in exc.errors()))
+    try:
+        with console.status(f"Fitting a {settings.kind} lookalike model on {input} ..."):
             result = score_csv(input, id_column, seed_column, settings)
     except LookalikeError as exc:
         fail(str(exc))
@@ -406,11 +417,11 @@ app.add_typer(experiments_app, name="experiments")
 
 
 def _experiments_config():
-    from mos_pipelines.experiments.config import ExperimentsConfigError, load_config
+    from mos_pipelines.configuration import ConfigError, load_experiments
 
     try:
-        return load_config()
-    except ExperimentsConfigError as exc:
+        return load_experiments()
+    except ConfigError as exc:
         fail(str(exc))
 
 
@@ -573,8 +584,8 @@ def simulate(
     settings = configure_environment()
     from mos_pipelines import warehouse
     from mos_pipelines.experiments.closed_loop import LoopSettings, run_closed_loop
-    from mos_pipelines.simulation.scenario import ScenarioError
     from mos_pipelines.simulation.respond import SendsError
+    from mos_pipelines.simulation.scenario import ScenarioError
 
     if scenario is not None and not scenario.is_file():
         fail(f"Scenario file not found: {scenario}")
@@ -711,6 +722,158 @@ def insights_feedback(
         store.ensure_tables(con)
         store.record_feedback(con, notification_id, reader, verdict, note)
     console.print(f"Recorded {verdict} from {reader} on {notification_id}; the next `mos run` ranks with it.")
+
+
+config_app = typer.Typer(help="The configuration: what each file of config/ sets, where each value came from, and "
+                                "whether a file is valid.")
+app.add_typer(config_app, name="config")
+
+
+def _config_domains(domain: Optional[str]) -> list[str]:
+    from mos_pipelines.configuration import DOMAINS
+
+    if domain is None:
+        return list(DOMAINS)
+    if domain not in (*DOMAINS, "dbt", "environment"):
+        fail(f"--domain {domain!r}: expected one of {', '.join([*DOMAINS, 'dbt', 'environment'])}")
+    return [domain]
+
+
+@config_app.command("show")
+def config_show(
+    domain: Annotated[Optional[str], typer.Option(help="One domain (a file of config/), `dbt` (the vars dbt receives) "
+                                                       "or `environment` (the MOS_* variables). Default: all.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON: domain -> key -> {value, source}.")] = False,
+) -> None:
+    """Print the effective configuration: every value, and where it came from (file:line key, or default)."""
+    configure_environment()
+    from mos_pipelines.configuration import ConfigError, DOMAINS, provenance
+    from mos_pipelines.configuration.dbt import dbt_provenance
+    from mos_pipelines.configuration.environment import variables
+
+    names = _config_domains(domain)
+    if domain is None:
+        names += ["dbt", "environment"]
+    out: dict[str, dict[str, dict[str, object]]] = {}
+    try:
+        for name in names:
+            if name == "environment":
+                rows = [(v.name, v.shown(), v.what) for v in variables()]
+            elif name == "dbt":
+                rows = dbt_provenance()
+            else:
+                rows = provenance(name)
+            field = "what" if name == "environment" else "source"
+            out[name] = {key: {"value": value, field: source} for key, value, source in rows}
+    except ConfigError as exc:
+        fail(f"{exc}\n(`mos config validate` lists every problem)")
+    if as_json:
+        print(json.dumps(out, indent=2, default=str))
+        return
+    for name, rows in out.items():
+        if name in DOMAINS:
+            header = f"{name}: config/{name}.yaml" + (f" + ${DOMAINS[name].env} ({os.environ[DOMAINS[name].env]})"
+                                                       if os.environ.get(DOMAINS[name].env) else "")
+        else:
+            header = {"dbt": "dbt: every var handed to dbt with --vars", "environment": "environment"}[name]
+        console.print(f"# {header}", markup=False, style="bold")
+        for key, row in rows.items():
+            if name == "environment":
+                line = f"{key} = {row['value']}    # {row['what']}"
+            else:
+                line = f"{key} = {json.dumps(row['value'])}    <- {row['source']}"
+            console.print(line, markup=False, soft_wrap=True, highlight=False)
+        console.print()
+
+
+@config_app.command("validate")
+def config_validate(
+    file: Annotated[Optional[Path], typer.Argument(help="A config file to check before using it (merged over the "
+                                                        "bundled file of its domain). Default: every domain as it "
+                                                        "would be read now (bundled files and MOS_*_CONFIG overrides).")] = None,
+    domain: Annotated[Optional[str], typer.Option(help="The file's domain when its name does not say it "
+                                                       "(activation, experiments, ...).")] = None,
+) -> None:
+    """Validate configuration; every problem is printed (file, key, line, expected, got) and the exit code is 2."""
+    configure_environment()
+    from mos_pipelines.configuration import DOMAINS, ConfigError, load
+    from mos_pipelines.configuration.dbt import dbt_vars
+    from mos_pipelines.configuration.errors import display_path
+
+    if domain is not None and domain not in DOMAINS:
+        fail(f"--domain {domain!r}: expected one of {', '.join(DOMAINS)}")
+    if file is not None:
+        name = domain or file.stem
+        if name not in DOMAINS:
+            fail(f"{file}: cannot tell which configuration this is: name it after its domain "
+                 f"({', '.join(f'{d}.yaml' for d in DOMAINS)}) or pass --domain")
+        checks = [(name, file)]
+    else:
+        checks = [(name, None) for name in ([domain] if domain else DOMAINS)]
+    problems = []
+    for name, path in checks:
+        try:
+            settings = load(name, path)
+        except ConfigError as exc:
+            problems += exc.problems
+            continue
+        console.print(f"ok  {name:<12} {' + '.join(display_path(f) for f in settings.files)}", markup=False)
+    if file is None and domain is None and not problems:
+        try:
+            console.print(f"ok  {'dbt':<12} {len(dbt_vars())} vars", markup=False)
+        except ConfigError as exc:
+            problems += exc.problems
+    for problem in problems:
+        err_console.print(f"error: {problem}", markup=False, soft_wrap=True, highlight=False)
+    if problems:
+        raise typer.Exit(2)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []})
+def dbt(ctx: typer.Context) -> None:
+    """Run dbt on the project with the configuration's vars: `mos dbt -- build --select fct_sessions`.
+
+    Adds --project-dir and --profiles-dir (dbt_project/) and --vars (every mos__* var; a --vars you pass is merged
+    over them), and sets MOS_HOME. dbt's exit code is this command's."""
+    configure_environment()
+    import subprocess
+
+    from mos_pipelines.configuration import ConfigError
+    from mos_pipelines.transform.project import dbt_command
+
+    args = list(ctx.args)
+    if args[:1] == ["--"]:
+        args = args[1:]
+    if not args:
+        fail("give dbt's arguments after --, e.g. `mos dbt -- build --select fct_sessions`")
+    try:
+        command = dbt_command(args)
+    except (ConfigError, ValueError) as exc:
+        fail(str(exc))
+    raise typer.Exit(subprocess.run(command).returncode)
+
+
+@app.command()
+def lint(
+    paths: Annotated[Optional[list[str]], typer.Argument(help="Folders or files of dbt_project/ (default: models tests).")] = None,
+) -> None:
+    """Lint the dbt SQL with sqlfluff (dbt templater and the configuration's vars); exit code 1 on violations."""
+    settings = configure_environment()
+    from mos_pipelines.configuration import ConfigError
+    from mos_pipelines.transform.lint import lint as lint_sql
+
+    settings.mos_home.mkdir(parents=True, exist_ok=True)  # the dbt templater opens the warehouse
+    try:
+        violations, linted = lint_sql(paths or ["models", "tests"])
+    except ConfigError as exc:
+        fail(str(exc))
+    for violation in violations:
+        console.print(str(violation), markup=False, soft_wrap=True, highlight=False)
+    files = len({v.file for v in violations})
+    console.print(f"{len(violations)} violation(s) in {files} of {linted} file(s)" if violations
+                  else f"{linted} SQL file(s) passed sqlfluff.")
+    if violations:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -131,16 +131,18 @@ class WebhookServer:
 
 
 def local_activation_config(path: Path, webhook_url: str) -> Path:
-    """The bundled activation config with the CRM webhook and Slack pointed at ``webhook_url`` and short
-    retry waits, written to ``path``."""
+    """An override of the bundled activation config (merged over it) with the CRM webhook and Slack pointed at
+    ``webhook_url`` and short retry waits, written to ``path``. Destinations are replaced whole by an override,
+    so the bundled ones are copied with their URL set."""
     import yaml
 
-    from mos_pipelines.activation.config import CONFIG_FILE
+    from mos_pipelines.configuration import DOMAINS
 
-    data = yaml.safe_load(CONFIG_FILE.read_text())
+    bundled = yaml.safe_load(DOMAINS["activation"].file.read_text())
+    data = {"destinations": bundled["destinations"],
+            "retry": {"max_attempts": 3, "backoff_base_seconds": 0.05, "backoff_max_seconds": 0.2}}
     data["destinations"]["crm__lifecycle_stages"]["url"] = webhook_url
     data["destinations"]["slack__top_notifications"]["url"] = webhook_url
-    data["retry"] = {"max_attempts": 3, "backoff_base_seconds": 0.05, "backoff_max_seconds": 0.2}
     path.write_text(yaml.safe_dump(data))
     return path
 

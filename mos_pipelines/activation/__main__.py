@@ -13,9 +13,9 @@ import sys
 import uuid
 
 from mos_pipelines import warehouse
-from mos_pipelines.activation.config import ActivationConfigError, load_config
 from mos_pipelines.activation.channels import DeliveryError
 from mos_pipelines.activation.delivery import deliver
+from mos_pipelines.configuration import ConfigError, load_activation
 from mos_pipelines.settings import get_settings
 
 
@@ -27,15 +27,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = get_settings()
     try:
-        config = load_config()
+        config = load_activation()
         con = warehouse.connect(settings.warehouse_path)
-    except (ActivationConfigError, warehouse.WarehouseError) as exc:
+    except (ConfigError, warehouse.WarehouseError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
         report = deliver(con, args.destination, config, settings.mos_home, args.run_id or f"direct-{uuid.uuid4()}",
                          dry_run=args.dry_run, log=lambda m: print(m, file=sys.stderr))
-    except (DeliveryError, ActivationConfigError) as exc:
+    except (DeliveryError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     finally:

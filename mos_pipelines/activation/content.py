@@ -31,7 +31,7 @@ from typing import Any, Protocol
 import duckdb
 import pandas as pd
 
-from mos_pipelines.activation.config import ContentSettings, CopyTemplate
+from mos_pipelines.configuration.activation import ContentSettings, CopyTemplate
 
 PLACEHOLDERS = ("first_name", "company")
 FALLBACKS = {"first_name": "there", "company": "your team"}

@@ -27,9 +27,9 @@ import duckdb
 
 from mos_pipelines.activation import ledger
 from mos_pipelines.activation.channels import Channel, ChannelContext, DeliveryError, build_channel
-from mos_pipelines.activation.config import ActivationConfig, Destination
 from mos_pipelines.activation.content import ensure_approvals
 from mos_pipelines.activation.retry import RateLimiter
+from mos_pipelines.configuration.activation import ActivationSettings, Destination
 from mos_pipelines.warehouse import scalar, transaction
 
 CONSENT_TABLE = "marts.consent_current"
@@ -155,7 +155,7 @@ def _reconcile(con: duckdb.DuckDBPyConnection, name: str, channel: Channel, audi
     report.reconciled = {"delivered": len(delivered), "not_delivered": len(missing), "unknown": len(unknown)}
 
 
-def deliver(con: duckdb.DuckDBPyConnection, name: str, config: ActivationConfig, mos_home: Path, run_id: str, *,
+def deliver(con: duckdb.DuckDBPyConnection, name: str, config: ActivationSettings, mos_home: Path, run_id: str, *,
             dry_run: bool | None = None, renderer: Any = None, sleep: Callable[[float], None] = time.sleep,
             log: Log | None = None) -> DeliveryReport:
     """Deliver destination ``name`` (see the module docstring); returns what happened."""

@@ -23,7 +23,7 @@ from dagster._core.storage.asset_check_execution_record import (
     AssetCheckExecutionRecordStatus,
 )
 
-from mos_pipelines.activation.config import ActivationConfig
+from mos_pipelines.configuration.activation import ActivationSettings
 
 DELIVERY_TAG = ("mos/activation", "delivery")  # tag of every delivery asset (kept out of the full build)
 MAX_LISTED = 5
@@ -33,7 +33,7 @@ def delivery_key(destination: str) -> dg.AssetKey:
     return dg.AssetKey(["activation", f"delivery__{destination}"])
 
 
-def sync_key(config: ActivationConfig, destination: str) -> dg.AssetKey:
+def sync_key(config: ActivationSettings, destination: str) -> dg.AssetKey:
     return dg.AssetKey(config.destination(destination).sync_model.split("."))
 
 
@@ -116,7 +116,7 @@ def check_problems(instance: dg.DagsterInstance, asset_graph, key: dg.AssetKey,
     return sorted(problems, key=lambda p: order[p.state])
 
 
-def decide(instance: dg.DagsterInstance, asset_graph, config: ActivationConfig, destination: str,
+def decide(instance: dg.DagsterInstance, asset_graph, config: ActivationSettings, destination: str,
            last_storage_id: int | None, require_new: bool = True) -> Decision:
     """Launch or skip, with the reason. ``require_new=False`` (a manual run) delivers the latest
     materialization even when it was launched before (the ledger makes that a no-op if nothing changed)."""

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from urllib3.util.retry import Retry
 
-from mos_pipelines.activation.config import RetrySettings
+from mos_pipelines.configuration.activation import RetrySettings
 
 RETRYABLE_4XX = {408, 429}  # request timeout, too many requests: every other 4xx is permanent
 

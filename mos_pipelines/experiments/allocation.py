@@ -15,8 +15,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from mos_pipelines.configuration.experiments import BanditSettings
 from mos_pipelines.experiments import bandit
-from mos_pipelines.experiments.config import BanditSettings
 from mos_pipelines.experiments.outcomes import Experiment
 
 ALLOCATION_COLUMNS = [

@@ -19,8 +19,8 @@ import datetime
 import numpy as np
 import pandas as pd
 
+from mos_pipelines.configuration.experiments import BudgetSettings
 from mos_pipelines.experiments import bandit
-from mos_pipelines.experiments.config import BudgetSettings
 
 VALUE_SHAPE = 2.0
 BUDGET_COLUMNS = [

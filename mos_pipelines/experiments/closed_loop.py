@@ -31,8 +31,8 @@ import numpy as np
 import pandas as pd
 
 from mos_pipelines import warehouse
+from mos_pipelines.configuration.experiments import ExperimentsSettings
 from mos_pipelines.experiments import daily, store
-from mos_pipelines.experiments.config import ExperimentsConfig
 from mos_pipelines.experiments.outcomes import RAW, WAREHOUSE
 from mos_pipelines.ingestion.loader import load_source
 from mos_pipelines.simulation import WorldConfig
@@ -70,7 +70,7 @@ class LoopResult:
         return float(total["regret_ratio"])
 
 
-def run_closed_loop(mos_home: Path, settings: LoopSettings, config: ExperimentsConfig,
+def run_closed_loop(mos_home: Path, settings: LoopSettings, config: ExperimentsSettings,
                     progress: Progress | None = None) -> LoopResult:
     began = time.perf_counter()
     mos_home = Path(mos_home)
@@ -157,7 +157,7 @@ def _ingest(con, mos_home: Path) -> None:
         load_source(con, source, mos_home / "landing")
 
 
-def _goal_rates(world: SteppedWorld, config: ExperimentsConfig) -> pd.DataFrame:
+def _goal_rates(world: SteppedWorld, config: ExperimentsSettings) -> pd.DataFrame:
     """True expected reward of one treated send per campaign × variant × region, for the campaign's goal:
     P(delivered) × click rate, × the conversion rate of a click-through visit for conversion goals."""
     arm = world.arm_rates()

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from mos_pipelines.configuration.experiments import ExperimentsSettings
 from mos_pipelines.experiments import store
 from mos_pipelines.experiments.allocation import aggregate, allocate, shares_by_segment
 from mos_pipelines.experiments.assignment import assign_units, normalise_unit
 from mos_pipelines.experiments.bandit import estimate_value_shape
 from mos_pipelines.experiments.budget import allocate_budget, channel_totals
-from mos_pipelines.experiments.config import ExperimentsConfig
 from mos_pipelines.experiments.outcomes import (
     Experiment,
     Source,
@@ -40,7 +40,7 @@ def default_allocation_date(con, source: Source) -> datetime.date | None:
     return None if last is None else last + datetime.timedelta(days=1)
 
 
-def update_bandit(con, source: Source, config: ExperimentsConfig,
+def update_bandit(con, source: Source, config: ExperimentsSettings,
                   allocation_date: datetime.date | None = None) -> BanditUpdate:
     """Allocate every experiment × segment for ``allocation_date`` and write the rows."""
     store.ensure_tables(con)
@@ -63,7 +63,7 @@ def update_bandit(con, source: Source, config: ExperimentsConfig,
     return BanditUpdate(allocation_date, experiments, allocations, int(outcomes["unit_id"].nunique()))
 
 
-def assign(con, source: Source, config: ExperimentsConfig, experiments: list[Experiment], allocations: pd.DataFrame,
+def assign(con, source: Source, config: ExperimentsSettings, experiments: list[Experiment], allocations: pd.DataFrame,
            audience: pd.DataFrame, allocation_date: datetime.date, replace: bool) -> pd.DataFrame:
     """Assign ``audience`` (experiment_id, recipient_email) and write ``experiments.assignments``.
 
@@ -124,7 +124,7 @@ def warehouse_audience(con, experiments: list[Experiment]) -> pd.DataFrame:
         con.unregister("_experiment_ids")
 
 
-def update_budget(con, config: ExperimentsConfig) -> tuple[pd.DataFrame, dict[str, float]]:
+def update_budget(con, config: ExperimentsSettings) -> tuple[pd.DataFrame, dict[str, float]]:
     """Allocate the configured budget for the day after the last day of channel performance."""
     store.ensure_tables(con)
     totals, end = channel_totals(con, config.budget)

@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mos_pipelines.configuration.experiments import BanditSettings
 from mos_pipelines.experiments import bandit
-from mos_pipelines.experiments.config import BanditSettings
 from mos_pipelines.experiments.stats import normal_interval, rate_interval
 
 Z95 = 1.959963984540054

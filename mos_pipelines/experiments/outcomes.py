@@ -22,8 +22,8 @@ from typing import Literal
 
 import pandas as pd
 
+from mos_pipelines.configuration.experiments import ExperimentsSettings
 from mos_pipelines.experiments.assignment import HOLDOUT, bucket_sql
-from mos_pipelines.experiments.config import ExperimentsConfig
 from mos_pipelines.settings import DBT_PROJECT_DIR
 
 Source = Literal["warehouse", "raw"]
@@ -67,7 +67,7 @@ def _exists(con, schema: str, table: str) -> bool:
     ).fetchall()[0][0])
 
 
-def load_experiments(con, source: Source, config: ExperimentsConfig) -> list[Experiment]:
+def load_experiments(con, source: Source, config: ExperimentsSettings) -> list[Experiment]:
     """Email campaigns with at least one non-holdout variant (from campaigns.csv), sorted by id."""
     if source == RAW:
         if not _exists(con, "raw", "campaigns"):
@@ -110,7 +110,7 @@ def _experiments_frame(experiments: list[Experiment]) -> pd.DataFrame:
     })
 
 
-def unit_outcomes(con, source: Source, experiments: list[Experiment], config: ExperimentsConfig,
+def unit_outcomes(con, source: Source, experiments: list[Experiment], config: ExperimentsSettings,
                   before: datetime.date) -> pd.DataFrame:
     """Per experiment × unit × variant: exposures, successes and value for the experiment's goal,
     holdout units excluded. Click goal: messages sent / clicked. Conversion and revenue goals: one

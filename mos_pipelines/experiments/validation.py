@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from mos_pipelines.configuration.experiments import BanditSettings, BudgetSettings
 from mos_pipelines.experiments import bandit
-from mos_pipelines.experiments.config import BanditSettings, BudgetSettings
 
 TOLERANCE = 1e-6
 

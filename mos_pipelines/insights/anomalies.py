@@ -22,8 +22,8 @@ WEEK_DAYS = 7
 
 
 def anomalies(ctx: RunContext) -> tuple[list[Candidate], list[Skip]]:
-    family = ctx.config.family("anomaly")
-    metrics = list(family.get("metrics", ["sessions", "conversions", "revenue", "cost"]))
+    family = ctx.config.anomaly
+    metrics = list(family.metrics)
     for name in metrics:
         if ctx.semantic.metric(name)["type"] != "simple":
             return [], [Skip("anomaly", f"metric '{name}' is not a simple (additive) metric; weekly totals need one")]
@@ -31,10 +31,10 @@ def anomalies(ctx: RunContext) -> tuple[list[Candidate], list[Skip]]:
     if bounds is None:
         return [], [Skip("anomaly", "no data")]
     available = (ctx.window_end - bounds[0]).days + 1
-    weeks = min(int(family.get("baseline_weeks", 4)), available // WEEK_DAYS - 1)
-    if weeks < int(family.get("min_baseline_weeks", 2)):
+    weeks = min(family.baseline_weeks, available // WEEK_DAYS - 1)
+    if weeks < family.min_baseline_weeks:
         return [], [Skip("anomaly", f"{available} days of data: a week against a seasonal baseline needs "
-                                    f"{WEEK_DAYS * (int(family.get('min_baseline_weeks', 2)) + 1)}")]
+                                    f"{WEEK_DAYS * (family.min_baseline_weeks + 1)}")]
     start = ctx.window_end - datetime.timedelta(days=WEEK_DAYS * (weeks + 1) - 1)
     days = pd.date_range(start, ctx.window_end, freq="D").date
     base_where = [Filter("metric_time__day", ">=", start), Filter("metric_time__day", "<=", ctx.window_end)]
@@ -45,7 +45,7 @@ def anomalies(ctx: RunContext) -> tuple[list[Candidate], list[Skip]]:
         "conversions": revenue / max(float(totals["conversions"].fillna(0).iloc[0]), 1.0),
     }
     scopes: list[tuple[str, list[Filter]]] = [("overall", [])]
-    if family.get("by_channel", True):
+    if family.by_channel:
         channels = ctx.semantic.run(ctx.con, ctx.semantic.query(["sessions"], ["channel"], base_where))["channel"]
         scopes += [(c, [Filter("channel", "=", c)]) for c in sorted(channels.dropna()) if c not in EXCLUDED_CHANNELS]
     with_orders = bool(set(metrics) & set(REVENUE_METRICS)) and ORDERS in ctx.semantic.metrics

@@ -14,7 +14,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from mos_pipelines.insights.config import InsightsConfig
+from mos_pipelines.configuration.insights import InsightsSettings
 from mos_pipelines.insights.semantic import Filter, SemanticError, SemanticLayer
 from mos_pipelines.insights.stats import order_value_cv2
 
@@ -67,7 +67,7 @@ class Skip:
 class RunContext:
     con: duckdb.DuckDBPyConnection
     semantic: SemanticLayer
-    config: InsightsConfig
+    config: InsightsSettings
     window_start: datetime.date
     window_end: datetime.date
     created_at: datetime.datetime

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from mos_pipelines.configuration.insights import ChannelComparison
 from mos_pipelines.insights.candidate import Candidate, RunContext, Skip, key_of, money, records
 from mos_pipelines.insights.semantic import Filter
 from mos_pipelines.insights.stats import (
@@ -75,7 +76,7 @@ def _arm(frame: pd.DataFrame, spec: MetricSpec, cv2: float):
 
 
 def _shift_share(ctx: RunContext) -> float:
-    return float(ctx.config.raw.get("shift_share", 0.10))
+    return ctx.config.shift_share
 
 
 def _window_filter(ctx: RunContext) -> list[Filter]:
@@ -157,10 +158,9 @@ class SliceSource:
         return ctx.semantic.query([self.names[m] for m in wanted], group_by, where, aliases=aliases)
 
 
-def slice_dimensions(family: dict) -> list[str]:
-    """``slice_by`` as a list (one dimension or several)."""
-    value = family.get("slice_by", "region")
-    return [value] if isinstance(value, str) else [str(v) for v in value]
+def slice_dimensions(family: ChannelComparison) -> list[str]:
+    """The dimensions of ``slice_by``, each compared in turn."""
+    return list(family.slice_by)
 
 
 def slice_source(ctx: RunContext, dimension: str, metrics: list[str]) -> SliceSource:
@@ -174,8 +174,8 @@ def slice_source(ctx: RunContext, dimension: str, metrics: list[str]) -> SliceSo
 
 def channel_comparisons(ctx: RunContext) -> tuple[list[Candidate], list[Skip]]:
     """Channel A vs channel B within each slice of every ``slice_by`` dimension (and all slices together)."""
-    family = ctx.config.family("channel_comparison")
-    requested = [m for m in family.get("metrics", list(METRICS)) if m in METRICS]
+    family = ctx.config.channel_comparison
+    requested = [m for m in family.metrics if m in METRICS]
     out: list[Candidate] = []
     skips: list[Skip] = []
     for position, dimension in enumerate(slice_dimensions(family)):
@@ -191,14 +191,14 @@ def channel_comparisons(ctx: RunContext) -> tuple[list[Candidate], list[Skip]]:
                    f"no semantic metric answers them by {dimension}")
             skips.append(Skip("channel_comparison", f"{', '.join(missing)} not compared by {dimension}: {why}"))
         slices = _slices(ctx, dimension, source)
-        residual = [v for v in slices if v in set(family.get("residual_slices") or [])]
+        residual = [v for v in slices if v in set(family.residual_slices)]
         if residual:
             skips.append(Skip("channel_comparison", f"channels not compared within {', '.join(residual)} "
                                                     f"({dimension}): a residual slice of what the data could not "
                                                     "place, whose share of each channel depends on how that channel's "
                                                     "visits are identified (residual_slices)"))
             slices = [v for v in slices if v not in residual]
-        if family.get("include_all", True) and position == 0:
+        if family.include_all and position == 0:
             slices = [ALL_REGIONS, *slices]  # the all-slices comparison once, under the first dimension
         for slice_value in slices:
             out += _slice_candidates(ctx, source, metrics, slice_value)
@@ -304,8 +304,8 @@ def _pair_candidate(ctx: RunContext, spec: MetricSpec, dimension: str, slice_val
 
 def region_comparisons(ctx: RunContext) -> tuple[list[Candidate], list[Skip]]:
     """A channel in one region vs the same channel in all other regions."""
-    family = ctx.config.family("region_comparison")
-    metrics = [m for m in family.get("metrics", ["conversion_rate", "roas"]) if m in METRICS]
+    family = ctx.config.region_comparison
+    metrics = [m for m in family.metrics if m in METRICS]
     regions = _slices(ctx, "region")
     if len(regions) < 2:
         return [], [Skip("region_comparison", f"fewer than two known regions in the window ({regions})")]

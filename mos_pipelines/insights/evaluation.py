@@ -172,7 +172,7 @@ def build_marketing_marts(home: Path, shared: Path) -> dict[str, float]:
     finally:
         con.close()
     seconds["ingest"] = time.perf_counter() - began
-    if not (shared / "profiles.yml").exists():
+    if not (shared / "vars.json").exists():
         prepare_dbt(shared)
     target = home / "dbt_target"
     target.mkdir(exist_ok=True)
@@ -181,6 +181,7 @@ def build_marketing_marts(home: Path, shared: Path) -> dict[str, float]:
         shutil.copy(parsed, target / "partial_parse.msgpack")
     began = time.perf_counter()
     _dbt(["build", "--quiet", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(shared),
+          "--vars", (shared / "vars.json").read_text(),
           "--target-path", str(target), "--log-path", str(home / "dbt_logs"), "--select", MARKETING_MARTS,
           "--exclude", "resource_type:test resource_type:unit_test"], cwd=home)
     seconds["dbt"] = time.perf_counter() - began
@@ -196,15 +197,18 @@ def build_marketing_marts(home: Path, shared: Path) -> dict[str, float]:
 
 
 def prepare_dbt(shared: Path) -> None:
-    """Write the shared profile and parse the project once, so every world's build starts from that parse."""
+    """Write the shared profile and the configuration's dbt vars, and parse the project once, so every world's
+    build starts from that parse (same vars, so dbt's partial parse holds)."""
+    from mos_pipelines.configuration.dbt import vars_json
     from mos_pipelines.transform.project import dbt_executable
 
     shared.mkdir(parents=True, exist_ok=True)
     (shared / "profiles.yml").write_text(PROFILE)
+    (shared / "vars.json").write_text(vars_json())
     target = shared / "target"
     proc = subprocess.run(
         [dbt_executable(), "parse", "--quiet", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(shared),
-         "--target-path", str(target), "--log-path", str(shared / "logs")],
+         "--vars", (shared / "vars.json").read_text(), "--target-path", str(target), "--log-path", str(shared / "logs")],
         cwd=shared, capture_output=True, text=True, env={**os.environ, "MOS_HOME": str(shared)},
     )
     if proc.returncode != 0:

@@ -59,7 +59,7 @@ def experiment_candidates(ctx: RunContext) -> tuple[list[Candidate], list[Skip]]
     mart = ctx.con.execute("select * from marts.mart_variant_performance").df()
     if mart.empty:
         return out, [*skips, Skip("experiments", "marts.mart_variant_performance is empty")]
-    metrics = [m for m in ctx.config.family("experiments").get("metrics", list(RATES)) if m in RATES]
+    metrics = [m for m in ctx.config.experiments.metrics if m in RATES]
     for campaign, rows in mart.groupby("campaign_id", sort=True):
         regions = [ALL_REGIONS] + sorted(r for r in rows["region"].dropna().unique() if r != "unknown")
         for region in regions:
@@ -188,7 +188,7 @@ def holdout_candidates(ctx: RunContext, objectives: dict[str, str], values: dict
         return [], [Skip("holdout_lift", "marts.mart_experiment_holdout is empty: experiments.assignments does not "
                                          "exist or holds no units yet")]
     skips, out = [], []
-    max_sent = float(ctx.config.family("experiments").get("holdout_max_sent_share", 0.01))
+    max_sent = ctx.config.experiments.holdout_max_sent_share
     for experiment, rows in mart.groupby("experiment_id", sort=True):
         holdout_all = rows[rows["is_holdout"].astype(bool)]
         if int(rows["observed_units"].sum()) == 0:

@@ -76,7 +76,7 @@ def _candidate(ctx: RunContext, run, before) -> Candidate:
                   "lookalike_notification_id": notification_id},
         effect_size=diff, ci_low=ci_low, ci_high=ci_high, p_value=p_value, impact_usd=None,
         relative_effect=abs(diff), direction="lower", impact_required=False,
-        material_threshold=float(ctx.config.family("lookalike_degradation").get("min_recall_drop", 0.10)),
+        material_threshold=ctx.config.lookalike_degradation.min_recall_drop,
     )
     if min(n1, n0) < ctx.config.min_events:
         candidate.untestable = f"too little data: {min(n1, n0)} held-out seed members (< {ctx.config.min_events})"

@@ -29,8 +29,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from mos_pipelines.configuration.insights import InsightsSettings, Reader
 from mos_pipelines.insights import store
-from mos_pipelines.insights.config import InsightsConfig, Reader
 from mos_pipelines.warehouse import insert_frame
 
 REPEAT_NOVELTY = 0.25
@@ -65,7 +65,7 @@ def relevance(reader: Reader, objective: str, evidence: dict, other: float) -> f
     return score
 
 
-def feedback_weights(con: duckdb.DuckDBPyConnection, config: InsightsConfig) -> tuple[dict, set]:
+def feedback_weights(con: duckdb.DuckDBPyConnection, config: InsightsSettings) -> tuple[dict, set]:
     """Per (reader, insight type) weights from feedback, and the (reader, insight key) pairs completed."""
     frame = con.execute(
         """select f.reader_id, f.verdict, n.insight_type, n.insight_key
@@ -73,7 +73,7 @@ def feedback_weights(con: duckdb.DuckDBPyConnection, config: InsightsConfig) -> 
     ).df()
     weights: dict[tuple[str, str], float] = {}
     completed: set[tuple[str, str]] = set()
-    factors = {"not_useful": config.notifications["not_useful_factor"], "useful": config.notifications["useful_factor"]}
+    factors = {"not_useful": config.notifications.not_useful_factor, "useful": config.notifications.useful_factor}
     for row in frame.itertuples(index=False):
         if row.verdict == "mark_as_completed":
             completed.add((row.reader_id, row.insight_key))
@@ -112,7 +112,7 @@ def _sent_today(con: duckdb.DuckDBPyConnection, reader_id: str, now: datetime.da
     return int(rows[0][0])
 
 
-def notify(con: duckdb.DuckDBPyConnection, config: InsightsConfig, run_created_at: datetime.datetime | None = None,
+def notify(con: duckdb.DuckDBPyConnection, config: InsightsSettings, run_created_at: datetime.datetime | None = None,
            now: datetime.datetime | None = None) -> NotifyResult:
     """Rank the run's accepted insights for every reader and write the notifications that make the cut."""
     store.ensure_tables(con)
@@ -129,9 +129,9 @@ def notify(con: duckdb.DuckDBPyConnection, config: InsightsConfig, run_created_a
     insights["confidence"] = (1 - insights["q_value"].astype(float).fillna(1.0)).clip(lower=0.0)
     weights, completed = feedback_weights(con, config)
     last = _last_notified(con)
-    min_change = config.notifications["renotify_min_change"]
-    other = config.notifications["other_objective_relevance"]
-    min_score = config.notifications.get("min_score", 0.0)
+    min_change = config.notifications.renotify_min_change
+    other = config.notifications.other_objective_relevance
+    min_score = config.notifications.min_score
     rankings, notified = [], []
     for reader in config.readers:
         rows = []

@@ -35,7 +35,7 @@ def budget_pacing(ctx: RunContext) -> tuple[list[Candidate], list[Skip]]:
     budgets = ctx.con.execute(BUDGETS_SQL.format(campaign="")).df()
     if budgets.empty:
         return [], [*skips, Skip("budget_pacing", "no campaign has a budget")]
-    n_days = int(ctx.config.family("budget_pacing").get("days", 14))
+    n_days = ctx.config.budget_pacing.days
     start = max(ctx.window_start, ctx.window_end - datetime.timedelta(days=n_days - 1))
     out = []
     for budget in budgets.itertuples(index=False):

@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 
 import duckdb
 
+from mos_pipelines.configuration import load_insights, load_llm
+from mos_pipelines.configuration.insights import InsightsSettings
 from mos_pipelines.insights import store
 from mos_pipelines.insights.anomalies import anomalies
 from mos_pipelines.insights.candidate import Candidate, RunContext, Skip
 from mos_pipelines.insights.channels import channel_comparisons, region_comparisons
-from mos_pipelines.insights.config import InsightsConfig, load_config
 from mos_pipelines.insights.experiments import experiment_candidates
 from mos_pipelines.insights.lookalike import lookalike_degradation
 from mos_pipelines.insights.pacing import budget_pacing
@@ -23,7 +24,6 @@ from mos_pipelines.insights.selection import ACCEPTED, decide
 from mos_pipelines.insights.semantic import SemanticLayer
 from mos_pipelines.insights.tables import table_exists
 from mos_pipelines.llm import LLM, Ledger
-from mos_pipelines.llm import load_config as load_llm_config
 from mos_pipelines.llm.prompts import get_prompt
 
 log = logging.getLogger("mos_pipelines.insights")
@@ -60,7 +60,7 @@ class InsightsRun:
         return dict(Counter(c.status for c in self.candidates))
 
 
-def generate_insights(con: duckdb.DuckDBPyConnection, config: InsightsConfig | None = None,
+def generate_insights(con: duckdb.DuckDBPyConnection, config: InsightsSettings | None = None,
                       semantic: SemanticLayer | None = None, llm: LLM | None = None,
                       now: datetime.datetime | None = None, write: bool = True,
                       use_llm: bool = True) -> InsightsRun:
@@ -68,7 +68,7 @@ def generate_insights(con: duckdb.DuckDBPyConnection, config: InsightsConfig | N
 
     ``use_llm=False`` writes every statement from its template without a model call (evaluations that
     only need the statistics)."""
-    config = config or load_config()
+    config = config or load_insights()
     semantic = semantic or SemanticLayer.load()
     created_at = (now or datetime.datetime.now(datetime.UTC)).replace(microsecond=0)
     if not table_exists(con, "marts", "mart_channel_performance"):
@@ -99,7 +99,7 @@ def generate_insights(con: duckdb.DuckDBPyConnection, config: InsightsConfig | N
     if write:
         store.ensure_tables(con)
     if use_llm and llm is None:
-        llm = LLM(load_llm_config(), Ledger(con if write else None))
+        llm = LLM(load_llm(), Ledger(con if write else None))
     began = time.perf_counter()
     phrase(candidates, llm if use_llm else None)
     seconds["phrasing"] = round(time.perf_counter() - began, 3)

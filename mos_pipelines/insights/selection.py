@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import math
 
+from mos_pipelines.configuration.insights import InsightsSettings
 from mos_pipelines.insights.candidate import Candidate
-from mos_pipelines.insights.config import InsightsConfig
 from mos_pipelines.insights.stats import benjamini_hochberg
 
 ACCEPTED = "accepted"
@@ -20,7 +20,7 @@ REJECTED_SIGNIFICANCE = "rejected_not_significant"
 REJECTED_MATERIALITY = "rejected_not_material"
 
 
-def decide(candidates: list[Candidate], config: InsightsConfig) -> None:
+def decide(candidates: list[Candidate], config: InsightsSettings) -> None:
     """Set q-value, status and reason on every candidate (in place)."""
     tested = [c for c in candidates if c.untestable is None and c.p_value is not None and math.isfinite(c.p_value)
               and c.effect_size is not None and math.isfinite(c.effect_size)]

@@ -17,7 +17,8 @@ from typing import Any
 
 import pandas as pd
 
-from mos_pipelines.llm.config import LLMConfig, load_config
+from mos_pipelines.configuration import load_llm
+from mos_pipelines.configuration.llm import LLMSettings
 from mos_pipelines.llm.ledger import CallRecord, Ledger
 from mos_pipelines.llm.offline import is_offline, register
 from mos_pipelines.llm.prompts import Prompt, get_prompt
@@ -58,8 +59,8 @@ class Generation:
 class LLM:
     """Per-task models with fallbacks, a cost ledger and grounded output."""
 
-    def __init__(self, config: LLMConfig | None = None, ledger: Ledger | None = None) -> None:
-        self.config = config or load_config()
+    def __init__(self, config: LLMSettings | None = None, ledger: Ledger | None = None) -> None:
+        self.config = config or load_llm()
         self.ledger = ledger or Ledger()
         self._litellm: Any = None
         self._seq = 0

@@ -1,4 +1,5 @@
-"""Audience definitions (``config/lookalike.yaml``) and fitting them against the warehouse.
+"""Fitting the audiences of ``config/lookalike.yaml`` (``mos_pipelines.configuration.load_lookalike``) against
+the warehouse.
 
 Plain functions over a DuckDB connection; the Dagster asset (``defs/ml``) only wires them.
 """
@@ -6,122 +7,17 @@ Plain functions over a DuckDB connection; the Dagster asset (``defs/ml``) only w
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
-import os
-import re
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from mos_pipelines.configfile import read_mapping
-from mos_pipelines.lookalike.model import (
-    TIERS,
-    FeatureSpec,
-    LookalikeError,
-    LookalikeFit,
-    ModelSettings,
-    fit_lookalike,
-    rank_population,
-)
-from mos_pipelines.settings import PROJECT_ROOT
+from mos_pipelines.configuration.lookalike import Audience, Degradation, ModelSettings
+from mos_pipelines.lookalike.model import TIERS, FeatureSpec, LookalikeError, LookalikeFit, fit_lookalike, rank_population
 
-CONFIG_FILE = PROJECT_ROOT / "config" / "lookalike.yaml"
 FEATURES_TABLE = "marts.customer_features"
-NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-
-
-class AudienceConfigError(ValueError):
-    """The audiences file is invalid; the message names the file and the key."""
-
-
-@dataclass(frozen=True)
-class Audience:
-    name: str
-    description: str
-    seed: str  # SQL predicate over marts.customer_features
-    population: str
-    features: tuple[str, ...]
-    learn_from: tuple[str, str] | None = None  # a wider (seed, population) the model also trains on
-
-    def definition_hash(self, settings: ModelSettings) -> str:
-        """Changes when the seed, population, features or model settings change: a new baseline."""
-        parts: list = [self.seed, self.population, list(self.features), asdict(settings)]
-        if self.learn_from:
-            parts.append(list(self.learn_from))
-        text = json.dumps(parts, sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-@dataclass(frozen=True)
-class Degradation:
-    max_recall_at_10_drop: float
-    max_auc_drop: float
-
-
-@dataclass(frozen=True)
-class LookalikeConfig:
-    model: ModelSettings
-    degradation: Degradation
-    audiences: tuple[Audience, ...]
-    source: Path
-
-
-def config_path() -> Path:
-    """``MOS_LOOKALIKE_CONFIG`` if set, else the bundled ``config/lookalike.yaml``."""
-    return Path(os.environ.get("MOS_LOOKALIKE_CONFIG") or CONFIG_FILE)
-
-
-def load_config(path: Path | None = None) -> LookalikeConfig:
-    path = path or config_path()
-
-    def fail(key: str, message: str) -> None:
-        raise AudienceConfigError(f"{path}: {key}: {message}")
-
-    data = read_mapping(path, "lookalike config", AudienceConfigError)
-    model_data = data.get("model") or {}
-    allowed = {"kind", "negatives_per_positive", "holdout_share", "min_seed_size", "random_state"}
-    if unknown := sorted(set(model_data) - allowed):
-        fail("model", f"unknown key(s) {', '.join(unknown)} (allowed: {', '.join(sorted(allowed))})")
-    try:
-        model = ModelSettings(**model_data)
-    except (TypeError, LookalikeError) as exc:
-        fail("model", str(exc))
-    deg = data.get("degradation") or {}
-    degradation = Degradation(float(deg.get("max_recall_at_10_drop", 0.10)), float(deg.get("max_auc_drop", 0.05)))
-    default_features = tuple(data.get("default_features") or ())
-    audiences = []
-    for i, item in enumerate(data.get("audiences") or []):
-        key = f"audiences[{i}]"
-        if not isinstance(item, dict):
-            fail(key, "expected a mapping with name, seed, population")
-        for required in ("name", "seed", "population"):
-            if not item.get(required):
-                fail(key, f"missing {required!r}")
-        if not NAME.match(str(item["name"])):
-            fail(f"{key}.name", f"{item['name']!r} must be lower_snake_case")
-        features = tuple(item.get("features") or default_features)
-        if not features:
-            fail(key, "no features: list them here or under default_features")
-        learn_from = None
-        if item.get("learn_from") is not None:
-            wider = item["learn_from"]
-            if not isinstance(wider, dict) or not wider.get("seed") or not wider.get("population"):
-                fail(f"{key}.learn_from", "expected a mapping with seed and population (SQL predicates)")
-            if unknown := sorted(set(wider) - {"seed", "population"}):
-                fail(f"{key}.learn_from", f"unknown key(s) {', '.join(unknown)} (allowed: seed, population)")
-            learn_from = (str(wider["seed"]), str(wider["population"]))
-        if unknown := sorted(set(item) - {"name", "description", "seed", "population", "features", "learn_from"}):
-            fail(key, f"unknown key(s) {', '.join(unknown)}")
-        audiences.append(Audience(str(item["name"]), str(item.get("description", "")), str(item["seed"]),
-                                  str(item["population"]), features, learn_from))
-    names = [a.name for a in audiences]
-    if len(set(names)) != len(names):
-        fail("audiences", "audience names must be unique")
-    return LookalikeConfig(model=model, degradation=degradation, audiences=tuple(audiences), source=path)
 
 
 def audience_frame(con, audience: Audience) -> tuple[pd.DataFrame, np.ndarray]:
@@ -133,7 +29,7 @@ def wider_frame(con, audience: Audience) -> tuple[pd.DataFrame, np.ndarray] | No
     """Rows of the audience's ``learn_from`` definition that are not the audience's own (None without one)."""
     if not audience.learn_from:
         return None
-    seed, population = audience.learn_from
+    seed, population = audience.learn_from.seed, audience.learn_from.population
     own = f"coalesce(({audience.seed}), false) or coalesce(({audience.population}), false)"
     return _rows(con, audience, seed, population, exclude=own)
 
@@ -284,8 +180,8 @@ def model_card(result: AudienceResult) -> str:
     ci = f" (95 % bootstrap interval [{ev.auc_ci[0]:.3f}, {ev.auc_ci[1]:.3f}])" if ev.auc_ci else ""
     wider = ""
     if a.learn_from:
-        wider = (f"\nAlso learned from the wider seed `{a.learn_from[0]}` ({fit.sizes['wider_train_seed']} members) "
-                 f"against `{a.learn_from[1]}` ({fit.sizes['wider_train_negatives']} sampled), outside this "
+        wider = (f"\nAlso learned from the wider seed `{a.learn_from.seed}` ({fit.sizes['wider_train_seed']} members) "
+                 f"against `{a.learn_from.population}` ({fit.sizes['wider_train_negatives']} sampled), outside this "
                  f"audience; evaluation uses only the audience's own people.")
     status = f"**{result.status}**" + (f": {'; '.join(result.reasons)}" if result.reasons else "")
     return f"""# Lookalike model card: {a.name}

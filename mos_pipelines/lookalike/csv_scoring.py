@@ -65,8 +65,12 @@ def read_input(path: Path, id_column: str, seed_column: str) -> tuple[pd.DataFra
 
 
 def score_csv(path: Path, id_column: str, seed_column: str, settings: ModelSettings | None = None) -> CsvScoring:
-    """Fit on the CSV's seed rows against the others and rank the others."""
-    settings = settings or ModelSettings()
+    """Fit on the CSV's seed rows against the others and rank the others (default settings: the ``model`` of
+    config/lookalike.yaml, the warehouse's own)."""
+    if settings is None:
+        from mos_pipelines.configuration import load_lookalike
+
+        settings = load_lookalike().model
     frame, is_seed = read_input(path, id_column, seed_column)
     spec = infer_features(frame, exclude=(id_column, seed_column), max_category_share=settings.max_category_share)
     fit = fit_lookalike(frame, is_seed, spec, settings, audience=f"{path.name}:{seed_column}")

@@ -26,7 +26,6 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -41,6 +40,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from mos_pipelines.configuration.lookalike import ModelSettings
 from mos_pipelines.lookalike.metrics import bootstrap_auc
 
 TIERS: tuple[int, ...] = (1, 2, 3, 5, 10)  # percent of the population, best first
@@ -52,28 +52,6 @@ class LookalikeError(ValueError):
 
 class SeedTooSmallError(LookalikeError):
     """The seed has fewer members than the configured minimum."""
-
-
-@dataclass(frozen=True)
-class ModelSettings:
-    """How a lookalike model is fitted; defaults are the documented ones (docs/DECISIONS.md)."""
-
-    kind: Literal["gradient_boosting", "linear"] = "gradient_boosting"
-    negatives_per_positive: float = 5.0  # population sample size per seed member used in training
-    max_negatives: int = 100_000
-    max_train_seed: int = 50_000  # larger seeds are sampled (ranking quality saturates long before)
-    holdout_share: float = 0.2  # of the seed, kept out of training for evaluation
-    max_eval_population: int = 100_000  # unseen population members the held-out seed is ranked against
-    calibration_share: float = 0.2  # of the training rows, kept out of the fit to calibrate the scores
-    min_seed_size: int = 100
-    max_category_share: float = 0.5  # a text column with more distinct values than this share of rows is an id
-    random_state: int = 42
-
-    def __post_init__(self) -> None:
-        if self.kind not in ("gradient_boosting", "linear"):
-            raise LookalikeError(f"model kind must be 'gradient_boosting' or 'linear', not {self.kind!r}")
-        if not 0 < self.holdout_share < 1:
-            raise LookalikeError(f"holdout_share must be between 0 and 1, not {self.holdout_share}")
 
 
 @dataclass(frozen=True)
@@ -205,7 +183,7 @@ def _model_version(spec: FeatureSpec, settings: ModelSettings, frame: pd.DataFra
     """Same settings, features and data → same version string."""
     data = pd.util.hash_pandas_object(frame[spec.columns], index=False).to_numpy()
     h = hashlib.sha256()
-    h.update(json.dumps({"spec": [spec.numeric, spec.categorical], "settings": asdict(settings)}, sort_keys=True).encode())
+    h.update(json.dumps({"spec": [spec.numeric, spec.categorical], "settings": settings.model_dump()}, sort_keys=True).encode())
     h.update(data.tobytes())
     h.update(np.asarray(is_seed, dtype=bool).tobytes())
     return h.hexdigest()[:12]

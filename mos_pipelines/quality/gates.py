@@ -18,8 +18,8 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from mos_pipelines.configuration.quality import ConsentForActivation, QualitySettings
 from mos_pipelines.ingestion.contracts import SOURCES
-from mos_pipelines.quality.config import ConsentSettings, ConsentTarget, QualityConfig
 from mos_pipelines.quality.suites import SuiteOutcome, validate
 from mos_pipelines.warehouse import scalar
 
@@ -48,6 +48,19 @@ GATE_ASSETS: dict[str, str] = {
     "ad_spend": "marts/fct_ad_spend_daily",
 }
 DBT_SCHEMAS = ("staging", "intermediate", "marts")
+
+
+@dataclass(frozen=True)
+class ConsentTarget:
+    """A table of customers selected for activation and the consent purpose each of them needs."""
+
+    table: str  # schema.table
+    purpose: str
+
+
+def consent_targets(pairs: tuple[tuple[str, str], ...]) -> tuple[ConsentTarget, ...]:
+    """The consent gate's targets from (table, purpose) pairs (``ActivationSettings.consent_targets()``)."""
+    return tuple(ConsentTarget(table, purpose) for table, purpose in pairs)
 
 
 def gated_dbt_models() -> tuple[str, ...]:
@@ -410,7 +423,7 @@ def consent_check_name(target: ConsentTarget) -> str:
 
 
 def consent_for_activation(con: duckdb.DuckDBPyConnection, target: ConsentTarget,
-                           settings: ConsentSettings) -> GateResult:
+                           settings: ConsentForActivation) -> GateResult:
     """Every customer in ``target.table`` has a row in the consent table for ``target.purpose``
     (with an allowed status when ``settings.status_column`` is set)."""
     _require(con, target.table)
@@ -462,16 +475,16 @@ def record_results(con: duckdb.DuckDBPyConnection, run_id: str, results: list[Ga
     )
 
 
-def gates_for(config: QualityConfig) -> dict[str, Any]:
+def gates_for(config: QualitySettings) -> dict[str, Any]:
     """Keyword arguments of each table-level gate from the thresholds."""
+    volume = config.event_volume
     return {
-        "missing_identifiers": {"max_rate": config.missing_identifiers_max_rate,
-                                "min_rows": config.missing_identifiers_min_rows},
-        "duplicate_customers": {"max_rate": config.duplicate_customers_max_rate,
-                                "min_customers": config.duplicate_customers_min_customers},
-        "event_volume": {"max_change": config.volume_max_change, "noise_z": config.volume_noise_z,
-                         "min_history_days": config.volume_min_history_days,
-                         "min_events": config.volume_min_events,
-                         "expected_days": {d.date: d.reason for d in config.volume_expected_days}},
-        "ad_spend": {"min_spend": config.min_spend},
+        "missing_identifiers": {"max_rate": config.missing_identifiers.max_rate,
+                                "min_rows": config.missing_identifiers.min_rows},
+        "duplicate_customers": {"max_rate": config.duplicate_customers.max_rate,
+                                "min_customers": config.duplicate_customers.min_customers},
+        "event_volume": {"max_change": volume.max_change, "noise_z": volume.noise_z,
+                         "min_history_days": volume.min_history_days, "min_events": volume.min_events,
+                         "expected_days": {d.date: d.reason for d in volume.expected_days}},
+        "ad_spend": {"min_spend": config.ad_spend.min_spend},
     }

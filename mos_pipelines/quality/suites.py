@@ -2,7 +2,7 @@
 
 Each gate aggregates in DuckDB, reads the (small) frame into pandas and validates it here; GX's SQL
 datasource over duckdb-engine is not used. Thresholds are suite parameters (``{"$PARAMETER": ...}``)
-bound from ``quality/thresholds.yaml`` at validation time, so the suites hold no numbers to drift.
+bound from ``config/quality.yaml`` at validation time, so the suites hold no numbers to drift.
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ from typing import Any
 
 import pandas as pd
 
-from mos_pipelines.quality.config import SUITES_DIR
+from mos_pipelines.settings import PROJECT_ROOT
+
+SUITES_DIR = PROJECT_ROOT / "quality" / "suites"  # GX suites (no numbers: thresholds are config/quality.yaml)
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 

@@ -1,8 +1,9 @@
 """Scenario YAML: the knobs of the simulated world and the effects planted in it, validated.
 
 A scenario file only needs the keys it changes: it is merged over the bundled ``default.yaml``
-(mappings merge key by key, lists and values replace). Every key is documented in
-``scenarios/README.md``. Any problem raises ``ScenarioError`` naming the file and the key.
+(mappings merge key by key, lists and values replace), by the one configuration loader
+(``mos_pipelines.configuration``). Every key is documented in ``scenarios/README.md``. Any problem raises
+``ScenarioError`` (a ``ConfigError``: file, key, expected, got).
 """
 
 from __future__ import annotations
@@ -10,9 +11,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Literal, Union
 
-from mos_pipelines.configfile import At, choice, integer, number, parse_mapping, text
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
+
+from mos_pipelines.configuration.base import DomainSettings, Invalid, Section, Text, unique
+from mos_pipelines.configuration.errors import ConfigError, phrased
+from mos_pipelines.configuration.loader import load_documents, read_document
 from mos_pipelines.simulation.channels import CHANNEL_NAMES
 from mos_pipelines.simulation.geography import REGIONS
 
@@ -35,8 +40,8 @@ DIRTY_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
-class ScenarioError(ValueError):
-    """A scenario file is unreadable or invalid; the message names the file and the key."""
+class ScenarioError(ConfigError):
+    """A scenario file is unreadable or invalid: the file, the key, what was expected and what was found."""
 
 
 @dataclass(frozen=True)
@@ -213,293 +218,321 @@ class Scenario:
 
 
 # --------------------------------------------------------------------------------------------
-# Loading
+# Loading: the file merged over the bundled default.yaml by the one configuration loader, validated by the
+# pydantic models below (unknown keys forbidden), then turned into the dataclasses above.
 
 
 def load_scenario(path: Path | None) -> Scenario:
     """Read, merge over the default and validate a scenario file (None = the bundled default)."""
     file = Path(path) if path is not None else DEFAULT_SCENARIO
     try:
+        documents = [read_document(DEFAULT_SCENARIO)]
+        if file.resolve() != DEFAULT_SCENARIO.resolve():
+            documents.append(read_document(file))
         content = file.read_bytes()
-    except OSError as exc:
-        raise ScenarioError(f"scenario {file}: cannot read the file ({exc.strerror or exc})") from exc
-    data = parse_mapping(file, content, "scenario", ScenarioError)
-    if file.resolve() != DEFAULT_SCENARIO.resolve():
-        data = _merge(parse_mapping(DEFAULT_SCENARIO, DEFAULT_SCENARIO.read_bytes(), "scenario", ScenarioError), data)
-    return _scenario(At(file, "", ScenarioError, "scenario"), data, file, hashlib.sha256(content).hexdigest())
+        spec = load_documents(_ScenarioFile, documents)
+    except ConfigError as exc:
+        raise ScenarioError.of(list(exc.problems)) from None
+    return spec.to_scenario(file, hashlib.sha256(content).hexdigest())
 
 
-def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
+Rate = Annotated[float, Field(strict=True, ge=0, le=1)]
+RegionName = Literal[REGIONS]  # type: ignore[valid-type]
+ChannelName = Literal[CHANNEL_NAMES]  # type: ignore[valid-type]
 
 
-def _mapping(at: At, value: Any, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        at.fail(f"expected a mapping, got {value!r}")
-    unknown = [k for k in value if k not in required and k not in optional]
-    if unknown:
-        (at / str(unknown[0])).fail(f"unknown key (expected one of: {', '.join(required + optional)})")
-    for key in required:
-        if key not in value:
-            (at / key).fail("missing")
-    return value
-
-
-def _rate(at: At, value: Any) -> float:
-    return number(at, value, 0.0, 1.0)
-
-
-def _list(at: At, value: Any) -> list[Any]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        at.fail(f"expected a list, got {value!r}")
-    return value
-
-
-def _per_region(at: At, value: Any) -> dict[str, float]:
-    data = _mapping(at, value, REGIONS)
-    return {r: _rate(at / r, data[r]) for r in REGIONS}
-
-
-def _scenario(at: At, data: dict[str, Any], file: Path, sha256: str) -> Scenario:
-    keys = ("name", "regions", "behaviour", "propensity", "identity_noise", "crm", "consent", "email",
-            "email_campaigns", "dirty", "volume", "effects", "null_slices")
-    _mapping(at, data, keys[1:], ("name",))
-    regions = _per_region(at / "regions", data["regions"])
-    if abs(sum(regions.values()) - 1.0) > 1e-6:
-        (at / "regions").fail(f"shares must sum to 1, they sum to {sum(regions.values()):g}")
-    campaigns = _email_campaigns(at / "email_campaigns", data["email_campaigns"])
-    effects = tuple(_effect(at / "effects" / i, e, campaigns) for i, e in enumerate(_list(at / "effects", data["effects"])))
-    null_slices = tuple(
-        _null_slice(at / "null_slices" / i, s, campaigns)
-        for i, s in enumerate(_list(at / "null_slices", data["null_slices"]))
-    )
-    _check_conflicts(at, effects, null_slices)
-    return Scenario(
-        name=text(at / "name", data.get("name", file.stem)),
-        path=file,
-        sha256=sha256,
-        regions=regions,
-        behaviour=_behaviour(at / "behaviour", data["behaviour"]),
-        propensity=_propensity(at / "propensity", data["propensity"]),
-        identity_noise=_identity_noise(at / "identity_noise", data["identity_noise"]),
-        crm=_crm(at / "crm", data["crm"]),
-        consent=_consent(at / "consent", data["consent"]),
-        email=_email(at / "email", data["email"]),
-        email_campaigns=campaigns,
-        dirty=_dirty(at / "dirty", data["dirty"]),
-        volume=tuple(_volume(at / "volume" / i, v) for i, v in enumerate(_list(at / "volume", data["volume"]))),
-        effects=effects,
-        null_slices=null_slices,
-    )
-
-
-def _behaviour(at: At, value: Any) -> Behaviour:
-    data = _mapping(at, value, ("sessions_per_person_day", "weekend_factor", "conversion_rate", "signup_share"))
-    return Behaviour(
-        sessions_per_person_day=number(at / "sessions_per_person_day", data["sessions_per_person_day"], 0, 3),
-        weekend_factor=number(at / "weekend_factor", data["weekend_factor"], 0, 2),
-        conversion_rate=_rate(at / "conversion_rate", data["conversion_rate"]),
-        signup_share=_rate(at / "signup_share", data["signup_share"]),
-    )
-
-
-def _identity_noise(at: At, value: Any) -> IdentityNoise:
-    names = tuple(IdentityNoise.__dataclass_fields__)
-    data = _mapping(at, value, names)
-    return IdentityNoise(**{n: _rate(at / n, data[n]) for n in names})
-
-
-def _propensity(at: At, value: Any) -> PropensityModel:
-    from mos_pipelines.simulation.population import PROPENSITY_ATTRIBUTES  # population imports this module
-
-    data = _mapping(at, value, ("intercept", "log_engagement", "noise_sd", "coefficients"))
-    given = _mapping(at / "coefficients", data["coefficients"], tuple(PROPENSITY_ATTRIBUTES))
-    coefficients = {}
-    for attribute, values in PROPENSITY_ATTRIBUTES.items():
-        here = at / "coefficients" / attribute
-        spec = _mapping(here, given[attribute], values)
-        coefficients[attribute] = {v: number(here / v, spec[v], -10, 10) for v in values}
-    return PropensityModel(
-        intercept=number(at / "intercept", data["intercept"], -20, 20),
-        log_engagement=number(at / "log_engagement", data["log_engagement"], -5, 5),
-        noise_sd=number(at / "noise_sd", data["noise_sd"], 0, 5),
-        coefficients=coefficients,
-    )
-
-
-def _crm(at: At, value: Any) -> CrmSettings:
-    data = _mapping(at, value, ("presence", "update_rate"), ("reexports",))
-    presence = _mapping(at / "presence", data["presence"], CRM_SYSTEM_NAMES)
-    reexports = []
-    for i, item in enumerate(_list(at / "reexports", data.get("reexports"))):
-        here = at / "reexports" / i
-        spec = _mapping(here, item, ("day", "shuffle"), ("systems",))
-        systems = _list(here / "systems", spec.get("systems", list(REEXPORT_SYSTEMS)))
-        fields = _list(here / "shuffle", spec["shuffle"])
-        if not fields:
-            (here / "shuffle").fail(f"list at least one field to shuffle ({', '.join(REEXPORT_FIELDS)})")
-        reexports.append(CrmReexport(
-            day=integer(here / "day", spec["day"], 0),
-            systems=tuple(choice(here / "systems" / j, x, REEXPORT_SYSTEMS) for j, x in enumerate(systems)),
-            shuffle=tuple(choice(here / "shuffle" / j, x, REEXPORT_FIELDS) for j, x in enumerate(fields)),
-        ))
-    return CrmSettings(
-        presence={s: _rate(at / "presence" / s, presence[s]) for s in CRM_SYSTEM_NAMES},
-        update_rate=_rate(at / "update_rate", data["update_rate"]),
-        reexports=tuple(reexports),
-    )
-
-
-def _consent(at: At, value: Any) -> ConsentSettings:
-    data = _mapping(at, value, ("initial_grant_rate", "daily_grant_rate", "daily_revoke_rate"))
-    return ConsentSettings(
-        initial_grant_rate=_per_region(at / "initial_grant_rate", data["initial_grant_rate"]),
-        daily_grant_rate=_rate(at / "daily_grant_rate", data["daily_grant_rate"]),
-        daily_revoke_rate=_rate(at / "daily_revoke_rate", data["daily_revoke_rate"]),
-    )
-
-
-def _email(at: At, value: Any) -> EmailSettings:
-    data = _mapping(at, value, ("bounce_rate", "unsubscribe_rate", "open_rate", "click_rate"))
-    open_rate = _per_region(at / "open_rate", data["open_rate"])
-    click_rate = _per_region(at / "click_rate", data["click_rate"])
+def _per_region(value: dict[str, float]) -> dict[str, float]:
+    """Every region once, in the order of REGIONS."""
     for region in REGIONS:
-        if click_rate[region] > open_rate[region]:
-            (at / "click_rate" / region).fail(
-                f"clicks per delivered email ({click_rate[region]:g}) cannot exceed opens ({open_rate[region]:g})"
-            )
-    return EmailSettings(
-        bounce_rate=_rate(at / "bounce_rate", data["bounce_rate"]),
-        unsubscribe_rate=_rate(at / "unsubscribe_rate", data["unsubscribe_rate"]),
-        open_rate=open_rate,
-        click_rate=click_rate,
-    )
+        if region not in value:
+            raise Invalid(f"a rate for every region ({', '.join(REGIONS)})", (region,))
+    return {r: value[r] for r in REGIONS}
 
 
-def _email_campaigns(at: At, value: Any) -> tuple[EmailCampaignSpec, ...]:
-    campaigns: list[EmailCampaignSpec] = []
-    for i, item in enumerate(_list(at, value)):
-        here = at / i
-        data = _mapping(
-            here, item,
-            ("id", "name", "first_day", "every_days", "audience_share", "holdout_share", "cost_per_send", "variants"),
-            ("objective",),
+PerRegion = Annotated[dict[RegionName, Rate], AfterValidator(_per_region)]
+
+
+class _Behaviour(Section):
+    sessions_per_person_day: float = Field(strict=True, ge=0, le=3)
+    weekend_factor: float = Field(strict=True, ge=0, le=2)
+    conversion_rate: Rate
+    signup_share: Rate
+
+
+class _Propensity(Section):
+    intercept: float = Field(strict=True, ge=-20, le=20)
+    log_engagement: float = Field(strict=True, ge=-5, le=5)
+    noise_sd: float = Field(strict=True, ge=0, le=5)
+    coefficients: dict[str, dict[str, Annotated[float, Field(strict=True, ge=-10, le=10)]]]
+
+    @field_validator("coefficients")
+    @classmethod
+    def _every_attribute_value(cls, value: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        from mos_pipelines.simulation.population import PROPENSITY_ATTRIBUTES  # population imports this module
+
+        for attribute, given in value.items():
+            if attribute not in PROPENSITY_ATTRIBUTES:
+                raise Invalid(f"one of the attributes {', '.join(PROPENSITY_ATTRIBUTES)}", (attribute,),
+                              got=phrased(f"the unknown key {attribute!r}"), has_got=True)
+            for name in given:
+                if name not in PROPENSITY_ATTRIBUTES[attribute]:
+                    raise Invalid(f"one of {', '.join(PROPENSITY_ATTRIBUTES[attribute])}", (attribute, name),
+                                  got=phrased(f"the unknown key {name!r}"), has_got=True)
+        for attribute, names in PROPENSITY_ATTRIBUTES.items():
+            for name in names:
+                if name not in value.get(attribute, {}):
+                    raise Invalid("a coefficient for every value of every attribute", (attribute, name))
+        return {a: {n: value[a][n] for n in names} for a, names in PROPENSITY_ATTRIBUTES.items()}
+
+
+class _IdentityNoise(Section):
+    typo_rate: Rate
+    case_rate: Rate
+    whitespace_rate: Rate
+    accent_strip_rate: Rate
+    nickname_rate: Rate
+    swap_names_rate: Rate
+    missing_field_rate: Rate
+    gmail_variant_rate: Rate
+    personal_email_rate: Rate
+    junk_identifier_rate: Rate
+    duplicate_record_rate: Rate
+
+
+class _Reexport(Section):
+    day: int = Field(strict=True, ge=0)
+    systems: tuple[Literal[REEXPORT_SYSTEMS], ...] = REEXPORT_SYSTEMS  # type: ignore[valid-type]
+    shuffle: tuple[Literal[REEXPORT_FIELDS], ...] = Field(min_length=1)  # type: ignore[valid-type]
+
+
+class _Crm(Section):
+    presence: dict[Literal[CRM_SYSTEM_NAMES], Rate]  # type: ignore[valid-type]
+    update_rate: Rate
+    reexports: tuple[_Reexport, ...] = ()
+
+    @field_validator("presence")
+    @classmethod
+    def _every_system(cls, value: dict[str, float]) -> dict[str, float]:
+        for system in CRM_SYSTEM_NAMES:
+            if system not in value:
+                raise Invalid("a share for every CRM system", (system,))
+        return {s: value[s] for s in CRM_SYSTEM_NAMES}
+
+
+class _Consent(Section):
+    initial_grant_rate: PerRegion
+    daily_grant_rate: Rate
+    daily_revoke_rate: Rate
+
+
+class _Email(Section):
+    bounce_rate: Rate
+    unsubscribe_rate: Rate
+    open_rate: PerRegion
+    click_rate: PerRegion
+
+    @model_validator(mode="after")
+    def _clicks_within_opens(self) -> _Email:
+        for region in REGIONS:
+            if self.click_rate[region] > self.open_rate[region]:
+                raise Invalid(f"clicks per delivered email at most the opens ({self.open_rate[region]:g})",
+                              ("click_rate", region))
+        return self
+
+
+class _Variant(Section):
+    name: Text
+    open_multiplier: float = Field(1.0, strict=True, gt=0)
+    click_multiplier: float = Field(1.0, strict=True, gt=0)
+
+
+class _Campaign(Section):
+    id: Text
+    name: Text
+    objective: Text = "conversion"
+    first_day: int = Field(strict=True, ge=0)
+    every_days: int = Field(strict=True, ge=1)
+    audience_share: Rate
+    holdout_share: float = Field(strict=True, ge=0, le=0.9)
+    cost_per_send: float = Field(strict=True, ge=0)
+    variants: dict[Text, _Variant] = Field(min_length=1)
+
+    @field_validator("variants")
+    @classmethod
+    def _holdout_reserved(cls, value: dict[str, _Variant]) -> dict[str, _Variant]:
+        if HOLDOUT_VARIANT in value:
+            raise Invalid(f"a variant id other than '{HOLDOUT_VARIANT}' (reserved for the holdout group: set "
+                          "holdout_share instead)", (HOLDOUT_VARIANT,), got=HOLDOUT_VARIANT, has_got=True)
+        return value
+
+
+class _Dirty(Section):
+    """Dirty-data rates: each source accepts the rates of DIRTY_KEYS."""
+
+    events: _DirtyEvents = None  # type: ignore[assignment]
+    orders: _DirtyDuplicates = None  # type: ignore[assignment]
+    email: _DirtyDuplicates = None  # type: ignore[assignment]
+    crm_contacts: _DirtyRows = None  # type: ignore[assignment]
+    consent: _DirtyRows = None  # type: ignore[assignment]
+    ad_spend: _DirtyRows = None  # type: ignore[assignment]
+    crm_notes: _DirtyRows = None  # type: ignore[assignment]
+
+
+class _DirtyRows(Section):
+    malformed_rate: Rate = 0.0
+    missing_id_rate: Rate = 0.0
+
+
+class _DirtyDuplicates(_DirtyRows):
+    duplicate_rate: Rate = 0.0
+
+
+class _DirtyEvents(_DirtyDuplicates):
+    late_rate: Rate = 0.0
+
+
+_Dirty.model_rebuild()
+
+
+class _Volume(Section):
+    from_day: int = Field(strict=True, ge=0)
+    to_day: int | None = Field(None, strict=True)
+    factor: float = Field(strict=True, ge=0, le=10)
+
+    @field_validator("to_day")
+    @classmethod
+    def _after_from(cls, value: int | None, info: ValidationInfo) -> int | None:
+        start = info.data.get("from_day")
+        if value is not None and start is not None and value < start:
+            raise ValueError(f"a day >= from_day ({start})")
+        return value
+
+
+class _ChannelConversion(Section):
+    type: Literal["channel_conversion"]
+    channel: ChannelName
+    region: RegionName
+    multiplier: float = Field(strict=True, gt=0, le=20)
+
+
+class _VariantLift(Section):
+    type: Literal["variant_lift"]
+    campaign: Text
+    variant: Text
+    region: RegionName
+    metric: Literal[EMAIL_METRICS] = "click"  # type: ignore[valid-type]
+    lift: float = Field(strict=True, gt=-1, le=10)
+
+
+class _VariantsEqual(Section):
+    type: Literal["variants_equal"]
+    campaign: Text
+    region: RegionName
+
+
+class _ChannelsEqual(Section):
+    type: Literal["channels_equal"]
+    channels: tuple[ChannelName, ...]
+    region: RegionName
+
+    @field_validator("channels")
+    @classmethod
+    def _two(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(value)) < 2:
+            raise ValueError("at least two different channels")
+        return value
+
+
+_Effect = Annotated[Union[_ChannelConversion, _VariantLift], Field(discriminator="type")]
+_NullSlice = Annotated[Union[_VariantsEqual, _ChannelsEqual], Field(discriminator="type")]
+
+
+class _ScenarioFile(DomainSettings):
+    name: Text | None = None  # default: the file's name
+    regions: dict[RegionName, Rate]
+    behaviour: _Behaviour
+    propensity: _Propensity
+    identity_noise: _IdentityNoise
+    crm: _Crm
+    consent: _Consent
+    email: _Email
+    email_campaigns: tuple[_Campaign, ...]
+    dirty: _Dirty
+    volume: tuple[_Volume, ...]
+    effects: tuple[_Effect, ...]
+    null_slices: tuple[_NullSlice, ...]
+
+    @field_validator("regions")
+    @classmethod
+    def _shares(cls, value: dict[str, float]) -> dict[str, float]:
+        value = _per_region(value)
+        if abs(sum(value.values()) - 1.0) > 1e-6:
+            raise ValueError(f"shares that sum to 1 (they sum to {sum(value.values()):g})")
+        return value
+
+    @field_validator("email_campaigns")
+    @classmethod
+    def _unique_ids(cls, value: tuple[_Campaign, ...]) -> tuple[_Campaign, ...]:
+        return unique(value, "id", "a campaign id")
+
+    @model_validator(mode="after")
+    def _effects_fit(self) -> _ScenarioFile:
+        campaigns = {c.id: c for c in self.email_campaigns}
+        known = ", ".join(campaigns) or "none"
+        for key, items in (("effects", self.effects), ("null_slices", self.null_slices)):
+            for index, item in enumerate(items):
+                if isinstance(item, (_VariantLift, _VariantsEqual)):
+                    if item.campaign not in campaigns:
+                        raise Invalid(f"the id of an email campaign ({known})", (key, index, "campaign"))
+                    variants = tuple(campaigns[item.campaign].variants)
+                    if isinstance(item, _VariantLift) and item.variant not in variants:
+                        raise Invalid(f"one of the campaign's variants {', '.join(variants)}", (key, index, "variant"))
+        for i, effect in enumerate(self.effects):
+            for j, null in enumerate(self.null_slices):
+                clash = (
+                    isinstance(effect, _ChannelConversion) and isinstance(null, _ChannelsEqual)
+                    and effect.region == null.region and effect.channel in null.channels
+                ) or (
+                    isinstance(effect, _VariantLift) and isinstance(null, _VariantsEqual)
+                    and (effect.campaign, effect.region) == (null.campaign, null.region)
+                )
+                if clash:
+                    raise Invalid(f"an effect outside null_slices[{j}], where nothing may differ", ("effects", i),
+                                  got=phrased("an effect inside it"), has_got=True)
+        return self
+
+    def to_scenario(self, file: Path, sha256: str) -> Scenario:
+        """The simulator's view of the validated file."""
+        dirty = {source: DirtyRates(**(getattr(self.dirty, source).model_dump() if getattr(self.dirty, source)
+                                       else {}))
+                 for source in DIRTY_KEYS}
+        return Scenario(
+            name=self.name or file.stem,
+            path=file,
+            sha256=sha256,
+            regions=dict(self.regions),
+            behaviour=Behaviour(**self.behaviour.model_dump()),
+            propensity=PropensityModel(**self.propensity.model_dump()),
+            identity_noise=IdentityNoise(**self.identity_noise.model_dump()),
+            crm=CrmSettings(presence=dict(self.crm.presence), update_rate=self.crm.update_rate,
+                            reexports=tuple(CrmReexport(r.day, tuple(r.systems), tuple(r.shuffle))
+                                            for r in self.crm.reexports)),
+            consent=ConsentSettings(**self.consent.model_dump()),
+            email=EmailSettings(**self.email.model_dump()),
+            email_campaigns=tuple(
+                EmailCampaignSpec(
+                    campaign_id=c.id, name=c.name, objective=c.objective, first_day=c.first_day,
+                    every_days=c.every_days, audience_share=c.audience_share, holdout_share=c.holdout_share,
+                    cost_per_send=c.cost_per_send,
+                    variants=tuple(EmailVariant(v_id, v.name, v.open_multiplier, v.click_multiplier)
+                                   for v_id, v in c.variants.items()),
+                ) for c in self.email_campaigns),
+            dirty=dirty,
+            volume=tuple(VolumeChange(v.from_day, v.to_day, v.factor) for v in self.volume),
+            effects=tuple(
+                ChannelConversion(e.channel, e.region, e.multiplier) if isinstance(e, _ChannelConversion)
+                else VariantLift(e.campaign, e.variant, e.region, e.metric, e.lift) for e in self.effects),
+            null_slices=tuple(
+                VariantsEqual(n.campaign, n.region) if isinstance(n, _VariantsEqual)
+                else ChannelsEqual(tuple(n.channels), n.region) for n in self.null_slices),
         )
-        campaign_id = text(here / "id", data["id"])
-        if any(c.campaign_id == campaign_id for c in campaigns):
-            (here / "id").fail(f"duplicate campaign id {campaign_id!r}")
-        variants_at = here / "variants"
-        if not isinstance(data["variants"], dict) or not data["variants"]:
-            variants_at.fail("expected a mapping of variant id -> {name, open_multiplier, click_multiplier}")
-        variants = []
-        for variant_id, spec in data["variants"].items():
-            v_at = variants_at / str(variant_id)
-            variant_id = text(v_at, variant_id)
-            if variant_id == HOLDOUT_VARIANT:
-                v_at.fail(f"'{HOLDOUT_VARIANT}' is reserved for the holdout group (set holdout_share instead)")
-            spec = _mapping(v_at, spec, ("name",), ("open_multiplier", "click_multiplier"))
-            variants.append(EmailVariant(
-                variant_id=variant_id,
-                name=text(v_at / "name", spec["name"]),
-                open_multiplier=number(v_at / "open_multiplier", spec.get("open_multiplier", 1.0), 0, low_open=True),
-                click_multiplier=number(v_at / "click_multiplier", spec.get("click_multiplier", 1.0), 0,
-                                         low_open=True),
-            ))
-        campaigns.append(EmailCampaignSpec(
-            campaign_id=campaign_id,
-            name=text(here / "name", data["name"]),
-            objective=text(here / "objective", data.get("objective", "conversion")),
-            first_day=integer(here / "first_day", data["first_day"], 0),
-            every_days=integer(here / "every_days", data["every_days"], 1),
-            audience_share=_rate(here / "audience_share", data["audience_share"]),
-            holdout_share=number(here / "holdout_share", data["holdout_share"], 0, 0.9),
-            cost_per_send=number(here / "cost_per_send", data["cost_per_send"], 0),
-            variants=tuple(variants),
-        ))
-    return tuple(campaigns)
-
-
-def _dirty(at: At, value: Any) -> dict[str, DirtyRates]:
-    data = _mapping(at, value, (), tuple(DIRTY_KEYS))
-    rates: dict[str, DirtyRates] = {}
-    for source, allowed in DIRTY_KEYS.items():
-        spec = _mapping(at / source, data.get(source) or {}, (), allowed)
-        rates[source] = DirtyRates(**{k: _rate(at / source / k, v) for k, v in spec.items()})
-    return rates
-
-
-def _volume(at: At, value: Any) -> VolumeChange:
-    data = _mapping(at, value, ("from_day", "factor"), ("to_day",))
-    from_day = integer(at / "from_day", data["from_day"], 0)
-    to_day = data.get("to_day")
-    if to_day is not None:
-        to_day = integer(at / "to_day", to_day, from_day)
-    return VolumeChange(from_day, to_day, number(at / "factor", data["factor"], 0, 10))
-
-
-def _find_campaign(at: At, campaigns: tuple[EmailCampaignSpec, ...], campaign_id: Any) -> EmailCampaignSpec:
-    for campaign in campaigns:
-        if campaign.campaign_id == campaign_id:
-            return campaign
-    at.fail(f"no email campaign with id {campaign_id!r} (known: {', '.join(c.campaign_id for c in campaigns)})")
-
-
-def _effect(at: At, value: Any, campaigns: tuple[EmailCampaignSpec, ...]) -> Effect:
-    _mapping(at, value, ("type",), ("channel", "region", "multiplier", "campaign", "variant", "metric", "lift"))
-    kind = choice(at / "type", value["type"], ("channel_conversion", "variant_lift"))
-    if kind == "channel_conversion":
-        data = _mapping(at, value, ("type", "channel", "region", "multiplier"))
-        return ChannelConversion(
-            channel=choice(at / "channel", data["channel"], CHANNEL_NAMES),
-            region=choice(at / "region", data["region"], REGIONS),
-            multiplier=number(at / "multiplier", data["multiplier"], 0, 20, low_open=True),
-        )
-    data = _mapping(at, value, ("type", "campaign", "variant", "region", "lift"), ("metric",))
-    campaign = _find_campaign(at / "campaign", campaigns, data["campaign"])
-    variant = choice(at / "variant", data["variant"], tuple(v.variant_id for v in campaign.variants))
-    return VariantLift(
-        campaign=campaign.campaign_id,
-        variant=variant,
-        region=choice(at / "region", data["region"], REGIONS),
-        metric=choice(at / "metric", data.get("metric", "click"), EMAIL_METRICS),
-        lift=number(at / "lift", data["lift"], -1, 10, low_open=True),
-    )
-
-
-def _null_slice(at: At, value: Any, campaigns: tuple[EmailCampaignSpec, ...]) -> NullSlice:
-    _mapping(at, value, ("type",), ("campaign", "channels", "region"))
-    kind = choice(at / "type", value["type"], ("variants_equal", "channels_equal"))
-    if kind == "variants_equal":
-        data = _mapping(at, value, ("type", "campaign", "region"))
-        campaign = _find_campaign(at / "campaign", campaigns, data["campaign"])
-        return VariantsEqual(campaign.campaign_id, choice(at / "region", data["region"], REGIONS))
-    data = _mapping(at, value, ("type", "channels", "region"))
-    channels = _list(at / "channels", data["channels"])
-    for i, channel in enumerate(channels):
-        choice(at / "channels" / i, channel, CHANNEL_NAMES)
-    if len(set(channels)) < 2:
-        (at / "channels").fail("list at least two different channels")
-    return ChannelsEqual(tuple(channels), choice(at / "region", data["region"], REGIONS))
-
-
-def _check_conflicts(at: At, effects: tuple[Effect, ...], null_slices: tuple[NullSlice, ...]) -> None:
-    """An effect may not plant a difference inside a slice declared to have none."""
-    for i, effect in enumerate(effects):
-        for j, null in enumerate(null_slices):
-            clash = (
-                isinstance(effect, ChannelConversion) and isinstance(null, ChannelsEqual)
-                and effect.region == null.region and effect.channel in null.channels
-            ) or (
-                isinstance(effect, VariantLift) and isinstance(null, VariantsEqual)
-                and (effect.campaign, effect.region) == (null.campaign, null.region)
-            )
-            if clash:
-                (at / "effects" / i).fail(f"plants an effect inside null_slices[{j}], where nothing may differ")

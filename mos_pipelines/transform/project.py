@@ -1,14 +1,16 @@
 """Locating the dbt project and keeping its manifest current.
 
 dagster-dbt builds assets from ``target/manifest.json``. A fresh clone has none, and an edited model
-makes it stale, so ``ensure_manifest`` runs ``dbt parse`` when the project's files changed since the
-last parse (a fingerprint of their contents is kept next to the manifest).
+makes it stale, so ``ensure_manifest`` runs ``dbt parse`` when the project's files or the vars the
+configuration hands to dbt changed since the last parse (a fingerprint of both is kept next to the
+manifest). ``dbt_command`` is every other dbt invocation by hand (``mos dbt -- <args>``).
 """
 
 from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -16,6 +18,7 @@ from pathlib import Path
 
 from dagster_dbt import DbtProject
 
+from mos_pipelines.configuration.dbt import vars_json
 from mos_pipelines.settings import DBT_PROJECT_DIR
 
 PROJECT_FILE_SUFFIXES = {".sql", ".yml", ".yaml", ".csv", ".md", ".py"}
@@ -28,9 +31,10 @@ class DbtParseError(RuntimeError):
     """``dbt parse`` failed; the message carries dbt's own output."""
 
 
-def project_fingerprint(project_dir: Path = DBT_PROJECT_DIR) -> str:
-    """sha256 over the paths and contents of every file that affects the manifest."""
+def project_fingerprint(project_dir: Path = DBT_PROJECT_DIR, dbt_vars: str | None = None) -> str:
+    """sha256 over the vars (``--vars``) and the paths and contents of every file that affects the manifest."""
     digest = hashlib.sha256()
+    digest.update((vars_json() if dbt_vars is None else dbt_vars).encode())
     files = [project_dir / "dbt_project.yml"]
     for sub in PROJECT_SUBDIRS:
         root = project_dir / sub
@@ -56,7 +60,8 @@ def ensure_manifest(project: DbtProject = dbt_project) -> Path:
     manifest = Path(project.manifest_path)
     manifest.parent.mkdir(parents=True, exist_ok=True)
     stamp = manifest.parent / "mos_fingerprint.txt"
-    fingerprint = project_fingerprint(Path(project.project_dir))
+    dbt_vars = vars_json()
+    fingerprint = project_fingerprint(Path(project.project_dir), dbt_vars)
     with (manifest.parent / ".mos_parse.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if manifest.exists() and stamp.exists() and stamp.read_text() == fingerprint:
@@ -65,10 +70,37 @@ def ensure_manifest(project: DbtProject = dbt_project) -> Path:
         env.setdefault("MOS_HOME", str(Path(".mos").resolve()))
         proc = subprocess.run(
             [dbt_executable(), "parse", "--quiet", "--project-dir", str(project.project_dir),
-             "--profiles-dir", str(project.profiles_dir)],
+             "--profiles-dir", str(project.profiles_dir), "--vars", dbt_vars],
             capture_output=True, text=True, env=env, cwd=project.project_dir,
         )
         if proc.returncode != 0:
             raise DbtParseError(f"dbt parse failed in {project.project_dir}:\n{proc.stdout}\n{proc.stderr}")
         stamp.write_text(fingerprint)
     return manifest
+
+
+def dbt_command(args: list[str], project_dir: Path = DBT_PROJECT_DIR) -> list[str]:
+    """The dbt command line for ``args`` as mos runs it: the project and its profile, and the configuration's
+    vars (merged under any ``--vars`` given in ``args``, which win)."""
+    import yaml
+
+    args = list(args)
+    values = json.loads(vars_json())
+    for flag in ("--vars",):
+        while flag in args:
+            at = args.index(flag)
+            if at + 1 >= len(args):
+                raise ValueError("--vars needs a YAML mapping, e.g. --vars '{mos__session_timeout_minutes: 45}'")
+            given = yaml.safe_load(args[at + 1]) or {}
+            if not isinstance(given, dict):
+                raise ValueError(f"--vars takes a YAML mapping, got {args[at + 1]!r}")
+            values.update(given)
+            del args[at:at + 2]
+    command = [dbt_executable(), *args]
+    if not args or args[0].startswith("-"):  # `dbt --version`, `dbt --help`: nothing to add
+        return command
+    if "--project-dir" not in args:
+        command += ["--project-dir", str(project_dir)]
+    if "--profiles-dir" not in args:
+        command += ["--profiles-dir", str(project_dir)]
+    return command + ["--vars", json.dumps(values, sort_keys=True, separators=(",", ":"))]

@@ -30,10 +30,10 @@ import duckdb
 import pytest
 import yaml
 
-from mos_pipelines.activation.config import load_config
 from mos_pipelines.activation.delivery import deliver
 from mos_pipelines.activation.hashing import google_email, google_phone, meta_email, meta_phone, sha256_hex
 from mos_pipelines.activation.retry import backoff_seconds
+from mos_pipelines.configuration import load_activation as load_config
 from mos_pipelines.settings import PROJECT_ROOT
 from tests.activation_servers import SmtpServer, WebhookServer
 
@@ -78,16 +78,21 @@ def make_warehouse(home: Path, n: int = N) -> Path:
     return path
 
 
+# The test sync tables and the consent purpose each selects for (merged into the bundled sync models).
+SYNC_MODELS = {"sync_email__test": {"consent_purpose": "email_marketing"},
+               "sync_crm__test": {"consent_purpose": "email_marketing"},
+               "sync_ads__test": {"consent_purpose": "ad_personalization"}}
+
+
 def write_config(path: Path, destinations: dict, **extra) -> Path:
-    config = {"retry": FAST_RETRY, "content": {"templates": TEMPLATES}, "destinations": destinations, **extra}
+    config = {"retry": FAST_RETRY, "content": {"templates": TEMPLATES}, "sync_models": SYNC_MODELS,
+              "destinations": destinations, **extra}
     path.write_text(yaml.safe_dump(config))
     return path
 
 
-EMAIL = {"channel": "email", "sync_model": "activation.sync_email__test", "record_key": "customer_id",
-         "consent_purpose": "email_marketing"}
-ADS = {"sync_model": "activation.sync_ads__test", "record_key": "audience_member_id",
-       "consent_purpose": "ad_personalization"}
+EMAIL = {"channel": "email", "sync_model": "activation.sync_email__test", "record_key": "customer_id"}
+ADS = {"sync_model": "activation.sync_ads__test", "record_key": "audience_member_id"}
 
 
 def smtp_env(server: SmtpServer, maildir: Path) -> dict[str, str]:
@@ -135,7 +140,8 @@ def test_crash_mid_send_killed_at_random_points_delivers_each_of_1000_messages_o
     assert 0 < sent_before_final < N  # the kills interrupted the delivery, the last run finished it
     assert len(messages) == N
     assert len(set(ids)) == N and len(set(recipients)) == N  # 0 duplicates
-    assert all(m["List-Unsubscribe"].startswith("<mailto:") for m in messages)
+    # the override sets no unsubscribe_url: the bundled one applies (one-click URL, then mailto)
+    assert all("<mailto:unsubscribe@" in m["List-Unsubscribe"] and m["List-Unsubscribe-Post"] for m in messages)
     with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
         statuses = dict(con.execute("select status, count(*) from ops.activation_ledger group by 1").fetchall())
         keys = {r[0] for r in con.execute("select '<' || idempotency_key || '@mos-pipelines.example>' "
@@ -158,7 +164,7 @@ def test_webhook_retries_500_500_429_then_200_deliver_once_with_one_key_and_resp
     with WebhookServer(lambda request, number: answers[number]) as server:
         config = load_config(write_config(tmp_path / "a.yaml", {"crm__test": {
             "channel": "webhook", "sync_model": "activation.sync_crm__test", "record_key": "customer_id",
-            "consent_purpose": "email_marketing", "url": server.url}}))
+            "url": server.url}}))
         with duckdb.connect(str(home / "warehouse.duckdb")) as con:
             report = deliver(con, "crm__test", config, home, "run-1")
             again = deliver(con, "crm__test", config, home, "run-2")
@@ -190,7 +196,7 @@ def test_permanent_500_and_a_400_become_dead_letters_while_the_other_rows_delive
     with WebhookServer(respond) as server:
         config = load_config(write_config(tmp_path / "a.yaml", {"crm__test": {
             "channel": "webhook", "sync_model": "activation.sync_crm__test", "record_key": "customer_id",
-            "consent_purpose": "email_marketing", "url": server.url, "rate_limit_per_second": 20}},
+            "url": server.url, "rate_limit_per_second": 20}},
             retry={**FAST_RETRY, "max_attempts": 3}))
         with duckdb.connect(str(home / "warehouse.duckdb")) as con:
             report = deliver(con, "crm__test", config, home, "run-1")
@@ -283,7 +289,7 @@ def test_unchanged_rerun_sends_nothing_and_10_changed_rows_send_exactly_10_updat
     with WebhookServer() as server:
         config = load_config(write_config(tmp_path / "a.yaml", {
             "crm__test": {"channel": "webhook", "sync_model": "activation.sync_crm__test", "record_key": "customer_id",
-                          "consent_purpose": "email_marketing", "url": server.url},
+                          "url": server.url},
             "google__test": {**ADS, "channel": "google_customer_match"}}))
         with duckdb.connect(str(home / "warehouse.duckdb")) as con:
             first = deliver(con, "crm__test", config, home, "r1")

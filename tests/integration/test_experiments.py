@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mos_pipelines.experiments.config import load_config
+from mos_pipelines.configuration import load_experiments as load_config
 
 from .conftest import World, use_home
 

@@ -22,9 +22,9 @@ from nbclient import NotebookClient
 from typer.testing import CliRunner
 
 from mos_pipelines.cli import app
+from mos_pipelines.configuration import load_insights as load_config
 from mos_pipelines.experiments import store as experiment_store
 from mos_pipelines.insights import store
-from mos_pipelines.insights.config import load_config
 from mos_pipelines.insights.notify import notify
 from mos_pipelines.insights.pipeline import generate_insights
 from mos_pipelines.insights.semantic import SemanticLayer

@@ -25,8 +25,8 @@ import pytest
 
 import duckdb
 
+from mos_pipelines.configuration import load_insights as load_config
 from mos_pipelines.insights import store
-from mos_pipelines.insights.config import load_config
 from mos_pipelines.insights.evaluation import build_worlds, evaluate_world, recall_table
 from mos_pipelines.insights.semantic import SemanticLayer
 from mos_pipelines.insights.traceability import problems

@@ -15,9 +15,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from mos_pipelines.runner import run_assets
 from mos_pipelines.settings import Settings
 from mos_pipelines.simulation import WorldConfig, generate_world
-from mos_pipelines.runner import run_assets
 from tests.integration.conftest import World, build_world, use_home
 
 pytestmark = pytest.mark.integration
@@ -129,7 +129,7 @@ def test_missing_identifiers_fail_the_gate_and_nothing_downstream_materializes(m
     _, passed, stored, threshold, details = results_rows(missing_ids)["missing_identifiers"]
     assert passed is False and stored == pytest.approx(observed) and "0.05" in threshold
     details = json.loads(details)
-    # every day carries 10 % of bad rows: each day big enough to judge fails (min_rows, quality/thresholds.yaml)
+    # every day carries 10 % of bad rows: each day big enough to judge fails (min_rows, config/quality.yaml)
     assert details["days_failing"] == details["days"] - len(details["days_below_min_rows"]) > 0
     assert details["quarantined_examples"] and details["examples"]
 

@@ -15,7 +15,6 @@ import yaml
 from mos_pipelines.activation import content, ledger
 from mos_pipelines.activation.channels.email import build_message
 from mos_pipelines.activation.channels.slack import slack_message
-from mos_pipelines.activation.config import ActivationConfigError, CopyTemplate, EmailSettings, load_config
 from mos_pipelines.activation.hashing import (
     IdentifierError,
     google_email,
@@ -26,9 +25,8 @@ from mos_pipelines.activation.hashing import (
     sha256_hex,
 )
 from mos_pipelines.activation.retry import RateLimiter, backoff_seconds, is_retryable, retry_after_seconds
-from mos_pipelines.activation.config import RetrySettings
-from mos_pipelines.quality.config import load_config as load_quality_config
-from mos_pipelines.settings import DBT_PROJECT_DIR
+from mos_pipelines.configuration import DOMAINS, ConfigError, load_activation
+from mos_pipelines.configuration.activation import CopyTemplate
 
 NOW = datetime.datetime(2026, 3, 1, 12, 0)
 
@@ -87,7 +85,7 @@ def test_hashed_identifiers_hold_no_raw_value_and_skip_what_cannot_be_normalised
 
 # -- copy, guardrails, approvals -------------------------------------------------------------------
 
-BUNDLED = load_config()
+BUNDLED = load_activation(DOMAINS["activation"].file)  # whatever the environment says
 
 
 def test_bundled_templates_that_state_a_discount_need_approval_and_the_others_do_not():
@@ -147,14 +145,15 @@ def test_llm_renderer_reads_the_llm_layers_subject_line_format():
 
 
 def _llm_layer(tmp_path: Path, con: duckdb.DuckDBPyConnection, email_model: str, extra: str = ""):
-    from mos_pipelines.llm import LLM, Ledger, load_config as load_llm_config
+    from mos_pipelines.configuration import load_llm
+    from mos_pipelines.llm import LLM, Ledger
 
     path = tmp_path / "llm.yaml"
     path.write_text("defaults: {num_retries: 0, timeout_s: 5}\ntasks:\n"
                     "  insight_phrasing: {model: mos-offline/insight-writer}\n"
                     f"  email_copy: {{model: {email_model}{extra}}}\n"
                     "  question_answering: {model: mos-offline/analyst}\n")
-    return LLM(load_llm_config(path), Ledger(con))
+    return LLM(load_llm(path), Ledger(con))
 
 
 def test_offline_llm_copy_is_the_template_written_once_and_kept_with_its_call_in_the_ledger(tmp_path):
@@ -226,7 +225,7 @@ def _change(payload: dict, key: str = "k" * 32) -> ledger.Change:
 
 
 def test_email_message_id_comes_from_the_idempotency_key_with_unsubscribe_headers():
-    settings = EmailSettings(unsubscribe_url="https://x.example/u?token={token}")
+    settings = BUNDLED.email.model_copy(update={"unsubscribe_url": "https://x.example/u?token={token}"})
     payload = {"to": "a@b.example", "subject": "Hi", "body": "Text", "campaign_id": "camp", "variant_id": "A",
                "unsubscribe_token": "tok123"}
     msg = email.message_from_bytes(build_message(_change(payload, "ab" * 16), settings).as_bytes())
@@ -313,7 +312,7 @@ def test_frozen_records_are_neither_updated_nor_removed():
 # -- retries ---------------------------------------------------------------------------------------
 
 def test_backoff_grows_exponentially_with_bounded_jitter_and_is_reproducible():
-    settings = RetrySettings(backoff_base_seconds=1.0, backoff_max_seconds=8.0, jitter=0.5)
+    settings = BUNDLED.retry.model_copy(update={"backoff_base_seconds": 1.0, "backoff_max_seconds": 8.0, "jitter": 0.5})
     for attempt, full in ((1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0), (6, 8.0)):
         wait = backoff_seconds(settings, attempt, "key")
         assert full / 2 <= wait <= full
@@ -345,44 +344,49 @@ def test_rate_limiter_spaces_calls_evenly():
 # -- config ----------------------------------------------------------------------------------------
 
 def _config(tmp_path: Path, change) -> Path:
-    data = yaml.safe_load(Path(BUNDLED.source).read_text())
+    """The bundled file with a change, as an override file (merged over the bundled one)."""
+    data = yaml.safe_load(DOMAINS["activation"].file.read_text())
     change(data)
     path = tmp_path / "activation.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda d: d["destinations"]["email__nurture"].update(colour="red"), r"destinations.email__nurture.colour"),
-    (lambda d: d["destinations"]["crm__lifecycle_stages"].pop("url_env"), r"needs `url` or `url_env`"),
-    (lambda d: d["destinations"]["email__nurture"].update(sync_model="nurture"), r"expected schema.table"),
-    (lambda d: d["channels"].update(fax={"enabled": True}), r"channels.fax"),
-    (lambda d: d["retry"].update(max_attempts=0), r"retry.max_attempts"),
+@pytest.mark.parametrize("change, key, expected", [
+    (lambda d: d["destinations"]["email__nurture"].update(colour="red"), "destinations.email__nurture.colour",
+     "one of the keys channel, sync_model"),
+    (lambda d: d["destinations"]["email__nurture"].update(channel="carrier_pigeon"), "destinations.email__nurture.channel",
+     "one of email, webhook, google_customer_match, meta_custom_audience, slack"),
+    (lambda d: d["destinations"]["crm__lifecycle_stages"].pop("url_env"), "destinations.crm__lifecycle_stages.url_env",
+     "`url` or `url_env`"),
+    (lambda d: d["destinations"]["email__nurture"].update(sync_model="nurture"), "destinations.email__nurture.sync_model",
+     "schema.table"),
+    (lambda d: d["destinations"]["email__nurture"].update(sync_model="activation.sync_fax"),
+     "destinations.email__nurture.sync_model", "a sync model declared under sync_models"),
+    (lambda d: d["sync_models"]["sync_email__nurture"].update(campaign_id=None),
+     "sync_models.sync_email__nurture.campaign_id", "a value: models/activation/sync_email__nurture.sql reads it"),
+    (lambda d: d["channels"].update(fax={"enabled": True}), "channels.fax", "one of email, webhook"),
+    (lambda d: d["retry"].update(max_attempts=0), "retry.max_attempts", "a number >= 1"),
 ])
-def test_config_errors_name_the_file_and_the_key(tmp_path, change, message):
-    with pytest.raises(ActivationConfigError, match=message) as error:
-        load_config(_config(tmp_path, change))
-    assert str(tmp_path / "activation.yaml") in str(error.value)
+def test_config_errors_name_the_file_the_key_and_what_was_expected(tmp_path, change, key, expected):
+    with pytest.raises(ConfigError) as error:
+        load_activation(_config(tmp_path, change))
+    assert (error.value.file, error.value.key) == (str(tmp_path / "activation.yaml"), key)
+    assert error.value.expected.startswith(expected), error.value.expected
 
 
 def test_kill_switch_and_missing_copy_are_reported(tmp_path):
-    config = load_config(_config(tmp_path, lambda d: d["channels"]["email"].update(enabled=False)))
+    config = load_activation(_config(tmp_path, lambda d: d["channels"]["email"].update(enabled=False)))
     assert not config.enabled("email") and config.enabled("slack")
-    with pytest.raises(ActivationConfigError, match="no email copy for campaign 'x' variant 'y'"):
-        load_config(_config(tmp_path, lambda d: d["content"]["templates"].pop("default"))).content.template_for("x", "y")
+    without_default = load_activation(_config(tmp_path, lambda d: d["content"]["templates"].pop("default")))
+    with pytest.raises(ConfigError) as error:
+        without_default.content.template_for("x", "y")
+    assert error.value.key == "content.templates.x.y" and "campaign 'x' variant 'y'" in error.value.expected
 
 
-def test_consent_purposes_agree_across_delivery_config_quality_gate_and_sync_models():
-    dbt_vars = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())["vars"]
-    model_purpose = {
-        "activation.sync_email__nurture": dbt_vars["mos__activation_nurture"]["consent_purpose"],
-        "activation.sync_crm__lifecycle_stages": dbt_vars["mos__activation_crm"]["consent_purpose"],
-        "activation.sync_ads__audience_members": dbt_vars["mos__activation_ads"]["consent_purpose"],
-    }
-    gated = {(t.table, t.purpose) for t in load_quality_config().consent.targets}
-    for name, destination in BUNDLED.destinations.items():
-        if destination.consent_purpose is None:
-            assert destination.sync_model not in model_purpose, name
-            continue
-        assert model_purpose[destination.sync_model] == destination.consent_purpose, name
-        assert (destination.sync_model, destination.consent_purpose) in gated, name
+def test_each_destination_checks_the_consent_purpose_of_its_sync_model():
+    """The purpose is declared once per sync model; both ad destinations read one sync model and so one purpose."""
+    purposes = {name: d.consent_purpose for name, d in BUNDLED.destinations.items()}
+    assert purposes == {"email__nurture": "email_marketing", "crm__lifecycle_stages": "email_marketing",
+                        "google_ads__audiences": "ad_personalization", "meta_ads__audiences": "ad_personalization",
+                        "slack__top_notifications": None}

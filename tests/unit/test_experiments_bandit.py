@@ -10,10 +10,16 @@ import pandas as pd
 import pytest
 from scipy.special import betaln
 
+from mos_pipelines.configuration import DOMAINS, load_experiments
 from mos_pipelines.experiments import bandit
 from mos_pipelines.experiments.allocation import aggregate, allocate
-from mos_pipelines.experiments.config import BanditSettings
 from mos_pipelines.experiments.outcomes import Experiment
+
+BANDIT = load_experiments(DOMAINS["experiments"].file).bandit  # the bundled settings, whatever the environment says
+
+
+def BanditSettings(**changes):  # noqa: N802 - the bundled bandit settings with some changed
+    return BANDIT.model_copy(update=changes)
 
 DAY = datetime.date(2026, 2, 1)
 

@@ -10,11 +10,18 @@ import pytest
 from typer.testing import CliRunner
 
 from mos_pipelines.cli import app
-from mos_pipelines.experiments.config import BanditSettings, ExperimentsConfigError, parse_config
+import yaml
+
+from mos_pipelines.configuration import DOMAINS, ConfigError, load_experiments
 from mos_pipelines.experiments.offline import LogError, evaluate_log, read_log
 
 TRUE_RATES = {"A": 0.04, "B": 0.06, "C": 0.09, "H": 0.03}
 runner = CliRunner()
+BANDIT = load_experiments(DOMAINS["experiments"].file).bandit  # the bundled settings, whatever the environment says
+
+
+def BanditSettings(**changes):  # noqa: N802 - the bundled bandit settings with some changed
+    return BANDIT.model_copy(update=changes)
 
 
 def _uniform_log(path: Path, rows: int = 40_000, seed: int = 3) -> Path:
@@ -144,15 +151,35 @@ def test_cli_sample_size_and_compare(tmp_path, monkeypatch):
     assert compare.exit_code == 0 and "always-valid p-value" in compare.output and "+30.00%" in compare.output
 
 
-def test_config_errors_name_the_file_and_key():
-    with pytest.raises(ExperimentsConfigError, match=r"exp.yaml: key 'bandit.floor': must be >= 0 and <= 0.5"):
-        parse_config({"bandit": {"floor": 0.7}}, "exp.yaml")
-    with pytest.raises(ExperimentsConfigError, match=r"key 'bandit.flor': unknown key"):
-        parse_config({"bandit": {"flor": 0.1}}, "exp.yaml")
-    with pytest.raises(ExperimentsConfigError, match=r"key 'goals.engagement': expected one of click"):
-        parse_config({"goals": {"engagement": "opens"}}, "exp.yaml")
-    with pytest.raises(ExperimentsConfigError, match="min_share add up to"):
-        parse_config({"budget": {"channels": ["a", "b"], "floor": 0.1, "min_share": {"a": 0.95}}}, "exp.yaml")
-    config = parse_config({"experiments": {"em_x": {"goal": "revenue", "holdout_share": 0.2}}}, "exp.yaml")
+def _override(tmp_path: Path, data: dict) -> Path:
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.mark.parametrize(("data", "key", "expected"), [
+    ({"bandit": {"floor": 0.7}}, "bandit.floor", "a number <= 0.5"),
+    ({"bandit": {"flor": 0.1}}, "bandit.flor", "one of the keys segment, prior_alpha"),
+    ({"goals": {"engagement": "opens"}}, "goals.engagement", "one of click, conversion, revenue"),
+    ({"budget": {"channels": ["a", "b"], "floor": 0.1, "min_share": {"a": 0.95}, "max_share": {}}},
+     "budget.min_share", "floor and min_share that add up to at most 1"),
+])
+def test_config_errors_name_the_file_and_key(tmp_path, data, key, expected):
+    with pytest.raises(ConfigError) as error:
+        load_experiments(_override(tmp_path, data))
+    assert (error.value.file, error.value.key) == (str(tmp_path / "exp.yaml"), key)
+    assert error.value.expected.startswith(expected)
+
+
+def test_a_conflict_with_the_bundled_file_points_at_the_bundled_line(tmp_path):
+    """An override that changes the channels but not max_share: the bundled max_share names other channels."""
+    with pytest.raises(ConfigError) as error:
+        load_experiments(_override(tmp_path, {"budget": {"channels": ["a", "b"]}}))
+    assert (error.value.file, error.value.key) == (str(DOMAINS["experiments"].file), "budget.max_share.paid_search")
+    assert error.value.expected == "one of budget.channels (a, b)" and error.value.line is not None
+
+
+def test_an_override_changes_only_what_it_sets(tmp_path):
+    config = load_experiments(_override(tmp_path, {"experiments": {"em_x": {"goal": "revenue", "holdout_share": 0.2}}}))
     assert config.goal_for("em_x", "engagement") == "revenue" and config.holdout_share_for("em_x") == 0.2
     assert config.goal_for("em_y", "conversion") == "conversion" and config.holdout_share_for("em_y") == 0.1

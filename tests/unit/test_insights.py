@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from mos_pipelines.configuration import load_insights as load_config
 from mos_pipelines.insights import store
 from mos_pipelines.insights.candidate import Candidate, RunContext
-from mos_pipelines.insights.config import load_config
 from mos_pipelines.insights.lookalike import lookalike_degradation
 from mos_pipelines.insights.notify import changed_materially, notify
 from mos_pipelines.insights.pipeline import phrase

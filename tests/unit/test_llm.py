@@ -9,9 +9,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from mos_pipelines.llm import LLM, Ledger, check_grounding, get_prompt, load_config
+from mos_pipelines.configuration import DOMAINS, ConfigError
+from mos_pipelines.configuration import load_llm as load_config
+from mos_pipelines.llm import LLM, Ledger, check_grounding, get_prompt
 from mos_pipelines.llm.client import import_litellm
-from mos_pipelines.llm.config import LLMConfigError
 
 FACTS = {
     "scope": "In EU", "a_label": "email", "b_label": "display", "verb": "converts", "prefix": "",
@@ -61,8 +62,8 @@ def test_offline_provider_writes_the_template_with_the_network_unreachable(no_ne
 
 
 def test_the_bundled_config_uses_only_the_offline_provider() -> None:
-    config = load_config()
-    assert all(m.startswith("mos-offline/") for t in config.tasks.values() for m in t.chain)
+    config = load_config(DOMAINS["llm"].file)
+    assert all(m.startswith("mos-offline/") for t in config.tasks for m in config.for_task(t).chain)
 
 
 def test_priced_model_cost_is_tokens_times_litellm_prices(no_network, tmp_path: Path) -> None:
@@ -144,8 +145,11 @@ def test_every_prompt_has_a_stable_version_and_describes_its_guardrails() -> Non
     assert prompt.violations(text, facts) == [] and "<facts>" in user["content"]
 
 
-def test_a_config_without_a_model_names_the_key(tmp_path: Path) -> None:
+def test_a_task_without_a_model_names_the_key(tmp_path: Path) -> None:
     path = tmp_path / "llm.yaml"
-    path.write_text("tasks:\n  insight_phrasing: {fallbacks: []}\n")
-    with pytest.raises(LLMConfigError, match=r"tasks\.insight_phrasing'\.model"):
+    path.write_text("tasks:\n  image_captions: {fallbacks: []}\n  insight_phrasing: {model: ''}\n")
+    with pytest.raises(ConfigError) as error:
         load_config(path)
+    found = {(p.key, p.expected) for p in error.value.problems}
+    assert found == {("tasks.image_captions.model", "a value (the key is required)"),
+                     ("tasks.insight_phrasing.model", "non-empty text")}

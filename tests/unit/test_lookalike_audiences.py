@@ -10,18 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mos_pipelines.configuration import DOMAINS, ConfigError
+from mos_pipelines.configuration import load_lookalike as load_config
+from mos_pipelines.configuration.lookalike import Audience
 from mos_pipelines.lookalike import store
-from mos_pipelines.lookalike.audiences import (
-    Audience,
-    AudienceConfigError,
-    Degradation,
-    fit_audience,
-    judge,
-    load_config,
-    model_card,
-    model_run_row,
-)
-from mos_pipelines.lookalike.model import ModelSettings, SeedTooSmallError
+from mos_pipelines.lookalike.audiences import fit_audience, judge, model_card, model_run_row
+from mos_pipelines.lookalike.model import SeedTooSmallError
 
 NOW = datetime.datetime(2026, 3, 1, tzinfo=datetime.UTC)
 
@@ -60,17 +54,24 @@ audiences:
 """
 
 
-def test_config_errors_name_the_file_and_key(tmp_path: Path):
-    with pytest.raises(AudienceConfigError, match=r"lookalike.yaml: audiences\[0\]: missing 'seed'"):
-        load_config(write_config(tmp_path / "lookalike.yaml", "audiences:\n  - name: a\n    population: 'true'\n"))
-    with pytest.raises(AudienceConfigError, match=r"model: unknown key\(s\) depth"):
-        load_config(write_config(tmp_path / "lookalike.yaml", "model: {depth: 3}\naudiences: []\n"))
+@pytest.mark.parametrize(("body", "key", "expected"), [
+    ("audiences:\n  - name: a\n    population: 'true'\n", "audiences[0].seed", "a value (the key is required)"),
+    ("model: {depth: 3}\naudiences: []\n", "model.depth", "one of the keys kind, negatives_per_positive"),
+    ("model: {holdout_share: 1.5}\n", "model.holdout_share", "a number < 1"),
+    ("audiences:\n  - {name: Payers, seed: x, population: y}\n", "audiences[0].name", "a lower_snake_case name"),
+    ("default_features: []\naudiences:\n  - {name: a, seed: x, population: y}\n", "audiences[0].features",
+     "features: list them here or under default_features"),
+])
+def test_config_errors_name_the_file_and_key(tmp_path: Path, body: str, key: str, expected: str):
+    path = write_config(tmp_path / "lookalike.yaml", body)
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert (error.value.file, error.value.key) == (str(path), key)
+    assert error.value.expected.startswith(expected), error.value.expected
 
 
 def test_bundled_config_loads():
-    from mos_pipelines.lookalike.audiences import CONFIG_FILE
-
-    config = load_config(CONFIG_FILE)  # explicitly: a user's MOS_LOOKALIKE_CONFIG may point elsewhere
+    config = load_config(DOMAINS["lookalike"].file)  # explicitly: a user's MOS_LOOKALIKE_CONFIG may point elsewhere
     assert [a.name for a in config.audiences] == ["paying_lookalike_eu", "paying_lookalike_all"]
     leaking = {"order_count", "orders_90d", "revenue_usd", "revenue_usd_90d", "avg_order_value_usd", "session_count",
                "sessions_7d", "sessions_30d", "sessions_90d", "events_90d", "event_count", "device_count",
@@ -169,11 +170,12 @@ def test_a_small_seed_can_learn_from_a_wider_definition_but_is_judged_on_its_own
     store.ensure_tables(con)
     store.write_result(con, result, row)
     assert con.sql("select wider_train_seed from ml.model_runs").fetchall() == [(others_paying,)]
-    plain = Audience(audience.name, "", audience.seed, audience.population, audience.features)
+    plain = Audience(name=audience.name, seed=audience.seed, population=audience.population, features=audience.features)
     assert plain.definition_hash(config.model) != audience.definition_hash(config.model)  # a new baseline
 
 
 def test_learn_from_needs_a_seed_and_a_population(tmp_path: Path):
     bad = LEARN_FROM.replace('{seed: "order_count > 0", population: "order_count = 0"}', '{seed: "order_count > 0"}')
-    with pytest.raises(AudienceConfigError, match=r"audiences\[0\]\.learn_from"):
+    with pytest.raises(ConfigError) as error:
         load_config(write_config(tmp_path / "l.yaml", bad))
+    assert error.value.key == "audiences[0].learn_from.population"

@@ -10,12 +10,12 @@ import duckdb
 import pandas as pd
 import pytest
 
+from mos_pipelines.configuration.quality import ConsentForActivation
 from mos_pipelines.quality import gates
-from mos_pipelines.quality.config import ConsentSettings, ConsentTarget
+from mos_pipelines.quality.gates import ConsentTarget
 
-CONSENT = ConsentSettings(consent_table="marts.consent_current", customer_column="customer_id",
-                          purpose_column="purpose", status_column="status", allowed_statuses=("granted",),
-                          targets=())
+CONSENT = ConsentForActivation(consent_table="marts.consent_current", customer_column="customer_id",
+                               purpose_column="purpose", status_column="status", allowed_statuses=("granted",))
 
 
 @pytest.fixture
@@ -248,7 +248,7 @@ def test_consent_fails_for_customers_without_an_allowing_row(con):
     result = gates.consent_for_activation(con, target, CONSENT)
     assert not result.passed and result.observed == pytest.approx(0.75)
     assert [e["customer_id"] for e in result.examples] == ["c2", "c3", "c5"]
-    presence_only = ConsentSettings(**{**CONSENT.__dict__, "status_column": None, "allowed_statuses": ()})
+    presence_only = CONSENT.model_copy(update={"status_column": None, "allowed_statuses": ()})
     result = gates.consent_for_activation(con, target, presence_only)
     assert [e["customer_id"] for e in result.examples] == ["c3", "c5"]  # any row for the purpose counts
 

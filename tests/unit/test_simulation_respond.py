@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mos_pipelines.experiments.config import load_config
+from mos_pipelines.configuration import load_experiments as load_config
 from mos_pipelines.experiments.outcomes import email_match_key_sql
 from mos_pipelines.simulation import WorldConfig
 from mos_pipelines.simulation.respond import SendsError

@@ -3,7 +3,7 @@
     subdomain of one (google.com matches www.google.com, not notgoogle.com).
 #}
 {% macro is_organic_referrer(host_expr) -%}
-    {%- set domains = var('mos__organic_referrer_domains', []) -%}
+    {%- set domains = var('mos__organic_referrer_domains') -%}
     {%- if domains | length == 0 -%}
         false
     {%- else -%}

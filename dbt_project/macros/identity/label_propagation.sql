@@ -175,7 +175,7 @@
 {% macro drop_label_propagation_scratch(base, max_iterations=none, execute_drop=false) -%}
     {%- set result = label_propagation_scratch_relation(base, 'result') -%}
     {%- if execute_drop -%}
-        {%- set last = (max_iterations or var('mos__identity_max_label_iterations', 50)) | int -%}
+        {%- set last = (max_iterations or var('mos__identity_max_label_iterations')) | int -%}
         {%- set names = ['result', 'edges'] -%}
         {%- for iteration in range(0, last + 1) -%}
             {%- do names.append('labels_' ~ iteration) -%}

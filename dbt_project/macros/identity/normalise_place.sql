@@ -20,7 +20,7 @@
 
 
 {% macro normalise_company(expr) -%}
-    {%- set suffixes = var('mos__identity_company_legal_suffixes', []) | map('lower') | list -%}
+    {%- set suffixes = var('mos__identity_company_legal_suffixes') | map('lower') | list -%}
     {%- if suffixes | length == 0 -%}
         {{ normalise_text(expr) }}
     {%- else -%}

@@ -21,7 +21,7 @@
     error, an attribute without a rule gets most_recent. Returns attribute -> setting.
 -#}
 {% macro survivorship_settings(golden_attributes) -%}
-    {%- set configured = var('mos__survivorship', {}) -%}
+    {%- set configured = var('mos__survivorship') -%}
     {%- set settings = {} -%}
     {%- for attribute in configured -%}
         {%- if attribute not in golden_attributes -%}

@@ -6,7 +6,7 @@
     with an email address or a phone and granted consent for ad personalisation. Identifiers are
     raw here; the delivery normalises and hashes them per platform, so no export holds them raw.
 -#}
-{%- set ads = var('mos__activation_ads') -%}
+{%- set ads = var('mos__activation_sync_models')['sync_ads__audience_members'] -%}
 {%- set score_columns = {
     'customer_id': 'varchar', 'audience': 'varchar', 'tier': 'integer', 'percentile': 'double'
 } -%}

@@ -4,7 +4,7 @@
     ledger turns this state into changes: a row is sent when its stage or address changed since the
     CRM last acknowledged it, and a customer who leaves the model is sent as a removal.
 -#}
-{%- set crm = var('mos__activation_crm') -%}
+{%- set crm = var('mos__activation_sync_models')['sync_crm__lifecycle_stages'] -%}
 
 with
 

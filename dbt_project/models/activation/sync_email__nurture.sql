@@ -6,7 +6,7 @@
     (campaign, address) keeps holdout_share of the audience out and spreads the rest evenly over
     the campaign's non-holdout variants (assignment_source says which rule decided).
 -#}
-{%- set nurture = var('mos__activation_nurture') -%}
+{%- set nurture = var('mos__activation_sync_models')['sync_email__nurture'] -%}
 {%- set campaign_id = nurture['campaign_id'] -%}
 {%- set holdout_share = nurture['holdout_share'] -%}
 {%- set use_assignments = source_exists('experiments', 'assignments') -%}

@@ -80,7 +80,7 @@ final as (
         created_at
 
     from ranked
-    where notification_rank <= {{ var('mos__activation_slack_top_n') }}
+    where notification_rank <= {{ var('mos__activation_sync_models')['sync_slack__top_notifications']['top_n'] }}
 
 )
 

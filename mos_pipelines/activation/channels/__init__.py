@@ -17,9 +17,9 @@ from typing import Any, Protocol
 
 import duckdb
 
-from mos_pipelines.activation.config import ActivationConfig, Destination, RetrySettings
 from mos_pipelines.activation.ledger import Change, Prepared
 from mos_pipelines.activation.retry import RateLimiter, backoff_seconds, is_retryable
+from mos_pipelines.configuration.activation import ActivationSettings, Destination, RetrySettings
 
 
 class DeliveryError(RuntimeError):
@@ -74,7 +74,7 @@ class ChannelContext:
 
     name: str
     destination: Destination
-    config: ActivationConfig
+    config: ActivationSettings
     mos_home: Path
     limiter: RateLimiter
     sleep: Callable[[float], None] = time.sleep

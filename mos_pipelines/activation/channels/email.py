@@ -38,9 +38,9 @@ from mos_pipelines.activation.channels import (
     deliver_with_retries,
     require_columns,
 )
-from mos_pipelines.activation.config import EmailSettings
 from mos_pipelines.activation.hashing import recipient_hash
 from mos_pipelines.activation.ledger import Change, Prepared, payload_hash
+from mos_pipelines.configuration.activation import EmailSettings
 
 COLUMNS = ("customer_id", "email_address", "campaign_id", "variant_id")
 # Header lines stay whole up to RFC 5322's 998 characters (List-Unsubscribe is one list of <URI>s);

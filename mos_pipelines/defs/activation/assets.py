@@ -11,9 +11,10 @@ import dagster as dg
 from dagster_dbt import DbtCliResource
 
 from mos_pipelines.activation.channels import DeliveryError
-from mos_pipelines.activation.config import load_config
 from mos_pipelines.activation.delivery import deliver
 from mos_pipelines.activation.gating import DELIVERY_TAG, delivery_key
+from mos_pipelines.configuration import load_activation as load_config
+from mos_pipelines.configuration.dbt import vars_args
 from mos_pipelines.defs.transform.assets import LAYERS, dbt_step
 from mos_pipelines.resources import MosHome
 from mos_pipelines.settings import WAREHOUSE_POOL
@@ -28,7 +29,7 @@ if LAYERS.activation:
     @dbt_step("dbt_activation_syncs", LAYERS.activation_select)
     def dbt_activation_syncs(context: dg.AssetExecutionContext, dbt: DbtCliResource):
         """Build the sync models: exactly what each destination should hold."""
-        yield from dbt.cli(["build"], context=context).stream()
+        yield from dbt.cli(["build", *vars_args()], context=context).stream()
 
 
 class DeliveryConfig(dg.Config):

@@ -9,8 +9,8 @@ import json
 
 import dagster as dg
 
-from mos_pipelines.activation.config import load_config
 from mos_pipelines.activation.gating import decide
+from mos_pipelines.configuration import load_activation as load_config
 from mos_pipelines.defs.activation.assets import CONFIG
 from mos_pipelines.defs.activation.jobs import activation_jobs, job_name
 

@@ -4,10 +4,10 @@ assignments with their persistent holdout, and the channel budget allocation."""
 import dagster as dg
 import pandas as pd
 
-from mos_pipelines.experiments import daily, store
-from mos_pipelines.experiments.config import load_config
-from mos_pipelines.experiments.outcomes import WAREHOUSE, load_experiments
+from mos_pipelines.configuration import load_experiments as load_config
 from mos_pipelines.defs._common import partial_result, warehouse_asset
+from mos_pipelines.experiments import daily, store
+from mos_pipelines.experiments.outcomes import WAREHOUSE, load_experiments
 from mos_pipelines.resources import MosHome
 from mos_pipelines.skipped import SkippedPart
 

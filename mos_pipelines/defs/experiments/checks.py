@@ -2,9 +2,9 @@
 
 import dagster as dg
 
+from mos_pipelines.configuration import load_experiments as load_config
 from mos_pipelines.defs._common import md_list, warehouse_check
 from mos_pipelines.experiments import store
-from mos_pipelines.experiments.config import load_config
 from mos_pipelines.experiments.validation import allocation_problems, budget_problems, holdout_contamination
 from mos_pipelines.resources import MosHome
 

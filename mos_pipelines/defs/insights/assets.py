@@ -3,10 +3,10 @@
 import dagster as dg
 
 from mos_pipelines import skipped
+from mos_pipelines.configuration import load_insights as load_config
 from mos_pipelines.defs._common import partial_result, warehouse_asset
 from mos_pipelines.insights import store
 from mos_pipelines.insights.candidate import Skip
-from mos_pipelines.insights.config import load_config
 from mos_pipelines.insights.notify import notify
 from mos_pipelines.insights.pipeline import generate_insights
 from mos_pipelines.insights.report import top_markdown, write_report

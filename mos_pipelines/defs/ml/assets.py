@@ -4,13 +4,14 @@ import datetime
 
 import dagster as dg
 
+from mos_pipelines.configuration import load_lookalike as load_config
 from mos_pipelines.defs._common import partial_result, warehouse_asset
 from mos_pipelines.lookalike import store
-from mos_pipelines.lookalike.audiences import fit_audience, judge, load_config, model_card, model_run_row, skipped_run_row
+from mos_pipelines.lookalike.audiences import fit_audience, judge, model_card, model_run_row, skipped_run_row
 from mos_pipelines.lookalike.model import LookalikeError
-from mos_pipelines.skipped import SkippedPart
 from mos_pipelines.lookalike.truth import true_propensity_by_customer
 from mos_pipelines.resources import MosHome
+from mos_pipelines.skipped import SkippedPart
 
 OWNER = "team:data-science"
 

@@ -11,13 +11,17 @@ from collections.abc import Callable
 
 import dagster as dg
 
+from mos_pipelines.configuration import load_activation
+from mos_pipelines.configuration import load_quality as load_config
 from mos_pipelines.quality import gates
-from mos_pipelines.quality.config import ConsentTarget, load_config
+from mos_pipelines.quality.gates import ConsentTarget, consent_targets
 from mos_pipelines.resources import MosHome
 from mos_pipelines.settings import WAREHOUSE_POOL
 
 CONFIG = load_config()
 GATE_KWARGS = gates.gates_for(CONFIG)
+# The sync models that select customers, each with its consent purpose (config/activation.yaml sync_models).
+CONSENT_TARGETS = consent_targets(load_activation().consent_targets())
 
 DESCRIPTIONS = {
     "missing_identifiers": (
@@ -92,17 +96,17 @@ def build_consent_check(target: ConsentTarget) -> dg.AssetChecksDefinition:
 
     @dg.asset_check(
         asset=asset, name=name, blocking=True, pool=WAREHOUSE_POOL,
-        description=f"Every customer in `{target.table}` has a `{CONFIG.consent.consent_table}` row for "
+        description=f"Every customer in `{target.table}` has a `{CONFIG.consent_for_activation.consent_table}` row for "
                     f"purpose `{target.purpose}` before anything is activated.",
     )
     def _check(context: dg.AssetCheckExecutionContext, mos: MosHome) -> dg.AssetCheckResult:
         return _evaluate(context, mos, name, asset,
-                         lambda con: gates.consent_for_activation(con, target, CONFIG.consent))
+                         lambda con: gates.consent_for_activation(con, target, CONFIG.consent_for_activation))
 
     return _check
 
 
 quality_checks = [build_gate_check(name) for name in gates.GATE_ASSETS]
-# No consent target is configured until activation sync models exist: then no check is declared.
-consent_checks = [build_consent_check(target) for target in CONFIG.consent.targets]
+# A sync model without a consent purpose (notifications) selects no customers: no check is declared for it.
+consent_checks = [build_consent_check(target) for target in CONSENT_TARGETS]
 

@@ -3,7 +3,7 @@
     persona, and whether the group is complete. Settings: var mos__buying_group (personas,
     engaged_min_score on the 90-day engagement score, required_personas, min_personas).
 -#}
-{%- set settings = var('mos__buying_group', {}) -%}
+{%- set settings = var('mos__buying_group') -%}
 {%- set personas = settings.get('personas', []) -%}
 {%- set required = settings.get('required_personas', []) -%}
 {%- for persona in required if persona not in personas -%}

@@ -53,11 +53,11 @@ crm_presence as (
         identity_map.customer_id,
         min(crm_contacts.created_at) as first_crm_record_at,
         count(case
-            when crm_contacts.source_system in ({{ quoted_list(var('mos__lifecycle_sales_crm_systems', [])) }})
+            when crm_contacts.source_system in ({{ quoted_list(var('mos__lifecycle_sales_crm_systems')) }})
                 then 1
         end) as sales_crm_record_count,
         min(case
-            when crm_contacts.source_system in ({{ quoted_list(var('mos__lifecycle_sales_crm_systems', [])) }})
+            when crm_contacts.source_system in ({{ quoted_list(var('mos__lifecycle_sales_crm_systems')) }})
                 then crm_contacts.created_at
         end) as first_sales_crm_record_at
     from identity_map

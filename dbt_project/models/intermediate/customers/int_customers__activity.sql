@@ -13,7 +13,7 @@
 {{ config(materialized='table') }}
 
 {%- set windows = [7, 30, 90] -%}
-{%- set weights = var('mos__engagement_score_weights', {}) -%}
+{%- set weights = var('mos__engagement_score_weights') -%}
 {%- set product_events = [
     ('signup', 'Signed Up'),
     ('webinar_registration', 'Webinar Registered'),

@@ -32,12 +32,12 @@ latest as (
 final as (
 
     select
-        {%- if var('mos__customers_as_of', none) is not none %}
+        {%- if var('mos__customers_as_of') is not none %}
         cast('{{ var("mos__customers_as_of") }}' as timestamp) as as_of_at,
         {%- else %}
         coalesce(max(latest_at), cast('1970-01-01' as timestamp)) as as_of_at,
         {%- endif %}
-        '{{ "var" if var("mos__customers_as_of", none) is not none else "data" }}' as as_of_source
+        '{{ "var" if var("mos__customers_as_of") is not none else "data" }}' as as_of_source
     from latest
 
 )

@@ -46,7 +46,7 @@ business_domains as (
     where
         node_type = 'email'
         and {{ dbt.split_part('node_value', "'@'", 2) }} not in (
-            {{ quoted_list(var('mos__personal_email_domains', [])) }}
+            {{ quoted_list(var('mos__personal_email_domains')) }}
         )
     group by customer_id
 

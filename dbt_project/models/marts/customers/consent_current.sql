@@ -6,7 +6,7 @@
     follow seed consent_regional_defaults; a region or purpose without a default row is not consented.
 -#}
 {%- set purposes = ['email_marketing', 'ad_personalization', 'analytics'] -%}
-{%- set opt_in_regions = var('mos__consent_opt_in_regions', ['EU', 'UK']) -%}
+{%- set opt_in_regions = var('mos__consent_opt_in_regions') -%}
 
 with
 

@@ -30,7 +30,7 @@
     'account_engaged_persona_count': ('level', none),
     'account_customer_contact_count': ('level', none),
 } -%}
-{%- set stages = var('mos__lifecycle_stages', []) -%}
+{%- set stages = var('mos__lifecycle_stages') -%}
 
 with
 

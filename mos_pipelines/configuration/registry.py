@@ -1,0 +1,127 @@
+"""The files of ``config/``: one per domain, its model, the environment variable that points at an override file,
+what it configures and who reads it. ``load`` is the one way any part of MOS Pipelines reads its settings."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mos_pipelines.configuration.activation import ActivationSettings
+from mos_pipelines.configuration.base import DomainSettings
+from mos_pipelines.configuration.errors import ConfigError, display_path, phrased
+from mos_pipelines.configuration.experiments import ExperimentsSettings
+from mos_pipelines.configuration.insights import InsightsSettings
+from mos_pipelines.configuration.llm import LLMSettings
+from mos_pipelines.configuration.loader import Document, format_key, leaves, load_documents, read_document, source_of
+from mos_pipelines.configuration.lookalike import LookalikeSettings
+from mos_pipelines.configuration.quality import QualitySettings
+from mos_pipelines.configuration.transform import TransformSettings
+from mos_pipelines.settings import PROJECT_ROOT
+
+CONFIG_DIR = PROJECT_ROOT / "config"
+
+
+@dataclass(frozen=True)
+class Domain:
+    name: str
+    model: type[DomainSettings]
+    what: str
+    readers: str
+
+    @property
+    def file(self) -> Path:
+        """The bundled file: where every value of the domain is declared."""
+        return CONFIG_DIR / f"{self.name}.yaml"
+
+    @property
+    def env(self) -> str:
+        """The environment variable naming an override file merged over the bundled one."""
+        return f"MOS_{self.name.upper()}_CONFIG"
+
+
+DOMAINS: dict[str, Domain] = {d.name: d for d in (
+    Domain("activation", ActivationSettings,
+           "sync models and their consent purposes, destinations, kill switches, retries, email, copy",
+           "mos_pipelines.activation (delivery assets, sensors, `mos activation`), the consent quality gates, "
+           "dbt (sync models)"),
+    Domain("experiments", ExperimentsSettings,
+           "holdout and assignment, goals, the variant bandit, budget allocation, A/B statistics",
+           "mos_pipelines.experiments (assignments, allocations, `mos experiments`, `mos simulate`), dbt (conversion "
+           "window, nurture holdout)"),
+    Domain("insights", InsightsSettings,
+           "insight families, significance and materiality thresholds, readers, notifications, the report",
+           "mos_pipelines.insights (insights and notifications assets, `mos insights`)"),
+    Domain("llm", LLMSettings, "the model (and fallbacks) of each LLM task",
+           "mos_pipelines.llm (insight text, email copy)"),
+    Domain("lookalike", LookalikeSettings, "lookalike model settings, degradation limits, audiences",
+           "mos_pipelines.lookalike (ml.lookalike_scores, `mos lookalike score`)"),
+    Domain("quality", QualitySettings, "thresholds of the blocking quality gates (the GX suites' parameters)",
+           "mos_pipelines.quality (gate checks), dbt (duplicate-customer test)"),
+    Domain("transform", TransformSettings, "the dbt project's vars (mos__*)",
+           "dbt, through `--vars` on every invocation mos makes (Dagster, `mos dbt`, lint, manifest parse)"),
+)}
+
+
+def domain(name: str) -> Domain:
+    try:
+        return DOMAINS[name]
+    except KeyError:
+        raise ConfigError(CONFIG_DIR, name, f"one of the configuration domains {', '.join(DOMAINS)}",
+                          phrased(f"the unknown domain {name!r}")) from None
+
+
+def documents(name: str, path: Path | str | None = None) -> list[Document]:
+    """The files that make a domain's settings: the bundled file, then the override file (``path``, else the
+    domain's environment variable) when there is one."""
+    d = domain(name)
+    docs = [read_document(d.file)]
+    label = ""
+    if path is None and os.environ.get(d.env):
+        path = os.environ[d.env]
+        label = f"${d.env} ({path})"
+    if path is not None and Path(path).resolve() != d.file.resolve():
+        docs.append(read_document(path, label or display_path(path)))
+    return docs
+
+
+def load(name: str, path: Path | str | None = None) -> Any:
+    """The validated settings of one domain (see ``documents`` for which files)."""
+    return load_documents(domain(name).model, documents(name, path))
+
+
+def provenance(name: str, path: Path | str | None = None) -> list[tuple[str, Any, str]]:
+    """(dotted key, effective value, where it came from) for every value of one domain."""
+    docs = documents(name, path)
+    settings = load_documents(domain(name).model, docs)
+    return [(format_key(key), value, source_of(key, value, docs))
+            for key, value in leaves(settings.model_dump(mode="json"))]
+
+
+def load_activation(path: Path | str | None = None) -> ActivationSettings:
+    return load("activation", path)
+
+
+def load_experiments(path: Path | str | None = None) -> ExperimentsSettings:
+    return load("experiments", path)
+
+
+def load_insights(path: Path | str | None = None) -> InsightsSettings:
+    return load("insights", path)
+
+
+def load_llm(path: Path | str | None = None) -> LLMSettings:
+    return load("llm", path)
+
+
+def load_lookalike(path: Path | str | None = None) -> LookalikeSettings:
+    return load("lookalike", path)
+
+
+def load_quality(path: Path | str | None = None) -> QualitySettings:
+    return load("quality", path)
+
+
+def load_transform(path: Path | str | None = None) -> TransformSettings:
+    return load("transform", path)
