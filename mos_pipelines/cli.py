@@ -131,6 +131,8 @@ def run(
         outcome = run_assets(select, console=console, log_file=log_file)
     except RunSelectionError as exc:
         fail(str(exc))
+    for line in outcome.not_loaded:
+        err_console.print(f"[bold red]not loaded:[/] {line}", soft_wrap=True)
     if not outcome.success:
         for failure in outcome.failures:
             err_console.print(f"[bold red]failed:[/] {failure}", soft_wrap=True)
@@ -141,6 +143,22 @@ def run(
                   f"{outcome.checks_passed} checks passed{warned}, {outcome.checks_failed} failed. "
                   f"Full log: {log_file}", soft_wrap=True)
     summary()
+    if outcome.not_loaded:
+        fail(f"{len(outcome.not_loaded)} domain(s) did not load (listed above) and were not built; "
+             "everything else was.", code=1)
+
+
+@app.command()
+def prepare() -> None:
+    """Parse the dbt project into its manifest (what the Dagster definitions are built from) when it changed."""
+    configure_environment()
+    from mos_pipelines.transform.project import DbtParseError, dbt_project, ensure_manifest
+
+    try:
+        manifest = ensure_manifest(dbt_project)
+    except DbtParseError as exc:
+        fail(str(exc))
+    console.print(f"dbt manifest up to date: {manifest}", soft_wrap=True)
 
 
 activation_app = typer.Typer(help="Channel activation: deliver sync models behind the quality gates, inspect the ledger.")
@@ -720,6 +738,10 @@ def dev(
 ) -> None:
     """Start the Dagster UI and daemon over the same warehouse and run history as the CLI."""
     configure_environment()
+    from mos_pipelines.runner import prepare_manifest
+
+    if parse_error := prepare_manifest():  # the UI still starts: the transform domain shows the error
+        err_console.print(f"[bold red]dbt parse failed:[/] {parse_error}", soft_wrap=True)
     dagster = shutil.which("dagster", path=str(Path(sys.executable).parent)) or shutil.which("dagster")
     if dagster is None:
         fail("The `dagster` command is not installed in this environment (run `make install`).")

@@ -36,14 +36,37 @@ class RunOutcome:
     checks_warned: int = 0
     failures: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # warning checks that did not pass (nothing was blocked)
+    not_loaded: list[str] = field(default_factory=list)  # domains whose definitions did not load (and why)
     log_file: Path | None = None
 
 
-def load_definitions() -> dg.Definitions:
-    """The project's definitions, as the UI loads them."""
+def prepare_manifest() -> str | None:
+    """Bring the dbt manifest up to date (command time, never import time); dbt's error when it cannot."""
+    from mos_pipelines.transform.project import DbtParseError, ensure_manifest
+
+    try:
+        ensure_manifest()
+    except DbtParseError as exc:
+        return str(exc)
+    return None
+
+
+def load_definitions(prepare: bool = True) -> dg.Definitions:
+    """The project's definitions, as the UI loads them (the dbt manifest prepared first with ``prepare``)."""
     from mos_pipelines.definitions import defs
 
+    if prepare:
+        prepare_manifest()
     return defs() if callable(defs) else defs  # @dg.definitions gives a lazy loader
+
+
+def load_errors(definitions: dg.Definitions, parse_error: str | None = None) -> list[str]:
+    """One line per domain that did not load: ``<domain>: <error naming the file and key>`` (dbt's own
+    message for the transform domain when the parse failed)."""
+    from mos_pipelines.defs import load_errors as domain_errors
+
+    return [f"{e.domain}: {parse_error if e.domain == 'transform' and parse_error else e.message}"
+            for e in domain_errors(definitions)]
 
 
 def resolve_selection(definitions: dg.Definitions, select: str | None) -> list[dg.AssetKey]:
@@ -106,7 +129,9 @@ def run_assets(select: str | None, console: Console | None = None, log_file: Pat
 
     With ``log_file``, everything the run prints (dbt's lines, Dagster's event log at INFO, warnings) goes
     to that file and ``console`` shows only the progress display."""
-    definitions = load_definitions()
+    parse_error = prepare_manifest()
+    definitions = load_definitions(prepare=False)
+    not_loaded = load_errors(definitions, parse_error)
     keys = resolve_selection(definitions, select)
     job = definitions.resolve_job_def("full_build")
     instance = dg.DagsterInstance.get()
@@ -132,7 +157,7 @@ def run_assets(select: str | None, console: Console | None = None, log_file: Pat
             done.set()
             if watcher is not None:
                 watcher.join()
-    outcome = RunOutcome(run_id=run_id, success=result.success, log_file=log_file)
+    outcome = RunOutcome(run_id=run_id, success=result.success, log_file=log_file, not_loaded=not_loaded)
     for event in result.all_events:
         if event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
             outcome.materialized += 1

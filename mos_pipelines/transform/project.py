@@ -2,7 +2,9 @@
 
 dagster-dbt builds assets from ``target/manifest.json``. A fresh clone has none, and an edited model
 makes it stale, so ``ensure_manifest`` runs ``dbt parse`` when the project's files changed since the
-last parse (a fingerprint of their contents is kept next to the manifest).
+last parse (a fingerprint of their contents is kept next to the manifest). It runs at command or dev
+time — `mos run`, `mos dev`, `mos prepare`, `dagster dev`, the test session — never when the definitions
+are imported (``prepared_manifest`` only reads).
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_D
 
 class DbtParseError(RuntimeError):
     """``dbt parse`` failed; the message carries dbt's own output."""
+
+
+class ManifestMissing(RuntimeError):
+    """The dbt manifest has not been prepared, or the project changed since (``mos prepare``)."""
 
 
 def project_fingerprint(project_dir: Path = DBT_PROJECT_DIR) -> str:
@@ -71,4 +77,21 @@ def ensure_manifest(project: DbtProject = dbt_project) -> Path:
         if proc.returncode != 0:
             raise DbtParseError(f"dbt parse failed in {project.project_dir}:\n{proc.stdout}\n{proc.stderr}")
         stamp.write_text(fingerprint)
+    return manifest
+
+
+def prepared_manifest(project: DbtProject = dbt_project) -> Path:
+    """The manifest the definitions are built from. Under ``dagster dev`` (dev time) it is brought up to date
+    first, as dagster-dbt's ``prepare_if_dev`` does; otherwise it must have been prepared by a command."""
+    if os.environ.get("DAGSTER_IS_DEV_CLI"):
+        return ensure_manifest(project)
+    manifest = Path(project.manifest_path)
+    if not manifest.exists():
+        raise ManifestMissing(f"{manifest} does not exist: prepare the dbt manifest with `mos prepare` "
+                              "(`mos run` and `mos dev` do it themselves)")
+    stamp = manifest.parent / "mos_fingerprint.txt"
+    if not stamp.exists() or stamp.read_text() != project_fingerprint(Path(project.project_dir)):
+        raise ManifestMissing(f"{manifest} is older than the dbt project's files (a model, test or seed changed "
+                              "since the last parse, or the parse failed): run `mos prepare` to parse it again "
+                              "and see dbt's error if there is one")
     return manifest
