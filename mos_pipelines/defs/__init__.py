@@ -9,6 +9,7 @@ the key, and every other domain loads and runs. ``mos run`` prints those errors 
 from __future__ import annotations
 
 import importlib
+import warnings
 from dataclasses import dataclass
 
 import dagster as dg
@@ -53,10 +54,13 @@ def build_definitions() -> dg.Definitions:
     """Shared resources, the full build and its schedule, and every domain that loads."""
     from mos_pipelines.defs import resources, schedules
 
-    parts = [resources.resources(), dg.load_definitions_from_module(schedules)]
-    for name in DOMAINS:
-        loaded = load_domain(name)
-        parts.append(_error_definitions(loaded) if isinstance(loaded, DomainError) else loaded)
+    with warnings.catch_warnings():
+        # the module loaders are marked preview in Dagster 1.13; they are what load_from_defs_folder uses
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        parts = [resources.resources(), dg.load_definitions_from_module(schedules)]
+        for name in DOMAINS:
+            loaded = load_domain(name)
+            parts.append(_error_definitions(loaded) if isinstance(loaded, DomainError) else loaded)
     return dg.Definitions.merge(*parts)
 
 

@@ -20,7 +20,7 @@ def _asset_graph(context: dg.SensorEvaluationContext):
         return context.repository_def.asset_graph
     from mos_pipelines.runner import load_definitions  # a test context built without definitions
 
-    return load_definitions().resolve_asset_graph()
+    return load_definitions(prepare=False).resolve_asset_graph()
 
 
 def read_cursor(cursor: str | None) -> int | None:
