@@ -152,10 +152,10 @@ def run(
 def prepare() -> None:
     """Parse the dbt project into its manifest (what the Dagster definitions are built from) when it changed."""
     configure_environment()
-    from mos_pipelines.transform.project import DbtParseError, dbt_project, ensure_manifest
+    from mos_pipelines.transform.project import DbtParseError, ensure_manifest
 
     try:
-        manifest = ensure_manifest(dbt_project)
+        manifest = ensure_manifest()
     except DbtParseError as exc:
         fail(str(exc))
     console.print(f"dbt manifest up to date: {manifest}", soft_wrap=True)
@@ -590,7 +590,7 @@ def simulate(
     """Closed loop: every day build → allocate → send (the world answers) → next day; regret vs oracle and uniform."""
     settings = configure_environment()
     from mos_pipelines import warehouse
-    from mos_pipelines.experiments.closed_loop import LoopSettings, run_closed_loop
+    from mos_pipelines.simulation.closed_loop import LoopSettings, run_closed_loop
     from mos_pipelines.simulation.scenario import ScenarioError
     from mos_pipelines.simulation.respond import SendsError
 

@@ -16,14 +16,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from dagster_dbt import DbtProject
-
 from mos_pipelines.settings import DBT_PROJECT_DIR
 
 PROJECT_FILE_SUFFIXES = {".sql", ".yml", ".yaml", ".csv", ".md", ".py"}
 PROJECT_SUBDIRS = ("models", "macros", "seeds", "snapshots", "tests", "analyses")
 
-dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+MANIFEST_FILE = "target/manifest.json"  # where dbt parse writes it (dagster-dbt's DbtProject looks there too)
 
 
 class DbtParseError(RuntimeError):
@@ -54,15 +52,15 @@ def dbt_executable() -> str:
     return str(candidate) if candidate.exists() else "dbt"
 
 
-def ensure_manifest(project: DbtProject = dbt_project) -> Path:
+def ensure_manifest(project_dir: Path = DBT_PROJECT_DIR) -> Path:
     """Return the manifest path, running ``dbt parse`` first when it is missing or stale.
 
     A file lock serialises concurrent callers (parallel test workers, UI and CLI starting together).
     """
-    manifest = Path(project.manifest_path)
+    manifest = project_dir / MANIFEST_FILE
     manifest.parent.mkdir(parents=True, exist_ok=True)
     stamp = manifest.parent / "mos_fingerprint.txt"
-    fingerprint = project_fingerprint(Path(project.project_dir))
+    fingerprint = project_fingerprint(project_dir)
     with (manifest.parent / ".mos_parse.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if manifest.exists() and stamp.exists() and stamp.read_text() == fingerprint:
@@ -70,27 +68,26 @@ def ensure_manifest(project: DbtProject = dbt_project) -> Path:
         env = {**os.environ}
         env.setdefault("MOS_HOME", str(Path(".mos").resolve()))
         proc = subprocess.run(
-            [dbt_executable(), "parse", "--quiet", "--project-dir", str(project.project_dir),
-             "--profiles-dir", str(project.profiles_dir)],
-            capture_output=True, text=True, env=env, cwd=project.project_dir,
+            [dbt_executable(), "parse", "--quiet", "--project-dir", str(project_dir), "--profiles-dir", str(project_dir)],
+            capture_output=True, text=True, env=env, cwd=project_dir,
         )
         if proc.returncode != 0:
-            raise DbtParseError(f"dbt parse failed in {project.project_dir}:\n{proc.stdout}\n{proc.stderr}")
+            raise DbtParseError(f"dbt parse failed in {project_dir}:\n{proc.stdout}\n{proc.stderr}")
         stamp.write_text(fingerprint)
     return manifest
 
 
-def prepared_manifest(project: DbtProject = dbt_project) -> Path:
+def prepared_manifest(project_dir: Path = DBT_PROJECT_DIR) -> Path:
     """The manifest the definitions are built from. Under ``dagster dev`` (dev time) it is brought up to date
     first, as dagster-dbt's ``prepare_if_dev`` does; otherwise it must have been prepared by a command."""
     if os.environ.get("DAGSTER_IS_DEV_CLI"):
-        return ensure_manifest(project)
-    manifest = Path(project.manifest_path)
+        return ensure_manifest(project_dir)
+    manifest = project_dir / MANIFEST_FILE
     if not manifest.exists():
         raise ManifestMissing(f"{manifest} does not exist: prepare the dbt manifest with `mos prepare` "
                               "(`mos run` and `mos dev` do it themselves)")
     stamp = manifest.parent / "mos_fingerprint.txt"
-    if not stamp.exists() or stamp.read_text() != project_fingerprint(Path(project.project_dir)):
+    if not stamp.exists() or stamp.read_text() != project_fingerprint(project_dir):
         raise ManifestMissing(f"{manifest} is older than the dbt project's files (a model, test or seed changed "
                               "since the last parse, or the parse failed): run `mos prepare` to parse it again "
                               "and see dbt's error if there is one")

@@ -5,7 +5,7 @@ variant click lift and a traffic drop in the last week, and declares two null sl
 1,000-person, 21-day world are generated; each is ingested and its marketing marts built by dbt (models only:
 the full build with its tests and checks is exercised by test_insights.py and the other modules), two worlds at
 a time. The insights then run on each world and are compared with its truth files
-(mos_pipelines/insights/evaluation.py):
+(mos_pipelines/simulation/insights_evaluation.py):
 
 - at least 90 % of the planted effects appear as insights with the right direction;
 - at most 5 % of the reported insights are about null slices;
@@ -27,7 +27,7 @@ import duckdb
 
 from mos_pipelines.insights import store
 from mos_pipelines.insights.config import load_config
-from mos_pipelines.insights.evaluation import build_worlds, evaluate_world, recall_table
+from mos_pipelines.simulation.insights_evaluation import build_worlds, evaluate_world, recall_table
 from mos_pipelines.insights.semantic import SemanticLayer
 from mos_pipelines.insights.traceability import problems
 

@@ -1,6 +1,6 @@
 """One sensor per destination: launch its job when the sync model materialized behind passing gates.
 
-The decision is ``mos_pipelines.activation.gating.decide``; the cursor is the storage id of the last
+The decision is ``mos_pipelines.defs.activation.gating.decide``; the cursor is the storage id of the last
 materialization launched, the run key ``<destination>:<storage id>`` (two ticks, one run). A blocked
 gate, a kill switch or nothing new is a SkipReason that says which, visible on the sensor's ticks.
 """
@@ -10,7 +10,7 @@ import json
 import dagster as dg
 
 from mos_pipelines.activation.config import load_config
-from mos_pipelines.activation.gating import decide
+from mos_pipelines.defs.activation.gating import decide
 from mos_pipelines.defs.activation.assets import CONFIG
 from mos_pipelines.defs.activation.jobs import activation_jobs, job_name
 

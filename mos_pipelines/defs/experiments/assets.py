@@ -8,7 +8,7 @@ from mos_pipelines.experiments import daily, store
 from mos_pipelines.experiments.config import load_config
 from mos_pipelines.experiments.outcomes import WAREHOUSE, load_experiments
 from mos_pipelines.defs._common import partial_result, warehouse_asset
-from mos_pipelines.resources import MosHome
+from mos_pipelines.defs.resources import MosHome
 from mos_pipelines.skipped import SkippedPart
 
 OWNER = "team:growth"

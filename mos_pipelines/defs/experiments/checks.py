@@ -6,7 +6,7 @@ from mos_pipelines.defs._common import md_list, warehouse_check
 from mos_pipelines.experiments import store
 from mos_pipelines.experiments.config import load_config
 from mos_pipelines.experiments.validation import allocation_problems, budget_problems, holdout_contamination
-from mos_pipelines.resources import MosHome
+from mos_pipelines.defs.resources import MosHome
 
 
 def _problems_result(mos: MosHome, find_problems) -> dg.AssetCheckResult:

@@ -10,7 +10,7 @@ from mos_pipelines.insights.config import load_config
 from mos_pipelines.insights.notify import notify
 from mos_pipelines.insights.pipeline import generate_insights
 from mos_pipelines.insights.report import top_markdown, write_report
-from mos_pipelines.resources import MosHome
+from mos_pipelines.defs.resources import MosHome
 from mos_pipelines.skipped import SkippedPart
 
 OWNER = "team:marketing-analytics"

@@ -5,7 +5,7 @@ import dagster as dg
 from mos_pipelines.defs._common import warehouse_check
 from mos_pipelines.insights import store
 from mos_pipelines.insights.traceability import problems
-from mos_pipelines.resources import MosHome
+from mos_pipelines.defs.resources import MosHome
 
 
 @warehouse_check(

@@ -10,7 +10,7 @@ from mos_pipelines.lookalike.audiences import fit_audience, judge, load_config, 
 from mos_pipelines.lookalike.model import LookalikeError
 from mos_pipelines.skipped import SkippedPart
 from mos_pipelines.lookalike.truth import true_propensity_by_customer
-from mos_pipelines.resources import MosHome
+from mos_pipelines.defs.resources import MosHome
 
 OWNER = "team:data-science"
 

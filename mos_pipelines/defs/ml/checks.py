@@ -4,7 +4,7 @@ import dagster as dg
 
 from mos_pipelines.defs._common import warehouse_check
 from mos_pipelines.lookalike import store
-from mos_pipelines.resources import MosHome
+from mos_pipelines.defs.resources import MosHome
 
 
 @warehouse_check(

@@ -13,7 +13,7 @@ import dagster as dg
 
 from mos_pipelines.quality import gates
 from mos_pipelines.quality.config import ConsentTarget, load_config
-from mos_pipelines.resources import MosHome
+from mos_pipelines.defs.resources import MosHome
 from mos_pipelines.settings import WAREHOUSE_POOL
 
 CONFIG = load_config()
