@@ -443,7 +443,7 @@ def experiments_sample_size(
     ratio: Annotated[float, typer.Option(help="Treatment exposures per control exposure (e.g. 9 for a 10 % holdout).")] = 1.0,
 ) -> None:
     """Sample size per arm for a minimum detectable effect, or the detectable effect for a sample size."""
-    from mos_pipelines.experiments.stats import StatsInputError, minimum_detectable_effect, sample_size
+    from mos_pipelines.experiments.ab_statistics import StatsInputError, minimum_detectable_effect, sample_size
 
     config = _experiments_config()
     alpha = config.stats.alpha if alpha is None else alpha
@@ -480,7 +480,7 @@ def experiments_compare(
     tau: Annotated[Optional[float], typer.Option(help="mSPRT mixing scale (default: config stats.sequential_tau).")] = None,
 ) -> None:
     """Two-proportion test with intervals, relative lift (e.g. vs the holdout), and an always-valid p-value."""
-    from mos_pipelines.experiments.stats import StatsInputError, msprt, two_proportion_test
+    from mos_pipelines.experiments.ab_statistics import StatsInputError, msprt, two_proportion_test
 
     config = _experiments_config()
     alpha = config.stats.alpha if alpha is None else alpha
@@ -661,8 +661,8 @@ def insights_show(
     if ctx.invoked_subcommand is not None:
         return
     settings = configure_environment()
-    from mos_pipelines.insights import store
-    from mos_pipelines.insights.tables import table_exists
+    from mos_pipelines.insights import insight_tables
+    from mos_pipelines.warehouse import table_exists
 
     with open_warehouse(settings.warehouse_path, read_only=True) as con:
         if not table_exists(con, "insights", "insights"):
@@ -670,7 +670,7 @@ def insights_show(
         if reader:
             _print_notifications(con, reader, limit)
             return
-        rows = store.run_insights(con, status=None)
+        rows = insight_tables.run_insights(con, status=None)
     if rows.empty:
         fail("The insights table is empty. Run `mos run --select 'group:insights'`.")
     shown = rows[rows["status"] != "accepted"] if rejected else rows[rows["status"] == "accepted"]
@@ -723,11 +723,11 @@ def insights_feedback(
 ) -> None:
     """Record feedback on a notification; it changes that reader's next ranking."""
     settings = configure_environment()
-    from mos_pipelines.insights import store
+    from mos_pipelines.insights import insight_tables
 
-    with open_warehouse(settings.warehouse_path, errors=(store.FeedbackError,)) as con:
-        store.ensure_tables(con)
-        store.record_feedback(con, notification_id, reader, verdict, note)
+    with open_warehouse(settings.warehouse_path, errors=(insight_tables.FeedbackError,)) as con:
+        insight_tables.ensure_tables(con)
+        insight_tables.record_feedback(con, notification_id, reader, verdict, note)
     console.print(f"Recorded {verdict} from {reader} on {notification_id}; the next `mos run` ranks with it.")
 
 

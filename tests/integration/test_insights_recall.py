@@ -25,7 +25,7 @@ import pytest
 
 import duckdb
 
-from mos_pipelines.insights import store
+from mos_pipelines.insights import insight_tables
 from mos_pipelines.insights.config import load_config
 from mos_pipelines.simulation.insights_evaluation import build_worlds, evaluate_world, recall_table
 from mos_pipelines.insights.semantic import SemanticLayer
@@ -67,7 +67,7 @@ def test_every_statement_of_every_world_is_traceable(planted_worlds: list[Path])
     scanned, types, too_few_orders = 0, set(), 0
     for home in planted_worlds:
         with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
-            rows = store.run_insights(con, status=None)
+            rows = insight_tables.run_insights(con, status=None)
         tested = rows[rows["status"] != "rejected_insufficient_data"]
         too_few_orders += sum("too few orders" in (e["decision"]["reason"] or "") for e in rows["evidence"])
         untraceable = {r.insight_id: found for r in tested.itertuples()
