@@ -85,13 +85,13 @@ def resolve_selection(definitions: dg.Definitions, select: str | None) -> list[d
     except Exception as exc:  # Dagster raises several types for a bad expression
         raise RunSelectionError(f"Invalid --select {select!r}: {exc}") from exc
     deliveries = sorted(k.to_user_string() for k in keys if k in graph.materializable_asset_keys and k not in buildable)
-    keys = sorted(k for k in keys if k in buildable)
-    if not keys:
+    selected = sorted(k for k in keys if k in buildable)
+    if not selected:
         hint = (f" ({', '.join(deliveries)} are channel deliveries: run them with `mos activation run`)"
                 if deliveries else "")
         raise RunSelectionError(f"--select {select!r} matches no asset of the build{hint}. "
                                 "Try 'group:raw' or 'key:raw/events'.")
-    return keys
+    return selected
 
 
 def _watch(instance: dg.DagsterInstance, run_id: str, total: int, console: Console, done: threading.Event) -> None:
@@ -113,7 +113,7 @@ def _watch(instance: dg.DagsterInstance, run_id: str, total: int, console: Conso
                     continue
                 if event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
                     count += 1
-                elif event.event_type == dg.DagsterEventType.STEP_START:
+                elif event.event_type == dg.DagsterEventType.STEP_START and event.step_key:
                     running.append(event.step_key)
                 elif event.step_key in running:
                     running.remove(event.step_key)
@@ -162,7 +162,7 @@ def run_assets(select: str | None, console: Console | None = None, log_file: Pat
         if event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
             outcome.materialized += 1
         elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
-            evaluation = event.event_specific_data
+            evaluation = event.asset_check_evaluation_data
             name = f"check {evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
             if evaluation.passed:
                 outcome.checks_passed += 1
