@@ -7,7 +7,7 @@ truth, over several simulated worlds.
 
 Each world is generated, ingested and its marketing marts built with dbt (no tests), two at a time;
 the insights run on each (statements from templates) and are compared with the world's truth
-(mos_pipelines/insights/evaluation.py; each accepted insight supported / unsupported / not checkable by
+(mos_pipelines/simulation/insights_evaluation.py; each accepted insight supported / unsupported / not checkable by
 mos_pipelines/simulation/insight_truth.py). Prints the tables and the seconds each step took.
 """
 
@@ -18,7 +18,7 @@ import json
 import time
 from pathlib import Path
 
-from mos_pipelines.insights.evaluation import build_worlds, evaluate_world, recall_table
+from mos_pipelines.simulation.insights_evaluation import build_worlds, evaluate_world, recall_table
 
 
 def seeds_of(text: str) -> list[int]:

@@ -131,6 +131,8 @@ def run(
         outcome = run_assets(select, console=console, log_file=log_file)
     except RunSelectionError as exc:
         fail(str(exc))
+    for line in outcome.not_loaded:
+        err_console.print(f"[bold red]not loaded:[/] {line}", soft_wrap=True)
     if not outcome.success:
         for failure in outcome.failures:
             err_console.print(f"[bold red]failed:[/] {failure}", soft_wrap=True)
@@ -141,6 +143,22 @@ def run(
                   f"{outcome.checks_passed} checks passed{warned}, {outcome.checks_failed} failed. "
                   f"Full log: {log_file}", soft_wrap=True)
     summary()
+    if outcome.not_loaded:
+        fail(f"{len(outcome.not_loaded)} domain(s) did not load (listed above) and were not built; "
+             "everything else was.", code=1)
+
+
+@app.command()
+def prepare() -> None:
+    """Parse the dbt project into its manifest (what the Dagster definitions are built from) when it changed."""
+    configure_environment()
+    from mos_pipelines.transform.project import DbtParseError, ensure_manifest
+
+    try:
+        manifest = ensure_manifest()
+    except DbtParseError as exc:
+        fail(str(exc))
+    console.print(f"dbt manifest up to date: {manifest}", soft_wrap=True)
 
 
 activation_app = typer.Typer(help="Channel activation: deliver sync models behind the quality gates, inspect the ledger.")
@@ -436,7 +454,7 @@ def experiments_sample_size(
     ratio: Annotated[float, typer.Option(help="Treatment exposures per control exposure (e.g. 9 for a 10 % holdout).")] = 1.0,
 ) -> None:
     """Sample size per arm for a minimum detectable effect, or the detectable effect for a sample size."""
-    from mos_pipelines.experiments.stats import StatsInputError, minimum_detectable_effect, sample_size
+    from mos_pipelines.experiments.ab_statistics import StatsInputError, minimum_detectable_effect, sample_size
 
     config = _experiments_config()
     alpha = config.stats.alpha if alpha is None else alpha
@@ -473,7 +491,7 @@ def experiments_compare(
     tau: Annotated[Optional[float], typer.Option(help="mSPRT mixing scale (default: config stats.sequential_tau).")] = None,
 ) -> None:
     """Two-proportion test with intervals, relative lift (e.g. vs the holdout), and an always-valid p-value."""
-    from mos_pipelines.experiments.stats import StatsInputError, msprt, two_proportion_test
+    from mos_pipelines.experiments.ab_statistics import StatsInputError, msprt, two_proportion_test
 
     config = _experiments_config()
     alpha = config.stats.alpha if alpha is None else alpha
@@ -583,7 +601,7 @@ def simulate(
     """Closed loop: every day build → allocate → send (the world answers) → next day; regret vs oracle and uniform."""
     settings = configure_environment()
     from mos_pipelines import warehouse
-    from mos_pipelines.experiments.closed_loop import LoopSettings, run_closed_loop
+    from mos_pipelines.simulation.closed_loop import LoopSettings, run_closed_loop
     from mos_pipelines.simulation.respond import SendsError
     from mos_pipelines.simulation.scenario import ScenarioError
 
@@ -654,8 +672,8 @@ def insights_show(
     if ctx.invoked_subcommand is not None:
         return
     settings = configure_environment()
-    from mos_pipelines.insights import store
-    from mos_pipelines.insights.tables import table_exists
+    from mos_pipelines.insights import insight_tables
+    from mos_pipelines.warehouse import table_exists
 
     with open_warehouse(settings.warehouse_path, read_only=True) as con:
         if not table_exists(con, "insights", "insights"):
@@ -663,7 +681,7 @@ def insights_show(
         if reader:
             _print_notifications(con, reader, limit)
             return
-        rows = store.run_insights(con, status=None)
+        rows = insight_tables.run_insights(con, status=None)
     if rows.empty:
         fail("The insights table is empty. Run `mos run --select 'group:insights'`.")
     shown = rows[rows["status"] != "accepted"] if rejected else rows[rows["status"] == "accepted"]
@@ -716,11 +734,11 @@ def insights_feedback(
 ) -> None:
     """Record feedback on a notification; it changes that reader's next ranking."""
     settings = configure_environment()
-    from mos_pipelines.insights import store
+    from mos_pipelines.insights import insight_tables
 
-    with open_warehouse(settings.warehouse_path, errors=(store.FeedbackError,)) as con:
-        store.ensure_tables(con)
-        store.record_feedback(con, notification_id, reader, verdict, note)
+    with open_warehouse(settings.warehouse_path, errors=(insight_tables.FeedbackError,)) as con:
+        insight_tables.ensure_tables(con)
+        insight_tables.record_feedback(con, notification_id, reader, verdict, note)
     console.print(f"Recorded {verdict} from {reader} on {notification_id}; the next `mos run` ranks with it.")
 
 
@@ -883,6 +901,10 @@ def dev(
 ) -> None:
     """Start the Dagster UI and daemon over the same warehouse and run history as the CLI."""
     configure_environment()
+    from mos_pipelines.runner import prepare_manifest
+
+    if parse_error := prepare_manifest():  # the UI still starts: the transform domain shows the error
+        err_console.print(f"[bold red]dbt parse failed:[/] {parse_error}", soft_wrap=True)
     dagster = shutil.which("dagster", path=str(Path(sys.executable).parent)) or shutil.which("dagster")
     if dagster is None:
         fail("The `dagster` command is not installed in this environment (run `make install`).")

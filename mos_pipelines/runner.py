@@ -36,14 +36,37 @@ class RunOutcome:
     checks_warned: int = 0
     failures: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # warning checks that did not pass (nothing was blocked)
+    not_loaded: list[str] = field(default_factory=list)  # domains whose definitions did not load (and why)
     log_file: Path | None = None
 
 
-def load_definitions() -> dg.Definitions:
-    """The project's definitions, as the UI loads them."""
+def prepare_manifest() -> str | None:
+    """Bring the dbt manifest up to date (command time, never import time); dbt's error when it cannot."""
+    from mos_pipelines.transform.project import DbtParseError, ensure_manifest
+
+    try:
+        ensure_manifest()
+    except DbtParseError as exc:
+        return str(exc)
+    return None
+
+
+def load_definitions(prepare: bool = True) -> dg.Definitions:
+    """The project's definitions, as the UI loads them (the dbt manifest prepared first with ``prepare``)."""
     from mos_pipelines.definitions import defs
 
+    if prepare:
+        prepare_manifest()
     return defs() if callable(defs) else defs  # @dg.definitions gives a lazy loader
+
+
+def load_errors(definitions: dg.Definitions, parse_error: str | None = None) -> list[str]:
+    """One line per domain that did not load: ``<domain>: <error naming the file and key>`` (dbt's own
+    message for the transform domain when the parse failed)."""
+    from mos_pipelines.defs import load_errors as domain_errors
+
+    return [f"{e.domain}: {parse_error if e.domain == 'transform' and parse_error else e.message}"
+            for e in domain_errors(definitions)]
 
 
 def resolve_selection(definitions: dg.Definitions, select: str | None) -> list[dg.AssetKey]:
@@ -62,13 +85,13 @@ def resolve_selection(definitions: dg.Definitions, select: str | None) -> list[d
     except Exception as exc:  # Dagster raises several types for a bad expression
         raise RunSelectionError(f"Invalid --select {select!r}: {exc}") from exc
     deliveries = sorted(k.to_user_string() for k in keys if k in graph.materializable_asset_keys and k not in buildable)
-    keys = sorted(k for k in keys if k in buildable)
-    if not keys:
+    selected = sorted(k for k in keys if k in buildable)
+    if not selected:
         hint = (f" ({', '.join(deliveries)} are channel deliveries: run them with `mos activation run`)"
                 if deliveries else "")
         raise RunSelectionError(f"--select {select!r} matches no asset of the build{hint}. "
                                 "Try 'group:raw' or 'key:raw/events'.")
-    return keys
+    return selected
 
 
 def _watch(instance: dg.DagsterInstance, run_id: str, total: int, console: Console, done: threading.Event) -> None:
@@ -90,7 +113,7 @@ def _watch(instance: dg.DagsterInstance, run_id: str, total: int, console: Conso
                     continue
                 if event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
                     count += 1
-                elif event.event_type == dg.DagsterEventType.STEP_START:
+                elif event.event_type == dg.DagsterEventType.STEP_START and event.step_key:
                     running.append(event.step_key)
                 elif event.step_key in running:
                     running.remove(event.step_key)
@@ -106,7 +129,9 @@ def run_assets(select: str | None, console: Console | None = None, log_file: Pat
 
     With ``log_file``, everything the run prints (dbt's lines, Dagster's event log at INFO, warnings) goes
     to that file and ``console`` shows only the progress display."""
-    definitions = load_definitions()
+    parse_error = prepare_manifest()
+    definitions = load_definitions(prepare=False)
+    not_loaded = load_errors(definitions, parse_error)
     keys = resolve_selection(definitions, select)
     job = definitions.resolve_job_def("full_build")
     instance = dg.DagsterInstance.get()
@@ -132,12 +157,12 @@ def run_assets(select: str | None, console: Console | None = None, log_file: Pat
             done.set()
             if watcher is not None:
                 watcher.join()
-    outcome = RunOutcome(run_id=run_id, success=result.success, log_file=log_file)
+    outcome = RunOutcome(run_id=run_id, success=result.success, log_file=log_file, not_loaded=not_loaded)
     for event in result.all_events:
         if event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
             outcome.materialized += 1
         elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
-            evaluation = event.event_specific_data
+            evaluation = event.asset_check_evaluation_data
             name = f"check {evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
             if evaluation.passed:
                 outcome.checks_passed += 1
@@ -170,7 +195,7 @@ def run_activation(destinations: list[str] | None = None, dry_run: bool = False)
 
     The same decision as the sensors (``activation.gating.decide``) except that a materialization
     delivered before may be delivered again (the ledger sends nothing that did not change)."""
-    from mos_pipelines.activation.gating import decide, delivery_key
+    from mos_pipelines.defs.activation.gating import decide, delivery_key
     from mos_pipelines.configuration import load_activation
     from mos_pipelines.defs.activation.jobs import job_name
 

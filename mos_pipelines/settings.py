@@ -79,16 +79,25 @@ def get_settings() -> Settings:
     return Settings(mos_home=Path(os.environ.get("MOS_HOME", ".mos")).expanduser().resolve())
 
 
-def configure_environment(settings: Settings | None = None) -> Settings:
-    """Export MOS_HOME/DAGSTER_HOME and the telemetry switches, and create the Dagster instance folder.
-
-    Called by the CLI and the Dagster composition root so that dbt (which reads ``MOS_HOME`` in
-    ``profiles.yml``), the Python assets and the UI agree on one warehouse and one run history.
-    """
+def export_environment(settings: Settings | None = None) -> Settings:
+    """Export MOS_HOME and the telemetry switches; touches no file. This is what loading the Dagster
+    definitions needs (resources read ``MOS_HOME`` when a run starts); the Dagster instance belongs to the
+    process that hosts the definitions (``mos`` commands point ``DAGSTER_HOME`` at ``$MOS_HOME/dagster``)."""
     settings = settings or get_settings()
     os.environ["MOS_HOME"] = str(settings.mos_home)
     for key, value in QUIET_ENVIRONMENT.items():
         os.environ.setdefault(key, value)
+    return settings
+
+
+def configure_environment(settings: Settings | None = None) -> Settings:
+    """Export MOS_HOME/DAGSTER_HOME and the telemetry switches, and create the Dagster instance folder
+    (with a ``dagster.yaml`` that turns telemetry off and limits the warehouse pool).
+
+    Called by the CLI commands (never at import) so that dbt (which reads ``MOS_HOME`` in
+    ``profiles.yml``), the Python assets and the UI agree on one warehouse and one run history.
+    """
+    settings = export_environment(settings)
     dagster_home = settings.dagster_home
     os.environ["DAGSTER_HOME"] = str(dagster_home)
     dagster_home.mkdir(parents=True, exist_ok=True)

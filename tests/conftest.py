@@ -2,7 +2,18 @@
 
 import os
 
+import pytest
+
 from mos_pipelines.settings import QUIET_ENVIRONMENT
 
 for key, value in QUIET_ENVIRONMENT.items():
     os.environ.setdefault(key, value)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def dbt_manifest():
+    """The dbt manifest the definitions are built from, prepared once per session (what `mos prepare` does):
+    loading the definitions only reads it. ``ensure_manifest`` holds a file lock, so parallel workers agree."""
+    from mos_pipelines.transform.project import ensure_manifest
+
+    return ensure_manifest()

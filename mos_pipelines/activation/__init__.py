@@ -2,6 +2,6 @@
 
 Plain Python, no Dagster: ``delivery.deliver`` runs one destination on a warehouse connection;
 ``channels/`` holds email, webhook, ad audiences and Slack; ``ledger`` the state machine and audit;
-``content`` email copy and the approval queue; ``gating`` the decision the sensors take (which reads
-a Dagster instance, but declares nothing). Dagster wiring: ``mos_pipelines/defs/activation/``.
+``content`` email copy and the approval queue. Dagster wiring, and the gate decision the sensors take
+over the Dagster instance (``gating``): ``mos_pipelines/defs/activation/``.
 """

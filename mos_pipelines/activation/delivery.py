@@ -30,7 +30,7 @@ from mos_pipelines.activation.channels import Channel, ChannelContext, DeliveryE
 from mos_pipelines.activation.content import ensure_approvals
 from mos_pipelines.activation.retry import RateLimiter
 from mos_pipelines.configuration.activation import ActivationSettings, Destination
-from mos_pipelines.warehouse import scalar, transaction
+from mos_pipelines.warehouse import scalar, table_exists, transaction
 
 CONSENT_TABLE = "marts.consent_current"
 Log = Callable[[str], None]
@@ -68,9 +68,7 @@ class DeliveryReport:
 
 
 def _table_exists(con: duckdb.DuckDBPyConnection, relation: str) -> bool:
-    schema, table = relation.split(".")
-    return bool(scalar(con, "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-                       [schema, table]))
+    return table_exists(con, *relation.split("."))
 
 
 def read_sync_model(con: duckdb.DuckDBPyConnection, name: str, destination: Destination) -> list[dict[str, Any]]:

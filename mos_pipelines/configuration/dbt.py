@@ -16,8 +16,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from mos_pipelines.configuration.errors import ConfigError
 from mos_pipelines.configuration.loader import source_of
+from mos_pipelines.settings import DBT_PROJECT_DIR
 from mos_pipelines.configuration.registry import documents, load_activation, load_experiments, load_quality, load_transform
+
+ACTIVATION_MODELS = DBT_PROJECT_DIR / "models" / "activation"
 
 # dbt var -> (domain, dotted key) of the value it carries, for vars another domain owns.
 DERIVED: dict[str, tuple[str, str]] = {
@@ -28,13 +32,25 @@ DERIVED: dict[str, tuple[str, str]] = {
 }
 
 
-def dbt_vars() -> dict[str, Any]:
-    """Every var the dbt project reads, from the current configuration (bundled files and their overrides)."""
-    quality, activation, experiments = load_quality(), load_activation(), load_experiments()
+def dbt_vars(lenient: bool = False) -> dict[str, Any]:
+    """Every var the dbt project reads, from the current configuration (bundled files and their overrides).
+
+    ``lenient``: a broken ``config/activation.yaml`` gives each sync model an empty settings mapping instead of an
+    error, so the rest of the project still parses and builds (the sync models are built only by the activation
+    domain's step, which does not load while its config is broken and shows the error). The transform domain and
+    the manifest parse use it; `mos dbt` and the activation step do not."""
+    quality, experiments = load_quality(), load_experiments()
+    try:
+        activation = load_activation()
+    except ConfigError:
+        if not lenient:
+            raise
+        values = load_transform().dbt_vars()
+        values.update(_shared(quality, experiments))
+        values["mos__activation_sync_models"] = {path.stem: {} for path in sorted(ACTIVATION_MODELS.glob("sync_*.sql"))}
+        return dict(sorted(values.items()))
     values = load_transform().dbt_vars()
-    values["mos__identity_max_duplicate_rate"] = quality.duplicate_customers.max_rate
-    values["mos__identity_min_customers_for_duplicate_rate"] = quality.duplicate_customers.min_customers
-    values["mos__marketing_variant_conversion_window_days"] = experiments.bandit.conversion_window_days
+    values.update(_shared(quality, experiments))
     sync_models = {}
     for name, model in activation.sync_models.items():
         settings = model.model_dump(mode="json", exclude_none=True)
@@ -46,14 +62,23 @@ def dbt_vars() -> dict[str, Any]:
     return dict(sorted(values.items()))
 
 
-def vars_json(values: dict[str, Any] | None = None) -> str:
+def _shared(quality: Any, experiments: Any) -> dict[str, Any]:
+    """The vars whose values the quality and experiments files declare."""
+    return {
+        "mos__identity_max_duplicate_rate": quality.duplicate_customers.max_rate,
+        "mos__identity_min_customers_for_duplicate_rate": quality.duplicate_customers.min_customers,
+        "mos__marketing_variant_conversion_window_days": experiments.bandit.conversion_window_days,
+    }
+
+
+def vars_json(values: dict[str, Any] | None = None, lenient: bool = False) -> str:
     """The vars as the one-line YAML (JSON) string ``--vars`` takes; stable for equal settings."""
-    return json.dumps(dbt_vars() if values is None else values, sort_keys=True, separators=(",", ":"))
+    return json.dumps(dbt_vars(lenient) if values is None else values, sort_keys=True, separators=(",", ":"))
 
 
-def vars_args() -> list[str]:
+def vars_args(lenient: bool = False) -> list[str]:
     """``["--vars", <json>]`` for a dbt command line."""
-    return ["--vars", vars_json()]
+    return ["--vars", vars_json(lenient=lenient)]
 
 
 def dbt_provenance() -> list[tuple[str, Any, str]]:

@@ -1,10 +1,67 @@
-"""Resources and the executor every domain shares. Paths come from ``MOS_HOME`` (mos_pipelines.settings)."""
+"""Resources and the executor every domain shares: the ``$MOS_HOME`` folder with its DuckDB warehouse, and dbt.
+
+Paths come from ``MOS_HOME`` (mos_pipelines.settings); dbt's profile reads the same variable, so dbt and the
+Python assets always write one warehouse file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import dagster as dg
-from dagster_dbt import DbtCliResource
+import duckdb
+from dagster_dbt import DbtCliResource, DbtProject
+from dagster_duckdb import DuckDBResource
 
-from mos_pipelines.resources import MosHome
-from mos_pipelines.transform.project import dbt_executable, dbt_project
+from mos_pipelines import warehouse
+from mos_pipelines.settings import DBT_PROJECT_DIR
+from mos_pipelines.transform.project import dbt_executable
+
+# dagster-dbt's view of the project: where its manifest is and how to run it (profiles.yml is in the project).
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+
+
+class MosHome(dg.ConfigurableResource):
+    """The ``$MOS_HOME`` folder: landing files, truth, reports and the DuckDB warehouse.
+
+    The one knob is ``MOS_HOME``; dbt's profile reads the same variable, so dbt and the Python
+    assets always write one warehouse file.
+    """
+
+    mos_home: str
+
+    @property
+    def root(self) -> Path:
+        return Path(self.mos_home)
+
+    @property
+    def landing_dir(self) -> Path:
+        return self.root / "landing"
+
+    @property
+    def truth_dir(self) -> Path:
+        return self.root / "truth"
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.root / "warehouse.duckdb"
+
+    @contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-write connection, closed afterwards. Retries while another process holds the
+        file lock (dagster-duckdb's backoff), then fails with a message naming the file."""
+        self.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+        opening = DuckDBResource(database=str(self.warehouse_path)).get_connection()
+        try:
+            con = opening.__enter__()
+        except (duckdb.Error, RuntimeError) as exc:
+            raise warehouse.open_error(self.warehouse_path, exc) from exc
+        try:
+            yield con
+        finally:
+            opening.__exit__(None, None, None)
 
 
 @dg.definitions

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from mos_pipelines.activation.gating import DELIVERY_TAG
+from mos_pipelines.defs.activation.gating import DELIVERY_TAG
 
 # Deliveries to channels are launched by their sensors behind the quality gates, never by a schedule.
 FULL_BUILD_SELECTION = dg.AssetSelection.all() - dg.AssetSelection.tag(*DELIVERY_TAG)

@@ -1,2 +1,3 @@
 """Experiments: persistent holdouts, Thompson-sampling variant and budget allocation, A/B statistics,
-offline policy evaluation and the closed loop against the simulated world (plain logic, no Dagster)."""
+and offline policy evaluation (plain logic, no Dagster). The closed loop against the simulated world is
+``mos_pipelines.simulation.closed_loop``."""

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from mos_pipelines.configuration.experiments import ExperimentsSettings
-from mos_pipelines.experiments import store
+from mos_pipelines.experiments import allocation_tables
 from mos_pipelines.experiments.allocation import aggregate, allocate, shares_by_segment
 from mos_pipelines.experiments.assignment import assign_units, normalise_unit
 from mos_pipelines.experiments.bandit import estimate_value_shape
@@ -43,7 +43,7 @@ def default_allocation_date(con, source: Source) -> datetime.date | None:
 def update_bandit(con, source: Source, config: ExperimentsSettings,
                   allocation_date: datetime.date | None = None) -> BanditUpdate:
     """Allocate every experiment × segment for ``allocation_date`` and write the rows."""
-    store.ensure_tables(con)
+    allocation_tables.ensure_tables(con)
     experiments = load_experiments(con, source, config)
     allocation_date = allocation_date or default_allocation_date(con, source)
     if allocation_date is None or not experiments:
@@ -57,9 +57,9 @@ def update_bandit(con, source: Source, config: ExperimentsSettings,
             .to_numpy())
         for e in experiments if e.goal == "revenue"
     }
-    previous = store.previous_allocations(con, allocation_date)
+    previous = allocation_tables.previous_allocations(con, allocation_date)
     allocations = allocate(experiments, totals, previous, config.bandit, allocation_date, config.fingerprint(), shapes)
-    store.write_allocations(con, allocations, allocation_date)
+    allocation_tables.write_allocations(con, allocations, allocation_date)
     return BanditUpdate(allocation_date, experiments, allocations, int(outcomes["unit_id"].nunique()))
 
 
@@ -69,7 +69,7 @@ def assign(con, source: Source, config: ExperimentsSettings, experiments: list[E
 
     Returns experiment_id, unit_id, recipient_email, segment, buckets, is_holdout, variant_id.
     """
-    store.ensure_tables(con)
+    allocation_tables.ensure_tables(con)
     frames = []
     audience = audience.assign(unit_id=normalise_unit(audience["recipient_email"])).dropna(subset=["unit_id"])
     segments = unit_segments(con, source, audience["unit_id"], config.bandit.segment)
@@ -90,7 +90,7 @@ def assign(con, source: Source, config: ExperimentsSettings, experiments: list[E
                                      "is_holdout", "variant_id", "recipient_email"])
     result = pd.concat(frames, ignore_index=True)
     rows = result.drop(columns=["recipient_email"]).assign(allocation_date=allocation_date)
-    store.write_assignments(con, rows, [e.experiment_id for e in experiments] if replace else None)
+    allocation_tables.write_assignments(con, rows, [e.experiment_id for e in experiments] if replace else None)
     return result
 
 
@@ -126,7 +126,7 @@ def warehouse_audience(con, experiments: list[Experiment]) -> pd.DataFrame:
 
 def update_budget(con, config: ExperimentsSettings) -> tuple[pd.DataFrame, dict[str, float]]:
     """Allocate the configured budget for the day after the last day of channel performance."""
-    store.ensure_tables(con)
+    allocation_tables.ensure_tables(con)
     totals, end = channel_totals(con, config.budget)
     if end is None:
         return pd.DataFrame(), {"reason": "no channel performance yet (marts.mart_channel_performance is empty)"}
@@ -135,7 +135,7 @@ def update_budget(con, config: ExperimentsSettings) -> tuple[pd.DataFrame, dict[
                                           f"in the {config.budget.lookback_days} days to {end}: nothing to learn a "
                                           "return from (land ad spend under landing/ad_spend/<platform>/)"}
     allocation_date = end + datetime.timedelta(days=1)
-    previous = store.previous_budget(con, allocation_date)
+    previous = allocation_tables.previous_budget(con, allocation_date)
     rows, summary = allocate_budget(totals, previous, config.budget, allocation_date, end, config.fingerprint())
-    store.write_budget(con, rows, allocation_date)
+    allocation_tables.write_budget(con, rows, allocation_date)
     return rows, summary

@@ -30,7 +30,7 @@ import pandas as pd
 
 from mos_pipelines.configuration.experiments import BanditSettings
 from mos_pipelines.experiments import bandit
-from mos_pipelines.experiments.stats import normal_interval, rate_interval
+from mos_pipelines.experiments.ab_statistics import normal_interval, rate_interval
 
 Z95 = 1.959963984540054
 

@@ -25,6 +25,7 @@ import pandas as pd
 from mos_pipelines.configuration.experiments import ExperimentsSettings
 from mos_pipelines.experiments.assignment import HOLDOUT, bucket_sql
 from mos_pipelines.settings import DBT_PROJECT_DIR
+from mos_pipelines.warehouse import table_exists
 
 Source = Literal["warehouse", "raw"]
 WAREHOUSE: Source = "warehouse"
@@ -61,16 +62,10 @@ def email_match_key_sql(expr: str) -> str:
     )
 
 
-def _exists(con, schema: str, table: str) -> bool:
-    return bool(con.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, table]
-    ).fetchall()[0][0])
-
-
 def load_experiments(con, source: Source, config: ExperimentsSettings) -> list[Experiment]:
     """Email campaigns with at least one non-holdout variant (from campaigns.csv), sorted by id."""
     if source == RAW:
-        if not _exists(con, "raw", "campaigns"):
+        if not table_exists(con, "raw", "campaigns"):
             return []
         frame = con.execute(
             """select campaign_id, objective, variant_id, coalesce(is_holdout, false) as is_holdout
@@ -124,7 +119,7 @@ def unit_outcomes(con, source: Source, experiments: list[Experiment], config: Ex
     con.register("_experiments", _experiments_frame(experiments))
     try:
         if source == RAW:
-            if not _exists(con, "raw", "email"):
+            if not table_exists(con, "raw", "email"):
                 return pd.DataFrame(columns=UNIT_COLUMNS)
             email = """select campaign_id, variant_id, recipient_email, event as email_event_type, message_id,
                 occurred_at from raw.email"""
@@ -201,7 +196,7 @@ _NO_CONVERSIONS = ("select cast(null as varchar) as email_match_key, cast(null a
 
 def _raw_conversions(con) -> str:
     """Completed orders by buyer address (raw.orders), revenue in USD through the fx_rates seed."""
-    if not _exists(con, "raw", "orders"):
+    if not table_exists(con, "raw", "orders"):
         return _NO_CONVERSIONS
     fx = Path(FX_SEED).as_posix().replace("'", "''")
     return f"""select {email_match_key_sql('orders.email')} as email_match_key, orders.created_at as converted_at,
@@ -220,7 +215,7 @@ def unit_segments(con, source: Source, unit_ids: pd.Series, segment: str) -> pd.
     if segment == "none":
         return pd.Series(ALL_SEGMENT, index=units, dtype=object)
     if source == RAW:
-        if not _exists(con, "raw", "consent"):
+        if not table_exists(con, "raw", "consent"):
             return pd.Series(UNKNOWN_SEGMENT, index=units, dtype=object)
         # units are normalised addresses already: join the consent subject the same way (no match key on
         # either side, which costs a second per million rows); the latest consent row wins
@@ -248,7 +243,7 @@ def unit_segments(con, source: Source, unit_ids: pd.Series, segment: str) -> pd.
 def data_through(con, source: Source) -> datetime.date | None:
     """The last day with email events (the allocation is for the day after)."""
     if source == RAW:
-        if not _exists(con, "raw", "email"):
+        if not table_exists(con, "raw", "email"):
             return None
         sql = "select max(occurred_at) from raw.email"
     else:

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from mos_pipelines.configuration.insights import InsightsSettings, Reader
-from mos_pipelines.insights import store
+from mos_pipelines.insights import insight_tables
 from mos_pipelines.warehouse import insert_frame
 
 REPEAT_NOVELTY = 0.25
@@ -115,9 +115,9 @@ def _sent_today(con: duckdb.DuckDBPyConnection, reader_id: str, now: datetime.da
 def notify(con: duckdb.DuckDBPyConnection, config: InsightsSettings, run_created_at: datetime.datetime | None = None,
            now: datetime.datetime | None = None) -> NotifyResult:
     """Rank the run's accepted insights for every reader and write the notifications that make the cut."""
-    store.ensure_tables(con)
+    insight_tables.ensure_tables(con)
     now = now or datetime.datetime.now(datetime.UTC)
-    insights = store.run_insights(con, run_created_at)
+    insights = insight_tables.run_insights(con, run_created_at)
     columns = ["run_created_at", "reader_id", "insight_id", "insight_key", "insight_type", "rank", "score",
                "impact_score", "confidence", "novelty", "relevance", "feedback_weight", "decision", "notification_id"]
     if insights.empty:

@@ -9,8 +9,8 @@ import pandas as pd
 
 from mos_pipelines.insights.candidate import Candidate, RunContext, Skip, key_of, money, records
 from mos_pipelines.insights.semantic import Filter
-from mos_pipelines.insights.stats import mean_against
-from mos_pipelines.insights.tables import columns_of, table_exists
+from mos_pipelines.insights.effect_statistics import mean_against
+from mos_pipelines.warehouse import columns_of, table_exists
 
 BUDGETS_SQL = """select campaign_id, max(campaign_name) as campaign_name, max(channel) as channel,
     max(objective) as objective, max(region) as region, max(budget) as daily_budget_usd,

@@ -13,16 +13,16 @@ import duckdb
 
 from mos_pipelines.configuration import load_insights, load_llm
 from mos_pipelines.configuration.insights import InsightsSettings
-from mos_pipelines.insights import store
+from mos_pipelines.insights import insight_tables
 from mos_pipelines.insights.anomalies import anomalies
 from mos_pipelines.insights.candidate import Candidate, RunContext, Skip
-from mos_pipelines.insights.channels import channel_comparisons, region_comparisons
-from mos_pipelines.insights.experiments import experiment_candidates
-from mos_pipelines.insights.lookalike import lookalike_degradation
+from mos_pipelines.insights.channel_comparisons import channel_comparisons, region_comparisons
+from mos_pipelines.insights.experiment_findings import experiment_candidates
+from mos_pipelines.insights.lookalike_degradation import lookalike_degradation
 from mos_pipelines.insights.pacing import budget_pacing
 from mos_pipelines.insights.selection import ACCEPTED, decide
 from mos_pipelines.insights.semantic import SemanticLayer
-from mos_pipelines.insights.tables import table_exists
+from mos_pipelines.warehouse import table_exists
 from mos_pipelines.llm import LLM, Ledger
 from mos_pipelines.llm.prompts import get_prompt
 
@@ -78,7 +78,7 @@ def generate_insights(con: duckdb.DuckDBPyConnection, config: InsightsSettings |
         reason = ("marts.mart_channel_performance is empty: no sessions, spend, sends or orders to compare "
                   "(land events, ad spend, email or orders to get insights)")
         if write:
-            store.ensure_tables(con)
+            insight_tables.ensure_tables(con)
         return InsightsRun(created_at, None, None, [], [Skip("all families", reason)])
     end = bounds[1]
     start = max(bounds[0], end - datetime.timedelta(days=config.window_days - 1))
@@ -97,7 +97,7 @@ def generate_insights(con: duckdb.DuckDBPyConnection, config: InsightsSettings |
         skips += skipped
     decide(candidates, config)
     if write:
-        store.ensure_tables(con)
+        insight_tables.ensure_tables(con)
     if use_llm and llm is None:
         llm = LLM(load_llm(), Ledger(con if write else None))
     began = time.perf_counter()
@@ -105,7 +105,7 @@ def generate_insights(con: duckdb.DuckDBPyConnection, config: InsightsSettings |
     seconds["phrasing"] = round(time.perf_counter() - began, 3)
     run = InsightsRun(created_at, start, end, candidates, skips, seconds, llm.ledger.totals() if use_llm else {})
     if write:
-        store.write_insights(con, candidates, created_at)
+        insight_tables.write_insights(con, candidates, created_at)
     for skip in skips:
         log.info("insights: %s skipped: %s", skip.family, skip.reason)
     return run

@@ -12,7 +12,7 @@ import math
 
 from mos_pipelines.configuration.insights import InsightsSettings
 from mos_pipelines.insights.candidate import Candidate
-from mos_pipelines.insights.stats import benjamini_hochberg
+from mos_pipelines.insights.effect_statistics import benjamini_hochberg
 
 ACCEPTED = "accepted"
 REJECTED_DATA = "rejected_insufficient_data"

@@ -21,7 +21,7 @@ import pandas as pd
 from mos_pipelines.configuration.quality import ConsentForActivation, QualitySettings
 from mos_pipelines.ingestion.contracts import SOURCES
 from mos_pipelines.quality.suites import SuiteOutcome, validate
-from mos_pipelines.warehouse import scalar
+from mos_pipelines.warehouse import scalar, table_exists
 
 MAX_EXAMPLES = 5
 # The quarantine reason ingestion writes for an event with neither anonymousId nor userId.
@@ -90,10 +90,7 @@ class GateResult:
 
 
 def _require(con: duckdb.DuckDBPyConnection, relation: str) -> None:
-    schema, table = relation.split(".")
-    found = scalar(con, "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-                   [schema, table])
-    if not found:
+    if not table_exists(con, *relation.split(".")):
         raise GateInputMissing(f"{relation} does not exist: build its asset first (`mos run`).")
 
 

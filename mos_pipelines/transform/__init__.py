@@ -1,1 +1,2 @@
-"""The dbt project as Dagster sees it: manifest preparation and the asset translator."""
+"""The dbt project seen from Python: its manifest (prepared by commands, read by the definitions) and the
+split of the build into steps around the quality gates. No Dagster here (the translator is in defs/transform)."""

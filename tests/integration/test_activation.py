@@ -152,7 +152,7 @@ def test_merge_points_assignments_decide_the_variant_and_slack_posts_an_insight_
     (experiment_id = campaign, unit_id = trimmed lower-cased address, variant_id, is_holdout) exists, it
     decides the variant, and holdout units are not in the sync model. An insight the hub notified to
     several readers is posted to Slack once."""
-    from mos_pipelines.insights.store import ensure_tables
+    from mos_pipelines.insights.insight_tables import ensure_tables
 
     with duckdb.connect(str(world.settings.warehouse_path)) as con:
         ensure_tables(con)

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from mos_pipelines import warehouse
 from mos_pipelines.cli import app
 from mos_pipelines.configuration import load_experiments as load_config
-from mos_pipelines.experiments.closed_loop import LoopResult, LoopSettings, run_closed_loop
+from mos_pipelines.simulation.closed_loop import LoopResult, LoopSettings, run_closed_loop
 from mos_pipelines.simulation.scenario import DEFAULT_SCENARIO
 
 pytestmark = pytest.mark.integration

@@ -23,8 +23,8 @@ from typer.testing import CliRunner
 
 from mos_pipelines.cli import app
 from mos_pipelines.configuration import load_insights as load_config
-from mos_pipelines.experiments import store as experiment_store
-from mos_pipelines.insights import store
+from mos_pipelines.experiments import allocation_tables
+from mos_pipelines.insights import insight_tables
 from mos_pipelines.insights.notify import notify
 from mos_pipelines.insights.pipeline import generate_insights
 from mos_pipelines.insights.semantic import SemanticLayer
@@ -51,7 +51,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 def latest(world: World, status: str | None = "accepted") -> pd.DataFrame:
     with world.connect() as con:
-        return store.run_insights(con, status=status)
+        return insight_tables.run_insights(con, status=status)
 
 
 def test_the_assets_write_insights_notifications_report_and_metadata(world: World) -> None:
@@ -62,7 +62,7 @@ def test_the_assets_write_insights_notifications_report_and_metadata(world: Worl
         calls = con.sql("select model, outcome, cost_usd, tokens_in, tokens_out from ops.llm_calls").df()
         notified = con.sql("select reader_id, count(*) n from insights.notifications "
                            "where source = 'insights' group by 1").df()
-    assert tuple(columns) == store.INSIGHT_COLUMNS
+    assert tuple(columns) == insight_tables.INSIGHT_COLUMNS
     rows = latest(world)
     everything = latest(world, status=None)
     accepted = everything[everything["status"] == "accepted"]
@@ -186,7 +186,7 @@ def test_feedback_not_useful_lowers_the_type_and_completed_removes_the_insight(w
     sent = first[first["decision"] == "notified"].sort_values("rank")
     target = sent.iloc[0]
     control = sent[sent["insight_type"] != target["insight_type"]].iloc[0]
-    store.record_feedback(con, target["notification_id"], "analyst", "not_useful", at=t1)
+    insight_tables.record_feedback(con, target["notification_id"], "analyst", "not_useful", at=t1)
 
     second = run(t1 + datetime.timedelta(hours=1))
     assert second.at[target.name, "rank"] > target["rank"]
@@ -195,7 +195,7 @@ def test_feedback_not_useful_lowers_the_type_and_completed_removes_the_insight(w
     assert relative == pytest.approx(0.5)
     assert second.at[control.name, "feedback_weight"] == 1.0
 
-    store.record_feedback(con, control["notification_id"], "analyst", "mark_as_completed", at=t1)
+    insight_tables.record_feedback(con, control["notification_id"], "analyst", "mark_as_completed", at=t1)
     third = run(t1 + datetime.timedelta(hours=2))
     assert third.at[control.name, "decision"] == "completed" and pd.isna(third.at[control.name, "rank"])
     statuses = dict(con.execute("select notification_id, status from insights.notifications").fetchall())
@@ -243,7 +243,7 @@ def test_lift_over_the_holdout_follows_each_assigned_unit_from_its_assignment(wo
     first["assigned_on"] = first["day"].map(lambda d: start + datetime.timedelta(days=int(d)))
     with duckdb.connect(str(world.settings.warehouse_path)) as con:
         con.execute("delete from experiments.assignments")
-        experiment_store.write_assignments(con, pd.DataFrame({
+        allocation_tables.write_assignments(con, pd.DataFrame({
             "experiment_id": first["campaign_id"], "unit_id": first["unit_id"], "segment": first["region"],
             "holdout_bucket": first["is_holdout"].map({True: 0.0, False: 1.0}), "arm_bucket": 0.5,
             "is_holdout": first["is_holdout"], "variant_id": first["variant_id"],

@@ -5,7 +5,7 @@ variant click lift and a traffic drop in the last week, and declares two null sl
 1,000-person, 21-day world are generated; each is ingested and its marketing marts built by dbt (models only:
 the full build with its tests and checks is exercised by test_insights.py and the other modules), two worlds at
 a time. The insights then run on each world and are compared with its truth files
-(mos_pipelines/insights/evaluation.py):
+(mos_pipelines/simulation/insights_evaluation.py):
 
 - at least 90 % of the planted effects appear as insights with the right direction;
 - at most 5 % of the reported insights are about null slices;
@@ -26,8 +26,8 @@ import pytest
 import duckdb
 
 from mos_pipelines.configuration import load_insights as load_config
-from mos_pipelines.insights import store
-from mos_pipelines.insights.evaluation import build_worlds, evaluate_world, recall_table
+from mos_pipelines.insights import insight_tables
+from mos_pipelines.simulation.insights_evaluation import build_worlds, evaluate_world, recall_table
 from mos_pipelines.insights.semantic import SemanticLayer
 from mos_pipelines.insights.traceability import problems
 
@@ -67,7 +67,7 @@ def test_every_statement_of_every_world_is_traceable(planted_worlds: list[Path])
     scanned, types, too_few_orders = 0, set(), 0
     for home in planted_worlds:
         with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
-            rows = store.run_insights(con, status=None)
+            rows = insight_tables.run_insights(con, status=None)
         tested = rows[rows["status"] != "rejected_insufficient_data"]
         too_few_orders += sum("too few orders" in (e["decision"]["reason"] or "") for e in rows["evidence"])
         untraceable = {r.insight_id: found for r in tested.itertuples()

@@ -184,7 +184,7 @@ def test_after_the_failed_volume_gate_nothing_is_activated_and_every_sensor_says
         volume_drop: World, tmp_path: Path):
     """The sync models of the clean build were never delivered; the drop day's failed gate upstream of
     them keeps every delivery back: 0 messages, 0 requests, no audience file, and the reason on each tick."""
-    from mos_pipelines.activation.gating import delivery_key
+    from mos_pipelines.defs.activation.gating import delivery_key
     from mos_pipelines.runner import run_activation
     from tests.activation_servers import WebhookServer, activation_config_env, local_activation_config
 

@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.run_matrix import BUNDLED_LOOKALIKE, MatrixWorld, assert_clean_success, build, generate
+import yaml
+
+from mos_pipelines.settings import PROJECT_ROOT
+from tests.integration.run_matrix import BUNDLED_LOOKALIKE, MatrixWorld, assert_clean_success, build, generate, mos
 
 LOOKALIKE_CONFIG = BUNDLED_LOOKALIKE  # the real audiences: their seeds are too small here, and must be skipped
 
@@ -73,3 +76,18 @@ def test_three_malformed_lines_are_quarantined_and_block_nothing(small: MatrixWo
                        "order by evaluated_at desc limit 1")[0]
     assert gate[0], gate[1]
     assert small.scalar("select count(*) from marts.fct_events where event_id like 'mx-good-%'") == 2
+
+
+def test_a_broken_activation_config_leaves_ingestion_and_dbt_runnable(tiny: MatrixWorld, tmp_path: Path) -> None:
+    config = yaml.safe_load((PROJECT_ROOT / "config" / "activation.yaml").read_text())
+    name = next(iter(config["destinations"]))
+    config["destinations"][name]["channel"] = "carrier_pigeon"
+    broken = tmp_path / "activation.yaml"
+    broken.write_text(yaml.safe_dump(config))
+    run = mos(tiny.home, "run", "--select", "key:raw/orders or key:staging/stg_commerce__orders",
+              env={"MOS_ACTIVATION_CONFIG": str(broken)})
+    assert run.code == 1 and "Traceback" not in run.output
+    message = run.output.replace("\n", "")
+    assert "not loaded: activation:" in message and str(broken) in message and f"destinations.{name}.channel" in message
+    assert "succeeded: 2 assets materialized" in message
+    assert "domain(s) did not load" in message

@@ -26,7 +26,7 @@ from mos_pipelines.configuration import (
 from mos_pipelines.configuration.dbt import dbt_vars, vars_json
 from mos_pipelines.quality import gates
 from mos_pipelines.settings import DBT_PROJECT_DIR
-from mos_pipelines.transform.project import dbt_command, dbt_executable, project_fingerprint
+from mos_pipelines.transform.project import dbt_command, dbt_executable
 
 runner = CliRunner()
 
@@ -201,8 +201,16 @@ def test_every_var_the_dbt_project_reads_is_handed_to_it():
     assert "vars" not in yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())
 
 
-def test_the_manifest_fingerprint_changes_with_the_vars():
-    assert project_fingerprint(dbt_vars=vars_json()) != project_fingerprint(dbt_vars=vars_json({"mos__x": 1}))
+def test_a_broken_activation_config_still_gives_dbt_every_var_the_rest_of_the_project_reads(tmp_path, monkeypatch):
+    broken = tmp_path / "activation.yaml"
+    broken.write_text("destinations: {email__nurture: {channel: carrier_pigeon}}\n")
+    monkeypatch.setenv("MOS_ACTIVATION_CONFIG", str(broken))
+    with pytest.raises(ConfigError, match="carrier_pigeon"):
+        dbt_vars()
+    lenient = dbt_vars(lenient=True)
+    assert set(lenient) == set(json.loads(vars_json(lenient=True)))
+    assert lenient["mos__activation_sync_models"]["sync_email__nurture"] == {}  # a placeholder: not built
+    assert lenient["mos__identity_max_duplicate_rate"] == 0.02 and lenient["mos__session_timeout_minutes"] == 30
 
 
 def test_a_passthrough_dbt_command_carries_the_vars_and_merges_the_callers():

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from mos_pipelines.experiments.stats import (
+from mos_pipelines.experiments.ab_statistics import (
     StatsInputError,
     lift_vs_holdout,
     minimum_detectable_effect,

@@ -13,14 +13,14 @@ import pytest
 from scipy import stats
 
 from mos_pipelines.configuration import load_insights as load_config
-from mos_pipelines.insights import store
+from mos_pipelines.insights import insight_tables
 from mos_pipelines.insights.candidate import Candidate, RunContext
-from mos_pipelines.insights.lookalike import lookalike_degradation
+from mos_pipelines.insights.lookalike_degradation import lookalike_degradation
 from mos_pipelines.insights.notify import changed_materially, notify
 from mos_pipelines.insights.pipeline import phrase
 from mos_pipelines.insights.selection import decide
 from mos_pipelines.insights.semantic import Filter, SemanticError, SemanticLayer
-from mos_pipelines.insights.stats import (
+from mos_pipelines.insights.effect_statistics import (
     benjamini_hochberg,
     binomial_log_variance,
     compare_proportions,
@@ -31,7 +31,7 @@ from mos_pipelines.insights.stats import (
     revenue_week_vs_baseline,
     week_vs_baseline,
 )
-from mos_pipelines.lookalike import store as lookalike_store
+from mos_pipelines.lookalike import score_tables
 
 NOW = datetime.datetime(2026, 2, 1, 8, tzinfo=datetime.UTC)
 
@@ -295,8 +295,8 @@ def test_a_repeat_counts_as_changed_only_when_its_effect_moved_materially() -> N
 
 def test_a_lookalike_degradation_becomes_an_insight_and_its_alert_is_routed(tmp_path) -> None:
     con = duckdb.connect()
-    store.ensure_tables(con)
-    lookalike_store.ensure_tables(con)
+    insight_tables.ensure_tables(con)
+    score_tables.ensure_tables(con)
     runs = pd.DataFrame([
         {"model_run_id": "eu:r1", "audience": "eu", "run_id": "r1", "model_version": "v1", "model_kind": "gb",
          "definition_hash": "h", "status": "accepted", "recall_at_10": 0.45, "holdout_seed": 200, "auc": 0.8,
@@ -307,7 +307,7 @@ def test_a_lookalike_degradation_becomes_an_insight_and_its_alert_is_routed(tmp_
     ])
     con.register("_runs", runs)
     con.execute("insert into ml.model_runs by name select * from _runs")
-    alert = lookalike_store.degradation_notification_id("eu:r2")
+    alert = score_tables.degradation_notification_id("eu:r2")
     con.execute("""insert into insights.notifications (notification_id, created_at, source, severity, subject, title,
         message, metric, figure, previous_figure, suggested_action, status)
         values (?, ?, 'lookalike', 'warning', 'eu', 't', 'm', 'recall_at_10', 0.2, 0.45, 'a', 'new')""", [alert, NOW])
@@ -321,7 +321,7 @@ def test_a_lookalike_degradation_becomes_an_insight_and_its_alert_is_routed(tmp_
     phrase(found, None)
     assert insight.status == "accepted"
     assert insight.statement.startswith("The lookalike model for audience eu finds 20 % of held-out seed members")
-    store.write_insights(con, found, NOW)
+    insight_tables.write_insights(con, found, NOW)
     result = notify(con, config, now=NOW)
     assert result.routed == [alert]
     raw = con.execute("select status, insight_id from insights.notifications where notification_id = ?", [alert]).fetchall()

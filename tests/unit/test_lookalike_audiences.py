@@ -13,7 +13,7 @@ import pytest
 from mos_pipelines.configuration import DOMAINS, ConfigError
 from mos_pipelines.configuration import load_lookalike as load_config
 from mos_pipelines.configuration.lookalike import Audience
-from mos_pipelines.lookalike import store
+from mos_pipelines.lookalike import score_tables
 from mos_pipelines.lookalike.audiences import fit_audience, judge, model_card, model_run_row
 from mos_pipelines.lookalike.model import SeedTooSmallError
 
@@ -101,21 +101,21 @@ def test_a_seed_below_the_minimum_fails_naming_the_audience(tmp_path: Path):
 def test_a_much_worse_fit_is_degraded_notified_and_reported_as_latest(tmp_path: Path):
     con = features_db()
     config = load_config(write_config(tmp_path / "l.yaml", CONFIG))
-    store.ensure_tables(con)
+    score_tables.ensure_tables(con)
     first = fit_audience(con, config.audiences[0], config.model, NOW)
-    judge(first, store.last_accepted_run(con, "payers", config.audiences[0].definition_hash(config.model)), config.degradation)
-    store.write_result(con, first, model_run_row(first, "run1", NOW))
+    judge(first, score_tables.last_accepted_run(con, "payers", config.audiences[0].definition_hash(config.model)), config.degradation)
+    score_tables.write_result(con, first, model_run_row(first, "run1", NOW))
     assert first.status == "accepted"
 
     # The features lose their signal (tracking of sessions breaks, personas go missing): drift.
     con.execute("update marts.customer_features set sessions_30d = 0, persona = 'unknown'")
     later = NOW + datetime.timedelta(days=1)
     second = fit_audience(con, config.audiences[0], config.model, later)
-    judge(second, store.last_accepted_run(con, "payers", config.audiences[0].definition_hash(config.model)), config.degradation)
+    judge(second, score_tables.last_accepted_run(con, "payers", config.audiences[0].definition_hash(config.model)), config.degradation)
     row = model_run_row(second, "run2", later)
-    store.write_result(con, second, row)
+    score_tables.write_result(con, second, row)
     assert second.status == "degraded" and second.reasons
-    store.notify_degradation(con, second, row["model_run_id"], later)
+    score_tables.notify_degradation(con, second, row["model_run_id"], later)
 
     note = con.execute("select * from insights.notifications").df()
     assert len(note) == 1 and note.at[0, "subject"] == "payers"
@@ -127,10 +127,10 @@ def test_a_much_worse_fit_is_degraded_notified_and_reported_as_latest(tmp_path: 
     assert note.at[0, "figure"] == pytest.approx(figures[metric][1])  # ... to
     assert note.at[0, "figure"] < note.at[0, "previous_figure"]
     assert "re-run" in note.at[0, "suggested_action"]
-    latest = store.latest_statuses(con)
+    latest = score_tables.latest_statuses(con)
     assert latest.set_index("audience").at["payers", "status"] == "degraded"
     # the accepted baseline stays the first run
-    assert store.last_accepted_run(con, "payers", config.audiences[0].definition_hash(config.model))["model_run_id"] == "payers:run1"
+    assert score_tables.last_accepted_run(con, "payers", config.audiences[0].definition_hash(config.model))["model_run_id"] == "payers:run1"
 
 
 def test_a_changed_definition_starts_a_new_baseline(tmp_path: Path):
@@ -167,8 +167,8 @@ def test_a_small_seed_can_learn_from_a_wider_definition_but_is_judged_on_its_own
     assert "wider seed" in model_card(result)
     row = model_run_row(result, "run1", NOW)
     assert (row["wider_train_seed"], row["wider_train_negatives"]) == (others_paying, result.fit.sizes["wider_train_negatives"])
-    store.ensure_tables(con)
-    store.write_result(con, result, row)
+    score_tables.ensure_tables(con)
+    score_tables.write_result(con, result, row)
     assert con.sql("select wider_train_seed from ml.model_runs").fetchall() == [(others_paying,)]
     plain = Audience(name=audience.name, seed=audience.seed, population=audience.population, features=audience.features)
     assert plain.definition_hash(config.model) != audience.definition_hash(config.model)  # a new baseline

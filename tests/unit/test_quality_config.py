@@ -95,6 +95,7 @@ def test_a_missing_suite_is_named(tmp_path):
 def test_gates_and_the_consent_checks_of_the_sync_models_are_blocking():
     import dagster as dg
 
+    from mos_pipelines.defs.activation import checks as consent
     from mos_pipelines.defs.quality import checks
     from mos_pipelines.quality.gates import ConsentTarget
 
@@ -103,10 +104,10 @@ def test_gates_and_the_consent_checks_of_the_sync_models_are_blocking():
         ("raw/events", "missing_identifiers"), ("marts/fct_events", "event_volume"),
         ("marts/dim_customers", "duplicate_customers"), ("marts/fct_ad_spend_daily", "ad_spend")}
     assert all(s.blocking for s in specs)
-    consent = {(s.asset_key.to_user_string(), s.name, s.blocking) for c in checks.consent_checks for s in c.check_specs}
-    assert consent == {("activation/sync_email__nurture", "consent_email_marketing", True),
+    declared = {(s.asset_key.to_user_string(), s.name, s.blocking) for c in consent.consent_checks for s in c.check_specs}
+    assert declared == {("activation/sync_email__nurture", "consent_email_marketing", True),
                        ("activation/sync_crm__lifecycle_stages", "consent_email_marketing", True),
                        ("activation/sync_ads__audience_members", "consent_ad_personalization", True)}
-    (spec,) = checks.build_consent_check(ConsentTarget("activation.sync_email", "email_marketing")).check_specs
+    (spec,) = consent.build_consent_check(ConsentTarget("activation.sync_email", "email_marketing")).check_specs
     assert spec.blocking and spec.asset_key == dg.AssetKey(["activation", "sync_email"])
     assert spec.name == "consent_email_marketing"

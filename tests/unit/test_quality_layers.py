@@ -9,7 +9,7 @@ import pytest
 
 from mos_pipelines.quality.gates import gated_dbt_models
 from mos_pipelines.transform.layers import LayerError, split_layers
-from mos_pipelines.transform.project import dbt_project, ensure_manifest
+from mos_pipelines.transform.project import ensure_manifest
 
 
 def _manifest(edges: dict[str, list[str]], types: dict[str, str] | None = None) -> dict:
@@ -51,7 +51,7 @@ def test_an_unknown_gated_model_is_an_error():
 
 
 def test_project_split_puts_sessions_and_the_snapshot_after_the_gates():
-    manifest = json.loads(ensure_manifest(dbt_project).read_text())
+    manifest = json.loads(ensure_manifest().read_text())
     layers = split_layers(manifest, gated_dbt_models())
     assert set(gated_dbt_models()) == {"fct_events", "dim_customers", "fct_ad_spend_daily"}
     assert "fqn:mos_pipelines.marts.events.fct_sessions" in layers.gated
@@ -88,7 +88,7 @@ def test_a_sync_model_that_reads_ungated_models_is_an_error():
 
 
 def test_project_sync_models_form_the_activation_layer():
-    manifest = json.loads(ensure_manifest(dbt_project).read_text())
+    manifest = json.loads(ensure_manifest().read_text())
     layers = split_layers(manifest, gated_dbt_models())
     assert {s.rsplit(".", 1)[1] for s in layers.activation} == {
         "sync_email__nurture", "sync_crm__lifecycle_stages", "sync_ads__audience_members",
@@ -112,7 +112,7 @@ def test_models_reading_python_asset_tables_are_a_late_layer_before_the_syncs():
 
 
 def test_project_late_layer_holds_the_holdout_mart():
-    manifest = json.loads(ensure_manifest(dbt_project).read_text())
+    manifest = json.loads(ensure_manifest().read_text())
     layers = split_layers(manifest, gated_dbt_models())
     assert "fqn:mos_pipelines.marts.marketing.mart_experiment_holdout" in layers.late
     assert "fqn:mos_pipelines.marts.marketing.mart_channel_segment_performance" in layers.gated

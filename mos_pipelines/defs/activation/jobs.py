@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from mos_pipelines.activation.gating import delivery_key
+from mos_pipelines.defs.activation.gating import delivery_key
 from mos_pipelines.defs.activation.assets import CONFIG
 
 

@@ -1,6 +1,6 @@
 """One sensor per destination: launch its job when the sync model materialized behind passing gates.
 
-The decision is ``mos_pipelines.activation.gating.decide``; the cursor is the storage id of the last
+The decision is ``mos_pipelines.defs.activation.gating.decide``; the cursor is the storage id of the last
 materialization launched, the run key ``<destination>:<storage id>`` (two ticks, one run). A blocked
 gate, a kill switch or nothing new is a SkipReason that says which, visible on the sensor's ticks.
 """
@@ -9,7 +9,7 @@ import json
 
 import dagster as dg
 
-from mos_pipelines.activation.gating import decide
+from mos_pipelines.defs.activation.gating import decide
 from mos_pipelines.configuration import load_activation as load_config
 from mos_pipelines.defs.activation.assets import CONFIG
 from mos_pipelines.defs.activation.jobs import activation_jobs, job_name
@@ -20,7 +20,7 @@ def _asset_graph(context: dg.SensorEvaluationContext):
         return context.repository_def.asset_graph
     from mos_pipelines.runner import load_definitions  # a test context built without definitions
 
-    return load_definitions().resolve_asset_graph()
+    return load_definitions(prepare=False).resolve_asset_graph()
 
 
 def read_cursor(cursor: str | None) -> int | None:

@@ -6,9 +6,9 @@ import pandas as pd
 
 from mos_pipelines.configuration import load_experiments as load_config
 from mos_pipelines.defs._common import partial_result, warehouse_asset
-from mos_pipelines.experiments import daily, store
+from mos_pipelines.experiments import allocation_tables, daily
 from mos_pipelines.experiments.outcomes import WAREHOUSE, load_experiments
-from mos_pipelines.resources import MosHome
+from mos_pipelines.defs.resources import MosHome
 from mos_pipelines.skipped import SkippedPart
 
 OWNER = "team:growth"
@@ -91,7 +91,7 @@ def bandit_allocations(context: dg.AssetExecutionContext, mos: MosHome) -> dg.Ma
 def assignments(context: dg.AssetExecutionContext, mos: MosHome) -> dg.MaterializeResult:
     config = load_config()
     with mos.connect() as con:
-        store.ensure_tables(con)
+        allocation_tables.ensure_tables(con)
         experiments = load_experiments(con, WAREHOUSE, config)
         date = con.execute("select max(allocation_date) from experiments.bandit_allocations").fetchall()[0][0]
         if date is None or not experiments:

@@ -4,16 +4,16 @@ import dagster as dg
 
 from mos_pipelines.configuration import load_experiments as load_config
 from mos_pipelines.defs._common import md_list, warehouse_check
-from mos_pipelines.experiments import store
+from mos_pipelines.experiments import allocation_tables
 from mos_pipelines.experiments.validation import allocation_problems, budget_problems, holdout_contamination
-from mos_pipelines.resources import MosHome
+from mos_pipelines.defs.resources import MosHome
 
 
 def _problems_result(mos: MosHome, find_problems) -> dg.AssetCheckResult:
     """Passes when ``find_problems(con, config)`` over the experiments tables finds none."""
     config = load_config()
     with mos.connect() as con:
-        store.ensure_tables(con)
+        allocation_tables.ensure_tables(con)
         problems = find_problems(con, config)
     return dg.AssetCheckResult(passed=not problems, metadata={"problems": len(problems), "details": md_list(problems)})
 
@@ -42,7 +42,7 @@ def allocation_within_guard_rails(mos: MosHome) -> dg.AssetCheckResult:
 )
 def holdout_never_treated(mos: MosHome) -> dg.AssetCheckResult:
     with mos.connect() as con:
-        store.ensure_tables(con)
+        allocation_tables.ensure_tables(con)
         found = holdout_contamination(con)
         members = con.execute("select count(*) from experiments.assignments where is_holdout").fetchall()[0][0]
     examples = [f"{r.experiment_id}: {r.unit_id} (first send {r.first_event_at})" for r in found.head(20).itertuples()]

@@ -9,7 +9,7 @@ import dagster as dg
 
 from mos_pipelines.defs._common import warehouse_check
 from mos_pipelines.identity.truth_eval import evaluate_identity
-from mos_pipelines.resources import MosHome
+from mos_pipelines.defs.resources import MosHome
 
 TRUTH_FILE = "identity_truth.csv"
 TARGET_F1 = 0.97

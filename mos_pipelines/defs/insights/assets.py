@@ -5,12 +5,12 @@ import dagster as dg
 from mos_pipelines import skipped
 from mos_pipelines.configuration import load_insights as load_config
 from mos_pipelines.defs._common import partial_result, warehouse_asset
-from mos_pipelines.insights import store
+from mos_pipelines.insights import insight_tables
 from mos_pipelines.insights.candidate import Skip
 from mos_pipelines.insights.notify import notify
 from mos_pipelines.insights.pipeline import generate_insights
 from mos_pipelines.insights.report import top_markdown, write_report
-from mos_pipelines.resources import MosHome
+from mos_pipelines.defs.resources import MosHome
 from mos_pipelines.skipped import SkippedPart
 
 OWNER = "team:marketing-analytics"
@@ -39,7 +39,7 @@ def insights(context: dg.AssetExecutionContext, mos: MosHome) -> dg.MaterializeR
     config = load_config()
     with mos.connect() as con:
         run = generate_insights(con, config)
-        rows = store.run_insights(con, run.created_at, status=None)
+        rows = insight_tables.run_insights(con, run.created_at, status=None)
         accepted = rows[rows["status"] == "accepted"]
         # the report's "Not computed" lists this run's families and what upstream assets skipped (audiences, …)
         upstream = [Skip(f"{r.asset} · {r.part}", r.reason) for r in skipped.current(con).itertuples()

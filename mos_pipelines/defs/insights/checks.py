@@ -3,9 +3,9 @@
 import dagster as dg
 
 from mos_pipelines.defs._common import warehouse_check
-from mos_pipelines.insights import store
+from mos_pipelines.insights import insight_tables
 from mos_pipelines.insights.traceability import problems
-from mos_pipelines.resources import MosHome
+from mos_pipelines.defs.resources import MosHome
 
 
 @warehouse_check(
@@ -18,8 +18,8 @@ from mos_pipelines.resources import MosHome
 )
 def insights_traceable(mos: MosHome) -> dg.AssetCheckResult:
     with mos.connect() as con:
-        store.ensure_tables(con)
-        rows = store.run_insights(con)
+        insight_tables.ensure_tables(con)
+        rows = insight_tables.run_insights(con)
     failures = []
     for row in rows.itertuples():
         found = problems(row.insight_type, row.statement, row.effect_size, row.evidence)

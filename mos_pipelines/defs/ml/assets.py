@@ -6,11 +6,11 @@ import dagster as dg
 
 from mos_pipelines.configuration import load_lookalike as load_config
 from mos_pipelines.defs._common import partial_result, warehouse_asset
-from mos_pipelines.lookalike import store
+from mos_pipelines.lookalike import score_tables
 from mos_pipelines.lookalike.audiences import fit_audience, judge, model_card, model_run_row, skipped_run_row
 from mos_pipelines.lookalike.model import LookalikeError
 from mos_pipelines.lookalike.truth import true_propensity_by_customer
-from mos_pipelines.resources import MosHome
+from mos_pipelines.defs.resources import MosHome
 from mos_pipelines.skipped import SkippedPart
 
 OWNER = "team:data-science"
@@ -37,7 +37,7 @@ def lookalike_scores(context: dg.AssetExecutionContext, mos: MosHome) -> dg.Mate
     now = datetime.datetime.now(datetime.UTC)
     metadata: dict[str, object] = {"config": str(config.source)}
     with mos.connect() as con:
-        store.ensure_tables(con)
+        score_tables.ensure_tables(con)
         truth = true_propensity_by_customer(con, mos.truth_dir)
         total = 0
         skips: list[SkippedPart] = []
@@ -47,15 +47,15 @@ def lookalike_scores(context: dg.AssetExecutionContext, mos: MosHome) -> dg.Mate
                 result = fit_audience(con, audience, config.model, now, true_propensity=truth)
             except LookalikeError as exc:
                 skips.append(SkippedPart(audience.name, str(exc)))
-                store.write_skipped(con, audience.name, skipped_run_row(audience, config.model, str(exc), context.run_id, now))
+                score_tables.write_skipped(con, audience.name, skipped_run_row(audience, config.model, str(exc), context.run_id, now))
                 metadata[f"{audience.name}/status"] = "skipped"
                 continue
-            baseline = store.last_accepted_run(con, audience.name, audience.definition_hash(config.model))
+            baseline = score_tables.last_accepted_run(con, audience.name, audience.definition_hash(config.model))
             judge(result, baseline, config.degradation)
             row = model_run_row(result, context.run_id, now)
-            store.write_result(con, result, row)
+            score_tables.write_result(con, result, row)
             if result.status == "degraded":
-                store.notify_degradation(con, result, row["model_run_id"], now)
+                score_tables.notify_degradation(con, result, row["model_run_id"], now)
                 context.log.warning(f"audience {audience.name} degraded: {'; '.join(result.reasons)}")
             ev = result.fit.evaluation
             total += len(result.scores)

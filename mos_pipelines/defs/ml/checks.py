@@ -3,8 +3,8 @@
 import dagster as dg
 
 from mos_pipelines.defs._common import warehouse_check
-from mos_pipelines.lookalike import store
-from mos_pipelines.resources import MosHome
+from mos_pipelines.lookalike import score_tables
+from mos_pipelines.defs.resources import MosHome
 
 
 @warehouse_check(
@@ -19,8 +19,8 @@ from mos_pipelines.resources import MosHome
 )
 def lookalike_not_degraded(mos: MosHome) -> dg.AssetCheckResult:
     with mos.connect() as con:
-        store.ensure_tables(con)
-        latest = store.latest_statuses(con)
+        score_tables.ensure_tables(con)
+        latest = score_tables.latest_statuses(con)
     degraded = latest[latest["status"] == "degraded"]
     return dg.AssetCheckResult(
         passed=degraded.empty,

@@ -11,17 +11,13 @@ from collections.abc import Callable
 
 import dagster as dg
 
-from mos_pipelines.configuration import load_activation
 from mos_pipelines.configuration import load_quality as load_config
 from mos_pipelines.quality import gates
-from mos_pipelines.quality.gates import ConsentTarget, consent_targets
-from mos_pipelines.resources import MosHome
+from mos_pipelines.defs.resources import MosHome
 from mos_pipelines.settings import WAREHOUSE_POOL
 
 CONFIG = load_config()
 GATE_KWARGS = gates.gates_for(CONFIG)
-# The sync models that select customers, each with its consent purpose (config/activation.yaml sync_models).
-CONSENT_TARGETS = consent_targets(load_activation().consent_targets())
 
 DESCRIPTIONS = {
     "missing_identifiers": (
@@ -64,8 +60,10 @@ def to_check_result(result: gates.GateResult) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(passed=result.passed, metadata=metadata)
 
 
-def _evaluate(context: dg.AssetCheckExecutionContext, mos: MosHome, check_name: str, asset: dg.AssetKey,
-              gate: Callable[..., gates.GateResult]) -> dg.AssetCheckResult:
+def evaluate_gate(context: dg.AssetCheckExecutionContext, mos: MosHome, check_name: str, asset: dg.AssetKey,
+                  gate: Callable[..., gates.GateResult]) -> dg.AssetCheckResult:
+    """Run one gate, record it in ops.quality_results and turn it into the check's result (shared with the
+    consent gates of the activation domain)."""
     with mos.connect() as con:
         try:
             result = gate(con)
@@ -85,28 +83,10 @@ def build_gate_check(name: str) -> dg.AssetChecksDefinition:
 
     @dg.asset_check(asset=asset, name=name, blocking=True, pool=WAREHOUSE_POOL, description=DESCRIPTIONS[name])
     def _check(context: dg.AssetCheckExecutionContext, mos: MosHome) -> dg.AssetCheckResult:
-        return _evaluate(context, mos, name, asset, lambda con: gate(con, **GATE_KWARGS[name]))
-
-    return _check
-
-
-def build_consent_check(target: ConsentTarget) -> dg.AssetChecksDefinition:
-    asset = dg.AssetKey(target.table.split("."))
-    name = gates.consent_check_name(target)
-
-    @dg.asset_check(
-        asset=asset, name=name, blocking=True, pool=WAREHOUSE_POOL,
-        description=f"Every customer in `{target.table}` has a `{CONFIG.consent_for_activation.consent_table}` row for "
-                    f"purpose `{target.purpose}` before anything is activated.",
-    )
-    def _check(context: dg.AssetCheckExecutionContext, mos: MosHome) -> dg.AssetCheckResult:
-        return _evaluate(context, mos, name, asset,
-                         lambda con: gates.consent_for_activation(con, target, CONFIG.consent_for_activation))
+        return evaluate_gate(context, mos, name, asset, lambda con: gate(con, **GATE_KWARGS[name]))
 
     return _check
 
 
 quality_checks = [build_gate_check(name) for name in gates.GATE_ASSETS]
-# A sync model without a consent purpose (notifications) selects no customers: no check is declared for it.
-consent_checks = [build_consent_check(target) for target in CONSENT_TARGETS]
 

@@ -20,10 +20,11 @@ from mos_pipelines.configuration.dbt import vars_args
 from mos_pipelines.quality.gates import gated_dbt_models
 from mos_pipelines.settings import WAREHOUSE_POOL
 from mos_pipelines.transform.layers import split_layers
-from mos_pipelines.transform.project import dbt_project, ensure_manifest
-from mos_pipelines.transform.translator import MosDbtTranslator
+from mos_pipelines.defs.resources import dbt_project
+from mos_pipelines.transform.project import prepared_manifest
+from mos_pipelines.defs.transform.translator import MosDbtTranslator
 
-MANIFEST = ensure_manifest(dbt_project)
+MANIFEST = prepared_manifest()
 LAYERS = split_layers(json.loads(MANIFEST.read_text()), gated_dbt_models())
 
 
@@ -43,7 +44,7 @@ def dbt_step(name: str, select: str, exclude: str | None = ""):
 @dbt_step("dbt_foundation", LAYERS.foundation_select, LAYERS.foundation_exclude)
 def dbt_foundation(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     """Build the gated models and everything they depend on; tests become asset checks."""
-    yield from dbt.cli(["build", *vars_args()], context=context).stream()
+    yield from dbt.cli(["build", *vars_args(lenient=True)], context=context).stream()
 
 
 dbt_layers = [dbt_foundation]
@@ -53,7 +54,7 @@ if LAYERS.gated:
     @dbt_step("dbt_downstream_of_gates", LAYERS.gated_select, LAYERS.gated_exclude)
     def dbt_downstream_of_gates(context: dg.AssetExecutionContext, dbt: DbtCliResource):
         """Build every model downstream of a quality gate; skipped in a run where a gate failed."""
-        yield from dbt.cli(["build", *vars_args()], context=context).stream()
+        yield from dbt.cli(["build", *vars_args(lenient=True)], context=context).stream()
 
     dbt_layers.append(dbt_downstream_of_gates)
 
@@ -62,6 +63,6 @@ if LAYERS.late:
     @dbt_step("dbt_after_python_assets", LAYERS.late_select, LAYERS.late_exclude)
     def dbt_after_python_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource):
         """Build the models that read tables Python assets write (e.g. experiment assignments)."""
-        yield from dbt.cli(["build", *vars_args()], context=context).stream()
+        yield from dbt.cli(["build", *vars_args(lenient=True)], context=context).stream()
 
     dbt_layers.append(dbt_after_python_assets)

@@ -21,7 +21,7 @@ import duckdb
 import pandas as pd
 
 from mos_pipelines.insights.candidate import Candidate, evidence_json
-from mos_pipelines.lookalike import store as lookalike_store
+from mos_pipelines.lookalike import score_tables
 
 INSIGHT_COLUMNS = ("insight_id", "insight_type", "statement", "call_to_action", "objective", "hypothesis",
                    "effect_size", "ci_low", "ci_high", "p_value", "q_value", "impact_usd", "evidence", "status",
@@ -85,7 +85,7 @@ class FeedbackError(ValueError):
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
-    lookalike_store.ensure_tables(con)  # insights.notifications as the lookalike capability created it
+    score_tables.ensure_tables(con)  # insights.notifications as the lookalike capability created it
     con.execute(DDL)
     for column, kind in NOTIFICATION_EXTRA_COLUMNS:
         con.execute(f"alter table insights.notifications add column if not exists {column} {kind}")

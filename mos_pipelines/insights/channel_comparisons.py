@@ -16,7 +16,7 @@ import pandas as pd
 from mos_pipelines.configuration.insights import ChannelComparison
 from mos_pipelines.insights.candidate import Candidate, RunContext, Skip, key_of, money, records
 from mos_pipelines.insights.semantic import Filter
-from mos_pipelines.insights.stats import (
+from mos_pipelines.insights.effect_statistics import (
     binomial_log_variance,
     compare_ratios,
     compound_log_variance,

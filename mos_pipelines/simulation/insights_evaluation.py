@@ -91,7 +91,7 @@ class TruthEvaluation:
 
 
 def evaluate(insights: pd.DataFrame, truth: Path) -> TruthEvaluation:
-    """Compare one run's accepted insights (``store.run_insights`` frame) with the world's truth."""
+    """Compare one run's accepted insights (``insight_tables.run_insights`` frame) with the world's truth."""
     planted = json.loads((truth / "planted_effects.json").read_text())
     manifest = json.loads((truth / "manifest.json").read_text())
     start = datetime.date.fromisoformat(manifest["config"]["start_date"])
@@ -266,13 +266,13 @@ def build_worlds(seeds: list[int], people: int, days: int, scenario: Path | None
 
 def evaluate_world(home: Path, config=None, semantic=None, now: datetime.datetime | None = None) -> TruthEvaluation:
     """Run the insights on a built world (statements from templates) and compare them with its truth."""
-    from mos_pipelines.insights import store
+    from mos_pipelines.insights import insight_tables
     from mos_pipelines.insights.pipeline import generate_insights
 
     con = duckdb.connect(str(home / "warehouse.duckdb"))
     try:
         run = generate_insights(con, config=config, semantic=semantic, now=now, use_llm=False)
-        rows = store.run_insights(con, run.created_at, status=None)
+        rows = insight_tables.run_insights(con, run.created_at, status=None)
     finally:
         con.close()
     return evaluate(rows, home / "truth")

@@ -84,7 +84,7 @@ def minimum_detectable_effect(baseline: float, control_n: int, alpha: float = 0.
 
 
 @dataclass(frozen=True)
-class Comparison:
+class ProportionComparison:
     """Treatment against control (or holdout): rates, difference and relative lift with intervals."""
 
     control_rate: float
@@ -105,7 +105,7 @@ class Comparison:
 
 
 def two_proportion_test(control_successes: int, control_n: int, treatment_successes: int, treatment_n: int,
-                        alpha: float = 0.05) -> Comparison:
+                        alpha: float = 0.05) -> ProportionComparison:
     """Two-sided z test (pooled variance), Newcombe interval of the difference, log-ratio interval of the lift."""
     _counts("control", control_successes, control_n)
     _counts("treatment", treatment_successes, treatment_n)
@@ -123,12 +123,12 @@ def two_proportion_test(control_successes: int, control_n: int, treatment_succes
             r_low, r_high = confint_proportions_2indep(treatment_successes, treatment_n, control_successes, control_n,
                                                        method="log-adjusted", compare="ratio", alpha=alpha)
             lift_low, lift_high = r_low - 1, r_high - 1
-    return Comparison(p_c, p_t, p_t - p_c, float(low), float(high), lift, lift_low, lift_high, float(z), float(p),
+    return ProportionComparison(p_c, p_t, p_t - p_c, float(low), float(high), lift, lift_low, lift_high, float(z), float(p),
                       alpha)
 
 
 def lift_vs_holdout(holdout_successes: int, holdout_n: int, treated_successes: int, treated_n: int,
-                    alpha: float = 0.05) -> Comparison:
+                    alpha: float = 0.05) -> ProportionComparison:
     """Lift of the treated population over the persistent holdout (the holdout is the control)."""
     return two_proportion_test(holdout_successes, holdout_n, treated_successes, treated_n, alpha)
 

@@ -18,8 +18,8 @@ import pandas as pd
 
 from mos_pipelines.insights.candidate import Candidate, RunContext, Skip, key_of, money, records
 from mos_pipelines.insights.semantic import Filter
-from mos_pipelines.insights.stats import compare_proportions
-from mos_pipelines.insights.tables import table_exists
+from mos_pipelines.insights.effect_statistics import compare_proportions
+from mos_pipelines.warehouse import table_exists
 
 ALL_REGIONS = "all"
 VARIANTS_SQL = """select campaign_id, variant_id, region, is_holdout, recipients, sends, clicks, converted_recipients,

@@ -32,7 +32,7 @@ import pandas as pd
 
 from mos_pipelines import warehouse
 from mos_pipelines.configuration.experiments import ExperimentsSettings
-from mos_pipelines.experiments import daily, store
+from mos_pipelines.experiments import allocation_tables, daily
 from mos_pipelines.experiments.outcomes import RAW, WAREHOUSE
 from mos_pipelines.ingestion.loader import load_source
 from mos_pipelines.simulation import WorldConfig
@@ -126,8 +126,8 @@ def run_closed_loop(mos_home: Path, settings: LoopSettings, config: ExperimentsS
     results.insert(4, "people", settings.people)
     con = warehouse.connect(path)
     try:
-        store.ensure_tables(con)
-        store.write_simulation_results(con, results, run_id)
+        allocation_tables.ensure_tables(con)
+        allocation_tables.write_simulation_results(con, results, run_id)
         members, violations = holdout_violations(con)
     finally:
         con.close()
@@ -218,9 +218,7 @@ def summarise(results: pd.DataFrame) -> pd.DataFrame:
 def holdout_violations(con) -> tuple[int, int]:
     """Holdout units, and how many of them have any email event of their experiment in raw.email."""
     members = int(warehouse.scalar(con, "select count(*) from experiments.assignments where is_holdout"))
-    exists = warehouse.scalar(
-        con, "select count(*) from information_schema.tables where table_schema = 'raw' and table_name = 'email'")
-    if not exists:
+    if not warehouse.table_exists(con, "raw", "email"):
         return members, 0
     violations = int(warehouse.scalar(con, """
         select count(distinct (a.experiment_id, a.unit_id))

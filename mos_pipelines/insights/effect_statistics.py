@@ -97,7 +97,7 @@ def order_value_cv2(revenue: np.ndarray, orders: np.ndarray) -> float:
 
 
 @dataclass(frozen=True)
-class Comparison:
+class RatioEffect:
     """Effect of A against B on a ratio scale: estimate, interval, p-value (two-sided)."""
 
     ratio: float
@@ -122,32 +122,32 @@ def ratio_estimate(numerators: np.ndarray, denominators: np.ndarray) -> RatioEst
     return RatioEstimate(total_num, total_den, n, variance)
 
 
-def compare_ratios(a: RatioEstimate, b: RatioEstimate, confidence: float = CONFIDENCE) -> Comparison:
+def compare_ratios(a: RatioEstimate, b: RatioEstimate, confidence: float = CONFIDENCE) -> RatioEffect:
     """A's metric relative to B's: log-ratio with Welch–Satterthwaite degrees of freedom."""
     if not (a.value > 0 and b.value > 0) or math.isinf(a.variance) or math.isinf(b.variance):
-        return Comparison(math.nan, math.nan, math.nan, 1.0, math.inf, 0.0)
+        return RatioEffect(math.nan, math.nan, math.nan, 1.0, math.inf, 0.0)
     va, vb = a.log_se**2, b.log_se**2  # each at least its count model's variance
     se = math.sqrt(va + vb)
     log_ratio = math.log(a.value / b.value)
     if se == 0:
-        return Comparison(a.value / b.value, a.value / b.value, a.value / b.value, 0.0 if log_ratio else 1.0, 0.0, math.inf)
+        return RatioEffect(a.value / b.value, a.value / b.value, a.value / b.value, 0.0 if log_ratio else 1.0, 0.0, math.inf)
     df_terms = (va**2 / max(a.days - 1, 1)) + (vb**2 / max(b.days - 1, 1))
     df = (va + vb) ** 2 / df_terms if df_terms > 0 else math.inf
     t = log_ratio / se
     p = float(2 * stats.t.sf(abs(t), df))
     q = float(stats.t.ppf(0.5 + confidence / 2, df))
-    return Comparison(math.exp(log_ratio), math.exp(log_ratio - q * se), math.exp(log_ratio + q * se), p, se, df)
+    return RatioEffect(math.exp(log_ratio), math.exp(log_ratio - q * se), math.exp(log_ratio + q * se), p, se, df)
 
 
-def compare_proportions(x_a: float, n_a: float, x_b: float, n_b: float, confidence: float = CONFIDENCE) -> Comparison:
+def compare_proportions(x_a: float, n_a: float, x_b: float, n_b: float, confidence: float = CONFIDENCE) -> RatioEffect:
     """Relative risk of A against B from totals: Wald test and interval on the log scale (statsmodels)."""
     if min(x_a, x_b) <= 0 or min(n_a, n_b) <= 0:
-        return Comparison(math.nan, math.nan, math.nan, 1.0, math.inf, math.inf)
+        return RatioEffect(math.nan, math.nan, math.nan, 1.0, math.inf, math.inf)
     p_a, p_b = x_a / n_a, x_b / n_b
     test = test_proportions_2indep(x_a, n_a, x_b, n_b, compare="ratio", method="log")
     low, high = confint_proportions_2indep(x_a, n_a, x_b, n_b, compare="ratio", method="log", alpha=1 - confidence)
     se = math.sqrt(max(1 / x_a - 1 / n_a + 1 / x_b - 1 / n_b, 0.0))
-    return Comparison(p_a / p_b, float(low), float(high), float(test.pvalue), se, math.inf)
+    return RatioEffect(p_a / p_b, float(low), float(high), float(test.pvalue), se, math.inf)
 
 
 @dataclass(frozen=True)
