@@ -311,7 +311,7 @@ def summary() -> None:
     console.print("Dagster UI: [bold]make dev[/] (or `mos dev`), then open http://127.0.0.1:3000")
 
 
-identity_app = typer.Typer(help="Identity resolution: evaluate the customer map against a truth file.")
+identity_app = typer.Typer(help="Identity resolution: explain a pair of CRM records, evaluate the customer map.")
 app.add_typer(identity_app, name="identity")
 
 
@@ -335,6 +335,21 @@ def identity_evaluate(
         except Exception as exc:  # e.g. the identity models were never built
             fail(f"Cannot read marts.customer_identity_map in {settings.warehouse_path}: {exc}. Run `mos run` first.")
     console.print(result.to_markdown(), soft_wrap=True)
+
+
+@identity_app.command("explain")
+def identity_explain(
+    record_a: Annotated[str, typer.Argument(help="A contact record key, e.g. generic:123 or hubspot:45.")],
+    record_b: Annotated[str, typer.Argument(help="Another contact record key.")],
+) -> None:
+    """Why two CRM contact records did or did not match: each comparison's level, m, u and weight, the
+    prior, the total, the blocking rules that paired them, and the cluster each ended in."""
+    settings = configure_environment()
+    from mos_pipelines.identity.explain import ExplainError, explain, to_text
+
+    with open_warehouse(settings.warehouse_path, read_only=True, errors=(ExplainError,)) as con:
+        result = explain(con, record_a, record_b)
+    console.print(to_text(result), soft_wrap=True, markup=False, highlight=False)
 
 
 lookalike_app = typer.Typer(help="Lookalike audiences: score any CSV with the same model the warehouse uses.")

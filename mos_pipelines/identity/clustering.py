@@ -29,10 +29,12 @@ from scipy.sparse.csgraph import connected_components
 
 @dataclass(frozen=True)
 class ClusterSettings:
-    link_threshold: float = 0.9  # a merge needs at least one cross pair this likely
-    merge_threshold: float = 0.35  # ... and this mean probability over informative cross pairs
+    """The defaults are those of ``config/identity.yaml`` (see docs/DECISIONS.md, "Identity settings as data")."""
+
+    link_threshold: float = 0.8  # a merge needs at least one cross pair this likely
+    merge_threshold: float = 0.2  # ... and this mean probability over informative cross pairs
     candidate_threshold: float = 0.5  # links that define candidate components
-    max_complete_component: int = 60  # above this size only the scored pairs are used
+    max_complete_component: int = 200  # above this size only the scored pairs are used
 
 
 def candidate_components(n_records: int, id_l: np.ndarray, id_r: np.ndarray) -> np.ndarray:
