@@ -211,7 +211,7 @@ class IdentityConfig(_Strict):
     def resolve(self, shares: dict[str, float]) -> ResolvedSettings:
         """The settings for records whose columns are filled on ``shares`` (column → share of records with a
         value; derived columns included), and what was left out and why."""
-        known = set(shares)
+        known = set(shares) | set(self.derived_columns)
         dropped: list[str] = []
 
         def populated(col: str) -> bool:
@@ -248,7 +248,7 @@ class IdentityConfig(_Strict):
         def rules(key: str) -> list[tuple[str, ...]]:
             kept = []
             for rule in getattr(self, key):
-                cols = set().union(*(self.columns_of(e, known) for e in rule))
+                cols = set().union(*(self.columns_of(e, known) | ({e} if IDENTIFIER.match(e) else set()) for e in rule))
                 if not cols or not all(populated(col) for col in cols):
                     dropped.append(f"{key[:-1].replace('_', ' ')} [{', '.join(rule)}]: "
                                    f"{describe(cols) + ' filled' if cols else 'reads no known column'}")
@@ -310,8 +310,8 @@ def _key(loc: tuple) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in cmp.LEVEL_KINDS or part in ("function-after", "function-before"):
-            continue  # pydantic's tag for the validator branch, not a key of the file
+        elif part in (*cmp.LEVEL_KINDS, "kind", "function-after", "function-before"):
+            continue  # the level's kind is its key in the file, not a key of its own
         else:
             out += f".{part}" if out else str(part)
     return out or "<top level>"
@@ -327,7 +327,7 @@ def load_config(path: Path | None = None) -> IdentityConfig:
         problems = []
         for error in exc.errors():
             got = error.get("input")
-            message = error["msg"].removeprefix("Value error, ")
+            message = error["msg"].removeprefix("Value error, ").replace("Input should be", "expected")
             problems.append(f"key '{_key(error['loc'])}': {message}"
                             + (f" (got {got!r})" if not isinstance(got, (dict, list)) and "got" not in message else ""))
         raise IdentityConfigError(f"identity config {path}: " + "; ".join(problems)) from exc

@@ -71,11 +71,26 @@ class CrmReexport:
     shuffle: tuple[str, ...]
 
 
+GENERIC_FIELDS = ("first_name", "last_name", "email", "phone", "company", "job_title", "country", "city", "postcode",
+                  "birth_date")
+
+
+@dataclass(frozen=True)
+class GenericCrmSettings:
+    """A bring-your-own CRM export in ``crm_contacts/generic/`` (canonical columns); none by default."""
+
+    presence: float = 0.0  # share of people with a record there
+    records_per_person: float = 1.0  # mean records of a person present there: 1 + Poisson(mean - 1)
+    fields: tuple[str, ...] = GENERIC_FIELDS  # the person's fields the export holds; the others are empty
+    birth_date_error_rate: float = 0.0  # one digit mistyped, day and month swapped, or the year off by one
+
+
 @dataclass(frozen=True)
 class CrmSettings:
     presence: dict[str, float]  # system -> share of people with a record there
     update_rate: float
     reexports: tuple[CrmReexport, ...] = ()
+    generic: GenericCrmSettings = GenericCrmSettings()
 
 
 @dataclass(frozen=True)
@@ -336,7 +351,7 @@ def _propensity(at: At, value: Any) -> PropensityModel:
 
 
 def _crm(at: At, value: Any) -> CrmSettings:
-    data = _mapping(at, value, ("presence", "update_rate"), ("reexports",))
+    data = _mapping(at, value, ("presence", "update_rate"), ("reexports", "generic"))
     presence = _mapping(at / "presence", data["presence"], CRM_SYSTEM_NAMES)
     reexports = []
     for i, item in enumerate(_list(at / "reexports", data.get("reexports"))):
@@ -355,6 +370,24 @@ def _crm(at: At, value: Any) -> CrmSettings:
         presence={s: _rate(at / "presence" / s, presence[s]) for s in CRM_SYSTEM_NAMES},
         update_rate=_rate(at / "update_rate", data["update_rate"]),
         reexports=tuple(reexports),
+        generic=_generic_crm(at / "generic", data.get("generic")),
+    )
+
+
+def _generic_crm(at: At, value: Any) -> GenericCrmSettings:
+    if value is None:
+        return GenericCrmSettings()
+    keys = ("presence", "records_per_person", "fields", "birth_date_error_rate")
+    data = _mapping(at, value, (), keys)
+    default = GenericCrmSettings()
+    fields = _list(at / "fields", data.get("fields", list(default.fields)))
+    return GenericCrmSettings(
+        presence=_rate(at / "presence", data.get("presence", default.presence)),
+        records_per_person=number(at / "records_per_person", data.get("records_per_person", default.records_per_person),
+                                  1.0, 20.0),
+        fields=tuple(choice(at / "fields" / i, f, GENERIC_FIELDS) for i, f in enumerate(fields)),
+        birth_date_error_rate=_rate(at / "birth_date_error_rate",
+                                    data.get("birth_date_error_rate", default.birth_date_error_rate)),
     )
 
 
