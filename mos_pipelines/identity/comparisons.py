@@ -15,8 +15,11 @@ value of it weighs more than agreement on a common one.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+_RECORD_REF = re.compile(r"\b([lr])\.([A-Za-z_][A-Za-z0-9_]*)")
 
 LEVEL_KINDS = (
     "exact", "jaro_winkler", "levenshtein", "damerau_levenshtein", "swapped", "day_month_swapped",
@@ -61,28 +64,29 @@ class Comparison:
         """(gamma, column) of every level with a term-frequency adjustment."""
         return [(self.top - k, lvl.tf_column) for k, lvl in enumerate(self.levels) if lvl.tf_column]
 
-    def staged_sql(self, i: int) -> tuple[list[str], str]:
-        """The level in two stages: inner select items over ``l`` and ``r`` (``n_i``, ``s_i_k``, ``b_i_k``)
-        and the outer CASE over those names only.
+    def staged_sql(self, i: int) -> tuple[list[str], str, set[tuple[str, str]]]:
+        """The level in two stages: inner select items over ``l`` and ``r`` (the similarities ``s_i_k``), the
+        outer CASE, and the ``(side, column)`` values the outer CASE reads (selected once for all
+        comparisons as ``l__<column>`` / ``r__<column>``).
 
         Each similarity is one inner item, so it is computed once per pair however many levels use it (a
-        single expression would reuse a select alias, which DuckDB inlines wherever it is used)."""
-        inner = [f"({self.null_sql}) as n_{i}"]
-        names = {}
+        single expression would reuse a select alias, which DuckDB inlines wherever it is used). The level
+        conditions stay in the outer CASE, which evaluates a condition only for pairs no earlier level
+        took: on 738k CRM candidate pairs this took 2/3 of the time of computing every condition."""
+        inner, names = [], {}
         for k, (key, sql) in enumerate(self.similarities):
             names[key] = f"s_{i}_{k}"
             inner.append(f"case when {self.null_sql} then null else {sql} end as s_{i}_{k}")
-        whens = []
-        for k, lvl in enumerate(self.levels):
-            sql = lvl.sql
-            if any(f"{{{key}}}" in sql for key in names):
-                for key, alias in names.items():
-                    sql = sql.replace(f"{{{key}}}", alias)
-                whens.append(f"when coalesce({sql}, false) then {self.top - k}")
-            else:
-                inner.append(f"coalesce({sql}, false) as b_{i}_{k}")
-                whens.append(f"when b_{i}_{k} then {self.top - k}")
-        return inner, f"case when n_{i} then -1 {' '.join(whens)} else 0 end"
+        refs: set[tuple[str, str]] = set()
+
+        def outer(sql: str) -> str:
+            for key, alias in names.items():
+                sql = sql.replace(f"{{{key}}}", alias)
+            refs.update(_RECORD_REF.findall(sql))
+            return _RECORD_REF.sub(r"\1__\2", sql)
+
+        whens = " ".join(f"when {outer(lvl.sql)} then {self.top - k}" for k, lvl in enumerate(self.levels))
+        return inner, f"case when {outer(self.null_sql)} then -1 {whens} else 0 end", refs
 
 
 # ------------------------------------------------------------------------------------------ level builders

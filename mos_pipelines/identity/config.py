@@ -87,8 +87,11 @@ class LevelSpec(_Strict):
             raise ValueError("a prefix level needs `length` (characters)")
         if self.kind == "sql" and not (self.sql and self.columns):
             raise ValueError("a sql level needs `sql` (a condition over l.<column> and r.<column>) and `columns` (those it reads)")
-        if self.term_frequency and self.kind != "exact":
-            raise ValueError("term_frequency applies to exact levels only (agreement on one value)")
+        if self.term_frequency and self.kind not in ("exact", "sql"):
+            raise ValueError("term_frequency applies to exact levels (and sql levels that imply equality on "
+                             "the column named) only: agreement on one value")
+        if self.kind == "sql" and self.term_frequency is True:
+            raise ValueError("a sql level names its term_frequency column (one its condition makes equal)")
         return self
 
     def read_columns(self, default: str | None) -> list[str]:

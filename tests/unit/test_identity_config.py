@@ -115,20 +115,17 @@ def test_nothing_left_to_compare_is_a_reason_not_an_error():
 
 
 def test_birth_dates_agree_exactly_by_one_typo_transposed_or_on_year_only():
+    from mos_pipelines.identity.matching import MatchSettings, compare_pairs, register_records
+
     comparison = cmp.birth_date("d")
-    pairs = pd.DataFrame([
-        ("19800512", "19800512"), ("19800512", "19800513"), ("19800512", "19801205"), ("19800512", "19800530"),
-        ("19800512", "19801130"), ("19800512", "19811130"), ("19800512", None),
-    ], columns=["l_d", "r_d"])
-    inner, gamma = comparison.staged_sql(0)
+    others = ["19800512", "19800513", "19801205", "19800530", "19801130", "19811130", None]
     con = duckdb.connect()
-    con.register("pairs", pairs)
-    levels = con.execute(
-        f"select {gamma} from (select {', '.join(inner)} from (select l_d as d from pairs) l "
-        f"positional join (select r_d as d from pairs) r)"
-    ).fetchall()
+    register_records(con, pd.DataFrame({"k": range(8), "d": ["19800512", *others]}), "k")
+    con.register("pairs", pd.DataFrame({"id_l": [0] * 7, "id_r": range(1, 8)}))
+    compare_pairs(con, MatchSettings(comparisons=(comparison,), blocking_rules=()), "pairs", "compared")
+    levels = [g for (g,) in con.execute("select g_0 from compared order by id_r").fetchall()]
     labels = {comparison.top - k: lvl.label for k, lvl in enumerate(comparison.levels)} | {0: "else", -1: "null"}
-    assert [labels[g] for (g,) in levels] == [
+    assert [labels[g] for g in levels] == [
         "exact", "dl<=1", "day/month swapped", "same year and month", "same year", "else", "null"]
 
 
