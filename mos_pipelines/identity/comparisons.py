@@ -65,18 +65,21 @@ class Comparison:
         return [(self.top - k, lvl.tf_column) for k, lvl in enumerate(self.levels) if lvl.tf_column]
 
     def staged_sql(self, i: int) -> tuple[list[str], str, set[tuple[str, str]]]:
-        """The level in two stages: inner select items over ``l`` and ``r`` (the similarities ``s_i_k``), the
-        outer CASE, and the ``(side, column)`` values the outer CASE reads (selected once for all
-        comparisons as ``l__<column>`` / ``r__<column>``).
+        """The level in two stages: inner select items over ``l`` and ``r`` (the similarities ``s_i_k`` that
+        several levels use), the outer CASE, and the ``(side, column)`` values the outer CASE reads
+        (selected once for all comparisons as ``l__<column>`` / ``r__<column>``).
 
-        Each similarity is one inner item, so it is computed once per pair however many levels use it (a
-        single expression would reuse a select alias, which DuckDB inlines wherever it is used). The level
-        conditions stay in the outer CASE, which evaluates a condition only for pairs no earlier level
-        took: on 738k CRM candidate pairs this took 2/3 of the time of computing every condition."""
+        A similarity several levels test is one inner item, computed once per pair (a single expression
+        would reuse a select alias, which DuckDB inlines wherever it is used). Everything else stays in
+        the outer CASE, which evaluates a condition only for pairs no earlier level took: on 738k CRM
+        candidate pairs this took 2/3 of the time of computing every condition for every pair."""
         inner, names = [], {}
         for k, (key, sql) in enumerate(self.similarities):
-            names[key] = f"s_{i}_{k}"
-            inner.append(f"case when {self.null_sql} then null else {sql} end as s_{i}_{k}")
+            if sum(f"{{{key}}}" in lvl.sql for lvl in self.levels) > 1:
+                names[key] = f"s_{i}_{k}"
+                inner.append(f"case when {self.null_sql} then null else {sql} end as s_{i}_{k}")
+            else:  # used by one level: computed in the CASE, only for pairs no earlier level took
+                names[key] = f"({sql})"
         refs: set[tuple[str, str]] = set()
 
         def outer(sql: str) -> str:

@@ -76,14 +76,18 @@ def prepare(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, config: Identit
     """Register ``frame`` as ``_mx_records`` with the config's derived columns and resolve the settings for it."""
     config.check_columns(set(INPUT_COLUMNS) | set(frame.columns))
     register_records(con, frame, "contact_record_key")
-    for name, sql in config.derived_columns.items():
-        try:
-            add_derived_columns(con, [(name, sql)])
-        except duckdb.Error as exc:
-            raise IdentityConfigError(
-                f"identity config {config.source}: key 'derived_columns.{name}': expected a SQL expression over "
-                f"one record's columns, got {sql!r} ({str(exc).splitlines()[0]})"
-            ) from exc
+    try:
+        add_derived_columns(con, list(config.derived_columns.items()))
+    except duckdb.Error:
+        for name, sql in config.derived_columns.items():  # one at a time, to name the one that fails
+            try:
+                add_derived_columns(con, [(name, sql)])
+            except duckdb.Error as exc:
+                raise IdentityConfigError(
+                    f"identity config {config.source}: key 'derived_columns.{name}': expected a SQL expression "
+                    f"over one record's columns, got {sql!r} ({str(exc).splitlines()[0]})"
+                ) from exc
+        raise
     resolved = config.resolve(column_shares(con))
     add_derived_columns(con, resolved.settings.derived_columns)
     return resolved
