@@ -20,6 +20,7 @@ from mos_pipelines.identity.comparisons import Comparison, Level
 from mos_pipelines.identity.matching import FittedModel, MatchSettings
 
 MODEL_TABLE = "int_crm_contacts__match_model"
+CARD_FILE = "identity_model_card.json"  # under $MOS_HOME/reports: the card of the last run, for Dagster metadata
 COLUMNS = {
     "comparison": "string", "comparison_position": "Int64", "level": "Int64", "level_label": "string",
     "level_sql": "string", "tf_column": "string", "m_probability": "float64", "u_probability": "float64",
@@ -151,3 +152,18 @@ def markdown(frame: pd.DataFrame) -> str:
     if left_out:
         lines += ["", "Left out (columns filled on too few records):", *[f"- {item}" for item in left_out]]
     return "\n".join(lines)
+
+
+def card(frame: pd.DataFrame) -> dict[str, Any]:
+    """The model card as JSON-able figures and markdown (what the Dagster asset shows as metadata)."""
+    first = frame.iloc[0]
+    out: dict[str, Any] = {"markdown": markdown(frame), "records": int(first["records"])}
+    if isinstance(first["skip_reason"], str):
+        out["skipped"] = first["skip_reason"]
+        return out
+    out.update({
+        "prior_lambda": float(first["lambda"]), "candidate_pairs": int(first["candidate_pairs"]),
+        "em_converged": bool(first["em_converged"]),
+        "comparisons": int(frame.loc[frame["comparison"] != "prior", "comparison"].nunique()),
+    })
+    return out

@@ -15,7 +15,14 @@ from mos_pipelines.identity import comparisons as cmp
 from mos_pipelines.identity.config import CONFIG_FILE, IdentityConfigError, load_config
 from mos_pipelines.identity.crm_matching import INPUT_COLUMNS, match_crm_contacts
 from mos_pipelines.identity.explain import ExplainError, explain, to_text
-from mos_pipelines.identity.model_card import MODEL_TABLE, fitted_model, markdown, model_table, settings_from_json
+from mos_pipelines.identity.model_card import (
+    MODEL_TABLE,
+    card,
+    fitted_model,
+    markdown,
+    model_table,
+    settings_from_json,
+)
 
 NO_BLOCKED = pd.DataFrame({"identifier_type": pd.Series(dtype=str), "value": pd.Series(dtype=str)})
 
@@ -182,9 +189,11 @@ def test_the_model_table_round_trips_the_settings_and_parameters(small_warehouse
     assert cluster == load_config(CONFIG_FILE).clustering.settings()
     prior = frame[frame["comparison"] == "prior"]["match_weight"].iloc[0]
     assert prior == pytest.approx(math.log2(model.lam / (1 - model.lam)))
-    card = markdown(frame)
-    assert "| name | exact (term frequency) |" in card and "█" in card
-    assert "email" in card.split("Left out")[1]  # left out: the records have no email
+    text = markdown(frame)
+    assert "| name | exact (term frequency) |" in text and "█" in text
+    assert "email" in text.split("Left out")[1]  # left out: the records have no email
+    figures = card(frame)
+    assert figures["candidate_pairs"] == model.candidate_pairs and figures["comparisons"] == 3
 
 
 def test_explain_adds_up_the_weights_of_a_duplicate_pair(small_warehouse):
