@@ -61,7 +61,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", required=True, help="label of a directory under data/, e.g. febrl3")
     parser.add_argument("--link-threshold", type=float, help="default: ClusterSettings / the config's clustering")
-    parser.add_argument("--merge-threshold", type=float, help="default: ClusterSettings / the config's clustering")
+    parser.add_argument("--merge-weight", type=float, help="default: ClusterSettings / the config's clustering")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--settings", choices=["febrl", "crm"], default="febrl",
                         help="febrl: the ANCHORS-equivalent settings; crm: match_crm_contacts (config/identity.yaml)")
@@ -70,7 +70,7 @@ def main() -> None:
     data_dir = HERE / "data" / args.dataset
     meta = json.loads((data_dir / "dataset.json").read_text())
     records = pd.read_parquet(data_dir / "records.parquet").drop(columns=["entity_id"])
-    overrides = {k: v for k, v in (("link_threshold", args.link_threshold), ("merge_threshold", args.merge_threshold))
+    overrides = {k: v for k, v in (("link_threshold", args.link_threshold), ("merge_weight", args.merge_weight))
                  if v is not None}
     cluster = dataclasses.replace(ClusterSettings(), **overrides)
     extra = {}

@@ -125,7 +125,8 @@ class ClusteringSpec(_Strict):
     """Thresholds of the non-chaining clustering (``identity.clustering``)."""
 
     link_threshold: float = Field(_CLUSTER_DEFAULTS.link_threshold, gt=0, lt=1)
-    merge_threshold: float = Field(_CLUSTER_DEFAULTS.merge_threshold, gt=0, lt=1)
+    merge_weight: float = Field(_CLUSTER_DEFAULTS.merge_weight, ge=-50, le=50)
+    weight_clip: float = Field(_CLUSTER_DEFAULTS.weight_clip, gt=0, le=50)
     candidate_threshold: float = Field(_CLUSTER_DEFAULTS.candidate_threshold, gt=0, lt=1)
     max_complete_component: int = Field(_CLUSTER_DEFAULTS.max_complete_component, ge=2)
 
