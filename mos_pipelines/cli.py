@@ -115,6 +115,12 @@ def run(
         )
     with open_warehouse(settings.warehouse_path):  # fail early, with a clear message, if it is locked or unreadable
         pass
+    from mos_pipelines.identity.config import IdentityConfigError, load_config
+
+    try:  # the CRM matcher reads it inside dbt, where an error would end in a traceback
+        load_config()
+    except IdentityConfigError as exc:
+        fail(str(exc))
     try:
         outcome = run_assets(select, console=console)
     except RunSelectionError as exc:
