@@ -306,6 +306,10 @@ def _session(con: duckdb.DuckDBPyConnection, settings: MatchSettings, rule: Sequ
     """One EM session on the pairs of one training rule, its comparisons left out."""
     held_out = [c for c in settings.comparisons if _reads_any(rule, c.columns, settings.derived_columns)]
     active = [(i, c) for i, c in enumerate(settings.comparisons) if c not in held_out]
+    skipped = {"rule": list(rule), "pairs": 0, "match_share": 0.0, "m": {},
+               "held_out": [c.name for c in held_out], "iterations": 0, "converged": True}
+    if not active:  # the rule fixes every comparison: nothing to learn here
+        return skipped
     gcols = ", ".join(f"g_{i}" for i, _ in active)
     if tuple(rule) in settings.blocking_rules:  # its pairs are already compared: filter on the rule's bit
         bit = 1 << settings.blocking_rules.index(tuple(rule))
@@ -317,9 +321,8 @@ def _session(con: duckdb.DuckDBPyConnection, settings: MatchSettings, rule: Sequ
         compare_pairs(con, settings, "_mx_session_pairs", "_mx_session")
         patterns = con.execute(f"select {gcols}, count(*) as n from _mx_session group by all").df()
         con.execute("drop table _mx_session; drop table _mx_session_pairs")
-    if n_pairs == 0 or not active:  # nothing to learn from: the comparisons are estimated in other sessions
-        return {"rule": list(rule), "pairs": n_pairs, "match_share": 0.0, "m": {},
-                "held_out": [c.name for c in held_out], "iterations": 0, "converged": True}
+    if n_pairs == 0:  # nothing to learn from: the comparisons are estimated in other sessions
+        return {**skipped, "pairs": 0}
     lam, m, iterations, converged = _em(patterns, active, u, settings)
     return {"rule": list(rule), "pairs": n_pairs, "match_share": lam, "m": m,
             "held_out": [c.name for c in held_out], "iterations": iterations, "converged": converged}

@@ -225,3 +225,13 @@ def test_explain_names_an_unknown_record(small_warehouse):
     con = duckdb.connect(str(small_warehouse), read_only=True)
     with pytest.raises(ExplainError, match="no CRM contact record 'hubspot:9'"):
         explain(con, "generic:0-0", "hubspot:9")
+
+
+def test_names_only_records_are_matched_though_every_training_rule_fixes_the_name():
+    """With first and last name the only filled columns, each training rule reads the one comparison; the
+    run still scores, clusters and returns one row per record."""
+    people = crm_people(60)[["contact_record_key", "first_name_norm", "last_name_norm"]]
+    matched, run = match_crm_contacts(people, NO_BLOCKED)
+    assert [c.name for c in run.resolved.settings.comparisons] == ["name"]
+    assert all(not s["m"] for s in run.model.sessions if "name" in s["held_out"])
+    assert len(matched) == len(people) and matched["contact_record_key"].is_unique
