@@ -148,6 +148,15 @@ def markdown(frame: pd.DataFrame) -> str:
         lines.append(f"| {r.comparison} | {r.level_label}{tf} | {r.m_probability:.4f} | {r.u_probability:.6f} | "
                      f"{r.match_weight:+.2f} |")
     lines += ["", "```", weights_chart(frame), "```"]
+    names = [c for c in dict.fromkeys(frame["comparison"]) if c != "prior"]
+    trained = set()
+    for session in json.loads(first["sessions_json"] or "[]"):
+        if session.get("iterations", 0) > 0:
+            trained |= set(names) - set(session.get("held_out", []))
+    untrained = [c for c in names if c not in trained]
+    if untrained:
+        lines += ["", f"Not estimated by EM (every training rule with pairs fixes it; its m is the prior 0.9 for "
+                      f"the top level): {', '.join(untrained)}. Add a training rule that does not read its columns."]
     left_out = json.loads(first["left_out_json"] or "[]")
     if left_out:
         lines += ["", "Left out (columns filled on too few records):", *[f"- {item}" for item in left_out]]

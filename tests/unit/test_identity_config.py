@@ -235,3 +235,4 @@ def test_names_only_records_are_matched_though_every_training_rule_fixes_the_nam
     assert [c.name for c in run.resolved.settings.comparisons] == ["name"]
     assert all(s["iterations"] == 0 for s in run.model.sessions if s["held_out"] == ["name"])
     assert len(matched) == len(people) and matched["contact_record_key"].is_unique
+    assert "Not estimated by EM" in markdown(model_table(run))  # and the model card says so
