@@ -20,8 +20,9 @@ PYTEST_ARGS ?=
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# -qq: pip prints errors only (a machine's pip config may name mirrors that do not exist: one warning each).
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m pip install -qq --disable-pip-version-check -e '.[dev]'
 	touch $@
 
 install: $(VENV)/.installed  ## create .venv and install the project with its dev tools

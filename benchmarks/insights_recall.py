@@ -1,11 +1,14 @@
-"""Planted-effect recall and false-insight rate of the insights over several simulated worlds.
+"""Planted-effect recall, insights about null slices, and every accepted insight scored against the generating
+truth, over several simulated worlds.
 
     python benchmarks/insights_recall.py --seeds 1-10 --people 1000 --days 21 \
         --scenario tests/integration/insights_planted.yaml --out /tmp/recall
+    python benchmarks/insights_recall.py --seeds 1-5,7 --people 5000 --days 60 --out /tmp/demo-like
 
 Each world is generated, ingested and its marketing marts built with dbt (no tests), two at a time;
 the insights run on each (statements from templates) and are compared with the world's truth
-(mos_pipelines/insights/evaluation.py). Prints the table and the seconds each step took.
+(mos_pipelines/insights/evaluation.py; each accepted insight supported / unsupported / not checkable by
+mos_pipelines/simulation/insight_truth.py). Prints the tables and the seconds each step took.
 """
 
 from __future__ import annotations
@@ -19,10 +22,15 @@ from mos_pipelines.insights.evaluation import build_worlds, evaluate_world, reca
 
 
 def seeds_of(text: str) -> list[int]:
-    if "-" in text:
-        low, high = text.split("-")
-        return list(range(int(low), int(high) + 1))
-    return [int(s) for s in text.split(",")]
+    """'1-10', '1,2,3' or '1-5,7'."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        if "-" in part:
+            low, high = part.split("-")
+            seeds += range(int(low), int(high) + 1)
+        else:
+            seeds.append(int(part))
+    return seeds
 
 
 def main() -> None:

@@ -108,10 +108,19 @@ def run(
     settings = configure_environment()
     from mos_pipelines.runner import RunSelectionError, run_assets
 
-    if not settings.landing_dir.is_dir():
+    from mos_pipelines.ingestion.contracts import SOURCES
+
+    if not settings.landing_dir.is_dir() or not any(
+        p.is_file() and not p.name.startswith(".") for p in settings.landing_dir.rglob("*")
+    ):
+        def folder(source) -> str:
+            sub = f"<{source.subfolder_column.removesuffix('_folder')}>/" if source.subfolders else ""
+            return f"{source.name}/{sub} ({source.format.upper()})"
+
+        where = ", ".join(folder(s) for s in SOURCES.values())
         fail(
-            f"No landing folder at {settings.landing_dir}. Run `mos generate` for a simulated world, "
-            "or put your files under landing/<source>/ (see README: bring your own data)."
+            f"Nothing to build: no files under {settings.landing_dir}. Put your files in landing/<source>/ — "
+            f"{where} — as README 'Bring your own data' describes, or run `mos generate` for a simulated world."
         )
     with open_warehouse(settings.warehouse_path):  # fail early, with a clear message, if it is locked or unreadable
         pass
@@ -121,16 +130,22 @@ def run(
         load_config()
     except IdentityConfigError as exc:
         fail(str(exc))
+    from mos_pipelines.runlog import log_path
+
+    log_file = log_path(settings.logs_dir, "run")
     try:
-        outcome = run_assets(select, console=console)
+        outcome = run_assets(select, console=console, log_file=log_file)
     except RunSelectionError as exc:
         fail(str(exc))
     if not outcome.success:
         for failure in outcome.failures:
             err_console.print(f"[bold red]failed:[/] {failure}", soft_wrap=True)
-        fail(f"Run {outcome.run_id} failed; details in the Dagster UI (`mos dev`).", code=1)
+        fail(f"Run {outcome.run_id} failed. Full log (dbt and Dagster): {log_file}; "
+             "the run is in the Dagster UI too (`mos dev`).", code=1)
+    warned = f", {outcome.checks_warned} warned (parts skipped, see below)" if outcome.checks_warned else ""
     console.print(f"Run {outcome.run_id} succeeded: {outcome.materialized} assets materialized, "
-                  f"{outcome.checks_passed} checks passed, {outcome.checks_failed} failed.")
+                  f"{outcome.checks_passed} checks passed{warned}, {outcome.checks_failed} failed. "
+                  f"Full log: {log_file}", soft_wrap=True)
     summary()
 
 
@@ -314,6 +329,10 @@ def summary() -> None:
             gates.add_row(g.check_name, g.asset, "[green]pass[/]" if g.passed else "[bold red]FAIL[/]", observed,
                           g.threshold)
         console.print(gates)
+    if found.skipped:
+        console.print("[bold]Not computed in the latest run[/] (the rest was; check `all_parts_computed` in the UI):")
+        for asset, part, reason in found.skipped:
+            console.print(f"  {asset} · {part}: {reason}", soft_wrap=True)
     console.print("Dagster UI: [bold]make dev[/] (or `mos dev`), then open http://127.0.0.1:3000")
 
 

@@ -19,6 +19,8 @@ def make_progress(console: Console) -> Progress:
         TimeElapsedColumn(),
         console=console,
         transient=False,
+        redirect_stdout=False,  # a run's own output goes to its log file (runlog), not above the bar
+        redirect_stderr=False,
     )
 
 

@@ -6,16 +6,20 @@ its run history. Progress is read from the instance's event log while the run ex
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import dagster as dg
 from rich.console import Console
 
 from mos_pipelines.progress import make_progress
+from mos_pipelines.runlog import captured_output
 
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+FULL_LOGS = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
 class RunSelectionError(ValueError):
@@ -29,7 +33,10 @@ class RunOutcome:
     materialized: int = 0
     checks_passed: int = 0
     checks_failed: int = 0
+    checks_warned: int = 0
     failures: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # warning checks that did not pass (nothing was blocked)
+    log_file: Path | None = None
 
 
 def load_definitions() -> dg.Definitions:
@@ -65,16 +72,17 @@ def resolve_selection(definitions: dg.Definitions, select: str | None) -> list[d
 
 
 def _watch(instance: dg.DagsterInstance, run_id: str, total: int, console: Console, done: threading.Event) -> None:
-    """Advance a progress bar on each materialization recorded for the run."""
+    """One progress bar: assets materialized of those selected, the step running now, the time elapsed."""
     with make_progress(console) as bars:
-        task = bars.add_task("materializing", total=total)
+        task = bars.add_task("starting", total=total)
         cursor = None
         count = 0
+        running: list[str] = []
         while True:
             finished = done.wait(0.5)
-            conn = instance.get_records_for_run(
-                run_id, cursor=cursor, of_type={dg.DagsterEventType.ASSET_MATERIALIZATION, dg.DagsterEventType.STEP_START}
-            )
+            conn = instance.get_records_for_run(run_id, cursor=cursor, of_type={
+                dg.DagsterEventType.ASSET_MATERIALIZATION, dg.DagsterEventType.STEP_START,
+                dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.STEP_SKIPPED})
             cursor = conn.cursor if conn.records else cursor
             for record in conn.records:
                 event = record.event_log_entry.dagster_event
@@ -82,16 +90,22 @@ def _watch(instance: dg.DagsterInstance, run_id: str, total: int, console: Conso
                     continue
                 if event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
                     count += 1
-                    bars.update(task, completed=count, description=event.asset_key.to_user_string())
-                else:
-                    bars.update(task, description=f"running {event.step_key}")
+                elif event.event_type == dg.DagsterEventType.STEP_START:
+                    running.append(event.step_key)
+                elif event.step_key in running:
+                    running.remove(event.step_key)
+            label = f"step {running[-1]}" if running else "waiting"
+            bars.update(task, completed=count, description=label)
             if finished:
                 bars.update(task, completed=count, description="done")
                 return
 
 
-def run_assets(select: str | None, console: Console | None = None) -> RunOutcome:
-    """Materialize the selection through the ``full_build`` job in this process."""
+def run_assets(select: str | None, console: Console | None = None, log_file: Path | None = None) -> RunOutcome:
+    """Materialize the selection through the ``full_build`` job in this process.
+
+    With ``log_file``, everything the run prints (dbt's lines, Dagster's event log at INFO, warnings) goes
+    to that file and ``console`` shows only the progress display."""
     definitions = load_definitions()
     keys = resolve_selection(definitions, select)
     job = definitions.resolve_job_def("full_build")
@@ -99,37 +113,45 @@ def run_assets(select: str | None, console: Console | None = None) -> RunOutcome
     run_id = str(uuid.uuid4())
     done = threading.Event()
     watcher = None
-    if console is not None:
-        watcher = threading.Thread(target=_watch, args=(instance, run_id, len(keys), console, done), daemon=True)
-        watcher.start()
-    try:
-        result = job.execute_in_process(
-            instance=instance,
-            asset_selection=keys,
-            run_id=run_id,
-            raise_on_error=False,
-            run_config=QUIET_LOGS,
-            tags={"mos/launched_by": "cli"},
-        )
-    finally:
-        done.set()
-        if watcher is not None:
-            watcher.join()
-    outcome = RunOutcome(run_id=run_id, success=result.success)
+    capture = captured_output(log_file) if log_file else contextlib.nullcontext(None)
+    with capture as stream:
+        if console is not None:
+            shown = Console(file=stream, force_terminal=console.is_terminal, width=console.width) if stream else console
+            watcher = threading.Thread(target=_watch, args=(instance, run_id, len(keys), shown, done), daemon=True)
+            watcher.start()
+        try:
+            result = job.execute_in_process(
+                instance=instance,
+                asset_selection=keys,
+                run_id=run_id,
+                raise_on_error=False,
+                run_config=FULL_LOGS if log_file else QUIET_LOGS,
+                tags={"mos/launched_by": "cli"},
+            )
+        finally:
+            done.set()
+            if watcher is not None:
+                watcher.join()
+    outcome = RunOutcome(run_id=run_id, success=result.success, log_file=log_file)
     for event in result.all_events:
         if event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
             outcome.materialized += 1
         elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
             evaluation = event.event_specific_data
+            name = f"check {evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
             if evaluation.passed:
                 outcome.checks_passed += 1
+            elif evaluation.severity == dg.AssetCheckSeverity.WARN:
+                outcome.checks_warned += 1
+                outcome.warnings.append(name)
             else:
                 outcome.checks_failed += 1
-                outcome.failures.append(f"check {evaluation.asset_key.to_user_string()}:{evaluation.check_name}")
+                outcome.failures.append(name)
         elif event.event_type == dg.DagsterEventType.STEP_FAILURE:
             error = event.step_failure_data.error
-            message = error.message.strip() if error else "unknown error"
-            outcome.failures.append(f"{event.step_key}: {message}")
+            cause = error.cause if error and error.cause else error
+            message = cause.message.strip() if cause else "unknown error"
+            outcome.failures.append(f"step {event.step_key}: {message.splitlines()[0] if message else message}")
     return outcome
 
 

@@ -64,6 +64,11 @@ class Settings:
         return self.mos_home / "reports"
 
     @property
+    def logs_dir(self) -> Path:
+        """Full logs of command-line runs (dbt, Dagster, warnings); the console shows progress only."""
+        return self.mos_home / "logs"
+
+    @property
     def dagster_home(self) -> Path:
         """The Dagster instance (run history, schedules) always lives with its warehouse."""
         return self.mos_home / "dagster"

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import duckdb
 
-from mos_pipelines.warehouse import SCHEMAS, scalar
+from mos_pipelines import skipped
+from mos_pipelines.warehouse import SCHEMAS, scalar, table_exists
 
 
 @dataclass(frozen=True)
@@ -36,15 +37,7 @@ class WarehouseSummary:
     top_quarantine_reasons: list[tuple[str, str, int]] = field(default_factory=list)
     highlights: list[str] = field(default_factory=list)
     gates: list[GateRow] = field(default_factory=list)  # latest result of each quality gate
-
-
-def _exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    return bool(
-        scalar(con, 
-            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-            [schema, table],
-        )
-    )
+    skipped: list[tuple[str, str, str]] = field(default_factory=list)  # (asset, part, reason) not computed
 
 
 def _identity_highlights(con: duckdb.DuckDBPyConnection, truth_file: Path | None) -> list[str]:
@@ -88,36 +81,37 @@ def warehouse_summary(con: duckdb.DuckDBPyConnection, truth_file: Path | None = 
         if names:
             rows = sum(scalar(con, f'select count(*) from "{schema}"."{t}"') for t in names)
             found.layers[schema] = (len(names), rows)
-    if _exists(con, "ops", "file_ledger"):
+    if table_exists(con, "ops", "file_ledger"):
         for row in con.execute(
             "select source, count(*) filter (where status = 'loaded'), count(*) filter (where status = 'unreadable'), "
             "sum(rows_loaded), sum(rows_quarantined) from ops.file_ledger group by 1 order by 1"
         ).fetchall():
             found.ingestion.append(IngestionRow(*row))
-    if _exists(con, "raw", "quarantine"):
+    if table_exists(con, "raw", "quarantine"):
         found.top_quarantine_reasons = con.execute(
             "select source, regexp_replace(reason, '^field ([^:]+): .* is ', 'field \\1 is '), count(*) "
             "from raw.quarantine group by 1, 2 order by 3 desc limit 5"
         ).fetchall()
-    if _exists(con, "marts", "fct_sessions"):
+    if table_exists(con, "marts", "fct_sessions"):
         n, devices = con.execute("select count(*), count(distinct device_key) from marts.fct_sessions").fetchone()
         found.highlights.append(f"{n:,} sessions from {devices:,} devices (30-minute inactivity rule)")
-    if _exists(con, "marts", "fct_orders"):
+    if table_exists(con, "marts", "fct_orders"):
         n, revenue = con.execute(
             "select count(*), coalesce(sum(amount) filter (where is_completed), 0) from marts.fct_orders"
         ).fetchone()
         found.highlights.append(f"{n:,} orders, {revenue:,.0f} completed revenue (mixed currencies)")
-    if _exists(con, "marts", "fct_ad_spend_daily"):
+    if table_exists(con, "marts", "fct_ad_spend_daily"):
         spend, platforms = con.execute(
             "select coalesce(sum(spend), 0), count(distinct platform) from marts.fct_ad_spend_daily"
         ).fetchone()
         found.highlights.append(f"{spend:,.0f} ad spend across {platforms} platforms")
-    if _exists(con, "marts", "customer_identity_map"):
+    if table_exists(con, "marts", "customer_identity_map"):
         found.highlights.extend(_identity_highlights(con, truth_file))
-    if _exists(con, "ops", "quality_results"):
+    if table_exists(con, "ops", "quality_results"):
         found.gates = [GateRow(*row) for row in con.execute(
             "select check_name, asset, passed, observed, threshold, run_id from ops.quality_results "
             "qualify row_number() over (partition by check_name, asset order by evaluated_at desc) = 1 "
             "order by asset, check_name"
         ).fetchall()]
+    found.skipped = [tuple(row) for row in skipped.current(con).itertuples(index=False)]
     return found

@@ -68,3 +68,9 @@ def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None)
     """The single value of a query. Fetches everything: DuckDB 2 keeps a half-read result open,
     which blocks later ``register`` calls on the same connection."""
     return con.execute(sql, params or []).fetchall()[0][0]
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    """Whether ``schema.table`` exists (a table or a view)."""
+    return bool(scalar(con, "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+                       [schema, table]))

@@ -5,10 +5,12 @@ tables as ``[schema, table]`` keys; these two decorators say that once, so each 
 what is its own: key, group, owner, upstream tables, description.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import dagster as dg
+import duckdb
 
+from mos_pipelines import skipped
 from mos_pipelines.settings import WAREHOUSE_POOL
 
 WAREHOUSE_KINDS = frozenset({"python", "duckdb"})
@@ -22,8 +24,21 @@ def warehouse_asset(
     description: str,
     deps: Sequence[Sequence[str]] = (),
     kinds: frozenset[str] = WAREHOUSE_KINDS,
+    parts: str | None = None,
 ):
-    """``@dg.asset`` for a Python asset in the warehouse pool; ``deps`` are ``[schema, table]`` keys."""
+    """``@dg.asset`` for a Python asset in the warehouse pool; ``deps`` are ``[schema, table]`` keys.
+
+    ``parts`` names what the asset is made of ("audiences", "channels") when it computes each part on its
+    own and skips one it cannot compute; it adds the warning check ``all_parts_computed`` (never blocking),
+    which ``partial_result`` evaluates."""
+    check_specs = None
+    if parts:
+        check_specs = [dg.AssetCheckSpec(
+            PARTS_CHECK, asset=dg.AssetKey(list(key)), blocking=False,
+            description=(f"Warns when some {parts} could not be computed in the latest materialization; the "
+                         "reason for each is in the check's metadata, `ops.skipped_parts` and `mos summary`. "
+                         "The parts that could be computed were, and downstream assets run on them."),
+        )]
     return dg.asset(
         key=list(key),
         group_name=group,
@@ -32,6 +47,33 @@ def warehouse_asset(
         pool=WAREHOUSE_POOL,
         deps=[dg.AssetKey(list(dep)) for dep in deps],
         description=description,
+        check_specs=check_specs,
+    )
+
+
+PARTS_CHECK = "all_parts_computed"
+
+
+def partial_result(
+    context: dg.AssetExecutionContext,
+    con: duckdb.DuckDBPyConnection,
+    metadata: Mapping[str, object],
+    skipped_parts: Sequence[skipped.SkippedPart],
+) -> dg.MaterializeResult:
+    """The materialization of an asset declared with ``parts``: records the skipped parts in
+    ``ops.skipped_parts``, lists them in the metadata and evaluates ``all_parts_computed`` (a warning)."""
+    key = context.asset_key
+    skipped.record(con, key.path, skipped_parts, context.run_id)
+    lines = [s.line() for s in skipped_parts]
+    for line in lines:
+        context.log.warning(f"skipped {line}")
+    listed = md_list(lines)
+    return dg.MaterializeResult(
+        metadata={**metadata, "skipped_parts": listed},
+        check_results=[dg.AssetCheckResult(
+            asset_key=key, check_name=PARTS_CHECK, passed=not skipped_parts,
+            severity=dg.AssetCheckSeverity.WARN, metadata={"skipped": len(lines), "reasons": listed},
+        )],
     )
 
 

@@ -129,7 +129,11 @@ def update_budget(con, config: ExperimentsConfig) -> tuple[pd.DataFrame, dict[st
     store.ensure_tables(con)
     totals, end = channel_totals(con, config.budget)
     if end is None:
-        return pd.DataFrame(), {}
+        return pd.DataFrame(), {"reason": "no channel performance yet (marts.mart_channel_performance is empty)"}
+    if not (totals["cost_usd"] > 0).any():
+        return pd.DataFrame(), {"reason": f"no spend on any configured channel ({', '.join(config.budget.channels)}) "
+                                          f"in the {config.budget.lookback_days} days to {end}: nothing to learn a "
+                                          "return from (land ad spend under landing/ad_spend/<platform>/)"}
     allocation_date = end + datetime.timedelta(days=1)
     previous = store.previous_budget(con, allocation_date)
     rows, summary = allocate_budget(totals, previous, config.budget, allocation_date, end, config.fingerprint())

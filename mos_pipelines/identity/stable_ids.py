@@ -50,8 +50,10 @@ def assign_customer_ids(clusters: pd.DataFrame, previous: pd.DataFrame, run: int
 
     ``id_created_run`` orders ids by age (smaller = older); ``run`` is this run's number.
     """
-    clusters = clusters[["node_key", "cluster_key"]].drop_duplicates("node_key")
+    # Keys as objects on both sides: an empty frame (no records yet, no history yet) has no dtype to agree on.
+    clusters = clusters[["node_key", "cluster_key"]].drop_duplicates("node_key").astype(object)
     prev = previous[["node_key", "customer_id", "id_created_run"]].drop_duplicates("node_key")
+    prev = prev.astype({"node_key": object, "customer_id": object})
     age = prev.drop_duplicates("customer_id").set_index("customer_id")["id_created_run"].to_dict()
 
     joined = clusters.merge(prev, on="node_key", how="left")

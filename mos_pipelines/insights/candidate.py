@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import json
 import math
@@ -14,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from mos_pipelines.insights.config import InsightsConfig
-from mos_pipelines.insights.semantic import SemanticLayer
+from mos_pipelines.insights.semantic import Filter, SemanticError, SemanticLayer
+from mos_pipelines.insights.stats import order_value_cv2
 
 INSIGHT_TYPES = ("channel_comparison", "region_comparison", "anomaly", "budget_pacing", "lookalike_degradation",
                  "experiment_winner", "holdout_lift")
@@ -77,6 +79,18 @@ class RunContext:
     @property
     def confidence_pct(self) -> float:
         return round(self.config.confidence_level * 100, 1)
+
+    @functools.cached_property
+    def order_value_cv2(self) -> float:
+        """Squared coefficient of variation of one order's revenue over the window, from every day × channel ×
+        region (the compound model's CV² for revenue tests; NaN without revenue)."""
+        where = [Filter("metric_time__day", ">=", self.window_start), Filter("metric_time__day", "<=", self.window_end)]
+        try:
+            cells = self.semantic.run(self.con, self.semantic.query(["revenue", "conversions"],
+                                                                    ["metric_time__day", "channel", "region"], where))
+        except SemanticError:  # no revenue or conversions by channel and region: each test uses its own data
+            return float("nan")
+        return order_value_cv2(cells["revenue"].fillna(0).to_numpy(float), cells["conversions"].fillna(0).to_numpy(float))
 
 
 def clean(value: Any) -> Any:

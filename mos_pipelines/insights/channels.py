@@ -1,8 +1,10 @@
 """Channel comparisons from the semantic layer: channel A vs channel B within each slice of the configured
 dimensions (regions, customer segments; and across all slices), and a channel in one region vs the same
 channel in the other regions — on conversion rate, ROAS (stated as return per dollar) and CAC, with
-delta-method intervals over days. Segments have no cost (spend is not split by segment), so only
-conversion rates are compared by segment."""
+delta-method intervals over days, each arm's log variance at least its count model's (binomial conversions,
+Poisson new customers, compound-Poisson revenue; stats.py). ROAS needs ``min_orders`` orders per arm.
+Segments have no cost (spend is not split by segment), so only conversion rates are compared by segment;
+residual slices (``residual_slices``: customers without an account) are not compared within."""
 
 from __future__ import annotations
 
@@ -13,7 +15,13 @@ import pandas as pd
 
 from mos_pipelines.insights.candidate import Candidate, RunContext, Skip, key_of, money, records
 from mos_pipelines.insights.semantic import Filter
-from mos_pipelines.insights.stats import compare_ratios, ratio_estimate
+from mos_pipelines.insights.stats import (
+    binomial_log_variance,
+    compare_ratios,
+    compound_log_variance,
+    poisson_log_variance,
+    ratio_estimate,
+)
 
 EXCLUDED_CHANNELS = ("unattributed",)
 ALL_REGIONS = "all"
@@ -53,8 +61,17 @@ def _label(channel: str) -> str:
     return channel.replace("_", " ")
 
 
-def _arm(frame: pd.DataFrame, spec: MetricSpec):
-    return ratio_estimate(frame[spec.numerator].fillna(0).to_numpy(), frame[spec.denominator].fillna(0).to_numpy())
+def _arm(frame: pd.DataFrame, spec: MetricSpec, cv2: float):
+    """The arm's ratio over days, its log variance at least the count model's of the events behind it."""
+    estimate = ratio_estimate(frame[spec.numerator].fillna(0).to_numpy(), frame[spec.denominator].fillna(0).to_numpy())
+    events = float(frame[spec.events].fillna(0).sum()) if spec.events in frame else 0.0
+    if spec.name == "conversion_rate":
+        floor = binomial_log_variance(events, estimate.denominator)
+    elif spec.name == "roas":
+        floor = compound_log_variance(events, cv2)
+    else:
+        floor = poisson_log_variance(events)
+    return estimate.with_floor(floor)
 
 
 def _shift_share(ctx: RunContext) -> float:
@@ -72,11 +89,14 @@ def _summary(name: str, frame: pd.DataFrame, spec: MetricSpec, **labels: str) ->
             "days": int(len(frame))}
 
 
-def _untestable(spec: MetricSpec, a: dict, b: dict, min_events: int) -> str | None:
+def _untestable(spec: MetricSpec, a: dict, b: dict, min_events: int, min_orders: int) -> str | None:
     for arm in (a, b):
         events = arm.get(spec.events, arm.get(spec.numerator))
         if events is None or events < min_events:
             return f"too little data: {arm['arm']} has {events or 0:g} {spec.events} (< {min_events})"
+        if spec.numerator == "revenue" and events < min_orders:
+            return (f"too few orders: {arm['arm']} has {events:g} {spec.events} behind its revenue (< {min_orders}; "
+                    "order values are heavy-tailed)")
         if not arm[spec.denominator]:
             return f"no {spec.denominator} for {arm['arm']}"
         if spec.needs_cost and not arm.get("cost"):
@@ -100,8 +120,13 @@ def _impact(spec: MetricSpec, better: dict, worse: dict, revenue_per_conversion:
 
 def _comparison(ctx: RunContext, spec: MetricSpec, a_frame: pd.DataFrame, b_frame: pd.DataFrame,
                 a: dict, b: dict) -> dict:
-    result = compare_ratios(_arm(a_frame, spec), _arm(b_frame, spec), ctx.config.confidence_level)
-    return {"method": "ratio of sums per arm; delta-method variance with days as units; Welch t on the log ratio",
+    cv2 = ctx.order_value_cv2 if spec.name == "roas" else float("nan")
+    arms = (_arm(a_frame, spec, cv2), _arm(b_frame, spec, cv2))
+    result = compare_ratios(*arms, ctx.config.confidence_level)
+    floor = {"conversion_rate": "binomial", "roas": "compound Poisson (1 + CV²)/orders", "cac": "Poisson"}[spec.name]
+    return {"method": ("ratio of sums per arm; delta-method variance with days as units, at least the "
+                       f"{floor} variance of the arm's events; Welch t on the log ratio"),
+            **({"order_value_cv2": cv2} if spec.name == "roas" else {}),
             "ratio": result.ratio, "ci_low": result.ci_low, "ci_high": result.ci_high, "p_value": result.p_value,
             "se_log_ratio": result.se_log, "df": result.df, "confidence_level": ctx.confidence_pct,
             "effect": f"{spec.name} of {a['arm']} / {spec.name} of {b['arm']}"}
@@ -166,6 +191,13 @@ def channel_comparisons(ctx: RunContext) -> tuple[list[Candidate], list[Skip]]:
                    f"no semantic metric answers them by {dimension}")
             skips.append(Skip("channel_comparison", f"{', '.join(missing)} not compared by {dimension}: {why}"))
         slices = _slices(ctx, dimension, source)
+        residual = [v for v in slices if v in set(family.get("residual_slices") or [])]
+        if residual:
+            skips.append(Skip("channel_comparison", f"channels not compared within {', '.join(residual)} "
+                                                    f"({dimension}): a residual slice of what the data could not "
+                                                    "place, whose share of each channel depends on how that channel's "
+                                                    "visits are identified (residual_slices)"))
+            slices = [v for v in slices if v not in residual]
         if family.get("include_all", True) and position == 0:
             slices = [ALL_REGIONS, *slices]  # the all-slices comparison once, under the first dimension
         for slice_value in slices:
@@ -223,7 +255,8 @@ def _pair_candidate(ctx: RunContext, spec: MetricSpec, dimension: str, slice_val
     subject = {"metric": spec.name, "dimension": dimension, "slice": slice_value, "channels": [a_channel, b_channel]}
     evidence = {"metric_query": query.as_evidence(), "rows": records(rows[[c for c in rows.columns if c in columns]]),
                 "window": {"start": ctx.window_start, "end": ctx.window_end, "days": ctx.days}}
-    reason = _untestable(spec, summaries[a_channel], summaries[b_channel], ctx.config.min_events)
+    reason = _untestable(spec, summaries[a_channel], summaries[b_channel], ctx.config.min_events,
+                         ctx.config.min_orders)
     candidate = Candidate(
         key=key, insight_type="channel_comparison", subject=subject, objective=spec.objective,
         hypothesis=(f"The {spec.label} of {_label(a_channel)} differs from {_label(b_channel)}'s {scope} "
@@ -315,7 +348,7 @@ def _region_candidate(ctx: RunContext, spec: MetricSpec, channel: str, region: s
                   "window": {"start": ctx.window_start, "end": ctx.window_end, "days": ctx.days},
                   "summary": [a, b]},
     )
-    reason = _untestable(spec, a, b, ctx.config.min_events)
+    reason = _untestable(spec, a, b, ctx.config.min_events, ctx.config.min_orders)
     if reason:
         candidate.untestable = reason
         candidate.statement = f"{_label(channel)} in {region} vs other regions on {spec.label} — not tested ({reason})."

@@ -38,6 +38,7 @@ class InsightsConfig:
     min_relative_effect: float
     min_impact_usd: float
     min_events: int
+    min_orders: int
     families: dict[str, dict[str, Any]]
     readers: tuple[Reader, ...]
     notifications: dict[str, float]
@@ -99,6 +100,7 @@ def load_config(path: Path | None = None) -> InsightsConfig:
         min_relative_effect=number("min_relative_effect", 0.2, 0.0),
         min_impact_usd=number("min_impact_usd", 0.0, 0.0),
         min_events=int(number("min_events", 5, 1)),
+        min_orders=int(number("min_orders", 20, 1)),
         families=families,
         readers=tuple(readers),
         notifications={k: float(v) for k, v in notifications.items()},

@@ -1,8 +1,8 @@
 """Insights against the simulator's truth: do planted effects appear (with the right direction), and how
 many reported insights are about null slices?
 
-Read from ``truth/planted_effects.json`` (effects, null slices, volume changes), ``channel_rates.csv``,
-``arm_rates.csv``, ``sessions.parquet``, ``email_sends.parquet`` and ``manifest.json``:
+Read from ``truth/planted_effects.json`` (effects, null slices, volume changes), ``manifest.json``,
+``expected_daily.csv``, ``arm_rates.csv`` and ``email_sends.parquet``:
 
 - ``channel_conversion`` (channel c converts m× as often in region r) is found by an accepted
   ``region_comparison`` of c in r against the other regions, on conversion rate, higher when m > 1 and
@@ -15,13 +15,10 @@ Read from ``truth/planted_effects.json`` (effects, null slices, volume changes),
 - an insight is about a null slice when it compares what the slice declares equal: two channels of a
   ``channels_equal`` slice on conversion rate in its region, or variants of a ``variants_equal``
   campaign in its region.
-- every accepted conversion-rate comparison (channel vs channel in a region or a customer segment — a
-  segment against the channels' true rates over all regions —, region vs regions) and click-rate
-  variant comparison is also checked against the true rates; its direction must agree and the true
-  rates must differ. Comparisons involving email sessions are left out of that check: email sessions
-  come from clicks of the email audience, every other session from people in proportion to their
-  propensity, while ``channel_rates.csv`` is the rate of an average person — it does not say which of
-  the two converts more per session.
+- every accepted insight is scored against the world's generating truth (``truth/expected_daily.csv``, the
+  expected value of each metric per day × channel × region; ``arm_rates.csv``): supported, unsupported or not
+  checkable, with the reason (``mos_pipelines/simulation/insight_truth.py``, beside the simulator: nothing in
+  production imports it).
 """
 
 from __future__ import annotations
@@ -39,6 +36,7 @@ import duckdb
 import pandas as pd
 
 from mos_pipelines.settings import DBT_PROJECT_DIR
+from mos_pipelines.simulation.insight_truth import NOT_CHECKABLE, SUPPORTED, UNSUPPORTED, InsightScore, score_insights
 
 MARKETING_MARTS = ("+mart_channel_performance +mart_variant_performance +mart_channel_segment_performance "
                    "+mart_experiment_holdout")
@@ -70,8 +68,7 @@ class TruthEvaluation:
     effects: list[EffectCheck]
     reported: int
     null_slice_insights: list[str]
-    truth_checked: int
-    truth_disagrees: list[str]
+    scores: list[InsightScore]  # one per accepted insight
 
     @property
     def measurable(self) -> list[EffectCheck]:
@@ -81,9 +78,16 @@ class TruthEvaluation:
     def found(self) -> int:
         return sum(e.found for e in self.measurable)
 
+    def count(self, verdict: str) -> int:
+        return sum(s.verdict == verdict for s in self.scores)
 
-def _rates(truth: Path, name: str) -> pd.DataFrame:
-    return pd.read_csv(truth / name, keep_default_na=False, na_values=[""])
+    @property
+    def supported(self) -> int:
+        return self.count(SUPPORTED)
+
+    @property
+    def checkable(self) -> int:
+        return self.count(SUPPORTED) + self.count(UNSUPPORTED)
 
 
 def evaluate(insights: pd.DataFrame, truth: Path) -> TruthEvaluation:
@@ -145,61 +149,7 @@ def evaluate(insights: pd.DataFrame, truth: Path) -> TruthEvaluation:
             if null["type"] == "variants_equal" and t == "experiment_winner" \
                     and s.get("campaign_id") == null["campaign"] and s.get("region") == null["region"]:
                 null_ids.append(i)
-    checked, disagrees = _against_true_rates(rows, truth)
-    return TruthEvaluation(effects, len(rows), sorted(set(null_ids)), checked, disagrees)
-
-
-def _against_true_rates(rows: list, truth: Path) -> tuple[int, list[str]]:
-    """Conversion-rate and click-rate comparisons whose direction the true rates contradict (or do not support)."""
-    channel_rates = _rates(truth, "channel_rates.csv").set_index(["channel", "region"])["conversion_rate"]
-    sessions = pd.read_parquet(truth / "sessions.parquet", columns=["channel", "region"])
-    session_counts = sessions.groupby(["channel", "region"]).size()
-    arm_rates = _rates(truth, "arm_rates.csv").set_index(["campaign_id", "variant_id", "region"])["click_rate"]
-    sends = pd.read_parquet(truth / "email_sends.parquet", columns=["campaign_id", "variant_id", "region", "sent"])
-    send_counts = sends[sends["sent"]].groupby(["campaign_id", "variant_id", "region"]).size()
-
-    def channel_rate(channel: str, regions: list[str]) -> float | None:
-        weights = [(session_counts.get((channel, r), 0), channel_rates.get((channel, r))) for r in regions]
-        total = sum(w for w, rate in weights if rate is not None)
-        return sum(w * rate for w, rate in weights if rate is not None) / total if total else None
-
-    def arm_rate(campaign: str, variants: list[str], regions: list[str]) -> float | None:
-        weights = [(send_counts.get((campaign, v, r), 0), arm_rates.get((campaign, v, r)))
-                   for v in variants for r in regions]
-        total = sum(w for w, rate in weights if rate is not None)
-        return sum(w * rate for w, rate in weights if rate is not None) / total if total else None
-
-    all_regions = sorted(set(r for _, r in channel_rates.index))
-    checked, wrong = 0, []
-    for insight_id, kind, ev, effect in rows:
-        s = ev.get("subject") or {}
-        true_ratio = None
-        if "email" in (s.get("channels") or []) or s.get("channel") == "email":
-            continue
-        if kind == "channel_comparison" and s.get("metric") == "conversion_rate":
-            # a segment slice spans every region (the truth's rates are by channel × region only)
-            regions = all_regions if s["slice"] == "all" or s.get("dimension", "region") != "region" else [s["slice"]]
-            better = s["better"]
-            worse = next(c for c in s["channels"] if c != better)
-            a, b = channel_rate(better, regions), channel_rate(worse, regions)
-            true_ratio = a / b if a is not None and b else None
-        elif kind == "region_comparison" and s.get("metric") == "conversion_rate":
-            a = channel_rate(s["channel"], [s["region"]])
-            b = channel_rate(s["channel"], [r for r in all_regions if r != s["region"]])
-            if a is not None and b:
-                true_ratio = (a / b) if effect >= 1 else (b / a)
-        elif kind == "experiment_winner" and s.get("metric") == "click_rate":
-            regions = all_regions if s["region"] == "all" else [s["region"]]
-            variant, other = s["variant_id"], s["compared_with"].split("+")
-            a, b = arm_rate(s["campaign_id"], [variant], regions), arm_rate(s["campaign_id"], other, regions)
-            if a is not None and b:
-                true_ratio = (a / b) if s["better"] == variant else (b / a)
-        if true_ratio is None:
-            continue
-        checked += 1
-        if true_ratio <= 1 + 1e-9:
-            wrong.append(insight_id)
-    return checked, wrong
+    return TruthEvaluation(effects, len(rows), sorted(set(null_ids)), score_insights(accepted, truth))
 
 
 # -- building the marketing marts of a world cheaply (tests and benchmarks) ---------------------------
@@ -325,18 +275,21 @@ def evaluate_world(home: Path, config=None, semantic=None, now: datetime.datetim
 
 
 def recall_table(results: list[tuple[int, TruthEvaluation]]) -> str:
-    """Markdown: per seed and in total, planted effects found and insights about null slices."""
-    lines = ["| seed | planted effects found | reported insights | about null slices | comparisons checked "
-             "against true rates | disagreeing |", "|---|---|---|---|---|---|"]
-    totals = [0, 0, 0, 0, 0, 0]
+    """Markdown: per seed and in total, planted effects found, insights about null slices, and every accepted
+    insight against the generating truth (supported / unsupported / not checkable, with the reasons)."""
+    lines = ["| seed | planted effects found | reported insights | about null slices | supported by the truth | "
+             "unsupported | not checkable |", "|---|---|---|---|---|---|---|"]
+    totals = [0, 0, 0, 0, 0, 0, 0]
     for seed, ev in results:
-        row = [ev.found, len(ev.measurable), ev.reported, len(ev.null_slice_insights), ev.truth_checked,
-               len(ev.truth_disagrees)]
+        row = [ev.found, len(ev.measurable), ev.reported, len(ev.null_slice_insights), ev.supported,
+               ev.count(UNSUPPORTED), ev.count(NOT_CHECKABLE)]
         totals = [t + r for t, r in zip(totals, row)]
-        lines.append(f"| {seed} | {row[0]}/{row[1]} | {row[2]} | {row[3]} | {row[4]} | {row[5]} |")
-    found, measurable, reported, null, checked, wrong = totals
+        lines.append(f"| {seed} | {row[0]}/{row[1]} | {row[2]} | {row[3]} | {row[4]} | {row[5]} | {row[6]} |")
+    found, measurable, reported, null, supported, unsupported, unchecked = totals
+    checkable = supported + unsupported
     lines.append(f"| **all** | **{found}/{measurable} = {found / max(measurable, 1):.1%}** | {reported} | "
-                 f"**{null} = {null / max(reported, 1):.1%}** | {checked} | {wrong} = {wrong / max(checked, 1):.1%} |")
+                 f"**{null} = {null / max(reported, 1):.1%}** | **{supported}/{checkable} = "
+                 f"{supported / max(checkable, 1):.1%}** | {unsupported} | {unchecked} |")
     kinds: dict[str, list[int]] = {}
     for _, ev in results:
         for e in ev.measurable:
@@ -345,4 +298,29 @@ def recall_table(results: list[tuple[int, TruthEvaluation]]) -> str:
             kinds[f"{e.kind}: {e.description}"][1] += 1
     lines += ["", "| planted effect | found |", "|---|---|"]
     lines += [f"| {k} | {f}/{n} |" for k, (f, n) in kinds.items()]
+    by_type: dict[str, list[int]] = {}
+    for _, ev in results:
+        for score in ev.scores:
+            metric = score.key.split("|")[1] if score.key.count("|") else ""
+            name = f"{score.insight_type} {metric if score.insight_type != 'budget_pacing' else ''}".strip()
+            counts = by_type.setdefault(name, [0, 0, 0, 0])
+            counts[(SUPPORTED, UNSUPPORTED, NOT_CHECKABLE).index(score.verdict)] += 1
+            counts[3] += score.approximate
+    lines += ["", "| accepted insight type | supported | unsupported | not checkable | of them approximate |",
+              "|---|---|---|---|---|"]
+    lines += [f"| {k} | {a} | {b} | {c} | {d} |" for k, (a, b, c, d) in sorted(by_type.items())]
+    unchecked_reasons: dict[str, int] = {}
+    unsupported_rows = []
+    for seed, ev in results:
+        for score in ev.scores:
+            if score.verdict == NOT_CHECKABLE:
+                unchecked_reasons[f"{score.insight_type}: {score.reason}"] = unchecked_reasons.get(
+                    f"{score.insight_type}: {score.reason}", 0) + 1
+            elif score.verdict == UNSUPPORTED:
+                unsupported_rows.append(f"| {seed} | {score.key.replace('|', ' · ')} | {score.reason} |")
+    if unsupported_rows:
+        lines += ["", "| seed | unsupported insight | truth |", "|---|---|---|", *unsupported_rows]
+    if unchecked_reasons:
+        lines += ["", "| not checkable (why) | insights |", "|---|---|"]
+        lines += [f"| {k} | {n} |" for k, n in sorted(unchecked_reasons.items())]
     return "\n".join(lines)

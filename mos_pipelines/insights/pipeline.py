@@ -45,8 +45,8 @@ class InsightsError(RuntimeError):
 @dataclass
 class InsightsRun:
     created_at: datetime.datetime
-    window_start: datetime.date
-    window_end: datetime.date
+    window_start: datetime.date | None  # None: no data to look at (every family skipped)
+    window_end: datetime.date | None
     candidates: list[Candidate]
     skips: list[Skip]
     seconds: dict[str, float] = field(default_factory=dict)
@@ -70,12 +70,16 @@ def generate_insights(con: duckdb.DuckDBPyConnection, config: InsightsConfig | N
     only need the statistics)."""
     config = config or load_config()
     semantic = semantic or SemanticLayer.load()
+    created_at = (now or datetime.datetime.now(datetime.UTC)).replace(microsecond=0)
     if not table_exists(con, "marts", "mart_channel_performance"):
         raise InsightsError("marts.mart_channel_performance does not exist: build the marketing marts first (mos run)")
     bounds = semantic.time_bounds(con, "sessions")
     if bounds is None:
-        raise InsightsError("marts.mart_channel_performance is empty: there is nothing to find insights in")
-    created_at = (now or datetime.datetime.now(datetime.UTC)).replace(microsecond=0)
+        reason = ("marts.mart_channel_performance is empty: no sessions, spend, sends or orders to compare "
+                  "(land events, ad spend, email or orders to get insights)")
+        if write:
+            store.ensure_tables(con)
+        return InsightsRun(created_at, None, None, [], [Skip("all families", reason)])
     end = bounds[1]
     start = max(bounds[0], end - datetime.timedelta(days=config.window_days - 1))
     ctx = RunContext(con, semantic, config, start, end, created_at)

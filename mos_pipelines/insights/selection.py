@@ -1,4 +1,10 @@
-"""From candidates to insights: Benjamini–Hochberg across the run, then significance and materiality."""
+"""From candidates to insights: Benjamini–Hochberg within each insight type of the run, then significance and
+materiality.
+
+Each type is its own family: a run holds hundreds of channel comparisons, most of them true differences, and
+pooling a family of mostly null tests (email variants, anomalies of a quiet week) with them would let that
+family's nulls through at the pooled, lenient threshold — its own false-discovery rate unbounded while the
+run's stays at 5 %. Within each family the rate is controlled, and so across the run."""
 
 from __future__ import annotations
 
@@ -18,8 +24,10 @@ def decide(candidates: list[Candidate], config: InsightsConfig) -> None:
     """Set q-value, status and reason on every candidate (in place)."""
     tested = [c for c in candidates if c.untestable is None and c.p_value is not None and math.isfinite(c.p_value)
               and c.effect_size is not None and math.isfinite(c.effect_size)]
-    for candidate, q in zip(tested, benjamini_hochberg([c.p_value for c in tested])):
-        candidate.q_value = float(q)
+    for kind in dict.fromkeys(c.insight_type for c in tested):
+        family = [c for c in tested if c.insight_type == kind]
+        for candidate, q in zip(family, benjamini_hochberg([c.p_value for c in family])):
+            candidate.q_value = float(q)
     tested_ids = {id(c) for c in tested}
     for c in candidates:
         if id(c) not in tested_ids:

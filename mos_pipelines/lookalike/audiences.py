@@ -256,6 +256,16 @@ def model_run_row(result: AudienceResult, run_id: str, fitted_at: datetime.datet
     }
 
 
+def skipped_run_row(audience: Audience, settings: ModelSettings, reason: str, run_id: str,
+                    fitted_at: datetime.datetime) -> dict[str, Any]:
+    """The ``ml.model_runs`` row of an audience that could not be fitted in this run."""
+    return {
+        "model_run_id": f"{audience.name}:{run_id}", "audience": audience.name, "run_id": run_id,
+        "model_version": "none", "model_kind": settings.kind, "definition_hash": audience.definition_hash(settings),
+        "status": "skipped", "status_reason": reason, "fitted_at": fitted_at,
+    }
+
+
 def model_card(result: AudienceResult) -> str:
     """Markdown: purpose, data, metrics, limits."""
     a, fit, ev = result.audience, result.fit, result.fit.evaluation

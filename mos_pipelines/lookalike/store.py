@@ -107,6 +107,15 @@ def write_result(con, result: AudienceResult, row: dict[str, Any]) -> None:
         insert_frame(con, "ml.model_runs", pd.DataFrame([row]), replace=True)
 
 
+def write_skipped(con, audience: str, row: dict[str, Any]) -> None:
+    """An audience that could not be fitted: its scores and evaluation rows go (activation must not act on a
+    model the current data cannot support) and a ``skipped`` model run says why."""
+    with transaction(con):
+        con.execute("delete from ml.lookalike_scores where audience = ?", [audience])
+        con.execute("delete from ml.lookalike_evaluation where audience = ?", [audience])
+        insert_frame(con, "ml.model_runs", pd.DataFrame([row]), replace=True)
+
+
 def degradation_notification_id(model_run_id: str) -> str:
     """The id of the notification a degraded model run raises (the insights flow routes it by this id)."""
     return hashlib.sha256(f"lookalike_degraded:{model_run_id}".encode()).hexdigest()[:16]

@@ -50,11 +50,14 @@ class ConsentSettings:
 @dataclass(frozen=True)
 class QualityConfig:
     missing_identifiers_max_rate: float
+    missing_identifiers_min_rows: int
     duplicate_customers_max_rate: float
+    duplicate_customers_min_customers: int
     volume_max_change: float
     volume_noise_z: float
     volume_min_history_days: int
     volume_expected_days: tuple[ExpectedDay, ...]
+    volume_min_events: int
     min_spend: float
     consent: ConsentSettings
     source: Path
@@ -87,6 +90,13 @@ class _Reader:
         if (low is not None and value < low) or (high is not None and value > high):
             self.fail(where, f"{value!r} is outside [{low}, {high}]")
         return float(value)
+
+    def count(self, section: dict, name: str, key: str) -> int:
+        """A whole number >= 1 (a minimum number of rows)."""
+        value = section.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            self.fail(f"{name}.{key}", f"expected a whole number >= 1, got {value!r}")
+        return value
 
     def relation(self, where: str, value: Any) -> str:
         parts = value.split(".") if isinstance(value, str) else []
@@ -163,20 +173,23 @@ def load_config(path: Path = THRESHOLDS_FILE) -> QualityConfig:
     unknown = sorted(set(data) - set(known))
     if unknown:
         r.fail("", f"unknown section(s) {', '.join(unknown)} (known: {', '.join(known)})")
-    missing = r.section("missing_identifiers", ("max_rate",))
-    duplicates = r.section("duplicate_customers", ("max_rate",))
-    volume = r.section("event_volume", ("max_change", "noise_z", "min_history_days", "expected_days"))
+    missing = r.section("missing_identifiers", ("max_rate", "min_rows"))
+    duplicates = r.section("duplicate_customers", ("max_rate", "min_customers"))
+    volume = r.section("event_volume", ("max_change", "noise_z", "min_history_days", "expected_days", "min_events"))
     spend = r.section("ad_spend", ("min_spend",))
     history = volume.get("min_history_days")
     if isinstance(history, bool) or not isinstance(history, int) or history < 8:
         r.fail("event_volume.min_history_days", f"expected an integer >= 8 (a week plus a day), got {history!r}")
     return QualityConfig(
         missing_identifiers_max_rate=r.number(missing, "missing_identifiers", "max_rate", 0, 1),
+        missing_identifiers_min_rows=r.count(missing, "missing_identifiers", "min_rows"),
         duplicate_customers_max_rate=r.number(duplicates, "duplicate_customers", "max_rate", 0, 1),
+        duplicate_customers_min_customers=r.count(duplicates, "duplicate_customers", "min_customers"),
         volume_max_change=r.number(volume, "event_volume", "max_change", 0),
         volume_noise_z=r.number(volume, "event_volume", "noise_z", 0),
         volume_min_history_days=history,
         volume_expected_days=_expected_days(r, volume.get("expected_days")),
+        volume_min_events=r.count(volume, "event_volume", "min_events"),
         min_spend=r.number(spend, "ad_spend", "min_spend"),
         consent=_consent(r),
         source=path,

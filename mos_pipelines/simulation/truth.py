@@ -2,7 +2,7 @@
 
 Files: identity_truth.csv, people.csv, accounts.csv, propensity_model.json, sessions.parquet,
 orders.parquet, email_sends.parquet, ad_spend.parquet, arm_rates.csv, channel_rates.csv,
-planted_effects.json, notes_facts.csv, fx_rates.csv, dirty_rows.csv and manifest.json.
+planted_effects.json, expected_daily.csv (simulation/expected.py), notes_facts.csv, fx_rates.csv, dirty_rows.csv and manifest.json.
 """
 
 from __future__ import annotations

@@ -41,6 +41,7 @@ from mos_pipelines.simulation.email_engagement import (
     simulate_sends,
 )
 from mos_pipelines.simulation.events import ORDER_COMPLETED, EventRenderer, event_timeline
+from mos_pipelines.simulation.expected import ExpectedMetrics
 from mos_pipelines.simulation.geography import REGIONS
 from mos_pipelines.simulation.notes import notes_day
 from mos_pipelines.simulation.population import Population, build_population, propensity_model
@@ -204,6 +205,7 @@ class _WorldRun:
         self.response = ResponseModel(scenario, region_factor)
         self.renderer = EventRenderer(self.population, self.seed)
         self.seen_device = np.zeros(len(self.population.devices), dtype=bool)
+        self.expected = ExpectedMetrics(self.population, scenario, self.response, self.crm, self.start)
         report("population", 1, 1)
 
     def close(self) -> None:
@@ -380,6 +382,7 @@ class _WorldRun:
         }))
         self.truth["ad_spend"].append(spend)
         self.truth["notes_facts"].append(note_facts)
+        self.expected.add_day(day, sends)
 
     def _identity_truth(self, orders: pd.DataFrame) -> pd.DataFrame:
         """Every CRM record, anonymous id, user id and order that exists within the horizon -> person."""
@@ -428,6 +431,7 @@ class _WorldRun:
         out.csv("arm_rates.csv", self.response.arm_rates())
         out.csv("channel_rates.csv", self.response.channel_rates())
         out.json("planted_effects.json", self.response.planted_effects())
+        out.csv("expected_daily.csv", self.expected.frame())
         out.csv("notes_facts.csv", _concat(self.truth["notes_facts"]))
         out.csv("fx_rates.csv", fx_rates())
         out.csv("dirty_rows.csv", pd.DataFrame(self.dirty, columns=["file", "line", "kind"]))

@@ -21,11 +21,22 @@ def mos_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_run_without_a_landing_folder_says_where_it_looked(mos_home):
     result = runner.invoke(app, ["run"])
     assert result.exit_code == 2
-    assert "No landing folder" in result.output and str(mos_home / "landing") in result.output.replace("\n", "")
+    assert "Nothing to build" in result.output and str(mos_home / "landing") in result.output.replace("\n", "")
+
+
+def test_run_on_an_empty_landing_zone_says_what_to_put_where(mos_home):
+    (mos_home / "landing" / "events").mkdir(parents=True)  # folders, but no file in them
+    result = runner.invoke(app, ["run"])
+    assert result.exit_code == 2
+    message = result.output.replace("\n", "")
+    assert "Nothing to build: no files under" in message and "Traceback" not in message
+    for folder in ("events/ (JSONL)", "crm_contacts/<system>/ (CSV)", "ad_spend/<platform>/ (CSV)", "orders/ (CSV)"):
+        assert folder in message
 
 
 def test_run_on_an_unreadable_warehouse_names_the_file(mos_home):
-    (mos_home / "landing").mkdir(parents=True)
+    (mos_home / "landing" / "orders").mkdir(parents=True)
+    (mos_home / "landing" / "orders" / "orders.csv").write_text("order_id,amount,currency,status,created_at\n")
     (mos_home / "warehouse.duckdb").write_bytes(b"this is not a duckdb file" * 100)
     result = runner.invoke(app, ["run"])
     assert result.exit_code == 2
@@ -33,7 +44,8 @@ def test_run_on_an_unreadable_warehouse_names_the_file(mos_home):
 
 
 def test_run_with_an_invalid_identity_config_names_the_key_before_running_anything(mos_home, tmp_path, monkeypatch):
-    (mos_home / "landing").mkdir(parents=True)
+    (mos_home / "landing" / "crm_contacts" / "generic").mkdir(parents=True)
+    (mos_home / "landing" / "crm_contacts" / "generic" / "contacts.csv").write_text("source_record_id\n1\n")
     config = tmp_path / "identity.yaml"
     config.write_text("comparisons:\n  - name: n\n    column: last_name_norm\n    levels: [{levenshtein: {}}]\n"
                       "blocking_rules: [[last_name_norm]]\n")
@@ -64,7 +76,8 @@ def test_generate_with_a_missing_scenario_file_fails(mos_home, tmp_path):
 
 
 def test_run_with_a_selection_matching_nothing_fails(mos_home):
-    (mos_home / "landing").mkdir(parents=True)
+    (mos_home / "landing" / "orders").mkdir(parents=True)
+    (mos_home / "landing" / "orders" / "orders.csv").write_text("order_id,amount,currency,status,created_at\n")
     result = runner.invoke(app, ["run", "--select", "key:no/such_asset"])
     assert result.exit_code == 2
     assert "matches no asset" in result.output

@@ -22,9 +22,13 @@ from mos_pipelines.insights.selection import decide
 from mos_pipelines.insights.semantic import Filter, SemanticError, SemanticLayer
 from mos_pipelines.insights.stats import (
     benjamini_hochberg,
+    binomial_log_variance,
     compare_proportions,
     compare_ratios,
+    compound_log_variance,
+    order_value_cv2,
     ratio_estimate,
+    revenue_week_vs_baseline,
     week_vs_baseline,
 )
 from mos_pipelines.lookalike import store as lookalike_store
@@ -75,10 +79,85 @@ def test_a_week_is_judged_against_the_same_weekdays_before_it() -> None:
     quiet = week_vs_baseline(steady, 2)
     assert abs(quiet.change) < 0.02 and quiet.p_value > 0.5
     dropped = week_vs_baseline(np.concatenate([weekly, weekly, weekly * 0.6]), 2)
-    # identical baseline weeks: dispersion floors at Poisson; Var = 620 × (1 + 1/2); t on 14 − 7 df
-    t = (372 - 620) / math.sqrt(620 * 1.5)
+    # identical baseline weeks: dispersion floors at Poisson; the score statistic (≈ −8) is referred to t on
+    # 14 − 7 df, more cautious than the normal reference but far beyond any threshold
     assert dropped.change == pytest.approx(-0.4) and dropped.dispersion == 1.0
-    assert dropped.p_value == pytest.approx(2 * stats.t.sf(abs(t), 7)) and dropped.ci_high < 0
+    assert 2 * stats.norm.sf(8) < dropped.p_value < 2 * stats.t.sf(7, 7)
+    assert dropped.ci_low < -0.4 < dropped.ci_high < 0
+    gone = week_vs_baseline(np.concatenate([weekly, weekly, weekly * 0]), 2)  # tracking broke: nothing arrives
+    assert gone.change == -1 and gone.ci_low == pytest.approx(-1) and gone.p_value < 1e-4
+
+
+def test_a_noisier_baseline_widens_the_weeks_interval() -> None:
+    weekly = np.array([100, 110, 105, 120, 115, 40, 30], dtype=float)
+    calm = week_vs_baseline(np.concatenate([weekly, weekly, weekly * 1.3]), 2)
+    swinging = week_vs_baseline(np.concatenate([weekly * 0.6, weekly * 1.4, weekly * 1.3]), 2)
+    assert swinging.dispersion > 10 * calm.dispersion
+    assert swinging.ci_high - swinging.ci_low > 2 * (calm.ci_high - calm.ci_low)
+    assert calm.p_value < 1e-3 and swinging.p_value > 0.05
+
+
+def _orders(g: np.random.Generator, days: int, per_day: float, sigma: float = 1.2) -> tuple[np.ndarray, np.ndarray]:
+    """Daily order counts and revenue: Poisson orders of log-normal amounts (median $300)."""
+    n = g.poisson(per_day, days).astype(float)
+    revenue = np.array([g.lognormal(math.log(300), sigma, int(k)).sum() for k in n])
+    return revenue, n
+
+
+def test_order_value_dispersion_is_recovered_from_daily_totals() -> None:
+    g = np.random.default_rng(5)
+    revenue, orders = _orders(g, 400, 6.0, sigma=1.0)
+    true_cv2 = math.exp(1.0) - 1  # log-normal: CV² = e^{σ²} − 1
+    assert order_value_cv2(revenue, orders) == pytest.approx(true_cv2, rel=0.25)
+    assert math.isnan(order_value_cv2(np.array([0.0, 120.0]), np.array([0.0, 1.0])))  # one day with orders
+
+
+def test_one_big_order_is_not_a_revenue_anomaly_but_fewer_orders_are() -> None:
+    g = np.random.default_rng(7)
+    revenue, orders = _orders(g, 35, 4.0)
+    big = revenue.copy()
+    big[-2] += 25 * float(np.median(revenue[orders > 0] / orders[orders > 0]))  # one enterprise deal in the week
+    compound = revenue_week_vs_baseline(big, orders, 4, cv2_floor=0.0)
+    naive = week_vs_baseline(big, 4)  # quasi-Poisson on dollars from the baseline alone
+    assert naive.p_value < 0.05 < compound.result.p_value  # the old test called it; the compound model does not
+    assert compound.result.ci_high > 1.5 * naive.ci_high
+    revenue, orders = _orders(g, 35, 40.0)
+    fewer = [np.r_[series[:-7], series[-14:-7] * 0.4] for series in (revenue, orders)]  # 60 % of the orders gone
+    dropped = revenue_week_vs_baseline(*fewer, 4, cv2_floor=0.0)
+    assert dropped.result.p_value < 0.01 and dropped.result.ci_high < 0
+    assert dropped.orders_expected == pytest.approx(orders[:-7].sum() / 4)
+
+
+def test_few_events_widen_a_ratios_interval_to_at_least_the_count_models() -> None:
+    # five conversions spread evenly over 28 days: the day-to-day residuals are tiny, the count is not
+    sessions = np.full(28, 50.0)
+    conversions = np.zeros(28)
+    conversions[::6] = 1.0
+    smooth = ratio_estimate(conversions, sessions)
+    floored = smooth.with_floor(binomial_log_variance(conversions.sum(), sessions.sum()))
+    assert floored.log_se**2 == pytest.approx(1 / 5 - 1 / 1400)
+    assert floored.log_se > smooth.log_se
+    other = ratio_estimate(np.full(28, 2.0), sessions).with_floor(binomial_log_variance(56, 1400))
+    assert compare_ratios(floored, other).ci_high > compare_ratios(smooth, other).ci_high
+    assert compound_log_variance(20, 3.0) == pytest.approx(4 / 20)
+
+
+def test_roas_of_two_equal_arms_with_heavy_tailed_orders_is_rarely_called_different() -> None:
+    """False positives at 0.05 of the ROAS comparison under the null, 5 orders per arm over 28 days, log-normal
+    amounts with CV² ≈ 3.2 (σ = 1.2): 15 % from the delta method over days alone (seeded, 400 trials), at most
+    the nominal rate with the compound floor."""
+    g = np.random.default_rng(11)
+    cv2 = math.exp(1.2**2) - 1
+    rejections = 0
+    trials = 400
+    for _ in range(trials):
+        arms = []
+        for _arm in range(2):
+            revenue, orders = _orders(g, 28, 5 / 28)
+            cost = np.full(28, 100.0)
+            arms.append(ratio_estimate(revenue, cost).with_floor(compound_log_variance(orders.sum(), cv2)))
+        rejections += compare_ratios(*arms).p_value < 0.05
+    assert rejections / trials <= 0.05
 
 
 # -- metric compiler --------------------------------------------------------------------------------
@@ -179,6 +258,17 @@ def candidate(key: str, p: float, effect: float, impact: float | None = 500.0, *
                      hypothesis="h", prompt_id="insight.channel_comparison", facts={}, call_to_action="a",
                      evidence={}, effect_size=effect, p_value=p, impact_usd=impact,
                      relative_effect=max(effect, 1 / effect) - 1, **kw)
+
+
+def test_each_insight_type_is_its_own_multiple_testing_family() -> None:
+    config = load_config()
+    strong = [candidate(f"channel{i}", 1e-4 * (i + 1), 2.0) for i in range(40)]
+    variants = [candidate("variant-null", 0.02, 1.5, insight_type="experiment_winner")] + [
+        candidate(f"variant{i}", 0.5, 1.3, insight_type="experiment_winner") for i in range(9)]
+    decide(strong + variants, config)
+    # pooled, p = 0.02 would be rank 41 of 50: q = 0.02 × 50 / 41 < 0.05; in its own family of ten it is not
+    assert variants[0].q_value == pytest.approx(0.02 * 10)
+    assert variants[0].status == "rejected_not_significant" and all(c.status == "accepted" for c in strong)
 
 
 def test_only_significant_and_material_candidates_become_insights() -> None:

@@ -38,6 +38,15 @@ def test_bundled_thresholds_are_the_issue_figures():
 def test_duplicate_rate_threshold_matches_the_dbt_identity_gate():
     dbt_vars = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())["vars"]
     assert dbt_vars["mos__identity_max_duplicate_rate"] == load_config().duplicate_customers_max_rate
+    assert dbt_vars["mos__identity_min_customers_for_duplicate_rate"] == load_config().duplicate_customers_min_customers
+
+
+@pytest.mark.parametrize("section, key", [("missing_identifiers", "min_rows"), ("duplicate_customers", "min_customers"),
+                                          ("event_volume", "min_events")])
+def test_minimum_row_counts_must_be_whole_numbers(tmp_path, section, key):
+    path = _write(tmp_path, lambda d: d[section].update({key: 0.5}))
+    with pytest.raises(QualityConfigError, match=rf"{section}\.{key}: expected a whole number >= 1, got 0.5"):
+        load_config(path)
 
 
 def test_expected_days_are_read_with_their_reason(tmp_path):

@@ -58,7 +58,8 @@ def test_missing_identifiers_fail_on_one_bad_day_and_name_it(con):
     result = gates.missing_identifiers(con, max_rate=0.05)
     assert not result.passed
     assert result.observed == pytest.approx(0.1)
-    assert [e["event_date"] for e in result.examples] == ["2026-01-02"]
+    # the bad day first; the overall rate (110 of 2,000) is above the threshold too
+    assert [e["event_date"] for e in result.examples] == ["2026-01-02", "all days"]
     assert result.examples[0]["missing"] == 100 and result.examples[0]["received"] == 1000
     quarantined = result.details["quarantined_examples"]
     assert quarantined and {q["source_file"] for q in quarantined} == {"events/2026-01-02.jsonl"}
@@ -77,6 +78,35 @@ def test_missing_identifiers_count_a_late_event_on_its_own_day(con):
 def test_missing_identifiers_at_exactly_the_threshold_fail(con):
     _events(con, {"2026-01-01": (95, 5)})
     assert not gates.missing_identifiers(con, max_rate=0.05).passed
+
+
+def test_missing_identifiers_without_a_timestamp_count_overall_not_as_a_day(con):
+    _events(con, {"2026-01-01": (990, 0), "2026-01-02": (1000, 0)})
+    # the line: no timestamp and no identifier, the only event of its "day"
+    con.execute("insert into raw.quarantine values ('events', 'events/bad.jsonl', 3, 'anonymousId, userId', ?, "
+                "'{\"type\":\"track\",\"messageId\":\"x\"}', 'h', now())", [gates.MISSING_IDS_REASON])
+    result = gates.missing_identifiers(con, max_rate=0.05, min_rows=100)
+    assert result.passed
+    assert result.details["missing_without_timestamp"] == 1
+    assert result.details["overall_missing_rate"] == pytest.approx(1 / 1991, abs=1e-6)
+    assert result.details["days"] == 2  # no "unknown" day
+
+
+def test_missing_identifiers_do_not_judge_a_day_below_min_rows(con):
+    _events(con, {"2026-01-01": (2000, 20), "2026-01-02": (3, 2)})
+    result = gates.missing_identifiers(con, max_rate=0.05, min_rows=100)
+    assert result.passed, result.examples
+    assert result.details["days_below_min_rows"] == ["2026-01-02"]
+    # the same small day fails once it is big enough to say something
+    assert not gates.missing_identifiers(con, max_rate=0.05, min_rows=5).passed
+
+
+def test_missing_identifiers_fail_on_the_overall_rate_when_no_day_is_big_enough(con):
+    _events(con, {f"2026-01-{d:02d}": (60, 10) for d in range(1, 6)})  # 14 % missing, 70 events a day
+    result = gates.missing_identifiers(con, max_rate=0.05, min_rows=100)
+    assert not result.passed
+    assert [e["event_date"] for e in result.examples] == ["all days"]
+    assert result.observed == pytest.approx(50 / 350)
 
 
 def _customers(con, shared: int, total: int) -> None:
@@ -115,6 +145,14 @@ def test_duplicate_customers_ignore_identifiers_the_guards_excluded(con):
     _customers(con, shared=4, total=100)
     con.execute("insert into intermediate.int_identity__excluded_identifiers values ('email:twin1@x.com'), ('email:twin2@x.com')")
     assert gates.duplicate_customers(con, max_rate=0.02).passed
+
+
+def test_duplicate_customers_on_a_tiny_table_are_reported_not_judged(con):
+    _customers(con, shared=2, total=20)  # one pair among 20 customers: 10 %
+    result = gates.duplicate_customers(con, max_rate=0.02, min_customers=100)
+    assert result.passed and result.observed == pytest.approx(0.1)
+    assert "fewer than min_customers" in result.note and len(result.examples) == 2
+    assert not gates.duplicate_customers(con, max_rate=0.02, min_customers=20).passed
 
 
 def _counts(events: list[int], start=datetime.date(2026, 1, 1)) -> pd.DataFrame:
@@ -238,3 +276,11 @@ def test_results_are_appended_to_ops_quality_results(con):
     assert [r[:5] for r in rows] == [("run-1", "ad_spend", "marts/fct_ad_spend_daily", False, -1.0),
                                      ("run-2", "ad_spend", "marts/fct_ad_spend_daily", False, -1.0)]
     assert json.loads(rows[0][6])["examples"][0]["ad_spend_daily_id"] == "c"
+
+
+def test_volume_two_short_days_are_not_judged():
+    # 40 events against 12 a week earlier is +233 % and beyond Poisson noise, but both days are short
+    counts = _counts([12] + [40] * 6 + [40])
+    assert not gates.judge_volume(counts, 0.10, 3, 8).passed
+    result = gates.judge_volume(counts, 0.10, 3, 8, min_events=100)
+    assert result.passed and result.details["min_events"] == 100

@@ -6,6 +6,7 @@ import csv
 import datetime
 import hashlib
 import json
+import math
 import os
 import subprocess
 import sys
@@ -498,3 +499,44 @@ def test_tiny_worlds_are_generated_with_consistent_manifests(tmp_path: Path, peo
     assert {e["path"]: {k: e[k] for k in recount[e["path"]]} for e in manifest["files"]} == recount
     assert set(summary.files) == {e["path"] for e in manifest["files"]}
     assert all(e["rows_total"] > 0 for e in manifest["files"])  # no empty exports
+
+
+EXPECTED_SCENARIO = """
+name: expected
+behaviour: {sessions_per_person_day: 0.5, conversion_rate: 0.15}
+volume: [{from_day: 10, factor: 0.5}]
+effects:
+  - {type: channel_conversion, channel: paid_search, region: EU, multiplier: 2.0}
+"""
+
+
+def test_expected_daily_metrics_are_what_the_world_draws_on_average(tmp_path: Path) -> None:
+    """truth/expected_daily.csv against the world's own draws (truth sessions, orders and spend), channel by
+    channel: within a few standard errors of the counts, and exactly the planted volume change."""
+    scenario = _write_scenario(tmp_path / "s.yaml", EXPECTED_SCENARIO)
+    generate_world(WorldConfig(seed=21, people=1500, days=14, scenario=scenario), tmp_path)
+    truth = tmp_path / "truth"
+    expected = pd.read_csv(truth / "expected_daily.csv", keep_default_na=False)
+    sessions = pd.read_parquet(truth / "sessions.parquet")
+    orders = pd.read_parquet(truth / "orders.parquet")
+    completed = orders[orders["status"] == "completed"]
+    spend = pd.read_parquet(truth / "ad_spend.parquet")
+    by_channel = expected.groupby("channel")[["sessions", "conversions", "revenue_usd", "cost_usd"]].sum()
+    drawn_sessions = sessions.groupby("channel").size()
+    drawn_conversions = completed.groupby("channel").size()
+    for channel, row in by_channel.iterrows():
+        assert abs(drawn_sessions[channel] - row["sessions"]) < 4 * math.sqrt(row["sessions"]) + 5, channel
+        assert abs(drawn_conversions.get(channel, 0) - row["conversions"]) < 4 * math.sqrt(row["conversions"]) + 3
+    paid = spend.groupby("channel")["spend_usd"].sum()
+    assert (paid / by_channel.loc[paid.index, "cost_usd"]).between(0.9, 1.1).all()
+    assert completed["amount_usd"].sum() / by_channel["revenue_usd"].sum() == pytest.approx(1, abs=0.15)
+    eu = expected[expected["region"] == "EU"].groupby("channel")[["sessions", "conversions"]].sum()
+    rate = eu["conversions"] / eu["sessions"]
+    # planted × channel factor, a little less where the order probability reaches its cap (0.9)
+    assert 2.3 < rate["paid_search"] / rate["organic"] <= 2 * 1.3
+    ordinary = expected[~expected["channel"].isin(["email", "webinar"])]  # sends and sign-ups do not follow traffic
+    daily = ordinary.groupby("day")["sessions"].sum()
+    weekday = [datetime.date.fromisoformat(d).weekday() for d in expected.groupby("day")["date"].first()]
+    for day in range(10, 14):  # the same weekday a week before the drop
+        assert weekday[day] == weekday[day - 7]
+        assert daily[day] / daily[day - 7] == pytest.approx(0.5, rel=0.01)

@@ -1,7 +1,8 @@
 {{ config(severity='error', meta={'dagster': {'ref': {'name': 'customer_identity_map'}}}) }}
 -- Gate: after resolution, fewer than mos__identity_max_duplicate_rate of customers may still share an
 -- exact identifier (email match key or E.164 phone) with another customer. Identifiers the guards
--- excluded (blocked values, cardinality cap) are not counted: sharing them is expected.
+-- excluded (blocked values, cardinality cap) are not counted: sharing them is expected. Below
+-- mos__identity_min_customers_for_duplicate_rate customers the rate is not judged (small denominator).
 with
 
 identity_map as (
@@ -88,4 +89,6 @@ select
     customers,
     customers_with_twin * 1.0 / nullif(customers, 0) as duplicate_rate
 from rates
-where customers_with_twin > {{ var('mos__identity_max_duplicate_rate') }} * customers
+where
+    customers_with_twin > {{ var('mos__identity_max_duplicate_rate') }} * customers
+    and customers >= {{ var('mos__identity_min_customers_for_duplicate_rate') }}

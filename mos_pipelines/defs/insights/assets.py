@@ -2,13 +2,16 @@
 
 import dagster as dg
 
-from mos_pipelines.defs._common import warehouse_asset
+from mos_pipelines import skipped
+from mos_pipelines.defs._common import partial_result, warehouse_asset
 from mos_pipelines.insights import store
+from mos_pipelines.insights.candidate import Skip
 from mos_pipelines.insights.config import load_config
 from mos_pipelines.insights.notify import notify
 from mos_pipelines.insights.pipeline import generate_insights
 from mos_pipelines.insights.report import top_markdown, write_report
 from mos_pipelines.resources import MosHome
+from mos_pipelines.skipped import SkippedPart
 
 OWNER = "team:marketing-analytics"
 
@@ -20,13 +23,14 @@ OWNER = "team:marketing-analytics"
     deps=[["marts", "mart_channel_performance"], ["marts", "mart_variant_performance"],
           ["marts", "mart_channel_segment_performance"], ["marts", "mart_experiment_holdout"],
           ["ml", "lookalike_scores"]],
+    parts="insight families",
     description=(
         "Candidate insights computed from the marts through the semantic layer's metrics — channel comparisons "
         "by region and customer segment, a channel's region vs the others, week-over-week anomalies against a "
         "seasonal baseline, budget pacing, lookalike degradation, email variant winners, lift over the "
         "persistent holdout (mart_experiment_holdout). "
-        "Each is tested; q-values by Benjamini–Hochberg across the run; significant and material candidates "
-        "are `accepted`, the others kept with the reason. Statements are written by the LLM layer (offline "
+        "Each is tested; q-values by Benjamini–Hochberg within each insight type; significant and material "
+        "candidates are `accepted`, the others kept with the reason. Statements are written by the LLM layer (offline "
         "template by default) and checked for grounded numbers. Writes the run's HTML report under "
         "$MOS_HOME/reports/. Config: config/insights.yaml, config/llm.yaml."
     ),
@@ -36,25 +40,26 @@ def insights(context: dg.AssetExecutionContext, mos: MosHome) -> dg.MaterializeR
     with mos.connect() as con:
         run = generate_insights(con, config)
         rows = store.run_insights(con, run.created_at, status=None)
-    accepted = rows[rows["status"] == "accepted"]
-    report = write_report(rows, mos.root / "reports", config.report_top, run.skips, run.llm)
-    for skip in run.skips:
-        context.log.info(f"{skip.family}: {skip.reason}")
-    counts = run.counts()
-    return dg.MaterializeResult(metadata={
-        "top_insights": dg.MetadataValue.md(top_markdown(accepted, config.report_top)),
-        "report": dg.MetadataValue.path(str(report)),
-        "candidates": len(run.candidates),
-        "accepted": counts.get("accepted", 0),
-        "rejected": dg.MetadataValue.json({k: v for k, v in counts.items() if k != "accepted"}),
-        "not_computed": dg.MetadataValue.md("\n".join(f"- **{s.family}**: {s.reason}" for s in run.skips) or "none"),
-        "window": f"{run.window_start} to {run.window_end}",
-        "llm_calls": int(run.llm.get("calls", 0)),
-        "llm_cost_usd": float(run.llm.get("cost_usd", 0.0)),
-        "llm_rejected_texts": int(run.llm.get("rejected", 0)),
-        "seconds": dg.MetadataValue.json(run.seconds),
-        "dagster/row_count": len(run.candidates),
-    })
+        accepted = rows[rows["status"] == "accepted"]
+        # the report's "Not computed" lists this run's families and what upstream assets skipped (audiences, …)
+        upstream = [Skip(f"{r.asset} · {r.part}", r.reason) for r in skipped.current(con).itertuples()
+                    if r.asset != "/".join(context.asset_key.path)]
+        report = write_report(rows, mos.root / "reports", config.report_top, run.skips + upstream, run.llm)
+        counts = run.counts()
+        metadata = {
+            "top_insights": dg.MetadataValue.md(top_markdown(accepted, config.report_top)),
+            "report": dg.MetadataValue.path(str(report)),
+            "candidates": len(run.candidates),
+            "accepted": counts.get("accepted", 0),
+            "rejected": dg.MetadataValue.json({k: v for k, v in counts.items() if k != "accepted"}),
+            "window": f"{run.window_start} to {run.window_end}" if run.window_start else "no data",
+            "llm_calls": int(run.llm.get("calls", 0)),
+            "llm_cost_usd": float(run.llm.get("cost_usd", 0.0)),
+            "llm_rejected_texts": int(run.llm.get("rejected", 0)),
+            "seconds": dg.MetadataValue.json(run.seconds),
+            "dagster/row_count": len(run.candidates),
+        }
+        return partial_result(context, con, metadata, [SkippedPart(s.family, s.reason) for s in run.skips])
 
 
 @warehouse_asset(

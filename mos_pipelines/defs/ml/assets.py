@@ -4,9 +4,11 @@ import datetime
 
 import dagster as dg
 
-from mos_pipelines.defs._common import warehouse_asset
+from mos_pipelines.defs._common import partial_result, warehouse_asset
 from mos_pipelines.lookalike import store
-from mos_pipelines.lookalike.audiences import fit_audience, judge, load_config, model_card, model_run_row
+from mos_pipelines.lookalike.audiences import fit_audience, judge, load_config, model_card, model_run_row, skipped_run_row
+from mos_pipelines.lookalike.model import LookalikeError
+from mos_pipelines.skipped import SkippedPart
 from mos_pipelines.lookalike.truth import true_propensity_by_customer
 from mos_pipelines.resources import MosHome
 
@@ -19,11 +21,14 @@ OWNER = "team:data-science"
     owner=OWNER,
     kinds=frozenset({"scikitlearn", "duckdb"}),
     deps=[["marts", "customer_features"], ["marts", "customer_identity_map"]],
+    parts="audiences",
     description=(
         "Lookalike scores per audience of `config/lookalike.yaml`: `customer_id, audience, score, percentile, "
         "tier (1/2/3/5/10 %), model_version, scored_at`, seed members excluded. Every fit is evaluated on a "
         "held-out share of the seed and appended to `ml.model_runs`; a fit much worse than the last accepted "
-        "one is marked degraded, notified in `insights.notifications` and blocked by the check `not_degraded`."
+        "one is marked degraded, notified in `insights.notifications` and blocked by the check `not_degraded`. "
+        "An audience that cannot be fitted (a seed below `min_seed_size`, an empty population) is skipped with the "
+        "reason (a `skipped` model run, no scores) and the others are fitted."
     ),
 )
 def lookalike_scores(context: dg.AssetExecutionContext, mos: MosHome) -> dg.MaterializeResult:
@@ -34,9 +39,16 @@ def lookalike_scores(context: dg.AssetExecutionContext, mos: MosHome) -> dg.Mate
         store.ensure_tables(con)
         truth = true_propensity_by_customer(con, mos.truth_dir)
         total = 0
+        skips: list[SkippedPart] = []
         for audience in config.audiences:
             context.log.info(f"fitting audience {audience.name}")
-            result = fit_audience(con, audience, config.model, now, true_propensity=truth)
+            try:
+                result = fit_audience(con, audience, config.model, now, true_propensity=truth)
+            except LookalikeError as exc:
+                skips.append(SkippedPart(audience.name, str(exc)))
+                store.write_skipped(con, audience.name, skipped_run_row(audience, config.model, str(exc), context.run_id, now))
+                metadata[f"{audience.name}/status"] = "skipped"
+                continue
             baseline = store.last_accepted_run(con, audience.name, audience.definition_hash(config.model))
             judge(result, baseline, config.degradation)
             row = model_run_row(result, context.run_id, now)
@@ -56,5 +68,5 @@ def lookalike_scores(context: dg.AssetExecutionContext, mos: MosHome) -> dg.Mate
             metadata[f"{prefix}/scored_rows"] = len(result.scores)
             if ev.true_propensity_auc is not None:
                 metadata[f"{prefix}/true_propensity_auc"] = ev.true_propensity_auc
-    metadata["dagster/row_count"] = total
-    return dg.MaterializeResult(metadata=metadata)
+        metadata["dagster/row_count"] = total
+        return partial_result(context, con, metadata, skips)

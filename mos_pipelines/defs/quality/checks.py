@@ -21,17 +21,18 @@ GATE_KWARGS = gates.gates_for(CONFIG)
 
 DESCRIPTIONS = {
     "missing_identifiers": (
-        "Per event day, events received with neither anonymousId nor userId (quarantined by "
-        "ingestion) / events received is below `missing_identifiers.max_rate`."
+        "Events received with neither anonymousId nor userId (quarantined by ingestion) / events received is "
+        "below `missing_identifiers.max_rate`, over all events and on every event day with at least `min_rows` "
+        "events; an event without a usable timestamp counts in the overall rate only."
     ),
     "event_volume": (
         "Events per day within ±`event_volume.max_change` of the same weekday a week earlier, unless the "
-        "change is within `noise_z` sd of sampling noise; expected days are exempt; passes with a note "
-        "below `min_history_days` days."
+        "change is within `noise_z` sd of sampling noise or both days have fewer than `min_events`; expected "
+        "days are exempt; passes with a note below `min_history_days` days."
     ),
     "duplicate_customers": (
         "Share of customers sharing an exact email or phone with another customer is below "
-        "`duplicate_customers.max_rate`."
+        "`duplicate_customers.max_rate` (judged from `min_customers` customers on)."
     ),
     "ad_spend": "Every row's spend is at least `ad_spend.min_spend`.",
 }

@@ -159,7 +159,8 @@ sightings as (
 
     union all
 
-    -- emails and phones exist through the links that carry them
+    -- every end of a link is a node: emails and phones exist only through the links that carry them, and
+    -- an order reported by an `Order Completed` event may not be in the orders export (yet, or at all)
     select
         endpoints.node_key,
         {{ dbt.split_part('endpoints.node_key', "':'", 1) }} as node_type,
@@ -179,9 +180,6 @@ sightings as (
             last_seen_at
         from candidates
     ) as endpoints
-    where
-        endpoints.node_key like 'email:%'
-        or endpoints.node_key like 'phone:%'
 
     union all
 

@@ -87,7 +87,7 @@ final as (
         rules.edge_types,
 
         -- metrics
-        matched.best_match_probability as match_probability,
+        cast(matched.best_match_probability as double) as match_probability,
         latest_id.id_created_run,
         latest_id.assigned_in_run,
 

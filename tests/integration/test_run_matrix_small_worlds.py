@@ -1,0 +1,75 @@
+"""Worlds smaller than the demo build everything they can: 50 people × 3 days, and 300 × 14 with a landing file
+of 2 good and 3 malformed events (one without timestamp or identifier) that must not block the warehouse."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.integration.run_matrix import BUNDLED_LOOKALIKE, MatrixWorld, assert_clean_success, build, generate
+
+LOOKALIKE_CONFIG = BUNDLED_LOOKALIKE  # the real audiences: their seeds are too small here, and must be skipped
+
+MALFORMED_FILE = "zz_two_good_three_bad.jsonl"
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> MatrixWorld:
+    home = tmp_path_factory.mktemp("tiny")
+    generate(home, people=50, days=3)
+    return build(home)
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory) -> MatrixWorld:
+    home = tmp_path_factory.mktemp("small")
+    generate(home, people=300, days=14)
+    day = json.loads((home / "truth" / "manifest.json").read_text())["config"]["start_date"]
+    good = [{"type": "track", "messageId": f"mx-good-{i}", "timestamp": f"{day}T10:0{i}:00Z", "anonymousId": "mx-anon",
+             "event": "Page Viewed"} for i in range(2)]
+    lines = [json.dumps(e) for e in good] + [
+        '{"type":"track","messageId":"x"}',  # no timestamp, no identifier
+        '{"type": "track", "messageId": "mx-bad-2", "timestamp": "yesterday", "anonymousId": "a"}',
+        "this is not json",
+    ]
+    (home / "landing" / "events" / MALFORMED_FILE).write_text("\n".join(lines) + "\n")
+    return build(home)
+
+
+def test_fifty_people_three_days_build_and_skip_what_they_cannot_compute(tiny: MatrixWorld) -> None:
+    assert_clean_success(tiny)
+    skipped = dict(((asset, part), reason) for asset, part, reason in
+                   tiny.query("select asset, part, reason from ops.skipped_parts"))
+    reason = skipped[("ml/lookalike_scores", "paying_lookalike_eu")]
+    assert "fewer than the minimum" in reason and "min_seed_size" in reason
+    assert "warned (parts skipped" in tiny.run.stdout
+    assert "Not computed in the latest run" in tiny.run.stdout and "paying_lookalike_eu" in tiny.run.stdout
+    assert tiny.scalar("select count(*) from marts.dim_customers") > 0
+    assert tiny.scalar("select status from ml.model_runs where audience = 'paying_lookalike_eu'") == "skipped"
+    report = (tiny.home / "reports" / "insights_latest.html").read_text()
+    assert "Not computed in this run" in report and "ml/lookalike_scores · paying_lookalike_eu" in report
+    assert "email__nurture" in tiny.activation.stdout
+
+
+def test_three_hundred_people_get_insights_and_activation_rows(small: MatrixWorld) -> None:
+    assert_clean_success(small)
+    assert small.scalar("select count(*) from insights.insights where status = 'accepted'") > 0
+    assert small.scalar("select count(*) from activation.sync_email__nurture") > 0
+    assert small.scalar("select count(*) from activation.sync_crm__lifecycle_stages") > 0
+    dry_run = Path(small.home / "activation" / "dry_run")
+    assert dry_run.is_dir() and any(dry_run.rglob("*"))
+    assert small.run.stdout.count("\n") < 120
+
+
+def test_three_malformed_lines_are_quarantined_and_block_nothing(small: MatrixWorld) -> None:
+    quarantined = small.query(f"select line, reason from raw.quarantine where source_file like '%{MALFORMED_FILE}' "
+                              "order by line")
+    assert [line for line, _ in quarantined] == [3, 4, 5], quarantined
+    loaded = small.scalar(f"select count(*) from raw.events where _source_file like '%{MALFORMED_FILE}'")
+    assert loaded == 2
+    gate = small.query("select passed, details from ops.quality_results where check_name = 'missing_identifiers' "
+                       "order by evaluated_at desc limit 1")[0]
+    assert gate[0], gate[1]
+    assert small.scalar("select count(*) from marts.fct_events where event_id like 'mx-good-%'") == 2
