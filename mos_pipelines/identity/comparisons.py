@@ -64,6 +64,23 @@ class Comparison:
         """(gamma, column) of every level with a term-frequency adjustment."""
         return [(self.top - k, lvl.tf_column) for k, lvl in enumerate(self.levels) if lvl.tf_column]
 
+    def _shared(self, key: str) -> bool:
+        """Whether a similarity is computed once per pair up front: it is used by several levels and leads
+        the condition of at least one of them. One that only ever follows another similarity in an ``and``
+        (the last name's after the first name's) is computed in the CASE, for the few pairs whose first
+        condition held: at 1M records this skipped 8M of 10M Jaro-Winkler computations of last names."""
+        placeholder = f"{{{key}}}"
+        using = [lvl.sql for lvl in self.levels if placeholder in lvl.sql]
+        if len(using) < 2:
+            return False
+        others = [f"{{{other}}}" for other, _ in self.similarities if other != key]
+
+        def leads(sql: str) -> bool:
+            first = min((sql.find(o) for o in others if o in sql), default=len(sql))
+            return sql.find(placeholder) < first
+
+        return any(leads(sql) for sql in using)
+
     def staged_sql(self, i: int) -> tuple[list[str], str, set[tuple[str, str]]]:
         """The level in two stages: inner select items over ``l`` and ``r`` (the similarities ``s_i_k`` that
         several levels use), the outer CASE, and the ``(side, column)`` values the outer CASE reads
@@ -75,10 +92,10 @@ class Comparison:
         candidate pairs this took 2/3 of the time of computing every condition for every pair."""
         inner, names = [], {}
         for k, (key, sql) in enumerate(self.similarities):
-            if sum(f"{{{key}}}" in lvl.sql for lvl in self.levels) > 1:
+            if self._shared(key):
                 names[key] = f"s_{i}_{k}"
                 inner.append(f"case when {self.null_sql} then null else {sql} end as s_{i}_{k}")
-            else:  # used by one level: computed in the CASE, only for pairs no earlier level took
+            else:  # computed in the CASE, only for pairs no earlier level (or condition) took
                 names[key] = f"({sql})"
         refs: set[tuple[str, str]] = set()
 

@@ -114,7 +114,7 @@ def add_derived_columns(con: duckdb.DuckDBPyConnection, derived: Sequence[tuple[
         batch = [(name, sql) for name, sql in pending
                  if not any(re.search(rf"\b{re.escape(other)}\b", sql) for other in waiting - {name})] or pending[:1]
         items = ", ".join(f"({sql}) as {name}" for name, sql in batch)
-        con.execute(f"create or replace temp table _mx_records as select *, {items} from _mx_records order by _rid")
+        con.execute(f"create or replace temp table _mx_records as select *, {items} from _mx_records")  # keeps order
         pending = [item for item in pending if item not in batch]
 
 
