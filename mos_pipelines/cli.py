@@ -124,6 +124,12 @@ def run(
         )
     with open_warehouse(settings.warehouse_path):  # fail early, with a clear message, if it is locked or unreadable
         pass
+    from mos_pipelines.identity.config import IdentityConfigError, load_config
+
+    try:  # the CRM matcher reads it inside dbt, where an error would end in a traceback
+        load_config()
+    except IdentityConfigError as exc:
+        fail(str(exc))
     from mos_pipelines.runlog import log_path
 
     log_file = log_path(settings.logs_dir, "run")
@@ -348,7 +354,7 @@ def summary() -> None:
     console.print("Dagster UI: [bold]make dev[/] (or `mos dev`), then open http://127.0.0.1:3000")
 
 
-identity_app = typer.Typer(help="Identity resolution: evaluate the customer map against a truth file.")
+identity_app = typer.Typer(help="Identity resolution: explain a pair of CRM records, evaluate the customer map.")
 app.add_typer(identity_app, name="identity")
 
 
@@ -372,6 +378,21 @@ def identity_evaluate(
         except Exception as exc:  # e.g. the identity models were never built
             fail(f"Cannot read marts.customer_identity_map in {settings.warehouse_path}: {exc}. Run `mos run` first.")
     console.print(result.to_markdown(), soft_wrap=True)
+
+
+@identity_app.command("explain")
+def identity_explain(
+    record_a: Annotated[str, typer.Argument(help="A contact record key, e.g. generic:123 or hubspot:45.")],
+    record_b: Annotated[str, typer.Argument(help="Another contact record key.")],
+) -> None:
+    """Why two CRM contact records did or did not match: each comparison's level, m, u and weight, the
+    prior, the total, the blocking rules that paired them, and the cluster each ended in."""
+    settings = configure_environment()
+    from mos_pipelines.identity.explain import ExplainError, explain, to_text
+
+    with open_warehouse(settings.warehouse_path, read_only=True, errors=(ExplainError,)) as con:
+        result = explain(con, record_a, record_b)
+    console.print(to_text(result), soft_wrap=True, markup=False, highlight=False)
 
 
 lookalike_app = typer.Typer(help="Lookalike audiences: score any CSV with the same model the warehouse uses.")

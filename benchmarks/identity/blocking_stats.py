@@ -8,8 +8,10 @@ materialised), its largest block, and its recall (share of true pairs, records w
 ``entity_id``, that agree on every key of the rule — the matcher's own join condition). Then the
 recall of the union of the rules and, when the rules' pair sum is at most ``--max-union``, the exact
 number of distinct candidate pairs from the matcher's own ``block`` (which does materialise them).
-``--rules current`` is ``CRM_MATCH_SETTINGS``; ``previous`` is the rule set before the bounded-blocking
-change (308,092,831 pairs at 1M), kept here for the before/after figures. Uses ``entity_id`` (truth).
+``--rules current`` is ``config/identity.yaml`` (``--config`` another file) resolved against the columns
+the dataset fills, with its ``max_block_size`` (a key value shared by more records pairs none of them:
+counted here as such); ``previous`` is the rule set before the bounded-blocking change (308,092,831 pairs
+at 1M), kept for the before/after figures, without a cap. Uses ``entity_id`` (truth).
 """
 
 from __future__ import annotations
@@ -23,11 +25,15 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from mos_pipelines.identity.crm_matching import CRM_MATCH_SETTINGS, SORTED_NAMES, match_frame
-from mos_pipelines.identity.matching import _rule_sql, block, register_records
+from mos_pipelines.identity.config import load_config
+from mos_pipelines.identity.crm_matching import match_frame, prepare
+from mos_pipelines.identity.matching import _rule_sql, block
 from mos_pipelines.warehouse import scalar
 
 HERE = Path(__file__).resolve().parent
+SORTED_NAMES = (
+    "least({t}.first_name_norm, {t}.last_name_norm) || '|' || greatest({t}.first_name_norm, {t}.last_name_norm)"
+)
 
 PREVIOUS_RULES = (
     ("first_name_norm", "last_name_norm"),
@@ -55,12 +61,11 @@ def main() -> None:
     parser.add_argument("--max-union", type=int, default=60_000_000,
                         help="materialise the union (exact distinct pair count) only up to this pair sum")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--config", type=Path, help="identity config (default config/identity.yaml)")
     args = parser.parse_args()
     data_dir = HERE / "data" / args.dataset
     if not (data_dir / "records.parquet").exists():
         parser.error(f"{data_dir}: no records.parquet (write it with crm_dataset.py)")
-    rules = CRM_MATCH_SETTINGS.blocking_rules if args.rules == "current" else PREVIOUS_RULES
-    settings = dataclasses.replace(CRM_MATCH_SETTINGS, blocking_rules=rules)
 
     records = pd.read_parquet(data_dir / "records.parquet")
     truth = records[["record_id", "entity_id"]].rename(columns={"record_id": "contact_record_key"})
@@ -70,23 +75,35 @@ def main() -> None:
 
     con = duckdb.connect()
     con.execute(f"set threads = {args.threads}")
-    register_records(con, frame, "contact_record_key")
+    resolved = prepare(con, frame, load_config(args.config))
+    if args.rules == "current":
+        settings = resolved.settings
+    else:
+        settings = dataclasses.replace(resolved.settings, blocking_rules=PREVIOUS_RULES, max_block_size=None)
+    rules = settings.blocking_rules
+    cap = settings.max_block_size or 2**62
+    for i, rule in enumerate(rules):  # the size of each record's block, per rule (the cap's input)
+        keys = ", ".join(e.format(t="_mx_records") if "{t}" in e else e for e in rule)
+        con.execute(f"create or replace temp table _mx_records as select *, count(*) over (partition by {keys}) "
+                    f"as _bn_{i} from _mx_records order by _rid")
     con.execute("create temp table _true_pairs as select l._rid as id_l, r._rid as id_r from _mx_records l "
                 "join _mx_records r on l.entity_id = r.entity_id and l._rid < r._rid")
     n_true = scalar(con, "select count(*) from _true_pairs")
-    flags = ", ".join(f"coalesce({_rule_sql(rule)}, false) as rule_{i}" for i, rule in enumerate(rules))
+    flags = ", ".join(f"coalesce({_rule_sql(rule)} and l._bn_{i} <= {cap}, false) as rule_{i}"
+                      for i, rule in enumerate(rules))
     con.execute(f"create temp table _true_flags as select {flags} from _true_pairs p "
                 f"join _mx_records l on l._rid = p.id_l join _mx_records r on r._rid = p.id_r")
 
-    print(f"{args.dataset}: {len(frame):,} records, {n_true:,} true pairs, rules: {args.rules}\n")
-    print("| rule | candidate pairs | largest block | recall (true pairs) |\n|---|---|---|---|")
+    print(f"{args.dataset}: {len(frame):,} records, {n_true:,} true pairs, rules: {args.rules}, "
+          f"max block size: {settings.max_block_size}\n")
+    print("| rule | candidate pairs | largest block kept | recall (true pairs) |\n|---|---|---|---|")
     total = 0
     for i, rule in enumerate(rules):
         keys = [key_sql(e) for e in rule]
         not_null = " and ".join(f"({k}) is not null" for k in keys)
         pairs, largest = con.execute(
             f"select coalesce(sum(n * (n - 1) / 2), 0)::bigint, coalesce(max(n), 0) from "
-            f"(select count(*) as n from _mx_records r where {not_null} group by {', '.join(keys)})"
+            f"(select count(*) as n from _mx_records r where {not_null} group by {', '.join(keys)} having n <= {cap})"
         ).fetchall()[0]
         recall = scalar(con, f"select avg(rule_{i}::int) from _true_flags")
         total += pairs

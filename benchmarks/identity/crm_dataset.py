@@ -8,12 +8,12 @@ read-only and writes ``benchmarks/identity/data/<label>/`` in the README's forma
 
 - ``records.parquet`` — ``record_id`` (= ``contact_record_key``, e.g. ``hubspot:123``), ``source``
   (``source_system``), ``entity_id`` (truth — a matcher must not read it), then the matching columns
-  ``first_name_norm, last_name_norm, email_match_key, phone_e164, birth_date (YYYY-MM-DD text),
-  postcode_norm, company_norm, city_norm``. Junk emails/phones from the blocked-values seed are already
+  ``first_name_norm, last_name_norm, full_name_norm, recorded_full_name_norm, email_match_key,
+  phone_e164, birth_date (YYYY-MM-DD text), postcode_norm, company_norm, city_norm, job_title_norm``. Junk emails/phones from the blocked-values seed are already
   null, exactly as ``mos_pipelines.identity.crm_matching.drop_blocked_values`` does, so both matchers
   see the same values.
 - ``truth.csv`` — ``source, source_record_id, true_entity_id`` for the CRM rows only (hubspot,
-  salesforce, webinar). ``source_record_id`` is written as the record key ``<source>:<id>`` so it is
+  salesforce, webinar; ``--sources`` for others, e.g. ``generic`` for a bring-your-own export). ``source_record_id`` is written as the record key ``<source>:<id>`` so it is
   unique across sources and equals ``record_id`` (compare.py keys records by it alone).
 - ``dataset.json`` — label, size, link type (``dedupe_only``), sources, where it came from.
 """
@@ -33,18 +33,21 @@ from mos_pipelines.identity.evaluation import load_truth_csv
 HERE = Path(__file__).resolve().parent
 CRM_SOURCES = ("hubspot", "salesforce", "webinar")
 COLUMNS = (
-    "first_name_norm", "last_name_norm", "email_match_key", "phone_e164", "birth_date",
-    "postcode_norm", "company_norm", "city_norm",
+    "first_name_norm", "last_name_norm", "full_name_norm", "recorded_full_name_norm", "email_match_key",
+    "phone_e164", "birth_date", "postcode_norm", "company_norm", "city_norm", "job_title_norm",
 )
 
 
-def export(warehouse: Path, truth_path: Path, out: Path, label: str) -> dict:
+def export(warehouse: Path, truth_path: Path, out: Path, label: str, sources: tuple[str, ...] = CRM_SOURCES,
+           dataset: str = "simulator CRM contacts") -> dict:
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
         records = con.execute(
             f"""select contact_record_key, source_system, {', '.join(c for c in COLUMNS if c != 'birth_date')},
                        strftime(birth_date, '%Y-%m-%d') as birth_date
-                from intermediate.int_crm_contacts__normalised order by contact_record_key"""
+                from intermediate.int_crm_contacts__normalised
+                where source_system in (select unnest(?)) order by contact_record_key""",
+            [list(sources)],
         ).df()
         blocked = con.execute("select identifier_type, value from staging.identity_blocked_values").df()
     finally:
@@ -56,7 +59,7 @@ def export(warehouse: Path, truth_path: Path, out: Path, label: str) -> dict:
     nulled = {k: int(v) for k, v in (before - records[["email_match_key", "phone_e164"]].notna().sum()).items()}
 
     truth = load_truth_csv(truth_path).rename("true_entity_id").reset_index()
-    truth = truth[truth["source"].isin(CRM_SOURCES)].copy()
+    truth = truth[truth["source"].isin(sources)].copy()
     truth["source_record_id"] = truth["source"] + ":" + truth["source_record_id"]
     entity = truth.set_index("source_record_id")["true_entity_id"]
     missing = ~records["contact_record_key"].isin(entity.index)
@@ -82,7 +85,7 @@ def export(warehouse: Path, truth_path: Path, out: Path, label: str) -> dict:
     frame.to_parquet(out / "records.parquet.tmp", index=False)
     truth[["source", "source_record_id", "true_entity_id"]].to_csv(out / "truth.csv.tmp", index=False)
     meta = {
-        "dataset": "simulator CRM contacts", "label": label, "records": len(frame), "link_type": "dedupe_only",
+        "dataset": dataset, "label": label, "records": len(frame), "link_type": "dedupe_only",
         "sources": sorted(frame["source"].unique().tolist()), "true_entities": int(frame["entity_id"].nunique()),
         "params": {"warehouse": str(warehouse), "truth": str(truth_path),
                    "table": "intermediate.int_crm_contacts__normalised",
@@ -101,9 +104,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--truth", type=Path, required=True, help="the simulator's identity_truth.csv")
     parser.add_argument("--label", required=True, help="e.g. sim-crm-10k")
     parser.add_argument("--out", type=Path, help="dataset directory (default benchmarks/identity/data/<label>)")
+    parser.add_argument("--sources", nargs="+", default=list(CRM_SOURCES), help="CRM systems to export")
     args = parser.parse_args(argv)
     out = args.out or HERE / "data" / args.label
-    meta = export(args.warehouse, args.truth, out, args.label)
+    meta = export(args.warehouse, args.truth, out, args.label, tuple(args.sources))
     print(f"{meta['label']}: {meta['records']:,} records, {meta['true_entities']:,} true entities, "
           f"sources {meta['sources']} → {out}")
 

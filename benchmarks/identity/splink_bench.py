@@ -137,6 +137,75 @@ def crm_settings(link_type: str):
     )
 
 
+# --settings person: Splink's own example for its historical_50k set (docs/demos/examples/duckdb/
+# deduplicate_50k_synthetic), on the columns of a person dataset exported through our CRM path
+# (person_datasets.py): first_name_norm / last_name_norm (its first_name / surname), birth_date (dob),
+# postcode_norm (postcode_fake), city_norm (birth_place), job_title_norm (occupation), email_match_key.
+# Comparisons and rules naming a column the dataset does not fill (below 10 % of records) are left out,
+# as ours are; email (fake_1000) gets Splink's EmailComparison and a block of its own.
+PERSON_COLUMNS = ["first_name_norm", "last_name_norm", "birth_date", "postcode_norm", "city_norm", "job_title_norm",
+                  "email_match_key"]
+
+
+def _filled(records: pd.DataFrame, column: str) -> bool:
+    return column in records and records[column].notna().mean() >= 0.1
+
+
+def person_settings(link_type: str, records: pd.DataFrame):
+    """Splink's recommended settings for historical_50k, restricted to the columns ``records`` fills."""
+    import splink.comparison_library as cl
+    from splink import SettingsCreator, block_on
+
+    has = {c: _filled(records, c) for c in PERSON_COLUMNS}
+    rules = [
+        ("substr(first_name_norm,1,3)", "substr(last_name_norm,1,4)"),
+        ("last_name_norm", "birth_date"),
+        ("first_name_norm", "birth_date"),
+        ("postcode_norm", "first_name_norm"),
+        ("postcode_norm", "last_name_norm"),
+        ("birth_date", "city_norm"),
+        ("substr(postcode_norm,1,3)", "birth_date"),
+        ("substr(postcode_norm,1,3)", "first_name_norm"),
+        ("substr(postcode_norm,1,3)", "last_name_norm"),
+        ("substr(first_name_norm,1,2)", "substr(last_name_norm,1,2)", "substr(birth_date,1,4)"),
+        ("email_match_key",),
+    ]
+    rules = [r for r in rules if all(has[c] for c in PERSON_COLUMNS if any(c in k for k in r))]
+    comparisons = [cl.ForenameSurnameComparison("first_name_norm", "last_name_norm",
+                                                forename_surname_concat_col_name="first_name_surname_concat")]
+    if has["birth_date"]:
+        comparisons.append(cl.DateOfBirthComparison("birth_date", input_is_string=True))
+    if has["postcode_norm"]:
+        comparisons.append(cl.PostcodeComparison("postcode_norm"))
+    if has["city_norm"]:
+        comparisons.append(cl.ExactMatch("city_norm").configure(term_frequency_adjustments=True))
+    if has["job_title_norm"]:
+        comparisons.append(cl.ExactMatch("job_title_norm").configure(term_frequency_adjustments=True))
+    if has["email_match_key"]:
+        comparisons.append(cl.EmailComparison("email_match_key"))
+    return SettingsCreator(
+        link_type=link_type,
+        unique_id_column_name="record_id",
+        blocking_rules_to_generate_predictions=[block_on(*r) for r in rules],
+        comparisons=comparisons,
+    ), has
+
+
+def person_deterministic_rules(has: dict[str, bool]):
+    from splink import block_on
+
+    rules = [block_on("first_name_norm", "last_name_norm", "birth_date")]
+    if has["postcode_norm"]:
+        rules.append(block_on("substr(first_name_norm,1,2)", "last_name_norm", "substr(postcode_norm,1,2)"))
+        rules.append(block_on("birth_date", "postcode_norm"))
+    if has["email_match_key"]:
+        rules.append(block_on("email_match_key"))
+    return rules
+
+
+PERSON_CLUSTER_THRESHOLD = 0.95  # the example's
+
+
 def crm_deterministic_rules():
     from splink import block_on
 
@@ -173,7 +242,13 @@ def run(records: pd.DataFrame, link_type: str, label: str, u_seed: int | None, v
         last = now
 
     crm = mode == "crm"
-    columns = ["record_id", *(CRM_COLUMNS if crm else FEBRL_COLUMNS)]
+    person = mode == "person"
+    if person:
+        columns = ["record_id", *[c for c in PERSON_COLUMNS if c in records]]
+        records = records.assign(first_name_surname_concat=records["first_name_norm"].str.cat(records["last_name_norm"], sep=" "))
+        columns.append("first_name_surname_concat")
+    else:
+        columns = ["record_id", *(CRM_COLUMNS if crm else FEBRL_COLUMNS)]
     con = duckdb.connect(":memory:")
     if threads:
         con.execute(f"set threads = {int(threads)}").fetchall()
@@ -184,15 +259,27 @@ def run(records: pd.DataFrame, link_type: str, label: str, u_seed: int | None, v
                   for s in sorted(records["source"].unique())]
     else:
         inputs = db_api.register(records[columns], dataset_display_name=label.replace("-", "_"))
-    linker = Linker(inputs, crm_settings(link_type) if crm else settings(link_type), log_level=logging.INFO if verbose else logging.WARNING)
+    if person:
+        person_creator, has = person_settings(link_type, records)
+    creator = person_creator if person else crm_settings(link_type) if crm else settings(link_type)
+    linker = Linker(inputs, creator, log_level=logging.INFO if verbose else logging.WARNING)
     stage("register")
 
-    linker.training.estimate_probability_two_random_records_match(
-        crm_deterministic_rules() if crm else deterministic_rules(), recall=0.8)
+    if person:
+        linker.training.estimate_probability_two_random_records_match(person_deterministic_rules(has), recall=0.6)
+    else:
+        linker.training.estimate_probability_two_random_records_match(
+            crm_deterministic_rules() if crm else deterministic_rules(), recall=0.8)
     stage("lambda")
     linker.training.estimate_u_using_random_sampling(max_pairs=1e7, seed=u_seed)
     stage("u")
-    if crm:
+    if person:
+        linker.training.estimate_parameters_using_expectation_maximisation(
+            block_on("first_name_norm", "last_name_norm"), estimate_without_term_frequencies=True)
+        if has["birth_date"]:
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                block_on("birth_date"), estimate_without_term_frequencies=True)
+    elif crm:
         linker.training.estimate_parameters_using_expectation_maximisation(block_on(*SORTED_NAMES, "postcode_norm"))
         linker.training.estimate_parameters_using_expectation_maximisation(block_on("email_match_key"))
     else:
@@ -201,13 +288,14 @@ def run(records: pd.DataFrame, link_type: str, label: str, u_seed: int | None, v
     stage("em")
     predictions = linker.inference.predict(threshold_match_probability=PREDICT_THRESHOLD)
     stage("predict")
+    cluster_threshold = PERSON_CLUSTER_THRESHOLD if person else CLUSTER_THRESHOLD
     clustered = linker.clustering.cluster_pairwise_predictions_at_threshold(
-        predictions, threshold_match_probability=CLUSTER_THRESHOLD)
+        predictions, threshold_match_probability=cluster_threshold)
     stage("cluster")
     clusters = clustered.query_sql(f"select record_id, cluster_id from {clustered.physical_name}").as_pandas_dataframe()
     edges = predictions.query_sql(
         f"select record_id_l, record_id_r, match_probability from {predictions.physical_name} "
-        f"where match_probability >= {CLUSTER_THRESHOLD}").as_pandas_dataframe()
+        f"where match_probability >= {cluster_threshold}").as_pandas_dataframe()
     n_predictions = int(predictions.query_sql(f"select count(*) as n from {predictions.physical_name}")
                         .as_pandas_dataframe()["n"].iloc[0])
     stage("collect")
@@ -238,8 +326,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dataset", required=True,
                         help="febrl1-4 or synthetic (--settings febrl); a crm_dataset.py label such as "
                              "sim-crm-10k (--settings crm)")
-    parser.add_argument("--settings", choices=["febrl", "crm"], default="febrl",
-                        help="febrl: ANCHORS settings; crm: our CRM blocking rules with Splink's comparisons")
+    parser.add_argument("--settings", choices=["febrl", "crm", "person"], default="febrl",
+                        help="febrl: ANCHORS settings; crm: our CRM blocking rules with Splink's comparisons; "
+                             "person: Splink's historical_50k example settings (person_datasets.py datasets)")
     parser.add_argument("--n", type=int, help="records (synthetic only)")
     parser.add_argument("--seed", type=int, default=42, help="synthetic data seed")
     parser.add_argument("--out", type=Path, help="run directory (default benchmarks/identity/out/splink-<label>)")
@@ -260,7 +349,7 @@ def main(argv: list[str] | None = None) -> None:
 
     import splink
 
-    if args.settings == "crm":
+    if args.settings in ("crm", "person"):
         data_dir = args.data_dir or HERE / "data" / args.dataset
         if not (data_dir / "dataset.json").is_file():
             parser.error(f"{data_dir}: no dataset; write it first with crm_dataset.py (project venv)")
@@ -287,13 +376,14 @@ def main(argv: list[str] | None = None) -> None:
         "stages": result["stages"], "comparisons": comparisons, "predictions_p001": result["predictions_p001"],
         "edges_p090": len(result["edges"]), "lambda": result["lambda"], "u_seed": args.u_seed,
         "duckdb_threads": result["threads"], "predict_threshold": PREDICT_THRESHOLD,
-        "cluster_threshold": CLUSTER_THRESHOLD, "em_postcode_rule": list(em_rule),
+        "cluster_threshold": PERSON_CLUSTER_THRESHOLD if args.settings == "person" else CLUSTER_THRESHOLD,
+        "em_postcode_rule": list(em_rule),
     }
     write_run(out, result["clusters"], run_meta, edges=result["edges"])
     result["linker"].misc.save_model_to_json(str(out / "model.json"), overwrite=True)
     print(f"wall time {result['seconds']:.1f} s, peak RSS {result['peak_rss_mib']:.0f} MiB; "
           f"stages {result['stages']}; comparisons {comparisons if comparisons is not None else 'not counted'}; "
-          f"{len(result['edges']):,} edges ≥ {CLUSTER_THRESHOLD}; λ = {result['lambda']:.3g} → {out}")
+          f"{len(result['edges']):,} edges ≥ {run_meta['cluster_threshold']}; λ = {result['lambda']:.3g} → {out}")
 
 
 if __name__ == "__main__":

@@ -75,9 +75,6 @@ class TransformSettings(DomainSettings):
     # Identity resolution
     mos__identity_max_crm_records_per_customer: Count
     mos__identity_max_users_per_customer: Count
-    mos__identity_link_threshold: Share
-    mos__identity_merge_threshold: Share
-    mos__identity_candidate_threshold: Share
     mos__identity_max_people_per_identifier: PeoplePerIdentifier
     mos__identity_email_click_token_param: Text
     mos__identity_max_label_iterations: Count
@@ -104,14 +101,6 @@ class TransformSettings(DomainSettings):
     mos__lifecycle_stages: tuple[Text, ...] = Field(min_length=1)
     mos__lifecycle_default_stage: Text
     mos__lifecycle_sales_crm_systems: tuple[Text, ...]
-
-    @field_validator("mos__identity_candidate_threshold")
-    @classmethod
-    def _candidate_below_link(cls, value: float, info: Any) -> float:
-        link = info.data.get("mos__identity_link_threshold")
-        if link is not None and value > link:
-            raise ValueError(f"a number <= mos__identity_link_threshold ({link:g}): candidate groups hold the links")
-        return value
 
     @field_validator("mos__attribution_position_based_weights")
     @classmethod

@@ -8,9 +8,11 @@ the two groups:
 2. Inside each component small enough (≤ ``max_complete_component``), every pair not scored yet is
    scored too, so the evidence between any two groups is complete (including evidence *against*).
 3. Average-linkage agglomeration: repeatedly merge the two groups with the highest mean match
-   probability over their *informative* cross pairs (pairs where at least one attribute is present on
-   both sides), provided that mean is ≥ ``merge_threshold`` and at least one cross pair is
-   ≥ ``link_threshold``. A weak bridge between two tight groups has a low mean and is not merged.
+   weight (log2 odds, clipped to ±``weight_clip`` bits) over their *informative* cross pairs (pairs
+   where at least one attribute is present on both sides), provided that mean is ≥ ``merge_weight``
+   and at least one cross pair is ≥ ``link_threshold`` likely. A weak bridge between two tight groups
+   has a low mean and is not merged. The mean is over weights, not probabilities, so a pair that
+   clearly disagrees (−7 bits) counts against a merge as much as a clear agreement counts for it.
 
 Pairs with no attribute in common carry no evidence and neither help nor veto a merge.
 """
@@ -29,10 +31,23 @@ from scipy.sparse.csgraph import connected_components
 
 @dataclass(frozen=True)
 class ClusterSettings:
-    link_threshold: float = 0.9  # a merge needs at least one cross pair this likely
-    merge_threshold: float = 0.35  # ... and this mean probability over informative cross pairs
+    """The defaults are those of ``config/identity.yaml`` (see docs/DECISIONS.md, "Identity settings as data")."""
+
+    link_threshold: float = 0.8  # a merge needs at least one cross pair this likely
+    merge_weight: float = -4.0  # ... and this mean match weight (bits) over informative cross pairs
+    weight_clip: float = 10.0  # a pair's weight counts at most this many bits either way in that mean
     candidate_threshold: float = 0.5  # links that define candidate components
-    max_complete_component: int = 60  # above this size only the scored pairs are used
+    max_complete_component: int = 200  # above this size only the scored pairs are used
+
+    @property
+    def link_weight(self) -> float:
+        return float(np.log2(self.link_threshold / (1 - self.link_threshold)))
+
+
+def clipped_weights(prob: np.ndarray, settings: ClusterSettings) -> np.ndarray:
+    """Match weights (log2 odds) of probabilities, clipped to ±``weight_clip``."""
+    p = np.clip(np.asarray(prob, dtype=float), 1e-15, 1 - 1e-15)
+    return np.clip(np.log2(p / (1 - p)), -settings.weight_clip, settings.weight_clip)
 
 
 def candidate_components(n_records: int, id_l: np.ndarray, id_r: np.ndarray) -> np.ndarray:
@@ -57,8 +72,8 @@ def average_linkage(pairs: pd.DataFrame, settings: ClusterSettings) -> dict[int,
     left, right = index[: len(id_l)], index[len(id_l):]
     labels = candidate_components(len(ids), left, right)
     weakest = np.full(labels.max() + 1 if len(labels) else 0, np.inf)
-    np.minimum.at(weakest, labels[left], prob)
-    settled = weakest[labels] >= max(settings.merge_threshold, settings.link_threshold)  # per record
+    np.minimum.at(weakest, labels[left], clipped_weights(prob, settings))
+    settled = weakest[labels] >= max(settings.merge_weight, settings.link_weight)  # per record
     smallest = np.full(len(weakest), np.iinfo(np.int64).max)
     np.minimum.at(smallest, labels, ids)
     result: dict[int, int] = dict(zip(ids[settled].tolist(), smallest[labels[settled]].tolist()))
@@ -70,14 +85,15 @@ def average_linkage(pairs: pd.DataFrame, settings: ClusterSettings) -> dict[int,
 def agglomerate(id_l: np.ndarray, id_r: np.ndarray, prob: np.ndarray, settings: ClusterSettings) -> dict[int, int]:
     """The average-linkage agglomeration itself (a heap of candidate merges), record → representative."""
     members: dict[int, list[int]] = {}
-    stats: dict[int, dict[int, list[float]]] = defaultdict(dict)  # a -> b -> [sum p, count, max p]
-    for a, b, p in zip(id_l, id_r, prob):
+    stats: dict[int, dict[int, list[float]]] = defaultdict(dict)  # a -> b -> [sum weight, count, max weight]
+    link_weight = settings.link_weight
+    for a, b, p in zip(id_l, id_r, clipped_weights(prob, settings)):
         a, b, p = int(a), int(b), float(p)
         members.setdefault(a, [a])
         members.setdefault(b, [b])
         entry = stats[a].get(b)
         if entry is None:
-            entry = [0.0, 0, 0.0]
+            entry = [0.0, 0, -np.inf]
             stats[a][b] = entry
             stats[b][a] = entry
         entry[0] += p
@@ -89,7 +105,7 @@ def agglomerate(id_l: np.ndarray, id_r: np.ndarray, prob: np.ndarray, settings: 
     def push(a: int, b: int) -> None:
         total, count, best = stats[a][b]
         mean = total / count
-        if mean >= settings.merge_threshold and best >= settings.link_threshold:
+        if mean >= settings.merge_weight and best >= link_weight:
             heapq.heappush(heap, (-mean, min(a, b), max(a, b)))
 
     for a, neighbours in stats.items():

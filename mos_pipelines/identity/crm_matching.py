@@ -1,101 +1,46 @@
-"""Probabilistic matching of normalised CRM contact records (the settings behind ``int_crm_contacts__matched``).
+"""Probabilistic matching of normalised CRM contact records (the logic behind ``int_crm_contacts__matched``).
 
-Input columns (from ``int_crm_contacts__normalised``): ``contact_record_key, first_name_norm,
-last_name_norm, email_match_key, phone_e164, birth_date, postcode_norm, company_norm``.
-Blocked identifier values (test@test.com, 0000000000, …) are removed before matching, so junk can
-neither link records nor count as agreement.
+What is compared, blocked on and trained on is ``config/identity.yaml`` (:mod:`mos_pipelines.identity.config`),
+resolved each run against the columns the records actually fill. Blocked identifier values
+(test@test.com, 0000000000, …) are removed before matching, so junk can neither link records nor count
+as agreement.
 """
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass, field
+
+import duckdb
 import pandas as pd
 
 from mos_pipelines.identity.clustering import ClusterSettings
-from mos_pipelines.identity.comparisons import Comparison, Level, jaro_winkler, levenshtein, names_swapped
-from mos_pipelines.identity.matching import MatchSettings
-from mos_pipelines.identity.resolve import Resolution, resolve
+from mos_pipelines.identity.config import IdentityConfig, IdentityConfigError, ResolvedSettings, load_config
+from mos_pipelines.identity.matching import add_derived_columns, register_records
+from mos_pipelines.identity.resolve import Resolution, resolve_registered
 
-SORTED_NAMES = (
-    "least({t}.first_name_norm, {t}.last_name_norm) || '|' || greatest({t}.first_name_norm, {t}.last_name_norm)"
-)
-FIRST_NAME_PREFIX = "substr({t}.first_name_norm, 1, 2)"
-COMPANY_WORD = "split_part({t}.company_norm, ' ', 1)"  # 'atlasbridge' of 'atlasbridge software'
-EMAIL_DOMAIN = "split_part({t}.email_match_key, '@', 2)"
-
-# Names and postcodes are drawn from short lists (75 postcodes at 1M records; the commonest first+last
-# name 524 times), so a rule on names alone, or last name + postcode, grows with N²: 308M candidate
-# pairs at 1M records. Each broad rule carries a second, discriminating key instead; the sorted-name
-# key (first and last in either order) stands in for first + last. See benchmarks/identity/README.md.
-NAMES_AND_POSTCODE = (SORTED_NAMES, "postcode_norm")
-
-# Company, postcode and city describe the *account*: colleagues agree on all three. Counted as three
-# independent agreements they outweigh a different first name, and EM learns "same account" instead
-# of "same person". One comparison for the workplace counts that evidence once.
-WORKPLACE = Comparison(
-    name="workplace",
-    columns=("company_norm", "postcode_norm"),
-    levels=(
-        Level("company+postcode", "l.company_norm = r.company_norm and l.postcode_norm = r.postcode_norm"),
-        Level("company", "jaro_winkler_similarity(l.company_norm, r.company_norm) >= 0.9"),
-        Level("postcode", "l.postcode_norm = r.postcode_norm"),
-    ),
-    null_sql="(l.company_norm is null or r.company_norm is null) and (l.postcode_norm is null or r.postcode_norm is null)",
+# The columns of int_crm_contacts__normalised the matcher reads (config/identity.yaml may use any of them);
+# a column absent from the records is taken as empty.
+INPUT_COLUMNS = (
+    "first_name_norm", "last_name_norm", "full_name_norm", "recorded_full_name_norm", "email_match_key",
+    "phone_e164", "company_norm", "job_title_norm", "city_norm", "postcode_norm", "country_code", "birth_date",
 )
 
-# Same-name colleagues get work addresses like carlos.gomez@ and carlos.gomez2@: one edit apart, yet
-# a different number is evidence of a *different* person. Only a one-edit difference with the same
-# digits counts as a typo. The digits are computed once per record (``email_digits``, see
-# ``match_frame``) and the edit distance only for pairs whose digits and lengths allow a typo: at 1M
-# records (10M pairs) this comparison took 140 s with a regular expression per pair and side.
-EMAIL = Comparison(
-    name="email_match_key",
-    columns=("email_match_key",),
-    levels=(
-        Level("exact", "l.email_match_key = r.email_match_key"),
-        Level("typo", "{s} <= 1"),
-    ),
-    null_sql="l.email_match_key is null or r.email_match_key is null",
-    tf_column="email_match_key",
-    similarity_sql=(
-        "case when l.email_digits is distinct from r.email_digits then 2 "
-        "when abs(strlen(l.email_match_key) - strlen(r.email_match_key)) > 1 then 2 "
-        "else levenshtein(l.email_match_key, r.email_match_key) end"
-    ),
-)
 
-CRM_MATCH_SETTINGS = MatchSettings(
-    comparisons=(
-        jaro_winkler("first_name_norm", (0.92, 0.8), tf=True),
-        jaro_winkler("last_name_norm", (0.92, 0.8), tf=True),
-        names_swapped("first_name_norm", "last_name_norm"),
-        EMAIL,
-        levenshtein("phone_e164", (1,), tf=True),
-        levenshtein("birth_date_text", (1,)),
-        WORKPLACE,
-    ),
-    blocking_rules=(
-        ("email_match_key",),
-        ("phone_e164",),
-        ("first_name_norm", "company_norm"),
-        ("last_name_norm", "company_norm"),
-        ("last_name_norm", "postcode_norm", FIRST_NAME_PREFIX),
-        NAMES_AND_POSTCODE,
-        (SORTED_NAMES, COMPANY_WORD),
-        (SORTED_NAMES, EMAIL_DOMAIN),
-    ),
-    # Blocks on company alone are dominated by colleagues, not duplicates: train on the others. The
-    # name session is a blocking rule, so it filters the compared pairs instead of blocking again.
-    training_rules=(
-        NAMES_AND_POSTCODE,
-        ("email_match_key",),
-        ("phone_e164",),
-    ),
-    u_sample_pairs=300_000,
-)
+@dataclass
+class CrmMatchRun:
+    """What one matching run used and found (for the model card and ``mos identity explain``)."""
 
-MATCH_COLUMNS = (
-    "first_name_norm", "last_name_norm", "email_match_key", "phone_e164", "postcode_norm", "company_norm",
-)
+    records: int
+    resolved: ResolvedSettings | None  # None when there were fewer than two records
+    resolution: Resolution | None  # None when nothing was matched (see skip_reason)
+    skip_reason: str | None = None
+    cluster: ClusterSettings | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def model(self):
+        return self.resolution.model if self.resolution else None
 
 
 def drop_blocked_values(records: pd.DataFrame, blocked: pd.DataFrame) -> pd.DataFrame:
@@ -108,25 +53,73 @@ def drop_blocked_values(records: pd.DataFrame, blocked: pd.DataFrame) -> pd.Data
 
 
 def match_frame(records: pd.DataFrame, blocked: pd.DataFrame) -> pd.DataFrame:
-    """The matcher's input: blocked values nulled, ``MATCH_COLUMNS``, ``birth_date_text`` (YYYYMMDD) and
-    ``email_digits`` (the digits of the email match key, for the typo level of ``EMAIL``)."""
+    """The matcher's input: ``contact_record_key`` and ``INPUT_COLUMNS`` (absent ones empty), blocked values nulled."""
+    for column in ("email_match_key", "phone_e164"):
+        if column not in records.columns:
+            records = records.assign(**{column: None})
     frame = drop_blocked_values(records, blocked)
-    return frame[["contact_record_key", *MATCH_COLUMNS]].assign(
-        birth_date_text=records["birth_date"].astype("string").str.replace("-", "", regex=False),
-        email_digits=frame["email_match_key"].astype("string").str.replace(r"[^0-9]", "", regex=True),
-    )
+    missing = {c: None for c in INPUT_COLUMNS if c not in frame.columns}
+    return frame.assign(**missing)[["contact_record_key", *INPUT_COLUMNS]]
+
+
+def column_shares(con: duckdb.DuckDBPyConnection) -> dict[str, float]:
+    """Share of the records in ``_mx_records`` with a value, per column."""
+    columns = [row[0] for row in con.execute("describe _mx_records").fetchall() if row[0] != "_rid"]
+    counts = con.execute(
+        "select count(*), " + ", ".join(f'count("{c}")' for c in columns) + " from _mx_records"
+    ).fetchall()[0]
+    total = counts[0] or 1
+    return {c: n / total for c, n in zip(columns, counts[1:])}
+
+
+def prepare(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, config: IdentityConfig) -> ResolvedSettings:
+    """Register ``frame`` as ``_mx_records`` with the config's derived columns and resolve the settings for it."""
+    config.check_columns(set(INPUT_COLUMNS) | set(frame.columns))
+    register_records(con, frame, "contact_record_key")
+    try:
+        add_derived_columns(con, list(config.derived_columns.items()))
+    except duckdb.Error:
+        for name, sql in config.derived_columns.items():  # one at a time, to name the one that fails
+            try:
+                add_derived_columns(con, [(name, sql)])
+            except duckdb.Error as exc:
+                raise IdentityConfigError(
+                    f"identity config {config.source}: key 'derived_columns.{name}': expected a SQL expression "
+                    f"over one record's columns, got {sql!r} ({str(exc).splitlines()[0]})"
+                ) from exc
+        raise
+    resolved = config.resolve(column_shares(con))
+    add_derived_columns(con, resolved.settings.derived_columns)
+    return resolved
 
 
 def match_crm_contacts(
-    records: pd.DataFrame, blocked: pd.DataFrame, cluster: ClusterSettings
-) -> tuple[pd.DataFrame, Resolution | None]:
+    records: pd.DataFrame, blocked: pd.DataFrame, cluster: ClusterSettings | None = None,
+    config: IdentityConfig | None = None,
+) -> tuple[pd.DataFrame, CrmMatchRun]:
     """One row per record: ``contact_record_key, match_cluster_key, cluster_size, best_match_probability``,
-    and the resolution behind it (None when there are fewer than two records to compare)."""
+    and the run behind it. ``config`` defaults to ``load_config()``, ``cluster`` to its ``clustering``.
+    Fewer than two records, or settings left without a comparison or a blocking rule by the population
+    check, give one cluster per record (the run says why)."""
     frame = match_frame(records, blocked)
+    singletons = pd.DataFrame({"contact_record_key": frame["contact_record_key"],
+                               "match_cluster_key": frame["contact_record_key"]}).assign(
+        cluster_size=1, best_match_probability=None)
+    config = config or load_config()
+    cluster = cluster or config.clustering.settings()
     if len(frame) < 2:
-        out = pd.DataFrame({"contact_record_key": frame["contact_record_key"], "match_cluster_key": frame["contact_record_key"]})
-        return out.assign(cluster_size=1, best_match_probability=None), None
-    result = resolve(frame, "contact_record_key", CRM_MATCH_SETTINGS, cluster)
+        return singletons, CrmMatchRun(len(frame), None, None, "fewer than two records", cluster=cluster)
+    start = time.perf_counter()
+    con = duckdb.connect()
+    try:
+        resolved = prepare(con, frame, config)
+        if resolved.skip_reason:
+            return singletons, CrmMatchRun(len(frame), resolved, None, resolved.skip_reason, cluster=cluster)
+        result = resolve_registered(con, "contact_record_key", resolved.settings, cluster)
+    finally:
+        con.close()
+    run = CrmMatchRun(len(frame), resolved, result, cluster=cluster,
+                      seconds={**result.seconds, "total": time.perf_counter() - start})
     clusters = result.clusters.rename(columns={"cluster_id": "match_cluster_key"})
     clusters["cluster_size"] = clusters.groupby("match_cluster_key")["contact_record_key"].transform("size")
     links = result.links
@@ -139,4 +132,4 @@ def match_crm_contacts(
         in_cluster[["record_id_r", "match_probability"]].rename(columns={"record_id_r": "contact_record_key"}),
     ]).groupby("contact_record_key")["match_probability"].max()
     clusters["best_match_probability"] = clusters["contact_record_key"].map(best)
-    return clusters, result
+    return clusters, run

@@ -30,7 +30,8 @@ from mos_pipelines.simulation.streams import Stream, rng
 from mos_pipelines.simulation.timestamps import DAY_SECONDS, formatted, iso_utc
 
 SYSTEMS = ("hubspot", "salesforce", "webinar")
-FILE_STEMS = {"hubspot": "contacts", "salesforce": "contacts", "webinar": "registrants"}
+GENERIC = "generic"  # a bring-your-own export (canonical columns), only when the scenario asks for one
+FILE_STEMS = {"hubspot": "contacts", "salesforce": "contacts", "webinar": "registrants", GENERIC: "contacts"}
 BEFORE_START_SHARE = 0.5  # records that already exist on day 0
 MAX_AGE_DAYS = 720  # how far before day 0 the oldest records were created
 CREATION_DAILY_HAZARD = 1 / 45
@@ -133,11 +134,93 @@ def plan_crm_records(seed: int, population: Population, scenario: Scenario, star
         }))
     frame = pd.concat(frames, ignore_index=True)
     created_rows, updated_rows = _render(seed, frame, population, scenario, start)
+    if scenario.crm.generic.presence > 0:  # its own streams: the other systems' records are the same with or without it
+        generic, generic_rows = _plan_generic(seed, population, scenario, start)
+        frame = pd.concat([frame, generic], ignore_index=True)
+        created_rows += generic_rows
+        updated_rows += [None] * len(generic_rows)
     records = CrmRecords(frame, created_rows, updated_rows)
     for reexport in scenario.crm.reexports:
         for system in reexport.systems:
             records.reexports[(system, reexport.day)] = _reexport_rows(seed, records, system, reexport, start)
     return records
+
+
+def crm_systems(scenario: Scenario) -> tuple[str, ...]:
+    """The systems that export files: the three simulated ones, and ``generic`` when the scenario has it."""
+    return SYSTEMS + ((GENERIC,) if scenario.crm.generic.presence > 0 else ())
+
+
+def _plan_generic(seed: int, population: Population, scenario: Scenario,
+                  start: datetime.date) -> tuple[pd.DataFrame, list[list[str]]]:
+    """Records of the generic export: people present there get 1 + Poisson(mean - 1) records each (lists
+    merged from several sources), created like the other systems' records and never modified."""
+    spec = scenario.crm.generic
+    generator = rng(seed, Stream.CRM_GENERIC)
+    n = population.size
+    present = np.flatnonzero(generator.random(n) < spec.presence)
+    copies = 1 + generator.poisson(spec.records_per_person - 1, len(present))
+    person_idx = np.repeat(present, copies)
+    m = len(person_idx)
+    before = generator.random(m) < BEFORE_START_SHARE
+    created_day = np.where(
+        before, -generator.integers(1, MAX_AGE_DAYS + 1, m), generator.geometric(CREATION_DAILY_HAZARD, m) - 1
+    )
+    created_s = created_day * DAY_SECONDS + generator.integers(7 * 3600, 20 * 3600, m)
+    modified_s = np.where(created_s < 0, created_s - created_s * generator.random(m), created_s).astype(np.int64)
+    frame = pd.DataFrame({
+        "system": GENERIC,
+        "record_id": [f"g{x:09d}" for x in generator.choice(10**9, size=m, replace=False).tolist()],
+        "person_idx": person_idx,
+        "created_day": created_day,
+        "export_day": np.maximum(created_day, 0),
+        "update_day": NEVER,
+        "created_s": created_s,
+        "modified_s": modified_s,
+        "updated_s": created_s,
+    })
+    noise = IdentityNoiser(scenario.identity_noise, rng(seed, Stream.CRM_GENERIC_NOISE))
+    people = population.people
+    fields = set(spec.fields)
+    created = iso_utc(start, frame["created_s"].to_numpy())
+    modified = iso_utc(start, frame["modified_s"].to_numpy())
+    rows = []
+    for i, (record_id, p) in enumerate(zip(frame["record_id"], person_idx.tolist())):
+        person = people.iloc[p]
+        country = COUNTRIES[COUNTRY_INDEX[person["country"]]]
+        first, last = noise.names(person["first_name"], person["last_name"])
+        values = {
+            "first_name": first, "last_name": last,
+            "email": noise.email(person["work_email"], person["personal_email"]),
+            "phone": noise.phone(population.phones[p]),
+            "company": noise.company(person["company"], country.legal_suffixes),
+            "job_title": noise.missing(noise.noisy_text(person["job_title"])),
+            "country": noise.missing(country.name),
+            "city": noise.place(person["city"]), "postcode": noise.place(person["postcode"]),
+            "birth_date": noise.missing(_mistyped_date(noise, person["birth_date"], spec.birth_date_error_rate)),
+        }
+        record = {"source_record_id": record_id, "full_name": "", "created_at": created[i], "updated_at": modified[i]}
+        record.update({k: (v if k in fields else "") for k, v in values.items()})
+        rows.append(_ordered(GENERIC, record))
+    return frame, rows
+
+
+def _mistyped_date(noise: IdentityNoiser, iso: str, rate: float) -> str:
+    """``iso`` (YYYY-MM-DD), or at ``rate`` a typing error: a digit changed, day and month swapped (an invalid
+    date when the day is above 12, as systems that store text keep it), or the year off by one."""
+    if not iso or not noise.chance(rate):
+        return iso
+    year, month, day = iso.split("-")
+    kind = int(noise.uniform() * 3)
+    if kind == 0:
+        digits = list(year + month + day)
+        k = int(noise.uniform() * len(digits))
+        digits[k] = str(int(noise.uniform() * 10))
+        text = "".join(digits)
+        return f"{text[:4]}-{text[4:6]}-{text[6:]}"
+    if kind == 1:
+        return f"{year}-{day}-{month}"
+    return f"{int(year) + (1 if noise.chance(0.5) else -1):04d}-{month}-{day}"
 
 
 REEXPORT_COLUMNS = {  # scenario field -> the system's column

@@ -76,11 +76,26 @@ class CrmReexport:
     shuffle: tuple[str, ...]
 
 
+GENERIC_FIELDS = ("first_name", "last_name", "email", "phone", "company", "job_title", "country", "city", "postcode",
+                  "birth_date")
+
+
+@dataclass(frozen=True)
+class GenericCrmSettings:
+    """A bring-your-own CRM export in ``crm_contacts/generic/`` (canonical columns); none by default."""
+
+    presence: float = 0.0  # share of people with a record there
+    records_per_person: float = 1.0  # mean records of a person present there: 1 + Poisson(mean - 1)
+    fields: tuple[str, ...] = GENERIC_FIELDS  # the person's fields the export holds; the others are empty
+    birth_date_error_rate: float = 0.0  # one digit mistyped, day and month swapped, or the year off by one
+
+
 @dataclass(frozen=True)
 class CrmSettings:
     presence: dict[str, float]  # system -> share of people with a record there
     update_rate: float
     reexports: tuple[CrmReexport, ...] = ()
+    generic: GenericCrmSettings = GenericCrmSettings()
 
 
 @dataclass(frozen=True)
@@ -305,10 +320,18 @@ class _Reexport(Section):
     shuffle: tuple[Literal[REEXPORT_FIELDS], ...] = Field(min_length=1)  # type: ignore[valid-type]
 
 
+class _GenericCrm(Section):
+    presence: Rate = GenericCrmSettings.presence
+    records_per_person: float = Field(GenericCrmSettings.records_per_person, strict=True, ge=1, le=20)
+    fields: tuple[Literal[GENERIC_FIELDS], ...] = GENERIC_FIELDS  # type: ignore[valid-type]
+    birth_date_error_rate: Rate = GenericCrmSettings.birth_date_error_rate
+
+
 class _Crm(Section):
     presence: dict[Literal[CRM_SYSTEM_NAMES], Rate]  # type: ignore[valid-type]
     update_rate: Rate
     reexports: tuple[_Reexport, ...] = ()
+    generic: _GenericCrm = _GenericCrm()
 
     @field_validator("presence")
     @classmethod
@@ -516,7 +539,10 @@ class _ScenarioFile(DomainSettings):
             identity_noise=IdentityNoise(**self.identity_noise.model_dump()),
             crm=CrmSettings(presence=dict(self.crm.presence), update_rate=self.crm.update_rate,
                             reexports=tuple(CrmReexport(r.day, tuple(r.systems), tuple(r.shuffle))
-                                            for r in self.crm.reexports)),
+                                            for r in self.crm.reexports),
+                            generic=GenericCrmSettings(self.crm.generic.presence, self.crm.generic.records_per_person,
+                                                       tuple(self.crm.generic.fields),
+                                                       self.crm.generic.birth_date_error_rate)),
             consent=ConsentSettings(**self.consent.model_dump()),
             email=EmailSettings(**self.email.model_dump()),
             email_campaigns=tuple(

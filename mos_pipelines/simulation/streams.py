@@ -22,6 +22,8 @@ class Stream(IntEnum):
     CONSENT = 6
     EMAIL_ASSIGNMENT = 7
     CRM_NOISE = 8
+    CRM_GENERIC = 9
+    CRM_GENERIC_NOISE = 10
     # Per-day streams.
     SESSIONS = 101
     EVENTS = 102

@@ -22,7 +22,7 @@ from mos_pipelines.simulation.channels import CHANNEL_NAMES, PLATFORMS
 from mos_pipelines.simulation.commerce import order_header, order_rows, orders_for_sessions
 from mos_pipelines.simulation.config import WorldConfig, WorldSummary
 from mos_pipelines.simulation.consent import ConsentState, consent_header, plan_consent
-from mos_pipelines.simulation.crm import FILE_STEMS, SYSTEMS, CrmRecords, crm_header, plan_crm_records
+from mos_pipelines.simulation.crm import FILE_STEMS, CrmRecords, crm_header, crm_systems, plan_crm_records
 from mos_pipelines.simulation.dirty_data import (
     assemble_events_file,
     dirty_rng,
@@ -282,7 +282,7 @@ class _WorldRun:
                                      ad_spend_rows(spend, platform))
             inject_csv(spend_file, dirty["ad_spend"], dirty_rng(seed, "ad_spend", day, part))
             self._write(spend_file)
-        for part, system in enumerate(SYSTEMS):
+        for part, system in enumerate(crm_systems(self.scenario)):
             crm_file = LandingFile(f"crm_contacts/{system}/{FILE_STEMS[system]}_{stamp}.csv", "crm_contacts",
                                    crm_header(system), self.crm.export(system, day))
             inject_csv(crm_file, dirty["crm_contacts"], dirty_rng(seed, "crm_contacts", day, part), crm_system=system)

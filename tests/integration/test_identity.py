@@ -4,11 +4,15 @@ and a bring-your-own generic CRM file flowing through the same models."""
 from __future__ import annotations
 
 import dataclasses
+import json
 
+import dagster as dg
 import pandas as pd
 import pytest
+import yaml
 
 from mos_pipelines.experiments.outcomes import email_match_key_sql
+from mos_pipelines.identity.config import CONFIG_FILE
 from mos_pipelines.identity.truth_eval import evaluate_identity, truth_node_key
 from mos_pipelines.simulation import WorldConfig, generate_world
 from tests.integration.conftest import World, build_world, use_home
@@ -118,6 +122,48 @@ def test_bring_your_own_generic_crm_file_joins_the_same_customers(world: World):
     assert customers["crm:generic:ts-1"] == customers[node_key]
     assert "crm:generic:ts-2" in customers.index
     assert (customers == customers["crm:generic:ts-2"]).sum() >= 1
+
+
+def test_editing_the_identity_config_changes_what_mos_run_does(world: World, tmp_path, monkeypatch):
+    """Block on phone only and stop comparing job titles in a copy of config/identity.yaml: the next run
+    uses exactly that (the model table says so, the model card shows it) and merges fewer records; back on
+    the shipped file, the clusters are what they were."""
+    select = "key:intermediate/int_crm_contacts__matched"
+
+    def state() -> tuple[pd.Series, dict, int]:
+        with world.connect() as con:
+            matched = con.execute("select contact_record_key, match_cluster_key from intermediate.int_crm_contacts__matched "
+                                  "order by 1").df().set_index("contact_record_key")["match_cluster_key"]
+            row = con.execute("select settings_json, candidate_pairs from intermediate.int_crm_contacts__match_model "
+                              "limit 1").fetchall()[0]
+        return matched, json.loads(row[0]), int(row[1])
+
+    def merged(clusters: pd.Series) -> int:
+        return int((clusters.groupby(clusters).transform("size") > 1).sum())
+
+    before, settings, _ = state()
+    assert ("job_title" in [c["name"] for c in settings["comparisons"]]) and len(settings["blocking_rules"]) > 5
+    edited = yaml.safe_load(CONFIG_FILE.read_text())
+    edited["blocking_rules"] = [["phone_e164"]]
+    edited["training_rules"] = [["phone_e164"]]
+    edited["comparisons"] = [c for c in edited["comparisons"] if c["name"] != "job_title"]
+    path = tmp_path / "identity.yaml"
+    path.write_text(yaml.safe_dump(edited, sort_keys=False))
+    monkeypatch.setenv("MOS_IDENTITY_CONFIG", str(path))
+    outcome = world.run(select)
+    assert outcome.success, outcome.failures
+    after, settings, pairs = state()
+    assert settings["blocking_rules"] == [["phone_e164"]]
+    assert "job_title" not in [c["name"] for c in settings["comparisons"]]
+    assert merged(after) < merged(before)
+    event = dg.DagsterInstance.get().get_latest_materialization_event(
+        dg.AssetKey(["intermediate", "int_crm_contacts__matched"]))
+    metadata = event.asset_materialization.metadata
+    assert metadata["candidate_pairs"].value == pairs and "job_title" not in metadata["model_card"].value
+
+    monkeypatch.delenv("MOS_IDENTITY_CONFIG")
+    assert world.run(select).success
+    assert state()[0].equals(before)
 
 
 def test_next_day_keeps_every_unaffected_customer_id(world: World):

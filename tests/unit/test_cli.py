@@ -43,6 +43,26 @@ def test_run_on_an_unreadable_warehouse_names_the_file(mos_home):
     assert "warehouse.duckdb" in result.output and "unreadable" in result.output
 
 
+def test_run_with_an_invalid_identity_config_names_the_key_before_running_anything(mos_home, tmp_path, monkeypatch):
+    (mos_home / "landing" / "crm_contacts" / "generic").mkdir(parents=True)
+    (mos_home / "landing" / "crm_contacts" / "generic" / "contacts.csv").write_text("source_record_id\n1\n")
+    config = tmp_path / "identity.yaml"
+    config.write_text("comparisons:\n  - name: n\n    column: last_name_norm\n    levels: [{levenshtein: {}}]\n"
+                      "blocking_rules: [[last_name_norm]]\n")
+    monkeypatch.setenv("MOS_IDENTITY_CONFIG", str(config))
+    result = runner.invoke(app, ["run"])
+    assert result.exit_code == 2
+    output = result.output.replace("\n", "")
+    assert "key 'comparisons[0].levels[0]'" in output and "needs `at_most`" in output
+    assert not (mos_home / "dagster" / "storage").exists()  # no run was started
+
+
+def test_identity_explain_without_a_warehouse_tells_what_to_run(mos_home):
+    result = runner.invoke(app, ["identity", "explain", "generic:1", "generic:2"])
+    assert result.exit_code == 2
+    assert "mos run" in result.output
+
+
 def test_summary_without_a_warehouse_tells_what_to_run(mos_home):
     result = runner.invoke(app, ["summary"])
     assert result.exit_code == 2

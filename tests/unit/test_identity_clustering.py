@@ -9,7 +9,7 @@ import pandas as pd
 
 from mos_pipelines.identity.clustering import ClusterSettings, average_linkage, candidate_components
 
-SETTINGS = ClusterSettings(link_threshold=0.9, merge_threshold=0.35)
+SETTINGS = ClusterSettings(link_threshold=0.9, merge_weight=-0.9)  # a mean weight of -0.9 bits: odds 0.35 : 0.65
 
 
 def pairs(rows: list[tuple[int, int, float]]) -> pd.DataFrame:
@@ -82,3 +82,17 @@ def test_settling_all_strong_groups_up_front_gives_the_agglomeration_result():
     assert groups(result) == groups(expected)
     assert result == expected
     assert len(groups(result)) < len(set(frame["id_l"]) | set(frame["id_r"]))  # some merges happened
+
+
+def test_the_shipped_defaults_refuse_a_strong_bridge_and_a_long_chain():
+    """At the defaults (config/identity.yaml), one strong link between two tighter groups whose other pairs
+    disagree does not merge them, nor does a chain of six whose non-neighbours disagree. (A bridge stronger
+    than every pair inside the groups is merged first, and then pulls them together: average linkage is
+    greedy, with either mean.)"""
+    defaults = ClusterSettings()
+    a, b = [0, 1, 2, 3], [4, 5, 6, 7]
+    rows = [(x, y, 0.99) for x, y in combinations(a, 2)] + [(x, y, 0.99) for x, y in combinations(b, 2)]
+    rows += [(3, 4, 0.95)] + [(x, y, 0.01) for x in a for y in b if (x, y) != (3, 4)]
+    assert groups(average_linkage(pairs(rows), defaults)) == {frozenset(a), frozenset(b)}
+    chain = [(i, i + 1, 0.97) for i in range(5)] + [(i, j, 0.01) for i, j in combinations(range(6), 2) if j > i + 1]
+    assert frozenset(range(6)) not in groups(average_linkage(pairs(chain), defaults))

@@ -90,38 +90,31 @@ def test_a_single_crm_record_is_its_own_cluster():
         "email_match_key": "ana@x.com", "phone_e164": None, "postcode_norm": None, "company_norm": None,
         "birth_date": None,
     }])
-    matched, resolution = match_crm_contacts(record, pd.DataFrame(columns=["identifier_type", "value"]), ClusterSettings())
-    assert resolution is None
+    matched, run = match_crm_contacts(record, pd.DataFrame(columns=["identifier_type", "value"]), ClusterSettings())
+    assert run.resolution is None and run.skip_reason == "fewer than two records"
     assert matched[["contact_record_key", "match_cluster_key", "cluster_size"]].to_dict("records") == [
         {"contact_record_key": "hubspot:1", "match_cluster_key": "hubspot:1", "cluster_size": 1}
     ]
 
 
-def test_crm_blocking_pairs_namesakes_only_with_a_second_shared_key():
+def test_a_blocking_key_shared_by_more_records_than_the_cap_pairs_none_of_them():
     import duckdb
 
-    from mos_pipelines.identity.crm_matching import CRM_MATCH_SETTINGS, match_frame
     from mos_pipelines.identity.matching import block, register_records
 
-    def rec(key, first, last, postcode=None, company=None, email=None):
-        return {"contact_record_key": key, "first_name_norm": first, "last_name_norm": last, "email_match_key": email,
-                "phone_e164": None, "postcode_norm": postcode, "company_norm": company, "birth_date": None}
-
-    records = pd.DataFrame([
-        rec("a", "anna", "smith", "P1", "acme corp"),
-        rec("b", "smith", "anna", "P1"),  # swapped names, same postcode
-        rec("c", "anna", "smith", "P2", "other ltd", "anna.smith@gmail.com"),  # namesake, nothing else shared
-        rec("d", "anna", "smith", None, "acme labs"),  # same name, company's first word
-        rec("e", "anne", "smith", "P1"),  # first-name typo after two letters, same last name + postcode
-        rec("f", "anna", "smith", None, None, "anna.smith@gmail.com"),  # same name, same email domain
-    ])
+    common = [{"record_id": f"c{i}", "first": "anna", "last": "smith", "dob": f"19{50 + i}0101"} for i in range(31)]
+    rare = [{"record_id": f"r{i}", "first": "zoe", "last": "quill", "dob": "19990101"} for i in range(3)]
     con = duckdb.connect()
-    register_records(con, match_frame(records, pd.DataFrame(columns=["identifier_type", "value"])), "contact_record_key")
-    block(con, CRM_MATCH_SETTINGS)
-    pairs = {
-        (l, r) for l, r in con.execute(
-            "select l.contact_record_key, r.contact_record_key from _mx_pairs p "
-            "join _mx_records l on l._rid = p.id_l join _mx_records r on r._rid = p.id_r"
-        ).fetchall()
-    }
-    assert pairs == {("a", "b"), ("a", "d"), ("a", "e"), ("c", "f")}
+    register_records(con, pd.DataFrame(common + rare), "record_id")
+    settings = MatchSettings(comparisons=SETTINGS.comparisons[:2], blocking_rules=(("first", "last"), ("dob",)),
+                             max_block_size=30)
+    block(con, settings)
+    pairs = con.execute(
+        "select l.record_id, r.record_id, rules from _mx_pairs p "
+        "join _mx_records l on l._rid = p.id_l join _mx_records r on r._rid = p.id_r order by 1, 2"
+    ).fetchall()
+    # 31 "anna smith" exceed the cap of 30: the name pairs nobody; the 3 "zoe quill" pair on both rules
+    assert [(a, b) for a, b, _ in pairs] == [("r0", "r1"), ("r0", "r2"), ("r1", "r2")]
+    assert {rules for *_, rules in pairs} == {0b11}
+    uncapped = MatchSettings(comparisons=settings.comparisons, blocking_rules=settings.blocking_rules)
+    assert block(con, uncapped) == 3 + 31 * 30 // 2

@@ -139,3 +139,30 @@ def test_a_planted_crm_reexport_shuffles_titles_on_its_day_only(tmp_path: Path) 
     moved = sum(r["Job Title"] != before[r["Record ID"]]["Job Title"] for r in reexport)
     assert moved > 0.5 * len(reexport)  # ... on other contacts
     assert all(r["Email"] == before[r["Record ID"]]["Email"] for r in reexport)  # nothing else moved
+
+
+def test_the_sparse_crm_scenario_writes_one_generic_export_with_names_dates_cities_and_titles_only(
+    tmp_path: Path,
+) -> None:
+    import pandas as pd
+
+    sparse = Path(DEFAULT_SCENARIO).with_name("sparse_crm.yaml")
+    generate_world(WorldConfig(seed=3, people=300, days=3, scenario=sparse), tmp_path)
+    crm = tmp_path / "landing" / "crm_contacts"
+    assert sorted(p.name for p in crm.iterdir()) == ["generic"]  # the simulated systems hold nobody
+    files = sorted((crm / "generic").glob("*.csv"))
+    rows = pd.concat([pd.read_csv(f, dtype=str, keep_default_na=False, on_bad_lines="skip") for f in files])
+    rows = rows[rows["source_record_id"].str.startswith("g")]  # without the rows the dirty-data injection broke
+    assert {c for c in ("email", "phone", "company", "postcode", "country") if (rows[c] != "").any()} == set()
+    for column in ("first_name", "last_name", "birth_date", "city", "job_title"):
+        filled = (rows[column] != "").mean()
+        assert 0.7 < filled < 1.0, column  # some missing, as configured
+    truth = pd.read_csv(tmp_path / "truth" / "identity_truth.csv", dtype=str)
+    generic = truth[truth["source"] == "generic"]
+    assert set(rows["source_record_id"]) <= set(generic["source_record_id"])
+    per_person = generic.groupby("true_entity_id").size()
+    assert (per_person >= 3).sum() >= 10 and per_person.mean() > 1.3  # 1 + Poisson(1) each, half exported by day 3
+    people = pd.read_csv(tmp_path / "truth" / "people.csv", dtype=str).set_index("person_id")["birth_date"]
+    true_date = rows["source_record_id"].map(generic.set_index("source_record_id")["true_entity_id"]).map(people)
+    wrong = ((rows["birth_date"] != true_date) & (rows["birth_date"] != "")).mean()
+    assert 0.02 < wrong < 0.2  # birth_date_error_rate 0.08: mistyped, day/month swapped or the year off by one

@@ -17,6 +17,7 @@ import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
 
 from mos_pipelines.configuration.dbt import vars_args
+from mos_pipelines.defs.identity.model_card import with_model_card
 from mos_pipelines.quality.gates import gated_dbt_models
 from mos_pipelines.settings import WAREHOUSE_POOL
 from mos_pipelines.transform.layers import split_layers
@@ -44,7 +45,7 @@ def dbt_step(name: str, select: str, exclude: str | None = ""):
 @dbt_step("dbt_foundation", LAYERS.foundation_select, LAYERS.foundation_exclude)
 def dbt_foundation(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     """Build the gated models and everything they depend on; tests become asset checks."""
-    yield from dbt.cli(["build", *vars_args(lenient=True)], context=context).stream()
+    yield from with_model_card(dbt.cli(["build", *vars_args(lenient=True)], context=context).stream())
 
 
 dbt_layers = [dbt_foundation]
@@ -54,7 +55,7 @@ if LAYERS.gated:
     @dbt_step("dbt_downstream_of_gates", LAYERS.gated_select, LAYERS.gated_exclude)
     def dbt_downstream_of_gates(context: dg.AssetExecutionContext, dbt: DbtCliResource):
         """Build every model downstream of a quality gate; skipped in a run where a gate failed."""
-        yield from dbt.cli(["build", *vars_args(lenient=True)], context=context).stream()
+        yield from with_model_card(dbt.cli(["build", *vars_args(lenient=True)], context=context).stream())
 
     dbt_layers.append(dbt_downstream_of_gates)
 
@@ -63,6 +64,6 @@ if LAYERS.late:
     @dbt_step("dbt_after_python_assets", LAYERS.late_select, LAYERS.late_exclude)
     def dbt_after_python_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource):
         """Build the models that read tables Python assets write (e.g. experiment assignments)."""
-        yield from dbt.cli(["build", *vars_args(lenient=True)], context=context).stream()
+        yield from with_model_card(dbt.cli(["build", *vars_args(lenient=True)], context=context).stream())
 
     dbt_layers.append(dbt_after_python_assets)

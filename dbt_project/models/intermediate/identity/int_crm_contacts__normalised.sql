@@ -48,6 +48,8 @@ normalised as (
         {{ normalise_name('family_name') }} as last_name_norm,
         {{ normalise_email('email') }} as email_normalised,
         {{ normalise_company('company') }} as company_norm,
+        {{ normalise_text('job_title') }} as job_title_norm,
+        {{ normalise_name('full_name') }} as recorded_full_name_norm,
         {{ normalise_city('city') }} as city_norm,
         {{ normalise_postcode('postcode') }} as postcode_norm,
         {{ regexp_replace_all('phone', '[^0-9]', '') }} as phone_digits
@@ -79,6 +81,8 @@ final as (
         phone_numbers.phone_e164,
         nullif(normalised.phone_digits, '') as phone_digits,
         normalised.company_norm,
+        normalised.job_title_norm,
+        normalised.recorded_full_name_norm,
         normalised.city_norm,
         normalised.postcode_norm,
         normalised.birth_date,

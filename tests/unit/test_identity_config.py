@@ -1,0 +1,238 @@
+"""config/identity.yaml: the loader's errors, the settings derived from the columns a CRM fills, the date
+levels, the model table and `mos identity explain` on a small warehouse."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from mos_pipelines.identity import comparisons as cmp
+from mos_pipelines.identity.config import CONFIG_FILE, IdentityConfigError, load_config
+from mos_pipelines.identity.crm_matching import INPUT_COLUMNS, match_crm_contacts
+from mos_pipelines.identity.explain import ExplainError, explain, to_text
+from mos_pipelines.identity.model_card import (
+    MODEL_TABLE,
+    card,
+    fitted_model,
+    markdown,
+    model_table,
+    settings_from_json,
+)
+
+NO_BLOCKED = pd.DataFrame({"identifier_type": pd.Series(dtype=str), "value": pd.Series(dtype=str)})
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "identity.yaml"
+    path.write_text(text)
+    return path
+
+
+MINIMAL = """
+comparisons:
+  - name: name
+    column: last_name_norm
+    levels: [exact]
+blocking_rules:
+  - [last_name_norm]
+"""
+
+
+# ------------------------------------------------------------------------------------------------ loader
+
+
+def test_the_shipped_config_loads_and_names_only_known_columns():
+    config = load_config(CONFIG_FILE)
+    config.check_columns(set(INPUT_COLUMNS))
+    assert {c.name for c in config.comparisons} >= {"name", "birth_date", "workplace", "job_title"}
+
+
+@pytest.mark.parametrize(("text", "key", "fragment"), [
+    (MINIMAL.replace("levels: [exact]", "levels: [exact, {jarowinkler: {at_least: 0.9}}]"),
+     "comparisons[0].levels[1]", "jarowinkler"),
+    (MINIMAL.replace("levels: [exact]", "levels: [{jaro_winkler: {at_least: 1.5}}]"),
+     "comparisons[0].levels[0].at_least", "1.5"),
+    (MINIMAL.replace("levels: [exact]", "levels: [{jaro_winkler: {}}]"),
+     "comparisons[0].levels[0]", "needs `at_least`"),
+    (MINIMAL + "max_block_size: one\n", "max_block_size", "one"),
+    (MINIMAL + "blocking_ruels: []\n", "blocking_ruels", "Extra inputs"),
+    (MINIMAL.replace("levels: [exact]", "levels: [{exact: {term_frequency: true}}, {year: {term_frequency: true}}]"),
+     "comparisons[0].levels[1]", "term_frequency applies to exact levels"),
+])
+def test_an_invalid_config_names_the_file_the_key_and_what_was_wrong(tmp_path, text, key, fragment):
+    path = write(tmp_path, text)
+    with pytest.raises(IdentityConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert str(path) in message and f"key '{key}'" in message and fragment in message
+
+
+def test_invalid_yaml_names_the_line(tmp_path):
+    with pytest.raises(IdentityConfigError, match=r"identity\.yaml: \(top level\) \(line 4\): expected valid YAML; got .* at line 4, column 9"):
+        load_config(write(tmp_path, "comparisons:\n  - name: x\n    levels: [exact: {\n  oops: ]\n"))
+
+
+def test_an_unknown_column_names_its_key_and_the_known_columns(tmp_path):
+    config = load_config(write(tmp_path, MINIMAL.replace("- [last_name_norm]", "- [last_name_norm, job_titel]")))
+    with pytest.raises(IdentityConfigError) as info:
+        config.check_columns(set(INPUT_COLUMNS))
+    message = str(info.value)
+    assert "key 'blocking_rules[0][1]'" in message and "got 'job_titel'" in message and "job_title_norm" in message
+
+
+# ------------------------------------------------------------------------- settings from populated columns
+
+
+def test_the_default_keeps_only_what_the_records_fill():
+    config = load_config(CONFIG_FILE)
+    shares = {c: 0.0 for c in INPUT_COLUMNS} | {
+        "first_name_norm": 0.99, "last_name_norm": 0.9, "birth_date": 0.8, "birth_date_text": 0.78,
+        "birth_year": 0.78, "city_norm": 0.7, "job_title_norm": 0.05, "first_and_last_name": 0.9,
+        "sorted_names": 0.99, "first_name_prefix": 0.99,
+    }
+    resolved = config.resolve(shares)
+    names = [c.name for c in resolved.settings.comparisons]
+    assert names == ["name", "birth_date", "workplace"]  # no email, phone or company; job title below 10 %
+    workplace = resolved.settings.comparisons[2]
+    assert [lvl.label for lvl in workplace.levels] == ["city", "city similar"]
+    keys = {k for rule in resolved.settings.blocking_rules for k in rule}
+    assert keys <= {"first_name_norm", "last_name_norm", "sorted_names", "birth_date_text", "city_norm", "birth_year"}
+    assert ("birth_date_text",) in resolved.settings.blocking_rules
+    assert any("job_title_norm 5%" in d for d in resolved.dropped)
+    assert any(d.startswith("blocking rule [email_match_key]") for d in resolved.dropped)
+    assert resolved.skip_reason is None
+
+
+def test_nothing_left_to_compare_is_a_reason_not_an_error():
+    resolved = load_config(CONFIG_FILE).resolve({c: 0.0 for c in INPUT_COLUMNS})
+    assert resolved.skip_reason == "no comparison has a populated column"
+    records = pd.DataFrame({"contact_record_key": ["generic:1", "generic:2"], "first_name_norm": [None, None]})
+    matched, run = match_crm_contacts(records, NO_BLOCKED)
+    assert run.skip_reason == "no comparison has a populated column"
+    assert matched["match_cluster_key"].tolist() == ["generic:1", "generic:2"]
+    assert model_table(run)["skip_reason"].tolist() == ["no comparison has a populated column"]
+
+
+# ----------------------------------------------------------------------------------------- date levels
+
+
+def test_birth_dates_agree_exactly_by_one_typo_transposed_or_on_year_only():
+    from mos_pipelines.identity.matching import MatchSettings, compare_pairs, register_records
+
+    comparison = cmp.birth_date("d")
+    others = ["19800512", "19800513", "19801205", "19800530", "19801130", "19811130", None]
+    con = duckdb.connect()
+    register_records(con, pd.DataFrame({"k": range(8), "d": ["19800512", *others]}), "k")
+    con.register("pairs", pd.DataFrame({"id_l": [0] * 7, "id_r": range(1, 8)}))
+    compare_pairs(con, MatchSettings(comparisons=(comparison,), blocking_rules=()), "pairs", "compared")
+    levels = [g for (g,) in con.execute("select g_0 from compared order by id_r").fetchall()]
+    labels = {comparison.top - k: lvl.label for k, lvl in enumerate(comparison.levels)} | {0: "else", -1: "null"}
+    assert [labels[g] for g in levels] == [
+        "exact", "dl<=1", "day/month swapped", "same year and month", "same year", "else", "null"]
+
+
+# -------------------------------------------------------------------------------- model table and explain
+
+
+def crm_people(n_people: int = 300, seed: int = 4) -> pd.DataFrame:
+    """Contacts with names, birth dates and cities only; some people entered two or three times with typos."""
+    rng = np.random.default_rng(seed)
+    syllables = ["an", "be", "ca", "do", "el", "fa", "gu", "hi", "io", "ka", "lo", "mi", "no", "pe", "ra", "si"]
+
+    def name(parts: int) -> str:
+        return "".join(syllables[i] for i in rng.integers(0, len(syllables), parts))
+
+    rows = []
+    for p in range(n_people):
+        first, last = name(2), name(3)
+        born = f"19{rng.integers(50, 99)}-{rng.integers(1, 13):02d}-{rng.integers(1, 29):02d}"
+        city = f"city{rng.integers(30)}"
+        for copy in range(int(rng.integers(1, 4))):
+            typo = copy and rng.random() < 0.4
+            rows.append({"contact_record_key": f"generic:{p}-{copy}", "person": p,
+                         "first_name_norm": first[:-1] if typo else first, "last_name_norm": last,
+                         "birth_date": born, "city_norm": city})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def small_warehouse(tmp_path_factory) -> Path:
+    """A warehouse file holding what `mos identity explain` reads, written by a real matching run."""
+    records = crm_people()
+    matched, run = match_crm_contacts(records.drop(columns="person"), NO_BLOCKED)
+    path = tmp_path_factory.mktemp("explain") / "warehouse.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("create schema intermediate; create schema staging")
+    con.register("records", records.drop(columns="person"))
+    con.register("matched", matched)
+    con.register("model", model_table(run))
+    con.register("blocked", NO_BLOCKED)
+    con.execute("create table intermediate.int_crm_contacts__normalised as select * from records")
+    con.execute("create table intermediate.int_crm_contacts__matched as select * from matched")
+    con.execute(f"create table intermediate.{MODEL_TABLE} as select * from model")
+    con.execute("create table staging.identity_blocked_values as select * from blocked")
+    con.close()
+    return path
+
+
+def test_the_model_table_round_trips_the_settings_and_parameters(small_warehouse):
+    con = duckdb.connect(str(small_warehouse), read_only=True)
+    frame = con.execute(f"select * from intermediate.{MODEL_TABLE}").df()
+    settings, model, cluster = fitted_model(frame)
+    assert settings_from_json(frame["settings_json"].iloc[0]) == settings
+    assert [c.name for c in settings.comparisons] == ["name", "birth_date", "workplace"]
+    assert cluster == load_config(CONFIG_FILE).clustering.settings()
+    prior = frame[frame["comparison"] == "prior"]["match_weight"].iloc[0]
+    assert prior == pytest.approx(math.log2(model.lam / (1 - model.lam)))
+    text = markdown(frame)
+    assert "| name | exact (term frequency) |" in text and "█" in text
+    assert "email" in text.split("Left out")[1]  # left out: the records have no email
+    figures = card(frame)
+    assert figures["candidate_pairs"] == model.candidate_pairs and figures["comparisons"] == 3
+
+
+def test_explain_adds_up_the_weights_of_a_duplicate_pair(small_warehouse):
+    con = duckdb.connect(str(small_warehouse), read_only=True)
+    result = explain(con, "generic:0-0", "generic:0-1")
+    total = result.prior_weight + sum(s.weight + s.tf_adjustment for s in result.steps)
+    assert total == pytest.approx(result.total_weight, abs=1e-6)
+    assert result.probability == pytest.approx(1 / (1 + 2 ** -result.total_weight))
+    by_name = {s.comparison: s for s in result.steps}
+    assert by_name["birth_date"].label == "exact" and by_name["workplace"].label == "city"
+    assert result.probability > 0.9 and result.same_cluster
+    assert any(rule.startswith("last_name_norm + birth_date_text") for rule in result.candidate_rules)
+    text = to_text(result)
+    assert "probability" in text and "Ended in the same match cluster" in text
+
+
+def test_explain_says_why_two_people_were_never_compared(small_warehouse):
+    records = crm_people()
+    a, b = records[records["person"] == 1].iloc[0], records[records["person"] == 2].iloc[0]
+    con = duckdb.connect(str(small_warehouse), read_only=True)
+    result = explain(con, a["contact_record_key"], b["contact_record_key"])
+    assert not result.candidate_rules and not result.same_cluster
+    assert result.probability < 0.5
+    assert "Never a candidate pair" in to_text(result)
+    assert any(note.endswith("keys differ") for note in result.rule_notes)
+
+
+def test_explain_names_an_unknown_record(small_warehouse):
+    con = duckdb.connect(str(small_warehouse), read_only=True)
+    with pytest.raises(ExplainError, match="no CRM contact record 'hubspot:9'"):
+        explain(con, "generic:0-0", "hubspot:9")
+
+
+def test_names_only_records_are_matched_though_every_training_rule_fixes_the_name():
+    """With first and last name the only filled columns, each training rule reads the one comparison; the
+    run still scores, clusters and returns one row per record."""
+    people = crm_people(60)[["contact_record_key", "first_name_norm", "last_name_norm"]]
+    matched, run = match_crm_contacts(people, NO_BLOCKED)
+    assert [c.name for c in run.resolved.settings.comparisons] == ["name"]
+    assert all(s["iterations"] == 0 for s in run.model.sessions if s["held_out"] == ["name"])
+    assert len(matched) == len(people) and matched["contact_record_key"].is_unique
+    assert "Not estimated by EM" in markdown(model_table(run))  # and the model card says so
