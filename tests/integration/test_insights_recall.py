@@ -58,7 +58,7 @@ def test_planted_effects_are_found_and_null_slices_stay_quiet(planted_worlds: li
     assert reported > 0 and about_nulls / reported <= 0.05, table
     assert checkable >= 0.95 * reported, table  # "not checkable" is no dumping ground
     assert supported / checkable >= 0.95, table
-    residual = set(config.family("channel_comparison").get("residual_slices") or [])
+    residual = set(config.family("channel_comparison").residual_slices)
     assert residual and not any(s.key.split("|")[3] in residual for _, ev in results for s in ev.scores
                                 if s.insight_type == "channel_comparison"), table
 
