@@ -16,7 +16,7 @@ from dagster_dbt import DbtCliResource, DbtProject
 from dagster_duckdb import DuckDBResource
 
 from mos_pipelines import warehouse
-from mos_pipelines.settings import DBT_PROJECT_DIR
+from mos_pipelines.settings import DBT_PROJECT_DIR, Settings
 from mos_pipelines.transform.project import dbt_executable
 
 # dagster-dbt's view of the project: where its manifest is and how to run it (profiles.yml is in the project).
@@ -33,31 +33,20 @@ class MosHome(dg.ConfigurableResource):
     mos_home: str
 
     @property
-    def root(self) -> Path:
-        return Path(self.mos_home)
-
-    @property
-    def landing_dir(self) -> Path:
-        return self.root / "landing"
-
-    @property
-    def truth_dir(self) -> Path:
-        return self.root / "truth"
-
-    @property
-    def warehouse_path(self) -> Path:
-        return self.root / "warehouse.duckdb"
+    def paths(self) -> Settings:
+        """Where everything under this ``MOS_HOME`` lives (the same layout the command line resolves)."""
+        return Settings(mos_home=Path(self.mos_home))
 
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A read-write connection, closed afterwards. Retries while another process holds the
         file lock (dagster-duckdb's backoff), then fails with a message naming the file."""
-        self.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
-        opening = DuckDBResource(database=str(self.warehouse_path)).get_connection()
+        self.paths.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+        opening = DuckDBResource(database=str(self.paths.warehouse_path)).get_connection()
         try:
             con = opening.__enter__()
         except (duckdb.Error, RuntimeError) as exc:
-            raise warehouse.open_error(self.warehouse_path, exc) from exc
+            raise warehouse.open_error(self.paths.warehouse_path, exc) from exc
         try:
             yield con
         finally:

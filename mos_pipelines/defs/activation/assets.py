@@ -76,7 +76,7 @@ def build_delivery(name: str) -> dg.AssetsDefinition:
         settings = load_config()
         with mos.connect() as con:
             try:
-                report = deliver(con, name, settings, mos.root, context.run_id, dry_run=config.dry_run or None,
+                report = deliver(con, name, settings, mos.paths.mos_home, context.run_id, dry_run=config.dry_run or None,
                                  log=context.log.info)
             except DeliveryError as exc:
                 raise dg.Failure(description=str(exc)) from exc

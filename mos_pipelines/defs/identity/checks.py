@@ -25,7 +25,7 @@ TARGET_F1 = 0.97
     ),
 )
 def identity_matches_truth(mos: MosHome) -> dg.AssetCheckResult:
-    truth = mos.truth_dir / TRUTH_FILE
+    truth = mos.paths.truth_dir / TRUTH_FILE
     if not truth.exists():
         return dg.AssetCheckResult(passed=True, metadata={"truth": f"no {TRUTH_FILE}: nothing to score"})
     with mos.connect() as con:

@@ -31,10 +31,10 @@ def build_raw_asset(source: Source) -> dg.AssetsDefinition:
         ),
     )
     def _raw_asset(context: dg.AssetExecutionContext, mos: MosHome) -> dg.MaterializeResult:
-        if not mos.landing_dir.is_dir():
+        if not mos.paths.landing_dir.is_dir():
             raise LandingFolderMissing(
                 description=(
-                    f"No landing folder at {mos.landing_dir}. Generate a simulated world with "
+                    f"No landing folder at {mos.paths.landing_dir}. Generate a simulated world with "
                     "`mos generate`, or put your files under landing/<source>/ (see README)."
                 )
             )
@@ -44,7 +44,7 @@ def build_raw_asset(source: Source) -> dg.AssetsDefinition:
                 context.log.info(f"{source.name}: {done}/{total} files ({name})")
 
         with mos.connect() as con:
-            result: SourceLoadResult = load_source(con, source.name, mos.landing_dir, progress)
+            result: SourceLoadResult = load_source(con, source.name, mos.paths.landing_dir, progress)
             total_rows = scalar(con, f'select count(*) from raw."{source.raw_table}"')
         for f in result.with_status("unreadable"):
             context.log.error(f"Unreadable file landing/{f.source_file}: {f.error}")

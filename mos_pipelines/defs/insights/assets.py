@@ -44,7 +44,7 @@ def insights(context: dg.AssetExecutionContext, mos: MosHome) -> dg.MaterializeR
         # the report's "Not computed" lists this run's families and what upstream assets skipped (audiences, …)
         upstream = [Skip(f"{r.asset} · {r.part}", r.reason) for r in skipped.current(con).itertuples()
                     if r.asset != "/".join(context.asset_key.path)]
-        report = write_report(rows, mos.root / "reports", config.report_top, run.skips + upstream, run.llm)
+        report = write_report(rows, mos.paths.reports_dir, config.report_top, run.skips + upstream, run.llm)
         counts = run.counts()
         metadata = {
             "top_insights": dg.MetadataValue.md(top_markdown(accepted, config.report_top)),

@@ -38,7 +38,7 @@ def lookalike_scores(context: dg.AssetExecutionContext, mos: MosHome) -> dg.Mate
     metadata: dict[str, object] = {"config": str(config.source)}
     with mos.connect() as con:
         score_tables.ensure_tables(con)
-        truth = true_propensity_by_customer(con, mos.truth_dir)
+        truth = true_propensity_by_customer(con, mos.paths.truth_dir)
         total = 0
         skips: list[SkippedPart] = []
         for audience in config.audiences:
