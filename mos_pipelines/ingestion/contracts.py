@@ -1,6 +1,6 @@
 """Landing contracts: what each landing source must look like, and the raw table it loads into.
 
-This module is the single definition of the landing → raw interface (DESIGN.md §2). The simulator
+This module is the single definition of the landing → raw interface (docs/ARCHITECTURE.md §1). The simulator
 writes files that follow it, the ingestion assets validate against it, and the dbt sources read the
 raw tables it describes. Every raw table also carries the lineage columns in ``LINEAGE_COLUMNS``.
 """

@@ -1,4 +1,4 @@
-"""A deterministic, vectorised simulated marketing world (DESIGN.md §3).
+"""A deterministic, vectorised simulated marketing world.
 
 ``generate_world`` writes a landing zone that follows ``ingestion/contracts.py`` to
 ``$MOS_HOME/landing`` and the truth behind it to ``$MOS_HOME/truth``; the same ``WorldConfig``

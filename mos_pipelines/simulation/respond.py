@@ -1,4 +1,4 @@
-"""``respond(sends)``: the world's answer to what activation sent (DESIGN.md §3, the learning loop).
+"""``respond(sends)``: the world's answer to what activation sent (the learning loop: docs/ARCHITECTURE.md).
 
 Given the sends of one day (campaign × recipient address × variant, decided outside the world),
 the world draws what each recipient does from its true arm rates (``ResponseModel``): bounces,
