@@ -55,7 +55,7 @@ def warehouse(home: Path, n: int) -> None:
         con.execute(f"""create table activation.sync_crm__bench as
             select 'cus_' || i as customer_id, 'person' || i || '@example.org' as email_address,
                    'lead' as lifecycle_stage from range({n}) as t(i)""")
-        con.execute(f"""create table marts.consent_current as select 'cus_' || i as customer_id,
+        con.execute(f"""create table marts.dim_customer_consents as select 'cus_' || i as customer_id,
             'email_marketing' as purpose, 'granted' as status from range({n}) as t(i)""")
 
 

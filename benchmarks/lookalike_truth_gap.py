@@ -5,7 +5,7 @@
 
 For every audience of the config, the model is fitted ``--repeats`` times with a different random
 state (so a different held-out fifth of the seed and a different population sample each time) on the
-warehouse's ``marts.customer_features`` (read-only). Reported per audience: the held-out AUC and the
+warehouse's ``marts.dim_customer_features`` (read-only). Reported per audience: the held-out AUC and the
 true propensity's AUC on the same held-out people, averaged over the repeats with their spread, the
 gap between them, and the 95 % bootstrap interval of the first repeat (what one fit's model card
 shows). One held-out seed of 30 people moves the AUC by ±0.1; the mean over repeats is the figure to
@@ -48,7 +48,7 @@ def firmographic_truth(con, truth_dir: Path, customer_ids: pd.Series) -> np.ndar
 
     truth = load_truth_csv(truth_dir / "identity_truth.csv")
     persons = pd.DataFrame({"node_key": [truth_node_key(s, r) for s, r in truth.index], "person_id": truth.to_numpy()})
-    nodes = con.execute("select node_key, customer_id from marts.customer_identity_map").df().merge(persons)
+    nodes = con.execute("select node_key, customer_id from marts.dim_customer_identity_map").df().merge(persons)
     person = (nodes.groupby(["customer_id", "person_id"]).size().rename("n").reset_index()
               .sort_values(["customer_id", "n", "person_id"], ascending=[True, False, True])
               .drop_duplicates("customer_id").set_index("customer_id")["person_id"])

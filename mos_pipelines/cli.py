@@ -376,7 +376,7 @@ def identity_evaluate(
         except TruthFileError as exc:
             fail(str(exc))
         except Exception as exc:  # e.g. the identity models were never built
-            fail(f"Cannot read marts.customer_identity_map in {settings.warehouse_path}: {exc}. Run `mos run` first.")
+            fail(f"Cannot read marts.dim_customer_identity_map in {settings.warehouse_path}: {exc}. Run `mos run` first.")
     console.print(result.to_markdown(), soft_wrap=True)
 
 

@@ -5,7 +5,7 @@
 1. the channel's kill switch: off means nothing is read or sent;
 2. reconcile what a crashed run left in flight (``ledger`` docstring), before anything new is sent;
 3. read the sync model and let the channel prepare payloads (hashing, copy, approvals);
-4. check consent again (``marts.consent_current``, the destination's purpose): a row without granted
+4. check consent again (``marts.dim_customer_consents``, the destination's purpose): a row without granted
    consent now is not sent (an audit row says why) and, if the destination holds it, is removed;
 5. diff against the ledger: only added, changed and removed records become changes;
 6. dry run: write the changes to ``$MOS_HOME/activation/dry_run/<destination>/<run>.jsonl`` and stop;
@@ -32,7 +32,7 @@ from mos_pipelines.activation.retry import RateLimiter
 from mos_pipelines.configuration.activation import ActivationSettings, Destination
 from mos_pipelines.warehouse import scalar, table_exists, transaction
 
-CONSENT_TABLE = "marts.consent_current"
+CONSENT_TABLE = "marts.dim_customer_consents"
 Log = Callable[[str], None]
 
 

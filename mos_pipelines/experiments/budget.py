@@ -1,6 +1,6 @@
 """Channel budget allocation by Thompson sampling over each channel's return per dollar.
 
-Per channel, over the lookback window of ``mart_channel_performance``: cost C, attributed
+Per channel, over the lookback window of ``fct_channel_performance``: cost C, attributed
 conversions K and revenue R. Return per dollar ρ = λ · μ with
 - λ, conversions per dollar: Gamma–Poisson, posterior Gamma(1 + K, CPA₀ + C) — the prior is one
   pseudo-conversion at the pooled cost per conversion CPA₀ of all configured channels;
@@ -33,13 +33,13 @@ BUDGET_COLUMNS = [
 
 def channel_totals(con, settings: BudgetSettings) -> tuple[pd.DataFrame, datetime.date | None]:
     """Cost, conversions and revenue per configured channel over the lookback window, and its last day."""
-    end = con.execute("select max(date_day) from marts.mart_channel_performance").fetchall()[0][0]
+    end = con.execute("select max(date_day) from marts.fct_channel_performance").fetchall()[0][0]
     if end is None:
         return pd.DataFrame(columns=["channel", "cost_usd", "conversions", "revenue_usd"]), None
     start = end - datetime.timedelta(days=settings.lookback_days - 1)
     frame = con.execute(
         """select channel, sum(cost_usd) as cost_usd, sum(conversions) as conversions, sum(revenue_usd) as revenue_usd
-        from marts.mart_channel_performance where date_day between ? and ? group by channel""",
+        from marts.fct_channel_performance where date_day between ? and ? group by channel""",
         [start, end],
     ).df()
     totals = frame.set_index("channel").reindex(list(settings.channels)).fillna(0.0).reset_index()

@@ -110,7 +110,7 @@ def warehouse_audience(con, experiments: list[Experiment]) -> pd.DataFrame:
             consented as (
                 select distinct lower(trim(customers.email)) as recipient_email
                 from marts.dim_customers as customers
-                inner join marts.consent_current as consent
+                inner join marts.dim_customer_consents as consent
                     on customers.customer_id = consent.customer_id
                     and consent.purpose = 'email_marketing' and consent.is_consented
                 where nullif(trim(customers.email), '') is not null
@@ -129,7 +129,7 @@ def update_budget(con, config: ExperimentsSettings) -> tuple[pd.DataFrame, dict[
     allocation_tables.ensure_tables(con)
     totals, end = channel_totals(con, config.budget)
     if end is None:
-        return pd.DataFrame(), {"reason": "no channel performance yet (marts.mart_channel_performance is empty)"}
+        return pd.DataFrame(), {"reason": "no channel performance yet (marts.fct_channel_performance is empty)"}
     if not (totals["cost_usd"] > 0).any():
         return pd.DataFrame(), {"reason": f"no spend on any configured channel ({', '.join(config.budget.channels)}) "
                                           f"in the {config.budget.lookback_days} days to {end}: nothing to learn a "

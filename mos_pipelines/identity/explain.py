@@ -104,7 +104,7 @@ def explain(warehouse: duckdb.DuckDBPyConnection, record_a: str, record_b: str) 
                      "intermediate.int_crm_contacts__matched").set_index("contact_record_key")["match_cluster_key"]
     try:
         customers = warehouse.execute(
-            "select node_key, customer_id from marts.customer_identity_map where node_key in (?, ?)",
+            "select node_key, customer_id from marts.dim_customer_identity_map where node_key in (?, ?)",
             [f"crm:{record_a}", f"crm:{record_b}"]).df().set_index("node_key")["customer_id"]
     except duckdb.Error:
         customers = pd.Series(dtype=str)

@@ -13,7 +13,7 @@ each cluster carries, given what every node carried before:
 - nothing changes for a node whose cluster kept its id, so re-running on the same data changes nothing.
 
 The output is the list of changes (``assigned`` for new nodes, ``merged`` / ``split`` for moves),
-which the ``customer_id_history`` model appends; the current map is the latest change per node.
+which the ``fct_customer_id_changes`` model appends; the current map is the latest change per node.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""Experiment winners from ``marts.mart_variant_performance``, lift over the holdout from
-``marts.mart_experiment_holdout``.
+"""Experiment winners from ``marts.fct_variant_performance``, lift over the holdout from
+``marts.fct_experiment_holdout``.
 
 Winners, per campaign, in each region and across all regions: with two variants, the better against the
 other; with more, each variant against the others pooled — on click rate (clicks per send) and conversion
@@ -24,7 +24,7 @@ from mos_pipelines.warehouse import table_exists
 ALL_REGIONS = "all"
 VARIANTS_SQL = """select campaign_id, variant_id, region, is_holdout, recipients, sends, clicks, converted_recipients,
     click_rate, cvr
-from marts.mart_variant_performance
+from marts.fct_variant_performance
 where campaign_id = '{campaign}'{region}
 order by variant_id, region"""
 
@@ -54,11 +54,11 @@ def experiment_candidates(ctx: RunContext) -> tuple[list[Candidate], list[Skip]]
     values = _values(ctx)
     out, holdout_skips = holdout_candidates(ctx, objectives, values)
     skips += holdout_skips
-    if not table_exists(ctx.con, "marts", "mart_variant_performance"):
-        return out, [*skips, Skip("experiments", "marts.mart_variant_performance does not exist")]
-    mart = ctx.con.execute("select * from marts.mart_variant_performance").df()
+    if not table_exists(ctx.con, "marts", "fct_variant_performance"):
+        return out, [*skips, Skip("experiments", "marts.fct_variant_performance does not exist")]
+    mart = ctx.con.execute("select * from marts.fct_variant_performance").df()
     if mart.empty:
-        return out, [*skips, Skip("experiments", "marts.mart_variant_performance is empty")]
+        return out, [*skips, Skip("experiments", "marts.fct_variant_performance is empty")]
     metrics = [m for m in ctx.config.experiments.metrics if m in RATES]
     for campaign, rows in mart.groupby("campaign_id", sort=True):
         regions = [ALL_REGIONS] + sorted(r for r in rows["region"].dropna().unique() if r != "unknown")
@@ -131,7 +131,7 @@ def _candidate(context, rate: Rate, a_row, b_row, b_label: str, pair: bool) -> C
         hypothesis=(f"Variant {a['variant_id']} of {campaign} has a different {rate.label} than {b_label} "
                     f"({scope.lower()}; H0: equal; two-sided test on the log relative rate)."),
         prompt_id="insight.experiment_winner", facts={}, call_to_action="",
-        evidence={"metric_query": {"sql": sql, "metrics": [rate.name], "source": "marts.mart_variant_performance",
+        evidence={"metric_query": {"sql": sql, "metrics": [rate.name], "source": "marts.fct_variant_performance",
                                    "definition": f"{rate.name} = sum({rate.events}) / sum({rate.trials})"},
                   "rows": evidence_rows, "summary": [a, b]},
     )
@@ -172,7 +172,7 @@ def _candidate(context, rate: Rate, a_row, b_row, b_label: str, pair: bool) -> C
 
 HOLDOUT_SQL = """select experiment_id, variant_id, region, is_holdout, assigned_units, observed_units, sent_units,
     converted_units, cvr, window_days, first_assigned_date, last_assigned_date, data_through_date
-from marts.mart_experiment_holdout
+from marts.fct_experiment_holdout
 where experiment_id = '{experiment}'{region}
 order by is_holdout, variant_id, region"""
 UNIT_COLUMNS = ["assigned_units", "observed_units", "sent_units", "converted_units"]
@@ -181,11 +181,11 @@ UNIT_COLUMNS = ["assigned_units", "observed_units", "sent_units", "converted_uni
 def holdout_candidates(ctx: RunContext, objectives: dict[str, str], values: dict[str, float]
                        ) -> tuple[list[Candidate], list[Skip]]:
     """Treated units (every variant) against the persistent holdout, per experiment and region."""
-    if not table_exists(ctx.con, "marts", "mart_experiment_holdout"):
-        return [], [Skip("holdout_lift", "marts.mart_experiment_holdout does not exist (build the marts)")]
-    mart = ctx.con.execute("select * from marts.mart_experiment_holdout").df()
+    if not table_exists(ctx.con, "marts", "fct_experiment_holdout"):
+        return [], [Skip("holdout_lift", "marts.fct_experiment_holdout does not exist (build the marts)")]
+    mart = ctx.con.execute("select * from marts.fct_experiment_holdout").df()
     if mart.empty:
-        return [], [Skip("holdout_lift", "marts.mart_experiment_holdout is empty: experiments.assignments does not "
+        return [], [Skip("holdout_lift", "marts.fct_experiment_holdout is empty: experiments.assignments does not "
                                          "exist or holds no units yet")]
     skips, out = [], []
     max_sent = ctx.config.experiments.holdout_max_sent_share
@@ -234,7 +234,7 @@ def _holdout_candidate(ctx: RunContext, experiment: str, region: str, sql: str, 
         hypothesis=(f"Units assigned to a variant of {experiment} convert at a different rate than its holdout "
                     f"within {window} days of their first assignment ({scope.lower()}; H0: no lift)."),
         prompt_id="insight.holdout_lift", facts={}, call_to_action="",
-        evidence={"metric_query": {"sql": sql, "metrics": ["cvr"], "source": "marts.mart_experiment_holdout",
+        evidence={"metric_query": {"sql": sql, "metrics": ["cvr"], "source": "marts.fct_experiment_holdout",
                                    "definition": "cvr = sum(converted_units) / sum(observed_units)"},
                   "rows": evidence_rows, "summary": [a, b], "window": {"days": window}},
     )

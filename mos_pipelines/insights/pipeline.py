@@ -71,11 +71,11 @@ def generate_insights(con: duckdb.DuckDBPyConnection, config: InsightsSettings |
     config = config or load_insights()
     semantic = semantic or SemanticLayer.load()
     created_at = (now or datetime.datetime.now(datetime.UTC)).replace(microsecond=0)
-    if not table_exists(con, "marts", "mart_channel_performance"):
-        raise InsightsError("marts.mart_channel_performance does not exist: build the marketing marts first (mos run)")
+    if not table_exists(con, "marts", "fct_channel_performance"):
+        raise InsightsError("marts.fct_channel_performance does not exist: build the marketing marts first (mos run)")
     bounds = semantic.time_bounds(con, "sessions")
     if bounds is None:
-        reason = ("marts.mart_channel_performance is empty: no sessions, spend, sends or orders to compare "
+        reason = ("marts.fct_channel_performance is empty: no sessions, spend, sends or orders to compare "
                   "(land events, ad spend, email or orders to get insights)")
         if write:
             insight_tables.ensure_tables(con)

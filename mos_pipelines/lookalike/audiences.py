@@ -17,11 +17,11 @@ import pandas as pd
 from mos_pipelines.configuration.lookalike import Audience, Degradation, ModelSettings
 from mos_pipelines.lookalike.model import TIERS, FeatureSpec, LookalikeError, LookalikeFit, fit_lookalike, rank_population
 
-FEATURES_TABLE = "marts.customer_features"
+FEATURES_TABLE = "marts.dim_customer_features"
 
 
 def audience_frame(con, audience: Audience) -> tuple[pd.DataFrame, np.ndarray]:
-    """Seed and population rows of ``marts.customer_features`` with an ``is_seed`` flag (seed wins)."""
+    """Seed and population rows of ``marts.dim_customer_features`` with an ``is_seed`` flag (seed wins)."""
     return _rows(con, audience, audience.seed, audience.population)
 
 
@@ -191,7 +191,7 @@ email audiences (tiers of the top 1, 2, 3, 5 and 10 %); they are not a predictio
 
 **Data.** Seed: `{a.seed}` ({fit.sizes['seed']} customers, {fit.sizes['holdout_seed']} held out).
 Population: `{a.population}` ({fit.sizes['population']} customers; {fit.sizes['train_negatives']} sampled as
-training negatives). Features from `marts.customer_features`: {', '.join(f'`{c}`' for c in a.features)}.{wider}
+training negatives). Features from `marts.dim_customer_features`: {', '.join(f'`{c}`' for c in a.features)}.{wider}
 
 **Model.** {fit.settings.kind.replace('_', ' ')} in one scikit-learn Pipeline, positive–unlabelled (seed vs
 population sample), sigmoid-calibrated and corrected to the population's seed rate; version `{fit.model_version}`;

@@ -121,7 +121,7 @@ def degradation_notification_id(model_run_id: str) -> str:
     return hashlib.sha256(f"lookalike_degraded:{model_run_id}".encode()).hexdigest()[:16]
 
 
-DEGRADATION_ACTION = ("Check recent changes to the seed definition and to customer_features (a feature that drifted or "
+DEGRADATION_ACTION = ("Check recent changes to the seed definition and to dim_customer_features (a feature that drifted or "
                       "went missing), then re-run the audience; if the new data is right, accept the new model.")
 
 

@@ -17,7 +17,7 @@ def true_propensity_by_customer(con, truth_dir: Path) -> pd.Series | None:
         return None
     truth = load_truth_csv(identity)
     persons = pd.DataFrame({"node_key": [truth_node_key(s, r) for s, r in truth.index], "person_id": truth.to_numpy()})
-    nodes = con.execute("select node_key, customer_id from marts.customer_identity_map").df()
+    nodes = con.execute("select node_key, customer_id from marts.dim_customer_identity_map").df()
     linked = nodes.merge(persons, on="node_key")
     if linked.empty:
         return None

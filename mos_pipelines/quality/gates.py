@@ -218,19 +218,19 @@ def duplicate_customers(con: duckdb.DuckDBPyConnection, max_rate: float, min_cus
     counted: sharing them is expected. Same definition as the dbt test
     ``assert_identity_duplicate_customer_rate``.
     """
-    for relation in ("marts.dim_customers", "marts.customer_identity_map",
+    for relation in ("marts.dim_customers", "marts.dim_customer_identity_map",
                      "intermediate.int_crm_contacts__normalised", "intermediate.int_identity__excluded_identifiers"):
         _require(con, relation)
     frame = con.execute(
         """
         with identifiers as (
             select distinct m.customer_id, 'email' as kind, c.email_match_key as identifier
-            from marts.customer_identity_map m
+            from marts.dim_customer_identity_map m
             inner join intermediate.int_crm_contacts__normalised c on m.node_key = c.node_key
             where c.email_match_key is not null
             union
             select distinct m.customer_id, 'phone' as kind, c.phone_e164 as identifier
-            from marts.customer_identity_map m
+            from marts.dim_customer_identity_map m
             inner join intermediate.int_crm_contacts__normalised c on m.node_key = c.node_key
             where c.phone_e164 is not null
         ),

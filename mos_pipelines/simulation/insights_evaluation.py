@@ -38,8 +38,8 @@ import pandas as pd
 from mos_pipelines.settings import DBT_PROJECT_DIR
 from mos_pipelines.simulation.insight_truth import NOT_CHECKABLE, SUPPORTED, UNSUPPORTED, InsightScore, score_insights
 
-MARKETING_MARTS = ("+mart_channel_performance +mart_variant_performance +mart_channel_segment_performance "
-                   "+mart_experiment_holdout")
+MARKETING_MARTS = ("+fct_channel_performance +fct_variant_performance +fct_channel_segment_performance "
+                   "+fct_experiment_holdout")
 PROFILE = """mos_pipelines:
   target: dev
   outputs:
@@ -188,7 +188,7 @@ def build_marketing_marts(home: Path, shared: Path) -> dict[str, float]:
     con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
     try:
         built = con.execute("select count(*) from information_schema.tables where table_schema = 'marts' "
-                            "and table_name in ('mart_channel_performance', 'mart_variant_performance')").fetchall()
+                            "and table_name in ('fct_channel_performance', 'fct_variant_performance')").fetchall()
     finally:
         con.close()
     if built[0][0] != 2:

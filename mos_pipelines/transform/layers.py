@@ -14,7 +14,7 @@ they are built by their own op (``defs/activation/assets.py``). Every one of the
 model must be downstream of a gated model: nothing is activated from data no gate has seen.
 
 Other models that read a table a Python asset writes (a source outside the landing schema ``raw``,
-e.g. ``mart_experiment_holdout`` over ``experiments.assignments``) and their descendants form the
+e.g. ``fct_experiment_holdout`` over ``experiments.assignments``) and their descendants form the
 *late* layer, built by its own op after those assets and before the sync models: left in the gated
 layer, they would make that op both upstream and downstream of the Python assets.
 """

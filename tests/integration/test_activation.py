@@ -63,7 +63,7 @@ def test_sync_models_hold_only_customers_with_granted_consent_and_pass_the_conse
             total, consented = con.execute(f"""
                 select count(*), count(*) filter (where c.status = 'granted')
                 from activation.{model} s
-                left join marts.consent_current c on s.customer_id = c.customer_id and c.purpose = ?""",
+                left join marts.dim_customer_consents c on s.customer_id = c.customer_id and c.purpose = ?""",
                                            [purpose]).fetchall()[0]
             assert total == consented, model
         assert con.execute("select count(*) from activation.sync_email__nurture").fetchall()[0][0] > 0

@@ -72,7 +72,7 @@ def make_warehouse(home: Path, n: int = N) -> Path:
                    '+1415555' || lpad(i::varchar, 4, '0') as phone_e164, 'US' as country_code
             from range({n}) as t(i)""")
         con.execute(f"""
-            create table marts.consent_current as
+            create table marts.dim_customer_consents as
             select 'cus_' || lpad(i::varchar, 4, '0') as customer_id, purpose, 'granted' as status
             from range({n}) as t(i), (values ('email_marketing'), ('ad_personalization')) as p(purpose)""")
     return path
@@ -242,7 +242,7 @@ def test_consent_revoked_between_scoring_and_send_blocks_50_of_1000_and_the_next
         try:
             with duckdb.connect(str(home / "warehouse.duckdb")) as con:
                 first = {d: deliver(con, d, config, home, "scored") for d in ("google__test", "meta__test")}
-                con.execute("update marts.consent_current set status = 'revoked' "
+                con.execute("update marts.dim_customer_consents set status = 'revoked' "
                             "where customer_id in (select unnest(?))", [revoked])
                 email = deliver(con, "email__test", config, home, "send")
                 second = {d: deliver(con, d, config, home, "next-sync") for d in ("google__test", "meta__test")}

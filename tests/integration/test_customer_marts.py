@@ -1,4 +1,4 @@
-"""Customer marts (consent_current, customer_lifecycle, account_buying_groups, customer_features) on a
+"""Customer marts (dim_customer_consents, dim_customer_lifecycle, dim_account_buying_groups, dim_customer_features) on a
 small world built through Dagster, checked against independent pandas recomputations from the landing
 files, the simulator's truth and the seeds users edit."""
 
@@ -85,11 +85,11 @@ def warehouse(world: World) -> dict[str, pd.DataFrame]:
     assert world.first_run.success, world.first_run.failures
     tables = {
         "customers": "select * from marts.dim_customers",
-        "identity_map": "select node_key, customer_id from marts.customer_identity_map",
-        "consent": "select * from marts.consent_current",
-        "lifecycle": "select * from marts.customer_lifecycle",
-        "features": "select * from marts.customer_features",
-        "buying_groups": "select * from marts.account_buying_groups",
+        "identity_map": "select node_key, customer_id from marts.dim_customer_identity_map",
+        "consent": "select * from marts.dim_customer_consents",
+        "lifecycle": "select * from marts.dim_customer_lifecycle",
+        "features": "select * from marts.dim_customer_features",
+        "buying_groups": "select * from marts.dim_account_buying_groups",
         "orders": "select order_id, is_completed from marts.fct_orders",
     }
     with world.connect() as con:

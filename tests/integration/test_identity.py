@@ -30,7 +30,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
 
 def identity_map(world: World) -> pd.Series:
     with world.connect() as con:
-        frame = con.execute("select node_key, customer_id from marts.customer_identity_map").df()
+        frame = con.execute("select node_key, customer_id from marts.dim_customer_identity_map").df()
     return frame.set_index("node_key")["customer_id"].sort_index()
 
 
@@ -71,7 +71,7 @@ def test_email_click_links_the_landing_device_to_the_recipient_only(world: World
         links = con.execute("""
             select edges.node_key_a as device, edges.node_key_b as email, map.edge_types
             from intermediate.int_identity__edges as edges
-            inner join marts.customer_identity_map as map on edges.node_key_a = map.node_key
+            inner join marts.dim_customer_identity_map as map on edges.node_key_a = map.node_key
             where edges.edge_type = 'email_click'
         """).df()
         key_of = dict(con.execute(
@@ -97,7 +97,7 @@ def test_rerun_on_the_same_data_changes_no_customer_id(world: World):
     assert outcome.success, outcome.failures
     assert identity_map(world).equals(before)
     with world.connect() as con:
-        runs = con.execute("select max(run_number), count(*) filter (where run_number > 1) from marts.customer_id_history").fetchall()[0]
+        runs = con.execute("select max(run_number), count(*) filter (where run_number > 1) from marts.fct_customer_id_changes").fetchall()[0]
     assert runs == (1, 0)  # the second run appended no change (no run 2 rows at all)
 
 
@@ -175,7 +175,7 @@ def test_next_day_keeps_every_unaffected_customer_id(world: World):
     after = identity_map(world)
     with world.connect() as con:
         moved = {r[0] for r in con.execute(
-            "select node_key from marts.customer_id_history where change in ('merged', 'split')"
+            "select node_key from marts.fct_customer_id_changes where change in ('merged', 'split')"
         ).fetchall()}
     kept = before.index.intersection(after.index)
     changed = [k for k in kept if before[k] != after[k]]

@@ -83,7 +83,7 @@ def test_the_assets_write_insights_notifications_report_and_metadata(world: Worl
     assert "large_account" in {s["slice"] for s in by_segment} and "no_account" not in {s["slice"] for s in by_segment}
     # a one-shot build assigns units the day after the data: the holdout lift says why it is not measured yet
     with world.connect() as con:
-        holdout = con.sql("select sum(assigned_units) a, sum(observed_units) o from marts.mart_experiment_holdout").df()
+        holdout = con.sql("select sum(assigned_units) a, sum(observed_units) o from marts.fct_experiment_holdout").df()
     assert holdout["a"].iloc[0] > 0 and holdout["o"].iloc[0] == 0
     # one offline model call per accepted insight, each with tokens and a $ cost (0 offline)
     assert len(calls) == len(rows) and set(calls["outcome"]) == {"ok"}
@@ -248,7 +248,7 @@ def test_lift_over_the_holdout_follows_each_assigned_unit_from_its_assignment(wo
             "holdout_bucket": first["is_holdout"].map({True: 0.0, False: 1.0}), "arm_bucket": 0.5,
             "is_holdout": first["is_holdout"], "variant_id": first["variant_id"],
             "allocation_date": first["assigned_on"]}))
-    outcome = world.run("key:marts/mart_experiment_holdout")
+    outcome = world.run("key:marts/fct_experiment_holdout")
     assert outcome.success, outcome.failures
 
     # the truth: units whose person completed an order within 7 days of 00:00 UTC of their assignment day
@@ -261,7 +261,7 @@ def test_lift_over_the_holdout_follows_each_assigned_unit_from_its_assignment(wo
     true_converted = (window.groupby(["campaign_id", "is_holdout", "unit_id"])["converted"].any()
                       .groupby(level=[0, 1]).sum())
     with world.connect() as con:
-        mart = con.sql("select * from marts.mart_experiment_holdout").df()
+        mart = con.sql("select * from marts.fct_experiment_holdout").df()
         run = generate_insights(con, write=False, use_llm=False)
     arms = mart.groupby(["experiment_id", "is_holdout"])[["assigned_units", "observed_units", "sent_units",
                                                           "converted_units"]].sum()

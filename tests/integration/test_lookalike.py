@@ -48,10 +48,10 @@ def test_full_build_scores_the_audience_with_every_check_passing(ml_world: World
 def test_scores_cover_the_population_and_never_the_seed(ml_world: World) -> None:
     with ml_world.connect() as con:
         seed = set(con.sql(
-            "select customer_id from marts.customer_features where order_count > 0 and crm_record_count > 0"
+            "select customer_id from marts.dim_customer_features where order_count > 0 and crm_record_count > 0"
         ).df()["customer_id"])
         population = set(con.sql(
-            "select customer_id from marts.customer_features where order_count = 0 and crm_record_count > 0"
+            "select customer_id from marts.dim_customer_features where order_count = 0 and crm_record_count > 0"
         ).df()["customer_id"])
         scores = con.sql("select * from ml.lookalike_scores where audience = 'payers_all'").df()
         runs = con.sql("select * from ml.model_runs").df()
@@ -79,7 +79,7 @@ def test_web_activity_features_count_only_what_buyers_and_non_buyers_share(ml_wo
             """select f.customer_id, f.is_signed_up, f.order_count, f.session_count,
                       f.identified_sessions_pre_order_90d as identified, f.pre_order_window_days as window_days,
                       f.first_order_at, f.as_of_at
-               from marts.customer_features f"""
+               from marts.dim_customer_features f"""
         ).df()
         eligible = con.sql("""
             select f.customer_id,
@@ -87,7 +87,7 @@ def test_web_activity_features_count_only_what_buyers_and_non_buyers_share(ml_wo
                        as before_first_order,
                    count(*) filter (where s.device_email_click_at < f.first_order_at) as clicked_before_first_order
             from intermediate.int_customer_sessions__mapped s
-            join marts.customer_features f using (customer_id)
+            join marts.dim_customer_features f using (customer_id)
             where s.session_end_at < f.first_order_at
             group by f.customer_id""").df().set_index("customer_id")
     frame = frame.join(eligible, on="customer_id").fillna({"before_first_order": 0, "clicked_before_first_order": 0})
@@ -191,8 +191,8 @@ def persona_agreement(world_home: Path, con) -> float:
     people = pd.read_csv(world_home / "truth" / "people.csv", usecols=["person_id", "persona"])
     nodes = pd.DataFrame({"node_key": [truth_node_key(s, r) for s, r in truth.index], "person_id": truth.to_numpy()})
     frame = con.sql(
-        "select m.node_key, f.persona from marts.customer_identity_map m "
-        "join marts.customer_features f using (customer_id) where m.node_type = 'crm' and f.persona is not null"
+        "select m.node_key, f.persona from marts.dim_customer_identity_map m "
+        "join marts.dim_customer_features f using (customer_id) where m.node_type = 'crm' and f.persona is not null"
     ).df().merge(nodes, on="node_key").merge(people, on="person_id", suffixes=("", "_true"))
     return float((frame["persona"] == frame["persona_true"]).mean())
 
@@ -230,7 +230,7 @@ def test_a_drifted_feature_on_the_next_day_is_notified_and_blocks_activation(ml_
     checks = {(e.event_specific_data.asset_key.to_user_string(), e.event_specific_data.check_name):
               e.event_specific_data.passed
               for e in result.all_events if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION}
-    assert "ml/lookalike_scores" in materialized and "marts/customer_features" in materialized
+    assert "ml/lookalike_scores" in materialized and "marts/dim_customer_features" in materialized
     assert checks[("ml/lookalike_scores", "not_degraded")] is False
     assert [k for k, passed in checks.items() if not passed] == [("ml/lookalike_scores", "not_degraded")]
     assert "activation/lookalike_audience_sync" not in materialized
@@ -256,4 +256,4 @@ def test_a_drifted_feature_on_the_next_day_is_notified_and_blocks_activation(ml_
     assert note["figure"] == pytest.approx(latest[note["metric"]])
     assert note["previous_figure"] == pytest.approx(first[note["metric"]])
     assert note["figure"] < note["previous_figure"]
-    assert "customer_features" in note["suggested_action"] and "payers_all" in note["message"]
+    assert "dim_customer_features" in note["suggested_action"] and "payers_all" in note["message"]

@@ -1,6 +1,6 @@
 """Marketing marts against the simulator's truth: a clean world (no dirty rows) built through Dagster.
 
-Every KPI of mart_channel_performance per channel × region is recomputed with pandas from the
+Every KPI of fct_channel_performance per channel × region is recomputed with pandas from the
 truth files alone (ad_spend.parquet, email_sends.parquet, sessions.parquet, orders.parquet,
 fx_rates.csv), never from the marts' SQL. Dirty-data rates are 0 in this world's scenario, so
 nothing is quarantined and no event arrives after the horizon: the marts must equal the truth.
@@ -94,9 +94,9 @@ def regionless_emails(world: World) -> set[str]:
     consent = pd.concat(pd.read_csv(f, dtype=str) for f in (world.settings.mos_home / "landing" / "consent").glob("*.csv"))
     with world.connect() as con:
         known = set(con.sql(
-            """select node_value from marts.customer_identity_map m
+            """select node_value from marts.dim_customer_identity_map m
             where node_type = 'email'
-              and (select count(*) from marts.customer_identity_map o where o.customer_id = m.customer_id) > 1"""
+              and (select count(*) from marts.dim_customer_identity_map o where o.customer_id = m.customer_id) > 1"""
         ).df()["node_value"])
     sends = pd.read_parquet(world.settings.truth_dir / "email_sends.parquet")
     emails = set(sends["recipient_email"].str.lower())
@@ -106,7 +106,7 @@ def regionless_emails(world: World) -> set[str]:
 def mart_kpis(world: World) -> pd.DataFrame:
     """The mart summed to channel × region, ratios recomputed from its summed parts."""
     with world.connect() as con:
-        mart = con.sql("select * from marts.mart_channel_performance").df()
+        mart = con.sql("select * from marts.fct_channel_performance").df()
     sums = mart.groupby(["channel", "region"])[
         ["spend_usd", "impressions", "clicks", "sends", "cost_usd", "sessions", "conversions", "new_customers",
          "revenue_usd"]].sum()
@@ -140,7 +140,7 @@ def test_every_kpi_per_channel_and_region_matches_the_truth(clean_world: World) 
 
 def test_ratios_in_the_mart_match_its_own_sums_and_are_null_without_denominator(clean_world: World) -> None:
     with clean_world.connect() as con:
-        mart = con.sql("select * from marts.mart_channel_performance").df()
+        mart = con.sql("select * from marts.fct_channel_performance").df()
     ratios = {"cac_usd": ("cost_usd", "new_customers"), "cpa_usd": ("cost_usd", "conversions"),
               "cvr": ("conversions", "sessions"), "ctr": ("clicks", "impressions"),
               "roas": ("revenue_usd", "cost_usd")}
@@ -182,7 +182,7 @@ def test_each_completed_order_is_one_order_conversion_with_its_usd_revenue(clean
     with clean_world.connect() as con:
         conversions = con.sql(
             "select order_id, revenue_usd from marts.fct_conversions where conversion_type = 'order'").df()
-        ltv = con.sql("select sum(order_count), sum(revenue_usd) from marts.customer_ltv").fetchall()[0]
+        ltv = con.sql("select sum(order_count), sum(revenue_usd) from marts.dim_customer_ltv").fetchall()[0]
     merged = completed.merge(conversions, on="order_id", how="outer", indicator=True)
     assert (merged["_merge"] == "both").all()
     np.testing.assert_allclose(merged["revenue_usd"], merged["amount"] * merged["currency"].map(fx), rtol=1e-12)
@@ -194,7 +194,7 @@ def test_variant_lift_is_null_without_a_holdout_population(clean_world: World) -
     truth = clean_world.settings.truth_dir
     sends = pd.read_parquet(truth / "email_sends.parquet")
     with clean_world.connect() as con:
-        variants = con.sql("select * from marts.mart_variant_performance").df()
+        variants = con.sql("select * from marts.fct_variant_performance").df()
     assert variants["sends"].sum() == int(sends["sent"].sum())
     assert variants["clicks"].sum() == int(sends["clicked"].sum())
     assert not variants["is_holdout"].any()  # holdout recipients receive nothing the ESP reports

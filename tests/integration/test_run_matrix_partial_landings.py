@@ -46,7 +46,7 @@ def test_orders_and_consent_without_events_build(tmp_path_factory: pytest.TempPa
     world = _partial(tmp_path_factory, "orders_consent", {"orders", "consent"})
     assert_clean_success(world)
     assert world.scalar("select count(*) from marts.fct_orders") > 0
-    assert world.scalar("select count(*) from marts.consent_current") > 0
+    assert world.scalar("select count(*) from marts.dim_customer_consents") > 0
 
 
 def test_an_empty_landing_zone_says_what_to_put_where(tmp_path_factory: pytest.TempPathFactory) -> None:

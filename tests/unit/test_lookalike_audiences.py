@@ -34,7 +34,7 @@ def features_db(n: int = 4000, signal: float = 1.5) -> duckdb.DuckDBPyConnection
     con = duckdb.connect()
     con.execute("create schema marts")
     con.register("_f", frame)
-    con.execute("create table marts.customer_features as select * from _f")
+    con.execute("create table marts.dim_customer_features as select * from _f")
     return con
 
 
@@ -84,7 +84,7 @@ def test_audience_scores_population_only_and_card_says_what_it_is(tmp_path: Path
     con = features_db()
     config = load_config(write_config(tmp_path / "l.yaml", CONFIG))
     result = fit_audience(con, config.audiences[0], config.model, NOW)
-    seed = set(con.execute("select customer_id from marts.customer_features where order_count > 0").df()["customer_id"])
+    seed = set(con.execute("select customer_id from marts.dim_customer_features where order_count > 0").df()["customer_id"])
     assert not seed & set(result.scores["customer_id"])
     assert result.fit.evaluation.auc > 0.65
     card = model_card(result)
@@ -108,7 +108,7 @@ def test_a_much_worse_fit_is_degraded_notified_and_reported_as_latest(tmp_path: 
     assert first.status == "accepted"
 
     # The features lose their signal (tracking of sessions breaks, personas go missing): drift.
-    con.execute("update marts.customer_features set sessions_30d = 0, persona = 'unknown'")
+    con.execute("update marts.dim_customer_features set sessions_30d = 0, persona = 'unknown'")
     later = NOW + datetime.timedelta(days=1)
     second = fit_audience(con, config.audiences[0], config.model, later)
     judge(second, score_tables.last_accepted_run(con, "payers", config.audiences[0].definition_hash(config.model)), config.degradation)
@@ -157,9 +157,9 @@ def test_a_small_seed_can_learn_from_a_wider_definition_but_is_judged_on_its_own
     config = load_config(write_config(tmp_path / "l.yaml", LEARN_FROM))
     (audience,) = config.audiences
     result = fit_audience(con, audience, config.model, NOW)
-    eu = set(con.sql("select customer_id from marts.customer_features where region = 'EU'").df()["customer_id"])
+    eu = set(con.sql("select customer_id from marts.dim_customer_features where region = 'EU'").df()["customer_id"])
     others_paying = con.sql(
-        "select count(*) as n from marts.customer_features where region <> 'EU' and order_count > 0").df()["n"][0]
+        "select count(*) as n from marts.dim_customer_features where region <> 'EU' and order_count > 0").df()["n"][0]
     assert result.fit.sizes["wider_train_seed"] == others_paying  # every payer elsewhere trains ...
     assert result.fit.sizes["wider_train_negatives"] > 0
     assert set(result.evaluation["customer_id"]) <= eu  # ... but only the audience's people evaluate

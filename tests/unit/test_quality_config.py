@@ -63,7 +63,7 @@ def test_the_consent_gate_checks_each_sync_model_for_its_own_purpose():
     ({"event_volume": {"expected_days": [{"date": "2026-13-01", "reason": "x"}]}},
      "event_volume.expected_days[0].date", "a date"),
     ({"ad_spend": {"min_spnd": 0}}, "ad_spend.min_spnd", "one of the keys min_spend"),
-    ({"consent_for_activation": {"consent_table": "consent_current"}}, "consent_for_activation.consent_table",
+    ({"consent_for_activation": {"consent_table": "dim_customer_consents"}}, "consent_for_activation.consent_table",
      "schema.table"),
     ({"consent_for_activation": {"allowed_statuses": []}}, "consent_for_activation.allowed_statuses",
      "the statuses that allow activation"),

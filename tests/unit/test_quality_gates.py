@@ -14,7 +14,7 @@ from mos_pipelines.configuration.quality import ConsentForActivation
 from mos_pipelines.quality import gates
 from mos_pipelines.quality.gates import ConsentTarget
 
-CONSENT = ConsentForActivation(consent_table="marts.consent_current", customer_column="customer_id",
+CONSENT = ConsentForActivation(consent_table="marts.dim_customer_consents", customer_column="customer_id",
                                purpose_column="purpose", status_column="status", allowed_statuses=("granted",))
 
 
@@ -113,7 +113,7 @@ def _customers(con, shared: int, total: int) -> None:
     """``total`` customers, one CRM record each; the first ``shared`` pairs share an email."""
     con.execute("create table marts.dim_customers as select 'c' || lpad(i::varchar, 4, '0') as customer_id from range(?) t(i)",
                 [total])
-    con.execute("create table marts.customer_identity_map as select customer_id, 'crm:' || customer_id as node_key "
+    con.execute("create table marts.dim_customer_identity_map as select customer_id, 'crm:' || customer_id as node_key "
                 "from marts.dim_customers")
     con.execute(
         "create table intermediate.int_crm_contacts__normalised as "
@@ -225,8 +225,8 @@ def test_ad_spend_fails_on_negative_spend_and_lists_the_rows(con):
 
 
 def _consent_tables(con) -> ConsentTarget:
-    con.execute("create table marts.consent_current (customer_id varchar, purpose varchar, status varchar)")
-    con.execute("insert into marts.consent_current values ('c1', 'email_marketing', 'granted'), "
+    con.execute("create table marts.dim_customer_consents (customer_id varchar, purpose varchar, status varchar)")
+    con.execute("insert into marts.dim_customer_consents values ('c1', 'email_marketing', 'granted'), "
                 "('c2', 'email_marketing', 'revoked'), ('c3', 'ad_personalization', 'granted'), "
                 "('c4', 'email_marketing', 'granted')")
     con.execute("create table activation.sync_email (customer_id varchar, email varchar)")

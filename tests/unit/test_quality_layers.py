@@ -114,5 +114,5 @@ def test_models_reading_python_asset_tables_are_a_late_layer_before_the_syncs():
 def test_project_late_layer_holds_the_holdout_mart():
     manifest = json.loads(ensure_manifest().read_text())
     layers = split_layers(manifest, gated_dbt_models())
-    assert "fqn:mos_pipelines.marts.marketing.mart_experiment_holdout" in layers.late
-    assert "fqn:mos_pipelines.marts.marketing.mart_channel_segment_performance" in layers.gated
+    assert "fqn:mos_pipelines.marts.marketing.fct_experiment_holdout" in layers.late
+    assert "fqn:mos_pipelines.marts.marketing.fct_channel_segment_performance" in layers.gated

@@ -1,4 +1,4 @@
-{{ config(severity='error', meta={'dagster': {'ref': {'name': 'customer_identity_map'}}}) }}
+{{ config(severity='error', meta={'dagster': {'ref': {'name': 'dim_customer_identity_map'}}}) }}
 -- Gate against over-merging: no customer may hold more than mos__identity_max_crm_records_per_customer
 -- CRM records or mos__identity_max_users_per_customer user ids. A chain of bad links (or a junk
 -- identifier that slipped past the guards) shows up here as one giant customer.
@@ -6,7 +6,7 @@ with
 
 identity_map as (
 
-    select * from {{ ref('customer_identity_map') }}
+    select * from {{ ref('dim_customer_identity_map') }}
 
 ),
 

@@ -78,7 +78,7 @@ def bandit_allocations(context: dg.AssetExecutionContext, mos: MosHome) -> dg.Ma
     key=["experiments", "assignments"],
     group=GROUP,
     owner=OWNER,
-    deps=[["experiments", "bandit_allocations"], ["marts", "dim_customers"], ["marts", "consent_current"]],
+    deps=[["experiments", "bandit_allocations"], ["marts", "dim_customers"], ["marts", "dim_customer_consents"]],
     parts="experiments",
     description=(
         "Current arm of every unit (recipient address) of every email experiment: everyone the campaign has "
@@ -120,11 +120,11 @@ def assignments(context: dg.AssetExecutionContext, mos: MosHome) -> dg.Materiali
     key=["experiments", "budget_allocations"],
     group=GROUP,
     owner=OWNER,
-    deps=[["marts", "mart_channel_performance"]],
+    deps=[["marts", "fct_channel_performance"]],
     parts="channels",
     description=(
         "Split of the configured budget (`budget` in config/experiments.yaml) across paid channels for the next "
-        "period, by Thompson sampling over each channel's return per dollar in `mart_channel_performance` "
+        "period, by Thompson sampling over each channel's return per dollar in `fct_channel_performance` "
         "(lookback window): posterior ROI with a 95 % interval, P(best), new share within the floor, min/max "
         "shares and the daily change cap, budget and expected return with its interval per channel."
     ),
@@ -134,7 +134,7 @@ def budget_allocations(context: dg.AssetExecutionContext, mos: MosHome) -> dg.Ma
     with mos.connect() as con:
         rows, summary = daily.update_budget(con, config)
         if rows.empty:
-            reason = summary.get("reason", "no channel performance yet (marts.mart_channel_performance is empty)")
+            reason = summary.get("reason", "no channel performance yet (marts.fct_channel_performance is empty)")
             return partial_result(context, con, {"dagster/row_count": 0}, [SkippedPart("all channels", reason)])
         skips = [SkippedPart(r.channel, "no spend in the lookback window: its return is the prior's, so it gets "
                                         "at most the exploration floor until it spends")

@@ -16,7 +16,7 @@ TARGET_F1 = 0.97
 
 
 @warehouse_check(
-    asset=["marts", "customer_identity_map"],
+    asset=["marts", "dim_customer_identity_map"],
     name="matches_truth",
     description=(
         f"Pairwise and clustered precision/recall/F1 of CRM deduplication and of the whole identity "

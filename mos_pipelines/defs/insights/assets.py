@@ -20,15 +20,15 @@ OWNER = "team:marketing-analytics"
     key=["insights", "insights"],
     group="insights",
     owner=OWNER,
-    deps=[["marts", "mart_channel_performance"], ["marts", "mart_variant_performance"],
-          ["marts", "mart_channel_segment_performance"], ["marts", "mart_experiment_holdout"],
+    deps=[["marts", "fct_channel_performance"], ["marts", "fct_variant_performance"],
+          ["marts", "fct_channel_segment_performance"], ["marts", "fct_experiment_holdout"],
           ["ml", "lookalike_scores"]],
     parts="insight families",
     description=(
         "Candidate insights computed from the marts through the semantic layer's metrics — channel comparisons "
         "by region and customer segment, a channel's region vs the others, week-over-week anomalies against a "
         "seasonal baseline, budget pacing, lookalike degradation, email variant winners, lift over the "
-        "persistent holdout (mart_experiment_holdout). "
+        "persistent holdout (fct_experiment_holdout). "
         "Each is tested; q-values by Benjamini–Hochberg within each insight type; significant and material "
         "candidates are `accepted`, the others kept with the reason. Statements are written by the LLM layer (offline "
         "template by default) and checked for grounded numbers. Writes the run's HTML report under "

@@ -21,7 +21,7 @@ OWNER = "team:data-science"
     group="ml",
     owner=OWNER,
     kinds=frozenset({"scikitlearn", "duckdb"}),
-    deps=[["marts", "customer_features"], ["marts", "customer_identity_map"]],
+    deps=[["marts", "dim_customer_features"], ["marts", "dim_customer_identity_map"]],
     parts="audiences",
     description=(
         "Lookalike scores per audience of `config/lookalike.yaml`: `customer_id, audience, score, percentile, "
