@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from mos_pipelines.lookalike.audiences import AudienceResult
 from mos_pipelines.warehouse import insert_frame, transaction
+
+if TYPE_CHECKING:  # the model (scikit-learn) is imported when a fit runs, not when definitions load
+    from mos_pipelines.lookalike.audiences import AudienceResult
 
 DDL = """
 create schema if not exists ml;

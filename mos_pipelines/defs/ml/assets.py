@@ -7,8 +7,6 @@ import dagster as dg
 from mos_pipelines.configuration import load_lookalike as load_config
 from mos_pipelines.defs._common import partial_result, warehouse_asset
 from mos_pipelines.lookalike import score_tables
-from mos_pipelines.lookalike.audiences import fit_audience, judge, model_card, model_run_row, skipped_run_row
-from mos_pipelines.lookalike.model import LookalikeError
 from mos_pipelines.lookalike.truth import true_propensity_by_customer
 from mos_pipelines.defs.resources import MosHome
 from mos_pipelines.skipped import SkippedPart
@@ -33,6 +31,10 @@ OWNER = "team:data-science"
     ),
 )
 def lookalike_scores(context: dg.AssetExecutionContext, mos: MosHome) -> dg.MaterializeResult:
+    # scikit-learn is imported here, when a fit runs, not when the definitions load (3 s of every load).
+    from mos_pipelines.lookalike.audiences import fit_audience, judge, model_card, model_run_row, skipped_run_row
+    from mos_pipelines.lookalike.model import LookalikeError
+
     config = load_config()
     now = datetime.datetime.now(datetime.UTC)
     metadata: dict[str, object] = {"config": str(config.source)}
