@@ -148,7 +148,11 @@ def execute_notebook(path: Path, kernels: Path) -> "nbformat.NotebookNode":  # n
     }))
     notebook = nbformat.read(path, as_version=4)
     manager = KernelManager(kernel_name="mos-venv", kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(kernels)]))
-    NotebookClient(notebook, km=manager, timeout=120, resources={"metadata": {"path": str(path.parent)}}).execute()
+    try:
+        NotebookClient(notebook, km=manager, timeout=120, resources={"metadata": {"path": str(path.parent)}}).execute()
+    finally:  # a client given its manager does not own the kernel: without this it outlives the test
+        if manager.has_kernel:
+            manager.shutdown_kernel(now=True)
     return notebook
 
 
