@@ -30,7 +30,7 @@ from mos_pipelines.activation.channels import Channel, ChannelContext, DeliveryE
 from mos_pipelines.activation.content import ensure_approvals
 from mos_pipelines.activation.retry import RateLimiter
 from mos_pipelines.configuration.activation import ActivationSettings, Destination
-from mos_pipelines.warehouse import scalar, table_exists, transaction
+from mos_pipelines.warehouse import table_exists, transaction
 
 CONSENT_TABLE = "marts.dim_customer_consents"
 Log = Callable[[str], None]

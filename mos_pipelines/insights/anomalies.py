@@ -12,8 +12,8 @@ import pandas as pd
 
 from mos_pipelines.insights.candidate import Candidate, RunContext, Skip, key_of, money, records
 from mos_pipelines.insights.channel_comparisons import EXCLUDED_CHANNELS
-from mos_pipelines.insights.semantic import Filter
 from mos_pipelines.insights.effect_statistics import revenue_week_vs_baseline, week_vs_baseline
+from mos_pipelines.insights.semantic import Filter
 
 MONEY_METRICS = ("revenue", "cost", "spend")
 REVENUE_METRICS = ("revenue",)  # sums of orders: the compound model, with the orders behind them

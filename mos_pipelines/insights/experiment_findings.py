@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from mos_pipelines.insights.candidate import Candidate, RunContext, Skip, key_of, money, records
-from mos_pipelines.insights.semantic import Filter
 from mos_pipelines.insights.effect_statistics import compare_proportions
+from mos_pipelines.insights.semantic import Filter
 from mos_pipelines.warehouse import table_exists
 
 ALL_REGIONS = "all"

@@ -22,9 +22,9 @@ from mos_pipelines.insights.lookalike_degradation import lookalike_degradation
 from mos_pipelines.insights.pacing import budget_pacing
 from mos_pipelines.insights.selection import ACCEPTED, decide
 from mos_pipelines.insights.semantic import SemanticLayer
-from mos_pipelines.warehouse import table_exists
 from mos_pipelines.llm import LLM, Ledger
 from mos_pipelines.llm.prompts import get_prompt
+from mos_pipelines.warehouse import table_exists
 
 log = logging.getLogger("mos_pipelines.insights")
 

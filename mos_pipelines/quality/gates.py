@@ -21,7 +21,7 @@ import pandas as pd
 from mos_pipelines.configuration.quality import ConsentForActivation, QualitySettings
 from mos_pipelines.ingestion.contracts import SOURCES
 from mos_pipelines.quality.suites import SuiteOutcome, validate
-from mos_pipelines.warehouse import scalar, table_exists
+from mos_pipelines.warehouse import table_exists
 
 MAX_EXAMPLES = 5
 # The quarantine reason ingestion writes for an event with neither anonymousId nor userId.

@@ -6,9 +6,9 @@ import pandas as pd
 
 from mos_pipelines.configuration import load_experiments as load_config
 from mos_pipelines.defs._common import partial_result, warehouse_asset
+from mos_pipelines.defs.resources import MosHome
 from mos_pipelines.experiments import allocation_tables, daily
 from mos_pipelines.experiments.outcomes import WAREHOUSE, load_experiments
-from mos_pipelines.defs.resources import MosHome
 from mos_pipelines.skipped import SkippedPart
 
 OWNER = "team:growth"

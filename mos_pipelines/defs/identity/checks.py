@@ -8,8 +8,8 @@ checks; this check adds the quality figures as metadata.
 import dagster as dg
 
 from mos_pipelines.defs._common import warehouse_check
-from mos_pipelines.identity.truth_eval import evaluate_identity
 from mos_pipelines.defs.resources import MosHome
+from mos_pipelines.identity.truth_eval import evaluate_identity
 
 TRUTH_FILE = "identity_truth.csv"
 TARGET_F1 = 0.97
