@@ -243,7 +243,8 @@ def activation_status() -> None:
 @activation_app.command("requeue")
 def activation_requeue(
     destination: Annotated[str, typer.Option(help="The destination.")],
-    status: Annotated[list[str], typer.Option(help="dead_letter, unknown or failed (repeat for several).")] = ["dead_letter"],
+    # typer shows this default in --help; the list is read once (tuple(status)), never changed
+    status: Annotated[list[str], typer.Option(help="dead_letter, unknown or failed (repeat for several).")] = ["dead_letter"],  # noqa: B006
 ) -> None:
     """Send stuck changes again with their idempotency key (after checking the destination)."""
     settings = configure_environment()

@@ -42,7 +42,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -63,8 +63,8 @@ __all__ = [
 TRUTH_COLUMNS = ("source", "source_record_id", "true_entity_id")
 EXAMPLES = 5  # example keys kept for records present on one side only
 
-Assignments = Union[pd.Series, Mapping[Hashable, Hashable]]
-Sources = Union[pd.Series, Mapping[Hashable, Hashable], str, None]
+Assignments = pd.Series | Mapping[Hashable, Hashable]
+Sources = pd.Series | Mapping[Hashable, Hashable] | str | None
 
 
 class TruthFileError(ValueError):

@@ -89,7 +89,7 @@ def _pattern(formatted: str, digits: int) -> str:
     for ch in reversed(formatted.replace("{", "{{").replace("}", "}}")):
         if ch.isdigit() and k > 0:
             k -= 1
-            out.append("{%d}" % k)
+            out.append(f"{{{k}}}")
         else:
             out.append(ch)
     return "".join(reversed(out))

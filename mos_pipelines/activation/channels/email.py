@@ -15,6 +15,7 @@ from __future__ import annotations
 import email.charset
 import email.policy
 import email.utils
+import functools
 import hashlib
 import mailbox
 import os
@@ -268,7 +269,7 @@ class EmailChannel:
         for change in changes:
             msg = build_message(change, self.settings)
             results[change.record_key] = deliver_with_retries(
-                change, lambda: self.sink.send(msg, change.idempotency_key), self.context.config.retry,
+                change, functools.partial(self.sink.send, msg, change.idempotency_key), self.context.config.retry,
                 self.context.limiter, log, self.context.sleep)
         return results
 

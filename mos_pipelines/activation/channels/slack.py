@@ -8,6 +8,7 @@ from the channel (a removal is acknowledged without a request).
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import duckdb
@@ -83,7 +84,7 @@ class SlackChannel:
     def send(self, changes: list[Change], log: AttemptLog) -> dict[str, SendResult]:
         timeout = self.context.destination.timeout_seconds
         return {change.record_key: deliver_with_retries(
-            change, lambda: post(self.session, self.url, change.payload, {}, timeout), self.context.config.retry,
+            change, functools.partial(post, self.session, self.url, change.payload, {}, timeout), self.context.config.retry,
             self.context.limiter, log, self.context.sleep) for change in changes}
 
     def lookup(self, rows: list[dict[str, Any]]) -> dict[str, bool | None]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import functools
 import math
 from typing import Any
 
@@ -96,7 +97,7 @@ class WebhookChannel:
             body = self.body(change)
             headers = {"Idempotency-Key": change.idempotency_key}
             results[change.record_key] = deliver_with_retries(
-                change, lambda: post(self.session, self.url, body, headers, timeout), self.context.config.retry,
+                change, functools.partial(post, self.session, self.url, body, headers, timeout), self.context.config.retry,
                 self.context.limiter, log, self.context.sleep)
         return results
 
