@@ -64,11 +64,13 @@ def build_message(change: Change, settings: EmailSettings) -> Message:
     stdlib's compat32 message classes: several times faster than the EmailMessage header registry,
     and headers are written as given (List-Unsubscribe stays a list of <URI>s)."""
     p = change.payload
+    # typeshed types the charset as a name; the stdlib takes a Charset (its quoted-printable body encoding)
     msg = MIMEText(p["body"].rstrip() + "\n\n--\nTo stop these emails, use the unsubscribe link of your mail "
-                   "program or reply with 'unsubscribe'.\n", "plain", BODY_CHARSET, policy=POLICY)
+                   "program or reply with 'unsubscribe'.\n", "plain", BODY_CHARSET, policy=POLICY)  # type: ignore[arg-type]
     msg["From"] = email.utils.formataddr((settings.from_name, settings.from_address))
     msg["To"] = p["to"]
-    msg["Subject"] = Header(p["subject"], "utf-8") if not p["subject"].isascii() else p["subject"]
+    # compat32 headers take a Header (encoded words); typeshed's MIMEText only declares str values
+    msg["Subject"] = Header(p["subject"], "utf-8") if not p["subject"].isascii() else p["subject"]  # type: ignore[assignment]
     msg["Date"] = email.utils.formatdate(usegmt=True)
     msg["Message-ID"] = message_id(change.idempotency_key, settings.message_id_domain)
     unsubscribe = [f"<mailto:{settings.unsubscribe_mailto}?subject=unsubscribe-{p['unsubscribe_token']}>"]
