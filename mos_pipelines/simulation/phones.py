@@ -29,6 +29,8 @@ def _templates(country: str) -> list[tuple[int, int]]:
         example = phonenumbers.example_number_for_type(country, kind)
         if example is None or example.italian_leading_zero:
             continue
+        if example.country_code is None or example.national_number is None:
+            continue  # typed optional; the library's examples always carry both
         key = (example.country_code, example.national_number)
         if key not in found:
             found.append(key)
