@@ -426,7 +426,8 @@ def consent_for_activation(con: duckdb.DuckDBPyConnection, target: ConsentTarget
     _require(con, target.table)
     _require(con, settings.consent_table)
     cust, purpose = settings.customer_column, settings.purpose_column
-    status_filter, params = "", [target.purpose]
+    status_filter = ""
+    params: list[Any] = [target.purpose]  # and the allowed statuses (a list) when filtered
     if settings.status_column:
         status_filter = f' and c."{settings.status_column}" in (select unnest(?))'
         params.append(list(settings.allowed_statuses))
