@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.table import Table
 
 from mos_pipelines.settings import PROJECT_ROOT, configure_environment
@@ -32,7 +32,7 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-def fail(message: str, code: int = 2) -> None:
+def fail(message: str, code: int = 2) -> NoReturn:
     """Print an actionable error and exit non-zero."""
     err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
     raise typer.Exit(code)
@@ -323,7 +323,8 @@ def summary() -> None:
         found = warehouse_summary(con, truth_file=settings.truth_dir / "identity_truth.csv")
     console.print(f"Warehouse: {settings.warehouse_path}", soft_wrap=True)
     layers = Table(title="Rows per layer")
-    for col, justify in (("schema", "left"), ("tables", "right"), ("rows", "right")):
+    columns: tuple[tuple[str, JustifyMethod], ...] = (("schema", "left"), ("tables", "right"), ("rows", "right"))
+    for col, justify in columns:
         layers.add_column(col, justify=justify)
     for schema, (tables, rows) in found.layers.items():
         layers.add_row(schema, str(tables), f"{rows:,}")
@@ -486,6 +487,7 @@ def experiments_sample_size(
         if mde is not None:
             result = sample_size(baseline, mde, relative=relative, alpha=alpha, power=power, ratio=ratio)
         else:
+            assert n_per_arm is not None  # exactly one of the two, checked above
             result = minimum_detectable_effect(baseline, n_per_arm, alpha=alpha, power=power, ratio=ratio)
     except StatsInputError as exc:
         fail(str(exc))
@@ -809,14 +811,14 @@ def config_show(
     if as_json:
         print(json.dumps(out, indent=2, default=str))
         return
-    for name, rows in out.items():
+    for name, entries in out.items():
         if name in DOMAINS:
             header = f"{name}: config/{name}.yaml" + (f" + ${DOMAINS[name].env} ({os.environ[DOMAINS[name].env]})"
                                                        if os.environ.get(DOMAINS[name].env) else "")
         else:
             header = {"dbt": "dbt: every var handed to dbt with --vars", "environment": "environment"}[name]
         console.print(f"# {header}", markup=False, style="bold")
-        for key, row in rows.items():
+        for key, row in entries.items():
             if name == "environment":
                 line = f"{key} = {row['value']}    # {row['what']}"
             else:
@@ -837,7 +839,7 @@ def config_validate(
     configure_environment()
     from mos_pipelines.configuration import DOMAINS, ConfigError, load
     from mos_pipelines.configuration.dbt import dbt_vars
-    from mos_pipelines.configuration.errors import display_path
+    from mos_pipelines.configuration.errors import Problem, display_path
 
     if domain is not None and domain not in DOMAINS:
         fail(f"--domain {domain!r}: expected one of {', '.join(DOMAINS)}")
@@ -846,10 +848,10 @@ def config_validate(
         if name not in DOMAINS:
             fail(f"{file}: cannot tell which configuration this is: name it after its domain "
                  f"({', '.join(f'{d}.yaml' for d in DOMAINS)}) or pass --domain")
-        checks = [(name, file)]
+        checks: list[tuple[str, Path | None]] = [(name, file)]
     else:
         checks = [(name, None) for name in ([domain] if domain else DOMAINS)]
-    problems = []
+    problems: list[Problem] = []
     for name, path in checks:
         try:
             settings = load(name, path)

@@ -134,7 +134,7 @@ def budget_allocations(context: dg.AssetExecutionContext, mos: MosHome) -> dg.Ma
     with mos.connect() as con:
         rows, summary = daily.update_budget(con, config)
         if rows.empty:
-            reason = summary.get("reason", "no channel performance yet (marts.fct_channel_performance is empty)")
+            reason = str(summary.get("reason", "no channel performance yet (marts.fct_channel_performance is empty)"))
             return partial_result(context, con, {"dagster/row_count": 0}, [SkippedPart("all channels", reason)])
         skips = [SkippedPart(r.channel, "no spend in the lookback window: its return is the prior's, so it gets "
                                         "at most the exploration floor until it spends")

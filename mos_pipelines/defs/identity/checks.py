@@ -31,6 +31,8 @@ def identity_matches_truth(mos: MosHome) -> dg.AssetCheckResult:
     with mos.connect() as con:
         crm = evaluate_identity(con, truth, crm_only=True)
         everything = evaluate_identity(con, truth)
+    # evaluate() always scores the clusters (only an edges-only evaluation has none)
+    assert crm.clusters is not None and everything.clusters is not None
     crm_scores = crm.clusters.pairs
     return dg.AssetCheckResult(
         passed=crm_scores.f1 >= TARGET_F1,
