@@ -243,8 +243,8 @@ def activation_status() -> None:
 @activation_app.command("requeue")
 def activation_requeue(
     destination: Annotated[str, typer.Option(help="The destination.")],
-    # typer shows this default in --help; the list is read once (tuple(status)), never changed
-    status: Annotated[list[str], typer.Option(help="dead_letter, unknown or failed (repeat for several).")] = ["dead_letter"],  # noqa: B006
+    status: Annotated[list[str] | None, typer.Option(help="dead_letter, unknown or failed (repeat for several). "
+                                                          "Default: dead_letter.")] = None,
 ) -> None:
     """Send stuck changes again with their idempotency key (after checking the destination)."""
     settings = configure_environment()
@@ -252,7 +252,7 @@ def activation_requeue(
 
     with open_warehouse(settings.warehouse_path, errors=(ValueError,)) as con:
         ledger.ensure_tables(con)
-        count = ledger.requeue(con, destination, tuple(status), ledger.utcnow())
+        count = ledger.requeue(con, destination, tuple(status or ["dead_letter"]), ledger.utcnow())
     console.print(f"{count} change(s) of {destination} are pending again; the next delivery sends them.")
 
 

@@ -64,9 +64,13 @@ def build_message(change: Change, settings: EmailSettings) -> Message:
     stdlib's compat32 message classes: several times faster than the EmailMessage header registry,
     and headers are written as given (List-Unsubscribe stays a list of <URI>s)."""
     p = change.payload
-    # typeshed types the charset as a name; the stdlib takes a Charset (its quoted-printable body encoding)
-    msg = MIMEText(p["body"].rstrip() + "\n\n--\nTo stop these emails, use the unsubscribe link of your mail "
-                   "program or reply with 'unsubscribe'.\n", "plain", BODY_CHARSET, policy=POLICY)  # type: ignore[arg-type]
+    msg = MIMEText(
+        p["body"].rstrip() + "\n\n--\nTo stop these emails, use the unsubscribe link of your mail "
+        "program or reply with 'unsubscribe'.\n",
+        "plain",
+        BODY_CHARSET,  # type: ignore[arg-type]  # typeshed: a charset name; the stdlib takes a Charset (QP body)
+        policy=POLICY,
+    )
     msg["From"] = email.utils.formataddr((settings.from_name, settings.from_address))
     msg["To"] = p["to"]
     # compat32 headers take a Header (encoded words); typeshed's MIMEText only declares str values
