@@ -25,7 +25,8 @@ import resource
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime as dt
+from datetime import UTC
+from datetime import datetime as dt
 from pathlib import Path
 
 import duckdb

@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.table import Table
 
 from mos_pipelines.settings import PROJECT_ROOT, configure_environment
@@ -32,7 +32,7 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-def fail(message: str, code: int = 2) -> None:
+def fail(message: str, code: int = 2) -> NoReturn:
     """Print an actionable error and exit non-zero."""
     err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
     raise typer.Exit(code)
@@ -63,8 +63,8 @@ def generate(
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives byte-identical files.")] = 7,
     people: Annotated[int, typer.Option(min=1, help="Number of people in the world.")] = 1000,
     days: Annotated[int, typer.Option(min=1, help="Days of activity to generate.")] = 30,
-    scenario: Annotated[Optional[Path], typer.Option(help="Scenario YAML with planted effects (default: bundled).")] = None,
-    start_date: Annotated[Optional[str], typer.Option(help="First day, YYYY-MM-DD (default 2026-01-01).")] = None,
+    scenario: Annotated[Path | None, typer.Option(help="Scenario YAML with planted effects (default: bundled).")] = None,
+    start_date: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD (default 2026-01-01).")] = None,
 ) -> None:
     """Generate a simulated marketing world: landing files and ground truth under $MOS_HOME."""
     settings = configure_environment()
@@ -100,15 +100,14 @@ def generate(
 @app.command()
 def run(
     select: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(help="Dagster asset selection, e.g. 'group:raw', 'key:raw/events+'. Default: everything."),
     ] = None,
 ) -> None:
     """Materialize assets through Dagster against $MOS_HOME (runs appear in the Dagster UI)."""
     settings = configure_environment()
-    from mos_pipelines.runner import RunSelectionError, run_assets
-
     from mos_pipelines.ingestion.contracts import SOURCES
+    from mos_pipelines.runner import RunSelectionError, run_assets
 
     if not settings.landing_dir.is_dir() or not any(
         p.is_file() and not p.name.startswith(".") for p in settings.landing_dir.rglob("*")
@@ -173,7 +172,7 @@ app.add_typer(activation_app, name="activation")
 
 @activation_app.command("run")
 def activation_run(
-    destination: Annotated[Optional[list[str]], typer.Option(help="A destination of config/activation.yaml (repeat for several). Default: all.")] = None,
+    destination: Annotated[list[str] | None, typer.Option(help="A destination of config/activation.yaml (repeat for several). Default: all.")] = None,
     dry_run: Annotated[bool, typer.Option(help="Write what would be sent to $MOS_HOME/activation/dry_run/ instead of sending.")] = False,
 ) -> None:
     """Deliver now, through Dagster, each destination whose sync model passed every blocking check upstream."""
@@ -244,7 +243,8 @@ def activation_status() -> None:
 @activation_app.command("requeue")
 def activation_requeue(
     destination: Annotated[str, typer.Option(help="The destination.")],
-    status: Annotated[list[str], typer.Option(help="dead_letter, unknown or failed (repeat for several).")] = ["dead_letter"],
+    status: Annotated[list[str] | None, typer.Option(help="dead_letter, unknown or failed (repeat for several). "
+                                                          "Default: dead_letter.")] = None,
 ) -> None:
     """Send stuck changes again with their idempotency key (after checking the destination)."""
     settings = configure_environment()
@@ -252,7 +252,7 @@ def activation_requeue(
 
     with open_warehouse(settings.warehouse_path, errors=(ValueError,)) as con:
         ledger.ensure_tables(con)
-        count = ledger.requeue(con, destination, tuple(status), ledger.utcnow())
+        count = ledger.requeue(con, destination, tuple(status or ["dead_letter"]), ledger.utcnow())
     console.print(f"{count} change(s) of {destination} are pending again; the next delivery sends them.")
 
 
@@ -284,7 +284,7 @@ def approvals_list(
             console.print(f"  decided by {row.decided_by} at {row.decided_at}: {row.note or ''}", soft_wrap=True)
 
 
-def _decide(approval_id: str, decision: str, by: str, note: Optional[str]) -> None:
+def _decide(approval_id: str, decision: str, by: str, note: str | None) -> None:
     from mos_pipelines.activation import content, ledger
 
     with open_warehouse(configure_environment().warehouse_path, errors=(content.ApprovalError,)) as con:
@@ -297,7 +297,7 @@ def _decide(approval_id: str, decision: str, by: str, note: Optional[str]) -> No
 def approvals_approve(
     approval_id: Annotated[str, typer.Argument(help="The id shown by `mos approvals list`.")],
     by: Annotated[str, typer.Option(help="Who approves.")] = os.environ.get("USER", "unknown"),
-    note: Annotated[Optional[str], typer.Option(help="Why (kept with the decision).")] = None,
+    note: Annotated[str | None, typer.Option(help="Why (kept with the decision).")] = None,
 ) -> None:
     """Approve copy: recipients waiting for it are sent at the next delivery."""
     _decide(approval_id, "approved", by, note)
@@ -323,7 +323,8 @@ def summary() -> None:
         found = warehouse_summary(con, truth_file=settings.truth_dir / "identity_truth.csv")
     console.print(f"Warehouse: {settings.warehouse_path}", soft_wrap=True)
     layers = Table(title="Rows per layer")
-    for col, justify in (("schema", "left"), ("tables", "right"), ("rows", "right")):
+    columns: tuple[tuple[str, JustifyMethod], ...] = (("schema", "left"), ("tables", "right"), ("rows", "right"))
+    for col, justify in columns:
         layers.add_column(col, justify=justify)
     for schema, (tables, rows) in found.layers.items():
         layers.add_row(schema, str(tables), f"{rows:,}")
@@ -405,9 +406,9 @@ def lookalike_score(
     id_column: Annotated[str, typer.Option(help="Column that identifies a row (excluded from the features).")],
     seed_column: Annotated[str, typer.Option(help="Column marking seed members: 1/0, true/false or yes/no.")],
     out: Annotated[Path, typer.Option(help="Where to write the scores of the non-seed rows (CSV).")],
-    model: Annotated[Optional[str], typer.Option(help="gradient_boosting or linear (transparent). Default: model.kind of config/lookalike.yaml.")] = None,
-    min_seed_size: Annotated[Optional[int], typer.Option(min=1, help="Refuse seeds smaller than this. Default: model.min_seed_size of config/lookalike.yaml.")] = None,
-    random_state: Annotated[Optional[int], typer.Option(help="Seed of every random choice (same input, same output). Default: model.random_state of config/lookalike.yaml.")] = None,
+    model: Annotated[str | None, typer.Option(help="gradient_boosting or linear (transparent). Default: model.kind of config/lookalike.yaml.")] = None,
+    min_seed_size: Annotated[int | None, typer.Option(min=1, help="Refuse seeds smaller than this. Default: model.min_seed_size of config/lookalike.yaml.")] = None,
+    random_state: Annotated[int | None, typer.Option(help="Seed of every random choice (same input, same output). Default: model.random_state of config/lookalike.yaml.")] = None,
 ) -> None:
     """Fit seed vs the other rows, print the held-out evaluation and write id, score, percentile, tier."""
     from pydantic import ValidationError
@@ -467,11 +468,11 @@ def _experiments_config():
 @experiments_app.command("sample-size")
 def experiments_sample_size(
     baseline: Annotated[float, typer.Option(help="Conversion rate of the control (or holdout), e.g. 0.05.")],
-    mde: Annotated[Optional[float], typer.Option(help="Smallest effect worth detecting (absolute; see --relative).")] = None,
+    mde: Annotated[float | None, typer.Option(help="Smallest effect worth detecting (absolute; see --relative).")] = None,
     relative: Annotated[bool, typer.Option(help="Read --mde as a relative lift (0.1 = +10 %).")] = False,
-    n_per_arm: Annotated[Optional[int], typer.Option(help="Exposures per arm you have: prints the detectable effect.")] = None,
-    alpha: Annotated[Optional[float], typer.Option(help="Two-sided significance level (default: config stats.alpha).")] = None,
-    power: Annotated[Optional[float], typer.Option(help="Power (default: config stats.power).")] = None,
+    n_per_arm: Annotated[int | None, typer.Option(help="Exposures per arm you have: prints the detectable effect.")] = None,
+    alpha: Annotated[float | None, typer.Option(help="Two-sided significance level (default: config stats.alpha).")] = None,
+    power: Annotated[float | None, typer.Option(help="Power (default: config stats.power).")] = None,
     ratio: Annotated[float, typer.Option(help="Treatment exposures per control exposure (e.g. 9 for a 10 % holdout).")] = 1.0,
 ) -> None:
     """Sample size per arm for a minimum detectable effect, or the detectable effect for a sample size."""
@@ -486,6 +487,7 @@ def experiments_sample_size(
         if mde is not None:
             result = sample_size(baseline, mde, relative=relative, alpha=alpha, power=power, ratio=ratio)
         else:
+            assert n_per_arm is not None  # exactly one of the two, checked above
             result = minimum_detectable_effect(baseline, n_per_arm, alpha=alpha, power=power, ratio=ratio)
     except StatsInputError as exc:
         fail(str(exc))
@@ -508,8 +510,8 @@ def experiments_compare(
     control_exposures: Annotated[int, typer.Option(min=1, help="Exposures (recipients, sends) in the control or holdout.")],
     treatment_successes: Annotated[int, typer.Option(min=0, help="Successes in the treatment.")],
     treatment_exposures: Annotated[int, typer.Option(min=1, help="Exposures in the treatment.")],
-    alpha: Annotated[Optional[float], typer.Option(help="Significance level (default: config stats.alpha).")] = None,
-    tau: Annotated[Optional[float], typer.Option(help="mSPRT mixing scale (default: config stats.sequential_tau).")] = None,
+    alpha: Annotated[float | None, typer.Option(help="Significance level (default: config stats.alpha).")] = None,
+    tau: Annotated[float | None, typer.Option(help="mSPRT mixing scale (default: config stats.sequential_tau).")] = None,
 ) -> None:
     """Two-proportion test with intervals, relative lift (e.g. vs the holdout), and an always-valid p-value."""
     from mos_pipelines.experiments.ab_statistics import StatsInputError, msprt, two_proportion_test
@@ -553,10 +555,10 @@ def experiments_evaluate(
     log: Annotated[Path, typer.Option("--log", help="CSV log of a randomized experiment, one row per exposure, in time order.")],
     arm_column: Annotated[str, typer.Option(help="Column with the arm shown.")],
     reward_column: Annotated[str, typer.Option(help="Column with the reward (0/1, or a value such as revenue).")],
-    holdout_arm: Annotated[Optional[str], typer.Option(help="Arm that is the holdout: never chosen by the policy.")] = None,
-    propensity_column: Annotated[Optional[str], typer.Option(help="Logging probability of the arm shown (IPS).")] = None,
+    holdout_arm: Annotated[str | None, typer.Option(help="Arm that is the holdout: never chosen by the policy.")] = None,
+    propensity_column: Annotated[str | None, typer.Option(help="Logging probability of the arm shown (IPS).")] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Logged rows per policy update (a 'day').")] = 1000,
-    seed: Annotated[Optional[int], typer.Option(help="Random seed (default: config bandit.random_seed).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default: config bandit.random_seed).")] = None,
 ) -> None:
     """Replay the bandit on a logged randomized experiment: its average reward vs uniform and the best arm."""
     from mos_pipelines.experiments.offline import LogError, evaluate_log, read_log
@@ -612,7 +614,7 @@ def experiments_evaluate(
 @app.command()
 def simulate(
     days: Annotated[int, typer.Option(min=1, help="Simulated days of the closed loop.")] = 30,
-    scenario: Annotated[Optional[Path], typer.Option(help="Scenario YAML (default: bundled default.yaml).")] = None,
+    scenario: Annotated[Path | None, typer.Option(help="Scenario YAML (default: bundled default.yaml).")] = None,
     people: Annotated[int, typer.Option(min=1, help="People in the simulated world.")] = 2000,
     seed: Annotated[int, typer.Option(help="Seed of the world (same seed and scenario, same run).")] = 7,
     full_build: Annotated[bool, typer.Option(help="Materialize the dbt models through Dagster every day (slow) "
@@ -687,7 +689,7 @@ def insights_show(
     ctx: typer.Context,
     limit: Annotated[int, typer.Option(min=1, help="How many insights to print.")] = 10,
     rejected: Annotated[bool, typer.Option(help="Print the rejected candidates and why, instead.")] = False,
-    reader: Annotated[Optional[str], typer.Option(help="Print this reader's notifications of the latest run.")] = None,
+    reader: Annotated[str | None, typer.Option(help="Print this reader's notifications of the latest run.")] = None,
 ) -> None:
     """Print the top insights of the latest run (what to do, and the evidence behind it)."""
     if ctx.invoked_subcommand is not None:
@@ -751,7 +753,7 @@ def insights_feedback(
     notification_id: Annotated[str, typer.Argument(help="The notification's id (see `mos insights --reader R`).")],
     reader: Annotated[str, typer.Option(help="Who gives the feedback (a reader of config/insights.yaml).")],
     verdict: Annotated[str, typer.Option(help="useful, not_useful or mark_as_completed.")],
-    note: Annotated[Optional[str], typer.Option(help="Free text kept with the feedback.")] = None,
+    note: Annotated[str | None, typer.Option(help="Free text kept with the feedback.")] = None,
 ) -> None:
     """Record feedback on a notification; it changes that reader's next ranking."""
     settings = configure_environment()
@@ -768,7 +770,7 @@ config_app = typer.Typer(help="The configuration: what each file of config/ sets
 app.add_typer(config_app, name="config")
 
 
-def _config_domains(domain: Optional[str]) -> list[str]:
+def _config_domains(domain: str | None) -> list[str]:
     from mos_pipelines.configuration import DOMAINS
 
     if domain is None:
@@ -780,13 +782,13 @@ def _config_domains(domain: Optional[str]) -> list[str]:
 
 @config_app.command("show")
 def config_show(
-    domain: Annotated[Optional[str], typer.Option(help="One domain (a file of config/), `dbt` (the vars dbt receives) "
+    domain: Annotated[str | None, typer.Option(help="One domain (a file of config/), `dbt` (the vars dbt receives) "
                                                        "or `environment` (the MOS_* variables). Default: all.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON: domain -> key -> {value, source}.")] = False,
 ) -> None:
     """Print the effective configuration: every value, and where it came from (file:line key, or default)."""
     configure_environment()
-    from mos_pipelines.configuration import ConfigError, DOMAINS, provenance
+    from mos_pipelines.configuration import DOMAINS, ConfigError, provenance
     from mos_pipelines.configuration.dbt import dbt_provenance
     from mos_pipelines.configuration.environment import variables
 
@@ -809,14 +811,14 @@ def config_show(
     if as_json:
         print(json.dumps(out, indent=2, default=str))
         return
-    for name, rows in out.items():
+    for name, entries in out.items():
         if name in DOMAINS:
             header = f"{name}: config/{name}.yaml" + (f" + ${DOMAINS[name].env} ({os.environ[DOMAINS[name].env]})"
                                                        if os.environ.get(DOMAINS[name].env) else "")
         else:
             header = {"dbt": "dbt: every var handed to dbt with --vars", "environment": "environment"}[name]
         console.print(f"# {header}", markup=False, style="bold")
-        for key, row in rows.items():
+        for key, row in entries.items():
             if name == "environment":
                 line = f"{key} = {row['value']}    # {row['what']}"
             else:
@@ -827,17 +829,17 @@ def config_show(
 
 @config_app.command("validate")
 def config_validate(
-    file: Annotated[Optional[Path], typer.Argument(help="A config file to check before using it (merged over the "
+    file: Annotated[Path | None, typer.Argument(help="A config file to check before using it (merged over the "
                                                         "bundled file of its domain). Default: every domain as it "
                                                         "would be read now (bundled files and MOS_*_CONFIG overrides).")] = None,
-    domain: Annotated[Optional[str], typer.Option(help="The file's domain when its name does not say it "
+    domain: Annotated[str | None, typer.Option(help="The file's domain when its name does not say it "
                                                        "(activation, experiments, ...).")] = None,
 ) -> None:
     """Validate configuration; every problem is printed (file, key, line, expected, got) and the exit code is 2."""
     configure_environment()
     from mos_pipelines.configuration import DOMAINS, ConfigError, load
     from mos_pipelines.configuration.dbt import dbt_vars
-    from mos_pipelines.configuration.errors import display_path
+    from mos_pipelines.configuration.errors import Problem, display_path
 
     if domain is not None and domain not in DOMAINS:
         fail(f"--domain {domain!r}: expected one of {', '.join(DOMAINS)}")
@@ -846,10 +848,10 @@ def config_validate(
         if name not in DOMAINS:
             fail(f"{file}: cannot tell which configuration this is: name it after its domain "
                  f"({', '.join(f'{d}.yaml' for d in DOMAINS)}) or pass --domain")
-        checks = [(name, file)]
+        checks: list[tuple[str, Path | None]] = [(name, file)]
     else:
         checks = [(name, None) for name in ([domain] if domain else DOMAINS)]
-    problems = []
+    problems: list[Problem] = []
     for name, path in checks:
         try:
             settings = load(name, path)
@@ -894,7 +896,7 @@ def dbt(ctx: typer.Context) -> None:
 
 @app.command()
 def lint(
-    paths: Annotated[Optional[list[str]], typer.Argument(help="Folders or files of dbt_project/ (default: models tests).")] = None,
+    paths: Annotated[list[str] | None, typer.Argument(help="Folders or files of dbt_project/ (default: models tests).")] = None,
 ) -> None:
     """Lint the dbt SQL with sqlfluff (dbt templater and the configuration's vars); exit code 1 on violations."""
     settings = configure_environment()

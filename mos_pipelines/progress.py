@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 ProgressCallback = Callable[[str, int, int], None]
 
@@ -28,7 +28,7 @@ def make_progress(console: Console) -> Progress:
 def stage_progress(console: Console) -> Iterator[ProgressCallback]:
     """Yield ``progress(stage, done, total)``; each stage gets its own bar."""
     with make_progress(console) as bars:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def update(stage: str, done: int, total: int) -> None:
             if stage not in tasks:

@@ -195,8 +195,8 @@ def run_activation(destinations: list[str] | None = None, dry_run: bool = False)
 
     The same decision as the sensors (``activation.gating.decide``) except that a materialization
     delivered before may be delivered again (the ledger sends nothing that did not change)."""
-    from mos_pipelines.defs.activation.gating import decide, delivery_key
     from mos_pipelines.configuration import load_activation
+    from mos_pipelines.defs.activation.gating import decide, delivery_key
     from mos_pipelines.defs.activation.jobs import job_name
 
     config = load_activation()

@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 
 from mos_pipelines import skipped
-from mos_pipelines.warehouse import SCHEMAS, scalar, table_exists
+from mos_pipelines.warehouse import SCHEMAS, first_row, scalar, table_exists
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,7 @@ def _identity_highlights(con: duckdb.DuckDBPyConnection, truth_file: Path | None
         from mos_pipelines.identity.truth_eval import evaluate_identity
 
         scores = evaluate_identity(con, truth_file, crm_only=True).clusters
+        assert scores is not None  # evaluate() always scores the clusters
         lines.append(
             f"CRM deduplication vs the simulator's truth: precision {scores.pairs.precision:.3f}, "
             f"recall {scores.pairs.recall:.3f}, F1 {scores.pairs.f1:.3f}; largest customer "
@@ -93,17 +94,17 @@ def warehouse_summary(con: duckdb.DuckDBPyConnection, truth_file: Path | None = 
             "from raw.quarantine group by 1, 2 order by 3 desc limit 5"
         ).fetchall()
     if table_exists(con, "marts", "fct_sessions"):
-        n, devices = con.execute("select count(*), count(distinct device_key) from marts.fct_sessions").fetchone()
+        n, devices = first_row(con, "select count(*), count(distinct device_key) from marts.fct_sessions")
         found.highlights.append(f"{n:,} sessions from {devices:,} devices (30-minute inactivity rule)")
     if table_exists(con, "marts", "fct_orders"):
-        n, revenue = con.execute(
-            "select count(*), coalesce(sum(amount) filter (where is_completed), 0) from marts.fct_orders"
-        ).fetchone()
+        n, revenue = first_row(
+            con, "select count(*), coalesce(sum(amount) filter (where is_completed), 0) from marts.fct_orders"
+        )
         found.highlights.append(f"{n:,} orders, {revenue:,.0f} completed revenue (mixed currencies)")
     if table_exists(con, "marts", "fct_ad_spend_daily"):
-        spend, platforms = con.execute(
-            "select coalesce(sum(spend), 0), count(distinct platform) from marts.fct_ad_spend_daily"
-        ).fetchone()
+        spend, platforms = first_row(
+            con, "select coalesce(sum(spend), 0), count(distinct platform) from marts.fct_ad_spend_daily"
+        )
         found.highlights.append(f"{spend:,.0f} ad spend across {platforms} platforms")
     if table_exists(con, "marts", "dim_customer_identity_map"):
         found.highlights.extend(_identity_highlights(con, truth_file))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
@@ -68,6 +68,11 @@ def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None)
     """The single value of a query. Fetches everything: DuckDB 2 keeps a half-read result open,
     which blocks later ``register`` calls on the same connection."""
     return con.execute(sql, params or []).fetchall()[0][0]
+
+
+def first_row(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> tuple[Any, ...]:
+    """The first row of a query that returns one (an aggregate); fetches everything, as ``scalar`` does."""
+    return con.execute(sql, params or []).fetchall()[0]
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:

@@ -51,7 +51,7 @@ class SmtpServer:
         self.handler = Mailbox(str(maildir)) if maildir else _CountingHandler()
         self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
 
-    def __enter__(self) -> "SmtpServer":
+    def __enter__(self) -> SmtpServer:
         self.controller.start()
         return self
 
@@ -121,7 +121,7 @@ class WebhookServer:
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
-    def __enter__(self) -> "WebhookServer":
+    def __enter__(self) -> WebhookServer:
         self.thread.start()
         return self
 

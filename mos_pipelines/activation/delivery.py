@@ -30,7 +30,7 @@ from mos_pipelines.activation.channels import Channel, ChannelContext, DeliveryE
 from mos_pipelines.activation.content import ensure_approvals
 from mos_pipelines.activation.retry import RateLimiter
 from mos_pipelines.configuration.activation import ActivationSettings, Destination
-from mos_pipelines.warehouse import scalar, table_exists, transaction
+from mos_pipelines.warehouse import table_exists, transaction
 
 CONSENT_TABLE = "marts.dim_customer_consents"
 Log = Callable[[str], None]
@@ -183,10 +183,12 @@ def deliver(con: duckdb.DuckDBPyConnection, name: str, config: ActivationSetting
     finally:
         channel.close()
     report.files = [str(p) for p in getattr(channel, "files_written", [])]
-    if getattr(channel, "flagged", None):
-        report.notes.extend(f"copy fell back to the template: {f}" for f in channel.flagged)
-    if getattr(channel, "skipped_no_identifier", 0):
-        report.notes.append(f"{channel.skipped_no_identifier} row(s) without a valid email or phone were left out")
+    flagged = getattr(channel, "flagged", None)  # email copy only
+    if flagged:
+        report.notes.extend(f"copy fell back to the template: {f}" for f in flagged)
+    no_identifier = getattr(channel, "skipped_no_identifier", 0)  # audiences only
+    if no_identifier:
+        report.notes.append(f"{no_identifier} row(s) without a valid email or phone were left out")
     return report
 
 
@@ -247,13 +249,17 @@ def _send_batch(con: duckdb.DuckDBPyConnection, name: str, destination: Destinat
     purpose = destination.consent_purpose
     if purpose:
         upserts = [c for c in batch if c.operation == "upsert" and c.customer_id]
-        statuses = consent_statuses(con, purpose, sorted({c.customer_id for c in upserts}))
-        revoked = {c.record_key for c in upserts if statuses.get(c.customer_id) != "granted"}
+        statuses = consent_statuses(con, purpose, sorted({c.customer_id for c in upserts if c.customer_id}))
+
+        def status_of(change: ledger.Change) -> str | None:
+            return statuses.get(change.customer_id) if change.customer_id else None
+
+        revoked = {c.record_key for c in upserts if status_of(c) != "granted"}
         if revoked:
             for change in batch:
                 if change.record_key in revoked:
                     audit.add(change.record_key, "blocked_consent",
-                              _consent_reason(purpose, statuses.get(change.customer_id), "when its batch was sent"),
+                              _consent_reason(purpose, status_of(change), "when its batch was sent"),
                               recipient_hash=change.recipient_hash, idempotency_key=change.idempotency_key,
                               operation="upsert")
             report.blocked_consent += len(revoked)

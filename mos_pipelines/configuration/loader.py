@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from mos_pipelines.configuration.base import DomainSettings, Invalid, Section
 from mos_pipelines.configuration.errors import MISSING, ConfigError, Problem, display_path, phrased
@@ -66,7 +67,7 @@ def parse_document(file: Path, content: bytes, label: str = "") -> Document:
         raise ConfigError(file, "", "valid YAML", phrased(f"{problem}{where}"), line=line) from exc
     finally:
         loader.dispose()
-    if data is None:
+    if node is None or data is None:  # an empty file
         return Document(file, {}, {}, label)
     if not isinstance(data, dict):
         raise ConfigError(file, "", "a mapping of keys at the top level", phrased(f"a {type(data).__name__}"),
@@ -282,7 +283,7 @@ EXPECTED = {
 }
 
 
-def _expected(error: dict[str, Any], model: type[BaseModel], path: Key) -> str:
+def _expected(error: ErrorDetails, model: type[BaseModel], path: Key) -> str:
     kind, ctx = error["type"], error.get("ctx") or {}
     if kind == "extra_forbidden":
         holder = _model_at(model, path[:-1])

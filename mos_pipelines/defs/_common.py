@@ -6,6 +6,7 @@ what is its own: key, group, owner, upstream tables, description.
 """
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import dagster as dg
 import duckdb
@@ -57,7 +58,7 @@ PARTS_CHECK = "all_parts_computed"
 def partial_result(
     context: dg.AssetExecutionContext,
     con: duckdb.DuckDBPyConnection,
-    metadata: Mapping[str, object],
+    metadata: Mapping[str, Any],  # values dagster takes as metadata
     skipped_parts: Sequence[skipped.SkippedPart],
 ) -> dg.MaterializeResult:
     """The materialization of an asset declared with ``parts``: records the skipped parts in

@@ -72,7 +72,7 @@ def buckets(unit_ids: Sequence[str] | pd.Series, experiment_ids: Sequence[str] |
     return np.asarray(out["b"], dtype=float)
 
 
-def arm_index(arm_bucket: np.ndarray, shares: Sequence[float]) -> np.ndarray:
+def arm_index(arm_bucket: np.ndarray, shares: Sequence[float] | np.ndarray) -> np.ndarray:
     """Arm (position in ``shares``) of each bucket: the bucket's place in the cumulative shares."""
     cumulative = np.cumsum(np.asarray(shares, dtype=float))
     cumulative[-1] = 1.0  # rounding must not leave a gap at the top

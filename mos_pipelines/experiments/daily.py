@@ -6,6 +6,7 @@ Used by the Dagster assets (source ``warehouse``) and by the closed loop (``raw`
 from __future__ import annotations
 
 import datetime
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pandas as pd
@@ -124,7 +125,7 @@ def warehouse_audience(con, experiments: list[Experiment]) -> pd.DataFrame:
         con.unregister("_experiment_ids")
 
 
-def update_budget(con, config: ExperimentsSettings) -> tuple[pd.DataFrame, dict[str, float]]:
+def update_budget(con, config: ExperimentsSettings) -> tuple[pd.DataFrame, Mapping[str, float | str]]:
     """Allocate the configured budget for the day after the last day of channel performance."""
     allocation_tables.ensure_tables(con)
     totals, end = channel_totals(con, config.budget)

@@ -60,7 +60,9 @@ def read_log(path: Path, arm_column: str, reward_column: str, propensity_column:
         try:
             header = next(reader)
         except StopIteration:
-            raise LogError(f"{path}: the file is empty (expected a CSV header with {arm_column!r} and {reward_column!r})")
+            raise LogError(
+                f"{path}: the file is empty (expected a CSV header with {arm_column!r} and {reward_column!r})"
+            ) from None
         except (UnicodeDecodeError, csv.Error) as exc:
             raise LogError(f"{path}: not a readable UTF-8 CSV file ({exc})") from exc
         header = [h.strip() for h in header]

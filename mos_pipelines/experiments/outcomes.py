@@ -127,7 +127,7 @@ def unit_outcomes(con, source: Source, experiments: list[Experiment], config: Ex
         else:
             email = """select campaign_id, variant_id, recipient_email, email_event_type, message_id, occurred_at
                 from staging.stg_esp__email_events"""
-            conversions = _NO_CONVERSIONS if not needs_conversions else f"""
+            conversions = _NO_CONVERSIONS if not needs_conversions else """
                 select regions.email_match_key, conversions.converted_at, conversions.revenue_usd
                 from marts.fct_conversions as conversions
                 inner join intermediate.int_marketing__email_regions as regions

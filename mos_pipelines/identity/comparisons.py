@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 _RECORD_REF = re.compile(r"\b([lr])\.([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -126,6 +127,8 @@ def _similarity(kind: str, column: str, bound: int | None = None) -> tuple[str, 
     if kind == "jaro_winkler":
         return f"jw_{column}", f"case when {col_l} = {col_r} then 1.0 else jaro_winkler_similarity({col_l}, {col_r}) end"
     if kind in ("levenshtein", "damerau_levenshtein"):
+        if bound is None:
+            raise ValueError(f"a {kind} similarity needs the largest distance tested (bound)")
         # DuckDB's edit distances count bytes, so the byte-length difference is a lower bound: pairs
         # further apart than the largest threshold skip the function.
         return (f"{kind}_{column}",
@@ -137,6 +140,12 @@ def _similarity(kind: str, column: str, bound: int | None = None) -> tuple[str, 
                 f"case when {col_l} = {col_r} then 1.0 else len(list_intersect(list_distinct({tokens_l}), list_distinct({tokens_r})))"
                 f" / len(list_distinct(list_concat({tokens_l}, {tokens_r}))) end")
     raise ValueError(f"no similarity for {kind!r}")
+
+
+def _required(kind: str, value: float | int | str | None) -> float | int | str:
+    if value is None:
+        raise ValueError(f"a {kind} level needs a value (its threshold)")
+    return value
 
 
 def level(kind: str, columns: Sequence[str], value: float | int | str | None = None, *,
@@ -154,14 +163,16 @@ def level(kind: str, columns: Sequence[str], value: float | int | str | None = N
     if kind == "exact":
         sql, default = _all(cols, "l.{c} = r.{c}"), "exact"
     elif kind in ("jaro_winkler", "jaccard"):
+        threshold = float(_required(kind, value))
         sims = [_similarity(kind, c) for c in cols]
-        sql = " and ".join(f"{{{key}}} >= {float(value)!r}" for key, _ in sims)
+        sql = " and ".join(f"{{{key}}} >= {threshold!r}" for key, _ in sims)
         default = f"{'jw' if kind == 'jaro_winkler' else 'jaccard'}>={value:g}"
     elif kind in ("levenshtein", "damerau_levenshtein"):
+        distance = int(_required(kind, value))
         bounds = bounds or {}
-        sims = [_similarity(kind, c, bounds.get(c, int(value))) for c in cols]
-        sql = " and ".join(f"{{{key}}} <= {int(value)}" for key, _ in sims)
-        default = f"{'lev' if kind == 'levenshtein' else 'dl'}<={int(value)}"
+        sims = [_similarity(kind, c, bounds.get(c, distance)) for c in cols]
+        sql = " and ".join(f"{{{key}}} <= {distance}" for key, _ in sims)
+        default = f"{'lev' if kind == 'levenshtein' else 'dl'}<={distance}"
     elif kind == "swapped":
         if len(cols) != 2:
             raise ValueError("a swapped level compares exactly two columns (first and last name)")
@@ -176,10 +187,12 @@ def level(kind: str, columns: Sequence[str], value: float | int | str | None = N
     elif kind == "year":
         sql, default = _all(cols, "substr(l.{c}, 1, 4) = substr(r.{c}, 1, 4)"), "same year"
     elif kind == "within_years":
-        sql = _all(cols, f"abs(try_cast(substr(l.{{c}}, 1, 4) as integer) - try_cast(substr(r.{{c}}, 1, 4) as integer)) <= {int(value)}")
-        default = f"within {int(value)} years"
+        years = int(_required(kind, value))
+        sql = _all(cols, f"abs(try_cast(substr(l.{{c}}, 1, 4) as integer) - try_cast(substr(r.{{c}}, 1, 4) as integer)) <= {years}")
+        default = f"within {years} years"
     elif kind == "prefix":
-        sql, default = _all(cols, f"substr(l.{{c}}, 1, {int(value)}) = substr(r.{{c}}, 1, {int(value)})"), f"first {int(value)} characters"
+        length = int(_required(kind, value))
+        sql, default = _all(cols, f"substr(l.{{c}}, 1, {length}) = substr(r.{{c}}, 1, {length})"), f"first {length} characters"
     else:  # sql
         sql, default = str(value), "custom"
     return Level(label or default, sql, tf_column, cols), sims
@@ -220,7 +233,7 @@ def exact(column: str, tf: bool = False, name: str | None = None) -> Comparison:
 def jaro_winkler(column: str, thresholds: Sequence[float] = (0.92, 0.8), tf: bool = False,
                  name: str | None = None) -> Comparison:
     """Exact, then Jaro-Winkler similarity at each threshold (descending)."""
-    specs = [{"kind": "exact", "columns": [column], "tf_column": column if tf else None}]
+    specs: list[dict[str, Any]] = [{"kind": "exact", "columns": [column], "tf_column": column if tf else None}]
     specs += [{"kind": "jaro_winkler", "columns": [column], "value": t} for t in sorted(thresholds, reverse=True)]
     return build(name or column, specs)
 
@@ -228,7 +241,7 @@ def jaro_winkler(column: str, thresholds: Sequence[float] = (0.92, 0.8), tf: boo
 def levenshtein(column: str, thresholds: Sequence[int] = (1, 2), tf: bool = False,
                 name: str | None = None) -> Comparison:
     """Exact, then edit distance at each threshold (ascending)."""
-    specs = [{"kind": "exact", "columns": [column], "tf_column": column if tf else None}]
+    specs: list[dict[str, Any]] = [{"kind": "exact", "columns": [column], "tf_column": column if tf else None}]
     specs += [{"kind": "levenshtein", "columns": [column], "value": t} for t in sorted(thresholds)]
     return build(name or column, specs)
 

@@ -42,7 +42,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -63,8 +63,8 @@ __all__ = [
 TRUTH_COLUMNS = ("source", "source_record_id", "true_entity_id")
 EXAMPLES = 5  # example keys kept for records present on one side only
 
-Assignments = Union[pd.Series, Mapping[Hashable, Hashable]]
-Sources = Union[pd.Series, Mapping[Hashable, Hashable], str, None]
+Assignments: TypeAlias = pd.Series | Mapping[Hashable, Hashable]
+Sources: TypeAlias = pd.Series | Mapping[Hashable, Hashable] | str | None
 
 
 class TruthFileError(ValueError):
@@ -517,7 +517,7 @@ def _index_of_keys(keys: list[Hashable]) -> pd.Index:
     return pd.Index(keys, dtype=object)
 
 
-def _source_codes(sources: Sources, true_index: pd.Index, extra_index: pd.Index, n: int) -> np.ndarray:
+def _source_codes(sources: pd.Series | Mapping[Hashable, Hashable] | str, true_index: pd.Index, extra_index: pd.Index, n: int) -> np.ndarray:
     """Integer source code for each record of the universe (truth records, then extras); unknown → unique."""
     if isinstance(sources, str):
         if sources not in list(true_index.names):

@@ -165,7 +165,8 @@ def _step(con: duckdb.DuckDBPyConnection, c, i: int, compared: pd.Series, model:
     columns = ", ".join(f'"{col}"' for col in c.columns)
     rows = {rid: row for rid, *row in con.execute(f"select _rid, {columns} from _mx_records where _rid in (?, ?)",
                                                    [a, b]).fetchall()}
-    values = tuple("; ".join(f"{col}={v}" for col, v in zip(c.columns, rows[rid])) for rid in (a, b))
+    shown = ["; ".join(f"{col}={v}" for col, v in zip(c.columns, rows[rid])) for rid in (a, b)]
+    values = (shown[0], shown[1])
     if level < 0:
         return ComparisonStep(c.name, level, "no evidence (a value is missing)", None, None, 0.0, 0.0, values)
     m, u = model.m[c.name][level], model.u[c.name][level]

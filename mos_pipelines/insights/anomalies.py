@@ -12,8 +12,8 @@ import pandas as pd
 
 from mos_pipelines.insights.candidate import Candidate, RunContext, Skip, key_of, money, records
 from mos_pipelines.insights.channel_comparisons import EXCLUDED_CHANNELS
-from mos_pipelines.insights.semantic import Filter
 from mos_pipelines.insights.effect_statistics import revenue_week_vs_baseline, week_vs_baseline
+from mos_pipelines.insights.semantic import Filter
 
 MONEY_METRICS = ("revenue", "cost", "spend")
 REVENUE_METRICS = ("revenue",)  # sums of orders: the compound model, with the orders behind them
@@ -78,7 +78,7 @@ def _candidate(ctx: RunContext, metric: str, scope: str, query, rows: pd.DataFra
                "week_days": WEEK_DAYS, "observed": result.observed, "expected": result.expected,
                "baseline_weeks": weeks, "baseline_week_totals": [float(x) for x in base.sum(axis=1)],
                "change": result.change}
-    if compound is not None:
+    if compound is not None and orders is not None:  # compound is only computed with orders
         summary.update({"orders_observed": float(orders[-WEEK_DAYS:].sum()), "orders_expected": compound.orders_expected})
     columns = ["metric_time__day", metric, *([ORDERS] if compound is not None and metric != ORDERS else [])]
     candidate = Candidate(

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from mos_pipelines.configuration.insights import InsightsSettings
-from mos_pipelines.insights.semantic import Filter, SemanticError, SemanticLayer
 from mos_pipelines.insights.effect_statistics import order_value_cv2
+from mos_pipelines.insights.semantic import Filter, SemanticError, SemanticLayer
 
 INSIGHT_TYPES = ("channel_comparison", "region_comparison", "anomaly", "budget_pacing", "lookalike_degradation",
                  "experiment_winner", "holdout_lift")

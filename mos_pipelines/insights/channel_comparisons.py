@@ -15,7 +15,6 @@ import pandas as pd
 
 from mos_pipelines.configuration.insights import ChannelComparison
 from mos_pipelines.insights.candidate import Candidate, RunContext, Skip, key_of, money, records
-from mos_pipelines.insights.semantic import Filter
 from mos_pipelines.insights.effect_statistics import (
     binomial_log_variance,
     compare_ratios,
@@ -23,6 +22,7 @@ from mos_pipelines.insights.effect_statistics import (
     poisson_log_variance,
     ratio_estimate,
 )
+from mos_pipelines.insights.semantic import Filter
 
 EXCLUDED_CHANNELS = ("unattributed",)
 ALL_REGIONS = "all"

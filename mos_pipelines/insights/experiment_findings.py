@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from mos_pipelines.insights.candidate import Candidate, RunContext, Skip, key_of, money, records
-from mos_pipelines.insights.semantic import Filter
 from mos_pipelines.insights.effect_statistics import compare_proportions
+from mos_pipelines.insights.semantic import Filter
 from mos_pipelines.warehouse import table_exists
 
 ALL_REGIONS = "all"
@@ -219,8 +219,8 @@ def holdout_candidates(ctx: RunContext, objectives: dict[str, str], values: dict
 
 def _unit_sums(frame: pd.DataFrame) -> dict:
     sums = {c: float(frame[c].fillna(0).sum()) for c in UNIT_COLUMNS}
-    sums["cvr"] = sums["converted_units"] / sums["observed_units"] if sums["observed_units"] else None
-    return sums
+    cvr = sums["converted_units"] / sums["observed_units"] if sums["observed_units"] else None
+    return {**sums, "cvr": cvr}
 
 
 def _holdout_candidate(ctx: RunContext, experiment: str, region: str, sql: str, evidence_rows: list[dict], a: dict,

@@ -8,8 +8,8 @@ import math
 from scipy import stats
 
 from mos_pipelines.insights.candidate import Candidate, RunContext, Skip, key_of, records
-from mos_pipelines.warehouse import table_exists
 from mos_pipelines.lookalike.score_tables import DEGRADATION_ACTION, degradation_notification_id
+from mos_pipelines.warehouse import table_exists
 
 LATEST_SQL = """select model_run_id, audience, status, status_reason, recall_at_10, holdout_seed, auc,
     compared_with_run, fitted_at

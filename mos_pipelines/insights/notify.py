@@ -141,10 +141,9 @@ def notify(con: duckdb.DuckDBPyConnection, config: InsightsSettings, run_created
                 rows.append({"insight": ins, "key": key, "novelty": 0.0, "relevance": 0.0, "weight": 0.0,
                              "score": 0.0, "decision": "completed"})
                 continue
-            previous = last.get((reader.reader_id, key), "never")
-            if previous == "never":
+            if (reader.reader_id, key) not in last:  # never notified
                 novelty, decision = 1.0, "candidate"
-            elif changed_materially(previous, ins.effect_size, min_change, ins.insight_type):
+            elif changed_materially(last[(reader.reader_id, key)], ins.effect_size, min_change, ins.insight_type):
                 novelty, decision = CHANGED_NOVELTY, "candidate"
             else:
                 novelty, decision = REPEAT_NOVELTY, "repeat"

@@ -8,8 +8,8 @@ import datetime
 import pandas as pd
 
 from mos_pipelines.insights.candidate import Candidate, RunContext, Skip, key_of, money, records
-from mos_pipelines.insights.semantic import Filter
 from mos_pipelines.insights.effect_statistics import mean_against
+from mos_pipelines.insights.semantic import Filter
 from mos_pipelines.warehouse import columns_of, table_exists
 
 BUDGETS_SQL = """select campaign_id, max(campaign_name) as campaign_name, max(channel) as channel,

@@ -22,9 +22,9 @@ from mos_pipelines.insights.lookalike_degradation import lookalike_degradation
 from mos_pipelines.insights.pacing import budget_pacing
 from mos_pipelines.insights.selection import ACCEPTED, decide
 from mos_pipelines.insights.semantic import SemanticLayer
-from mos_pipelines.warehouse import table_exists
 from mos_pipelines.llm import LLM, Ledger
 from mos_pipelines.llm.prompts import get_prompt
+from mos_pipelines.warehouse import table_exists
 
 log = logging.getLogger("mos_pipelines.insights")
 
@@ -103,7 +103,7 @@ def generate_insights(con: duckdb.DuckDBPyConnection, config: InsightsSettings |
     began = time.perf_counter()
     phrase(candidates, llm if use_llm else None)
     seconds["phrasing"] = round(time.perf_counter() - began, 3)
-    run = InsightsRun(created_at, start, end, candidates, skips, seconds, llm.ledger.totals() if use_llm else {})
+    run = InsightsRun(created_at, start, end, candidates, skips, seconds, llm.ledger.totals() if use_llm and llm is not None else {})
     if write:
         insight_tables.write_insights(con, candidates, created_at)
     for skip in skips:

@@ -131,7 +131,7 @@ def render_html(all_rows: pd.DataFrame, top: int, title: str, skips: list[Skip] 
     created_at = all_rows["created_at"].iloc[0] if not all_rows.empty else None
     counts = Counter(all_rows["status"])
     types = Counter(accepted["insight_type"])
-    window = {}
+    window: dict[str, Any] = {}
     if not all_rows.empty:
         window = next((e.get("window") for e in all_rows["evidence"] if e.get("window")), {}) or {}
     reasons = Counter(str((e.get("decision") or {}).get("reason") or "").split(":")[0]

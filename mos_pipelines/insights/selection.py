@@ -26,7 +26,8 @@ def decide(candidates: list[Candidate], config: InsightsSettings) -> None:
               and c.effect_size is not None and math.isfinite(c.effect_size)]
     for kind in dict.fromkeys(c.insight_type for c in tested):
         family = [c for c in tested if c.insight_type == kind]
-        for candidate, q in zip(family, benjamini_hochberg([c.p_value for c in family])):
+        p_values = [c.p_value for c in family if c.p_value is not None]  # every one: tested has p-values
+        for candidate, q in zip(family, benjamini_hochberg(p_values), strict=True):
             candidate.q_value = float(q)
     tested_ids = {id(c) for c in tested}
     for c in candidates:
@@ -35,6 +36,7 @@ def decide(candidates: list[Candidate], config: InsightsSettings) -> None:
             c.q_value = None
             continue
         threshold = c.material_threshold if c.material_threshold is not None else config.min_relative_effect
+        assert c.q_value is not None  # set above for every tested candidate
         if c.q_value > config.max_q_value:
             c.status = REJECTED_SIGNIFICANCE
             c.reason = f"not significant: q = {c.q_value:.3g} > {config.max_q_value:g} (p = {c.p_value:.3g})"

@@ -15,7 +15,14 @@ import numpy as np
 import pandas as pd
 
 from mos_pipelines.configuration.lookalike import Audience, Degradation, ModelSettings
-from mos_pipelines.lookalike.model import TIERS, FeatureSpec, LookalikeError, LookalikeFit, fit_lookalike, rank_population
+from mos_pipelines.lookalike.model import (
+    TIERS,
+    FeatureSpec,
+    LookalikeError,
+    LookalikeFit,
+    fit_lookalike,
+    rank_population,
+)
 
 FEATURES_TABLE = "marts.dim_customer_features"
 

@@ -261,9 +261,17 @@ def fit_lookalike(frame: pd.DataFrame, is_seed: np.ndarray, spec: FeatureSpec, s
     # Calibration odds are n_pos : n_neg; in the population a person is seed-like at n_seed : n_population.
     n_pos_trained, n_neg_trained = int(y.sum()), int(len(y) - y.sum())
     prior_odds_factor = (n_neg_trained / n_pos_trained) * (n_seed / n_population)
-    fitted = LookalikeFit(model=model, spec=spec, settings=settings, evaluation=None, sizes={},  # type: ignore[arg-type]
-                          importances={}, seconds=timings, model_version=version,
-                          prior_odds_factor=prior_odds_factor)
+    fitted = LookalikeFit(
+        model=model,
+        spec=spec,
+        settings=settings,
+        evaluation=None,  # type: ignore[arg-type]  # set below, once this fit has scored the holdout
+        sizes={},
+        importances={},
+        seconds=timings,
+        model_version=version,
+        prior_odds_factor=prior_odds_factor,
+    )
 
     t0 = time.perf_counter()
     s_hold = fitted.score(frame.iloc[holdout])

@@ -21,7 +21,7 @@ import pandas as pd
 from mos_pipelines.configuration.quality import ConsentForActivation, QualitySettings
 from mos_pipelines.ingestion.contracts import SOURCES
 from mos_pipelines.quality.suites import SuiteOutcome, validate
-from mos_pipelines.warehouse import scalar, table_exists
+from mos_pipelines.warehouse import table_exists
 
 MAX_EXAMPLES = 5
 # The quarantine reason ingestion writes for an event with neither anonymousId nor userId.
@@ -426,7 +426,8 @@ def consent_for_activation(con: duckdb.DuckDBPyConnection, target: ConsentTarget
     _require(con, target.table)
     _require(con, settings.consent_table)
     cust, purpose = settings.customer_column, settings.purpose_column
-    status_filter, params = "", [target.purpose]
+    status_filter = ""
+    params: list[Any] = [target.purpose]  # and the allowed statuses (a list) when filtered
     if settings.status_column:
         status_filter = f' and c."{settings.status_column}" in (select unnest(?))'
         params.append(list(settings.allowed_statuses))

@@ -65,7 +65,7 @@ class CrmRecords:
         created = np.flatnonzero((f["system"].to_numpy() == system) & (f["export_day"].to_numpy() == day))
         updated = np.flatnonzero((f["system"].to_numpy() == system) & (f["update_day"].to_numpy() == day))
         times = np.concatenate([f["created_s"].to_numpy()[created], f["updated_s"].to_numpy()[updated]])
-        rows = [self.created_rows[i] for i in created] + [self.updated_rows[i] for i in updated]  # type: ignore[misc]
+        rows = [self.created_rows[i] for i in created] + [self.updated_rows[i] for i in updated]
         return [rows[k] for k in np.argsort(times, kind="stable")]
 
     def webinar_registrations(self, day: int) -> np.ndarray:

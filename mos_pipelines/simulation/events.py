@@ -164,7 +164,8 @@ class EventRenderer:
         revenue[rows] = orders["amount"].to_numpy()
         currency[rows] = orders["currency"].to_numpy()
         episode = int(webinar_episode_day(np.array([sessions.day]))[0])  # the next webinar
-        webinar_id = np.where(sessions.webinar, f"wb-{day_of(start, episode).isoformat()}", None)
+        # numpy's stubs take no None as a value; at run time it gives an object array holding None
+        webinar_id = np.where(sessions.webinar, f"wb-{day_of(start, episode).isoformat()}", None)  # type: ignore[call-overload]
         sess = pd.DataFrame({
             "idx": np.arange(m),
             "person": sessions.person,

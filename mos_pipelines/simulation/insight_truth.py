@@ -32,6 +32,7 @@ import datetime
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -112,7 +113,7 @@ def score_insights(insights: pd.DataFrame, truth: Path, min_true_effect: float =
         ev = row.evidence if isinstance(row.evidence, dict) else {}
         scorer = SCORERS.get(row.insight_type)
         if scorer is None:
-            verdict = (NOT_CHECKABLE, f"no truth for insight type {row.insight_type}", None, False)
+            verdict: Verdict = (NOT_CHECKABLE, f"no truth for insight type {row.insight_type}", None, False)
         else:
             verdict = scorer(world, ev, row.effect_size, min_true_effect)
         out.append(InsightScore(row.insight_id, row.insight_type, str(ev.get("key", "")), *verdict))
@@ -153,7 +154,7 @@ def _ratio_value(world: WorldTruth, metric: str, window: tuple[str, str], channe
 
 
 def _channel_comparison(world: WorldTruth, ev: dict, effect: float | None, tol: float) -> Verdict:
-    s = ev.get("subject") or {}
+    s: Any = ev.get("subject") or {}  # JSON evidence: a missing key reads None, which every lookup below treats as unknown
     metric = s.get("metric")
     if world.expected is None:
         return NOT_CHECKABLE, "truth/expected_daily.csv is missing", None, False
@@ -183,7 +184,7 @@ def _channel_comparison(world: WorldTruth, ev: dict, effect: float | None, tol: 
 
 
 def _region_comparison(world: WorldTruth, ev: dict, effect: float | None, tol: float) -> Verdict:
-    s = ev.get("subject") or {}
+    s: Any = ev.get("subject") or {}  # JSON evidence: a missing key reads None, which every lookup below treats as unknown
     metric, window = s.get("metric"), _window(ev)
     if world.expected is None:
         return NOT_CHECKABLE, "truth/expected_daily.csv is missing", None, False
@@ -200,7 +201,7 @@ def _region_comparison(world: WorldTruth, ev: dict, effect: float | None, tol: f
 
 
 def _anomaly(world: WorldTruth, ev: dict, effect: float | None, tol: float) -> Verdict:
-    s = ev.get("subject") or {}
+    s: Any = ev.get("subject") or {}  # JSON evidence: a missing key reads None, which every lookup below treats as unknown
     summary = (ev.get("summary") or [{}])[0]
     column = ADDITIVE_METRICS.get(s.get("metric"))
     exp = world.expected
@@ -232,7 +233,7 @@ def _anomaly(world: WorldTruth, ev: dict, effect: float | None, tol: float) -> V
 
 
 def _budget_pacing(world: WorldTruth, ev: dict, effect: float | None, tol: float) -> Verdict:
-    s = ev.get("subject") or {}
+    s: Any = ev.get("subject") or {}  # JSON evidence: a missing key reads None, which every lookup below treats as unknown
     summary = (ev.get("summary") or [{}])[0]
     exp = world.expected
     if exp is None:
@@ -271,7 +272,7 @@ def _arm_value(world: WorldTruth, campaign: str, variants: list[str], regions: l
 
 
 def _experiment_winner(world: WorldTruth, ev: dict, effect: float | None, tol: float) -> Verdict:
-    s = ev.get("subject") or {}
+    s: Any = ev.get("subject") or {}  # JSON evidence: a missing key reads None, which every lookup below treats as unknown
     metric = s.get("metric")
     if metric not in ("click_rate", "cvr"):
         return NOT_CHECKABLE, f"the truth has no arm {metric}", None, False
@@ -288,7 +289,7 @@ def _experiment_winner(world: WorldTruth, ev: dict, effect: float | None, tol: f
 
 
 def _holdout_lift(world: WorldTruth, ev: dict, effect: float | None, tol: float) -> Verdict:
-    s = ev.get("subject") or {}
+    s: Any = ev.get("subject") or {}  # JSON evidence: a missing key reads None, which every lookup below treats as unknown
     if world.arm_rates is None:
         return NOT_CHECKABLE, "truth/arm_rates.csv is missing", None, False
     regions = sorted(set(r for _, _, r in world.arm_rates.index)) if s.get("region") == "all" else [s.get("region")]

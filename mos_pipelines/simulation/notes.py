@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import json
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -77,7 +78,7 @@ def notes_day(
     for j, (person, record_id) in enumerate(zip(chosen["person_idx"], chosen["record_id"])):
         row = people.iloc[person]
         currency = BUDGET_CURRENCY[row["region"]]
-        fact = {
+        fact: dict[str, Any] = {  # drawn in this order: the seed's stream depends on it
             "product": PRODUCTS_OF_INTEREST[g.integers(len(PRODUCTS_OF_INTEREST))] if g.random() < FACT_SHARE[
                 "product"] else None,
             "budget_amount": int(g.integers(2, 41)) * 5000 if g.random() < FACT_SHARE["budget"] else None,

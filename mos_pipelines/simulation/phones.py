@@ -29,6 +29,8 @@ def _templates(country: str) -> list[tuple[int, int]]:
         example = phonenumbers.example_number_for_type(country, kind)
         if example is None or example.italian_leading_zero:
             continue
+        if example.country_code is None or example.national_number is None:
+            continue  # typed optional; the library's examples always carry both
         key = (example.country_code, example.national_number)
         if key not in found:
             found.append(key)
@@ -89,7 +91,7 @@ def _pattern(formatted: str, digits: int) -> str:
     for ch in reversed(formatted.replace("{", "{{").replace("}", "}}")):
         if ch.isdigit() and k > 0:
             k -= 1
-            out.append("{%d}" % k)
+            out.append(f"{{{k}}}")
         else:
             out.append(ch)
     return "".join(reversed(out))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
@@ -466,8 +466,8 @@ class _ChannelsEqual(Section):
         return value
 
 
-_Effect = Annotated[Union[_ChannelConversion, _VariantLift], Field(discriminator="type")]
-_NullSlice = Annotated[Union[_VariantsEqual, _ChannelsEqual], Field(discriminator="type")]
+_Effect = Annotated[_ChannelConversion | _VariantLift, Field(discriminator="type")]
+_NullSlice = Annotated[_VariantsEqual | _ChannelsEqual, Field(discriminator="type")]
 
 
 class _ScenarioFile(DomainSettings):

@@ -224,11 +224,11 @@ def session_utm(sessions: DaySessions, campaigns: list[Campaign]) -> pd.DataFram
         channel = CHANNELS[channel_name]
         refs = np.asarray(channel.referrers, dtype=object)[sessions.referrer_pick[rows] % len(channel.referrers)]
         referrer[rows] = np.where(refs == "", None, refs)
-        if channel.utm_source is None:
+        if channel.utm_source is None or channel.utm_medium is None:  # organic and direct: no UTM tags
             continue
         upper = sessions.utm_upper[rows]
         source[rows] = np.where(upper, channel.utm_source.capitalize(), channel.utm_source)
-        medium[rows] = np.where(upper, channel.utm_medium.upper(), channel.utm_medium)  # type: ignore[union-attr]
+        medium[rows] = np.where(upper, channel.utm_medium.upper(), channel.utm_medium)
         camp = sessions.campaign[rows]
         name[rows] = [campaigns[k].campaign_id if k >= 0 else None for k in camp]
         if channel.platform:

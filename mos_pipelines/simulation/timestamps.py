@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -10,7 +11,10 @@ import pandas as pd
 DAY_SECONDS = 86_400
 
 
-def _datetimes(start: datetime.date, seconds: np.ndarray, unit: str) -> np.ndarray:
+Unit = Literal["s", "ms"]
+
+
+def _datetimes(start: datetime.date, seconds: np.ndarray, unit: Unit) -> np.ndarray:
     base = np.datetime64(start.isoformat(), unit)
     scale = 1000 if unit == "ms" else 1
     return base + np.round(np.asarray(seconds, dtype=float) * scale).astype(np.int64).astype(f"timedelta64[{unit}]")
@@ -18,7 +22,7 @@ def _datetimes(start: datetime.date, seconds: np.ndarray, unit: str) -> np.ndarr
 
 def iso_utc(start: datetime.date, seconds: np.ndarray, milliseconds: bool = False) -> list[str]:
     """ISO 8601 UTC with a Z: 2026-01-05T14:03:27Z (or .123Z with milliseconds)."""
-    unit = "ms" if milliseconds else "s"
+    unit: Unit = "ms" if milliseconds else "s"
     return [s + "Z" for s in np.datetime_as_string(_datetimes(start, seconds, unit), unit=unit).tolist()]
 
 

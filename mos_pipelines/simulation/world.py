@@ -331,7 +331,8 @@ class _WorldRun:
             "channel": np.asarray(CHANNEL_NAMES, dtype=object)[sessions.channel],
             "campaign_id": campaign_ids[sessions.campaign],
             "ad_group_id": [ad_groups[c][a] if a >= 0 else None for c, a in zip(sessions.campaign, sessions.ad_group)],
-            "variant_id": np.where(sessions.variant_id == "", None, sessions.variant_id),
+            # numpy's stubs take no None as a value; at run time it gives an object array holding None
+            "variant_id": np.where(sessions.variant_id == "", None, sessions.variant_id),  # type: ignore[call-overload]
             "region": np.asarray(REGIONS, dtype=object)[population.region_idx[sessions.person]],
             "n_events": sessions.n_events,
             "n_events_landed": sessions.n_events,

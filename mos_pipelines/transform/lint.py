@@ -8,7 +8,7 @@ files can only hold text for them. This runs sqlfluff's Python API with the vars
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,13 @@ def lint(paths: Iterable[str] = ("models", "tests"), project_dir: Path = DBT_PRO
     records = result.as_records()
     for record in records:
         for v in record["violations"]:
-            found.append(Violation(str(Path(record["filepath"])), v["start_line_no"], v["start_line_pos"], v["code"],
-                                   v["description"]))
+            found.append(_violation(str(Path(record["filepath"])), v))
     return found, len(records)
+
+
+def _violation(path: str, record: Mapping[str, object]) -> Violation:
+    """A violation of sqlfluff's serialized records (typed as any JSON value: the positions are checked)."""
+    line, position = record["start_line_no"], record["start_line_pos"]
+    if not isinstance(line, int) or not isinstance(position, int):
+        raise TypeError(f"{path}: sqlfluff reported a violation without a line and position: {record!r}")
+    return Violation(path, line, position, str(record["code"]), str(record["description"]))

@@ -21,15 +21,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 import duckdb
+import pytest
 
 from mos_pipelines.configuration import load_insights as load_config
 from mos_pipelines.insights import insight_tables
-from mos_pipelines.simulation.insights_evaluation import build_worlds, evaluate_world, recall_table
 from mos_pipelines.insights.semantic import SemanticLayer
 from mos_pipelines.insights.traceability import problems
+from mos_pipelines.simulation.insights_evaluation import build_worlds, evaluate_world, recall_table
 
 SCENARIO = Path(__file__).with_name("insights_planted.yaml")
 SEEDS = list(range(1, 11))

@@ -23,7 +23,6 @@ import pytest
 
 from mos_pipelines.settings import PROJECT_ROOT, Settings
 from mos_pipelines.simulation import WorldConfig, generate_world
-from mos_pipelines.warehouse import scalar
 
 from .conftest import World, build_world, use_home
 
@@ -133,7 +132,7 @@ def test_rerun_on_the_same_data_gives_the_same_model_and_scores(ml_world: World)
     assert statuses == ["accepted", "accepted"]
 
 
-def execute_notebook(path: Path, kernels: Path) -> "nbformat.NotebookNode":  # noqa: F821
+def execute_notebook(path: Path, kernels: Path) -> nbformat.NotebookNode:  # noqa: F821
     """Run a notebook top to bottom in a kernel of this interpreter (the project venv), as a user would."""
     import nbformat
     from jupyter_client.kernelspec import KernelSpecManager

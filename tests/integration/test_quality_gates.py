@@ -16,7 +16,6 @@ import dagster as dg
 import pytest
 
 from mos_pipelines.runner import run_assets
-from mos_pipelines.settings import Settings
 from mos_pipelines.simulation import WorldConfig, generate_world
 from tests.integration.conftest import World, build_world, use_home
 
@@ -160,9 +159,9 @@ def test_a_40_percent_drop_on_one_day_fails_the_volume_gate_and_blocks_downstrea
 
 
 def test_marking_the_dropped_day_expected_lets_the_gate_pass(volume_drop: World):
-    from mos_pipelines.quality import gates
-
     import datetime
+
+    from mos_pipelines.quality import gates
 
     with volume_drop.connect() as con:
         result = gates.event_volume(con, max_change=0.10, noise_z=3, min_history_days=8,

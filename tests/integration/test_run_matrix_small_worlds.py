@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 import yaml
 
 from mos_pipelines.settings import PROJECT_ROOT

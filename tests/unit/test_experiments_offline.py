@@ -7,11 +7,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from mos_pipelines.cli import app
-import yaml
-
 from mos_pipelines.configuration import DOMAINS, ConfigError, load_experiments
 from mos_pipelines.experiments.offline import LogError, evaluate_log, read_log
 

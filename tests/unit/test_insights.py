@@ -15,11 +15,6 @@ from scipy import stats
 from mos_pipelines.configuration import load_insights as load_config
 from mos_pipelines.insights import insight_tables
 from mos_pipelines.insights.candidate import Candidate, RunContext
-from mos_pipelines.insights.lookalike_degradation import lookalike_degradation
-from mos_pipelines.insights.notify import changed_materially, notify
-from mos_pipelines.insights.pipeline import phrase
-from mos_pipelines.insights.selection import decide
-from mos_pipelines.insights.semantic import Filter, SemanticError, SemanticLayer
 from mos_pipelines.insights.effect_statistics import (
     benjamini_hochberg,
     binomial_log_variance,
@@ -31,6 +26,11 @@ from mos_pipelines.insights.effect_statistics import (
     revenue_week_vs_baseline,
     week_vs_baseline,
 )
+from mos_pipelines.insights.lookalike_degradation import lookalike_degradation
+from mos_pipelines.insights.notify import changed_materially, notify
+from mos_pipelines.insights.pipeline import phrase
+from mos_pipelines.insights.selection import decide
+from mos_pipelines.insights.semantic import Filter, SemanticError, SemanticLayer
 from mos_pipelines.lookalike import score_tables
 
 NOW = datetime.datetime(2026, 2, 1, 8, tzinfo=datetime.UTC)

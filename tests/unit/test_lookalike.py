@@ -12,7 +12,13 @@ from typer.testing import CliRunner
 
 from mos_pipelines.cli import app
 from mos_pipelines.configuration import DOMAINS, load_lookalike
-from mos_pipelines.lookalike.model import LookalikeError, SeedTooSmallError, fit_lookalike, infer_features, rank_population
+from mos_pipelines.lookalike.model import (
+    LookalikeError,
+    SeedTooSmallError,
+    fit_lookalike,
+    infer_features,
+    rank_population,
+)
 
 BUNDLED = load_lookalike(DOMAINS["lookalike"].file).model  # the model settings the warehouse uses
 

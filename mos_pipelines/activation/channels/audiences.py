@@ -61,7 +61,7 @@ class AudienceChannel:
 
     def __init__(self, context: ChannelContext) -> None:
         self.context = context
-        self.kind = context.destination.channel
+        self.kind: str = context.destination.channel  # Channel.kind is str (a protocol attribute is invariant)
         self.platform = PLATFORMS[self.kind]
         self.batch_size = context.destination.batch_size or 10000  # Meta takes at most 10,000 rows a call
         configured = context.destination.output_dir
@@ -84,7 +84,7 @@ class AudienceChannel:
                                      remove_payload=member))
         return prepared
 
-    def batch_ref(self, changes: list[Change]) -> str | None:
+    def batch_ref(self, changes: list[Change]) -> str:
         keys = "|".join(sorted(c.idempotency_key for c in changes))
         return hashlib.sha256(keys.encode()).hexdigest()[:16]
 

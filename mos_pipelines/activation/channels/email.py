@@ -15,6 +15,7 @@ from __future__ import annotations
 import email.charset
 import email.policy
 import email.utils
+import functools
 import hashlib
 import mailbox
 import os
@@ -63,11 +64,17 @@ def build_message(change: Change, settings: EmailSettings) -> Message:
     stdlib's compat32 message classes: several times faster than the EmailMessage header registry,
     and headers are written as given (List-Unsubscribe stays a list of <URI>s)."""
     p = change.payload
-    msg = MIMEText(p["body"].rstrip() + "\n\n--\nTo stop these emails, use the unsubscribe link of your mail "
-                   "program or reply with 'unsubscribe'.\n", "plain", BODY_CHARSET, policy=POLICY)
+    msg = MIMEText(
+        p["body"].rstrip() + "\n\n--\nTo stop these emails, use the unsubscribe link of your mail "
+        "program or reply with 'unsubscribe'.\n",
+        "plain",
+        BODY_CHARSET,  # type: ignore[arg-type]  # typeshed: a charset name; the stdlib takes a Charset (QP body)
+        policy=POLICY,
+    )
     msg["From"] = email.utils.formataddr((settings.from_name, settings.from_address))
     msg["To"] = p["to"]
-    msg["Subject"] = Header(p["subject"], "utf-8") if not p["subject"].isascii() else p["subject"]
+    # compat32 headers take a Header (encoded words); typeshed's MIMEText only declares str values
+    msg["Subject"] = Header(p["subject"], "utf-8") if not p["subject"].isascii() else p["subject"]  # type: ignore[assignment]
     msg["Date"] = email.utils.formatdate(usegmt=True)
     msg["Message-ID"] = message_id(change.idempotency_key, settings.message_id_domain)
     unsubscribe = [f"<mailto:{settings.unsubscribe_mailto}?subject=unsubscribe-{p['unsubscribe_token']}>"]
@@ -268,7 +275,7 @@ class EmailChannel:
         for change in changes:
             msg = build_message(change, self.settings)
             results[change.record_key] = deliver_with_retries(
-                change, lambda: self.sink.send(msg, change.idempotency_key), self.context.config.retry,
+                change, functools.partial(self.sink.send, msg, change.idempotency_key), self.context.config.retry,
                 self.context.limiter, log, self.context.sleep)
         return results
 

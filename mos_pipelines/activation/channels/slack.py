@@ -8,6 +8,7 @@ from the channel (a removal is acknowledged without a request).
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import duckdb
@@ -20,7 +21,7 @@ from mos_pipelines.activation.channels import (
     deliver_with_retries,
     require_columns,
 )
-from mos_pipelines.activation.channels.webhook import USER_AGENT, json_value, post
+from mos_pipelines.activation.channels.webhook import USER_AGENT, json_value, post, required_url
 from mos_pipelines.activation.ledger import Change, Prepared, payload_hash
 
 COLUMNS = ("notification_id", "title", "message")
@@ -81,9 +82,10 @@ class SlackChannel:
         return None
 
     def send(self, changes: list[Change], log: AttemptLog) -> dict[str, SendResult]:
+        url = required_url(self.context.name, self.url)
         timeout = self.context.destination.timeout_seconds
         return {change.record_key: deliver_with_retries(
-            change, lambda: post(self.session, self.url, change.payload, {}, timeout), self.context.config.retry,
+            change, functools.partial(post, self.session, url, change.payload, {}, timeout), self.context.config.retry,
             self.context.limiter, log, self.context.sleep) for change in changes}
 
     def lookup(self, rows: list[dict[str, Any]]) -> dict[str, bool | None]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import functools
 import math
 from typing import Any
 
@@ -21,6 +22,7 @@ from mos_pipelines.activation.channels import (
     AttemptLog,
     AttemptOutcome,
     ChannelContext,
+    DeliveryError,
     SendResult,
     deliver_with_retries,
     require_columns,
@@ -58,6 +60,12 @@ def post(session: requests.Session, url: str, body: dict[str, Any], headers: dic
                           retry_after_seconds(response.headers.get("Retry-After")))
 
 
+def required_url(destination: str, url: str | None) -> str:
+    if url is None:  # deliver() makes a destination without a URL a dry run: nothing is sent
+        raise DeliveryError(f"destination {destination}: no URL configured, nothing can be sent")
+    return url
+
+
 class WebhookChannel:
     kind = "webhook"
     supports_remove = True
@@ -90,13 +98,14 @@ class WebhookChannel:
         return None
 
     def send(self, changes: list[Change], log: AttemptLog) -> dict[str, SendResult]:
+        url = required_url(self.context.name, self.url)
         results = {}
         timeout = self.context.destination.timeout_seconds
         for change in changes:
             body = self.body(change)
             headers = {"Idempotency-Key": change.idempotency_key}
             results[change.record_key] = deliver_with_retries(
-                change, lambda: post(self.session, self.url, body, headers, timeout), self.context.config.retry,
+                change, functools.partial(post, self.session, url, body, headers, timeout), self.context.config.retry,
                 self.context.limiter, log, self.context.sleep)
         return results
 

@@ -12,11 +12,11 @@ from dagster_dbt import DbtCliResource
 
 from mos_pipelines.activation.channels import DeliveryError
 from mos_pipelines.activation.delivery import deliver
-from mos_pipelines.defs.activation.gating import DELIVERY_TAG, delivery_key
 from mos_pipelines.configuration import load_activation as load_config
 from mos_pipelines.configuration.dbt import vars_args
-from mos_pipelines.defs.transform.assets import LAYERS, dbt_step
+from mos_pipelines.defs.activation.gating import DELIVERY_TAG, delivery_key
 from mos_pipelines.defs.resources import MosHome
+from mos_pipelines.defs.transform.assets import LAYERS, dbt_step
 from mos_pipelines.settings import WAREHOUSE_POOL
 
 OWNER = "team:marketing-ops"

@@ -140,7 +140,7 @@ def decide(instance: dg.DagsterInstance, asset_graph, config: ActivationSettings
     storage_id = records.records[0].storage_id if records.records else None
     run = instance.get_run_by_id(run_id) if run_id else None
     if run is not None and not run.is_finished:
-        return Decision(False, f"waiting for run {run_id[:8]} that materialized {key.to_user_string()} to finish",
+        return Decision(False, f"waiting for run {run.run_id[:8]} that materialized {key.to_user_string()} to finish",
                         storage_id=storage_id, materialization_run_id=run_id)
     if require_new and last_storage_id is not None and storage_id is not None and storage_id <= last_storage_id:
         return Decision(False, f"no new materialization of {key.to_user_string()} since the last launch "

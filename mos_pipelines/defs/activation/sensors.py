@@ -9,9 +9,9 @@ import json
 
 import dagster as dg
 
-from mos_pipelines.defs.activation.gating import decide
 from mos_pipelines.configuration import load_activation as load_config
 from mos_pipelines.defs.activation.assets import CONFIG
+from mos_pipelines.defs.activation.gating import decide
 from mos_pipelines.defs.activation.jobs import activation_jobs, job_name
 
 

@@ -6,9 +6,9 @@ import pandas as pd
 
 from mos_pipelines.configuration import load_experiments as load_config
 from mos_pipelines.defs._common import partial_result, warehouse_asset
+from mos_pipelines.defs.resources import MosHome
 from mos_pipelines.experiments import allocation_tables, daily
 from mos_pipelines.experiments.outcomes import WAREHOUSE, load_experiments
-from mos_pipelines.defs.resources import MosHome
 from mos_pipelines.skipped import SkippedPart
 
 OWNER = "team:growth"
@@ -134,7 +134,7 @@ def budget_allocations(context: dg.AssetExecutionContext, mos: MosHome) -> dg.Ma
     with mos.connect() as con:
         rows, summary = daily.update_budget(con, config)
         if rows.empty:
-            reason = summary.get("reason", "no channel performance yet (marts.fct_channel_performance is empty)")
+            reason = str(summary.get("reason", "no channel performance yet (marts.fct_channel_performance is empty)"))
             return partial_result(context, con, {"dagster/row_count": 0}, [SkippedPart("all channels", reason)])
         skips = [SkippedPart(r.channel, "no spend in the lookback window: its return is the prior's, so it gets "
                                         "at most the exploration floor until it spends")

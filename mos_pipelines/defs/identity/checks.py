@@ -8,8 +8,8 @@ checks; this check adds the quality figures as metadata.
 import dagster as dg
 
 from mos_pipelines.defs._common import warehouse_check
-from mos_pipelines.identity.truth_eval import evaluate_identity
 from mos_pipelines.defs.resources import MosHome
+from mos_pipelines.identity.truth_eval import evaluate_identity
 
 TRUTH_FILE = "identity_truth.csv"
 TARGET_F1 = 0.97
@@ -31,6 +31,8 @@ def identity_matches_truth(mos: MosHome) -> dg.AssetCheckResult:
     with mos.connect() as con:
         crm = evaluate_identity(con, truth, crm_only=True)
         everything = evaluate_identity(con, truth)
+    # evaluate() always scores the clusters (only an edges-only evaluation has none)
+    assert crm.clusters is not None and everything.clusters is not None
     crm_scores = crm.clusters.pairs
     return dg.AssetCheckResult(
         passed=crm_scores.f1 >= TARGET_F1,

@@ -4,9 +4,9 @@
 import dagster as dg
 
 from mos_pipelines.defs._common import warehouse_check
+from mos_pipelines.defs.resources import MosHome
 from mos_pipelines.ingestion.contracts import SOURCES, Source
 from mos_pipelines.ingestion.loader import reconciliation_errors
-from mos_pipelines.defs.resources import MosHome
 from mos_pipelines.warehouse import scalar
 
 

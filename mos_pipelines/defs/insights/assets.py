@@ -5,12 +5,12 @@ import dagster as dg
 from mos_pipelines import skipped
 from mos_pipelines.configuration import load_insights as load_config
 from mos_pipelines.defs._common import partial_result, warehouse_asset
+from mos_pipelines.defs.resources import MosHome
 from mos_pipelines.insights import insight_tables
 from mos_pipelines.insights.candidate import Skip
 from mos_pipelines.insights.notify import notify
 from mos_pipelines.insights.pipeline import generate_insights
 from mos_pipelines.insights.report import top_markdown, write_report
-from mos_pipelines.defs.resources import MosHome
 from mos_pipelines.skipped import SkippedPart
 
 OWNER = "team:marketing-analytics"

@@ -3,9 +3,9 @@
 import dagster as dg
 
 from mos_pipelines.defs._common import warehouse_check
+from mos_pipelines.defs.resources import MosHome
 from mos_pipelines.insights import insight_tables
 from mos_pipelines.insights.traceability import problems
-from mos_pipelines.defs.resources import MosHome
 
 
 @warehouse_check(

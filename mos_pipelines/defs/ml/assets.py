@@ -6,9 +6,9 @@ import dagster as dg
 
 from mos_pipelines.configuration import load_lookalike as load_config
 from mos_pipelines.defs._common import partial_result, warehouse_asset
+from mos_pipelines.defs.resources import MosHome
 from mos_pipelines.lookalike import score_tables
 from mos_pipelines.lookalike.truth import true_propensity_by_customer
-from mos_pipelines.defs.resources import MosHome
 from mos_pipelines.skipped import SkippedPart
 
 OWNER = "team:data-science"

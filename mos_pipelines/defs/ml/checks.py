@@ -3,8 +3,8 @@
 import dagster as dg
 
 from mos_pipelines.defs._common import warehouse_check
-from mos_pipelines.lookalike import score_tables
 from mos_pipelines.defs.resources import MosHome
+from mos_pipelines.lookalike import score_tables
 
 
 @warehouse_check(

@@ -12,8 +12,8 @@ from collections.abc import Callable
 import dagster as dg
 
 from mos_pipelines.configuration import load_quality as load_config
-from mos_pipelines.quality import gates
 from mos_pipelines.defs.resources import MosHome
+from mos_pipelines.quality import gates
 from mos_pipelines.settings import WAREHOUSE_POOL
 
 CONFIG = load_config()
