@@ -38,7 +38,7 @@ class AudienceParams(StepParams):
 
 class LookalikeParams(StepParams):
     audience: str  # ml.lookalike_scores.audience
-    tiers: tuple[int, ...] = Field(min_length=1)
+    top_percent: int = Field(ge=1, le=100)  # tiers up to this top-N % band
 
 
 class AdSyncParams(StepParams):
@@ -80,7 +80,7 @@ class StepType:
 
 CATALOGUE: dict[str, StepType] = {t.name: t for t in (
     StepType("audience", "customers matching a predicate over the segment table (and a consent purpose)", AudienceParams),
-    StepType("lookalike_tier", "lookalike customers of given tiers (ml.lookalike_scores) added to an audience",
+    StepType("lookalike_tier", "lookalike customers up to a top-N % tier (ml.lookalike_scores) added to an audience",
              LookalikeParams),
     StepType("ad_audience_sync", "the audience synced to ad destinations (consent ad_personalization)", AdSyncParams),
     StepType("channel_budget", "spend on one channel: its share of the budget split", ChannelBudgetParams),
@@ -265,19 +265,22 @@ def rule_based_plan(objective: Objective, goal: Goal, facts: dict[str, Fact],
     audience_ids = ["segment_audience"]
 
     pool = facts["lookalike_pool"]
+    top = settings.plan.lookalike_top_percent
     if pool.available and pool.value["audiences"]:
-        audience, tiers = max(pool.value["audiences"].items(),
-                              key=lambda kv: (sum(n for t, n in kv[1].items() if int(t) in settings.plan.lookalike_tiers), kv[0]))
-        n = sum(c for t, c in tiers.items() if int(t) in settings.plan.lookalike_tiers)
+        def within(tiers: dict[str, int]) -> int:
+            return sum(n for t, n in tiers.items() if int(t) <= top)
+
+        audience, tiers = max(pool.value["audiences"].items(), key=lambda kv: (within(kv[1]), kv[0]))
+        n = within(tiers)
         if n > 0:
             steps.append(Step(id="lookalike_pool", type="lookalike_tier",
-                              title=f"Lookalikes of {audience}, tiers {', '.join(map(str, settings.plan.lookalike_tiers))}",
-                              depends_on=("segment_audience",), budget_usd=0,
-                              params={"audience": audience, "tiers": list(settings.plan.lookalike_tiers)},
+                              title=f"Lookalikes of {audience}, top {top} %", depends_on=("segment_audience",),
+                              budget_usd=0, params={"audience": audience, "top_percent": top},
                               expected=Expected(metric="customers", value=float(n))))
             audience_ids.append("lookalike_pool")
         else:
-            notes.append(f"no lookalike step: no customer of the segment in tiers {settings.plan.lookalike_tiers}")
+            notes.append(f"no lookalike step: no scored customer of the segment in the top {top} % of any audience "
+                         f"(tiers present: {', '.join(sorted({t for v in pool.value['audiences'].values() for t in v}, key=int))})")
     else:
         notes.append(f"no lookalike step: {pool.reason or 'no scored audience'}")
 

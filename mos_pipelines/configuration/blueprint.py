@@ -44,7 +44,7 @@ class GoalSettings(Section):
 
 
 class PlanSettings(Section):
-    lookalike_tiers: tuple[int, ...] = Field(min_length=1)  # tiers of ml.lookalike_scores added to the audience
+    lookalike_top_percent: Count  # lookalikes in tiers up to this top-N % of ml.lookalike_scores join the audience
     email_channel: Text  # the channel whose cost is sends (nurture step)
     nurture_sends_per_person: Count
     ad_destinations: tuple[Identifier, ...]  # destinations of config/activation.yaml for the ad-audience sync

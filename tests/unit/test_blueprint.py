@@ -298,6 +298,8 @@ def test_plan_is_a_valid_dag_whose_budgets_add_up(written):
     assert reserve.budget_usd == pytest.approx(100000 - 3 * 91 * (100 + 50) - next(
         s.budget_usd for s in bp.steps if s.id == "nurture_email"), abs=0.05)
     assert next(s for s in bp.steps if s.id == "nurture_email").params["experiments"] == ["nurture_subject"]
+    lookalike = next(s for s in bp.steps if s.id == "lookalike_pool")  # tiers 1 and 2 are inside the top 5 %
+    assert lookalike.params == {"audience": "high_value", "top_percent": 5} and lookalike.expected.value == 20
     assert bp.status() == "draft"
     assert (written.parent / f"{bp.blueprint_id}.context.json").exists()
 
