@@ -30,6 +30,7 @@ class ChannelRate:
     per_dollar_upper: float
     daily_cost_usd: float
     cap_usd: float | None = None  # a limit besides the spend multiple (e.g. the emailable audience)
+    cap_note: str = ""
 
 
 @dataclass(frozen=True)
@@ -91,11 +92,13 @@ def _rates(fact: Fact, objective: Objective, settings: BlueprintSettings, size: 
         cac = c["cac_usd"]["mean"]
         if objective.constraints.max_cac_usd is not None and (cac is None or cac > objective.constraints.max_cac_usd):
             continue
-        cap = None
+        cap, note = None, ""
         if c["channel"] == settings.plan.email_channel and emailable is not None and c.get("cost_per_send_usd"):
-            cap = emailable * settings.plan.nurture_sends_per_person * c["cost_per_send_usd"]
+            sends = settings.plan.nurture_sends_per_person
+            cap = emailable * sends * c["cost_per_send_usd"]
+            note = f"{emailable:,} not yet paying × {sends} sends × ${c['cost_per_send_usd']:.4f}"
         out.append(ChannelRate(c["channel"], c["cost_usd"], c["outcomes"], c["per_dollar"]["mean"],
-                               c["per_dollar"]["lower"], c["per_dollar"]["upper"], c["daily_cost_usd"], cap))
+                               c["per_dollar"]["lower"], c["per_dollar"]["upper"], c["daily_cost_usd"], cap, note))
     if not out:
         why = []
         if objective.constraints.excluded_channels:
@@ -183,8 +186,10 @@ def compute_goal(objective: Objective, facts: dict[str, Fact], settings: Bluepri
     for rate, _, cap in sorted(plan, key=lambda x: x[0].channel):
         lines.append(f"  {rate.channel}: {rate.outcomes:,.1f} / ${rate.cost_usd:,.0f} = CAC ${1 / rate.per_dollar:,.2f} "
                      f"[${1 / rate.per_dollar_upper:,.2f}–${1 / rate.per_dollar_lower:,.2f}]; absorbs up to "
-                     f"{g.max_spend_multiple:g} × ${rate.daily_cost_usd:,.2f}/day × {horizon} days = ${cap:,.0f}"
-                     + (" (capped by the emailable audience)" if rate.cap_usd is not None and cap == round(rate.cap_usd, 2) else ""))
+                     f"{g.max_spend_multiple:g} × ${rate.daily_cost_usd:,.2f}/day × {horizon} days = "
+                     f"{_usd(g.max_spend_multiple * rate.daily_cost_usd * horizon)}"
+                     + (f", capped at {_usd(cap)} by the emailable audience ({rate.cap_note})"
+                        if rate.cap_usd is not None and abs(cap - rate.cap_usd) < 0.005 else ""))
     lines.append("Allocation, lowest CAC first up to each channel's capacity:")
     for a in allocations:
         if a.budget_usd > 0:
@@ -232,4 +237,15 @@ def _offers(rates: list[ChannelRate], objective: Objective, need: int, settings:
     else:
         offers.append(f"No horizon up to {settings.goal.max_horizon_months} months reaches it with "
                       f"${objective.budget_usd:,.0f}.")
+        if offers[0].startswith("No budget"):  # neither alone: the shortest horizon where some budget does
+            for months in range(1, settings.goal.max_horizon_months + 1):
+                days = round(months * DAYS_PER_MONTH)
+                room = sum(capacity(r, days, settings) for r in rates)
+                if days > horizon and expected_gain(rates, room, days, settings) >= need:
+                    lo, hi = 0.0, room
+                    for _ in range(60):
+                        mid = (lo + hi) / 2
+                        lo, hi = (lo, mid) if expected_gain(rates, mid, days, settings) >= need else (mid, hi)
+                    offers.append(f"Both would: ${math.ceil(hi / 100) * 100:,.0f} over {months} months.")
+                    break
     return offers

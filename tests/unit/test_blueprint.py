@@ -263,6 +263,10 @@ def test_unreachable_goal_offers_the_budget_or_horizon_that_reaches_it(con, sett
     # one month: capacity 3 × (100 + 50 + 2) × 30 days ≈ $13.9k buys about 60: no budget reaches 200 in a month
     assert g.offers[0].startswith("No budget reaches it in 1 months")
     assert g.offers[1].startswith("No horizon up to 24 months reaches it with $10,000")
+    # 4 months (122 days): paid search absorbs 3 × $100 × 122 = $36,600 (186 customers), paid social ≈ $5,200 more
+    months = int(g.offers[2].split(" over ")[1].split(" ")[0])
+    both = float(g.offers[2].split("$")[1].split(" ")[0].replace(",", ""))
+    assert g.offers[2].startswith("Both would: $") and months == 4 and 41000 < both < 42500
     g = _goal(con, settings, "Grow paying customers in the EU by 60", budget_usd=10000, months=3).goal
     assert g.status == "unreachable"
     budget = float(g.offers[0].split("$")[1].split(" ")[0].replace(",", ""))
