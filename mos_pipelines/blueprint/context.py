@@ -87,7 +87,9 @@ def segment_predicate(segment: tuple[SegmentFilter, ...], columns: set[str] | No
                       alias: str = "") -> tuple[str, list[Any], list[str]]:
     """SQL over the segment's dimensions (AND across dimensions, OR within one), its parameters, and the
     dimensions left out because ``columns`` lacks them."""
-    parts, params, skipped = [], [], []
+    parts: list[str] = []
+    params: list[Any] = []
+    skipped: list[str] = []
     prefix = f"{alias}." if alias else ""
     for f in segment:
         if columns is not None and f.dimension not in columns:
@@ -230,7 +232,7 @@ def channel_rates(ctx: Context, p: WindowParams, fact: Fact) -> Any:
     if ctx.as_of is None:
         raise Missing(f"{table} has no days")
     have = set(columns_of(ctx.con, *_split(table)))
-    where, params, skipped = segment_predicate(tuple(f for f in p.segment if f.dimension in have), have)
+    where, params, skipped = segment_predicate(p.segment, have)
     window = p.window_days or ctx.settings.goal.window_days
     start = ctx.as_of - datetime.timedelta(days=window - 1)
     extra = [c for c in ("sends", "revenue_usd", "spend_usd") if c in have]
@@ -259,7 +261,7 @@ def channel_rates(ctx: Context, p: WindowParams, fact: Fact) -> Any:
             "cac_usd": {"mean": _inv(mean), "lower": _inv(hi), "upper": _inv(lo)},
             "daily_cost_usd": round(cost / window, 2),
         })
-        if "sends" in r and r["sends"]:
+        if r.get("sends"):
             item["sends"] = int(r["sends"])
             item["cost_per_send_usd"] = round(cost / float(r["sends"]), 6)
         if "revenue_usd" in r and r["revenue_usd"] is not None and outcomes > 0:
@@ -332,14 +334,15 @@ def spend_to_date(ctx: Context, p: WindowParams, fact: Fact) -> Any:
     if ctx.as_of is None:
         raise Missing(f"{table} has no days")
     have = set(columns_of(ctx.con, *_split(table)))
-    where, params, skipped = segment_predicate(tuple(f for f in p.segment if f.dimension in have), have)
+    where, params, skipped = segment_predicate(p.segment, have)
     window = p.window_days or ctx.settings.goal.window_days
     start = ctx.as_of - datetime.timedelta(days=window - 1)
     rows = query(ctx.con, fact, f"""
         select channel, sum(cost_usd) as cost_usd,
                sum(cost_usd) filter (where date_day >= cast(? as date)) as cost_usd_window
         from {table} where {where} group by channel having sum(cost_usd) > 0 order by channel""", [start, *params])
-    return {"window_start": start.isoformat(), "end": ctx.as_of.isoformat(),
+    note = {"note": f"{table} has no column {', '.join(skipped)}: spend over every value of it"} if skipped else {}
+    return {**note, "window_start": start.isoformat(), "end": ctx.as_of.isoformat(),
             "channels": [{"channel": r["channel"], "cost_usd": round(float(r["cost_usd"]), 2),
                           "cost_usd_window": round(float(r["cost_usd_window"] or 0), 2)} for r in rows],
             "total_usd": round(sum(float(r["cost_usd"]) for r in rows), 2)}

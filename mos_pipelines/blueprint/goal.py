@@ -178,10 +178,10 @@ def compute_goal(objective: Objective, facts: dict[str, Fact], settings: Bluepri
     measure = facts["channel_rates"].value["measure"]
     pct = round(100 * g.interval)
     lines = [
-        f"Baseline: {baseline:,} {objective.metric} in {objective.segment_text()} "
-        f"({settings.segments.table}, {settings.metrics[objective.metric].where}).",
-        f"Rates: {measure} per dollar over {window['days']} days ({window['start']} to {window['end']}), "
-        f"{pct} % interval from a Gamma–Poisson posterior:",
+        (f"Baseline: {baseline:,} {objective.metric} in {objective.segment_text()} "
+         f"({settings.segments.table}, {settings.metrics[objective.metric].where})."),
+        (f"Rates: {measure} per dollar over {window['days']} days ({window['start']} to {window['end']}), "
+         f"{pct} % interval from a Gamma–Poisson posterior:"),
     ]
     for rate, _, cap in sorted(plan, key=lambda x: x[0].channel):
         lines.append(f"  {rate.channel}: {rate.outcomes:,.1f} / ${rate.cost_usd:,.0f} = CAC ${1 / rate.per_dollar:,.2f} "
@@ -199,14 +199,14 @@ def compute_goal(objective: Objective, facts: dict[str, Fact], settings: Bluepri
                  f"({pct} % interval, {g.draws:,} seeded draws)"
                  + (f"; ${unspent:,.0f} cannot be spent within {horizon} days at up to {g.max_spend_multiple:g}× "
                     "each channel's trailing cost" if unspent > 0.5 else "") + ".")
-    if need is not None:
+    if need is not None and objective.target is not None:
         lines.append(f"Target: +{need:,} ({objective.target.kind} {objective.target.value:g}"
                      f"{' %' if objective.target.kind == 'relative' else ''}); expected {mean:,.1f} "
                      f"{'≥' if status == 'reachable' else '<'} {need:,}: {status}.")
     lines.append(f"Goal: {baseline:,} + {target_value - baseline:,} = {target_value:,}.")
 
     goal = Goal(objective.metric, baseline, status, mean, lower, upper, target_value, need, allocations, unspent, lines)
-    if status == "unreachable":
+    if status == "unreachable" and need is not None:
         goal.offers = _offers(rates, objective, need, settings)
     return goal
 

@@ -208,8 +208,8 @@ def parse_objective(text: str, settings: BlueprintSettings, vocabulary: Vocabula
 
     # the goal metric
     metric_terms: dict[str, list[Any]] = {}
-    for name, metric in settings.metrics.items():
-        for phrase in metric.phrases:
+    for name, spec in settings.metrics.items():
+        for phrase in spec.phrases:
             metric_terms.setdefault(phrase, []).append(name)
     metric_spans = _matches(metric_terms, text, lowered)
     meanings_at: dict[tuple[int, int], set[str]] = {}

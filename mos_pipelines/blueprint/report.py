@@ -8,8 +8,8 @@ from mos_pipelines.blueprint.plan import Blueprint
 def summary_lines(bp: Blueprint) -> list[str]:
     goal = bp.goal
     lines = [f"Blueprint {bp.blueprint_id} (revision {bp.revision}, {bp.status()}), data as of {bp.as_of or 'unknown'}",
-             f"Objective: {bp.objective.text!r} -> {bp.objective.metric} in {bp.objective.segment_text()}, "
-             f"${bp.budget_usd:,.0f} over {bp.objective.horizon_months:g} months ({bp.objective.horizon_days} days)",
+             (f"Objective: {bp.objective.text!r} -> {bp.objective.metric} in {bp.objective.segment_text()}, "
+              f"${bp.budget_usd:,.0f} over {bp.objective.horizon_months:g} months ({bp.objective.horizon_days} days)"),
              f"Goal: {goal.get('statement', '(none)')}", ""]
     lines += list(goal.get("arithmetic", []))
     lines += ["", "Steps:"]

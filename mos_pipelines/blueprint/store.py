@@ -20,7 +20,13 @@ import yaml
 from mos_pipelines.blueprint.context import Context, Fact, as_of, gather, vocabulary
 from mos_pipelines.blueprint.goal import Goal, compute_goal
 from mos_pipelines.blueprint.objective import Objective, parse_objective
-from mos_pipelines.blueprint.plan import Blueprint, Planner, PlanProblem, check, rule_based_plan
+from mos_pipelines.blueprint.plan import (
+    Blueprint,
+    Planner,
+    PlanProblem,
+    check,
+    rule_based_plan,
+)
 from mos_pipelines.configuration.blueprint import BlueprintSettings
 from mos_pipelines.configuration.errors import ConfigError
 from mos_pipelines.configuration.loader import load_documents, read_document
@@ -172,7 +178,7 @@ def approve(path: Path, by: str, at: datetime.datetime | None = None) -> Bluepri
         last, _ = load(kept[-1])
         if last.content_hash() != bp.content_hash():
             number = max(int(p.stem[1:]) for p in kept) + 1
-    stamp = (at or datetime.datetime.now(datetime.timezone.utc)).replace(microsecond=0).isoformat()
+    stamp = (at or datetime.datetime.now(datetime.UTC)).replace(microsecond=0).isoformat()
     data = bp.model_dump(mode="json")
     data["revision"] = number
     data["approval"] = {"by": by.strip(), "at": stamp, "content_hash": bp.content_hash()}

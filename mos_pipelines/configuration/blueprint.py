@@ -6,7 +6,17 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 
 from mos_pipelines.configuration.base import (
-    Count, DomainSettings, Identifier, Invalid, Positive, Relation, Section, Share, SnakeName, Text, replace,
+    Count,
+    DomainSettings,
+    Identifier,
+    Invalid,
+    Positive,
+    Relation,
+    Section,
+    Share,
+    SnakeName,
+    Text,
+    replace,
 )
 
 
@@ -75,5 +85,3 @@ class BlueprintSettings(DomainSettings):
                               ("synonyms", dimension), dimension)
         return value
 
-
-__all__ = ["BlueprintSettings", "GoalMetric", "Share"]

@@ -13,8 +13,13 @@ import yaml
 
 from mos_pipelines.blueprint import store
 from mos_pipelines.blueprint.context import PROVIDERS, Context, as_of, tools, vocabulary
-from mos_pipelines.blueprint.goal import GoalError, compute_goal
-from mos_pipelines.blueprint.objective import ObjectiveError, SegmentFilter, Vocabulary, parse_objective
+from mos_pipelines.blueprint.goal import GoalError
+from mos_pipelines.blueprint.objective import (
+    ObjectiveError,
+    SegmentFilter,
+    Vocabulary,
+    parse_objective,
+)
 from mos_pipelines.blueprint.plan import find_cycle
 from mos_pipelines.blueprint.rates import gamma_rate_interval
 from mos_pipelines.configuration import ConfigError, load_blueprint
@@ -204,6 +209,10 @@ def test_channel_rates_give_cac_with_an_interval(ctx):
     assert by["email"]["cost_per_send_usd"] == pytest.approx(2 / 400)
     assert "skipped" in by["organic"] and "per_dollar" not in by["organic"]
     assert f.value["window"] == {"start": "2026-02-04", "end": "2026-03-31", "days": 56}
+    # a segment dimension the channel table lacks: rates over all of it, and the fact says so
+    persona = PROVIDERS["channel_rates"](ctx, segment=(SegmentFilter(dimension="persona", values=("marketer",)),))
+    assert "no column persona" in persona.value["note"]
+    assert {c["channel"]: c["cost_usd"] for c in persona.value["channels"]}["paid_search"] == 56 * (100 + 80)
 
 
 def test_lookalike_bandit_insights_and_spend(ctx):
@@ -374,7 +383,7 @@ def test_find_cycle_on_plain_edges():
 
 
 def test_approve_records_who_and_a_hash_and_an_edit_unapproves(written):
-    approved = store.approve(written, by="ana", at=datetime.datetime(2026, 12, 6, 12, 0, tzinfo=datetime.timezone.utc))
+    approved = store.approve(written, by="ana", at=datetime.datetime(2026, 12, 6, 12, 0, tzinfo=datetime.UTC))
     again, _ = store.load(written)
     assert again.status() == "approved" and again.approval.by == "ana"
     assert again.approval.at == "2026-12-06T12:00:00+00:00" and again.approval.content_hash == approved.content_hash()
