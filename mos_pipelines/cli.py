@@ -339,10 +339,17 @@ def blueprint_new(
     if (objective is None) == (file is None):
         fail("give the objective with --objective TEXT or --file objective.yaml (one of them)")
     settings = configure_environment()
-    with open_warehouse(settings.warehouse_path, read_only=True, errors=(ObjectiveError, GoalError, ConfigError)) as con:
+    from mos_pipelines.blueprint.llm_path import wants_llm
+    from mos_pipelines.configuration import load_llm
+    from mos_pipelines.llm import LLM, Ledger
+
+    llm_config = load_llm()
+    use_llm = wants_llm(llm_config)  # a hosted model writes its calls to ops.llm_calls: the warehouse opens for writing
+    with open_warehouse(settings.warehouse_path, read_only=not use_llm, errors=(ObjectiveError, GoalError, ConfigError)) as con:
         asked = store.read_objective_file(file) if file else {"text": objective, "budget_usd": None, "months": None}
         d = store.draft(con, load_blueprint(), asked["text"], budget if budget is not None else asked["budget_usd"],
-                        months if months is not None else asked["months"])
+                        months if months is not None else asked["months"],
+                        llm=LLM(llm_config, Ledger(con)) if use_llm else None)
     path, written = store.write(_blueprints_dir(), d, force=force)
     for line in summary_lines(d.blueprint):
         console.print(line, soft_wrap=True, markup=False, highlight=False)

@@ -19,7 +19,13 @@ import yaml
 
 from mos_pipelines.blueprint.context import Context, Fact, as_of, gather, vocabulary
 from mos_pipelines.blueprint.goal import Goal, compute_goal
-from mos_pipelines.blueprint.objective import Objective, parse_objective
+from mos_pipelines.blueprint.llm_path import (
+    intake_facts,
+    intake_parser,
+    plan_parser,
+    planning_facts,
+)
+from mos_pipelines.blueprint.objective import Objective, ObjectiveError, parse_objective
 from mos_pipelines.blueprint.plan import (
     Blueprint,
     Planner,
@@ -30,6 +36,7 @@ from mos_pipelines.blueprint.plan import (
 from mos_pipelines.configuration.blueprint import BlueprintSettings
 from mos_pipelines.configuration.errors import ConfigError
 from mos_pipelines.configuration.loader import load_documents, read_document
+from mos_pipelines.llm.client import LLM
 
 HEADER = """\
 # A blueprint: the objective as read, the goal with its arithmetic, and the plan (a DAG of steps).
@@ -80,9 +87,28 @@ def read_objective_file(path: Path) -> dict[str, Any]:
 
 
 def draft(con: duckdb.DuckDBPyConnection, settings: BlueprintSettings, text: str, budget_usd: float | None = None,
-          months: float | None = None) -> Draft:
-    """Objective -> context -> goal -> plan, all from the warehouse behind ``con`` (read only)."""
-    objective = parse_objective(text, settings, vocabulary(con, settings), budget_usd, months)
+          months: float | None = None, llm: LLM | None = None) -> Draft:
+    """Objective -> context -> goal -> plan, all from the warehouse behind ``con`` (read only). With ``llm``, the
+    tasks ``blueprint_intake`` / ``blueprint_planning`` are asked first when their model is not the offline one."""
+    vocab = vocabulary(con, settings)
+    llm_notes: list[str] = []
+    objective = None
+    planner_kind = "rule_based"
+    if llm is not None:
+        try:
+            example = parse_objective(text, settings, vocab, budget_usd, months)
+        except ObjectiveError:
+            example = None
+        asked = llm.structured("blueprint_intake", "blueprint.objective",
+                               intake_facts(text, settings, vocab, example),
+                               intake_parser(text, settings, vocab, budget_usd, months), context="blueprint")
+        objective = asked.value
+        if objective is not None:
+            llm_notes.append(f"objective read by {asked.model}")
+        elif asked.model != "offline":
+            llm_notes.append(f"LLM intake not used ({asked.reason}): the offline parser read the objective")
+    if objective is None:
+        objective = parse_objective(text, settings, vocab, budget_usd, months)
     day = as_of(con, settings)
     ctx = Context(con, settings, day)
     facts = gather(ctx, objective.metric, objective.segment)
@@ -93,6 +119,17 @@ def draft(con: duckdb.DuckDBPyConnection, settings: BlueprintSettings, text: str
     bp = Blueprint(blueprint_id=bid, revision=1, objective=objective, as_of=day.isoformat() if day else None,
                    budget_usd=objective.budget_usd, goal=goal.as_dict(), context_file=f"{bid}.context.json",
                    planner=Planner(kind="rule_based", notes=tuple(notes + unavailable)), steps=tuple(steps))
+    if llm is not None:
+        asked = llm.structured("blueprint_planning", "blueprint.plan", planning_facts(bp, facts), plan_parser(bp),
+                               context=bid)
+        if asked.value is not None:
+            planner_kind, steps = "llm", list(asked.value)
+            llm_notes.append(f"plan written by {asked.model}, checked like `mos blueprint validate`")
+        elif asked.model != "offline":
+            llm_notes.append(f"LLM plan not used ({asked.reason}): the rule-based plan is used")
+    if llm_notes or planner_kind != "rule_based":
+        bp = bp.model_copy(update={"steps": tuple(steps), "planner": Planner(
+            kind=planner_kind, notes=tuple(llm_notes + (notes if planner_kind == "rule_based" else []) + unavailable))})
     return Draft(bp, goal, facts)
 
 

@@ -472,3 +472,67 @@ def test_cli_new_validate_edit_diff_approve(tmp_path, monkeypatch):
     spec.write_text("objective: Expand paying customers in the EU\nbudget_usd: 20000\nhorizon_months: 3\n")
     again = runner.invoke(app, ["blueprint", "new", "--file", str(spec)])
     assert again.exit_code == 0 and "Kept the existing file" in again.output  # same objective, same id
+
+
+# -- the LLM path (a hosted model's answer given by litellm's mock_response: nothing leaves the machine) ----------
+
+@pytest.fixture
+def no_network(monkeypatch):
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise OSError("network unreachable in this test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+def _llm(tmp_path, intake: dict | None, plan: dict | None):
+    from mos_pipelines.configuration import load_llm
+    from mos_pipelines.llm import LLM, Ledger
+
+    def task(answer):
+        if answer is None:
+            return {"model": "mos-offline/blueprint", "fallbacks": []}
+        return {"model": "gpt-4o-mini", "fallbacks": [], "extra": {"mock_response": json.dumps(answer)}}
+
+    path = tmp_path / "llm.yaml"
+    path.write_text(yaml.safe_dump({"tasks": {"blueprint_intake": task(intake), "blueprint_planning": task(plan)}}))
+    con = duckdb.connect()
+    return LLM(load_llm(path), Ledger(con)), con
+
+
+def test_offline_llm_config_is_the_deterministic_path(con, settings, tmp_path, no_network):
+    llm, ledger = _llm(tmp_path, None, None)
+    with_llm = store.draft(con, settings, "Expand paying customers in the EU", 20000, 3, llm=llm)
+    without = store.draft(con, settings, "Expand paying customers in the EU", 20000, 3)
+    assert with_llm.blueprint == without.blueprint
+    assert ledger.execute("select count(*) from ops.llm_calls").fetchall()[0][0] == 0
+
+
+def test_a_valid_llm_objective_is_used_and_an_invalid_llm_plan_replaced(con, settings, tmp_path, no_network):
+    base = store.draft(con, settings, "Expand paying customers in the EU", 20000, 3).blueprint
+    cyclic = {"steps": [s.model_dump(mode="json") for s in base.steps]}
+    cyclic["steps"][0]["depends_on"] = ["weekly_checkpoint"]
+    intake = {"metric": "paying_customers", "segment": [{"dimension": "region", "values": ["EU"]}],
+              "budget_usd": 20000, "horizon_months": 3}
+    llm, ledger = _llm(tmp_path, intake, cyclic)
+    d = store.draft(con, settings, "Get Europe's buyers up, twenty grand, one quarter", llm=llm)
+    assert d.blueprint.objective.segment == EU and d.blueprint.objective.budget_usd == 20000
+    assert d.blueprint.planner.kind == "rule_based" and d.blueprint.steps == base.steps
+    notes = " ".join(d.blueprint.planner.notes)
+    assert "objective read by gpt-4o-mini" in notes and "LLM plan not used" in notes and "cycle" in notes
+    rows = ledger.execute("select task, outcome from ops.llm_calls order by task").fetchall()
+    assert rows == [("blueprint_intake", "ok"), ("blueprint_planning", "rejected")]
+
+
+def test_a_valid_llm_plan_is_used_and_an_llm_objective_outside_the_warehouse_is_not(con, settings, tmp_path, no_network):
+    base = store.draft(con, settings, "Expand paying customers in the EU", 20000, 3).blueprint
+    steps = [s.model_dump(mode="json") for s in base.steps if s.id != "crm_routing"]
+    steps[-1]["depends_on"] = [d for d in steps[-1]["depends_on"] if d != "crm_routing"]
+    intake = {"metric": "paying_customers", "segment": [{"dimension": "region", "values": ["Mars"]}]}
+    llm, _ = _llm(tmp_path, intake, {"steps": steps})
+    d = store.draft(con, settings, "Expand paying customers in the EU", 20000, 3, llm=llm)
+    assert d.blueprint.objective.segment == EU  # the offline parser read it
+    assert "Mars" in " ".join(d.blueprint.planner.notes)
+    assert d.blueprint.planner.kind == "llm" and "crm_routing" not in [s.id for s in d.blueprint.steps]
