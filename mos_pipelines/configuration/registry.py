@@ -58,7 +58,7 @@ DOMAINS: dict[str, Domain] = {d.name: d for d in (
            "insight families, significance and materiality thresholds, readers, notifications, the report",
            "mos_pipelines.insights (insights and notifications assets, `mos insights`)"),
     Domain("llm", LLMSettings, "the model (and fallbacks) of each LLM task",
-           "mos_pipelines.llm (insight text, email copy)"),
+           "mos_pipelines.llm (insight text, email copy, blueprint intake and planning)"),
     Domain("lookalike", LookalikeSettings, "lookalike model settings, degradation limits, audiences",
            "mos_pipelines.lookalike (ml.lookalike_scores, `mos lookalike score`)"),
     Domain("quality", QualitySettings, "thresholds of the blocking quality gates (the GX suites' parameters)",

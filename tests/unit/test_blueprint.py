@@ -465,6 +465,8 @@ def test_cli_new_validate_edit_diff_approve(tmp_path, monkeypatch):
     ok = runner.invoke(app, ["blueprint", "approve", bid, "--by", "ana"])
     assert ok.exit_code == 0 and "approved " + bid in ok.output
 
+    missing = runner.invoke(app, ["blueprint", "validate", "bp_nope"])
+    assert missing.exit_code == 2 and f"no blueprint 'bp_nope'" in missing.output and bid in missing.output
     unclear = runner.invoke(app, ["blueprint", "new", "--objective", "Grow customers in the EU", "--budget", "10",
                                   "--months", "1"])
     assert unclear.exit_code == 2 and "known_customers" in unclear.output and "paying_customers" in unclear.output
@@ -472,6 +474,10 @@ def test_cli_new_validate_edit_diff_approve(tmp_path, monkeypatch):
     spec.write_text("objective: Expand paying customers in the EU\nbudget_usd: 20000\nhorizon_months: 3\n")
     again = runner.invoke(app, ["blueprint", "new", "--file", str(spec)])
     assert again.exit_code == 0 and "Kept the existing file" in again.output  # same objective, same id
+    monkeypatch.setenv("MOS_HOME", str(tmp_path / "empty"))
+    nothing = runner.invoke(app, ["blueprint", "new", "--objective", "Expand paying customers in the EU",
+                                  "--budget", "10", "--months", "1"])
+    assert nothing.exit_code == 2 and "No warehouse at" in nothing.output and "mos run" in nothing.output
 
 
 # -- the LLM path (a hosted model's answer given by litellm's mock_response: nothing leaves the machine) ----------
