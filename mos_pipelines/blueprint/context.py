@@ -216,10 +216,14 @@ def segment_size(ctx: Context, p: SegmentParams, fact: Fact) -> Any:
     out = {"customers": int(row["customers"]), "reachable_with_consent": reachable}
     if paying:
         out["paying"] = int(row["paying"])
-        if "is_email_marketing_consented" in have:
-            rows = query(ctx.con, fact, f"select count(*) as n from {table} where {where} and "
-                                        "is_email_marketing_consented and coalesce(order_count, 0) = 0", params)
-            out["emailable_not_paying"] = int(rows[0]["n"])
+        if consent_columns:
+            counts = ", ".join(f"count(*) filter (where {c}) as {c.removeprefix('is_').removesuffix('_consented')}"
+                               for c in consent_columns)
+            row = query(ctx.con, fact, f"select {counts} from {table} where {where} and coalesce(order_count, 0) = 0",
+                        params)[0]
+            out["reachable_not_paying"] = {purpose: int(n) for purpose, n in row.items()}
+            if "email_marketing" in row:
+                out["emailable_not_paying"] = int(row["email_marketing"])
     missing = [purpose for purpose, n in reachable.items() if n is None]
     if missing:
         out["note"] = f"no consent column for {', '.join(missing)} in {table}: reach unknown"

@@ -286,16 +286,19 @@ def rule_based_plan(objective: Objective, goal: Goal, facts: dict[str, Fact],
 
     by_channel = {a.channel: a for a in goal.allocations if a.budget_usd > 0}
     paid = [a for c, a in sorted(by_channel.items()) if c != settings.plan.email_channel]
-    reach_ads = (size.get("reachable_with_consent") or {}).get("ad_personalization") if size else None
+    reach_ads = (size.get("reachable_not_paying") or {}).get("ad_personalization") if size else None
     sync_id = None
     if paid and settings.plan.ad_destinations and (reach_ads is None or reach_ads > 0):
         sync_id = "ad_audience_sync"
         steps.append(Step(id=sync_id, type="ad_audience_sync", title="Sync the audience to ad platforms",
                           depends_on=tuple(audience_ids), budget_usd=0,
                           params={"destinations": list(settings.plan.ad_destinations)},
-                          expected=None if reach_ads is None else Expected(metric="customers synced", value=float(reach_ads))))
+                          expected=None if reach_ads is None else Expected(
+                              metric="customers synced", value=float(reach_ads),
+                              note="segment customers not yet paying who consent to ad personalisation"
+                                   + (", plus consenting lookalikes" if "lookalike_pool" in audience_ids else ""))))
     elif paid:
-        notes.append("no ad-audience sync: no customer of the segment consents to ad personalisation"
+        notes.append("no ad-audience sync: no customer of the segment who is not yet paying consents to ad personalisation"
                      if reach_ads == 0 else "no ad-audience sync: no ad destination in config/blueprint.yaml")
     horizon = objective.horizon_days
     for a in paid:

@@ -197,6 +197,8 @@ def test_segment_size_counts_consented_reach(ctx):
     assert f.value["reachable_with_consent"] == {"email_marketing": sum(1 for i in eu if i % 3),
                                                  "ad_personalization": sum(1 for i in eu if i % 4)}
     assert f.value["emailable_not_paying"] == sum(1 for i in range(20, 40) if i % 3)
+    assert f.value["reachable_not_paying"] == {"email_marketing": sum(1 for i in range(20, 40) if i % 3),
+                                               "ad_personalization": sum(1 for i in range(20, 40) if i % 4)}
 
 
 def test_channel_rates_give_cac_with_an_interval(ctx):
@@ -466,7 +468,7 @@ def test_cli_new_validate_edit_diff_approve(tmp_path, monkeypatch):
     assert ok.exit_code == 0 and "approved " + bid in ok.output
 
     missing = runner.invoke(app, ["blueprint", "validate", "bp_nope"])
-    assert missing.exit_code == 2 and f"no blueprint 'bp_nope'" in missing.output and bid in missing.output
+    assert missing.exit_code == 2 and "no blueprint 'bp_nope'" in missing.output and bid in missing.output
     unclear = runner.invoke(app, ["blueprint", "new", "--objective", "Grow customers in the EU", "--budget", "10",
                                   "--months", "1"])
     assert unclear.exit_code == 2 and "known_customers" in unclear.output and "paying_customers" in unclear.output
