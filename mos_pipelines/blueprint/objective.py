@@ -206,6 +206,17 @@ def parse_objective(text: str, settings: BlueprintSettings, vocabulary: Vocabula
     lowered = text.lower()
     example = "e.g. \"Expand paying customers in the EU by 2% with $100,000 in 3 months\""
 
+    # the direction
+    verbs_seen = {kind: sorted({t for t in verbs for _ in _find(t, text, lowered)})
+                  for kind, verbs in settings.intents.unsupported.items()}
+    increase_seen = [t for t in settings.intents.increase if _find(t, text, lowered)]
+    unsupported = {k: v for k, v in verbs_seen.items() if v}
+    if unsupported and not increase_seen:
+        kind, verbs = next(iter(unsupported.items()))
+        raise ObjectiveError(
+            f"{verbs[0]!r} asks to {kind} something; this version plans objectives that increase a goal metric "
+            f"({', '.join(settings.intents.increase[:6])} ...). Supported goal metrics:", supported_metrics(settings))
+
     # the goal metric
     metric_terms: dict[str, list[Any]] = {}
     for name, spec in settings.metrics.items():
@@ -228,17 +239,6 @@ def parse_objective(text: str, settings: BlueprintSettings, vocabulary: Vocabula
             [f"{name}: {settings.metrics[name].description} (say {settings.metrics[name].phrases[0]!r})"
              for name in metrics])
     metric = metrics[0]
-
-    # the direction
-    verbs_seen = {kind: sorted({t for t in verbs for _ in _find(t, text, lowered)})
-                  for kind, verbs in settings.intents.unsupported.items()}
-    increase_seen = [t for t in settings.intents.increase if _find(t, text, lowered)]
-    unsupported = {k: v for k, v in verbs_seen.items() if v}
-    if unsupported and not increase_seen:
-        kind, verbs = next(iter(unsupported.items()))
-        raise ObjectiveError(
-            f"{verbs[0]!r} asks to {kind} {metric}; this version plans objectives that increase a goal metric "
-            f"({', '.join(settings.intents.increase[:6])} ...). Supported goal metrics:", supported_metrics(settings))
 
     # the segment
     metric_taken = [(s.start, s.end) for s in metric_spans]
