@@ -268,7 +268,10 @@ def parse_objective(text: str, settings: BlueprintSettings, vocabulary: Vocabula
                                  [f"{d} = {v}" for d, v, _ in distinct])
         dimension, value, known = distinct[0]
         if not known:
-            values = ", ".join(v for v in present.get(dimension, ()) if v) or "none"
+            if dimension not in present:
+                raise ObjectiveError(f"{term!r} means {dimension} {value}, but {settings.segments.table} has no "
+                                     f"{dimension} column or is not built (run `mos run`)")
+            values = ", ".join(v for v in present[dimension] if v) or "none"
             raise ObjectiveError(f"{term!r} means {dimension} {value}, which the warehouse does not have "
                                  f"({settings.segments.table}.{dimension} values present: {values})")
         if value not in chosen.setdefault(dimension, []):

@@ -240,6 +240,22 @@ def test_a_missing_table_is_a_fact_not_an_error(bare, settings):
     assert not f.available and "marts.fct_channel_performance is not in the warehouse" in f.reason
 
 
+def test_a_partial_warehouse_still_plans_with_what_it_has(bare, settings, tmp_path):
+    d = store.draft(bare, settings, "Expand paying customers in the EU", budget_usd=20000, months=3)
+    path, _ = store.write(tmp_path, d)
+    bp = store.validate(path)
+    ids = [s.id for s in bp.steps]
+    assert "lookalike_pool" not in ids and "channel_budget_paid_search" in ids
+    assert next(s for s in bp.steps if s.id == "nurture_email").params["experiments"] == []
+    notes = " ".join(bp.planner.notes)
+    assert "no lookalike step: ml.lookalike_scores is not in the warehouse" in notes
+    assert "bandit_winners: not available: experiments.bandit_allocations is not in the warehouse" in notes
+    with pytest.raises(ObjectiveError, match="has no region column or is not built"):
+        parse_objective("grow paying customers in Europe", settings, Vocabulary(), budget_usd=10, months=1)
+    with pytest.raises(GoalError, match="no baseline for paying_customers: marts.dim_customer_features is not"):
+        store.draft(duckdb.connect(), settings, "grow paying customers", budget_usd=10, months=1)
+
+
 # -- the goal -----------------------------------------------------------------------------------------------------
 
 def test_gamma_interval_narrows_with_data():
