@@ -8,12 +8,5 @@ from mos_pipelines.llm.ledger import Ledger
 from mos_pipelines.llm.prompts import PROMPTS, Prompt, get_prompt
 
 __all__ = [
-    "LLM",
-    "PROMPTS",
-    "Generation",
-    "GroundingResult",
-    "Ledger",
-    "Prompt",
-    "check_grounding",
-    "get_prompt",
+    "LLM", "Generation", "GroundingResult", "check_grounding", "Ledger", "PROMPTS", "Prompt", "get_prompt",
 ]

@@ -4,6 +4,8 @@ The task's model chain comes from the config; each model is called through ``lit
 (with litellm's retries); every call lands in the ledger with tokens, $ cost from litellm's price map,
 latency and outcome. The text must pass the prompt's guardrails (numbers grounded in the facts, length,
 names); rejected text, or no answer from any model, falls back to the prompt's template and is flagged.
+``LLM.structured(task, prompt_id, facts, parse)`` asks for a JSON answer that ``parse`` checks (blueprint intake and
+planning); offline models are not asked there: the caller's deterministic path is the offline answer.
 """
 
 from __future__ import annotations
