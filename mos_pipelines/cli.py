@@ -313,6 +313,114 @@ def approvals_reject(
     _decide(approval_id, "rejected", by, note)
 
 
+blueprint_app = typer.Typer(help="Blueprints: an objective in words -> a computed goal -> a reviewable plan ($MOS_HOME/blueprints/).")
+app.add_typer(blueprint_app, name="blueprint")
+
+
+def _blueprints_dir() -> Path:
+    return configure_environment().mos_home / "blueprints"
+
+
+@blueprint_app.command("new")
+def blueprint_new(
+    objective: Annotated[Optional[str], typer.Option(help='The objective in words, e.g. "Expand paying customers in the EU".')] = None,
+    file: Annotated[Optional[Path], typer.Option(help="The objective as YAML: objective, budget_usd, horizon_months.")] = None,
+    budget: Annotated[Optional[float], typer.Option(min=0.01, help="Budget in USD (or say it in the objective).")] = None,
+    months: Annotated[Optional[float], typer.Option(min=0.01, help="Horizon in months (or say it in the objective).")] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file of the same id (it may hold edits).")] = False,
+) -> None:
+    """Read the objective, gather the warehouse's facts, compute the goal, write the plan for review."""
+    from mos_pipelines.blueprint import store
+    from mos_pipelines.blueprint.goal import GoalError
+    from mos_pipelines.blueprint.objective import ObjectiveError
+    from mos_pipelines.blueprint.report import summary_lines
+    from mos_pipelines.configuration import ConfigError, load_blueprint
+
+    if (objective is None) == (file is None):
+        fail("give the objective with --objective TEXT or --file objective.yaml (one of them)")
+    settings = configure_environment()
+    from mos_pipelines.blueprint.llm_path import wants_llm
+    from mos_pipelines.configuration import load_llm
+    from mos_pipelines.llm import LLM, Ledger
+
+    llm_config = load_llm()
+    use_llm = wants_llm(llm_config)  # a hosted model writes its calls to ops.llm_calls: the warehouse opens for writing
+    with open_warehouse(settings.warehouse_path, read_only=not use_llm, errors=(ObjectiveError, GoalError, ConfigError)) as con:
+        asked = store.read_objective_file(file) if file else {"text": objective, "budget_usd": None, "months": None}
+        d = store.draft(con, load_blueprint(), asked["text"], budget if budget is not None else asked["budget_usd"],
+                        months if months is not None else asked["months"],
+                        llm=LLM(llm_config, Ledger(con)) if use_llm else None)
+    path, written = store.write(_blueprints_dir(), d, force=force)
+    for line in summary_lines(d.blueprint):
+        console.print(line, soft_wrap=True, markup=False, highlight=False)
+    console.print(f"{'Wrote' if written else 'Kept the existing file (same objective, same data; --force overwrites)'}: {path}",
+                  soft_wrap=True)
+    console.print(f"Next: edit it if you wish, then `mos blueprint validate {d.blueprint.blueprint_id}` and "
+                  f"`mos blueprint approve {d.blueprint.blueprint_id} --by <you>`", soft_wrap=True)
+
+
+@blueprint_app.command("validate")
+def blueprint_validate(ref: Annotated[str, typer.Argument(help="A blueprint id or a path to its YAML file.")]) -> None:
+    """Check the schema, step references and parameters, that dependencies are acyclic and budgets add up."""
+    from mos_pipelines.blueprint import store
+    from mos_pipelines.configuration import ConfigError
+
+    try:
+        bp = store.validate(store.resolve(_blueprints_dir(), ref))
+    except (FileNotFoundError, ConfigError, store.BlueprintInvalid) as exc:
+        fail(str(exc))
+    console.print(f"ok  {bp.blueprint_id}: {len(bp.steps)} steps, ${bp.budget_usd:,.2f}, {bp.status()}", soft_wrap=True)
+
+
+@blueprint_app.command("diff")
+def blueprint_diff(
+    ref: Annotated[str, typer.Argument(help="A blueprint id or path.")],
+    other: Annotated[Optional[str], typer.Argument(help="Another revision's path. Default: the last kept revision.")] = None,
+) -> None:
+    """What changed between two revisions (by default: the last generated or approved one -> the file now)."""
+    from mos_pipelines.blueprint import store
+    from mos_pipelines.configuration import ConfigError
+
+    try:
+        path = store.resolve(_blueprints_dir(), ref)
+        new, _ = store.load(path)
+        kept = store.revisions(path.parent, new.blueprint_id)
+        if other is None and not kept:
+            fail(f"no kept revision of {new.blueprint_id} to compare with; give a second file")
+        old_path = Path(other) if other else kept[-1]
+        old, _ = store.load(old_path)
+    except (FileNotFoundError, ConfigError) as exc:
+        fail(str(exc))
+    changes = store.diff(old, new)
+    console.print(f"{old_path} -> {path} ({new.status()})", soft_wrap=True)
+    for line in changes or ["no changes"]:
+        console.print(line, soft_wrap=True, markup=False, highlight=False)
+
+
+@blueprint_app.command("approve")
+def blueprint_approve(
+    ref: Annotated[str, typer.Argument(help="A blueprint id or path.")],
+    by: Annotated[str, typer.Option(help="Who approves.")] = os.environ.get("USER", "unknown"),
+) -> None:
+    """Validate, then record the approver and the hash of the approved content (an edit later unapproves it)."""
+    from mos_pipelines.blueprint import store
+    from mos_pipelines.configuration import ConfigError
+
+    try:
+        bp = store.approve(store.resolve(_blueprints_dir(), ref), by=by)
+    except (FileNotFoundError, ConfigError, store.BlueprintInvalid, ValueError) as exc:
+        fail(str(exc))
+    console.print(f"approved {bp.blueprint_id} revision {bp.revision} by {bp.approval.by} at {bp.approval.at} "
+                  f"(sha256 {bp.approval.content_hash[:12]})", soft_wrap=True)
+
+
+@blueprint_app.command("tools")
+def blueprint_tools() -> None:
+    """The context providers as tools (name, description, JSON schema of the parameters)."""
+    from mos_pipelines.blueprint.context import tools
+
+    print(json.dumps(tools(), indent=2))
+
 @app.command()
 def summary() -> None:
     """Print what the warehouse holds: rows per layer, quarantined rows, ingested files."""

@@ -10,7 +10,7 @@ from pydantic import Field, field_validator
 from mos_pipelines.configuration.base import Count, DomainSettings, Invalid, NonNegative, Positive, Section, Text, Whole
 from mos_pipelines.configuration.errors import ConfigError, phrased
 
-TASKS = ("insight_phrasing", "email_copy", "question_answering")
+TASKS = ("insight_phrasing", "email_copy", "question_answering", "blueprint_intake", "blueprint_planning")
 
 
 class ModelDefaults(Section):
@@ -57,7 +57,7 @@ class LLMSettings(DomainSettings):
     def _every_task(cls, value: dict[str, TaskSpec]) -> dict[str, TaskSpec]:
         for task in TASKS:
             if task not in value:
-                raise Invalid("a model for every task (insight_phrasing, email_copy, question_answering)", (task,))
+                raise Invalid(f"a model for every task ({', '.join(TASKS)})", (task,))
         return value
 
     def for_task(self, task: str) -> TaskModels:

@@ -10,6 +10,7 @@ from typing import Any
 
 from mos_pipelines.configuration.activation import ActivationSettings
 from mos_pipelines.configuration.base import DomainSettings
+from mos_pipelines.configuration.blueprint import BlueprintSettings
 from mos_pipelines.configuration.errors import ConfigError, display_path, phrased
 from mos_pipelines.configuration.experiments import ExperimentsSettings
 from mos_pipelines.configuration.insights import InsightsSettings
@@ -46,6 +47,9 @@ DOMAINS: dict[str, Domain] = {d.name: d for d in (
            "sync models and their consent purposes, destinations, kill switches, retries, email, copy",
            "mos_pipelines.activation (delivery assets, sensors, `mos activation`), the consent quality gates, "
            "dbt (sync models)"),
+    Domain("blueprint", BlueprintSettings,
+           "goal metrics and their words, segment dimensions and synonyms, goal arithmetic, the rule-based planner",
+           "mos_pipelines.blueprint (`mos blueprint new / validate / diff / approve`)"),
     Domain("experiments", ExperimentsSettings,
            "holdout and assignment, goals, the variant bandit, budget allocation, A/B statistics",
            "mos_pipelines.experiments (assignments, allocations, `mos experiments`, `mos simulate`), dbt (conversion "
@@ -54,7 +58,7 @@ DOMAINS: dict[str, Domain] = {d.name: d for d in (
            "insight families, significance and materiality thresholds, readers, notifications, the report",
            "mos_pipelines.insights (insights and notifications assets, `mos insights`)"),
     Domain("llm", LLMSettings, "the model (and fallbacks) of each LLM task",
-           "mos_pipelines.llm (insight text, email copy)"),
+           "mos_pipelines.llm (insight text, email copy, blueprint intake and planning)"),
     Domain("lookalike", LookalikeSettings, "lookalike model settings, degradation limits, audiences",
            "mos_pipelines.lookalike (ml.lookalike_scores, `mos lookalike score`)"),
     Domain("quality", QualitySettings, "thresholds of the blocking quality gates (the GX suites' parameters)",
@@ -101,6 +105,10 @@ def provenance(name: str, path: Path | str | None = None) -> list[tuple[str, Any
 
 def load_activation(path: Path | str | None = None) -> ActivationSettings:
     return load("activation", path)
+
+
+def load_blueprint(path: Path | str | None = None) -> BlueprintSettings:
+    return load("blueprint", path)
 
 
 def load_experiments(path: Path | str | None = None) -> ExperimentsSettings:

@@ -4,14 +4,18 @@ The task's model chain comes from the config; each model is called through ``lit
 (with litellm's retries); every call lands in the ledger with tokens, $ cost from litellm's price map,
 latency and outcome. The text must pass the prompt's guardrails (numbers grounded in the facts, length,
 names); rejected text, or no answer from any model, falls back to the prompt's template and is flagged.
+``LLM.structured(task, prompt_id, facts, parse)`` asks for a JSON answer that ``parse`` checks (blueprint intake and
+planning); offline models are not asked there: the caller's deterministic path is the offline answer.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +58,17 @@ class Generation:
         return {"model": self.model, "prompt_id": self.prompt_id, "prompt_version": self.prompt_version,
                 "flagged": self.flagged, "reason": self.reason, "calls": len(self.calls),
                 "cost_usd": sum(c.cost_usd or 0.0 for c in self.calls)}
+
+
+@dataclass
+class Structured:
+    """What a structured task produced: the parsed value (None: use the deterministic path), and why not."""
+
+    value: Any
+    task: str
+    model: str  # the model whose answer was used, "offline" (not asked) or "none" (no valid answer)
+    reason: str | None = None
+    calls: list[CallRecord] = field(default_factory=list)
 
 
 class LLM:
@@ -115,6 +130,55 @@ class LLM:
         log.warning("LLM task %s: %s; using the template", task, reason)
         return Generation(prompt.render(facts), task, prompt.prompt_id, prompt.version, "template", flagged=True,
                           reason=reason, calls=calls)
+
+    def structured(self, task: str, prompt_id: str, facts: dict[str, Any], parse: Callable[[Any], Any],
+                   context: str | None = None) -> Structured:
+        """A JSON answer checked by ``parse`` (it raises ``ValueError`` on an answer that does not fit). Offline models
+        are not asked: for a structured task the caller's deterministic path is the offline answer. An answer that
+        is not JSON or does not fit is recorded as rejected and the next model is tried."""
+        prompt = get_prompt(prompt_id)
+        if prompt.task != task:
+            raise ValueError(f"prompt {prompt_id} belongs to task {prompt.task}, not {task}")
+        models = self.config.for_task(task)
+        chain = [m for m in models.chain if not is_offline(m)]
+        if not chain:
+            return Structured(None, task, "offline", f"task {task} uses the offline model: the deterministic path answers")
+        messages = prompt.messages(facts)
+        calls: list[CallRecord] = []
+        problems: list[str] = []
+        litellm = self.litellm
+        for attempt, model in enumerate(chain, start=1):
+            started = time.perf_counter()
+            try:
+                response = litellm.completion(
+                    model=model, messages=messages, temperature=models.temperature, max_tokens=models.max_tokens,
+                    num_retries=models.num_retries, timeout=models.timeout_s, response_format={"type": "json_object"},
+                    drop_params=True, **models.extra,
+                )
+            except Exception as exc:  # litellm maps provider errors to many types; all mean "next model"
+                detail = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
+                calls.append(self._record(task, prompt, model, attempt, None, None, None, started, "error", detail,
+                                          context))
+                problems.append(f"{model}: {detail}")
+                continue
+            text = (response.choices[0].message.content or "").strip()
+            usage = getattr(response, "usage", None)
+            cost, cost_note = self._cost(model, response)
+            try:
+                value = parse(json.loads(text))
+            except (ValueError, TypeError) as exc:  # json.JSONDecodeError and pydantic's ValidationError included
+                detail = str(exc).replace("\n", " ")[:500]
+                calls.append(self._record(task, prompt, model, attempt, getattr(usage, "prompt_tokens", None),
+                                          getattr(usage, "completion_tokens", None), cost, started, "rejected",
+                                          detail, context))
+                problems.append(f"{model}: {detail}")
+                log.warning("LLM task %s: rejected the answer of %s (%s)", task, model, detail)
+                continue
+            calls.append(self._record(task, prompt, model, attempt, getattr(usage, "prompt_tokens", None),
+                                      getattr(usage, "completion_tokens", None), cost, started, "ok", cost_note,
+                                      context))
+            return Structured(value, task, model, None, calls)
+        return Structured(None, task, "none", "no model gave a valid answer: " + " | ".join(problems), calls)
 
     def _cost(self, model: str, response: Any) -> tuple[float | None, str | None]:
         """$ of a call from litellm's price map; 0 for the offline provider; None when the model is unpriced."""

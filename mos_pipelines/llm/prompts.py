@@ -89,6 +89,7 @@ def _describe(rule: str) -> str:
         "must_mention": "mention every name listed in must_mention",
         "no_urls": "no links",
         "single_line": "one line, no lists",
+        "json_object": "answer with one JSON object that follows the schema in the facts, and nothing else",
     }.get(name, rule)
 
 
@@ -149,6 +150,22 @@ PROMPTS: dict[str, Prompt] = {p.prompt_id: p for p in (
         "You answer a marketer's question in two sentences from the rows of a metric query given as facts.",
         "{answer}",
         guardrails=("numbers_grounded", "max_chars:600", "no_urls"),
+    ),
+    Prompt(
+        "blueprint.objective", "blueprint_intake",
+        "You read a marketer's objective and return its structured form: the goal metric, the segment (filters on "
+        "the dimensions and values listed), the budget in USD, the horizon in months, a target if one is stated, "
+        "and constraints. Use only metrics, dimension values and channels listed in the facts.",
+        "{example}",
+        guardrails=("json_object",),
+    ),
+    Prompt(
+        "blueprint.plan", "blueprint_planning",
+        "You plan marketing workflow steps for the objective and goal given, from the step catalogue and the "
+        "context facts. Each step has an id, a type from the catalogue, its parameters, depends_on (step ids, no "
+        "cycles), a budget in USD and an expected outcome; the budgets add up to the total budget exactly.",
+        "{example}",
+        guardrails=("json_object",),
     ),
 )}
 

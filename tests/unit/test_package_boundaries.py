@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "mos_pipelines"
-LOGIC_PACKAGES = ("activation", "experiments", "identity", "ingestion", "insights", "llm", "lookalike", "quality",
+LOGIC_PACKAGES = ("activation", "blueprint", "experiments", "identity", "ingestion", "insights", "llm", "lookalike", "quality",
                   "transform")
 FORBIDDEN = ("dagster", "dagster_dbt", "dagster_duckdb", "mos_pipelines.defs", "mos_pipelines.simulation",
              "mos_pipelines.runner", "mos_pipelines.definitions")

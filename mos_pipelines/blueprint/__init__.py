@@ -1,0 +1,11 @@
+"""Blueprints: a marketer's objective -> a computed goal -> a reviewable plan of workflow steps.
+
+- ``objective``: the offline parser (words -> goal metric, segment, horizon, budget, target, constraints).
+- ``context``: context providers, the only way the planner reads the warehouse (tools with typed parameters whose
+  facts carry their SQL).
+- ``rates`` and ``goal``: customers per dollar with a Gamma–Poisson interval; baseline + what the budget buys.
+- ``plan``: the step catalogue, the file's models, validation, the rule-based planner.
+- ``store``: the files under ``$MOS_HOME/blueprints/``: draft, write, load, validate, diff, approve.
+
+No Dagster, no simulator (tests/unit/test_package_boundaries.py).
+"""
