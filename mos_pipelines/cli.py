@@ -323,10 +323,10 @@ def _blueprints_dir() -> Path:
 
 @blueprint_app.command("new")
 def blueprint_new(
-    objective: Annotated[Optional[str], typer.Option(help='The objective in words, e.g. "Expand paying customers in the EU".')] = None,
-    file: Annotated[Optional[Path], typer.Option(help="The objective as YAML: objective, budget_usd, horizon_months.")] = None,
-    budget: Annotated[Optional[float], typer.Option(min=0.01, help="Budget in USD (or say it in the objective).")] = None,
-    months: Annotated[Optional[float], typer.Option(min=0.01, help="Horizon in months (or say it in the objective).")] = None,
+    objective: Annotated[str | None, typer.Option(help='The objective in words, e.g. "Expand paying customers in the EU".')] = None,
+    file: Annotated[Path | None, typer.Option(help="The objective as YAML: objective, budget_usd, horizon_months.")] = None,
+    budget: Annotated[float | None, typer.Option(min=0.01, help="Budget in USD (or say it in the objective).")] = None,
+    months: Annotated[float | None, typer.Option(min=0.01, help="Horizon in months (or say it in the objective).")] = None,
     force: Annotated[bool, typer.Option(help="Overwrite an existing file of the same id (it may hold edits).")] = False,
 ) -> None:
     """Read the objective, gather the warehouse's facts, compute the goal, write the plan for review."""
@@ -375,7 +375,7 @@ def blueprint_validate(ref: Annotated[str, typer.Argument(help="A blueprint id o
 @blueprint_app.command("diff")
 def blueprint_diff(
     ref: Annotated[str, typer.Argument(help="A blueprint id or path.")],
-    other: Annotated[Optional[str], typer.Argument(help="Another revision's path. Default: the last kept revision.")] = None,
+    other: Annotated[str | None, typer.Argument(help="Another revision's path. Default: the last kept revision.")] = None,
 ) -> None:
     """What changed between two revisions (by default: the last generated or approved one -> the file now)."""
     from mos_pipelines.blueprint import store
@@ -410,8 +410,10 @@ def blueprint_approve(
         bp = store.approve(store.resolve(_blueprints_dir(), ref), by=by)
     except (FileNotFoundError, ConfigError, store.BlueprintInvalid, ValueError) as exc:
         fail(str(exc))
-    console.print(f"approved {bp.blueprint_id} revision {bp.revision} by {bp.approval.by} at {bp.approval.at} "
-                  f"(sha256 {bp.approval.content_hash[:12]})", soft_wrap=True)
+    approval = bp.approval
+    assert approval is not None  # store.approve() always records one
+    console.print(f"approved {bp.blueprint_id} revision {bp.revision} by {approval.by} at {approval.at} "
+                  f"(sha256 {approval.content_hash[:12]})", soft_wrap=True)
 
 
 @blueprint_app.command("tools")
