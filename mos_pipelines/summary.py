@@ -109,10 +109,13 @@ def warehouse_summary(con: duckdb.DuckDBPyConnection, truth_file: Path | None = 
     if table_exists(con, "marts", "dim_customer_identity_map"):
         found.highlights.extend(_identity_highlights(con, truth_file))
     if table_exists(con, "ops", "quality_results"):
-        found.gates = [GateRow(*row) for row in con.execute(
-            "select check_name, asset, passed, observed, threshold, run_id from ops.quality_results "
-            "qualify row_number() over (partition by check_name, asset order by evaluated_at desc) = 1 "
-            "order by asset, check_name"
-        ).fetchall()]
+        found.gates = [
+            GateRow(*row)
+            for row in con.execute(
+                "select check_name, asset, passed, observed, threshold, run_id from ops.quality_results "
+                "qualify row_number() over (partition by check_name, asset order by evaluated_at desc) = 1 "
+                "order by asset, check_name"
+            ).fetchall()
+        ]
     found.skipped = [tuple(row) for row in skipped.current(con).itertuples(index=False)]
     return found

@@ -139,8 +139,10 @@ def local_activation_config(path: Path, webhook_url: str) -> Path:
     from mos_pipelines.configuration import DOMAINS
 
     bundled = yaml.safe_load(DOMAINS["activation"].file.read_text())
-    data = {"destinations": bundled["destinations"],
-            "retry": {"max_attempts": 3, "backoff_base_seconds": 0.05, "backoff_max_seconds": 0.2}}
+    data = {
+        "destinations": bundled["destinations"],
+        "retry": {"max_attempts": 3, "backoff_base_seconds": 0.05, "backoff_max_seconds": 0.2},
+    }
     data["destinations"]["crm__lifecycle_stages"]["url"] = webhook_url
     data["destinations"]["slack__top_notifications"]["url"] = webhook_url
     path.write_text(yaml.safe_dump(data))

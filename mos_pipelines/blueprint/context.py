@@ -64,7 +64,9 @@ def require(con: duckdb.DuckDBPyConnection, relation: str, columns: tuple[str, .
         raise Missing(f"{relation} has no column {', '.join(lacking)}")
 
 
-def query(con: duckdb.DuckDBPyConnection, fact: Fact, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+def query(
+    con: duckdb.DuckDBPyConnection, fact: Fact, sql: str, params: list[Any] | None = None
+) -> list[dict[str, Any]]:
     """Run ``sql``, record it on ``fact``, and return its rows as dicts."""
     sql = " ".join(sql.split())
     fact.queries.append({"sql": sql, "params": [_plain(p) for p in params or []]})
@@ -83,8 +85,9 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def segment_predicate(segment: tuple[SegmentFilter, ...], columns: set[str] | None = None,
-                      alias: str = "") -> tuple[str, list[Any], list[str]]:
+def segment_predicate(
+    segment: tuple[SegmentFilter, ...], columns: set[str] | None = None, alias: str = ""
+) -> tuple[str, list[Any], list[str]]:
     """SQL over the segment's dimensions (AND across dimensions, OR within one), its parameters, and the
     dimensions left out because ``columns`` lacks them."""
     parts: list[str] = []
@@ -102,6 +105,7 @@ def segment_predicate(segment: tuple[SegmentFilter, ...], columns: set[str] | No
 
 # -- what the warehouse knows about itself ------------------------------------------------------------------------
 
+
 def vocabulary(con: duckdb.DuckDBPyConnection, settings: BlueprintSettings) -> Vocabulary:
     """The values each segment dimension has in the warehouse, and the channels with activity."""
     values: dict[str, tuple[str, ...]] = {}
@@ -111,14 +115,20 @@ def vocabulary(con: duckdb.DuckDBPyConnection, settings: BlueprintSettings) -> V
         have = set(columns_of(con, schema, name))
         for dimension in settings.segments.dimensions:
             if dimension in have:
-                rows = con.execute(f"select distinct cast({dimension} as varchar) from {table} "
-                                   f"where {dimension} is not null order by 1").fetchall()
+                rows = con.execute(
+                    f"select distinct cast({dimension} as varchar) from {table} "
+                    f"where {dimension} is not null order by 1"
+                ).fetchall()
                 values[dimension] = tuple(r[0] for r in rows)
     channels: tuple[str, ...] = ()
     schema, name = _split(settings.goal.channel_table)
     if table_exists(con, schema, name) and "channel" in columns_of(con, schema, name):
-        channels = tuple(r[0] for r in con.execute(
-            f"select distinct channel from {settings.goal.channel_table} where channel is not null order by 1").fetchall())
+        channels = tuple(
+            r[0]
+            for r in con.execute(
+                f"select distinct channel from {settings.goal.channel_table} where channel is not null order by 1"
+            ).fetchall()
+        )
     return Vocabulary(values, channels)
 
 
@@ -139,6 +149,7 @@ def as_of(con: duckdb.DuckDBPyConnection, settings: BlueprintSettings) -> dateti
 
 
 # -- the providers ------------------------------------------------------------------------------------------------
+
 
 class Params(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -172,7 +183,9 @@ class Context:
 def goal_baseline(ctx: Context, p: MetricParams, fact: Fact) -> Any:
     metric = ctx.settings.metrics.get(p.metric)
     if metric is None:
-        raise Missing(f"no goal metric {p.metric!r} in config/blueprint.yaml (known: {', '.join(ctx.settings.metrics)})")
+        raise Missing(
+            f"no goal metric {p.metric!r} in config/blueprint.yaml (known: {', '.join(ctx.settings.metrics)})"
+        )
     table = ctx.settings.segments.table
     require(ctx.con, table, (metric.joined_at,))
     where, params, skipped = segment_predicate(p.segment, set(columns_of(ctx.con, *_split(table))))
@@ -184,19 +197,31 @@ def goal_baseline(ctx: Context, p: MetricParams, fact: Fact) -> Any:
     if ctx.as_of is not None:
         end = ctx.as_of + datetime.timedelta(days=1)
         start = end - datetime.timedelta(weeks=p.weeks)
-        weekly = query(ctx.con, fact, f"""
+        weekly = query(
+            ctx.con,
+            fact,
+            f"""
             select cast(floor(date_diff('day', cast(? as date), cast({metric.joined_at} as date)) / 7) as integer) as week,
                    count(*) as joined
             from {table}
             where ({metric.where}) and {where} and {metric.joined_at} >= cast(? as date)
               and {metric.joined_at} < cast(? as date)
-            group by 1 order by 1""", [start, *params, start, end])
+            group by 1 order by 1""",
+            [start, *params, start, end],
+        )
         by_week = {r["week"]: int(r["joined"]) for r in weekly}
-        weekly = [{"week_start": (start + datetime.timedelta(weeks=w)).isoformat(), "joined": by_week.get(w, 0)}
-                  for w in range(p.weeks)]
+        weekly = [
+            {"week_start": (start + datetime.timedelta(weeks=w)).isoformat(), "joined": by_week.get(w, 0)}
+            for w in range(p.weeks)
+        ]
     per_week = sum(w["joined"] for w in weekly) / len(weekly) if weekly else None
-    return {"metric": p.metric, "description": metric.description, "baseline": baseline,
-            "joined_per_week": None if per_week is None else round(per_week, 2), "weekly": weekly}
+    return {
+        "metric": p.metric,
+        "description": metric.description,
+        "baseline": baseline,
+        "joined_per_week": None if per_week is None else round(per_week, 2),
+        "weekly": weekly,
+    }
 
 
 def segment_size(ctx: Context, p: SegmentParams, fact: Fact) -> Any:
@@ -207,9 +232,15 @@ def segment_size(ctx: Context, p: SegmentParams, fact: Fact) -> Any:
     if skipped:
         raise Missing(f"{table} has no column {', '.join(skipped)} to filter the segment")
     consent_columns = [c for c in (f"is_{purpose}_consented" for purpose in CONSENT_PURPOSES) if c in have]
-    select = ", ".join(["count(*) as customers",
-                        *(f"count(*) filter (where {c}) as {c.removeprefix('is_').removesuffix('_consented')}"
-                          for c in consent_columns)])
+    select = ", ".join(
+        [
+            "count(*) as customers",
+            *(
+                f"count(*) filter (where {c}) as {c.removeprefix('is_').removesuffix('_consented')}"
+                for c in consent_columns
+            ),
+        ]
+    )
     paying = ", count(*) filter (where order_count > 0) as paying" if "order_count" in have else ""
     row = query(ctx.con, fact, f"select {select}{paying} from {table} where {where}", params)[0]
     reachable = {purpose: (int(row[purpose]) if purpose in row else None) for purpose in CONSENT_PURPOSES}
@@ -217,10 +248,13 @@ def segment_size(ctx: Context, p: SegmentParams, fact: Fact) -> Any:
     if paying:
         out["paying"] = int(row["paying"])
         if consent_columns:
-            counts = ", ".join(f"count(*) filter (where {c}) as {c.removeprefix('is_').removesuffix('_consented')}"
-                               for c in consent_columns)
-            row = query(ctx.con, fact, f"select {counts} from {table} where {where} and coalesce(order_count, 0) = 0",
-                        params)[0]
+            counts = ", ".join(
+                f"count(*) filter (where {c}) as {c.removeprefix('is_').removesuffix('_consented')}"
+                for c in consent_columns
+            )
+            row = query(
+                ctx.con, fact, f"select {counts} from {table} where {where} and coalesce(order_count, 0) = 0", params
+            )[0]
             out["reachable_not_paying"] = {purpose: int(n) for purpose, n in row.items()}
             if "email_marketing" in row:
                 out["emailable_not_paying"] = int(row["email_marketing"])
@@ -240,44 +274,64 @@ def channel_rates(ctx: Context, p: WindowParams, fact: Fact) -> Any:
     window = p.window_days or ctx.settings.goal.window_days
     start = ctx.as_of - datetime.timedelta(days=window - 1)
     extra = [c for c in ("sends", "revenue_usd", "spend_usd") if c in have]
-    rows = query(ctx.con, fact, f"""
+    rows = query(
+        ctx.con,
+        fact,
+        f"""
         select channel, sum(cost_usd) as cost_usd, sum({p.measure}) as outcomes,
                count(distinct date_day) filter (where cost_usd > 0) as days_with_cost
-               {''.join(f', sum({c}) as {c}' for c in extra)}
+               {"".join(f", sum({c}) as {c}" for c in extra)}
         from {table}
         where date_day between cast(? as date) and cast(? as date) and {where}
-        group by channel order by channel""", [start, ctx.as_of, *params])
+        group by channel order by channel""",
+        [start, ctx.as_of, *params],
+    )
     level = ctx.settings.goal.interval
     channels = []
     for r in rows:
         cost = float(r["cost_usd"] or 0)
         outcomes = float(r["outcomes"] or 0)
-        item: dict[str, Any] = {"channel": r["channel"], "cost_usd": round(cost, 2), "outcomes": round(outcomes, 3),
-                                "days_with_cost": int(r["days_with_cost"] or 0)}
+        item: dict[str, Any] = {
+            "channel": r["channel"],
+            "cost_usd": round(cost, 2),
+            "outcomes": round(outcomes, 3),
+            "days_with_cost": int(r["days_with_cost"] or 0),
+        }
         if cost <= 0:
             item["skipped"] = "no cost in the window (organic or unpaid): not something a budget buys"
             channels.append(item)
             continue
-        lo, mean, hi = gamma_rate_interval(outcomes, cost, ctx.settings.goal.prior_shape,
-                                           ctx.settings.goal.prior_cost_usd, level)
-        item.update({
-            "per_dollar": {"mean": mean, "lower": lo, "upper": hi},
-            "cac_usd": {"mean": _inv(mean), "lower": _inv(hi), "upper": _inv(lo)},
-            "daily_cost_usd": round(cost / window, 2),
-        })
+        lo, mean, hi = gamma_rate_interval(
+            outcomes, cost, ctx.settings.goal.prior_shape, ctx.settings.goal.prior_cost_usd, level
+        )
+        item.update(
+            {
+                "per_dollar": {"mean": mean, "lower": lo, "upper": hi},
+                "cac_usd": {"mean": _inv(mean), "lower": _inv(hi), "upper": _inv(lo)},
+                "daily_cost_usd": round(cost / window, 2),
+            }
+        )
         if r.get("sends"):
             item["sends"] = int(r["sends"])
             item["cost_per_send_usd"] = round(cost / float(r["sends"]), 6)
         if "revenue_usd" in r and r["revenue_usd"] is not None and outcomes > 0:
             per_outcome = float(r["revenue_usd"]) / outcomes
-            item["roi"] = {"mean": round(mean * per_outcome - 1, 4), "lower": round(lo * per_outcome - 1, 4),
-                           "upper": round(hi * per_outcome - 1, 4)}
+            item["roi"] = {
+                "mean": round(mean * per_outcome - 1, 4),
+                "lower": round(lo * per_outcome - 1, 4),
+                "upper": round(hi * per_outcome - 1, 4),
+            }
         channels.append(item)
     note = ""
     if skipped:
         note = f"{table} has no column {', '.join(skipped)}: rates are over every value of it"
-    return {"window": {"start": start.isoformat(), "end": ctx.as_of.isoformat(), "days": window},
-            "measure": p.measure, "interval": level, "channels": channels, **({"note": note} if note else {})}
+    return {
+        "window": {"start": start.isoformat(), "end": ctx.as_of.isoformat(), "days": window},
+        "measure": p.measure,
+        "interval": level,
+        "channels": channels,
+        **({"note": note} if note else {}),
+    }
 
 
 def _inv(x: float) -> float | None:
@@ -291,12 +345,17 @@ def lookalike_pool(ctx: Context, p: SegmentParams, fact: Fact) -> Any:
     where, params, skipped = segment_predicate(p.segment, have or None, alias="c")
     if skipped or not have:
         raise Missing(f"{table} is needed to put lookalike scores in the segment")
-    rows = query(ctx.con, fact, f"""
+    rows = query(
+        ctx.con,
+        fact,
+        f"""
         select s.audience, s.tier, count(*) as customers
         from ml.lookalike_scores s
         join {table} c on c.customer_id = s.customer_id
         where {where} and s.tier is not null
-        group by 1, 2 order by 1, 2""", params)
+        group by 1, 2 order by 1, 2""",
+        params,
+    )
     audiences: dict[str, dict[str, int]] = {}
     for r in rows:
         audiences.setdefault(r["audience"], {})[str(r["tier"])] = int(r["customers"])
@@ -304,9 +363,15 @@ def lookalike_pool(ctx: Context, p: SegmentParams, fact: Fact) -> Any:
 
 
 def bandit_winners(ctx: Context, p: Params, fact: Fact) -> Any:
-    require(ctx.con, "experiments.bandit_allocations",
-            ("allocation_date", "experiment_id", "segment", "variant_id", "prob_best", "posterior_mean"))
-    rows = query(ctx.con, fact, """
+    require(
+        ctx.con,
+        "experiments.bandit_allocations",
+        ("allocation_date", "experiment_id", "segment", "variant_id", "prob_best", "posterior_mean"),
+    )
+    rows = query(
+        ctx.con,
+        fact,
+        """
         with latest as (
             select experiment_id, max(allocation_date) as allocation_date
             from experiments.bandit_allocations group by 1
@@ -318,7 +383,8 @@ def bandit_winners(ctx: Context, p: Params, fact: Fact) -> Any:
             join latest l on l.experiment_id = b.experiment_id and l.allocation_date = b.allocation_date
         )
         select experiment_id, segment, variant_id, prob_best, posterior_mean, allocation_date
-        from ranked where rank = 1 order by experiment_id, segment""")
+        from ranked where rank = 1 order by experiment_id, segment""",
+    )
     return {"winners": rows}
 
 
@@ -326,9 +392,14 @@ def open_insights(ctx: Context, p: LimitParams, fact: Fact) -> Any:
     require(ctx.con, "insights.insights", ("insight_id", "insight_type", "statement", "status"))
     have = set(columns_of(ctx.con, "insights", "insights"))
     order = "impact_usd desc nulls last, insight_id" if "impact_usd" in have else "insight_id"
-    rows = query(ctx.con, fact, f"""
-        select insight_id, insight_type, statement {', call_to_action' if 'call_to_action' in have else ''}
-        from insights.insights where status = 'accepted' order by {order} limit ?""", [p.limit])
+    rows = query(
+        ctx.con,
+        fact,
+        f"""
+        select insight_id, insight_type, statement {", call_to_action" if "call_to_action" in have else ""}
+        from insights.insights where status = 'accepted' order by {order} limit ?""",
+        [p.limit],
+    )
     return {"insights": rows}
 
 
@@ -341,15 +412,30 @@ def spend_to_date(ctx: Context, p: WindowParams, fact: Fact) -> Any:
     where, params, skipped = segment_predicate(p.segment, have)
     window = p.window_days or ctx.settings.goal.window_days
     start = ctx.as_of - datetime.timedelta(days=window - 1)
-    rows = query(ctx.con, fact, f"""
+    rows = query(
+        ctx.con,
+        fact,
+        f"""
         select channel, sum(cost_usd) as cost_usd,
                sum(cost_usd) filter (where date_day >= cast(? as date)) as cost_usd_window
-        from {table} where {where} group by channel having sum(cost_usd) > 0 order by channel""", [start, *params])
+        from {table} where {where} group by channel having sum(cost_usd) > 0 order by channel""",
+        [start, *params],
+    )
     note = {"note": f"{table} has no column {', '.join(skipped)}: spend over every value of it"} if skipped else {}
-    return {**note, "window_start": start.isoformat(), "end": ctx.as_of.isoformat(),
-            "channels": [{"channel": r["channel"], "cost_usd": round(float(r["cost_usd"]), 2),
-                          "cost_usd_window": round(float(r["cost_usd_window"] or 0), 2)} for r in rows],
-            "total_usd": round(sum(float(r["cost_usd"]) for r in rows), 2)}
+    return {
+        **note,
+        "window_start": start.isoformat(),
+        "end": ctx.as_of.isoformat(),
+        "channels": [
+            {
+                "channel": r["channel"],
+                "cost_usd": round(float(r["cost_usd"]), 2),
+                "cost_usd_window": round(float(r["cost_usd_window"] or 0), 2),
+            }
+            for r in rows
+        ],
+        "total_usd": round(sum(float(r["cost_usd"]) for r in rows), 2),
+    }
 
 
 @dataclass(frozen=True)
@@ -362,8 +448,7 @@ class Provider:
     function: Callable[[Context, Any, Fact], Any]
 
     def tool(self) -> dict[str, Any]:
-        return {"name": self.name, "description": self.description,
-                "parameters": self.parameters.model_json_schema()}
+        return {"name": self.name, "description": self.description, "parameters": self.parameters.model_json_schema()}
 
     def __call__(self, ctx: Context, **arguments: Any) -> Fact:
         params = self.parameters.model_validate(arguments)
@@ -377,23 +462,54 @@ class Provider:
         return fact
 
 
-PROVIDERS: dict[str, Provider] = {p.name: p for p in (
-    Provider("goal_baseline", "Current value of a goal metric in a segment, and how many customers joined it per "
-             "week over the trailing weeks.", MetricParams, goal_baseline),
-    Provider("segment_size", "Customers in a segment, paying customers, and how many can be reached with consent "
-             "(email marketing, ad personalisation).", SegmentParams, segment_size),
-    Provider("channel_rates", "Per channel over a trailing window: cost, outcomes bought (new customers by default), "
-             "customers per dollar and CAC with a Gamma-Poisson interval, ROI with its interval.", WindowParams,
-             channel_rates),
-    Provider("lookalike_pool", "Customers of the segment in each lookalike audience tier (ml.lookalike_scores).",
-             SegmentParams, lookalike_pool),
-    Provider("bandit_winners", "The variant most likely best in each experiment and segment at the bandit's latest "
-             "allocation (experiments.bandit_allocations).", Params, bandit_winners),
-    Provider("open_insights", "Accepted insights, largest impact first (insights.insights).", LimitParams,
-             open_insights),
-    Provider("spend_to_date", "Cost by channel since the data starts and over the trailing window.", WindowParams,
-             spend_to_date),
-)}
+PROVIDERS: dict[str, Provider] = {
+    p.name: p
+    for p in (
+        Provider(
+            "goal_baseline",
+            "Current value of a goal metric in a segment, and how many customers joined it per "
+            "week over the trailing weeks.",
+            MetricParams,
+            goal_baseline,
+        ),
+        Provider(
+            "segment_size",
+            "Customers in a segment, paying customers, and how many can be reached with consent "
+            "(email marketing, ad personalisation).",
+            SegmentParams,
+            segment_size,
+        ),
+        Provider(
+            "channel_rates",
+            "Per channel over a trailing window: cost, outcomes bought (new customers by default), "
+            "customers per dollar and CAC with a Gamma-Poisson interval, ROI with its interval.",
+            WindowParams,
+            channel_rates,
+        ),
+        Provider(
+            "lookalike_pool",
+            "Customers of the segment in each lookalike audience tier (ml.lookalike_scores).",
+            SegmentParams,
+            lookalike_pool,
+        ),
+        Provider(
+            "bandit_winners",
+            "The variant most likely best in each experiment and segment at the bandit's latest "
+            "allocation (experiments.bandit_allocations).",
+            Params,
+            bandit_winners,
+        ),
+        Provider(
+            "open_insights", "Accepted insights, largest impact first (insights.insights).", LimitParams, open_insights
+        ),
+        Provider(
+            "spend_to_date",
+            "Cost by channel since the data starts and over the trailing window.",
+            WindowParams,
+            spend_to_date,
+        ),
+    )
+}
 
 
 def tools() -> list[dict[str, Any]]:

@@ -60,22 +60,32 @@ class Goal:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "metric": self.metric, "status": self.status, "baseline": self.baseline, "target": self.target_value,
+            "metric": self.metric,
+            "status": self.status,
+            "baseline": self.baseline,
+            "target": self.target_value,
             "expected_gain": round(self.expected_gain, 1),
             "gain_interval": [round(self.gain_lower, 1), round(self.gain_upper, 1)],
-            "needed_gain": self.needed_gain, "unspent_usd": round(self.unspent_usd, 2),
-            "statement": self.statement(), "arithmetic": self.lines, **({"offers": self.offers} if self.offers else {}),
+            "needed_gain": self.needed_gain,
+            "unspent_usd": round(self.unspent_usd, 2),
+            "statement": self.statement(),
+            "arithmetic": self.lines,
+            **({"offers": self.offers} if self.offers else {}),
         }
 
     def statement(self) -> str:
         pct = 100 * (self.target_value - self.baseline) / self.baseline if self.baseline else None
         change = f"{pct:+.1f} %" if pct is not None else f"+{self.target_value - self.baseline:,}"
-        buys = (f"the budget buys {self.expected_gain:,.0f} [{self.gain_lower:,.0f}–{self.gain_upper:,.0f}] at the "
-                "measured cost per customer")
+        buys = (
+            f"the budget buys {self.expected_gain:,.0f} [{self.gain_lower:,.0f}–{self.gain_upper:,.0f}] at the "
+            "measured cost per customer"
+        )
         head = f"{change} {self.metric}, from {self.baseline:,} to {self.target_value:,}, because {buys}"
         if self.needed_gain is not None and self.status == "reachable":
-            return (f"{change} {self.metric}, from {self.baseline:,} to {self.target_value:,} (the target asked): "
-                    f"within reach, {buys} (expected {self.baseline + round(self.expected_gain):,})")
+            return (
+                f"{change} {self.metric}, from {self.baseline:,} to {self.target_value:,} (the target asked): "
+                f"within reach, {buys} (expected {self.baseline + round(self.expected_gain):,})"
+            )
         if self.status == "unreachable":
             return f"Unreachable: {head}, short of the +{self.needed_gain:,} asked. " + " ".join(self.offers)
         return head
@@ -97,18 +107,31 @@ def _rates(fact: Fact, objective: Objective, settings: BlueprintSettings, size: 
             sends = settings.plan.nurture_sends_per_person
             cap = emailable * sends * c["cost_per_send_usd"]
             note = f"{emailable:,} not yet paying × {sends} sends × ${c['cost_per_send_usd']:.4f}"
-        out.append(ChannelRate(c["channel"], c["cost_usd"], c["outcomes"], c["per_dollar"]["mean"],
-                               c["per_dollar"]["lower"], c["per_dollar"]["upper"], c["daily_cost_usd"], cap, note))
+        out.append(
+            ChannelRate(
+                c["channel"],
+                c["cost_usd"],
+                c["outcomes"],
+                c["per_dollar"]["mean"],
+                c["per_dollar"]["lower"],
+                c["per_dollar"]["upper"],
+                c["daily_cost_usd"],
+                cap,
+                note,
+            )
+        )
     if not out:
         why = []
         if objective.constraints.excluded_channels:
             why.append(f"excluded: {', '.join(objective.constraints.excluded_channels)}")
         if objective.constraints.max_cac_usd is not None:
             why.append(f"CAC cap ${objective.constraints.max_cac_usd:,.0f}")
-        raise GoalError(f"no channel with cost in the trailing {fact.value['window']['days']} days "
-                        f"({fact.value['window']['start']} to {fact.value['window']['end']}) for "
-                        f"{objective.segment_text()}{' (' + '; '.join(why) + ')' if why else ''}: "
-                        "nothing measures what a dollar buys")
+        raise GoalError(
+            f"no channel with cost in the trailing {fact.value['window']['days']} days "
+            f"({fact.value['window']['start']} to {fact.value['window']['end']}) for "
+            f"{objective.segment_text()}{' (' + '; '.join(why) + ')' if why else ''}: "
+            "nothing measures what a dollar buys"
+        )
     return out
 
 
@@ -118,7 +141,9 @@ def capacity(rate: ChannelRate, horizon_days: int, settings: BlueprintSettings) 
     return min(cap, rate.cap_usd) if rate.cap_usd is not None else cap
 
 
-def allocate(rates: list[ChannelRate], budget: float, horizon_days: int, settings: BlueprintSettings) -> list[tuple[ChannelRate, float, float]]:
+def allocate(
+    rates: list[ChannelRate], budget: float, horizon_days: int, settings: BlueprintSettings
+) -> list[tuple[ChannelRate, float, float]]:
     """Greedy: the channel with the most customers per dollar first, up to its capacity; then the next."""
     left = budget
     out = []
@@ -163,8 +188,16 @@ def compute_goal(objective: Objective, facts: dict[str, Fact], settings: Bluepri
     for rate, spend, cap in plan:
         sample = draw(rate.outcomes, rate.cost_usd, g.prior_shape, g.prior_cost_usd, g.draws, rng) * spend
         total += sample
-        allocations.append(Allocation(rate.channel, spend, cap, spend * rate.per_dollar,
-                                      float(np.quantile(sample, tail)), float(np.quantile(sample, 1 - tail))))
+        allocations.append(
+            Allocation(
+                rate.channel,
+                spend,
+                cap,
+                spend * rate.per_dollar,
+                float(np.quantile(sample, tail)),
+                float(np.quantile(sample, 1 - tail)),
+            )
+        )
     mean = float(sum(a.expected for a in allocations))
     lower, upper = float(np.quantile(total, tail)), float(np.quantile(total, 1 - tail))
     spent = sum(a.budget_usd for a in allocations)
@@ -178,31 +211,51 @@ def compute_goal(objective: Objective, facts: dict[str, Fact], settings: Bluepri
     measure = facts["channel_rates"].value["measure"]
     pct = round(100 * g.interval)
     lines = [
-        (f"Baseline: {baseline:,} {objective.metric} in {objective.segment_text()} "
-         f"({settings.segments.table}, {settings.metrics[objective.metric].where})."),
-        (f"Rates: {measure} per dollar over {window['days']} days ({window['start']} to {window['end']}), "
-         f"{pct} % interval from a Gamma–Poisson posterior:"),
+        (
+            f"Baseline: {baseline:,} {objective.metric} in {objective.segment_text()} "
+            f"({settings.segments.table}, {settings.metrics[objective.metric].where})."
+        ),
+        (
+            f"Rates: {measure} per dollar over {window['days']} days ({window['start']} to {window['end']}), "
+            f"{pct} % interval from a Gamma–Poisson posterior:"
+        ),
     ]
     for rate, _, cap in sorted(plan, key=lambda x: x[0].channel):
-        lines.append(f"  {rate.channel}: {rate.outcomes:,.1f} / ${rate.cost_usd:,.0f} = CAC ${1 / rate.per_dollar:,.2f} "
-                     f"[${1 / rate.per_dollar_upper:,.2f}–${1 / rate.per_dollar_lower:,.2f}]; absorbs up to "
-                     f"{g.max_spend_multiple:g} × ${rate.daily_cost_usd:,.2f}/day × {horizon} days = "
-                     f"{_usd(g.max_spend_multiple * rate.daily_cost_usd * horizon)}"
-                     + (f", capped at {_usd(cap)} by the emailable audience ({rate.cap_note})"
-                        if rate.cap_usd is not None and abs(cap - rate.cap_usd) < 0.005 else ""))
+        lines.append(
+            f"  {rate.channel}: {rate.outcomes:,.1f} / ${rate.cost_usd:,.0f} = CAC ${1 / rate.per_dollar:,.2f} "
+            f"[${1 / rate.per_dollar_upper:,.2f}–${1 / rate.per_dollar_lower:,.2f}]; absorbs up to "
+            f"{g.max_spend_multiple:g} × ${rate.daily_cost_usd:,.2f}/day × {horizon} days = "
+            f"{_usd(g.max_spend_multiple * rate.daily_cost_usd * horizon)}"
+            + (
+                f", capped at {_usd(cap)} by the emailable audience ({rate.cap_note})"
+                if rate.cap_usd is not None and abs(cap - rate.cap_usd) < 0.005
+                else ""
+            )
+        )
     lines.append("Allocation, lowest CAC first up to each channel's capacity:")
     for a in allocations:
         if a.budget_usd > 0:
-            lines.append(f"  {a.channel}: {_usd(a.budget_usd)} / {_usd(a.budget_usd / a.expected if a.expected else 0)} = "
-                         f"{a.expected:,.1f} [{a.lower:,.1f}–{a.upper:,.1f}]")
-    lines.append(f"Budget ${objective.budget_usd:,.0f} buys {mean:,.1f} [{lower:,.1f}–{upper:,.1f}] {measure} "
-                 f"({pct} % interval, {g.draws:,} seeded draws)"
-                 + (f"; ${unspent:,.0f} cannot be spent within {horizon} days at up to {g.max_spend_multiple:g}× "
-                    "each channel's trailing cost" if unspent > 0.5 else "") + ".")
+            lines.append(
+                f"  {a.channel}: {_usd(a.budget_usd)} / {_usd(a.budget_usd / a.expected if a.expected else 0)} = "
+                f"{a.expected:,.1f} [{a.lower:,.1f}–{a.upper:,.1f}]"
+            )
+    lines.append(
+        f"Budget ${objective.budget_usd:,.0f} buys {mean:,.1f} [{lower:,.1f}–{upper:,.1f}] {measure} "
+        f"({pct} % interval, {g.draws:,} seeded draws)"
+        + (
+            f"; ${unspent:,.0f} cannot be spent within {horizon} days at up to {g.max_spend_multiple:g}× "
+            "each channel's trailing cost"
+            if unspent > 0.5
+            else ""
+        )
+        + "."
+    )
     if need is not None and objective.target is not None:
-        lines.append(f"Target: +{need:,} ({objective.target.kind} {objective.target.value:g}"
-                     f"{' %' if objective.target.kind == 'relative' else ''}); expected {mean:,.1f} "
-                     f"{'≥' if status == 'reachable' else '<'} {need:,}: {status}.")
+        lines.append(
+            f"Target: +{need:,} ({objective.target.kind} {objective.target.value:g}"
+            f"{' %' if objective.target.kind == 'relative' else ''}); expected {mean:,.1f} "
+            f"{'≥' if status == 'reachable' else '<'} {need:,}: {status}."
+        )
     lines.append(f"Goal: {baseline:,} + {target_value - baseline:,} = {target_value:,}.")
 
     goal = Goal(objective.metric, baseline, status, mean, lower, upper, target_value, need, allocations, unspent, lines)
@@ -225,18 +278,23 @@ def _offers(rates: list[ChannelRate], objective: Objective, need: int, settings:
         for _ in range(60):
             mid = (lo + hi) / 2
             lo, hi = (lo, mid) if expected_gain(rates, mid, horizon, settings) >= need else (mid, hi)
-        offers.append(f"A budget of ${math.ceil(hi / 100) * 100:,.0f} would reach it in {objective.horizon_months:g} months.")
+        offers.append(
+            f"A budget of ${math.ceil(hi / 100) * 100:,.0f} would reach it in {objective.horizon_months:g} months."
+        )
     else:
-        offers.append(f"No budget reaches it in {objective.horizon_months:g} months: the channels absorb at most "
-                      f"${full:,.0f} there.")
+        offers.append(
+            f"No budget reaches it in {objective.horizon_months:g} months: the channels absorb at most "
+            f"${full:,.0f} there."
+        )
     for months in range(1, settings.goal.max_horizon_months + 1):
         days = round(months * DAYS_PER_MONTH)
         if days > horizon and expected_gain(rates, objective.budget_usd, days, settings) >= need:
             offers.append(f"A horizon of {months} months would reach it with ${objective.budget_usd:,.0f}.")
             break
     else:
-        offers.append(f"No horizon up to {settings.goal.max_horizon_months} months reaches it with "
-                      f"${objective.budget_usd:,.0f}.")
+        offers.append(
+            f"No horizon up to {settings.goal.max_horizon_months} months reaches it with ${objective.budget_usd:,.0f}."
+        )
         if offers[0].startswith("No budget"):  # neither alone: the shortest horizon where some budget does
             for months in range(1, settings.goal.max_horizon_months + 1):
                 days = round(months * DAYS_PER_MONTH)

@@ -53,12 +53,21 @@ class PlanAnswer(Model):
     steps: tuple[Step, ...] = Field(min_length=1)
 
 
-def intake_facts(text: str, settings: BlueprintSettings, vocabulary: Vocabulary, example: Objective | None) -> dict[str, Any]:
-    sample = (ObjectiveAnswer(metric=example.metric, segment=example.segment, budget_usd=example.budget_usd,
-                              horizon_months=example.horizon_months, target=example.target,
-                              constraints=example.constraints)
-              if example is not None else ObjectiveAnswer(metric=next(iter(settings.metrics)), budget_usd=10000.0,
-                                                          horizon_months=3.0))
+def intake_facts(
+    text: str, settings: BlueprintSettings, vocabulary: Vocabulary, example: Objective | None
+) -> dict[str, Any]:
+    sample = (
+        ObjectiveAnswer(
+            metric=example.metric,
+            segment=example.segment,
+            budget_usd=example.budget_usd,
+            horizon_months=example.horizon_months,
+            target=example.target,
+            constraints=example.constraints,
+        )
+        if example is not None
+        else ObjectiveAnswer(metric=next(iter(settings.metrics)), budget_usd=10000.0, horizon_months=3.0)
+    )
     return {
         "objective": text,
         "metrics": {name: m.description for name, m in settings.metrics.items()},
@@ -69,9 +78,11 @@ def intake_facts(text: str, settings: BlueprintSettings, vocabulary: Vocabulary,
     }
 
 
-def intake_parser(text: str, settings: BlueprintSettings, vocabulary: Vocabulary, budget_usd: float | None,
-                  months: float | None) -> Callable[[Any], Objective]:
+def intake_parser(
+    text: str, settings: BlueprintSettings, vocabulary: Vocabulary, budget_usd: float | None, months: float | None
+) -> Callable[[Any], Objective]:
     """Checks an intake answer against the config and the warehouse's values; the options win over the answer."""
+
     def parse(data: Any) -> Objective:
         answer = ObjectiveAnswer.model_validate(data)
         if answer.metric not in settings.metrics:
@@ -90,11 +101,23 @@ def intake_parser(text: str, settings: BlueprintSettings, vocabulary: Vocabulary
         horizon = months if months is not None else answer.horizon_months
         if budget is None or horizon is None:
             raise ValueError("the answer has no budget or no horizon")
-        segment = tuple(sorted((SegmentFilter(dimension=f.dimension, values=tuple(sorted(set(f.values))))
-                                for f in answer.segment), key=lambda f: f.dimension))
-        return Objective(text=" ".join(text.split()), metric=answer.metric, segment=segment,
-                         horizon_months=round(horizon, 4), horizon_days=max(1, round(horizon * DAYS_PER_MONTH)),
-                         budget_usd=round(float(budget), 2), target=answer.target, constraints=answer.constraints)
+        segment = tuple(
+            sorted(
+                (SegmentFilter(dimension=f.dimension, values=tuple(sorted(set(f.values)))) for f in answer.segment),
+                key=lambda f: f.dimension,
+            )
+        )
+        return Objective(
+            text=" ".join(text.split()),
+            metric=answer.metric,
+            segment=segment,
+            horizon_months=round(horizon, 4),
+            horizon_days=max(1, round(horizon * DAYS_PER_MONTH)),
+            budget_usd=round(float(budget), 2),
+            target=answer.target,
+            constraints=answer.constraints,
+        )
+
     return parse
 
 
@@ -104,8 +127,10 @@ def planning_facts(base: Blueprint, facts: dict[str, Fact]) -> dict[str, Any]:
         "budget_usd": base.budget_usd,
         "goal": {k: v for k, v in base.goal.items() if k != "arithmetic"},
         "context": {name: (f.value if f.available else f"not available: {f.reason}") for name, f in facts.items()},
-        "catalogue": {name: {"description": t.description, "params": t.params.model_json_schema()}
-                      for name, t in CATALOGUE.items()},
+        "catalogue": {
+            name: {"description": t.description, "params": t.params.model_json_schema()}
+            for name, t in CATALOGUE.items()
+        },
         "schema": PlanAnswer.model_json_schema(),
         "example": json.dumps({"steps": [s.model_dump(mode="json") for s in base.steps]}, sort_keys=True),
     }
@@ -114,10 +139,12 @@ def planning_facts(base: Blueprint, facts: dict[str, Fact]) -> dict[str, Any]:
 def plan_parser(base: Blueprint) -> Callable[[Any], tuple[Step, ...]]:
     """Checks a planning answer with the checks of ``mos blueprint validate`` (budget total, references, cycles,
     step types and parameters)."""
+
     def parse(data: Any) -> tuple[Step, ...]:
         answer = PlanAnswer.model_validate(data)
         problems = check(base.model_copy(update={"steps": answer.steps}))
         if problems:
             raise ValueError("; ".join(str(p) for p in problems))
         return answer.steps
+
     return parse

@@ -69,8 +69,10 @@ class Objective(Model):
     def normalised(self) -> dict[str, Any]:
         """The objective without its wording: two phrasings of the same ask normalise the same."""
         data = self.model_dump(mode="json", exclude={"text"})
-        data["segment"] = sorted(({"dimension": f["dimension"], "values": sorted(f["values"])}
-                                  for f in data["segment"]), key=lambda f: f["dimension"])
+        data["segment"] = sorted(
+            ({"dimension": f["dimension"], "values": sorted(f["values"])} for f in data["segment"]),
+            key=lambda f: f["dimension"],
+        )
         data["constraints"]["excluded_channels"] = sorted(data["constraints"]["excluded_channels"])
         return data
 
@@ -108,13 +110,20 @@ def _find(term: str, text: str, lowered: str) -> list[tuple[int, int]]:
 
 def _longest(spans: list[_Span]) -> list[_Span]:
     """Drop spans inside a longer one (``paying customer base`` beats ``customer base``)."""
-    return [s for s in spans if not any((o.start <= s.start and s.end <= o.end) and (o.end - o.start) > (s.end - s.start)
-                                        for o in spans)]
+    return [
+        s
+        for s in spans
+        if not any((o.start <= s.start and s.end <= o.end) and (o.end - o.start) > (s.end - s.start) for o in spans)
+    ]
 
 
 def _matches(terms: dict[str, list[Any]], text: str, lowered: str) -> list[_Span]:
-    spans = [_Span(a, b, meaning, term) for term, meanings in terms.items() for meaning in meanings
-             for a, b in _find(term, text, lowered)]
+    spans = [
+        _Span(a, b, meaning, term)
+        for term, meanings in terms.items()
+        for meaning in meanings
+        for a, b in _find(term, text, lowered)
+    ]
     return _longest(spans)
 
 
@@ -129,13 +138,18 @@ def _number(text: str) -> float:
 def _budget(text: str) -> tuple[float | None, tuple[int, int] | None]:
     lowered = text.lower()
     foreign = re.search(r"(€|£|¥|\b(?:eur|gbp|euros?|pounds?)\b)", lowered)
-    pattern = (rf"(?:\$\s*|\busd\s*){_NUMBER}\s*(k|thousand|mn|m|million)?\b"
-               rf"|{_NUMBER}\s*(k|thousand|mn|m|million)?\s*(?:usd|dollars)\b")
+    pattern = (
+        rf"(?:\$\s*|\busd\s*){_NUMBER}\s*(k|thousand|mn|m|million)?\b"
+        rf"|{_NUMBER}\s*(k|thousand|mn|m|million)?\s*(?:usd|dollars)\b"
+    )
     m = re.search(pattern, lowered)
     if m is None:
         if foreign:
-            raise ObjectiveError(f"the budget must be in US dollars (the warehouse's cost_usd); got {foreign.group(0)!r} "
-                                 "in the objective", ["write it as $100,000 or 100k USD, or pass --budget"])
+            raise ObjectiveError(
+                f"the budget must be in US dollars (the warehouse's cost_usd); got {foreign.group(0)!r} "
+                "in the objective",
+                ["write it as $100,000 or 100k USD, or pass --budget"],
+            )
         return None, None
     amount = m.group(1) or m.group(3)
     scale = m.group(2) or m.group(4)
@@ -147,8 +161,13 @@ def _horizon(text: str) -> tuple[float | None, tuple[int, int] | None]:
     m = re.search(r"\b(\d+(?:\.\d+)?)\s*[- ]?\s*(months?|weeks?|days?|quarters?|years?)\b", lowered)
     if m:
         n, unit = float(m.group(1)), m.group(2).rstrip("s")
-        months = {"month": n, "week": n * 7 / DAYS_PER_MONTH, "day": n / DAYS_PER_MONTH, "quarter": 3 * n,
-                  "year": 12 * n}[unit]
+        months = {
+            "month": n,
+            "week": n * 7 / DAYS_PER_MONTH,
+            "day": n / DAYS_PER_MONTH,
+            "quarter": 3 * n,
+            "year": 12 * n,
+        }[unit]
         return months, m.span()
     m = re.search(r"\b(?:a|one|this|next|the next)\s+(quarter|year|month)\b", lowered)
     if m:
@@ -168,8 +187,9 @@ def _target(text: str, taken: list[tuple[int, int]]) -> Target | None:
     for m in re.finditer(rf"\bto\s+{_NUMBER}\b(?!\s*(?:%|percent|k\b|m\b|months?|weeks?|days?|usd|dollars))", lowered):
         if free(m.span()):
             return Target(kind="absolute", value=_number(m.group(1)))
-    for m in re.finditer(rf"(?:\bby\s+|\+\s*){_NUMBER}\b(?!\s*(?:%|percent|k\b|m\b|months?|weeks?|days?|usd|dollars))",
-                         lowered):
+    for m in re.finditer(
+        rf"(?:\bby\s+|\+\s*){_NUMBER}\b(?!\s*(?:%|percent|k\b|m\b|months?|weeks?|days?|usd|dollars))", lowered
+    ):
         if free(m.span()):
             return Target(kind="additional", value=_number(m.group(1)))
     return None
@@ -186,8 +206,9 @@ def _constraints(text: str, channels: tuple[str, ...]) -> tuple[Constraints, lis
         if found:
             excluded.append(channel)
             spans.append(found.span())
-    m = re.search(rf"\bcac\s+(?:under|below|of at most|at most|<=?|max(?:imum)?(?: of)?)\s*\$?\s*{_NUMBER}", lowered) \
-        or re.search(rf"\b(?:max(?:imum)?|at most)\s+(?:a\s+)?cac\s+(?:of\s+)?\$?\s*{_NUMBER}", lowered)
+    m = re.search(
+        rf"\bcac\s+(?:under|below|of at most|at most|<=?|max(?:imum)?(?: of)?)\s*\$?\s*{_NUMBER}", lowered
+    ) or re.search(rf"\b(?:max(?:imum)?|at most)\s+(?:a\s+)?cac\s+(?:of\s+)?\$?\s*{_NUMBER}", lowered)
     if m:
         spans.append(m.span())
     return Constraints(excluded_channels=tuple(sorted(excluded)), max_cac_usd=_number(m.group(1)) if m else None), spans
@@ -197,25 +218,34 @@ def supported_metrics(settings: BlueprintSettings) -> list[str]:
     return [f"{name}: {m.description} (say e.g. {m.phrases[0]!r})" for name, m in settings.metrics.items()]
 
 
-def parse_objective(text: str, settings: BlueprintSettings, vocabulary: Vocabulary, budget_usd: float | None = None,
-                    months: float | None = None) -> Objective:
+def parse_objective(
+    text: str,
+    settings: BlueprintSettings,
+    vocabulary: Vocabulary,
+    budget_usd: float | None = None,
+    months: float | None = None,
+) -> Objective:
     """The structured form of ``text`` (budget and horizon may come from options instead of the words)."""
     text = " ".join(text.split())
     if not text:
         raise ObjectiveError("the objective is empty", supported_metrics(settings))
     lowered = text.lower()
-    example = "e.g. \"Expand paying customers in the EU by 2% with $100,000 in 3 months\""
+    example = 'e.g. "Expand paying customers in the EU by 2% with $100,000 in 3 months"'
 
     # the direction
-    verbs_seen = {kind: sorted({t for t in verbs for _ in _find(t, text, lowered)})
-                  for kind, verbs in settings.intents.unsupported.items()}
+    verbs_seen = {
+        kind: sorted({t for t in verbs for _ in _find(t, text, lowered)})
+        for kind, verbs in settings.intents.unsupported.items()
+    }
     increase_seen = [t for t in settings.intents.increase if _find(t, text, lowered)]
     unsupported = {k: v for k, v in verbs_seen.items() if v}
     if unsupported and not increase_seen:
         kind, verbs = next(iter(unsupported.items()))
         raise ObjectiveError(
             f"{verbs[0]!r} asks to {kind} something; this version plans objectives that increase a goal metric "
-            f"({', '.join(settings.intents.increase[:6])} ...). Supported goal metrics:", supported_metrics(settings))
+            f"({', '.join(settings.intents.increase[:6])} ...). Supported goal metrics:",
+            supported_metrics(settings),
+        )
 
     # the goal metric
     metric_terms: dict[str, list[Any]] = {}
@@ -230,14 +260,18 @@ def parse_objective(text: str, settings: BlueprintSettings, vocabulary: Vocabula
     definite = {next(iter(m)) for m in meanings_at.values() if len(m) == 1}
     metrics = sorted(definite) if definite else sorted({s.meaning for s in metric_spans})
     if not metrics:
-        raise ObjectiveError(f"no goal metric recognised in {text!r}; supported goal metrics ({example}):",
-                             supported_metrics(settings))
+        raise ObjectiveError(
+            f"no goal metric recognised in {text!r}; supported goal metrics ({example}):", supported_metrics(settings)
+        )
     if len(metrics) > 1:
         terms = sorted({s.term for s in metric_spans if s.meaning in metrics})
         raise ObjectiveError(
             f"{' / '.join(repr(t) for t in terms)} in {text!r} could mean more than one goal metric; say which:",
-            [f"{name}: {settings.metrics[name].description} (say {settings.metrics[name].phrases[0]!r})"
-             for name in metrics])
+            [
+                f"{name}: {settings.metrics[name].description} (say {settings.metrics[name].phrases[0]!r})"
+                for name in metrics
+            ],
+        )
     metric = metrics[0]
 
     # the segment
@@ -254,8 +288,9 @@ def parse_objective(text: str, settings: BlueprintSettings, vocabulary: Vocabula
                 meanings = segment_terms.setdefault(word, [])
                 if (dimension, value, True) not in meanings:
                     meanings.append((dimension, value, known))
-    spans = [s for s in _matches(segment_terms, text, lowered)
-             if not any(a < s.end and s.start < b for a, b in metric_taken)]
+    spans = [
+        s for s in _matches(segment_terms, text, lowered) if not any(a < s.end and s.start < b for a, b in metric_taken)
+    ]
     chosen: dict[str, list[str]] = {}
     by_span: dict[tuple[int, int], list[tuple[str, str, bool]]] = {}
     for s in spans:
@@ -264,16 +299,22 @@ def parse_objective(text: str, settings: BlueprintSettings, vocabulary: Vocabula
         term = text[start:end]
         distinct = sorted({(d, v, k) for d, v, k in meanings})
         if len({(d, v) for d, v, _ in distinct}) > 1:
-            raise ObjectiveError(f"{term!r} in {text!r} could mean more than one segment; say which:",
-                                 [f"{d} = {v}" for d, v, _ in distinct])
+            raise ObjectiveError(
+                f"{term!r} in {text!r} could mean more than one segment; say which:",
+                [f"{d} = {v}" for d, v, _ in distinct],
+            )
         dimension, value, known = distinct[0]
         if not known:
             if dimension not in present:
-                raise ObjectiveError(f"{term!r} means {dimension} {value}, but {settings.segments.table} has no "
-                                     f"{dimension} column or is not built (run `mos run`)")
+                raise ObjectiveError(
+                    f"{term!r} means {dimension} {value}, but {settings.segments.table} has no "
+                    f"{dimension} column or is not built (run `mos run`)"
+                )
             values = ", ".join(v for v in present[dimension] if v) or "none"
-            raise ObjectiveError(f"{term!r} means {dimension} {value}, which the warehouse does not have "
-                                 f"({settings.segments.table}.{dimension} values present: {values})")
+            raise ObjectiveError(
+                f"{term!r} means {dimension} {value}, which the warehouse does not have "
+                f"({settings.segments.table}.{dimension} values present: {values})"
+            )
         if value not in chosen.setdefault(dimension, []):
             chosen[dimension].append(value)
     segment = tuple(SegmentFilter(dimension=d, values=tuple(sorted(v))) for d, v in sorted(chosen.items()))
@@ -287,20 +328,28 @@ def parse_objective(text: str, settings: BlueprintSettings, vocabulary: Vocabula
     # budget and horizon: options win; words and an option that disagree are an error
     said_budget, budget_span = _budget(masked)
     if budget_usd is not None and said_budget is not None and abs(budget_usd - said_budget) > 0.005:
-        raise ObjectiveError(f"the objective says a budget of ${said_budget:,.0f} and --budget says ${budget_usd:,.0f}; "
-                             "give one")
+        raise ObjectiveError(
+            f"the objective says a budget of ${said_budget:,.0f} and --budget says ${budget_usd:,.0f}; give one"
+        )
     budget = budget_usd if budget_usd is not None else said_budget
     if budget is None or budget <= 0:
-        raise ObjectiveError(f"no budget in {text!r}: add one (\"$100,000\", \"100k USD\") or pass --budget")
+        raise ObjectiveError(f'no budget in {text!r}: add one ("$100,000", "100k USD") or pass --budget')
     said_months, horizon_span = _horizon(masked)
     if months is not None and said_months is not None and abs(months - said_months) > 1e-6:
         raise ObjectiveError(f"the objective says {said_months:g} months and --months says {months:g}; give one")
     horizon = months if months is not None else said_months
     if horizon is None or horizon <= 0:
-        raise ObjectiveError(f"no horizon in {text!r}: add one (\"in 3 months\", \"12 weeks\") or pass --months")
+        raise ObjectiveError(f'no horizon in {text!r}: add one ("in 3 months", "12 weeks") or pass --months')
 
     taken = [sp for sp in (budget_span, horizon_span) if sp is not None]
     target = _target(masked, taken)
-    return Objective(text=text, metric=metric, segment=segment, horizon_months=round(horizon, 4),
-                     horizon_days=max(1, round(horizon * DAYS_PER_MONTH)), budget_usd=round(float(budget), 2),
-                     target=target, constraints=constraints)
+    return Objective(
+        text=text,
+        metric=metric,
+        segment=segment,
+        horizon_months=round(horizon, 4),
+        horizon_days=max(1, round(horizon * DAYS_PER_MONTH)),
+        budget_usd=round(float(budget), 2),
+        target=target,
+        constraints=constraints,
+    )

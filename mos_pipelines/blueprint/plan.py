@@ -26,6 +26,7 @@ BUDGET_TOLERANCE_USD = 0.01
 
 # -- step parameters, one model per step type ---------------------------------------------------------------------
 
+
 class StepParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -78,20 +79,33 @@ class StepType:
     params: type[StepParams]
 
 
-CATALOGUE: dict[str, StepType] = {t.name: t for t in (
-    StepType("audience", "customers matching a predicate over the segment table (and a consent purpose)", AudienceParams),
-    StepType("lookalike_tier", "lookalike customers up to a top-N % tier (ml.lookalike_scores) added to an audience",
-             LookalikeParams),
-    StepType("ad_audience_sync", "the audience synced to ad destinations (consent ad_personalization)", AdSyncParams),
-    StepType("channel_budget", "spend on one channel: its share of the budget split", ChannelBudgetParams),
-    StepType("nurture_email", "nurture emails to the consented audience, variants chosen by the bandit", NurtureParams),
-    StepType("crm_sync", "lifecycle stage and routing synced to the CRM", CrmSyncParams),
-    StepType("checkpoint", "weekly checkpoint: progress against the goal, new insights, re-plan", CheckpointParams),
-    StepType("reserve", "budget held back (the channels cannot absorb it within the horizon)", ReserveParams),
-)}
+CATALOGUE: dict[str, StepType] = {
+    t.name: t
+    for t in (
+        StepType(
+            "audience", "customers matching a predicate over the segment table (and a consent purpose)", AudienceParams
+        ),
+        StepType(
+            "lookalike_tier",
+            "lookalike customers up to a top-N % tier (ml.lookalike_scores) added to an audience",
+            LookalikeParams,
+        ),
+        StepType(
+            "ad_audience_sync", "the audience synced to ad destinations (consent ad_personalization)", AdSyncParams
+        ),
+        StepType("channel_budget", "spend on one channel: its share of the budget split", ChannelBudgetParams),
+        StepType(
+            "nurture_email", "nurture emails to the consented audience, variants chosen by the bandit", NurtureParams
+        ),
+        StepType("crm_sync", "lifecycle stage and routing synced to the CRM", CrmSyncParams),
+        StepType("checkpoint", "weekly checkpoint: progress against the goal, new insights, re-plan", CheckpointParams),
+        StepType("reserve", "budget held back (the channels cannot absorb it within the horizon)", ReserveParams),
+    )
+}
 
 
 # -- the file's models --------------------------------------------------------------------------------------------
+
 
 class Expected(Section):
     metric: str
@@ -151,6 +165,7 @@ class Blueprint(DomainSettings):
 
 # -- validation ---------------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class PlanProblem:
     key: str
@@ -174,7 +189,7 @@ def find_cycle(steps: tuple[Step, ...]) -> list[str] | None:
             if nxt not in edges:
                 continue
             if state.get(nxt) == 1:
-                return path[path.index(nxt):] + [nxt]
+                return path[path.index(nxt) :] + [nxt]
             if state.get(nxt) is None:
                 found = visit(nxt)
                 if found:
@@ -200,87 +215,137 @@ def check(bp: Blueprint, lines: dict[tuple, int] | None = None) -> list[PlanProb
     for i, step in enumerate(bp.steps):
         at = ("steps", i)
         if step.id in seen:
-            problems.append(PlanProblem(f"steps[{i}].id", f"each step id once ({step.id!r} is used twice)",
-                                        lines.get(at + ("id",))))
+            problems.append(
+                PlanProblem(f"steps[{i}].id", f"each step id once ({step.id!r} is used twice)", lines.get(at + ("id",)))
+            )
         seen.add(step.id)
         kind = CATALOGUE.get(step.type)
         if kind is None:
-            problems.append(PlanProblem(f"steps[{i}].type", f"one of {', '.join(CATALOGUE)}; got {step.type!r}",
-                                        lines.get(at + ("type",))))
+            problems.append(
+                PlanProblem(
+                    f"steps[{i}].type", f"one of {', '.join(CATALOGUE)}; got {step.type!r}", lines.get(at + ("type",))
+                )
+            )
         else:
             try:
                 kind.params.model_validate(step.params)
             except ValidationError as exc:
                 for e in exc.errors():
                     where = ".".join(str(x) for x in e["loc"])
-                    problems.append(PlanProblem(f"steps[{i}].params.{where}",
-                                                f"{e['msg']} (step type {step.type})",
-                                                lines.get(at + ("params", *e["loc"][:1])) or lines.get(at + ("params",))))
+                    problems.append(
+                        PlanProblem(
+                            f"steps[{i}].params.{where}",
+                            f"{e['msg']} (step type {step.type})",
+                            lines.get(at + ("params", *e["loc"][:1])) or lines.get(at + ("params",)),
+                        )
+                    )
         for j, dep in enumerate(step.depends_on):
             if dep not in ids:
-                problems.append(PlanProblem(f"steps[{i}].depends_on[{j}]",
-                                            f"unknown step reference {dep!r}; steps are: {', '.join(ids)}",
-                                            lines.get(at + ("depends_on", j))))
+                problems.append(
+                    PlanProblem(
+                        f"steps[{i}].depends_on[{j}]",
+                        f"unknown step reference {dep!r}; steps are: {', '.join(ids)}",
+                        lines.get(at + ("depends_on", j)),
+                    )
+                )
             elif dep == step.id:
-                problems.append(PlanProblem(f"steps[{i}].depends_on[{j}]", f"step {step.id!r} depends on itself",
-                                            lines.get(at + ("depends_on", j))))
+                problems.append(
+                    PlanProblem(
+                        f"steps[{i}].depends_on[{j}]",
+                        f"step {step.id!r} depends on itself",
+                        lines.get(at + ("depends_on", j)),
+                    )
+                )
     cycle = find_cycle(bp.steps)
     if cycle and len(cycle) > 2:
         first = ids.index(cycle[0])
-        problems.append(PlanProblem(f"steps[{first}].depends_on", f"dependencies must not form a cycle: "
-                                    f"{' → '.join(cycle)}", lines.get(("steps", first, "depends_on"))))
+        problems.append(
+            PlanProblem(
+                f"steps[{first}].depends_on",
+                f"dependencies must not form a cycle: {' → '.join(cycle)}",
+                lines.get(("steps", first, "depends_on")),
+            )
+        )
     total = sum(s.budget_usd for s in bp.steps)
     if abs(total - bp.budget_usd) > BUDGET_TOLERANCE_USD:
         parts = ", ".join(f"{s.id} ${s.budget_usd:,.2f}" for s in bp.steps if s.budget_usd)
         gap = bp.budget_usd - total
-        problems.append(PlanProblem("budget_usd", f"the steps' budgets add up to ${total:,.2f} ({parts or 'none'}) "
-                                    f"but budget_usd is ${bp.budget_usd:,.2f}: "
-                                    f"{'$' + format(gap, ',.2f') + ' unassigned' if gap > 0 else '$' + format(-gap, ',.2f') + ' over'}",
-                                    lines.get(("budget_usd",))))
+        problems.append(
+            PlanProblem(
+                "budget_usd",
+                f"the steps' budgets add up to ${total:,.2f} ({parts or 'none'}) "
+                f"but budget_usd is ${bp.budget_usd:,.2f}: "
+                f"{'$' + format(gap, ',.2f') + ' unassigned' if gap > 0 else '$' + format(-gap, ',.2f') + ' over'}",
+                lines.get(("budget_usd",)),
+            )
+        )
     return problems
 
 
 # -- the rule-based planner ---------------------------------------------------------------------------------------
 
+
 def _sql_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def rule_based_plan(objective: Objective, goal: Goal, facts: dict[str, Fact],
-                    settings: BlueprintSettings) -> tuple[list[Step], list[str]]:
+def rule_based_plan(
+    objective: Objective, goal: Goal, facts: dict[str, Fact], settings: BlueprintSettings
+) -> tuple[list[Step], list[str]]:
     """Steps from what the context says this business has, and notes on what was left out and why."""
     notes: list[str] = []
     steps: list[Step] = []
     measure = facts["channel_rates"].value["measure"] if facts["channel_rates"].available else "outcomes"
     table = settings.segments.table
-    where = " and ".join(f"{f.dimension} in ({', '.join(_sql_literal(v) for v in f.values)})"
-                         for f in objective.segment) or "true"
+    where = (
+        " and ".join(f"{f.dimension} in ({', '.join(_sql_literal(v) for v in f.values)})" for f in objective.segment)
+        or "true"
+    )
     metric = settings.metrics[objective.metric]
     size = facts["segment_size"].value if facts["segment_size"].available else {}
-    steps.append(Step(
-        id="segment_audience", type="audience", title=f"Audience: {objective.segment_text()}, not yet {objective.metric}",
-        budget_usd=0, params={"table": table, "where": f"({where}) and not coalesce(({metric.where}), false)"},
-        expected=Expected(metric="customers", value=float(size.get("customers", 0) - size.get("paying", 0))
-                          if size else 0.0, note=None if size else f"segment size {facts['segment_size'].reason}")))
+    steps.append(
+        Step(
+            id="segment_audience",
+            type="audience",
+            title=f"Audience: {objective.segment_text()}, not yet {objective.metric}",
+            budget_usd=0,
+            params={"table": table, "where": f"({where}) and not coalesce(({metric.where}), false)"},
+            expected=Expected(
+                metric="customers",
+                value=float(size.get("customers", 0) - size.get("paying", 0)) if size else 0.0,
+                note=None if size else f"segment size {facts['segment_size'].reason}",
+            ),
+        )
+    )
     audience_ids = ["segment_audience"]
 
     pool = facts["lookalike_pool"]
     top = settings.plan.lookalike_top_percent
     if pool.available and pool.value["audiences"]:
+
         def within(tiers: dict[str, int]) -> int:
             return sum(n for t, n in tiers.items() if int(t) <= top)
 
         audience, tiers = max(pool.value["audiences"].items(), key=lambda kv: (within(kv[1]), kv[0]))
         n = within(tiers)
         if n > 0:
-            steps.append(Step(id="lookalike_pool", type="lookalike_tier",
-                              title=f"Lookalikes of {audience}, top {top} %", depends_on=("segment_audience",),
-                              budget_usd=0, params={"audience": audience, "top_percent": top},
-                              expected=Expected(metric="customers", value=float(n))))
+            steps.append(
+                Step(
+                    id="lookalike_pool",
+                    type="lookalike_tier",
+                    title=f"Lookalikes of {audience}, top {top} %",
+                    depends_on=("segment_audience",),
+                    budget_usd=0,
+                    params={"audience": audience, "top_percent": top},
+                    expected=Expected(metric="customers", value=float(n)),
+                )
+            )
             audience_ids.append("lookalike_pool")
         else:
-            notes.append(f"no lookalike step: no scored customer of the segment in the top {top} % of any audience "
-                         f"(tiers present: {', '.join(sorted({t for v in pool.value['audiences'].values() for t in v}, key=int))})")
+            notes.append(
+                f"no lookalike step: no scored customer of the segment in the top {top} % of any audience "
+                f"(tiers present: {', '.join(sorted({t for v in pool.value['audiences'].values() for t in v}, key=int))})"
+            )
     else:
         notes.append(f"no lookalike step: {pool.reason or 'no scored audience'}")
 
@@ -290,52 +355,115 @@ def rule_based_plan(objective: Objective, goal: Goal, facts: dict[str, Fact],
     sync_id = None
     if paid and settings.plan.ad_destinations and (reach_ads is None or reach_ads > 0):
         sync_id = "ad_audience_sync"
-        steps.append(Step(id=sync_id, type="ad_audience_sync", title="Sync the audience to ad platforms",
-                          depends_on=tuple(audience_ids), budget_usd=0,
-                          params={"destinations": list(settings.plan.ad_destinations)},
-                          expected=None if reach_ads is None else Expected(
-                              metric="customers synced", value=float(reach_ads),
-                              note="segment customers not yet paying who consent to ad personalisation"
-                                   + (", plus consenting lookalikes" if "lookalike_pool" in audience_ids else ""))))
+        steps.append(
+            Step(
+                id=sync_id,
+                type="ad_audience_sync",
+                title="Sync the audience to ad platforms",
+                depends_on=tuple(audience_ids),
+                budget_usd=0,
+                params={"destinations": list(settings.plan.ad_destinations)},
+                expected=None
+                if reach_ads is None
+                else Expected(
+                    metric="customers synced",
+                    value=float(reach_ads),
+                    note="segment customers not yet paying who consent to ad personalisation"
+                    + (", plus consenting lookalikes" if "lookalike_pool" in audience_ids else ""),
+                ),
+            )
+        )
     elif paid:
-        notes.append("no ad-audience sync: no customer of the segment who is not yet paying consents to ad personalisation"
-                     if reach_ads == 0 else "no ad-audience sync: no ad destination in config/blueprint.yaml")
+        notes.append(
+            "no ad-audience sync: no customer of the segment who is not yet paying consents to ad personalisation"
+            if reach_ads == 0
+            else "no ad-audience sync: no ad destination in config/blueprint.yaml"
+        )
     horizon = objective.horizon_days
     for a in paid:
-        steps.append(Step(id=f"channel_budget_{_slug(a.channel)}", type="channel_budget",
-                          title=f"Spend on {a.channel}", depends_on=(sync_id,) if sync_id else ("segment_audience",),
-                          budget_usd=a.budget_usd,
-                          params={"channel": a.channel, "daily_usd": round(a.budget_usd / horizon, 2)},
-                          expected=Expected(metric=measure, value=round(a.expected, 1), lower=round(a.lower, 1),
-                                            upper=round(a.upper, 1))))
+        steps.append(
+            Step(
+                id=f"channel_budget_{_slug(a.channel)}",
+                type="channel_budget",
+                title=f"Spend on {a.channel}",
+                depends_on=(sync_id,) if sync_id else ("segment_audience",),
+                budget_usd=a.budget_usd,
+                params={"channel": a.channel, "daily_usd": round(a.budget_usd / horizon, 2)},
+                expected=Expected(
+                    metric=measure, value=round(a.expected, 1), lower=round(a.lower, 1), upper=round(a.upper, 1)
+                ),
+            )
+        )
     email = by_channel.get(settings.plan.email_channel)
     winners = facts["bandit_winners"].value["winners"] if facts["bandit_winners"].available else []
     if email is not None:
-        steps.append(Step(id="nurture_email", type="nurture_email", title="Nurture emails, bandit-chosen variants",
-                          depends_on=("segment_audience",), budget_usd=email.budget_usd,
-                          params={"channel": email.channel, "sends_per_person": settings.plan.nurture_sends_per_person,
-                                  "variant_policy": "bandit",
-                                  "experiments": sorted({w["experiment_id"] for w in winners})},
-                          expected=Expected(metric=measure, value=round(email.expected, 1), lower=round(email.lower, 1),
-                                            upper=round(email.upper, 1))))
+        steps.append(
+            Step(
+                id="nurture_email",
+                type="nurture_email",
+                title="Nurture emails, bandit-chosen variants",
+                depends_on=("segment_audience",),
+                budget_usd=email.budget_usd,
+                params={
+                    "channel": email.channel,
+                    "sends_per_person": settings.plan.nurture_sends_per_person,
+                    "variant_policy": "bandit",
+                    "experiments": sorted({w["experiment_id"] for w in winners}),
+                },
+                expected=Expected(
+                    metric=measure,
+                    value=round(email.expected, 1),
+                    lower=round(email.lower, 1),
+                    upper=round(email.upper, 1),
+                ),
+            )
+        )
     else:
-        notes.append(f"no nurture step: the {settings.plan.email_channel} channel has no measured cost in the window "
-                     "or no emailable customer of the segment")
+        notes.append(
+            f"no nurture step: the {settings.plan.email_channel} channel has no measured cost in the window "
+            "or no emailable customer of the segment"
+        )
     if settings.plan.crm_destination:
-        steps.append(Step(id="crm_routing", type="crm_sync", title="Lifecycle stage and routing to the CRM",
-                          depends_on=("segment_audience",), budget_usd=0,
-                          params={"destination": settings.plan.crm_destination}))
+        steps.append(
+            Step(
+                id="crm_routing",
+                type="crm_sync",
+                title="Lifecycle stage and routing to the CRM",
+                depends_on=("segment_audience",),
+                budget_usd=0,
+                params={"destination": settings.plan.crm_destination},
+            )
+        )
     if goal.unspent_usd > 0.005:
-        steps.append(Step(id="reserve", type="reserve", title="Budget held back", budget_usd=goal.unspent_usd,
-                          params={"reason": f"the channels absorb at most {settings.goal.max_spend_multiple:g}× their "
-                                            f"trailing daily cost within {horizon} days"}))
-    steps.append(Step(id="weekly_checkpoint", type="checkpoint", title="Weekly checkpoint against the goal",
-                      depends_on=tuple(s.id for s in steps), budget_usd=0,
-                      params={"weekday": settings.plan.checkpoint_weekday, "with_insights": True},
-                      expected=Expected(metric=objective.metric, value=float(goal.baseline + round(goal.expected_gain)),
-                                        lower=float(goal.baseline + round(goal.gain_lower)),
-                                        upper=float(goal.baseline + round(goal.gain_upper)),
-                                        note=f"goal {goal.target_value:,} ({goal.status})")))
+        steps.append(
+            Step(
+                id="reserve",
+                type="reserve",
+                title="Budget held back",
+                budget_usd=goal.unspent_usd,
+                params={
+                    "reason": f"the channels absorb at most {settings.goal.max_spend_multiple:g}× their "
+                    f"trailing daily cost within {horizon} days"
+                },
+            )
+        )
+    steps.append(
+        Step(
+            id="weekly_checkpoint",
+            type="checkpoint",
+            title="Weekly checkpoint against the goal",
+            depends_on=tuple(s.id for s in steps),
+            budget_usd=0,
+            params={"weekday": settings.plan.checkpoint_weekday, "with_insights": True},
+            expected=Expected(
+                metric=objective.metric,
+                value=float(goal.baseline + round(goal.expected_gain)),
+                lower=float(goal.baseline + round(goal.gain_lower)),
+                upper=float(goal.baseline + round(goal.gain_upper)),
+                note=f"goal {goal.target_value:,} ({goal.status})",
+            ),
+        )
+    )
     # cent rounding of the allocations must not break "the budget adds up"
     gap = round(objective.budget_usd - sum(s.budget_usd for s in steps), 2)
     if gap and abs(gap) <= 0.05:

@@ -16,8 +16,9 @@ def posterior(outcomes: float, exposure: float, prior_shape: float, prior_rate: 
     return prior_shape + max(outcomes, 0.0), prior_rate + max(exposure, 0.0)
 
 
-def gamma_rate_interval(outcomes: float, exposure: float, prior_shape: float, prior_rate: float,
-                        level: float) -> tuple[float, float, float]:
+def gamma_rate_interval(
+    outcomes: float, exposure: float, prior_shape: float, prior_rate: float, level: float
+) -> tuple[float, float, float]:
     """(lower, mean, upper) of outcomes per unit of exposure, a central ``level`` interval."""
     shape, rate = posterior(outcomes, exposure, prior_shape, prior_rate)
     tail = (1 - level) / 2
@@ -25,8 +26,9 @@ def gamma_rate_interval(outcomes: float, exposure: float, prior_shape: float, pr
     return float(f"{lo:.6g}"), float(f"{shape / rate:.6g}"), float(f"{hi:.6g}")
 
 
-def draw(outcomes: float, exposure: float, prior_shape: float, prior_rate: float, size: int,
-         rng: np.random.Generator) -> np.ndarray:
+def draw(
+    outcomes: float, exposure: float, prior_shape: float, prior_rate: float, size: int, rng: np.random.Generator
+) -> np.ndarray:
     """``size`` draws of outcomes per unit of exposure from the posterior."""
     shape, rate = posterior(outcomes, exposure, prior_shape, prior_rate)
     return rng.gamma(shape, 1 / rate, size)

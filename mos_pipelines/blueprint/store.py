@@ -73,21 +73,40 @@ def read_objective_file(path: Path) -> dict[str, Any]:
     allowed = {"objective", "budget_usd", "horizon_months"}
     for key in doc.data:
         if key not in allowed:
-            raise ConfigError(path, str(key), f"one of {', '.join(sorted(allowed))}", f"the unknown key {key!r}",
-                              line=doc.lines.get((key,)))
+            raise ConfigError(
+                path,
+                str(key),
+                f"one of {', '.join(sorted(allowed))}",
+                f"the unknown key {key!r}",
+                line=doc.lines.get((key,)),
+            )
     if not isinstance(doc.data.get("objective"), str):
-        raise ConfigError(path, "objective", "the objective in words, e.g. \"Expand paying customers in the EU\"",
-                          doc.data.get("objective"), line=doc.lines.get(("objective",)))
+        raise ConfigError(
+            path,
+            "objective",
+            'the objective in words, e.g. "Expand paying customers in the EU"',
+            doc.data.get("objective"),
+            line=doc.lines.get(("objective",)),
+        )
     for key in ("budget_usd", "horizon_months"):
         value = doc.data.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
             raise ConfigError(path, key, "a positive number", value, line=doc.lines.get((key,)))
-    return {"text": doc.data["objective"], "budget_usd": doc.data.get("budget_usd"),
-            "months": doc.data.get("horizon_months")}
+    return {
+        "text": doc.data["objective"],
+        "budget_usd": doc.data.get("budget_usd"),
+        "months": doc.data.get("horizon_months"),
+    }
 
 
-def draft(con: duckdb.DuckDBPyConnection, settings: BlueprintSettings, text: str, budget_usd: float | None = None,
-          months: float | None = None, llm: LLM | None = None) -> Draft:
+def draft(
+    con: duckdb.DuckDBPyConnection,
+    settings: BlueprintSettings,
+    text: str,
+    budget_usd: float | None = None,
+    months: float | None = None,
+    llm: LLM | None = None,
+) -> Draft:
     """Objective -> context -> goal -> plan, all from the warehouse behind ``con`` (read only). With ``llm``, the
     tasks ``blueprint_intake`` / ``blueprint_planning`` are asked first when their model is not the offline one."""
     vocab = vocabulary(con, settings)
@@ -99,9 +118,13 @@ def draft(con: duckdb.DuckDBPyConnection, settings: BlueprintSettings, text: str
             example = parse_objective(text, settings, vocab, budget_usd, months)
         except ObjectiveError:
             example = None
-        asked = llm.structured("blueprint_intake", "blueprint.objective",
-                               intake_facts(text, settings, vocab, example),
-                               intake_parser(text, settings, vocab, budget_usd, months), context="blueprint")
+        asked = llm.structured(
+            "blueprint_intake",
+            "blueprint.objective",
+            intake_facts(text, settings, vocab, example),
+            intake_parser(text, settings, vocab, budget_usd, months),
+            context="blueprint",
+        )
         objective = asked.value
         if objective is not None:
             llm_notes.append(f"objective read by {asked.model}")
@@ -116,20 +139,36 @@ def draft(con: duckdb.DuckDBPyConnection, settings: BlueprintSettings, text: str
     steps, notes = rule_based_plan(objective, goal, facts, settings)
     unavailable = [f"{name}: not available: {f.reason}" for name, f in facts.items() if not f.available]
     bid = blueprint_id(objective, day)
-    bp = Blueprint(blueprint_id=bid, revision=1, objective=objective, as_of=day.isoformat() if day else None,
-                   budget_usd=objective.budget_usd, goal=goal.as_dict(), context_file=f"{bid}.context.json",
-                   planner=Planner(kind="rule_based", notes=tuple(notes + unavailable)), steps=tuple(steps))
+    bp = Blueprint(
+        blueprint_id=bid,
+        revision=1,
+        objective=objective,
+        as_of=day.isoformat() if day else None,
+        budget_usd=objective.budget_usd,
+        goal=goal.as_dict(),
+        context_file=f"{bid}.context.json",
+        planner=Planner(kind="rule_based", notes=tuple(notes + unavailable)),
+        steps=tuple(steps),
+    )
     if llm is not None:
-        asked = llm.structured("blueprint_planning", "blueprint.plan", planning_facts(bp, facts), plan_parser(bp),
-                               context=bid)
+        asked = llm.structured(
+            "blueprint_planning", "blueprint.plan", planning_facts(bp, facts), plan_parser(bp), context=bid
+        )
         if asked.value is not None:
             planner_kind, steps = "llm", list(asked.value)
             llm_notes.append(f"plan written by {asked.model}, checked like `mos blueprint validate`")
         elif asked.model != "offline":
             llm_notes.append(f"LLM plan not used ({asked.reason}): the rule-based plan is used")
     if llm_notes or planner_kind != "rule_based":
-        bp = bp.model_copy(update={"steps": tuple(steps), "planner": Planner(
-            kind=planner_kind, notes=tuple(llm_notes + (notes if planner_kind == "rule_based" else []) + unavailable))})
+        bp = bp.model_copy(
+            update={
+                "steps": tuple(steps),
+                "planner": Planner(
+                    kind=planner_kind,
+                    notes=tuple(llm_notes + (notes if planner_kind == "rule_based" else []) + unavailable),
+                ),
+            }
+        )
     return Draft(bp, goal, facts)
 
 
@@ -148,7 +187,9 @@ def write(directory: Path, d: Draft, force: bool = False) -> tuple[Path, bool]:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{d.blueprint.blueprint_id}.yaml"
     facts = {name: f.as_dict() for name, f in d.facts.items()}
-    (directory / f"{d.blueprint.blueprint_id}.context.json").write_text(json.dumps(facts, indent=2, sort_keys=True) + "\n")
+    (directory / f"{d.blueprint.blueprint_id}.context.json").write_text(
+        json.dumps(facts, indent=2, sort_keys=True) + "\n"
+    )
     if path.exists() and not force:
         return path, False
     text = dump(d.blueprint)
@@ -183,8 +224,10 @@ def resolve(directory: Path, ref: str) -> Path:
     if candidate.exists():
         return candidate
     known = sorted(p.stem for p in directory.glob("bp_*.yaml")) if directory.exists() else []
-    raise FileNotFoundError(f"no blueprint {ref!r} in {directory} (known: {', '.join(known) or 'none'}); "
-                            "give an id or a path to a .yaml file")
+    raise FileNotFoundError(
+        f"no blueprint {ref!r} in {directory} (known: {', '.join(known) or 'none'}); "
+        "give an id or a path to a .yaml file"
+    )
 
 
 def load(path: Path) -> tuple[Blueprint, dict]:

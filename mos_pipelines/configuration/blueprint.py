@@ -81,7 +81,9 @@ class BlueprintSettings(DomainSettings):
     def _synonyms_of_dimensions(cls, value: Segments) -> Segments:
         for dimension in value.synonyms:
             if dimension not in value.dimensions:
-                raise Invalid(f"a dimension listed under segments.dimensions ({', '.join(value.dimensions)})",
-                              ("synonyms", dimension), dimension)
+                raise Invalid(
+                    f"a dimension listed under segments.dimensions ({', '.join(value.dimensions)})",
+                    ("synonyms", dimension),
+                    dimension,
+                )
         return value
-

@@ -85,7 +85,9 @@ class LookalikeSettings(DomainSettings):
             for index, audience in enumerate(data["audiences"]):
                 if isinstance(audience, dict) and audience.get("features") is None:
                     if not default:
-                        raise Invalid("features: list them here or under default_features", ("audiences", index, "features"))
+                        raise Invalid(
+                            "features: list them here or under default_features", ("audiences", index, "features")
+                        )
                     audience = {**audience, "features": default}
                 audiences.append(audience)
             data = {**data, "audiences": audiences}

@@ -24,10 +24,30 @@ from mos_pipelines.experiments import bandit
 
 VALUE_SHAPE = 2.0
 BUDGET_COLUMNS = [
-    "allocation_date", "channel", "period_days", "budget_total_usd", "lookback_start", "lookback_end", "cost_usd",
-    "conversions", "revenue_usd", "return_per_dollar_mean", "roi_mean", "roi_lower", "roi_upper", "prob_best",
-    "previous_share", "target_share", "new_share", "reason", "budget_usd", "expected_return_usd",
-    "expected_return_lower", "expected_return_upper", "days_since_previous", "config_fingerprint",
+    "allocation_date",
+    "channel",
+    "period_days",
+    "budget_total_usd",
+    "lookback_start",
+    "lookback_end",
+    "cost_usd",
+    "conversions",
+    "revenue_usd",
+    "return_per_dollar_mean",
+    "roi_mean",
+    "roi_lower",
+    "roi_upper",
+    "prob_best",
+    "previous_share",
+    "target_share",
+    "new_share",
+    "reason",
+    "budget_usd",
+    "expected_return_usd",
+    "expected_return_lower",
+    "expected_return_upper",
+    "days_since_previous",
+    "config_fingerprint",
 ]
 
 
@@ -83,38 +103,46 @@ def allocate_budget(
         prev = bandit.previous_shares(channels, dict(zip(previous["channel"], previous["new_share"])))
         days = max(1, (allocation_date - pd.Timestamp(previous["allocation_date"].max()).date()).days)
     low, high = settings.bounds()
-    result = bandit.constrain(p_best, prev, settings.floor, settings.max_daily_change * days,
-                              min_share=np.asarray(low), max_share=np.asarray(high))
+    result = bandit.constrain(
+        p_best,
+        prev,
+        settings.floor,
+        settings.max_daily_change * days,
+        min_share=np.asarray(low),
+        max_share=np.asarray(high),
+    )
     shares = result.shares
     budget = shares * settings.total_usd
     portfolio = (rho * budget).sum(axis=1)
     lookback_start = lookback_end - datetime.timedelta(days=settings.lookback_days - 1)
-    rows = pd.DataFrame({
-        "allocation_date": allocation_date,
-        "channel": channels,
-        "period_days": settings.period_days,
-        "budget_total_usd": settings.total_usd,
-        "lookback_start": lookback_start,
-        "lookback_end": lookback_end,
-        "cost_usd": cost,
-        "conversions": conversions,
-        "revenue_usd": revenue,
-        "return_per_dollar_mean": rho_mean,
-        "roi_mean": rho_mean - 1,
-        "roi_lower": np.quantile(rho, 0.025, axis=0) - 1,
-        "roi_upper": np.quantile(rho, 0.975, axis=0) - 1,
-        "prob_best": p_best,
-        "previous_share": prev,
-        "target_share": p_best,
-        "new_share": shares,
-        "reason": result.reasons,
-        "budget_usd": budget,
-        "expected_return_usd": budget * rho_mean,
-        "expected_return_lower": budget * np.quantile(rho, 0.025, axis=0),
-        "expected_return_upper": budget * np.quantile(rho, 0.975, axis=0),
-        "days_since_previous": days,
-        "config_fingerprint": config_fingerprint,
-    })[BUDGET_COLUMNS]
+    rows = pd.DataFrame(
+        {
+            "allocation_date": allocation_date,
+            "channel": channels,
+            "period_days": settings.period_days,
+            "budget_total_usd": settings.total_usd,
+            "lookback_start": lookback_start,
+            "lookback_end": lookback_end,
+            "cost_usd": cost,
+            "conversions": conversions,
+            "revenue_usd": revenue,
+            "return_per_dollar_mean": rho_mean,
+            "roi_mean": rho_mean - 1,
+            "roi_lower": np.quantile(rho, 0.025, axis=0) - 1,
+            "roi_upper": np.quantile(rho, 0.975, axis=0) - 1,
+            "prob_best": p_best,
+            "previous_share": prev,
+            "target_share": p_best,
+            "new_share": shares,
+            "reason": result.reasons,
+            "budget_usd": budget,
+            "expected_return_usd": budget * rho_mean,
+            "expected_return_lower": budget * np.quantile(rho, 0.025, axis=0),
+            "expected_return_upper": budget * np.quantile(rho, 0.975, axis=0),
+            "days_since_previous": days,
+            "config_fingerprint": config_fingerprint,
+        }
+    )[BUDGET_COLUMNS]
     summary = {
         "budget_usd": float(settings.total_usd),
         "expected_return_usd": float((budget * rho_mean).sum()),

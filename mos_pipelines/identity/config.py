@@ -66,9 +66,11 @@ class LevelSpec(_Strict):
             return {"kind": data}
         if isinstance(data, dict) and "kind" not in data:
             if len(data) != 1:
-                raise ValueError(f"a level is one kind with its options, e.g. {{jaro_winkler: {{at_least: 0.9}}}}; "
-                                 f"got keys {sorted(data)}")
-            (kind, options), = data.items()
+                raise ValueError(
+                    f"a level is one kind with its options, e.g. {{jaro_winkler: {{at_least: 0.9}}}}; "
+                    f"got keys {sorted(data)}"
+                )
+            ((kind, options),) = data.items()
             if options is None:
                 options = {}
             if not isinstance(options, dict):
@@ -87,10 +89,14 @@ class LevelSpec(_Strict):
         if self.kind == "prefix" and self.length is None:
             raise ValueError("a prefix level needs `length` (characters)")
         if self.kind == "sql" and not (self.sql and self.columns):
-            raise ValueError("a sql level needs `sql` (a condition over l.<column> and r.<column>) and `columns` (those it reads)")
+            raise ValueError(
+                "a sql level needs `sql` (a condition over l.<column> and r.<column>) and `columns` (those it reads)"
+            )
         if self.term_frequency and self.kind not in ("exact", "sql"):
-            raise ValueError("term_frequency applies to exact levels (and sql levels that imply equality on "
-                             "the column named) only: agreement on one value")
+            raise ValueError(
+                "term_frequency applies to exact levels (and sql levels that imply equality on "
+                "the column named) only: agreement on one value"
+            )
         if self.kind == "sql" and self.term_frequency is True:
             raise ValueError("a sql level names its term_frequency column (one its condition makes equal)")
         return self
@@ -151,8 +157,10 @@ class IdentityConfig(_Strict):
     def _derived_names(cls, value: dict[str, str]) -> dict[str, str]:
         for name, sql in value.items():
             if not IDENTIFIER.match(name) or name.startswith(KEY_PREFIX):
-                raise ValueError(f"derived column name {name!r}: use lower-case letters, digits and _ "
-                                 f"(not starting with {KEY_PREFIX})")
+                raise ValueError(
+                    f"derived column name {name!r}: use lower-case letters, digits and _ "
+                    f"(not starting with {KEY_PREFIX})"
+                )
             if not isinstance(sql, str) or not sql.strip():
                 raise ValueError(f"derived column {name!r}: expected a SQL expression, got {sql!r}")
         return value
@@ -176,8 +184,10 @@ class IdentityConfig(_Strict):
         for c in self.comparisons:
             for level in c.levels:
                 if not level.read_columns(c.column):
-                    raise ValueError(f"comparison {c.name!r}: a {level.kind} level names no column and the "
-                                     "comparison has no `column`")
+                    raise ValueError(
+                        f"comparison {c.name!r}: a {level.kind} level names no column and the "
+                        "comparison has no `column`"
+                    )
         return self
 
     # ------------------------------------------------------------------------------------------ checks
@@ -238,10 +248,15 @@ class IdentityConfig(_Strict):
                     tf = level.term_frequency if isinstance(level.term_frequency, str) else cols[0]
                     if not populated(tf):
                         tf = None
-                value = {"jaro_winkler": level.at_least, "jaccard": level.at_least, "prefix": level.length,
-                         "sql": level.sql}.get(level.kind, level.at_most)
-                specs.append({"kind": level.kind, "columns": cols, "value": value, "label": level.label,
-                              "tf_column": tf})
+                value = {
+                    "jaro_winkler": level.at_least,
+                    "jaccard": level.at_least,
+                    "prefix": level.length,
+                    "sql": level.sql,
+                }.get(level.kind, level.at_most)
+                specs.append(
+                    {"kind": level.kind, "columns": cols, "value": value, "label": level.label, "tf_column": tf}
+                )
             if specs:
                 comparisons.append(cmp.build(c.name, specs))
             else:
@@ -255,8 +270,10 @@ class IdentityConfig(_Strict):
             for rule in getattr(self, key):
                 cols = set().union(*(self.columns_of(e, known) | ({e} if IDENTIFIER.match(e) else set()) for e in rule))
                 if not cols or not all(populated(col) for col in cols):
-                    dropped.append(f"{key[:-1].replace('_', ' ')} [{', '.join(rule)}]: "
-                                   f"{describe(cols) + ' filled' if cols else 'reads no known column'}")
+                    dropped.append(
+                        f"{key[:-1].replace('_', ' ')} [{', '.join(rule)}]: "
+                        f"{describe(cols) + ' filled' if cols else 'reads no known column'}"
+                    )
                     continue
                 keys = []
                 for expr in rule:
@@ -336,6 +353,8 @@ def load_config(path: Path | None = None) -> IdentityConfig:
         for error in exc.errors():
             got = error.get("input")
             message = error["msg"].removeprefix("Value error, ").replace("Input should be", "expected")
-            problems.append(f"key '{_key(error['loc'])}': {message}"
-                            + (f" (got {got!r})" if not isinstance(got, (dict, list)) and "got" not in message else ""))
+            problems.append(
+                f"key '{_key(error['loc'])}': {message}"
+                + (f" (got {got!r})" if not isinstance(got, (dict, list)) and "got" not in message else "")
+            )
         raise IdentityConfigError(f"identity config {path}: " + "; ".join(problems)) from exc

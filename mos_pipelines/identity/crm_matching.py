@@ -22,8 +22,18 @@ from mos_pipelines.identity.resolve import Resolution, resolve_registered
 # The columns of int_crm_contacts__normalised the matcher reads (config/identity.yaml may use any of them);
 # a column absent from the records is taken as empty.
 INPUT_COLUMNS = (
-    "first_name_norm", "last_name_norm", "full_name_norm", "recorded_full_name_norm", "email_match_key",
-    "phone_e164", "company_norm", "job_title_norm", "city_norm", "postcode_norm", "country_code", "birth_date",
+    "first_name_norm",
+    "last_name_norm",
+    "full_name_norm",
+    "recorded_full_name_norm",
+    "email_match_key",
+    "phone_e164",
+    "company_norm",
+    "job_title_norm",
+    "city_norm",
+    "postcode_norm",
+    "country_code",
+    "birth_date",
 )
 
 
@@ -94,7 +104,9 @@ def prepare(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, config: Identit
 
 
 def match_crm_contacts(
-    records: pd.DataFrame, blocked: pd.DataFrame, cluster: ClusterSettings | None = None,
+    records: pd.DataFrame,
+    blocked: pd.DataFrame,
+    cluster: ClusterSettings | None = None,
     config: IdentityConfig | None = None,
 ) -> tuple[pd.DataFrame, CrmMatchRun]:
     """One row per record: ``contact_record_key, match_cluster_key, cluster_size, best_match_probability``,
@@ -102,9 +114,9 @@ def match_crm_contacts(
     Fewer than two records, or settings left without a comparison or a blocking rule by the population
     check, give one cluster per record (the run says why)."""
     frame = match_frame(records, blocked)
-    singletons = pd.DataFrame({"contact_record_key": frame["contact_record_key"],
-                               "match_cluster_key": frame["contact_record_key"]}).assign(
-        cluster_size=1, best_match_probability=None)
+    singletons = pd.DataFrame(
+        {"contact_record_key": frame["contact_record_key"], "match_cluster_key": frame["contact_record_key"]}
+    ).assign(cluster_size=1, best_match_probability=None)
     config = config or load_config()
     cluster = cluster or config.clustering.settings()
     if len(frame) < 2:
@@ -118,8 +130,9 @@ def match_crm_contacts(
         result = resolve_registered(con, "contact_record_key", resolved.settings, cluster)
     finally:
         con.close()
-    run = CrmMatchRun(len(frame), resolved, result, cluster=cluster,
-                      seconds={**result.seconds, "total": time.perf_counter() - start})
+    run = CrmMatchRun(
+        len(frame), resolved, result, cluster=cluster, seconds={**result.seconds, "total": time.perf_counter() - start}
+    )
     clusters = result.clusters.rename(columns={"cluster_id": "match_cluster_key"})
     clusters["cluster_size"] = clusters.groupby("match_cluster_key")["contact_record_key"].transform("size")
     links = result.links
@@ -127,9 +140,15 @@ def match_crm_contacts(
         clusters, left_on="record_id_r", right_on="contact_record_key", suffixes=("_l", "_r")
     )
     in_cluster = in_cluster[in_cluster["match_cluster_key_l"] == in_cluster["match_cluster_key_r"]]
-    best = pd.concat([
-        in_cluster[["record_id_l", "match_probability"]].rename(columns={"record_id_l": "contact_record_key"}),
-        in_cluster[["record_id_r", "match_probability"]].rename(columns={"record_id_r": "contact_record_key"}),
-    ]).groupby("contact_record_key")["match_probability"].max()
+    best = (
+        pd.concat(
+            [
+                in_cluster[["record_id_l", "match_probability"]].rename(columns={"record_id_l": "contact_record_key"}),
+                in_cluster[["record_id_r", "match_probability"]].rename(columns={"record_id_r": "contact_record_key"}),
+            ]
+        )
+        .groupby("contact_record_key")["match_probability"]
+        .max()
+    )
     clusters["best_match_probability"] = clusters["contact_record_key"].map(best)
     return clusters, run

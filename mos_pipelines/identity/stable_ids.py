@@ -60,7 +60,9 @@ def assign_customer_ids(clusters: pd.DataFrame, previous: pd.DataFrame, run: int
     smallest_key = clusters.groupby("cluster_key")["node_key"].min()
 
     # Owner of each previous id: the cluster holding most of its former nodes (ties: smallest node key).
-    held = joined.dropna(subset=["customer_id"]).groupby(["customer_id", "cluster_key"]).size().rename("n").reset_index()
+    held = (
+        joined.dropna(subset=["customer_id"]).groupby(["customer_id", "cluster_key"]).size().rename("n").reset_index()
+    )
     held["min_key"] = held["cluster_key"].map(smallest_key)
     held = held.sort_values(["customer_id", "n", "min_key"], ascending=[True, False, True])
     owner = held.drop_duplicates("customer_id").set_index("customer_id")["cluster_key"]
@@ -103,5 +105,6 @@ def assign_customer_ids(clusters: pd.DataFrame, previous: pd.DataFrame, run: int
     return Assignment(
         current=current.rename(columns={"cid": "customer_id"}).sort_values("node_key").reset_index(drop=True),
         changes=changes[["node_key", "customer_id", "previous_customer_id", "change"]]
-        .sort_values("node_key").reset_index(drop=True),
+        .sort_values("node_key")
+        .reset_index(drop=True),
     )

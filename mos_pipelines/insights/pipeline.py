@@ -60,10 +60,15 @@ class InsightsRun:
         return dict(Counter(c.status for c in self.candidates))
 
 
-def generate_insights(con: duckdb.DuckDBPyConnection, config: InsightsSettings | None = None,
-                      semantic: SemanticLayer | None = None, llm: LLM | None = None,
-                      now: datetime.datetime | None = None, write: bool = True,
-                      use_llm: bool = True) -> InsightsRun:
+def generate_insights(
+    con: duckdb.DuckDBPyConnection,
+    config: InsightsSettings | None = None,
+    semantic: SemanticLayer | None = None,
+    llm: LLM | None = None,
+    now: datetime.datetime | None = None,
+    write: bool = True,
+    use_llm: bool = True,
+) -> InsightsRun:
     """Compute, test, select, phrase and (by default) store the insights of one run.
 
     ``use_llm=False`` writes every statement from its template without a model call (evaluations that
@@ -75,8 +80,10 @@ def generate_insights(con: duckdb.DuckDBPyConnection, config: InsightsSettings |
         raise InsightsError("marts.fct_channel_performance does not exist: build the marketing marts first (mos run)")
     bounds = semantic.time_bounds(con, "sessions")
     if bounds is None:
-        reason = ("marts.fct_channel_performance is empty: no sessions, spend, sends or orders to compare "
-                  "(land events, ad spend, email or orders to get insights)")
+        reason = (
+            "marts.fct_channel_performance is empty: no sessions, spend, sends or orders to compare "
+            "(land events, ad spend, email or orders to get insights)"
+        )
         if write:
             insight_tables.ensure_tables(con)
         return InsightsRun(created_at, None, None, [], [Skip("all families", reason)])
@@ -103,7 +110,9 @@ def generate_insights(con: duckdb.DuckDBPyConnection, config: InsightsSettings |
     began = time.perf_counter()
     phrase(candidates, llm if use_llm else None)
     seconds["phrasing"] = round(time.perf_counter() - began, 3)
-    run = InsightsRun(created_at, start, end, candidates, skips, seconds, llm.ledger.totals() if use_llm and llm is not None else {})
+    run = InsightsRun(
+        created_at, start, end, candidates, skips, seconds, llm.ledger.totals() if use_llm and llm is not None else {}
+    )
     if write:
         insight_tables.write_insights(con, candidates, created_at)
     for skip in skips:
@@ -120,7 +129,11 @@ def phrase(candidates: list[Candidate], llm: LLM | None) -> None:
             c.phrasing = generation.as_dict()
         elif c.facts:
             c.statement = get_prompt(c.prompt_id).render(c.facts)
-            c.phrasing = {"model": "template", "prompt_id": c.prompt_id,
-                          "prompt_version": get_prompt(c.prompt_id).version, "flagged": False}
+            c.phrasing = {
+                "model": "template",
+                "prompt_id": c.prompt_id,
+                "prompt_version": get_prompt(c.prompt_id).version,
+                "flagged": False,
+            }
         elif not c.statement:
             c.statement = f"{c.insight_type} {c.key}: not tested (see the reason in the evidence)."

@@ -55,9 +55,15 @@ class Generation:
     calls: list[CallRecord] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "prompt_id": self.prompt_id, "prompt_version": self.prompt_version,
-                "flagged": self.flagged, "reason": self.reason, "calls": len(self.calls),
-                "cost_usd": sum(c.cost_usd or 0.0 for c in self.calls)}
+        return {
+            "model": self.model,
+            "prompt_id": self.prompt_id,
+            "prompt_version": self.prompt_version,
+            "flagged": self.flagged,
+            "reason": self.reason,
+            "calls": len(self.calls),
+            "cost_usd": sum(c.cost_usd or 0.0 for c in self.calls),
+        }
 
 
 @dataclass
@@ -99,13 +105,19 @@ class LLM:
             started = time.perf_counter()
             try:
                 response = litellm.completion(
-                    model=model, messages=messages, temperature=models.temperature, max_tokens=models.max_tokens,
-                    num_retries=models.num_retries, timeout=models.timeout_s, **models.extra,
+                    model=model,
+                    messages=messages,
+                    temperature=models.temperature,
+                    max_tokens=models.max_tokens,
+                    num_retries=models.num_retries,
+                    timeout=models.timeout_s,
+                    **models.extra,
                 )
             except Exception as exc:  # litellm maps provider errors to many types; all mean "next model"
                 detail = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
-                calls.append(self._record(task, prompt, model, attempt, None, None, None, started, "error", detail,
-                                          context))
+                calls.append(
+                    self._record(task, prompt, model, attempt, None, None, None, started, "error", detail, context)
+                )
                 problems.append(f"{model}: {detail}")
                 log.warning("LLM task %s: model %s failed (%s); trying the next one", task, model, detail)
                 continue
@@ -117,22 +129,46 @@ class LLM:
             violations = prompt.violations(text, facts)
             if violations:
                 detail = "; ".join(violations)
-                calls.append(self._record(task, prompt, model, attempt, tokens_in, tokens_out, cost, started,
-                                          "rejected", detail, context))
-                log.warning("LLM task %s: rejected the text of %s (%s): %r; using the template", task, model,
-                            detail, text)
-                return Generation(prompt.render(facts), task, prompt.prompt_id, prompt.version, "template",
-                                  flagged=True, reason=f"{model}: {detail}", calls=calls)
-            calls.append(self._record(task, prompt, model, attempt, tokens_in, tokens_out, cost, started, "ok",
-                                      cost_note, context))
+                calls.append(
+                    self._record(
+                        task, prompt, model, attempt, tokens_in, tokens_out, cost, started, "rejected", detail, context
+                    )
+                )
+                log.warning(
+                    "LLM task %s: rejected the text of %s (%s): %r; using the template", task, model, detail, text
+                )
+                return Generation(
+                    prompt.render(facts),
+                    task,
+                    prompt.prompt_id,
+                    prompt.version,
+                    "template",
+                    flagged=True,
+                    reason=f"{model}: {detail}",
+                    calls=calls,
+                )
+            calls.append(
+                self._record(
+                    task, prompt, model, attempt, tokens_in, tokens_out, cost, started, "ok", cost_note, context
+                )
+            )
             return Generation(text, task, prompt.prompt_id, prompt.version, model, calls=calls)
         reason = "no model answered: " + " | ".join(problems)
         log.warning("LLM task %s: %s; using the template", task, reason)
-        return Generation(prompt.render(facts), task, prompt.prompt_id, prompt.version, "template", flagged=True,
-                          reason=reason, calls=calls)
+        return Generation(
+            prompt.render(facts),
+            task,
+            prompt.prompt_id,
+            prompt.version,
+            "template",
+            flagged=True,
+            reason=reason,
+            calls=calls,
+        )
 
-    def structured(self, task: str, prompt_id: str, facts: dict[str, Any], parse: Callable[[Any], Any],
-                   context: str | None = None) -> Structured:
+    def structured(
+        self, task: str, prompt_id: str, facts: dict[str, Any], parse: Callable[[Any], Any], context: str | None = None
+    ) -> Structured:
         """A JSON answer checked by ``parse`` (it raises ``ValueError`` on an answer that does not fit). Offline models
         are not asked: for a structured task the caller's deterministic path is the offline answer. An answer that
         is not JSON or does not fit is recorded as rejected and the next model is tried."""
@@ -142,7 +178,9 @@ class LLM:
         models = self.config.for_task(task)
         chain = [m for m in models.chain if not is_offline(m)]
         if not chain:
-            return Structured(None, task, "offline", f"task {task} uses the offline model: the deterministic path answers")
+            return Structured(
+                None, task, "offline", f"task {task} uses the offline model: the deterministic path answers"
+            )
         messages = prompt.messages(facts)
         calls: list[CallRecord] = []
         problems: list[str] = []
@@ -151,14 +189,21 @@ class LLM:
             started = time.perf_counter()
             try:
                 response = litellm.completion(
-                    model=model, messages=messages, temperature=models.temperature, max_tokens=models.max_tokens,
-                    num_retries=models.num_retries, timeout=models.timeout_s, response_format={"type": "json_object"},
-                    drop_params=True, **models.extra,
+                    model=model,
+                    messages=messages,
+                    temperature=models.temperature,
+                    max_tokens=models.max_tokens,
+                    num_retries=models.num_retries,
+                    timeout=models.timeout_s,
+                    response_format={"type": "json_object"},
+                    drop_params=True,
+                    **models.extra,
                 )
             except Exception as exc:  # litellm maps provider errors to many types; all mean "next model"
                 detail = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
-                calls.append(self._record(task, prompt, model, attempt, None, None, None, started, "error", detail,
-                                          context))
+                calls.append(
+                    self._record(task, prompt, model, attempt, None, None, None, started, "error", detail, context)
+                )
                 problems.append(f"{model}: {detail}")
                 continue
             text = (response.choices[0].message.content or "").strip()
@@ -168,15 +213,39 @@ class LLM:
                 value = parse(json.loads(text))
             except (ValueError, TypeError) as exc:  # json.JSONDecodeError and pydantic's ValidationError included
                 detail = str(exc).replace("\n", " ")[:500]
-                calls.append(self._record(task, prompt, model, attempt, getattr(usage, "prompt_tokens", None),
-                                          getattr(usage, "completion_tokens", None), cost, started, "rejected",
-                                          detail, context))
+                calls.append(
+                    self._record(
+                        task,
+                        prompt,
+                        model,
+                        attempt,
+                        getattr(usage, "prompt_tokens", None),
+                        getattr(usage, "completion_tokens", None),
+                        cost,
+                        started,
+                        "rejected",
+                        detail,
+                        context,
+                    )
+                )
                 problems.append(f"{model}: {detail}")
                 log.warning("LLM task %s: rejected the answer of %s (%s)", task, model, detail)
                 continue
-            calls.append(self._record(task, prompt, model, attempt, getattr(usage, "prompt_tokens", None),
-                                      getattr(usage, "completion_tokens", None), cost, started, "ok", cost_note,
-                                      context))
+            calls.append(
+                self._record(
+                    task,
+                    prompt,
+                    model,
+                    attempt,
+                    getattr(usage, "prompt_tokens", None),
+                    getattr(usage, "completion_tokens", None),
+                    cost,
+                    started,
+                    "ok",
+                    cost_note,
+                    context,
+                )
+            )
             return Structured(value, task, model, None, calls)
         return Structured(None, task, "none", "no model gave a valid answer: " + " | ".join(problems), calls)
 
@@ -189,13 +258,38 @@ class LLM:
         except Exception as exc:
             return None, f"cost unknown: {type(exc).__name__} (model not in litellm's price map)"
 
-    def _record(self, task: str, prompt: Prompt, model: str, attempt: int, tokens_in: int | None,
-                tokens_out: int | None, cost: float | None, started: float, outcome: str, detail: str | None,
-                context: str | None) -> CallRecord:
+    def _record(
+        self,
+        task: str,
+        prompt: Prompt,
+        model: str,
+        attempt: int,
+        tokens_in: int | None,
+        tokens_out: int | None,
+        cost: float | None,
+        started: float,
+        outcome: str,
+        detail: str | None,
+        context: str | None,
+    ) -> CallRecord:
         self._seq += 1
         now = pd.Timestamp.now(tz="UTC")
         call_id = hashlib.sha256(f"{now.isoformat()}:{id(self)}:{self._seq}".encode()).hexdigest()[:20]
-        record = CallRecord(call_id, now, task, prompt.prompt_id, prompt.version, model, attempt, tokens_in,
-                            tokens_out, cost, (time.perf_counter() - started) * 1000.0, outcome, detail, context)
+        record = CallRecord(
+            call_id,
+            now,
+            task,
+            prompt.prompt_id,
+            prompt.version,
+            model,
+            attempt,
+            tokens_in,
+            tokens_out,
+            cost,
+            (time.perf_counter() - started) * 1000.0,
+            outcome,
+            detail,
+            context,
+        )
         self.ledger.record(record)
         return record

@@ -21,8 +21,13 @@ def true_propensity_by_customer(con, truth_dir: Path) -> pd.Series | None:
     linked = nodes.merge(persons, on="node_key")
     if linked.empty:
         return None
-    majority = (linked.groupby(["customer_id", "person_id"]).size().rename("n").reset_index()
-                .sort_values(["customer_id", "n", "person_id"], ascending=[True, False, True])
-                .drop_duplicates("customer_id"))
+    majority = (
+        linked.groupby(["customer_id", "person_id"])
+        .size()
+        .rename("n")
+        .reset_index()
+        .sort_values(["customer_id", "n", "person_id"], ascending=[True, False, True])
+        .drop_duplicates("customer_id")
+    )
     propensity = pd.read_csv(people, usecols=["person_id", "propensity"]).set_index("person_id")["propensity"]
     return majority.set_index("customer_id")["person_id"].map(propensity).dropna()

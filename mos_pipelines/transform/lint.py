@@ -29,8 +29,11 @@ class Violation:
         return f"{self.file}:{self.line}:{self.position}: {self.code} {self.description}"
 
 
-def lint(paths: Iterable[str] = ("models", "tests"), project_dir: Path = DBT_PROJECT_DIR,
-         values: dict[str, Any] | None = None) -> tuple[list[Violation], int]:
+def lint(
+    paths: Iterable[str] = ("models", "tests"),
+    project_dir: Path = DBT_PROJECT_DIR,
+    values: dict[str, Any] | None = None,
+) -> tuple[list[Violation], int]:
     """Every sqlfluff violation in ``paths`` (relative to the dbt project) and the number of files linted, from
     the project folder (sqlfluff only takes the templater setting from the working directory's config)."""
     from sqlfluff.core import FluffConfig, Linter

@@ -43,9 +43,23 @@ def build_warehouse(path: Path, with_optional: bool = True) -> None:
         region = "EU" if i < 40 else "NA"
         paying = (i < 20) or (40 <= i < 45)
         first_order = datetime.datetime(2026, 3, 31) - datetime.timedelta(days=(i * 3) % 70) if paying else None
-        rows.append((f"c{i:03d}", region, "DE" if region == "EU" else "US", "marketer" if i % 2 else "engineer",
-                     "manager", "software", i % 5 != 0, i % 3 != 0, i % 4 != 0, 1 if paying else 0, first_order,
-                     datetime.datetime(2025, 12, 1), datetime.datetime(2026, 3, 31, 23)))
+        rows.append(
+            (
+                f"c{i:03d}",
+                region,
+                "DE" if region == "EU" else "US",
+                "marketer" if i % 2 else "engineer",
+                "manager",
+                "software",
+                i % 5 != 0,
+                i % 3 != 0,
+                i % 4 != 0,
+                1 if paying else 0,
+                first_order,
+                datetime.datetime(2025, 12, 1),
+                datetime.datetime(2026, 3, 31, 23),
+            )
+        )
     con.executemany("insert into marts.dim_customer_features values (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
     con.execute("""create table marts.fct_channel_performance (date_day date, channel varchar, region varchar,
         spend_usd double, cost_usd double, sends bigint, new_customers double, conversions double, revenue_usd double)""")
@@ -62,19 +76,29 @@ def build_warehouse(path: Path, with_optional: bool = True) -> None:
     if with_optional:
         con.execute("""create table ml.lookalike_scores (customer_id varchar, audience varchar, score double,
             percentile double, tier integer, model_version varchar, scored_at timestamptz)""")
-        con.executemany("insert into ml.lookalike_scores values (?, 'high_value', 0.5, 0.5, ?, 'v1', now())",
-                        [(f"c{i:03d}", 1 if i % 2 else 2) for i in range(20, 60)])
+        con.executemany(
+            "insert into ml.lookalike_scores values (?, 'high_value', 0.5, 0.5, ?, 'v1', now())",
+            [(f"c{i:03d}", 1 if i % 2 else 2) for i in range(20, 60)],
+        )
         con.execute("""create table experiments.bandit_allocations (allocation_date date, experiment_id varchar,
             segment varchar, variant_id varchar, prob_best double, posterior_mean double)""")
-        con.executemany("insert into experiments.bandit_allocations values (?,?,?,?,?,?)", [
-            (datetime.date(2026, 3, 30), "nurture_subject", "all", "a", 0.2, 0.01),
-            (datetime.date(2026, 3, 30), "nurture_subject", "all", "b", 0.8, 0.02),
-            (datetime.date(2026, 3, 1), "nurture_subject", "all", "a", 0.9, 0.02)])
+        con.executemany(
+            "insert into experiments.bandit_allocations values (?,?,?,?,?,?)",
+            [
+                (datetime.date(2026, 3, 30), "nurture_subject", "all", "a", 0.2, 0.01),
+                (datetime.date(2026, 3, 30), "nurture_subject", "all", "b", 0.8, 0.02),
+                (datetime.date(2026, 3, 1), "nurture_subject", "all", "a", 0.9, 0.02),
+            ],
+        )
         con.execute("""create table insights.insights (insight_id varchar, insight_type varchar, statement varchar,
             call_to_action varchar, impact_usd double, status varchar)""")
-        con.executemany("insert into insights.insights values (?,?,?,?,?,?)", [
-            ("i1", "channel_comparison", "paid_search beats paid_social in EU", "shift budget", 900.0, "accepted"),
-            ("i2", "anomaly", "a rejected finding", None, 5000.0, "rejected")])
+        con.executemany(
+            "insert into insights.insights values (?,?,?,?,?,?)",
+            [
+                ("i1", "channel_comparison", "paid_search beats paid_social in EU", "shift budget", 900.0, "accepted"),
+                ("i2", "anomaly", "a rejected finding", None, 5000.0, "rejected"),
+            ],
+        )
     con.close()
 
 
@@ -112,27 +136,45 @@ def ctx(con, settings):
     return Context(con, settings, as_of(con, settings))
 
 
-VOCAB = Vocabulary({"region": ("EU", "NA", "unknown"), "persona": ("engineer", "marketer")},
-                   ("email", "organic", "paid_search", "paid_social"))
+VOCAB = Vocabulary(
+    {"region": ("EU", "NA", "unknown"), "persona": ("engineer", "marketer")},
+    ("email", "organic", "paid_search", "paid_social"),
+)
 
 
 # -- the parser ---------------------------------------------------------------------------------------------------
 
+
 def test_parser_reads_the_issue_objective(settings):
     o = parse_objective("Expand my paying customer base in the EU, $100,000, 3 months", settings, VOCAB)
     assert (o.metric, o.segment, o.budget_usd, o.horizon_months, o.horizon_days) == (
-        "paying_customers", EU, 100000.0, 3.0, 91)
+        "paying_customers",
+        EU,
+        100000.0,
+        3.0,
+        91,
+    )
     assert o.target is None and o.constraints.excluded_channels == ()
 
 
 def test_parser_reads_target_constraints_synonyms_and_options(settings):
-    o = parse_objective("Grow paying customers in Europe by 2% without paid social, CAC under $300", settings, VOCAB,
-                        budget_usd=50000, months=6)
+    o = parse_objective(
+        "Grow paying customers in Europe by 2% without paid social, CAC under $300",
+        settings,
+        VOCAB,
+        budget_usd=50000,
+        months=6,
+    )
     assert o.segment == EU and o.budget_usd == 50000 and o.horizon_months == 6
     assert (o.target.kind, o.target.value) == ("relative", 2.0)
     assert o.constraints.excluded_channels == ("paid_social",) and o.constraints.max_cac_usd == 300
-    same = parse_objective("increase paying customers in the EU by 2 percent without paid_social cac below 300",
-                           settings, VOCAB, budget_usd=50000, months=6)
+    same = parse_objective(
+        "increase paying customers in the EU by 2 percent without paid_social cac below 300",
+        settings,
+        VOCAB,
+        budget_usd=50000,
+        months=6,
+    )
     assert same.fingerprint() == o.fingerprint()  # wording differs, the objective is the same
     k = parse_objective("acquire buyers in EU and NA to 2,000 with 100k USD over 12 weeks", settings, VOCAB)
     assert k.segment == (SegmentFilter(dimension="region", values=("EU", "NA")),)
@@ -142,7 +184,9 @@ def test_parser_reads_target_constraints_synonyms_and_options(settings):
 def test_ambiguous_objective_lists_what_it_could_mean(settings):
     with pytest.raises(ObjectiveError) as err:
         parse_objective("Expand my customer base in the EU", settings, VOCAB, budget_usd=1000, months=3)
-    assert err.value.alternatives[0].startswith("known_customers") and err.value.alternatives[1].startswith("paying_customers")
+    assert err.value.alternatives[0].startswith("known_customers") and err.value.alternatives[1].startswith(
+        "paying_customers"
+    )
     assert "could mean more than one goal metric" in str(err.value)
     ambiguous = Vocabulary({"region": ("EU",), "country_code": ("EU",)}, ())
     with pytest.raises(ObjectiveError) as err:
@@ -154,8 +198,9 @@ def test_unsupported_objectives_say_what_is_supported(settings):
     with pytest.raises(ObjectiveError) as err:
         parse_objective("Increase revenue in the EU", settings, VOCAB, budget_usd=1000, months=3)
     assert "no goal metric recognised" in str(err.value) and len(err.value.alternatives) == len(settings.metrics)
-    with pytest.raises(ObjectiveError, match="'reduce' asks to decrease something; this version plans objectives that "
-                       "increase") as err:
+    with pytest.raises(
+        ObjectiveError, match="'reduce' asks to decrease something; this version plans objectives that increase"
+    ) as err:
         parse_objective("Reduce churn in the EU", settings, VOCAB, budget_usd=1000, months=3)
     assert err.value.alternatives[0].startswith("paying_customers")
     with pytest.raises(ObjectiveError, match="UK, which the warehouse does not have .*values present: EU, NA"):
@@ -175,6 +220,7 @@ def test_vocabulary_comes_from_the_warehouse(con, settings):
 
 
 # -- the context providers ----------------------------------------------------------------------------------------
+
 
 def test_every_provider_is_a_tool_with_a_json_schema():
     described = tools()
@@ -196,11 +242,15 @@ def test_segment_size_counts_consented_reach(ctx):
     f = PROVIDERS["segment_size"](ctx, segment=EU)
     eu = range(40)
     assert f.value["customers"] == 40 and f.value["paying"] == 20
-    assert f.value["reachable_with_consent"] == {"email_marketing": sum(1 for i in eu if i % 3),
-                                                 "ad_personalization": sum(1 for i in eu if i % 4)}
+    assert f.value["reachable_with_consent"] == {
+        "email_marketing": sum(1 for i in eu if i % 3),
+        "ad_personalization": sum(1 for i in eu if i % 4),
+    }
     assert f.value["emailable_not_paying"] == sum(1 for i in range(20, 40) if i % 3)
-    assert f.value["reachable_not_paying"] == {"email_marketing": sum(1 for i in range(20, 40) if i % 3),
-                                               "ad_personalization": sum(1 for i in range(20, 40) if i % 4)}
+    assert f.value["reachable_not_paying"] == {
+        "email_marketing": sum(1 for i in range(20, 40) if i % 3),
+        "ad_personalization": sum(1 for i in range(20, 40) if i % 4),
+    }
 
 
 def test_channel_rates_give_cac_with_an_interval(ctx):
@@ -258,6 +308,7 @@ def test_a_partial_warehouse_still_plans_with_what_it_has(bare, settings, tmp_pa
 
 # -- the goal -----------------------------------------------------------------------------------------------------
 
+
 def test_gamma_interval_narrows_with_data():
     wide = gamma_rate_interval(2, 400, 0.5, 1.0, 0.9)
     narrow = gamma_rate_interval(200, 40000, 0.5, 1.0, 0.9)
@@ -306,11 +357,17 @@ def test_unreachable_goal_offers_the_budget_or_horizon_that_reaches_it(con, sett
 
 def test_no_priced_channel_is_a_goal_error(con, settings):
     with pytest.raises(GoalError, match="no channel with cost .*excluded: email, paid_search, paid_social"):
-        store.draft(con, settings, "grow paying customers in the EU without paid search, without paid social and "
-                    "without email", budget_usd=1000, months=1)
+        store.draft(
+            con,
+            settings,
+            "grow paying customers in the EU without paid search, without paid social and without email",
+            budget_usd=1000,
+            months=1,
+        )
 
 
 # -- the plan, its file, validation, diff, approval ----------------------------------------------------------------
+
 
 @pytest.fixture()
 def written(con, settings, tmp_path):
@@ -328,8 +385,9 @@ def test_plan_is_a_valid_dag_whose_budgets_add_up(written):
     assert sum(s.budget_usd for s in bp.steps) == pytest.approx(100000, abs=0.01)
     # $100k is more than 3× the trailing cost of every channel over 91 days: the rest is held back, visibly
     reserve = next(s for s in bp.steps if s.id == "reserve")
-    assert reserve.budget_usd == pytest.approx(100000 - 3 * 91 * (100 + 50) - next(
-        s.budget_usd for s in bp.steps if s.id == "nurture_email"), abs=0.05)
+    assert reserve.budget_usd == pytest.approx(
+        100000 - 3 * 91 * (100 + 50) - next(s.budget_usd for s in bp.steps if s.id == "nurture_email"), abs=0.05
+    )
     assert next(s for s in bp.steps if s.id == "nurture_email").params["experiments"] == ["nurture_subject"]
     lookalike = next(s for s in bp.steps if s.id == "lookalike_pool")  # tiers 1 and 2 are inside the top 5 %
     assert lookalike.params == {"audience": "high_value", "top_percent": 5} and lookalike.expected.value == 20
@@ -356,6 +414,7 @@ def test_validate_rejects_a_cycle_naming_it(written):
     def cycle(data):
         steps = {s["id"]: s for s in data["steps"]}
         steps["segment_audience"]["depends_on"] = ["crm_routing"]
+
     _edit(written, cycle)
     with pytest.raises(store.BlueprintInvalid) as err:
         store.validate(written)
@@ -366,6 +425,7 @@ def test_validate_rejects_a_budget_that_does_not_add_up(written):
     def overspend(data):
         step = next(s for s in data["steps"] if s["id"] == "channel_budget_paid_search")
         step["budget_usd"] = step["budget_usd"] + 5000
+
     _edit(written, overspend)
     with pytest.raises(store.BlueprintInvalid) as err:
         store.validate(written)
@@ -379,11 +439,15 @@ def test_validate_rejects_unknown_references_types_and_params(written):
         data["steps"][1]["depends_on"] = ["no_such_step"]
         data["steps"][0]["params"]["colour"] = "blue"
         data["steps"][2]["type"] = "carrier_pigeon"
+
     _edit(written, break_it)
     with pytest.raises(store.BlueprintInvalid) as err:
         store.validate(written)
     text = str(err.value)
-    assert "steps[1].depends_on[0]" in text and "unknown step reference 'no_such_step'; steps are: segment_audience" in text
+    assert (
+        "steps[1].depends_on[0]" in text
+        and "unknown step reference 'no_such_step'; steps are: segment_audience" in text
+    )
     assert "steps[0].params.colour" in text and "steps[2].type" in text and "carrier_pigeon" in text
 
 
@@ -396,8 +460,11 @@ def test_schema_errors_name_key_and_line(written):
 
 def test_find_cycle_on_plain_edges():
     from mos_pipelines.blueprint.plan import Step
-    steps = tuple(Step(id=i, type="reserve", title=i, budget_usd=0, depends_on=d)
-                  for i, d in (("a", ()), ("b", ("a", "d")), ("c", ("b",)), ("d", ("c",))))
+
+    steps = tuple(
+        Step(id=i, type="reserve", title=i, budget_usd=0, depends_on=d)
+        for i, d in (("a", ()), ("b", ("a", "d")), ("c", ("b",)), ("d", ("c",)))
+    )
     assert find_cycle(steps) == ["b", "d", "c", "b"]
     assert find_cycle(steps[:1]) is None
 
@@ -413,6 +480,7 @@ def test_approve_records_who_and_a_hash_and_an_edit_unapproves(written):
         steps = {s["id"]: s for s in data["steps"]}
         steps["channel_budget_paid_search"]["budget_usd"] -= 1000
         steps["reserve"]["budget_usd"] += 1000
+
     _edit(written, move_budget)
     edited, _ = store.load(written)
     assert edited.status() == "edited after approval"
@@ -446,8 +514,11 @@ def test_diff_lists_added_and_removed_steps(written):
 def test_objective_file(tmp_path):
     good = tmp_path / "objective.yaml"
     good.write_text("objective: Expand paying customers in the EU\nbudget_usd: 100000\nhorizon_months: 3\n")
-    assert store.read_objective_file(good) == {"text": "Expand paying customers in the EU", "budget_usd": 100000,
-                                               "months": 3}
+    assert store.read_objective_file(good) == {
+        "text": "Expand paying customers in the EU",
+        "budget_usd": 100000,
+        "months": 3,
+    }
     bad = tmp_path / "bad.yaml"
     bad.write_text("objective: Expand paying customers\nbudget: 100000\n")
     with pytest.raises(ConfigError, match=r"budget \(line 2\): expected one of budget_usd, horizon_months, objective"):
@@ -455,6 +526,7 @@ def test_objective_file(tmp_path):
 
 
 # -- the command --------------------------------------------------------------------------------------------------
+
 
 def test_cli_new_validate_edit_diff_approve(tmp_path, monkeypatch):
     from typer.testing import CliRunner
@@ -466,8 +538,10 @@ def test_cli_new_validate_edit_diff_approve(tmp_path, monkeypatch):
     build_warehouse(home / "warehouse.duckdb")
     monkeypatch.setenv("MOS_HOME", str(home))
     runner = CliRunner()
-    made = runner.invoke(app, ["blueprint", "new", "--objective", "Expand paying customers in the EU",
-                               "--budget", "20000", "--months", "3"])
+    made = runner.invoke(
+        app,
+        ["blueprint", "new", "--objective", "Expand paying customers in the EU", "--budget", "20000", "--months", "3"],
+    )
     assert made.exit_code == 0, made.output
     assert "Goal: +" in made.output and "channel_budget_paid_search" in made.output
     path = next((home / "blueprints").glob("bp_*.yaml"))
@@ -487,20 +561,23 @@ def test_cli_new_validate_edit_diff_approve(tmp_path, monkeypatch):
 
     missing = runner.invoke(app, ["blueprint", "validate", "bp_nope"])
     assert missing.exit_code == 2 and "no blueprint 'bp_nope'" in missing.output and bid in missing.output
-    unclear = runner.invoke(app, ["blueprint", "new", "--objective", "Grow customers in the EU", "--budget", "10",
-                                  "--months", "1"])
+    unclear = runner.invoke(
+        app, ["blueprint", "new", "--objective", "Grow customers in the EU", "--budget", "10", "--months", "1"]
+    )
     assert unclear.exit_code == 2 and "known_customers" in unclear.output and "paying_customers" in unclear.output
     spec = tmp_path / "objective.yaml"
     spec.write_text("objective: Expand paying customers in the EU\nbudget_usd: 20000\nhorizon_months: 3\n")
     again = runner.invoke(app, ["blueprint", "new", "--file", str(spec)])
     assert again.exit_code == 0 and "Kept the existing file" in again.output  # same objective, same id
     monkeypatch.setenv("MOS_HOME", str(tmp_path / "empty"))
-    nothing = runner.invoke(app, ["blueprint", "new", "--objective", "Expand paying customers in the EU",
-                                  "--budget", "10", "--months", "1"])
+    nothing = runner.invoke(
+        app, ["blueprint", "new", "--objective", "Expand paying customers in the EU", "--budget", "10", "--months", "1"]
+    )
     assert nothing.exit_code == 2 and "No warehouse at" in nothing.output and "mos run" in nothing.output
 
 
 # -- the LLM path (a hosted model's answer given by litellm's mock_response: nothing leaves the machine) ----------
+
 
 @pytest.fixture
 def no_network(monkeypatch):
@@ -540,8 +617,12 @@ def test_a_valid_llm_objective_is_used_and_an_invalid_llm_plan_replaced(con, set
     base = store.draft(con, settings, "Expand paying customers in the EU", 20000, 3).blueprint
     cyclic = {"steps": [s.model_dump(mode="json") for s in base.steps]}
     cyclic["steps"][0]["depends_on"] = ["weekly_checkpoint"]
-    intake = {"metric": "paying_customers", "segment": [{"dimension": "region", "values": ["EU"]}],
-              "budget_usd": 20000, "horizon_months": 3}
+    intake = {
+        "metric": "paying_customers",
+        "segment": [{"dimension": "region", "values": ["EU"]}],
+        "budget_usd": 20000,
+        "horizon_months": 3,
+    }
     llm, ledger = _llm(tmp_path, intake, cyclic)
     d = store.draft(con, settings, "Get Europe's buyers up, twenty grand, one quarter", llm=llm)
     assert d.blueprint.objective.segment == EU and d.blueprint.objective.budget_usd == 20000
@@ -552,7 +633,9 @@ def test_a_valid_llm_objective_is_used_and_an_invalid_llm_plan_replaced(con, set
     assert rows == [("blueprint_intake", "ok"), ("blueprint_planning", "rejected")]
 
 
-def test_a_valid_llm_plan_is_used_and_an_llm_objective_outside_the_warehouse_is_not(con, settings, tmp_path, no_network):
+def test_a_valid_llm_plan_is_used_and_an_llm_objective_outside_the_warehouse_is_not(
+    con, settings, tmp_path, no_network
+):
     base = store.draft(con, settings, "Expand paying customers in the EU", 20000, 3).blueprint
     steps = [s.model_dump(mode="json") for s in base.steps if s.id != "crm_routing"]
     steps[-1]["depends_on"] = [d for d in steps[-1]["depends_on"] if d != "crm_routing"]

@@ -52,18 +52,35 @@ def test_the_shipped_config_loads_and_names_only_known_columns():
     assert {c.name for c in config.comparisons} >= {"name", "birth_date", "workplace", "job_title"}
 
 
-@pytest.mark.parametrize(("text", "key", "fragment"), [
-    (MINIMAL.replace("levels: [exact]", "levels: [exact, {jarowinkler: {at_least: 0.9}}]"),
-     "comparisons[0].levels[1]", "jarowinkler"),
-    (MINIMAL.replace("levels: [exact]", "levels: [{jaro_winkler: {at_least: 1.5}}]"),
-     "comparisons[0].levels[0].at_least", "1.5"),
-    (MINIMAL.replace("levels: [exact]", "levels: [{jaro_winkler: {}}]"),
-     "comparisons[0].levels[0]", "needs `at_least`"),
-    (MINIMAL + "max_block_size: one\n", "max_block_size", "one"),
-    (MINIMAL + "blocking_ruels: []\n", "blocking_ruels", "Extra inputs"),
-    (MINIMAL.replace("levels: [exact]", "levels: [{exact: {term_frequency: true}}, {year: {term_frequency: true}}]"),
-     "comparisons[0].levels[1]", "term_frequency applies to exact levels"),
-])
+@pytest.mark.parametrize(
+    ("text", "key", "fragment"),
+    [
+        (
+            MINIMAL.replace("levels: [exact]", "levels: [exact, {jarowinkler: {at_least: 0.9}}]"),
+            "comparisons[0].levels[1]",
+            "jarowinkler",
+        ),
+        (
+            MINIMAL.replace("levels: [exact]", "levels: [{jaro_winkler: {at_least: 1.5}}]"),
+            "comparisons[0].levels[0].at_least",
+            "1.5",
+        ),
+        (
+            MINIMAL.replace("levels: [exact]", "levels: [{jaro_winkler: {}}]"),
+            "comparisons[0].levels[0]",
+            "needs `at_least`",
+        ),
+        (MINIMAL + "max_block_size: one\n", "max_block_size", "one"),
+        (MINIMAL + "blocking_ruels: []\n", "blocking_ruels", "Extra inputs"),
+        (
+            MINIMAL.replace(
+                "levels: [exact]", "levels: [{exact: {term_frequency: true}}, {year: {term_frequency: true}}]"
+            ),
+            "comparisons[0].levels[1]",
+            "term_frequency applies to exact levels",
+        ),
+    ],
+)
 def test_an_invalid_config_names_the_file_the_key_and_what_was_wrong(tmp_path, text, key, fragment):
     path = write(tmp_path, text)
     with pytest.raises(IdentityConfigError) as info:
@@ -73,7 +90,10 @@ def test_an_invalid_config_names_the_file_the_key_and_what_was_wrong(tmp_path, t
 
 
 def test_invalid_yaml_names_the_line(tmp_path):
-    with pytest.raises(IdentityConfigError, match=r"identity\.yaml: \(top level\) \(line 4\): expected valid YAML; got .* at line 4, column 9"):
+    with pytest.raises(
+        IdentityConfigError,
+        match=r"identity\.yaml: \(top level\) \(line 4\): expected valid YAML; got .* at line 4, column 9",
+    ):
         load_config(write(tmp_path, "comparisons:\n  - name: x\n    levels: [exact: {\n  oops: ]\n"))
 
 
@@ -91,9 +111,16 @@ def test_an_unknown_column_names_its_key_and_the_known_columns(tmp_path):
 def test_the_default_keeps_only_what_the_records_fill():
     config = load_config(CONFIG_FILE)
     shares = {c: 0.0 for c in INPUT_COLUMNS} | {
-        "first_name_norm": 0.99, "last_name_norm": 0.9, "birth_date": 0.8, "birth_date_text": 0.78,
-        "birth_year": 0.78, "city_norm": 0.7, "job_title_norm": 0.05, "first_and_last_name": 0.9,
-        "sorted_names": 0.99, "first_name_prefix": 0.99,
+        "first_name_norm": 0.99,
+        "last_name_norm": 0.9,
+        "birth_date": 0.8,
+        "birth_date_text": 0.78,
+        "birth_year": 0.78,
+        "city_norm": 0.7,
+        "job_title_norm": 0.05,
+        "first_and_last_name": 0.9,
+        "sorted_names": 0.99,
+        "first_name_prefix": 0.99,
     }
     resolved = config.resolve(shares)
     names = [c.name for c in resolved.settings.comparisons]
@@ -133,7 +160,14 @@ def test_birth_dates_agree_exactly_by_one_typo_transposed_or_on_year_only():
     levels = [g for (g,) in con.execute("select g_0 from compared order by id_r").fetchall()]
     labels = {comparison.top - k: lvl.label for k, lvl in enumerate(comparison.levels)} | {0: "else", -1: "null"}
     assert [labels[g] for g in levels] == [
-        "exact", "dl<=1", "day/month swapped", "same year and month", "same year", "else", "null"]
+        "exact",
+        "dl<=1",
+        "day/month swapped",
+        "same year and month",
+        "same year",
+        "else",
+        "null",
+    ]
 
 
 # -------------------------------------------------------------------------------- model table and explain
@@ -154,9 +188,16 @@ def crm_people(n_people: int = 300, seed: int = 4) -> pd.DataFrame:
         city = f"city{rng.integers(30)}"
         for copy in range(int(rng.integers(1, 4))):
             typo = copy and rng.random() < 0.4
-            rows.append({"contact_record_key": f"generic:{p}-{copy}", "person": p,
-                         "first_name_norm": first[:-1] if typo else first, "last_name_norm": last,
-                         "birth_date": born, "city_norm": city})
+            rows.append(
+                {
+                    "contact_record_key": f"generic:{p}-{copy}",
+                    "person": p,
+                    "first_name_norm": first[:-1] if typo else first,
+                    "last_name_norm": last,
+                    "birth_date": born,
+                    "city_norm": city,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -201,7 +242,7 @@ def test_explain_adds_up_the_weights_of_a_duplicate_pair(small_warehouse):
     result = explain(con, "generic:0-0", "generic:0-1")
     total = result.prior_weight + sum(s.weight + s.tf_adjustment for s in result.steps)
     assert total == pytest.approx(result.total_weight, abs=1e-6)
-    assert result.probability == pytest.approx(1 / (1 + 2 ** -result.total_weight))
+    assert result.probability == pytest.approx(1 / (1 + 2**-result.total_weight))
     by_name = {s.comparison: s for s in result.steps}
     assert by_name["birth_date"].label == "exact" and by_name["workplace"].label == "city"
     assert result.probability > 0.9 and result.same_cluster

@@ -1,6 +1,5 @@
 """One asset per landing source: landing files → ``raw.<source>`` (+ ``raw.quarantine``)."""
 
-
 import dagster as dg
 
 from mos_pipelines.defs._common import warehouse_asset

@@ -27,6 +27,9 @@ def insights_traceable(mos: MosHome) -> dg.AssetCheckResult:
             failures.append(f"- {row.insight_id} ({row.insight_type}): {'; '.join(found)}")
     return dg.AssetCheckResult(
         passed=not failures,
-        metadata={"insights": len(rows), "untraceable": len(failures),
-                  "details": dg.MetadataValue.md("\n".join(failures[:50]) or "all traceable")},
+        metadata={
+            "insights": len(rows),
+            "untraceable": len(failures),
+            "details": dg.MetadataValue.md("\n".join(failures[:50]) or "all traceable"),
+        },
     )

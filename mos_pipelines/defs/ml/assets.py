@@ -49,7 +49,9 @@ def lookalike_scores(context: dg.AssetExecutionContext, mos: MosHome) -> dg.Mate
                 result = fit_audience(con, audience, config.model, now, true_propensity=truth)
             except LookalikeError as exc:
                 skips.append(SkippedPart(audience.name, str(exc)))
-                score_tables.write_skipped(con, audience.name, skipped_run_row(audience, config.model, str(exc), context.run_id, now))
+                score_tables.write_skipped(
+                    con, audience.name, skipped_run_row(audience, config.model, str(exc), context.run_id, now)
+                )
                 metadata[f"{audience.name}/status"] = "skipped"
                 continue
             baseline = score_tables.last_accepted_run(con, audience.name, audience.definition_hash(config.model))

@@ -27,7 +27,9 @@ def lookalike_not_degraded(mos: MosHome) -> dg.AssetCheckResult:
         metadata={
             "audiences": len(latest),
             "degraded": dg.MetadataValue.md(
-                "none" if degraded.empty else "\n".join(f"- {r.audience}: {r.status_reason}" for r in degraded.itertuples())
+                "none"
+                if degraded.empty
+                else "\n".join(f"- {r.audience}: {r.status_reason}" for r in degraded.itertuples())
             ),
         },
     )
