@@ -12,6 +12,7 @@ vars (``--vars``, ``mos_pipelines.configuration.dbt``), read when the step runs.
 """
 
 import json
+import os
 
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
@@ -27,6 +28,24 @@ from mos_pipelines.transform.project import prepared_manifest
 
 MANIFEST = prepared_manifest()
 LAYERS = split_layers(json.loads(MANIFEST.read_text()), gated_dbt_models())
+
+
+def dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+    """``dbt build`` of the step's selection with every var, streamed (with the identity model card).
+
+    In a subset run (``mos run --select …``, a partial materialization in the UI) a test runs only when every
+    model it reads is built in this run or upstream of what is (dbt's ``buildable`` indirect selection): with dbt's
+    default, a relationship test between a rebuilt model and a child left as it was compares new ids with old ones
+    and fails. A whole step keeps the default; a ``DBT_INDIRECT_SELECTION`` set by the user wins."""
+    subset_mode = context.is_subset and "DBT_INDIRECT_SELECTION" not in os.environ
+    if subset_mode:
+        os.environ["DBT_INDIRECT_SELECTION"] = "buildable"  # read once, when the invocation is prepared
+    try:
+        invocation = dbt.cli(["build", *vars_args(lenient=True)], context=context)
+    finally:
+        if subset_mode:
+            del os.environ["DBT_INDIRECT_SELECTION"]
+    yield from with_model_card(invocation.stream())
 
 
 def dbt_step(name: str, select: str, exclude: str | None = ""):
@@ -45,7 +64,7 @@ def dbt_step(name: str, select: str, exclude: str | None = ""):
 @dbt_step("dbt_foundation", LAYERS.foundation_select, LAYERS.foundation_exclude)
 def dbt_foundation(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     """Build the gated models and everything they depend on; tests become asset checks."""
-    yield from with_model_card(dbt.cli(["build", *vars_args(lenient=True)], context=context).stream())
+    yield from dbt_build(context, dbt)
 
 
 dbt_layers = [dbt_foundation]
@@ -55,7 +74,7 @@ if LAYERS.gated:
     @dbt_step("dbt_downstream_of_gates", LAYERS.gated_select, LAYERS.gated_exclude)
     def dbt_downstream_of_gates(context: dg.AssetExecutionContext, dbt: DbtCliResource):
         """Build every model downstream of a quality gate; skipped in a run where a gate failed."""
-        yield from with_model_card(dbt.cli(["build", *vars_args(lenient=True)], context=context).stream())
+        yield from dbt_build(context, dbt)
 
     dbt_layers.append(dbt_downstream_of_gates)
 
@@ -64,6 +83,6 @@ if LAYERS.late:
     @dbt_step("dbt_after_python_assets", LAYERS.late_select, LAYERS.late_exclude)
     def dbt_after_python_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource):
         """Build the models that read tables Python assets write (e.g. experiment assignments)."""
-        yield from with_model_card(dbt.cli(["build", *vars_args(lenient=True)], context=context).stream())
+        yield from dbt_build(context, dbt)
 
     dbt_layers.append(dbt_after_python_assets)
