@@ -25,7 +25,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from mos_pipelines.identity.config import load_config
+from mos_pipelines.configuration import load_identity
 from mos_pipelines.identity.crm_matching import match_frame, prepare
 from mos_pipelines.identity.matching import _rule_sql, block
 from mos_pipelines.warehouse import scalar
@@ -61,7 +61,7 @@ def main() -> None:
     parser.add_argument("--max-union", type=int, default=60_000_000,
                         help="materialise the union (exact distinct pair count) only up to this pair sum")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--config", type=Path, help="identity config (default config/identity.yaml)")
+    parser.add_argument("--config", type=Path, help="identity config merged over config/identity.yaml")
     args = parser.parse_args()
     data_dir = HERE / "data" / args.dataset
     if not (data_dir / "records.parquet").exists():
@@ -75,7 +75,7 @@ def main() -> None:
 
     con = duckdb.connect()
     con.execute(f"set threads = {args.threads}")
-    resolved = prepare(con, frame, load_config(args.config))
+    resolved = prepare(con, frame, load_identity(args.config))
     if args.rules == "current":
         settings = resolved.settings
     else:

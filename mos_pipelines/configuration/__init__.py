@@ -4,7 +4,7 @@ loader, one error (``ConfigError``: file, key, expected, got), and the vars dbt 
 - ``registry``: the files (one per domain), their models and override variables; ``load_<domain>()``.
 - ``loader``: YAML with line numbers, merging an override over the bundled file, pydantic errors as problems.
 - ``dbt``: every ``mos__*`` var for ``--vars``, including values other domains own.
-- ``activation``, ``experiments``, ``insights``, ``llm``, ``lookalike``, ``quality``, ``transform``: the models.
+- ``activation``, ``experiments``, ``identity``, ``insights``, ``llm``, ``lookalike``, ``quality``, ``transform``: the models.
 
 The layout of ``config/`` and who reads what: ``config/README.md``.
 """
@@ -15,6 +15,7 @@ from mos_pipelines.configuration.registry import (
     load,
     load_activation,
     load_experiments,
+    load_identity,
     load_insights,
     load_llm,
     load_lookalike,
@@ -24,6 +25,6 @@ from mos_pipelines.configuration.registry import (
 )
 
 __all__ = [
-    "ConfigError", "Problem", "DOMAINS", "load", "provenance", "load_activation", "load_experiments",
+    "ConfigError", "Problem", "DOMAINS", "load", "provenance", "load_activation", "load_experiments", "load_identity",
     "load_insights", "load_llm", "load_lookalike", "load_quality", "load_transform",
 ]

@@ -12,6 +12,7 @@ from mos_pipelines.configuration.activation import ActivationSettings
 from mos_pipelines.configuration.base import DomainSettings
 from mos_pipelines.configuration.errors import ConfigError, display_path, phrased
 from mos_pipelines.configuration.experiments import ExperimentsSettings
+from mos_pipelines.configuration.identity import IdentitySettings
 from mos_pipelines.configuration.insights import InsightsSettings
 from mos_pipelines.configuration.llm import LLMSettings
 from mos_pipelines.configuration.loader import Document, format_key, leaves, load_documents, read_document, source_of
@@ -50,6 +51,10 @@ DOMAINS: dict[str, Domain] = {d.name: d for d in (
            "holdout and assignment, goals, the variant bandit, budget allocation, A/B statistics",
            "mos_pipelines.experiments (assignments, allocations, `mos experiments`, `mos simulate`), dbt (conversion "
            "window, nurture holdout)"),
+    Domain("identity", IdentitySettings,
+           "CRM record matching: derived columns, comparisons and their levels, blocking and EM training rules, "
+           "the population threshold, clustering thresholds",
+           "mos_pipelines.identity (int_crm_contacts__matched, `mos identity explain`), `mos run` (checked first)"),
     Domain("insights", InsightsSettings,
            "insight families, significance and materiality thresholds, readers, notifications, the report",
            "mos_pipelines.insights (insights and notifications assets, `mos insights`)"),
@@ -105,6 +110,10 @@ def load_activation(path: Path | str | None = None) -> ActivationSettings:
 
 def load_experiments(path: Path | str | None = None) -> ExperimentsSettings:
     return load("experiments", path)
+
+
+def load_identity(path: Path | str | None = None) -> IdentitySettings:
+    return load("identity", path)
 
 
 def load_insights(path: Path | str | None = None) -> InsightsSettings:

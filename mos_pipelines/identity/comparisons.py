@@ -19,12 +19,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from mos_pipelines.configuration.identity import LEVEL_KINDS
+
 _RECORD_REF = re.compile(r"\b([lr])\.([A-Za-z_][A-Za-z0-9_]*)")
 
-LEVEL_KINDS = (
-    "exact", "jaro_winkler", "levenshtein", "damerau_levenshtein", "swapped", "day_month_swapped",
-    "year_month", "year", "within_years", "jaccard", "prefix", "sql",
-)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from mos_pipelines.experiments.outcomes import email_match_key_sql
-from mos_pipelines.identity.config import CONFIG_FILE
+from mos_pipelines.configuration import DOMAINS
 from mos_pipelines.identity.truth_eval import evaluate_identity, truth_node_key
 from mos_pipelines.simulation import WorldConfig, generate_world
 from tests.integration.conftest import World, build_world, use_home
@@ -143,7 +143,7 @@ def test_editing_the_identity_config_changes_what_mos_run_does(world: World, tmp
 
     before, settings, _ = state()
     assert ("job_title" in [c["name"] for c in settings["comparisons"]]) and len(settings["blocking_rules"]) > 5
-    edited = yaml.safe_load(CONFIG_FILE.read_text())
+    edited = yaml.safe_load(DOMAINS["identity"].file.read_text())
     edited["blocking_rules"] = [["phone_e164"]]
     edited["training_rules"] = [["phone_e164"]]
     edited["comparisons"] = [c for c in edited["comparisons"] if c["name"] != "job_title"]

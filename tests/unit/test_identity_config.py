@@ -11,9 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mos_pipelines.configuration import DOMAINS, ConfigError, load_identity, provenance
+from mos_pipelines.configuration.identity import INPUT_COLUMNS
 from mos_pipelines.identity import comparisons as cmp
-from mos_pipelines.identity.config import CONFIG_FILE, IdentityConfigError, load_config
-from mos_pipelines.identity.crm_matching import INPUT_COLUMNS, match_crm_contacts
+from mos_pipelines.identity.crm_matching import match_crm_contacts
+from mos_pipelines.identity.population import cluster_settings, resolve
 from mos_pipelines.identity.explain import ExplainError, explain, to_text
 from mos_pipelines.identity.model_card import (
     MODEL_TABLE,
@@ -24,6 +26,7 @@ from mos_pipelines.identity.model_card import (
     settings_from_json,
 )
 
+CONFIG_FILE = DOMAINS["identity"].file
 NO_BLOCKED = pd.DataFrame({"identifier_type": pd.Series(dtype=str), "value": pd.Series(dtype=str)})
 
 
@@ -33,6 +36,17 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def bundled_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bundled config/identity.yaml, whatever MOS_IDENTITY_CONFIG the environment names."""
+    monkeypatch.delenv(DOMAINS["identity"].env, raising=False)
+
+
+def load_config(path: Path | None = None):
+    return load_identity(path)
+
+
+# An override file: merged over config/identity.yaml (its lists replace the bundled ones).
 MINIMAL = """
 comparisons:
   - name: name
@@ -48,41 +62,63 @@ blocking_rules:
 
 def test_the_shipped_config_loads_and_names_only_known_columns():
     config = load_config(CONFIG_FILE)
-    config.check_columns(set(INPUT_COLUMNS))
     assert {c.name for c in config.comparisons} >= {"name", "birth_date", "workplace", "job_title"}
+    assert config.files == (CONFIG_FILE,)
 
 
-@pytest.mark.parametrize(("text", "key", "fragment"), [
+def test_an_override_file_is_merged_over_the_bundled_one_and_shown_by_provenance(tmp_path, monkeypatch):
+    """Lists (comparisons, rules) replace; mappings (clustering, derived columns) merge key by key."""
+    path = write(tmp_path, MINIMAL + "clustering: {link_threshold: 0.9}\nderived_columns:\n  last4: substr(last_name_norm, 1, 4)\n")
+    monkeypatch.setenv("MOS_IDENTITY_CONFIG", str(path))
+    bundled, config = load_config(CONFIG_FILE), load_config()
+    assert config.files == (CONFIG_FILE, path)
+    assert [c.name for c in config.comparisons] == ["name"] and config.blocking_rules == (("last_name_norm",),)
+    assert config.training_rules == bundled.training_rules
+    assert config.clustering.link_threshold == 0.9
+    assert config.clustering.merge_weight == bundled.clustering.merge_weight
+    assert set(config.derived_columns) == set(bundled.derived_columns) | {"last4"}
+    sources = {key: source for key, _, source in provenance("identity")}
+    assert sources["clustering.link_threshold"].startswith("$MOS_IDENTITY_CONFIG")
+    assert sources["clustering.merge_weight"].startswith("config/identity.yaml:")
+
+
+@pytest.mark.parametrize(("text", "key", "line", "expected", "got"), [
     (MINIMAL.replace("levels: [exact]", "levels: [exact, {jarowinkler: {at_least: 0.9}}]"),
-     "comparisons[0].levels[1]", "jarowinkler"),
+     "comparisons[0].levels[1]", 5, "a level kind: one of exact, jaro_winkler", "'jarowinkler'"),
     (MINIMAL.replace("levels: [exact]", "levels: [{jaro_winkler: {at_least: 1.5}}]"),
-     "comparisons[0].levels[0].at_least", "1.5"),
+     "comparisons[0].levels[0].at_least", 5, "a number <= 1", "1.5"),
     (MINIMAL.replace("levels: [exact]", "levels: [{jaro_winkler: {}}]"),
-     "comparisons[0].levels[0]", "needs `at_least`"),
-    (MINIMAL + "max_block_size: one\n", "max_block_size", "one"),
-    (MINIMAL + "blocking_ruels: []\n", "blocking_ruels", "Extra inputs"),
+     "comparisons[0].levels[0]", 5, "a jaro_winkler level with `at_least`", "{'jaro_winkler': {}}"),
+    (MINIMAL + "max_block_size: one\n", "max_block_size", 8, "a whole number", "'one'"),
+    (MINIMAL + "blocking_ruels: []\n", "blocking_ruels", 8, "one of the keys min_populated_share", "the unknown key"),
     (MINIMAL.replace("levels: [exact]", "levels: [{exact: {term_frequency: true}}, {year: {term_frequency: true}}]"),
-     "comparisons[0].levels[1]", "term_frequency applies to exact levels"),
+     "comparisons[0].levels[1]", 5, "term_frequency on exact levels", "{'year'"),
+    (MINIMAL.replace("- [last_name_norm]", "- [last_name_norm, job_titel]"),
+     "blocking_rules[0][1]", 7, "an input column (first_name_norm, ", "'job_titel'"),
+    (MINIMAL.replace("column: last_name_norm", "column: surname"),
+     "comparisons[0].levels[0]", 5, "or a derived column", "'surname'"),
 ])
-def test_an_invalid_config_names_the_file_the_key_and_what_was_wrong(tmp_path, text, key, fragment):
+def test_an_invalid_config_names_the_file_the_key_its_line_and_what_was_wrong(tmp_path, text, key, line, expected, got):
     path = write(tmp_path, text)
-    with pytest.raises(IdentityConfigError) as info:
+    with pytest.raises(ConfigError) as info:
         load_config(path)
-    message = str(info.value)
-    assert str(path) in message and f"key '{key}'" in message and fragment in message
+    error = info.value
+    assert (error.file, error.key, error.line) == (str(path), key, line), str(error)
+    assert expected in error.expected and str(error).split("; got ", 1)[1].startswith(got), str(error)
 
 
 def test_invalid_yaml_names_the_line(tmp_path):
-    with pytest.raises(IdentityConfigError, match=r"identity\.yaml: \(top level\) \(line 4\): expected valid YAML; got .* at line 4, column 9"):
+    with pytest.raises(ConfigError, match=r"identity\.yaml: \(top level\) \(line 4\): expected valid YAML; got .* at line 4, column 9"):
         load_config(write(tmp_path, "comparisons:\n  - name: x\n    levels: [exact: {\n  oops: ]\n"))
 
 
-def test_an_unknown_column_names_its_key_and_the_known_columns(tmp_path):
-    config = load_config(write(tmp_path, MINIMAL.replace("- [last_name_norm]", "- [last_name_norm, job_titel]")))
-    with pytest.raises(IdentityConfigError) as info:
-        config.check_columns(set(INPUT_COLUMNS))
-    message = str(info.value)
-    assert "key 'blocking_rules[0][1]'" in message and "got 'job_titel'" in message and "job_title_norm" in message
+def test_a_derived_column_duckdb_cannot_compute_names_its_key_and_line(tmp_path):
+    path = write(tmp_path, "derived_columns:\n  initials: substr(first_name_norm, 1, 1) ||| 'x'\n")
+    records = pd.DataFrame({"contact_record_key": ["generic:1", "generic:2"], "first_name_norm": ["ann", "ann"]})
+    with pytest.raises(ConfigError) as info:
+        match_crm_contacts(records, NO_BLOCKED, config=load_config(path))
+    assert (info.value.file, info.value.key, info.value.line) == (str(path), "derived_columns.initials", 2)
+    assert info.value.expected == "a SQL expression over one record's columns"
 
 
 # ------------------------------------------------------------------------- settings from populated columns
@@ -95,7 +131,7 @@ def test_the_default_keeps_only_what_the_records_fill():
         "birth_year": 0.78, "city_norm": 0.7, "job_title_norm": 0.05, "first_and_last_name": 0.9,
         "sorted_names": 0.99, "first_name_prefix": 0.99,
     }
-    resolved = config.resolve(shares)
+    resolved = resolve(config, shares)
     names = [c.name for c in resolved.settings.comparisons]
     assert names == ["name", "birth_date", "workplace"]  # no email, phone or company; job title below 10 %
     workplace = resolved.settings.comparisons[2]
@@ -109,7 +145,7 @@ def test_the_default_keeps_only_what_the_records_fill():
 
 
 def test_nothing_left_to_compare_is_a_reason_not_an_error():
-    resolved = load_config(CONFIG_FILE).resolve({c: 0.0 for c in INPUT_COLUMNS})
+    resolved = resolve(load_config(CONFIG_FILE), {c: 0.0 for c in INPUT_COLUMNS})
     assert resolved.skip_reason == "no comparison has a populated column"
     records = pd.DataFrame({"contact_record_key": ["generic:1", "generic:2"], "first_name_norm": [None, None]})
     matched, run = match_crm_contacts(records, NO_BLOCKED)
@@ -186,7 +222,7 @@ def test_the_model_table_round_trips_the_settings_and_parameters(small_warehouse
     settings, model, cluster = fitted_model(frame)
     assert settings_from_json(frame["settings_json"].iloc[0]) == settings
     assert [c.name for c in settings.comparisons] == ["name", "birth_date", "workplace"]
-    assert cluster == load_config(CONFIG_FILE).clustering.settings()
+    assert cluster == cluster_settings(load_config(CONFIG_FILE))
     prior = frame[frame["comparison"] == "prior"]["match_weight"].iloc[0]
     assert prior == pytest.approx(math.log2(model.lam / (1 - model.lam)))
     text = markdown(frame)
