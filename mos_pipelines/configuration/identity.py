@@ -50,6 +50,10 @@ class LevelSpec(Section):
     sql: StrictStr | None = None
     label: StrictStr | None = None
     term_frequency: StrictBool | StrictStr = False
+    # A value held by fewer records than this is weighed at the level's average u: on an identifier (a birth
+    # date, an email) a handful of records sharing a value are mostly one person's duplicates, so their count
+    # measures duplication, not how common the value is.
+    term_frequency_min_records: int | None = Field(None, ge=2)
 
     @model_validator(mode="before")
     @classmethod
@@ -86,6 +90,8 @@ class LevelSpec(Section):
         if self.term_frequency and self.kind not in ("exact", "sql"):
             raise ValueError("term_frequency on exact levels (and sql levels that imply equality on the column "
                              "named) only: agreement on one value")
+        if self.term_frequency_min_records is not None and not self.term_frequency:
+            raise ValueError("term_frequency_min_records with term_frequency only")
         if self.kind == "sql" and self.term_frequency is True:
             raise ValueError("a sql level that names its term_frequency column (one its condition makes equal)")
         return self

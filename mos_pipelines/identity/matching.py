@@ -53,6 +53,7 @@ class MatchSettings:
     em_max_iterations: int = 50
     em_tolerance: float = 1e-5
     min_tf: float = 1e-6  # floor of a term frequency (rare values cannot weigh infinitely much)
+    tf_min_records: tuple[tuple[str, int], ...] = ()  # (column, n): values held by fewer records get no tf
     link_only_column: str | None = None  # compare only records whose values differ here (A↔B linkage)
     seed: int = 42
 
@@ -153,16 +154,20 @@ def _compare_sql(settings: MatchSettings, pairs: str) -> str:
 
 
 def add_term_frequencies(con: duckdb.DuckDBPyConnection, settings: MatchSettings) -> None:
-    """Add ``_tf_<column>`` to ``_mx_records``: each value's share of the non-null values of its column."""
+    """Add ``_tf_<column>`` to ``_mx_records``: each value's share of the non-null values of its column (null for
+    a value held by fewer records than the column's ``tf_min_records``: it is weighed at its level's average)."""
     tf_columns = sorted({col for c in settings.comparisons for _, col in c.tf_levels()})
     if not tf_columns:
         return
+    min_records = dict(settings.tf_min_records)
+
+    def frequencies(col: str) -> str:
+        shares = (f"select {col} as v, count(*) / sum(count(*)) over () as f{', count(*) as n' if col in min_records else ''} "
+                  f"from _mx_records where {col} is not null group by {col}")
+        return f"(select v, f from ({shares}) where n >= {int(min_records[col])})" if col in min_records else f"({shares})"
+
     # One hash aggregate and join per column: at 1M records and nine columns, a third of the time of windows.
-    joins = " ".join(
-        f"left join (select {col} as v, count(*) / sum(count(*)) over () as f from _mx_records "
-        f"where {col} is not null group by {col}) t{k} on r.{col} = t{k}.v"
-        for k, col in enumerate(tf_columns)
-    )
+    joins = " ".join(f"left join {frequencies(col)} t{k} on r.{col} = t{k}.v" for k, col in enumerate(tf_columns))
     shares = ", ".join(f"t{k}.f as _tf_{col}" for k, col in enumerate(tf_columns))
     con.execute(f"create or replace temp table _mx_records as select r.*, {shares} from _mx_records r {joins} "
                 f"order by r._rid")

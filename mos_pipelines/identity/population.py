@@ -63,6 +63,7 @@ def resolve(config: IdentitySettings, shares: dict[str, float]) -> ResolvedSetti
         return ", ".join(f"{c} {shares.get(c, 0.0):.0%}" for c in sorted(columns) if not populated(c))
 
     comparisons = []
+    tf_min_records: dict[str, int] = {}
     for c in config.comparisons:
         specs = []
         for level in c.levels:
@@ -73,8 +74,11 @@ def resolve(config: IdentitySettings, shares: dict[str, float]) -> ResolvedSetti
             tf = level.tf_column(c.column)
             value = {"jaro_winkler": level.at_least, "jaccard": level.at_least, "prefix": level.length,
                      "sql": level.sql}.get(level.kind, level.at_most)
+            tf = tf if tf and populated(tf) else None
+            if tf and level.term_frequency_min_records:
+                tf_min_records[tf] = max(tf_min_records.get(tf, 0), level.term_frequency_min_records)
             specs.append({"kind": level.kind, "columns": columns, "value": value, "label": level.label,
-                          "tf_column": tf if tf and populated(tf) else None})
+                          "tf_column": tf})
         if specs:
             comparisons.append(cmp.build(c.name, specs))
         else:
@@ -112,6 +116,7 @@ def resolve(config: IdentitySettings, shares: dict[str, float]) -> ResolvedSetti
             derived_columns=(*derived, *expression_keys.items()),
             max_block_size=config.max_block_size,
             u_sample_pairs=config.u_sample_pairs,
+            tf_min_records=tuple(sorted(tf_min_records.items())),
         ),
         derived_columns=derived,
         shares=dict(shares),

@@ -93,6 +93,8 @@ def test_an_override_file_is_merged_over_the_bundled_one_and_shown_by_provenance
     (MINIMAL + "blocking_ruels: []\n", "blocking_ruels", 8, "one of the keys min_populated_share", "the unknown key"),
     (MINIMAL.replace("levels: [exact]", "levels: [{exact: {term_frequency: true}}, {year: {term_frequency: true}}]"),
      "comparisons[0].levels[1]", 5, "term_frequency on exact levels", "{'year'"),
+    (MINIMAL.replace("levels: [exact]", "levels: [{exact: {term_frequency_min_records: 5}}]"),
+     "comparisons[0].levels[0]", 5, "term_frequency_min_records with term_frequency only", "{'exact'"),
     (MINIMAL.replace("- [last_name_norm]", "- [last_name_norm, job_titel]"),
      "blocking_rules[0][1]", 7, "an input column (first_name_norm, ", "'job_titel'"),
     (MINIMAL.replace("column: last_name_norm", "column: surname"),
@@ -152,6 +154,26 @@ def test_nothing_left_to_compare_is_a_reason_not_an_error():
     assert run.skip_reason == "no comparison has a populated column"
     assert matched["match_cluster_key"].tolist() == ["generic:1", "generic:2"]
     assert model_table(run)["skip_reason"].tolist() == ["no comparison has a populated column"]
+
+
+def test_an_identifier_value_held_by_a_handful_of_records_is_weighed_at_its_level_average():
+    """term_frequency_min_records: the shipped birth date level counts a value's frequency only from 10 records
+    (a person's duplicates share their birth date); names keep their frequency at any count."""
+    from mos_pipelines.identity.matching import add_term_frequencies, register_records
+
+    settings = resolve(load_config(CONFIG_FILE), {c: 1.0 for c in INPUT_COLUMNS} | {
+        "birth_date_text": 1.0, "first_and_last_name": 1.0, "email_digits": 1.0}).settings
+    assert dict(settings.tf_min_records) == {"birth_date_text": 10, "email_match_key": 10, "phone_e164": 10}
+    dates = ["19800512"] * 3 + ["19000101"] * 12 + ["19751130"]
+    con = duckdb.connect()
+    register_records(con, pd.DataFrame({"k": range(16), "birth_date_text": dates, "last_name_norm": ["ng"] * 3 + ["li"] * 13,
+                                        **{c: None for c in ("email_match_key", "phone_e164", "postcode_norm", "city_norm",
+                                                             "first_and_last_name", "first_name_norm", "job_title_norm")}}), "k")
+    add_term_frequencies(con, settings)
+    tf = dict(con.execute("select birth_date_text, any_value(_tf_birth_date_text) from _mx_records group by 1").fetchall())
+    assert tf == {"19800512": None, "19751130": None, "19000101": pytest.approx(12 / 16)}
+    names = dict(con.execute("select last_name_norm, any_value(_tf_last_name_norm) from _mx_records group by 1").fetchall())
+    assert names == {"ng": pytest.approx(3 / 16), "li": pytest.approx(13 / 16)}
 
 
 # ----------------------------------------------------------------------------------------- date levels
