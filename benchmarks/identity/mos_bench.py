@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -75,6 +76,7 @@ def main() -> None:
                  if v is not None}
     cluster = dataclasses.replace(ClusterSettings(), **overrides)
     extra = {}
+    load_at_start = round(os.getloadavg()[0], 2)
     if args.settings == "crm":
         records = records.rename(columns={"record_id": "contact_record_key"})
         no_blocked = pd.DataFrame({"identifier_type": pd.Series(dtype=str), "value": pd.Series(dtype=str)})
@@ -100,7 +102,7 @@ def main() -> None:
         out,
         clusters[["record_id", "cluster_id"]],
         {
-            "tool": "mos", "settings": args.settings, "tool_version": "0.1.0", "dataset": meta.get("name", args.dataset),
+            "load_average_start": load_at_start, "tool": "mos", "settings": args.settings, "tool_version": "0.1.0", "dataset": meta.get("name", args.dataset),
             "data_dir": str(data_dir), "link_type": "dedupe_only", "records": len(records),
             "comparisons": result.model.candidate_pairs, "seconds": round(seconds, 2),
             "peak_rss_mib": round(peak_rss_mib()), "stages": {k: round(v, 2) for k, v in result.seconds.items()},

@@ -162,7 +162,7 @@ def test_an_identifier_value_held_by_a_handful_of_records_is_weighed_at_its_leve
     from mos_pipelines.identity.matching import add_term_frequencies, register_records
 
     settings = resolve(load_config(CONFIG_FILE), {c: 1.0 for c in INPUT_COLUMNS} | {
-        "birth_date_text": 1.0, "first_and_last_name": 1.0, "email_digits": 1.0}).settings
+        "birth_date_text": 1.0, "first_and_last_name": 1.0}).settings
     assert dict(settings.tf_min_records) == {"birth_date_text": 10, "email_match_key": 10, "phone_e164": 10}
     dates = ["19800512"] * 3 + ["19000101"] * 12 + ["19751130"]
     con = duckdb.connect()
