@@ -27,7 +27,7 @@ import pandas as pd
 
 from mos_pipelines.configuration import load_identity
 from mos_pipelines.identity.crm_matching import match_frame, prepare
-from mos_pipelines.identity.matching import _rule_sql, block
+from mos_pipelines.identity.matching import _rule_sql, block, block_size_cap
 from mos_pipelines.warehouse import scalar
 
 HERE = Path(__file__).resolve().parent
@@ -81,7 +81,7 @@ def main() -> None:
     else:
         settings = dataclasses.replace(resolved.settings, blocking_rules=PREVIOUS_RULES, max_block_size=None)
     rules = settings.blocking_rules
-    cap = settings.max_block_size or 2**62
+    caps = [block_size_cap(settings, rule) or 2**62 for rule in rules]
     for i, rule in enumerate(rules):  # the size of each record's block, per rule (the cap's input)
         keys = ", ".join(e.format(t="_mx_records") if "{t}" in e else e for e in rule)
         con.execute(f"create or replace temp table _mx_records as select *, count(*) over (partition by {keys}) "
@@ -89,7 +89,7 @@ def main() -> None:
     con.execute("create temp table _true_pairs as select l._rid as id_l, r._rid as id_r from _mx_records l "
                 "join _mx_records r on l.entity_id = r.entity_id and l._rid < r._rid")
     n_true = scalar(con, "select count(*) from _true_pairs")
-    flags = ", ".join(f"coalesce({_rule_sql(rule)} and l._bn_{i} <= {cap}, false) as rule_{i}"
+    flags = ", ".join(f"coalesce({_rule_sql(rule)} and l._bn_{i} <= {caps[i]}, false) as rule_{i}"
                       for i, rule in enumerate(rules))
     con.execute(f"create temp table _true_flags as select {flags} from _true_pairs p "
                 f"join _mx_records l on l._rid = p.id_l join _mx_records r on r._rid = p.id_r")
@@ -103,7 +103,7 @@ def main() -> None:
         not_null = " and ".join(f"({k}) is not null" for k in keys)
         pairs, largest = con.execute(
             f"select coalesce(sum(n * (n - 1) / 2), 0)::bigint, coalesce(max(n), 0) from "
-            f"(select count(*) as n from _mx_records r where {not_null} group by {', '.join(keys)} having n <= {cap})"
+            f"(select count(*) as n from _mx_records r where {not_null} group by {', '.join(keys)} having n <= {caps[i]})"
         ).fetchall()[0]
         recall = scalar(con, f"select avg(rule_{i}::int) from _true_flags")
         total += pairs

@@ -13,9 +13,19 @@ Read by ``mos_pipelines.identity`` (``int_crm_contacts__matched``, ``mos identit
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import Field, SerializerFunctionWrapHandler, StrictBool, StrictStr, field_validator, model_serializer, model_validator
+from pydantic import (
+    Discriminator,
+    Field,
+    SerializerFunctionWrapHandler,
+    StrictBool,
+    StrictStr,
+    Tag,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from mos_pipelines.configuration.base import DomainSettings, Invalid, Section, Share, Text, merged
 
@@ -159,13 +169,32 @@ class ClusteringSpec(Section):
 Rule = tuple[Text, ...]
 
 
+class BlockingRule(Section):
+    """A blocking rule with its own block-size cap, in the file ``{keys: [birth_date_text], max_block_size: 10}``."""
+
+    keys: Rule = Field(min_length=1)
+    max_block_size: int = Field(ge=2)
+
+
+# A rule is a list of keys, or a mapping with its own cap: which one is told by the shape, so an error names
+# only what the entry was meant to be.
+AnyRule = Annotated[
+    Union[Annotated[Rule, Tag("keys")], Annotated[BlockingRule, Tag("mapping")]],
+    Discriminator(lambda value: "mapping" if isinstance(value, (dict, BlockingRule)) else "keys"),
+]
+
+
+def rule_keys(rule: Rule | BlockingRule) -> Rule:
+    return rule.keys if isinstance(rule, BlockingRule) else rule
+
+
 class IdentitySettings(DomainSettings):
     min_populated_share: Share
     max_block_size: int | None = Field(None, ge=2)
     u_sample_pairs: int = Field(ge=1000)
     derived_columns: dict[StrictStr, Text] = merged(default_factory=dict)
     comparisons: tuple[ComparisonSpec, ...]
-    blocking_rules: tuple[Rule, ...]
+    blocking_rules: tuple[AnyRule, ...]
     training_rules: tuple[Rule, ...] = ()
     clustering: ClusteringSpec
 
@@ -187,13 +216,13 @@ class IdentitySettings(DomainSettings):
 
     @field_validator("blocking_rules", "training_rules")
     @classmethod
-    def _rules(cls, value: tuple[Rule, ...], info: Any) -> tuple[Rule, ...]:
+    def _rules(cls, value: tuple[Rule | BlockingRule, ...], info: Any) -> tuple[Rule | BlockingRule, ...]:
         if info.field_name == "blocking_rules" and not value:
             raise ValueError("at least one blocking rule")
         if len(value) > MAX_RULES:
             raise ValueError(f"at most {MAX_RULES} rules")
         for index, rule in enumerate(value):
-            if not rule:
+            if not rule_keys(rule):
                 raise Invalid("a rule: a list of columns or SQL expressions over one record", (index,))
         return value
 
@@ -218,7 +247,8 @@ class IdentitySettings(DomainSettings):
                         raise Invalid(hint, ("comparisons", i, "levels", j), got=column, has_got=True)
         for key in ("blocking_rules", "training_rules"):
             for i, rule in enumerate(getattr(self, key)):
-                for j, expression in enumerate(rule):
+                at = (key, i, "keys") if isinstance(rule, BlockingRule) else (key, i)
+                for j, expression in enumerate(rule_keys(rule)):
                     if COLUMN.match(expression) and expression not in known:
-                        raise Invalid(hint + " (or a SQL expression)", (key, i, j))
+                        raise Invalid(hint + " (or a SQL expression)", (*at, j))
         return self

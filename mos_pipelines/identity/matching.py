@@ -47,6 +47,7 @@ class MatchSettings:
     training_rules: tuple[tuple[str, ...], ...] = ()  # EM sessions (column names); default: blocking rules
     derived_columns: tuple[tuple[str, str], ...] = ()  # (name, SQL over one record) added before matching
     max_block_size: int | None = None  # a blocking key value shared by more records than this blocks nothing
+    rule_block_sizes: tuple[tuple[tuple[str, ...], int], ...] = ()  # (rule, its own cap) where it has one
     u_sample_pairs: int = 1_000_000
     u_rounds: int = 1  # re-estimations of u without the random pairs' likely matches (see ``fit``)
     session_u: bool = True  # EM sessions also estimate u of their own block (m only is kept; see ``_em``)
@@ -181,6 +182,11 @@ def add_term_frequencies(con: duckdb.DuckDBPyConnection, settings: MatchSettings
     con.execute(f"create or replace temp table _mx_records as select r.*, {shares} from _mx_records r {joins}")
 
 
+def block_size_cap(settings: MatchSettings, rule: Sequence[str]) -> int | None:
+    """The largest block a rule pairs: its own cap, else ``max_block_size`` (None: no cap)."""
+    return dict(settings.rule_block_sizes).get(tuple(rule), settings.max_block_size)
+
+
 def block(con: duckdb.DuckDBPyConnection, settings: MatchSettings,
           rules: Sequence[Sequence[str]] | None = None, target: str = "_mx_pairs") -> int:
     """Create ``target(id_l, id_r, rules)``: each pair once, ``rules`` a bitmask of the rules that produced
@@ -189,7 +195,8 @@ def block(con: duckdb.DuckDBPyConnection, settings: MatchSettings,
     selects, sources = [], []
     for i, rule in enumerate(rules or settings.blocking_rules):
         source = "_mx_records"
-        if settings.max_block_size:
+        cap = block_size_cap(settings, rule)
+        if cap:
             # The rule's records without those whose key is shared by more than the cap (a hash aggregate and
             # an anti join; per-rule windows took 3x as long at 1M records), with only the columns it reads.
             source = f"_mx_block_{i}"
@@ -201,7 +208,7 @@ def block(con: duckdb.DuckDBPyConnection, settings: MatchSettings,
             con.execute(
                 f"create or replace temp table {source} as select rec._rid, {', '.join(f'rec.{c}' for c in sorted(read))} "
                 f"from _mx_records rec left join (select {group} from _mx_records group by all "
-                f"having count(*) > {int(settings.max_block_size)}) big on {on} where big.k0 is null"
+                f"having count(*) > {int(cap)}) big on {on} where big.k0 is null"
             )
             sources.append(source)
         selects.append(

@@ -12,7 +12,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 
-from mos_pipelines.configuration.identity import COLUMN, KEY_PREFIX, IdentitySettings
+from mos_pipelines.configuration.identity import COLUMN, KEY_PREFIX, BlockingRule, IdentitySettings, rule_keys
 from mos_pipelines.identity import comparisons as cmp
 from mos_pipelines.identity.clustering import ClusterSettings
 from mos_pipelines.identity.matching import MatchSettings
@@ -85,10 +85,12 @@ def resolve(config: IdentitySettings, shares: dict[str, float]) -> ResolvedSetti
             dropped.append(f"comparison {c.name}: no level left")
 
     expression_keys: dict[str, str] = {}
+    caps: dict[tuple[str, ...], int] = {}
 
     def rules(key: str) -> list[tuple[str, ...]]:
         kept = []
-        for rule in getattr(config, key):
+        for spec in getattr(config, key):
+            rule = rule_keys(spec)
             columns = set().union(*(columns_of(config, e, known) | ({e} if COLUMN.match(e) else set()) for e in rule))
             if not columns or not all(populated(column) for column in columns):
                 dropped.append(f"{key[:-1].replace('_', ' ')} [{', '.join(rule)}]: "
@@ -103,6 +105,8 @@ def resolve(config: IdentitySettings, shares: dict[str, float]) -> ResolvedSetti
                     expression_keys[name] = expression
                     keys.append(name)
             kept.append(tuple(keys))
+            if isinstance(spec, BlockingRule):
+                caps[tuple(keys)] = spec.max_block_size
         return kept
 
     blocking = rules("blocking_rules")
@@ -115,6 +119,7 @@ def resolve(config: IdentitySettings, shares: dict[str, float]) -> ResolvedSetti
             training_rules=tuple(dict.fromkeys(training)),
             derived_columns=(*derived, *expression_keys.items()),
             max_block_size=config.max_block_size,
+            rule_block_sizes=tuple(caps.items()),
             u_sample_pairs=config.u_sample_pairs,
             tf_min_records=tuple(sorted(tf_min_records.items())),
         ),

@@ -95,6 +95,10 @@ def test_an_override_file_is_merged_over_the_bundled_one_and_shown_by_provenance
      "comparisons[0].levels[1]", 5, "term_frequency on exact levels", "{'year'"),
     (MINIMAL.replace("levels: [exact]", "levels: [{exact: {term_frequency_min_records: 5}}]"),
      "comparisons[0].levels[0]", 5, "term_frequency_min_records with term_frequency only", "{'exact'"),
+    (MINIMAL.replace("- [last_name_norm]", "- {keys: [last_name_norm], max_block_size: 1}"),
+     "blocking_rules[0].max_block_size", 7, "a number >= 2", "1"),
+    (MINIMAL.replace("- [last_name_norm]", "- {keys: [birth_dat], max_block_size: 5}"),
+     "blocking_rules[0].keys[0]", 7, "an input column (first_name_norm, ", "'birth_dat'"),
     (MINIMAL.replace("- [last_name_norm]", "- [last_name_norm, job_titel]"),
      "blocking_rules[0][1]", 7, "an input column (first_name_norm, ", "'job_titel'"),
     (MINIMAL.replace("column: last_name_norm", "column: surname"),
@@ -141,6 +145,10 @@ def test_the_default_keeps_only_what_the_records_fill():
     keys = {k for rule in resolved.settings.blocking_rules for k in rule}
     assert keys <= {"first_name_norm", "last_name_norm", "sorted_names", "birth_date_text", "city_norm", "birth_year"}
     assert ("birth_date_text",) in resolved.settings.blocking_rules
+    # a birth date alone has its own, smaller cap; the other rules the file's max_block_size
+    from mos_pipelines.identity.matching import block_size_cap
+    assert block_size_cap(resolved.settings, ("birth_date_text",)) == 15
+    assert block_size_cap(resolved.settings, ("last_name_norm", "birth_year")) == config.max_block_size == 30
     assert any("job_title_norm 5%" in d for d in resolved.dropped)
     assert any(d.startswith("blocking rule [email_match_key]") for d in resolved.dropped)
     assert resolved.skip_reason is None
