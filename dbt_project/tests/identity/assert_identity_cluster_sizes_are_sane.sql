@@ -35,7 +35,7 @@ sizes as (
     from identity_map
     left join crm_matches
         on identity_map.node_type = 'crm'
-        and identity_map.node_key = 'crm:' || crm_matches.contact_record_key
+            and identity_map.node_key = 'crm:' || crm_matches.contact_record_key
     group by identity_map.customer_id
 
 ),
