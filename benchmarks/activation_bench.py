@@ -41,8 +41,10 @@ from mos_pipelines.configuration import load_activation as load_config  # noqa: 
 from tests.activation_servers import SmtpServer, WebhookServer  # noqa: E402
 
 TEMPLATES = {"camp": {"A": {"subject": "Hello {first_name}", "body": "Hi {first_name}, a note for {company}."}}}
-SYNC_MODELS = {"sync_email__bench": {"consent_purpose": "email_marketing"},
-               "sync_crm__bench": {"consent_purpose": "email_marketing"}}
+SYNC_MODELS = {
+    "sync_email__bench": {"consent_purpose": "email_marketing"},
+    "sync_crm__bench": {"consent_purpose": "email_marketing"},
+}
 
 
 def warehouse(home: Path, n: int) -> None:
@@ -55,19 +57,28 @@ def warehouse(home: Path, n: int) -> None:
         con.execute(f"""create table activation.sync_crm__bench as
             select 'cus_' || i as customer_id, 'person' || i || '@example.org' as email_address,
                    'lead' as lifecycle_stage from range({n}) as t(i)""")
-        con.execute(f"""create table marts.consent_current as select 'cus_' || i as customer_id,
+        con.execute(f"""create table marts.dim_customer_consents as select 'cus_' || i as customer_id,
             'email_marketing' as purpose, 'granted' as status from range({n}) as t(i)""")
 
 
-def scenario(tmp: Path, name: str, n: int, destination: dict, email: dict | None = None,
-             env: dict[str, str] | None = None) -> dict:
+def scenario(
+    tmp: Path, name: str, n: int, destination: dict, email: dict | None = None, env: dict[str, str] | None = None
+) -> dict:
     import os
 
     home = tmp / name
     warehouse(home, n)
     config_path = tmp / f"{name}.yaml"
-    config_path.write_text(yaml.safe_dump({"content": {"templates": TEMPLATES}, "email": email or {},
-                                           "sync_models": SYNC_MODELS, "destinations": {"bench": destination}}))
+    config_path.write_text(
+        yaml.safe_dump(
+            {
+                "content": {"templates": TEMPLATES},
+                "email": email or {},
+                "sync_models": SYNC_MODELS,
+                "destinations": {"bench": destination},
+            }
+        )
+    )
     config = load_config(config_path)
     saved = {k: os.environ.get(k) for k in (env or {})}
     os.environ.update(env or {})
@@ -112,22 +123,40 @@ def main() -> None:
         tmp = Path(tmp_name)
         journal = tmp / "journal"
         with SmtpServer(journal) as server:  # the Maildir serves as the journal the channel reconciles with
-            env = {"MOS_SMTP_HOST": "127.0.0.1", "MOS_SMTP_PORT": str(server.port),
-                   "MOS_SMTP_JOURNAL_MAILDIR": str(journal)}
-            results["email_smtp_journal_batch50"] = scenario(tmp, "smtp_journal", args.messages, email_dest,
-                                                             {"sink": "smtp"}, env)
+            env = {
+                "MOS_SMTP_HOST": "127.0.0.1",
+                "MOS_SMTP_PORT": str(server.port),
+                "MOS_SMTP_JOURNAL_MAILDIR": str(journal),
+            }
+            results["email_smtp_journal_batch50"] = scenario(
+                tmp, "smtp_journal", args.messages, email_dest, {"sink": "smtp"}, env
+            )
         with SmtpServer(tmp / "maildir" if args.maildir else None) as server:
             env = {"MOS_SMTP_HOST": "127.0.0.1", "MOS_SMTP_PORT": str(server.port)}
-            results["email_smtp_no_journal_batch1"] = scenario(tmp, "smtp_plain", args.messages, email_dest,
-                                                               {"sink": "smtp"}, env)
+            results["email_smtp_no_journal_batch1"] = scenario(
+                tmp, "smtp_plain", args.messages, email_dest, {"sink": "smtp"}, env
+            )
             results["raw_smtplib_no_ledger"] = raw_smtp(server.port, args.messages)
         results["email_outbox_batch50"] = scenario(tmp, "outbox", args.messages, email_dest, {"sink": "outbox"})
         with WebhookServer() as hook:
-            results["webhook_batch20"] = scenario(tmp, "webhook", args.requests, {
-                "channel": "webhook", "sync_model": "activation.sync_crm__bench", "record_key": "customer_id",
-                "url": hook.url})
-    line = {"measured_at": datetime.now(UTC).isoformat(timespec="seconds"), "host": platform.node(),
-            "python": platform.python_version(), "duckdb": duckdb.__version__, **results}
+            results["webhook_batch20"] = scenario(
+                tmp,
+                "webhook",
+                args.requests,
+                {
+                    "channel": "webhook",
+                    "sync_model": "activation.sync_crm__bench",
+                    "record_key": "customer_id",
+                    "url": hook.url,
+                },
+            )
+    line = {
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "host": platform.node(),
+        "python": platform.python_version(),
+        "duckdb": duckdb.__version__,
+        **results,
+    }
     out = ROOT / "benchmarks" / "results" / "activation.jsonl"
     with open(out, "a") as handle:
         handle.write(json.dumps(line) + "\n")

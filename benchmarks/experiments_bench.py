@@ -25,7 +25,8 @@ import resource
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime as dt
+from datetime import UTC
+from datetime import datetime as dt
 from pathlib import Path
 
 import duckdb
@@ -51,10 +52,15 @@ def build(con: duckdb.DuckDBPyConnection, units: int, arms: int, sends_per_unit:
     rng = np.random.default_rng(seed)
     rates = np.round(rng.uniform(0.02, 0.08, arms), 4).tolist()
     meta = "'bench', 1, 'bench', now()::timestamp, null"
-    con.executemany(f"insert into raw.campaigns values ('em_bench', 'Bench', 'email', 'engagement', ?, ?, false, "
-                    f"date '{START}', null, null, 0.001, {meta})", [[v, v] for v in variants])
-    con.execute(f"insert into raw.campaigns values ('em_bench', 'Bench', 'email', 'engagement', 'holdout', "
-                f"'Holdout', true, date '{START}', null, null, 0.001, {meta})")
+    con.executemany(
+        f"insert into raw.campaigns values ('em_bench', 'Bench', 'email', 'engagement', ?, ?, false, "
+        f"date '{START}', null, null, 0.001, {meta})",
+        [[v, v] for v in variants],
+    )
+    con.execute(
+        f"insert into raw.campaigns values ('em_bench', 'Bench', 'email', 'engagement', 'holdout', "
+        f"'Holdout', true, date '{START}', null, null, 0.001, {meta})"
+    )
     con.execute(f"""
         insert into raw.consent
         select 'user' || i || '@bench.example', 'email_marketing', 'granted',
@@ -105,11 +111,9 @@ def main() -> None:
         update = daily.update_bandit(con, RAW, config, allocation_date=date)
         update_s = time.perf_counter() - began
 
-        audience = con.execute("select 'em_bench' as experiment_id, subject as recipient_email "
-                               "from raw.consent").df()
+        audience = con.execute("select 'em_bench' as experiment_id, subject as recipient_email from raw.consent").df()
         began = time.perf_counter()
-        assigned = daily.assign(con, RAW, config, update.experiments, update.allocations, audience, date,
-                                replace=True)
+        assigned = daily.assign(con, RAW, config, update.experiments, update.allocations, audience, date, replace=True)
         assign_s = time.perf_counter() - began
         con.close()
     result = {

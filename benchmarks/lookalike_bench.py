@@ -47,14 +47,28 @@ def population(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
     sessions = rng.poisson(3, size=n).astype(float)
     sessions[rng.random(n) < 0.1] = np.nan
     opens = rng.poisson(2, size=n).astype(float)
-    linear = (-5.2 + 0.4 * np.log(employees) + 0.3 * np.nan_to_num(sessions, nan=3.0) + 0.2 * opens
-              + np.where(industry == "software", 1.0, 0.0) + np.where(region == "EU", 0.5, 0.0))
+    linear = (
+        -5.2
+        + 0.4 * np.log(employees)
+        + 0.3 * np.nan_to_num(sessions, nan=3.0)
+        + 0.2 * opens
+        + np.where(industry == "software", 1.0, 0.0)
+        + np.where(region == "EU", 0.5, 0.0)
+    )
     propensity = 1 / (1 + np.exp(-linear))
-    frame = pd.DataFrame({
-        "customer_id": np.arange(n), "industry": industry, "region": region, "employees": employees,
-        "sessions_30d": sessions, "email_opens_30d": opens, "days_since_signup": rng.integers(0, 900, size=n),
-        "noise_a": rng.normal(size=n), "noise_b": rng.choice(["x", "y", "z"], size=n),
-    })
+    frame = pd.DataFrame(
+        {
+            "customer_id": np.arange(n),
+            "industry": industry,
+            "region": region,
+            "employees": employees,
+            "sessions_30d": sessions,
+            "email_opens_30d": opens,
+            "days_since_signup": rng.integers(0, 900, size=n),
+            "noise_a": rng.normal(size=n),
+            "noise_b": rng.choice(["x", "y", "z"], size=n),
+        }
+    )
     return frame, propensity
 
 
@@ -82,14 +96,23 @@ def main() -> None:
     score_seconds = time.perf_counter() - t0
     ev = fit.evaluation
     line = {
-        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"), "host": platform.node(),
-        "rows": args.rows, "model": args.model, "seed_rows": int(is_seed.sum()), "scored_rows": len(ranked),
-        "cpus": os.cpu_count(), "threads": args.threads, "load_average_1m": round(os.getloadavg()[0], 2),
-        "fit_seconds": round(fit_seconds, 2), "fit_stages": {k: round(v, 2) for k, v in fit.seconds.items()},
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "host": platform.node(),
+        "rows": args.rows,
+        "model": args.model,
+        "seed_rows": int(is_seed.sum()),
+        "scored_rows": len(ranked),
+        "cpus": os.cpu_count(),
+        "threads": args.threads,
+        "load_average_1m": round(os.getloadavg()[0], 2),
+        "fit_seconds": round(fit_seconds, 2),
+        "fit_stages": {k: round(v, 2) for k, v in fit.seconds.items()},
         "score_seconds": round(score_seconds, 2),
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-        "auc": round(ev.auc, 4), "true_propensity_auc": round(ev.true_propensity_auc or float("nan"), 4),
-        "lift_at_10": round(ev.lift_at[10], 3), "spearman_vs_truth": round(ev.true_propensity_spearman or float("nan"), 4),
+        "auc": round(ev.auc, 4),
+        "true_propensity_auc": round(ev.true_propensity_auc or float("nan"), 4),
+        "lift_at_10": round(ev.lift_at[10], 3),
+        "spearman_vs_truth": round(ev.true_propensity_spearman or float("nan"), 4),
     }
     print(json.dumps(line))
     out = ROOT / "benchmarks" / "results" / "lookalike.jsonl"

@@ -5,7 +5,7 @@
 
 For every audience of the config, the model is fitted ``--repeats`` times with a different random
 state (so a different held-out fifth of the seed and a different population sample each time) on the
-warehouse's ``marts.customer_features`` (read-only). Reported per audience: the held-out AUC and the
+warehouse's ``marts.dim_customer_features`` (read-only). Reported per audience: the held-out AUC and the
 true propensity's AUC on the same held-out people, averaged over the repeats with their spread, the
 gap between them, and the 95 % bootstrap interval of the first repeat (what one fit's model card
 shows). One held-out seed of 30 people moves the AUC by ±0.1; the mean over repeats is the figure to
@@ -48,10 +48,16 @@ def firmographic_truth(con, truth_dir: Path, customer_ids: pd.Series) -> np.ndar
 
     truth = load_truth_csv(truth_dir / "identity_truth.csv")
     persons = pd.DataFrame({"node_key": [truth_node_key(s, r) for s, r in truth.index], "person_id": truth.to_numpy()})
-    nodes = con.execute("select node_key, customer_id from marts.customer_identity_map").df().merge(persons)
-    person = (nodes.groupby(["customer_id", "person_id"]).size().rename("n").reset_index()
-              .sort_values(["customer_id", "n", "person_id"], ascending=[True, False, True])
-              .drop_duplicates("customer_id").set_index("customer_id")["person_id"])
+    nodes = con.execute("select node_key, customer_id from marts.dim_customer_identity_map").df().merge(persons)
+    person = (
+        nodes.groupby(["customer_id", "person_id"])
+        .size()
+        .rename("n")
+        .reset_index()
+        .sort_values(["customer_id", "n", "person_id"], ascending=[True, False, True])
+        .drop_duplicates("customer_id")
+        .set_index("customer_id")["person_id"]
+    )
     people = pd.read_csv(truth_dir / "people.csv").set_index("person_id")
     rows = people.reindex(customer_ids.map(person).to_numpy())
     coefficients = json.loads((truth_dir / "propensity_model.json").read_text())["coefficients"]
@@ -92,23 +98,33 @@ def main() -> None:
         first_ci = first_gap_ci = None
         for repeat in range(args.repeats):
             settings = config.model
-            settings = settings.model_copy(update={"random_state": settings.random_state + repeat,
-                                                   **({"kind": args.model} if args.model else {})})
-            fit = fit_lookalike(frame, is_seed, spec, settings, audience=audience.name, true_propensity=true_p,
-                                wider=wider)
+            settings = settings.model_copy(
+                update={"random_state": settings.random_state + repeat, **({"kind": args.model} if args.model else {})}
+            )
+            fit = fit_lookalike(
+                frame, is_seed, spec, settings, audience=audience.name, true_propensity=true_p, wider=wider
+            )
             ev = fit.evaluation
             runs.append((ev.auc, ev.true_propensity_auc, ev.recall_at[10], ev.true_propensity_spearman))
             if repeat == 0:
                 first_ci, first_gap_ci = ev.auc_ci, ev.true_propensity_gap_ci
         r = np.asarray(runs)
         line = {
-            "measured_at": datetime.now(UTC).isoformat(timespec="seconds"), "host": platform.node(),
-            "mos_home": str(home), "label": args.label, "audience": audience.name,
-            "model": args.model or config.model.kind, "features": list(features), "repeats": args.repeats,
+            "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "host": platform.node(),
+            "mos_home": str(home),
+            "label": args.label,
+            "audience": audience.name,
+            "model": args.model or config.model.kind,
+            "features": list(features),
+            "repeats": args.repeats,
             "learn_from": list(audience.learn_from) if audience.learn_from else None,
-            "seed": int(is_seed.sum()), "population": int((~is_seed).sum()),
-            "holdout_seed": fit.sizes["holdout_seed"], "eval_population": fit.sizes["eval_population"],
-            "auc_mean": round(float(r[:, 0].mean()), 4), "auc_sd": round(float(r[:, 0].std(ddof=1)), 4),
+            "seed": int(is_seed.sum()),
+            "population": int((~is_seed).sum()),
+            "holdout_seed": fit.sizes["holdout_seed"],
+            "eval_population": fit.sizes["eval_population"],
+            "auc_mean": round(float(r[:, 0].mean()), 4),
+            "auc_sd": round(float(r[:, 0].std(ddof=1)), 4),
             "true_propensity_auc_mean": round(float(r[:, 1].mean()), 4),
             "gap_mean": round(float((r[:, 1] - r[:, 0]).mean()), 4),
             "gap_sd": round(float((r[:, 1] - r[:, 0]).std(ddof=1)), 4),
@@ -118,7 +134,9 @@ def main() -> None:
             "first_fit_gap_ci": [round(v, 4) for v in first_gap_ci] if first_gap_ci else None,
             "whole_audience_auc": {
                 "true_propensity": round(float(roc_auc_score(is_seed, true_p)), 4),
-                "true_firmographics_only": round(float(roc_auc_score(is_seed, firmo)), 4) if firmo is not None else None,
+                "true_firmographics_only": round(float(roc_auc_score(is_seed, firmo)), 4)
+                if firmo is not None
+                else None,
             },
         }
         print(json.dumps(line))

@@ -37,8 +37,12 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=10_000)
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--out", type=Path, default=None,
-                        help="MOS_HOME to write into (default: a temporary folder, removed afterwards)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="MOS_HOME to write into (default: a temporary folder, removed afterwards)",
+    )
     args = parser.parse_args()
 
     home = args.out or Path(tempfile.mkdtemp(prefix="mos-sim-bench-"))
@@ -71,9 +75,11 @@ def main() -> None:
     finally:
         if args.out is None:
             shutil.rmtree(home, ignore_errors=True)
-    print(f"{args.people:,} people x {args.days} days: {result['wall_seconds']} s wall, "
-          f"peak RSS {result['peak_rss_mb']} MB, {result['files']} files, "
-          f"{sum(summary.rows_per_source.values()):,} records ({result['landing_mb']} MB landing)")
+    print(
+        f"{args.people:,} people x {args.days} days: {result['wall_seconds']} s wall, "
+        f"peak RSS {result['peak_rss_mb']} MB, {result['files']} files, "
+        f"{sum(summary.rows_per_source.values()):,} records ({result['landing_mb']} MB landing)"
+    )
     for source, rows in sorted(summary.rows_per_source.items()):
         print(f"  {source:<13} {rows:>12,}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

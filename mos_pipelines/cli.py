@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -63,8 +63,10 @@ def generate(
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives byte-identical files.")] = 7,
     people: Annotated[int, typer.Option(min=1, help="Number of people in the world.")] = 1000,
     days: Annotated[int, typer.Option(min=1, help="Days of activity to generate.")] = 30,
-    scenario: Annotated[Optional[Path], typer.Option(help="Scenario YAML with planted effects (default: bundled).")] = None,
-    start_date: Annotated[Optional[str], typer.Option(help="First day, YYYY-MM-DD (default 2026-01-01).")] = None,
+    scenario: Annotated[
+        Path | None, typer.Option(help="Scenario YAML with planted effects (default: bundled).")
+    ] = None,
+    start_date: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD (default 2026-01-01).")] = None,
 ) -> None:
     """Generate a simulated marketing world: landing files and ground truth under $MOS_HOME."""
     settings = configure_environment()
@@ -100,19 +102,19 @@ def generate(
 @app.command()
 def run(
     select: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(help="Dagster asset selection, e.g. 'group:raw', 'key:raw/events+'. Default: everything."),
     ] = None,
 ) -> None:
     """Materialize assets through Dagster against $MOS_HOME (runs appear in the Dagster UI)."""
     settings = configure_environment()
-    from mos_pipelines.runner import RunSelectionError, run_assets
-
     from mos_pipelines.ingestion.contracts import SOURCES
+    from mos_pipelines.runner import RunSelectionError, run_assets
 
     if not settings.landing_dir.is_dir() or not any(
         p.is_file() and not p.name.startswith(".") for p in settings.landing_dir.rglob("*")
     ):
+
         def folder(source) -> str:
             sub = f"<{source.subfolder_column.removesuffix('_folder')}>/" if source.subfolders else ""
             return f"{source.name}/{sub} ({source.format.upper()})"
@@ -142,16 +144,24 @@ def run(
     if not outcome.success:
         for failure in outcome.failures:
             err_console.print(f"[bold red]failed:[/] {failure}", soft_wrap=True)
-        fail(f"Run {outcome.run_id} failed. Full log (dbt and Dagster): {log_file}; "
-             "the run is in the Dagster UI too (`mos dev`).", code=1)
+        fail(
+            f"Run {outcome.run_id} failed. Full log (dbt and Dagster): {log_file}; "
+            "the run is in the Dagster UI too (`mos dev`).",
+            code=1,
+        )
     warned = f", {outcome.checks_warned} warned (parts skipped, see below)" if outcome.checks_warned else ""
-    console.print(f"Run {outcome.run_id} succeeded: {outcome.materialized} assets materialized, "
-                  f"{outcome.checks_passed} checks passed{warned}, {outcome.checks_failed} failed. "
-                  f"Full log: {log_file}", soft_wrap=True)
+    console.print(
+        f"Run {outcome.run_id} succeeded: {outcome.materialized} assets materialized, "
+        f"{outcome.checks_passed} checks passed{warned}, {outcome.checks_failed} failed. "
+        f"Full log: {log_file}",
+        soft_wrap=True,
+    )
     summary()
     if outcome.not_loaded:
-        fail(f"{len(outcome.not_loaded)} domain(s) did not load (listed above) and were not built; "
-             "everything else was.", code=1)
+        fail(
+            f"{len(outcome.not_loaded)} domain(s) did not load (listed above) and were not built; everything else was.",
+            code=1,
+        )
 
 
 @app.command()
@@ -167,14 +177,21 @@ def prepare() -> None:
     console.print(f"dbt manifest up to date: {manifest}", soft_wrap=True)
 
 
-activation_app = typer.Typer(help="Channel activation: deliver sync models behind the quality gates, inspect the ledger.")
+activation_app = typer.Typer(
+    help="Channel activation: deliver sync models behind the quality gates, inspect the ledger."
+)
 app.add_typer(activation_app, name="activation")
 
 
 @activation_app.command("run")
 def activation_run(
-    destination: Annotated[Optional[list[str]], typer.Option(help="A destination of config/activation.yaml (repeat for several). Default: all.")] = None,
-    dry_run: Annotated[bool, typer.Option(help="Write what would be sent to $MOS_HOME/activation/dry_run/ instead of sending.")] = False,
+    destination: Annotated[
+        list[str] | None,
+        typer.Option(help="A destination of config/activation.yaml (repeat for several). Default: all."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option(help="Write what would be sent to $MOS_HOME/activation/dry_run/ instead of sending.")
+    ] = False,
 ) -> None:
     """Deliver now, through Dagster, each destination whose sync model passed every blocking check upstream."""
     settings = configure_environment()
@@ -199,12 +216,27 @@ def activation_run(
             result, failed = "[bold red]failed[/]", True
         else:
             result = "[green]dry run[/]" if m.get("dry_run") else "[green]delivered[/]"
-        table.add_row(o.destination, result, *(str(m.get(k, "")) for k in
-                      ("dagster/row_count", "changes", "acknowledged", "dead_letter", "blocked_consent", "held_for_approval")))
+        table.add_row(
+            o.destination,
+            result,
+            *(
+                str(m.get(k, ""))
+                for k in (
+                    "dagster/row_count",
+                    "changes",
+                    "acknowledged",
+                    "dead_letter",
+                    "blocked_consent",
+                    "held_for_approval",
+                )
+            ),
+        )
     console.print(table)
-    console.print("rows: in the sync model; acked: acknowledged by the destination; dead: dead letters; "
-                  "no consent: not sent, consent not granted now; held: copy awaiting approval (`mos approvals list`)",
-                  soft_wrap=True)
+    console.print(
+        "rows: in the sync model; acked: acknowledged by the destination; dead: dead letters; "
+        "no consent: not sent, consent not granted now; held: copy awaiting approval (`mos approvals list`)",
+        soft_wrap=True,
+    )
     for o in outcomes:
         if not o.launched or not o.success:
             console.print(f"• {o.destination}: {o.reason}", soft_wrap=True)
@@ -225,7 +257,8 @@ def activation_status() -> None:
         frame = ledger.summary(con)
         stuck = con.execute(
             "select destination, record_key, status, attempts, last_error from ops.activation_ledger "
-            "where status in ('dead_letter', 'unknown', 'failed') order by destination, record_key limit 20").df()
+            "where status in ('dead_letter', 'unknown', 'failed') order by destination, record_key limit 20"
+        ).df()
         pending = content.list_approvals(con, "pending")
     table = Table(title="Activation ledger")
     for col in ("destination", "status", "records", "held by the destination"):
@@ -234,17 +267,23 @@ def activation_status() -> None:
         table.add_row(row.destination, row.status, f"{row.records:,}", f"{row.present:,}")
     console.print(table)
     for row in stuck.itertuples():
-        console.print(f"• {row.destination} {row.record_key}: {row.status} after {row.attempts} attempt(s): "
-                      f"{row.last_error}", soft_wrap=True)
+        console.print(
+            f"• {row.destination} {row.record_key}: {row.status} after {row.attempts} attempt(s): {row.last_error}",
+            soft_wrap=True,
+        )
     if len(stuck):
-        console.print("Send them again after checking: `mos activation requeue --destination NAME --status dead_letter`")
+        console.print(
+            "Send them again after checking: `mos activation requeue --destination NAME --status dead_letter`"
+        )
     console.print(f"{len(pending)} copy approval(s) pending (`mos approvals list`).")
 
 
 @activation_app.command("requeue")
 def activation_requeue(
     destination: Annotated[str, typer.Option(help="The destination.")],
-    status: Annotated[list[str], typer.Option(help="dead_letter, unknown or failed (repeat for several).")] = ["dead_letter"],
+    status: Annotated[list[str], typer.Option(help="dead_letter, unknown or failed (repeat for several).")] = [
+        "dead_letter"
+    ],
 ) -> None:
     """Send stuck changes again with their idempotency key (after checking the destination)."""
     settings = configure_environment()
@@ -275,8 +314,11 @@ def approvals_list(
         console.print(f"No {'' if status == 'all' else status + ' '}approvals.")
         return
     for row in frame.itertuples():
-        console.print(f"[bold]{row.approval_id}[/] {row.status}  {row.campaign_id}/{row.variant_id} "
-                      f"({row.renderer})  claims: {', '.join(json.loads(row.claims))}", soft_wrap=True)
+        console.print(
+            f"[bold]{row.approval_id}[/] {row.status}  {row.campaign_id}/{row.variant_id} "
+            f"({row.renderer})  claims: {', '.join(json.loads(row.claims))}",
+            soft_wrap=True,
+        )
         console.print(f"  Subject: {row.subject}", soft_wrap=True, markup=False)
         for line in str(row.body).strip().splitlines():
             console.print(f"  | {line}", soft_wrap=True, markup=False)
@@ -284,20 +326,22 @@ def approvals_list(
             console.print(f"  decided by {row.decided_by} at {row.decided_at}: {row.note or ''}", soft_wrap=True)
 
 
-def _decide(approval_id: str, decision: str, by: str, note: Optional[str]) -> None:
+def _decide(approval_id: str, decision: str, by: str, note: str | None) -> None:
     from mos_pipelines.activation import content, ledger
 
     with open_warehouse(configure_environment().warehouse_path, errors=(content.ApprovalError,)) as con:
         content.decide(con, approval_id, decision, by, note, ledger.utcnow())
-    console.print(f"Approval {approval_id} {decision}. The next delivery "
-                  f"{'sends' if decision == 'approved' else 'never sends'} this copy.")
+    console.print(
+        f"Approval {approval_id} {decision}. The next delivery "
+        f"{'sends' if decision == 'approved' else 'never sends'} this copy."
+    )
 
 
 @approvals_app.command("approve")
 def approvals_approve(
     approval_id: Annotated[str, typer.Argument(help="The id shown by `mos approvals list`.")],
     by: Annotated[str, typer.Option(help="Who approves.")] = os.environ.get("USER", "unknown"),
-    note: Annotated[Optional[str], typer.Option(help="Why (kept with the decision).")] = None,
+    note: Annotated[str | None, typer.Option(help="Why (kept with the decision).")] = None,
 ) -> None:
     """Approve copy: recipients waiting for it are sent at the next delivery."""
     _decide(approval_id, "approved", by, note)
@@ -332,7 +376,9 @@ def summary() -> None:
     for col in ("source", "files", "unreadable", "rows loaded", "quarantined"):
         quarantine.add_column(col, justify="left" if col == "source" else "right")
     for row in found.ingestion:
-        quarantine.add_row(row.source, str(row.files), str(row.unreadable), f"{row.rows_loaded:,}", f"{row.rows_quarantined:,}")
+        quarantine.add_row(
+            row.source, str(row.files), str(row.unreadable), f"{row.rows_loaded:,}", f"{row.rows_quarantined:,}"
+        )
     console.print(quarantine)
     for source, reason, n in found.top_quarantine_reasons:
         console.print(f"  quarantined {n:,} × {source}: {reason}")
@@ -344,8 +390,9 @@ def summary() -> None:
             gates.add_column(col)
         for g in found.gates:
             observed = "n/a" if g.observed is None else f"{g.observed:.4g}"
-            gates.add_row(g.check_name, g.asset, "[green]pass[/]" if g.passed else "[bold red]FAIL[/]", observed,
-                          g.threshold)
+            gates.add_row(
+                g.check_name, g.asset, "[green]pass[/]" if g.passed else "[bold red]FAIL[/]", observed, g.threshold
+            )
         console.print(gates)
     if found.skipped:
         console.print("[bold]Not computed in the latest run[/] (the rest was; check `all_parts_computed` in the UI):")
@@ -376,7 +423,9 @@ def identity_evaluate(
         except TruthFileError as exc:
             fail(str(exc))
         except Exception as exc:  # e.g. the identity models were never built
-            fail(f"Cannot read marts.customer_identity_map in {settings.warehouse_path}: {exc}. Run `mos run` first.")
+            fail(
+                f"Cannot read marts.dim_customer_identity_map in {settings.warehouse_path}: {exc}. Run `mos run` first."
+            )
     console.print(result.to_markdown(), soft_wrap=True)
 
 
@@ -401,13 +450,28 @@ app.add_typer(lookalike_app, name="lookalike")
 
 @lookalike_app.command("score")
 def lookalike_score(
-    input: Annotated[Path, typer.Option("--input", help="CSV with one row per person: features, an id and a seed flag.")],
+    input: Annotated[
+        Path, typer.Option("--input", help="CSV with one row per person: features, an id and a seed flag.")
+    ],
     id_column: Annotated[str, typer.Option(help="Column that identifies a row (excluded from the features).")],
     seed_column: Annotated[str, typer.Option(help="Column marking seed members: 1/0, true/false or yes/no.")],
     out: Annotated[Path, typer.Option(help="Where to write the scores of the non-seed rows (CSV).")],
-    model: Annotated[Optional[str], typer.Option(help="gradient_boosting or linear (transparent). Default: model.kind of config/lookalike.yaml.")] = None,
-    min_seed_size: Annotated[Optional[int], typer.Option(min=1, help="Refuse seeds smaller than this. Default: model.min_seed_size of config/lookalike.yaml.")] = None,
-    random_state: Annotated[Optional[int], typer.Option(help="Seed of every random choice (same input, same output). Default: model.random_state of config/lookalike.yaml.")] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(help="gradient_boosting or linear (transparent). Default: model.kind of config/lookalike.yaml."),
+    ] = None,
+    min_seed_size: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Refuse seeds smaller than this. Default: model.min_seed_size of config/lookalike.yaml."
+        ),
+    ] = None,
+    random_state: Annotated[
+        int | None,
+        typer.Option(
+            help="Seed of every random choice (same input, same output). Default: model.random_state of config/lookalike.yaml."
+        ),
+    ] = None,
 ) -> None:
     """Fit seed vs the other rows, print the held-out evaluation and write id, score, percentile, tier."""
     from pydantic import ValidationError
@@ -422,7 +486,9 @@ def lookalike_score(
         fail(str(exc))
     given = {"kind": model, "min_seed_size": min_seed_size, "random_state": random_state}
     try:
-        settings = configured.model_validate({**configured.model_dump(), **{k: v for k, v in given.items() if v is not None}})
+        settings = configured.model_validate(
+            {**configured.model_dump(), **{k: v for k, v in given.items() if v is not None}}
+        )
     except ValidationError as exc:
         fail("; ".join(f"--{str(e['loc'][0]).replace('_', '-')}: {e['msg']}" for e in exc.errors()))
     try:
@@ -437,12 +503,20 @@ def lookalike_score(
         f"{result.rows} rows: seed {sizes['seed']} ({sizes['holdout_seed']} held out), "
         f"population {sizes['population']}; features: {len(result.spec.numeric)} numeric, "
         f"{len(result.spec.categorical)} categorical"
-        + (f"; left out: {', '.join(f'{c} ({r})' for c, r in result.spec.dropped.items())}" if result.spec.dropped else "")
+        + (
+            f"; left out: {', '.join(f'{c} ({r})' for c, r in result.spec.dropped.items())}"
+            if result.spec.dropped
+            else ""
+        )
     )
-    table = Table(title=f"Held-out seed vs {ev.eval_population} unseen population rows (model {result.fit.model_version})")
+    table = Table(
+        title=f"Held-out seed vs {ev.eval_population} unseen population rows (model {result.fit.model_version})"
+    )
     table.add_column("metric")
     table.add_column("value", justify="right")
-    table.add_row("AUC", f"{ev.auc:.3f}" + (f" (95 % interval {ev.auc_ci[0]:.3f}–{ev.auc_ci[1]:.3f})" if ev.auc_ci else ""))
+    table.add_row(
+        "AUC", f"{ev.auc:.3f}" + (f" (95 % interval {ev.auc_ci[0]:.3f}–{ev.auc_ci[1]:.3f})" if ev.auc_ci else "")
+    )
     table.add_row("average precision", f"{ev.average_precision:.3f}")
     for tier in sorted(ev.recall_at):
         table.add_row(f"recall / lift at top {tier} %", f"{ev.recall_at[tier]:.3f} / {ev.lift_at[tier]:.2f}x")
@@ -450,6 +524,7 @@ def lookalike_score(
     top = ", ".join(f"{k} {v:.3f}" for k, v in list(result.fit.importances.items())[:5])
     console.print(f"Most important features (AUC drop when shuffled): {top}")
     console.print(f"Wrote {len(result.scores)} scored rows to {out}")
+
 
 experiments_app = typer.Typer(help="Experiments: sample sizes, A/B tests with holdouts, offline policy evaluation.")
 app.add_typer(experiments_app, name="experiments")
@@ -467,12 +542,20 @@ def _experiments_config():
 @experiments_app.command("sample-size")
 def experiments_sample_size(
     baseline: Annotated[float, typer.Option(help="Conversion rate of the control (or holdout), e.g. 0.05.")],
-    mde: Annotated[Optional[float], typer.Option(help="Smallest effect worth detecting (absolute; see --relative).")] = None,
+    mde: Annotated[
+        float | None, typer.Option(help="Smallest effect worth detecting (absolute; see --relative).")
+    ] = None,
     relative: Annotated[bool, typer.Option(help="Read --mde as a relative lift (0.1 = +10 %).")] = False,
-    n_per_arm: Annotated[Optional[int], typer.Option(help="Exposures per arm you have: prints the detectable effect.")] = None,
-    alpha: Annotated[Optional[float], typer.Option(help="Two-sided significance level (default: config stats.alpha).")] = None,
-    power: Annotated[Optional[float], typer.Option(help="Power (default: config stats.power).")] = None,
-    ratio: Annotated[float, typer.Option(help="Treatment exposures per control exposure (e.g. 9 for a 10 % holdout).")] = 1.0,
+    n_per_arm: Annotated[
+        int | None, typer.Option(help="Exposures per arm you have: prints the detectable effect.")
+    ] = None,
+    alpha: Annotated[
+        float | None, typer.Option(help="Two-sided significance level (default: config stats.alpha).")
+    ] = None,
+    power: Annotated[float | None, typer.Option(help="Power (default: config stats.power).")] = None,
+    ratio: Annotated[
+        float, typer.Option(help="Treatment exposures per control exposure (e.g. 9 for a 10 % holdout).")
+    ] = 1.0,
 ) -> None:
     """Sample size per arm for a minimum detectable effect, or the detectable effect for a sample size."""
     from mos_pipelines.experiments.ab_statistics import StatsInputError, minimum_detectable_effect, sample_size
@@ -505,11 +588,15 @@ def experiments_sample_size(
 @experiments_app.command("compare")
 def experiments_compare(
     control_successes: Annotated[int, typer.Option(min=0, help="Successes (conversions) in the control or holdout.")],
-    control_exposures: Annotated[int, typer.Option(min=1, help="Exposures (recipients, sends) in the control or holdout.")],
+    control_exposures: Annotated[
+        int, typer.Option(min=1, help="Exposures (recipients, sends) in the control or holdout.")
+    ],
     treatment_successes: Annotated[int, typer.Option(min=0, help="Successes in the treatment.")],
     treatment_exposures: Annotated[int, typer.Option(min=1, help="Exposures in the treatment.")],
-    alpha: Annotated[Optional[float], typer.Option(help="Significance level (default: config stats.alpha).")] = None,
-    tau: Annotated[Optional[float], typer.Option(help="mSPRT mixing scale (default: config stats.sequential_tau).")] = None,
+    alpha: Annotated[float | None, typer.Option(help="Significance level (default: config stats.alpha).")] = None,
+    tau: Annotated[
+        float | None, typer.Option(help="mSPRT mixing scale (default: config stats.sequential_tau).")
+    ] = None,
 ) -> None:
     """Two-proportion test with intervals, relative lift (e.g. vs the holdout), and an always-valid p-value."""
     from mos_pipelines.experiments.ab_statistics import StatsInputError, msprt, two_proportion_test
@@ -518,45 +605,57 @@ def experiments_compare(
     alpha = config.stats.alpha if alpha is None else alpha
     tau = config.stats.sequential_tau if tau is None else tau
     try:
-        result = two_proportion_test(control_successes, control_exposures, treatment_successes, treatment_exposures,
-                                     alpha=alpha)
+        result = two_proportion_test(
+            control_successes, control_exposures, treatment_successes, treatment_exposures, alpha=alpha
+        )
     except StatsInputError as exc:
         fail(str(exc))
-    seq = msprt([control_successes], [control_exposures], [treatment_successes], [treatment_exposures], tau=tau,
-                alpha=alpha)
+    seq = msprt(
+        [control_successes], [control_exposures], [treatment_successes], [treatment_exposures], tau=tau, alpha=alpha
+    )
     level = f"{1 - alpha:.0%}"
     table = Table(title="Treatment vs control")
     table.add_column("")
     table.add_column("value", justify="right")
     table.add_row("control rate", f"{result.control_rate:.4%}")
     table.add_row("treatment rate", f"{result.treatment_rate:.4%}")
-    table.add_row(f"difference ({level} interval)",
-                  f"{result.difference:+.4%} [{result.difference_lower:+.4%}, {result.difference_upper:+.4%}]")
+    table.add_row(
+        f"difference ({level} interval)",
+        f"{result.difference:+.4%} [{result.difference_lower:+.4%}, {result.difference_upper:+.4%}]",
+    )
     if result.lift is None:
         table.add_row("relative lift", "n/a (no control successes)")
     elif result.lift_lower is None:
         table.add_row("relative lift", f"{result.lift:+.2%}")
     else:
-        table.add_row(f"relative lift ({level} interval)",
-                      f"{result.lift:+.2%} [{result.lift_lower:+.2%}, {result.lift_upper:+.2%}]")
+        table.add_row(
+            f"relative lift ({level} interval)",
+            f"{result.lift:+.2%} [{result.lift_lower:+.2%}, {result.lift_upper:+.2%}]",
+        )
     table.add_row("z / p-value (fixed horizon)", f"{result.z:.3f} / {result.p_value:.4g}")
     table.add_row("always-valid p-value (mSPRT)", f"{seq.p_value[-1]:.4g}")
     table.add_row(f"always-valid {level} interval", f"[{seq.lower[-1]:+.4%}, {seq.upper[-1]:+.4%}]")
     console.print(table)
     verdict = "significant" if result.significant else "not significant"
-    console.print(f"Fixed-horizon test: {verdict} at alpha {alpha:g}. If you looked at this test before "
-                  f"today, use the always-valid p-value ({'significant' if seq.rejected else 'not significant'}).")
+    console.print(
+        f"Fixed-horizon test: {verdict} at alpha {alpha:g}. If you looked at this test before "
+        f"today, use the always-valid p-value ({'significant' if seq.rejected else 'not significant'})."
+    )
 
 
 @experiments_app.command("evaluate")
 def experiments_evaluate(
-    log: Annotated[Path, typer.Option("--log", help="CSV log of a randomized experiment, one row per exposure, in time order.")],
+    log: Annotated[
+        Path, typer.Option("--log", help="CSV log of a randomized experiment, one row per exposure, in time order.")
+    ],
     arm_column: Annotated[str, typer.Option(help="Column with the arm shown.")],
     reward_column: Annotated[str, typer.Option(help="Column with the reward (0/1, or a value such as revenue).")],
-    holdout_arm: Annotated[Optional[str], typer.Option(help="Arm that is the holdout: never chosen by the policy.")] = None,
-    propensity_column: Annotated[Optional[str], typer.Option(help="Logging probability of the arm shown (IPS).")] = None,
+    holdout_arm: Annotated[
+        str | None, typer.Option(help="Arm that is the holdout: never chosen by the policy.")
+    ] = None,
+    propensity_column: Annotated[str | None, typer.Option(help="Logging probability of the arm shown (IPS).")] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Logged rows per policy update (a 'day').")] = 1000,
-    seed: Annotated[Optional[int], typer.Option(help="Random seed (default: config bandit.random_seed).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default: config bandit.random_seed).")] = None,
 ) -> None:
     """Replay the bandit on a logged randomized experiment: its average reward vs uniform and the best arm."""
     from mos_pipelines.experiments.offline import LogError, evaluate_log, read_log
@@ -570,23 +669,33 @@ def experiments_evaluate(
     for warning in result.warnings:
         err_console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
     kind = "rate" if result.binary else "mean reward"
-    arms = Table(title=f"{log}: {result.rows:,} rows, {len(result.arms)} arms"
-                       + (f" + holdout {result.holdout_arm!r}" if result.holdout_arm else ""))
+    arms = Table(
+        title=f"{log}: {result.rows:,} rows, {len(result.arms)} arms"
+        + (f" + holdout {result.holdout_arm!r}" if result.holdout_arm else "")
+    )
     for col in ("arm", "rows", kind, "95 % interval", "final share", "reason"):
         arms.add_column(col, justify="left" if col in ("arm", "reason") else "right")
     for arm in result.arms:
         e = result.arm_estimates[arm]
-        arms.add_row(arm + (" (best)" if arm == result.best_arm else ""), f"{e.n:,}", f"{e.mean:.4f}",
-                     f"{e.lower:.4f}–{e.upper:.4f}", f"{result.final_shares[arm]:.3f}", result.final_reasons[arm])
+        arms.add_row(
+            arm + (" (best)" if arm == result.best_arm else ""),
+            f"{e.n:,}",
+            f"{e.mean:.4f}",
+            f"{e.lower:.4f}–{e.upper:.4f}",
+            f"{result.final_shares[arm]:.3f}",
+            result.final_reasons[arm],
+        )
     if result.holdout is not None:
         h = result.holdout
-        arms.add_row(f"{result.holdout_arm} (holdout)", f"{h.n:,}", f"{h.mean:.4f}", f"{h.lower:.4f}–{h.upper:.4f}",
-                     "never", "")
+        arms.add_row(
+            f"{result.holdout_arm} (holdout)", f"{h.n:,}", f"{h.mean:.4f}", f"{h.lower:.4f}–{h.upper:.4f}", "never", ""
+        )
     console.print(arms)
-    method = ("replay (uniform log)" if result.method == "replay"
-              else "self-normalised IPS (logged propensities)")
-    policies = Table(title=f"Average reward per exposure: {method}, policy updated every {batch_size:,} rows "
-                           f"({result.batches} updates, learned from {result.learned_rows:,} rows)")
+    method = "replay (uniform log)" if result.method == "replay" else "self-normalised IPS (logged propensities)"
+    policies = Table(
+        title=f"Average reward per exposure: {method}, policy updated every {batch_size:,} rows "
+        f"({result.batches} updates, learned from {result.learned_rows:,} rows)"
+    )
     for col in ("policy", "average reward", "95 % interval", "rows"):
         policies.add_column(col, justify="left" if col == "policy" else "right")
     p = result.policy
@@ -597,12 +706,14 @@ def experiments_evaluate(
     u = result.uniform
     policies.add_row("uniform random", f"{u.mean:.4f}", f"[{u.lower:.4f}, {u.upper:.4f}]", f"{u.n:,}")
     b = result.arm_estimates[result.best_arm]
-    policies.add_row(f"best single arm ({result.best_arm})", f"{b.mean:.4f}", f"[{b.lower:.4f}, {b.upper:.4f}]",
-                     f"{b.n:,}")
+    policies.add_row(
+        f"best single arm ({result.best_arm})", f"{b.mean:.4f}", f"[{b.lower:.4f}, {b.upper:.4f}]", f"{b.n:,}"
+    )
     if result.holdout is not None and result.lift_vs_holdout is not None:
         h, lift = result.holdout, result.lift_vs_holdout
-        policies.add_row(f"holdout ({result.holdout_arm})", f"{h.mean:.4f}", f"[{h.lower:.4f}, {h.upper:.4f}]",
-                         f"{h.n:,}")
+        policies.add_row(
+            f"holdout ({result.holdout_arm})", f"{h.mean:.4f}", f"[{h.lower:.4f}, {h.upper:.4f}]", f"{h.n:,}"
+        )
         policies.add_row("bandit − holdout", f"{lift.mean:+.4f}", f"[{lift.lower:+.4f}, {lift.upper:+.4f}]", "")
     console.print(policies)
     final = ", ".join(f"{a} {s:.1%}" for a, s in result.final_shares.items())
@@ -612,12 +723,19 @@ def experiments_evaluate(
 @app.command()
 def simulate(
     days: Annotated[int, typer.Option(min=1, help="Simulated days of the closed loop.")] = 30,
-    scenario: Annotated[Optional[Path], typer.Option(help="Scenario YAML (default: bundled default.yaml).")] = None,
+    scenario: Annotated[Path | None, typer.Option(help="Scenario YAML (default: bundled default.yaml).")] = None,
     people: Annotated[int, typer.Option(min=1, help="People in the simulated world.")] = 2000,
     seed: Annotated[int, typer.Option(help="Seed of the world (same seed and scenario, same run).")] = 7,
-    full_build: Annotated[bool, typer.Option(help="Materialize the dbt models through Dagster every day (slow) "
-                                                  "instead of reading the ingested raw tables.")] = False,
-    fresh: Annotated[bool, typer.Option(help="Delete the landing zone, truth and warehouse of $MOS_HOME first.")] = False,
+    full_build: Annotated[
+        bool,
+        typer.Option(
+            help="Materialize the dbt models through Dagster every day (slow) "
+            "instead of reading the ingested raw tables."
+        ),
+    ] = False,
+    fresh: Annotated[
+        bool, typer.Option(help="Delete the landing zone, truth and warehouse of $MOS_HOME first.")
+    ] = False,
 ) -> None:
     """Closed loop: every day build → allocate → send (the world answers) → next day; regret vs oracle and uniform."""
     settings = configure_environment()
@@ -630,8 +748,10 @@ def simulate(
         fail(f"Scenario file not found: {scenario}")
     existing = settings.landing_dir.is_dir() and any(settings.landing_dir.rglob("*.*"))
     if existing and not fresh:
-        fail(f"{settings.landing_dir} already holds landing files; the closed loop builds its own world. Point "
-             "MOS_HOME at an empty folder, or pass --fresh to delete the landing zone, truth and warehouse first.")
+        fail(
+            f"{settings.landing_dir} already holds landing files; the closed loop builds its own world. Point "
+            "MOS_HOME at an empty folder, or pass --fresh to delete the landing zone, truth and warehouse first."
+        )
     if fresh:
         for path in (settings.landing_dir, settings.truth_dir):
             shutil.rmtree(path, ignore_errors=True)
@@ -651,8 +771,10 @@ def simulate(
             result = run_closed_loop(settings.mos_home, loop, config, progress)
     except (ScenarioError, SendsError, warehouse.WarehouseError, RuntimeError) as exc:
         fail(str(exc))
-    table = Table(title=f"Closed loop '{result.scenario}' ({result.mode} mode): {days} days, {people:,} people, "
-                        f"seed {seed}, run {result.run_id}")
+    table = Table(
+        title=f"Closed loop '{result.scenario}' ({result.mode} mode): {days} days, {people:,} people, "
+        f"seed {seed}, run {result.run_id}"
+    )
     table.add_column("per experiment")
     summary = result.summary
     for experiment_id in summary["experiment_id"]:
@@ -674,10 +796,14 @@ def simulate(
     ):
         table.add_row(label, *(fmt(v) for v in summary[column]))
     console.print(table)
-    console.print(f"Holdout: {result.holdout_members:,} units, {result.holdout_violations} ever sent an email of "
-                  f"their experiment. Rewards are expected goal successes from the world's truth; regret is the "
-                  f"oracle's (best arm per true region) minus the policy's. Results in "
-                  f"experiments.simulation_results; finished in {result.seconds:.1f} s.")
+    console.print(
+        f"Holdout: {result.holdout_members:,} units, {result.holdout_violations} ever sent an email of "
+        f"their experiment. Rewards are expected goal successes from the world's truth; regret is the "
+        f"oracle's (best arm per true region) minus the policy's. Results in "
+        f"experiments.simulation_results; finished in {result.seconds:.1f} s."
+    )
+
+
 insights_app = typer.Typer(help="Insights Hub: the latest run's insights, and feedback on notifications.")
 app.add_typer(insights_app, name="insights")
 
@@ -687,7 +813,7 @@ def insights_show(
     ctx: typer.Context,
     limit: Annotated[int, typer.Option(min=1, help="How many insights to print.")] = 10,
     rejected: Annotated[bool, typer.Option(help="Print the rejected candidates and why, instead.")] = False,
-    reader: Annotated[Optional[str], typer.Option(help="Print this reader's notifications of the latest run.")] = None,
+    reader: Annotated[str | None, typer.Option(help="Print this reader's notifications of the latest run.")] = None,
 ) -> None:
     """Print the top insights of the latest run (what to do, and the evidence behind it)."""
     if ctx.invoked_subcommand is not None:
@@ -698,7 +824,9 @@ def insights_show(
 
     with open_warehouse(settings.warehouse_path, read_only=True) as con:
         if not table_exists(con, "insights", "insights"):
-            fail(f"No insights in {settings.warehouse_path} yet. Run `mos run` (or `mos run --select 'group:insights'`).")
+            fail(
+                f"No insights in {settings.warehouse_path} yet. Run `mos run` (or `mos run --select 'group:insights'`)."
+            )
         if reader:
             _print_notifications(con, reader, limit)
             return
@@ -707,9 +835,11 @@ def insights_show(
         fail("The insights table is empty. Run `mos run --select 'group:insights'`.")
     shown = rows[rows["status"] != "accepted"] if rejected else rows[rows["status"] == "accepted"]
     created_at = rows["created_at"].iloc[0]
-    table = Table(title=f"{'Rejected candidates' if rejected else 'Top insights'} of the run at {created_at:%Y-%m-%d %H:%M} "
-                        f"UTC ({int((rows['status'] == 'accepted').sum())} insights of {len(rows)} candidates)",
-                  show_lines=True)
+    table = Table(
+        title=f"{'Rejected candidates' if rejected else 'Top insights'} of the run at {created_at:%Y-%m-%d %H:%M} "
+        f"UTC ({int((rows['status'] == 'accepted').sum())} insights of {len(rows)} candidates)",
+        show_lines=True,
+    )
     table.add_column("#", justify="right")
     table.add_column("insight")
     table.add_column("do this" if not rejected else "why rejected")
@@ -732,7 +862,9 @@ def _print_notifications(con, reader: str, limit: int) -> None:
     frame = con.execute(
         """select notification_id, rank, status, title, message, suggested_action, created_at
         from insights.notifications where reader_id = ?
-        order by created_at desc, rank limit ?""", [reader, limit]).df()
+        order by created_at desc, rank limit ?""",
+        [reader, limit],
+    ).df()
     if frame.empty:
         fail(f"No notifications for reader {reader!r} (readers are listed in config/insights.yaml).")
     table = Table(title=f"Notifications of {reader}", show_lines=True)
@@ -740,10 +872,17 @@ def _print_notifications(con, reader: str, limit: int) -> None:
     for column in ("rank", "status", "notification", "do this"):
         table.add_column(column)
     for row in frame.itertuples():
-        table.add_row(row.notification_id, str(row.rank), row.status, f"[bold]{row.title}[/]\n{row.message}",
-                      row.suggested_action or "")
+        table.add_row(
+            row.notification_id,
+            str(row.rank),
+            row.status,
+            f"[bold]{row.title}[/]\n{row.message}",
+            row.suggested_action or "",
+        )
     console.print(table)
-    console.print(f"Feedback: mos insights feedback <id> --reader {reader} --verdict useful|not_useful|mark_as_completed")
+    console.print(
+        f"Feedback: mos insights feedback <id> --reader {reader} --verdict useful|not_useful|mark_as_completed"
+    )
 
 
 @insights_app.command("feedback")
@@ -751,7 +890,7 @@ def insights_feedback(
     notification_id: Annotated[str, typer.Argument(help="The notification's id (see `mos insights --reader R`).")],
     reader: Annotated[str, typer.Option(help="Who gives the feedback (a reader of config/insights.yaml).")],
     verdict: Annotated[str, typer.Option(help="useful, not_useful or mark_as_completed.")],
-    note: Annotated[Optional[str], typer.Option(help="Free text kept with the feedback.")] = None,
+    note: Annotated[str | None, typer.Option(help="Free text kept with the feedback.")] = None,
 ) -> None:
     """Record feedback on a notification; it changes that reader's next ranking."""
     settings = configure_environment()
@@ -763,12 +902,13 @@ def insights_feedback(
     console.print(f"Recorded {verdict} from {reader} on {notification_id}; the next `mos run` ranks with it.")
 
 
-config_app = typer.Typer(help="The configuration: what each file of config/ sets, where each value came from, and "
-                                "whether a file is valid.")
+config_app = typer.Typer(
+    help="The configuration: what each file of config/ sets, where each value came from, and whether a file is valid."
+)
 app.add_typer(config_app, name="config")
 
 
-def _config_domains(domain: Optional[str]) -> list[str]:
+def _config_domains(domain: str | None) -> list[str]:
     from mos_pipelines.configuration import DOMAINS
 
     if domain is None:
@@ -780,13 +920,18 @@ def _config_domains(domain: Optional[str]) -> list[str]:
 
 @config_app.command("show")
 def config_show(
-    domain: Annotated[Optional[str], typer.Option(help="One domain (a file of config/), `dbt` (the vars dbt receives) "
-                                                       "or `environment` (the MOS_* variables). Default: all.")] = None,
+    domain: Annotated[
+        str | None,
+        typer.Option(
+            help="One domain (a file of config/), `dbt` (the vars dbt receives) "
+            "or `environment` (the MOS_* variables). Default: all."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON: domain -> key -> {value, source}.")] = False,
 ) -> None:
     """Print the effective configuration: every value, and where it came from (file:line key, or default)."""
     configure_environment()
-    from mos_pipelines.configuration import ConfigError, DOMAINS, provenance
+    from mos_pipelines.configuration import DOMAINS, ConfigError, provenance
     from mos_pipelines.configuration.dbt import dbt_provenance
     from mos_pipelines.configuration.environment import variables
 
@@ -811,8 +956,11 @@ def config_show(
         return
     for name, rows in out.items():
         if name in DOMAINS:
-            header = f"{name}: config/{name}.yaml" + (f" + ${DOMAINS[name].env} ({os.environ[DOMAINS[name].env]})"
-                                                       if os.environ.get(DOMAINS[name].env) else "")
+            header = f"{name}: config/{name}.yaml" + (
+                f" + ${DOMAINS[name].env} ({os.environ[DOMAINS[name].env]})"
+                if os.environ.get(DOMAINS[name].env)
+                else ""
+            )
         else:
             header = {"dbt": "dbt: every var handed to dbt with --vars", "environment": "environment"}[name]
         console.print(f"# {header}", markup=False, style="bold")
@@ -827,11 +975,17 @@ def config_show(
 
 @config_app.command("validate")
 def config_validate(
-    file: Annotated[Optional[Path], typer.Argument(help="A config file to check before using it (merged over the "
-                                                        "bundled file of its domain). Default: every domain as it "
-                                                        "would be read now (bundled files and MOS_*_CONFIG overrides).")] = None,
-    domain: Annotated[Optional[str], typer.Option(help="The file's domain when its name does not say it "
-                                                       "(activation, experiments, ...).")] = None,
+    file: Annotated[
+        Path | None,
+        typer.Argument(
+            help="A config file to check before using it (merged over the "
+            "bundled file of its domain). Default: every domain as it "
+            "would be read now (bundled files and MOS_*_CONFIG overrides)."
+        ),
+    ] = None,
+    domain: Annotated[
+        str | None, typer.Option(help="The file's domain when its name does not say it (activation, experiments, ...).")
+    ] = None,
 ) -> None:
     """Validate configuration; every problem is printed (file, key, line, expected, got) and the exit code is 2."""
     configure_environment()
@@ -844,8 +998,10 @@ def config_validate(
     if file is not None:
         name = domain or file.stem
         if name not in DOMAINS:
-            fail(f"{file}: cannot tell which configuration this is: name it after its domain "
-                 f"({', '.join(f'{d}.yaml' for d in DOMAINS)}) or pass --domain")
+            fail(
+                f"{file}: cannot tell which configuration this is: name it after its domain "
+                f"({', '.join(f'{d}.yaml' for d in DOMAINS)}) or pass --domain"
+            )
         checks = [(name, file)]
     else:
         checks = [(name, None) for name in ([domain] if domain else DOMAINS)]
@@ -894,7 +1050,9 @@ def dbt(ctx: typer.Context) -> None:
 
 @app.command()
 def lint(
-    paths: Annotated[Optional[list[str]], typer.Argument(help="Folders or files of dbt_project/ (default: models tests).")] = None,
+    paths: Annotated[
+        list[str] | None, typer.Argument(help="Folders or files of dbt_project/ (default: models tests).")
+    ] = None,
 ) -> None:
     """Lint the dbt SQL with sqlfluff (dbt templater and the configuration's vars); exit code 1 on violations."""
     settings = configure_environment()
@@ -909,8 +1067,11 @@ def lint(
     for violation in violations:
         console.print(str(violation), markup=False, soft_wrap=True, highlight=False)
     files = len({v.file for v in violations})
-    console.print(f"{len(violations)} violation(s) in {files} of {linted} file(s)" if violations
-                  else f"{linted} SQL file(s) passed sqlfluff.")
+    console.print(
+        f"{len(violations)} violation(s) in {files} of {linted} file(s)"
+        if violations
+        else f"{linted} SQL file(s) passed sqlfluff."
+    )
     if violations:
         raise typer.Exit(1)
 

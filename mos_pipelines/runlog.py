@@ -49,8 +49,9 @@ def captured_output(path: Path) -> Iterator[TextIO]:
             copy = os.dup(fd)
             saved.append((fd, copy))
             if stream is sys.stdout:
-                console = os.fdopen(os.dup(copy), "w", encoding=getattr(stream, "encoding", None) or "utf-8",
-                                    buffering=1)
+                console = os.fdopen(
+                    os.dup(copy), "w", encoding=getattr(stream, "encoding", None) or "utf-8", buffering=1
+                )
             os.dup2(log.fileno(), fd)
         with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
             yield console

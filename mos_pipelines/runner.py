@@ -65,8 +65,10 @@ def load_errors(definitions: dg.Definitions, parse_error: str | None = None) -> 
     message for the transform domain when the parse failed)."""
     from mos_pipelines.defs import load_errors as domain_errors
 
-    return [f"{e.domain}: {parse_error if e.domain == 'transform' and parse_error else e.message}"
-            for e in domain_errors(definitions)]
+    return [
+        f"{e.domain}: {parse_error if e.domain == 'transform' and parse_error else e.message}"
+        for e in domain_errors(definitions)
+    ]
 
 
 def resolve_selection(definitions: dg.Definitions, select: str | None) -> list[dg.AssetKey]:
@@ -87,10 +89,14 @@ def resolve_selection(definitions: dg.Definitions, select: str | None) -> list[d
     deliveries = sorted(k.to_user_string() for k in keys if k in graph.materializable_asset_keys and k not in buildable)
     selected = sorted(k for k in keys if k in buildable)
     if not selected:
-        hint = (f" ({', '.join(deliveries)} are channel deliveries: run them with `mos activation run`)"
-                if deliveries else "")
-        raise RunSelectionError(f"--select {select!r} matches no asset of the build{hint}. "
-                                "Try 'group:raw' or 'key:raw/events'.")
+        hint = (
+            f" ({', '.join(deliveries)} are channel deliveries: run them with `mos activation run`)"
+            if deliveries
+            else ""
+        )
+        raise RunSelectionError(
+            f"--select {select!r} matches no asset of the build{hint}. Try 'group:raw' or 'key:raw/events'."
+        )
     return selected
 
 
@@ -103,9 +109,17 @@ def _watch(instance: dg.DagsterInstance, run_id: str, total: int, console: Conso
         running: list[str] = []
         while True:
             finished = done.wait(0.5)
-            conn = instance.get_records_for_run(run_id, cursor=cursor, of_type={
-                dg.DagsterEventType.ASSET_MATERIALIZATION, dg.DagsterEventType.STEP_START,
-                dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.STEP_SKIPPED})
+            conn = instance.get_records_for_run(
+                run_id,
+                cursor=cursor,
+                of_type={
+                    dg.DagsterEventType.ASSET_MATERIALIZATION,
+                    dg.DagsterEventType.STEP_START,
+                    dg.DagsterEventType.STEP_SUCCESS,
+                    dg.DagsterEventType.STEP_FAILURE,
+                    dg.DagsterEventType.STEP_SKIPPED,
+                },
+            )
             cursor = conn.cursor if conn.records else cursor
             for record in conn.records:
                 event = record.event_log_entry.dagster_event
@@ -195,8 +209,8 @@ def run_activation(destinations: list[str] | None = None, dry_run: bool = False)
 
     The same decision as the sensors (``activation.gating.decide``) except that a materialization
     delivered before may be delivered again (the ledger sends nothing that did not change)."""
-    from mos_pipelines.defs.activation.gating import decide, delivery_key
     from mos_pipelines.configuration import load_activation
+    from mos_pipelines.defs.activation.gating import decide, delivery_key
     from mos_pipelines.defs.activation.jobs import job_name
 
     config = load_activation()
@@ -215,14 +229,24 @@ def run_activation(destinations: list[str] | None = None, dry_run: bool = False)
         key = delivery_key(name)
         run_config = {"ops": {key.to_python_identifier(): {"config": {"dry_run": dry_run}}}, **QUIET_LOGS}
         result = definitions.resolve_job_def(job_name(name)).execute_in_process(
-            instance=instance, run_config=run_config, raise_on_error=False,
-            tags={"mos/launched_by": "cli", "mos/destination": name})
+            instance=instance,
+            run_config=run_config,
+            raise_on_error=False,
+            tags={"mos/launched_by": "cli", "mos/destination": name},
+        )
         metadata = {}
         for event in result.all_events:
             if event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
                 metadata = {k: getattr(v, "value", v) for k, v in event.materialization.metadata.items()}
-        failure = next((e.step_failure_data.error.message.strip() for e in result.all_events
-                        if e.event_type == dg.DagsterEventType.STEP_FAILURE and e.step_failure_data.error), None)
-        outcomes.append(ActivationOutcome(name, True, failure or decision.reason, result.run_id, result.success,
-                                          metadata))
+        failure = next(
+            (
+                e.step_failure_data.error.message.strip()
+                for e in result.all_events
+                if e.event_type == dg.DagsterEventType.STEP_FAILURE and e.step_failure_data.error
+            ),
+            None,
+        )
+        outcomes.append(
+            ActivationOutcome(name, True, failure or decision.reason, result.run_id, result.success, metadata)
+        )
     return outcomes

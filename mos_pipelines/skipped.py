@@ -42,14 +42,23 @@ class SkippedPart:
         return f"{self.part}: {self.reason}"
 
 
-def record(con: duckdb.DuckDBPyConnection, asset: Sequence[str], skipped: Iterable[SkippedPart],
-           run_id: str | None = None) -> None:
+def record(
+    con: duckdb.DuckDBPyConnection, asset: Sequence[str], skipped: Iterable[SkippedPart], run_id: str | None = None
+) -> None:
     """Replace the asset's skipped parts with this materialization's (none: every part was computed)."""
     con.execute(DDL)
     name = "/".join(asset)
     rows = pd.DataFrame(
-        [{"asset": name, "part": s.part, "reason": s.reason, "run_id": run_id,
-          "recorded_at": datetime.datetime.now(datetime.UTC)} for s in skipped],
+        [
+            {
+                "asset": name,
+                "part": s.part,
+                "reason": s.reason,
+                "run_id": run_id,
+                "recorded_at": datetime.datetime.now(datetime.UTC),
+            }
+            for s in skipped
+        ],
         columns=["asset", "part", "reason", "run_id", "recorded_at"],
     )
     with transaction(con):

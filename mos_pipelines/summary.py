@@ -47,7 +47,7 @@ def _identity_highlights(con: duckdb.DuckDBPyConnection, truth_file: Path | None
                       count(*) filter (where node_type in ('crm', 'user', 'order')) > 0 as is_known,
                       count(*) filter (where node_type = 'crm') as crm,
                       count(*) filter (where node_type = 'anon') as devices
-               from marts.customer_identity_map group by 1)
+               from marts.dim_customer_identity_map group by 1)
            select count(*) filter (where is_known), count(*) filter (where not is_known), sum(crm), sum(devices)
            from per_customer"""
     ).fetchall()[0]
@@ -105,13 +105,16 @@ def warehouse_summary(con: duckdb.DuckDBPyConnection, truth_file: Path | None = 
             "select coalesce(sum(spend), 0), count(distinct platform) from marts.fct_ad_spend_daily"
         ).fetchone()
         found.highlights.append(f"{spend:,.0f} ad spend across {platforms} platforms")
-    if table_exists(con, "marts", "customer_identity_map"):
+    if table_exists(con, "marts", "dim_customer_identity_map"):
         found.highlights.extend(_identity_highlights(con, truth_file))
     if table_exists(con, "ops", "quality_results"):
-        found.gates = [GateRow(*row) for row in con.execute(
-            "select check_name, asset, passed, observed, threshold, run_id from ops.quality_results "
-            "qualify row_number() over (partition by check_name, asset order by evaluated_at desc) = 1 "
-            "order by asset, check_name"
-        ).fetchall()]
+        found.gates = [
+            GateRow(*row)
+            for row in con.execute(
+                "select check_name, asset, passed, observed, threshold, run_id from ops.quality_results "
+                "qualify row_number() over (partition by check_name, asset order by evaluated_at desc) = 1 "
+                "order by asset, check_name"
+            ).fetchall()
+        ]
     found.skipped = [tuple(row) for row in skipped.current(con).itertuples(index=False)]
     return found

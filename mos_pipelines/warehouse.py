@@ -72,14 +72,20 @@ def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None)
 
 def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
     """Whether ``schema.table`` exists (a table or a view)."""
-    return bool(scalar(con, "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-                       [schema, table]))
+    return bool(
+        scalar(
+            con,
+            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+            [schema, table],
+        )
+    )
 
 
 def columns_of(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[str]:
     """The column names of ``schema.table`` in order (empty when it does not exist)."""
     rows = con.execute(
         "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
-        "order by ordinal_position", [schema, table]
+        "order by ordinal_position",
+        [schema, table],
     ).fetchall()
     return [r[0] for r in rows]

@@ -51,7 +51,7 @@ class SmtpServer:
         self.handler = Mailbox(str(maildir)) if maildir else _CountingHandler()
         self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
 
-    def __enter__(self) -> "SmtpServer":
+    def __enter__(self) -> SmtpServer:
         self.controller.start()
         return self
 
@@ -121,7 +121,7 @@ class WebhookServer:
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
-    def __enter__(self) -> "WebhookServer":
+    def __enter__(self) -> WebhookServer:
         self.thread.start()
         return self
 
@@ -139,8 +139,10 @@ def local_activation_config(path: Path, webhook_url: str) -> Path:
     from mos_pipelines.configuration import DOMAINS
 
     bundled = yaml.safe_load(DOMAINS["activation"].file.read_text())
-    data = {"destinations": bundled["destinations"],
-            "retry": {"max_attempts": 3, "backoff_base_seconds": 0.05, "backoff_max_seconds": 0.2}}
+    data = {
+        "destinations": bundled["destinations"],
+        "retry": {"max_attempts": 3, "backoff_base_seconds": 0.05, "backoff_max_seconds": 0.2},
+    }
     data["destinations"]["crm__lifecycle_stages"]["url"] = webhook_url
     data["destinations"]["slack__top_notifications"]["url"] = webhook_url
     path.write_text(yaml.safe_dump(data))

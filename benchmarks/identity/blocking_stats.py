@@ -58,8 +58,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", required=True, help="label of a directory under data/, e.g. sim-crm-1m")
     parser.add_argument("--rules", choices=["current", "previous"], default="current")
-    parser.add_argument("--max-union", type=int, default=60_000_000,
-                        help="materialise the union (exact distinct pair count) only up to this pair sum")
+    parser.add_argument(
+        "--max-union",
+        type=int,
+        default=60_000_000,
+        help="materialise the union (exact distinct pair count) only up to this pair sum",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--config", type=Path, help="identity config merged over config/identity.yaml")
     args = parser.parse_args()
@@ -84,18 +88,27 @@ def main() -> None:
     caps = [block_size_cap(settings, rule) or 2**62 for rule in rules]
     for i, rule in enumerate(rules):  # the size of each record's block, per rule (the cap's input)
         keys = ", ".join(e.format(t="_mx_records") if "{t}" in e else e for e in rule)
-        con.execute(f"create or replace temp table _mx_records as select *, count(*) over (partition by {keys}) "
-                    f"as _bn_{i} from _mx_records order by _rid")
-    con.execute("create temp table _true_pairs as select l._rid as id_l, r._rid as id_r from _mx_records l "
-                "join _mx_records r on l.entity_id = r.entity_id and l._rid < r._rid")
+        con.execute(
+            f"create or replace temp table _mx_records as select *, count(*) over (partition by {keys}) "
+            f"as _bn_{i} from _mx_records order by _rid"
+        )
+    con.execute(
+        "create temp table _true_pairs as select l._rid as id_l, r._rid as id_r from _mx_records l "
+        "join _mx_records r on l.entity_id = r.entity_id and l._rid < r._rid"
+    )
     n_true = scalar(con, "select count(*) from _true_pairs")
-    flags = ", ".join(f"coalesce({_rule_sql(rule)} and l._bn_{i} <= {caps[i]}, false) as rule_{i}"
-                      for i, rule in enumerate(rules))
-    con.execute(f"create temp table _true_flags as select {flags} from _true_pairs p "
-                f"join _mx_records l on l._rid = p.id_l join _mx_records r on r._rid = p.id_r")
+    flags = ", ".join(
+        f"coalesce({_rule_sql(rule)} and l._bn_{i} <= {caps[i]}, false) as rule_{i}" for i, rule in enumerate(rules)
+    )
+    con.execute(
+        f"create temp table _true_flags as select {flags} from _true_pairs p "
+        f"join _mx_records l on l._rid = p.id_l join _mx_records r on r._rid = p.id_r"
+    )
 
-    print(f"{args.dataset}: {len(frame):,} records, {n_true:,} true pairs, rules: {args.rules}, "
-          f"max block size: {settings.max_block_size}\n")
+    print(
+        f"{args.dataset}: {len(frame):,} records, {n_true:,} true pairs, rules: {args.rules}, "
+        f"max block size: {settings.max_block_size}\n"
+    )
     print("| rule | candidate pairs | largest block kept | recall (true pairs) |\n|---|---|---|---|")
     total = 0
     for i, rule in enumerate(rules):

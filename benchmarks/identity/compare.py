@@ -29,8 +29,10 @@ from runfiles import read_run  # noqa: E402
 
 from mos_pipelines.identity.evaluation import IdentityEvaluation, evaluate, load_truth_csv  # noqa: E402
 
-HEADER = ("| dataset | tool | pairwise P | pairwise R | pairwise F1 | clustered P | clustered R | clustered F1 "
-          "| largest cluster pred / true | over-merged clusters | seconds | peak RSS MiB |")
+HEADER = (
+    "| dataset | tool | pairwise P | pairwise R | pairwise F1 | clustered P | clustered R | clustered F1 "
+    "| largest cluster pred / true | over-merged clusters | seconds | peak RSS MiB |"
+)
 RULE = "|" + "---|" * (HEADER.count("|") - 1)
 
 
@@ -39,8 +41,10 @@ def load_truth(data_dir: Path) -> tuple[pd.Series, pd.Series | None]:
     truth = load_truth_csv(data_dir / "truth.csv")
     record_ids = truth.index.get_level_values("source_record_id")
     if not record_ids.is_unique:
-        raise SystemExit(f"{data_dir / 'truth.csv'}: source_record_id is not unique across sources; the run "
-                         "files key records by record_id alone")
+        raise SystemExit(
+            f"{data_dir / 'truth.csv'}: source_record_id is not unique across sources; the run "
+            "files key records by record_id alone"
+        )
     sources = pd.Series(truth.index.get_level_values("source"), index=record_ids)
     by_record = pd.Series(truth.to_numpy(), index=record_ids, name="true_entity_id")
     return by_record, (sources if sources.nunique() > 1 else None)
@@ -64,12 +68,13 @@ def score(run_dir: Path, truth_cache: TruthCache) -> tuple[dict, IdentityEvaluat
 def row(meta: dict, result: IdentityEvaluation) -> str:
     c = result.clusters
     e = result.edges
-    pairwise = (f"{e.pairs.precision:.4f} | {e.pairs.recall:.4f} | {e.pairs.f1:.4f}" if e is not None
-                else "– | – | –")
+    pairwise = f"{e.pairs.precision:.4f} | {e.pairs.recall:.4f} | {e.pairs.f1:.4f}" if e is not None else "– | – | –"
     kind = {"link_only": " (link)", "dedupe_only": " (dedupe)"}.get(meta.get("link_type", ""), "")
-    return (f"| {meta['dataset']}{kind} | {meta['tool']} | {pairwise} | {c.pairs.precision:.4f} | {c.pairs.recall:.4f} "
-            f"| {c.pairs.f1:.4f} | {c.largest_predicted_cluster:,} / {c.largest_true_entity:,} "
-            f"| {c.over_merged_clusters:,} | {meta['seconds']:.1f} | {meta['peak_rss_mib']:,.0f} |")
+    return (
+        f"| {meta['dataset']}{kind} | {meta['tool']} | {pairwise} | {c.pairs.precision:.4f} | {c.pairs.recall:.4f} "
+        f"| {c.pairs.f1:.4f} | {c.largest_predicted_cluster:,} / {c.largest_true_entity:,} "
+        f"| {c.over_merged_clusters:,} | {meta['seconds']:.1f} | {meta['peak_rss_mib']:,.0f} |"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -33,17 +33,32 @@ from mos_pipelines.identity.evaluation import load_truth_csv
 HERE = Path(__file__).resolve().parent
 CRM_SOURCES = ("hubspot", "salesforce", "webinar")
 COLUMNS = (
-    "first_name_norm", "last_name_norm", "full_name_norm", "recorded_full_name_norm", "email_match_key",
-    "phone_e164", "birth_date", "postcode_norm", "company_norm", "city_norm", "job_title_norm",
+    "first_name_norm",
+    "last_name_norm",
+    "full_name_norm",
+    "recorded_full_name_norm",
+    "email_match_key",
+    "phone_e164",
+    "birth_date",
+    "postcode_norm",
+    "company_norm",
+    "city_norm",
+    "job_title_norm",
 )
 
 
-def export(warehouse: Path, truth_path: Path, out: Path, label: str, sources: tuple[str, ...] = CRM_SOURCES,
-           dataset: str = "simulator CRM contacts") -> dict:
+def export(
+    warehouse: Path,
+    truth_path: Path,
+    out: Path,
+    label: str,
+    sources: tuple[str, ...] = CRM_SOURCES,
+    dataset: str = "simulator CRM contacts",
+) -> dict:
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
         records = con.execute(
-            f"""select contact_record_key, source_system, {', '.join(c for c in COLUMNS if c != 'birth_date')},
+            f"""select contact_record_key, source_system, {", ".join(c for c in COLUMNS if c != "birth_date")},
                        strftime(birth_date, '%Y-%m-%d') as birth_date
                 from intermediate.int_crm_contacts__normalised
                 where source_system in (select unnest(?)) order by contact_record_key""",
@@ -64,18 +79,22 @@ def export(warehouse: Path, truth_path: Path, out: Path, label: str, sources: tu
     entity = truth.set_index("source_record_id")["true_entity_id"]
     missing = ~records["contact_record_key"].isin(entity.index)
     if missing.any():
-        raise SystemExit(f"{int(missing.sum())} CRM records have no truth row, e.g. "
-                         f"{records.loc[missing, 'contact_record_key'].head(3).tolist()}")
+        raise SystemExit(
+            f"{int(missing.sum())} CRM records have no truth row, e.g. "
+            f"{records.loc[missing, 'contact_record_key'].head(3).tolist()}"
+        )
     extra = ~truth["source_record_id"].isin(records["contact_record_key"])
     if extra.any():
         print(f"note: {int(extra.sum())} CRM truth rows have no record in the warehouse; dropped")
         truth = truth[~extra]
 
-    frame = pd.DataFrame({
-        "record_id": records["contact_record_key"].astype(str),
-        "source": records["source_system"].astype(str),
-        "entity_id": records["contact_record_key"].map(entity).astype(str),
-    })
+    frame = pd.DataFrame(
+        {
+            "record_id": records["contact_record_key"].astype(str),
+            "source": records["source_system"].astype(str),
+            "entity_id": records["contact_record_key"].map(entity).astype(str),
+        }
+    )
     for column in COLUMNS:
         values = records[column].astype("string").str.strip()
         frame[column] = values.mask(values == "")
@@ -85,12 +104,19 @@ def export(warehouse: Path, truth_path: Path, out: Path, label: str, sources: tu
     frame.to_parquet(out / "records.parquet.tmp", index=False)
     truth[["source", "source_record_id", "true_entity_id"]].to_csv(out / "truth.csv.tmp", index=False)
     meta = {
-        "dataset": dataset, "label": label, "records": len(frame), "link_type": "dedupe_only",
-        "sources": sorted(frame["source"].unique().tolist()), "true_entities": int(frame["entity_id"].nunique()),
-        "params": {"warehouse": str(warehouse), "truth": str(truth_path),
-                   "table": "intermediate.int_crm_contacts__normalised",
-                   "blocked_values": "staging.identity_blocked_values (emails/phones nulled)",
-                   "blocked_values_nulled": nulled},
+        "dataset": dataset,
+        "label": label,
+        "records": len(frame),
+        "link_type": "dedupe_only",
+        "sources": sorted(frame["source"].unique().tolist()),
+        "true_entities": int(frame["entity_id"].nunique()),
+        "params": {
+            "warehouse": str(warehouse),
+            "truth": str(truth_path),
+            "table": "intermediate.int_crm_contacts__normalised",
+            "blocked_values": "staging.identity_blocked_values (emails/phones nulled)",
+            "blocked_values_nulled": nulled,
+        },
     }
     (out / "dataset.json.tmp").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     for name in ("records.parquet", "truth.csv", "dataset.json"):  # dataset.json last: marks completion
@@ -108,8 +134,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     out = args.out or HERE / "data" / args.label
     meta = export(args.warehouse, args.truth, out, args.label, tuple(args.sources))
-    print(f"{meta['label']}: {meta['records']:,} records, {meta['true_entities']:,} true entities, "
-          f"sources {meta['sources']} → {out}")
+    print(
+        f"{meta['label']}: {meta['records']:,} records, {meta['true_entities']:,} true entities, "
+        f"sources {meta['sources']} → {out}"
+    )
 
 
 if __name__ == "__main__":

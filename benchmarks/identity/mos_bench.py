@@ -30,9 +30,9 @@ sys.path.insert(0, str(HERE))
 
 from runfiles import peak_rss_mib, write_run  # noqa: E402
 
+from mos_pipelines.configuration import load_identity  # noqa: E402
 from mos_pipelines.identity.clustering import ClusterSettings  # noqa: E402
 from mos_pipelines.identity.comparisons import exact, jaro_winkler, levenshtein  # noqa: E402
-from mos_pipelines.configuration import load_identity  # noqa: E402
 from mos_pipelines.identity.crm_matching import match_crm_contacts  # noqa: E402
 from mos_pipelines.identity.matching import MatchSettings  # noqa: E402
 from mos_pipelines.identity.population import cluster_settings  # noqa: E402
@@ -65,15 +65,22 @@ def main() -> None:
     parser.add_argument("--link-threshold", type=float, help="default: ClusterSettings / the config's clustering")
     parser.add_argument("--merge-weight", type=float, help="default: ClusterSettings / the config's clustering")
     parser.add_argument("--out", type=Path, default=None)
-    parser.add_argument("--settings", choices=["febrl", "crm"], default="febrl",
-                        help="febrl: the ANCHORS-equivalent settings; crm: match_crm_contacts (config/identity.yaml)")
-    parser.add_argument("--config", type=Path, help="identity config for --settings crm, merged over config/identity.yaml")
+    parser.add_argument(
+        "--settings",
+        choices=["febrl", "crm"],
+        default="febrl",
+        help="febrl: the ANCHORS-equivalent settings; crm: match_crm_contacts (config/identity.yaml)",
+    )
+    parser.add_argument(
+        "--config", type=Path, help="identity config for --settings crm, merged over config/identity.yaml"
+    )
     args = parser.parse_args()
     data_dir = HERE / "data" / args.dataset
     meta = json.loads((data_dir / "dataset.json").read_text())
     records = pd.read_parquet(data_dir / "records.parquet").drop(columns=["entity_id"])
-    overrides = {k: v for k, v in (("link_threshold", args.link_threshold), ("merge_weight", args.merge_weight))
-                 if v is not None}
+    overrides = {
+        k: v for k, v in (("link_threshold", args.link_threshold), ("merge_weight", args.merge_weight)) if v is not None
+    }
     cluster = dataclasses.replace(ClusterSettings(), **overrides)
     extra = {}
     load_at_start = round(os.getloadavg()[0], 2)
@@ -89,9 +96,12 @@ def main() -> None:
             raise SystemExit(f"nothing matched: {run.skip_reason}")
         result = run.resolution
         clusters = matched.rename(columns={"contact_record_key": "record_id", "match_cluster_key": "cluster_id"})
-        extra = {"config": str(config.source), "comparisons": [c.name for c in run.resolved.settings.comparisons],
-                 "blocking_rules": [list(r) for r in run.resolved.settings.blocking_rules],
-                 "left_out": list(run.resolved.dropped)}
+        extra = {
+            "config": str(config.source),
+            "comparisons": [c.name for c in run.resolved.settings.comparisons],
+            "blocking_rules": [list(r) for r in run.resolved.settings.blocking_rules],
+            "left_out": list(run.resolved.dropped),
+        }
     else:
         start = time.perf_counter()
         result = resolve(records, "record_id", FEBRL_SETTINGS, cluster)
@@ -102,18 +112,32 @@ def main() -> None:
         out,
         clusters[["record_id", "cluster_id"]],
         {
-            "load_average_start": load_at_start, "tool": "mos", "settings": args.settings, "tool_version": "0.1.0", "dataset": meta.get("name", args.dataset),
-            "data_dir": str(data_dir), "link_type": "dedupe_only", "records": len(records),
-            "comparisons": result.model.candidate_pairs, "seconds": round(seconds, 2),
-            "peak_rss_mib": round(peak_rss_mib()), "stages": {k: round(v, 2) for k, v in result.seconds.items()},
-            "em_iterations": result.model.iterations, "em_converged": result.model.converged,
-            "lambda": result.model.lam, "cluster_settings": dataclasses.asdict(cluster),
+            "load_average_start": load_at_start,
+            "tool": "mos",
+            "settings": args.settings,
+            "tool_version": "0.1.0",
+            "dataset": meta.get("name", args.dataset),
+            "data_dir": str(data_dir),
+            "link_type": "dedupe_only",
+            "records": len(records),
+            "comparisons": result.model.candidate_pairs,
+            "seconds": round(seconds, 2),
+            "peak_rss_mib": round(peak_rss_mib()),
+            "stages": {k: round(v, 2) for k, v in result.seconds.items()},
+            "em_iterations": result.model.iterations,
+            "em_converged": result.model.converged,
+            "lambda": result.model.lam,
+            "cluster_settings": dataclasses.asdict(cluster),
             **({"mos_settings": extra} if extra else {}),
         },
-        edges=result.links.rename(columns={"match_probability": "match_probability"})[["record_id_l", "record_id_r", "match_probability"]],
+        edges=result.links.rename(columns={"match_probability": "match_probability"})[
+            ["record_id_l", "record_id_r", "match_probability"]
+        ],
     )
-    print(f"{args.dataset}: {len(records)} records, {result.model.candidate_pairs} pairs, {seconds:.1f} s, "
-          f"stages {result.seconds}, EM {result.model.iterations} it (converged {result.model.converged}) → {out}")
+    print(
+        f"{args.dataset}: {len(records)} records, {result.model.candidate_pairs} pairs, {seconds:.1f} s, "
+        f"stages {result.seconds}, EM {result.model.iterations} it (converged {result.model.converged}) → {out}"
+    )
 
 
 if __name__ == "__main__":

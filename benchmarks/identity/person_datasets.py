@@ -55,8 +55,17 @@ sys.path.insert(0, str(HERE))
 
 from crm_dataset import export  # noqa: E402
 
-CANONICAL = ("source_record_id", "first_name", "last_name", "full_name", "email", "city", "postcode", "job_title",
-             "birth_date")
+CANONICAL = (
+    "source_record_id",
+    "first_name",
+    "last_name",
+    "full_name",
+    "email",
+    "city",
+    "postcode",
+    "job_title",
+    "birth_date",
+)
 DATASETS = ("historical-50k", "fake-1000", "febrl3-sparse", "febrl4-sparse")
 
 
@@ -76,23 +85,46 @@ def load(dataset: str, source: Path | None) -> tuple[pd.DataFrame, pd.Series]:
     """(canonical CRM export, truth: source_record_id → entity)."""
     if dataset == "historical-50k":
         raw = pd.read_parquet(source)
-        out = pd.DataFrame({"source_record_id": raw["unique_id"], "first_name": raw["first_name"],
-                            "last_name": raw["surname"], "full_name": raw["full_name"], "birth_date": raw["dob"],
-                            "city": raw["birth_place"], "postcode": raw["postcode_fake"], "job_title": raw["occupation"]})
+        out = pd.DataFrame(
+            {
+                "source_record_id": raw["unique_id"],
+                "first_name": raw["first_name"],
+                "last_name": raw["surname"],
+                "full_name": raw["full_name"],
+                "birth_date": raw["dob"],
+                "city": raw["birth_place"],
+                "postcode": raw["postcode_fake"],
+                "job_title": raw["occupation"],
+            }
+        )
         truth = raw["cluster"]
     elif dataset == "fake-1000":
         raw = pd.read_csv(source, dtype=str, keep_default_na=False)
-        out = pd.DataFrame({"source_record_id": raw["unique_id"], "first_name": raw["first_name"],
-                            "last_name": raw["surname"], "birth_date": raw["dob"], "city": raw["city"],
-                            "email": raw["email"]})
+        out = pd.DataFrame(
+            {
+                "source_record_id": raw["unique_id"],
+                "first_name": raw["first_name"],
+                "last_name": raw["surname"],
+                "birth_date": raw["dob"],
+                "city": raw["city"],
+                "email": raw["email"],
+            }
+        )
         truth = raw["cluster"]
     else:
         from febrl import load_febrl
 
         records = load_febrl(dataset.removesuffix("-sparse")).records
-        out = pd.DataFrame({"source_record_id": records["record_id"], "first_name": records["given_name"],
-                            "last_name": records["surname"], "birth_date": _iso_date(records["date_of_birth"]),
-                            "city": records["suburb"], "postcode": records["postcode"]})
+        out = pd.DataFrame(
+            {
+                "source_record_id": records["record_id"],
+                "first_name": records["given_name"],
+                "last_name": records["surname"],
+                "birth_date": _iso_date(records["date_of_birth"]),
+                "city": records["suburb"],
+                "postcode": records["postcode"],
+            }
+        )
         truth = records["entity_id"]
     out = out.reindex(columns=CANONICAL)
     for column in CANONICAL:
@@ -106,17 +138,32 @@ def write_landing(home: Path, label: str, export_frame: pd.DataFrame, truth: pd.
     export_frame.to_csv(landing / f"{label}.csv", index=False)
     (home / "truth").mkdir(parents=True, exist_ok=True)
     pd.DataFrame({"source": "generic", "source_record_id": truth.index, "true_entity_id": truth.to_numpy()}).to_csv(
-        home / "truth" / "identity_truth.csv", index=False)
+        home / "truth" / "identity_truth.csv", index=False
+    )
 
 
 def normalise(home: Path) -> float:
     """``mos run`` of ingestion, staging and int_crm_contacts__normalised on ``home``; seconds taken."""
-    env = {**os.environ, "MOS_HOME": str(home), "DBT_INDIRECT_SELECTION": "cautious",
-           "LITELLM_LOCAL_MODEL_COST_MAP": "True", "DO_NOT_TRACK": "1", "DAGSTER_DISABLE_TELEMETRY": "1"}
+    env = {
+        **os.environ,
+        "MOS_HOME": str(home),
+        "DBT_INDIRECT_SELECTION": "cautious",
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "DO_NOT_TRACK": "1",
+        "DAGSTER_DISABLE_TELEMETRY": "1",
+    }
     start = time.perf_counter()
-    subprocess.run([str(Path(sys.executable).with_name("mos")), "run", "--select",
-                    "+key:intermediate/int_crm_contacts__normalised or key:staging/identity_blocked_values"],
-                   env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            str(Path(sys.executable).with_name("mos")),
+            "run",
+            "--select",
+            "+key:intermediate/int_crm_contacts__normalised or key:staging/identity_blocked_values",
+        ],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     return time.perf_counter() - start
 
 
@@ -136,10 +183,18 @@ def main(argv: list[str] | None = None) -> None:
     frame, truth = load(args.dataset, args.source)
     write_landing(home, label, frame, truth)
     seconds = normalise(home)
-    meta = export(home / "warehouse.duckdb", home / "truth" / "identity_truth.csv", args.out or HERE / "data" / label,
-                  label, sources=("generic",), dataset=f"{label} via crm_contacts/generic/")
-    print(f"{label}: {meta['records']:,} records, {meta['true_entities']:,} true entities; loaded and normalised "
-          f"by `mos run` in {seconds:.0f} s (MOS_HOME {home})")
+    meta = export(
+        home / "warehouse.duckdb",
+        home / "truth" / "identity_truth.csv",
+        args.out or HERE / "data" / label,
+        label,
+        sources=("generic",),
+        dataset=f"{label} via crm_contacts/generic/",
+    )
+    print(
+        f"{label}: {meta['records']:,} records, {meta['true_entities']:,} true entities; loaded and normalised "
+        f"by `mos run` in {seconds:.0f} s (MOS_HOME {home})"
+    )
 
 
 if __name__ == "__main__":

@@ -44,8 +44,16 @@ sys.path.insert(0, str(HERE))
 from runfiles import peak_rss_mib, write_run  # noqa: E402
 
 FEBRL_COLUMNS = [
-    "given_name", "surname", "street_number", "address_1", "address_2",
-    "suburb", "postcode", "state", "date_of_birth", "soc_sec_id",
+    "given_name",
+    "surname",
+    "street_number",
+    "address_1",
+    "address_2",
+    "suburb",
+    "postcode",
+    "state",
+    "date_of_birth",
+    "soc_sec_id",
 ]
 PREDICT_THRESHOLD = 0.01
 CLUSTER_THRESHOLD = 0.9
@@ -86,8 +94,13 @@ def deterministic_rules():
 
 
 CRM_COLUMNS = [
-    "first_name_norm", "last_name_norm", "email_match_key", "phone_e164", "birth_date",
-    "postcode_norm", "company_norm",
+    "first_name_norm",
+    "last_name_norm",
+    "email_match_key",
+    "phone_e164",
+    "birth_date",
+    "postcode_norm",
+    "company_norm",
 ]
 
 
@@ -143,8 +156,15 @@ def crm_settings(link_type: str):
 # postcode_norm (postcode_fake), city_norm (birth_place), job_title_norm (occupation), email_match_key.
 # Comparisons and rules naming a column the dataset does not fill (below 10 % of records) are left out,
 # as ours are; email (fake_1000) gets Splink's EmailComparison and a block of its own.
-PERSON_COLUMNS = ["first_name_norm", "last_name_norm", "birth_date", "postcode_norm", "city_norm", "job_title_norm",
-                  "email_match_key"]
+PERSON_COLUMNS = [
+    "first_name_norm",
+    "last_name_norm",
+    "birth_date",
+    "postcode_norm",
+    "city_norm",
+    "job_title_norm",
+    "email_match_key",
+]
 
 
 def _filled(records: pd.DataFrame, column: str) -> bool:
@@ -171,8 +191,11 @@ def person_settings(link_type: str, records: pd.DataFrame):
         ("email_match_key",),
     ]
     rules = [r for r in rules if all(has[c] for c in PERSON_COLUMNS if any(c in k for k in r))]
-    comparisons = [cl.ForenameSurnameComparison("first_name_norm", "last_name_norm",
-                                                forename_surname_concat_col_name="first_name_surname_concat")]
+    comparisons = [
+        cl.ForenameSurnameComparison(
+            "first_name_norm", "last_name_norm", forename_surname_concat_col_name="first_name_surname_concat"
+        )
+    ]
     if has["birth_date"]:
         comparisons.append(cl.DateOfBirthComparison("birth_date", input_is_string=True))
     if has["postcode_norm"]:
@@ -218,8 +241,16 @@ def ensure_data(dataset: str, n: int | None, seed: int, data_dir: Path | None, p
         label = f"synthetic-n{n}-s{seed}" if dataset == "synthetic" else dataset
         data_dir = HERE / "data" / label
     if not (data_dir / "dataset.json").is_file():
-        cmd = [project_python, str(HERE / "febrl.py"), "--dataset", dataset, "--seed", str(seed),
-               "--out", str(data_dir)]
+        cmd = [
+            project_python,
+            str(HERE / "febrl.py"),
+            "--dataset",
+            dataset,
+            "--seed",
+            str(seed),
+            "--out",
+            str(data_dir),
+        ]
         if n is not None:
             cmd += ["--n", str(n)]
         print("preparing data:", " ".join(cmd), flush=True)
@@ -227,8 +258,16 @@ def ensure_data(dataset: str, n: int | None, seed: int, data_dir: Path | None, p
     return data_dir
 
 
-def run(records: pd.DataFrame, link_type: str, label: str, u_seed: int | None, verbose: bool,
-        threads: int | None = None, mode: str = "febrl", em_postcode_rule: tuple[str, ...] = ("postcode",)) -> dict:
+def run(
+    records: pd.DataFrame,
+    link_type: str,
+    label: str,
+    u_seed: int | None,
+    verbose: bool,
+    threads: int | None = None,
+    mode: str = "febrl",
+    em_postcode_rule: tuple[str, ...] = ("postcode",),
+) -> dict:
     import duckdb
     from splink import DuckDBAPI, Linker, block_on
 
@@ -245,7 +284,9 @@ def run(records: pd.DataFrame, link_type: str, label: str, u_seed: int | None, v
     person = mode == "person"
     if person:
         columns = ["record_id", *[c for c in PERSON_COLUMNS if c in records]]
-        records = records.assign(first_name_surname_concat=records["first_name_norm"].str.cat(records["last_name_norm"], sep=" "))
+        records = records.assign(
+            first_name_surname_concat=records["first_name_norm"].str.cat(records["last_name_norm"], sep=" ")
+        )
         columns.append("first_name_surname_concat")
     else:
         columns = ["record_id", *(CRM_COLUMNS if crm else FEBRL_COLUMNS)]
@@ -254,9 +295,13 @@ def run(records: pd.DataFrame, link_type: str, label: str, u_seed: int | None, v
         con.execute(f"set threads = {int(threads)}").fetchall()
     db_api = DuckDBAPI(connection=con)
     if link_type == "link_only":
-        inputs = [db_api.register(records.loc[records["source"] == s, columns].reset_index(drop=True),
-                                  dataset_display_name=f"{label}_{s}".replace("-", "_"))
-                  for s in sorted(records["source"].unique())]
+        inputs = [
+            db_api.register(
+                records.loc[records["source"] == s, columns].reset_index(drop=True),
+                dataset_display_name=f"{label}_{s}".replace("-", "_"),
+            )
+            for s in sorted(records["source"].unique())
+        ]
     else:
         inputs = db_api.register(records[columns], dataset_display_name=label.replace("-", "_"))
     if person:
@@ -269,16 +314,19 @@ def run(records: pd.DataFrame, link_type: str, label: str, u_seed: int | None, v
         linker.training.estimate_probability_two_random_records_match(person_deterministic_rules(has), recall=0.6)
     else:
         linker.training.estimate_probability_two_random_records_match(
-            crm_deterministic_rules() if crm else deterministic_rules(), recall=0.8)
+            crm_deterministic_rules() if crm else deterministic_rules(), recall=0.8
+        )
     stage("lambda")
     linker.training.estimate_u_using_random_sampling(max_pairs=1e7, seed=u_seed)
     stage("u")
     if person:
         linker.training.estimate_parameters_using_expectation_maximisation(
-            block_on("first_name_norm", "last_name_norm"), estimate_without_term_frequencies=True)
+            block_on("first_name_norm", "last_name_norm"), estimate_without_term_frequencies=True
+        )
         if has["birth_date"]:
             linker.training.estimate_parameters_using_expectation_maximisation(
-                block_on("birth_date"), estimate_without_term_frequencies=True)
+                block_on("birth_date"), estimate_without_term_frequencies=True
+            )
     elif crm:
         linker.training.estimate_parameters_using_expectation_maximisation(block_on(*SORTED_NAMES, "postcode_norm"))
         linker.training.estimate_parameters_using_expectation_maximisation(block_on("email_match_key"))
@@ -290,21 +338,32 @@ def run(records: pd.DataFrame, link_type: str, label: str, u_seed: int | None, v
     stage("predict")
     cluster_threshold = PERSON_CLUSTER_THRESHOLD if person else CLUSTER_THRESHOLD
     clustered = linker.clustering.cluster_pairwise_predictions_at_threshold(
-        predictions, threshold_match_probability=cluster_threshold)
+        predictions, threshold_match_probability=cluster_threshold
+    )
     stage("cluster")
     clusters = clustered.query_sql(f"select record_id, cluster_id from {clustered.physical_name}").as_pandas_dataframe()
     edges = predictions.query_sql(
         f"select record_id_l, record_id_r, match_probability from {predictions.physical_name} "
-        f"where match_probability >= {cluster_threshold}").as_pandas_dataframe()
-    n_predictions = int(predictions.query_sql(f"select count(*) as n from {predictions.physical_name}")
-                        .as_pandas_dataframe()["n"].iloc[0])
+        f"where match_probability >= {cluster_threshold}"
+    ).as_pandas_dataframe()
+    n_predictions = int(
+        predictions.query_sql(f"select count(*) as n from {predictions.physical_name}")
+        .as_pandas_dataframe()["n"]
+        .iloc[0]
+    )
     stage("collect")
     seconds = time.perf_counter() - start
     peak = peak_rss_mib()
 
     return {
-        "linker": linker, "inputs": inputs, "clusters": clusters, "edges": edges, "seconds": seconds,
-        "peak_rss_mib": peak, "stages": stages, "predictions_p001": n_predictions,
+        "linker": linker,
+        "inputs": inputs,
+        "clusters": clusters,
+        "edges": edges,
+        "seconds": seconds,
+        "peak_rss_mib": peak,
+        "stages": stages,
+        "predictions_p001": n_predictions,
         "lambda": linker._settings_obj._probability_two_random_records_match,
         "duckdb_version": duckdb.__version__,
         "threads": int(con.execute("select current_setting('threads')").fetchall()[0][0]),
@@ -316,35 +375,58 @@ def count_comparisons(result: dict, link_type: str) -> int:
 
     rules = result["linker"]._settings_obj._blocking_rules_to_generate_predictions
     counts = count_comparisons_from_blocking_rules(
-        result["inputs"], blocking_rules=[r.blocking_rule_sql for r in rules], link_type=link_type,
-        unique_id_column_name="record_id", record_sample_proportion=1.0)
+        result["inputs"],
+        blocking_rules=[r.blocking_rule_sql for r in rules],
+        link_type=link_type,
+        unique_id_column_name="record_id",
+        record_sample_proportion=1.0,
+    )
     return int(counts[-1]["cumulative_comparison_count"])
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", required=True,
-                        help="febrl1-4 or synthetic (--settings febrl); a crm_dataset.py label such as "
-                             "sim-crm-10k (--settings crm)")
-    parser.add_argument("--settings", choices=["febrl", "crm", "person"], default="febrl",
-                        help="febrl: ANCHORS settings; crm: our CRM blocking rules with Splink's comparisons; "
-                             "person: Splink's historical_50k example settings (person_datasets.py datasets)")
+    parser.add_argument(
+        "--dataset",
+        required=True,
+        help="febrl1-4 or synthetic (--settings febrl); a crm_dataset.py label such as sim-crm-10k (--settings crm)",
+    )
+    parser.add_argument(
+        "--settings",
+        choices=["febrl", "crm", "person"],
+        default="febrl",
+        help="febrl: ANCHORS settings; crm: our CRM blocking rules with Splink's comparisons; "
+        "person: Splink's historical_50k example settings (person_datasets.py datasets)",
+    )
     parser.add_argument("--n", type=int, help="records (synthetic only)")
     parser.add_argument("--seed", type=int, default=42, help="synthetic data seed")
     parser.add_argument("--out", type=Path, help="run directory (default benchmarks/identity/out/splink-<label>)")
     parser.add_argument("--data-dir", type=Path, help="dataset directory (default benchmarks/identity/data/<label>)")
-    parser.add_argument("--link-type", choices=["dedupe_only", "link_only"],
-                        help="default: link_only for FEBRL4 (A↔B), dedupe_only otherwise")
-    parser.add_argument("--u-seed", type=int, default=None,
-                        help="seed for u random sampling (default: unseeded, Splink's standard; slower when set)")
+    parser.add_argument(
+        "--link-type",
+        choices=["dedupe_only", "link_only"],
+        help="default: link_only for FEBRL4 (A↔B), dedupe_only otherwise",
+    )
+    parser.add_argument(
+        "--u-seed",
+        type=int,
+        default=None,
+        help="seed for u random sampling (default: unseeded, Splink's standard; slower when set)",
+    )
     parser.add_argument("--threads", type=int, help="DuckDB threads (default: DuckDB's, i.e. all cores)")
     parser.add_argument("--no-count", action="store_true", help="skip the (untimed) exact comparison count")
-    parser.add_argument("--project-python", default=os.environ.get("MOS_PYTHON", str(ROOT / ".venv/bin/python")),
-                        help="python of the project venv, used to prepare data")
+    parser.add_argument(
+        "--project-python",
+        default=os.environ.get("MOS_PYTHON", str(ROOT / ".venv/bin/python")),
+        help="python of the project venv, used to prepare data",
+    )
     parser.add_argument("--verbose", action="store_true", help="Splink's INFO logging")
-    parser.add_argument("--em-postcode-with-street-number", action="store_true",
-                        help="block the second EM session on postcode + street_number instead of postcode alone "
-                             "(a deviation from ANCHORS: on the synthetic 1M set a postcode-only block is 417M pairs)")
+    parser.add_argument(
+        "--em-postcode-with-street-number",
+        action="store_true",
+        help="block the second EM session on postcode + street_number instead of postcode alone "
+        "(a deviation from ANCHORS: on the synthetic 1M set a postcode-only block is 417M pairs)",
+    )
     args = parser.parse_args(argv)
 
     import splink
@@ -366,25 +448,41 @@ def main(argv: list[str] | None = None) -> None:
     print(f"Splink {splink.__version__} on {label} ({len(records):,} records, {link_type})", flush=True)
     em_rule = ("postcode", "street_number") if args.em_postcode_with_street_number else ("postcode",)
     load_at_start = round(os.getloadavg()[0], 2)
-    result = run(records, link_type, label, args.u_seed, args.verbose, args.threads, mode=args.settings,
-                 em_postcode_rule=em_rule)
+    result = run(
+        records, link_type, label, args.u_seed, args.verbose, args.threads, mode=args.settings, em_postcode_rule=em_rule
+    )
     comparisons = None if args.no_count else count_comparisons(result, link_type)
 
     run_meta = {
-        "tool": "splink", "tool_version": splink.__version__, "settings": args.settings, "duckdb_version": result["duckdb_version"],
-        "dataset": label, "data_dir": str(data_dir), "link_type": link_type, "records": len(records),
-        "seconds": round(result["seconds"], 3), "peak_rss_mib": round(result["peak_rss_mib"], 1),
-        "stages": result["stages"], "comparisons": comparisons, "predictions_p001": result["predictions_p001"],
-        "edges_p090": len(result["edges"]), "lambda": result["lambda"], "u_seed": args.u_seed,
-        "duckdb_threads": result["threads"], "predict_threshold": PREDICT_THRESHOLD,
+        "tool": "splink",
+        "tool_version": splink.__version__,
+        "settings": args.settings,
+        "duckdb_version": result["duckdb_version"],
+        "dataset": label,
+        "data_dir": str(data_dir),
+        "link_type": link_type,
+        "records": len(records),
+        "seconds": round(result["seconds"], 3),
+        "peak_rss_mib": round(result["peak_rss_mib"], 1),
+        "stages": result["stages"],
+        "comparisons": comparisons,
+        "predictions_p001": result["predictions_p001"],
+        "edges_p090": len(result["edges"]),
+        "lambda": result["lambda"],
+        "u_seed": args.u_seed,
+        "duckdb_threads": result["threads"],
+        "predict_threshold": PREDICT_THRESHOLD,
         "cluster_threshold": PERSON_CLUSTER_THRESHOLD if args.settings == "person" else CLUSTER_THRESHOLD,
-        "em_postcode_rule": list(em_rule), "load_average_start": load_at_start,
+        "em_postcode_rule": list(em_rule),
+        "load_average_start": load_at_start,
     }
     write_run(out, result["clusters"], run_meta, edges=result["edges"])
     result["linker"].misc.save_model_to_json(str(out / "model.json"), overwrite=True)
-    print(f"wall time {result['seconds']:.1f} s, peak RSS {result['peak_rss_mib']:.0f} MiB; "
-          f"stages {result['stages']}; comparisons {comparisons if comparisons is not None else 'not counted'}; "
-          f"{len(result['edges']):,} edges ≥ {run_meta['cluster_threshold']}; λ = {result['lambda']:.3g} → {out}")
+    print(
+        f"wall time {result['seconds']:.1f} s, peak RSS {result['peak_rss_mib']:.0f} MiB; "
+        f"stages {result['stages']}; comparisons {comparisons if comparisons is not None else 'not counted'}; "
+        f"{len(result['edges']):,} edges ≥ {run_meta['cluster_threshold']}; λ = {result['lambda']:.3g} → {out}"
+    )
 
 
 if __name__ == "__main__":

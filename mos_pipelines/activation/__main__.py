@@ -33,8 +33,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
-        report = deliver(con, args.destination, config, settings.mos_home, args.run_id or f"direct-{uuid.uuid4()}",
-                         dry_run=args.dry_run, log=lambda m: print(m, file=sys.stderr))
+        report = deliver(
+            con,
+            args.destination,
+            config,
+            settings.mos_home,
+            args.run_id or f"direct-{uuid.uuid4()}",
+            dry_run=args.dry_run,
+            log=lambda m: print(m, file=sys.stderr),
+        )
     except (DeliveryError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -151,13 +151,20 @@ class LlmCopyRenderer:
     def render(self, brief: CopyBrief) -> RenderedCopy:
         subject, body = brief.template.subject.strip(), brief.template.body.strip()
         # The template's own figures are facts the copy may restate (a 20 % offer stays 20 %).
-        facts = {"subject": subject, "body": body, "campaign_id": brief.campaign_id, "variant_id": brief.variant_id,
-                 "figures": sorted(_numbers(subject + " " + body)), **brief.facts}
+        facts = {
+            "subject": subject,
+            "body": body,
+            "campaign_id": brief.campaign_id,
+            "variant_id": brief.variant_id,
+            "figures": sorted(_numbers(subject + " " + body)),
+            **brief.facts,
+        }
         generation = self.llm.generate(self.task, self.prompt_id, facts)
         subject, _, body = generation.text.partition("\n")
         subject = subject.removeprefix("Subject:").strip()
-        return RenderedCopy(subject, body.strip(), str(generation.model), bool(generation.flagged),
-                            getattr(generation, "reason", None))
+        return RenderedCopy(
+            subject, body.strip(), str(generation.model), bool(generation.flagged), getattr(generation, "reason", None)
+        )
 
 
 def renderer_from_settings(settings: ContentSettings, con: duckdb.DuckDBPyConnection | None = None) -> CopyRenderer:
@@ -188,7 +195,9 @@ def _numbers(text: str) -> set[str]:
 def guarded(brief: CopyBrief, copy: RenderedCopy) -> RenderedCopy:
     """The renderer's copy when it states no number absent from its template and facts, and keeps only
     known placeholders; else the template, flagged."""
-    allowed = _numbers(brief.template.subject + " " + brief.template.body + " " + json.dumps(dict(brief.facts), default=str))
+    allowed = _numbers(
+        brief.template.subject + " " + brief.template.body + " " + json.dumps(dict(brief.facts), default=str)
+    )
     invented = sorted(_numbers(copy.subject + " " + copy.body) - allowed)
     problems = []
     if invented:
@@ -201,8 +210,13 @@ def guarded(brief: CopyBrief, copy: RenderedCopy) -> RenderedCopy:
     if not copy.subject.strip() or not copy.body.strip():
         problems.append("empty subject or body")
     if problems:
-        return RenderedCopy(brief.template.subject, brief.template.body, "static", flagged=True,
-                            reason=f"{copy.renderer}: {'; '.join(problems)}")
+        return RenderedCopy(
+            brief.template.subject,
+            brief.template.body,
+            "static",
+            flagged=True,
+            reason=f"{copy.renderer}: {'; '.join(problems)}",
+        )
     return copy
 
 
@@ -213,28 +227,58 @@ def render_variant(brief: CopyBrief, renderer: CopyRenderer) -> RenderedCopy:
     try:
         copy = renderer.render(brief)
     except Exception as exc:  # a renderer failing must not stop the send: the template is the fallback
-        return RenderedCopy(brief.template.subject, brief.template.body, "static", flagged=True,
-                            reason=f"{renderer.name}: {type(exc).__name__}: {exc}")
+        return RenderedCopy(
+            brief.template.subject,
+            brief.template.body,
+            "static",
+            flagged=True,
+            reason=f"{renderer.name}: {type(exc).__name__}: {exc}",
+        )
     return guarded(brief, copy)
 
 
-def kept_copy(con: duckdb.DuckDBPyConnection, brief: CopyBrief, renderer: CopyRenderer,
-              now: datetime.datetime) -> RenderedCopy:
+def kept_copy(
+    con: duckdb.DuckDBPyConnection, brief: CopyBrief, renderer: CopyRenderer, now: datetime.datetime
+) -> RenderedCopy:
     """The variant's copy as first rendered for this template and renderer (``activation.variant_copy``);
     rendered (``render_variant``) and kept when there is none yet."""
     con.execute(VARIANT_COPY_DDL)
     settings = str(getattr(renderer, "settings", renderer.name))
-    key = hashlib.sha256(json.dumps([brief.campaign_id, brief.variant_id, brief.template.subject,
-                                     brief.template.body, settings, dict(brief.facts)],
-                                    default=str).encode()).hexdigest()
-    found = con.execute("select subject, body, renderer, flagged, reason from activation.variant_copy "
-                        "where copy_key = ?", [key]).fetchall()
+    key = hashlib.sha256(
+        json.dumps(
+            [
+                brief.campaign_id,
+                brief.variant_id,
+                brief.template.subject,
+                brief.template.body,
+                settings,
+                dict(brief.facts),
+            ],
+            default=str,
+        ).encode()
+    ).hexdigest()
+    found = con.execute(
+        "select subject, body, renderer, flagged, reason from activation.variant_copy where copy_key = ?", [key]
+    ).fetchall()
     if found:
         return RenderedCopy(*found[0])
     copy = render_variant(brief, renderer)
-    con.execute("insert into activation.variant_copy values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [key, brief.campaign_id, brief.variant_id, brief.template_id, settings, copy.subject, copy.body,
-                 copy.renderer, copy.flagged, copy.reason, now])
+    con.execute(
+        "insert into activation.variant_copy values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            key,
+            brief.campaign_id,
+            brief.variant_id,
+            brief.template_id,
+            settings,
+            copy.subject,
+            copy.body,
+            copy.renderer,
+            copy.flagged,
+            copy.reason,
+            now,
+        ],
+    )
     return copy
 
 
@@ -250,12 +294,14 @@ def approval_id(campaign_id: str, variant_id: str, copy: RenderedCopy) -> str:
 
 # -- the approval queue ------------------------------------------------------------------------------
 
+
 def ensure_approvals(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(APPROVALS_DDL)
 
 
-def request_approval(con: duckdb.DuckDBPyConnection, brief: CopyBrief, copy: RenderedCopy, claims: list[str],
-                     now: datetime.datetime) -> tuple[str, str]:
+def request_approval(
+    con: duckdb.DuckDBPyConnection, brief: CopyBrief, copy: RenderedCopy, claims: list[str], now: datetime.datetime
+) -> tuple[str, str]:
     """Queue the copy for approval unless it already is; returns (approval id, its status)."""
     ensure_approvals(con)
     key = approval_id(brief.campaign_id, brief.variant_id, copy)
@@ -264,8 +310,17 @@ def request_approval(con: duckdb.DuckDBPyConnection, brief: CopyBrief, copy: Ren
         return key, found[0][0]
     con.execute(
         "insert into activation.approvals values (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, null, null, null)",
-        [key, brief.campaign_id, brief.variant_id, brief.template_id, copy.renderer, copy.subject, copy.body,
-         json.dumps(claims), now],
+        [
+            key,
+            brief.campaign_id,
+            brief.variant_id,
+            brief.template_id,
+            copy.renderer,
+            copy.subject,
+            copy.body,
+            json.dumps(claims),
+            now,
+        ],
     )
     return key, "pending"
 
@@ -276,8 +331,9 @@ def list_approvals(con: duckdb.DuckDBPyConnection, status: str | None = None) ->
     return con.execute(f"select * from activation.approvals {where} order by requested_at, approval_id", params).df()
 
 
-def decide(con: duckdb.DuckDBPyConnection, key: str, decision: str, decided_by: str, note: str | None,
-           now: datetime.datetime) -> None:
+def decide(
+    con: duckdb.DuckDBPyConnection, key: str, decision: str, decided_by: str, note: str | None, now: datetime.datetime
+) -> None:
     """Approve or reject pending copy (a decided one cannot be changed: copy that changes gets a new id)."""
     if decision not in ("approved", "rejected"):
         raise ApprovalError(f"decision must be approved or rejected, not {decision!r}")

@@ -5,7 +5,7 @@
 1. the channel's kill switch: off means nothing is read or sent;
 2. reconcile what a crashed run left in flight (``ledger`` docstring), before anything new is sent;
 3. read the sync model and let the channel prepare payloads (hashing, copy, approvals);
-4. check consent again (``marts.consent_current``, the destination's purpose): a row without granted
+4. check consent again (``marts.dim_customer_consents``, the destination's purpose): a row without granted
    consent now is not sent (an audit row says why) and, if the destination holds it, is removed;
 5. diff against the ledger: only added, changed and removed records become changes;
 6. dry run: write the changes to ``$MOS_HOME/activation/dry_run/<destination>/<run>.jsonl`` and stop;
@@ -30,9 +30,9 @@ from mos_pipelines.activation.channels import Channel, ChannelContext, DeliveryE
 from mos_pipelines.activation.content import ensure_approvals
 from mos_pipelines.activation.retry import RateLimiter
 from mos_pipelines.configuration.activation import ActivationSettings, Destination
-from mos_pipelines.warehouse import scalar, table_exists, transaction
+from mos_pipelines.warehouse import table_exists, transaction
 
-CONSENT_TABLE = "marts.consent_current"
+CONSENT_TABLE = "marts.dim_customer_consents"
 Log = Callable[[str], None]
 
 
@@ -74,17 +74,22 @@ def _table_exists(con: duckdb.DuckDBPyConnection, relation: str) -> bool:
 def read_sync_model(con: duckdb.DuckDBPyConnection, name: str, destination: Destination) -> list[dict[str, Any]]:
     """The rows the destination should hold, ordered by record key."""
     if not _table_exists(con, destination.sync_model):
-        raise DeliveryError(f"destination {name}: sync model {destination.sync_model} does not exist; "
-                            "build it first (`mos run`)")
+        raise DeliveryError(
+            f"destination {name}: sync model {destination.sync_model} does not exist; build it first (`mos run`)"
+        )
     frame = con.execute(f"select * from {destination.sync_model}").df()
     if destination.record_key not in frame.columns:
-        raise DeliveryError(f"destination {name}: sync model {destination.sync_model} has no record key column "
-                            f"{destination.record_key!r}")
+        raise DeliveryError(
+            f"destination {name}: sync model {destination.sync_model} has no record key column "
+            f"{destination.record_key!r}"
+        )
     duplicated = frame[destination.record_key].duplicated()
     if duplicated.any():
         example = frame.loc[duplicated, destination.record_key].iloc[0]
-        raise DeliveryError(f"destination {name}: {destination.sync_model}.{destination.record_key} is not unique "
-                            f"(e.g. {example!r} appears twice)")
+        raise DeliveryError(
+            f"destination {name}: {destination.sync_model}.{destination.record_key} is not unique "
+            f"(e.g. {example!r} appears twice)"
+        )
     frame = frame.sort_values(destination.record_key)
     return frame.astype(object).where(frame.notna(), None).to_dict("records")
 
@@ -112,21 +117,48 @@ class _Audit:
         self.base = {"run_id": run_id, "destination": destination, "channel": channel}
         self.now = now
 
-    def add(self, record_key: str, status: str, reason: str | None = None, *, recipient_hash: str | None = None,
-            idempotency_key: str | None = None, operation: str | None = None, attempt: int | None = None,
-            response_code: int | None = None, duration_ms: float | None = None) -> None:
-        self.rows.append({**self.base, "record_key": record_key, "recipient_hash": recipient_hash,
-                          "idempotency_key": idempotency_key, "operation": operation, "attempt": attempt,
-                          "response_code": response_code, "status": status, "reason": reason,
-                          "attempted_at": self.now(), "duration_ms": duration_ms})
+    def add(
+        self,
+        record_key: str,
+        status: str,
+        reason: str | None = None,
+        *,
+        recipient_hash: str | None = None,
+        idempotency_key: str | None = None,
+        operation: str | None = None,
+        attempt: int | None = None,
+        response_code: int | None = None,
+        duration_ms: float | None = None,
+    ) -> None:
+        self.rows.append(
+            {
+                **self.base,
+                "record_key": record_key,
+                "recipient_hash": recipient_hash,
+                "idempotency_key": idempotency_key,
+                "operation": operation,
+                "attempt": attempt,
+                "response_code": response_code,
+                "status": status,
+                "reason": reason,
+                "attempted_at": self.now(),
+                "duration_ms": duration_ms,
+            }
+        )
 
     def flush(self, con: duckdb.DuckDBPyConnection) -> None:
         ledger.record_attempts(con, self.rows)
         self.rows = []
 
 
-def _reconcile(con: duckdb.DuckDBPyConnection, name: str, channel: Channel, audit: _Audit, report: DeliveryReport,
-               now: datetime.datetime) -> None:
+def _reconcile(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    channel: Channel,
+    audit: _Audit,
+    report: DeliveryReport,
+    now: datetime.datetime,
+) -> None:
     """Resolve changes a crashed run left in flight, by asking the channel whether they arrived."""
     rows = ledger.in_flight(con, name)
     if not rows:
@@ -135,27 +167,50 @@ def _reconcile(con: duckdb.DuckDBPyConnection, name: str, channel: Channel, audi
     delivered = [r["record_key"] for r in rows if found.get(r["record_key"]) is True]
     missing = [r["record_key"] for r in rows if found.get(r["record_key"]) is False]
     unknown = [r["record_key"] for r in rows if found.get(r["record_key"]) is None]
-    outcome = {**{k: ("reconciled_delivered", "found at the destination by idempotency key") for k in delivered},
-               **{k: ("reconciled_not_delivered", "not at the destination: will be sent with the same key")
-                  for k in missing},
-               **{k: ("unknown", "in flight when a run stopped; the channel cannot tell whether it arrived")
-                  for k in unknown}}
+    outcome = {
+        **{k: ("reconciled_delivered", "found at the destination by idempotency key") for k in delivered},
+        **{k: ("reconciled_not_delivered", "not at the destination: will be sent with the same key") for k in missing},
+        **{k: ("unknown", "in flight when a run stopped; the channel cannot tell whether it arrived") for k in unknown},
+    }
     for row in rows:
         status, reason = outcome[row["record_key"]]
-        audit.add(row["record_key"], status, reason, idempotency_key=row["idempotency_key"],
-                  operation=row["operation"], attempt=row["attempts"])
+        audit.add(
+            row["record_key"],
+            status,
+            reason,
+            idempotency_key=row["idempotency_key"],
+            operation=row["operation"],
+            attempt=row["attempts"],
+        )
     with transaction(con):
         ledger.acknowledge(con, name, delivered, now)
-        ledger.set_status(con, name, missing, "pending", now, {k: "in flight at a crash; not delivered" for k in missing})
-        ledger.set_status(con, name, unknown, "unknown", now,
-                          {k: "in flight at a crash; delivery unknown (requeue after checking)" for k in unknown})
+        ledger.set_status(
+            con, name, missing, "pending", now, {k: "in flight at a crash; not delivered" for k in missing}
+        )
+        ledger.set_status(
+            con,
+            name,
+            unknown,
+            "unknown",
+            now,
+            {k: "in flight at a crash; delivery unknown (requeue after checking)" for k in unknown},
+        )
         audit.flush(con)
     report.reconciled = {"delivered": len(delivered), "not_delivered": len(missing), "unknown": len(unknown)}
 
 
-def deliver(con: duckdb.DuckDBPyConnection, name: str, config: ActivationSettings, mos_home: Path, run_id: str, *,
-            dry_run: bool | None = None, renderer: Any = None, sleep: Callable[[float], None] = time.sleep,
-            log: Log | None = None) -> DeliveryReport:
+def deliver(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    config: ActivationSettings,
+    mos_home: Path,
+    run_id: str,
+    *,
+    dry_run: bool | None = None,
+    renderer: Any = None,
+    sleep: Callable[[float], None] = time.sleep,
+    log: Log | None = None,
+) -> DeliveryReport:
     """Deliver destination ``name`` (see the module docstring); returns what happened."""
     log = log or (lambda message: None)
     destination = config.destination(name)
@@ -172,8 +227,7 @@ def deliver(con: duckdb.DuckDBPyConnection, name: str, config: ActivationSetting
     report.dry_run = dry_run
     ledger.ensure_tables(con)
     ensure_approvals(con)
-    context = ChannelContext(name, destination, config, mos_home, RateLimiter(destination.rate_limit_per_second),
-                             sleep)
+    context = ChannelContext(name, destination, config, mos_home, RateLimiter(destination.rate_limit_per_second), sleep)
     channel = build_channel(context, renderer)
     audit = _Audit(run_id, name, destination.channel, ledger.utcnow)
     try:
@@ -190,8 +244,17 @@ def deliver(con: duckdb.DuckDBPyConnection, name: str, config: ActivationSetting
     return report
 
 
-def _run(con: duckdb.DuckDBPyConnection, name: str, destination: Destination, channel: Channel, audit: _Audit,
-         report: DeliveryReport, mos_home: Path, dry_run: bool, log: Log) -> None:
+def _run(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    destination: Destination,
+    channel: Channel,
+    audit: _Audit,
+    report: DeliveryReport,
+    mos_home: Path,
+    dry_run: bool,
+    log: Log,
+) -> None:
     now = ledger.utcnow()
     rows = read_sync_model(con, name, destination)
     prepared = {p.record_key: p for p in channel.prepare(rows, con, now)}
@@ -202,8 +265,13 @@ def _run(con: duckdb.DuckDBPyConnection, name: str, destination: Destination, ch
         for key, item in list(prepared.items()):
             status = statuses.get(item.customer_id) if item.customer_id else None
             if status != "granted":
-                audit.add(key, "blocked_consent", _consent_reason(purpose, status, "at send time"),
-                          recipient_hash=item.recipient_hash, operation="upsert")
+                audit.add(
+                    key,
+                    "blocked_consent",
+                    _consent_reason(purpose, status, "at send time"),
+                    recipient_hash=item.recipient_hash,
+                    operation="upsert",
+                )
                 report.blocked_consent += 1
                 del prepared[key]
     frozen = set()
@@ -239,11 +307,19 @@ def _run(con: duckdb.DuckDBPyConnection, name: str, destination: Destination, ch
         report.acknowledged += len(local)
     to_send = [c for c in changes if not (c.operation == "remove" and not channel.supports_remove)]
     for start in range(0, len(to_send), channel.batch_size):
-        _send_batch(con, name, destination, channel, audit, report, to_send[start:start + channel.batch_size], log)
+        _send_batch(con, name, destination, channel, audit, report, to_send[start : start + channel.batch_size], log)
 
 
-def _send_batch(con: duckdb.DuckDBPyConnection, name: str, destination: Destination, channel: Channel,
-                audit: _Audit, report: DeliveryReport, batch: list[ledger.Change], log: Log) -> None:
+def _send_batch(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    destination: Destination,
+    channel: Channel,
+    audit: _Audit,
+    report: DeliveryReport,
+    batch: list[ledger.Change],
+    log: Log,
+) -> None:
     purpose = destination.consent_purpose
     if purpose:
         upserts = [c for c in batch if c.operation == "upsert" and c.customer_id]
@@ -252,10 +328,14 @@ def _send_batch(con: duckdb.DuckDBPyConnection, name: str, destination: Destinat
         if revoked:
             for change in batch:
                 if change.record_key in revoked:
-                    audit.add(change.record_key, "blocked_consent",
-                              _consent_reason(purpose, statuses.get(change.customer_id), "when its batch was sent"),
-                              recipient_hash=change.recipient_hash, idempotency_key=change.idempotency_key,
-                              operation="upsert")
+                    audit.add(
+                        change.record_key,
+                        "blocked_consent",
+                        _consent_reason(purpose, statuses.get(change.customer_id), "when its batch was sent"),
+                        recipient_hash=change.recipient_hash,
+                        idempotency_key=change.idempotency_key,
+                        operation="upsert",
+                    )
             report.blocked_consent += len(revoked)
             batch = [c for c in batch if c.record_key not in revoked]
     if not batch:
@@ -265,11 +345,20 @@ def _send_batch(con: duckdb.DuckDBPyConnection, name: str, destination: Destinat
         ledger.mark_in_flight(con, name, keys, report.run_id, ledger.utcnow(), channel.batch_ref(batch))
         audit.flush(con)
 
-    def on_attempt(change: ledger.Change, attempt: int, code: int | None, status: str, reason: str | None,
-                   duration_ms: float) -> None:
-        audit.add(change.record_key, status, reason, recipient_hash=change.recipient_hash,
-                  idempotency_key=change.idempotency_key, operation=change.operation, attempt=attempt,
-                  response_code=code, duration_ms=round(duration_ms, 3))
+    def on_attempt(
+        change: ledger.Change, attempt: int, code: int | None, status: str, reason: str | None, duration_ms: float
+    ) -> None:
+        audit.add(
+            change.record_key,
+            status,
+            reason,
+            recipient_hash=change.recipient_hash,
+            idempotency_key=change.idempotency_key,
+            operation=change.operation,
+            attempt=attempt,
+            response_code=code,
+            duration_ms=round(duration_ms, 3),
+        )
         report.attempts += 1
 
     results = channel.send(batch, on_attempt)
@@ -297,8 +386,17 @@ def _write_dry_run(mos_home: Path, name: str, run_id: str, changes: list[ledger.
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as handle:
         for change in changes:
-            handle.write(json.dumps({"operation": change.operation, "record_key": change.record_key,
-                                     "idempotency_key": change.idempotency_key,
-                                     "payload": change.payload if change.operation == "upsert" else None},
-                                    default=str, sort_keys=True) + "\n")
+            handle.write(
+                json.dumps(
+                    {
+                        "operation": change.operation,
+                        "record_key": change.record_key,
+                        "idempotency_key": change.idempotency_key,
+                        "payload": change.payload if change.operation == "upsert" else None,
+                    },
+                    default=str,
+                    sort_keys=True,
+                )
+                + "\n"
+            )
     return path

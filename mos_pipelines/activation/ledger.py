@@ -78,8 +78,21 @@ create table if not exists ops.activation_attempts (
 );
 """
 
-ATTEMPT_COLUMNS = ("run_id", "destination", "channel", "record_key", "recipient_hash", "idempotency_key", "operation",
-                   "attempt", "response_code", "status", "reason", "attempted_at", "duration_ms")
+ATTEMPT_COLUMNS = (
+    "run_id",
+    "destination",
+    "channel",
+    "record_key",
+    "recipient_hash",
+    "idempotency_key",
+    "operation",
+    "attempt",
+    "response_code",
+    "status",
+    "reason",
+    "attempted_at",
+    "duration_ms",
+)
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
@@ -96,7 +109,9 @@ def payload_hash(payload: Any) -> str:
 
 
 def idempotency_key(destination: str, record_key: str, change_seq: int, operation: str, payload_digest: str) -> str:
-    return hashlib.sha256(f"{destination}|{record_key}|{change_seq}|{operation}|{payload_digest}".encode()).hexdigest()[:32]
+    return hashlib.sha256(f"{destination}|{record_key}|{change_seq}|{operation}|{payload_digest}".encode()).hexdigest()[
+        :32
+    ]
 
 
 @dataclass
@@ -150,8 +165,9 @@ def load(con: duckdb.DuckDBPyConnection, destination: str) -> dict[str, dict[str
     return {row["record_key"]: row for row in rows}
 
 
-def diff(destination: str, desired: dict[str, Prepared], ledger: dict[str, dict[str, Any]],
-         frozen: set[str] | None = None) -> Diff:
+def diff(
+    destination: str, desired: dict[str, Prepared], ledger: dict[str, dict[str, Any]], frozen: set[str] | None = None
+) -> Diff:
     """What to send so the destination holds ``desired``: new and changed records, and removals of
     records it holds that are no longer desired. ``frozen`` keys (e.g. copy awaiting approval) are
     left as they are. Open changes that are still wanted keep their idempotency key."""
@@ -199,55 +215,111 @@ def diff(destination: str, desired: dict[str, Prepared], ledger: dict[str, dict[
             if row["status"] == "dead_letter":
                 wait("dead_letter")
             else:
-                result.changes.append(Change(
-                    key, row["customer_id"], "remove", {"record_key": key}, row["payload_hash"],
-                    row["idempotency_key"], row["change_seq"], row["attempts"],
-                    remove_payload=row["remove_payload"], is_new=False))
+                result.changes.append(
+                    Change(
+                        key,
+                        row["customer_id"],
+                        "remove",
+                        {"record_key": key},
+                        row["payload_hash"],
+                        row["idempotency_key"],
+                        row["change_seq"],
+                        row["attempts"],
+                        remove_payload=row["remove_payload"],
+                        is_new=False,
+                    )
+                )
             continue
         if not row["is_present"]:  # an upsert that never reached the destination: nothing to undo
             result.cancelled.append(key)
             continue
         digest = payload_hash({"remove": key})
-        result.changes.append(Change(
-            key, row["customer_id"], "remove", {"record_key": key}, digest,
-            idempotency_key(destination, key, row["change_seq"], "remove", digest), row["change_seq"],
-            remove_payload=row["remove_payload"]))
+        result.changes.append(
+            Change(
+                key,
+                row["customer_id"],
+                "remove",
+                {"record_key": key},
+                digest,
+                idempotency_key(destination, key, row["change_seq"], "remove", digest),
+                row["change_seq"],
+                remove_payload=row["remove_payload"],
+            )
+        )
     return result
 
 
 def _new_change(destination: str, prepared: Prepared, change_seq: int, remove_payload: dict | None) -> Change:
     return Change(
-        prepared.record_key, prepared.customer_id, "upsert", prepared.payload, prepared.payload_hash,
+        prepared.record_key,
+        prepared.customer_id,
+        "upsert",
+        prepared.payload,
+        prepared.payload_hash,
         idempotency_key(destination, prepared.record_key, change_seq, "upsert", prepared.payload_hash),
-        change_seq, 0, prepared.recipient_hash, remove_payload, prepared.remove_payload)
+        change_seq,
+        0,
+        prepared.recipient_hash,
+        remove_payload,
+        prepared.remove_payload,
+    )
 
 
 def _resumed(prepared: Prepared, row: dict[str, Any]) -> Change:
     return Change(
-        prepared.record_key, prepared.customer_id, "upsert", prepared.payload, prepared.payload_hash,
-        row["idempotency_key"], row["change_seq"], row["attempts"], prepared.recipient_hash,
-        row["remove_payload"], prepared.remove_payload, is_new=False)
+        prepared.record_key,
+        prepared.customer_id,
+        "upsert",
+        prepared.payload,
+        prepared.payload_hash,
+        row["idempotency_key"],
+        row["change_seq"],
+        row["attempts"],
+        prepared.recipient_hash,
+        row["remove_payload"],
+        prepared.remove_payload,
+        is_new=False,
+    )
 
 
 def _json(value: Any) -> str | None:
     return None if value is None else json.dumps(value, sort_keys=True)
 
 
-def write_pending(con: duckdb.DuckDBPyConnection, destination: str, changes: list[Change], run_id: str,
-                  now: datetime.datetime) -> None:
+def write_pending(
+    con: duckdb.DuckDBPyConnection, destination: str, changes: list[Change], run_id: str, now: datetime.datetime
+) -> None:
     """Record new changes as pending (one transaction): insert new records, update existing ones'
     change columns; what the destination acknowledged is untouched."""
     new = [c for c in changes if c.is_new]
     if not new:
         return
-    frame = pd.DataFrame([{
-        "destination": destination, "record_key": c.record_key, "customer_id": c.customer_id,
-        "operation": c.operation, "payload_hash": c.payload_hash, "idempotency_key": c.idempotency_key,
-        "status": "pending", "attempts": 0, "last_error": None, "change_seq": c.change_seq,
-        "acked_payload_hash": None, "is_present": False, "remove_payload": None,
-        "pending_remove_payload": _json(c.pending_remove_payload), "batch_ref": None, "last_run_id": run_id,
-        "first_seen_at": now, "updated_at": now, "acknowledged_at": None,
-    } for c in new])
+    frame = pd.DataFrame(
+        [
+            {
+                "destination": destination,
+                "record_key": c.record_key,
+                "customer_id": c.customer_id,
+                "operation": c.operation,
+                "payload_hash": c.payload_hash,
+                "idempotency_key": c.idempotency_key,
+                "status": "pending",
+                "attempts": 0,
+                "last_error": None,
+                "change_seq": c.change_seq,
+                "acked_payload_hash": None,
+                "is_present": False,
+                "remove_payload": None,
+                "pending_remove_payload": _json(c.pending_remove_payload),
+                "batch_ref": None,
+                "last_run_id": run_id,
+                "first_seen_at": now,
+                "updated_at": now,
+                "acknowledged_at": None,
+            }
+            for c in new
+        ]
+    )
     con.register("_ledger_pending", frame)
     try:
         con.execute(
@@ -281,8 +353,14 @@ def cancel(con: duckdb.DuckDBPyConnection, destination: str, keys: list[str], no
         )
 
 
-def mark_in_flight(con: duckdb.DuckDBPyConnection, destination: str, keys: list[str], run_id: str,
-                   now: datetime.datetime, batch_ref: str | None = None) -> None:
+def mark_in_flight(
+    con: duckdb.DuckDBPyConnection,
+    destination: str,
+    keys: list[str],
+    run_id: str,
+    now: datetime.datetime,
+    batch_ref: str | None = None,
+) -> None:
     """Before a send: the changes are in flight (one more attempt), so a crash leaves a trace."""
     con.execute(
         "update ops.activation_ledger set status = 'in_flight', attempts = attempts + 1, batch_ref = ?, "
@@ -291,8 +369,13 @@ def mark_in_flight(con: duckdb.DuckDBPyConnection, destination: str, keys: list[
     )
 
 
-def acknowledge(con: duckdb.DuckDBPyConnection, destination: str, keys: list[str], now: datetime.datetime,
-                extra_attempts: dict[str, int] | None = None) -> None:
+def acknowledge(
+    con: duckdb.DuckDBPyConnection,
+    destination: str,
+    keys: list[str],
+    now: datetime.datetime,
+    extra_attempts: dict[str, int] | None = None,
+) -> None:
     """The destination confirmed these changes: advance what it holds."""
     if not keys:
         return
@@ -315,9 +398,15 @@ def acknowledge(con: duckdb.DuckDBPyConnection, destination: str, keys: list[str
     _add_attempts(con, destination, extra_attempts)
 
 
-def set_status(con: duckdb.DuckDBPyConnection, destination: str, keys: list[str], status: str,
-               now: datetime.datetime, errors: dict[str, str | None] | None = None,
-               extra_attempts: dict[str, int] | None = None) -> None:
+def set_status(
+    con: duckdb.DuckDBPyConnection,
+    destination: str,
+    keys: list[str],
+    status: str,
+    now: datetime.datetime,
+    errors: dict[str, str | None] | None = None,
+    extra_attempts: dict[str, int] | None = None,
+) -> None:
     """Move changes to ``status`` (pending, failed, dead_letter, unknown) with their last error."""
     if not keys:
         return
@@ -346,8 +435,7 @@ def in_flight(con: duckdb.DuckDBPyConnection, destination: str) -> list[dict[str
     return [row for row in load(con, destination).values() if row["status"] == "in_flight"]
 
 
-def requeue(con: duckdb.DuckDBPyConnection, destination: str, statuses: tuple[str, ...],
-            now: datetime.datetime) -> int:
+def requeue(con: duckdb.DuckDBPyConnection, destination: str, statuses: tuple[str, ...], now: datetime.datetime) -> int:
     """An operator's decision: send these stuck changes again (same idempotency key, attempts reset)."""
     bad = set(statuses) - set(STUCK_STATUSES) - {"failed"}
     if bad:
@@ -372,8 +460,10 @@ def record_attempts(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]]) 
     frame = frame.astype({"attempt": "Int64", "response_code": "Int64", "duration_ms": "Float64"})
     con.register("_activation_attempts", frame)
     try:
-        con.execute(f"insert into ops.activation_attempts ({', '.join(ATTEMPT_COLUMNS)}) "
-                    f"select {', '.join(ATTEMPT_COLUMNS)} from _activation_attempts")
+        con.execute(
+            f"insert into ops.activation_attempts ({', '.join(ATTEMPT_COLUMNS)}) "
+            f"select {', '.join(ATTEMPT_COLUMNS)} from _activation_attempts"
+        )
     finally:
         con.unregister("_activation_attempts")
 

@@ -42,8 +42,12 @@ def retry_after_seconds(value: str | None) -> float | None:
 class RateLimiter:
     """At most ``per_second`` calls per second for one destination (even spacing; None: no limit)."""
 
-    def __init__(self, per_second: float | None, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        per_second: float | None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.interval = 1.0 / per_second if per_second else 0.0
         self._clock = clock
         self._sleep = sleep

@@ -25,6 +25,17 @@ from mos_pipelines.configuration.registry import (
 )
 
 __all__ = [
-    "ConfigError", "Problem", "DOMAINS", "load", "provenance", "load_activation", "load_experiments", "load_identity",
-    "load_insights", "load_llm", "load_lookalike", "load_quality", "load_transform",
+    "ConfigError",
+    "Problem",
+    "DOMAINS",
+    "load",
+    "provenance",
+    "load_activation",
+    "load_experiments",
+    "load_identity",
+    "load_insights",
+    "load_llm",
+    "load_lookalike",
+    "load_quality",
+    "load_transform",
 ]

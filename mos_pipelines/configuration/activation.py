@@ -111,9 +111,12 @@ class ContentSettings(Section):
             template = self.templates.get(campaign, {}).get(variant)
             if template is not None:
                 return f"{campaign}/{variant}", template
-        raise ConfigError(self._file, f"content.templates.{campaign_id}.{variant_id}",
-                          f"the copy of campaign {campaign_id!r} variant {variant_id!r} (or content.templates.default"
-                          ".default)", phrased("no template"))
+        raise ConfigError(
+            self._file,
+            f"content.templates.{campaign_id}.{variant_id}",
+            f"the copy of campaign {campaign_id!r} variant {variant_id!r} (or content.templates.default.default)",
+            phrased("no template"),
+        )
 
 
 class Destination(Section):
@@ -176,7 +179,9 @@ class ActivationSettings(DomainSettings):
             schema, _, model = destination.sync_model.partition(".")
             if schema != SYNC_SCHEMA or model not in self.sync_models:
                 known = ", ".join(f"{SYNC_SCHEMA}.{m}" for m in self.sync_models) or "none"
-                raise Invalid(f"a sync model declared under sync_models ({known})", ("destinations", name, "sync_model"))
+                raise Invalid(
+                    f"a sync model declared under sync_models ({known})", ("destinations", name, "sync_model")
+                )
             destination._consent_purpose = self.sync_models[model].consent_purpose
         return self
 
@@ -194,10 +199,17 @@ class ActivationSettings(DomainSettings):
             return self.destinations[name]
         except KeyError:
             known = ", ".join(sorted(self.destinations)) or "none"
-            raise ConfigError(self.source or "config/activation.yaml", "destinations",
-                              f"a destination named {name!r} (known: {known})", phrased("no such destination")) from None
+            raise ConfigError(
+                self.source or "config/activation.yaml",
+                "destinations",
+                f"a destination named {name!r} (known: {known})",
+                phrased("no such destination"),
+            ) from None
 
     def consent_targets(self) -> tuple[tuple[str, str], ...]:
         """(``activation.<sync model>``, purpose) of every sync model that selects customers for a purpose."""
-        return tuple((f"{SYNC_SCHEMA}.{name}", model.consent_purpose)
-                     for name, model in self.sync_models.items() if model.consent_purpose)
+        return tuple(
+            (f"{SYNC_SCHEMA}.{name}", model.consent_purpose)
+            for name, model in self.sync_models.items()
+            if model.consent_purpose
+        )

@@ -18,8 +18,14 @@ from typing import Any
 
 from mos_pipelines.configuration.errors import ConfigError
 from mos_pipelines.configuration.loader import source_of
+from mos_pipelines.configuration.registry import (
+    documents,
+    load_activation,
+    load_experiments,
+    load_quality,
+    load_transform,
+)
 from mos_pipelines.settings import DBT_PROJECT_DIR
-from mos_pipelines.configuration.registry import documents, load_activation, load_experiments, load_quality, load_transform
 
 ACTIVATION_MODELS = DBT_PROJECT_DIR / "models" / "activation"
 

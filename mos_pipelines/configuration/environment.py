@@ -26,8 +26,12 @@ class Variable:
 
 def variables() -> list[Variable]:
     """The variables, in the order of the README's table."""
-    out = [Variable("MOS_HOME", "the folder of everything MOS writes: landing, warehouse, truth, reports, Dagster "
-                                "(default ./.mos)")]
+    out = [
+        Variable(
+            "MOS_HOME",
+            "the folder of everything MOS writes: landing, warehouse, truth, reports, Dagster (default ./.mos)",
+        )
+    ]
     out += [Variable(d.env, f"an override file merged over config/{d.name}.yaml") for d in DOMAINS.values()]
     try:
         activation = load_activation()
@@ -40,8 +44,11 @@ def variables() -> list[Variable]:
         "security_env": ("MOS_SMTP_SECURITY", "none (default), starttls or ssl", False),
         "username_env": ("MOS_SMTP_USERNAME", "SMTP login", False),
         "password_env": ("MOS_SMTP_PASSWORD", "SMTP password", True),
-        "journal_maildir_env": ("MOS_SMTP_JOURNAL_MAILDIR", "a Maildir receiving a copy of every accepted message "
-                                                            "(reconciles sends in flight at a crash)", False),
+        "journal_maildir_env": (
+            "MOS_SMTP_JOURNAL_MAILDIR",
+            "a Maildir receiving a copy of every accepted message (reconciles sends in flight at a crash)",
+            False,
+        ),
     }
     for key, (default, what, secret) in names.items():
         out.append(Variable(getattr(smtp, key) if smtp else default, what, secret))
@@ -50,6 +57,8 @@ def variables() -> list[Variable]:
             if destination.url_env:
                 out.append(Variable(destination.url_env, f"URL of destination {name} (unset: dry run)", True))
     else:
-        out += [Variable("MOS_CRM_WEBHOOK_URL", "URL of the CRM webhook (unset: dry run)", True),
-                Variable("MOS_SLACK_WEBHOOK_URL", "Slack incoming webhook (unset: dry run)", True)]
+        out += [
+            Variable("MOS_CRM_WEBHOOK_URL", "URL of the CRM webhook (unset: dry run)", True),
+            Variable("MOS_SLACK_WEBHOOK_URL", "Slack incoming webhook (unset: dry run)", True),
+        ]
     return out

@@ -59,13 +59,24 @@ class ConfigError(ValueError):
     ``file``, ``key``, ``expected``, ``got`` and ``line`` describe the first problem; ``problems`` holds all of them.
     """
 
-    def __init__(self, file: Path | str, key: str, expected: str, got: Any = MISSING, line: int | None = None,
-                 problems: tuple[Problem, ...] = ()) -> None:
+    def __init__(
+        self,
+        file: Path | str,
+        key: str,
+        expected: str,
+        got: Any = MISSING,
+        line: int | None = None,
+        problems: tuple[Problem, ...] = (),
+    ) -> None:
         first = Problem(str(file), key, expected, got, line)
         self.problems = problems or (first,)
         self.file, self.key, self.expected, self.got, self.line = (
-            self.problems[0].file, self.problems[0].key, self.problems[0].expected, self.problems[0].got,
-            self.problems[0].line)
+            self.problems[0].file,
+            self.problems[0].key,
+            self.problems[0].expected,
+            self.problems[0].got,
+            self.problems[0].line,
+        )
         super().__init__("\n".join(str(p) for p in self.problems))
 
     @classmethod

@@ -77,8 +77,7 @@ class BudgetSettings(Section):
         channels = info.data.get("channels") or ()
         for channel, share in value.items():
             if channel not in channels:
-                raise Invalid(f"one of budget.channels ({', '.join(channels)})", (channel,),
-                              got=channel, has_got=True)
+                raise Invalid(f"one of budget.channels ({', '.join(channels)})", (channel,), got=channel, has_got=True)
             if not 0 <= share <= 1:
                 raise Invalid("a share between 0 and 1", (channel,))
         return value
@@ -90,11 +89,16 @@ class BudgetSettings(Section):
             if lo > hi:
                 raise Invalid(f"a share >= the channel's minimum {lo:g} (floor or min_share)", ("max_share", channel))
         if sum(low) > 1 + 1e-9:
-            raise Invalid(f"floor and min_share that add up to at most 1 (they add up to {sum(low):g}: no allocation "
-                          "can satisfy them)", ("min_share",))
+            raise Invalid(
+                f"floor and min_share that add up to at most 1 (they add up to {sum(low):g}: no allocation "
+                "can satisfy them)",
+                ("min_share",),
+            )
         if sum(high) < 1 - 1e-9:
-            raise Invalid(f"max shares that add up to at least 1 (they add up to {sum(high):g}: the budget cannot be "
-                          "spent)", ("max_share",))
+            raise Invalid(
+                f"max shares that add up to at least 1 (they add up to {sum(high):g}: the budget cannot be spent)",
+                ("max_share",),
+            )
         return self
 
     def bounds(self) -> tuple[list[float], list[float]]:

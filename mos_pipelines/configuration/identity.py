@@ -13,7 +13,7 @@ Read by ``mos_pipelines.identity`` (``int_crm_contacts__matched``, ``mos identit
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     Discriminator,
@@ -31,8 +31,18 @@ from mos_pipelines.configuration.base import DomainSettings, Invalid, Section, S
 
 # The vocabulary of levels (built into SQL by ``mos_pipelines.identity.comparisons.level``).
 LEVEL_KINDS = (
-    "exact", "jaro_winkler", "levenshtein", "damerau_levenshtein", "swapped", "day_month_swapped",
-    "year_month", "year", "within_years", "jaccard", "prefix", "sql",
+    "exact",
+    "jaro_winkler",
+    "levenshtein",
+    "damerau_levenshtein",
+    "swapped",
+    "day_month_swapped",
+    "year_month",
+    "year",
+    "within_years",
+    "jaccard",
+    "prefix",
+    "sql",
 )
 SIMILARITY_KINDS = ("jaro_winkler", "jaccard")  # take at_least (0..1]
 DISTANCE_KINDS = ("levenshtein", "damerau_levenshtein", "within_years")  # take at_most (whole number)
@@ -40,8 +50,18 @@ DISTANCE_KINDS = ("levenshtein", "damerau_levenshtein", "within_years")  # take 
 # The columns of intermediate.int_crm_contacts__normalised the matcher reads; a column absent from the
 # records is taken as empty. Derived columns are computed from these.
 INPUT_COLUMNS = (
-    "first_name_norm", "last_name_norm", "full_name_norm", "recorded_full_name_norm", "email_match_key",
-    "phone_e164", "company_norm", "job_title_norm", "city_norm", "postcode_norm", "country_code", "birth_date",
+    "first_name_norm",
+    "last_name_norm",
+    "full_name_norm",
+    "recorded_full_name_norm",
+    "email_match_key",
+    "phone_e164",
+    "company_norm",
+    "job_title_norm",
+    "city_norm",
+    "postcode_norm",
+    "country_code",
+    "birth_date",
 )
 KEY_PREFIX = "_key_"  # hidden derived columns for blocking keys written as SQL expressions
 COLUMN = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -74,7 +94,7 @@ class LevelSpec(Section):
         if isinstance(data, dict) and "kind" not in data:
             if len(data) != 1:
                 raise Invalid("a level: one kind with its options, e.g. {jaro_winkler: {at_least: 0.9}}")
-            (kind, options), = data.items()
+            ((kind, options),) = data.items()
             if kind not in LEVEL_KINDS:
                 raise Invalid(f"a level kind: one of {', '.join(LEVEL_KINDS)}", got=kind, has_got=True)
             if options is None:
@@ -95,11 +115,14 @@ class LevelSpec(Section):
         if self.kind == "prefix" and self.length is None:
             raise ValueError("a prefix level with `length` (characters)")
         if self.kind == "sql" and not (self.sql and self.columns):
-            raise ValueError("a sql level with `sql` (a condition over l.<column> and r.<column>) and `columns` "
-                             "(those it reads)")
+            raise ValueError(
+                "a sql level with `sql` (a condition over l.<column> and r.<column>) and `columns` (those it reads)"
+            )
         if self.term_frequency and self.kind not in ("exact", "sql"):
-            raise ValueError("term_frequency on exact levels (and sql levels that imply equality on the column "
-                             "named) only: agreement on one value")
+            raise ValueError(
+                "term_frequency on exact levels (and sql levels that imply equality on the column "
+                "named) only: agreement on one value"
+            )
         if self.term_frequency_min_records is not None and not self.term_frequency:
             raise ValueError("term_frequency_min_records with term_frequency only")
         if self.kind == "sql" and self.term_frequency is True:
@@ -179,7 +202,7 @@ class BlockingRule(Section):
 # A rule is a list of keys, or a mapping with its own cap: which one is told by the shape, so an error names
 # only what the entry was meant to be.
 AnyRule = Annotated[
-    Union[Annotated[Rule, Tag("keys")], Annotated[BlockingRule, Tag("mapping")]],
+    Annotated[Rule, Tag("keys")] | Annotated[BlockingRule, Tag("mapping")],
     Discriminator(lambda value: "mapping" if isinstance(value, (dict, BlockingRule)) else "keys"),
 ]
 
@@ -203,8 +226,13 @@ class IdentitySettings(DomainSettings):
     def _derived_names(cls, value: dict[str, str]) -> dict[str, str]:
         for name in value:
             if not COLUMN.match(name) or name.startswith(KEY_PREFIX) or name in INPUT_COLUMNS:
-                raise Invalid(f"a new column name of lower-case letters, digits and _ (not an input column, not "
-                              f"starting with {KEY_PREFIX})", (name,), got=name, has_got=True)
+                raise Invalid(
+                    f"a new column name of lower-case letters, digits and _ (not an input column, not "
+                    f"starting with {KEY_PREFIX})",
+                    (name,),
+                    got=name,
+                    has_got=True,
+                )
         return value
 
     @field_validator("comparisons")
@@ -234,13 +262,17 @@ class IdentitySettings(DomainSettings):
         seen: set[str] = set()
         for i, comparison in enumerate(self.comparisons):
             if comparison.name in seen:
-                raise Invalid(f"a comparison name used once ({comparison.name!r} is listed twice)", ("comparisons", i, "name"))
+                raise Invalid(
+                    f"a comparison name used once ({comparison.name!r} is listed twice)", ("comparisons", i, "name")
+                )
             seen.add(comparison.name)
             for j, level in enumerate(comparison.levels):
                 columns = level.read_columns(comparison.column)
                 if not columns:
-                    raise Invalid(f"a {level.kind} level that names its column (or a `column` on the comparison)",
-                                  ("comparisons", i, "levels", j))
+                    raise Invalid(
+                        f"a {level.kind} level that names its column (or a `column` on the comparison)",
+                        ("comparisons", i, "levels", j),
+                    )
                 tf = level.term_frequency if isinstance(level.term_frequency, str) else None
                 for column in [*columns, *([tf] if tf else [])]:
                     if column not in known:

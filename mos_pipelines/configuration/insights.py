@@ -23,8 +23,14 @@ from mos_pipelines.configuration.base import (
     unique,
 )
 
-FAMILIES = ("channel_comparison", "region_comparison", "anomaly", "budget_pacing", "lookalike_degradation",
-            "experiments")
+FAMILIES = (
+    "channel_comparison",
+    "region_comparison",
+    "anomaly",
+    "budget_pacing",
+    "lookalike_degradation",
+    "experiments",
+)
 
 
 class ChannelComparison(Section):

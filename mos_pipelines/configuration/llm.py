@@ -63,15 +63,24 @@ class LLMSettings(DomainSettings):
     def for_task(self, task: str) -> TaskModels:
         spec = self.tasks.get(task)
         if spec is None:
-            raise ConfigError(self.source or "config/llm.yaml", f"tasks.{task}",
-                              f"a model for task {task!r} (known tasks: {', '.join(sorted(self.tasks))})",
-                              phrased("no such task"))
+            raise ConfigError(
+                self.source or "config/llm.yaml",
+                f"tasks.{task}",
+                f"a model for task {task!r} (known tasks: {', '.join(sorted(self.tasks))})",
+                phrased("no such task"),
+            )
         d = self.defaults
 
         def pick(value: Any, default: Any) -> Any:
             return default if value is None else value
 
-        return TaskModels(task=task, model=spec.model.strip(), fallbacks=tuple(f.strip() for f in spec.fallbacks),
-                          num_retries=pick(spec.num_retries, d.num_retries), timeout_s=pick(spec.timeout_s, d.timeout_s),
-                          temperature=pick(spec.temperature, d.temperature), max_tokens=pick(spec.max_tokens, d.max_tokens),
-                          extra=dict(spec.extra))
+        return TaskModels(
+            task=task,
+            model=spec.model.strip(),
+            fallbacks=tuple(f.strip() for f in spec.fallbacks),
+            num_retries=pick(spec.num_retries, d.num_retries),
+            timeout_s=pick(spec.timeout_s, d.timeout_s),
+            temperature=pick(spec.temperature, d.temperature),
+            max_tokens=pick(spec.max_tokens, d.max_tokens),
+            extra=dict(spec.extra),
+        )

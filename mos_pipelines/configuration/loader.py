@@ -69,8 +69,13 @@ def parse_document(file: Path, content: bytes, label: str = "") -> Document:
     if data is None:
         return Document(file, {}, {}, label)
     if not isinstance(data, dict):
-        raise ConfigError(file, "", "a mapping of keys at the top level", phrased(f"a {type(data).__name__}"),
-                          line=node.start_mark.line + 1)
+        raise ConfigError(
+            file,
+            "",
+            "a mapping of keys at the top level",
+            phrased(f"a {type(data).__name__}"),
+            line=node.start_mark.line + 1,
+        )
     lines: dict[Key, int] = {}
     _record_lines(file, node, (), lines)
     return Document(file, data, lines, label)
@@ -83,8 +88,13 @@ def _record_lines(file: Path, node: yaml.Node, path: Key, lines: dict[Key, int])
             key = path + (key_node.value,)
             line = key_node.start_mark.line + 1
             if key in lines:
-                raise ConfigError(file, format_key(key), "each key once in its mapping",
-                                  phrased(f"it again at line {line}"), line=lines[key])
+                raise ConfigError(
+                    file,
+                    format_key(key),
+                    "each key once in its mapping",
+                    phrased(f"it again at line {line}"),
+                    line=lines[key],
+                )
             lines[key] = line
             _record_lines(file, value_node, key, lines)
     elif isinstance(node, yaml.SequenceNode):
@@ -156,6 +166,7 @@ def merge(base: Any, override: Any, spec: Spec = None) -> Any:
 
 # -- validation ------------------------------------------------------------------------------------------------
 
+
 def load_documents(model: type[S], documents: list[Document]) -> S:
     """Merge ``documents`` (bundled first) and validate them as ``model``; every problem in one ``ConfigError``."""
     data: dict[str, Any] = {}
@@ -170,7 +181,9 @@ def load_documents(model: type[S], documents: list[Document]) -> S:
     return settings
 
 
-def problems(exc: ValidationError, model: type[BaseModel], data: dict[str, Any], documents: list[Document]) -> list[Problem]:
+def problems(
+    exc: ValidationError, model: type[BaseModel], data: dict[str, Any], documents: list[Document]
+) -> list[Problem]:
     """pydantic's errors as problems: the file that holds the key, its dotted path and line, expected, got."""
     found: dict[Key, Problem] = {}
     for error in exc.errors():
@@ -196,8 +209,9 @@ def problems(exc: ValidationError, model: type[BaseModel], data: dict[str, Any],
         if path in found:  # several branches of one union: say what any of them would take
             previous = found[path]
             if expected not in previous.expected:
-                found[path] = Problem(previous.file, previous.key, f"{previous.expected} or {expected}", previous.got,
-                                      previous.line)
+                found[path] = Problem(
+                    previous.file, previous.key, f"{previous.expected} or {expected}", previous.got, previous.line
+                )
             continue
         found[path] = problem
     return list(found.values())
@@ -216,7 +230,9 @@ def _data_path(loc: tuple[Any, ...], data: Any) -> Key:
         elif isinstance(current, (list, tuple)) and isinstance(element, int) and element < len(current):
             current = current[element]
             path.append(element)
-        elif last and isinstance(current, dict) and not (isinstance(element, str) and ("[" in element or "-" in element)):
+        elif (
+            last and isinstance(current, dict) and not (isinstance(element, str) and ("[" in element or "-" in element))
+        ):
             path.append(element)
     return tuple(path)
 
@@ -244,8 +260,9 @@ def _locate(path: Key, data: dict[str, Any], documents: list[Document]) -> tuple
         if owner is not None:
             break
     if owner is None:  # a key of a mapping several files set: the last file that holds any of the path
-        owner = next((d for end in range(len(path), 0, -1) for d in reversed(documents) if path[:end] in d.lines),
-                     documents[-1])
+        owner = next(
+            (d for end in range(len(path), 0, -1) for d in reversed(documents) if path[:end] in d.lines), documents[-1]
+        )
     line = next((owner.lines[path[:end]] for end in range(len(path), 0, -1) if path[:end] in owner.lines), None)
     return owner, line
 
@@ -273,12 +290,25 @@ def _model_at(model: Any, path: Key) -> Any:
 
 
 EXPECTED = {
-    "float_type": "a number", "float_parsing": "a number", "int_type": "a whole number", "int_parsing": "a whole number",
-    "int_from_float": "a whole number", "bool_type": "true or false", "bool_parsing": "true or false",
-    "string_type": "text", "dict_type": "a mapping of keys", "list_type": "a list", "tuple_type": "a list",
-    "date_type": "a date (YYYY-MM-DD)", "date_parsing": "a date (YYYY-MM-DD)", "date_from_datetime_parsing":
-    "a date (YYYY-MM-DD)", "date_from_datetime_inexact": "a date (YYYY-MM-DD)", "missing": "a value (the key is required)",
-    "none_required": "nothing (null)", "model_type": "a mapping of keys", "model_attributes_type": "a mapping of keys",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "int_from_float": "a whole number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "string_type": "text",
+    "dict_type": "a mapping of keys",
+    "list_type": "a list",
+    "tuple_type": "a list",
+    "date_type": "a date (YYYY-MM-DD)",
+    "date_parsing": "a date (YYYY-MM-DD)",
+    "date_from_datetime_parsing": "a date (YYYY-MM-DD)",
+    "date_from_datetime_inexact": "a date (YYYY-MM-DD)",
+    "missing": "a value (the key is required)",
+    "none_required": "nothing (null)",
+    "model_type": "a mapping of keys",
+    "model_attributes_type": "a mapping of keys",
 }
 
 
@@ -310,6 +340,7 @@ def _expected(error: dict[str, Any], model: type[BaseModel], path: Key) -> str:
 
 
 # -- provenance ------------------------------------------------------------------------------------------------
+
 
 def leaves(value: Any, path: Key = ()) -> list[tuple[Key, Any]]:
     """The values of a settings dump, one per key; lists of plain values count as one value."""

@@ -56,7 +56,7 @@ class LearnFrom(Section):
 class Audience(Section):
     name: SnakeName
     description: str = ""
-    seed: Text  # SQL predicate over marts.customer_features
+    seed: Text  # SQL predicate over marts.dim_customer_features
     population: Text
     features: tuple[Text, ...] = Field(min_length=1)  # default: default_features
     learn_from: LearnFrom | None = None  # a wider seed and population the model also trains on
@@ -85,7 +85,9 @@ class LookalikeSettings(DomainSettings):
             for index, audience in enumerate(data["audiences"]):
                 if isinstance(audience, dict) and audience.get("features") is None:
                     if not default:
-                        raise Invalid("features: list them here or under default_features", ("audiences", index, "features"))
+                        raise Invalid(
+                            "features: list them here or under default_features", ("audiences", index, "features")
+                        )
                     audience = {**audience, "features": default}
                 audiences.append(audience)
             data = {**data, "audiences": audiences}

@@ -42,39 +42,74 @@ class Domain:
         return f"MOS_{self.name.upper()}_CONFIG"
 
 
-DOMAINS: dict[str, Domain] = {d.name: d for d in (
-    Domain("activation", ActivationSettings,
-           "sync models and their consent purposes, destinations, kill switches, retries, email, copy",
-           "mos_pipelines.activation (delivery assets, sensors, `mos activation`), the consent quality gates, "
-           "dbt (sync models)"),
-    Domain("experiments", ExperimentsSettings,
-           "holdout and assignment, goals, the variant bandit, budget allocation, A/B statistics",
-           "mos_pipelines.experiments (assignments, allocations, `mos experiments`, `mos simulate`), dbt (conversion "
-           "window, nurture holdout)"),
-    Domain("identity", IdentitySettings,
-           "CRM record matching: derived columns, comparisons and their levels, blocking and EM training rules, "
-           "the population threshold, clustering thresholds",
-           "mos_pipelines.identity (int_crm_contacts__matched, `mos identity explain`), `mos run` (checked first)"),
-    Domain("insights", InsightsSettings,
-           "insight families, significance and materiality thresholds, readers, notifications, the report",
-           "mos_pipelines.insights (insights and notifications assets, `mos insights`)"),
-    Domain("llm", LLMSettings, "the model (and fallbacks) of each LLM task",
-           "mos_pipelines.llm (insight text, email copy)"),
-    Domain("lookalike", LookalikeSettings, "lookalike model settings, degradation limits, audiences",
-           "mos_pipelines.lookalike (ml.lookalike_scores, `mos lookalike score`)"),
-    Domain("quality", QualitySettings, "thresholds of the blocking quality gates (the GX suites' parameters)",
-           "mos_pipelines.quality (gate checks), dbt (duplicate-customer test)"),
-    Domain("transform", TransformSettings, "the dbt project's vars (mos__*)",
-           "dbt, through `--vars` on every invocation mos makes (Dagster, `mos dbt`, lint, manifest parse)"),
-)}
+DOMAINS: dict[str, Domain] = {
+    d.name: d
+    for d in (
+        Domain(
+            "activation",
+            ActivationSettings,
+            "sync models and their consent purposes, destinations, kill switches, retries, email, copy",
+            "mos_pipelines.activation (delivery assets, sensors, `mos activation`), the consent quality gates, "
+            "dbt (sync models)",
+        ),
+        Domain(
+            "experiments",
+            ExperimentsSettings,
+            "holdout and assignment, goals, the variant bandit, budget allocation, A/B statistics",
+            "mos_pipelines.experiments (assignments, allocations, `mos experiments`, `mos simulate`), dbt (conversion "
+            "window, nurture holdout)",
+        ),
+        Domain(
+            "identity",
+            IdentitySettings,
+            "CRM record matching: derived columns, comparisons and their levels, blocking and EM training rules, "
+            "the population threshold, clustering thresholds",
+            "mos_pipelines.identity (int_crm_contacts__matched, `mos identity explain`), `mos run` (checked first)",
+        ),
+        Domain(
+            "insights",
+            InsightsSettings,
+            "insight families, significance and materiality thresholds, readers, notifications, the report",
+            "mos_pipelines.insights (insights and notifications assets, `mos insights`)",
+        ),
+        Domain(
+            "llm",
+            LLMSettings,
+            "the model (and fallbacks) of each LLM task",
+            "mos_pipelines.llm (insight text, email copy)",
+        ),
+        Domain(
+            "lookalike",
+            LookalikeSettings,
+            "lookalike model settings, degradation limits, audiences",
+            "mos_pipelines.lookalike (ml.lookalike_scores, `mos lookalike score`)",
+        ),
+        Domain(
+            "quality",
+            QualitySettings,
+            "thresholds of the blocking quality gates (the GX suites' parameters)",
+            "mos_pipelines.quality (gate checks), dbt (duplicate-customer test)",
+        ),
+        Domain(
+            "transform",
+            TransformSettings,
+            "the dbt project's vars (mos__*)",
+            "dbt, through `--vars` on every invocation mos makes (Dagster, `mos dbt`, lint, manifest parse)",
+        ),
+    )
+}
 
 
 def domain(name: str) -> Domain:
     try:
         return DOMAINS[name]
     except KeyError:
-        raise ConfigError(CONFIG_DIR, name, f"one of the configuration domains {', '.join(DOMAINS)}",
-                          phrased(f"the unknown domain {name!r}")) from None
+        raise ConfigError(
+            CONFIG_DIR,
+            name,
+            f"one of the configuration domains {', '.join(DOMAINS)}",
+            phrased(f"the unknown domain {name!r}"),
+        ) from None
 
 
 def documents(name: str, path: Path | str | None = None) -> list[Document]:
@@ -100,8 +135,9 @@ def provenance(name: str, path: Path | str | None = None) -> list[tuple[str, Any
     """(dotted key, effective value, where it came from) for every value of one domain."""
     docs = documents(name, path)
     settings = load_documents(domain(name).model, docs)
-    return [(format_key(key), value, source_of(key, value, docs))
-            for key, value in leaves(settings.model_dump(mode="json"))]
+    return [
+        (format_key(key), value, source_of(key, value, docs)) for key, value in leaves(settings.model_dump(mode="json"))
+    ]
 
 
 def load_activation(path: Path | str | None = None) -> ActivationSettings:

@@ -14,7 +14,17 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from mos_pipelines.configuration.base import Count, DomainSettings, Invalid, NonNegative, Positive, Section, Share, Text, Whole
+from mos_pipelines.configuration.base import (
+    Count,
+    DomainSettings,
+    Invalid,
+    NonNegative,
+    Positive,
+    Section,
+    Share,
+    Text,
+    Whole,
+)
 
 TIME_OF_DAY = re.compile(r"^([01]\d|2[0-3]):[0-5]\d:[0-5]\d$")
 
@@ -32,8 +42,9 @@ class Survivorship(Section):
     @model_validator(mode="after")
     def _sources(self) -> Survivorship:
         if self.rule == "source_priority" and not self.sources:
-            raise Invalid("a list of sources in order (source_priority takes the first listed source with a value)",
-                          ("sources",))
+            raise Invalid(
+                "a list of sources in order (source_priority takes the first listed source with a value)", ("sources",)
+            )
         return self
 
 
@@ -109,8 +120,10 @@ class TransformSettings(DomainSettings):
     @classmethod
     def _weights(cls, value: PositionWeights) -> PositionWeights:
         if value.first + value.last > 1 + 1e-9:
-            raise Invalid(f"first + last <= 1 (the middle touches share the rest); they add up to "
-                          f"{value.first + value.last:g}", ("last",))
+            raise Invalid(
+                f"first + last <= 1 (the middle touches share the rest); they add up to {value.first + value.last:g}",
+                ("last",),
+            )
         return value
 
     @field_validator("mos__marketing_webinar_start_time")
@@ -147,6 +160,8 @@ class TransformSettings(DomainSettings):
     def dbt_vars(self) -> dict[str, Any]:
         """The vars this file declares, as dbt reads them (lists, mappings, null)."""
         values = self.model_dump(mode="json")
-        values["mos__survivorship"] = {attribute: rule.model_dump(mode="json", exclude_none=True)
-                                       for attribute, rule in self.mos__survivorship.items()}
+        values["mos__survivorship"] = {
+            attribute: rule.model_dump(mode="json", exclude_none=True)
+            for attribute, rule in self.mos__survivorship.items()
+        }
         return values

@@ -32,14 +32,18 @@ class DomainError:
 
 
 def _error_definitions(error: DomainError) -> dg.Definitions:
-    return dg.Definitions(assets=[dg.AssetSpec(
-        key=error.key,
-        group_name=LOAD_ERRORS_GROUP,
-        kinds={"error"},
-        description=f"**The `{error.domain}` domain did not load; its assets are missing until this is fixed.**\n\n"
-                    f"{error.message}",
-        metadata={"domain": error.domain, "error": error.message},
-    )])
+    return dg.Definitions(
+        assets=[
+            dg.AssetSpec(
+                key=error.key,
+                group_name=LOAD_ERRORS_GROUP,
+                kinds={"error"},
+                description=f"**The `{error.domain}` domain did not load; its assets are missing until this is fixed.**\n\n"
+                f"{error.message}",
+                metadata={"domain": error.domain, "error": error.message},
+            )
+        ]
+    )
 
 
 def load_domain(name: str) -> dg.Definitions | DomainError:

@@ -33,12 +33,18 @@ def warehouse_asset(
     which ``partial_result`` evaluates."""
     check_specs = None
     if parts:
-        check_specs = [dg.AssetCheckSpec(
-            PARTS_CHECK, asset=dg.AssetKey(list(key)), blocking=False,
-            description=(f"Warns when some {parts} could not be computed in the latest materialization; the "
-                         "reason for each is in the check's metadata, `ops.skipped_parts` and `mos summary`. "
-                         "The parts that could be computed were, and downstream assets run on them."),
-        )]
+        check_specs = [
+            dg.AssetCheckSpec(
+                PARTS_CHECK,
+                asset=dg.AssetKey(list(key)),
+                blocking=False,
+                description=(
+                    f"Warns when some {parts} could not be computed in the latest materialization; the "
+                    "reason for each is in the check's metadata, `ops.skipped_parts` and `mos summary`. "
+                    "The parts that could be computed were, and downstream assets run on them."
+                ),
+            )
+        ]
     return dg.asset(
         key=list(key),
         group_name=group,
@@ -70,10 +76,15 @@ def partial_result(
     listed = md_list(lines)
     return dg.MaterializeResult(
         metadata={**metadata, "skipped_parts": listed},
-        check_results=[dg.AssetCheckResult(
-            asset_key=key, check_name=PARTS_CHECK, passed=not skipped_parts,
-            severity=dg.AssetCheckSeverity.WARN, metadata={"skipped": len(lines), "reasons": listed},
-        )],
+        check_results=[
+            dg.AssetCheckResult(
+                asset_key=key,
+                check_name=PARTS_CHECK,
+                passed=not skipped_parts,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={"skipped": len(lines), "reasons": listed},
+            )
+        ],
     )
 
 

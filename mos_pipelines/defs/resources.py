@@ -73,5 +73,5 @@ def resources() -> dg.Definitions:
         resources={
             "mos": MosHome(mos_home=dg.EnvVar("MOS_HOME")),
             "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
-        }
+        },
     )

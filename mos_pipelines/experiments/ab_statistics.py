@@ -56,8 +56,9 @@ class SampleSize:
         return self.control_n + self.treatment_n
 
 
-def sample_size(baseline: float, mde: float, relative: bool = False, alpha: float = 0.05, power: float = 0.8,
-                ratio: float = 1.0) -> SampleSize:
+def sample_size(
+    baseline: float, mde: float, relative: bool = False, alpha: float = 0.05, power: float = 0.8, ratio: float = 1.0
+) -> SampleSize:
     """Exposures per arm to detect ``mde`` (absolute, or relative to the baseline) with a two-sided test."""
     baseline = _rate("baseline", baseline)
     if mde == 0:
@@ -67,20 +68,23 @@ def sample_size(baseline: float, mde: float, relative: bool = False, alpha: floa
     h = abs(proportion_effectsize(treatment, baseline))
     n = NormalIndPower().solve_power(effect_size=h, alpha=alpha, power=power, ratio=ratio, alternative="two-sided")
     control_n = math.ceil(n)
-    return SampleSize(baseline, treatment, treatment - baseline, alpha, power, ratio, control_n,
-                      math.ceil(control_n * ratio))
+    return SampleSize(
+        baseline, treatment, treatment - baseline, alpha, power, ratio, control_n, math.ceil(control_n * ratio)
+    )
 
 
-def minimum_detectable_effect(baseline: float, control_n: int, alpha: float = 0.05, power: float = 0.8,
-                              ratio: float = 1.0) -> SampleSize:
+def minimum_detectable_effect(
+    baseline: float, control_n: int, alpha: float = 0.05, power: float = 0.8, ratio: float = 1.0
+) -> SampleSize:
     """The smallest increase over ``baseline`` detectable with ``control_n`` (and ratio × it) exposures."""
     baseline = _rate("baseline", baseline)
     if control_n < 2:
         raise StatsInputError(f"exposures per arm must be >= 2, got {control_n!r}")
     h = NormalIndPower().solve_power(nobs1=control_n, alpha=alpha, power=power, ratio=ratio, alternative="two-sided")
     treatment = math.sin(min(math.pi / 2, math.asin(math.sqrt(baseline)) + h / 2)) ** 2
-    return SampleSize(baseline, treatment, treatment - baseline, alpha, power, ratio, int(control_n),
-                      math.ceil(control_n * ratio))
+    return SampleSize(
+        baseline, treatment, treatment - baseline, alpha, power, ratio, int(control_n), math.ceil(control_n * ratio)
+    )
 
 
 @dataclass(frozen=True)
@@ -104,8 +108,9 @@ class ProportionComparison:
         return self.p_value < self.alpha
 
 
-def two_proportion_test(control_successes: int, control_n: int, treatment_successes: int, treatment_n: int,
-                        alpha: float = 0.05) -> ProportionComparison:
+def two_proportion_test(
+    control_successes: int, control_n: int, treatment_successes: int, treatment_n: int, alpha: float = 0.05
+) -> ProportionComparison:
     """Two-sided z test (pooled variance), Newcombe interval of the difference, log-ratio interval of the lift."""
     _counts("control", control_successes, control_n)
     _counts("treatment", treatment_successes, treatment_n)
@@ -114,21 +119,31 @@ def two_proportion_test(control_successes: int, control_n: int, treatment_succes
         z, p = 0.0, 1.0  # no variation at all: nothing to test
     else:
         z, p = proportions_ztest([treatment_successes, control_successes], [treatment_n, control_n])
-    low, high = confint_proportions_2indep(treatment_successes, treatment_n, control_successes, control_n,
-                                           method="newcomb", compare="diff", alpha=alpha)
+    low, high = confint_proportions_2indep(
+        treatment_successes, treatment_n, control_successes, control_n, method="newcomb", compare="diff", alpha=alpha
+    )
     lift = lift_low = lift_high = None
     if control_successes > 0:
         lift = p_t / p_c - 1
         if treatment_successes > 0:
-            r_low, r_high = confint_proportions_2indep(treatment_successes, treatment_n, control_successes, control_n,
-                                                       method="log-adjusted", compare="ratio", alpha=alpha)
+            r_low, r_high = confint_proportions_2indep(
+                treatment_successes,
+                treatment_n,
+                control_successes,
+                control_n,
+                method="log-adjusted",
+                compare="ratio",
+                alpha=alpha,
+            )
             lift_low, lift_high = r_low - 1, r_high - 1
-    return ProportionComparison(p_c, p_t, p_t - p_c, float(low), float(high), lift, lift_low, lift_high, float(z), float(p),
-                      alpha)
+    return ProportionComparison(
+        p_c, p_t, p_t - p_c, float(low), float(high), lift, lift_low, lift_high, float(z), float(p), alpha
+    )
 
 
-def lift_vs_holdout(holdout_successes: int, holdout_n: int, treated_successes: int, treated_n: int,
-                    alpha: float = 0.05) -> ProportionComparison:
+def lift_vs_holdout(
+    holdout_successes: int, holdout_n: int, treated_successes: int, treated_n: int, alpha: float = 0.05
+) -> ProportionComparison:
     """Lift of the treated population over the persistent holdout (the holdout is the control)."""
     return two_proportion_test(holdout_successes, holdout_n, treated_successes, treated_n, alpha)
 
@@ -159,8 +174,9 @@ class SequentialResult:
         return int(hits[0]) if len(hits) else None
 
 
-def msprt(control_successes, control_n, treatment_successes, treatment_n, tau: float = 0.02,
-          alpha: float = 0.05) -> SequentialResult:
+def msprt(
+    control_successes, control_n, treatment_successes, treatment_n, tau: float = 0.02, alpha: float = 0.05
+) -> SequentialResult:
     """Always-valid test of equal rates from cumulative counts at each look (arrays, one entry per look;
     the last axis is the look). The variance of the difference uses the pooled rate (its value under
     the null), so a look with no successes yet carries no evidence."""
@@ -177,8 +193,9 @@ def msprt(control_successes, control_n, treatment_successes, treatment_n, tau: f
         log_lr = np.where(informative, log_lr, 0.0)
         p_look = np.minimum(1.0, np.exp(-log_lr))
         p_value = np.minimum.accumulate(p_look, axis=-1)
-        half = np.sqrt(np.maximum(v_safe * (v_safe + t2) / t2 * (np.log((v_safe + t2) / v_safe) - 2 * np.log(alpha)),
-                                  0.0))
+        half = np.sqrt(
+            np.maximum(v_safe * (v_safe + t2) / t2 * (np.log((v_safe + t2) / v_safe) - 2 * np.log(alpha)), 0.0)
+        )
         half = np.where(informative, half, np.inf)
     return SequentialResult(diff, p_value, diff - half, diff + half, alpha)
 

@@ -147,11 +147,15 @@ def write_assignments(con, frame: pd.DataFrame, replace_experiments: list[str] |
         if replace_experiments:
             con.execute("create or replace temp table _replace_experiments (experiment_id varchar)")
             con.executemany("insert into _replace_experiments values (?)", [[e] for e in replace_experiments])
-            con.execute("delete from experiments.assignments where experiment_id in "
-                        "(select experiment_id from _replace_experiments)")
+            con.execute(
+                "delete from experiments.assignments where experiment_id in "
+                "(select experiment_id from _replace_experiments)"
+            )
         else:
-            con.execute("delete from experiments.assignments where (experiment_id, unit_id) in "
-                        "(select (experiment_id, unit_id) from _merged)")
+            con.execute(
+                "delete from experiments.assignments where (experiment_id, unit_id) in "
+                "(select (experiment_id, unit_id) from _merged)"
+            )
         con.execute("""
             insert into experiments.assignments by name
             select experiment_id, unit_id, segment, holdout_bucket, arm_bucket, is_holdout, variant_id,

@@ -51,8 +51,9 @@ def bucket_sql(unit_expr: str, experiment_expr: str, purpose: str, salt: str) ->
     )
 
 
-def buckets(unit_ids: Sequence[str] | pd.Series, experiment_ids: Sequence[str] | pd.Series | str, purpose: str,
-            salt: str) -> np.ndarray:
+def buckets(
+    unit_ids: Sequence[str] | pd.Series, experiment_ids: Sequence[str] | pd.Series | str, purpose: str, salt: str
+) -> np.ndarray:
     """Vectorised ``bucket``: hashlib for small inputs, DuckDB's md5 for large ones (about a second for 1M)."""
     units = pd.Series(unit_ids, dtype=object).reset_index(drop=True)
     if isinstance(experiment_ids, str):
@@ -60,13 +61,16 @@ def buckets(unit_ids: Sequence[str] | pd.Series, experiment_ids: Sequence[str] |
     else:
         experiments = pd.Series(experiment_ids, dtype=object).reset_index(drop=True)
     if len(units) <= SMALL_INPUT:
-        return np.fromiter((bucket(str(u), str(e), purpose, salt) for u, e in zip(units, experiments)), dtype=float,
-                           count=len(units))
+        return np.fromiter(
+            (bucket(str(u), str(e), purpose, salt) for u, e in zip(units, experiments)), dtype=float, count=len(units)
+        )
     frame = pd.DataFrame({"unit_id": units.astype(str), "experiment_id": experiments.astype(str)})
     con = duckdb.connect()
     try:
         con.register("_units", frame)
-        out = con.execute(f"select {bucket_sql('unit_id', 'experiment_id', purpose, salt)} as b from _units").fetchnumpy()
+        out = con.execute(
+            f"select {bucket_sql('unit_id', 'experiment_id', purpose, salt)} as b from _units"
+        ).fetchnumpy()
     finally:
         con.close()
     return np.asarray(out["b"], dtype=float)
@@ -96,8 +100,12 @@ def assign_units(
     variant for holdout units).
     """
     if units.empty:
-        return units.assign(holdout_bucket=pd.Series(dtype=float), arm_bucket=pd.Series(dtype=float),
-                            is_holdout=pd.Series(dtype=bool), variant_id=pd.Series(dtype=object))
+        return units.assign(
+            holdout_bucket=pd.Series(dtype=float),
+            arm_bucket=pd.Series(dtype=float),
+            is_holdout=pd.Series(dtype=bool),
+            variant_id=pd.Series(dtype=object),
+        )
     k = len(variants)
     unit_ids = units["unit_id"].astype(str).to_numpy()
     holdout_bucket = buckets(unit_ids, experiment_id, HOLDOUT, salt)
@@ -110,11 +118,13 @@ def assign_units(
             arm[rows] = arm_index(arm_bucket[rows], shares)
     is_holdout = holdout_bucket < holdout_share
     variant_ids = np.asarray(list(variants), dtype=object)[arm]
-    return pd.DataFrame({
-        "unit_id": unit_ids,
-        "segment": segments,
-        "holdout_bucket": holdout_bucket,
-        "arm_bucket": arm_bucket,
-        "is_holdout": is_holdout,
-        "variant_id": np.where(is_holdout, holdout_variant, variant_ids),
-    })
+    return pd.DataFrame(
+        {
+            "unit_id": unit_ids,
+            "segment": segments,
+            "holdout_bucket": holdout_bucket,
+            "arm_bucket": arm_bucket,
+            "is_holdout": is_holdout,
+            "variant_id": np.where(is_holdout, holdout_variant, variant_ids),
+        }
+    )

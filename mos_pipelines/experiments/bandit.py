@@ -54,8 +54,9 @@ def seeded_rng(seed: int, *keys: object) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([int(seed), *words.tolist()]))
 
 
-def beta_posterior(successes: np.ndarray, exposures: np.ndarray, prior_alpha: float | np.ndarray,
-                   prior_beta: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def beta_posterior(
+    successes: np.ndarray, exposures: np.ndarray, prior_alpha: float | np.ndarray, prior_beta: float | np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Beta(α + s, β + n − s) per arm."""
     s = np.asarray(successes, dtype=float)
     n = np.asarray(exposures, dtype=float)
@@ -64,8 +65,13 @@ def beta_posterior(successes: np.ndarray, exposures: np.ndarray, prior_alpha: fl
     return prior_alpha + s, prior_beta + n - s
 
 
-def pooled_prior(other_successes: np.ndarray, other_exposures: np.ndarray, prior_alpha: float, prior_beta: float,
-                 pooling_exposures: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def pooled_prior(
+    other_successes: np.ndarray,
+    other_exposures: np.ndarray,
+    prior_alpha: float,
+    prior_beta: float,
+    pooling_exposures: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per arm, a segment's prior borrowed from the experiment's other segments (partial pooling).
 
     The base Beta(α, β) prior is updated with the other segments' rate, weighted as at most
@@ -87,9 +93,14 @@ def prob_best(draws: np.ndarray) -> np.ndarray:
     return (winners / winners.sum(axis=1, keepdims=True)).mean(axis=0)
 
 
-def bernoulli_posterior(successes: np.ndarray, exposures: np.ndarray, prior_alpha: float | np.ndarray,
-                        prior_beta: float | np.ndarray,
-                        draws: int, generator: np.random.Generator) -> Posterior:
+def bernoulli_posterior(
+    successes: np.ndarray,
+    exposures: np.ndarray,
+    prior_alpha: float | np.ndarray,
+    prior_beta: float | np.ndarray,
+    draws: int,
+    generator: np.random.Generator,
+) -> Posterior:
     alpha, beta = beta_posterior(successes, exposures, prior_alpha, prior_beta)
     sample = generator.beta(alpha, beta, size=(draws, len(alpha)))
     tail = (1 - INTERVAL) / 2
@@ -103,9 +114,16 @@ def bernoulli_posterior(successes: np.ndarray, exposures: np.ndarray, prior_alph
     )
 
 
-def value_posterior(successes: np.ndarray, exposures: np.ndarray, value_sum: np.ndarray,
-                    prior_alpha: float | np.ndarray, prior_beta: float | np.ndarray, draws: int, generator: np.random.Generator,
-                    value_shape: float | None = None) -> Posterior:
+def value_posterior(
+    successes: np.ndarray,
+    exposures: np.ndarray,
+    value_sum: np.ndarray,
+    prior_alpha: float | np.ndarray,
+    prior_beta: float | np.ndarray,
+    draws: int,
+    generator: np.random.Generator,
+    value_shape: float | None = None,
+) -> Posterior:
     """Reward = value per exposure: Beta success rate × Gamma-model mean value of a success."""
     s = np.asarray(successes, dtype=float)
     total = np.asarray(value_sum, dtype=float)
@@ -147,8 +165,14 @@ class Constrained:
     reasons: list[str]
 
 
-def constrain(target: np.ndarray, previous: np.ndarray, floor: float, max_change: float,
-              min_share: np.ndarray | None = None, max_share: np.ndarray | None = None) -> Constrained:
+def constrain(
+    target: np.ndarray,
+    previous: np.ndarray,
+    floor: float,
+    max_change: float,
+    min_share: np.ndarray | None = None,
+    max_share: np.ndarray | None = None,
+) -> Constrained:
     """The shares closest to ``target`` with share ≥ max(floor, min_share), ≤ max_share,
     |share − previous| ≤ max_change, and shares summing to 1.
 

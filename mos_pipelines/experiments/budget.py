@@ -1,6 +1,6 @@
 """Channel budget allocation by Thompson sampling over each channel's return per dollar.
 
-Per channel, over the lookback window of ``mart_channel_performance``: cost C, attributed
+Per channel, over the lookback window of ``fct_channel_performance``: cost C, attributed
 conversions K and revenue R. Return per dollar ρ = λ · μ with
 - λ, conversions per dollar: Gamma–Poisson, posterior Gamma(1 + K, CPA₀ + C) — the prior is one
   pseudo-conversion at the pooled cost per conversion CPA₀ of all configured channels;
@@ -24,22 +24,42 @@ from mos_pipelines.experiments import bandit
 
 VALUE_SHAPE = 2.0
 BUDGET_COLUMNS = [
-    "allocation_date", "channel", "period_days", "budget_total_usd", "lookback_start", "lookback_end", "cost_usd",
-    "conversions", "revenue_usd", "return_per_dollar_mean", "roi_mean", "roi_lower", "roi_upper", "prob_best",
-    "previous_share", "target_share", "new_share", "reason", "budget_usd", "expected_return_usd",
-    "expected_return_lower", "expected_return_upper", "days_since_previous", "config_fingerprint",
+    "allocation_date",
+    "channel",
+    "period_days",
+    "budget_total_usd",
+    "lookback_start",
+    "lookback_end",
+    "cost_usd",
+    "conversions",
+    "revenue_usd",
+    "return_per_dollar_mean",
+    "roi_mean",
+    "roi_lower",
+    "roi_upper",
+    "prob_best",
+    "previous_share",
+    "target_share",
+    "new_share",
+    "reason",
+    "budget_usd",
+    "expected_return_usd",
+    "expected_return_lower",
+    "expected_return_upper",
+    "days_since_previous",
+    "config_fingerprint",
 ]
 
 
 def channel_totals(con, settings: BudgetSettings) -> tuple[pd.DataFrame, datetime.date | None]:
     """Cost, conversions and revenue per configured channel over the lookback window, and its last day."""
-    end = con.execute("select max(date_day) from marts.mart_channel_performance").fetchall()[0][0]
+    end = con.execute("select max(date_day) from marts.fct_channel_performance").fetchall()[0][0]
     if end is None:
         return pd.DataFrame(columns=["channel", "cost_usd", "conversions", "revenue_usd"]), None
     start = end - datetime.timedelta(days=settings.lookback_days - 1)
     frame = con.execute(
         """select channel, sum(cost_usd) as cost_usd, sum(conversions) as conversions, sum(revenue_usd) as revenue_usd
-        from marts.mart_channel_performance where date_day between ? and ? group by channel""",
+        from marts.fct_channel_performance where date_day between ? and ? group by channel""",
         [start, end],
     ).df()
     totals = frame.set_index("channel").reindex(list(settings.channels)).fillna(0.0).reset_index()
@@ -83,38 +103,46 @@ def allocate_budget(
         prev = bandit.previous_shares(channels, dict(zip(previous["channel"], previous["new_share"])))
         days = max(1, (allocation_date - pd.Timestamp(previous["allocation_date"].max()).date()).days)
     low, high = settings.bounds()
-    result = bandit.constrain(p_best, prev, settings.floor, settings.max_daily_change * days,
-                              min_share=np.asarray(low), max_share=np.asarray(high))
+    result = bandit.constrain(
+        p_best,
+        prev,
+        settings.floor,
+        settings.max_daily_change * days,
+        min_share=np.asarray(low),
+        max_share=np.asarray(high),
+    )
     shares = result.shares
     budget = shares * settings.total_usd
     portfolio = (rho * budget).sum(axis=1)
     lookback_start = lookback_end - datetime.timedelta(days=settings.lookback_days - 1)
-    rows = pd.DataFrame({
-        "allocation_date": allocation_date,
-        "channel": channels,
-        "period_days": settings.period_days,
-        "budget_total_usd": settings.total_usd,
-        "lookback_start": lookback_start,
-        "lookback_end": lookback_end,
-        "cost_usd": cost,
-        "conversions": conversions,
-        "revenue_usd": revenue,
-        "return_per_dollar_mean": rho_mean,
-        "roi_mean": rho_mean - 1,
-        "roi_lower": np.quantile(rho, 0.025, axis=0) - 1,
-        "roi_upper": np.quantile(rho, 0.975, axis=0) - 1,
-        "prob_best": p_best,
-        "previous_share": prev,
-        "target_share": p_best,
-        "new_share": shares,
-        "reason": result.reasons,
-        "budget_usd": budget,
-        "expected_return_usd": budget * rho_mean,
-        "expected_return_lower": budget * np.quantile(rho, 0.025, axis=0),
-        "expected_return_upper": budget * np.quantile(rho, 0.975, axis=0),
-        "days_since_previous": days,
-        "config_fingerprint": config_fingerprint,
-    })[BUDGET_COLUMNS]
+    rows = pd.DataFrame(
+        {
+            "allocation_date": allocation_date,
+            "channel": channels,
+            "period_days": settings.period_days,
+            "budget_total_usd": settings.total_usd,
+            "lookback_start": lookback_start,
+            "lookback_end": lookback_end,
+            "cost_usd": cost,
+            "conversions": conversions,
+            "revenue_usd": revenue,
+            "return_per_dollar_mean": rho_mean,
+            "roi_mean": rho_mean - 1,
+            "roi_lower": np.quantile(rho, 0.025, axis=0) - 1,
+            "roi_upper": np.quantile(rho, 0.975, axis=0) - 1,
+            "prob_best": p_best,
+            "previous_share": prev,
+            "target_share": p_best,
+            "new_share": shares,
+            "reason": result.reasons,
+            "budget_usd": budget,
+            "expected_return_usd": budget * rho_mean,
+            "expected_return_lower": budget * np.quantile(rho, 0.025, axis=0),
+            "expected_return_upper": budget * np.quantile(rho, 0.975, axis=0),
+            "days_since_previous": days,
+            "config_fingerprint": config_fingerprint,
+        }
+    )[BUDGET_COLUMNS]
     summary = {
         "budget_usd": float(settings.total_usd),
         "expected_return_usd": float((budget * rho_mean).sum()),

@@ -40,8 +40,9 @@ def default_allocation_date(con, source: Source) -> datetime.date | None:
     return None if last is None else last + datetime.timedelta(days=1)
 
 
-def update_bandit(con, source: Source, config: ExperimentsSettings,
-                  allocation_date: datetime.date | None = None) -> BanditUpdate:
+def update_bandit(
+    con, source: Source, config: ExperimentsSettings, allocation_date: datetime.date | None = None
+) -> BanditUpdate:
     """Allocate every experiment × segment for ``allocation_date`` and write the rows."""
     allocation_tables.ensure_tables(con)
     experiments = load_experiments(con, source, config)
@@ -53,9 +54,12 @@ def update_bandit(con, source: Source, config: ExperimentsSettings,
     totals = aggregate(outcomes, segments)
     shapes = {
         e.experiment_id: estimate_value_shape(
-            outcomes.loc[(outcomes["experiment_id"] == e.experiment_id) & (outcomes["successes"] > 0), "value_usd"]
-            .to_numpy())
-        for e in experiments if e.goal == "revenue"
+            outcomes.loc[
+                (outcomes["experiment_id"] == e.experiment_id) & (outcomes["successes"] > 0), "value_usd"
+            ].to_numpy()
+        )
+        for e in experiments
+        if e.goal == "revenue"
     }
     previous = allocation_tables.previous_allocations(con, allocation_date)
     allocations = allocate(experiments, totals, previous, config.bandit, allocation_date, config.fingerprint(), shapes)
@@ -63,8 +67,16 @@ def update_bandit(con, source: Source, config: ExperimentsSettings,
     return BanditUpdate(allocation_date, experiments, allocations, int(outcomes["unit_id"].nunique()))
 
 
-def assign(con, source: Source, config: ExperimentsSettings, experiments: list[Experiment], allocations: pd.DataFrame,
-           audience: pd.DataFrame, allocation_date: datetime.date, replace: bool) -> pd.DataFrame:
+def assign(
+    con,
+    source: Source,
+    config: ExperimentsSettings,
+    experiments: list[Experiment],
+    allocations: pd.DataFrame,
+    audience: pd.DataFrame,
+    allocation_date: datetime.date,
+    replace: bool,
+) -> pd.DataFrame:
     """Assign ``audience`` (experiment_id, recipient_email) and write ``experiments.assignments``.
 
     Returns experiment_id, unit_id, recipient_email, segment, buckets, is_holdout, variant_id.
@@ -77,17 +89,37 @@ def assign(con, source: Source, config: ExperimentsSettings, experiments: list[E
         members = audience[audience["experiment_id"] == experiment.experiment_id].drop_duplicates("unit_id")
         if members.empty:
             continue
-        units = pd.DataFrame({"unit_id": members["unit_id"].to_numpy(),
-                              "segment": members["unit_id"].map(segments).fillna("unknown").to_numpy()})
-        assigned = assign_units(units, experiment.experiment_id, experiment.variants, experiment.holdout_variant,
-                                experiment.holdout_share, shares_by_segment(allocations, experiment),
-                                config.assignment.salt)
+        units = pd.DataFrame(
+            {
+                "unit_id": members["unit_id"].to_numpy(),
+                "segment": members["unit_id"].map(segments).fillna("unknown").to_numpy(),
+            }
+        )
+        assigned = assign_units(
+            units,
+            experiment.experiment_id,
+            experiment.variants,
+            experiment.holdout_variant,
+            experiment.holdout_share,
+            shares_by_segment(allocations, experiment),
+            config.assignment.salt,
+        )
         assigned.insert(0, "experiment_id", experiment.experiment_id)
         assigned["recipient_email"] = members["recipient_email"].to_numpy()
         frames.append(assigned)
     if not frames:
-        return pd.DataFrame(columns=["experiment_id", "unit_id", "segment", "holdout_bucket", "arm_bucket",
-                                     "is_holdout", "variant_id", "recipient_email"])
+        return pd.DataFrame(
+            columns=[
+                "experiment_id",
+                "unit_id",
+                "segment",
+                "holdout_bucket",
+                "arm_bucket",
+                "is_holdout",
+                "variant_id",
+                "recipient_email",
+            ]
+        )
     result = pd.concat(frames, ignore_index=True)
     rows = result.drop(columns=["recipient_email"]).assign(allocation_date=allocation_date)
     allocation_tables.write_assignments(con, rows, [e.experiment_id for e in experiments] if replace else None)
@@ -110,7 +142,7 @@ def warehouse_audience(con, experiments: list[Experiment]) -> pd.DataFrame:
             consented as (
                 select distinct lower(trim(customers.email)) as recipient_email
                 from marts.dim_customers as customers
-                inner join marts.consent_current as consent
+                inner join marts.dim_customer_consents as consent
                     on customers.customer_id = consent.customer_id
                     and consent.purpose = 'email_marketing' and consent.is_consented
                 where nullif(trim(customers.email), '') is not null
@@ -129,11 +161,13 @@ def update_budget(con, config: ExperimentsSettings) -> tuple[pd.DataFrame, dict[
     allocation_tables.ensure_tables(con)
     totals, end = channel_totals(con, config.budget)
     if end is None:
-        return pd.DataFrame(), {"reason": "no channel performance yet (marts.mart_channel_performance is empty)"}
+        return pd.DataFrame(), {"reason": "no channel performance yet (marts.fct_channel_performance is empty)"}
     if not (totals["cost_usd"] > 0).any():
-        return pd.DataFrame(), {"reason": f"no spend on any configured channel ({', '.join(config.budget.channels)}) "
-                                          f"in the {config.budget.lookback_days} days to {end}: nothing to learn a "
-                                          "return from (land ad spend under landing/ad_spend/<platform>/)"}
+        return pd.DataFrame(), {
+            "reason": f"no spend on any configured channel ({', '.join(config.budget.channels)}) "
+            f"in the {config.budget.lookback_days} days to {end}: nothing to learn a "
+            "return from (land ad spend under landing/ad_spend/<platform>/)"
+        }
     allocation_date = end + datetime.timedelta(days=1)
     previous = allocation_tables.previous_budget(con, allocation_date)
     rows, summary = allocate_budget(totals, previous, config.budget, allocation_date, end, config.fingerprint())

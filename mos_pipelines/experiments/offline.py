@@ -60,7 +60,9 @@ def read_log(path: Path, arm_column: str, reward_column: str, propensity_column:
         try:
             header = next(reader)
         except StopIteration:
-            raise LogError(f"{path}: the file is empty (expected a CSV header with {arm_column!r} and {reward_column!r})")
+            raise LogError(
+                f"{path}: the file is empty (expected a CSV header with {arm_column!r} and {reward_column!r})"
+            )
         except (UnicodeDecodeError, csv.Error) as exc:
             raise LogError(f"{path}: not a readable UTF-8 CSV file ({exc})") from exc
         header = [h.strip() for h in header]
@@ -69,8 +71,9 @@ def read_log(path: Path, arm_column: str, reward_column: str, propensity_column:
             wanted["--propensity-column"] = propensity_column
         for option, column in wanted.items():
             if column not in header:
-                raise LogError(f"{path}: column {column!r} ({option}) is not in the file; its columns are: "
-                               f"{', '.join(header)}")
+                raise LogError(
+                    f"{path}: column {column!r} ({option}) is not in the file; its columns are: {', '.join(header)}"
+                )
         idx = {name: header.index(col) for name, col in wanted.items()}
         arms, rewards, props, lines = [], [], [], []
         row_number = 0
@@ -92,8 +95,9 @@ def read_log(path: Path, arm_column: str, reward_column: str, propensity_column:
                 if propensity_column:
                     p = _number(where, propensity_column, record[idx["--propensity-column"]])
                     if not 0 < p <= 1:
-                        raise LogError(f"{where}: field {propensity_column!r} is {p!r}; a propensity is a probability "
-                                       f"in (0, 1]")
+                        raise LogError(
+                            f"{where}: field {propensity_column!r} is {p!r}; a propensity is a probability in (0, 1]"
+                        )
                     props.append(p)
                 arms.append(arm)
                 rewards.append(reward)
@@ -102,8 +106,13 @@ def read_log(path: Path, arm_column: str, reward_column: str, propensity_column:
             raise LogError(f"{path}: line {reader.line_num}: not readable CSV ({exc})") from exc
     if not arms:
         raise LogError(f"{path}: the log has a header but no rows")
-    return Log(path, np.asarray(arms, dtype=object), np.asarray(rewards, dtype=float),
-               np.asarray(props, dtype=float) if propensity_column else None, np.asarray(lines))
+    return Log(
+        path,
+        np.asarray(arms, dtype=object),
+        np.asarray(rewards, dtype=float),
+        np.asarray(props, dtype=float) if propensity_column else None,
+        np.asarray(lines),
+    )
 
 
 def _number(where: str, column: str, text: str) -> float:
@@ -146,14 +155,17 @@ class Evaluation:
     warnings: list[str] = field(default_factory=list)
 
 
-def evaluate_log(log: Log, settings: BanditSettings, holdout_arm: str | None = None, batch_size: int = 1000,
-                 seed: int | None = None) -> Evaluation:
+def evaluate_log(
+    log: Log, settings: BanditSettings, holdout_arm: str | None = None, batch_size: int = 1000, seed: int | None = None
+) -> Evaluation:
     """Replay (or IPS-evaluate) the batched Thompson bandit on ``log``."""
     if batch_size < 1:
         raise LogError(f"--batch-size must be >= 1, got {batch_size}")
     arms_all = sorted(set(log.arms.tolist()))
     if holdout_arm is not None and holdout_arm not in arms_all:
-        raise LogError(f"{log.path}: --holdout-arm {holdout_arm!r} does not occur in the log (arms: {', '.join(arms_all)})")
+        raise LogError(
+            f"{log.path}: --holdout-arm {holdout_arm!r} does not occur in the log (arms: {', '.join(arms_all)})"
+        )
     arms = [a for a in arms_all if a != holdout_arm]
     if len(arms) < 2:
         raise LogError(f"{log.path}: the log has {len(arms)} arm(s) besides the holdout; a policy needs at least two")
@@ -173,8 +185,10 @@ def evaluate_log(log: Log, settings: BanditSettings, holdout_arm: str | None = N
         from scipy.stats import chi2 as chi2_dist
 
         if chi2_dist.sf(chi2, k - 1) < 0.001:
-            warnings.append(f"arm counts {dict(zip(arms, counts.tolist()))} are far from uniform: replay assumes a "
-                            "uniformly random log; pass --propensity-column for IPS")
+            warnings.append(
+                f"arm counts {dict(zip(arms, counts.tolist()))} are far from uniform: replay assumes a "
+                "uniformly random log; pass --propensity-column for IPS"
+            )
 
     shares = np.full(k, 1.0 / k)
     reasons = [bandit.MIN_EXPOSURES] * k
@@ -189,13 +203,13 @@ def evaluate_log(log: Log, settings: BanditSettings, holdout_arm: str | None = N
     post = None
     for start in range(0, len(a), batch_size):
         batches += 1
-        ba, br = a[start:start + batch_size], r[start:start + batch_size]
+        ba, br = a[start : start + batch_size], r[start : start + batch_size]
         if p is None:
             choice = _draw(shares, len(ba), generator)
             keep = choice == ba
             replay_rewards.append(br[keep])
         else:
-            bp = p[start:start + batch_size]
+            bp = p[start : start + batch_size]
             w = shares[ba] / bp
             ips_terms.append(w * br)
             weights.append(w)
@@ -236,11 +250,24 @@ def evaluate_log(log: Log, settings: BanditSettings, holdout_arm: str | None = N
         half = math.hypot((policy.upper - policy.lower) / 2, (holdout.upper - holdout.lower) / 2)
         lift = Estimate(diff, diff - half, diff + half, policy.n + holdout.n)
     return Evaluation(
-        method=method, binary=binary, arms=arms, rows=len(log.arms), arm_estimates=arm_estimates, policy=policy,
-        policy_ips=policy_ips, uniform=uniform, best_arm=best_arm, holdout_arm=holdout_arm, holdout=holdout,
-        lift_vs_holdout=lift, final_shares=dict(zip(arms, shares.tolist())),
+        method=method,
+        binary=binary,
+        arms=arms,
+        rows=len(log.arms),
+        arm_estimates=arm_estimates,
+        policy=policy,
+        policy_ips=policy_ips,
+        uniform=uniform,
+        best_arm=best_arm,
+        holdout_arm=holdout_arm,
+        holdout=holdout,
+        lift_vs_holdout=lift,
+        final_shares=dict(zip(arms, shares.tolist())),
         final_posterior_mean=dict(zip(arms, (post.mean if post is not None else np.full(k, np.nan)).tolist())),
-        final_reasons=dict(zip(arms, reasons)), batches=batches, learned_rows=learned, warnings=warnings,
+        final_reasons=dict(zip(arms, reasons)),
+        batches=batches,
+        learned_rows=learned,
+        warnings=warnings,
     )
 
 
@@ -250,8 +277,15 @@ def _draw(shares: np.ndarray, n: int, generator: np.random.Generator) -> np.ndar
     return np.searchsorted(cumulative, generator.random(n), side="right")
 
 
-def _update(n: np.ndarray, s: np.ndarray, v: np.ndarray, shares: np.ndarray, binary: bool, settings: BanditSettings,
-            generator: np.random.Generator):
+def _update(
+    n: np.ndarray,
+    s: np.ndarray,
+    v: np.ndarray,
+    shares: np.ndarray,
+    binary: bool,
+    settings: BanditSettings,
+    generator: np.random.Generator,
+):
     if binary:
         post = bandit.bernoulli_posterior(s, n, settings.prior_alpha, settings.prior_beta, settings.draws, generator)
     else:

@@ -86,27 +86,32 @@ def load_experiments(con, source: Source, config: ExperimentsSettings) -> list[E
         holdouts = sorted(rows.loc[rows["is_holdout"], "variant_id"].astype(str))
         objective = rows["objective"].dropna()
         objective = str(objective.iloc[0]) if len(objective) else None
-        experiments.append(Experiment(
-            experiment_id=str(campaign_id),
-            objective=objective,
-            variants=variants,
-            holdout_variant=holdouts[0] if holdouts else DEFAULT_HOLDOUT_VARIANT,
-            goal=config.goal_for(str(campaign_id), objective),
-            holdout_share=config.holdout_share_for(str(campaign_id)),
-        ))
+        experiments.append(
+            Experiment(
+                experiment_id=str(campaign_id),
+                objective=objective,
+                variants=variants,
+                holdout_variant=holdouts[0] if holdouts else DEFAULT_HOLDOUT_VARIANT,
+                goal=config.goal_for(str(campaign_id), objective),
+                holdout_share=config.holdout_share_for(str(campaign_id)),
+            )
+        )
     return experiments
 
 
 def _experiments_frame(experiments: list[Experiment]) -> pd.DataFrame:
-    return pd.DataFrame({
-        "experiment_id": [e.experiment_id for e in experiments],
-        "holdout_share": [e.holdout_share for e in experiments],
-        "holdout_variant": [e.holdout_variant for e in experiments],
-    })
+    return pd.DataFrame(
+        {
+            "experiment_id": [e.experiment_id for e in experiments],
+            "holdout_share": [e.holdout_share for e in experiments],
+            "holdout_variant": [e.holdout_variant for e in experiments],
+        }
+    )
 
 
-def unit_outcomes(con, source: Source, experiments: list[Experiment], config: ExperimentsSettings,
-                  before: datetime.date) -> pd.DataFrame:
+def unit_outcomes(
+    con, source: Source, experiments: list[Experiment], config: ExperimentsSettings, before: datetime.date
+) -> pd.DataFrame:
     """Per experiment × unit × variant: exposures, successes and value for the experiment's goal,
     holdout units excluded. Click goal: messages sent / clicked. Conversion and revenue goals: one
     exposure per unit and variant; a success is a KPI conversion (an order) within the conversion
@@ -127,14 +132,19 @@ def unit_outcomes(con, source: Source, experiments: list[Experiment], config: Ex
         else:
             email = """select campaign_id, variant_id, recipient_email, email_event_type, message_id, occurred_at
                 from staging.stg_esp__email_events"""
-            conversions = _NO_CONVERSIONS if not needs_conversions else f"""
+            conversions = (
+                _NO_CONVERSIONS
+                if not needs_conversions
+                else """
                 select regions.email_match_key, conversions.converted_at, conversions.revenue_usd
                 from marts.fct_conversions as conversions
                 inner join intermediate.int_marketing__email_regions as regions
                     on regions.customer_id in (conversions.customer_id, conversions.event_customer_id)
                 where conversions.conversion_type = 'order'"""
+            )
         holdout = bucket_sql("per_unit.unit_id", "per_unit.experiment_id", HOLDOUT, salt)
-        frame = con.execute(f"""
+        frame = con.execute(
+            f"""
             with email as ({email}),
             per_unit as (
                 select
@@ -162,7 +172,7 @@ def unit_outcomes(con, source: Source, experiments: list[Experiment], config: Ex
                     count(*) as conversions, sum(coalesce(conversions.revenue_usd, 0)) as revenue_usd
                 from treated
                 inner join conversions
-                    on conversions.email_match_key = {email_match_key_sql('treated.unit_id')}
+                    on conversions.email_match_key = {email_match_key_sql("treated.unit_id")}
                     and conversions.converted_at >= treated.first_sent_at
                     and conversions.converted_at <= treated.first_sent_at + interval {int(window)} day
                     and conversions.converted_at < ?
@@ -174,24 +184,30 @@ def unit_outcomes(con, source: Source, experiments: list[Experiment], config: Ex
             from treated
             left join converted using (experiment_id, unit_id, variant_id)
             order by 1, 2, 3
-        """, [before, before]).df()
+        """,
+            [before, before],
+        ).df()
     finally:
         con.unregister("_experiments")
     goal = frame["experiment_id"].map({e.experiment_id: e.goal for e in experiments})
     click = goal == "click"
-    return pd.DataFrame({
-        "experiment_id": frame["experiment_id"],
-        "unit_id": frame["unit_id"],
-        "variant_id": frame["variant_id"],
-        "exposures": frame["sends"].where(click, 1).astype("int64"),
-        "successes": frame["clicks"].where(click, (frame["conversions"] > 0).astype("int64")).astype("int64"),
-        "value_usd": frame["revenue_usd"].where(goal == "revenue", 0.0).astype(float),
-        "first_exposed_at": frame["first_exposed_at"],
-    })
+    return pd.DataFrame(
+        {
+            "experiment_id": frame["experiment_id"],
+            "unit_id": frame["unit_id"],
+            "variant_id": frame["variant_id"],
+            "exposures": frame["sends"].where(click, 1).astype("int64"),
+            "successes": frame["clicks"].where(click, (frame["conversions"] > 0).astype("int64")).astype("int64"),
+            "value_usd": frame["revenue_usd"].where(goal == "revenue", 0.0).astype(float),
+            "first_exposed_at": frame["first_exposed_at"],
+        }
+    )
 
 
-_NO_CONVERSIONS = ("select cast(null as varchar) as email_match_key, cast(null as timestamp) as converted_at, "
-                   "cast(null as double) as revenue_usd where false")
+_NO_CONVERSIONS = (
+    "select cast(null as varchar) as email_match_key, cast(null as timestamp) as converted_at, "
+    "cast(null as double) as revenue_usd where false"
+)
 
 
 def _raw_conversions(con) -> str:
@@ -199,7 +215,7 @@ def _raw_conversions(con) -> str:
     if not table_exists(con, "raw", "orders"):
         return _NO_CONVERSIONS
     fx = Path(FX_SEED).as_posix().replace("'", "''")
-    return f"""select {email_match_key_sql('orders.email')} as email_match_key, orders.created_at as converted_at,
+    return f"""select {email_match_key_sql("orders.email")} as email_match_key, orders.created_at as converted_at,
             orders.amount * coalesce(fx.usd_per_unit, 1.0) as revenue_usd
         from raw.orders as orders
         left join read_csv('{fx}', header = true) as fx on upper(orders.currency) = upper(fx.currency)

@@ -69,7 +69,7 @@ def average_linkage(pairs: pd.DataFrame, settings: ClusterSettings) -> dict[int,
     # holding a weak pair go through the agglomeration below, which is plain Python. At scale most
     # groups are a few true duplicates with strong pairs only.
     ids, index = np.unique(np.concatenate([id_l, id_r]), return_inverse=True)
-    left, right = index[: len(id_l)], index[len(id_l):]
+    left, right = index[: len(id_l)], index[len(id_l) :]
     labels = candidate_components(len(ids), left, right)
     weakest = np.full(labels.max() + 1 if len(labels) else 0, np.inf)
     np.minimum.at(weakest, labels[left], clipped_weights(prob, settings))

@@ -24,7 +24,6 @@ from mos_pipelines.configuration.identity import LEVEL_KINDS
 _RECORD_REF = re.compile(r"\b([lr])\.([A-Za-z_][A-Za-z0-9_]*)")
 
 
-
 @dataclass(frozen=True)
 class Level:
     """One agreement level: a SQL condition over ``l.<col>``, ``r.<col>`` and the comparison's similarities."""
@@ -122,24 +121,37 @@ def _similarity(kind: str, column: str, bound: int | None = None) -> tuple[str, 
     """(key, SQL) of a per-pair similarity of one column; exact agreement short-cuts the function."""
     col_l, col_r = f"l.{column}", f"r.{column}"
     if kind == "jaro_winkler":
-        return f"jw_{column}", f"case when {col_l} = {col_r} then 1.0 else jaro_winkler_similarity({col_l}, {col_r}) end"
+        return (
+            f"jw_{column}",
+            f"case when {col_l} = {col_r} then 1.0 else jaro_winkler_similarity({col_l}, {col_r}) end",
+        )
     if kind in ("levenshtein", "damerau_levenshtein"):
         # DuckDB's edit distances count bytes, so the byte-length difference is a lower bound: pairs
         # further apart than the largest threshold skip the function.
-        return (f"{kind}_{column}",
-                f"case when {col_l} = {col_r} then 0 when abs(strlen({col_l}) - strlen({col_r})) > {bound} then {bound + 1} "
-                f"else {kind}({col_l}, {col_r}) end")
+        return (
+            f"{kind}_{column}",
+            f"case when {col_l} = {col_r} then 0 when abs(strlen({col_l}) - strlen({col_r})) > {bound} then {bound + 1} "
+            f"else {kind}({col_l}, {col_r}) end",
+        )
     if kind == "jaccard":
         tokens_l, tokens_r = f"string_split({col_l}, ' ')", f"string_split({col_r}, ' ')"
-        return (f"jaccard_{column}",
-                f"case when {col_l} = {col_r} then 1.0 else len(list_intersect(list_distinct({tokens_l}), list_distinct({tokens_r})))"
-                f" / len(list_distinct(list_concat({tokens_l}, {tokens_r}))) end")
+        return (
+            f"jaccard_{column}",
+            f"case when {col_l} = {col_r} then 1.0 else len(list_intersect(list_distinct({tokens_l}), list_distinct({tokens_r})))"
+            f" / len(list_distinct(list_concat({tokens_l}, {tokens_r}))) end",
+        )
     raise ValueError(f"no similarity for {kind!r}")
 
 
-def level(kind: str, columns: Sequence[str], value: float | int | str | None = None, *,
-          label: str | None = None, tf_column: str | None = None, bounds: dict[str, int] | None = None
-          ) -> tuple[Level, list[tuple[str, str]]]:
+def level(
+    kind: str,
+    columns: Sequence[str],
+    value: float | int | str | None = None,
+    *,
+    label: str | None = None,
+    tf_column: str | None = None,
+    bounds: dict[str, int] | None = None,
+) -> tuple[Level, list[tuple[str, str]]]:
     """A level of ``kind`` over ``columns`` (see ``LEVEL_KINDS``) and the similarities it needs.
 
     ``value``: the threshold (similarity at least, distance at most, years at most, prefix length) or, for
@@ -166,18 +178,27 @@ def level(kind: str, columns: Sequence[str], value: float | int | str | None = N
         a, b = cols
         sql, default = f"l.{a} = r.{b} and l.{b} = r.{a} and l.{a} <> l.{b}", "swapped"
     elif kind == "day_month_swapped":
-        sql = _all(cols, "substr(l.{c}, 1, 4) = substr(r.{c}, 1, 4) and substr(l.{c}, 5, 2) = substr(r.{c}, 7, 2) "
-                         "and substr(l.{c}, 7, 2) = substr(r.{c}, 5, 2) and l.{c} <> r.{c}")
+        sql = _all(
+            cols,
+            "substr(l.{c}, 1, 4) = substr(r.{c}, 1, 4) and substr(l.{c}, 5, 2) = substr(r.{c}, 7, 2) "
+            "and substr(l.{c}, 7, 2) = substr(r.{c}, 5, 2) and l.{c} <> r.{c}",
+        )
         default = "day/month swapped"
     elif kind == "year_month":
         sql, default = _all(cols, "substr(l.{c}, 1, 6) = substr(r.{c}, 1, 6)"), "same year and month"
     elif kind == "year":
         sql, default = _all(cols, "substr(l.{c}, 1, 4) = substr(r.{c}, 1, 4)"), "same year"
     elif kind == "within_years":
-        sql = _all(cols, f"abs(try_cast(substr(l.{{c}}, 1, 4) as integer) - try_cast(substr(r.{{c}}, 1, 4) as integer)) <= {int(value)}")
+        sql = _all(
+            cols,
+            f"abs(try_cast(substr(l.{{c}}, 1, 4) as integer) - try_cast(substr(r.{{c}}, 1, 4) as integer)) <= {int(value)}",
+        )
         default = f"within {int(value)} years"
     elif kind == "prefix":
-        sql, default = _all(cols, f"substr(l.{{c}}, 1, {int(value)}) = substr(r.{{c}}, 1, {int(value)})"), f"first {int(value)} characters"
+        sql, default = (
+            _all(cols, f"substr(l.{{c}}, 1, {int(value)}) = substr(r.{{c}}, 1, {int(value)})"),
+            f"first {int(value)} characters",
+        )
     else:  # sql
         sql, default = str(value), "custom"
     return Level(label or default, sql, tf_column, cols), sims
@@ -195,15 +216,23 @@ def build(name: str, specs: Sequence[dict]) -> Comparison:
                 bounds[c] = max(bounds.get(c, 0), int(spec["value"]))
     levels, similarities = [], {}
     for spec in specs:
-        lvl, sims = level(spec["kind"], spec["columns"], spec.get("value"), label=spec.get("label"),
-                          tf_column=spec.get("tf_column"), bounds=bounds)
+        lvl, sims = level(
+            spec["kind"],
+            spec["columns"],
+            spec.get("value"),
+            label=spec.get("label"),
+            tf_column=spec.get("tf_column"),
+            bounds=bounds,
+        )
         levels.append(lvl)
         similarities.update(dict(sims))
     if not levels:
         raise ValueError(f"comparison {name!r} has no levels")
     column_sets = list(dict.fromkeys(lvl.columns for lvl in levels))
     columns = tuple(dict.fromkeys(c for cols in column_sets for c in cols))
-    null_sql = " and ".join(f"({_null_any(cols)})" for cols in column_sets) if len(column_sets) > 1 else _null_any(columns)
+    null_sql = (
+        " and ".join(f"({_null_any(cols)})" for cols in column_sets) if len(column_sets) > 1 else _null_any(columns)
+    )
     return Comparison(name, columns, tuple(levels), null_sql, tuple(similarities.items()))
 
 
@@ -215,16 +244,18 @@ def exact(column: str, tf: bool = False, name: str | None = None) -> Comparison:
     return build(name or column, [{"kind": "exact", "columns": [column], "tf_column": column if tf else None}])
 
 
-def jaro_winkler(column: str, thresholds: Sequence[float] = (0.92, 0.8), tf: bool = False,
-                 name: str | None = None) -> Comparison:
+def jaro_winkler(
+    column: str, thresholds: Sequence[float] = (0.92, 0.8), tf: bool = False, name: str | None = None
+) -> Comparison:
     """Exact, then Jaro-Winkler similarity at each threshold (descending)."""
     specs = [{"kind": "exact", "columns": [column], "tf_column": column if tf else None}]
     specs += [{"kind": "jaro_winkler", "columns": [column], "value": t} for t in sorted(thresholds, reverse=True)]
     return build(name or column, specs)
 
 
-def levenshtein(column: str, thresholds: Sequence[int] = (1, 2), tf: bool = False,
-                name: str | None = None) -> Comparison:
+def levenshtein(
+    column: str, thresholds: Sequence[int] = (1, 2), tf: bool = False, name: str | None = None
+) -> Comparison:
     """Exact, then edit distance at each threshold (ascending)."""
     specs = [{"kind": "exact", "columns": [column], "tf_column": column if tf else None}]
     specs += [{"kind": "levenshtein", "columns": [column], "value": t} for t in sorted(thresholds)]
@@ -238,10 +269,13 @@ def names_swapped(first: str, last: str, name: str = "name_swap") -> Comparison:
 
 def birth_date(column: str, name: str | None = None) -> Comparison:
     """A date as ``YYYYMMDD`` text: exact, one typo, day and month transposed, same year and month, same year."""
-    return build(name or column, [
-        {"kind": "exact", "columns": [column]},
-        {"kind": "damerau_levenshtein", "columns": [column], "value": 1},
-        {"kind": "day_month_swapped", "columns": [column]},
-        {"kind": "year_month", "columns": [column]},
-        {"kind": "year", "columns": [column]},
-    ])
+    return build(
+        name or column,
+        [
+            {"kind": "exact", "columns": [column]},
+            {"kind": "damerau_levenshtein", "columns": [column], "value": 1},
+            {"kind": "day_month_swapped", "columns": [column]},
+            {"kind": "year_month", "columns": [column]},
+            {"kind": "year", "columns": [column]},
+        ],
+    )

@@ -74,10 +74,19 @@ def derived_column_error(config: IdentitySettings, name: str, sql: str, exc: Exc
     for file in reversed(config.files):
         document = read_document(file)
         if document.data.get("derived_columns", {}).get(name) == sql:
-            return ConfigError(file, f"derived_columns.{name}", "a SQL expression over one record's columns",
-                               f"{sql!r} ({str(exc).splitlines()[0]})", document.lines.get(key))
-    return ConfigError(config.source or "config/identity.yaml", f"derived_columns.{name}",
-                       "a SQL expression over one record's columns", sql)
+            return ConfigError(
+                file,
+                f"derived_columns.{name}",
+                "a SQL expression over one record's columns",
+                f"{sql!r} ({str(exc).splitlines()[0]})",
+                document.lines.get(key),
+            )
+    return ConfigError(
+        config.source or "config/identity.yaml",
+        f"derived_columns.{name}",
+        "a SQL expression over one record's columns",
+        sql,
+    )
 
 
 def prepare(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, config: IdentitySettings) -> ResolvedSettings:
@@ -98,7 +107,9 @@ def prepare(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, config: Identit
 
 
 def match_crm_contacts(
-    records: pd.DataFrame, blocked: pd.DataFrame, cluster: ClusterSettings | None = None,
+    records: pd.DataFrame,
+    blocked: pd.DataFrame,
+    cluster: ClusterSettings | None = None,
     config: IdentitySettings | None = None,
 ) -> tuple[pd.DataFrame, CrmMatchRun]:
     """One row per record: ``contact_record_key, match_cluster_key, cluster_size, best_match_probability``,
@@ -106,9 +117,9 @@ def match_crm_contacts(
     Fewer than two records, or settings left without a comparison or a blocking rule by the population
     check, give one cluster per record (the run says why)."""
     frame = match_frame(records, blocked)
-    singletons = pd.DataFrame({"contact_record_key": frame["contact_record_key"],
-                               "match_cluster_key": frame["contact_record_key"]}).assign(
-        cluster_size=1, best_match_probability=None)
+    singletons = pd.DataFrame(
+        {"contact_record_key": frame["contact_record_key"], "match_cluster_key": frame["contact_record_key"]}
+    ).assign(cluster_size=1, best_match_probability=None)
     config = config or load_identity()
     cluster = cluster or cluster_settings(config)
     if len(frame) < 2:
@@ -122,8 +133,9 @@ def match_crm_contacts(
         result = resolve_registered(con, "contact_record_key", resolved.settings, cluster)
     finally:
         con.close()
-    run = CrmMatchRun(len(frame), resolved, result, cluster=cluster,
-                      seconds={**result.seconds, "total": time.perf_counter() - start})
+    run = CrmMatchRun(
+        len(frame), resolved, result, cluster=cluster, seconds={**result.seconds, "total": time.perf_counter() - start}
+    )
     clusters = result.clusters.rename(columns={"cluster_id": "match_cluster_key"})
     clusters["cluster_size"] = clusters.groupby("match_cluster_key")["contact_record_key"].transform("size")
     links = result.links
@@ -131,9 +143,15 @@ def match_crm_contacts(
         clusters, left_on="record_id_r", right_on="contact_record_key", suffixes=("_l", "_r")
     )
     in_cluster = in_cluster[in_cluster["match_cluster_key_l"] == in_cluster["match_cluster_key_r"]]
-    best = pd.concat([
-        in_cluster[["record_id_l", "match_probability"]].rename(columns={"record_id_l": "contact_record_key"}),
-        in_cluster[["record_id_r", "match_probability"]].rename(columns={"record_id_r": "contact_record_key"}),
-    ]).groupby("contact_record_key")["match_probability"].max()
+    best = (
+        pd.concat(
+            [
+                in_cluster[["record_id_l", "match_probability"]].rename(columns={"record_id_l": "contact_record_key"}),
+                in_cluster[["record_id_r", "match_probability"]].rename(columns={"record_id_r": "contact_record_key"}),
+            ]
+        )
+        .groupby("contact_record_key")["match_probability"]
+        .max()
+    )
     clusters["best_match_probability"] = clusters["contact_record_key"].map(best)
     return clusters, run

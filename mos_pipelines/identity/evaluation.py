@@ -168,8 +168,10 @@ class IdentityEvaluation:
         return out
 
     def to_markdown(self) -> str:
-        lines = ["| measure | precision | recall | F1 | true positive pairs | predicted pairs | true pairs |",
-                 "|---|---|---|---|---|---|---|"]
+        lines = [
+            "| measure | precision | recall | F1 | true positive pairs | predicted pairs | true pairs |",
+            "|---|---|---|---|---|---|---|",
+        ]
         rows: list[tuple[str, PairScores]] = []
         if self.edges is not None:
             rows.append(("pairwise (edges)", self.edges.pairs))
@@ -180,32 +182,44 @@ class IdentityEvaluation:
             if self.clusters.linkage_pairs is not None:
                 rows.append(("clustered, cross-source only", self.clusters.linkage_pairs))
         for label, s in rows:
-            lines.append(f"| {label} | {s.precision:.4f} | {s.recall:.4f} | {s.f1:.4f} | {s.true_positives:,} "
-                         f"| {s.predicted_pairs:,} | {s.true_pairs:,} |")
+            lines.append(
+                f"| {label} | {s.precision:.4f} | {s.recall:.4f} | {s.f1:.4f} | {s.true_positives:,} "
+                f"| {s.predicted_pairs:,} | {s.true_pairs:,} |"
+            )
         out = "\n".join(lines)
         if self.clusters is not None:
             c = self.clusters
             facts = [
                 ("records", f"{c.records:,}"),
                 ("predicted clusters / true entities", f"{c.predicted_clusters:,} / {c.true_entities:,}"),
-                ("largest predicted cluster / largest true entity",
-                 f"{c.largest_predicted_cluster:,} / {c.largest_true_entity:,} "
-                 f"(the largest predicted cluster holds {c.largest_predicted_cluster_entities:,} true "
-                 f"{'entity' if c.largest_predicted_cluster_entities == 1 else 'entities'})"),
+                (
+                    "largest predicted cluster / largest true entity",
+                    f"{c.largest_predicted_cluster:,} / {c.largest_true_entity:,} "
+                    f"(the largest predicted cluster holds {c.largest_predicted_cluster_entities:,} true "
+                    f"{'entity' if c.largest_predicted_cluster_entities == 1 else 'entities'})",
+                ),
                 ("over-merged clusters (records in them)", f"{c.over_merged_clusters:,} ({c.over_merged_records:,})"),
-                ("under-merged entities (records in them)",
-                 f"{c.under_merged_entities:,} ({c.under_merged_records:,})"),
-                ("records only in prediction (treated as true singletons)",
-                 _with_examples(c.only_in_predicted, c.only_in_predicted_examples)),
-                ("records only in truth (treated as predicted singletons)",
-                 _with_examples(c.only_in_truth, c.only_in_truth_examples)),
+                (
+                    "under-merged entities (records in them)",
+                    f"{c.under_merged_entities:,} ({c.under_merged_records:,})",
+                ),
+                (
+                    "records only in prediction (treated as true singletons)",
+                    _with_examples(c.only_in_predicted, c.only_in_predicted_examples),
+                ),
+                (
+                    "records only in truth (treated as predicted singletons)",
+                    _with_examples(c.only_in_truth, c.only_in_truth_examples),
+                ),
             ]
             out += "\n\n| | |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in facts)
         if self.edges is not None:
             e = self.edges
-            out += (f"\n\nEdges: {e.edges:,} distinct pairs scored ({e.duplicate_edges:,} duplicates and "
-                    f"{e.self_edges:,} self-pairs dropped; {e.edges_with_unknown_records:,} touch records "
-                    "absent from the truth).")
+            out += (
+                f"\n\nEdges: {e.edges:,} distinct pairs scored ({e.duplicate_edges:,} duplicates and "
+                f"{e.self_edges:,} self-pairs dropped; {e.edges_with_unknown_records:,} touch records "
+                "absent from the truth)."
+            )
         return out
 
 
@@ -229,8 +243,9 @@ def _flatten(result: ClusterEvaluation | EdgeEvaluation, prefix: str) -> dict[st
             if value is not None:
                 out.update({f"{prefix}_linkage_{k}": v for k, v in value.items()})
         elif name.endswith("_examples"):
-            out[f"{prefix}_{name}"] = [k if isinstance(k, (str, int, float)) else list(k) if isinstance(k, tuple)
-                                       else str(k) for k in value]
+            out[f"{prefix}_{name}"] = [
+                k if isinstance(k, (str, int, float)) else list(k) if isinstance(k, tuple) else str(k) for k in value
+            ]
         else:
             out[f"{prefix}_{name}"] = value
     return out
@@ -377,8 +392,9 @@ def evaluate_edges(
     if sources is not None:
         s = _source_codes(sources, true.index, _index_of_keys(list(u_uniques)), universe)
         cross = s[lo] != s[hi]
-        linkage = PairScores.from_counts(int((same & cross).sum()), int(cross.sum()),
-                                         _cross_source_pairs(t_codes, s[:n_true], b))
+        linkage = PairScores.from_counts(
+            int((same & cross).sum()), int(cross.sum()), _cross_source_pairs(t_codes, s[:n_true], b)
+        )
 
     return EdgeEvaluation(
         edges=len(uniq),
@@ -407,8 +423,9 @@ def load_truth_csv(path: str | Path) -> pd.Series:
     if not path.is_file():
         raise TruthFileError(f"{path}: truth file not found")
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False, skip_blank_lines=False,
-                            encoding="utf-8-sig")
+        frame = pd.read_csv(
+            path, dtype=str, keep_default_na=False, na_filter=False, skip_blank_lines=False, encoding="utf-8-sig"
+        )
     except pd.errors.EmptyDataError:
         raise TruthFileError(f"{path}: the file is empty; expected a header {','.join(TRUTH_COLUMNS)}") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
@@ -419,7 +436,8 @@ def load_truth_csv(path: str | Path) -> pd.Series:
     if absent:
         raise TruthFileError(
             f"{path}: missing column{'s' if len(absent) > 1 else ''} {', '.join(repr(c) for c in absent)} "
-            f"(header has: {', '.join(repr(c) for c in frame.columns)}; expected {','.join(TRUTH_COLUMNS)})")
+            f"(header has: {', '.join(repr(c) for c in frame.columns)}; expected {','.join(TRUTH_COLUMNS)})"
+        )
 
     data = frame[list(TRUTH_COLUMNS)].fillna("")
     data = data.apply(lambda col: col.str.strip())
@@ -431,8 +449,7 @@ def load_truth_csv(path: str | Path) -> pd.Series:
     if empty.any():
         i = int(np.argmax(empty.any(axis=1)))  # the first offending line, then its first empty field
         column = TRUTH_COLUMNS[int(np.argmax(empty[i]))]
-        raise TruthFileError(f"{path}: line {line[i]}: field {column!r} is empty"
-                             f"{_row_context(data.iloc[i], column)}")
+        raise TruthFileError(f"{path}: line {line[i]}: field {column!r} is empty{_row_context(data.iloc[i], column)}")
 
     key_cols = ["source", "source_record_id"]
     repeated = data.duplicated(key_cols, keep=False).to_numpy()
@@ -448,7 +465,8 @@ def load_truth_csv(path: str | Path) -> pd.Series:
             raise TruthFileError(
                 f"{path}: line {other['_line']}: field 'true_entity_id': record (source={first_key[0]!r}, "
                 f"source_record_id={first_key[1]!r}) is given entity {other['true_entity_id']!r} here but "
-                f"{first['true_entity_id']!r} on line {first['_line']}")
+                f"{first['true_entity_id']!r} on line {first['_line']}"
+            )
         data = data.drop_duplicates(key_cols)
 
     if data.empty:
@@ -482,8 +500,10 @@ def _cross_source_pairs(group: np.ndarray, source: np.ndarray, group_sizes: np.n
 
 def _as_assignments(values: Assignments, side: str) -> pd.Series:
     if isinstance(values, pd.DataFrame):
-        raise TypeError(f"{side}: expected a Series or mapping of record key → id, got a DataFrame "
-                        "(index it by the record key and select the id column)")
+        raise TypeError(
+            f"{side}: expected a Series or mapping of record key → id, got a DataFrame "
+            "(index it by the record key and select the id column)"
+        )
     series = values if isinstance(values, pd.Series) else pd.Series(dict(values), dtype=object)
     nulls = series.isna().to_numpy()
     if nulls.any():
@@ -492,8 +512,9 @@ def _as_assignments(values: Assignments, side: str) -> pd.Series:
     if not series.index.is_unique:
         dup = series.index[series.index.duplicated()]
         examples = ", ".join(repr(k) for k in dup.unique()[:EXAMPLES])
-        raise ValueError(f"{side}: {len(dup):,} duplicated record key(s) (e.g. {examples}); each record must "
-                         "have exactly one id")
+        raise ValueError(
+            f"{side}: {len(dup):,} duplicated record key(s) (e.g. {examples}); each record must have exactly one id"
+        )
     return series
 
 
@@ -521,14 +542,18 @@ def _source_codes(sources: Sources, true_index: pd.Index, extra_index: pd.Index,
     """Integer source code for each record of the universe (truth records, then extras); unknown → unique."""
     if isinstance(sources, str):
         if sources not in list(true_index.names):
-            raise ValueError(f"sources={sources!r}: the truth's record keys have no index level of that name "
-                             f"(levels: {list(true_index.names)})")
+            raise ValueError(
+                f"sources={sources!r}: the truth's record keys have no index level of that name "
+                f"(levels: {list(true_index.names)})"
+            )
         position = list(true_index.names).index(sources)
         parts = [np.asarray(true_index.get_level_values(position), dtype=object)]
         if len(extra_index):
             if extra_index.nlevels != true_index.nlevels:
-                raise ValueError(f"sources={sources!r}: predicted record keys have {extra_index.nlevels} "
-                                 f"level(s), the truth's {true_index.nlevels}")
+                raise ValueError(
+                    f"sources={sources!r}: predicted record keys have {extra_index.nlevels} "
+                    f"level(s), the truth's {true_index.nlevels}"
+                )
             # Same level by name when named, else by position (keys built from plain tuples are unnamed).
             where = list(extra_index.names).index(sources) if sources in list(extra_index.names) else position
             parts.append(np.asarray(extra_index.get_level_values(where), dtype=object))
@@ -546,4 +571,3 @@ def _source_codes(sources: Sources, true_index: pd.Index, extra_index: pd.Index,
     if len(codes) != n:
         raise AssertionError("source codes do not cover the record universe")
     return codes
-

@@ -92,21 +92,37 @@ def explain(warehouse: duckdb.DuckDBPyConnection, record_a: str, record_b: str) 
         settings, model, cluster = fitted_model(model_rows)
     except ValueError as exc:
         raise ExplainError(str(exc)) from exc
-    records = _read(warehouse, "select * from intermediate.int_crm_contacts__normalised",
-                    "intermediate.int_crm_contacts__normalised")
+    records = _read(
+        warehouse,
+        "select * from intermediate.int_crm_contacts__normalised",
+        "intermediate.int_crm_contacts__normalised",
+    )
     missing = [k for k in (record_a, record_b) if k not in set(records["contact_record_key"])]
     if missing:
         examples = ", ".join(records["contact_record_key"].head(3))
-        raise ExplainError(f"no CRM contact record {', '.join(map(repr, missing))} in "
-                           f"intermediate.int_crm_contacts__normalised (keys look like {examples})")
-    blocked = _read(warehouse, "select identifier_type, value from staging.identity_blocked_values",
-                    "staging.identity_blocked_values")
-    clusters = _read(warehouse, "select contact_record_key, match_cluster_key from intermediate.int_crm_contacts__matched",
-                     "intermediate.int_crm_contacts__matched").set_index("contact_record_key")["match_cluster_key"]
+        raise ExplainError(
+            f"no CRM contact record {', '.join(map(repr, missing))} in "
+            f"intermediate.int_crm_contacts__normalised (keys look like {examples})"
+        )
+    blocked = _read(
+        warehouse,
+        "select identifier_type, value from staging.identity_blocked_values",
+        "staging.identity_blocked_values",
+    )
+    clusters = _read(
+        warehouse,
+        "select contact_record_key, match_cluster_key from intermediate.int_crm_contacts__matched",
+        "intermediate.int_crm_contacts__matched",
+    ).set_index("contact_record_key")["match_cluster_key"]
     try:
-        customers = warehouse.execute(
-            "select node_key, customer_id from marts.customer_identity_map where node_key in (?, ?)",
-            [f"crm:{record_a}", f"crm:{record_b}"]).df().set_index("node_key")["customer_id"]
+        customers = (
+            warehouse.execute(
+                "select node_key, customer_id from marts.dim_customer_identity_map where node_key in (?, ?)",
+                [f"crm:{record_a}", f"crm:{record_b}"],
+            )
+            .df()
+            .set_index("node_key")["customer_id"]
+        )
     except duckdb.Error:
         customers = pd.Series(dtype=str)
 
@@ -115,8 +131,12 @@ def explain(warehouse: duckdb.DuckDBPyConnection, record_a: str, record_b: str) 
         register_records(con, match_frame(records, blocked), "contact_record_key")
         add_derived_columns(con, settings.derived_columns)
         add_term_frequencies(con, settings)
-        ids = dict(con.execute("select contact_record_key, _rid from _mx_records where contact_record_key in (?, ?)",
-                               [record_a, record_b]).fetchall())
+        ids = dict(
+            con.execute(
+                "select contact_record_key, _rid from _mx_records where contact_record_key in (?, ?)",
+                [record_a, record_b],
+            ).fetchall()
+        )
         a, b = ids[record_a], ids[record_b]
         rules, notes = _blocking(con, settings, a, b)
         con.register("_mx_pair", pd.DataFrame({"id_l": [min(a, b)], "id_r": [max(a, b)]}))
@@ -128,10 +148,18 @@ def explain(warehouse: duckdb.DuckDBPyConnection, record_a: str, record_b: str) 
     finally:
         con.close()
     return Explanation(
-        record_a=record_a, record_b=record_b, prior_weight=math.log2(model.lam / (1 - model.lam)), steps=steps,
-        total_weight=float(scored[0]), probability=float(scored[1]), candidate_rules=rules, rule_notes=notes,
-        cluster_a=clusters.get(record_a), cluster_b=clusters.get(record_b),
-        customer_a=customers.get(f"crm:{record_a}"), customer_b=customers.get(f"crm:{record_b}"),
+        record_a=record_a,
+        record_b=record_b,
+        prior_weight=math.log2(model.lam / (1 - model.lam)),
+        steps=steps,
+        total_weight=float(scored[0]),
+        probability=float(scored[1]),
+        candidate_rules=rules,
+        rule_notes=notes,
+        cluster_a=clusters.get(record_a),
+        cluster_b=clusters.get(record_b),
+        customer_a=customers.get(f"crm:{record_a}"),
+        customer_b=customers.get(f"crm:{record_b}"),
         link_threshold=cluster.link_threshold,
     )
 
@@ -141,8 +169,10 @@ def _blocking(con: duckdb.DuckDBPyConnection, settings: MatchSettings, a: int, b
     rules, notes = [], []
     for rule in settings.blocking_rules:
         keys = [e.format(t="_mx_records") if "{t}" in e else e for e in rule]
-        values = con.execute(f"select _rid, {', '.join(keys)} from _mx_records where _rid in (?, ?) order by _rid",
-                             [min(a, b), max(a, b)]).fetchall()
+        values = con.execute(
+            f"select _rid, {', '.join(keys)} from _mx_records where _rid in (?, ?) order by _rid",
+            [min(a, b), max(a, b)],
+        ).fetchall()
         left, right = values[0][1:], values[1][1:]
         text = _rule_text(rule, settings)
         if any(v is None for v in left + right):
@@ -160,12 +190,22 @@ def _blocking(con: duckdb.DuckDBPyConnection, settings: MatchSettings, a: int, b
     return rules, notes
 
 
-def _step(con: duckdb.DuckDBPyConnection, c, i: int, compared: pd.Series, model: FittedModel,
-          settings: MatchSettings, a: int, b: int) -> ComparisonStep:
+def _step(
+    con: duckdb.DuckDBPyConnection,
+    c,
+    i: int,
+    compared: pd.Series,
+    model: FittedModel,
+    settings: MatchSettings,
+    a: int,
+    b: int,
+) -> ComparisonStep:
     level = int(compared[f"g_{i}"])
     columns = ", ".join(f'"{col}"' for col in c.columns)
-    rows = {rid: row for rid, *row in con.execute(f"select _rid, {columns} from _mx_records where _rid in (?, ?)",
-                                                   [a, b]).fetchall()}
+    rows = {
+        rid: row
+        for rid, *row in con.execute(f"select _rid, {columns} from _mx_records where _rid in (?, ?)", [a, b]).fetchall()
+    }
     values = tuple("; ".join(f"{col}={v}" for col, v in zip(c.columns, rows[rid])) for rid in (a, b))
     if level < 0:
         return ComparisonStep(c.name, level, "no evidence (a value is missing)", None, None, 0.0, 0.0, values)
@@ -188,26 +228,35 @@ def to_text(e: Explanation) -> str:
         u = f"{s.u:.6f}" if s.u is not None else "–"
         weight = s.weight + s.tf_adjustment
         tf = f" (incl. term frequency {s.tf_adjustment:+.2f})" if s.tf_adjustment else ""
-        lines.append(f"{s.comparison:<14} {s.label[:34]:<34} {m:>8} {u:>10} {weight:>+8.2f}  "
-                     f"{s.values[0]}  |  {s.values[1]}{tf}")
-    lines.append(f"{'total':<14} {'':<34} {'':>8} {'':>10} {e.total_weight:>+8.2f}  "
-                 f"probability {e.probability:.4f}")
+        lines.append(
+            f"{s.comparison:<14} {s.label[:34]:<34} {m:>8} {u:>10} {weight:>+8.2f}  {s.values[0]}  |  {s.values[1]}{tf}"
+        )
+    lines.append(f"{'total':<14} {'':<34} {'':>8} {'':>10} {e.total_weight:>+8.2f}  probability {e.probability:.4f}")
     lines.append("")
     if e.candidate_rules:
         lines.append("Candidate pair: blocking rules " + "; ".join(e.candidate_rules) + ".")
     else:
-        lines.append("Never a candidate pair: no blocking rule paired them (the pair was scored only if both "
-                     "records fell in one candidate group, see below).")
+        lines.append(
+            "Never a candidate pair: no blocking rule paired them (the pair was scored only if both "
+            "records fell in one candidate group, see below)."
+        )
     for note in e.rule_notes:
         lines.append(f"  - {note}")
     lines.append("")
     verdict = "the same match cluster" if e.same_cluster else "different match clusters"
-    lines.append(f"Ended in {verdict}: {e.record_a} → {e.cluster_a}, {e.record_b} → {e.cluster_b}"
-                 + (f" (customers {e.customer_a}, {e.customer_b})" if e.customer_a or e.customer_b else "") + ".")
+    lines.append(
+        f"Ended in {verdict}: {e.record_a} → {e.cluster_a}, {e.record_b} → {e.cluster_b}"
+        + (f" (customers {e.customer_a}, {e.customer_b})" if e.customer_a or e.customer_b else "")
+        + "."
+    )
     if not e.same_cluster and e.probability >= e.link_threshold:
-        lines.append("The pair alone is likely enough to link, but the clustering kept the records apart: the "
-                     "mean probability between their groups was below the merge threshold.")
+        lines.append(
+            "The pair alone is likely enough to link, but the clustering kept the records apart: the "
+            "mean probability between their groups was below the merge threshold."
+        )
     elif e.same_cluster and e.probability < e.link_threshold:
-        lines.append("The pair alone is not likely enough to link; the records are together through other "
-                     "records of the cluster.")
+        lines.append(
+            "The pair alone is not likely enough to link; the records are together through other "
+            "records of the cluster."
+        )
     return "\n".join(lines)

@@ -80,7 +80,6 @@ class FittedModel:
         return math.log2(self.m[comparison][level] / self.u[comparison][level])
 
 
-
 def _reads_any(rule: Sequence[str], columns: Sequence[str], derived: Sequence[tuple[str, str]] = ()) -> bool:
     """Whether a blocking rule's expressions read any of the columns (so its pairs agree on them); a derived
     column reads what its SQL reads."""
@@ -171,9 +170,13 @@ def add_term_frequencies(con: duckdb.DuckDBPyConnection, settings: MatchSettings
     min_records = dict(settings.tf_min_records)
 
     def frequencies(col: str) -> str:
-        shares = (f"select {col} as v, count(*) / sum(count(*)) over () as f{', count(*) as n' if col in min_records else ''} "
-                  f"from _mx_records where {col} is not null group by {col}")
-        return f"(select v, f from ({shares}) where n >= {int(min_records[col])})" if col in min_records else f"({shares})"
+        shares = (
+            f"select {col} as v, count(*) / sum(count(*)) over () as f{', count(*) as n' if col in min_records else ''} "
+            f"from _mx_records where {col} is not null group by {col}"
+        )
+        return (
+            f"(select v, f from ({shares}) where n >= {int(min_records[col])})" if col in min_records else f"({shares})"
+        )
 
     # One hash aggregate and join per column: at 1M records and nine columns, a third of the time of windows.
     joins = " ".join(f"left join {frequencies(col)} t{k} on r.{col} = t{k}.v" for k, col in enumerate(tf_columns))
@@ -187,8 +190,12 @@ def block_size_cap(settings: MatchSettings, rule: Sequence[str]) -> int | None:
     return dict(settings.rule_block_sizes).get(tuple(rule), settings.max_block_size)
 
 
-def block(con: duckdb.DuckDBPyConnection, settings: MatchSettings,
-          rules: Sequence[Sequence[str]] | None = None, target: str = "_mx_pairs") -> int:
+def block(
+    con: duckdb.DuckDBPyConnection,
+    settings: MatchSettings,
+    rules: Sequence[Sequence[str]] | None = None,
+    target: str = "_mx_pairs",
+) -> int:
     """Create ``target(id_l, id_r, rules)``: each pair once, ``rules`` a bitmask of the rules that produced
     it (bit i = rule i), so EM sessions on a blocking rule can filter one compared table."""
     extra = f" and l.{settings.link_only_column} <> r.{settings.link_only_column}" if settings.link_only_column else ""
@@ -204,7 +211,9 @@ def block(con: duckdb.DuckDBPyConnection, settings: MatchSettings,
             if settings.link_only_column:
                 read.add(settings.link_only_column)
             group = ", ".join(f"{e.format(t='_mx_records') if '{t}' in e else e} as k{j}" for j, e in enumerate(rule))
-            on = " and ".join(f"{e.format(t='rec') if '{t}' in e else 'rec.' + e} = big.k{j}" for j, e in enumerate(rule))
+            on = " and ".join(
+                f"{e.format(t='rec') if '{t}' in e else 'rec.' + e} = big.k{j}" for j, e in enumerate(rule)
+            )
             con.execute(
                 f"create or replace temp table {source} as select rec._rid, {', '.join(f'rec.{c}' for c in sorted(read))} "
                 f"from _mx_records rec left join (select {group} from _mx_records group by all "
@@ -254,7 +263,9 @@ def _posterior(lam: float, log_bf: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(math.log(lam / (1 - lam)) + log_bf, -700, 700)))
 
 
-def estimate_u(con: duckdb.DuckDBPyConnection, settings: MatchSettings) -> tuple[dict[str, dict[int, float]], pd.DataFrame]:
+def estimate_u(
+    con: duckdb.DuckDBPyConnection, settings: MatchSettings
+) -> tuple[dict[str, dict[int, float]], pd.DataFrame]:
     """u probabilities from a seeded random sample of record pairs, and the sample's level patterns with
     their counts (``n``), to discount the matches among them once m and λ are known (see ``fit``)."""
     n = scalar(con, "select count(*) from _mx_records")
@@ -273,8 +284,12 @@ def estimate_u(con: duckdb.DuckDBPyConnection, settings: MatchSettings) -> tuple
     return _level_shares(patterns, settings, patterns["n"].to_numpy(dtype=float)), patterns
 
 
-def _em(patterns: pd.DataFrame, comps: Sequence[tuple[int, Comparison]], u: dict[str, dict[int, float]],
-        settings: MatchSettings) -> tuple[float, dict[str, dict[int, float]], int, bool]:
+def _em(
+    patterns: pd.DataFrame,
+    comps: Sequence[tuple[int, Comparison]],
+    u: dict[str, dict[int, float]],
+    settings: MatchSettings,
+) -> tuple[float, dict[str, dict[int, float]], int, bool]:
     """EM for the match share and m over pattern counts. ``comps``: (column index, comparison).
 
     u starts from the random pairs' u; with ``session_u`` it is re-estimated from the block's own likely
@@ -313,21 +328,30 @@ def _em(patterns: pd.DataFrame, comps: Sequence[tuple[int, Comparison]], u: dict
                 g = gammas[:, j]
                 denom = nw[g >= 0].sum()
                 if denom > 0:
-                    log_u[j] = np.log([(float(nw[g == lvl].sum()) + 1e-3) / (denom + 1e-3 * (c.top + 1))
-                                       for lvl in range(c.top + 1)])
+                    log_u[j] = np.log(
+                        [(float(nw[g == lvl].sum()) + 1e-3) / (denom + 1e-3 * (c.top + 1)) for lvl in range(c.top + 1)]
+                    )
         lam, m = new_lam, new_m
         if change < settings.em_tolerance:
             return lam, m, iteration, True
     return lam, m, settings.em_max_iterations, False
 
 
-def _session(con: duckdb.DuckDBPyConnection, settings: MatchSettings, rule: Sequence[str],
-             u: dict[str, dict[int, float]]) -> dict:
+def _session(
+    con: duckdb.DuckDBPyConnection, settings: MatchSettings, rule: Sequence[str], u: dict[str, dict[int, float]]
+) -> dict:
     """One EM session on the pairs of one training rule, its comparisons left out."""
     held_out = [c for c in settings.comparisons if _reads_any(rule, c.columns, settings.derived_columns)]
     active = [(i, c) for i, c in enumerate(settings.comparisons) if c not in held_out]
-    skipped = {"rule": list(rule), "pairs": 0, "match_share": 0.0, "m": {},
-               "held_out": [c.name for c in held_out], "iterations": 0, "converged": True}
+    skipped = {
+        "rule": list(rule),
+        "pairs": 0,
+        "match_share": 0.0,
+        "m": {},
+        "held_out": [c.name for c in held_out],
+        "iterations": 0,
+        "converged": True,
+    }
     if not active:  # the rule fixes every comparison: nothing to learn here
         return skipped
     gcols = ", ".join(f"g_{i}" for i, _ in active)
@@ -344,8 +368,15 @@ def _session(con: duckdb.DuckDBPyConnection, settings: MatchSettings, rule: Sequ
     if n_pairs == 0:  # nothing to learn from: the comparisons are estimated in other sessions
         return {**skipped, "pairs": 0}
     lam, m, iterations, converged = _em(patterns, active, u, settings)
-    return {"rule": list(rule), "pairs": n_pairs, "match_share": lam, "m": m,
-            "held_out": [c.name for c in held_out], "iterations": iterations, "converged": converged}
+    return {
+        "rule": list(rule),
+        "pairs": n_pairs,
+        "match_share": lam,
+        "m": m,
+        "held_out": [c.name for c in held_out],
+        "iterations": iterations,
+        "converged": converged,
+    }
 
 
 def _combine(sessions: list[dict], settings: MatchSettings, n_records: int) -> tuple[dict, float]:
@@ -371,8 +402,9 @@ def _combine(sessions: list[dict], settings: MatchSettings, n_records: int) -> t
     return m, lam
 
 
-def _lambda_from_candidates(con: duckdb.DuckDBPyConnection, settings: MatchSettings, m: dict, u: dict,
-                            start: float, n_records: int) -> float:
+def _lambda_from_candidates(
+    con: duckdb.DuckDBPyConnection, settings: MatchSettings, m: dict, u: dict, start: float, n_records: int
+) -> float:
     """λ = expected matches among the candidate pairs / all pairs, iterated to a fixed point (m, u fixed)."""
     total_pairs = n_records * (n_records - 1) / 2
     gammas = [f"g_{i}" for i in range(len(settings.comparisons))]
@@ -416,11 +448,16 @@ def fit(con: duckdb.DuckDBPyConnection, settings: MatchSettings) -> FittedModel:
         # The random pairs hold a share λ of matches: where records have many duplicates they are most of the
         # pairs agreeing on rare levels, and u overstates how often non-matches agree there. Weighting each
         # random pair by its posterior probability of being a non-match removes them.
-        weights = random_patterns["n"].to_numpy(dtype=float) * (1 - _posterior(lam, _log_bayes_factors(random_patterns, settings, m, u)))
+        weights = random_patterns["n"].to_numpy(dtype=float) * (
+            1 - _posterior(lam, _log_bayes_factors(random_patterns, settings, m, u))
+        )
         u = _level_shares(random_patterns, settings, weights)
     timings["em"] = time.perf_counter() - t0
     return FittedModel(
-        lam=lam, m=m, u=u, lam_sessions=lam_sessions,
+        lam=lam,
+        m=m,
+        u=u,
+        lam_sessions=lam_sessions,
         iterations=max([s["iterations"] for s in sessions] or [0]),
         converged=all(s["converged"] for s in sessions),
         candidate_pairs=n_pairs,
@@ -429,7 +466,9 @@ def fit(con: duckdb.DuckDBPyConnection, settings: MatchSettings) -> FittedModel:
     )
 
 
-def score(con: duckdb.DuckDBPyConnection, settings: MatchSettings, model: FittedModel, compared: str, target: str) -> None:
+def score(
+    con: duckdb.DuckDBPyConnection, settings: MatchSettings, model: FittedModel, compared: str, target: str
+) -> None:
     """Create ``target(id_l, id_r, ..., match_weight, match_probability, n_informative)``.
 
     The weight without term frequencies depends only on the pair's levels, so it is computed once per
@@ -460,8 +499,8 @@ def score(con: duckdb.DuckDBPyConnection, settings: MatchSettings, model: Fitted
     con.execute(
         f"""create or replace temp table {target} as
         select *, 1 / (1 + pow(2, -match_weight)) as match_probability
-        from (select s.*{exclude}, p._mx_weight{''.join(tf_terms)} as match_weight, p._mx_informative as n_informative
-              from {compared} s join _mx_patterns p using ({', '.join(gammas)}))"""
+        from (select s.*{exclude}, p._mx_weight{"".join(tf_terms)} as match_weight, p._mx_informative as n_informative
+              from {compared} s join _mx_patterns p using ({", ".join(gammas)}))"""
     )
     con.unregister("_mx_patterns")
 

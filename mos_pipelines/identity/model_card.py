@@ -22,11 +22,26 @@ from mos_pipelines.identity.matching import FittedModel, MatchSettings
 MODEL_TABLE = "int_crm_contacts__match_model"
 CARD_FILE = "identity_model_card.json"  # under $MOS_HOME/reports: the card of the last run, for Dagster metadata
 COLUMNS = {
-    "comparison": "string", "comparison_position": "Int64", "level": "Int64", "level_label": "string",
-    "level_sql": "string", "tf_column": "string", "m_probability": "float64", "u_probability": "float64",
-    "match_weight": "float64", "lambda": "float64", "records": "Int64", "candidate_pairs": "Int64",
-    "em_iterations": "Int64", "em_converged": "boolean", "skip_reason": "string", "settings_json": "string",
-    "cluster_json": "string", "shares_json": "string", "left_out_json": "string", "sessions_json": "string",
+    "comparison": "string",
+    "comparison_position": "Int64",
+    "level": "Int64",
+    "level_label": "string",
+    "level_sql": "string",
+    "tf_column": "string",
+    "m_probability": "float64",
+    "u_probability": "float64",
+    "match_weight": "float64",
+    "lambda": "float64",
+    "records": "Int64",
+    "candidate_pairs": "Int64",
+    "em_iterations": "Int64",
+    "em_converged": "boolean",
+    "skip_reason": "string",
+    "settings_json": "string",
+    "cluster_json": "string",
+    "shares_json": "string",
+    "left_out_json": "string",
+    "sessions_json": "string",
 }
 
 
@@ -38,8 +53,12 @@ def settings_from_json(text: str) -> MatchSettings:
     data = json.loads(text)
     comparisons = tuple(
         Comparison(
-            name=c["name"], columns=tuple(c["columns"]), null_sql=c["null_sql"],
-            levels=tuple(Level(lvl["label"], lvl["sql"], lvl["tf_column"], tuple(lvl["columns"])) for lvl in c["levels"]),
+            name=c["name"],
+            columns=tuple(c["columns"]),
+            null_sql=c["null_sql"],
+            levels=tuple(
+                Level(lvl["label"], lvl["sql"], lvl["tf_column"], tuple(lvl["columns"])) for lvl in c["levels"]
+            ),
             similarities=tuple(tuple(s) for s in c["similarities"]),
         )
         for c in data.pop("comparisons")
@@ -54,7 +73,8 @@ def model_table(run: Any) -> pd.DataFrame:
     """Rows for ``MODEL_TABLE`` from a ``crm_matching.CrmMatchRun`` (one ``skipped`` row when nothing was fitted)."""
     resolved, model = run.resolved, run.model
     common = {
-        "records": run.records, "skip_reason": run.skip_reason,
+        "records": run.records,
+        "skip_reason": run.skip_reason,
         "cluster_json": json.dumps(dataclasses.asdict(run.cluster or ClusterSettings())),
         "settings_json": settings_to_json(resolved.settings) if resolved else None,
         "shares_json": json.dumps({k: round(v, 4) for k, v in sorted(resolved.shares.items())}) if resolved else None,
@@ -64,22 +84,42 @@ def model_table(run: Any) -> pd.DataFrame:
     if model is None:
         rows.append({**common, "comparison": "(none)"})
     else:
-        common.update({
-            "lambda": model.lam, "candidate_pairs": model.candidate_pairs, "em_iterations": model.iterations,
-            "em_converged": model.converged, "sessions_json": json.dumps(model.sessions, default=str),
-        })
-        rows.append({**common, "comparison": "prior", "comparison_position": 0, "level": None,
-                     "level_label": "two random records match", "match_weight": math.log2(model.lam / (1 - model.lam))})
+        common.update(
+            {
+                "lambda": model.lam,
+                "candidate_pairs": model.candidate_pairs,
+                "em_iterations": model.iterations,
+                "em_converged": model.converged,
+                "sessions_json": json.dumps(model.sessions, default=str),
+            }
+        )
+        rows.append(
+            {
+                **common,
+                "comparison": "prior",
+                "comparison_position": 0,
+                "level": None,
+                "level_label": "two random records match",
+                "match_weight": math.log2(model.lam / (1 - model.lam)),
+            }
+        )
         for position, c in enumerate(resolved.settings.comparisons, start=1):
             for gamma in range(c.top, -1, -1):
                 level = c.level_of(gamma) if gamma else None
-                rows.append({
-                    **common, "comparison": c.name, "comparison_position": position, "level": gamma,
-                    "level_label": level.label if level else "else (disagree)",
-                    "level_sql": level.sql if level else None, "tf_column": level.tf_column if level else None,
-                    "m_probability": model.m[c.name][gamma], "u_probability": model.u[c.name][gamma],
-                    "match_weight": model.weight(c.name, gamma),
-                })
+                rows.append(
+                    {
+                        **common,
+                        "comparison": c.name,
+                        "comparison_position": position,
+                        "level": gamma,
+                        "level_label": level.label if level else "else (disagree)",
+                        "level_sql": level.sql if level else None,
+                        "tf_column": level.tf_column if level else None,
+                        "m_probability": model.m[c.name][gamma],
+                        "u_probability": model.u[c.name][gamma],
+                        "match_weight": model.weight(c.name, gamma),
+                    }
+                )
     frame = pd.DataFrame(rows)
     for column, dtype in COLUMNS.items():
         if column not in frame:
@@ -100,8 +140,14 @@ def fitted_model(frame: pd.DataFrame) -> tuple[MatchSettings, FittedModel, Clust
     for row in levels.itertuples():
         m.setdefault(row.comparison, {})[int(row.level)] = float(row.m_probability)
         u.setdefault(row.comparison, {})[int(row.level)] = float(row.u_probability)
-    model = FittedModel(lam=float(first["lambda"]), m=m, u=u, iterations=int(first["em_iterations"]),
-                        converged=bool(first["em_converged"]), candidate_pairs=int(first["candidate_pairs"]))
+    model = FittedModel(
+        lam=float(first["lambda"]),
+        m=m,
+        u=u,
+        iterations=int(first["em_iterations"]),
+        converged=bool(first["em_converged"]),
+        candidate_pairs=int(first["candidate_pairs"]),
+    )
     return settings, model, ClusterSettings(**json.loads(first["cluster_json"]))
 
 
@@ -146,8 +192,10 @@ def markdown(frame: pd.DataFrame) -> str:
     ]
     for r in frame[frame["comparison"] != "prior"].itertuples():
         tf = " (term frequency)" if isinstance(r.tf_column, str) else ""
-        lines.append(f"| {r.comparison} | {r.level_label}{tf} | {r.m_probability:.4f} | {r.u_probability:.6f} | "
-                     f"{r.match_weight:+.2f} |")
+        lines.append(
+            f"| {r.comparison} | {r.level_label}{tf} | {r.m_probability:.4f} | {r.u_probability:.6f} | "
+            f"{r.match_weight:+.2f} |"
+        )
     lines += ["", "```", weights_chart(frame), "```"]
     names = [c for c in dict.fromkeys(frame["comparison"]) if c != "prior"]
     trained = set()
@@ -156,8 +204,11 @@ def markdown(frame: pd.DataFrame) -> str:
             trained |= set(names) - set(session.get("held_out", []))
     untrained = [c for c in names if c not in trained]
     if untrained:
-        lines += ["", f"Not estimated by EM (every training rule with pairs fixes it; its m is the prior 0.9 for "
-                      f"the top level): {', '.join(untrained)}. Add a training rule that does not read its columns."]
+        lines += [
+            "",
+            f"Not estimated by EM (every training rule with pairs fixes it; its m is the prior 0.9 for "
+            f"the top level): {', '.join(untrained)}. Add a training rule that does not read its columns.",
+        ]
     left_out = json.loads(first["left_out_json"] or "[]")
     if left_out:
         lines += ["", "Left out (columns filled on too few records):", *[f"- {item}" for item in left_out]]
@@ -171,9 +222,12 @@ def card(frame: pd.DataFrame) -> dict[str, Any]:
     if isinstance(first["skip_reason"], str):
         out["skipped"] = first["skip_reason"]
         return out
-    out.update({
-        "prior_lambda": float(first["lambda"]), "candidate_pairs": int(first["candidate_pairs"]),
-        "em_converged": bool(first["em_converged"]),
-        "comparisons": int(frame.loc[frame["comparison"] != "prior", "comparison"].nunique()),
-    })
+    out.update(
+        {
+            "prior_lambda": float(first["lambda"]),
+            "candidate_pairs": int(first["candidate_pairs"]),
+            "em_converged": bool(first["em_converged"]),
+            "comparisons": int(frame.loc[frame["comparison"] != "prior", "comparison"].nunique()),
+        }
+    )
     return out

@@ -72,13 +72,18 @@ def resolve(config: IdentitySettings, shares: dict[str, float]) -> ResolvedSetti
                 dropped.append(f"comparison {c.name}, level {level.label or level.kind}: {describe(columns)} filled")
                 continue
             tf = level.tf_column(c.column)
-            value = {"jaro_winkler": level.at_least, "jaccard": level.at_least, "prefix": level.length,
-                     "sql": level.sql}.get(level.kind, level.at_most)
+            value = {
+                "jaro_winkler": level.at_least,
+                "jaccard": level.at_least,
+                "prefix": level.length,
+                "sql": level.sql,
+            }.get(level.kind, level.at_most)
             tf = tf if tf and populated(tf) else None
             if tf and level.term_frequency_min_records:
                 tf_min_records[tf] = max(tf_min_records.get(tf, 0), level.term_frequency_min_records)
-            specs.append({"kind": level.kind, "columns": columns, "value": value, "label": level.label,
-                          "tf_column": tf})
+            specs.append(
+                {"kind": level.kind, "columns": columns, "value": value, "label": level.label, "tf_column": tf}
+            )
         if specs:
             comparisons.append(cmp.build(c.name, specs))
         else:
@@ -93,8 +98,10 @@ def resolve(config: IdentitySettings, shares: dict[str, float]) -> ResolvedSetti
             rule = rule_keys(spec)
             columns = set().union(*(columns_of(config, e, known) | ({e} if COLUMN.match(e) else set()) for e in rule))
             if not columns or not all(populated(column) for column in columns):
-                dropped.append(f"{key[:-1].replace('_', ' ')} [{', '.join(rule)}]: "
-                               f"{describe(columns) + ' filled' if columns else 'reads no known column'}")
+                dropped.append(
+                    f"{key[:-1].replace('_', ' ')} [{', '.join(rule)}]: "
+                    f"{describe(columns) + ' filled' if columns else 'reads no known column'}"
+                )
                 continue
             keys = []
             for expression in rule:

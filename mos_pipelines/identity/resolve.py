@@ -31,8 +31,9 @@ class Resolution:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def _complete_components(con: duckdb.DuckDBPyConnection, settings: MatchSettings, model: FittedModel,
-                         labels: pd.DataFrame, max_size: int) -> None:
+def _complete_components(
+    con: duckdb.DuckDBPyConnection, settings: MatchSettings, model: FittedModel, labels: pd.DataFrame, max_size: int
+) -> None:
     """Score every unscored pair inside components of 3..max_size records into ``_mx_extra_scored``."""
     con.register("_mx_labels", labels)
     con.execute(
@@ -51,8 +52,13 @@ def _complete_components(con: duckdb.DuckDBPyConnection, settings: MatchSettings
     score(con, settings, model, "_mx_extra_compared", "_mx_extra_scored")
 
 
-def resolve(records: pd.DataFrame, id_column: str, match: MatchSettings, cluster: ClusterSettings,
-            con: duckdb.DuckDBPyConnection | None = None) -> Resolution:
+def resolve(
+    records: pd.DataFrame,
+    id_column: str,
+    match: MatchSettings,
+    cluster: ClusterSettings,
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> Resolution:
     """Match and cluster ``records`` (one row per record, ``id_column`` unique)."""
     own = con is None
     con = con or duckdb.connect()
@@ -65,8 +71,9 @@ def resolve(records: pd.DataFrame, id_column: str, match: MatchSettings, cluster
             con.close()
 
 
-def resolve_registered(con: duckdb.DuckDBPyConnection, id_column: str, match: MatchSettings,
-                       cluster: ClusterSettings) -> Resolution:
+def resolve_registered(
+    con: duckdb.DuckDBPyConnection, id_column: str, match: MatchSettings, cluster: ClusterSettings
+) -> Resolution:
     """Match and cluster the records already in ``_mx_records`` (see ``matching.register_records``), whose
     derived columns are already added."""
     seconds: dict[str, float] = {}

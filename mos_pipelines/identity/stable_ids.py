@@ -13,7 +13,7 @@ each cluster carries, given what every node carried before:
 - nothing changes for a node whose cluster kept its id, so re-running on the same data changes nothing.
 
 The output is the list of changes (``assigned`` for new nodes, ``merged`` / ``split`` for moves),
-which the ``customer_id_history`` model appends; the current map is the latest change per node.
+which the ``fct_customer_id_changes`` model appends; the current map is the latest change per node.
 """
 
 from __future__ import annotations
@@ -60,7 +60,9 @@ def assign_customer_ids(clusters: pd.DataFrame, previous: pd.DataFrame, run: int
     smallest_key = clusters.groupby("cluster_key")["node_key"].min()
 
     # Owner of each previous id: the cluster holding most of its former nodes (ties: smallest node key).
-    held = joined.dropna(subset=["customer_id"]).groupby(["customer_id", "cluster_key"]).size().rename("n").reset_index()
+    held = (
+        joined.dropna(subset=["customer_id"]).groupby(["customer_id", "cluster_key"]).size().rename("n").reset_index()
+    )
     held["min_key"] = held["cluster_key"].map(smallest_key)
     held = held.sort_values(["customer_id", "n", "min_key"], ascending=[True, False, True])
     owner = held.drop_duplicates("customer_id").set_index("customer_id")["cluster_key"]
@@ -103,5 +105,6 @@ def assign_customer_ids(clusters: pd.DataFrame, previous: pd.DataFrame, run: int
     return Assignment(
         current=current.rename(columns={"cid": "customer_id"}).sort_values("node_key").reset_index(drop=True),
         changes=changes[["node_key", "customer_id", "previous_customer_id", "change"]]
-        .sort_values("node_key").reset_index(drop=True),
+        .sort_values("node_key")
+        .reset_index(drop=True),
     )

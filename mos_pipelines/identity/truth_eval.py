@@ -1,4 +1,4 @@
-"""Score the warehouse's ``customer_identity_map`` against a truth CSV (the simulator's format)."""
+"""Score the warehouse's ``dim_customer_identity_map`` against a truth CSV (the simulator's format)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def truth_node_key(source: str, record_id: str) -> str:
 
 def predicted_customers(con: duckdb.DuckDBPyConnection) -> pd.Series:
     """node_key → customer_id from the warehouse."""
-    frame = con.execute("select node_key, customer_id from marts.customer_identity_map").df()
+    frame = con.execute("select node_key, customer_id from marts.dim_customer_identity_map").df()
     return frame.set_index("node_key")["customer_id"]
 
 

@@ -65,6 +65,7 @@ create table if not exists ops.file_ledger (
     primary key (source, file_hash)
 )"""
 
+
 def _json_path(key: str) -> str:
     """SQL literal of the JSON path of a top-level key, quoted so any key name works."""
     return _sql_str('$."' + key.replace('"', '\\"') + '"')
@@ -187,8 +188,7 @@ def checks_for(source: Source, subfolder: str | None) -> list[Check]:
         return [Check.from_field(f) for f in source.fields]
     system = crm_system(subfolder or "generic")
     return [Check(system.id_column, required=True, raw_column="source_record_id")] + [
-        Check(col, type="timestamp", strptime_format=system.timestamp_format)
-        for col in system.timestamp_columns
+        Check(col, type="timestamp", strptime_format=system.timestamp_format) for col in system.timestamp_columns
     ]
 
 
@@ -302,12 +302,14 @@ def _csv_records(con: duckdb.DuckDBPyConnection, path: Path, checks: list[Check]
     except csv.Error as exc:
         raise UnreadableFile(f"CSV parse error: {exc}") from exc
 
-    frame = pd.DataFrame({
-        "_line_no": pd.Series(lines, dtype="int64"),
-        # explicit dtypes: an all-None column would otherwise register as DuckDB type NULL
-        "parse_error": pd.Series(errors, dtype="string"),
-        "raw_record": pd.Series(raws, dtype="string"),
-    })
+    frame = pd.DataFrame(
+        {
+            "_line_no": pd.Series(lines, dtype="int64"),
+            # explicit dtypes: an all-None column would otherwise register as DuckDB type NULL
+            "parse_error": pd.Series(errors, dtype="string"),
+            "raw_record": pd.Series(raws, dtype="string"),
+        }
+    )
     for name, values in zip(header, columns):
         frame["v_" + name] = pd.Series(values, dtype="string")
     for c in checks:  # optional contract columns the file does not have
@@ -369,21 +371,25 @@ def _error_terms(checks: list[Check], one_of: tuple[str, ...]) -> list[tuple[str
             expected = EXPECTED[c.type]
             if c.strptime_format:
                 expected = f"a timestamp in the format {c.strptime_format}"
-            terms.append((
-                c.name,
-                f"not {expected}",
-                f"case when {present} and {_typed(c, col)} is null then "
-                f"{_sql_str('field ' + c.name + ': ')} || {col} || {_sql_str(' is not ' + expected)} end",
-            ))
+            terms.append(
+                (
+                    c.name,
+                    f"not {expected}",
+                    f"case when {present} and {_typed(c, col)} is null then "
+                    f"{_sql_str('field ' + c.name + ': ')} || {col} || {_sql_str(' is not ' + expected)} end",
+                )
+            )
         if c.allowed:
             allowed = ", ".join(_sql_str(a) for a in c.allowed)
             rule = f"not one of {', '.join(c.allowed)}"
-            terms.append((
-                c.name,
-                rule,
-                f"case when {present} and {col} not in ({allowed}) then "
-                f"{_sql_str('field ' + c.name + ': ')} || {col} || {_sql_str(' is ' + rule)} end",
-            ))
+            terms.append(
+                (
+                    c.name,
+                    rule,
+                    f"case when {present} and {col} not in ({allowed}) then "
+                    f"{_sql_str('field ' + c.name + ': ')} || {col} || {_sql_str(' is ' + rule)} end",
+                )
+            )
     if one_of:
         present_any = " or ".join(f"nullif(trim({_ident('v_' + n)}), '') is not null" for n in one_of)
         rule = f"missing all of {', '.join(one_of)}"
@@ -458,7 +464,9 @@ def _insert_valid(
     return scalar(con, "select count(*) from records where error is null")
 
 
-def _insert_quarantine(con: duckdb.DuckDBPyConnection, source: Source, header: list[str] | None, meta: dict) -> dict[str, int]:
+def _insert_quarantine(
+    con: duckdb.DuckDBPyConnection, source: Source, header: list[str] | None, meta: dict
+) -> dict[str, int]:
     """Insert invalid records into raw.quarantine; returns counts per reason."""
     if header is not None:  # CSV rows that parsed into fields: rebuild their text (only the invalid few)
         columns = ", ".join(_ident("v_" + h) for h in header)
@@ -472,8 +480,8 @@ def _insert_quarantine(con: duckdb.DuckDBPyConnection, source: Source, header: l
             con.executemany("update records set raw_record = ? where _line_no = ?", rebuilt)
     con.execute(
         f"""insert into raw.quarantine
-        select {_sql_str(source.name)}, {_sql_str(str(meta['source_file']))}, _line_no, error_field, error,
-               raw_record, {_sql_str(str(meta['file_hash']))}, '{meta['loaded_at']}'::timestamp
+        select {_sql_str(source.name)}, {_sql_str(str(meta["source_file"]))}, _line_no, error_field, error,
+               raw_record, {_sql_str(str(meta["file_hash"]))}, '{meta["loaded_at"]}'::timestamp
         from records where error is not null order by _line_no"""
     )
     return dict(
@@ -512,8 +520,17 @@ def load_file(
             result = FileResult(source_file=rel, file_hash=file_hash, status="unreadable", error=str(exc))
         con.execute(
             "insert into ops.file_ledger values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [source.name, rel, file_hash, result.status, result.rows_in, result.rows_loaded,
-             result.rows_quarantined, result.error, loaded_at],
+            [
+                source.name,
+                rel,
+                file_hash,
+                result.status,
+                result.rows_in,
+                result.rows_loaded,
+                result.rows_quarantined,
+                result.error,
+                loaded_at,
+            ],
         )
         con.execute("commit")
     except BaseException:
@@ -535,11 +552,11 @@ def load_source(
     ensure_tables(con, source)
     files, ignored = discover_files(source, landing_dir)
     seen = dict(
-        con.execute(
-            "select file_hash, source_file from ops.file_ledger where source = ?", [source.name]
-        ).fetchall()
+        con.execute("select file_hash, source_file from ops.file_ledger where source = ?", [source.name]).fetchall()
     )
-    outcome = SourceLoadResult(source=source.name, ignored_files=[p.relative_to(landing_dir).as_posix() for p in ignored])
+    outcome = SourceLoadResult(
+        source=source.name, ignored_files=[p.relative_to(landing_dir).as_posix() for p in ignored]
+    )
     for i, path in enumerate(files):
         digest = file_sha256(path)
         rel = path.relative_to(landing_dir).as_posix()

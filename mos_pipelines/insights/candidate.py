@@ -15,11 +15,18 @@ import numpy as np
 import pandas as pd
 
 from mos_pipelines.configuration.insights import InsightsSettings
-from mos_pipelines.insights.semantic import Filter, SemanticError, SemanticLayer
 from mos_pipelines.insights.effect_statistics import order_value_cv2
+from mos_pipelines.insights.semantic import Filter, SemanticError, SemanticLayer
 
-INSIGHT_TYPES = ("channel_comparison", "region_comparison", "anomaly", "budget_pacing", "lookalike_degradation",
-                 "experiment_winner", "holdout_lift")
+INSIGHT_TYPES = (
+    "channel_comparison",
+    "region_comparison",
+    "anomaly",
+    "budget_pacing",
+    "lookalike_degradation",
+    "experiment_winner",
+    "holdout_lift",
+)
 
 
 @dataclass
@@ -86,11 +93,15 @@ class RunContext:
         region (the compound model's CV² for revenue tests; NaN without revenue)."""
         where = [Filter("metric_time__day", ">=", self.window_start), Filter("metric_time__day", "<=", self.window_end)]
         try:
-            cells = self.semantic.run(self.con, self.semantic.query(["revenue", "conversions"],
-                                                                    ["metric_time__day", "channel", "region"], where))
+            cells = self.semantic.run(
+                self.con,
+                self.semantic.query(["revenue", "conversions"], ["metric_time__day", "channel", "region"], where),
+            )
         except SemanticError:  # no revenue or conversions by channel and region: each test uses its own data
             return float("nan")
-        return order_value_cv2(cells["revenue"].fillna(0).to_numpy(float), cells["conversions"].fillna(0).to_numpy(float))
+        return order_value_cv2(
+            cells["revenue"].fillna(0).to_numpy(float), cells["conversions"].fillna(0).to_numpy(float)
+        )
 
 
 def clean(value: Any) -> Any:

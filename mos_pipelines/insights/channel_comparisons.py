@@ -15,7 +15,6 @@ import pandas as pd
 
 from mos_pipelines.configuration.insights import ChannelComparison
 from mos_pipelines.insights.candidate import Candidate, RunContext, Skip, key_of, money, records
-from mos_pipelines.insights.semantic import Filter
 from mos_pipelines.insights.effect_statistics import (
     binomial_log_variance,
     compare_ratios,
@@ -23,6 +22,7 @@ from mos_pipelines.insights.effect_statistics import (
     poisson_log_variance,
     ratio_estimate,
 )
+from mos_pipelines.insights.semantic import Filter
 
 EXCLUDED_CHANNELS = ("unattributed",)
 ALL_REGIONS = "all"
@@ -48,13 +48,54 @@ class MetricSpec:
 
 
 METRICS = {
-    "conversion_rate": MetricSpec("conversion_rate", "conversions", "sessions", "higher", "conversion",
-                                  "conversion rate", "conversions", "converts", "", " % of sessions", ".1f", 100.0,
-                                  "as often", False),
-    "roas": MetricSpec("roas", "revenue", "cost", "higher", "acquisition", "return on spend", "conversions",
-                       "returns", "$", " per dollar spent", ".2f", 1.0, "as much per dollar", True),
-    "cac": MetricSpec("cac", "cost", "new_customers", "lower", "acquisition", "customer acquisition cost",
-                      "new_customers", "acquires a customer for", "$", "", ",.2f", 1.0, "the cost", True),
+    "conversion_rate": MetricSpec(
+        "conversion_rate",
+        "conversions",
+        "sessions",
+        "higher",
+        "conversion",
+        "conversion rate",
+        "conversions",
+        "converts",
+        "",
+        " % of sessions",
+        ".1f",
+        100.0,
+        "as often",
+        False,
+    ),
+    "roas": MetricSpec(
+        "roas",
+        "revenue",
+        "cost",
+        "higher",
+        "acquisition",
+        "return on spend",
+        "conversions",
+        "returns",
+        "$",
+        " per dollar spent",
+        ".2f",
+        1.0,
+        "as much per dollar",
+        True,
+    ),
+    "cac": MetricSpec(
+        "cac",
+        "cost",
+        "new_customers",
+        "lower",
+        "acquisition",
+        "customer acquisition cost",
+        "new_customers",
+        "acquires a customer for",
+        "$",
+        "",
+        ",.2f",
+        1.0,
+        "the cost",
+        True,
+    ),
 }
 
 
@@ -86,8 +127,14 @@ def _window_filter(ctx: RunContext) -> list[Filter]:
 def _summary(name: str, frame: pd.DataFrame, spec: MetricSpec, **labels: str) -> dict:
     num, den = float(frame[spec.numerator].fillna(0).sum()), float(frame[spec.denominator].fillna(0).sum())
     value = num / den if den else None
-    return {"arm": name, **labels, spec.numerator: num, spec.denominator: den, spec.name: value,
-            "days": int(len(frame))}
+    return {
+        "arm": name,
+        **labels,
+        spec.numerator: num,
+        spec.denominator: den,
+        spec.name: value,
+        "days": int(len(frame)),
+    }
 
 
 def _untestable(spec: MetricSpec, a: dict, b: dict, min_events: int, min_orders: int) -> str | None:
@@ -96,8 +143,10 @@ def _untestable(spec: MetricSpec, a: dict, b: dict, min_events: int, min_orders:
         if events is None or events < min_events:
             return f"too little data: {arm['arm']} has {events or 0:g} {spec.events} (< {min_events})"
         if spec.numerator == "revenue" and events < min_orders:
-            return (f"too few orders: {arm['arm']} has {events:g} {spec.events} behind its revenue (< {min_orders}; "
-                    "order values are heavy-tailed)")
+            return (
+                f"too few orders: {arm['arm']} has {events:g} {spec.events} behind its revenue (< {min_orders}; "
+                "order values are heavy-tailed)"
+            )
         if not arm[spec.denominator]:
             return f"no {spec.denominator} for {arm['arm']}"
         if spec.needs_cost and not arm.get("cost"):
@@ -105,32 +154,46 @@ def _untestable(spec: MetricSpec, a: dict, b: dict, min_events: int, min_orders:
     return None
 
 
-def _impact(spec: MetricSpec, better: dict, worse: dict, revenue_per_conversion: float,
-            share: float) -> tuple[float, str]:
+def _impact(
+    spec: MetricSpec, better: dict, worse: dict, revenue_per_conversion: float, share: float
+) -> tuple[float, str]:
     """$ over the window of moving ``share`` of the weaker arm's volume to the stronger arm's rate."""
     if spec.name == "conversion_rate":
         gap = (better[spec.name] - worse[spec.name]) * worse["sessions"]
         return money(share * abs(gap) * revenue_per_conversion), (
-            f"{share:g} × sessions of the weaker arm × |conversion-rate gap| × revenue per conversion (both arms)")
+            f"{share:g} × sessions of the weaker arm × |conversion-rate gap| × revenue per conversion (both arms)"
+        )
     if spec.name == "roas":
         return money(share * abs(better[spec.name] - worse[spec.name]) * worse["cost"]), (
-            f"{share:g} × cost of the weaker arm × |ROAS gap|")
+            f"{share:g} × cost of the weaker arm × |ROAS gap|"
+        )
     return money(share * abs(worse[spec.name] - better[spec.name]) * worse["new_customers"]), (
-        f"{share:g} × new customers of the weaker arm × |CAC gap|")
+        f"{share:g} × new customers of the weaker arm × |CAC gap|"
+    )
 
 
-def _comparison(ctx: RunContext, spec: MetricSpec, a_frame: pd.DataFrame, b_frame: pd.DataFrame,
-                a: dict, b: dict) -> dict:
+def _comparison(
+    ctx: RunContext, spec: MetricSpec, a_frame: pd.DataFrame, b_frame: pd.DataFrame, a: dict, b: dict
+) -> dict:
     cv2 = ctx.order_value_cv2 if spec.name == "roas" else float("nan")
     arms = (_arm(a_frame, spec, cv2), _arm(b_frame, spec, cv2))
     result = compare_ratios(*arms, ctx.config.confidence_level)
     floor = {"conversion_rate": "binomial", "roas": "compound Poisson (1 + CV²)/orders", "cac": "Poisson"}[spec.name]
-    return {"method": ("ratio of sums per arm; delta-method variance with days as units, at least the "
-                       f"{floor} variance of the arm's events; Welch t on the log ratio"),
-            **({"order_value_cv2": cv2} if spec.name == "roas" else {}),
-            "ratio": result.ratio, "ci_low": result.ci_low, "ci_high": result.ci_high, "p_value": result.p_value,
-            "se_log_ratio": result.se_log, "df": result.df, "confidence_level": ctx.confidence_pct,
-            "effect": f"{spec.name} of {a['arm']} / {spec.name} of {b['arm']}"}
+    return {
+        "method": (
+            "ratio of sums per arm; delta-method variance with days as units, at least the "
+            f"{floor} variance of the arm's events; Welch t on the log ratio"
+        ),
+        **({"order_value_cv2": cv2} if spec.name == "roas" else {}),
+        "ratio": result.ratio,
+        "ci_low": result.ci_low,
+        "ci_high": result.ci_high,
+        "p_value": result.p_value,
+        "se_log_ratio": result.se_log,
+        "df": result.df,
+        "confidence_level": ctx.confidence_pct,
+        "effect": f"{spec.name} of {a['arm']} / {spec.name} of {b['arm']}",
+    }
 
 
 def _revenue_per_conversion(frames: list[pd.DataFrame]) -> float:
@@ -186,17 +249,25 @@ def channel_comparisons(ctx: RunContext) -> tuple[list[Candidate], list[Skip]]:
         metrics = [m for m in requested if m in source.names and (not METRICS[m].needs_cost or "cost" in source.names)]
         missing = [m for m in requested if m not in metrics]
         if missing:
-            why = (f"the semantic layer has no cost by {dimension} (spend is bought per channel and campaign, "
-                   "not split by it)" if "cost" not in source.names else
-                   f"no semantic metric answers them by {dimension}")
+            why = (
+                f"the semantic layer has no cost by {dimension} (spend is bought per channel and campaign, "
+                "not split by it)"
+                if "cost" not in source.names
+                else f"no semantic metric answers them by {dimension}"
+            )
             skips.append(Skip("channel_comparison", f"{', '.join(missing)} not compared by {dimension}: {why}"))
         slices = _slices(ctx, dimension, source)
         residual = [v for v in slices if v in set(family.residual_slices)]
         if residual:
-            skips.append(Skip("channel_comparison", f"channels not compared within {', '.join(residual)} "
-                                                    f"({dimension}): a residual slice of what the data could not "
-                                                    "place, whose share of each channel depends on how that channel's "
-                                                    "visits are identified (residual_slices)"))
+            skips.append(
+                Skip(
+                    "channel_comparison",
+                    f"channels not compared within {', '.join(residual)} "
+                    f"({dimension}): a residual slice of what the data could not "
+                    "place, whose share of each channel depends on how that channel's "
+                    "visits are identified (residual_slices)",
+                )
+            )
             slices = [v for v in slices if v not in residual]
         if family.include_all and position == 0:
             slices = [ALL_REGIONS, *slices]  # the all-slices comparison once, under the first dimension
@@ -214,12 +285,18 @@ def _slice_candidates(ctx: RunContext, source: SliceSource, metrics: list[str], 
     base = [m for m in BASE_METRICS if m in source.names]
     # One query per slice; each pair's evidence is its own query (compiled) and exactly the rows of
     # that query, which are the pair's rows of this one (same filters, same grouping).
-    slice_rows = ctx.semantic.run(ctx.con, source.query(
-        ctx, metrics + base, ["metric_time__day", "channel"], [*where, Filter("channel", "in", channels)]))
+    slice_rows = ctx.semantic.run(
+        ctx.con,
+        source.query(ctx, metrics + base, ["metric_time__day", "channel"], [*where, Filter("channel", "in", channels)]),
+    )
     out = []
     for a_channel, b_channel in itertools.combinations(channels, 2):
-        query = source.query(ctx, metrics + base, ["metric_time__day", "channel"],
-                             [*where, Filter("channel", "in", [a_channel, b_channel])])
+        query = source.query(
+            ctx,
+            metrics + base,
+            ["metric_time__day", "channel"],
+            [*where, Filter("channel", "in", [a_channel, b_channel])],
+        )
         rows = slice_rows[slice_rows["channel"].isin([a_channel, b_channel])].reset_index(drop=True)
         frames = {c: rows[rows["channel"] == c] for c in (a_channel, b_channel)}
         rpc = _revenue_per_conversion(list(frames.values()))
@@ -227,8 +304,9 @@ def _slice_candidates(ctx: RunContext, source: SliceSource, metrics: list[str], 
             spec = METRICS[metric]
             if spec.needs_cost and not (a_channel in paid and b_channel in paid):
                 continue  # budget metrics compare channels bought with ad spend (see DECISIONS)
-            out.append(_pair_candidate(ctx, spec, dimension, slice_value, a_channel, b_channel, frames, query,
-                                       rows, rpc))
+            out.append(
+                _pair_candidate(ctx, spec, dimension, slice_value, a_channel, b_channel, frames, query, rows, rpc)
+            )
     return out
 
 
@@ -239,9 +317,18 @@ def _scope(dimension: str, slice_value: str) -> str:
     return f"in {slice_value}" if dimension == "region" else f"in the {slice_value} {dimension}"
 
 
-def _pair_candidate(ctx: RunContext, spec: MetricSpec, dimension: str, slice_value: str, a_channel: str,
-                    b_channel: str, frames: dict[str, pd.DataFrame], query, rows: pd.DataFrame,
-                    rpc: float) -> Candidate:
+def _pair_candidate(
+    ctx: RunContext,
+    spec: MetricSpec,
+    dimension: str,
+    slice_value: str,
+    a_channel: str,
+    b_channel: str,
+    frames: dict[str, pd.DataFrame],
+    query,
+    rows: pd.DataFrame,
+    rpc: float,
+) -> Candidate:
     columns = ["metric_time__day", "channel", spec.numerator, spec.denominator, spec.name]
     if spec.needs_cost and "cost" not in columns:
         columns.append("cost")
@@ -253,34 +340,55 @@ def _pair_candidate(ctx: RunContext, spec: MetricSpec, dimension: str, slice_val
     scope = _scope(dimension, slice_value)
     key = key_of("channel_comparison", spec.name, dimension, slice_value, a_channel, b_channel)
     subject = {"metric": spec.name, "dimension": dimension, "slice": slice_value, "channels": [a_channel, b_channel]}
-    evidence = {"metric_query": query.as_evidence(), "rows": records(rows[[c for c in rows.columns if c in columns]]),
-                "window": {"start": ctx.window_start, "end": ctx.window_end, "days": ctx.days}}
-    reason = _untestable(spec, summaries[a_channel], summaries[b_channel], ctx.config.min_events,
-                         ctx.config.min_orders)
+    evidence = {
+        "metric_query": query.as_evidence(),
+        "rows": records(rows[[c for c in rows.columns if c in columns]]),
+        "window": {"start": ctx.window_start, "end": ctx.window_end, "days": ctx.days},
+    }
+    reason = _untestable(spec, summaries[a_channel], summaries[b_channel], ctx.config.min_events, ctx.config.min_orders)
     candidate = Candidate(
-        key=key, insight_type="channel_comparison", subject=subject, objective=spec.objective,
-        hypothesis=(f"The {spec.label} of {_label(a_channel)} differs from {_label(b_channel)}'s {scope} "
-                    f"(H0: equal; two-sided test on the log ratio)."),
-        prompt_id="insight.channel_comparison", facts={}, call_to_action="", evidence=evidence,
+        key=key,
+        insight_type="channel_comparison",
+        subject=subject,
+        objective=spec.objective,
+        hypothesis=(
+            f"The {spec.label} of {_label(a_channel)} differs from {_label(b_channel)}'s {scope} "
+            f"(H0: equal; two-sided test on the log ratio)."
+        ),
+        prompt_id="insight.channel_comparison",
+        facts={},
+        call_to_action="",
+        evidence=evidence,
     )
     if reason:
         candidate.untestable = reason
         candidate.evidence["summary"] = list(summaries.values())
-        candidate.statement = (f"{scope.capitalize()}: {_label(a_channel)} vs {_label(b_channel)} on "
-                               f"{spec.label}: not tested (too little data).")
+        candidate.statement = (
+            f"{scope.capitalize()}: {_label(a_channel)} vs {_label(b_channel)} on "
+            f"{spec.label}: not tested (too little data)."
+        )
         return candidate
     stats = _comparison(ctx, spec, frames[a_channel], frames[b_channel], summaries[a_channel], summaries[b_channel])
     # Present the better arm first: A is the channel with the better metric.
     a_better = (stats["ratio"] >= 1) == (spec.better == "higher")
     first, second = (a_channel, b_channel) if a_better else (b_channel, a_channel)
     if not a_better:
-        stats = {**stats, "ratio": 1 / stats["ratio"], "ci_low": 1 / stats["ci_high"], "ci_high": 1 / stats["ci_low"],
-                 "effect": f"{spec.name} of {first} / {spec.name} of {second}"}
+        stats = {
+            **stats,
+            "ratio": 1 / stats["ratio"],
+            "ci_low": 1 / stats["ci_high"],
+            "ci_high": 1 / stats["ci_low"],
+            "effect": f"{spec.name} of {first} / {spec.name} of {second}",
+        }
     better, worse = summaries[first], summaries[second]
     impact, impact_formula = _impact(spec, better, worse, rpc, _shift_share(ctx))
-    candidate.evidence.update({"summary": [better, worse], "statistics": stats,
-                               "impact": {"usd": impact, "formula": impact_formula,
-                                          "revenue_per_conversion": rpc}})
+    candidate.evidence.update(
+        {
+            "summary": [better, worse],
+            "statistics": stats,
+            "impact": {"usd": impact, "formula": impact_formula, "revenue_per_conversion": rpc},
+        }
+    )
     candidate.subject["better"] = first
     candidate.effect_size, candidate.ci_low, candidate.ci_high = stats["ratio"], stats["ci_low"], stats["ci_high"]
     candidate.p_value, candidate.impact_usd = stats["p_value"], impact
@@ -288,17 +396,22 @@ def _pair_candidate(ctx: RunContext, spec: MetricSpec, dimension: str, slice_val
     candidate.direction = "higher" if spec.better == "higher" else "lower"
     candidate.facts = {
         "scope": scope[0].upper() + scope[1:],
-        "a_label": _label(first), "b_label": _label(second),
+        "a_label": _label(first),
+        "b_label": _label(second),
         **_comparison_facts(ctx, spec, better, worse, stats),
         "must_mention": [_label(first), _label(second)],
     }
     where = "" if slice_value == ALL_REGIONS else f" {scope}"
     if spec.needs_cost:
-        candidate.call_to_action = (f"Shift budget{where} from {_label(second)} toward {_label(first)} in steps, "
-                                    f"and re-check {spec.label} each week before moving more.")
+        candidate.call_to_action = (
+            f"Shift budget{where} from {_label(second)} toward {_label(first)} in steps, "
+            f"and re-check {spec.label} each week before moving more."
+        )
     else:
-        candidate.call_to_action = (f"Send more of your audience{where} through {_label(first)} (calls to action, "
-                                    f"retargeting), and find out why {_label(second)} visits convert less.")
+        candidate.call_to_action = (
+            f"Send more of your audience{where} through {_label(first)} (calls to action, "
+            f"retargeting), and find out why {_label(second)} visits convert less."
+        )
     return candidate
 
 
@@ -317,8 +430,12 @@ def region_comparisons(ctx: RunContext) -> tuple[list[Candidate], list[Skip]]:
         rows = ctx.semantic.run(ctx.con, query)
         for region in regions:
             a_rows = rows[rows["region"] == region]
-            b_rows = rows[rows["region"] != region].drop(columns=["region"]).groupby(
-                "metric_time__day", as_index=False).sum(numeric_only=True)
+            b_rows = (
+                rows[rows["region"] != region]
+                .drop(columns=["region"])
+                .groupby("metric_time__day", as_index=False)
+                .sum(numeric_only=True)
+            )
             rpc = _revenue_per_conversion([a_rows, b_rows])
             for metric in metrics:
                 if METRICS[metric].needs_cost and channel not in paid:
@@ -327,8 +444,17 @@ def region_comparisons(ctx: RunContext) -> tuple[list[Candidate], list[Skip]]:
     return out, []
 
 
-def _region_candidate(ctx: RunContext, spec: MetricSpec, channel: str, region: str, a_rows: pd.DataFrame,
-                      b_rows: pd.DataFrame, query, rows: pd.DataFrame, rpc: float) -> Candidate:
+def _region_candidate(
+    ctx: RunContext,
+    spec: MetricSpec,
+    channel: str,
+    region: str,
+    a_rows: pd.DataFrame,
+    b_rows: pd.DataFrame,
+    query,
+    rows: pd.DataFrame,
+    rpc: float,
+) -> Candidate:
     a = _summary(region, a_rows, spec, channel=channel, region=region)
     b = _summary("other regions", b_rows, spec, channel=channel, region="other regions")
     for arm, frame in ((a, a_rows), (b, b_rows)):
@@ -337,16 +463,23 @@ def _region_candidate(ctx: RunContext, spec: MetricSpec, channel: str, region: s
     key = key_of("region_comparison", spec.name, channel, region)
     columns = ["metric_time__day", "region", spec.numerator, spec.denominator, spec.name, "cost"]
     candidate = Candidate(
-        key=key, insight_type="region_comparison",
+        key=key,
+        insight_type="region_comparison",
         subject={"metric": spec.name, "channel": channel, "region": region},
         objective=spec.objective,
-        hypothesis=(f"The {spec.label} of {_label(channel)} in {region} differs from its {spec.label} in the other "
-                    f"regions (H0: equal; two-sided test on the log ratio)."),
-        prompt_id="insight.region_comparison", facts={}, call_to_action="",
-        evidence={"metric_query": query.as_evidence(),
-                  "rows": records(rows[[c for c in rows.columns if c in columns]]),
-                  "window": {"start": ctx.window_start, "end": ctx.window_end, "days": ctx.days},
-                  "summary": [a, b]},
+        hypothesis=(
+            f"The {spec.label} of {_label(channel)} in {region} differs from its {spec.label} in the other "
+            f"regions (H0: equal; two-sided test on the log ratio)."
+        ),
+        prompt_id="insight.region_comparison",
+        facts={},
+        call_to_action="",
+        evidence={
+            "metric_query": query.as_evidence(),
+            "rows": records(rows[[c for c in rows.columns if c in columns]]),
+            "window": {"start": ctx.window_start, "end": ctx.window_end, "days": ctx.days},
+            "summary": [a, b],
+        },
     )
     reason = _untestable(spec, a, b, ctx.config.min_events, ctx.config.min_orders)
     if reason:
@@ -355,15 +488,32 @@ def _region_candidate(ctx: RunContext, spec: MetricSpec, channel: str, region: s
         return candidate
     stats = _comparison(ctx, spec, a_rows, b_rows, a, b)
     share = _shift_share(ctx)
-    impact = money(share * abs(a[spec.name] - b[spec.name]) * (
-        a["sessions"] * rpc if spec.name == "conversion_rate" else a["cost"] if spec.name == "roas"
-        else a["new_customers"]))
-    candidate.evidence.update({"statistics": stats, "impact": {
-        "usd": impact, "revenue_per_conversion": rpc,
-        "formula": {"conversion_rate": f"{share:g} × sessions in the region × |conversion-rate gap| × revenue per "
-                                       "conversion",
+    impact = money(
+        share
+        * abs(a[spec.name] - b[spec.name])
+        * (
+            a["sessions"] * rpc
+            if spec.name == "conversion_rate"
+            else a["cost"]
+            if spec.name == "roas"
+            else a["new_customers"]
+        )
+    )
+    candidate.evidence.update(
+        {
+            "statistics": stats,
+            "impact": {
+                "usd": impact,
+                "revenue_per_conversion": rpc,
+                "formula": {
+                    "conversion_rate": f"{share:g} × sessions in the region × |conversion-rate gap| × revenue per "
+                    "conversion",
                     "roas": f"{share:g} × cost in the region × |ROAS gap|",
-                    "cac": f"{share:g} × new customers in the region × |CAC gap|"}[spec.name]}})
+                    "cac": f"{share:g} × new customers in the region × |CAC gap|",
+                }[spec.name],
+            },
+        }
+    )
     better = (stats["ratio"] >= 1) == (spec.better == "higher")
     candidate.effect_size, candidate.ci_low, candidate.ci_high = stats["ratio"], stats["ci_low"], stats["ci_high"]
     candidate.p_value, candidate.impact_usd = stats["p_value"], impact
@@ -371,26 +521,39 @@ def _region_candidate(ctx: RunContext, spec: MetricSpec, channel: str, region: s
     candidate.direction = "higher" if stats["ratio"] >= 1 else "lower"
     candidate.subject["better"] = region if better else "other regions"
     candidate.facts = {
-        "a_label": _label(channel).capitalize(), "region": region,
+        "a_label": _label(channel).capitalize(),
+        "region": region,
         **_comparison_facts(ctx, spec, a, b, stats),
         "must_mention": [_label(channel), region],
     }
     if better:
-        candidate.call_to_action = (f"Grow {_label(channel)} in {region}: give it more budget or audience there "
-                                    f"first, and carry what works in {region} to the other regions.")
+        candidate.call_to_action = (
+            f"Grow {_label(channel)} in {region}: give it more budget or audience there "
+            f"first, and carry what works in {region} to the other regions."
+        )
     else:
-        candidate.call_to_action = (f"Review {_label(channel)} in {region} (targeting, landing pages, offer); "
-                                    f"move budget to regions where it performs better until it recovers.")
+        candidate.call_to_action = (
+            f"Review {_label(channel)} in {region} (targeting, landing pages, offer); "
+            f"move budget to regions where it performs better until it recovers."
+        )
     return candidate
 
 
 def _comparison_facts(ctx: RunContext, spec: MetricSpec, a: dict, b: dict, stats: dict) -> dict:
     """The facts a comparison's statement shows: both arms' metric as displayed, the ratio and its interval."""
     return {
-        "verb": spec.verb, "prefix": spec.prefix, "suffix": spec.suffix, "fmt": spec.fmt,
-        "a_display": a[spec.name] * spec.scale, "b_display": b[spec.name] * spec.scale,
-        "ratio": stats["ratio"], "ratio_phrase": spec.ratio_phrase, "confidence_level": ctx.confidence_pct,
-        "ci_low": stats["ci_low"], "ci_high": stats["ci_high"], "days": ctx.days,
+        "verb": spec.verb,
+        "prefix": spec.prefix,
+        "suffix": spec.suffix,
+        "fmt": spec.fmt,
+        "a_display": a[spec.name] * spec.scale,
+        "b_display": b[spec.name] * spec.scale,
+        "ratio": stats["ratio"],
+        "ratio_phrase": spec.ratio_phrase,
+        "confidence_level": ctx.confidence_pct,
+        "ci_low": stats["ci_low"],
+        "ci_high": stats["ci_high"],
+        "days": ctx.days,
     }
 
 

@@ -130,7 +130,9 @@ def compare_ratios(a: RatioEstimate, b: RatioEstimate, confidence: float = CONFI
     se = math.sqrt(va + vb)
     log_ratio = math.log(a.value / b.value)
     if se == 0:
-        return RatioEffect(a.value / b.value, a.value / b.value, a.value / b.value, 0.0 if log_ratio else 1.0, 0.0, math.inf)
+        return RatioEffect(
+            a.value / b.value, a.value / b.value, a.value / b.value, 0.0 if log_ratio else 1.0, 0.0, math.inf
+        )
     df_terms = (va**2 / max(a.days - 1, 1)) + (vb**2 / max(b.days - 1, 1))
     df = (va + vb) ** 2 / df_terms if df_terms > 0 else math.inf
     t = log_ratio / se
@@ -165,7 +167,7 @@ class WeekVsBaseline:
 def weekday_dispersion(daily: np.ndarray, baseline_weeks: int) -> float:
     """Quasi-Poisson dispersion φ = Σ (y − μ_weekday)² / μ_weekday / (n − 7) over the baseline days of a series
     ending with the week under test (at least 1; 1 when there are no degrees of freedom)."""
-    y = np.asarray(daily, dtype=float)[-7 * (baseline_weeks + 1):-7].reshape(baseline_weeks, 7)
+    y = np.asarray(daily, dtype=float)[-7 * (baseline_weeks + 1) : -7].reshape(baseline_weeks, 7)
     mu = y.mean(axis=0)
     dof = y.size - 7
     mask = mu > 0
@@ -174,14 +176,15 @@ def weekday_dispersion(daily: np.ndarray, baseline_weeks: int) -> float:
     return max(float(np.sum(((y - mu) ** 2)[:, mask] / mu[mask]) / dof), 1.0)
 
 
-def week_vs_baseline(daily: np.ndarray, baseline_weeks: int, confidence: float = CONFIDENCE,
-                     dispersion: float | None = None) -> WeekVsBaseline:
+def week_vs_baseline(
+    daily: np.ndarray, baseline_weeks: int, confidence: float = CONFIDENCE, dispersion: float | None = None
+) -> WeekVsBaseline:
     """The last 7 values against the same weekdays of the ``baseline_weeks`` weeks before them.
 
     ``daily`` is a day-by-day series ending with the week under test (length ≥ 7 × (weeks + 1)). Both totals
     are divided by ``dispersion`` (the variance-to-mean ratio; default: ``weekday_dispersion``) and compared
     as Poisson rates with exposures 1 and ``baseline_weeks`` (score test, MOVER interval of the ratio)."""
-    y = np.asarray(daily, dtype=float)[-7 * (baseline_weeks + 1):]
+    y = np.asarray(daily, dtype=float)[-7 * (baseline_weeks + 1) :]
     base_total, observed = float(y[:-7].sum()), float(y[-7:].sum())
     expected = base_total / baseline_weeks
     if expected <= 0:
@@ -197,8 +200,9 @@ def week_vs_baseline(daily: np.ndarray, baseline_weeks: int, confidence: float =
     if dof > 0:
         alpha = float(2 * stats.norm.sf(stats.t.ppf(1 - alpha / 2, dof)))
     low, high = confint_poisson_2indep(observed / k, 1, base_total / k, baseline_weeks, method="mover", alpha=alpha)
-    return WeekVsBaseline(observed, expected, observed / expected - 1, float(low) - 1, float(high) - 1,
-                          p_value, k, baseline_weeks)
+    return WeekVsBaseline(
+        observed, expected, observed / expected - 1, float(low) - 1, float(high) - 1, p_value, k, baseline_weeks
+    )
 
 
 @dataclass(frozen=True)
@@ -210,8 +214,9 @@ class RevenueWeek:
     order_dispersion: float  # φ of the daily order counts
 
 
-def revenue_week_vs_baseline(revenue: np.ndarray, orders: np.ndarray, baseline_weeks: int, cv2_floor: float,
-                             confidence: float = CONFIDENCE) -> RevenueWeek:
+def revenue_week_vs_baseline(
+    revenue: np.ndarray, orders: np.ndarray, baseline_weeks: int, cv2_floor: float, confidence: float = CONFIDENCE
+) -> RevenueWeek:
     """Revenue of the last week against its baseline under a compound model: a week's revenue is a sum of N
     orders (N overdispersed Poisson, φ from the daily order counts) of amounts with mean μ and squared
     coefficient of variation CV², so Var = E[N]·μ²·(φ + CV²) = E[revenue]·μ·(φ + CV²). μ and CV² are pooled

@@ -23,9 +23,23 @@ import pandas as pd
 from mos_pipelines.insights.candidate import Candidate, evidence_json
 from mos_pipelines.lookalike import score_tables
 
-INSIGHT_COLUMNS = ("insight_id", "insight_type", "statement", "call_to_action", "objective", "hypothesis",
-                   "effect_size", "ci_low", "ci_high", "p_value", "q_value", "impact_usd", "evidence", "status",
-                   "created_at")
+INSIGHT_COLUMNS = (
+    "insight_id",
+    "insight_type",
+    "statement",
+    "call_to_action",
+    "objective",
+    "hypothesis",
+    "effect_size",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "q_value",
+    "impact_usd",
+    "evidence",
+    "status",
+    "created_at",
+)
 VERDICTS = ("useful", "not_useful", "mark_as_completed")
 
 DDL = """
@@ -74,9 +88,18 @@ create table if not exists insights.notification_rankings (
 );
 """
 NOTIFICATION_EXTRA_COLUMNS = (
-    ("reader_id", "varchar"), ("insight_id", "varchar"), ("insight_key", "varchar"), ("insight_type", "varchar"),
-    ("run_created_at", "timestamptz"), ("rank", "integer"), ("score", "double"), ("impact_score", "double"),
-    ("confidence", "double"), ("novelty", "double"), ("relevance", "double"), ("feedback_weight", "double"),
+    ("reader_id", "varchar"),
+    ("insight_id", "varchar"),
+    ("insight_key", "varchar"),
+    ("insight_type", "varchar"),
+    ("run_created_at", "timestamptz"),
+    ("rank", "integer"),
+    ("score", "double"),
+    ("impact_score", "double"),
+    ("confidence", "double"),
+    ("novelty", "double"),
+    ("relevance", "double"),
+    ("feedback_weight", "double"),
 )
 
 
@@ -95,19 +118,37 @@ def insight_rows(candidates: list[Candidate], created_at: datetime.datetime) -> 
     rows = []
     for c in candidates:
         evidence = {
-            "key": c.key, "subject": c.subject, "direction": c.direction,
-            "decision": {"status": c.status, "reason": c.reason, "q_value": c.q_value,
-                         "relative_effect": c.relative_effect},
+            "key": c.key,
+            "subject": c.subject,
+            "direction": c.direction,
+            "decision": {
+                "status": c.status,
+                "reason": c.reason,
+                "q_value": c.q_value,
+                "relative_effect": c.relative_effect,
+            },
             **c.evidence,
             "phrasing": c.phrasing,
         }
-        rows.append({
-            "insight_id": c.insight_id(created_at), "insight_type": c.insight_type,
-            "statement": c.statement or "", "call_to_action": c.call_to_action, "objective": c.objective,
-            "hypothesis": c.hypothesis, "effect_size": c.effect_size, "ci_low": c.ci_low, "ci_high": c.ci_high,
-            "p_value": c.p_value, "q_value": c.q_value, "impact_usd": c.impact_usd,
-            "evidence": evidence_json(evidence), "status": c.status, "created_at": created_at,
-        })
+        rows.append(
+            {
+                "insight_id": c.insight_id(created_at),
+                "insight_type": c.insight_type,
+                "statement": c.statement or "",
+                "call_to_action": c.call_to_action,
+                "objective": c.objective,
+                "hypothesis": c.hypothesis,
+                "effect_size": c.effect_size,
+                "ci_low": c.ci_low,
+                "ci_high": c.ci_high,
+                "p_value": c.p_value,
+                "q_value": c.q_value,
+                "impact_usd": c.impact_usd,
+                "evidence": evidence_json(evidence),
+                "status": c.status,
+                "created_at": created_at,
+            }
+        )
     return pd.DataFrame(rows, columns=list(INSIGHT_COLUMNS))
 
 
@@ -117,8 +158,10 @@ def write_insights(con: duckdb.DuckDBPyConnection, candidates: list[Candidate], 
         return 0
     con.register("_insights", frame)
     try:
-        con.execute("insert or replace into insights.insights by name "
-                    "select * replace (cast(evidence as json) as evidence) from _insights")
+        con.execute(
+            "insert or replace into insights.insights by name "
+            "select * replace (cast(evidence as json) as evidence) from _insights"
+        )
     finally:
         con.unregister("_insights")
     return len(frame)
@@ -129,8 +172,9 @@ def latest_run(con: duckdb.DuckDBPyConnection) -> datetime.datetime | None:
     return rows[0][0]
 
 
-def run_insights(con: duckdb.DuckDBPyConnection, created_at: datetime.datetime | None = None,
-                 status: str | None = "accepted") -> pd.DataFrame:
+def run_insights(
+    con: duckdb.DuckDBPyConnection, created_at: datetime.datetime | None = None, status: str | None = "accepted"
+) -> pd.DataFrame:
     """The insights of one run (default: the latest), best first (impact × confidence)."""
     created_at = created_at or latest_run(con)
     if created_at is None:
@@ -155,21 +199,30 @@ def priority(frame: pd.DataFrame) -> pd.Series:
     return scaled * (1 - frame["q_value"].astype(float).fillna(1.0)).clip(lower=0.0)
 
 
-def record_feedback(con: duckdb.DuckDBPyConnection, notification_id: str, reader_id: str, verdict: str,
-                    note: str | None = None, at: datetime.datetime | None = None) -> str:
+def record_feedback(
+    con: duckdb.DuckDBPyConnection,
+    notification_id: str,
+    reader_id: str,
+    verdict: str,
+    note: str | None = None,
+    at: datetime.datetime | None = None,
+) -> str:
     """Store a reader's verdict on a notification; it changes that reader's next ranking."""
     if verdict not in VERDICTS:
         raise FeedbackError(f"verdict {verdict!r} is not one of {', '.join(VERDICTS)}")
-    found = con.execute("select reader_id from insights.notifications where notification_id = ?",
-                        [notification_id]).fetchall()
+    found = con.execute(
+        "select reader_id from insights.notifications where notification_id = ?", [notification_id]
+    ).fetchall()
     if not found:
         raise FeedbackError(f"no notification with id {notification_id!r} in insights.notifications")
     if found[0][0] is not None and found[0][0] != reader_id:
         raise FeedbackError(f"notification {notification_id} was sent to {found[0][0]!r}, not to {reader_id!r}")
     at = at or datetime.datetime.now(datetime.UTC)
     feedback_id = hashlib.sha256(f"{notification_id}|{reader_id}|{verdict}|{at.isoformat()}".encode()).hexdigest()[:16]
-    con.execute("insert into insights.feedback values (?, ?, ?, ?, ?, ?)",
-                [feedback_id, notification_id, reader_id, verdict, note, at])
+    con.execute(
+        "insert into insights.feedback values (?, ?, ?, ?, ?, ?)",
+        [feedback_id, notification_id, reader_id, verdict, note, at],
+    )
     status = {"useful": "useful", "not_useful": "not_useful", "mark_as_completed": "completed"}[verdict]
     con.execute("update insights.notifications set status = ? where notification_id = ?", [status, notification_id])
     return feedback_id

@@ -89,12 +89,13 @@ def _last_notified(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], floa
         where reader_id is not null and insight_key is not null
         qualify row_number() over (partition by reader_id, insight_key order by created_at desc, notification_id) = 1"""
     ).df()
-    return {(r.reader_id, r.insight_key): (None if pd.isna(r.figure) else float(r.figure))
-            for r in frame.itertuples(index=False)}
+    return {
+        (r.reader_id, r.insight_key): (None if pd.isna(r.figure) else float(r.figure))
+        for r in frame.itertuples(index=False)
+    }
 
 
-def changed_materially(previous: float | None, current: float | None, min_change: float,
-                       insight_type: str) -> bool:
+def changed_materially(previous: float | None, current: float | None, min_change: float, insight_type: str) -> bool:
     if previous is None or current is None:
         return previous != current
     if insight_type in ("anomaly", "lookalike_degradation"):  # effects on a difference scale around 0
@@ -108,18 +109,38 @@ def _sent_today(con: duckdb.DuckDBPyConnection, reader_id: str, now: datetime.da
     day = now.astimezone(datetime.UTC).date()
     rows = con.execute(
         """select count(*) from insights.notifications where reader_id = ? and source = 'insights'
-        and cast(timezone('UTC', created_at) as date) = ?""", [reader_id, day]).fetchall()
+        and cast(timezone('UTC', created_at) as date) = ?""",
+        [reader_id, day],
+    ).fetchall()
     return int(rows[0][0])
 
 
-def notify(con: duckdb.DuckDBPyConnection, config: InsightsSettings, run_created_at: datetime.datetime | None = None,
-           now: datetime.datetime | None = None) -> NotifyResult:
+def notify(
+    con: duckdb.DuckDBPyConnection,
+    config: InsightsSettings,
+    run_created_at: datetime.datetime | None = None,
+    now: datetime.datetime | None = None,
+) -> NotifyResult:
     """Rank the run's accepted insights for every reader and write the notifications that make the cut."""
     insight_tables.ensure_tables(con)
     now = now or datetime.datetime.now(datetime.UTC)
     insights = insight_tables.run_insights(con, run_created_at)
-    columns = ["run_created_at", "reader_id", "insight_id", "insight_key", "insight_type", "rank", "score",
-               "impact_score", "confidence", "novelty", "relevance", "feedback_weight", "decision", "notification_id"]
+    columns = [
+        "run_created_at",
+        "reader_id",
+        "insight_id",
+        "insight_key",
+        "insight_type",
+        "rank",
+        "score",
+        "impact_score",
+        "confidence",
+        "novelty",
+        "relevance",
+        "feedback_weight",
+        "decision",
+        "notification_id",
+    ]
     if insights.empty:
         return NotifyResult(pd.DataFrame(columns=columns), pd.DataFrame(), [])
     run_created_at = insights["created_at"].iloc[0]
@@ -138,8 +159,17 @@ def notify(con: duckdb.DuckDBPyConnection, config: InsightsSettings, run_created
         for ins in insights.itertuples(index=False):
             key = ins.evidence["key"]
             if (reader.reader_id, key) in completed:
-                rows.append({"insight": ins, "key": key, "novelty": 0.0, "relevance": 0.0, "weight": 0.0,
-                             "score": 0.0, "decision": "completed"})
+                rows.append(
+                    {
+                        "insight": ins,
+                        "key": key,
+                        "novelty": 0.0,
+                        "relevance": 0.0,
+                        "weight": 0.0,
+                        "score": 0.0,
+                        "decision": "completed",
+                    }
+                )
                 continue
             previous = last.get((reader.reader_id, key), "never")
             if previous == "never":
@@ -151,10 +181,20 @@ def notify(con: duckdb.DuckDBPyConnection, config: InsightsSettings, run_created
             rel = relevance(reader, ins.objective, ins.evidence, other)
             weight = weights.get((reader.reader_id, ins.insight_type), 1.0)
             score = ins.impact_score * ins.confidence * novelty * rel * weight
-            rows.append({"insight": ins, "key": key, "novelty": novelty, "relevance": rel, "weight": weight,
-                         "score": score, "decision": decision})
-        ranked = sorted((r for r in rows if r["decision"] != "completed"),
-                        key=lambda r: (-r["score"], r["insight"].insight_id))
+            rows.append(
+                {
+                    "insight": ins,
+                    "key": key,
+                    "novelty": novelty,
+                    "relevance": rel,
+                    "weight": weight,
+                    "score": score,
+                    "decision": decision,
+                }
+            )
+        ranked = sorted(
+            (r for r in rows if r["decision"] != "completed"), key=lambda r: (-r["score"], r["insight"].insight_id)
+        )
         remaining = max(reader.daily_cap - _sent_today(con, reader.reader_id, now), 0)
         for rank, row in enumerate(ranked, start=1):
             row["rank"] = rank
@@ -172,12 +212,24 @@ def notify(con: duckdb.DuckDBPyConnection, config: InsightsSettings, run_created
             if row["decision"] == "notified":
                 notification_id = hashlib.sha256(f"{reader.reader_id}|{ins.insight_id}".encode()).hexdigest()[:16]
                 notified.append(_notification(reader, ins, row, notification_id, last, now, run_created_at))
-            rankings.append({"run_created_at": run_created_at, "reader_id": reader.reader_id,
-                             "insight_id": ins.insight_id, "insight_key": row["key"], "insight_type": ins.insight_type,
-                             "rank": row.get("rank"), "score": row["score"], "impact_score": ins.impact_score,
-                             "confidence": ins.confidence, "novelty": row["novelty"], "relevance": row["relevance"],
-                             "feedback_weight": row["weight"], "decision": row["decision"],
-                             "notification_id": notification_id})
+            rankings.append(
+                {
+                    "run_created_at": run_created_at,
+                    "reader_id": reader.reader_id,
+                    "insight_id": ins.insight_id,
+                    "insight_key": row["key"],
+                    "insight_type": ins.insight_type,
+                    "rank": row.get("rank"),
+                    "score": row["score"],
+                    "impact_score": ins.impact_score,
+                    "confidence": ins.confidence,
+                    "novelty": row["novelty"],
+                    "relevance": row["relevance"],
+                    "feedback_weight": row["weight"],
+                    "decision": row["decision"],
+                    "notification_id": notification_id,
+                }
+            )
     ranking_frame = pd.DataFrame(rankings, columns=columns)
     notified_frame = pd.DataFrame(notified)
     _write(con, ranking_frame, notified_frame, run_created_at)
@@ -185,27 +237,48 @@ def notify(con: duckdb.DuckDBPyConnection, config: InsightsSettings, run_created
     return NotifyResult(ranking_frame, notified_frame, routed)
 
 
-def _notification(reader: Reader, ins, row: dict, notification_id: str, last: dict, now: datetime.datetime,
-                  run_created_at) -> dict:
+def _notification(
+    reader: Reader, ins, row: dict, notification_id: str, last: dict, now: datetime.datetime, run_created_at
+) -> dict:
     previous = last.get((reader.reader_id, row["key"]))
     severity = "warning" if ins.insight_type in ("anomaly", "lookalike_degradation") else "info"
     subject = ins.evidence.get("subject", {})
     return {
-        "notification_id": notification_id, "created_at": now, "source": "insights", "severity": severity,
-        "subject": row["key"], "title": _title(ins), "message": ins.statement, "metric": subject.get("metric"),
-        "figure": ins.effect_size, "previous_figure": previous, "suggested_action": ins.call_to_action,
-        "status": "new", "reader_id": reader.reader_id, "insight_id": ins.insight_id, "insight_key": row["key"],
-        "insight_type": ins.insight_type, "run_created_at": run_created_at, "rank": row["rank"],
-        "score": row["score"], "impact_score": ins.impact_score, "confidence": ins.confidence,
-        "novelty": row["novelty"], "relevance": row["relevance"], "feedback_weight": row["weight"],
+        "notification_id": notification_id,
+        "created_at": now,
+        "source": "insights",
+        "severity": severity,
+        "subject": row["key"],
+        "title": _title(ins),
+        "message": ins.statement,
+        "metric": subject.get("metric"),
+        "figure": ins.effect_size,
+        "previous_figure": previous,
+        "suggested_action": ins.call_to_action,
+        "status": "new",
+        "reader_id": reader.reader_id,
+        "insight_id": ins.insight_id,
+        "insight_key": row["key"],
+        "insight_type": ins.insight_type,
+        "run_created_at": run_created_at,
+        "rank": row["rank"],
+        "score": row["score"],
+        "impact_score": ins.impact_score,
+        "confidence": ins.confidence,
+        "novelty": row["novelty"],
+        "relevance": row["relevance"],
+        "feedback_weight": row["weight"],
     }
 
 
 def _title(ins) -> str:
     subject = ins.evidence.get("subject", {})
     kind = ins.insight_type.replace("_", " ")
-    parts = [str(v) for k, v in subject.items() if k in ("metric", "slice", "region", "channel", "campaign_id",
-                                                        "audience", "scope") and v]
+    parts = [
+        str(v)
+        for k, v in subject.items()
+        if k in ("metric", "slice", "region", "channel", "campaign_id", "audience", "scope") and v
+    ]
     return f"{kind.capitalize()}: {' · '.join(parts)}" if parts else kind.capitalize()
 
 
@@ -228,6 +301,7 @@ def _route_lookalike(con: duckdb.DuckDBPyConnection, insights: pd.DataFrame) -> 
             """update insights.notifications set status = 'routed', insight_id = ?, insight_key = ?,
             insight_type = 'lookalike_degradation'
             where notification_id = ? and source = 'lookalike' and status = 'new' returning notification_id""",
-            [ins.insight_id, ins.evidence["key"], notification_id]).fetchall()
+            [ins.insight_id, ins.evidence["key"], notification_id],
+        ).fetchall()
         routed += [r[0] for r in updated]
     return routed

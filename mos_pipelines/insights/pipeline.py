@@ -22,9 +22,9 @@ from mos_pipelines.insights.lookalike_degradation import lookalike_degradation
 from mos_pipelines.insights.pacing import budget_pacing
 from mos_pipelines.insights.selection import ACCEPTED, decide
 from mos_pipelines.insights.semantic import SemanticLayer
-from mos_pipelines.warehouse import table_exists
 from mos_pipelines.llm import LLM, Ledger
 from mos_pipelines.llm.prompts import get_prompt
+from mos_pipelines.warehouse import table_exists
 
 log = logging.getLogger("mos_pipelines.insights")
 
@@ -60,10 +60,15 @@ class InsightsRun:
         return dict(Counter(c.status for c in self.candidates))
 
 
-def generate_insights(con: duckdb.DuckDBPyConnection, config: InsightsSettings | None = None,
-                      semantic: SemanticLayer | None = None, llm: LLM | None = None,
-                      now: datetime.datetime | None = None, write: bool = True,
-                      use_llm: bool = True) -> InsightsRun:
+def generate_insights(
+    con: duckdb.DuckDBPyConnection,
+    config: InsightsSettings | None = None,
+    semantic: SemanticLayer | None = None,
+    llm: LLM | None = None,
+    now: datetime.datetime | None = None,
+    write: bool = True,
+    use_llm: bool = True,
+) -> InsightsRun:
     """Compute, test, select, phrase and (by default) store the insights of one run.
 
     ``use_llm=False`` writes every statement from its template without a model call (evaluations that
@@ -71,12 +76,14 @@ def generate_insights(con: duckdb.DuckDBPyConnection, config: InsightsSettings |
     config = config or load_insights()
     semantic = semantic or SemanticLayer.load()
     created_at = (now or datetime.datetime.now(datetime.UTC)).replace(microsecond=0)
-    if not table_exists(con, "marts", "mart_channel_performance"):
-        raise InsightsError("marts.mart_channel_performance does not exist: build the marketing marts first (mos run)")
+    if not table_exists(con, "marts", "fct_channel_performance"):
+        raise InsightsError("marts.fct_channel_performance does not exist: build the marketing marts first (mos run)")
     bounds = semantic.time_bounds(con, "sessions")
     if bounds is None:
-        reason = ("marts.mart_channel_performance is empty: no sessions, spend, sends or orders to compare "
-                  "(land events, ad spend, email or orders to get insights)")
+        reason = (
+            "marts.fct_channel_performance is empty: no sessions, spend, sends or orders to compare "
+            "(land events, ad spend, email or orders to get insights)"
+        )
         if write:
             insight_tables.ensure_tables(con)
         return InsightsRun(created_at, None, None, [], [Skip("all families", reason)])
@@ -120,7 +127,11 @@ def phrase(candidates: list[Candidate], llm: LLM | None) -> None:
             c.phrasing = generation.as_dict()
         elif c.facts:
             c.statement = get_prompt(c.prompt_id).render(c.facts)
-            c.phrasing = {"model": "template", "prompt_id": c.prompt_id,
-                          "prompt_version": get_prompt(c.prompt_id).version, "flagged": False}
+            c.phrasing = {
+                "model": "template",
+                "prompt_id": c.prompt_id,
+                "prompt_version": get_prompt(c.prompt_id).version,
+                "flagged": False,
+            }
         elif not c.statement:
             c.statement = f"{c.insight_type} {c.key}: not tested (see the reason in the evidence)."

@@ -64,13 +64,23 @@ def chart_png(insight: pd.Series) -> str | None:
             rows["metric_time__day"] = pd.to_datetime(rows["metric_time__day"])
             ax.plot(rows["metric_time__day"], rows[metric], marker=".", color="#31598f")
             week_start = pd.Timestamp(summary[0]["week_start"])
-            ax.axvspan(week_start - pd.Timedelta(hours=12), rows["metric_time__day"].max() + pd.Timedelta(hours=12),
-                       color="#f2c14e", alpha=0.25, label="week tested")
+            ax.axvspan(
+                week_start - pd.Timedelta(hours=12),
+                rows["metric_time__day"].max() + pd.Timedelta(hours=12),
+                color="#f2c14e",
+                alpha=0.25,
+                label="week tested",
+            )
             before = rows[rows["metric_time__day"] < week_start]
             usual = before.groupby(before["metric_time__day"].dt.weekday)[metric].mean()
             week = rows[rows["metric_time__day"] >= week_start]
-            ax.plot(week["metric_time__day"], week["metric_time__day"].dt.weekday.map(usual), linestyle="--",
-                    color="#b23b3b", label="same weekdays before")
+            ax.plot(
+                week["metric_time__day"],
+                week["metric_time__day"].dt.weekday.map(usual),
+                linestyle="--",
+                color="#b23b3b",
+                label="same weekdays before",
+            )
             ax.set_ylabel(metric)
             ax.legend(loc="upper left", fontsize=8)
         elif kind == "budget_pacing" and ev.get("rows"):
@@ -101,32 +111,38 @@ def _card(rank: int, ins: pd.Series) -> str:
     ev = ins["evidence"]
     png = chart_png(ins)
     phrasing = ev.get("phrasing") or {}
-    flag = (f"<span class='flag'>model text rejected, template used: {html.escape(str(phrasing.get('reason')))}</span>"
-            if phrasing.get("flagged") else "")
-    stats = (f"effect {_fmt(ins['effect_size'])} (CI {_fmt(ins['ci_low'])} – {_fmt(ins['ci_high'])}), "
-             f"p = {_fmt(ins['p_value'])}, q = {_fmt(ins['q_value'])}, impact ${_fmt(ins['impact_usd'])}")
+    flag = (
+        f"<span class='flag'>model text rejected, template used: {html.escape(str(phrasing.get('reason')))}</span>"
+        if phrasing.get("flagged")
+        else ""
+    )
+    stats = (
+        f"effect {_fmt(ins['effect_size'])} (CI {_fmt(ins['ci_low'])} – {_fmt(ins['ci_high'])}), "
+        f"p = {_fmt(ins['p_value'])}, q = {_fmt(ins['q_value'])}, impact ${_fmt(ins['impact_usd'])}"
+    )
     query = ev.get("metric_query", {})
     return f"""
-<div class="card" id="{ins['insight_id']}">
-  <div><span class="tag">#{rank}</span><span class="tag">{html.escape(ins['insight_type'])}</span>
-  <span class="tag">objective: {html.escape(str(ins['objective']))}</span></div>
-  <p class="statement">{html.escape(ins['statement'])}</p>
-  <div class="cta"><b>Do this:</b> {html.escape(ins['call_to_action'] or '')}</div>
-  <p class="stats">{stats}<br>Hypothesis: {html.escape(ins['hypothesis'] or '')}<br>
-  Written by {html.escape(str(phrasing.get('model', 'template')))} (prompt {html.escape(str(phrasing.get('prompt_id', '')))}
-  v{html.escape(str(phrasing.get('prompt_version', '')))}) {flag}</p>
-  {f'<img alt="chart" src="data:image/png;base64,{png}">' if png else ''}
-  <h4>Evidence: summary</h4>{_table(ev.get('summary') or [])}
-  <details><summary>Metric query and the {len(ev.get('rows') or [])} rows it returned (insight {ins['insight_id']})</summary>
-  <pre>{html.escape(query.get('sql', ''))}</pre>
-  {f"<pre>{html.escape(query['mf_command'])}</pre>" if query.get('mf_command') else ''}
-  {_table(ev.get('rows') or [], limit=60)}
-  <h4>Statistics</h4><pre>{html.escape(json.dumps(ev.get('statistics', {}), indent=1))}</pre></details>
+<div class="card" id="{ins["insight_id"]}">
+  <div><span class="tag">#{rank}</span><span class="tag">{html.escape(ins["insight_type"])}</span>
+  <span class="tag">objective: {html.escape(str(ins["objective"]))}</span></div>
+  <p class="statement">{html.escape(ins["statement"])}</p>
+  <div class="cta"><b>Do this:</b> {html.escape(ins["call_to_action"] or "")}</div>
+  <p class="stats">{stats}<br>Hypothesis: {html.escape(ins["hypothesis"] or "")}<br>
+  Written by {html.escape(str(phrasing.get("model", "template")))} (prompt {html.escape(str(phrasing.get("prompt_id", "")))}
+  v{html.escape(str(phrasing.get("prompt_version", "")))}) {flag}</p>
+  {f'<img alt="chart" src="data:image/png;base64,{png}">' if png else ""}
+  <h4>Evidence: summary</h4>{_table(ev.get("summary") or [])}
+  <details><summary>Metric query and the {len(ev.get("rows") or [])} rows it returned (insight {ins["insight_id"]})</summary>
+  <pre>{html.escape(query.get("sql", ""))}</pre>
+  {f"<pre>{html.escape(query['mf_command'])}</pre>" if query.get("mf_command") else ""}
+  {_table(ev.get("rows") or [], limit=60)}
+  <h4>Statistics</h4><pre>{html.escape(json.dumps(ev.get("statistics", {}), indent=1))}</pre></details>
 </div>"""
 
 
-def render_html(all_rows: pd.DataFrame, top: int, title: str, skips: list[Skip] | None = None,
-                llm: dict[str, float] | None = None) -> str:
+def render_html(
+    all_rows: pd.DataFrame, top: int, title: str, skips: list[Skip] | None = None, llm: dict[str, float] | None = None
+) -> str:
     accepted = all_rows[all_rows["status"] == "accepted"]
     created_at = all_rows["created_at"].iloc[0] if not all_rows.empty else None
     counts = Counter(all_rows["status"])
@@ -134,29 +150,49 @@ def render_html(all_rows: pd.DataFrame, top: int, title: str, skips: list[Skip] 
     window = {}
     if not all_rows.empty:
         window = next((e.get("window") for e in all_rows["evidence"] if e.get("window")), {}) or {}
-    reasons = Counter(str((e.get("decision") or {}).get("reason") or "").split(":")[0]
-                      for e, s in zip(all_rows["evidence"], all_rows["status"]) if s != "accepted")
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-             f"<style>{CSS}</style></head><body>",
-             f"<h1>{html.escape(title)}</h1>",
-             f"<p class='meta'>Run {created_at} · data window {window.get('start', '?')} to {window.get('end', '?')} · "
-             f"{len(all_rows)} candidates tested, {counts.get('accepted', 0)} insights "
-             f"(significant after Benjamini–Hochberg and material), "
-             + ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in sorted(counts.items()) if s != "accepted")
-             + "</p>"]
+    reasons = Counter(
+        str((e.get("decision") or {}).get("reason") or "").split(":")[0]
+        for e, s in zip(all_rows["evidence"], all_rows["status"])
+        if s != "accepted"
+    )
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{CSS}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        f"<p class='meta'>Run {created_at} · data window {window.get('start', '?')} to {window.get('end', '?')} · "
+        f"{len(all_rows)} candidates tested, {counts.get('accepted', 0)} insights "
+        f"(significant after Benjamini–Hochberg and material), "
+        + ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in sorted(counts.items()) if s != "accepted")
+        + "</p>",
+    ]
     if llm:
-        parts.append(f"<p class='meta'>Text: {int(llm.get('calls', 0))} model calls, "
-                     f"{int(llm.get('tokens_in', 0)):,} tokens in / {int(llm.get('tokens_out', 0)):,} out, "
-                     f"${llm.get('cost_usd', 0.0):.4f}, {int(llm.get('rejected', 0))} texts rejected by the grounding "
-                     "check (ledger: ops.llm_calls)</p>")
+        parts.append(
+            f"<p class='meta'>Text: {int(llm.get('calls', 0))} model calls, "
+            f"{int(llm.get('tokens_in', 0)):,} tokens in / {int(llm.get('tokens_out', 0)):,} out, "
+            f"${llm.get('cost_usd', 0.0):.4f}, {int(llm.get('rejected', 0))} texts rejected by the grounding "
+            "check (ledger: ops.llm_calls)</p>"
+        )
     parts.append("<h2>Top insights</h2>")
     if accepted.empty:
         parts.append("<p>No candidate was both significant and material in this run.</p>")
     for rank, (_, ins) in enumerate(accepted.head(top).iterrows(), start=1):
         parts.append(_card(rank, ins))
     parts.append("<h2>All insights of this run</h2>")
-    parts.append(_table([{"type": r.insight_type, "statement": r.statement, "q": r.q_value, "impact $": r.impact_usd,
-                          "objective": r.objective} for r in accepted.itertuples()], limit=500))
+    parts.append(
+        _table(
+            [
+                {
+                    "type": r.insight_type,
+                    "statement": r.statement,
+                    "q": r.q_value,
+                    "impact $": r.impact_usd,
+                    "objective": r.objective,
+                }
+                for r in accepted.itertuples()
+            ],
+            limit=500,
+        )
+    )
     parts.append(f"<p class='meta'>By type: {', '.join(f'{k} {v}' for k, v in sorted(types.items()))}</p>")
     parts.append("<h2>Rejected candidates</h2>")
     parts.append(_table([{"reason": k or "—", "candidates": v} for k, v in reasons.most_common()]))
@@ -164,13 +200,20 @@ def render_html(all_rows: pd.DataFrame, top: int, title: str, skips: list[Skip] 
         parts.append("<h2>Not computed in this run</h2><ul>")
         parts += [f"<li><b>{html.escape(s.family)}</b>: {html.escape(s.reason)}</li>" for s in skips]
         parts.append("</ul>")
-    parts.append("<p class='meta'>Every insight is a row of insights.insights; its evidence column holds the metric "
-                 "query and the rows above. Ask the same of MetricFlow with the mf command shown.</p></body></html>")
+    parts.append(
+        "<p class='meta'>Every insight is a row of insights.insights; its evidence column holds the metric "
+        "query and the rows above. Ask the same of MetricFlow with the mf command shown.</p></body></html>"
+    )
     return "\n".join(parts)
 
 
-def write_report(all_rows: pd.DataFrame, reports_dir: Path, top: int, skips: list[Skip] | None = None,
-                 llm: dict[str, float] | None = None) -> Path:
+def write_report(
+    all_rows: pd.DataFrame,
+    reports_dir: Path,
+    top: int,
+    skips: list[Skip] | None = None,
+    llm: dict[str, float] | None = None,
+) -> Path:
     """Write the run's report and refresh ``insights_latest.html``; returns the run's file."""
     reports_dir.mkdir(parents=True, exist_ok=True)
     created_at = pd.Timestamp(all_rows["created_at"].iloc[0]) if not all_rows.empty else pd.Timestamp.now(tz="UTC")

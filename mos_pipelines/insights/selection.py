@@ -22,8 +22,15 @@ REJECTED_MATERIALITY = "rejected_not_material"
 
 def decide(candidates: list[Candidate], config: InsightsSettings) -> None:
     """Set q-value, status and reason on every candidate (in place)."""
-    tested = [c for c in candidates if c.untestable is None and c.p_value is not None and math.isfinite(c.p_value)
-              and c.effect_size is not None and math.isfinite(c.effect_size)]
+    tested = [
+        c
+        for c in candidates
+        if c.untestable is None
+        and c.p_value is not None
+        and math.isfinite(c.p_value)
+        and c.effect_size is not None
+        and math.isfinite(c.effect_size)
+    ]
     for kind in dict.fromkeys(c.insight_type for c in tested):
         family = [c for c in tested if c.insight_type == kind]
         for candidate, q in zip(family, benjamini_hochberg([c.p_value for c in family])):

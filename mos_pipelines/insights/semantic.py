@@ -23,8 +23,13 @@ import pandas as pd
 from mos_pipelines.settings import DBT_PROJECT_DIR
 
 AGGREGATIONS = {
-    "sum": "sum({})", "min": "min({})", "max": "max({})", "average": "avg({})", "count": "count({})",
-    "count_distinct": "count(distinct {})", "sum_boolean": "sum(cast({} as integer))",
+    "sum": "sum({})",
+    "min": "min({})",
+    "max": "max({})",
+    "average": "avg({})",
+    "count": "count({})",
+    "count_distinct": "count(distinct {})",
+    "sum_boolean": "sum(cast({} as integer))",
 }
 TIME_GRAINS = ("day", "week", "month", "quarter", "year")
 
@@ -116,7 +121,9 @@ class SemanticLayer:
 
     def metric(self, name: str) -> dict[str, Any]:
         if name not in self.metrics:
-            raise SemanticError(f"the semantic layer defines no metric '{name}' (known: {', '.join(sorted(self.metrics))})")
+            raise SemanticError(
+                f"the semantic layer defines no metric '{name}' (known: {', '.join(sorted(self.metrics))})"
+            )
         return self.metrics[name]
 
     def label(self, name: str) -> str:
@@ -139,8 +146,9 @@ class SemanticLayer:
         if kind == "simple":
             measure = params["measure"]
             if measure.get("filter") or measure.get("fill_nulls_with") is not None or measure.get("join_to_timespine"):
-                raise SemanticError(f"metric '{name}': measure options (filter, fill_nulls_with, join_to_timespine) "
-                                    "are not supported")
+                raise SemanticError(
+                    f"metric '{name}': measure options (filter, fill_nulls_with, join_to_timespine) are not supported"
+                )
             measures.add(measure["name"])
             return _quote(measure["name"])
         if kind == "ratio":
@@ -156,9 +164,13 @@ class SemanticLayer:
                 if ref.get("filter") or ref.get("offset_window") or ref.get("offset_to_grain"):
                     raise SemanticError(f"metric '{name}': filtered or offset inputs are not supported")
                 inputs[ref.get("alias") or ref["name"]] = f"({self._expression(ref['name'], measures)})"
-            pattern = re.compile(r"\b(" + "|".join(re.escape(a) for a in sorted(inputs, key=len, reverse=True)) + r")\b")
+            pattern = re.compile(
+                r"\b(" + "|".join(re.escape(a) for a in sorted(inputs, key=len, reverse=True)) + r")\b"
+            )
             return f"cast({pattern.sub(lambda m: inputs[m.group(1)], params['expr'])} as double)"
-        raise SemanticError(f"metric '{name}' is of type {kind}; this compiler answers simple, ratio and derived metrics")
+        raise SemanticError(
+            f"metric '{name}' is of type {kind}; this compiler answers simple, ratio and derived metrics"
+        )
 
     def _dimension(self, model: dict[str, Any], name: str) -> tuple[str, str, str]:
         """(SQL expression, output column, MetricFlow name) of a group-by dimension."""
@@ -182,9 +194,14 @@ class SemanticLayer:
 
     # -- queries --------------------------------------------------------------------------------
 
-    def query(self, metrics: list[str] | tuple[str, ...], group_by: list[str] | tuple[str, ...] = (),
-              where: list[Filter] | tuple[Filter, ...] = (), with_components: bool = True,
-              aliases: dict[str, str] | None = None) -> MetricQuery:
+    def query(
+        self,
+        metrics: list[str] | tuple[str, ...],
+        group_by: list[str] | tuple[str, ...] = (),
+        where: list[Filter] | tuple[Filter, ...] = (),
+        with_components: bool = True,
+        aliases: dict[str, str] | None = None,
+    ) -> MetricQuery:
         """Compile metrics × dimensions × filters to one SQL statement over the semantic model's table.
 
         With ``with_components`` a ratio metric brings its numerator and denominator as columns too
@@ -199,7 +216,9 @@ class SemanticLayer:
                 if parts:
                     wanted += [p for p in parts if p not in wanted]
                 if self.metric(name)["type"] == "derived":
-                    wanted += [r["name"] for r in self.metric(name)["type_params"]["metrics"] if r["name"] not in wanted]
+                    wanted += [
+                        r["name"] for r in self.metric(name)["type_params"]["metrics"] if r["name"] not in wanted
+                    ]
         measures: set[str] = set()
         expressions = {name: self._expression(name, measures) for name in wanted}
         owners = {self.measure_model[m] for m in measures}
@@ -226,8 +245,9 @@ class SemanticLayer:
             sql += "\n    where " + "\n      and ".join(conditions)
         if dims:
             sql += "\n    group by " + ", ".join(str(i + 1) for i in range(len(dims)))
-        outer = [_quote(col) for _, col, _ in dims] + [f"{expressions[n]} as {_quote(aliases.get(n, n))}"
-                                                       for n in wanted]
+        outer = [_quote(col) for _, col, _ in dims] + [
+            f"{expressions[n]} as {_quote(aliases.get(n, n))}" for n in wanted
+        ]
         sql += "\n)\nselect\n    " + ",\n    ".join(outer) + "\nfrom measures"
         if dims:
             sql += "\norder by " + ", ".join(_quote(col) for _, col, _ in dims)
@@ -240,9 +260,15 @@ class SemanticLayer:
                 ref = f"TimeDimension('metric_time', '{name.split('__', 1)[1]}')"
             else:
                 ref = f"Dimension('{name}')"
-            mf.append(f"--where \"{f.mf(ref)}\"")
-        return MetricQuery(tuple(metrics), tuple(group_by), tuple(where), sql, " ".join(mf),
-                           tuple(col for _, col, _ in dims) + tuple(aliases.get(n, n) for n in wanted))
+            mf.append(f'--where "{f.mf(ref)}"')
+        return MetricQuery(
+            tuple(metrics),
+            tuple(group_by),
+            tuple(where),
+            sql,
+            " ".join(mf),
+            tuple(col for _, col, _ in dims) + tuple(aliases.get(n, n) for n in wanted),
+        )
 
     def model_of(self, metric: str) -> dict[str, Any]:
         """The semantic model a metric's measures come from."""

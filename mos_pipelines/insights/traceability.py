@@ -55,8 +55,11 @@ def problems(insight_type: str, statement: str, effect_size: float | None, evide
         found += _ratio(summary, metric, effect_size)
     elif insight_type == "region_comparison":
         for arm in summary:
-            part = rows[rows["region"] == arm["region"]] if arm["region"] != "other regions" else (
-                rows[rows["region"] != summary[0]["region"]])
+            part = (
+                rows[rows["region"] == arm["region"]]
+                if arm["region"] != "other regions"
+                else (rows[rows["region"] != summary[0]["region"]])
+            )
             found += _arm_sums(arm, part)
         found += _ratio(summary, metric, effect_size)
     elif insight_type == "anomaly":
@@ -87,8 +90,16 @@ def problems(insight_type: str, statement: str, effect_size: float | None, evide
             else:
                 ids = str(arm["variant_id"]).split("+")
                 part = rows[rows["variant_id"].astype(str).isin(ids) & ~rows["is_holdout"].fillna(False).astype(bool)]
-            for column in ("sends", "clicks", "recipients", "converted_recipients", "assigned_units",
-                           "observed_units", "sent_units", "converted_units"):
+            for column in (
+                "sends",
+                "clicks",
+                "recipients",
+                "converted_recipients",
+                "assigned_units",
+                "observed_units",
+                "sent_units",
+                "converted_units",
+            ):
                 if column in arm and not _close(_sum(part, column), arm[column]):
                     found.append(f"{arm['arm']}: {column} {arm[column]} ≠ sum of its rows {_sum(part, column)}")
         found += _ratio(summary, metric, effect_size)

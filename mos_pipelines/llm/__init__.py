@@ -8,5 +8,12 @@ from mos_pipelines.llm.ledger import Ledger
 from mos_pipelines.llm.prompts import PROMPTS, Prompt, get_prompt
 
 __all__ = [
-    "LLM", "Generation", "GroundingResult", "check_grounding", "Ledger", "PROMPTS", "Prompt", "get_prompt",
+    "LLM",
+    "Generation",
+    "GroundingResult",
+    "check_grounding",
+    "Ledger",
+    "PROMPTS",
+    "Prompt",
+    "get_prompt",
 ]

@@ -51,9 +51,15 @@ class Generation:
     calls: list[CallRecord] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "prompt_id": self.prompt_id, "prompt_version": self.prompt_version,
-                "flagged": self.flagged, "reason": self.reason, "calls": len(self.calls),
-                "cost_usd": sum(c.cost_usd or 0.0 for c in self.calls)}
+        return {
+            "model": self.model,
+            "prompt_id": self.prompt_id,
+            "prompt_version": self.prompt_version,
+            "flagged": self.flagged,
+            "reason": self.reason,
+            "calls": len(self.calls),
+            "cost_usd": sum(c.cost_usd or 0.0 for c in self.calls),
+        }
 
 
 class LLM:
@@ -84,13 +90,19 @@ class LLM:
             started = time.perf_counter()
             try:
                 response = litellm.completion(
-                    model=model, messages=messages, temperature=models.temperature, max_tokens=models.max_tokens,
-                    num_retries=models.num_retries, timeout=models.timeout_s, **models.extra,
+                    model=model,
+                    messages=messages,
+                    temperature=models.temperature,
+                    max_tokens=models.max_tokens,
+                    num_retries=models.num_retries,
+                    timeout=models.timeout_s,
+                    **models.extra,
                 )
             except Exception as exc:  # litellm maps provider errors to many types; all mean "next model"
                 detail = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
-                calls.append(self._record(task, prompt, model, attempt, None, None, None, started, "error", detail,
-                                          context))
+                calls.append(
+                    self._record(task, prompt, model, attempt, None, None, None, started, "error", detail, context)
+                )
                 problems.append(f"{model}: {detail}")
                 log.warning("LLM task %s: model %s failed (%s); trying the next one", task, model, detail)
                 continue
@@ -102,19 +114,42 @@ class LLM:
             violations = prompt.violations(text, facts)
             if violations:
                 detail = "; ".join(violations)
-                calls.append(self._record(task, prompt, model, attempt, tokens_in, tokens_out, cost, started,
-                                          "rejected", detail, context))
-                log.warning("LLM task %s: rejected the text of %s (%s): %r; using the template", task, model,
-                            detail, text)
-                return Generation(prompt.render(facts), task, prompt.prompt_id, prompt.version, "template",
-                                  flagged=True, reason=f"{model}: {detail}", calls=calls)
-            calls.append(self._record(task, prompt, model, attempt, tokens_in, tokens_out, cost, started, "ok",
-                                      cost_note, context))
+                calls.append(
+                    self._record(
+                        task, prompt, model, attempt, tokens_in, tokens_out, cost, started, "rejected", detail, context
+                    )
+                )
+                log.warning(
+                    "LLM task %s: rejected the text of %s (%s): %r; using the template", task, model, detail, text
+                )
+                return Generation(
+                    prompt.render(facts),
+                    task,
+                    prompt.prompt_id,
+                    prompt.version,
+                    "template",
+                    flagged=True,
+                    reason=f"{model}: {detail}",
+                    calls=calls,
+                )
+            calls.append(
+                self._record(
+                    task, prompt, model, attempt, tokens_in, tokens_out, cost, started, "ok", cost_note, context
+                )
+            )
             return Generation(text, task, prompt.prompt_id, prompt.version, model, calls=calls)
         reason = "no model answered: " + " | ".join(problems)
         log.warning("LLM task %s: %s; using the template", task, reason)
-        return Generation(prompt.render(facts), task, prompt.prompt_id, prompt.version, "template", flagged=True,
-                          reason=reason, calls=calls)
+        return Generation(
+            prompt.render(facts),
+            task,
+            prompt.prompt_id,
+            prompt.version,
+            "template",
+            flagged=True,
+            reason=reason,
+            calls=calls,
+        )
 
     def _cost(self, model: str, response: Any) -> tuple[float | None, str | None]:
         """$ of a call from litellm's price map; 0 for the offline provider; None when the model is unpriced."""
@@ -125,13 +160,38 @@ class LLM:
         except Exception as exc:
             return None, f"cost unknown: {type(exc).__name__} (model not in litellm's price map)"
 
-    def _record(self, task: str, prompt: Prompt, model: str, attempt: int, tokens_in: int | None,
-                tokens_out: int | None, cost: float | None, started: float, outcome: str, detail: str | None,
-                context: str | None) -> CallRecord:
+    def _record(
+        self,
+        task: str,
+        prompt: Prompt,
+        model: str,
+        attempt: int,
+        tokens_in: int | None,
+        tokens_out: int | None,
+        cost: float | None,
+        started: float,
+        outcome: str,
+        detail: str | None,
+        context: str | None,
+    ) -> CallRecord:
         self._seq += 1
         now = pd.Timestamp.now(tz="UTC")
         call_id = hashlib.sha256(f"{now.isoformat()}:{id(self)}:{self._seq}".encode()).hexdigest()[:20]
-        record = CallRecord(call_id, now, task, prompt.prompt_id, prompt.version, model, attempt, tokens_in,
-                            tokens_out, cost, (time.perf_counter() - started) * 1000.0, outcome, detail, context)
+        record = CallRecord(
+            call_id,
+            now,
+            task,
+            prompt.prompt_id,
+            prompt.version,
+            model,
+            attempt,
+            tokens_in,
+            tokens_out,
+            cost,
+            (time.perf_counter() - started) * 1000.0,
+            outcome,
+            detail,
+            context,
+        )
         self.ledger.record(record)
         return record

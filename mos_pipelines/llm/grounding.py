@@ -95,15 +95,17 @@ def stated_numbers(text: str, masked: Iterable[str] = ()) -> list[StatedNumber]:
         suffix = match.group("suffix") or ""
         digits = raw.replace(",", "")
         decimals = len(digits.split(".")[1]) if "." in digits else 0
-        if not suffix and i + 1 < len(matches_) and _RANGE.fullmatch(text[match.end():matches_[i + 1].start()]):
+        if not suffix and i + 1 < len(matches_) and _RANGE.fullmatch(text[match.end() : matches_[i + 1].start()]):
             suffix = matches_[i + 1].group("suffix") or ""  # "126–212 %": both ends share the unit
-        found.append(StatedNumber(
-            text=match.group(0).strip(),
-            value=float(digits),
-            decimals=decimals,
-            scale=_SCALE.get(suffix, 1.0),
-            percent=suffix in _PERCENT,
-        ))
+        found.append(
+            StatedNumber(
+                text=match.group(0).strip(),
+                value=float(digits),
+                decimals=decimals,
+                scale=_SCALE.get(suffix, 1.0),
+                percent=suffix in _PERCENT,
+            )
+        )
     return found
 
 

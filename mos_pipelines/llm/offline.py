@@ -35,8 +35,11 @@ def register(litellm: Any) -> None:
                 model=f"{PROVIDER}/{model.split('/', 1)[-1]}",
                 created=int(time.time()),
                 choices=[Choices(index=0, finish_reason="stop", message=Message(role="assistant", content=text))],
-                usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-                            total_tokens=prompt_tokens + completion_tokens),
+                usage=Usage(
+                    prompt_tokens=prompt_tokens,
+                    completion_tokens=completion_tokens,
+                    total_tokens=prompt_tokens + completion_tokens,
+                ),
             )
 
     providers = [p for p in (litellm.custom_provider_map or []) if p.get("provider") != PROVIDER]

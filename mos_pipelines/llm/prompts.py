@@ -53,8 +53,10 @@ class Prompt:
         """What a model is sent: the instructions, then the facts as JSON between markers."""
         rules = "; ".join(_describe(rule) for rule in self.guardrails)
         system = f"{self.instructions}\nRules: {rules}."
-        user = (f"prompt_id: {self.prompt_id}\n{FACTS_START}\n{json.dumps(facts, sort_keys=True, default=str)}\n"
-                f"{FACTS_END}\nExample of an acceptable answer: {self.render(facts)}")
+        user = (
+            f"prompt_id: {self.prompt_id}\n{FACTS_START}\n{json.dumps(facts, sort_keys=True, default=str)}\n"
+            f"{FACTS_END}\nExample of an acceptable answer: {self.render(facts)}"
+        )
         return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
     def violations(self, text: str, facts: dict[str, Any]) -> list[str]:
@@ -92,65 +94,86 @@ def _describe(rule: str) -> str:
     }.get(name, rule)
 
 
-_INSIGHT = ("You write one sentence for a marketer stating what the data shows, using the facts given and "
-            "nothing else. Keep the names, the figures and the direction of the effect.")
+_INSIGHT = (
+    "You write one sentence for a marketer stating what the data shows, using the facts given and "
+    "nothing else. Keep the names, the figures and the direction of the effect."
+)
 
-PROMPTS: dict[str, Prompt] = {p.prompt_id: p for p in (
-    Prompt(
-        "insight.channel_comparison", "insight_phrasing", _INSIGHT,
-        "{scope}, {a_label} {verb} {prefix}{a_display:{fmt}}{suffix} vs {prefix}{b_display:{fmt}}{suffix} for "
-        "{b_label} ({ratio:.2f}× {ratio_phrase}, {confidence_level:.0f} % CI {ci_low:.2f}–{ci_high:.2f}×) "
-        "over {days} days.",
-    ),
-    Prompt(
-        "insight.region_comparison", "insight_phrasing", _INSIGHT,
-        "{a_label} {verb} {prefix}{a_display:{fmt}}{suffix} in {region} vs {prefix}{b_display:{fmt}}{suffix} in "
-        "the other regions ({ratio:.2f}× {ratio_phrase}, {confidence_level:.0f} % CI {ci_low:.2f}–{ci_high:.2f}×) "
-        "over {days} days.",
-    ),
-    Prompt(
-        "insight.anomaly", "insight_phrasing", _INSIGHT,
-        "{metric_label} {scope} {direction} {change_pct:.0f} % in the 7 days to {week_end}: "
-        "{prefix}{observed:{fmt}} vs {prefix}{expected:{fmt}} expected from the same weekdays of the "
-        "{baseline_weeks} weeks before ({confidence_level:.0f} % CI {ci_low_pct:.0f} % to {ci_high_pct:.0f} %).",
-    ),
-    Prompt(
-        "insight.pacing", "insight_phrasing", _INSIGHT,
-        "Campaign {campaign_id} spent ${spend:,.0f} of its ${budget:,.0f} budget over the last {days} days "
-        "({pace_pct:.0f} % of plan, {confidence_level:.0f} % CI {ci_low_pct:.0f}–{ci_high_pct:.0f} %).",
-    ),
-    Prompt(
-        "insight.lookalike_degradation", "insight_phrasing", _INSIGHT,
-        "The lookalike model for audience {audience} finds {recall_now_pct:.0f} % of held-out seed members in its "
-        "top {tier:.0f} % tier, down from {recall_before_pct:.0f} % in its last accepted fit "
-        "({confidence_level:.0f} % CI of the change {ci_low_pts:.0f} to {ci_high_pts:.0f} points).",
-    ),
-    Prompt(
-        "insight.experiment_winner", "insight_phrasing", _INSIGHT,
-        "{scope}, variant {variant_id} of {campaign_id} has a {metric_label} of {a_pct:.1f} % vs {b_pct:.1f} % "
-        "for {b_label} ({ratio:.2f}×, {confidence_level:.0f} % CI {ci_low:.2f}–{ci_high:.2f}×, "
-        "{a_n:,.0f} vs {b_n:,.0f} {unit}).",
-    ),
-    Prompt(
-        "insight.holdout_lift", "insight_phrasing", _INSIGHT,
-        "{scope}, units assigned to {campaign_id} (variants {variant_id}) convert within {window_days} days at "
-        "{a_pct:.1f} % vs {b_pct:.1f} % in the holdout ({ratio:.2f}×, {confidence_level:.0f} % CI "
-        "{ci_low:.2f}–{ci_high:.2f}×; {a_n:,.0f} vs {b_n:,.0f} units).",
-    ),
-    Prompt(
-        "email.copy", "email_copy",
-        "You write a short marketing email (a subject line, then one paragraph) for the campaign brief given. "
-        "Mention the product and the offer; invent no prices, dates or figures.",
-        "Subject: {subject}\n{body}",
-        guardrails=("numbers_grounded", "max_chars:1200", "must_mention", "no_urls"),
-    ),
-    Prompt(
-        "question.answer", "question_answering",
-        "You answer a marketer's question in two sentences from the rows of a metric query given as facts.",
-        "{answer}",
-        guardrails=("numbers_grounded", "max_chars:600", "no_urls"),
-    ),
-)}
+PROMPTS: dict[str, Prompt] = {
+    p.prompt_id: p
+    for p in (
+        Prompt(
+            "insight.channel_comparison",
+            "insight_phrasing",
+            _INSIGHT,
+            "{scope}, {a_label} {verb} {prefix}{a_display:{fmt}}{suffix} vs {prefix}{b_display:{fmt}}{suffix} for "
+            "{b_label} ({ratio:.2f}× {ratio_phrase}, {confidence_level:.0f} % CI {ci_low:.2f}–{ci_high:.2f}×) "
+            "over {days} days.",
+        ),
+        Prompt(
+            "insight.region_comparison",
+            "insight_phrasing",
+            _INSIGHT,
+            "{a_label} {verb} {prefix}{a_display:{fmt}}{suffix} in {region} vs {prefix}{b_display:{fmt}}{suffix} in "
+            "the other regions ({ratio:.2f}× {ratio_phrase}, {confidence_level:.0f} % CI {ci_low:.2f}–{ci_high:.2f}×) "
+            "over {days} days.",
+        ),
+        Prompt(
+            "insight.anomaly",
+            "insight_phrasing",
+            _INSIGHT,
+            "{metric_label} {scope} {direction} {change_pct:.0f} % in the 7 days to {week_end}: "
+            "{prefix}{observed:{fmt}} vs {prefix}{expected:{fmt}} expected from the same weekdays of the "
+            "{baseline_weeks} weeks before ({confidence_level:.0f} % CI {ci_low_pct:.0f} % to {ci_high_pct:.0f} %).",
+        ),
+        Prompt(
+            "insight.pacing",
+            "insight_phrasing",
+            _INSIGHT,
+            "Campaign {campaign_id} spent ${spend:,.0f} of its ${budget:,.0f} budget over the last {days} days "
+            "({pace_pct:.0f} % of plan, {confidence_level:.0f} % CI {ci_low_pct:.0f}–{ci_high_pct:.0f} %).",
+        ),
+        Prompt(
+            "insight.lookalike_degradation",
+            "insight_phrasing",
+            _INSIGHT,
+            "The lookalike model for audience {audience} finds {recall_now_pct:.0f} % of held-out seed members in its "
+            "top {tier:.0f} % tier, down from {recall_before_pct:.0f} % in its last accepted fit "
+            "({confidence_level:.0f} % CI of the change {ci_low_pts:.0f} to {ci_high_pts:.0f} points).",
+        ),
+        Prompt(
+            "insight.experiment_winner",
+            "insight_phrasing",
+            _INSIGHT,
+            "{scope}, variant {variant_id} of {campaign_id} has a {metric_label} of {a_pct:.1f} % vs {b_pct:.1f} % "
+            "for {b_label} ({ratio:.2f}×, {confidence_level:.0f} % CI {ci_low:.2f}–{ci_high:.2f}×, "
+            "{a_n:,.0f} vs {b_n:,.0f} {unit}).",
+        ),
+        Prompt(
+            "insight.holdout_lift",
+            "insight_phrasing",
+            _INSIGHT,
+            "{scope}, units assigned to {campaign_id} (variants {variant_id}) convert within {window_days} days at "
+            "{a_pct:.1f} % vs {b_pct:.1f} % in the holdout ({ratio:.2f}×, {confidence_level:.0f} % CI "
+            "{ci_low:.2f}–{ci_high:.2f}×; {a_n:,.0f} vs {b_n:,.0f} units).",
+        ),
+        Prompt(
+            "email.copy",
+            "email_copy",
+            "You write a short marketing email (a subject line, then one paragraph) for the campaign brief given. "
+            "Mention the product and the offer; invent no prices, dates or figures.",
+            "Subject: {subject}\n{body}",
+            guardrails=("numbers_grounded", "max_chars:1200", "must_mention", "no_urls"),
+        ),
+        Prompt(
+            "question.answer",
+            "question_answering",
+            "You answer a marketer's question in two sentences from the rows of a metric query given as facts.",
+            "{answer}",
+            guardrails=("numbers_grounded", "max_chars:600", "no_urls"),
+        ),
+    )
+}
 
 
 def get_prompt(prompt_id: str) -> Prompt:

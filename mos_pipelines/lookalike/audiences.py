@@ -15,13 +15,20 @@ import numpy as np
 import pandas as pd
 
 from mos_pipelines.configuration.lookalike import Audience, Degradation, ModelSettings
-from mos_pipelines.lookalike.model import TIERS, FeatureSpec, LookalikeError, LookalikeFit, fit_lookalike, rank_population
+from mos_pipelines.lookalike.model import (
+    TIERS,
+    FeatureSpec,
+    LookalikeError,
+    LookalikeFit,
+    fit_lookalike,
+    rank_population,
+)
 
-FEATURES_TABLE = "marts.customer_features"
+FEATURES_TABLE = "marts.dim_customer_features"
 
 
 def audience_frame(con, audience: Audience) -> tuple[pd.DataFrame, np.ndarray]:
-    """Seed and population rows of ``marts.customer_features`` with an ``is_seed`` flag (seed wins)."""
+    """Seed and population rows of ``marts.dim_customer_features`` with an ``is_seed`` flag (seed wins)."""
     return _rows(con, audience, audience.seed, audience.population)
 
 
@@ -34,7 +41,9 @@ def wider_frame(con, audience: Audience) -> tuple[pd.DataFrame, np.ndarray] | No
     return _rows(con, audience, seed, population, exclude=own)
 
 
-def _rows(con, audience: Audience, seed: str, population: str, exclude: str | None = None) -> tuple[pd.DataFrame, np.ndarray]:
+def _rows(
+    con, audience: Audience, seed: str, population: str, exclude: str | None = None
+) -> tuple[pd.DataFrame, np.ndarray]:
     columns = ", ".join(["customer_id", *audience.features])
     try:
         frame = con.execute(
@@ -45,14 +54,18 @@ def _rows(con, audience: Audience, seed: str, population: str, exclude: str | No
             order by customer_id"""
         ).df()
     except Exception as exc:  # a bad predicate or feature name: say which audience
-        raise LookalikeError(f"audience {audience.name!r}: cannot select its rows from {FEATURES_TABLE}: {exc}") from exc
+        raise LookalikeError(
+            f"audience {audience.name!r}: cannot select its rows from {FEATURES_TABLE}: {exc}"
+        ) from exc
     is_seed = frame.pop("_is_seed").to_numpy(dtype=bool)
     return frame, is_seed
 
 
 def feature_spec(frame: pd.DataFrame, features: tuple[str, ...]) -> FeatureSpec:
     """Numeric columns as numbers; text and booleans as categories."""
-    numeric = tuple(c for c in features if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c]))
+    numeric = tuple(
+        c for c in features if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
+    )
     categorical = tuple(c for c in features if c not in numeric)
     return FeatureSpec(numeric, categorical)
 
@@ -69,24 +82,31 @@ class AudienceResult:
     dropped: list[tuple[str, float, float]] = field(default_factory=list)  # (metric, figure, previous figure)
 
 
-def fit_audience(con, audience: Audience, settings: ModelSettings, scored_at: datetime.datetime,
-                 true_propensity: pd.Series | None = None) -> AudienceResult:
+def fit_audience(
+    con,
+    audience: Audience,
+    settings: ModelSettings,
+    scored_at: datetime.datetime,
+    true_propensity: pd.Series | None = None,
+) -> AudienceResult:
     frame, is_seed = audience_frame(con, audience)
     spec = feature_spec(frame, audience.features)
     truth = None
     if true_propensity is not None:
         truth = frame["customer_id"].map(true_propensity).astype(float)
         truth = truth.fillna(truth.mean()).to_numpy()
-    fit = fit_lookalike(frame, is_seed, spec, settings, audience=audience.name, true_propensity=truth,
-                        wider=wider_frame(con, audience))
+    fit = fit_lookalike(
+        frame, is_seed, spec, settings, audience=audience.name, true_propensity=truth, wider=wider_frame(con, audience)
+    )
     population = frame.loc[~is_seed]
     ranked = rank_population(population["customer_id"], fit.score(population)).rename(columns={"id": "customer_id"})
     ranked.insert(1, "audience", audience.name)
     ranked["model_version"] = fit.model_version
     ranked["scored_at"] = scored_at
     rows = fit.evaluation_rows
-    evaluation = pd.DataFrame({"audience": audience.name,
-                               "customer_id": frame["customer_id"].to_numpy()[rows["row"].to_numpy()]})
+    evaluation = pd.DataFrame(
+        {"audience": audience.name, "customer_id": frame["customer_id"].to_numpy()[rows["row"].to_numpy()]}
+    )
     evaluation = pd.concat([evaluation, rows.drop(columns="row").reset_index(drop=True)], axis=1)
     return AudienceResult(audience=audience, fit=fit, scores=ranked, evaluation=evaluation)
 
@@ -152,13 +172,20 @@ def model_run_row(result: AudienceResult, run_id: str, fitted_at: datetime.datet
     }
 
 
-def skipped_run_row(audience: Audience, settings: ModelSettings, reason: str, run_id: str,
-                    fitted_at: datetime.datetime) -> dict[str, Any]:
+def skipped_run_row(
+    audience: Audience, settings: ModelSettings, reason: str, run_id: str, fitted_at: datetime.datetime
+) -> dict[str, Any]:
     """The ``ml.model_runs`` row of an audience that could not be fitted in this run."""
     return {
-        "model_run_id": f"{audience.name}:{run_id}", "audience": audience.name, "run_id": run_id,
-        "model_version": "none", "model_kind": settings.kind, "definition_hash": audience.definition_hash(settings),
-        "status": "skipped", "status_reason": reason, "fitted_at": fitted_at,
+        "model_run_id": f"{audience.name}:{run_id}",
+        "audience": audience.name,
+        "run_id": run_id,
+        "model_version": "none",
+        "model_kind": settings.kind,
+        "definition_hash": audience.definition_hash(settings),
+        "status": "skipped",
+        "status_reason": reason,
+        "fitted_at": fitted_at,
     }
 
 
@@ -171,29 +198,35 @@ def model_card(result: AudienceResult) -> str:
     if ev.true_propensity_auc is not None:
         gap = ""
         if ev.true_propensity_gap_ci:
-            gap = f" (gap {ev.true_propensity_auc - ev.auc:.3f}, 95 % interval [{ev.true_propensity_gap_ci[0]:.3f}, " \
-                  f"{ev.true_propensity_gap_ci[1]:.3f}])"
-        truth = (f"\nOn the simulator, the true propensity itself ranks the same held-out seed at AUC "
-                 f"{ev.true_propensity_auc:.3f}{gap}; it includes latent engagement no warehouse feature sees "
-                 f"for anonymous visitors, so it is a ceiling, not a target. Rank correlation of the scores "
-                 f"with the true propensity: {ev.true_propensity_spearman:.3f}.\n")
+            gap = (
+                f" (gap {ev.true_propensity_auc - ev.auc:.3f}, 95 % interval [{ev.true_propensity_gap_ci[0]:.3f}, "
+                f"{ev.true_propensity_gap_ci[1]:.3f}])"
+            )
+        truth = (
+            f"\nOn the simulator, the true propensity itself ranks the same held-out seed at AUC "
+            f"{ev.true_propensity_auc:.3f}{gap}; it includes latent engagement no warehouse feature sees "
+            f"for anonymous visitors, so it is a ceiling, not a target. Rank correlation of the scores "
+            f"with the true propensity: {ev.true_propensity_spearman:.3f}.\n"
+        )
     ci = f" (95 % bootstrap interval [{ev.auc_ci[0]:.3f}, {ev.auc_ci[1]:.3f}])" if ev.auc_ci else ""
     wider = ""
     if a.learn_from:
-        wider = (f"\nAlso learned from the wider seed `{a.learn_from.seed}` ({fit.sizes['wider_train_seed']} members) "
-                 f"against `{a.learn_from.population}` ({fit.sizes['wider_train_negatives']} sampled), outside this "
-                 f"audience; evaluation uses only the audience's own people.")
+        wider = (
+            f"\nAlso learned from the wider seed `{a.learn_from.seed}` ({fit.sizes['wider_train_seed']} members) "
+            f"against `{a.learn_from.population}` ({fit.sizes['wider_train_negatives']} sampled), outside this "
+            f"audience; evaluation uses only the audience's own people."
+        )
     status = f"**{result.status}**" + (f": {'; '.join(result.reasons)}" if result.reasons else "")
     return f"""# Lookalike model card: {a.name}
 
-**Purpose.** {a.description or 'Rank the population by similarity to the seed.'} Scores rank people for ad and
+**Purpose.** {a.description or "Rank the population by similarity to the seed."} Scores rank people for ad and
 email audiences (tiers of the top 1, 2, 3, 5 and 10 %); they are not a prediction that anyone will buy.
 
-**Data.** Seed: `{a.seed}` ({fit.sizes['seed']} customers, {fit.sizes['holdout_seed']} held out).
-Population: `{a.population}` ({fit.sizes['population']} customers; {fit.sizes['train_negatives']} sampled as
-training negatives). Features from `marts.customer_features`: {', '.join(f'`{c}`' for c in a.features)}.{wider}
+**Data.** Seed: `{a.seed}` ({fit.sizes["seed"]} customers, {fit.sizes["holdout_seed"]} held out).
+Population: `{a.population}` ({fit.sizes["population"]} customers; {fit.sizes["train_negatives"]} sampled as
+training negatives). Features from `marts.dim_customer_features`: {", ".join(f"`{c}`" for c in a.features)}.{wider}
 
-**Model.** {fit.settings.kind.replace('_', ' ')} in one scikit-learn Pipeline, positive–unlabelled (seed vs
+**Model.** {fit.settings.kind.replace("_", " ")} in one scikit-learn Pipeline, positive–unlabelled (seed vs
 population sample), sigmoid-calibrated and corrected to the population's seed rate; version `{fit.model_version}`;
 status {status}.
 

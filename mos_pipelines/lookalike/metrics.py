@@ -57,18 +57,29 @@ class Interval:
         return f"[{self.low:.3f}, {self.high:.3f}]"
 
 
-def bootstrap_auc(labels: np.ndarray, scores: np.ndarray, reference: np.ndarray | None = None,
-                  resamples: int = 500, level: float = 0.95, seed: int = 0, max_rows: int = 20_000,
-                  chunk: int = 50) -> tuple[Interval, Interval | None]:
+def bootstrap_auc(
+    labels: np.ndarray,
+    scores: np.ndarray,
+    reference: np.ndarray | None = None,
+    resamples: int = 500,
+    level: float = 0.95,
+    seed: int = 0,
+    max_rows: int = 20_000,
+    chunk: int = 50,
+) -> tuple[Interval, Interval | None]:
     """Percentile intervals of the AUC of ``scores`` and, with ``reference`` (e.g. the true propensity),
     of ``AUC(reference) - AUC(scores)`` over the same stratified resamples."""
     labels = np.asarray(labels, dtype=bool)
     scores = np.asarray(scores, dtype=float)
     rng = np.random.default_rng(seed)
-    keep = np.sort(np.concatenate([
-        rows if len(rows) <= max_rows else rng.choice(rows, size=max_rows, replace=False)
-        for rows in (np.flatnonzero(labels), np.flatnonzero(~labels))
-    ]))
+    keep = np.sort(
+        np.concatenate(
+            [
+                rows if len(rows) <= max_rows else rng.choice(rows, size=max_rows, replace=False)
+                for rows in (np.flatnonzero(labels), np.flatnonzero(~labels))
+            ]
+        )
+    )
     labels, scores = labels[keep], scores[keep]
     positives, negatives = np.flatnonzero(labels), np.flatnonzero(~labels)
     if len(positives) == 0 or len(negatives) == 0:

@@ -112,8 +112,11 @@ def build_pipeline(spec: FeatureSpec, settings: ModelSettings) -> Pipeline:
     preprocess = ColumnTransformer(
         [
             ("numeric", make_pipeline(*numeric_steps), list(spec.numeric)),
-            ("categorical", OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=20,
-                                          sparse_output=False), list(spec.categorical)),
+            (
+                "categorical",
+                OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=20, sparse_output=False),
+                list(spec.categorical),
+            ),
         ],
         sparse_threshold=0.0,
     )
@@ -121,8 +124,13 @@ def build_pipeline(spec: FeatureSpec, settings: ModelSettings) -> Pipeline:
         classifier = LogisticRegression(C=1.0, max_iter=2000, random_state=settings.random_state)
     else:
         classifier = HistGradientBoostingClassifier(
-            max_iter=200, learning_rate=0.08, max_leaf_nodes=31, l2_regularization=1.0,
-            early_stopping=True, validation_fraction=0.15, n_iter_no_change=15,
+            max_iter=200,
+            learning_rate=0.08,
+            max_leaf_nodes=31,
+            l2_regularization=1.0,
+            early_stopping=True,
+            validation_fraction=0.15,
+            n_iter_no_change=15,
             random_state=settings.random_state,
         )
     return Pipeline([("preprocess", preprocess), ("classifier", classifier)])
@@ -183,7 +191,11 @@ def _model_version(spec: FeatureSpec, settings: ModelSettings, frame: pd.DataFra
     """Same settings, features and data → same version string."""
     data = pd.util.hash_pandas_object(frame[spec.columns], index=False).to_numpy()
     h = hashlib.sha256()
-    h.update(json.dumps({"spec": [spec.numeric, spec.categorical], "settings": settings.model_dump()}, sort_keys=True).encode())
+    h.update(
+        json.dumps(
+            {"spec": [spec.numeric, spec.categorical], "settings": settings.model_dump()}, sort_keys=True
+        ).encode()
+    )
     h.update(data.tobytes())
     h.update(np.asarray(is_seed, dtype=bool).tobytes())
     return h.hexdigest()[:12]
@@ -198,9 +210,15 @@ def tier_recall(holdout_scores: np.ndarray, population_scores: np.ndarray) -> di
     return out
 
 
-def fit_lookalike(frame: pd.DataFrame, is_seed: np.ndarray, spec: FeatureSpec, settings: ModelSettings,
-                  audience: str = "audience", true_propensity: np.ndarray | None = None,
-                  wider: tuple[pd.DataFrame, np.ndarray] | None = None) -> LookalikeFit:
+def fit_lookalike(
+    frame: pd.DataFrame,
+    is_seed: np.ndarray,
+    spec: FeatureSpec,
+    settings: ModelSettings,
+    audience: str = "audience",
+    true_propensity: np.ndarray | None = None,
+    wider: tuple[pd.DataFrame, np.ndarray] | None = None,
+) -> LookalikeFit:
     """Fit seed (``is_seed``) against the rest of ``frame`` (the population) and evaluate it.
 
     ``true_propensity`` (simulator only, aligned with ``frame``) adds the best achievable AUC and the rank
@@ -226,12 +244,12 @@ def fit_lookalike(frame: pd.DataFrame, is_seed: np.ndarray, spec: FeatureSpec, s
     seed_perm = _rng(settings, "seed").permutation(seed_idx)
     n_holdout = max(1, int(round(len(seed_idx) * settings.holdout_share)))
     holdout = np.sort(seed_perm[:n_holdout])
-    train_pos = np.sort(seed_perm[n_holdout:n_holdout + settings.max_train_seed])
+    train_pos = np.sort(seed_perm[n_holdout : n_holdout + settings.max_train_seed])
     pop_perm = _rng(settings, "population").permutation(pop_idx)
     n_neg = int(min(settings.max_negatives, len(train_pos) * settings.negatives_per_positive, len(pop_idx) * 0.8))
     n_neg = max(n_neg, min(len(pop_idx) - 1, 10))
     train_neg = np.sort(pop_perm[:n_neg])
-    eval_pop = np.sort(pop_perm[n_neg:n_neg + settings.max_eval_population])
+    eval_pop = np.sort(pop_perm[n_neg : n_neg + settings.max_eval_population])
     if len(eval_pop) == 0:
         raise LookalikeError(f"audience {audience!r}: population too small to keep an unseen evaluation sample")
 
@@ -247,11 +265,15 @@ def fit_lookalike(frame: pd.DataFrame, is_seed: np.ndarray, spec: FeatureSpec, s
         wider_pos = np.sort(wider_pos[: max(0, settings.max_train_seed - len(train_pos))])
         wider_pop = _rng(settings, "wider population").permutation(np.flatnonzero(~wider_seed))
         wanted = (len(train_pos) + len(wider_pos)) * settings.negatives_per_positive - len(train_neg)
-        wider_neg = np.sort(wider_pop[: int(max(0, min(settings.max_negatives - len(train_neg), wanted, len(wider_pop))))])
+        wider_neg = np.sort(
+            wider_pop[: int(max(0, min(settings.max_negatives - len(train_neg), wanted, len(wider_pop))))]
+        )
         n_wider_pos, n_wider_neg = len(wider_pos), len(wider_neg)
         x_train = pd.concat([x_train, _as_model_input(wider_frame, spec).iloc[np.concatenate([wider_pos, wider_neg])]])
         y = np.concatenate([y, np.ones(n_wider_pos, dtype=int), np.zeros(n_wider_neg, dtype=int)])
-        version = hashlib.sha256((version + _model_version(spec, settings, wider_frame, wider_seed)).encode()).hexdigest()[:12]
+        version = hashlib.sha256(
+            (version + _model_version(spec, settings, wider_frame, wider_seed)).encode()
+        ).hexdigest()[:12]
     calibrate = _rng(settings, "calibration").random(len(y)) < settings.calibration_share
     pipeline = build_pipeline(spec, settings).fit(x_train.iloc[np.flatnonzero(~calibrate)], y[~calibrate])
     model = CalibratedClassifierCV(FrozenEstimator(pipeline), method="sigmoid")
@@ -261,9 +283,17 @@ def fit_lookalike(frame: pd.DataFrame, is_seed: np.ndarray, spec: FeatureSpec, s
     # Calibration odds are n_pos : n_neg; in the population a person is seed-like at n_seed : n_population.
     n_pos_trained, n_neg_trained = int(y.sum()), int(len(y) - y.sum())
     prior_odds_factor = (n_neg_trained / n_pos_trained) * (n_seed / n_population)
-    fitted = LookalikeFit(model=model, spec=spec, settings=settings, evaluation=None, sizes={},  # type: ignore[arg-type]
-                          importances={}, seconds=timings, model_version=version,
-                          prior_odds_factor=prior_odds_factor)
+    fitted = LookalikeFit(
+        model=model,
+        spec=spec,
+        settings=settings,
+        evaluation=None,
+        sizes={},  # type: ignore[arg-type]
+        importances={},
+        seconds=timings,
+        model_version=version,
+        prior_odds_factor=prior_odds_factor,
+    )
 
     t0 = time.perf_counter()
     s_hold = fitted.score(frame.iloc[holdout])
@@ -284,38 +314,48 @@ def fit_lookalike(frame: pd.DataFrame, is_seed: np.ndarray, spec: FeatureSpec, s
         truth = np.asarray(true_propensity, dtype=float)
         truth_rows = np.concatenate([truth[holdout], truth[eval_pop]])
         evaluation.true_propensity_auc = float(roc_auc_score(labels, truth_rows))
-        evaluation.true_propensity_spearman = float(
-            pd.Series(s_pop).rank().corr(pd.Series(truth[eval_pop]).rank())
-        )
-    auc_ci, gap_ci = bootstrap_auc(labels, scores, None if true_propensity is None else truth_rows,
-                                   seed=settings.random_state)
+        evaluation.true_propensity_spearman = float(pd.Series(s_pop).rank().corr(pd.Series(truth[eval_pop]).rank()))
+    auc_ci, gap_ci = bootstrap_auc(
+        labels, scores, None if true_propensity is None else truth_rows, seed=settings.random_state
+    )
     evaluation.auc_ci = (auc_ci.low, auc_ci.high)
     if gap_ci is not None:
         evaluation.true_propensity_gap_ci = (gap_ci.low, gap_ci.high)
-    fitted.evaluation_rows = pd.DataFrame({
-        "row": np.concatenate([holdout, eval_pop]),
-        "is_seed": labels.astype(bool),
-        "score": scores,
-        "weight": np.concatenate([np.full(len(holdout), n_seed / len(holdout)),
-                                  np.full(len(eval_pop), n_population / len(eval_pop))]),
-        "true_propensity": truth_rows,
-    })
+    fitted.evaluation_rows = pd.DataFrame(
+        {
+            "row": np.concatenate([holdout, eval_pop]),
+            "is_seed": labels.astype(bool),
+            "score": scores,
+            "weight": np.concatenate(
+                [np.full(len(holdout), n_seed / len(holdout)), np.full(len(eval_pop), n_population / len(eval_pop))]
+            ),
+            "true_propensity": truth_rows,
+        }
+    )
     timings["evaluate"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     sample = eval_pop[: min(len(eval_pop), 3000)]
     imp_rows = np.concatenate([holdout[:1000], sample])
     imp_y = np.concatenate([np.ones(min(len(holdout), 1000)), np.zeros(len(sample))])
-    result = permutation_importance(model, x.iloc[imp_rows], imp_y, scoring="roc_auc", n_repeats=3,
-                                    random_state=settings.random_state)
+    result = permutation_importance(
+        model, x.iloc[imp_rows], imp_y, scoring="roc_auc", n_repeats=3, random_state=settings.random_state
+    )
     importances = {col: float(v) for col, v in zip(x.columns, result.importances_mean)}
     timings["importance"] = time.perf_counter() - t0
 
     fitted.evaluation = evaluation
     fitted.importances = dict(sorted(importances.items(), key=lambda kv: -kv[1]))
-    fitted.sizes = {"seed": n_seed, "population": n_population, "train_seed": len(train_pos),
-                    "train_negatives": len(train_neg), "holdout_seed": len(holdout), "eval_population": len(eval_pop),
-                    "wider_train_seed": n_wider_pos, "wider_train_negatives": n_wider_neg}
+    fitted.sizes = {
+        "seed": n_seed,
+        "population": n_population,
+        "train_seed": len(train_pos),
+        "train_negatives": len(train_neg),
+        "holdout_seed": len(holdout),
+        "eval_population": len(eval_pop),
+        "wider_train_seed": n_wider_pos,
+        "wider_train_negatives": n_wider_neg,
+    }
     return fitted
 
 

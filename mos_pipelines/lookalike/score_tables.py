@@ -121,8 +121,10 @@ def degradation_notification_id(model_run_id: str) -> str:
     return hashlib.sha256(f"lookalike_degraded:{model_run_id}".encode()).hexdigest()[:16]
 
 
-DEGRADATION_ACTION = ("Check recent changes to the seed definition and to customer_features (a feature that drifted or "
-                      "went missing), then re-run the audience; if the new data is right, accept the new model.")
+DEGRADATION_ACTION = (
+    "Check recent changes to the seed definition and to dim_customer_features (a feature that drifted or "
+    "went missing), then re-run the audience; if the new data is right, accept the new model."
+)
 
 
 def notify_degradation(con, result: AudienceResult, model_run_id: str, created_at: datetime.datetime) -> str:
@@ -130,16 +132,26 @@ def notify_degradation(con, result: AudienceResult, model_run_id: str, created_a
     that dropped is the row's figure; the message names every one)."""
     metric, figure, previous = result.dropped[0]
     notification_id = degradation_notification_id(model_run_id)
-    message = (f"The lookalike model for audience '{result.audience.name}' got worse: {'; '.join(result.reasons)}. "
-               f"Its scores are held back from activation until a fit is accepted again.")
+    message = (
+        f"The lookalike model for audience '{result.audience.name}' got worse: {'; '.join(result.reasons)}. "
+        f"Its scores are held back from activation until a fit is accepted again."
+    )
     # Columns named: the insights flow adds its own columns to this table (reader, insight, rank …).
     con.execute(
         """insert or replace into insights.notifications (notification_id, created_at, source, severity, subject,
         title, message, metric, figure, previous_figure, suggested_action, status)
         values (?, ?, 'lookalike', 'warning', ?, ?, ?, ?, ?, ?, ?, 'new')""",
-        [notification_id, created_at, result.audience.name,
-         f"Lookalike audience {result.audience.name} degraded", message, metric, figure, previous,
-         DEGRADATION_ACTION],
+        [
+            notification_id,
+            created_at,
+            result.audience.name,
+            f"Lookalike audience {result.audience.name} degraded",
+            message,
+            metric,
+            figure,
+            previous,
+            DEGRADATION_ACTION,
+        ],
     )
     return notification_id
 

@@ -17,12 +17,17 @@ def true_propensity_by_customer(con, truth_dir: Path) -> pd.Series | None:
         return None
     truth = load_truth_csv(identity)
     persons = pd.DataFrame({"node_key": [truth_node_key(s, r) for s, r in truth.index], "person_id": truth.to_numpy()})
-    nodes = con.execute("select node_key, customer_id from marts.customer_identity_map").df()
+    nodes = con.execute("select node_key, customer_id from marts.dim_customer_identity_map").df()
     linked = nodes.merge(persons, on="node_key")
     if linked.empty:
         return None
-    majority = (linked.groupby(["customer_id", "person_id"]).size().rename("n").reset_index()
-                .sort_values(["customer_id", "n", "person_id"], ascending=[True, False, True])
-                .drop_duplicates("customer_id"))
+    majority = (
+        linked.groupby(["customer_id", "person_id"])
+        .size()
+        .rename("n")
+        .reset_index()
+        .sort_values(["customer_id", "n", "person_id"], ascending=[True, False, True])
+        .drop_duplicates("customer_id")
+    )
     propensity = pd.read_csv(people, usecols=["person_id", "propensity"]).set_index("person_id")["propensity"]
     return majority.set_index("customer_id")["person_id"].map(propensity).dropna()

@@ -21,7 +21,7 @@ import pandas as pd
 from mos_pipelines.configuration.quality import ConsentForActivation, QualitySettings
 from mos_pipelines.ingestion.contracts import SOURCES
 from mos_pipelines.quality.suites import SuiteOutcome, validate
-from mos_pipelines.warehouse import scalar, table_exists
+from mos_pipelines.warehouse import table_exists
 
 MAX_EXAMPLES = 5
 # The quarantine reason ingestion writes for an event with neither anonymousId nor userId.
@@ -95,9 +95,11 @@ def _require(con: duckdb.DuckDBPyConnection, relation: str) -> None:
 
 
 def _suite_details(outcome: SuiteOutcome) -> dict[str, Any]:
-    return {"expectations": [
-        {"expectation": e.expectation, "success": e.success, "observed": e.observed} for e in outcome.expectations
-    ]}
+    return {
+        "expectations": [
+            {"expectation": e.expectation, "success": e.success, "observed": e.observed} for e in outcome.expectations
+        ]
+    }
 
 
 def _unexpected(outcome: SuiteOutcome) -> list[dict]:
@@ -112,6 +114,7 @@ def _rate(value: float | None) -> float | None:
 
 
 # -- missing identifiers ---------------------------------------------------------------------------
+
 
 def missing_identifiers(con: duckdb.DuckDBPyConnection, max_rate: float, min_rows: int = 1) -> GateResult:
     """Events received without any identifier / events received < max_rate, over all events and on every
@@ -146,16 +149,23 @@ def missing_identifiers(con: duckdb.DuckDBPyConnection, max_rate: float, min_row
     ).df()
     threshold = f"< {max_rate:g} overall and on every event day with >= {min_rows} events"
     if frame.empty:
-        return GateResult("missing_identifiers", "raw/events", True, None, threshold,
-                          note="no events received yet: nothing to measure")
+        return GateResult(
+            "missing_identifiers",
+            "raw/events",
+            True,
+            None,
+            threshold,
+            note="no events received yet: nothing to measure",
+        )
     received, missing = int(frame["received"].sum()), int(frame["missing"].sum())
     dated = frame[frame["event_date"].notna()]
     undated = int(frame.loc[frame["event_date"].isna(), "missing"].sum())
     judged = dated[dated["received"] >= min_rows]
     small = dated[dated["received"] < min_rows]
     if received >= min_rows:
-        overall = pd.DataFrame([{"event_date": "all days", "received": received, "missing": missing,
-                                 "missing_rate": missing / received}])
+        overall = pd.DataFrame(
+            [{"event_date": "all days", "received": received, "missing": missing, "missing_rate": missing / received}]
+        )
         judged = pd.concat([judged, overall], ignore_index=True) if len(judged) else overall
     details: dict[str, Any] = {
         "overall_missing_rate": _rate(missing / received if received else None),
@@ -163,26 +173,38 @@ def missing_identifiers(con: duckdb.DuckDBPyConnection, max_rate: float, min_row
         "events_missing_identifiers": missing,
         "missing_without_timestamp": undated,
         "days": len(dated),
-        "days_below_min_rows": small["event_date"].tolist()[:MAX_EXAMPLES * 4],
+        "days_below_min_rows": small["event_date"].tolist()[: MAX_EXAMPLES * 4],
         "min_rows": min_rows,
     }
     if judged.empty:
-        return GateResult("missing_identifiers", "raw/events", True, _rate(missing / received), threshold,
-                          details=details,
-                          note=f"{received} event(s) received, fewer than min_rows ({min_rows}): reported, not judged")
+        return GateResult(
+            "missing_identifiers",
+            "raw/events",
+            True,
+            _rate(missing / received),
+            threshold,
+            details=details,
+            note=f"{received} event(s) received, fewer than min_rows ({min_rows}): reported, not judged",
+        )
     outcome = validate("missing_identifiers", judged, {"max_rate": max_rate}, ["event_date"])
     failing = judged[judged["event_date"].isin({r["event_date"] for r in _unexpected(outcome)})]
     examples = failing.sort_values("missing_rate", ascending=False).head(MAX_EXAMPLES).to_dict("records")
     failing_days = [d for d in failing["event_date"] if d != "all days"]
-    quarantined = con.execute(
-        "select source_file, line, left(raw_record, 160) as raw_record from raw.quarantine "
-        "where source = 'events' and contains(reason, ?) "
-        "and (? or strftime(try_cast(json_extract_string(raw_record, '$.timestamp') as timestamp)::date, "
-        "'%Y-%m-%d') in (select unnest(?))) order by source_file, line limit ?",
-        [MISSING_IDS_REASON, not failing_days and len(failing) > 0, failing_days, MAX_EXAMPLES],
-    ).df().to_dict("records")
+    quarantined = (
+        con.execute(
+            "select source_file, line, left(raw_record, 160) as raw_record from raw.quarantine "
+            "where source = 'events' and contains(reason, ?) "
+            "and (? or strftime(try_cast(json_extract_string(raw_record, '$.timestamp') as timestamp)::date, "
+            "'%Y-%m-%d') in (select unnest(?))) order by source_file, line limit ?",
+            [MISSING_IDS_REASON, not failing_days and len(failing) > 0, failing_days, MAX_EXAMPLES],
+        )
+        .df()
+        .to_dict("records")
+    )
     return GateResult(
-        "missing_identifiers", "raw/events", outcome.success,
+        "missing_identifiers",
+        "raw/events",
+        outcome.success,
         observed=_rate(judged["missing_rate"].max()),
         threshold=threshold,
         examples=[{k: (_rate(v) if k == "missing_rate" else v) for k, v in row.items()} for row in examples],
@@ -209,6 +231,7 @@ _MISSING_RATE_SELECT = """
 
 # -- duplicate customers ---------------------------------------------------------------------------
 
+
 def duplicate_customers(con: duckdb.DuckDBPyConnection, max_rate: float, min_customers: int = 1) -> GateResult:
     """Share of ``dim_customers`` customers that share an exact identifier (email match key or
     E.164 phone of one of their CRM records) with another customer < max_rate. With fewer than
@@ -218,19 +241,23 @@ def duplicate_customers(con: duckdb.DuckDBPyConnection, max_rate: float, min_cus
     counted: sharing them is expected. Same definition as the dbt test
     ``assert_identity_duplicate_customer_rate``.
     """
-    for relation in ("marts.dim_customers", "marts.customer_identity_map",
-                     "intermediate.int_crm_contacts__normalised", "intermediate.int_identity__excluded_identifiers"):
+    for relation in (
+        "marts.dim_customers",
+        "marts.dim_customer_identity_map",
+        "intermediate.int_crm_contacts__normalised",
+        "intermediate.int_identity__excluded_identifiers",
+    ):
         _require(con, relation)
     frame = con.execute(
         """
         with identifiers as (
             select distinct m.customer_id, 'email' as kind, c.email_match_key as identifier
-            from marts.customer_identity_map m
+            from marts.dim_customer_identity_map m
             inner join intermediate.int_crm_contacts__normalised c on m.node_key = c.node_key
             where c.email_match_key is not null
             union
             select distinct m.customer_id, 'phone' as kind, c.phone_e164 as identifier
-            from marts.customer_identity_map m
+            from marts.dim_customer_identity_map m
             inner join intermediate.int_crm_contacts__normalised c on m.node_key = c.node_key
             where c.phone_e164 is not null
         ),
@@ -254,29 +281,45 @@ def duplicate_customers(con: duckdb.DuckDBPyConnection, max_rate: float, min_cus
     ).df()
     threshold = f"< {max_rate:g} of customers"
     if frame.empty:
-        return GateResult("duplicate_customers", "marts/dim_customers", True, None, threshold,
-                          note="no customers yet: nothing to measure")
+        return GateResult(
+            "duplicate_customers",
+            "marts/dim_customers",
+            True,
+            None,
+            threshold,
+            note="no customers yet: nothing to measure",
+        )
     twins = frame[frame["has_twin"] == 1]
     if len(frame) < min_customers:
-        return GateResult("duplicate_customers", "marts/dim_customers", True, _rate(frame["has_twin"].mean()),
-                          threshold, details={"customers": len(frame), "customers_with_twin": len(twins),
-                                              "min_customers": min_customers},
-                          examples=twins.head(MAX_EXAMPLES)[["customer_id", "twin_customer_id", "shared_kind"]]
-                          .to_dict("records"),
-                          note=f"{len(frame)} customers, fewer than min_customers ({min_customers}): "
-                               "reported, not judged")
+        return GateResult(
+            "duplicate_customers",
+            "marts/dim_customers",
+            True,
+            _rate(frame["has_twin"].mean()),
+            threshold,
+            details={"customers": len(frame), "customers_with_twin": len(twins), "min_customers": min_customers},
+            examples=twins.head(MAX_EXAMPLES)[["customer_id", "twin_customer_id", "shared_kind"]].to_dict("records"),
+            note=f"{len(frame)} customers, fewer than min_customers ({min_customers}): reported, not judged",
+        )
     outcome = validate("duplicate_customers", frame, {"max_rate": max_rate}, ["customer_id"])
     return GateResult(
-        "duplicate_customers", "marts/dim_customers", outcome.success,
+        "duplicate_customers",
+        "marts/dim_customers",
+        outcome.success,
         observed=_rate(frame["has_twin"].mean()),
         threshold=threshold,
         examples=twins.head(MAX_EXAMPLES)[["customer_id", "twin_customer_id", "shared_kind"]].to_dict("records"),
-        details={"customers": len(frame), "customers_with_twin": len(twins), "min_customers": min_customers,
-                 **_suite_details(outcome)},
+        details={
+            "customers": len(frame),
+            "customers_with_twin": len(twins),
+            "min_customers": min_customers,
+            **_suite_details(outcome),
+        },
     )
 
 
 # -- event volume ----------------------------------------------------------------------------------
+
 
 def daily_event_counts(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """Per calendar day of ``occurred_at`` in ``marts.fct_events``: events and the sum over devices
@@ -304,12 +347,17 @@ def complete_days(counts: pd.DataFrame) -> pd.DataFrame:
     counts = counts.copy()
     counts["event_date"] = pd.to_datetime(counts["event_date"]).dt.date
     spine = pd.date_range(min(counts["event_date"]), max(counts["event_date"]), freq="D").date
-    return (pd.DataFrame({"event_date": spine}).merge(counts[columns], on="event_date", how="left")
-            .fillna({"events": 0, "variance": 0}).astype({"events": "int64", "variance": "int64"}))
+    return (
+        pd.DataFrame({"event_date": spine})
+        .merge(counts[columns], on="event_date", how="left")
+        .fillna({"events": 0, "variance": 0})
+        .astype({"events": "int64", "variance": "int64"})
+    )
 
 
-def week_over_week(counts: pd.DataFrame, noise_z: float, expected: dict[datetime.date, str],
-                   min_events: int = 1) -> pd.DataFrame:
+def week_over_week(
+    counts: pd.DataFrame, noise_z: float, expected: dict[datetime.date, str], min_events: int = 1
+) -> pd.DataFrame:
     """Each day with a day 7 days earlier in ``counts``: its events, the baseline, the change and
     its z-score against sampling noise; ``expected`` days (date -> reason) are marked. A change
     counts as beyond noise only when the day or its baseline has at least ``min_events`` events
@@ -324,18 +372,44 @@ def week_over_week(counts: pd.DataFrame, noise_z: float, expected: dict[datetime
         change = events / baseline - 1 if baseline else float("nan")
         spread = math.sqrt(variance + baseline_variance)
         z = (events - baseline) / spread if spread else float("nan")
-        rows.append({"event_date": day, "weekday": day.strftime("%a"), "events": int(events),
-                     "baseline_date": baseline_day, "baseline_events": int(baseline),
-                     "change": change, "noise_z": z,
-                     # nan (no events at all) counts as beyond noise, unless both days are too short to judge
-                     "beyond_noise": bool(not (abs(z) <= noise_z)) and max(events, baseline) >= min_events,
-                     "expected_reason": expected.get(day)})
-    return pd.DataFrame(rows, columns=["event_date", "weekday", "events", "baseline_date", "baseline_events",
-                                       "change", "noise_z", "beyond_noise", "expected_reason"])
+        rows.append(
+            {
+                "event_date": day,
+                "weekday": day.strftime("%a"),
+                "events": int(events),
+                "baseline_date": baseline_day,
+                "baseline_events": int(baseline),
+                "change": change,
+                "noise_z": z,
+                # nan (no events at all) counts as beyond noise, unless both days are too short to judge
+                "beyond_noise": bool(not (abs(z) <= noise_z)) and max(events, baseline) >= min_events,
+                "expected_reason": expected.get(day),
+            }
+        )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "event_date",
+            "weekday",
+            "events",
+            "baseline_date",
+            "baseline_events",
+            "change",
+            "noise_z",
+            "beyond_noise",
+            "expected_reason",
+        ],
+    )
 
 
-def event_volume(con: duckdb.DuckDBPyConnection, max_change: float, noise_z: float, min_history_days: int,
-                 expected_days: dict[datetime.date, str] | None = None, min_events: int = 1) -> GateResult:
+def event_volume(
+    con: duckdb.DuckDBPyConnection,
+    max_change: float,
+    noise_z: float,
+    min_history_days: int,
+    expected_days: dict[datetime.date, str] | None = None,
+    min_events: int = 1,
+) -> GateResult:
     """Every day's event count within ±max_change of the same weekday a week earlier, unless the
     change is within ``noise_z`` standard deviations of sampling noise.
 
@@ -345,15 +419,27 @@ def event_volume(con: duckdb.DuckDBPyConnection, max_change: float, noise_z: flo
     return judge_volume(daily_event_counts(con), max_change, noise_z, min_history_days, expected_days, min_events)
 
 
-def judge_volume(counts: pd.DataFrame, max_change: float, noise_z: float, min_history_days: int,
-                 expected_days: dict[datetime.date, str] | None = None, min_events: int = 1) -> GateResult:
+def judge_volume(
+    counts: pd.DataFrame,
+    max_change: float,
+    noise_z: float,
+    min_history_days: int,
+    expected_days: dict[datetime.date, str] | None = None,
+    min_events: int = 1,
+) -> GateResult:
     """The volume gate on daily counts (event_date, events, variance); see ``event_volume``."""
     expected_days = expected_days or {}
     threshold = f"|change| <= {max_change:g} unless |z| <= {noise_z:g}"
     if len(counts) < min_history_days:
-        return GateResult("event_volume", "marts/fct_events", True, None, threshold,
-                          details={"days_of_history": len(counts)},
-                          note=f"not enough history: {len(counts)} day(s) of events, the gate needs {min_history_days}")
+        return GateResult(
+            "event_volume",
+            "marts/fct_events",
+            True,
+            None,
+            threshold,
+            details={"days_of_history": len(counts)},
+            note=f"not enough history: {len(counts)} day(s) of events, the gate needs {min_history_days}",
+        )
     compared = week_over_week(counts, noise_z, expected_days, min_events)
     judged = compared[compared["expected_reason"].isna()].drop(columns="expected_reason")
     exempt = compared[compared["expected_reason"].notna()]
@@ -361,12 +447,20 @@ def judge_volume(counts: pd.DataFrame, max_change: float, noise_z: float, min_hi
         "days_of_history": len(counts),
         "days_judged": len(judged),
         "min_events": min_events,
-        "expected_days_exempt": [{"event_date": str(d), "reason": r}
-                                 for d, r in zip(exempt["event_date"], exempt["expected_reason"])],
+        "expected_days_exempt": [
+            {"event_date": str(d), "reason": r} for d, r in zip(exempt["event_date"], exempt["expected_reason"])
+        ],
     }
     if judged.empty:
-        return GateResult("event_volume", "marts/fct_events", True, None, threshold, details=details,
-                          note="every comparable day is listed as expected")
+        return GateResult(
+            "event_volume",
+            "marts/fct_events",
+            True,
+            None,
+            threshold,
+            details=details,
+            note="every comparable day is listed as expected",
+        )
     frame = judged.assign(event_date=judged["event_date"].astype(str))
     outcome = validate("event_volume", frame, {"min_change": -max_change, "max_change": max_change}, ["event_date"])
     bad_days = {str(r["event_date"]) for r in _unexpected(outcome)}
@@ -375,18 +469,32 @@ def judge_volume(counts: pd.DataFrame, max_change: float, noise_z: float, min_hi
     examples = failing.assign(abs_change=failing["change"].abs().fillna(float("inf")))
     examples = examples.sort_values("abs_change", ascending=False).drop(columns="abs_change").head(MAX_EXAMPLES)
     return GateResult(
-        "event_volume", "marts/fct_events", outcome.success,
+        "event_volume",
+        "marts/fct_events",
+        outcome.success,
         observed=_rate(finite.abs().max()) if len(finite) else None,
         threshold=threshold,
-        examples=[{**row, "baseline_date": str(row["baseline_date"]), "change": _rate(row["change"]),
-                   "noise_z": _rate(row["noise_z"])} for row in examples.to_dict("records")],
-        details={**details, "observed_is": "the largest |change| of any judged day",
-                 "largest_abs_noise_z": _rate(frame["noise_z"].abs().max()),
-                 "days_failing": len(failing), **_suite_details(outcome)},
+        examples=[
+            {
+                **row,
+                "baseline_date": str(row["baseline_date"]),
+                "change": _rate(row["change"]),
+                "noise_z": _rate(row["noise_z"]),
+            }
+            for row in examples.to_dict("records")
+        ],
+        details={
+            **details,
+            "observed_is": "the largest |change| of any judged day",
+            "largest_abs_noise_z": _rate(frame["noise_z"].abs().max()),
+            "days_failing": len(failing),
+            **_suite_details(outcome),
+        },
     )
 
 
 # -- ad spend ---------------------------------------------------------------------------------------
+
 
 def ad_spend(con: duckdb.DuckDBPyConnection, min_spend: float) -> GateResult:
     """Every row of ``marts.fct_ad_spend_daily`` has a spend >= min_spend (and not null)."""
@@ -397,30 +505,44 @@ def ad_spend(con: duckdb.DuckDBPyConnection, min_spend: float) -> GateResult:
     ).df()
     threshold = f">= {min_spend:g} on every row"
     if frame.empty:
-        return GateResult("ad_spend", "marts/fct_ad_spend_daily", True, None, threshold,
-                          note="no ad spend rows yet: nothing to measure")
+        return GateResult(
+            "ad_spend",
+            "marts/fct_ad_spend_daily",
+            True,
+            None,
+            threshold,
+            note="no ad spend rows yet: nothing to measure",
+        )
     frame["spend"] = frame["spend"].astype(float)
     outcome = validate("ad_spend", frame, {"min_spend": min_spend}, ["ad_spend_daily_id"])
     failing = frame[frame["spend"].isna() | (frame["spend"] < min_spend)]
     return GateResult(
-        "ad_spend", "marts/fct_ad_spend_daily", outcome.success,
+        "ad_spend",
+        "marts/fct_ad_spend_daily",
+        outcome.success,
         observed=_rate(frame["spend"].min()),
         threshold=threshold,
         examples=failing.head(MAX_EXAMPLES).to_dict("records"),
-        details={"observed_is": "the lowest spend of any row", "rows": len(frame), "rows_failing": len(failing),
-                 **_suite_details(outcome)},
+        details={
+            "observed_is": "the lowest spend of any row",
+            "rows": len(frame),
+            "rows_failing": len(failing),
+            **_suite_details(outcome),
+        },
     )
 
 
 # -- consent for activation ------------------------------------------------------------------------
+
 
 def consent_check_name(target: ConsentTarget) -> str:
     """The check's name for one (table, purpose) target, e.g. consent_email_marketing."""
     return f"consent_{target.purpose}"
 
 
-def consent_for_activation(con: duckdb.DuckDBPyConnection, target: ConsentTarget,
-                           settings: ConsentForActivation) -> GateResult:
+def consent_for_activation(
+    con: duckdb.DuckDBPyConnection, target: ConsentTarget, settings: ConsentForActivation
+) -> GateResult:
     """Every customer in ``target.table`` has a row in the consent table for ``target.purpose``
     (with an allowed status when ``settings.status_column`` is set)."""
     _require(con, target.table)
@@ -444,24 +566,37 @@ def consent_for_activation(con: duckdb.DuckDBPyConnection, target: ConsentTarget
     threshold = f"every customer: {target.purpose} consent row{statuses}"
     asset = target.table.replace(".", "/")
     if frame.empty:
-        return GateResult(consent_check_name(target), asset, True, 0.0, threshold,
-                          note="no customer selected: nothing to check")
+        return GateResult(
+            consent_check_name(target), asset, True, 0.0, threshold, note="no customer selected: nothing to check"
+        )
     outcome = validate("consent_for_activation", frame, {}, ["customer_id"])
     failing = frame[~frame["has_consent"].astype(bool)]
     return GateResult(
-        consent_check_name(target), asset, outcome.success,
+        consent_check_name(target),
+        asset,
+        outcome.success,
         observed=_rate(len(failing) / len(frame)),
         threshold=threshold,
         examples=failing.head(MAX_EXAMPLES)[["customer_id"]].to_dict("records"),
-        details={"observed_is": "share of selected customers without consent", "customers": len(frame),
-                 "customers_without_consent": len(failing), "purpose": target.purpose, **_suite_details(outcome)},
+        details={
+            "observed_is": "share of selected customers without consent",
+            "customers": len(frame),
+            "customers_without_consent": len(failing),
+            "purpose": target.purpose,
+            **_suite_details(outcome),
+        },
     )
 
 
 # -- results history -------------------------------------------------------------------------------
 
-def record_results(con: duckdb.DuckDBPyConnection, run_id: str, results: list[GateResult],
-                   evaluated_at: datetime.datetime | None = None) -> None:
+
+def record_results(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    results: list[GateResult],
+    evaluated_at: datetime.datetime | None = None,
+) -> None:
     """Append one row per result to ``ops.quality_results`` (created when missing)."""
     con.execute("create schema if not exists ops")
     con.execute(RESULTS_DDL)
@@ -476,12 +611,20 @@ def gates_for(config: QualitySettings) -> dict[str, Any]:
     """Keyword arguments of each table-level gate from the thresholds."""
     volume = config.event_volume
     return {
-        "missing_identifiers": {"max_rate": config.missing_identifiers.max_rate,
-                                "min_rows": config.missing_identifiers.min_rows},
-        "duplicate_customers": {"max_rate": config.duplicate_customers.max_rate,
-                                "min_customers": config.duplicate_customers.min_customers},
-        "event_volume": {"max_change": volume.max_change, "noise_z": volume.noise_z,
-                         "min_history_days": volume.min_history_days, "min_events": volume.min_events,
-                         "expected_days": {d.date: d.reason for d in volume.expected_days}},
+        "missing_identifiers": {
+            "max_rate": config.missing_identifiers.max_rate,
+            "min_rows": config.missing_identifiers.min_rows,
+        },
+        "duplicate_customers": {
+            "max_rate": config.duplicate_customers.max_rate,
+            "min_customers": config.duplicate_customers.min_customers,
+        },
+        "event_volume": {
+            "max_change": volume.max_change,
+            "noise_z": volume.noise_z,
+            "min_history_days": volume.min_history_days,
+            "min_events": volume.min_events,
+            "expected_days": {d.date: d.reason for d in volume.expected_days},
+        },
         "ad_spend": {"min_spend": config.ad_spend.min_spend},
     }

@@ -66,8 +66,9 @@ def load_suite(name: str, suites_dir: Path = SUITES_DIR):
         raise SuiteError(f"{path}: not a valid expectation suite ({exc})") from exc
 
 
-def validate(name: str, frame: pd.DataFrame, parameters: dict[str, Any], index_columns: list[str],
-             suites_dir: Path = SUITES_DIR) -> SuiteOutcome:
+def validate(
+    name: str, frame: pd.DataFrame, parameters: dict[str, Any], index_columns: list[str], suites_dir: Path = SUITES_DIR
+) -> SuiteOutcome:
     """Validate ``frame`` against suite ``name`` with ``parameters`` bound; failing rows carry
     ``index_columns`` so a report can say which file/day/customer broke the expectation."""
     suite = load_suite(name, suites_dir)

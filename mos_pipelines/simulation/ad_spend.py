@@ -38,8 +38,9 @@ def ad_spend_day(
     order_key = session_key[converted]
     paid_orders = sessions.ad_group[converted] >= 0
     n_orders = np.bincount(order_key[paid_orders], minlength=len(campaigns) * 2)[key]
-    revenue_usd = np.bincount(order_key[paid_orders], weights=orders["amount_usd"].to_numpy()[paid_orders],
-                              minlength=len(campaigns) * 2)[key]
+    revenue_usd = np.bincount(
+        order_key[paid_orders], weights=orders["amount_usd"].to_numpy()[paid_orders], minlength=len(campaigns) * 2
+    )[key]
 
     channel = [campaigns[k].channel for k in campaign_pos]
     region = [campaigns[k].region for k in campaign_pos]
@@ -52,27 +53,29 @@ def ad_spend_day(
     bias = g.uniform(*PLATFORM_CONVERSION_BIAS, n_groups)
     currency = [campaigns[k].currency for k in campaign_pos]
     fx = np.array([FX_USD_PER_UNIT[c] for c in currency])
-    return pd.DataFrame({
-        "date": day_of(start, sessions.day).isoformat(),
-        "platform": [campaigns[k].platform for k in campaign_pos],
-        "account_id": [campaigns[k].account_id for k in campaign_pos],
-        "campaign_id": [campaigns[k].campaign_id for k in campaign_pos],
-        "campaign_name": [campaigns[k].name for k in campaign_pos],
-        "ad_group_id": [campaigns[k].ad_group_ids[a] for k, a in zip(campaign_pos, ad_group)],
-        "impressions": impressions,
-        "clicks": clicks,
-        "spend": np.round(spend_usd / fx, 2),
-        "currency": currency,
-        "conversions": np.round(n_orders * bias, 2),
-        "conversions_value": np.round(revenue_usd * bias / fx, 2),
-        # truth only
-        "channel": channel,
-        "region": region,
-        "sessions": n_sessions,
-        "orders": n_orders,
-        "revenue_usd": np.round(revenue_usd, 2),
-        "spend_usd": np.round(spend_usd, 2),
-    })
+    return pd.DataFrame(
+        {
+            "date": day_of(start, sessions.day).isoformat(),
+            "platform": [campaigns[k].platform for k in campaign_pos],
+            "account_id": [campaigns[k].account_id for k in campaign_pos],
+            "campaign_id": [campaigns[k].campaign_id for k in campaign_pos],
+            "campaign_name": [campaigns[k].name for k in campaign_pos],
+            "ad_group_id": [campaigns[k].ad_group_ids[a] for k, a in zip(campaign_pos, ad_group)],
+            "impressions": impressions,
+            "clicks": clicks,
+            "spend": np.round(spend_usd / fx, 2),
+            "currency": currency,
+            "conversions": np.round(n_orders * bias, 2),
+            "conversions_value": np.round(revenue_usd * bias / fx, 2),
+            # truth only
+            "channel": channel,
+            "region": region,
+            "sessions": n_sessions,
+            "orders": n_orders,
+            "revenue_usd": np.round(revenue_usd, 2),
+            "spend_usd": np.round(spend_usd, 2),
+        }
+    )
 
 
 def ad_spend_header() -> tuple[str, ...]:
@@ -84,8 +87,17 @@ def ad_spend_rows(day_spend: pd.DataFrame, platform: str) -> list[list[str]]:
     return [
         [d, p, a, c, n, g, str(i), str(k), f"{s:.2f}", cur, f"{conv:.2f}", f"{val:.2f}"]
         for d, p, a, c, n, g, i, k, s, cur, conv, val in zip(
-            rows["date"], rows["platform"], rows["account_id"], rows["campaign_id"], rows["campaign_name"],
-            rows["ad_group_id"], rows["impressions"], rows["clicks"], rows["spend"], rows["currency"],
-            rows["conversions"], rows["conversions_value"],
+            rows["date"],
+            rows["platform"],
+            rows["account_id"],
+            rows["campaign_id"],
+            rows["campaign_name"],
+            rows["ad_group_id"],
+            rows["impressions"],
+            rows["clicks"],
+            rows["spend"],
+            rows["currency"],
+            rows["conversions"],
+            rows["conversions_value"],
         )
     ]

@@ -80,18 +80,25 @@ def build_campaigns(scenario: Scenario, people_per_region: dict[str, int]) -> li
     weekly_traffic = (5 + 2 * behaviour.weekend_factor) / 7
     for channel in PAID_CHANNELS:
         for region in REGIONS:
-            expected_clicks = (people_per_region.get(region, 0) * behaviour.sessions_per_person_day * weekly_traffic
-                               * SESSION_CHANNEL_MIX[channel] * PAID_CLICK_OVERHEAD)
+            expected_clicks = (
+                people_per_region.get(region, 0)
+                * behaviour.sessions_per_person_day
+                * weekly_traffic
+                * SESSION_CHANNEL_MIX[channel]
+                * PAID_CLICK_OVERHEAD
+            )
             budget = expected_clicks * CHANNELS[channel].cpc_usd * REGION_CPC_FACTOR[region]
-            campaigns.append(Campaign(
-                campaign_id=paid_campaign_id(channel, region),
-                name=f"{channel.replace('_', ' ').title()} | {region} | Always-on",
-                channel=channel,
-                objective="acquisition",
-                region=region,
-                start_day=PAID_START_DAY,
-                daily_budget_usd=float(max(10, round(budget * 1.1, -1))),
-            ))
+            campaigns.append(
+                Campaign(
+                    campaign_id=paid_campaign_id(channel, region),
+                    name=f"{channel.replace('_', ' ').title()} | {region} | Always-on",
+                    channel=channel,
+                    objective="acquisition",
+                    region=region,
+                    start_day=PAID_START_DAY,
+                    daily_budget_usd=float(max(10, round(budget * 1.1, -1))),
+                )
+            )
     campaigns.append(Campaign(WEBINAR_CAMPAIGN_ID, "Product webinar series", "webinar", "engagement", "ALL", 0))
     return campaigns
 
@@ -110,18 +117,20 @@ def campaign_rows(campaigns: list[Campaign], start: datetime.date) -> list[list[
     for c in campaigns:
         variants = list(zip(c.variant_ids, c.variant_names)) or [("", "")]
         for variant_id, variant_name in variants:
-            rows.append([
-                c.campaign_id,
-                c.name,
-                c.channel,
-                c.objective,
-                variant_id,
-                variant_name,
-                "true" if variant_id == HOLDOUT_VARIANT else "false",
-                day_of(start, c.start_day).isoformat(),
-                "",
-                f"{c.daily_budget_usd:.2f}" if c.daily_budget_usd is not None else "",
-                f"{c.cost_per_send:.4f}" if c.cost_per_send is not None else "",
-                c.region,
-            ])
+            rows.append(
+                [
+                    c.campaign_id,
+                    c.name,
+                    c.channel,
+                    c.objective,
+                    variant_id,
+                    variant_name,
+                    "true" if variant_id == HOLDOUT_VARIANT else "false",
+                    day_of(start, c.start_day).isoformat(),
+                    "",
+                    f"{c.daily_budget_usd:.2f}" if c.daily_budget_usd is not None else "",
+                    f"{c.cost_per_send:.4f}" if c.cost_per_send is not None else "",
+                    c.region,
+                ]
+            )
     return rows

@@ -27,15 +27,37 @@ CHANNELS: dict[str, Channel] = {
     for c in (
         Channel("email", "newsletter", "email", ("",), conversion_factor=1.2),
         Channel("paid_search", "google", "cpc", ("https://www.google.com/",), "google_ads", 4.00, 0.035, 1.3),
-        Channel("paid_social", "facebook", "paid_social", ("https://www.facebook.com/", "https://l.instagram.com/"),
-                "meta_ads", 1.50, 0.012, 0.7),
-        Channel("linkedin", "linkedin", "paid_social", ("https://www.linkedin.com/",), "linkedin_ads", 7.50, 0.006,
-                1.1),
-        Channel("display", "display_network", "display", ("https://ads.display-network.example/",),
-                "display_network", 0.80, 0.004, 0.4),
+        Channel(
+            "paid_social",
+            "facebook",
+            "paid_social",
+            ("https://www.facebook.com/", "https://l.instagram.com/"),
+            "meta_ads",
+            1.50,
+            0.012,
+            0.7,
+        ),
+        Channel(
+            "linkedin", "linkedin", "paid_social", ("https://www.linkedin.com/",), "linkedin_ads", 7.50, 0.006, 1.1
+        ),
+        Channel(
+            "display",
+            "display_network",
+            "display",
+            ("https://ads.display-network.example/",),
+            "display_network",
+            0.80,
+            0.004,
+            0.4,
+        ),
         Channel("webinar", "zoom", "webinar", ("https://zoom.us/",), conversion_factor=1.5),
-        Channel("organic", None, None, ("https://www.google.com/", "https://www.bing.com/", "https://duckduckgo.com/"),
-                conversion_factor=1.0),
+        Channel(
+            "organic",
+            None,
+            None,
+            ("https://www.google.com/", "https://www.bing.com/", "https://duckduckgo.com/"),
+            conversion_factor=1.0,
+        ),
         Channel("direct", None, None, ("",), conversion_factor=1.1),
     )
 }

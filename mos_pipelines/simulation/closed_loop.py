@@ -70,16 +70,20 @@ class LoopResult:
         return float(total["regret_ratio"])
 
 
-def run_closed_loop(mos_home: Path, settings: LoopSettings, config: ExperimentsSettings,
-                    progress: Progress | None = None) -> LoopResult:
+def run_closed_loop(
+    mos_home: Path, settings: LoopSettings, config: ExperimentsSettings, progress: Progress | None = None
+) -> LoopResult:
     began = time.perf_counter()
     mos_home = Path(mos_home)
-    world = SteppedWorld(WorldConfig(seed=settings.seed, people=settings.people, days=settings.days,
-                                     scenario=settings.scenario), mos_home)
+    world = SteppedWorld(
+        WorldConfig(seed=settings.seed, people=settings.people, days=settings.days, scenario=settings.scenario),
+        mos_home,
+    )
     mode = "full" if settings.full_build else "fast"
     run_id = hashlib.sha256(
         f"{world.scenario.name}:{world.scenario.sha256}:{settings.seed}:{settings.people}:{settings.days}:{mode}:"
-        f"{config.fingerprint()}".encode()).hexdigest()[:12]
+        f"{config.fingerprint()}".encode()
+    ).hexdigest()[:12]
     rates = _goal_rates(world, config)
     true_region = world.true_regions()
     path = mos_home / "warehouse.duckdb"
@@ -104,10 +108,12 @@ def run_closed_loop(mos_home: Path, settings: LoopSettings, config: ExperimentsS
                 _ingest(con, mos_home)
             update = daily.update_bandit(con, source, config, allocation_date=date)
             audience = world.audience(day).rename(columns={"campaign_id": "experiment_id"})
-            assigned = daily.assign(con, source, config, update.experiments, update.allocations, audience, date,
-                                    replace=False)
+            assigned = daily.assign(
+                con, source, config, update.experiments, update.allocations, audience, date, replace=False
+            )
             sends = assigned.rename(columns={"experiment_id": "campaign_id"})[
-                ["campaign_id", "recipient_email", "variant_id"]]
+                ["campaign_id", "recipient_email", "variant_id"]
+            ]
             outcome = world.step(day, sends)
             rows.append(_score(day, date, assigned, outcome, rates, true_region, update.experiments))
         con = con or warehouse.connect(path)
@@ -131,8 +137,16 @@ def run_closed_loop(mos_home: Path, settings: LoopSettings, config: ExperimentsS
         members, violations = holdout_violations(con)
     finally:
         con.close()
-    return LoopResult(run_id, world.scenario.name, mode, results, summarise(results), members, violations,
-                      round(time.perf_counter() - began, 2))
+    return LoopResult(
+        run_id,
+        world.scenario.name,
+        mode,
+        results,
+        summarise(results),
+        members,
+        violations,
+        round(time.perf_counter() - began, 2),
+    )
 
 
 def _full_build() -> None:
@@ -168,8 +182,15 @@ def _goal_rates(world: SteppedWorld, config: ExperimentsSettings) -> pd.DataFram
     return arm.assign(goal=goal, reward=reward)[["campaign_id", "variant_id", "region", "goal", "reward"]]
 
 
-def _score(day: int, date: datetime.date, assigned: pd.DataFrame, outcome: pd.DataFrame, rates: pd.DataFrame,
-           true_region: pd.Series, experiments) -> pd.DataFrame:
+def _score(
+    day: int,
+    date: datetime.date,
+    assigned: pd.DataFrame,
+    outcome: pd.DataFrame,
+    rates: pd.DataFrame,
+    true_region: pd.Series,
+    experiments,
+) -> pd.DataFrame:
     if assigned.empty:
         return pd.DataFrame()
     frame = assigned.assign(region=assigned["recipient_email"].map(true_region))
@@ -182,22 +203,31 @@ def _score(day: int, date: datetime.date, assigned: pd.DataFrame, outcome: pd.Da
         treated = rows[~rows["is_holdout"]]
         chosen = arm_rewards.reindex(treated["variant_id"]).to_numpy()
         best = arm_rewards.idxmax()
-        clicks = outcome[(outcome["campaign_id"] == experiment_id) & (outcome["region"] == region)
-                         & ~outcome["is_holdout"]]["clicked"].sum()
+        clicks = outcome[
+            (outcome["campaign_id"] == experiment_id) & (outcome["region"] == region) & ~outcome["is_holdout"]
+        ]["clicked"].sum()
         oracle = len(treated) * arm_rewards.max()
         bandit_reward = float(np.nansum(chosen))
         uniform = len(treated) * arm_rewards.mean()
-        out.append({
-            "day": day, "date_day": date, "experiment_id": experiment_id, "region": region,
-            "goal": rates.loc[rates["campaign_id"] == experiment_id, "goal"].iloc[0],
-            "best_variant_id": best, "sends": len(treated), "holdout_members": int(rows["is_holdout"].sum()),
-            "best_arm_sends": int((treated["variant_id"] == best).sum()),
-            "bandit_expected_reward": bandit_reward, "uniform_expected_reward": float(uniform),
-            "oracle_expected_reward": float(oracle),
-            "bandit_regret": float(np.nansum(arm_rewards.max() - chosen)),  # per send, so never below 0
-            "uniform_regret": float(len(treated) * (arm_rewards.max() - arm_rewards.mean())),
-            "realized_clicks": int(clicks),
-        })
+        out.append(
+            {
+                "day": day,
+                "date_day": date,
+                "experiment_id": experiment_id,
+                "region": region,
+                "goal": rates.loc[rates["campaign_id"] == experiment_id, "goal"].iloc[0],
+                "best_variant_id": best,
+                "sends": len(treated),
+                "holdout_members": int(rows["is_holdout"].sum()),
+                "best_arm_sends": int((treated["variant_id"] == best).sum()),
+                "bandit_expected_reward": bandit_reward,
+                "uniform_expected_reward": float(uniform),
+                "oracle_expected_reward": float(oracle),
+                "bandit_regret": float(np.nansum(arm_rewards.max() - chosen)),  # per send, so never below 0
+                "uniform_regret": float(len(treated) * (arm_rewards.max() - arm_rewards.mean())),
+                "realized_clicks": int(clicks),
+            }
+        )
     return pd.DataFrame(out)
 
 
@@ -205,12 +235,22 @@ def summarise(results: pd.DataFrame) -> pd.DataFrame:
     """Per experiment and overall: sends, expected rewards, cumulative regrets and their ratio."""
     if results.empty:
         return pd.DataFrame(columns=["experiment_id"])
-    metrics = ["sends", "best_arm_sends", "bandit_expected_reward", "uniform_expected_reward",
-               "oracle_expected_reward", "bandit_regret", "uniform_regret", "realized_clicks"]
+    metrics = [
+        "sends",
+        "best_arm_sends",
+        "bandit_expected_reward",
+        "uniform_expected_reward",
+        "oracle_expected_reward",
+        "bandit_regret",
+        "uniform_regret",
+        "realized_clicks",
+    ]
     per = results.groupby("experiment_id", as_index=False)[metrics].sum()
     total = results[metrics].sum().to_frame().T.assign(experiment_id="all")
     summary = pd.concat([per, total], ignore_index=True)
-    summary["regret_ratio"] = summary["bandit_regret"] / summary["uniform_regret"].where(summary["uniform_regret"] > 1e-9)
+    summary["regret_ratio"] = summary["bandit_regret"] / summary["uniform_regret"].where(
+        summary["uniform_regret"] > 1e-9
+    )
     summary["best_arm_share"] = summary["best_arm_sends"] / summary["sends"].where(summary["sends"] > 0)
     return summary
 
@@ -220,11 +260,16 @@ def holdout_violations(con) -> tuple[int, int]:
     members = int(warehouse.scalar(con, "select count(*) from experiments.assignments where is_holdout"))
     if not warehouse.table_exists(con, "raw", "email"):
         return members, 0
-    violations = int(warehouse.scalar(con, """
+    violations = int(
+        warehouse.scalar(
+            con,
+            """
         select count(distinct (a.experiment_id, a.unit_id))
         from experiments.assignments as a
         inner join raw.email as e
             on e.campaign_id = a.experiment_id and lower(trim(e.recipient_email)) = a.unit_id
         where a.is_holdout
-    """))
+    """,
+        )
+    )
     return members, violations

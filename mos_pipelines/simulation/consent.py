@@ -22,8 +22,11 @@ from mos_pipelines.simulation.timestamps import DAY_SECONDS, iso_utc
 EMAIL_MARKETING = CONSENT_PURPOSES.index("email_marketing")
 SNAPSHOT_WINDOW_S = 240  # the day-0 snapshot is exported in the first minutes of day 0
 SUBJECT_USER_ID_SHARE = 0.5  # signed-up people are identified by user id in half the consent records
-SOURCE_BY_PURPOSE = {"email_marketing": "preference_center", "ad_personalization": "cookie_banner",
-                     "analytics": "cookie_banner"}
+SOURCE_BY_PURPOSE = {
+    "email_marketing": "preference_center",
+    "ad_personalization": "cookie_banner",
+    "analytics": "cookie_banner",
+}
 
 
 @dataclass
@@ -42,8 +45,14 @@ class ConsentState:
         granted = np.where(changed, ~self.initial[:, EMAIL_MARKETING], self.initial[:, EMAIL_MARKETING])
         return granted & (self.unsubscribed_day >= day)
 
-    def rows(self, day: int, start: datetime.date, generator: np.random.Generator,
-             unsubscribes: tuple[np.ndarray, np.ndarray], email_subject: np.ndarray) -> list[list[str]]:
+    def rows(
+        self,
+        day: int,
+        start: datetime.date,
+        generator: np.random.Generator,
+        unsubscribes: tuple[np.ndarray, np.ndarray],
+        email_subject: np.ndarray,
+    ) -> list[list[str]]:
         """consent_<day>.csv: the snapshot (day 0), the day's changes and unsubscribes, by time."""
         if day == 0:
             person, purpose = np.nonzero(np.ones_like(self.initial))
@@ -57,8 +66,12 @@ class ConsentState:
             source = np.array([SOURCE_BY_PURPOSE[CONSENT_PURPOSES[k]] for k in purpose], dtype=object)
         unsub_person, unsub_seconds = unsubscribes
         subject = np.concatenate([self.subject[person], email_subject[unsub_person]])
-        purposes = np.concatenate([np.asarray(CONSENT_PURPOSES, dtype=object)[purpose],
-                                   np.full(len(unsub_person), "email_marketing", dtype=object)])
+        purposes = np.concatenate(
+            [
+                np.asarray(CONSENT_PURPOSES, dtype=object)[purpose],
+                np.full(len(unsub_person), "email_marketing", dtype=object),
+            ]
+        )
         status = np.concatenate([status, np.full(len(unsub_person), "revoked")])
         source = np.concatenate([source, np.full(len(unsub_person), "email_unsubscribe", dtype=object)])
         region = self.region[np.concatenate([person, unsub_person])]
@@ -66,8 +79,7 @@ class ConsentState:
         order = np.argsort(seconds, kind="stable")
         stamps = iso_utc(start, seconds[order])
         return [
-            [subject[i], purposes[i], status[i], region[i], source[i], stamps[k]]
-            for k, i in enumerate(order.tolist())
+            [subject[i], purposes[i], status[i], region[i], source[i], stamps[k]] for k, i in enumerate(order.tolist())
         ]
 
 

@@ -117,21 +117,26 @@ def plan_crm_records(seed: int, population: Population, scenario: Scenario, star
             update_day = np.where(episode >= 0, episode + 1, NEVER)
         else:
             update_day = np.where(generator.random(m) < scenario.crm.update_rate, export_day + update_gap, NEVER)
-        updated_s = np.where(update_day < NEVER, update_day * DAY_SECONDS + generator.integers(7 * 3600, 20 * 3600, m),
-                             created_s)
+        updated_s = np.where(
+            update_day < NEVER, update_day * DAY_SECONDS + generator.integers(7 * 3600, 20 * 3600, m), created_s
+        )
         # Records exported on day 0 were last modified between their creation and day 0.
         modified_s = np.where(created_s < 0, created_s - created_s * generator.random(m), created_s).astype(np.int64)
-        frames.append(pd.DataFrame({
-            "system": system,
-            "record_id": _record_ids(generator, system, m),
-            "person_idx": person_idx,
-            "created_day": created_day,
-            "export_day": export_day,
-            "update_day": update_day,
-            "created_s": created_s,
-            "modified_s": modified_s,
-            "updated_s": updated_s,
-        }))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "system": system,
+                    "record_id": _record_ids(generator, system, m),
+                    "person_idx": person_idx,
+                    "created_day": created_day,
+                    "export_day": export_day,
+                    "update_day": update_day,
+                    "created_s": created_s,
+                    "modified_s": modified_s,
+                    "updated_s": updated_s,
+                }
+            )
+        )
     frame = pd.concat(frames, ignore_index=True)
     created_rows, updated_rows = _render(seed, frame, population, scenario, start)
     if scenario.crm.generic.presence > 0:  # its own streams: the other systems' records are the same with or without it
@@ -151,8 +156,9 @@ def crm_systems(scenario: Scenario) -> tuple[str, ...]:
     return SYSTEMS + ((GENERIC,) if scenario.crm.generic.presence > 0 else ())
 
 
-def _plan_generic(seed: int, population: Population, scenario: Scenario,
-                  start: datetime.date) -> tuple[pd.DataFrame, list[list[str]]]:
+def _plan_generic(
+    seed: int, population: Population, scenario: Scenario, start: datetime.date
+) -> tuple[pd.DataFrame, list[list[str]]]:
     """Records of the generic export: people present there get 1 + Poisson(mean - 1) records each (lists
     merged from several sources), created like the other systems' records and never modified."""
     spec = scenario.crm.generic
@@ -168,17 +174,19 @@ def _plan_generic(seed: int, population: Population, scenario: Scenario,
     )
     created_s = created_day * DAY_SECONDS + generator.integers(7 * 3600, 20 * 3600, m)
     modified_s = np.where(created_s < 0, created_s - created_s * generator.random(m), created_s).astype(np.int64)
-    frame = pd.DataFrame({
-        "system": GENERIC,
-        "record_id": [f"g{x:09d}" for x in generator.choice(10**9, size=m, replace=False).tolist()],
-        "person_idx": person_idx,
-        "created_day": created_day,
-        "export_day": np.maximum(created_day, 0),
-        "update_day": NEVER,
-        "created_s": created_s,
-        "modified_s": modified_s,
-        "updated_s": created_s,
-    })
+    frame = pd.DataFrame(
+        {
+            "system": GENERIC,
+            "record_id": [f"g{x:09d}" for x in generator.choice(10**9, size=m, replace=False).tolist()],
+            "person_idx": person_idx,
+            "created_day": created_day,
+            "export_day": np.maximum(created_day, 0),
+            "update_day": NEVER,
+            "created_s": created_s,
+            "modified_s": modified_s,
+            "updated_s": created_s,
+        }
+    )
     noise = IdentityNoiser(scenario.identity_noise, rng(seed, Stream.CRM_GENERIC_NOISE))
     people = population.people
     fields = set(spec.fields)
@@ -190,13 +198,15 @@ def _plan_generic(seed: int, population: Population, scenario: Scenario,
         country = COUNTRIES[COUNTRY_INDEX[person["country"]]]
         first, last = noise.names(person["first_name"], person["last_name"])
         values = {
-            "first_name": first, "last_name": last,
+            "first_name": first,
+            "last_name": last,
             "email": noise.email(person["work_email"], person["personal_email"]),
             "phone": noise.phone(population.phones[p]),
             "company": noise.company(person["company"], country.legal_suffixes),
             "job_title": noise.missing(noise.noisy_text(person["job_title"])),
             "country": noise.missing(country.name),
-            "city": noise.place(person["city"]), "postcode": noise.place(person["postcode"]),
+            "city": noise.place(person["city"]),
+            "postcode": noise.place(person["postcode"]),
             "birth_date": noise.missing(_mistyped_date(noise, person["birth_date"], spec.birth_date_error_rate)),
         }
         record = {"source_record_id": record_id, "full_name": "", "created_at": created[i], "updated_at": modified[i]}
@@ -229,14 +239,17 @@ REEXPORT_COLUMNS = {  # scenario field -> the system's column
 }
 
 
-def _reexport_rows(seed: int, records: CrmRecords, system: str, reexport: CrmReexport,
-                   start: datetime.date) -> list[list[str]]:
+def _reexport_rows(
+    seed: int, records: CrmRecords, system: str, reexport: CrmReexport, start: datetime.date
+) -> list[list[str]]:
     """Every record ``system`` holds on the day, in its latest version, with the fields shuffled."""
     f, day = records.frame, reexport.day
     held = np.flatnonzero((f["system"].to_numpy() == system) & (f["export_day"].to_numpy() <= day))
     update_day = f["update_day"].to_numpy()
-    rows = [list(records.updated_rows[i] if update_day[i] <= day else records.created_rows[i])  # type: ignore[arg-type]
-            for i in held]
+    rows = [
+        list(records.updated_rows[i] if update_day[i] <= day else records.created_rows[i])  # type: ignore[arg-type]
+        for i in held
+    ]
     columns = list(CRM_SYSTEMS[system].columns)
     names = REEXPORT_COLUMNS[system]
     g = rng(seed, Stream.CRM_REEXPORT, day)
@@ -246,7 +259,7 @@ def _reexport_rows(seed: int, records: CrmRecords, system: str, reexport: CrmRee
         for row, j in zip(rows, g.permutation(len(rows))):
             row[k] = values[j]
     seconds = day * DAY_SECONDS + 5 * 3600 + np.arange(len(rows))  # the sync runs at 05:00 UTC, one record a second
-    stamps = (iso_utc(start, seconds) if system == "salesforce" else formatted(start, seconds, "%Y-%m-%d %H:%M"))
+    stamps = iso_utc(start, seconds) if system == "salesforce" else formatted(start, seconds, "%Y-%m-%d %H:%M")
     k = columns.index(names["modified"])
     for row, stamp in zip(rows, stamps):
         row[k] = stamp
@@ -259,12 +272,26 @@ def _render(
     """Each record's columns as the system exports them, with identity noise applied."""
     noise = IdentityNoiser(scenario.identity_noise, rng(seed, Stream.CRM_NOISE))
     people = population.people
-    cols = {c: people[c].to_numpy() for c in (
-        "first_name", "last_name", "work_email", "personal_email", "company", "job_title", "persona", "country",
-        "city", "postcode", "birth_date")}
+    cols = {
+        c: people[c].to_numpy()
+        for c in (
+            "first_name",
+            "last_name",
+            "work_email",
+            "personal_email",
+            "company",
+            "job_title",
+            "persona",
+            "country",
+            "city",
+            "postcode",
+            "birth_date",
+        )
+    }
     stamps = {
-        "hubspot": [formatted(start, frame[c].to_numpy(), "%Y-%m-%d %H:%M")
-                    for c in ("created_s", "modified_s", "updated_s")],
+        "hubspot": [
+            formatted(start, frame[c].to_numpy(), "%Y-%m-%d %H:%M") for c in ("created_s", "modified_s", "updated_s")
+        ],
         "salesforce": [iso_utc(start, frame[c].to_numpy()) for c in ("created_s", "modified_s", "updated_s")],
         "webinar": [formatted(start, frame["created_s"].to_numpy(), "%m/%d/%Y %H:%M")] * 3,
     }
@@ -284,27 +311,48 @@ def _render(
         created, modified, updated = (stamps[system][k][i] for k in range(3))
         if system == "hubspot":
             record = {
-                "Record ID": record_ids[i], "First Name": first_name, "Last Name": last_name, "Email": email,
-                "Phone Number": phone, "Company Name": company, "Job Title": title,
-                "Country/Region": noise.missing(country.name), "City": city, "Postal Code": postcode,
-                "Create Date": created, "Last Modified Date": modified,
+                "Record ID": record_ids[i],
+                "First Name": first_name,
+                "Last Name": last_name,
+                "Email": email,
+                "Phone Number": phone,
+                "Company Name": company,
+                "Job Title": title,
+                "Country/Region": noise.missing(country.name),
+                "City": city,
+                "Postal Code": postcode,
+                "Create Date": created,
+                "Last Modified Date": modified,
             }
         elif system == "salesforce":
             mobile = noise.chance(0.5)
             record = {
-                "Id": record_ids[i], "FirstName": first_name, "LastName": last_name, "Email": email,
-                "Phone": "" if mobile else phone, "MobilePhone": phone if mobile else "", "AccountName": company,
-                "Title": title, "MailingCountry": noise.missing(country.code), "MailingCity": city,
-                "MailingPostalCode": postcode, "Birthdate": noise.missing(cols["birth_date"][p]),
-                "CreatedDate": created, "LastModifiedDate": modified,
+                "Id": record_ids[i],
+                "FirstName": first_name,
+                "LastName": last_name,
+                "Email": email,
+                "Phone": "" if mobile else phone,
+                "MobilePhone": phone if mobile else "",
+                "AccountName": company,
+                "Title": title,
+                "MailingCountry": noise.missing(country.code),
+                "MailingCity": city,
+                "MailingPostalCode": postcode,
+                "Birthdate": noise.missing(cols["birth_date"][p]),
+                "CreatedDate": created,
+                "LastModifiedDate": modified,
             }
         else:
             full_name = " ".join(x for x in (first_name, last_name) if x)
             if full_name and noise.chance(0.15):
                 full_name = full_name.lower()
             record = {
-                "registrant_id": record_ids[i], "full_name": full_name, "email": email, "phone": phone,
-                "company": company, "country": noise.choose(country.free_text),
+                "registrant_id": record_ids[i],
+                "full_name": full_name,
+                "email": email,
+                "phone": phone,
+                "company": company,
+                "country": noise.choose(country.free_text),
                 "webinar_id": f"wb-{(start + datetime.timedelta(days=int(episode[i]))).isoformat()}",
                 "registered_at": created,
                 "attended": _attended(noise) if episode[i] < 0 else "",

@@ -66,8 +66,9 @@ def _insert_all(file: LandingFile, inserts: list[_Insert]) -> None:
     file.records, file.kinds = records, kinds
 
 
-def inject_csv(file: LandingFile, rates: DirtyRates, generator: np.random.Generator,
-               crm_system: str | None = None) -> Counter[str]:
+def inject_csv(
+    file: LandingFile, rates: DirtyRates, generator: np.random.Generator, crm_system: str | None = None
+) -> Counter[str]:
     """Add malformed rows, rows without their id and (orders, email) exact duplicates to a CSV file."""
     assert file.header is not None
     header = list(file.header)
@@ -75,7 +76,8 @@ def inject_csv(file: LandingFile, rates: DirtyRates, generator: np.random.Genera
         system = CRM_SYSTEMS[crm_system]
         id_column = system.id_column
         bad_values: tuple[tuple[str, Callable[[str], str]], ...] = (
-            (system.timestamp_columns[0], lambda _: "yesterday"),)
+            (system.timestamp_columns[0], lambda _: "yesterday"),
+        )
     else:
         id_column = CSV_ID_COLUMN[file.source]
         bad_values = CSV_BAD_VALUES[file.source]
@@ -177,8 +179,9 @@ def plan_event_delivery(n: int, rates: DirtyRates, generator: np.random.Generato
     return EventDelivery(late_days, duplicate)
 
 
-def assemble_events_file(file: LandingFile, lines: list[str], delivery: EventDelivery,
-                         carried: list[tuple[str, str]]) -> list[str]:
+def assemble_events_file(
+    file: LandingFile, lines: list[str], delivery: EventDelivery, carried: list[tuple[str, str]]
+) -> list[str]:
     """Fill the day's events file: on-time events (each same-file duplicate right after its original),
     then what earlier days carried over (late events, next-file duplicates).
 

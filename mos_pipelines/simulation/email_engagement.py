@@ -27,11 +27,27 @@ SEND_SPREAD_S = 1800  # ... over half an hour
 LAST_EVENT_S = DAY_SECONDS - 60  # engagement recorded in the file of the send day
 NOT_IN_AUDIENCE = -1
 SEND_COLUMNS = {
-    "day": "int64", "campaign_id": "object", "variant_id": "object", "is_holdout": "bool", "person_idx": "int64",
-    "region": "object", "message_id": "object", "recipient_email": "object", "sent": "bool", "bounced": "bool",
-    "delivered": "bool", "opened": "bool", "clicked": "bool", "unsubscribed": "bool",
-    "conversion_multiplier": "float64", "cost": "float64", "sent_s": "float64", "delivered_s": "float64",
-    "opened_s": "float64", "clicked_s": "float64", "unsubscribed_s": "float64",
+    "day": "int64",
+    "campaign_id": "object",
+    "variant_id": "object",
+    "is_holdout": "bool",
+    "person_idx": "int64",
+    "region": "object",
+    "message_id": "object",
+    "recipient_email": "object",
+    "sent": "bool",
+    "bounced": "bool",
+    "delivered": "bool",
+    "opened": "bool",
+    "clicked": "bool",
+    "unsubscribed": "bool",
+    "conversion_multiplier": "float64",
+    "cost": "float64",
+    "sent_s": "float64",
+    "delivered_s": "float64",
+    "opened_s": "float64",
+    "clicked_s": "float64",
+    "unsubscribed_s": "float64",
 }
 
 
@@ -127,37 +143,40 @@ def campaign_sends(
     message_id = np.full(n, "", dtype=object)
     sent_idx = np.flatnonzero(sent)
     message_id[sent_idx] = [f"{spec.campaign_id}.{day:04d}.{j:06d}@esp.mosdemo.example" for j in range(len(sent_idx))]
-    return pd.DataFrame({
-        "day": day,
-        "campaign_id": spec.campaign_id,
-        "variant_id": variant_ids[variant],
-        "is_holdout": holdout,
-        "person_idx": person,
-        "region": np.asarray(REGIONS, dtype=object)[region],
-        "message_id": message_id,
-        "recipient_email": population.people["marketing_email"].to_numpy()[person],
-        "sent": sent,
-        "bounced": bounced,
-        "delivered": delivered,
-        "opened": opened,
-        "clicked": clicked,
-        "unsubscribed": unsubscribed,
-        "conversion_multiplier": conversion_multiplier,
-        "cost": np.where(sent, spec.cost_per_send, 0.0),
-        "sent_s": sent_s,
-        "delivered_s": delivered_s,
-        "opened_s": opened_s,
-        "clicked_s": np.nan,
-        "unsubscribed_s": unsubscribed_s,
-    })
+    return pd.DataFrame(
+        {
+            "day": day,
+            "campaign_id": spec.campaign_id,
+            "variant_id": variant_ids[variant],
+            "is_holdout": holdout,
+            "person_idx": person,
+            "region": np.asarray(REGIONS, dtype=object)[region],
+            "message_id": message_id,
+            "recipient_email": population.people["marketing_email"].to_numpy()[person],
+            "sent": sent,
+            "bounced": bounced,
+            "delivered": delivered,
+            "opened": opened,
+            "clicked": clicked,
+            "unsubscribed": unsubscribed,
+            "conversion_multiplier": conversion_multiplier,
+            "cost": np.where(sent, spec.cost_per_send, 0.0),
+            "sent_s": sent_s,
+            "delivered_s": delivered_s,
+            "opened_s": opened_s,
+            "clicked_s": np.nan,
+            "unsubscribed_s": unsubscribed_s,
+        }
+    )
 
 
 def empty_sends() -> pd.DataFrame:
     return pd.DataFrame({column: pd.Series(dtype=dtype) for column, dtype in SEND_COLUMNS.items()})
 
 
-def set_click_times(sends: pd.DataFrame, click_rows: np.ndarray, click_s: np.ndarray,
-                    generator: np.random.Generator) -> None:
+def set_click_times(
+    sends: pd.DataFrame, click_rows: np.ndarray, click_s: np.ndarray, generator: np.random.Generator
+) -> None:
     """Clicks happen at the start of their session; the open happens between delivery and click."""
     sends.loc[click_rows, "clicked_s"] = click_s
     delivered = sends.loc[click_rows, "delivered_s"].to_numpy()
@@ -176,14 +195,18 @@ def email_rows(sends: pd.DataFrame, start: datetime.date) -> list[list[str]]:
         ("unsubscribed", "unsubscribed", "unsubscribed_s"),
     ):
         rows = sends[sends[flag]]
-        parts.append(pd.DataFrame({
-            "message_id": rows["message_id"],
-            "campaign_id": rows["campaign_id"],
-            "variant_id": rows["variant_id"],
-            "recipient_email": rows["recipient_email"],
-            "event": event,
-            "seconds": rows[time_col],
-        }))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "message_id": rows["message_id"],
+                    "campaign_id": rows["campaign_id"],
+                    "variant_id": rows["variant_id"],
+                    "recipient_email": rows["recipient_email"],
+                    "event": event,
+                    "seconds": rows[time_col],
+                }
+            )
+        )
     events = pd.concat(parts, ignore_index=True).sort_values("seconds", kind="stable")
     events["occurred_at"] = iso_utc(start, events["seconds"].to_numpy())
     return events[list(email_header())].to_numpy().tolist()

@@ -104,16 +104,18 @@ def event_timeline(sessions: DaySessions, generator: np.random.Generator) -> pd.
     page_seq = np.cumsum(kind == PAGE) - np.cumsum(kind == PAGE)[first_row]  # page views after the landing one
     current_page = page[last_page_row]
     current_previous = previous_page[last_page_row]
-    return pd.DataFrame({
-        "session": session,
-        "seconds": seconds,
-        "kind": kind,
-        "page": current_page,
-        "previous_page": current_previous,
-        "on_landing": page_seq == 0,
-        "product": pick % len(PRODUCTS),
-        "with_user": login | (signup & (position >= 1)),
-    })
+    return pd.DataFrame(
+        {
+            "session": session,
+            "seconds": seconds,
+            "kind": kind,
+            "page": current_page,
+            "previous_page": current_previous,
+            "on_landing": page_seq == 0,
+            "product": pick % len(PRODUCTS),
+            "with_user": login | (signup & (position >= 1)),
+        }
+    )
 
 
 class EventRenderer:
@@ -123,36 +125,64 @@ class EventRenderer:
         self.seed = seed
         self.con = duckdb.connect()
         people = population.people
-        self.con.register("people_lu", pd.DataFrame({
-            "idx": np.arange(len(people)),
-            "user_id": people["user_id"].replace("", None),
-            "email": people["marketing_email"],
-            "first_name": people["first_name"],
-            "last_name": people["last_name"],
-            "company": people["company"],
-            "locale": people["locale"],
-        }))
-        self.con.register("devices_lu", pd.DataFrame({
-            "idx": np.arange(len(population.devices)),
-            "anonymous_id": population.devices["anonymous_id"],
-            "ip": population.devices["ip"],
-        }))
-        self.con.register("pages_lu", pd.DataFrame({
-            "idx": np.arange(len(PAGES)), "path": [p for p, _ in PAGES], "title": [t for _, t in PAGES],
-        }))
-        self.con.register("products_lu", pd.DataFrame({
-            "idx": np.arange(len(PRODUCTS)),
-            "product_id": [p.product_id for p in PRODUCTS],
-            "name": [p.name for p in PRODUCTS],
-            "category": [p.category for p in PRODUCTS],
-            "price": [p.price_usd for p in PRODUCTS],
-        }))
+        self.con.register(
+            "people_lu",
+            pd.DataFrame(
+                {
+                    "idx": np.arange(len(people)),
+                    "user_id": people["user_id"].replace("", None),
+                    "email": people["marketing_email"],
+                    "first_name": people["first_name"],
+                    "last_name": people["last_name"],
+                    "company": people["company"],
+                    "locale": people["locale"],
+                }
+            ),
+        )
+        self.con.register(
+            "devices_lu",
+            pd.DataFrame(
+                {
+                    "idx": np.arange(len(population.devices)),
+                    "anonymous_id": population.devices["anonymous_id"],
+                    "ip": population.devices["ip"],
+                }
+            ),
+        )
+        self.con.register(
+            "pages_lu",
+            pd.DataFrame(
+                {
+                    "idx": np.arange(len(PAGES)),
+                    "path": [p for p, _ in PAGES],
+                    "title": [t for _, t in PAGES],
+                }
+            ),
+        )
+        self.con.register(
+            "products_lu",
+            pd.DataFrame(
+                {
+                    "idx": np.arange(len(PRODUCTS)),
+                    "product_id": [p.product_id for p in PRODUCTS],
+                    "name": [p.name for p in PRODUCTS],
+                    "category": [p.category for p in PRODUCTS],
+                    "price": [p.price_usd for p in PRODUCTS],
+                }
+            ),
+        )
 
     def close(self) -> None:
         self.con.close()
 
-    def render(self, sessions: DaySessions, timeline: pd.DataFrame, orders: pd.DataFrame,
-               campaigns: list[Campaign], start: datetime.date) -> DayEvents:
+    def render(
+        self,
+        sessions: DaySessions,
+        timeline: pd.DataFrame,
+        orders: pd.DataFrame,
+        campaigns: list[Campaign],
+        start: datetime.date,
+    ) -> DayEvents:
         """JSON lines of the day's events, ordered by time."""
         utm = session_utm(sessions, campaigns)
         m = len(sessions)
@@ -165,35 +195,41 @@ class EventRenderer:
         currency[rows] = orders["currency"].to_numpy()
         episode = int(webinar_episode_day(np.array([sessions.day]))[0])  # the next webinar
         webinar_id = np.where(sessions.webinar, f"wb-{day_of(start, episode).isoformat()}", None)
-        sess = pd.DataFrame({
-            "idx": np.arange(m),
-            "person": sessions.person,
-            "device": sessions.device,
-            **{c: utm[c].to_numpy() for c in utm.columns},
-            "order_id": order_id,
-            "revenue": revenue,
-            "currency": currency,
-            "webinar_id": webinar_id,
-            "message_id": sessions.email_message_id,
-        })
+        sess = pd.DataFrame(
+            {
+                "idx": np.arange(m),
+                "person": sessions.person,
+                "device": sessions.device,
+                **{c: utm[c].to_numpy() for c in utm.columns},
+                "order_id": order_id,
+                "revenue": revenue,
+                "currency": currency,
+                "webinar_id": webinar_id,
+                "message_id": sessions.email_message_id,
+            }
+        )
         ordered = timeline.assign(row=np.arange(len(timeline))).sort_values(["seconds", "row"], kind="stable")
         epoch_us = int((pd.Timestamp(start) - pd.Timestamp("1970-01-01")).total_seconds()) * 1_000_000
-        ev = pd.DataFrame({
-            "row": np.arange(len(ordered)),
-            "session": ordered["session"].to_numpy(),
-            "ts_us": epoch_us + np.round(ordered["seconds"].to_numpy() * 1000).astype(np.int64) * 1000,
-            "kind": ordered["kind"].to_numpy(),
-            "page": ordered["page"].to_numpy(),
-            "previous_page": ordered["previous_page"].to_numpy(),
-            "on_landing": ordered["on_landing"].to_numpy(),
-            "product": ordered["product"].to_numpy(),
-            "with_user": ordered["with_user"].to_numpy(),
-        })
+        ev = pd.DataFrame(
+            {
+                "row": np.arange(len(ordered)),
+                "session": ordered["session"].to_numpy(),
+                "ts_us": epoch_us + np.round(ordered["seconds"].to_numpy() * 1000).astype(np.int64) * 1000,
+                "kind": ordered["kind"].to_numpy(),
+                "page": ordered["page"].to_numpy(),
+                "previous_page": ordered["previous_page"].to_numpy(),
+                "on_landing": ordered["on_landing"].to_numpy(),
+                "product": ordered["product"].to_numpy(),
+                "with_user": ordered["with_user"].to_numpy(),
+            }
+        )
         self.con.register("sess", sess)
         self.con.register("ev", ev)
         try:
-            lines = [r[0] for r in self.con.execute(_EVENTS_SQL, [self.seed, sessions.day, SITE,
-                                                                  EMAIL_CLICK_TOKEN]).fetchall()]
+            lines = [
+                r[0]
+                for r in self.con.execute(_EVENTS_SQL, [self.seed, sessions.day, SITE, EMAIL_CLICK_TOKEN]).fetchall()
+            ]
         finally:
             self.con.unregister("ev")
             self.con.unregister("sess")

@@ -58,8 +58,9 @@ def expected_order_value(people: pd.DataFrame) -> np.ndarray:
 class ExpectedMetrics:
     """Accumulates the expected metrics day by day (days in order: new customers depend on earlier days)."""
 
-    def __init__(self, population: Population, scenario: Scenario, response: ResponseModel, crm: CrmRecords,
-                 start: datetime.date) -> None:
+    def __init__(
+        self, population: Population, scenario: Scenario, response: ResponseModel, crm: CrmRecords, start: datetime.date
+    ) -> None:
         self.scenario, self.response, self.start = scenario, response, start
         self.region = population.region_idx
         self.factor = population.propensity_factor
@@ -75,8 +76,9 @@ class ExpectedMetrics:
             mix[CHANNEL_NAMES.index(channel)] = share
         self.mix = mix / mix.sum()
         # order probability of a visit of each person through each channel (no email multiplier): [person, channel]
-        self.order_p = np.clip(response.conversion[:, self.region].T * self.factor[:, None], 0,
-                               MAX_CONVERSION_PROBABILITY)
+        self.order_p = np.clip(
+            response.conversion[:, self.region].T * self.factor[:, None], 0, MAX_CONVERSION_PROBABILITY
+        )
         self.no_order_yet = np.zeros(n)  # cumulative expected completed orders before the day (Poisson hazard)
         self.frames: list[pd.DataFrame] = []
 
@@ -84,8 +86,13 @@ class ExpectedMetrics:
         """The expected metrics of ``day`` given its email sends (rows with person_idx, region, variant, sent)."""
         behaviour = self.scenario.behaviour
         weekend = day_of(self.start, day).weekday() >= 5
-        rate = (behaviour.sessions_per_person_day * self.engagement * (0.5 + 0.5 * self.factor)
-                * (behaviour.weekend_factor if weekend else 1.0) * self.scenario.volume_factor(day))
+        rate = (
+            behaviour.sessions_per_person_day
+            * self.engagement
+            * (0.5 + 0.5 * self.factor)
+            * (behaviour.weekend_factor if weekend else 1.0)
+            * self.scenario.volume_factor(day)
+        )
         signing_up = self.signup_day == day
         rate = np.where(signing_up, rate + np.exp(-rate), rate)  # E[max(N, 1)] for N ~ Poisson(rate)
         visits = rate[:, None] * self.mix[None, :]  # [person, channel]
@@ -98,7 +105,7 @@ class ExpectedMetrics:
         email_person = sent["person_idx"].to_numpy(dtype=np.int64) if len(sent) else np.zeros(0, dtype=np.int64)
         click_p = np.zeros(len(sent))
         multiplier = np.ones(len(sent))
-        for (campaign, variant), part in (sent.groupby(["campaign_id", "variant_id"]) if len(sent) else []):
+        for (campaign, variant), part in sent.groupby(["campaign_id", "variant_id"]) if len(sent) else []:
             arm = self.response.arms.get((campaign, variant))
             if arm is None:
                 continue
@@ -106,8 +113,11 @@ class ExpectedMetrics:
             r = self.region[email_person[rows]]
             click_p[rows] = arm.click[r] * (1 - self.scenario.email.bounce_rate)
             multiplier[rows] = arm.conversion_multiplier[r]
-        email_p = np.clip(self.response.conversion[email, self.region[email_person]] * self.factor[email_person]
-                          * multiplier, 0, MAX_CONVERSION_PROBABILITY)
+        email_p = np.clip(
+            self.response.conversion[email, self.region[email_person]] * self.factor[email_person] * multiplier,
+            0,
+            MAX_CONVERSION_PROBABILITY,
+        )
         n = len(self.region)
         visits[:, email] += np.bincount(email_person, weights=click_p, minlength=n)
         orders[:, email] += np.bincount(email_person, weights=click_p * email_p, minlength=n)
@@ -120,28 +130,40 @@ class ExpectedMetrics:
         self.no_order_yet += total
         revenue = completed * self.order_value[:, None]
         by = {}
-        for name, values in (("sessions", visits), ("orders", orders), ("conversions", completed),
-                             ("revenue_usd", revenue), ("new_customers", new)):
+        for name, values in (
+            ("sessions", visits),
+            ("orders", orders),
+            ("conversions", completed),
+            ("revenue_usd", revenue),
+            ("new_customers", new),
+        ):
             by[name] = np.stack([values[self.region == r].sum(axis=0) for r in range(len(REGIONS))], axis=1)
         cost = np.zeros((len(CHANNEL_NAMES), len(REGIONS)))
         for c, channel in enumerate(CHANNEL_NAMES):
             spec = CHANNELS[channel]
             if spec.platform:
-                clicks = ((1 + EXTRA_CLICKS_PER_SESSION) * by["sessions"][c]
-                          + AD_GROUPS_PER_CAMPAIGN * EXTRA_CLICKS_PER_AD_GROUP)
+                clicks = (1 + EXTRA_CLICKS_PER_SESSION) * by["sessions"][
+                    c
+                ] + AD_GROUPS_PER_CAMPAIGN * EXTRA_CLICKS_PER_AD_GROUP
                 cost[c] = clicks * spec.cpc_usd * np.array([REGION_CPC_FACTOR[r] for r in REGIONS])
         if len(sent):
-            send_cost = np.bincount(self.region[email_person], weights=sent["cost"].to_numpy(dtype=float),
-                                    minlength=len(REGIONS))
+            send_cost = np.bincount(
+                self.region[email_person], weights=sent["cost"].to_numpy(dtype=float), minlength=len(REGIONS)
+            )
             cost[email] += send_cost
         by["cost_usd"] = cost
         date = day_of(self.start, day).isoformat()
-        self.frames.append(pd.DataFrame({
-            "day": day, "date": date,
-            "channel": np.repeat(CHANNEL_NAMES, len(REGIONS)),
-            "region": np.tile(REGIONS, len(CHANNEL_NAMES)),
-            **{name: np.round(by[name].ravel(), 6) for name in METRICS},
-        }))
+        self.frames.append(
+            pd.DataFrame(
+                {
+                    "day": day,
+                    "date": date,
+                    "channel": np.repeat(CHANNEL_NAMES, len(REGIONS)),
+                    "region": np.tile(REGIONS, len(CHANNEL_NAMES)),
+                    **{name: np.round(by[name].ravel(), 6) for name in METRICS},
+                }
+            )
+        )
 
     def frame(self) -> pd.DataFrame:
         if not self.frames:

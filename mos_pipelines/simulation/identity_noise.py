@@ -49,13 +49,13 @@ class IdentityNoiser:
         letter = self.choose(LETTERS)
         kind = int(self.uniform() * 4)
         if kind == 0:
-            return text[:pos] + letter + text[pos + 1:]
+            return text[:pos] + letter + text[pos + 1 :]
         if kind == 1:
-            return text[:pos] + text[pos + 1:]
+            return text[:pos] + text[pos + 1 :]
         if kind == 2:
             return text[:pos] + letter + text[pos:]
         pos = min(pos, len(text) - 2)
-        return text[:pos] + text[pos + 1] + text[pos] + text[pos + 2:]
+        return text[:pos] + text[pos + 1] + text[pos] + text[pos + 2 :]
 
     def recase(self, text: str) -> str:
         return text.upper() if self.chance(0.5) else text.lower()

@@ -43,8 +43,15 @@ RATIO_METRICS = {  # insight metric -> (numerator, denominator, higher is better
     "roas": ("revenue_usd", "cost_usd", True),
     "cac": ("cost_usd", "new_customers", False),
 }
-ADDITIVE_METRICS = {"sessions": "sessions", "conversions": "conversions", "revenue": "revenue_usd",
-                    "cost": "cost_usd", "spend": "cost_usd", "orders": "orders", "new_customers": "new_customers"}
+ADDITIVE_METRICS = {
+    "sessions": "sessions",
+    "conversions": "conversions",
+    "revenue": "revenue_usd",
+    "cost": "cost_usd",
+    "spend": "cost_usd",
+    "orders": "orders",
+    "new_customers": "new_customers",
+}
 
 
 @dataclass(frozen=True)
@@ -68,11 +75,13 @@ class ExpectedDaily:
         self.metrics = [c for c in frame.columns if c not in ("day", "date", "channel", "region")]
         index = pd.MultiIndex.from_product([self.dates, self.channels, self.regions])
         values = frame.set_index(["date", "channel", "region"])[self.metrics].reindex(index).fillna(0.0)
-        self.values = values.to_numpy(float).reshape(len(self.dates), len(self.channels), len(self.regions),
-                                                     len(self.metrics))
+        self.values = values.to_numpy(float).reshape(
+            len(self.dates), len(self.channels), len(self.regions), len(self.metrics)
+        )
 
-    def total(self, metric: str, start: str, end: str, channels: list[str] | None = None,
-              regions: list[str] | None = None) -> float | None:
+    def total(
+        self, metric: str, start: str, end: str, channels: list[str] | None = None, regions: list[str] | None = None
+    ) -> float | None:
         """Sum of an expected metric over the dates start..end (ISO, inclusive), channels and regions (None: all)."""
         if metric not in self.metrics:
             return None
@@ -90,11 +99,15 @@ class WorldTruth:
 
     def __init__(self, truth: Path) -> None:
         expected = truth / "expected_daily.csv"
-        self.expected = (ExpectedDaily(pd.read_csv(expected, keep_default_na=False, na_values=[""]))
-                         if expected.is_file() else None)
+        self.expected = (
+            ExpectedDaily(pd.read_csv(expected, keep_default_na=False, na_values=[""])) if expected.is_file() else None
+        )
         arms = truth / "arm_rates.csv"
-        self.arm_rates = (pd.read_csv(arms, keep_default_na=False, na_values=[""])
-                          .set_index(["campaign_id", "variant_id", "region"]) if arms.is_file() else None)
+        self.arm_rates = (
+            pd.read_csv(arms, keep_default_na=False, na_values=[""]).set_index(["campaign_id", "variant_id", "region"])
+            if arms.is_file()
+            else None
+        )
         sends = truth / "email_sends.parquet"
         if sends.is_file():
             frame = pd.read_parquet(sends, columns=["campaign_id", "variant_id", "region", "sent"])
@@ -103,8 +116,7 @@ class WorldTruth:
             self.send_counts = None
 
 
-def score_insights(insights: pd.DataFrame, truth: Path, min_true_effect: float = MIN_TRUE_EFFECT
-                   ) -> list[InsightScore]:
+def score_insights(insights: pd.DataFrame, truth: Path, min_true_effect: float = MIN_TRUE_EFFECT) -> list[InsightScore]:
     """Score every row of ``insights`` (accepted or not; filter first) against the world's truth."""
     world = WorldTruth(truth)
     out = []
@@ -129,8 +141,12 @@ def _judge(true_ratio: float | None, min_true_effect: float, what: str, approxim
     if true_ratio >= 1 + min_true_effect:
         return SUPPORTED, f"true {what} {true_ratio:.3g}× in the stated direction", true_ratio, approximate
     if true_ratio > 1:
-        return (UNSUPPORTED, f"true {what} only {true_ratio:.3g}× in the stated direction "
-                f"(< {1 + min_true_effect:g})", true_ratio, approximate)
+        return (
+            UNSUPPORTED,
+            f"true {what} only {true_ratio:.3g}× in the stated direction (< {1 + min_true_effect:g})",
+            true_ratio,
+            approximate,
+        )
     return UNSUPPORTED, f"true {what} {true_ratio:.3g}×: the other direction or none", true_ratio, approximate
 
 
@@ -141,8 +157,9 @@ def _window(ev: dict) -> tuple[str, str] | None:
     return None
 
 
-def _ratio_value(world: WorldTruth, metric: str, window: tuple[str, str], channel: str,
-                 regions: list[str]) -> float | None:
+def _ratio_value(
+    world: WorldTruth, metric: str, window: tuple[str, str], channel: str, regions: list[str]
+) -> float | None:
     numerator, denominator, _ = RATIO_METRICS[metric]
     exp = world.expected
     if exp is None or channel not in exp.channels or any(r not in exp.regions for r in regions):
@@ -227,7 +244,12 @@ def _anomaly(world: WorldTruth, ev: dict, effect: float | None, tol: float) -> V
     if stated * change >= tol:
         return SUPPORTED, f"true change {change:+.1%} in the stated direction", change, False
     if stated * change > 0:
-        return UNSUPPORTED, f"true change only {change:+.1%} (< {tol:.0%}): no real change in the process", change, False
+        return (
+            UNSUPPORTED,
+            f"true change only {change:+.1%} (< {tol:.0%}): no real change in the process",
+            change,
+            False,
+        )
     return UNSUPPORTED, f"true change {change:+.1%}: the other direction or none", change, False
 
 
@@ -239,8 +261,12 @@ def _budget_pacing(world: WorldTruth, ev: dict, effect: float | None, tol: float
         return NOT_CHECKABLE, "truth/expected_daily.csv is missing", None, False
     channel, region = s.get("channel"), s.get("region")
     if channel not in exp.channels or region not in exp.regions or not summary.get("daily_budget_usd"):
-        return (NOT_CHECKABLE, f"the truth has no spend of {s.get('campaign_id')} (channel {channel}, region {region})",
-                None, False)
+        return (
+            NOT_CHECKABLE,
+            f"the truth has no spend of {s.get('campaign_id')} (channel {channel}, region {region})",
+            None,
+            False,
+        )
     spend = exp.total("cost_usd", str(summary["first_day"]), str(summary["last_day"]), [channel], [region])
     planned = float(summary["daily_budget_usd"]) * int(summary["days"])
     if spend is None or planned <= 0:
@@ -324,5 +350,10 @@ def summarise(scores: list[InsightScore]) -> dict[str, object]:
     for s in scores:
         if s.verdict == NOT_CHECKABLE:
             reasons[s.reason] = reasons.get(s.reason, 0) + 1
-    return {**counts, "checkable": checkable, "supported_share": counts[SUPPORTED] / checkable if checkable else None,
-            "approximate": sum(s.approximate for s in scores), "not_checkable_reasons": reasons}
+    return {
+        **counts,
+        "checkable": checkable,
+        "supported_share": counts[SUPPORTED] / checkable if checkable else None,
+        "approximate": sum(s.approximate for s in scores),
+        "not_checkable_reasons": reasons,
+    }

@@ -38,8 +38,9 @@ import pandas as pd
 from mos_pipelines.settings import DBT_PROJECT_DIR
 from mos_pipelines.simulation.insight_truth import NOT_CHECKABLE, SUPPORTED, UNSUPPORTED, InsightScore, score_insights
 
-MARKETING_MARTS = ("+mart_channel_performance +mart_variant_performance +mart_channel_segment_performance "
-                   "+mart_experiment_holdout")
+MARKETING_MARTS = (
+    "+fct_channel_performance +fct_variant_performance +fct_channel_segment_performance +fct_experiment_holdout"
+)
 PROFILE = """mos_pipelines:
   target: dev
   outputs:
@@ -106,36 +107,64 @@ def evaluate(insights: pd.DataFrame, truth: Path) -> TruthEvaluation:
     for effect in planted["effects"]:
         if effect["type"] == "channel_conversion":
             expected = "higher" if effect["multiplier"] > 1 else "lower"
-            check = EffectCheck("channel_conversion", f"{effect['channel']} converts {effect['multiplier']}× in "
-                                f"{effect['region']}", expected, effect["multiplier"] != 1)
-            check.insight_ids = [i for i, t, ev, _ in rows if t == "region_comparison"
-                                 and subject(ev).get("metric") == "conversion_rate"
-                                 and subject(ev).get("channel") == effect["channel"]
-                                 and subject(ev).get("region") == effect["region"] and ev.get("direction") == expected]
+            check = EffectCheck(
+                "channel_conversion",
+                f"{effect['channel']} converts {effect['multiplier']}× in {effect['region']}",
+                expected,
+                effect["multiplier"] != 1,
+            )
+            check.insight_ids = [
+                i
+                for i, t, ev, _ in rows
+                if t == "region_comparison"
+                and subject(ev).get("metric") == "conversion_rate"
+                and subject(ev).get("channel") == effect["channel"]
+                and subject(ev).get("region") == effect["region"]
+                and ev.get("direction") == expected
+            ]
         else:
             metric = {"click": "click_rate", "conversion": "cvr"}.get(effect["metric"])
             expected = "higher" if effect["lift"] > 0 else "lower"
-            check = EffectCheck("variant_lift", f"{effect['campaign']} variant {effect['variant']} {effect['metric']} "
-                                f"{effect['lift']:+.0%} in {effect['region']}", expected,
-                                metric is not None and effect["lift"] != 0)
+            check = EffectCheck(
+                "variant_lift",
+                f"{effect['campaign']} variant {effect['variant']} {effect['metric']} "
+                f"{effect['lift']:+.0%} in {effect['region']}",
+                expected,
+                metric is not None and effect["lift"] != 0,
+            )
             check.insight_ids = [
-                i for i, t, ev, _ in rows if t == "experiment_winner" and subject(ev).get("metric") == metric
-                and subject(ev).get("campaign_id") == effect["campaign"] and subject(ev).get("region") == effect["region"]
+                i
+                for i, t, ev, _ in rows
+                if t == "experiment_winner"
+                and subject(ev).get("metric") == metric
+                and subject(ev).get("campaign_id") == effect["campaign"]
+                and subject(ev).get("region") == effect["region"]
                 and ((subject(ev).get("better") == effect["variant"]) == (expected == "higher"))
-                and effect["variant"] in (subject(ev).get("variant_id"), subject(ev).get("compared_with"))]
+                and effect["variant"] in (subject(ev).get("variant_id"), subject(ev).get("compared_with"))
+            ]
         check.found = bool(check.insight_ids) and check.measurable
         effects.append(check)
     for change in planted.get("volume_changes", []):
         expected = "higher" if change["factor"] > 1 else "lower"
         to_day = change["to_day"] if change["to_day"] is not None else last_day
-        tested = [(i, ev) for i, t, ev, _ in rows if t == "anomaly" and subject(ev).get("metric") == "sessions"
-                  and subject(ev).get("scope") == "overall"]
-        week_end = (start + datetime.timedelta(days=last_day))
+        tested = [
+            (i, ev)
+            for i, t, ev, _ in rows
+            if t == "anomaly" and subject(ev).get("metric") == "sessions" and subject(ev).get("scope") == "overall"
+        ]
+        week_end = start + datetime.timedelta(days=last_day)
         overlap = len(set(range(change["from_day"], to_day + 1)) & set(range(last_day - 6, last_day + 1)))
-        check = EffectCheck("volume_change", f"traffic × {change['factor']} on days {change['from_day']}–{to_day}",
-                            expected, overlap >= 4 and change["factor"] != 1)
-        check.insight_ids = [i for i, ev in tested if ev.get("direction") == expected
-                             and subject(ev).get("week_end") == week_end.isoformat()]
+        check = EffectCheck(
+            "volume_change",
+            f"traffic × {change['factor']} on days {change['from_day']}–{to_day}",
+            expected,
+            overlap >= 4 and change["factor"] != 1,
+        )
+        check.insight_ids = [
+            i
+            for i, ev in tested
+            if ev.get("direction") == expected and subject(ev).get("week_end") == week_end.isoformat()
+        ]
         check.found = bool(check.insight_ids) and check.measurable
         effects.append(check)
 
@@ -143,11 +172,20 @@ def evaluate(insights: pd.DataFrame, truth: Path) -> TruthEvaluation:
     for null in planted["null_slices"]:
         for i, t, ev, _ in rows:
             s = subject(ev)
-            if null["type"] == "channels_equal" and t == "channel_comparison" and s.get("metric") == "conversion_rate" \
-                    and s.get("slice") == null["region"] and set(s.get("channels", [])) <= set(null["channels"]):
+            if (
+                null["type"] == "channels_equal"
+                and t == "channel_comparison"
+                and s.get("metric") == "conversion_rate"
+                and s.get("slice") == null["region"]
+                and set(s.get("channels", [])) <= set(null["channels"])
+            ):
                 null_ids.append(i)
-            if null["type"] == "variants_equal" and t == "experiment_winner" \
-                    and s.get("campaign_id") == null["campaign"] and s.get("region") == null["region"]:
+            if (
+                null["type"] == "variants_equal"
+                and t == "experiment_winner"
+                and s.get("campaign_id") == null["campaign"]
+                and s.get("region") == null["region"]
+            ):
                 null_ids.append(i)
     return TruthEvaluation(effects, len(rows), sorted(set(null_ids)), score_insights(accepted, truth))
 
@@ -180,15 +218,34 @@ def build_marketing_marts(home: Path, shared: Path) -> dict[str, float]:
     if parsed.exists():
         shutil.copy(parsed, target / "partial_parse.msgpack")
     began = time.perf_counter()
-    _dbt(["build", "--quiet", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(shared),
-          "--vars", (shared / "vars.json").read_text(),
-          "--target-path", str(target), "--log-path", str(home / "dbt_logs"), "--select", MARKETING_MARTS,
-          "--exclude", "resource_type:test resource_type:unit_test"], cwd=home)
+    _dbt(
+        [
+            "build",
+            "--quiet",
+            "--project-dir",
+            str(DBT_PROJECT_DIR),
+            "--profiles-dir",
+            str(shared),
+            "--vars",
+            (shared / "vars.json").read_text(),
+            "--target-path",
+            str(target),
+            "--log-path",
+            str(home / "dbt_logs"),
+            "--select",
+            MARKETING_MARTS,
+            "--exclude",
+            "resource_type:test resource_type:unit_test",
+        ],
+        cwd=home,
+    )
     seconds["dbt"] = time.perf_counter() - began
     con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
     try:
-        built = con.execute("select count(*) from information_schema.tables where table_schema = 'marts' "
-                            "and table_name in ('mart_channel_performance', 'mart_variant_performance')").fetchall()
+        built = con.execute(
+            "select count(*) from information_schema.tables where table_schema = 'marts' "
+            "and table_name in ('fct_channel_performance', 'fct_variant_performance')"
+        ).fetchall()
     finally:
         con.close()
     if built[0][0] != 2:
@@ -207,9 +264,25 @@ def prepare_dbt(shared: Path) -> None:
     (shared / "vars.json").write_text(vars_json())
     target = shared / "target"
     proc = subprocess.run(
-        [dbt_executable(), "parse", "--quiet", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(shared),
-         "--vars", (shared / "vars.json").read_text(), "--target-path", str(target), "--log-path", str(shared / "logs")],
-        cwd=shared, capture_output=True, text=True, env={**os.environ, "MOS_HOME": str(shared)},
+        [
+            dbt_executable(),
+            "parse",
+            "--quiet",
+            "--project-dir",
+            str(DBT_PROJECT_DIR),
+            "--profiles-dir",
+            str(shared),
+            "--vars",
+            (shared / "vars.json").read_text(),
+            "--target-path",
+            str(target),
+            "--log-path",
+            str(shared / "logs"),
+        ],
+        cwd=shared,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MOS_HOME": str(shared)},
     )
     if proc.returncode != 0:
         raise RuntimeError(f"dbt parse failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
@@ -237,7 +310,9 @@ def _dbt(args: list[str], cwd: Path) -> None:
         gc.collect()
         os.chdir(previous)
     if not result.success:
-        raise RuntimeError(f"dbt {' '.join(args[:1])} failed in {cwd}: {result.exception or 'see ' + str(cwd / 'dbt_logs')}")
+        raise RuntimeError(
+            f"dbt {' '.join(args[:1])} failed in {cwd}: {result.exception or 'see ' + str(cwd / 'dbt_logs')}"
+        )
 
 
 def build_world_marts(seed: int, people: int, days: int, scenario: Path | None, base: Path) -> tuple[Path, dict]:
@@ -252,8 +327,9 @@ def build_world_marts(seed: int, people: int, days: int, scenario: Path | None, 
     return home, seconds
 
 
-def build_worlds(seeds: list[int], people: int, days: int, scenario: Path | None, base: Path,
-                 workers: int = 2) -> list[tuple[Path, dict]]:
+def build_worlds(
+    seeds: list[int], people: int, days: int, scenario: Path | None, base: Path, workers: int = 2
+) -> list[tuple[Path, dict]]:
     """Worlds for several seeds, built ``workers`` at a time (each: generate, ingest, dbt marts)."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
@@ -281,19 +357,31 @@ def evaluate_world(home: Path, config=None, semantic=None, now: datetime.datetim
 def recall_table(results: list[tuple[int, TruthEvaluation]]) -> str:
     """Markdown: per seed and in total, planted effects found, insights about null slices, and every accepted
     insight against the generating truth (supported / unsupported / not checkable, with the reasons)."""
-    lines = ["| seed | planted effects found | reported insights | about null slices | supported by the truth | "
-             "unsupported | not checkable |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| seed | planted effects found | reported insights | about null slices | supported by the truth | "
+        "unsupported | not checkable |",
+        "|---|---|---|---|---|---|---|",
+    ]
     totals = [0, 0, 0, 0, 0, 0, 0]
     for seed, ev in results:
-        row = [ev.found, len(ev.measurable), ev.reported, len(ev.null_slice_insights), ev.supported,
-               ev.count(UNSUPPORTED), ev.count(NOT_CHECKABLE)]
+        row = [
+            ev.found,
+            len(ev.measurable),
+            ev.reported,
+            len(ev.null_slice_insights),
+            ev.supported,
+            ev.count(UNSUPPORTED),
+            ev.count(NOT_CHECKABLE),
+        ]
         totals = [t + r for t, r in zip(totals, row)]
         lines.append(f"| {seed} | {row[0]}/{row[1]} | {row[2]} | {row[3]} | {row[4]} | {row[5]} | {row[6]} |")
     found, measurable, reported, null, supported, unsupported, unchecked = totals
     checkable = supported + unsupported
-    lines.append(f"| **all** | **{found}/{measurable} = {found / max(measurable, 1):.1%}** | {reported} | "
-                 f"**{null} = {null / max(reported, 1):.1%}** | **{supported}/{checkable} = "
-                 f"{supported / max(checkable, 1):.1%}** | {unsupported} | {unchecked} |")
+    lines.append(
+        f"| **all** | **{found}/{measurable} = {found / max(measurable, 1):.1%}** | {reported} | "
+        f"**{null} = {null / max(reported, 1):.1%}** | **{supported}/{checkable} = "
+        f"{supported / max(checkable, 1):.1%}** | {unsupported} | {unchecked} |"
+    )
     kinds: dict[str, list[int]] = {}
     for _, ev in results:
         for e in ev.measurable:
@@ -310,16 +398,20 @@ def recall_table(results: list[tuple[int, TruthEvaluation]]) -> str:
             counts = by_type.setdefault(name, [0, 0, 0, 0])
             counts[(SUPPORTED, UNSUPPORTED, NOT_CHECKABLE).index(score.verdict)] += 1
             counts[3] += score.approximate
-    lines += ["", "| accepted insight type | supported | unsupported | not checkable | of them approximate |",
-              "|---|---|---|---|---|"]
+    lines += [
+        "",
+        "| accepted insight type | supported | unsupported | not checkable | of them approximate |",
+        "|---|---|---|---|---|",
+    ]
     lines += [f"| {k} | {a} | {b} | {c} | {d} |" for k, (a, b, c, d) in sorted(by_type.items())]
     unchecked_reasons: dict[str, int] = {}
     unsupported_rows = []
     for seed, ev in results:
         for score in ev.scores:
             if score.verdict == NOT_CHECKABLE:
-                unchecked_reasons[f"{score.insight_type}: {score.reason}"] = unchecked_reasons.get(
-                    f"{score.insight_type}: {score.reason}", 0) + 1
+                unchecked_reasons[f"{score.insight_type}: {score.reason}"] = (
+                    unchecked_reasons.get(f"{score.insight_type}: {score.reason}", 0) + 1
+                )
             elif score.verdict == UNSUPPORTED:
                 unsupported_rows.append(f"| {seed} | {score.key.replace('|', ' · ')} | {score.reason} |")
     if unsupported_rows:

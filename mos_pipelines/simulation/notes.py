@@ -15,10 +15,23 @@ from mos_pipelines.simulation.streams import Stream, rng
 from mos_pipelines.simulation.timestamps import DAY_SECONDS, iso_utc
 
 NOTE_RATE = 0.008  # notes per known contact per day, at average propensity
-AUTHORS = ("Dana Whitfield", "Marco Bellini", "Aisha Rahman", "Tom Becker", "Lucía Fernández", "Kenji Watanabe",
-           "Priya Nair", "Sam O'Connor")
-PRODUCTS_OF_INTEREST = ("Audience Builder", "Journey Orchestrator", "Attribution Suite", "Data Connectors",
-                        "Enterprise plan")
+AUTHORS = (
+    "Dana Whitfield",
+    "Marco Bellini",
+    "Aisha Rahman",
+    "Tom Becker",
+    "Lucía Fernández",
+    "Kenji Watanabe",
+    "Priya Nair",
+    "Sam O'Connor",
+)
+PRODUCTS_OF_INTEREST = (
+    "Audience Builder",
+    "Journey Orchestrator",
+    "Attribution Suite",
+    "Data Connectors",
+    "Enterprise plan",
+)
 COMPETITORS = ("Braze", "Iterable", "Klaviyo", "Segment", "Salesforce Marketing Cloud", "Customer.io")
 BUDGET_CURRENCY = {"NA": "USD", "EU": "EUR", "UK": "GBP", "APAC": "USD", "LATAM": "USD"}
 CURRENCY_SIGN = {"USD": "$", "EUR": "€", "GBP": "£"}
@@ -78,21 +91,26 @@ def notes_day(
         row = people.iloc[person]
         currency = BUDGET_CURRENCY[row["region"]]
         fact = {
-            "product": PRODUCTS_OF_INTEREST[g.integers(len(PRODUCTS_OF_INTEREST))] if g.random() < FACT_SHARE[
-                "product"] else None,
+            "product": PRODUCTS_OF_INTEREST[g.integers(len(PRODUCTS_OF_INTEREST))]
+            if g.random() < FACT_SHARE["product"]
+            else None,
             "budget_amount": int(g.integers(2, 41)) * 5000 if g.random() < FACT_SHARE["budget"] else None,
             "timeline_quarter": _quarter(date, int(g.integers(1, 4))) if g.random() < FACT_SHARE["timeline"] else None,
             "competitor": COMPETITORS[g.integers(len(COMPETITORS))] if g.random() < FACT_SHARE["competitor"] else None,
         }
-        opener = OPENERS[g.integers(len(OPENERS))].format(first=row["first_name"], title=row["job_title"],
-                                                          company=row["company"])
+        opener = OPENERS[g.integers(len(OPENERS))].format(
+            first=row["first_name"], title=row["job_title"], company=row["company"]
+        )
         sentences = [opener.rstrip(".") + "."]  # company names may end with a period (Inc.)
         if fact["product"]:
             sentences.append(PRODUCT_SENTENCES[g.integers(3)].format(product=fact["product"]))
         if fact["budget_amount"]:
             amount = fact["budget_amount"]
-            sentences.append(BUDGET_SENTENCES[g.integers(3)].format(
-                sign=CURRENCY_SIGN[currency], k=amount // 1000, amount=amount, currency=currency))
+            sentences.append(
+                BUDGET_SENTENCES[g.integers(3)].format(
+                    sign=CURRENCY_SIGN[currency], k=amount // 1000, amount=amount, currency=currency
+                )
+            )
         if fact["timeline_quarter"]:
             sentences.append(TIMELINE_SENTENCES[g.integers(3)].format(quarter=fact["timeline_quarter"]))
         if fact["competitor"]:
@@ -102,11 +120,36 @@ def notes_day(
         note_id = f"note_{day:04d}_{j:05d}"
         subject = record_id if g.random() < 0.6 else row["work_email"]
         author = AUTHORS[g.integers(len(AUTHORS))]
-        lines.append(json.dumps({"note_id": note_id, "subject": subject, "author": author,
-                                 "created_at": stamps[j], "text": " ".join(sentences)}, ensure_ascii=False))
-        facts.append({"note_id": note_id, "person_id": row["person_id"], "subject": subject, **fact,
-                      "budget_currency": currency if fact["budget_amount"] else None})
-    columns = ["note_id", "person_id", "subject", "product", "budget_amount", "budget_currency",
-               "timeline_quarter", "competitor"]
+        lines.append(
+            json.dumps(
+                {
+                    "note_id": note_id,
+                    "subject": subject,
+                    "author": author,
+                    "created_at": stamps[j],
+                    "text": " ".join(sentences),
+                },
+                ensure_ascii=False,
+            )
+        )
+        facts.append(
+            {
+                "note_id": note_id,
+                "person_id": row["person_id"],
+                "subject": subject,
+                **fact,
+                "budget_currency": currency if fact["budget_amount"] else None,
+            }
+        )
+    columns = [
+        "note_id",
+        "person_id",
+        "subject",
+        "product",
+        "budget_amount",
+        "budget_currency",
+        "timeline_quarter",
+        "competitor",
+    ]
     frame = pd.DataFrame(facts, columns=columns).astype(object).astype({"budget_amount": "Int64"})
     return lines, frame

@@ -58,9 +58,11 @@ def generate_phone_numbers(countries: np.ndarray, rng: np.random.Generator) -> l
     for _ in range(MAX_ROUNDS):
         national[todo] = base[todo] + rng.integers(0, span[todo])
         bad = [
-            i for i in todo.tolist()
-            if not phonenumbers.is_valid_number(PhoneNumber(country_code=int(calling_code[i]),
-                                                            national_number=int(national[i])))
+            i
+            for i in todo.tolist()
+            if not phonenumbers.is_valid_number(
+                PhoneNumber(country_code=int(calling_code[i]), national_number=int(national[i]))
+            )
         ]
         key = calling_code * 10**12 + national
         _, first = np.unique(key, return_index=True)

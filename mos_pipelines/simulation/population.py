@@ -50,7 +50,11 @@ PRIMARY_EMAIL_PATTERN_SHARE = 0.85  # first.last@ (the rest use flast@)
 # The propensity model is logistic in these attributes (plus engagement); its coefficients are the
 # scenario's `propensity` section: the truth the lookalike model should find.
 PROPENSITY_ATTRIBUTES: dict[str, tuple[str, ...]] = {
-    "industry": INDUSTRIES, "size_band": SIZE_BANDS, "persona": PERSONAS, "seniority": SENIORITIES, "region": REGIONS,
+    "industry": INDUSTRIES,
+    "size_band": SIZE_BANDS,
+    "persona": PERSONAS,
+    "seniority": SENIORITIES,
+    "region": REGIONS,
 }
 
 
@@ -85,8 +89,8 @@ def propensity_model(scenario: Scenario) -> dict[str, object]:
     return {
         "link": "logistic",
         "formula": "propensity = 1 / (1 + exp(-(intercept + sum of the coefficients of the person's "
-                   "industry, size_band, persona, seniority and region + log_engagement * ln(engagement) "
-                   "+ noise))), noise ~ Normal(0, noise_sd)",
+        "industry, size_band, persona, seniority and region + log_engagement * ln(engagement) "
+        "+ noise))), noise ~ Normal(0, noise_sd)",
         "intercept": model.intercept,
         "coefficients": {**model.coefficients, "log_engagement": model.log_engagement},
         "noise_sd": model.noise_sd,
@@ -160,17 +164,19 @@ def build_accounts(seed: int, n_people: int, scenario: Scenario) -> pd.DataFrame
         city, codes = c.cities[int(city_pick[i] * len(c.cities))]
         cities.append(city)
         postcodes.append(codes[int(postcode_pick[i] * len(codes))])
-    return pd.DataFrame({
-        "account_id": [f"A{i + 1:06d}" for i in range(n)],
-        "name": names,
-        "domain": domains,
-        "industry": industry,
-        "size_band": size_band,
-        "country": country,
-        "region": region,
-        "city": cities,
-        "postcode": postcodes,
-    })
+    return pd.DataFrame(
+        {
+            "account_id": [f"A{i + 1:06d}" for i in range(n)],
+            "name": names,
+            "domain": domains,
+            "industry": industry,
+            "size_band": size_band,
+            "country": country,
+            "region": region,
+            "city": cities,
+            "postcode": postcodes,
+        }
+    )
 
 
 def build_population(seed: int, n_people: int, scenario: Scenario, start_date: datetime.date) -> Population:
@@ -208,8 +214,13 @@ def build_population(seed: int, n_people: int, scenario: Scenario, start_date: d
     region = acc["region"].to_numpy()
     model = scenario.propensity
     linear = model.intercept + model.log_engagement * np.log(engagement)
-    features = {"industry": acc["industry"].to_numpy(), "size_band": acc["size_band"].to_numpy(),
-                "persona": persona, "seniority": seniority, "region": region}
+    features = {
+        "industry": acc["industry"].to_numpy(),
+        "size_band": acc["size_band"].to_numpy(),
+        "persona": persona,
+        "seniority": seniority,
+        "region": region,
+    }
     for feature, values in features.items():
         linear = linear + pd.Series(values).map(model.coefficients[feature]).to_numpy(dtype=float)
     linear = linear + model.noise_sd * generator.standard_normal(n_people)
@@ -230,16 +241,17 @@ def build_population(seed: int, n_people: int, scenario: Scenario, start_date: d
     first_local = [_local_part(f) for f in first_names]
     last_local = [_local_part(x) for x in last_names]
     pattern_first_last = generator.random(n_people) < PRIMARY_EMAIL_PATTERN_SHARE
-    work_email = _unique([
-        f"{f}.{la}@{d}" if full else f"{f[:1]}{la}@{d}"
-        for f, la, d, full in zip(first_local, last_local, domain, pattern_first_last)
-    ])
+    work_email = _unique(
+        [
+            f"{f}.{la}@{d}" if full else f"{f[:1]}{la}@{d}"
+            for f, la, d, full in zip(first_local, last_local, domain, pattern_first_last)
+        ]
+    )
     has_personal = generator.random(n_people) < scenario.identity_noise.personal_email_rate
     provider = _pick(generator, PERSONAL_EMAIL_DOMAINS, PERSONAL_EMAIL_WEIGHTS, n_people)
     year = generator.integers(70, 100, n_people)
     personal_candidates = [
-        f"{f}.{la}@{p}" if y % 2 else f"{f}{la}{y}@{p}"
-        for f, la, p, y in zip(first_local, last_local, provider, year)
+        f"{f}.{la}@{p}" if y % 2 else f"{f}{la}{y}@{p}" for f, la, p, y in zip(first_local, last_local, provider, year)
     ]
     personal_email = np.full(n_people, "", dtype=object)
     personal_email[has_personal] = _unique([a for a, h in zip(personal_candidates, has_personal) if h])
@@ -248,33 +260,35 @@ def build_population(seed: int, n_people: int, scenario: Scenario, start_date: d
 
     phones = generate_phone_numbers(country, rng(seed, Stream.PHONES))
 
-    people = pd.DataFrame({
-        "person_id": [f"P{i + 1:06d}" for i in range(n_people)],
-        "account_id": acc["account_id"].to_numpy(),
-        "first_name": first_names,
-        "last_name": last_names,
-        "persona": persona,
-        "seniority": seniority,
-        "job_title": job_title,
-        "company": acc["name"].to_numpy(),
-        "industry": acc["industry"].to_numpy(),
-        "size_band": acc["size_band"].to_numpy(),
-        "country": country,
-        "region": region,
-        "city": acc["city"].to_numpy(),
-        "postcode": acc["postcode"].to_numpy(),
-        "locale": [COUNTRIES[COUNTRY_INDEX[c]].locale for c in country],
-        "currency": [COUNTRIES[COUNTRY_INDEX[c]].currency for c in country],
-        "birth_date": birth_date,
-        "work_email": work_email,
-        "personal_email": personal_email,
-        "marketing_email": marketing_email,
-        "phone_e164": [p.e164 for p in phones],
-        "engagement": engagement,
-        "propensity": propensity,
-        "user_id": user_id,
-        "signup_day": pd.Series(signup_day).where(signs_up).astype("Int64"),
-    })
+    people = pd.DataFrame(
+        {
+            "person_id": [f"P{i + 1:06d}" for i in range(n_people)],
+            "account_id": acc["account_id"].to_numpy(),
+            "first_name": first_names,
+            "last_name": last_names,
+            "persona": persona,
+            "seniority": seniority,
+            "job_title": job_title,
+            "company": acc["name"].to_numpy(),
+            "industry": acc["industry"].to_numpy(),
+            "size_band": acc["size_band"].to_numpy(),
+            "country": country,
+            "region": region,
+            "city": acc["city"].to_numpy(),
+            "postcode": acc["postcode"].to_numpy(),
+            "locale": [COUNTRIES[COUNTRY_INDEX[c]].locale for c in country],
+            "currency": [COUNTRIES[COUNTRY_INDEX[c]].currency for c in country],
+            "birth_date": birth_date,
+            "work_email": work_email,
+            "personal_email": personal_email,
+            "marketing_email": marketing_email,
+            "phone_e164": [p.e164 for p in phones],
+            "engagement": engagement,
+            "propensity": propensity,
+            "user_id": user_id,
+            "signup_day": pd.Series(signup_day).where(signs_up).astype("Int64"),
+        }
+    )
 
     devices = _build_devices(seed, n_people)
     device_count = np.bincount(devices["person_idx"].to_numpy(), minlength=n_people)
@@ -303,10 +317,12 @@ def _build_devices(seed: int, n_people: int) -> pd.DataFrame:
     position = np.arange(n) - np.repeat(np.cumsum(counts) - counts, counts)
     octets = generator.integers(1, 255, size=(n, 4))
     octets[:, 0] = generator.choice(np.r_[11:100, 101:127, 128:169, 170:172, 173:192, 193:224], size=n)
-    return pd.DataFrame({
-        "person_idx": person_idx,
-        "anonymous_id": random_uuids(generator, n),
-        "ip": [".".join(map(str, row)) for row in octets.tolist()],
-        # the first device is the person's main one
-        "weight": np.where(position == 0, 3.0, 1.0),
-    })
+    return pd.DataFrame(
+        {
+            "person_idx": person_idx,
+            "anonymous_id": random_uuids(generator, n),
+            "ip": [".".join(map(str, row)) for row in octets.tolist()],
+            # the first device is the person's main one
+            "weight": np.where(position == 0, 3.0, 1.0),
+        }
+    )

@@ -43,7 +43,9 @@ def respond(
     """
     missing = [f for f in SEND_FIELDS if f not in sends.columns]
     if missing:
-        raise SendsError(f"sends of day {day}: missing column(s) {', '.join(missing)} (expected {', '.join(SEND_FIELDS)})")
+        raise SendsError(
+            f"sends of day {day}: missing column(s) {', '.join(missing)} (expected {', '.join(SEND_FIELDS)})"
+        )
     if sends.empty:
         return EmailDay(empty_sends())
     person_of = pd.Series(np.arange(population.size), index=population.people["marketing_email"].to_numpy())
@@ -52,16 +54,22 @@ def respond(
     frame = sends.reset_index(drop=True)
     person = frame["recipient_email"].map(person_of)
     for row in np.flatnonzero(person.isna().to_numpy())[:1]:
-        raise SendsError(f"sends of day {day}, row {row}: field recipient_email: "
-                         f"{frame.at[row, 'recipient_email']!r} is no person's address in this world")
+        raise SendsError(
+            f"sends of day {day}, row {row}: field recipient_email: "
+            f"{frame.at[row, 'recipient_email']!r} is no person's address in this world"
+        )
     frame = frame.assign(person_idx=person.astype(np.int64))
     for row in np.flatnonzero(~frame["campaign_id"].isin(specs).to_numpy())[:1]:
-        raise SendsError(f"sends of day {day}, row {row}: field campaign_id: {frame.at[row, 'campaign_id']!r} is not an "
-                         f"email campaign of scenario {scenario.name!r} (known: {', '.join(specs)})")
+        raise SendsError(
+            f"sends of day {day}, row {row}: field campaign_id: {frame.at[row, 'campaign_id']!r} is not an "
+            f"email campaign of scenario {scenario.name!r} (known: {', '.join(specs)})"
+        )
     duplicated = frame.duplicated(["campaign_id", "person_idx"])
     for row in np.flatnonzero(duplicated.to_numpy())[:1]:
-        raise SendsError(f"sends of day {day}, row {row}: field recipient_email: {frame.at[row, 'recipient_email']!r} "
-                         f"appears twice for campaign {frame.at[row, 'campaign_id']!r}")
+        raise SendsError(
+            f"sends of day {day}, row {row}: field recipient_email: {frame.at[row, 'recipient_email']!r} "
+            f"appears twice for campaign {frame.at[row, 'campaign_id']!r}"
+        )
     generator = rng(seed, Stream.RESPOND, day)
     parts = []
     for spec in scenario.email_campaigns:  # canonical order: scenario campaigns, then population position
@@ -71,8 +79,19 @@ def respond(
         index = {v.variant_id: k for k, v in enumerate(spec.variants)} | {HOLDOUT_VARIANT: len(spec.variants)}
         variant = rows["variant_id"].map(index)
         for row in variant.index[variant.isna()][:1]:
-            raise SendsError(f"sends of day {day}, row {row}: field variant_id: {frame.at[row, 'variant_id']!r} is not a "
-                             f"variant of {spec.campaign_id} (known: {', '.join(index)})")
-        parts.append(campaign_sends(day, spec, rows["person_idx"].to_numpy(dtype=np.int64),
-                                    variant.to_numpy(dtype=np.int64), population, response, generator))
+            raise SendsError(
+                f"sends of day {day}, row {row}: field variant_id: {frame.at[row, 'variant_id']!r} is not a "
+                f"variant of {spec.campaign_id} (known: {', '.join(index)})"
+            )
+        parts.append(
+            campaign_sends(
+                day,
+                spec,
+                rows["person_idx"].to_numpy(dtype=np.int64),
+                variant.to_numpy(dtype=np.int64),
+                population,
+                response,
+                generator,
+            )
+        )
     return EmailDay(pd.concat(parts, ignore_index=True))

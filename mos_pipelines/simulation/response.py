@@ -72,8 +72,11 @@ class ResponseModel:
         for null in self.scenario.null_slices:
             if isinstance(null, VariantsEqual) and null.campaign == spec.campaign_id:
                 r = REGIONS.index(null.region)
-                open_rate[r], click_rate[r], conversion[r] = email.open_rate[null.region], email.click_rate[
-                    null.region], 1.0
+                open_rate[r], click_rate[r], conversion[r] = (
+                    email.open_rate[null.region],
+                    email.click_rate[null.region],
+                    1.0,
+                )
         open_rate = np.clip(open_rate, 0, 1)
         return ArmRates(open_rate, np.minimum(click_rate, open_rate), conversion)
 
@@ -92,18 +95,26 @@ class ResponseModel:
         rows = []
         for (campaign_id, variant_id), arm in self.arms.items():
             for r, region in enumerate(REGIONS):
-                rows.append({
-                    "campaign_id": campaign_id,
-                    "variant_id": variant_id,
-                    "region": region,
-                    "open_rate": round(float(arm.open[r]), 6),
-                    "click_rate": round(float(arm.click[r]), 6),
-                    "conversion_rate": round(float(min(
-                        MAX_CONVERSION_PROBABILITY,
-                        self.conversion[email_channel, r] * arm.conversion_multiplier[r]
-                        * self.region_propensity_factor[r],
-                    )), 6),
-                })
+                rows.append(
+                    {
+                        "campaign_id": campaign_id,
+                        "variant_id": variant_id,
+                        "region": region,
+                        "open_rate": round(float(arm.open[r]), 6),
+                        "click_rate": round(float(arm.click[r]), 6),
+                        "conversion_rate": round(
+                            float(
+                                min(
+                                    MAX_CONVERSION_PROBABILITY,
+                                    self.conversion[email_channel, r]
+                                    * arm.conversion_multiplier[r]
+                                    * self.region_propensity_factor[r],
+                                )
+                            ),
+                            6,
+                        ),
+                    }
+                )
         return pd.DataFrame(rows)
 
     def channel_rates(self) -> pd.DataFrame:
@@ -111,12 +122,14 @@ class ResponseModel:
         rows = []
         for c, channel in enumerate(CHANNEL_NAMES):
             for r, region in enumerate(REGIONS):
-                rows.append({
-                    "channel": channel,
-                    "region": region,
-                    "conversion_rate": round(float(self.conversion[c, r] * self.region_propensity_factor[r]), 6),
-                    "cpc_usd": CHANNELS[channel].cpc_usd or None,
-                })
+                rows.append(
+                    {
+                        "channel": channel,
+                        "region": region,
+                        "conversion_rate": round(float(self.conversion[c, r] * self.region_propensity_factor[r]), 6),
+                        "cpc_usd": CHANNELS[channel].cpc_usd or None,
+                    }
+                )
         return pd.DataFrame(rows)
 
     def planted_effects(self) -> dict[str, object]:
@@ -137,14 +150,17 @@ class ResponseModel:
         for null in self.scenario.null_slices:
             entry = {"type": _kind(null), **asdict(null)}
             if isinstance(null, ChannelsEqual):
-                rows = channel_rates[(channel_rates["region"] == null.region) & channel_rates["channel"].isin(null.channels)]
+                rows = channel_rates[
+                    (channel_rates["region"] == null.region) & channel_rates["channel"].isin(null.channels)
+                ]
                 entry["conversion_rate_by_channel"] = dict(zip(rows["channel"], rows["conversion_rate"]))
             else:
                 rows = arm_rates[(arm_rates["campaign_id"] == null.campaign) & (arm_rates["region"] == null.region)]
                 entry["rates_by_variant"] = {
                     v: {"open_rate": o, "click_rate": c, "conversion_rate": k}
-                    for v, o, c, k in zip(rows["variant_id"], rows["open_rate"], rows["click_rate"],
-                                          rows["conversion_rate"])
+                    for v, o, c, k in zip(
+                        rows["variant_id"], rows["open_rate"], rows["click_rate"], rows["conversion_rate"]
+                    )
                 }
             null_slices.append(entry)
         volume = [asdict(change) for change in self.scenario.volume]  # traffic changes (week-over-week anomalies)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
@@ -76,8 +76,18 @@ class CrmReexport:
     shuffle: tuple[str, ...]
 
 
-GENERIC_FIELDS = ("first_name", "last_name", "email", "phone", "company", "job_title", "country", "city", "postcode",
-                  "birth_date")
+GENERIC_FIELDS = (
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "company",
+    "job_title",
+    "country",
+    "city",
+    "postcode",
+    "birth_date",
+)
 
 
 @dataclass(frozen=True)
@@ -287,12 +297,20 @@ class _Propensity(Section):
 
         for attribute, given in value.items():
             if attribute not in PROPENSITY_ATTRIBUTES:
-                raise Invalid(f"one of the attributes {', '.join(PROPENSITY_ATTRIBUTES)}", (attribute,),
-                              got=phrased(f"the unknown key {attribute!r}"), has_got=True)
+                raise Invalid(
+                    f"one of the attributes {', '.join(PROPENSITY_ATTRIBUTES)}",
+                    (attribute,),
+                    got=phrased(f"the unknown key {attribute!r}"),
+                    has_got=True,
+                )
             for name in given:
                 if name not in PROPENSITY_ATTRIBUTES[attribute]:
-                    raise Invalid(f"one of {', '.join(PROPENSITY_ATTRIBUTES[attribute])}", (attribute, name),
-                                  got=phrased(f"the unknown key {name!r}"), has_got=True)
+                    raise Invalid(
+                        f"one of {', '.join(PROPENSITY_ATTRIBUTES[attribute])}",
+                        (attribute, name),
+                        got=phrased(f"the unknown key {name!r}"),
+                        has_got=True,
+                    )
         for attribute, names in PROPENSITY_ATTRIBUTES.items():
             for name in names:
                 if name not in value.get(attribute, {}):
@@ -358,8 +376,9 @@ class _Email(Section):
     def _clicks_within_opens(self) -> _Email:
         for region in REGIONS:
             if self.click_rate[region] > self.open_rate[region]:
-                raise Invalid(f"clicks per delivered email at most the opens ({self.open_rate[region]:g})",
-                              ("click_rate", region))
+                raise Invalid(
+                    f"clicks per delivered email at most the opens ({self.open_rate[region]:g})", ("click_rate", region)
+                )
         return self
 
 
@@ -384,8 +403,13 @@ class _Campaign(Section):
     @classmethod
     def _holdout_reserved(cls, value: dict[str, _Variant]) -> dict[str, _Variant]:
         if HOLDOUT_VARIANT in value:
-            raise Invalid(f"a variant id other than '{HOLDOUT_VARIANT}' (reserved for the holdout group: set "
-                          "holdout_share instead)", (HOLDOUT_VARIANT,), got=HOLDOUT_VARIANT, has_got=True)
+            raise Invalid(
+                f"a variant id other than '{HOLDOUT_VARIANT}' (reserved for the holdout group: set "
+                "holdout_share instead)",
+                (HOLDOUT_VARIANT,),
+                got=HOLDOUT_VARIANT,
+                has_got=True,
+            )
         return value
 
 
@@ -466,8 +490,8 @@ class _ChannelsEqual(Section):
         return value
 
 
-_Effect = Annotated[Union[_ChannelConversion, _VariantLift], Field(discriminator="type")]
-_NullSlice = Annotated[Union[_VariantsEqual, _ChannelsEqual], Field(discriminator="type")]
+_Effect = Annotated[_ChannelConversion | _VariantLift, Field(discriminator="type")]
+_NullSlice = Annotated[_VariantsEqual | _ChannelsEqual, Field(discriminator="type")]
 
 
 class _ScenarioFile(DomainSettings):
@@ -513,22 +537,30 @@ class _ScenarioFile(DomainSettings):
         for i, effect in enumerate(self.effects):
             for j, null in enumerate(self.null_slices):
                 clash = (
-                    isinstance(effect, _ChannelConversion) and isinstance(null, _ChannelsEqual)
-                    and effect.region == null.region and effect.channel in null.channels
+                    isinstance(effect, _ChannelConversion)
+                    and isinstance(null, _ChannelsEqual)
+                    and effect.region == null.region
+                    and effect.channel in null.channels
                 ) or (
-                    isinstance(effect, _VariantLift) and isinstance(null, _VariantsEqual)
+                    isinstance(effect, _VariantLift)
+                    and isinstance(null, _VariantsEqual)
                     and (effect.campaign, effect.region) == (null.campaign, null.region)
                 )
                 if clash:
-                    raise Invalid(f"an effect outside null_slices[{j}], where nothing may differ", ("effects", i),
-                                  got=phrased("an effect inside it"), has_got=True)
+                    raise Invalid(
+                        f"an effect outside null_slices[{j}], where nothing may differ",
+                        ("effects", i),
+                        got=phrased("an effect inside it"),
+                        has_got=True,
+                    )
         return self
 
     def to_scenario(self, file: Path, sha256: str) -> Scenario:
         """The simulator's view of the validated file."""
-        dirty = {source: DirtyRates(**(getattr(self.dirty, source).model_dump() if getattr(self.dirty, source)
-                                       else {}))
-                 for source in DIRTY_KEYS}
+        dirty = {
+            source: DirtyRates(**(getattr(self.dirty, source).model_dump() if getattr(self.dirty, source) else {}))
+            for source in DIRTY_KEYS
+        }
         return Scenario(
             name=self.name or file.stem,
             path=file,
@@ -537,28 +569,48 @@ class _ScenarioFile(DomainSettings):
             behaviour=Behaviour(**self.behaviour.model_dump()),
             propensity=PropensityModel(**self.propensity.model_dump()),
             identity_noise=IdentityNoise(**self.identity_noise.model_dump()),
-            crm=CrmSettings(presence=dict(self.crm.presence), update_rate=self.crm.update_rate,
-                            reexports=tuple(CrmReexport(r.day, tuple(r.systems), tuple(r.shuffle))
-                                            for r in self.crm.reexports),
-                            generic=GenericCrmSettings(self.crm.generic.presence, self.crm.generic.records_per_person,
-                                                       tuple(self.crm.generic.fields),
-                                                       self.crm.generic.birth_date_error_rate)),
+            crm=CrmSettings(
+                presence=dict(self.crm.presence),
+                update_rate=self.crm.update_rate,
+                reexports=tuple(CrmReexport(r.day, tuple(r.systems), tuple(r.shuffle)) for r in self.crm.reexports),
+                generic=GenericCrmSettings(
+                    self.crm.generic.presence,
+                    self.crm.generic.records_per_person,
+                    tuple(self.crm.generic.fields),
+                    self.crm.generic.birth_date_error_rate,
+                ),
+            ),
             consent=ConsentSettings(**self.consent.model_dump()),
             email=EmailSettings(**self.email.model_dump()),
             email_campaigns=tuple(
                 EmailCampaignSpec(
-                    campaign_id=c.id, name=c.name, objective=c.objective, first_day=c.first_day,
-                    every_days=c.every_days, audience_share=c.audience_share, holdout_share=c.holdout_share,
+                    campaign_id=c.id,
+                    name=c.name,
+                    objective=c.objective,
+                    first_day=c.first_day,
+                    every_days=c.every_days,
+                    audience_share=c.audience_share,
+                    holdout_share=c.holdout_share,
                     cost_per_send=c.cost_per_send,
-                    variants=tuple(EmailVariant(v_id, v.name, v.open_multiplier, v.click_multiplier)
-                                   for v_id, v in c.variants.items()),
-                ) for c in self.email_campaigns),
+                    variants=tuple(
+                        EmailVariant(v_id, v.name, v.open_multiplier, v.click_multiplier)
+                        for v_id, v in c.variants.items()
+                    ),
+                )
+                for c in self.email_campaigns
+            ),
             dirty=dirty,
             volume=tuple(VolumeChange(v.from_day, v.to_day, v.factor) for v in self.volume),
             effects=tuple(
-                ChannelConversion(e.channel, e.region, e.multiplier) if isinstance(e, _ChannelConversion)
-                else VariantLift(e.campaign, e.variant, e.region, e.metric, e.lift) for e in self.effects),
+                ChannelConversion(e.channel, e.region, e.multiplier)
+                if isinstance(e, _ChannelConversion)
+                else VariantLift(e.campaign, e.variant, e.region, e.metric, e.lift)
+                for e in self.effects
+            ),
             null_slices=tuple(
-                VariantsEqual(n.campaign, n.region) if isinstance(n, _VariantsEqual)
-                else ChannelsEqual(tuple(n.channels), n.region) for n in self.null_slices),
+                VariantsEqual(n.campaign, n.region)
+                if isinstance(n, _VariantsEqual)
+                else ChannelsEqual(tuple(n.channels), n.region)
+                for n in self.null_slices
+            ),
         )

@@ -110,8 +110,13 @@ def simulate_sessions(
     n = population.size
     factor = population.propensity_factor
     weekend = day_of(start, day).weekday() >= 5
-    rate = (scenario.behaviour.sessions_per_person_day * population.engagement * (0.5 + 0.5 * factor)
-            * (scenario.behaviour.weekend_factor if weekend else 1.0) * scenario.volume_factor(day))
+    rate = (
+        scenario.behaviour.sessions_per_person_day
+        * population.engagement
+        * (0.5 + 0.5 * factor)
+        * (scenario.behaviour.weekend_factor if weekend else 1.0)
+        * scenario.volume_factor(day)
+    )
     n_regular = g.poisson(rate)
     signing_up = population.signup_day == day
     n_regular[signing_up] = np.maximum(n_regular[signing_up], 1)
@@ -120,17 +125,26 @@ def simulate_sessions(
     mix_p = np.array(list(SESSION_CHANNEL_MIX.values()))
     regular_person = np.repeat(np.arange(n), n_regular)
     n_clicks, n_webinar = len(email_clicks), len(webinar_people)
-    person = np.concatenate([regular_person, email_clicks["person_idx"].to_numpy(dtype=np.int64),
-                             webinar_people.astype(np.int64)])
-    kind = np.concatenate([np.full(len(regular_person), REGULAR), np.full(n_clicks, EMAIL_CLICK),
-                           np.full(n_webinar, WEBINAR_REGISTRATION)])
-    channel = np.concatenate([
-        mix_channels[g.choice(len(mix_p), size=len(regular_person), p=mix_p / mix_p.sum())],
-        np.full(n_clicks, CHANNEL_NAMES.index("email")),
-        np.full(n_webinar, CHANNEL_NAMES.index("webinar")),
-    ])
-    send_row = np.concatenate([np.full(len(regular_person), -1), email_clicks.index.to_numpy(dtype=np.int64),
-                               np.full(n_webinar, -1)])
+    person = np.concatenate(
+        [regular_person, email_clicks["person_idx"].to_numpy(dtype=np.int64), webinar_people.astype(np.int64)]
+    )
+    kind = np.concatenate(
+        [
+            np.full(len(regular_person), REGULAR),
+            np.full(n_clicks, EMAIL_CLICK),
+            np.full(n_webinar, WEBINAR_REGISTRATION),
+        ]
+    )
+    channel = np.concatenate(
+        [
+            mix_channels[g.choice(len(mix_p), size=len(regular_person), p=mix_p / mix_p.sum())],
+            np.full(n_clicks, CHANNEL_NAMES.index("email")),
+            np.full(n_webinar, CHANNEL_NAMES.index("webinar")),
+        ]
+    )
+    send_row = np.concatenate(
+        [np.full(len(regular_person), -1), email_clicks.index.to_numpy(dtype=np.int64), np.full(n_webinar, -1)]
+    )
 
     # Keep at most MAX_SESSIONS_PER_DAY per person, dropping ordinary visits first.
     order = np.lexsort((g.random(len(person)), kind == REGULAR, person))
@@ -144,7 +158,8 @@ def simulate_sessions(
     weights_total = PRIMARY_DEVICE_WEIGHT + population.device_count[person] - 1
     pick = g.random(m) * weights_total
     device = population.device_start[person] + np.where(
-        pick < PRIMARY_DEVICE_WEIGHT, 0, 1 + np.floor(pick - PRIMARY_DEVICE_WEIGHT).astype(np.int64))
+        pick < PRIMARY_DEVICE_WEIGHT, 0, 1 + np.floor(pick - PRIMARY_DEVICE_WEIGHT).astype(np.int64)
+    )
 
     campaign = index.paid[channel, region]
     ad_group = np.where(campaign >= 0, g.integers(0, 2, m), -1)
@@ -173,9 +188,23 @@ def simulate_sessions(
     n_events = np.clip(np.maximum(g.geometric(EVENTS_GEOMETRIC_P, m), required), 1, MAX_EVENTS)
 
     sessions = DaySessions(
-        day=day, person=person, device=device, channel=channel, campaign=campaign, ad_group=ad_group,
-        variant_id=variant_id, email_send_row=send_row, email_message_id=message_id, start_s=start_s, n_events=n_events, signup=signup,
-        login=login, webinar=webinar, demo=demo, convert=convert, referrer_pick=g.integers(0, 1 << 30, m),
+        day=day,
+        person=person,
+        device=device,
+        channel=channel,
+        campaign=campaign,
+        ad_group=ad_group,
+        variant_id=variant_id,
+        email_send_row=send_row,
+        email_message_id=message_id,
+        start_s=start_s,
+        n_events=n_events,
+        signup=signup,
+        login=login,
+        webinar=webinar,
+        demo=demo,
+        convert=convert,
+        referrer_pick=g.integers(0, 1 << 30, m),
         utm_upper=g.random(m) < UTM_CASE_NOISE_RATE,
     )
     return _reorder(sessions, np.lexsort((person, start_s)))
@@ -237,5 +266,13 @@ def session_utm(sessions: DaySessions, campaigns: list[Campaign]) -> pd.DataFram
                 term[rows] = np.asarray(SEARCH_TERMS, dtype=object)[sessions.ad_group[rows]]
         elif channel_name == "email":
             content[rows] = sessions.variant_id[rows]
-    return pd.DataFrame({"utm_source": source, "utm_medium": medium, "utm_campaign": name,
-                         "utm_content": content, "utm_term": term, "referrer": referrer})
+    return pd.DataFrame(
+        {
+            "utm_source": source,
+            "utm_medium": medium,
+            "utm_campaign": name,
+            "utm_content": content,
+            "utm_term": term,
+            "referrer": referrer,
+        }
+    )

@@ -59,8 +59,10 @@ def manifest(config: WorldConfig, scenario: Scenario, entries: list[ManifestEntr
     """Config, scenario and per-file record counts; exact with respect to ingestion/contracts.py."""
     totals: dict[str, dict[str, int]] = {}
     for e in entries:
-        t = totals.setdefault(e.source, {"files": 0, "rows_total": 0, "rows_valid": 0, "rows_malformed": 0,
-                                         "rows_duplicate": 0, "rows_late": 0})
+        t = totals.setdefault(
+            e.source,
+            {"files": 0, "rows_total": 0, "rows_valid": 0, "rows_malformed": 0, "rows_duplicate": 0, "rows_late": 0},
+        )
         t["files"] += 1
         for key in ("rows_total", "rows_valid", "rows_malformed", "rows_duplicate", "rows_late"):
             t[key] += getattr(e, key)
@@ -79,7 +81,7 @@ def manifest(config: WorldConfig, scenario: Scenario, entries: list[ManifestEntr
             "rows_valid": "records that satisfy the landing contract and load into raw (incl. duplicates, late)",
             "rows_malformed": "records the contract rejects (quarantined)",
             "rows_duplicate": "valid records whose duplicate key already appeared (earlier in the file or in an "
-                              "earlier file of the source, files in path order)",
+            "earlier file of the source, files in path order)",
             "rows_late": "valid, non-duplicate events whose timestamp is on a day before the file's day",
         },
         "duplicate_keys": DUPLICATE_KEYS,

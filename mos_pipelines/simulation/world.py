@@ -103,10 +103,17 @@ class SteppedWorld:
 
     def __init__(self, config: WorldConfig, mos_home: Path, progress: Progress | None = None) -> None:
         self.config = config
-        self._run = _WorldRun(config, load_scenario(config.scenario), Path(mos_home),
-                              progress or (lambda stage, done, total: None))
-        self._run._write(LandingFile("campaigns/campaigns.csv", "campaigns", campaign_header(),
-                                     campaign_rows(self._run.campaigns, self._run.start)))
+        self._run = _WorldRun(
+            config, load_scenario(config.scenario), Path(mos_home), progress or (lambda stage, done, total: None)
+        )
+        self._run._write(
+            LandingFile(
+                "campaigns/campaigns.csv",
+                "campaigns",
+                campaign_header(),
+                campaign_rows(self._run.campaigns, self._run.start),
+            )
+        )
         self._next_day = 0
         people = self._run.population.people
         self._email = people["marketing_email"].to_numpy()
@@ -198,10 +205,12 @@ class _WorldRun:
         self.campaigns: list[Campaign] = build_campaigns(scenario, people_per_region)
         self.index = CampaignIndex.build(self.campaigns)
         factor = self.population.propensity_factor
-        region_factor = np.array([
-            factor[self.population.region_idx == r].mean() if (self.population.region_idx == r).any() else 1.0
-            for r in range(len(REGIONS))
-        ])
+        region_factor = np.array(
+            [
+                factor[self.population.region_idx == r].mean() if (self.population.region_idx == r).any() else 1.0
+                for r in range(len(REGIONS))
+            ]
+        )
         self.response = ResponseModel(scenario, region_factor)
         self.renderer = EventRenderer(self.population, self.seed)
         self.seen_device = np.zeros(len(self.population.devices), dtype=bool)
@@ -224,8 +233,11 @@ class _WorldRun:
         self.dirty_kinds.extend((file.source, kind) for _, _, kind in found)
 
     def simulate(self) -> None:
-        self._write(LandingFile("campaigns/campaigns.csv", "campaigns", campaign_header(),
-                                campaign_rows(self.campaigns, self.start)))
+        self._write(
+            LandingFile(
+                "campaigns/campaigns.csv", "campaigns", campaign_header(), campaign_rows(self.campaigns, self.start)
+            )
+        )
         days = self.config.days
         for day in range(days):
             self.report("days", day, days)
@@ -240,14 +252,25 @@ class _WorldRun:
         stamp = day_of(start, day).isoformat()
 
         if email is None:
-            email = simulate_sends(day, seed, population, scenario, self.assignment,
-                                   self.consent.email_allowed(day), self.response)
+            email = simulate_sends(
+                day, seed, population, scenario, self.assignment, self.consent.email_allowed(day), self.response
+            )
         sends = email.sends
-        sessions = simulate_sessions(day, seed, start, population, scenario, self.response, self.index,
-                                     email.clicks, self.crm.webinar_registrations(day))
+        sessions = simulate_sessions(
+            day,
+            seed,
+            start,
+            population,
+            scenario,
+            self.response,
+            self.index,
+            email.clicks,
+            self.crm.webinar_registrations(day),
+        )
         clicked = np.flatnonzero(sessions.email_send_row >= 0)
-        set_click_times(sends, sessions.email_send_row[clicked], sessions.start_s[clicked] - 1.0,
-                        rng(seed, Stream.EMAIL_TIMES, day))
+        set_click_times(
+            sends, sessions.email_send_row[clicked], sessions.start_s[clicked] - 1.0, rng(seed, Stream.EMAIL_TIMES, day)
+        )
         sends.loc[sends["clicked"] & sends["clicked_s"].isna(), "clicked"] = False  # a click without a visit
         unsubscribed = sends[sends["unsubscribed"]]
         unsub_person = unsubscribed["person_idx"].to_numpy(dtype=np.int64)
@@ -261,7 +284,9 @@ class _WorldRun:
         spend = ad_spend_day(sessions, orders, self.campaigns, seed, start)
         note_lines, note_facts = notes_day(day, seed, start, population, self.crm)
         consent_rows = self.consent.rows(
-            day, start, rng(seed, Stream.CONSENT_DAY, day),
+            day,
+            start,
+            rng(seed, Stream.CONSENT_DAY, day),
             (unsub_person, unsubscribed["unsubscribed_s"].to_numpy()),
             population.people["marketing_email"].to_numpy(),
         )
@@ -278,13 +303,18 @@ class _WorldRun:
         inject_csv(consent_file, dirty["consent"], dirty_rng(seed, "consent", day))
         self._write(consent_file)
         for part, platform in enumerate(PLATFORMS):
-            spend_file = LandingFile(f"ad_spend/{platform}/spend_{stamp}.csv", "ad_spend", ad_spend_header(),
-                                     ad_spend_rows(spend, platform))
+            spend_file = LandingFile(
+                f"ad_spend/{platform}/spend_{stamp}.csv", "ad_spend", ad_spend_header(), ad_spend_rows(spend, platform)
+            )
             inject_csv(spend_file, dirty["ad_spend"], dirty_rng(seed, "ad_spend", day, part))
             self._write(spend_file)
         for part, system in enumerate(crm_systems(self.scenario)):
-            crm_file = LandingFile(f"crm_contacts/{system}/{FILE_STEMS[system]}_{stamp}.csv", "crm_contacts",
-                                   crm_header(system), self.crm.export(system, day))
+            crm_file = LandingFile(
+                f"crm_contacts/{system}/{FILE_STEMS[system]}_{stamp}.csv",
+                "crm_contacts",
+                crm_header(system),
+                self.crm.export(system, day),
+            )
             inject_csv(crm_file, dirty["crm_contacts"], dirty_rng(seed, "crm_contacts", day, part), crm_system=system)
             self._write(crm_file)
         notes_file = LandingFile(f"crm_notes/notes_{stamp}.jsonl", "crm_notes", None, note_lines)
@@ -294,8 +324,9 @@ class _WorldRun:
         self._collect_truth(day, sessions, timeline, orders, sends, spend, note_facts)
         return sends
 
-    def _write_events(self, day: int, stamp: str, lines: list[str], sessions: DaySessions,
-                      line_session: np.ndarray) -> None:
+    def _write_events(
+        self, day: int, stamp: str, lines: list[str], sessions: DaySessions, line_session: np.ndarray
+    ) -> None:
         rates = self.scenario.dirty["events"]
         delivery = plan_event_delivery(len(lines), rates, dirty_rng(self.seed, "events", day, part=1))
         session_ids = sessions.session_ids
@@ -310,8 +341,16 @@ class _WorldRun:
 
     # -- truth -----------------------------------------------------------------------------------
 
-    def _collect_truth(self, day: int, sessions: DaySessions, timeline: pd.DataFrame, orders: pd.DataFrame,
-                       sends: pd.DataFrame, spend: pd.DataFrame, note_facts: pd.DataFrame) -> None:
+    def _collect_truth(
+        self,
+        day: int,
+        sessions: DaySessions,
+        timeline: pd.DataFrame,
+        orders: pd.DataFrame,
+        sends: pd.DataFrame,
+        spend: pd.DataFrame,
+        note_facts: pd.DataFrame,
+    ) -> None:
         population, start = self.population, self.start
         people = population.people
         session_ids = np.asarray(sessions.session_ids, dtype=object)
@@ -321,65 +360,82 @@ class _WorldRun:
         order_of_session[orders["session_row"].to_numpy()] = orders["order_id"].to_numpy()
         campaign_ids = np.asarray([c.campaign_id for c in self.campaigns] + [None], dtype=object)
         ad_groups = [c.ad_group_ids for c in self.campaigns]
-        self.truth["sessions"].append(pd.DataFrame({
-            "session_id": session_ids,
-            "day": day,
-            "person_id": people["person_id"].to_numpy()[sessions.person],
-            "anonymous_id": population.devices["anonymous_id"].to_numpy()[sessions.device],
-            "start_at": _timestamps(start, sessions.start_s),
-            "end_at": _timestamps(start, end_s),
-            "channel": np.asarray(CHANNEL_NAMES, dtype=object)[sessions.channel],
-            "campaign_id": campaign_ids[sessions.campaign],
-            "ad_group_id": [ad_groups[c][a] if a >= 0 else None for c, a in zip(sessions.campaign, sessions.ad_group)],
-            "variant_id": np.where(sessions.variant_id == "", None, sessions.variant_id),
-            "region": np.asarray(REGIONS, dtype=object)[population.region_idx[sessions.person]],
-            "n_events": sessions.n_events,
-            "n_events_landed": sessions.n_events,
-            "signed_up": sessions.signup,
-            "logged_in": sessions.login,
-            "webinar_registration": sessions.webinar,
-            "demo_request": sessions.demo,
-            "converted": sessions.convert,
-            "order_id": order_of_session,
-        }))
-        self.truth["orders"].append(pd.DataFrame({
-            "order_id": orders["order_id"],
-            "person_id": people["person_id"].to_numpy()[orders["person_idx"].to_numpy()],
-            "session_id": session_ids[orders["session_row"].to_numpy()],
-            "channel": orders["channel"],
-            "campaign_id": campaign_ids[sessions.campaign[orders["session_row"].to_numpy()]],
-            "variant_id": [v or None for v in sessions.variant_id[orders["session_row"].to_numpy()]],
-            "region": orders["region"],
-            "user_id": orders["user_id"].replace("", None),
-            "email": orders["email"].replace("", None),
-            "product_id": orders["product_id"],
-            "seats": orders["seats"],
-            "amount": orders["amount"],
-            "currency": orders["currency"],
-            "amount_usd": orders["amount_usd"],
-            "status": orders["status"],
-            "created_at": _timestamps(start, orders["created_s"].to_numpy()),
-        }))
+        self.truth["sessions"].append(
+            pd.DataFrame(
+                {
+                    "session_id": session_ids,
+                    "day": day,
+                    "person_id": people["person_id"].to_numpy()[sessions.person],
+                    "anonymous_id": population.devices["anonymous_id"].to_numpy()[sessions.device],
+                    "start_at": _timestamps(start, sessions.start_s),
+                    "end_at": _timestamps(start, end_s),
+                    "channel": np.asarray(CHANNEL_NAMES, dtype=object)[sessions.channel],
+                    "campaign_id": campaign_ids[sessions.campaign],
+                    "ad_group_id": [
+                        ad_groups[c][a] if a >= 0 else None for c, a in zip(sessions.campaign, sessions.ad_group)
+                    ],
+                    "variant_id": np.where(sessions.variant_id == "", None, sessions.variant_id),
+                    "region": np.asarray(REGIONS, dtype=object)[population.region_idx[sessions.person]],
+                    "n_events": sessions.n_events,
+                    "n_events_landed": sessions.n_events,
+                    "signed_up": sessions.signup,
+                    "logged_in": sessions.login,
+                    "webinar_registration": sessions.webinar,
+                    "demo_request": sessions.demo,
+                    "converted": sessions.convert,
+                    "order_id": order_of_session,
+                }
+            )
+        )
+        self.truth["orders"].append(
+            pd.DataFrame(
+                {
+                    "order_id": orders["order_id"],
+                    "person_id": people["person_id"].to_numpy()[orders["person_idx"].to_numpy()],
+                    "session_id": session_ids[orders["session_row"].to_numpy()],
+                    "channel": orders["channel"],
+                    "campaign_id": campaign_ids[sessions.campaign[orders["session_row"].to_numpy()]],
+                    "variant_id": [v or None for v in sessions.variant_id[orders["session_row"].to_numpy()]],
+                    "region": orders["region"],
+                    "user_id": orders["user_id"].replace("", None),
+                    "email": orders["email"].replace("", None),
+                    "product_id": orders["product_id"],
+                    "seats": orders["seats"],
+                    "amount": orders["amount"],
+                    "currency": orders["currency"],
+                    "amount_usd": orders["amount_usd"],
+                    "status": orders["status"],
+                    "created_at": _timestamps(start, orders["created_s"].to_numpy()),
+                }
+            )
+        )
         click_session = np.full(len(sends), None, dtype=object)
         click_order = np.full(len(sends), None, dtype=object)
         clicked = np.flatnonzero(sessions.email_send_row >= 0)
         click_session[sessions.email_send_row[clicked]] = session_ids[clicked]
         click_order[sessions.email_send_row[clicked]] = order_of_session[clicked]
-        self.truth["email_sends"].append(pd.DataFrame({
-            "day": sends["day"],
-            "campaign_id": sends["campaign_id"],
-            "variant_id": sends["variant_id"],
-            "is_holdout": sends["is_holdout"],
-            "person_id": people["person_id"].to_numpy()[sends["person_idx"].to_numpy(dtype=np.int64)],
-            "region": sends["region"],
-            "message_id": sends["message_id"].replace("", None),
-            "recipient_email": sends["recipient_email"],
-            **{flag: sends[flag] for flag in ("sent", "bounced", "delivered", "opened", "clicked", "unsubscribed")},
-            "session_id": click_session,
-            "order_id": click_order,
-            "cost_usd": sends["cost"],
-            "sent_at": _timestamps(start, sends["sent_s"].to_numpy()),
-        }))
+        self.truth["email_sends"].append(
+            pd.DataFrame(
+                {
+                    "day": sends["day"],
+                    "campaign_id": sends["campaign_id"],
+                    "variant_id": sends["variant_id"],
+                    "is_holdout": sends["is_holdout"],
+                    "person_id": people["person_id"].to_numpy()[sends["person_idx"].to_numpy(dtype=np.int64)],
+                    "region": sends["region"],
+                    "message_id": sends["message_id"].replace("", None),
+                    "recipient_email": sends["recipient_email"],
+                    **{
+                        flag: sends[flag]
+                        for flag in ("sent", "bounced", "delivered", "opened", "clicked", "unsubscribed")
+                    },
+                    "session_id": click_session,
+                    "order_id": click_order,
+                    "cost_usd": sends["cost"],
+                    "sent_at": _timestamps(start, sends["sent_s"].to_numpy()),
+                }
+            )
+        )
         self.truth["ad_spend"].append(spend)
         self.truth["notes_facts"].append(note_facts)
         self.expected.add_day(day, sends)
@@ -391,16 +447,35 @@ class _WorldRun:
         crm = self.crm.frame[self.crm.frame["export_day"] < days]
         devices = population.devices[self.seen_device]
         signed_up = population.signup_day < days
-        return pd.concat([
-            pd.DataFrame({"source": crm["system"], "source_record_id": crm["record_id"],
-                          "true_entity_id": person_id[crm["person_idx"].to_numpy()]}),
-            pd.DataFrame({"source": "segment_anonymous_id", "source_record_id": devices["anonymous_id"],
-                          "true_entity_id": person_id[devices["person_idx"].to_numpy()]}),
-            pd.DataFrame({"source": "segment_user_id", "source_record_id": population.people["user_id"][signed_up],
-                          "true_entity_id": person_id[signed_up]}),
-            pd.DataFrame({"source": "orders", "source_record_id": orders["order_id"],
-                          "true_entity_id": orders["person_id"]}),
-        ], ignore_index=True)
+        return pd.concat(
+            [
+                pd.DataFrame(
+                    {
+                        "source": crm["system"],
+                        "source_record_id": crm["record_id"],
+                        "true_entity_id": person_id[crm["person_idx"].to_numpy()],
+                    }
+                ),
+                pd.DataFrame(
+                    {
+                        "source": "segment_anonymous_id",
+                        "source_record_id": devices["anonymous_id"],
+                        "true_entity_id": person_id[devices["person_idx"].to_numpy()],
+                    }
+                ),
+                pd.DataFrame(
+                    {
+                        "source": "segment_user_id",
+                        "source_record_id": population.people["user_id"][signed_up],
+                        "true_entity_id": person_id[signed_up],
+                    }
+                ),
+                pd.DataFrame(
+                    {"source": "orders", "source_record_id": orders["order_id"], "true_entity_id": orders["person_id"]}
+                ),
+            ],
+            ignore_index=True,
+        )
 
     def write_truth(self) -> list[str]:
         self.report("truth", 0, 1)
@@ -408,8 +483,9 @@ class _WorldRun:
         population, people = self.population, self.population.people
         days = self.config.days
         sessions = _concat(self.truth["sessions"])
-        dropped = Counter(sid for d, items in self.carried.items() if d >= days for _, kind, sid in items
-                          if kind == LATE)
+        dropped = Counter(
+            sid for d, items in self.carried.items() if d >= days for _, kind, sid in items if kind == LATE
+        )
         if dropped:
             lost = sessions["session_id"].map(dropped).fillna(0).astype(np.int64)
             sessions["n_events_landed"] = sessions["n_events"] - lost
@@ -418,10 +494,13 @@ class _WorldRun:
         out.csv("identity_truth.csv", self._identity_truth(orders))
 
         signup_day = people["signup_day"]
-        out.csv("people.csv", people.assign(
-            log_engagement=np.log(people["engagement"]),
-            signup_date=[day_of(self.start, int(d)).isoformat() if pd.notna(d) else None for d in signup_day],
-        ))
+        out.csv(
+            "people.csv",
+            people.assign(
+                log_engagement=np.log(people["engagement"]),
+                signup_date=[day_of(self.start, int(d)).isoformat() if pd.notna(d) else None for d in signup_day],
+            ),
+        )
         out.csv("accounts.csv", population.accounts)
         out.json("propensity_model.json", propensity_model(self.scenario))
         out.parquet("sessions.parquet", sessions)

@@ -14,7 +14,7 @@ they are built by their own op (``defs/activation/assets.py``). Every one of the
 model must be downstream of a gated model: nothing is activated from data no gate has seen.
 
 Other models that read a table a Python asset writes (a source outside the landing schema ``raw``,
-e.g. ``mart_experiment_holdout`` over ``experiments.assignments``) and their descendants form the
+e.g. ``fct_experiment_holdout`` over ``experiments.assignments``) and their descendants form the
 *late* layer, built by its own op after those assets and before the sync models: left in the gated
 layer, they would make that op both upstream and downstream of the Python assets.
 """
@@ -120,15 +120,21 @@ def split_layers(manifest: Mapping[str, Any], gated_models: Iterable[str]) -> Db
     reads_models = {uid for uid in sync_ids if any(p in built for p in manifest["parent_map"].get(uid, []))}
     ungated = sorted(built[uid]["name"] for uid in reads_models - downstream)
     if ungated:
-        raise LayerError(f"sync model(s) {', '.join(ungated)} are not downstream of any quality gate "
-                         f"({', '.join(sorted(gated_models))}): activation would skip the gates")
+        raise LayerError(
+            f"sync model(s) {', '.join(ungated)} are not downstream of any quality gate "
+            f"({', '.join(sorted(gated_models))}): activation would skip the gates"
+        )
     activation_layer = (sync_ids | _walk(sync_ids, manifest["child_map"])) & set(built)
     late_ids = {uid for uid in built if uid not in activation_layer and _reads_python_assets(uid, manifest)}
     late_layer = (late_ids | _walk(late_ids, manifest["child_map"])) & set(built) - activation_layer
     gated_layer = {uid for uid in downstream - upstream if uid in built} - activation_layer - late_layer
     foundation = set(built) - gated_layer - activation_layer - late_layer
-    layer_of = {**{uid: 0 for uid in foundation}, **{uid: 1 for uid in gated_layer},
-                **{uid: 2 for uid in late_layer}, **{uid: 3 for uid in activation_layer}}
+    layer_of = {
+        **{uid: 0 for uid in foundation},
+        **{uid: 1 for uid in gated_layer},
+        **{uid: 2 for uid in late_layer},
+        **{uid: 3 for uid in activation_layer},
+    }
 
     def spanning(layer: int) -> tuple[str, ...]:
         """Tests with a parent in ``layer`` and one in a later layer: dbt's eager selection would run

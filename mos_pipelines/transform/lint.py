@@ -29,8 +29,11 @@ class Violation:
         return f"{self.file}:{self.line}:{self.position}: {self.code} {self.description}"
 
 
-def lint(paths: Iterable[str] = ("models", "tests"), project_dir: Path = DBT_PROJECT_DIR,
-         values: dict[str, Any] | None = None) -> tuple[list[Violation], int]:
+def lint(
+    paths: Iterable[str] = ("models", "tests"),
+    project_dir: Path = DBT_PROJECT_DIR,
+    values: dict[str, Any] | None = None,
+) -> tuple[list[Violation], int]:
     """Every sqlfluff violation in ``paths`` (relative to the dbt project) and the number of files linted, from
     the project folder (sqlfluff only takes the templater setting from the working directory's config)."""
     from sqlfluff.core import FluffConfig, Linter
@@ -58,6 +61,9 @@ def lint(paths: Iterable[str] = ("models", "tests"), project_dir: Path = DBT_PRO
     records = result.as_records()
     for record in records:
         for v in record["violations"]:
-            found.append(Violation(str(Path(record["filepath"])), v["start_line_no"], v["start_line_pos"], v["code"],
-                                   v["description"]))
+            found.append(
+                Violation(
+                    str(Path(record["filepath"])), v["start_line_no"], v["start_line_pos"], v["code"], v["description"]
+                )
+            )
     return found, len(records)

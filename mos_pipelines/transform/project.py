@@ -72,9 +72,21 @@ def ensure_manifest(project_dir: Path = DBT_PROJECT_DIR) -> Path:
         env = {**os.environ}
         env.setdefault("MOS_HOME", str(Path(".mos").resolve()))
         proc = subprocess.run(
-            [dbt_executable(), "parse", "--quiet", "--project-dir", str(project_dir), "--profiles-dir",
-             str(project_dir), "--vars", dbt_vars],
-            capture_output=True, text=True, env=env, cwd=project_dir,
+            [
+                dbt_executable(),
+                "parse",
+                "--quiet",
+                "--project-dir",
+                str(project_dir),
+                "--profiles-dir",
+                str(project_dir),
+                "--vars",
+                dbt_vars,
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=project_dir,
         )
         if proc.returncode != 0:
             raise DbtParseError(f"dbt parse failed in {project_dir}:\n{proc.stdout}\n{proc.stderr}")
@@ -89,13 +101,17 @@ def prepared_manifest(project_dir: Path = DBT_PROJECT_DIR) -> Path:
         return ensure_manifest(project_dir)
     manifest = project_dir / MANIFEST_FILE
     if not manifest.exists():
-        raise ManifestMissing(f"{manifest} does not exist: prepare the dbt manifest with `mos prepare` "
-                              "(`mos run` and `mos dev` do it themselves)")
+        raise ManifestMissing(
+            f"{manifest} does not exist: prepare the dbt manifest with `mos prepare` "
+            "(`mos run` and `mos dev` do it themselves)"
+        )
     stamp = manifest.parent / "mos_fingerprint.txt"
     if not stamp.exists() or stamp.read_text() != project_fingerprint(project_dir):
-        raise ManifestMissing(f"{manifest} is older than the dbt project's files (a model, test or seed changed since "
-                              "the last parse, or the parse failed): run `mos prepare` to parse it again and see "
-                              "dbt's error if there is one")
+        raise ManifestMissing(
+            f"{manifest} is older than the dbt project's files (a model, test or seed changed since "
+            "the last parse, or the parse failed): run `mos prepare` to parse it again and see "
+            "dbt's error if there is one"
+        )
     return manifest
 
 
@@ -115,7 +131,7 @@ def dbt_command(args: list[str], project_dir: Path = DBT_PROJECT_DIR) -> list[st
             if not isinstance(given, dict):
                 raise ValueError(f"--vars takes a YAML mapping, got {args[at + 1]!r}")
             values.update(given)
-            del args[at:at + 2]
+            del args[at : at + 2]
     command = [dbt_executable(), *args]
     if not args or args[0].startswith("-"):  # `dbt --version`, `dbt --help`: nothing to add
         return command

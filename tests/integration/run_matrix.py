@@ -48,8 +48,14 @@ class MatrixWorld:
 
 def mos(home: Path, *args: str, env: dict[str, str] | None = None) -> Outcome:
     """Run the `mos` command in a fresh process against ``home``, with the bundled lookalike audiences."""
-    env = {**os.environ, **QUIET_ENVIRONMENT, "MOS_HOME": str(home), "MOS_LOOKALIKE_CONFIG": str(BUNDLED_LOOKALIKE),
-           "COLUMNS": "200", **(env or {})}
+    env = {
+        **os.environ,
+        **QUIET_ENVIRONMENT,
+        "MOS_HOME": str(home),
+        "MOS_LOOKALIKE_CONFIG": str(BUNDLED_LOOKALIKE),
+        "COLUMNS": "200",
+        **(env or {}),
+    }
     done = subprocess.run([*MOS, *args], env=env, capture_output=True, text=True, cwd=PROJECT_ROOT)
     return Outcome(done.returncode, done.stdout, done.stderr)
 

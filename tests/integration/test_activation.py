@@ -26,8 +26,11 @@ from tests.integration.conftest import World, use_home
 
 pytestmark = pytest.mark.integration
 
-SYNC_PURPOSES = {"sync_email__nurture": "email_marketing", "sync_crm__lifecycle_stages": "email_marketing",
-                 "sync_ads__audience_members": "ad_personalization"}
+SYNC_PURPOSES = {
+    "sync_email__nurture": "email_marketing",
+    "sync_crm__lifecycle_stages": "email_marketing",
+    "sync_ads__audience_members": "ad_personalization",
+}
 
 
 @pytest.fixture(scope="module")
@@ -60,18 +63,30 @@ def test_sync_models_hold_only_customers_with_granted_consent_and_pass_the_conse
     assert world.first_run.success, world.first_run.failures
     with world.connect() as con:
         for model, purpose in SYNC_PURPOSES.items():
-            total, consented = con.execute(f"""
+            total, consented = con.execute(
+                f"""
                 select count(*), count(*) filter (where c.status = 'granted')
                 from activation.{model} s
-                left join marts.consent_current c on s.customer_id = c.customer_id and c.purpose = ?""",
-                                           [purpose]).fetchall()[0]
+                left join marts.dim_customer_consents c on s.customer_id = c.customer_id and c.purpose = ?""",
+                [purpose],
+            ).fetchall()[0]
             assert total == consented, model
         assert con.execute("select count(*) from activation.sync_email__nurture").fetchall()[0][0] > 0
-        variants = {r[0] for r in con.execute("select distinct variant_id from activation.sync_email__nurture").fetchall()}
-        arms = {r[0] for r in con.execute("select variant_id from staging.stg_marketing__campaign_variants "
-                                          "where campaign_id = 'em_trial_nurture' and not is_holdout").fetchall()}
+        variants = {
+            r[0] for r in con.execute("select distinct variant_id from activation.sync_email__nurture").fetchall()
+        }
+        arms = {
+            r[0]
+            for r in con.execute(
+                "select variant_id from staging.stg_marketing__campaign_variants "
+                "where campaign_id = 'em_trial_nurture' and not is_holdout"
+            ).fetchall()
+        }
         assert variants and variants <= arms  # the holdout never
-        sources = {r[0] for r in con.execute("select distinct assignment_source from activation.sync_email__nurture").fetchall()}
+        sources = {
+            r[0]
+            for r in con.execute("select distinct assignment_source from activation.sync_email__nurture").fetchall()
+        }
         assert sources == {"experiments.assignments"}  # the full build writes the experiments' assignments
         held_out_sent = con.execute("""
             select count(*) from activation.sync_email__nurture s
@@ -79,17 +94,26 @@ def test_sync_models_hold_only_customers_with_granted_consent_and_pass_the_conse
                 on a.experiment_id = 'em_trial_nurture' and a.unit_id = lower(trim(s.email_address)) and a.is_holdout
         """).fetchall()[0][0]
         assert held_out_sent == 0
-        gates = dict(con.execute("select asset || ':' || check_name, passed from ops.quality_results "
-                                 "where check_name like 'consent_%'").fetchall())
-    assert gates == {"activation/sync_email__nurture:consent_email_marketing": True,
-                     "activation/sync_crm__lifecycle_stages:consent_email_marketing": True,
-                     "activation/sync_ads__audience_members:consent_ad_personalization": True}
+        gates = dict(
+            con.execute(
+                "select asset || ':' || check_name, passed from ops.quality_results where check_name like 'consent_%'"
+            ).fetchall()
+        )
+    assert gates == {
+        "activation/sync_email__nurture:consent_email_marketing": True,
+        "activation/sync_crm__lifecycle_stages:consent_email_marketing": True,
+        "activation/sync_ads__audience_members:consent_ad_personalization": True,
+    }
 
 
 def test_sensor_asks_for_one_run_per_materialization_with_a_key_derived_from_it(world: World):
     first = sensor_tick(world, "email__nurture")
-    storage_id = dg.DagsterInstance.get().fetch_materializations(
-        dg.AssetKey(["activation", "sync_email__nurture"]), limit=1).records[0].storage_id
+    storage_id = (
+        dg.DagsterInstance.get()
+        .fetch_materializations(dg.AssetKey(["activation", "sync_email__nurture"]), limit=1)
+        .records[0]
+        .storage_id
+    )
     (request,) = first.run_requests
     assert request.run_key == f"email__nurture:{storage_id}"
     assert json.loads(first.cursor) == {"storage_id": storage_id}
@@ -100,20 +124,30 @@ def test_sensor_asks_for_one_run_per_materialization_with_a_key_derived_from_it(
 
 
 def test_deliveries_through_dagster_send_each_change_once_and_hold_unapproved_discounts(
-        world: World, hook: WebhookServer, activation_config: Path):
+    world: World, hook: WebhookServer, activation_config: Path
+):
     use_home(world.settings)
     home = world.settings.mos_home
     outcomes = {o.destination: o for o in run_activation()}
-    assert all(o.launched and o.success for o in outcomes.values()), [(o.destination, o.reason) for o in outcomes.values()]
+    assert all(o.launched and o.success for o in outcomes.values()), [
+        (o.destination, o.reason) for o in outcomes.values()
+    ]
     with world.connect() as con:
         rows = {m: con.execute(f"select count(*) from activation.{m}").fetchall()[0][0] for m in SYNC_PURPOSES}
-        held = con.execute("select count(*) from activation.sync_email__nurture where variant_id = 'B'").fetchall()[0][0]
-        phones = [r[0] for r in con.execute("select phone_e164 from activation.sync_ads__audience_members "
-                                            "where phone_e164 is not null").fetchall()]
+        held = con.execute("select count(*) from activation.sync_email__nurture where variant_id = 'B'").fetchall()[0][
+            0
+        ]
+        phones = [
+            r[0]
+            for r in con.execute(
+                "select phone_e164 from activation.sync_ads__audience_members where phone_e164 is not null"
+            ).fetchall()
+        ]
         # the bundled config has the LLM layer write each variant's copy once (offline provider: the template)
         copies = con.execute("select variant_id, renderer, flagged from activation.variant_copy").fetchall()
-        copy_calls = con.execute("select count(*) from ops.llm_calls where task = 'email_copy' "
-                                 "and outcome = 'ok'").fetchall()[0][0]
+        copy_calls = con.execute(
+            "select count(*) from ops.llm_calls where task = 'email_copy' and outcome = 'ok'"
+        ).fetchall()[0][0]
     assert copies and {(r[1], r[2]) for r in copies} == {("mos-offline/copywriter", False)}
     assert copy_calls == len(copies)
     outbox = files_under(home / "activation" / "outbox" / "email__nurture")
@@ -136,7 +170,9 @@ def test_deliveries_through_dagster_send_each_change_once_and_hold_unapproved_di
     assert len(hook.requests) == requests_before and files_under(home / "activation" / "audiences") == exports
     assert len(files_under(home / "activation" / "outbox" / "email__nurture")) == len(outbox)
     with world.connect() as con:  # the kept copy was reused: no new model call
-        assert con.execute("select count(*) from ops.llm_calls where task = 'email_copy'").fetchall()[0][0] == copy_calls
+        assert (
+            con.execute("select count(*) from ops.llm_calls where task = 'email_copy'").fetchall()[0][0] == copy_calls
+        )
 
     # approving the discount copy releases the recipients who waited for it, once
     with duckdb.connect(str(world.settings.warehouse_path)) as con:
@@ -162,23 +198,35 @@ def test_merge_points_assignments_decide_the_variant_and_slack_posts_an_insight_
                 "insert into insights.notifications (notification_id, created_at, source, severity, subject, title, "
                 "message, status, reader_id, insight_id, rank) values (?, now(), 'insights', 'info', 'email', "
                 "'Shared insight', 'one insight, three readers', 'new', ?, 'ins-shared', ?)",
-                [f"n-{reader}", reader, rank])
+                [f"n-{reader}", reader, rank],
+            )
 
-        units = [r[0] for r in con.execute("select lower(trim(email_address)) from activation.sync_email__nurture "
-                                           "order by 1").fetchall()]
+        units = [
+            r[0]
+            for r in con.execute(
+                "select lower(trim(email_address)) from activation.sync_email__nurture order by 1"
+            ).fetchall()
+        ]
         con.execute("create schema if not exists experiments")
-        con.execute("create or replace table experiments.assignments (experiment_id varchar, unit_id varchar, segment varchar, "
-                    "is_holdout boolean, variant_id varchar, allocation_date date)")
-        rows = [("em_trial_nurture", unit, "NA", i % 4 == 0, "C" if i % 2 else "A", None) for i, unit in enumerate(units)]
+        con.execute(
+            "create or replace table experiments.assignments (experiment_id varchar, unit_id varchar, segment varchar, "
+            "is_holdout boolean, variant_id varchar, allocation_date date)"
+        )
+        rows = [
+            ("em_trial_nurture", unit, "NA", i % 4 == 0, "C" if i % 2 else "A", None) for i, unit in enumerate(units)
+        ]
         con.executemany("insert into experiments.assignments values (?, ?, ?, ?, ?, ?)", rows)
     outcome = world.run("key:activation/sync_email__nurture or key:activation/sync_slack__top_notifications")
     assert outcome.success, outcome.failures
     with world.connect() as con:
         slack = con.execute("select notification_id, title from activation.sync_slack__top_notifications").fetchall()
-        got = dict(con.execute("select lower(trim(email_address)), variant_id "
-                               "from activation.sync_email__nurture").fetchall())
-        sources = {r[0] for r in con.execute("select distinct assignment_source "
-                                             "from activation.sync_email__nurture").fetchall()}
+        got = dict(
+            con.execute("select lower(trim(email_address)), variant_id from activation.sync_email__nurture").fetchall()
+        )
+        sources = {
+            r[0]
+            for r in con.execute("select distinct assignment_source from activation.sync_email__nurture").fetchall()
+        }
     assert got == {unit: variant for _, unit, _, holdout, variant, _ in rows if not holdout}
     assert sources == {"experiments.assignments"}
     assert slack == [("n-lifecycle_marketer", "Shared insight")]  # once, with its best rank

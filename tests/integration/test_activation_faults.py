@@ -40,8 +40,13 @@ from tests.activation_servers import SmtpServer, WebhookServer
 pytestmark = pytest.mark.integration
 
 N = 1000
-FAST_RETRY = {"max_attempts": 5, "backoff_base_seconds": 0.05, "backoff_max_seconds": 0.4, "jitter": 0.5,
-              "max_retry_after_seconds": 5}
+FAST_RETRY = {
+    "max_attempts": 5,
+    "backoff_base_seconds": 0.05,
+    "backoff_max_seconds": 0.4,
+    "jitter": 0.5,
+    "max_retry_after_seconds": 5,
+}
 TEMPLATES = {"camp": {"A": {"subject": "Hello {first_name}", "body": "Hi {first_name}, a note for {company}."}}}
 
 
@@ -72,21 +77,28 @@ def make_warehouse(home: Path, n: int = N) -> Path:
                    '+1415555' || lpad(i::varchar, 4, '0') as phone_e164, 'US' as country_code
             from range({n}) as t(i)""")
         con.execute(f"""
-            create table marts.consent_current as
+            create table marts.dim_customer_consents as
             select 'cus_' || lpad(i::varchar, 4, '0') as customer_id, purpose, 'granted' as status
             from range({n}) as t(i), (values ('email_marketing'), ('ad_personalization')) as p(purpose)""")
     return path
 
 
 # The test sync tables and the consent purpose each selects for (merged into the bundled sync models).
-SYNC_MODELS = {"sync_email__test": {"consent_purpose": "email_marketing"},
-               "sync_crm__test": {"consent_purpose": "email_marketing"},
-               "sync_ads__test": {"consent_purpose": "ad_personalization"}}
+SYNC_MODELS = {
+    "sync_email__test": {"consent_purpose": "email_marketing"},
+    "sync_crm__test": {"consent_purpose": "email_marketing"},
+    "sync_ads__test": {"consent_purpose": "ad_personalization"},
+}
 
 
 def write_config(path: Path, destinations: dict, **extra) -> Path:
-    config = {"retry": FAST_RETRY, "content": {"templates": TEMPLATES}, "sync_models": SYNC_MODELS,
-              "destinations": destinations, **extra}
+    config = {
+        "retry": FAST_RETRY,
+        "content": {"templates": TEMPLATES},
+        "sync_models": SYNC_MODELS,
+        "destinations": destinations,
+        **extra,
+    }
     path.write_text(yaml.safe_dump(config))
     return path
 
@@ -101,23 +113,27 @@ def smtp_env(server: SmtpServer, maildir: Path) -> dict[str, str]:
 
 # -- crash mid-send --------------------------------------------------------------------------------
 
+
 def test_crash_mid_send_killed_at_random_points_delivers_each_of_1000_messages_once(tmp_path):
     home, maildir = tmp_path / "home", tmp_path / "maildir"
     make_warehouse(home)
     # 200 messages/s: a run takes seconds, so kills land while it sends; batches of 20 between commits
-    config = write_config(tmp_path / "activation.yaml", {
-        "email__test": {**EMAIL, "rate_limit_per_second": 200, "batch_size": 20}}, email={"sink": "smtp"})
+    config = write_config(
+        tmp_path / "activation.yaml",
+        {"email__test": {**EMAIL, "rate_limit_per_second": 200, "batch_size": 20}},
+        email={"sink": "smtp"},
+    )
     rng = random.Random(20261122)
     with SmtpServer(maildir) as server:
-        env = {**os.environ, **smtp_env(server, maildir), "MOS_HOME": str(home),
-               "MOS_ACTIVATION_CONFIG": str(config)}
+        env = {**os.environ, **smtp_env(server, maildir), "MOS_HOME": str(home), "MOS_ACTIVATION_CONFIG": str(config)}
         command = [sys.executable, "-m", "mos_pipelines.activation", "--destination", "email__test"]
         kills, runs = 0, 0
         while kills < 6 and runs < 20:
             runs += 1
             before = server.count()
-            process = subprocess.Popen(command, env=env, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL,
-                                       stderr=subprocess.PIPE)
+            process = subprocess.Popen(
+                command, env=env, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            )
             deadline = time.monotonic() + 60
             if runs % 3 == 0:  # now and then anywhere after start: imports, reconciliation, the first batch
                 time.sleep(rng.uniform(0.2, 2.0))
@@ -144,12 +160,21 @@ def test_crash_mid_send_killed_at_random_points_delivers_each_of_1000_messages_o
     assert all("<mailto:unsubscribe@" in m["List-Unsubscribe"] and m["List-Unsubscribe-Post"] for m in messages)
     with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
         statuses = dict(con.execute("select status, count(*) from ops.activation_ledger group by 1").fetchall())
-        keys = {r[0] for r in con.execute("select '<' || idempotency_key || '@mos-pipelines.example>' "
-                                          "from ops.activation_ledger").fetchall()}
-        reconciled = dict(con.execute(
-            "select status, count(*) from ops.activation_attempts where status like 'reconciled%' group by 1").fetchall())
-    print(f"crash test: {kills} kills in {runs} runs, {sent_before_final} messages before the final run, "
-          f"reconciled {reconciled}, {len(messages)} messages / {len(set(ids))} distinct on the server")
+        keys = {
+            r[0]
+            for r in con.execute(
+                "select '<' || idempotency_key || '@mos-pipelines.example>' from ops.activation_ledger"
+            ).fetchall()
+        }
+        reconciled = dict(
+            con.execute(
+                "select status, count(*) from ops.activation_attempts where status like 'reconciled%' group by 1"
+            ).fetchall()
+        )
+    print(
+        f"crash test: {kills} kills in {runs} runs, {sent_before_final} messages before the final run, "
+        f"reconciled {reconciled}, {len(messages)} messages / {len(set(ids))} distinct on the server"
+    )
     assert statuses == {"acknowledged": N}
     assert keys == set(ids)  # every Message-ID is the ledger's idempotency key of its recipient
     assert sum(reconciled.values()) > 0  # some kill left messages in flight, and they were looked up, not resent
@@ -157,20 +182,33 @@ def test_crash_mid_send_killed_at_random_points_delivers_each_of_1000_messages_o
 
 # -- webhook retries -------------------------------------------------------------------------------
 
+
 def test_webhook_retries_500_500_429_then_200_deliver_once_with_one_key_and_respect_the_waits(tmp_path):
     home = tmp_path / "home"
     make_warehouse(home, n=1)
     answers = {1: (500, {}), 2: (500, {}), 3: (429, {"Retry-After": "1"}), 4: (200, {})}
     with WebhookServer(lambda request, number: answers[number]) as server:
-        config = load_config(write_config(tmp_path / "a.yaml", {"crm__test": {
-            "channel": "webhook", "sync_model": "activation.sync_crm__test", "record_key": "customer_id",
-            "url": server.url}}))
+        config = load_config(
+            write_config(
+                tmp_path / "a.yaml",
+                {
+                    "crm__test": {
+                        "channel": "webhook",
+                        "sync_model": "activation.sync_crm__test",
+                        "record_key": "customer_id",
+                        "url": server.url,
+                    }
+                },
+            )
+        )
         with duckdb.connect(str(home / "warehouse.duckdb")) as con:
             report = deliver(con, "crm__test", config, home, "run-1")
             again = deliver(con, "crm__test", config, home, "run-2")
             ledger = con.execute("select status, attempts, idempotency_key from ops.activation_ledger").fetchall()
-            audit = con.execute("select attempt, response_code, status from ops.activation_attempts "
-                                "where run_id = 'run-1' order by attempt").fetchall()
+            audit = con.execute(
+                "select attempt, response_code, status from ops.activation_attempts "
+                "where run_id = 'run-1' order by attempt"
+            ).fetchall()
         requests = list(server.requests)
     assert report.acknowledged == 1 and report.attempts == 4
     assert again.changes == 0 and len(requests) == 4  # delivered once; the re-run sent nothing
@@ -194,16 +232,30 @@ def test_permanent_500_and_a_400_become_dead_letters_while_the_other_rows_delive
         return {"cus_0003": (500, {}), "cus_0007": (400, {})}.get(key, (200, {}))
 
     with WebhookServer(respond) as server:
-        config = load_config(write_config(tmp_path / "a.yaml", {"crm__test": {
-            "channel": "webhook", "sync_model": "activation.sync_crm__test", "record_key": "customer_id",
-            "url": server.url, "rate_limit_per_second": 20}},
-            retry={**FAST_RETRY, "max_attempts": 3}))
+        config = load_config(
+            write_config(
+                tmp_path / "a.yaml",
+                {
+                    "crm__test": {
+                        "channel": "webhook",
+                        "sync_model": "activation.sync_crm__test",
+                        "record_key": "customer_id",
+                        "url": server.url,
+                        "rate_limit_per_second": 20,
+                    }
+                },
+                retry={**FAST_RETRY, "max_attempts": 3},
+            )
+        )
         with duckdb.connect(str(home / "warehouse.duckdb")) as con:
             report = deliver(con, "crm__test", config, home, "run-1")
             rerun = deliver(con, "crm__test", config, home, "run-2")
             ledger = dict(con.execute("select record_key, status from ops.activation_ledger").fetchall())
-            errors = dict(con.execute("select record_key, last_error from ops.activation_ledger "
-                                      "where status = 'dead_letter'").fetchall())
+            errors = dict(
+                con.execute(
+                    "select record_key, last_error from ops.activation_ledger where status = 'dead_letter'"
+                ).fetchall()
+            )
         requests = list(server.requests)
     per_record = {}
     for r in requests:
@@ -223,6 +275,7 @@ def test_permanent_500_and_a_400_become_dead_letters_while_the_other_rows_delive
 
 # -- consent at send time --------------------------------------------------------------------------
 
+
 def exported_files(root: Path) -> list[Path]:
     return [p for p in root.rglob("*") if p.is_file()]
 
@@ -230,11 +283,15 @@ def exported_files(root: Path) -> list[Path]:
 def test_consent_revoked_between_scoring_and_send_blocks_50_of_1000_and_the_next_audience_sync_removes_them(tmp_path):
     home, maildir = tmp_path / "home", tmp_path / "maildir"
     make_warehouse(home)
-    config_path = write_config(tmp_path / "a.yaml", {
-        "email__test": {**EMAIL, "batch_size": 100},
-        "google__test": {**ADS, "channel": "google_customer_match"},
-        "meta__test": {**ADS, "channel": "meta_custom_audience"},
-    }, email={"sink": "smtp"})
+    config_path = write_config(
+        tmp_path / "a.yaml",
+        {
+            "email__test": {**EMAIL, "batch_size": 100},
+            "google__test": {**ADS, "channel": "google_customer_match"},
+            "meta__test": {**ADS, "channel": "meta_custom_audience"},
+        },
+        email={"sink": "smtp"},
+    )
     config = load_config(config_path)
     revoked = [customer(i) for i in range(0, N, 20)]  # 50 customers
     with SmtpServer(maildir) as server:
@@ -242,14 +299,21 @@ def test_consent_revoked_between_scoring_and_send_blocks_50_of_1000_and_the_next
         try:
             with duckdb.connect(str(home / "warehouse.duckdb")) as con:
                 first = {d: deliver(con, d, config, home, "scored") for d in ("google__test", "meta__test")}
-                con.execute("update marts.consent_current set status = 'revoked' "
-                            "where customer_id in (select unnest(?))", [revoked])
+                con.execute(
+                    "update marts.dim_customer_consents set status = 'revoked' where customer_id in (select unnest(?))",
+                    [revoked],
+                )
                 email = deliver(con, "email__test", config, home, "send")
                 second = {d: deliver(con, d, config, home, "next-sync") for d in ("google__test", "meta__test")}
-                audit = con.execute("select record_key, reason from ops.activation_attempts "
-                                    "where run_id = 'send' and status = 'blocked_consent'").fetchall()
-                present = dict(con.execute("select destination, count(*) filter (where is_present) "
-                                           "from ops.activation_ledger group by 1").fetchall())
+                audit = con.execute(
+                    "select record_key, reason from ops.activation_attempts "
+                    "where run_id = 'send' and status = 'blocked_consent'"
+                ).fetchall()
+                present = dict(
+                    con.execute(
+                        "select destination, count(*) filter (where is_present) from ops.activation_ledger group by 1"
+                    ).fetchall()
+                )
         finally:
             for key in smtp_env(server, maildir):
                 os.environ.pop(key)
@@ -266,15 +330,21 @@ def test_consent_revoked_between_scoring_and_send_blocks_50_of_1000_and_the_next
     # the removal files list exactly the revoked customers' hashed identifiers
     google_removed = (home / "activation/audiences/google__test/customers").glob("*__remove.csv")
     rows = [line.split(",") for path in google_removed for line in path.read_text().splitlines()[1:]]
-    expected = {(sha256_hex(google_email(f"Person.{int(c[4:])}@Gmail.com")),
-                 sha256_hex(google_phone(f"+1415555{int(c[4:]):04d}"))) for c in revoked}
+    expected = {
+        (
+            sha256_hex(google_email(f"Person.{int(c[4:])}@Gmail.com")),
+            sha256_hex(google_phone(f"+1415555{int(c[4:]):04d}")),
+        )
+        for c in revoked
+    }
     assert {tuple(r) for r in rows} == expected
     meta_removed = next((home / "activation/audiences/meta__test/customers").glob("*__remove.json"))
     data = json.loads(meta_removed.read_text())["payload"]
     assert data["schema"] == ["EMAIL", "PHONE"]
     assert {tuple(r) for r in data["data"]} == {
         (sha256_hex(meta_email(f"Person.{int(c[4:])}@Gmail.com")), sha256_hex(meta_phone(f"+1415555{int(c[4:]):04d}")))
-        for c in revoked}
+        for c in revoked
+    }
     # no raw email or phone in any export
     for path in exported_files(home / "activation" / "audiences"):
         text = path.read_text()
@@ -283,14 +353,25 @@ def test_consent_revoked_between_scoring_and_send_blocks_50_of_1000_and_the_next
 
 # -- change detection ------------------------------------------------------------------------------
 
+
 def test_unchanged_rerun_sends_nothing_and_10_changed_rows_send_exactly_10_updates(tmp_path):
     home = tmp_path / "home"
     make_warehouse(home, n=200)
     with WebhookServer() as server:
-        config = load_config(write_config(tmp_path / "a.yaml", {
-            "crm__test": {"channel": "webhook", "sync_model": "activation.sync_crm__test", "record_key": "customer_id",
-                          "url": server.url},
-            "google__test": {**ADS, "channel": "google_customer_match"}}))
+        config = load_config(
+            write_config(
+                tmp_path / "a.yaml",
+                {
+                    "crm__test": {
+                        "channel": "webhook",
+                        "sync_model": "activation.sync_crm__test",
+                        "record_key": "customer_id",
+                        "url": server.url,
+                    },
+                    "google__test": {**ADS, "channel": "google_customer_match"},
+                },
+            )
+        )
         with duckdb.connect(str(home / "warehouse.duckdb")) as con:
             first = deliver(con, "crm__test", config, home, "r1")
             deliver(con, "google__test", config, home, "r1")
@@ -299,10 +380,15 @@ def test_unchanged_rerun_sends_nothing_and_10_changed_rows_send_exactly_10_updat
             unchanged_ads = deliver(con, "google__test", config, home, "r2")
             after_unchanged = len(server.requests)
             changed = [customer(i) for i in range(5, 200, 20)]  # 10 rows
-            con.execute("update activation.sync_crm__test set lifecycle_stage = 'mql' "
-                        "where customer_id in (select unnest(?))", [changed])
-            con.execute("update activation.sync_ads__test set phone_e164 = '+1415666' || right(customer_id, 4) "
-                        "where customer_id in (select unnest(?))", [changed])
+            con.execute(
+                "update activation.sync_crm__test set lifecycle_stage = 'mql' where customer_id in (select unnest(?))",
+                [changed],
+            )
+            con.execute(
+                "update activation.sync_ads__test set phone_e164 = '+1415666' || right(customer_id, 4) "
+                "where customer_id in (select unnest(?))",
+                [changed],
+            )
             updated = deliver(con, "crm__test", config, home, "r3")
             updated_ads = deliver(con, "google__test", config, home, "r3")
         requests = server.requests[after_unchanged:]
@@ -312,6 +398,9 @@ def test_unchanged_rerun_sends_nothing_and_10_changed_rows_send_exactly_10_updat
     assert sorted(r.body["record_key"] for r in requests) == sorted(changed)
     assert all(r.body["data"]["lifecycle_stage"] == "mql" for r in requests)
     assert updated_ads.upserts == 10 and updated_ads.removes == 0
-    add = next(p for p in (home / "activation/audiences/google__test/customers").glob("*__add.csv")
-               if len(p.read_text().splitlines()) == 11)
+    add = next(
+        p
+        for p in (home / "activation/audiences/google__test/customers").glob("*__add.csv")
+        if len(p.read_text().splitlines()) == 11
+    )
     assert len(add.read_text().splitlines()) == 11  # header + the 10 members with their new phone

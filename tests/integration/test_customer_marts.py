@@ -1,4 +1,4 @@
-"""Customer marts (consent_current, customer_lifecycle, account_buying_groups, customer_features) on a
+"""Customer marts (dim_customer_consents, dim_customer_lifecycle, dim_account_buying_groups, dim_customer_features) on a
 small world built through Dagster, checked against independent pandas recomputations from the landing
 files, the simulator's truth and the seeds users edit."""
 
@@ -54,8 +54,14 @@ def landing_events(world: World) -> pd.DataFrame:
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
             if line.strip() and (relative, number) not in rejected:
                 event = json.loads(line)
-                rows.append({"message_id": event["messageId"], "anonymous_id": event.get("anonymousId"),
-                             "user_id": event.get("userId"), "timestamp": event["timestamp"]})
+                rows.append(
+                    {
+                        "message_id": event["messageId"],
+                        "anonymous_id": event.get("anonymousId"),
+                        "user_id": event.get("userId"),
+                        "timestamp": event["timestamp"],
+                    }
+                )
     events = pd.DataFrame(rows).drop_duplicates("message_id", keep="first")
     events["occurred_at"] = pd.to_datetime(events["timestamp"], utc=True).dt.tz_localize(None)
     return events
@@ -85,11 +91,11 @@ def warehouse(world: World) -> dict[str, pd.DataFrame]:
     assert world.first_run.success, world.first_run.failures
     tables = {
         "customers": "select * from marts.dim_customers",
-        "identity_map": "select node_key, customer_id from marts.customer_identity_map",
-        "consent": "select * from marts.consent_current",
-        "lifecycle": "select * from marts.customer_lifecycle",
-        "features": "select * from marts.customer_features",
-        "buying_groups": "select * from marts.account_buying_groups",
+        "identity_map": "select node_key, customer_id from marts.dim_customer_identity_map",
+        "consent": "select * from marts.dim_customer_consents",
+        "lifecycle": "select * from marts.dim_customer_lifecycle",
+        "features": "select * from marts.dim_customer_features",
+        "buying_groups": "select * from marts.dim_account_buying_groups",
         "orders": "select order_id, is_completed from marts.fct_orders",
     }
     with world.connect() as con:
@@ -128,24 +134,31 @@ def test_every_customer_has_one_stage_one_feature_row_and_every_consent_purpose(
     consent = warehouse["consent"]
     assert len(consent) == len(customers) * len(PURPOSES)
     assert set(map(tuple, consent[["customer_id", "purpose"]].to_numpy())) == {
-        (c, p) for c in customers for p in PURPOSES}
+        (c, p) for c in customers for p in PURPOSES
+    }
     assert warehouse["buying_groups"]["account_key"].is_unique
 
 
-def test_consent_current_matches_an_independent_recomputation(world, warehouse, node_customer, customer_person,
-                                                              people):
+def test_consent_current_matches_an_independent_recomputation(world, warehouse, node_customer, customer_person, people):
     events = landing_csv(world, "consent")
-    events["node_key"] = [
-        f"email:{email_match_key(s)}" if "@" in s else f"user:{s.strip()}" for s in events["subject"]]
+    events["node_key"] = [f"email:{email_match_key(s)}" if "@" in s else f"user:{s.strip()}" for s in events["subject"]]
     events["customer_id"] = events["node_key"].map(node_customer)
     events = events.dropna(subset=["customer_id"])
     events["occurred_at"] = utc(events["occurred_at"])
     events["severity"] = events["status"].map(STATUS_SEVERITY)
-    latest = (events.sort_values(["occurred_at", "severity"], ascending=[True, False])
-              .groupby(["customer_id", "purpose"]).tail(1).set_index(["customer_id", "purpose"]))
-    defaults = pd.read_csv(SEEDS / "consent_regional_defaults.csv", dtype=str, keep_default_na=False)  # "NA" is a region
-    default_granted = {(r, p): s == "granted" for r, p, s in
-                       zip(defaults["region"], defaults["consent_purpose"], defaults["default_status"])}
+    latest = (
+        events.sort_values(["occurred_at", "severity"], ascending=[True, False])
+        .groupby(["customer_id", "purpose"])
+        .tail(1)
+        .set_index(["customer_id", "purpose"])
+    )
+    defaults = pd.read_csv(
+        SEEDS / "consent_regional_defaults.csv", dtype=str, keep_default_na=False
+    )  # "NA" is a region
+    default_granted = {
+        (r, p): s == "granted"
+        for r, p, s in zip(defaults["region"], defaults["consent_purpose"], defaults["default_status"])
+    }
 
     actual = warehouse["consent"].set_index(["customer_id", "purpose"])
     by_event = actual[actual["decided_by"] == "event"]
@@ -164,7 +177,8 @@ def test_consent_current_matches_an_independent_recomputation(world, warehouse, 
     known = by_default.dropna(subset=["person"])
     true_region = known["person"].map(people["region"])
     expected_default = [
-        r not in OPT_IN_REGIONS and default_granted.get((r, p), False) for r, p in zip(true_region, known["purpose"])]
+        r not in OPT_IN_REGIONS and default_granted.get((r, p), False) for r, p in zip(true_region, known["purpose"])
+    ]
     agreement = (known["is_consented"].to_numpy() == pd.Series(expected_default).to_numpy()).mean()
     assert len(known) >= 30 and agreement >= 0.95, agreement
     opt_in = by_default[by_default["region"].isin(OPT_IN_REGIONS)]
@@ -200,7 +214,8 @@ def test_feature_values_match_landing_files_for_a_sample(world, warehouse, node_
     events = landing_events(world)
     events["customer_id"] = [
         node_customer.get(f"user:{u}") or node_customer.get(f"anon:{a}")
-        for u, a in zip(events["user_id"], events["anonymous_id"])]
+        for u, a in zip(events["user_id"], events["anonymous_id"])
+    ]
     emails = landing_csv(world, "email").drop_duplicates(["message_id", "event", "occurred_at"])
     emails["customer_id"] = [node_customer.get(f"email:{email_match_key(e)}") for e in emails["recipient_email"]]
     emails["occurred_at"] = utc(emails["occurred_at"])
@@ -250,6 +265,11 @@ def test_firmographic_features_recover_the_observable_truth(world, warehouse, cu
     assert by_band.get("1-10", 0) < by_band.get("201-500", by_band.get("1000+", 0))
     # buying groups count each engaged contact in exactly one persona column
     groups = warehouse["buying_groups"]
-    persona_columns = [c for c in groups.columns if c.startswith("engaged_") and c.endswith("_count")
-                       and c not in ("engaged_contact_count", "engaged_persona_count")]
+    persona_columns = [
+        c
+        for c in groups.columns
+        if c.startswith("engaged_")
+        and c.endswith("_count")
+        and c not in ("engaged_contact_count", "engaged_persona_count")
+    ]
     assert (groups[persona_columns].sum(axis=1) == groups["engaged_contact_count"]).all()

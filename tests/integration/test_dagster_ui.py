@@ -60,8 +60,12 @@ def test_mos_dev_serves_the_ui_and_a_launched_run_materializes_everything(tmp_pa
     with log.open("w") as out:
         proc = subprocess.Popen(
             [str(Path(sys.executable).parent / "mos"), "dev", "--port", str(port)],
-            cwd=PROJECT_ROOT, env={**os.environ, "MOS_HOME": str(settings.mos_home)},
-            stdout=out, stderr=subprocess.STDOUT, preexec_fn=restore_default_signals, start_new_session=True,
+            cwd=PROJECT_ROOT,
+            env={**os.environ, "MOS_HOME": str(settings.mos_home)},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            preexec_fn=restore_default_signals,
+            start_new_session=True,
         )
     try:
         wait_until_serving(port, proc, log)

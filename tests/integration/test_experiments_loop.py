@@ -35,8 +35,10 @@ def loops(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tuple[
     out = {}
     for name, path in SCENARIOS.items():
         home = tmp_path_factory.mktemp(name)
-        out[name] = (home, run_closed_loop(home, LoopSettings(days=DAYS, people=PEOPLE, seed=SEED, scenario=path),
-                                           config))
+        out[name] = (
+            home,
+            run_closed_loop(home, LoopSettings(days=DAYS, people=PEOPLE, seed=SEED, scenario=path), config),
+        )
     yield out
 
 
@@ -51,8 +53,10 @@ def test_bandit_regret_is_at_most_30_percent_of_uniform(loops, scenario):
 
 
 def test_the_two_scenarios_have_different_true_winners(loops):
-    winners = {name: result.results.groupby("region")["best_variant_id"].first().to_dict()
-               for name, (_, result) in loops.items()}
+    winners = {
+        name: result.results.groupby("region")["best_variant_id"].first().to_dict()
+        for name, (_, result) in loops.items()
+    }
     assert set(winners["experiment_b_wins"].values()) == {"B"}
     assert winners["experiment_regional_winners"]["NA"] == "C" and winners["experiment_regional_winners"]["EU"] == "A"
     # in the last week the bandit sends most of each big segment's traffic to that segment's winner
@@ -68,8 +72,9 @@ def test_no_holdout_member_ever_receives_a_treatment(loops, scenario):
     con = warehouse.connect(home / "warehouse.duckdb", read_only=True)
     try:
         holdout = con.execute("select experiment_id, unit_id from experiments.assignments where is_holdout").df()
-        emailed = con.execute("select distinct campaign_id as experiment_id, lower(trim(recipient_email)) as unit_id "
-                              "from raw.email").df()
+        emailed = con.execute(
+            "select distinct campaign_id as experiment_id, lower(trim(recipient_email)) as unit_id from raw.email"
+        ).df()
     finally:
         con.close()
     assert holdout.merge(emailed, on=["experiment_id", "unit_id"]).empty
@@ -96,8 +101,10 @@ def test_every_daily_allocation_respects_floor_cap_and_sums_to_one(loops, scenar
     assert (groups["new_share"].sum() - 1).abs().max() < 1e-9
     moved = allocations[allocations["reason"] != "min_exposures"]
     assert (moved["new_share"] >= config.floor - 1e-9).all()
-    assert ((moved["new_share"] - moved["previous_share"]).abs()
-            <= config.max_daily_change * moved["days_since_previous"] + 1e-9).all()
+    assert (
+        (moved["new_share"] - moved["previous_share"]).abs()
+        <= config.max_daily_change * moved["days_since_previous"] + 1e-9
+    ).all()
     assert len(results) > 0 and set(results["day"]) == set(range(DAYS))
 
 

@@ -33,10 +33,16 @@ def sessionize(events: pd.DataFrame, timeout_minutes: int = 30) -> pd.DataFrame:
     """Independent sessionization: a gap longer than the timeout starts a new session."""
     events = events.sort_values(["device_key", "occurred_at", "event_id"])
     gap = events.groupby("device_key")["occurred_at"].diff()
-    events["session_no"] = (gap.isna() | (gap > pd.Timedelta(minutes=timeout_minutes))).groupby(events["device_key"]).cumsum()
+    events["session_no"] = (
+        (gap.isna() | (gap > pd.Timedelta(minutes=timeout_minutes))).groupby(events["device_key"]).cumsum()
+    )
     return (
         events.groupby(["device_key", "session_no"])
-        .agg(session_start_at=("occurred_at", "min"), session_end_at=("occurred_at", "max"), event_count=("event_id", "size"))
+        .agg(
+            session_start_at=("occurred_at", "min"),
+            session_end_at=("occurred_at", "max"),
+            event_count=("event_id", "size"),
+        )
         .reset_index()
         .drop(columns="session_no")
     )
@@ -51,12 +57,18 @@ def test_first_build_succeeds_with_every_check_passing(world: World):
 def test_raw_rows_and_quarantine_match_the_generator_per_file(world: World):
     files = world.manifest["files"]
     with world.connect() as con:
-        loaded = Counter(dict(con.execute(
-            "select _source_file, count(*) from ("
-            + " union all ".join(f"select _source_file from raw.{s}" for s in {f['source'] for f in files})
-            + ") group by 1"
-        ).fetchall()))
-        quarantined = Counter(dict(con.execute("select source_file, count(*) from raw.quarantine group by 1").fetchall()))
+        loaded = Counter(
+            dict(
+                con.execute(
+                    "select _source_file, count(*) from ("
+                    + " union all ".join(f"select _source_file from raw.{s}" for s in {f["source"] for f in files})
+                    + ") group by 1"
+                ).fetchall()
+            )
+        )
+        quarantined = Counter(
+            dict(con.execute("select source_file, count(*) from raw.quarantine group by 1").fetchall())
+        )
     for f in files:
         assert loaded[f["path"]] == f["rows_valid"], f["path"]
         assert quarantined[f["path"]] == f["rows_malformed"], f["path"]
@@ -78,6 +90,7 @@ def test_sessions_split_on_30_minute_gaps_as_in_the_truth(world: World):
             "select anonymous_id, session_start_at, session_end_at, event_count from marts.fct_sessions "
             "where anonymous_id is not null"
         ).df()
+
     def keys(frame: pd.DataFrame, start: str, end: str, count: str) -> set:
         return set(zip(frame["anonymous_id"], frame[start], frame[end], frame[count].astype(int)))
 
@@ -104,12 +117,22 @@ def test_a_second_run_with_no_new_files_changes_nothing(world: World):
 
 def test_three_malformed_lines_in_a_new_file_are_quarantined_through_dagster(world: World):
     good = [
-        json.dumps({"messageId": f"extra-{i}", "type": "page", "timestamp": f"2026-01-03T12:{i:02d}:00Z",
-                    "anonymousId": "device-extra", "context": {"page": {"path": "/pricing"}}})
+        json.dumps(
+            {
+                "messageId": f"extra-{i}",
+                "type": "page",
+                "timestamp": f"2026-01-03T12:{i:02d}:00Z",
+                "anonymousId": "device-extra",
+                "context": {"page": {"path": "/pricing"}},
+            }
+        )
         for i in range(7)
     ]
-    bad = ['{"messageId": "x1", "type": ', '{"messageId": "x2", "type": "track", "timestamp": "soon", "userId": "u"}',
-           '{"messageId": "x3", "type": "track", "timestamp": "2026-01-03T12:00:00Z"}']
+    bad = [
+        '{"messageId": "x1", "type": ',
+        '{"messageId": "x2", "type": "track", "timestamp": "soon", "userId": "u"}',
+        '{"messageId": "x3", "type": "track", "timestamp": "2026-01-03T12:00:00Z"}',
+    ]
     lines = good[:2] + bad[:1] + good[2:4] + bad[1:2] + good[4:] + bad[2:]
     path = world.settings.landing_dir / "events" / "manual_upload.jsonl"
     path.write_text("\n".join(lines) + "\n")
@@ -122,7 +145,9 @@ def test_three_malformed_lines_in_a_new_file_are_quarantined_through_dagster(wor
         reasons = con.execute(
             "select line, reason from raw.quarantine where source_file = 'events/manual_upload.jsonl' order by line"
         ).fetchall()
-        loaded = con.execute("select count(*) from raw.events where _source_file = 'events/manual_upload.jsonl'").fetchall()[0][0]
+        loaded = con.execute(
+            "select count(*) from raw.events where _source_file = 'events/manual_upload.jsonl'"
+        ).fetchall()[0][0]
     assert [line for line, _ in reasons] == [3, 6, 10]
     assert reasons[0][1] == "malformed JSON" and "soon" in reasons[1][1] and "anonymousId" in reasons[2][1]
     assert loaded == 7

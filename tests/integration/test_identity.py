@@ -34,7 +34,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
 
 def identity_map(world: World) -> pd.Series:
     with world.connect() as con:
-        frame = con.execute("select node_key, customer_id from marts.customer_identity_map").df()
+        frame = con.execute("select node_key, customer_id from marts.dim_customer_identity_map").df()
     return frame.set_index("node_key")["customer_id"].sort_index()
 
 
@@ -48,31 +48,52 @@ def test_crm_deduplication_meets_the_quality_bar(world: World):
 
 def test_junk_identifiers_are_excluded_and_never_merge_people(world: World):
     truth = pd.read_csv(world.settings.truth_dir / "identity_truth.csv", dtype=str, keep_default_na=False)
-    person = {truth_node_key(s, r): e for s, r, e in zip(truth["source"], truth["source_record_id"], truth["true_entity_id"])}
+    person = {
+        truth_node_key(s, r): e for s, r, e in zip(truth["source"], truth["source_record_id"], truth["true_entity_id"])
+    }
     with world.connect() as con:
-        excluded = {r[0] for r in con.execute("select node_key from intermediate.int_identity__excluded_identifiers").fetchall()}
+        excluded = {
+            r[0] for r in con.execute("select node_key from intermediate.int_identity__excluded_identifiers").fetchall()
+        }
         junk_records = con.execute(
             "select node_key from intermediate.int_crm_contacts__normalised where email_match_key in (select unnest(?))",
             [list(JUNK_EMAILS)],
         ).df()["node_key"]
     assert {f"email:{e}" for e in JUNK_EMAILS} <= excluded
     customers = identity_map(world)
-    by_customer = pd.DataFrame({"customer": customers.reindex(junk_records).to_numpy(),
-                                "person": [person[k] for k in junk_records]})
+    by_customer = pd.DataFrame(
+        {"customer": customers.reindex(junk_records).to_numpy(), "person": [person[k] for k in junk_records]}
+    )
     assert len(by_customer) >= 4 and by_customer["person"].nunique() >= 2
     # records that share a junk email belong to different customers unless they are the same person
     assert (by_customer.groupby("customer")["person"].nunique() == 1).all()
 
 
-def test_the_over_merge_gate_passes_this_world_and_catches_a_junk_email_that_slips_past_the_guards(world: World, tmp_path):
+def test_the_over_merge_gate_passes_this_world_and_catches_a_junk_email_that_slips_past_the_guards(
+    world: World, tmp_path
+):
     """The gate assert_identity_cluster_sizes_are_sane, compiled by dbt, on the world's warehouse (the run
     passed it) and on a copy where the CRM records of the junk emails are one customer, as they would be if
     the guards let the email link them: the matcher kept them apart as different people, so the gate fails."""
     use_home(world.settings)
     target = tmp_path / "target"
-    proc = subprocess.run(dbt_command(["compile", "--quiet", "--target-path", str(target), "--log-path", str(tmp_path / "logs"),
-                                       "--select", "assert_identity_cluster_sizes_are_sane"]),
-                          capture_output=True, text=True, cwd=tmp_path)
+    proc = subprocess.run(
+        dbt_command(
+            [
+                "compile",
+                "--quiet",
+                "--target-path",
+                str(target),
+                "--log-path",
+                str(tmp_path / "logs"),
+                "--select",
+                "assert_identity_cluster_sizes_are_sane",
+            ]
+        ),
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     gate = next(target.rglob("assert_identity_cluster_sizes_are_sane.sql")).read_text()
     with world.connect() as con:
@@ -80,11 +101,18 @@ def test_the_over_merge_gate_passes_this_world_and_catches_a_junk_email_that_sli
     planted = tmp_path / "warehouse.duckdb"  # same file name: the compiled SQL names the catalog "warehouse"
     shutil.copy(world.settings.warehouse_path, planted)
     with duckdb.connect(str(planted)) as con:
-        junk = [k for (k,) in con.execute(
-            "select 'crm:' || contact_record_key from intermediate.int_crm_contacts__normalised "
-            "where email_match_key in (select unnest(?))", [list(JUNK_EMAILS)]).fetchall()]
-        con.execute("update marts.customer_identity_map set customer_id = 'cus_planted' where node_key in (select unnest(?))",
-                    [junk])
+        junk = [
+            k
+            for (k,) in con.execute(
+                "select 'crm:' || contact_record_key from intermediate.int_crm_contacts__normalised "
+                "where email_match_key in (select unnest(?))",
+                [list(JUNK_EMAILS)],
+            ).fetchall()
+        ]
+        con.execute(
+            "update marts.dim_customer_identity_map set customer_id = 'cus_planted' where node_key in (select unnest(?))",
+            [junk],
+        )
         failing = con.execute(gate).df()
     assert failing["customer_id"].tolist() == ["cus_planted"], failing
     assert failing["match_clusters"].iloc[0] > 5 and failing["crm_records"].iloc[0] == len(junk)
@@ -95,19 +123,23 @@ def test_email_click_links_the_landing_device_to_the_recipient_only(world: World
     link joins a device to its own person, it reaches devices nothing else identified, and those devices'
     sessions become known to be the customer's from the end of the first click session on them."""
     truth = pd.read_csv(world.settings.truth_dir / "identity_truth.csv", dtype=str, keep_default_na=False)
-    person = {truth_node_key(s, r): e for s, r, e in zip(truth["source"], truth["source_record_id"], truth["true_entity_id"])}
+    person = {
+        truth_node_key(s, r): e for s, r, e in zip(truth["source"], truth["source_record_id"], truth["true_entity_id"])
+    }
     people = pd.read_csv(world.settings.truth_dir / "people.csv", usecols=["person_id", "marketing_email"])
     with world.connect() as con:
         links = con.execute("""
             select edges.node_key_a as device, edges.node_key_b as email, map.edge_types
             from intermediate.int_identity__edges as edges
-            inner join marts.customer_identity_map as map on edges.node_key_a = map.node_key
+            inner join marts.dim_customer_identity_map as map on edges.node_key_a = map.node_key
             where edges.edge_type = 'email_click'
         """).df()
-        key_of = dict(con.execute(
-            f"select address, {email_match_key_sql('address')} from (select unnest(?) as address)",
-            [people["marketing_email"].tolist()],
-        ).fetchall())
+        key_of = dict(
+            con.execute(
+                f"select address, {email_match_key_sql('address')} from (select unnest(?) as address)",
+                [people["marketing_email"].tolist()],
+            ).fetchall()
+        )
         sessions = con.execute("""
             select count(*) filter (where device_email_click_at is not null and not is_identified_device),
                    count(*) filter (where device_email_click_at > session_end_at)
@@ -127,7 +159,9 @@ def test_rerun_on_the_same_data_changes_no_customer_id(world: World):
     assert outcome.success, outcome.failures
     assert identity_map(world).equals(before)
     with world.connect() as con:
-        runs = con.execute("select max(run_number), count(*) filter (where run_number > 1) from marts.customer_id_history").fetchall()[0]
+        runs = con.execute(
+            "select max(run_number), count(*) filter (where run_number > 1) from marts.fct_customer_id_changes"
+        ).fetchall()[0]
     assert runs == (1, 0)  # the second run appended no change (no run 2 rows at all)
 
 
@@ -162,10 +196,17 @@ def test_editing_the_identity_config_changes_what_mos_run_does(world: World, tmp
 
     def state() -> tuple[pd.Series, dict, int]:
         with world.connect() as con:
-            matched = con.execute("select contact_record_key, match_cluster_key from intermediate.int_crm_contacts__matched "
-                                  "order by 1").df().set_index("contact_record_key")["match_cluster_key"]
-            row = con.execute("select settings_json, candidate_pairs from intermediate.int_crm_contacts__match_model "
-                              "limit 1").fetchall()[0]
+            matched = (
+                con.execute(
+                    "select contact_record_key, match_cluster_key from intermediate.int_crm_contacts__matched "
+                    "order by 1"
+                )
+                .df()
+                .set_index("contact_record_key")["match_cluster_key"]
+            )
+            row = con.execute(
+                "select settings_json, candidate_pairs from intermediate.int_crm_contacts__match_model limit 1"
+            ).fetchall()[0]
         return matched, json.loads(row[0]), int(row[1])
 
     def merged(clusters: pd.Series) -> int:
@@ -187,7 +228,8 @@ def test_editing_the_identity_config_changes_what_mos_run_does(world: World, tmp
     assert "job_title" not in [c["name"] for c in settings["comparisons"]]
     assert merged(after) < merged(before)
     event = dg.DagsterInstance.get().get_latest_materialization_event(
-        dg.AssetKey(["intermediate", "int_crm_contacts__matched"]))
+        dg.AssetKey(["intermediate", "int_crm_contacts__matched"])
+    )
     metadata = event.asset_materialization.metadata
     assert metadata["candidate_pairs"].value == pairs and "job_title" not in metadata["model_card"].value
 
@@ -204,9 +246,12 @@ def test_next_day_keeps_every_unaffected_customer_id(world: World):
     assert outcome.success, outcome.failures
     after = identity_map(world)
     with world.connect() as con:
-        moved = {r[0] for r in con.execute(
-            "select node_key from marts.customer_id_history where change in ('merged', 'split')"
-        ).fetchall()}
+        moved = {
+            r[0]
+            for r in con.execute(
+                "select node_key from marts.fct_customer_id_changes where change in ('merged', 'split')"
+            ).fetchall()
+        }
     kept = before.index.intersection(after.index)
     changed = [k for k in kept if before[k] != after[k]]
     assert set(changed) <= moved  # every id change is a recorded merge or split

@@ -17,8 +17,11 @@ pytestmark = pytest.mark.integration
 
 def digests(world: World) -> dict[str, str]:
     root = world.settings.landing_dir
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in root.rglob("*") if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in root.rglob("*")
+        if p.is_file()
+    }
 
 
 def test_next_day_loads_only_new_files_and_sessions_match_a_recompute(world: World):

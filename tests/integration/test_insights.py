@@ -60,16 +60,21 @@ def test_the_assets_write_insights_notifications_report_and_metadata(world: Worl
     with world.connect() as con:
         columns = con.sql("describe insights.insights").df()["column_name"].tolist()
         calls = con.sql("select model, outcome, cost_usd, tokens_in, tokens_out from ops.llm_calls").df()
-        notified = con.sql("select reader_id, count(*) n from insights.notifications "
-                           "where source = 'insights' group by 1").df()
+        notified = con.sql(
+            "select reader_id, count(*) n from insights.notifications where source = 'insights' group by 1"
+        ).df()
     assert tuple(columns) == insight_tables.INSIGHT_COLUMNS
     rows = latest(world)
     everything = latest(world, status=None)
     accepted = everything[everything["status"] == "accepted"]
     assert len(accepted) >= 5 and len(everything) > len(accepted)
     assert {"channel_comparison", "region_comparison", "budget_pacing"} <= set(accepted["insight_type"])
-    assert set(everything["status"]) <= {"accepted", "rejected_not_significant", "rejected_not_material",
-                                          "rejected_insufficient_data"}
+    assert set(everything["status"]) <= {
+        "accepted",
+        "rejected_not_significant",
+        "rejected_not_material",
+        "rejected_insufficient_data",
+    }
     for row in everything[everything["status"] != "accepted"].itertuples():
         assert row.evidence["decision"]["reason"], row.insight_id
     assert (accepted["q_value"] <= load_config().max_q_value).all()
@@ -83,7 +88,7 @@ def test_the_assets_write_insights_notifications_report_and_metadata(world: Worl
     assert "large_account" in {s["slice"] for s in by_segment} and "no_account" not in {s["slice"] for s in by_segment}
     # a one-shot build assigns units the day after the data: the holdout lift says why it is not measured yet
     with world.connect() as con:
-        holdout = con.sql("select sum(assigned_units) a, sum(observed_units) o from marts.mart_experiment_holdout").df()
+        holdout = con.sql("select sum(assigned_units) a, sum(observed_units) o from marts.fct_experiment_holdout").df()
     assert holdout["a"].iloc[0] > 0 and holdout["o"].iloc[0] == 0
     # one offline model call per accepted insight, each with tokens and a $ cost (0 offline)
     assert len(calls) == len(rows) and set(calls["outcome"]) == {"ok"}
@@ -109,9 +114,11 @@ def test_the_assets_write_insights_notifications_report_and_metadata(world: Worl
 
 def test_every_number_in_every_statement_is_traceable_to_its_evidence(world: World) -> None:
     everything = latest(world, status=None)
-    untraceable = {r.insight_id: problems(r.insight_type, r.statement, r.effect_size, r.evidence)
-                   for r in everything.itertuples()
-                   if r.status != "rejected_insufficient_data"}
+    untraceable = {
+        r.insight_id: problems(r.insight_type, r.statement, r.effect_size, r.evidence)
+        for r in everything.itertuples()
+        if r.status != "rejected_insufficient_data"
+    }
     assert {k: v for k, v in untraceable.items() if v} == {}
     assert len(untraceable) > 50
     # Decomposable: re-running each accepted insight's metric query returns exactly its evidence rows.
@@ -134,37 +141,72 @@ def test_compiled_metric_queries_answer_what_metricflow_answers(world: World, tm
         ours = semantic.run(con, query)
     env = {**os.environ, "MOS_HOME": str(world.settings.mos_home)}
     proc = subprocess.run(
-        [str(Path(os.sys.executable).parent / "mf"), "query", "--metrics", ",".join(metrics), "--group-by",
-         "channel_performance__channel,channel_performance__region", "--csv", str(tmp_path / "mf.csv"),
-         "--limit", "1000"],
-        cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True)
+        [
+            str(Path(os.sys.executable).parent / "mf"),
+            "query",
+            "--metrics",
+            ",".join(metrics),
+            "--group-by",
+            "channel_performance__channel,channel_performance__region",
+            "--csv",
+            str(tmp_path / "mf.csv"),
+            "--limit",
+            "1000",
+        ],
+        cwd=DBT_PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     theirs = pd.read_csv(tmp_path / "mf.csv", keep_default_na=False, na_values=[""])
     theirs = theirs.rename(columns={"channel_performance__channel": "channel", "channel_performance__region": "region"})
     merged = ours.merge(theirs, on=["channel", "region"], suffixes=("", "_mf"), how="outer", indicator=True)
     assert (merged["_merge"] == "both").all(), merged[merged["_merge"] != "both"]
     for metric in metrics:
-        pd.testing.assert_series_equal(merged[metric].astype(float), merged[f"{metric}_mf"].astype(float),
-                                       check_names=False, rtol=1e-9)
+        pd.testing.assert_series_equal(
+            merged[metric].astype(float), merged[f"{metric}_mf"].astype(float), check_names=False, rtol=1e-9
+        )
     # the segment metrics too, read under the names the comparisons use
-    query = semantic.query(["conversion_rate_by_segment", "sessions_by_segment"], ["channel", "segment"],
-                           with_components=False, aliases={"conversion_rate_by_segment": "conversion_rate"})
+    query = semantic.query(
+        ["conversion_rate_by_segment", "sessions_by_segment"],
+        ["channel", "segment"],
+        with_components=False,
+        aliases={"conversion_rate_by_segment": "conversion_rate"},
+    )
     with world.connect() as con:
         ours = semantic.run(con, query)
     proc = subprocess.run(
-        [str(Path(os.sys.executable).parent / "mf"), "query", "--metrics",
-         "conversion_rate_by_segment,sessions_by_segment", "--group-by", "channel_segment_performance__channel,channel_segment_performance__segment", "--csv",
-         str(tmp_path / "mf_segments.csv"), "--limit", "1000"],
-        cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True)
+        [
+            str(Path(os.sys.executable).parent / "mf"),
+            "query",
+            "--metrics",
+            "conversion_rate_by_segment,sessions_by_segment",
+            "--group-by",
+            "channel_segment_performance__channel,channel_segment_performance__segment",
+            "--csv",
+            str(tmp_path / "mf_segments.csv"),
+            "--limit",
+            "1000",
+        ],
+        cwd=DBT_PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    theirs = pd.read_csv(tmp_path / "mf_segments.csv", keep_default_na=False, na_values=[""]).rename(columns={
-        "channel_segment_performance__channel": "channel", "channel_segment_performance__segment": "segment"})
+    theirs = pd.read_csv(tmp_path / "mf_segments.csv", keep_default_na=False, na_values=[""]).rename(
+        columns={"channel_segment_performance__channel": "channel", "channel_segment_performance__segment": "segment"}
+    )
     merged = ours.merge(theirs, on=["channel", "segment"], how="outer", indicator=True)
     assert (merged["_merge"] == "both").all() and len(merged) > 5, merged[merged["_merge"] != "both"]
-    for ours_column, mf_column in (("conversion_rate", "conversion_rate_by_segment"),
-                                   ("sessions_by_segment_x", "sessions_by_segment_y")):
-        pd.testing.assert_series_equal(merged[ours_column].astype(float), merged[mf_column].astype(float),
-                                       check_names=False, rtol=1e-9)
+    for ours_column, mf_column in (
+        ("conversion_rate", "conversion_rate_by_segment"),
+        ("sessions_by_segment_x", "sessions_by_segment_y"),
+    ):
+        pd.testing.assert_series_equal(
+            merged[ours_column].astype(float), merged[mf_column].astype(float), check_names=False, rtol=1e-9
+        )
 
 
 def test_feedback_not_useful_lowers_the_type_and_completed_removes_the_insight(world: World, tmp_path: Path) -> None:
@@ -173,7 +215,8 @@ def test_feedback_not_useful_lowers_the_type_and_completed_removes_the_insight(w
     config_file.write_text(
         (PROJECT_ROOT / "config" / "insights.yaml").read_text().split("readers:")[0]
         + "readers:\n  - {id: analyst, objectives: [acquisition, conversion, operations, engagement], daily_cap: 1000}\n"
-        + "notifications: {min_score: 0.0, not_useful_factor: 0.5}\n")
+        + "notifications: {min_score: 0.0, not_useful_factor: 0.5}\n"
+    )
     config = load_config(config_file)
     con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
     t1 = datetime.datetime(2026, 2, 1, 9, tzinfo=datetime.UTC)
@@ -191,7 +234,9 @@ def test_feedback_not_useful_lowers_the_type_and_completed_removes_the_insight(w
     second = run(t1 + datetime.timedelta(hours=1))
     assert second.at[target.name, "rank"] > target["rank"]
     assert set(second["decision"]) == {"repeat"}  # same data: nothing changed materially, nothing re-sent
-    relative = (second.at[target.name, "score"] / target["score"]) / (second.at[control.name, "score"] / control["score"])
+    relative = (second.at[target.name, "score"] / target["score"]) / (
+        second.at[control.name, "score"] / control["score"]
+    )
     assert relative == pytest.approx(0.5)
     assert second.at[control.name, "feedback_weight"] == 1.0
 
@@ -243,35 +288,52 @@ def test_lift_over_the_holdout_follows_each_assigned_unit_from_its_assignment(wo
     first["assigned_on"] = first["day"].map(lambda d: start + datetime.timedelta(days=int(d)))
     with duckdb.connect(str(world.settings.warehouse_path)) as con:
         con.execute("delete from experiments.assignments")
-        allocation_tables.write_assignments(con, pd.DataFrame({
-            "experiment_id": first["campaign_id"], "unit_id": first["unit_id"], "segment": first["region"],
-            "holdout_bucket": first["is_holdout"].map({True: 0.0, False: 1.0}), "arm_bucket": 0.5,
-            "is_holdout": first["is_holdout"], "variant_id": first["variant_id"],
-            "allocation_date": first["assigned_on"]}))
-    outcome = world.run("key:marts/mart_experiment_holdout")
+        allocation_tables.write_assignments(
+            con,
+            pd.DataFrame(
+                {
+                    "experiment_id": first["campaign_id"],
+                    "unit_id": first["unit_id"],
+                    "segment": first["region"],
+                    "holdout_bucket": first["is_holdout"].map({True: 0.0, False: 1.0}),
+                    "arm_bucket": 0.5,
+                    "is_holdout": first["is_holdout"],
+                    "variant_id": first["variant_id"],
+                    "allocation_date": first["assigned_on"],
+                }
+            ),
+        )
+    outcome = world.run("key:marts/fct_experiment_holdout")
     assert outcome.success, outcome.failures
 
     # the truth: units whose person completed an order within 7 days of 00:00 UTC of their assignment day
     orders = pd.read_parquet(world.settings.truth_dir / "orders.parquet")
     orders = orders[orders["status"] == "completed"]
     window = first.assign(start_at=pd.to_datetime(first["assigned_on"]).dt.tz_localize("UTC")).merge(
-        orders[["person_id", "created_at"]], on="person_id", how="left")
+        orders[["person_id", "created_at"]], on="person_id", how="left"
+    )
     window["converted"] = (window["created_at"] >= window["start_at"]) & (
-        window["created_at"] < window["start_at"] + pd.Timedelta(days=7))
-    true_converted = (window.groupby(["campaign_id", "is_holdout", "unit_id"])["converted"].any()
-                      .groupby(level=[0, 1]).sum())
+        window["created_at"] < window["start_at"] + pd.Timedelta(days=7)
+    )
+    true_converted = (
+        window.groupby(["campaign_id", "is_holdout", "unit_id"])["converted"].any().groupby(level=[0, 1]).sum()
+    )
     with world.connect() as con:
-        mart = con.sql("select * from marts.mart_experiment_holdout").df()
+        mart = con.sql("select * from marts.fct_experiment_holdout").df()
         run = generate_insights(con, write=False, use_llm=False)
-    arms = mart.groupby(["experiment_id", "is_holdout"])[["assigned_units", "observed_units", "sent_units",
-                                                          "converted_units"]].sum()
-    assert (arms["assigned_units"] == first.groupby(["campaign_id", "is_holdout"])["unit_id"].nunique()
-            .rename_axis(["experiment_id", "is_holdout"])).all()
+    arms = mart.groupby(["experiment_id", "is_holdout"])[
+        ["assigned_units", "observed_units", "sent_units", "converted_units"]
+    ].sum()
+    assert (
+        arms["assigned_units"]
+        == first.groupby(["campaign_id", "is_holdout"])["unit_id"]
+        .nunique()
+        .rename_axis(["experiment_id", "is_holdout"])
+    ).all()
     assert (arms["observed_units"] == arms["assigned_units"]).all()
     assert (arms.xs(True, level="is_holdout")["sent_units"] == 0).all()  # a clean holdout
     assert (arms.xs(False, level="is_holdout")["sent_units"] > 0).all()
-    assert arms["converted_units"].to_dict() == {
-        (k[0], bool(k[1])): int(v) for k, v in true_converted.items()}
+    assert arms["converted_units"].to_dict() == {(k[0], bool(k[1])): int(v) for k, v in true_converted.items()}
 
     lifts = [c for c in run.candidates if c.insight_type == "holdout_lift"]
     assert {c.subject["campaign_id"] for c in lifts} == set(first["campaign_id"])

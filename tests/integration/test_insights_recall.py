@@ -21,15 +21,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 import duckdb
+import pytest
 
 from mos_pipelines.configuration import load_insights as load_config
 from mos_pipelines.insights import insight_tables
-from mos_pipelines.simulation.insights_evaluation import build_worlds, evaluate_world, recall_table
 from mos_pipelines.insights.semantic import SemanticLayer
 from mos_pipelines.insights.traceability import problems
+from mos_pipelines.simulation.insights_evaluation import build_worlds, evaluate_world, recall_table
 
 SCENARIO = Path(__file__).with_name("insights_planted.yaml")
 SEEDS = list(range(1, 11))
@@ -59,8 +58,12 @@ def test_planted_effects_are_found_and_null_slices_stay_quiet(planted_worlds: li
     assert checkable >= 0.95 * reported, table  # "not checkable" is no dumping ground
     assert supported / checkable >= 0.95, table
     residual = set(config.family("channel_comparison").residual_slices)
-    assert residual and not any(s.key.split("|")[3] in residual for _, ev in results for s in ev.scores
-                                if s.insight_type == "channel_comparison"), table
+    assert residual and not any(
+        s.key.split("|")[3] in residual
+        for _, ev in results
+        for s in ev.scores
+        if s.insight_type == "channel_comparison"
+    ), table
 
 
 def test_every_statement_of_every_world_is_traceable(planted_worlds: list[Path]) -> None:
@@ -70,8 +73,11 @@ def test_every_statement_of_every_world_is_traceable(planted_worlds: list[Path])
             rows = insight_tables.run_insights(con, status=None)
         tested = rows[rows["status"] != "rejected_insufficient_data"]
         too_few_orders += sum("too few orders" in (e["decision"]["reason"] or "") for e in rows["evidence"])
-        untraceable = {r.insight_id: found for r in tested.itertuples()
-                       if (found := problems(r.insight_type, r.statement, r.effect_size, r.evidence))}
+        untraceable = {
+            r.insight_id: found
+            for r in tested.itertuples()
+            if (found := problems(r.insight_type, r.statement, r.effect_size, r.evidence))
+        }
         assert untraceable == {}, home.name
         scanned += len(tested)
         types |= set(tested["insight_type"])

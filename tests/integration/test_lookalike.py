@@ -23,7 +23,6 @@ import pytest
 
 from mos_pipelines.settings import PROJECT_ROOT, Settings
 from mos_pipelines.simulation import WorldConfig, generate_world
-from mos_pipelines.warehouse import scalar
 
 from .conftest import World, build_world, use_home
 
@@ -47,12 +46,16 @@ def test_full_build_scores_the_audience_with_every_check_passing(ml_world: World
 
 def test_scores_cover_the_population_and_never_the_seed(ml_world: World) -> None:
     with ml_world.connect() as con:
-        seed = set(con.sql(
-            "select customer_id from marts.customer_features where order_count > 0 and crm_record_count > 0"
-        ).df()["customer_id"])
-        population = set(con.sql(
-            "select customer_id from marts.customer_features where order_count = 0 and crm_record_count > 0"
-        ).df()["customer_id"])
+        seed = set(
+            con.sql(
+                "select customer_id from marts.dim_customer_features where order_count > 0 and crm_record_count > 0"
+            ).df()["customer_id"]
+        )
+        population = set(
+            con.sql(
+                "select customer_id from marts.dim_customer_features where order_count = 0 and crm_record_count > 0"
+            ).df()["customer_id"]
+        )
         scores = con.sql("select * from ml.lookalike_scores where audience = 'payers_all'").df()
         runs = con.sql("select * from ml.model_runs").df()
     assert len(seed) >= 60
@@ -79,17 +82,21 @@ def test_web_activity_features_count_only_what_buyers_and_non_buyers_share(ml_wo
             """select f.customer_id, f.is_signed_up, f.order_count, f.session_count,
                       f.identified_sessions_pre_order_90d as identified, f.pre_order_window_days as window_days,
                       f.first_order_at, f.as_of_at
-               from marts.customer_features f"""
+               from marts.dim_customer_features f"""
         ).df()
-        eligible = con.sql("""
+        eligible = (
+            con.sql("""
             select f.customer_id,
                    count(*) filter (where s.is_identified_device or s.device_email_click_at < f.first_order_at)
                        as before_first_order,
                    count(*) filter (where s.device_email_click_at < f.first_order_at) as clicked_before_first_order
             from intermediate.int_customer_sessions__mapped s
-            join marts.customer_features f using (customer_id)
+            join marts.dim_customer_features f using (customer_id)
             where s.session_end_at < f.first_order_at
-            group by f.customer_id""").df().set_index("customer_id")
+            group by f.customer_id""")
+            .df()
+            .set_index("customer_id")
+        )
     frame = frame.join(eligible, on="customer_id").fillna({"before_first_order": 0, "clicked_before_first_order": 0})
     anonymous_buyers = frame[~frame["is_signed_up"] & (frame["order_count"] > 0)]
     assert len(anonymous_buyers) > 10 and anonymous_buyers["session_count"].sum() > 0  # sessions via the order
@@ -133,7 +140,7 @@ def test_rerun_on_the_same_data_gives_the_same_model_and_scores(ml_world: World)
     assert statuses == ["accepted", "accepted"]
 
 
-def execute_notebook(path: Path, kernels: Path) -> "nbformat.NotebookNode":  # noqa: F821
+def execute_notebook(path: Path, kernels: Path) -> nbformat.NotebookNode:  # noqa: F821
     """Run a notebook top to bottom in a kernel of this interpreter (the project venv), as a user would."""
     import nbformat
     from jupyter_client.kernelspec import KernelSpecManager
@@ -142,10 +149,15 @@ def execute_notebook(path: Path, kernels: Path) -> "nbformat.NotebookNode":  # n
 
     spec = kernels / "mos-venv"
     spec.mkdir(parents=True)
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "MOS venv", "language": "python",
-    }))
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "MOS venv",
+                "language": "python",
+            }
+        )
+    )
     notebook = nbformat.read(path, as_version=4)
     manager = KernelManager(kernel_name="mos-venv", kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(kernels)]))
     NotebookClient(notebook, km=manager, timeout=120, resources={"metadata": {"path": str(path.parent)}}).execute()
@@ -171,10 +183,14 @@ def test_evaluation_notebook_charts_the_latest_fit_from_a_read_only_warehouse(
     (auc_cell,) = [c for c in notebook.cells if "auc" in c.metadata.get("tags", [])]
     reported = json.loads("".join(o.text for o in auc_cell.outputs if o.output_type == "stream"))
     with ml_world.connect() as con:
-        stored = con.sql(
-            "select model_run_id, auc from ml.model_runs where audience = 'payers_all' "
-            "order by fitted_at desc, model_run_id desc limit 1"
-        ).df().iloc[0]
+        stored = (
+            con.sql(
+                "select model_run_id, auc from ml.model_runs where audience = 'payers_all' "
+                "order by fitted_at desc, model_run_id desc limit 1"
+            )
+            .df()
+            .iloc[0]
+        )
     assert reported["audience"] == "payers_all" and reported["model_run_id"] == stored["model_run_id"]
     assert reported["auc_recomputed"] == pytest.approx(stored["auc"], abs=1e-12)
     assert (warehouse.stat().st_mtime_ns, warehouse.stat().st_size) == before  # read-only
@@ -190,10 +206,15 @@ def persona_agreement(world_home: Path, con) -> float:
     truth = load_truth_csv(world_home / "truth" / "identity_truth.csv")
     people = pd.read_csv(world_home / "truth" / "people.csv", usecols=["person_id", "persona"])
     nodes = pd.DataFrame({"node_key": [truth_node_key(s, r) for s, r in truth.index], "person_id": truth.to_numpy()})
-    frame = con.sql(
-        "select m.node_key, f.persona from marts.customer_identity_map m "
-        "join marts.customer_features f using (customer_id) where m.node_type = 'crm' and f.persona is not null"
-    ).df().merge(nodes, on="node_key").merge(people, on="person_id", suffixes=("", "_true"))
+    frame = (
+        con.sql(
+            "select m.node_key, f.persona from marts.dim_customer_identity_map m "
+            "join marts.dim_customer_features f using (customer_id) where m.node_type = 'crm' and f.persona is not null"
+        )
+        .df()
+        .merge(nodes, on="node_key")
+        .merge(people, on="person_id", suffixes=("", "_true"))
+    )
     return float((frame["persona"] == frame["persona_true"]).mean())
 
 
@@ -210,9 +231,13 @@ def test_a_drifted_feature_on_the_next_day_is_notified_and_blocks_activation(ml_
     generate_world(dataclasses.replace(ml_world.config, days=ml_world.config.days + 1), home)
     with ml_world.connect() as con:
         agreement_before = persona_agreement(home, con)
-        (first,) = con.sql(
-            "select * from ml.model_runs where status = 'accepted' order by fitted_at desc, model_run_id desc limit 1"
-        ).df().to_dict("records")
+        (first,) = (
+            con.sql(
+                "select * from ml.model_runs where status = 'accepted' order by fitted_at desc, model_run_id desc limit 1"
+            )
+            .df()
+            .to_dict("records")
+        )
 
     # A stand-in for activation: anything that reads the scores sits downstream of the blocking check.
     @dg.asset(key=["activation", "lookalike_audience_sync"], deps=[dg.AssetKey(["ml", "lookalike_scores"])])
@@ -223,14 +248,23 @@ def test_a_drifted_feature_on_the_next_day_is_notified_and_blocks_activation(ml_
     definitions = dg.Definitions.merge(load_definitions(), dg.Definitions(assets=[lookalike_audience_sync]))
     with dg.DagsterInstance.get() as instance:
         result = definitions.resolve_job_def("full_build").execute_in_process(
-            instance=instance, raise_on_error=False, run_config=QUIET_LOGS)
+            instance=instance, raise_on_error=False, run_config=QUIET_LOGS
+        )
 
-    materialized = {e.asset_key.to_user_string() for e in result.all_events
-                    if e.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION}
-    checks = {(e.event_specific_data.asset_key.to_user_string(), e.event_specific_data.check_name):
-              e.event_specific_data.passed
-              for e in result.all_events if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION}
-    assert "ml/lookalike_scores" in materialized and "marts/customer_features" in materialized
+    materialized = {
+        e.asset_key.to_user_string()
+        for e in result.all_events
+        if e.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION
+    }
+    checks = {
+        (
+            e.event_specific_data.asset_key.to_user_string(),
+            e.event_specific_data.check_name,
+        ): e.event_specific_data.passed
+        for e in result.all_events
+        if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
+    }
+    assert "ml/lookalike_scores" in materialized and "marts/dim_customer_features" in materialized
     assert checks[("ml/lookalike_scores", "not_degraded")] is False
     assert [k for k, passed in checks.items() if not passed] == [("ml/lookalike_scores", "not_degraded")]
     assert "activation/lookalike_audience_sync" not in materialized
@@ -256,4 +290,4 @@ def test_a_drifted_feature_on_the_next_day_is_notified_and_blocks_activation(ml_
     assert note["figure"] == pytest.approx(latest[note["metric"]])
     assert note["previous_figure"] == pytest.approx(first[note["metric"]])
     assert note["figure"] < note["previous_figure"]
-    assert "customer_features" in note["suggested_action"] and "payers_all" in note["message"]
+    assert "dim_customer_features" in note["suggested_action"] and "payers_all" in note["message"]

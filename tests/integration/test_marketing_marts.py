@@ -1,6 +1,6 @@
 """Marketing marts against the simulator's truth: a clean world (no dirty rows) built through Dagster.
 
-Every KPI of mart_channel_performance per channel × region is recomputed with pandas from the
+Every KPI of fct_channel_performance per channel × region is recomputed with pandas from the
 truth files alone (ad_spend.parquet, email_sends.parquet, sessions.parquet, orders.parquet,
 fx_rates.csv), never from the marts' SQL. Dirty-data rates are 0 in this world's scenario, so
 nothing is quarantined and no event arrives after the horizon: the marts must equal the truth.
@@ -30,8 +30,21 @@ CLEAN_SCENARIO = "name: clean\ndirty:\n" + "".join(
     + "}\n"
     for source in DIRTY_SOURCES
 )
-KPIS = ("spend_usd", "impressions", "clicks", "sends", "cost_usd", "sessions", "conversions", "new_customers",
-        "revenue_usd", "cac_usd", "cpa_usd", "roas", "roi")
+KPIS = (
+    "spend_usd",
+    "impressions",
+    "clicks",
+    "sends",
+    "cost_usd",
+    "sessions",
+    "conversions",
+    "new_customers",
+    "revenue_usd",
+    "cac_usd",
+    "cpa_usd",
+    "roas",
+    "roi",
+)
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +69,12 @@ def expected_kpis(truth: Path, regionless_emails: set[str]) -> pd.DataFrame:
 
     sends = pd.read_parquet(truth / "email_sends.parquet")
     sends["region"] = sends["region"].where(~sends["recipient_email"].str.lower().isin(regionless_emails), "unknown")
-    email = sends.assign(channel="email", sends=sends["sent"].astype(int), email_clicks=sends["clicked"].astype(int),
-                         send_cost_usd=sends["cost_usd"].where(sends["sent"], 0.0))
+    email = sends.assign(
+        channel="email",
+        sends=sends["sent"].astype(int),
+        email_clicks=sends["clicked"].astype(int),
+        send_cost_usd=sends["cost_usd"].where(sends["sent"], 0.0),
+    )
     email = email.groupby(["channel", "region"])[["sends", "email_clicks", "send_cost_usd"]].sum()
 
     sessions = pd.read_parquet(truth / "sessions.parquet")
@@ -74,8 +91,18 @@ def expected_kpis(truth: Path, regionless_emails: set[str]) -> pd.DataFrame:
 
     frame = pd.concat([ads, email, visits, sales], axis=1).fillna(0)
     frame.index.names = ["channel", "region"]
-    for column in ("spend_usd", "send_cost_usd", "impressions", "clicks", "email_clicks", "sends", "sessions",
-                   "conversions", "new_customers", "revenue_usd"):
+    for column in (
+        "spend_usd",
+        "send_cost_usd",
+        "impressions",
+        "clicks",
+        "email_clicks",
+        "sends",
+        "sessions",
+        "conversions",
+        "new_customers",
+        "revenue_usd",
+    ):
         if column not in frame:
             frame[column] = 0
     frame["clicks"] = frame["clicks"] + frame["email_clicks"]  # ad clicks (platform reports) + email clicks
@@ -91,13 +118,17 @@ def regionless_emails(world: World) -> set[str]:
     """Recipients whose region no landed record tells: no consent row names their address, and the
     identity map knows nothing else of the customer with that address (people who only ever received
     email and gave consent under their user id). The marts must report them under region `unknown`."""
-    consent = pd.concat(pd.read_csv(f, dtype=str) for f in (world.settings.mos_home / "landing" / "consent").glob("*.csv"))
+    consent = pd.concat(
+        pd.read_csv(f, dtype=str) for f in (world.settings.mos_home / "landing" / "consent").glob("*.csv")
+    )
     with world.connect() as con:
-        known = set(con.sql(
-            """select node_value from marts.customer_identity_map m
+        known = set(
+            con.sql(
+                """select node_value from marts.dim_customer_identity_map m
             where node_type = 'email'
-              and (select count(*) from marts.customer_identity_map o where o.customer_id = m.customer_id) > 1"""
-        ).df()["node_value"])
+              and (select count(*) from marts.dim_customer_identity_map o where o.customer_id = m.customer_id) > 1"""
+            ).df()["node_value"]
+        )
     sends = pd.read_parquet(world.settings.truth_dir / "email_sends.parquet")
     emails = set(sends["recipient_email"].str.lower())
     return {e for e in emails if e not in set(consent["subject"].str.lower()) and e not in known}
@@ -106,10 +137,20 @@ def regionless_emails(world: World) -> set[str]:
 def mart_kpis(world: World) -> pd.DataFrame:
     """The mart summed to channel × region, ratios recomputed from its summed parts."""
     with world.connect() as con:
-        mart = con.sql("select * from marts.mart_channel_performance").df()
+        mart = con.sql("select * from marts.fct_channel_performance").df()
     sums = mart.groupby(["channel", "region"])[
-        ["spend_usd", "impressions", "clicks", "sends", "cost_usd", "sessions", "conversions", "new_customers",
-         "revenue_usd"]].sum()
+        [
+            "spend_usd",
+            "impressions",
+            "clicks",
+            "sends",
+            "cost_usd",
+            "sessions",
+            "conversions",
+            "new_customers",
+            "revenue_usd",
+        ]
+    ].sum()
     sums["cac_usd"] = [_ratio(c, n) for c, n in zip(sums["cost_usd"], sums["new_customers"])]
     sums["cpa_usd"] = [_ratio(c, n) for c, n in zip(sums["cost_usd"], sums["conversions"])]
     sums["roas"] = [_ratio(r, c) for r, c in zip(sums["revenue_usd"], sums["cost_usd"])]
@@ -140,18 +181,23 @@ def test_every_kpi_per_channel_and_region_matches_the_truth(clean_world: World) 
 
 def test_ratios_in_the_mart_match_its_own_sums_and_are_null_without_denominator(clean_world: World) -> None:
     with clean_world.connect() as con:
-        mart = con.sql("select * from marts.mart_channel_performance").df()
-    ratios = {"cac_usd": ("cost_usd", "new_customers"), "cpa_usd": ("cost_usd", "conversions"),
-              "cvr": ("conversions", "sessions"), "ctr": ("clicks", "impressions"),
-              "roas": ("revenue_usd", "cost_usd")}
+        mart = con.sql("select * from marts.fct_channel_performance").df()
+    ratios = {
+        "cac_usd": ("cost_usd", "new_customers"),
+        "cpa_usd": ("cost_usd", "conversions"),
+        "cvr": ("conversions", "sessions"),
+        "ctr": ("clicks", "impressions"),
+        "roas": ("revenue_usd", "cost_usd"),
+    }
     for ratio, (numerator, denominator) in ratios.items():
         zero = mart[denominator] == 0
         assert zero.any() and (~zero).any(), f"{ratio}: the world must have rows with and without a denominator"
         assert mart.loc[zero, ratio].isna().all(), f"{ratio} must be null where {denominator} is 0"
         values = mart.loc[~zero, ratio].to_numpy(dtype=float)
         assert np.isfinite(values).all()
-        np.testing.assert_allclose(values, (mart.loc[~zero, numerator] / mart.loc[~zero, denominator]).to_numpy(),
-                                   rtol=1e-9)
+        np.testing.assert_allclose(
+            values, (mart.loc[~zero, numerator] / mart.loc[~zero, denominator]).to_numpy(), rtol=1e-9
+        )
     no_cost = mart["cost_usd"] == 0
     assert mart.loc[no_cost, "roi"].isna().all()
     assert mart.loc[no_cost & (mart["revenue_usd"] > 0)].shape[0] > 0  # organic / direct revenue without cost
@@ -181,8 +227,9 @@ def test_each_completed_order_is_one_order_conversion_with_its_usd_revenue(clean
     completed = orders[orders["status"] == "completed"]
     with clean_world.connect() as con:
         conversions = con.sql(
-            "select order_id, revenue_usd from marts.fct_conversions where conversion_type = 'order'").df()
-        ltv = con.sql("select sum(order_count), sum(revenue_usd) from marts.customer_ltv").fetchall()[0]
+            "select order_id, revenue_usd from marts.fct_conversions where conversion_type = 'order'"
+        ).df()
+        ltv = con.sql("select sum(order_count), sum(revenue_usd) from marts.dim_customer_ltv").fetchall()[0]
     merged = completed.merge(conversions, on="order_id", how="outer", indicator=True)
     assert (merged["_merge"] == "both").all()
     np.testing.assert_allclose(merged["revenue_usd"], merged["amount"] * merged["currency"].map(fx), rtol=1e-12)
@@ -194,7 +241,7 @@ def test_variant_lift_is_null_without_a_holdout_population(clean_world: World) -
     truth = clean_world.settings.truth_dir
     sends = pd.read_parquet(truth / "email_sends.parquet")
     with clean_world.connect() as con:
-        variants = con.sql("select * from marts.mart_variant_performance").df()
+        variants = con.sql("select * from marts.fct_variant_performance").df()
     assert variants["sends"].sum() == int(sends["sent"].sum())
     assert variants["clicks"].sum() == int(sends["clicked"].sum())
     assert not variants["is_holdout"].any()  # holdout recipients receive nothing the ESP reports
@@ -214,16 +261,39 @@ def test_semantic_layer_answers_the_kpis_as_the_mart_does(clean_world: World, tm
     out = tmp_path / "kpis.csv"
     metrics = "spend,cost,impressions,clicks,sends,sessions,conversions,new_customers,revenue,cac,cpa,roas,roi"
     proc = subprocess.run(
-        [str(Path(sys.executable).parent / "mf"), "query", "--metrics", metrics,
-         "--group-by", "channel_performance__channel,channel_performance__region", "--csv", str(out)],
-        cwd=DBT_PROJECT_DIR, env={**os.environ, "MOS_HOME": str(clean_world.settings.mos_home)},
-        capture_output=True, text=True, timeout=300,
+        [
+            str(Path(sys.executable).parent / "mf"),
+            "query",
+            "--metrics",
+            metrics,
+            "--group-by",
+            "channel_performance__channel,channel_performance__region",
+            "--csv",
+            str(out),
+        ],
+        cwd=DBT_PROJECT_DIR,
+        env={**os.environ, "MOS_HOME": str(clean_world.settings.mos_home)},
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    answered = pd.read_csv(out, keep_default_na=False, na_values=[""]).rename(columns={  # region "NA" is not null
-        "channel_performance__channel": "channel", "channel_performance__region": "region", "spend": "spend_usd",
-        "cost": "cost_usd", "revenue": "revenue_usd", "cac": "cac_usd", "cpa": "cpa_usd",
-    }).set_index(["channel", "region"]).sort_index()
+    answered = (
+        pd.read_csv(out, keep_default_na=False, na_values=[""])
+        .rename(
+            columns={  # region "NA" is not null
+                "channel_performance__channel": "channel",
+                "channel_performance__region": "region",
+                "spend": "spend_usd",
+                "cost": "cost_usd",
+                "revenue": "revenue_usd",
+                "cac": "cac_usd",
+                "cpa": "cpa_usd",
+            }
+        )
+        .set_index(["channel", "region"])
+        .sort_index()
+    )
     expected = mart_kpis(clean_world)
     assert list(answered.index) == list(expected.index)
     for kpi in KPIS:

@@ -16,7 +16,6 @@ import dagster as dg
 import pytest
 
 from mos_pipelines.runner import run_assets
-from mos_pipelines.settings import Settings
 from mos_pipelines.simulation import WorldConfig, generate_world
 from tests.integration.conftest import World, build_world, use_home
 
@@ -52,8 +51,10 @@ def missing_ids(tmp_path_factory: pytest.TempPathFactory) -> World:
 def volume_drop(clean: World, tmp_path_factory: pytest.TempPathFactory) -> World:
     """The clean world one day later, ordinary traffic down 40 % on that day (scenario ``volume``):
     the daily incremental run only loads the new day's files."""
-    scenario = _scenario(tmp_path_factory.mktemp("drop"),
-                         f"name: volume_drop\nvolume: [{{from_day: {DROP_DAY}, to_day: {DROP_DAY}, factor: 0.6}}]\n")
+    scenario = _scenario(
+        tmp_path_factory.mktemp("drop"),
+        f"name: volume_drop\nvolume: [{{from_day: {DROP_DAY}, to_day: {DROP_DAY}, factor: 0.6}}]\n",
+    )
     config = dataclasses.replace(GATE_WORLD, days=DROP_DAY + 1, scenario=scenario)
     use_home(clean.settings)
     generate_world(config, clean.settings.mos_home)
@@ -63,8 +64,10 @@ def volume_drop(clean: World, tmp_path_factory: pytest.TempPathFactory) -> World
 def _events(world: World, event_type: dg.DagsterEventType) -> list:
     use_home(world.settings)
     instance = dg.DagsterInstance.get()
-    return [r.event_log_entry.dagster_event
-            for r in instance.get_records_for_run(world.first_run.run_id, of_type=event_type, limit=100000).records]
+    return [
+        r.event_log_entry.dagster_event
+        for r in instance.get_records_for_run(world.first_run.run_id, of_type=event_type, limit=100000).records
+    ]
 
 
 def materialized(world: World) -> set[str]:
@@ -87,8 +90,12 @@ def results_rows(world: World) -> dict[str, tuple]:
 
 def tables(world: World, schema: str) -> set[str]:
     with world.connect() as con:
-        return {r[0] for r in con.execute(
-            "select table_name from information_schema.tables where table_schema = ?", [schema]).fetchall()}
+        return {
+            r[0]
+            for r in con.execute(
+                "select table_name from information_schema.tables where table_schema = ?", [schema]
+            ).fetchall()
+        }
 
 
 def test_clean_world_passes_every_gate_and_records_each_result(clean: World):
@@ -153,22 +160,29 @@ def test_a_40_percent_drop_on_one_day_fails_the_volume_gate_and_blocks_downstrea
     with volume_drop.connect() as con:
         last_event = con.execute("select max(occurred_at)::date from marts.fct_events").fetchall()[0][0]
         last_session = con.execute("select max(session_start_at)::date from marts.fct_sessions").fetchall()[0][0]
-        (passed,) = con.execute("select passed from ops.quality_results where run_id = ? and check_name = 'event_volume'",
-                                [outcome.run_id]).fetchall()[0]
+        (passed,) = con.execute(
+            "select passed from ops.quality_results where run_id = ? and check_name = 'event_volume'", [outcome.run_id]
+        ).fetchall()[0]
     assert str(last_event) == "2026-01-09" and str(last_session) < "2026-01-09"  # sessions still from the day before
     assert passed is False
 
 
 def test_marking_the_dropped_day_expected_lets_the_gate_pass(volume_drop: World):
-    from mos_pipelines.quality import gates
-
     import datetime
 
+    from mos_pipelines.quality import gates
+
     with volume_drop.connect() as con:
-        result = gates.event_volume(con, max_change=0.10, noise_z=3, min_history_days=8,
-                                    expected_days={datetime.date(2026, 1, 9): "planted drop"})
+        result = gates.event_volume(
+            con,
+            max_change=0.10,
+            noise_z=3,
+            min_history_days=8,
+            expected_days={datetime.date(2026, 1, 9): "planted drop"},
+        )
     assert result.passed and result.details["expected_days_exempt"] == [
-        {"event_date": "2026-01-09", "reason": "planted drop"}]
+        {"event_date": "2026-01-09", "reason": "planted drop"}
+    ]
 
 
 def activation_sensor_tick(world: World, destination: str):
@@ -181,7 +195,8 @@ def activation_sensor_tick(world: World, destination: str):
 
 
 def test_after_the_failed_volume_gate_nothing_is_activated_and_every_sensor_says_why(
-        volume_drop: World, tmp_path: Path):
+    volume_drop: World, tmp_path: Path
+):
     """The sync models of the clean build were never delivered; the drop day's failed gate upstream of
     them keeps every delivery back: 0 messages, 0 requests, no audience file, and the reason on each tick."""
     from mos_pipelines.defs.activation.gating import delivery_key

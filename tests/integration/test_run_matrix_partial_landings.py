@@ -30,7 +30,7 @@ def test_a_crm_export_alone_becomes_customers_and_crm_syncs(tmp_path_factory: py
     assert_clean_success(world)
     assert world.scalar("select count(*) from marts.dim_customers") > 0
     assert world.scalar("select count(*) from activation.sync_crm__lifecycle_stages") > 0
-    parts = {asset for asset, in world.query("select distinct asset from ops.skipped_parts")}
+    parts = {asset for (asset,) in world.query("select distinct asset from ops.skipped_parts")}
     assert {"insights/insights", "ml/lookalike_scores", "experiments/budget_allocations"} <= parts
 
 
@@ -46,7 +46,7 @@ def test_orders_and_consent_without_events_build(tmp_path_factory: pytest.TempPa
     world = _partial(tmp_path_factory, "orders_consent", {"orders", "consent"})
     assert_clean_success(world)
     assert world.scalar("select count(*) from marts.fct_orders") > 0
-    assert world.scalar("select count(*) from marts.consent_current") > 0
+    assert world.scalar("select count(*) from marts.dim_customer_consents") > 0
 
 
 def test_an_empty_landing_zone_says_what_to_put_where(tmp_path_factory: pytest.TempPathFactory) -> None:

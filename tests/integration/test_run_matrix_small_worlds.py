@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 import yaml
 
 from mos_pipelines.settings import PROJECT_ROOT
@@ -30,8 +29,16 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> MatrixWorld:
     home = tmp_path_factory.mktemp("small")
     generate(home, people=300, days=14)
     day = json.loads((home / "truth" / "manifest.json").read_text())["config"]["start_date"]
-    good = [{"type": "track", "messageId": f"mx-good-{i}", "timestamp": f"{day}T10:0{i}:00Z", "anonymousId": "mx-anon",
-             "event": "Page Viewed"} for i in range(2)]
+    good = [
+        {
+            "type": "track",
+            "messageId": f"mx-good-{i}",
+            "timestamp": f"{day}T10:0{i}:00Z",
+            "anonymousId": "mx-anon",
+            "event": "Page Viewed",
+        }
+        for i in range(2)
+    ]
     lines = [json.dumps(e) for e in good] + [
         '{"type":"track","messageId":"x"}',  # no timestamp, no identifier
         '{"type": "track", "messageId": "mx-bad-2", "timestamp": "yesterday", "anonymousId": "a"}',
@@ -43,8 +50,10 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> MatrixWorld:
 
 def test_fifty_people_three_days_build_and_skip_what_they_cannot_compute(tiny: MatrixWorld) -> None:
     assert_clean_success(tiny)
-    skipped = dict(((asset, part), reason) for asset, part, reason in
-                   tiny.query("select asset, part, reason from ops.skipped_parts"))
+    skipped = dict(
+        ((asset, part), reason)
+        for asset, part, reason in tiny.query("select asset, part, reason from ops.skipped_parts")
+    )
     reason = skipped[("ml/lookalike_scores", "paying_lookalike_eu")]
     assert "fewer than the minimum" in reason and "min_seed_size" in reason
     assert "warned (parts skipped" in tiny.run.stdout
@@ -67,13 +76,16 @@ def test_three_hundred_people_get_insights_and_activation_rows(small: MatrixWorl
 
 
 def test_three_malformed_lines_are_quarantined_and_block_nothing(small: MatrixWorld) -> None:
-    quarantined = small.query(f"select line, reason from raw.quarantine where source_file like '%{MALFORMED_FILE}' "
-                              "order by line")
+    quarantined = small.query(
+        f"select line, reason from raw.quarantine where source_file like '%{MALFORMED_FILE}' order by line"
+    )
     assert [line for line, _ in quarantined] == [3, 4, 5], quarantined
     loaded = small.scalar(f"select count(*) from raw.events where _source_file like '%{MALFORMED_FILE}'")
     assert loaded == 2
-    gate = small.query("select passed, details from ops.quality_results where check_name = 'missing_identifiers' "
-                       "order by evaluated_at desc limit 1")[0]
+    gate = small.query(
+        "select passed, details from ops.quality_results where check_name = 'missing_identifiers' "
+        "order by evaluated_at desc limit 1"
+    )[0]
     assert gate[0], gate[1]
     assert small.scalar("select count(*) from marts.fct_events where event_id like 'mx-good-%'") == 2
 
@@ -84,8 +96,13 @@ def test_a_broken_activation_config_leaves_ingestion_and_dbt_runnable(tiny: Matr
     config["destinations"][name]["channel"] = "carrier_pigeon"
     broken = tmp_path / "activation.yaml"
     broken.write_text(yaml.safe_dump(config))
-    run = mos(tiny.home, "run", "--select", "key:raw/orders or key:staging/stg_commerce__orders",
-              env={"MOS_ACTIVATION_CONFIG": str(broken)})
+    run = mos(
+        tiny.home,
+        "run",
+        "--select",
+        "key:raw/orders or key:staging/stg_commerce__orders",
+        env={"MOS_ACTIVATION_CONFIG": str(broken)},
+    )
     assert run.code == 1 and "Traceback" not in run.output
     message = run.output.replace("\n", "")
     assert "not loaded: activation:" in message and str(broken) in message and f"destinations.{name}.channel" in message

@@ -33,6 +33,7 @@ NOW = datetime.datetime(2026, 3, 1, 12, 0)
 
 # -- hashing ---------------------------------------------------------------------------------------
 
+
 def test_google_normalisation_and_hashes_match_the_published_examples():
     """Google's published examples, Data Manager API guide "Send audience members" (Prepare audience data:
     formatted, then hashed and hex-encoded), https://developers.google.com/data-manager/api/devguides/audiences/send-audience-members,
@@ -64,13 +65,19 @@ def test_meta_normalisation_and_hashes_match_the_published_examples():
     as digits with the country code),
     https://developers.facebook.com/docs/marketing-api/conversions-api/parameters/customer-information-parameters."""
     assert meta_email(" John_Smith@gmail.com ") == "john_smith@gmail.com"
-    assert sha256_hex(meta_email("John_Smith@gmail.com")) == \
-        "62a14e44f765419d10fea99367361a727c12365e2520f32218d505ed9aa0f62f"
+    assert (
+        sha256_hex(meta_email("John_Smith@gmail.com"))
+        == "62a14e44f765419d10fea99367361a727c12365e2520f32218d505ed9aa0f62f"
+    )
     assert meta_phone("(650)555-1212", "US") == "16505551212"
-    assert sha256_hex(meta_phone("(650)555-1212", "US")) == \
-        "e323ec626319ca94ee8bff2e4c87cf613be6ea19919ed1364124e16807ab3176"
+    assert (
+        sha256_hex(meta_phone("(650)555-1212", "US"))
+        == "e323ec626319ca94ee8bff2e4c87cf613be6ea19919ed1364124e16807ab3176"
+    )
     # Meta keeps gmail dots and +tags; Google removes them
-    assert meta_email("J.Doe+x@gmail.com") == "j.doe+x@gmail.com" and google_email("J.Doe+x@gmail.com") == "jdoe@gmail.com"
+    assert (
+        meta_email("J.Doe+x@gmail.com") == "j.doe+x@gmail.com" and google_email("J.Doe+x@gmail.com") == "jdoe@gmail.com"
+    )
     assert meta_phone("0049 30 123456", "DE") == "4930123456"  # the international 00 prefix is no leading zero
 
 
@@ -119,8 +126,9 @@ def test_renderer_copy_with_an_invented_number_falls_back_to_the_template_flagge
     invented = content.render_variant(_brief(), ScriptedRenderer("Hi {first_name}", "Save 50% before Friday."))
     assert (invented.renderer, invented.flagged) == ("static", True) and "50" in invented.reason
     assert invented.body == "Your trial at {company} ends soon."
-    grounded = content.render_variant(_brief(facts={"discount_percent": 15}),
-                                      ScriptedRenderer("{first_name}, 15% off", "Take 15% off at {company}."))
+    grounded = content.render_variant(
+        _brief(facts={"discount_percent": 15}), ScriptedRenderer("{first_name}, 15% off", "Take 15% off at {company}.")
+    )
     assert (grounded.renderer, grounded.flagged) == ("scripted-model", False)
     unknown_field = content.render_variant(_brief(), ScriptedRenderer("Hi {name}", "Body"))
     assert unknown_field.flagged and "unknown placeholders" in unknown_field.reason
@@ -128,7 +136,12 @@ def test_renderer_copy_with_an_invented_number_falls_back_to_the_template_flagge
 
 def test_llm_renderer_reads_the_llm_layers_subject_line_format():
     class Generation:
-        text, model, flagged, reason = "Subject: A question, {first_name}\nHow is {company} doing?", "offline/x", False, None
+        text, model, flagged, reason = (
+            "Subject: A question, {first_name}\nHow is {company} doing?",
+            "offline/x",
+            False,
+            None,
+        )
 
     class Layer:
         def __init__(self):
@@ -140,7 +153,11 @@ def test_llm_renderer_reads_the_llm_layers_subject_line_format():
 
     layer = Layer()
     copy = content.LlmCopyRenderer(layer).render(_brief())
-    assert (copy.subject, copy.body, copy.renderer) == ("A question, {first_name}", "How is {company} doing?", "offline/x")
+    assert (copy.subject, copy.body, copy.renderer) == (
+        "A question, {first_name}",
+        "How is {company} doing?",
+        "offline/x",
+    )
     assert layer.calls[0][:2] == ("email_copy", "email.copy") and layer.calls[0][2]["variant_id"] == "A"
 
 
@@ -149,10 +166,12 @@ def _llm_layer(tmp_path: Path, con: duckdb.DuckDBPyConnection, email_model: str,
     from mos_pipelines.llm import LLM, Ledger
 
     path = tmp_path / "llm.yaml"
-    path.write_text("defaults: {num_retries: 0, timeout_s: 5}\ntasks:\n"
-                    "  insight_phrasing: {model: mos-offline/insight-writer}\n"
-                    f"  email_copy: {{model: {email_model}{extra}}}\n"
-                    "  question_answering: {model: mos-offline/analyst}\n")
+    path.write_text(
+        "defaults: {num_retries: 0, timeout_s: 5}\ntasks:\n"
+        "  insight_phrasing: {model: mos-offline/insight-writer}\n"
+        f"  email_copy: {{model: {email_model}{extra}}}\n"
+        "  question_answering: {model: mos-offline/analyst}\n"
+    )
     return LLM(load_llm(path), Ledger(con))
 
 
@@ -175,14 +194,16 @@ def test_offline_llm_copy_is_the_template_written_once_and_kept_with_its_call_in
 def test_llm_copy_inventing_a_price_is_rejected_logged_and_the_template_kept(tmp_path):
     con = duckdb.connect()
     invented = "Subject: {first_name}, 30% off today\\nOnly $49 a month for {company}."
-    renderer = content.LlmCopyRenderer(_llm_layer(tmp_path, con, "gpt-4o-mini",
-                                                  f", extra: {{mock_response: '{invented}'}}"))
+    renderer = content.LlmCopyRenderer(
+        _llm_layer(tmp_path, con, "gpt-4o-mini", f", extra: {{mock_response: '{invented}'}}")
+    )
     brief = _brief(subject="Hi {first_name}", body="Your trial at {company} ends soon.")
     copy = content.kept_copy(con, brief, renderer, NOW)
     assert (copy.subject, copy.body, copy.flagged) == ("Hi {first_name}", "Your trial at {company} ends soon.", True)
     assert "gpt-4o-mini" in copy.reason
     ((outcome, detail, tokens_in, cost),) = con.sql(
-        "select outcome, detail, tokens_in, cost_usd from ops.llm_calls").fetchall()
+        "select outcome, detail, tokens_in, cost_usd from ops.llm_calls"
+    ).fetchall()
     assert outcome == "rejected" and "30" in detail and tokens_in > 0 and cost > 0
     assert content.numeric_claims(copy.subject + copy.body) == []  # nothing left to approve
     assert con.sql("select flagged from activation.variant_copy").fetchall() == [(True,)]
@@ -197,8 +218,10 @@ def test_changed_template_renders_new_copy(tmp_path):
 
 
 def test_personalise_fills_names_and_uses_neutral_words_when_unknown():
-    assert content.personalise("Hi {first_name} at {company}", {"first_name": "Ana", "company": None}) == \
-        "Hi Ana at your team"
+    assert (
+        content.personalise("Hi {first_name} at {company}", {"first_name": "Ana", "company": None})
+        == "Hi Ana at your team"
+    )
 
 
 def test_approval_queue_holds_copy_until_a_person_decides_once():
@@ -220,26 +243,44 @@ def test_approval_queue_holds_copy_until_a_person_decides_once():
 
 # -- messages --------------------------------------------------------------------------------------
 
+
 def _change(payload: dict, key: str = "k" * 32) -> ledger.Change:
     return ledger.Change("c1", "c1", "upsert", payload, ledger.payload_hash(payload), key, 0)
 
 
 def test_email_message_id_comes_from_the_idempotency_key_with_unsubscribe_headers():
     settings = BUNDLED.email.model_copy(update={"unsubscribe_url": "https://x.example/u?token={token}"})
-    payload = {"to": "a@b.example", "subject": "Hi", "body": "Text", "campaign_id": "camp", "variant_id": "A",
-               "unsubscribe_token": "tok123"}
+    payload = {
+        "to": "a@b.example",
+        "subject": "Hi",
+        "body": "Text",
+        "campaign_id": "camp",
+        "variant_id": "A",
+        "unsubscribe_token": "tok123",
+    }
     msg = email.message_from_bytes(build_message(_change(payload, "ab" * 16), settings).as_bytes())
     assert msg["Message-ID"] == f"<{'ab' * 16}@mos-pipelines.example>"
-    assert msg["List-Unsubscribe"] == ("<https://x.example/u?token=tok123>, "
-                                       "<mailto:unsubscribe@mos-pipelines.example?subject=unsubscribe-tok123>")
+    assert msg["List-Unsubscribe"] == (
+        "<https://x.example/u?token=tok123>, <mailto:unsubscribe@mos-pipelines.example?subject=unsubscribe-tok123>"
+    )
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert msg["X-MOS-Variant"] == "A"
 
 
 def test_slack_message_is_incoming_webhook_json_with_the_notification():
-    message = slack_message({"notification_id": "n1", "title": "Lookalike degraded", "message": "AUC fell.",
-                             "severity": "warning", "metric": "auc", "figure": 0.61, "previous_figure": 0.74,
-                             "suggested_action": "Check the seed.", "notification_source": "lookalike"})
+    message = slack_message(
+        {
+            "notification_id": "n1",
+            "title": "Lookalike degraded",
+            "message": "AUC fell.",
+            "severity": "warning",
+            "metric": "auc",
+            "figure": 0.61,
+            "previous_figure": 0.74,
+            "suggested_action": "Check the seed.",
+            "notification_source": "lookalike",
+        }
+    )
     assert message["text"].startswith(":warning: Lookalike degraded")
     kinds = [b["type"] for b in message["blocks"]]
     assert kinds == ["header", "section", "section", "section", "context"]
@@ -247,6 +288,7 @@ def test_slack_message_is_incoming_webhook_json_with_the_notification():
 
 
 # -- the ledger ------------------------------------------------------------------------------------
+
 
 def _prepared(key: str, value: str) -> ledger.Prepared:
     payload = {"v": value}
@@ -267,7 +309,11 @@ def test_ledger_sends_only_additions_changes_and_removals_with_a_new_key_per_cha
     con = duckdb.connect()
     ledger.ensure_tables(con)
     first = _sync(con, {"a": "1", "b": "1", "c": "1"})
-    assert sorted((c.record_key, c.operation) for c in first.changes) == [("a", "upsert"), ("b", "upsert"), ("c", "upsert")]
+    assert sorted((c.record_key, c.operation) for c in first.changes) == [
+        ("a", "upsert"),
+        ("b", "upsert"),
+        ("c", "upsert"),
+    ]
     assert _sync(con, {"a": "1", "b": "1", "c": "1"}).changes == []  # unchanged: nothing
     second = _sync(con, {"a": "2", "b": "1"})  # a changed, c removed
     assert sorted((c.record_key, c.operation) for c in second.changes) == [("a", "upsert"), ("c", "remove")]
@@ -278,7 +324,10 @@ def test_ledger_sends_only_additions_changes_and_removals_with_a_new_key_per_cha
     assert len(keys) == len(set(keys))  # re-adding the same payload is a new change with a new key
     rows = ledger.load(con, "d")
     assert {k: (r["status"], r["is_present"], r["change_seq"]) for k, r in rows.items()} == {
-        "a": ("acknowledged", True, 2), "b": ("acknowledged", True, 1), "c": ("acknowledged", True, 3)}
+        "a": ("acknowledged", True, 2),
+        "b": ("acknowledged", True, 1),
+        "c": ("acknowledged", True, 3),
+    }
 
 
 def test_open_changes_resume_with_their_key_and_stuck_ones_wait():
@@ -311,6 +360,7 @@ def test_frozen_records_are_neither_updated_nor_removed():
 
 # -- retries ---------------------------------------------------------------------------------------
 
+
 def test_backoff_grows_exponentially_with_bounded_jitter_and_is_reproducible():
     settings = BUNDLED.retry.model_copy(update={"backoff_base_seconds": 1.0, "backoff_max_seconds": 8.0, "jitter": 0.5})
     for attempt, full in ((1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0), (6, 8.0)):
@@ -324,8 +374,17 @@ def test_retry_after_and_retryable_codes():
     assert retry_after_seconds("1") == 1.0 and retry_after_seconds(None) is None
     assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # a date in the past: no wait
     assert retry_after_seconds("soon") is None
-    assert [is_retryable(c) for c in (None, 408, 429, 500, 503, 400, 401, 404, 422)] == \
-        [True, True, True, True, True, False, False, False, False]
+    assert [is_retryable(c) for c in (None, 408, 429, 500, 503, 400, 401, 404, 422)] == [
+        True,
+        True,
+        True,
+        True,
+        True,
+        False,
+        False,
+        False,
+        False,
+    ]
 
 
 def test_rate_limiter_spaces_calls_evenly():
@@ -343,6 +402,7 @@ def test_rate_limiter_spaces_calls_evenly():
 
 # -- config ----------------------------------------------------------------------------------------
 
+
 def _config(tmp_path: Path, change) -> Path:
     """The bundled file with a change, as an override file (merged over the bundled one)."""
     data = yaml.safe_load(DOMAINS["activation"].file.read_text())
@@ -352,22 +412,43 @@ def _config(tmp_path: Path, change) -> Path:
     return path
 
 
-@pytest.mark.parametrize("change, key, expected", [
-    (lambda d: d["destinations"]["email__nurture"].update(colour="red"), "destinations.email__nurture.colour",
-     "one of the keys channel, sync_model"),
-    (lambda d: d["destinations"]["email__nurture"].update(channel="carrier_pigeon"), "destinations.email__nurture.channel",
-     "one of email, webhook, google_customer_match, meta_custom_audience, slack"),
-    (lambda d: d["destinations"]["crm__lifecycle_stages"].pop("url_env"), "destinations.crm__lifecycle_stages.url_env",
-     "`url` or `url_env`"),
-    (lambda d: d["destinations"]["email__nurture"].update(sync_model="nurture"), "destinations.email__nurture.sync_model",
-     "schema.table"),
-    (lambda d: d["destinations"]["email__nurture"].update(sync_model="activation.sync_fax"),
-     "destinations.email__nurture.sync_model", "a sync model declared under sync_models"),
-    (lambda d: d["sync_models"]["sync_email__nurture"].update(campaign_id=None),
-     "sync_models.sync_email__nurture.campaign_id", "a value: models/activation/sync_email__nurture.sql reads it"),
-    (lambda d: d["channels"].update(fax={"enabled": True}), "channels.fax", "one of email, webhook"),
-    (lambda d: d["retry"].update(max_attempts=0), "retry.max_attempts", "a number >= 1"),
-])
+@pytest.mark.parametrize(
+    "change, key, expected",
+    [
+        (
+            lambda d: d["destinations"]["email__nurture"].update(colour="red"),
+            "destinations.email__nurture.colour",
+            "one of the keys channel, sync_model",
+        ),
+        (
+            lambda d: d["destinations"]["email__nurture"].update(channel="carrier_pigeon"),
+            "destinations.email__nurture.channel",
+            "one of email, webhook, google_customer_match, meta_custom_audience, slack",
+        ),
+        (
+            lambda d: d["destinations"]["crm__lifecycle_stages"].pop("url_env"),
+            "destinations.crm__lifecycle_stages.url_env",
+            "`url` or `url_env`",
+        ),
+        (
+            lambda d: d["destinations"]["email__nurture"].update(sync_model="nurture"),
+            "destinations.email__nurture.sync_model",
+            "schema.table",
+        ),
+        (
+            lambda d: d["destinations"]["email__nurture"].update(sync_model="activation.sync_fax"),
+            "destinations.email__nurture.sync_model",
+            "a sync model declared under sync_models",
+        ),
+        (
+            lambda d: d["sync_models"]["sync_email__nurture"].update(campaign_id=None),
+            "sync_models.sync_email__nurture.campaign_id",
+            "a value: models/activation/sync_email__nurture.sql reads it",
+        ),
+        (lambda d: d["channels"].update(fax={"enabled": True}), "channels.fax", "one of email, webhook"),
+        (lambda d: d["retry"].update(max_attempts=0), "retry.max_attempts", "a number >= 1"),
+    ],
+)
 def test_config_errors_name_the_file_the_key_and_what_was_expected(tmp_path, change, key, expected):
     with pytest.raises(ConfigError) as error:
         load_activation(_config(tmp_path, change))
@@ -387,6 +468,10 @@ def test_kill_switch_and_missing_copy_are_reported(tmp_path):
 def test_each_destination_checks_the_consent_purpose_of_its_sync_model():
     """The purpose is declared once per sync model; both ad destinations read one sync model and so one purpose."""
     purposes = {name: d.consent_purpose for name, d in BUNDLED.destinations.items()}
-    assert purposes == {"email__nurture": "email_marketing", "crm__lifecycle_stages": "email_marketing",
-                        "google_ads__audiences": "ad_personalization", "meta_ads__audiences": "ad_personalization",
-                        "slack__top_notifications": None}
+    assert purposes == {
+        "email__nurture": "email_marketing",
+        "crm__lifecycle_stages": "email_marketing",
+        "google_ads__audiences": "ad_personalization",
+        "meta_ads__audiences": "ad_personalization",
+        "slack__top_notifications": None,
+    }

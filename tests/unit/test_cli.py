@@ -47,8 +47,10 @@ def test_run_with_an_invalid_identity_config_names_the_key_before_running_anythi
     (mos_home / "landing" / "crm_contacts" / "generic").mkdir(parents=True)
     (mos_home / "landing" / "crm_contacts" / "generic" / "contacts.csv").write_text("source_record_id\n1\n")
     config = tmp_path / "identity.yaml"
-    config.write_text("comparisons:\n  - name: n\n    column: last_name_norm\n    levels: [{levenshtein: {}}]\n"
-                      "blocking_rules: [[last_name_norm]]\n")
+    config.write_text(
+        "comparisons:\n  - name: n\n    column: last_name_norm\n    levels: [{levenshtein: {}}]\n"
+        "blocking_rules: [[last_name_norm]]\n"
+    )
     monkeypatch.setenv("MOS_IDENTITY_CONFIG", str(config))
     result = runner.invoke(app, ["run"])
     assert result.exit_code == 2

@@ -45,17 +45,22 @@ def bundled_only(monkeypatch: pytest.MonkeyPatch) -> None:
 
 # -- one loader, one error -------------------------------------------------------------------------------------
 
+
 def test_a_wrong_type_names_the_file_the_key_its_line_what_was_expected_and_what_was_found(tmp_path):
-    path = write(tmp_path / "activation.yaml",
-                 "retry:\n  max_attempts: 3\ndestinations:\n  email__nurture:\n    channel: carrier_pigeon\n"
-                 "    sync_model: activation.sync_email__nurture\n    record_key: customer_id\n")
+    path = write(
+        tmp_path / "activation.yaml",
+        "retry:\n  max_attempts: 3\ndestinations:\n  email__nurture:\n    channel: carrier_pigeon\n"
+        "    sync_model: activation.sync_email__nurture\n    record_key: customer_id\n",
+    )
     with pytest.raises(ConfigError) as error:
         load_activation(path)
     e = error.value
     assert (e.file, e.key, e.line, e.got) == (str(path), "destinations.email__nurture.channel", 5, "carrier_pigeon")
     assert e.expected == "one of email, webhook, google_customer_match, meta_custom_audience, slack"
-    assert str(e) == (f"{path}: destinations.email__nurture.channel (line 5): expected one of email, webhook, "
-                      "google_customer_match, meta_custom_audience, slack; got 'carrier_pigeon'")
+    assert str(e) == (
+        f"{path}: destinations.email__nurture.channel (line 5): expected one of email, webhook, "
+        "google_customer_match, meta_custom_audience, slack; got 'carrier_pigeon'"
+    )
 
 
 def test_an_unknown_key_lists_the_keys_that_exist(tmp_path):
@@ -90,7 +95,10 @@ def test_every_problem_of_a_file_is_reported_at_once(tmp_path):
     with pytest.raises(ConfigError) as error:
         load_experiments(path)
     assert {(p.key, p.expected) for p in error.value.problems} == {
-        ("bandit.floor", "a number <= 0.5"), ("bandit.draws", "a whole number"), ("stats.alpha", "a number > 0")}
+        ("bandit.floor", "a number <= 0.5"),
+        ("bandit.draws", "a whole number"),
+        ("stats.alpha", "a number > 0"),
+    }
     assert len(str(error.value).splitlines()) == 3
 
 
@@ -102,10 +110,14 @@ def test_a_domain_error_type_is_the_one_error():
 
 # -- override files --------------------------------------------------------------------------------------------
 
+
 def test_an_override_file_sets_only_what_it_names_and_replaces_collections_whole(tmp_path):
-    path = write(tmp_path / "a.yaml", "retry: {max_attempts: 2}\n"
-                 "destinations:\n  only:\n    channel: email\n    sync_model: activation.sync_email__nurture\n"
-                 "    record_key: customer_id\n")
+    path = write(
+        tmp_path / "a.yaml",
+        "retry: {max_attempts: 2}\n"
+        "destinations:\n  only:\n    channel: email\n    sync_model: activation.sync_email__nurture\n"
+        "    record_key: customer_id\n",
+    )
     config = load_activation(path)
     bundled = load_activation(DOMAINS["activation"].file)
     assert config.retry.max_attempts == 2 and config.retry.jitter == bundled.retry.jitter  # merged key by key
@@ -129,6 +141,7 @@ def test_an_unknown_destination_is_a_config_error_naming_the_known_ones():
 
 # -- where each value came from --------------------------------------------------------------------------------
 
+
 def test_provenance_names_the_file_line_and_key_or_the_default(tmp_path, monkeypatch):
     monkeypatch.setenv("MOS_ACTIVATION_CONFIG", str(write(tmp_path / "a.yaml", "retry: {max_attempts: 2}\n")))
     sources = {key: (value, source) for key, value, source in provenance("activation")}
@@ -144,8 +157,10 @@ def test_config_show_prints_each_value_with_its_source(tmp_path, monkeypatch):
     shown = runner.invoke(app, ["config", "show", "--domain", "dbt"], terminal_width=300)
     assert shown.exit_code == 0, shown.output
     line = next(x for x in shown.output.splitlines() if x.startswith("mos__identity_max_duplicate_rate"))
-    assert line == f"mos__identity_max_duplicate_rate = 0.07    <- $MOS_QUALITY_CONFIG ({tmp_path / 'q.yaml'}):1 " \
-                   "duplicate_customers.max_rate"
+    assert (
+        line == f"mos__identity_max_duplicate_rate = 0.07    <- $MOS_QUALITY_CONFIG ({tmp_path / 'q.yaml'}):1 "
+        "duplicate_customers.max_rate"
+    )
     as_json = json.loads(runner.invoke(app, ["config", "show", "--json"]).output)
     assert set(as_json) == {*DOMAINS, "dbt", "environment"}
     assert as_json["transform"]["mos__session_timeout_minutes"]["value"] == 30
@@ -160,6 +175,7 @@ def test_config_show_never_prints_a_secret(tmp_path, monkeypatch):
 
 
 # -- checking a file before it is used -------------------------------------------------------------------------
+
 
 def test_config_validate_checks_a_file_by_its_name_and_exits_2_with_every_problem(tmp_path, monkeypatch):
     monkeypatch.setenv("MOS_HOME", str(tmp_path / "home"))
@@ -179,14 +195,19 @@ def test_config_validate_checks_a_file_by_its_name_and_exits_2_with_every_proble
 def test_config_validate_without_a_file_checks_what_would_be_read_now(tmp_path, monkeypatch):
     monkeypatch.setenv("MOS_HOME", str(tmp_path / "home"))
     ok = runner.invoke(app, ["config", "validate"], terminal_width=300)
-    assert ok.exit_code == 0 and {f"ok  {d}" for d in DOMAINS} <= {line[:4 + len(line.split()[1])]
-                                                                   for line in ok.output.splitlines()}
+    assert ok.exit_code == 0 and {f"ok  {d}" for d in DOMAINS} <= {
+        line[: 4 + len(line.split()[1])] for line in ok.output.splitlines()
+    }
     monkeypatch.setenv("MOS_TRANSFORM_CONFIG", str(write(tmp_path / "t.yaml", "mos__session_timeout_minutes: 0\n")))
     broken = runner.invoke(app, ["config", "validate"], terminal_width=300)
-    assert broken.exit_code == 2 and "mos__session_timeout_minutes (line 1): expected a number >= 1; got 0" in broken.output
+    assert (
+        broken.exit_code == 2
+        and "mos__session_timeout_minutes (line 1): expected a number >= 1; got 0" in broken.output
+    )
 
 
 # -- declared once, handed to both Python and dbt --------------------------------------------------------------
+
 
 def test_every_var_the_dbt_project_reads_is_handed_to_it():
     """Each `var('mos__…')` in the project is in --vars, and the project itself declares none (no defaults)."""
@@ -227,12 +248,22 @@ def test_values_declared_once_reach_python_and_dbt(tmp_path, monkeypatch):
     quality gate and the delivery read them, and dbt compiles them into its test and sync model."""
     monkeypatch.setenv("MOS_HOME", str(tmp_path / "home"))
     (tmp_path / "home").mkdir()
-    monkeypatch.setenv("MOS_QUALITY_CONFIG", str(write(tmp_path / "q.yaml",
-                                                        "duplicate_customers: {max_rate: 0.0731, min_customers: 417}\n")))
-    monkeypatch.setenv("MOS_ACTIVATION_CONFIG", str(write(tmp_path / "a.yaml",
-                                                           "sync_models:\n  sync_ads__audience_members:\n"
-                                                           "    consent_purpose: analytics_test\n")))
-    monkeypatch.setenv("MOS_EXPERIMENTS_CONFIG", str(write(tmp_path / "e.yaml", "assignment: {holdout_share: 0.123}\n")))
+    monkeypatch.setenv(
+        "MOS_QUALITY_CONFIG",
+        str(write(tmp_path / "q.yaml", "duplicate_customers: {max_rate: 0.0731, min_customers: 417}\n")),
+    )
+    monkeypatch.setenv(
+        "MOS_ACTIVATION_CONFIG",
+        str(
+            write(
+                tmp_path / "a.yaml",
+                "sync_models:\n  sync_ads__audience_members:\n    consent_purpose: analytics_test\n",
+            )
+        ),
+    )
+    monkeypatch.setenv(
+        "MOS_EXPERIMENTS_CONFIG", str(write(tmp_path / "e.yaml", "assignment: {holdout_share: 0.123}\n"))
+    )
     # Python: the gate's threshold, the delivery's send-time purpose, the consent gate's target
     assert gates.gates_for(load_quality())["duplicate_customers"] == {"max_rate": 0.0731, "min_customers": 417}
     activation = load_activation()
@@ -240,9 +271,18 @@ def test_values_declared_once_reach_python_and_dbt(tmp_path, monkeypatch):
     assert ("activation.sync_ads__audience_members", "analytics_test") in activation.consent_targets()
     # dbt: the vars of every invocation, compiled into the test and the sync models
     target = tmp_path / "target"
-    command = dbt_command(["compile", "--quiet", "--target-path", str(target), "--log-path", str(tmp_path / "logs"),
-                           "--select", "assert_identity_duplicate_customer_rate sync_ads__audience_members "
-                           "sync_email__nurture"])
+    command = dbt_command(
+        [
+            "compile",
+            "--quiet",
+            "--target-path",
+            str(target),
+            "--log-path",
+            str(tmp_path / "logs"),
+            "--select",
+            "assert_identity_duplicate_customer_rate sync_ads__audience_members sync_email__nurture",
+        ]
+    )
     proc = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     compiled = {p.stem: p.read_text() for p in (target / "compiled").rglob("*.sql")}
@@ -259,8 +299,11 @@ def test_the_bundled_configuration_hands_dbt_the_values_it_used_to_declare():
     assert values["mos__marketing_variant_conversion_window_days"] == load_experiments().bandit.conversion_window_days
     assert values["mos__session_timeout_minutes"] == load_transform().mos__session_timeout_minutes == 30
     assert values["mos__activation_sync_models"]["sync_email__nurture"] == {
-        "consent_purpose": "email_marketing", "campaign_id": "em_trial_nurture",
-        "lifecycle_stages": ["subscriber", "lead", "mql"], "holdout_share": 0.1}
+        "consent_purpose": "email_marketing",
+        "campaign_id": "em_trial_nurture",
+        "lifecycle_stages": ["subscriber", "lead", "mql"],
+        "holdout_share": 0.1,
+    }
     assert values["mos__survivorship"]["email"] == {"rule": "most_recent"}
     assert values["mos__customers_as_of"] is None
 
@@ -270,12 +313,16 @@ def test_a_key_set_twice_in_one_file_is_an_error_not_a_silent_last_value(tmp_pat
     with pytest.raises(ConfigError) as error:
         load_quality(path)
     assert (error.value.key, error.value.line, error.value.expected) == (
-        "duplicate_customers.max_rate", 2, "each key once in its mapping")
+        "duplicate_customers.max_rate",
+        2,
+        "each key once in its mapping",
+    )
     assert str(error.value).endswith("got it again at line 3")
 
 
 def test_a_reader_without_a_name_is_named_by_its_id(tmp_path):
-    config = load_insights(write(tmp_path / "insights.yaml", "readers:\n  - {id: analyst, objectives: [acquisition], "
-                                                             "daily_cap: 3}\n"))
+    config = load_insights(
+        write(tmp_path / "insights.yaml", "readers:\n  - {id: analyst, objectives: [acquisition], daily_cap: 3}\n")
+    )
     (reader,) = config.readers
     assert (reader.reader_id, reader.name, reader.daily_cap, reader.channels) == ("analyst", "analyst", 3, ())

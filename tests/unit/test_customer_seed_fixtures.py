@@ -1,4 +1,4 @@
-"""The dbt unit tests of customer_lifecycle run on a copy of the shipped rules: it must not drift."""
+"""The dbt unit tests of dim_customer_lifecycle run on a copy of the shipped rules: it must not drift."""
 
 from __future__ import annotations
 

@@ -31,8 +31,13 @@ print(json.dumps({
 
 
 def _load(env: dict[str, str]) -> dict:
-    done = subprocess.run([sys.executable, "-c", LOAD], env={**os.environ, **QUIET_ENVIRONMENT, **env},
-                          capture_output=True, text=True, cwd=PROJECT_ROOT)
+    done = subprocess.run(
+        [sys.executable, "-c", LOAD],
+        env={**os.environ, **QUIET_ENVIRONMENT, **env},
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -66,6 +71,7 @@ def test_a_broken_activation_config_takes_down_only_activation(tmp_path):
     assert str(broken) in message and f"destinations.{name}.channel" in message
     keys = set(loaded["keys"])
     assert {"raw/events", "staging/stg_commerce__orders", "marts/dim_customers", "insights/insights"} <= set(
-        loaded["materializable"])
+        loaded["materializable"]
+    )
     assert "load_errors/activation" in keys
     assert not any(k.startswith("activation/") for k in loaded["materializable"])  # no sync model, no delivery

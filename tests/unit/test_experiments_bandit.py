@@ -21,6 +21,7 @@ BANDIT = load_experiments(DOMAINS["experiments"].file).bandit  # the bundled set
 def BanditSettings(**changes):  # noqa: N802 - the bundled bandit settings with some changed
     return BANDIT.model_copy(update=changes)
 
+
 DAY = datetime.date(2026, 2, 1)
 
 
@@ -50,15 +51,17 @@ def test_daily_batches_give_the_same_posterior_as_one_update():
     for successes, exposures in days:  # yesterday's posterior is today's prior
         a, b = bandit.beta_posterior(np.array([successes]), np.array([exposures]), alpha, beta)
         alpha, beta = float(a[0]), float(b[0])
-    a_all, b_all = bandit.beta_posterior(np.array([sum(s for s, _ in days)]), np.array([sum(n for _, n in days)]),
-                                         1.0, 1.0)
+    a_all, b_all = bandit.beta_posterior(
+        np.array([sum(s for s, _ in days)]), np.array([sum(n for _, n in days)]), 1.0, 1.0
+    )
     assert (alpha, beta) == (float(a_all[0]), float(b_all[0]))
 
 
 def _exact_prob_b_beats_a(a1: int, b1: int, a2: int, b2: int) -> float:
     """P(X_B > X_A) for X_A ~ Beta(a1, b1), X_B ~ Beta(a2, b2), integer a2 (closed-form sum)."""
-    return sum(math.exp(betaln(a1 + i, b1 + b2) - math.log(b2 + i) - betaln(1 + i, b2) - betaln(a1, b1))
-               for i in range(a2))
+    return sum(
+        math.exp(betaln(a1 + i, b1 + b2) - math.log(b2 + i) - betaln(1 + i, b2) - betaln(a1, b1)) for i in range(a2)
+    )
 
 
 def test_probability_of_being_best_matches_the_exact_two_arm_formula():
@@ -121,8 +124,14 @@ def test_floor_wins_when_the_cap_cannot_reach_it():
 
 
 def test_budget_bounds_are_respected_with_their_reasons():
-    result = bandit.constrain(np.array([0.9, 0.05, 0.05]), np.array([0.5, 0.25, 0.25]), 0.05, 1.0,
-                              min_share=np.array([0.0, 0.2, 0.0]), max_share=np.array([0.6, 1.0, 1.0]))
+    result = bandit.constrain(
+        np.array([0.9, 0.05, 0.05]),
+        np.array([0.5, 0.25, 0.25]),
+        0.05,
+        1.0,
+        min_share=np.array([0.0, 0.2, 0.0]),
+        max_share=np.array([0.6, 1.0, 1.0]),
+    )
     assert result.shares[0] == pytest.approx(0.6) and result.reasons[0] == bandit.MAX_SHARE
     assert result.shares[1] == pytest.approx(0.2) and result.reasons[1] == bandit.MIN_SHARE
 
@@ -131,8 +140,12 @@ EXPERIMENT = Experiment("exp", "engagement", ("A", "B", "C"), "holdout", "click"
 
 
 def _totals(rows: list[tuple[str, str, int, int]]) -> pd.DataFrame:
-    return pd.DataFrame([{"experiment_id": "exp", "segment": seg, "variant_id": v, "exposures": n, "successes": s,
-                          "value_usd": 0.0} for seg, v, n, s in rows])
+    return pd.DataFrame(
+        [
+            {"experiment_id": "exp", "segment": seg, "variant_id": v, "exposures": n, "successes": s, "value_usd": 0.0}
+            for seg, v, n, s in rows
+        ]
+    )
 
 
 def _no_previous() -> pd.DataFrame:
@@ -145,8 +158,13 @@ def test_no_reallocation_before_every_arm_has_min_exposures():
     rows = allocate([EXPERIMENT], totals, _no_previous(), settings, DAY)
     assert rows["new_share"].tolist() == pytest.approx([1 / 3] * 3)
     assert set(rows["reason"]) == {bandit.MIN_EXPOSURES}
-    later = allocate([EXPERIMENT], _totals([("NA", "A", 500, 10), ("NA", "B", 500, 60), ("NA", "C", 100, 2)]),
-                     _no_previous(), settings, DAY)
+    later = allocate(
+        [EXPERIMENT],
+        _totals([("NA", "A", 500, 10), ("NA", "B", 500, 60), ("NA", "C", 100, 2)]),
+        _no_previous(),
+        settings,
+        DAY,
+    )
     shares = later.set_index("variant_id")["new_share"]
     assert shares["B"] == pytest.approx(1 / 3 + settings.max_daily_change)  # capped on the first move
     assert later.set_index("variant_id").loc["B", "reason"] == bandit.CAPPED
@@ -154,8 +172,15 @@ def test_no_reallocation_before_every_arm_has_min_exposures():
 
 def test_cap_scales_with_days_since_the_previous_allocation():
     totals = _totals([("NA", "A", 5000, 100), ("NA", "B", 5000, 600), ("NA", "C", 5000, 100)])
-    previous = pd.DataFrame({"experiment_id": "exp", "segment": "NA", "variant_id": ["A", "B", "C"],
-                             "new_share": [1 / 3] * 3, "allocation_date": DAY - datetime.timedelta(days=2)})
+    previous = pd.DataFrame(
+        {
+            "experiment_id": "exp",
+            "segment": "NA",
+            "variant_id": ["A", "B", "C"],
+            "new_share": [1 / 3] * 3,
+            "allocation_date": DAY - datetime.timedelta(days=2),
+        }
+    )
     rows = allocate([EXPERIMENT], totals, previous, BanditSettings(max_daily_change=0.2), DAY)
     b = rows.set_index("variant_id").loc["B"]
     assert b["days_since_previous"] == 2
@@ -163,8 +188,16 @@ def test_cap_scales_with_days_since_the_previous_allocation():
 
 
 def test_same_inputs_give_the_same_allocation():
-    totals = _totals([("NA", "A", 300, 12), ("NA", "B", 300, 15), ("NA", "C", 300, 13),
-                      ("EU", "A", 150, 3), ("EU", "B", 150, 9), ("EU", "C", 120, 4)])
+    totals = _totals(
+        [
+            ("NA", "A", 300, 12),
+            ("NA", "B", 300, 15),
+            ("NA", "C", 300, 13),
+            ("EU", "A", 150, 3),
+            ("EU", "B", 150, 9),
+            ("EU", "C", 120, 4),
+        ]
+    )
     settings = BanditSettings(min_exposures=50)
     first = allocate([EXPERIMENT], totals, _no_previous(), settings, DAY)
     again = allocate([EXPERIMENT], totals.sample(frac=1, random_state=3), _no_previous(), settings, DAY)
@@ -174,8 +207,16 @@ def test_same_inputs_give_the_same_allocation():
 
 
 def test_aggregate_maps_units_to_segments():
-    outcomes = pd.DataFrame({"experiment_id": "exp", "unit_id": ["a", "b", "c", "d"], "variant_id": ["A", "A", "B", "B"],
-                             "exposures": [2, 1, 3, 1], "successes": [1, 0, 2, 0], "value_usd": 0.0})
+    outcomes = pd.DataFrame(
+        {
+            "experiment_id": "exp",
+            "unit_id": ["a", "b", "c", "d"],
+            "variant_id": ["A", "A", "B", "B"],
+            "exposures": [2, 1, 3, 1],
+            "successes": [1, 0, 2, 0],
+            "value_usd": 0.0,
+        }
+    )
     segments = pd.Series({"a": "NA", "b": "EU", "c": "NA"})
     totals = aggregate(outcomes, segments).set_index(["segment", "variant_id"])
     assert totals.loc[("NA", "A"), "exposures"] == 2 and totals.loc[("NA", "B"), "successes"] == 2

@@ -7,11 +7,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from mos_pipelines.cli import app
-import yaml
-
 from mos_pipelines.configuration import DOMAINS, ConfigError, load_experiments
 from mos_pipelines.experiments.offline import LogError, evaluate_log, read_log
 
@@ -126,28 +125,59 @@ def test_bad_propensity_and_unknown_holdout_are_reported(tmp_path):
 def test_cli_evaluate_prints_policy_uniform_best_arm_and_allocation(tmp_path, monkeypatch):
     monkeypatch.setenv("MOS_HOME", str(tmp_path / "home"))
     path = _uniform_log(tmp_path / "log.csv", rows=20_000)
-    result = runner.invoke(app, ["experiments", "evaluate", "--log", str(path), "--arm-column", "variant",
-                                 "--reward-column", "converted", "--holdout-arm", "H", "--batch-size", "500"],
-                           terminal_width=200)
+    result = runner.invoke(
+        app,
+        [
+            "experiments",
+            "evaluate",
+            "--log",
+            str(path),
+            "--arm-column",
+            "variant",
+            "--reward-column",
+            "converted",
+            "--holdout-arm",
+            "H",
+            "--batch-size",
+            "500",
+        ],
+        terminal_width=200,
+    )
     assert result.exit_code == 0, result.output
     for text in ("Thompson bandit", "uniform random", "best single arm (C)", "holdout (H)", "Final allocation: A"):
         assert text in result.output
-    bad = runner.invoke(app, ["experiments", "evaluate", "--log", str(path), "--arm-column", "arm",
-                              "--reward-column", "converted"], terminal_width=200)
+    bad = runner.invoke(
+        app,
+        ["experiments", "evaluate", "--log", str(path), "--arm-column", "arm", "--reward-column", "converted"],
+        terminal_width=200,
+    )
     assert bad.exit_code == 2 and "'arm' (--arm-column)" in bad.output
 
 
 def test_cli_sample_size_and_compare(tmp_path, monkeypatch):
     monkeypatch.setenv("MOS_HOME", str(tmp_path / "home"))
-    size = runner.invoke(app, ["experiments", "sample-size", "--baseline", "0.05", "--mde", "0.01"],
-                         terminal_width=200)
+    size = runner.invoke(app, ["experiments", "sample-size", "--baseline", "0.05", "--mde", "0.01"], terminal_width=200)
     assert size.exit_code == 0 and "8,1" in size.output  # ~8,150 per arm
-    both = runner.invoke(app, ["experiments", "sample-size", "--baseline", "0.05", "--mde", "0.01",
-                               "--n-per-arm", "10"])
+    both = runner.invoke(
+        app, ["experiments", "sample-size", "--baseline", "0.05", "--mde", "0.01", "--n-per-arm", "10"]
+    )
     assert both.exit_code == 2 and "exactly one of" in both.output
-    compare = runner.invoke(app, ["experiments", "compare", "--control-successes", "100", "--control-exposures",
-                                  "2000", "--treatment-successes", "130", "--treatment-exposures", "2000"],
-                            terminal_width=200)
+    compare = runner.invoke(
+        app,
+        [
+            "experiments",
+            "compare",
+            "--control-successes",
+            "100",
+            "--control-exposures",
+            "2000",
+            "--treatment-successes",
+            "130",
+            "--treatment-exposures",
+            "2000",
+        ],
+        terminal_width=200,
+    )
     assert compare.exit_code == 0 and "always-valid p-value" in compare.output and "+30.00%" in compare.output
 
 
@@ -157,13 +187,19 @@ def _override(tmp_path: Path, data: dict) -> Path:
     return path
 
 
-@pytest.mark.parametrize(("data", "key", "expected"), [
-    ({"bandit": {"floor": 0.7}}, "bandit.floor", "a number <= 0.5"),
-    ({"bandit": {"flor": 0.1}}, "bandit.flor", "one of the keys segment, prior_alpha"),
-    ({"goals": {"engagement": "opens"}}, "goals.engagement", "one of click, conversion, revenue"),
-    ({"budget": {"channels": ["a", "b"], "floor": 0.1, "min_share": {"a": 0.95}, "max_share": {}}},
-     "budget.min_share", "floor and min_share that add up to at most 1"),
-])
+@pytest.mark.parametrize(
+    ("data", "key", "expected"),
+    [
+        ({"bandit": {"floor": 0.7}}, "bandit.floor", "a number <= 0.5"),
+        ({"bandit": {"flor": 0.1}}, "bandit.flor", "one of the keys segment, prior_alpha"),
+        ({"goals": {"engagement": "opens"}}, "goals.engagement", "one of click, conversion, revenue"),
+        (
+            {"budget": {"channels": ["a", "b"], "floor": 0.1, "min_share": {"a": 0.95}, "max_share": {}}},
+            "budget.min_share",
+            "floor and min_share that add up to at most 1",
+        ),
+    ],
+)
 def test_config_errors_name_the_file_and_key(tmp_path, data, key, expected):
     with pytest.raises(ConfigError) as error:
         load_experiments(_override(tmp_path, data))

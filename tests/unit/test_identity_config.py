@@ -15,7 +15,6 @@ from mos_pipelines.configuration import DOMAINS, ConfigError, load_identity, pro
 from mos_pipelines.configuration.identity import INPUT_COLUMNS
 from mos_pipelines.identity import comparisons as cmp
 from mos_pipelines.identity.crm_matching import match_crm_contacts
-from mos_pipelines.identity.population import cluster_settings, resolve
 from mos_pipelines.identity.explain import ExplainError, explain, to_text
 from mos_pipelines.identity.model_card import (
     MODEL_TABLE,
@@ -25,6 +24,7 @@ from mos_pipelines.identity.model_card import (
     model_table,
     settings_from_json,
 )
+from mos_pipelines.identity.population import cluster_settings, resolve
 
 CONFIG_FILE = DOMAINS["identity"].file
 NO_BLOCKED = pd.DataFrame({"identifier_type": pd.Series(dtype=str), "value": pd.Series(dtype=str)})
@@ -68,7 +68,10 @@ def test_the_shipped_config_loads_and_names_only_known_columns():
 
 def test_an_override_file_is_merged_over_the_bundled_one_and_shown_by_provenance(tmp_path, monkeypatch):
     """Lists (comparisons, rules) replace; mappings (clustering, derived columns) merge key by key."""
-    path = write(tmp_path, MINIMAL + "clustering: {link_threshold: 0.9}\nderived_columns:\n  last4: substr(last_name_norm, 1, 4)\n")
+    path = write(
+        tmp_path,
+        MINIMAL + "clustering: {link_threshold: 0.9}\nderived_columns:\n  last4: substr(last_name_norm, 1, 4)\n",
+    )
     monkeypatch.setenv("MOS_IDENTITY_CONFIG", str(path))
     bundled, config = load_config(CONFIG_FILE), load_config()
     assert config.files == (CONFIG_FILE, path)
@@ -82,28 +85,84 @@ def test_an_override_file_is_merged_over_the_bundled_one_and_shown_by_provenance
     assert sources["clustering.merge_weight"].startswith("config/identity.yaml:")
 
 
-@pytest.mark.parametrize(("text", "key", "line", "expected", "got"), [
-    (MINIMAL.replace("levels: [exact]", "levels: [exact, {jarowinkler: {at_least: 0.9}}]"),
-     "comparisons[0].levels[1]", 5, "a level kind: one of exact, jaro_winkler", "'jarowinkler'"),
-    (MINIMAL.replace("levels: [exact]", "levels: [{jaro_winkler: {at_least: 1.5}}]"),
-     "comparisons[0].levels[0].at_least", 5, "a number <= 1", "1.5"),
-    (MINIMAL.replace("levels: [exact]", "levels: [{jaro_winkler: {}}]"),
-     "comparisons[0].levels[0]", 5, "a jaro_winkler level with `at_least`", "{'jaro_winkler': {}}"),
-    (MINIMAL + "max_block_size: one\n", "max_block_size", 8, "a whole number", "'one'"),
-    (MINIMAL + "blocking_ruels: []\n", "blocking_ruels", 8, "one of the keys min_populated_share", "the unknown key"),
-    (MINIMAL.replace("levels: [exact]", "levels: [{exact: {term_frequency: true}}, {year: {term_frequency: true}}]"),
-     "comparisons[0].levels[1]", 5, "term_frequency on exact levels", "{'year'"),
-    (MINIMAL.replace("levels: [exact]", "levels: [{exact: {term_frequency_min_records: 5}}]"),
-     "comparisons[0].levels[0]", 5, "term_frequency_min_records with term_frequency only", "{'exact'"),
-    (MINIMAL.replace("- [last_name_norm]", "- {keys: [last_name_norm], max_block_size: 1}"),
-     "blocking_rules[0].max_block_size", 7, "a number >= 2", "1"),
-    (MINIMAL.replace("- [last_name_norm]", "- {keys: [birth_dat], max_block_size: 5}"),
-     "blocking_rules[0].keys[0]", 7, "an input column (first_name_norm, ", "'birth_dat'"),
-    (MINIMAL.replace("- [last_name_norm]", "- [last_name_norm, job_titel]"),
-     "blocking_rules[0][1]", 7, "an input column (first_name_norm, ", "'job_titel'"),
-    (MINIMAL.replace("column: last_name_norm", "column: surname"),
-     "comparisons[0].levels[0]", 5, "or a derived column", "'surname'"),
-])
+@pytest.mark.parametrize(
+    ("text", "key", "line", "expected", "got"),
+    [
+        (
+            MINIMAL.replace("levels: [exact]", "levels: [exact, {jarowinkler: {at_least: 0.9}}]"),
+            "comparisons[0].levels[1]",
+            5,
+            "a level kind: one of exact, jaro_winkler",
+            "'jarowinkler'",
+        ),
+        (
+            MINIMAL.replace("levels: [exact]", "levels: [{jaro_winkler: {at_least: 1.5}}]"),
+            "comparisons[0].levels[0].at_least",
+            5,
+            "a number <= 1",
+            "1.5",
+        ),
+        (
+            MINIMAL.replace("levels: [exact]", "levels: [{jaro_winkler: {}}]"),
+            "comparisons[0].levels[0]",
+            5,
+            "a jaro_winkler level with `at_least`",
+            "{'jaro_winkler': {}}",
+        ),
+        (MINIMAL + "max_block_size: one\n", "max_block_size", 8, "a whole number", "'one'"),
+        (
+            MINIMAL + "blocking_ruels: []\n",
+            "blocking_ruels",
+            8,
+            "one of the keys min_populated_share",
+            "the unknown key",
+        ),
+        (
+            MINIMAL.replace(
+                "levels: [exact]", "levels: [{exact: {term_frequency: true}}, {year: {term_frequency: true}}]"
+            ),
+            "comparisons[0].levels[1]",
+            5,
+            "term_frequency on exact levels",
+            "{'year'",
+        ),
+        (
+            MINIMAL.replace("levels: [exact]", "levels: [{exact: {term_frequency_min_records: 5}}]"),
+            "comparisons[0].levels[0]",
+            5,
+            "term_frequency_min_records with term_frequency only",
+            "{'exact'",
+        ),
+        (
+            MINIMAL.replace("- [last_name_norm]", "- {keys: [last_name_norm], max_block_size: 1}"),
+            "blocking_rules[0].max_block_size",
+            7,
+            "a number >= 2",
+            "1",
+        ),
+        (
+            MINIMAL.replace("- [last_name_norm]", "- {keys: [birth_dat], max_block_size: 5}"),
+            "blocking_rules[0].keys[0]",
+            7,
+            "an input column (first_name_norm, ",
+            "'birth_dat'",
+        ),
+        (
+            MINIMAL.replace("- [last_name_norm]", "- [last_name_norm, job_titel]"),
+            "blocking_rules[0][1]",
+            7,
+            "an input column (first_name_norm, ",
+            "'job_titel'",
+        ),
+        (
+            MINIMAL.replace("column: last_name_norm", "column: surname"),
+            "comparisons[0].levels[0]",
+            5,
+            "or a derived column",
+            "'surname'",
+        ),
+    ],
+)
 def test_an_invalid_config_names_the_file_the_key_its_line_and_what_was_wrong(tmp_path, text, key, line, expected, got):
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as info:
@@ -114,7 +173,9 @@ def test_an_invalid_config_names_the_file_the_key_its_line_and_what_was_wrong(tm
 
 
 def test_invalid_yaml_names_the_line(tmp_path):
-    with pytest.raises(ConfigError, match=r"identity\.yaml: \(top level\) \(line 4\): expected valid YAML; got .* at line 4, column 9"):
+    with pytest.raises(
+        ConfigError, match=r"identity\.yaml: \(top level\) \(line 4\): expected valid YAML; got .* at line 4, column 9"
+    ):
         load_config(write(tmp_path, "comparisons:\n  - name: x\n    levels: [exact: {\n  oops: ]\n"))
 
 
@@ -133,9 +194,16 @@ def test_a_derived_column_duckdb_cannot_compute_names_its_key_and_line(tmp_path)
 def test_the_default_keeps_only_what_the_records_fill():
     config = load_config(CONFIG_FILE)
     shares = {c: 0.0 for c in INPUT_COLUMNS} | {
-        "first_name_norm": 0.99, "last_name_norm": 0.9, "birth_date": 0.8, "birth_date_text": 0.78,
-        "birth_year": 0.78, "city_norm": 0.7, "job_title_norm": 0.05, "first_and_last_name": 0.9,
-        "sorted_names": 0.99, "first_name_prefix": 0.99,
+        "first_name_norm": 0.99,
+        "last_name_norm": 0.9,
+        "birth_date": 0.8,
+        "birth_date_text": 0.78,
+        "birth_year": 0.78,
+        "city_norm": 0.7,
+        "job_title_norm": 0.05,
+        "first_and_last_name": 0.9,
+        "sorted_names": 0.99,
+        "first_name_prefix": 0.99,
     }
     resolved = resolve(config, shares)
     names = [c.name for c in resolved.settings.comparisons]
@@ -147,6 +215,7 @@ def test_the_default_keeps_only_what_the_records_fill():
     assert ("birth_date_text",) in resolved.settings.blocking_rules
     # a birth date alone has its own, smaller cap; the other rules the file's max_block_size
     from mos_pipelines.identity.matching import block_size_cap
+
     assert block_size_cap(resolved.settings, ("birth_date_text",)) == 15
     assert block_size_cap(resolved.settings, ("last_name_norm", "birth_year")) == config.max_block_size == 30
     assert any("job_title_norm 5%" in d for d in resolved.dropped)
@@ -169,18 +238,43 @@ def test_an_identifier_value_held_by_a_handful_of_records_is_weighed_at_its_leve
     (a person's duplicates share their birth date); names keep their frequency at any count."""
     from mos_pipelines.identity.matching import add_term_frequencies, register_records
 
-    settings = resolve(load_config(CONFIG_FILE), {c: 1.0 for c in INPUT_COLUMNS} | {
-        "birth_date_text": 1.0, "first_and_last_name": 1.0}).settings
+    settings = resolve(
+        load_config(CONFIG_FILE), {c: 1.0 for c in INPUT_COLUMNS} | {"birth_date_text": 1.0, "first_and_last_name": 1.0}
+    ).settings
     assert dict(settings.tf_min_records) == {"birth_date_text": 10, "email_match_key": 10, "phone_e164": 10}
     dates = ["19800512"] * 3 + ["19000101"] * 12 + ["19751130"]
     con = duckdb.connect()
-    register_records(con, pd.DataFrame({"k": range(16), "birth_date_text": dates, "last_name_norm": ["ng"] * 3 + ["li"] * 13,
-                                        **{c: None for c in ("email_match_key", "phone_e164", "postcode_norm", "city_norm",
-                                                             "first_and_last_name", "first_name_norm", "job_title_norm")}}), "k")
+    register_records(
+        con,
+        pd.DataFrame(
+            {
+                "k": range(16),
+                "birth_date_text": dates,
+                "last_name_norm": ["ng"] * 3 + ["li"] * 13,
+                **{
+                    c: None
+                    for c in (
+                        "email_match_key",
+                        "phone_e164",
+                        "postcode_norm",
+                        "city_norm",
+                        "first_and_last_name",
+                        "first_name_norm",
+                        "job_title_norm",
+                    )
+                },
+            }
+        ),
+        "k",
+    )
     add_term_frequencies(con, settings)
-    tf = dict(con.execute("select birth_date_text, any_value(_tf_birth_date_text) from _mx_records group by 1").fetchall())
+    tf = dict(
+        con.execute("select birth_date_text, any_value(_tf_birth_date_text) from _mx_records group by 1").fetchall()
+    )
     assert tf == {"19800512": None, "19751130": None, "19000101": pytest.approx(12 / 16)}
-    names = dict(con.execute("select last_name_norm, any_value(_tf_last_name_norm) from _mx_records group by 1").fetchall())
+    names = dict(
+        con.execute("select last_name_norm, any_value(_tf_last_name_norm) from _mx_records group by 1").fetchall()
+    )
     assert names == {"ng": pytest.approx(3 / 16), "li": pytest.approx(13 / 16)}
 
 
@@ -199,7 +293,14 @@ def test_birth_dates_agree_exactly_by_one_typo_transposed_or_on_year_only():
     levels = [g for (g,) in con.execute("select g_0 from compared order by id_r").fetchall()]
     labels = {comparison.top - k: lvl.label for k, lvl in enumerate(comparison.levels)} | {0: "else", -1: "null"}
     assert [labels[g] for g in levels] == [
-        "exact", "dl<=1", "day/month swapped", "same year and month", "same year", "else", "null"]
+        "exact",
+        "dl<=1",
+        "day/month swapped",
+        "same year and month",
+        "same year",
+        "else",
+        "null",
+    ]
 
 
 # -------------------------------------------------------------------------------- model table and explain
@@ -220,9 +321,16 @@ def crm_people(n_people: int = 300, seed: int = 4) -> pd.DataFrame:
         city = f"city{rng.integers(30)}"
         for copy in range(int(rng.integers(1, 4))):
             typo = copy and rng.random() < 0.4
-            rows.append({"contact_record_key": f"generic:{p}-{copy}", "person": p,
-                         "first_name_norm": first[:-1] if typo else first, "last_name_norm": last,
-                         "birth_date": born, "city_norm": city})
+            rows.append(
+                {
+                    "contact_record_key": f"generic:{p}-{copy}",
+                    "person": p,
+                    "first_name_norm": first[:-1] if typo else first,
+                    "last_name_norm": last,
+                    "birth_date": born,
+                    "city_norm": city,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -267,7 +375,7 @@ def test_explain_adds_up_the_weights_of_a_duplicate_pair(small_warehouse):
     result = explain(con, "generic:0-0", "generic:0-1")
     total = result.prior_weight + sum(s.weight + s.tf_adjustment for s in result.steps)
     assert total == pytest.approx(result.total_weight, abs=1e-6)
-    assert result.probability == pytest.approx(1 / (1 + 2 ** -result.total_weight))
+    assert result.probability == pytest.approx(1 / (1 + 2**-result.total_weight))
     by_name = {s.comparison: s for s in result.steps}
     assert by_name["birth_date"].label == "exact" and by_name["workplace"].label == "city"
     assert result.probability > 0.9 and result.same_cluster

@@ -113,11 +113,11 @@ def test_cross_source_linkage_metrics_for_a_two_file_link():
 
 
 def test_multiindex_keys_with_source_level():
-    index = pd.MultiIndex.from_tuples([("crm", "1"), ("web", "1"), ("crm", "2"), ("web", "2")],
-                                      names=["source", "source_record_id"])
+    index = pd.MultiIndex.from_tuples(
+        [("crm", "1"), ("web", "1"), ("crm", "2"), ("web", "2")], names=["source", "source_record_id"]
+    )
     truth = pd.Series(["E1", "E1", "E2", "E2"], index=index)
-    predicted = {("crm", "1"): "p", ("web", "1"): "p", ("crm", "2"): "p", ("web", "2"): "q",
-                 ("web", "9"): "q"}
+    predicted = {("crm", "1"): "p", ("web", "1"): "p", ("crm", "2"): "p", ("web", "2"): "q", ("web", "9"): "q"}
     result = evaluate_clusters(predicted, truth, sources="source")
     # Cluster p: crm1-web1 (true), crm1-crm2, web1-crm2. Cluster q: web2-web9 (web9 not in truth).
     assert counts(result.pairs) == (1, 4, 2)
@@ -129,7 +129,8 @@ def test_multiindex_keys_with_source_level():
 
 def test_edges_pairwise_metrics():
     edges = [
-        ("a1", "a2"), ("a2", "a1"),  # the same pair twice, once reversed: counted once, true
+        ("a1", "a2"),
+        ("a2", "a1"),  # the same pair twice, once reversed: counted once, true
         ("a3", "b1"),  # wrong
         ("b1", "b2"),  # true
         ("c1", "c1"),  # self pair: dropped
@@ -169,8 +170,11 @@ def test_matches_brute_force_pair_enumeration():
         edges = [(universe[i], universe[j]) for i, j in rng.integers(0, len(universe), (8, 2))]
         distinct = {tuple(sorted(e)) for e in edges if e[0] != e[1]}
         edge_result = evaluate_edges(edges, truth)
-        assert counts(edge_result.pairs) == (sum(same(truth, *e) for e in distinct), len(distinct),
-                                             len({p for p in combinations(sorted(truth), 2) if same(truth, *p)}))
+        assert counts(edge_result.pairs) == (
+            sum(same(truth, *e) for e in distinct),
+            len(distinct),
+            len({p for p in combinations(sorted(truth), 2) if same(truth, *p)}),
+        )
 
 
 def test_bad_assignments_are_rejected():
@@ -205,12 +209,9 @@ def write(tmp_path: Path, text: str, name: str = "truth.csv") -> Path:
 
 
 def test_truth_csv_loads_into_source_keyed_series(tmp_path: Path):
-    path = write(tmp_path, "source,source_record_id,true_entity_id,extra\n"
-                           "crm,1,E1,x\n"
-                           "web, 7 ,E1,\n"
-                           "\n"
-                           "crm,2,E2,y\n"
-                           "crm,1,E1,z\n")  # a repeat with the same entity is fine
+    path = write(
+        tmp_path, "source,source_record_id,true_entity_id,extra\ncrm,1,E1,x\nweb, 7 ,E1,\n\ncrm,2,E2,y\ncrm,1,E1,z\n"
+    )  # a repeat with the same entity is fine
     truth = load_truth_csv(path)
     assert truth.to_dict() == {("crm", "1"): "E1", ("web", "7"): "E1", ("crm", "2"): "E2"}
     assert list(truth.index.names) == ["source", "source_record_id"]

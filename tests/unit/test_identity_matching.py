@@ -29,7 +29,7 @@ SETTINGS = MatchSettings(
 
 def typo(rng: np.random.Generator, text: str) -> str:
     i = int(rng.integers(0, len(text)))
-    return text[:i] + text[i + 1:] if len(text) > 3 else text
+    return text[:i] + text[i + 1 :] if len(text) > 3 else text
 
 
 def world(n_people: int = 600, seed: int = 3) -> pd.DataFrame:
@@ -51,14 +51,26 @@ def world(n_people: int = 600, seed: int = 3) -> pd.DataFrame:
                 f = typo(rng, f)
             if copy and rng.random() < 0.3:
                 e = None
-            rows.append({"record_id": f"{pid}-{copy}", "entity": pid, "first": f, "last": l_, "dob": dob, "city": city, "email": e})
+            rows.append(
+                {
+                    "record_id": f"{pid}-{copy}",
+                    "entity": pid,
+                    "first": f,
+                    "last": l_,
+                    "dob": dob,
+                    "city": city,
+                    "email": e,
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def test_unsupervised_matching_recovers_the_duplicates():
     records = world()
     result = resolve(records.drop(columns="entity"), "record_id", SETTINGS, ClusterSettings())
-    scores = evaluate_clusters(result.clusters.set_index("record_id")["cluster_id"], records.set_index("record_id")["entity"])
+    scores = evaluate_clusters(
+        result.clusters.set_index("record_id")["cluster_id"], records.set_index("record_id")["entity"]
+    )
     assert result.model.converged
     assert scores.pairs.precision > 0.97 and scores.pairs.recall > 0.95
     assert 0 < result.model.lam < 0.01  # prior over all pairs, not over blocked ones
@@ -77,7 +89,9 @@ def test_a_shared_junk_email_does_not_merge_people_once_blocked():
         u_sample_pairs=20_000,
     )
     result = resolve(cleaned.drop(columns=["entity", "phone_e164"]), "record_id", settings, ClusterSettings())
-    scores = evaluate_clusters(result.clusters.set_index("record_id")["cluster_id"], records.set_index("record_id")["entity"])
+    scores = evaluate_clusters(
+        result.clusters.set_index("record_id")["cluster_id"], records.set_index("record_id")["entity"]
+    )
     assert scores.over_merged_clusters <= 2
     assert scores.largest_predicted_cluster <= 2 * scores.largest_true_entity
 
@@ -85,11 +99,20 @@ def test_a_shared_junk_email_does_not_merge_people_once_blocked():
 def test_a_single_crm_record_is_its_own_cluster():
     from mos_pipelines.identity.crm_matching import match_crm_contacts
 
-    record = pd.DataFrame([{
-        "contact_record_key": "hubspot:1", "first_name_norm": "ana", "last_name_norm": "silva",
-        "email_match_key": "ana@x.com", "phone_e164": None, "postcode_norm": None, "company_norm": None,
-        "birth_date": None,
-    }])
+    record = pd.DataFrame(
+        [
+            {
+                "contact_record_key": "hubspot:1",
+                "first_name_norm": "ana",
+                "last_name_norm": "silva",
+                "email_match_key": "ana@x.com",
+                "phone_e164": None,
+                "postcode_norm": None,
+                "company_norm": None,
+                "birth_date": None,
+            }
+        ]
+    )
     matched, run = match_crm_contacts(record, pd.DataFrame(columns=["identifier_type", "value"]), ClusterSettings())
     assert run.resolution is None and run.skip_reason == "fewer than two records"
     assert matched[["contact_record_key", "match_cluster_key", "cluster_size"]].to_dict("records") == [
@@ -106,8 +129,9 @@ def test_a_blocking_key_shared_by_more_records_than_the_cap_pairs_none_of_them()
     rare = [{"record_id": f"r{i}", "first": "zoe", "last": "quill", "dob": "19990101"} for i in range(3)]
     con = duckdb.connect()
     register_records(con, pd.DataFrame(common + rare), "record_id")
-    settings = MatchSettings(comparisons=SETTINGS.comparisons[:2], blocking_rules=(("first", "last"), ("dob",)),
-                             max_block_size=30)
+    settings = MatchSettings(
+        comparisons=SETTINGS.comparisons[:2], blocking_rules=(("first", "last"), ("dob",)), max_block_size=30
+    )
     block(con, settings)
     pairs = con.execute(
         "select l.record_id, r.record_id, rules from _mx_pairs p "

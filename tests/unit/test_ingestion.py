@@ -82,7 +82,10 @@ def test_second_load_of_the_same_files_loads_nothing(landing, con):
 
 def test_fields_outside_the_contract_are_kept_in_extra(landing, con):
     write(landing / "events" / "a.jsonl", event(1, sentAt="2026-01-01T10:00:01Z", integrations={"All": True}) + "\n")
-    write(landing / "orders" / "o.csv", "order_id,amount,currency,status,created_at,coupon\no1,9.5,EUR,completed,2026-01-02T00:00:00Z,WELCOME10\n")
+    write(
+        landing / "orders" / "o.csv",
+        "order_id,amount,currency,status,created_at,coupon\no1,9.5,EUR,completed,2026-01-02T00:00:00Z,WELCOME10\n",
+    )
     load_source(con, "events", landing)
     load_source(con, "orders", landing)
 
@@ -123,7 +126,10 @@ def test_csv_errors_name_line_and_field_even_after_a_multiline_record(landing, c
 def test_unreadable_file_is_reported_and_other_files_still_load(landing, con):
     write(landing / "orders" / "bad.csv", b"\xff\xfe\x00\x01binary")
     write(landing / "orders" / "no_id.csv", "user_id,amount\nu1,3\n")
-    write(landing / "orders" / "good.csv", "order_id,amount,currency,status,created_at\no1,1.0,USD,completed,2026-01-01T00:00:00Z\n")
+    write(
+        landing / "orders" / "good.csv",
+        "order_id,amount,currency,status,created_at\no1,1.0,USD,completed,2026-01-01T00:00:00Z\n",
+    )
 
     result = load_source(con, "orders", landing)
 
@@ -143,7 +149,9 @@ def test_crm_files_use_each_systems_id_column_and_timestamp_format(landing, con)
     write(landing / "crm_contacts" / "my_crm" / "c.csv", "source_record_id,email\nx1,a@b.com\n,c@d.com\n")
     load_source(con, "crm_contacts", landing)
 
-    loaded = con.execute("select system, source_record_id, record->>'First Name' from raw.crm_contacts order by 1").fetchall()
+    loaded = con.execute(
+        "select system, source_record_id, record->>'First Name' from raw.crm_contacts order by 1"
+    ).fetchall()
     assert loaded == [("hubspot", "h1", "José"), ("my_crm", "x1", None)]
     reasons = dict(con.execute("select field, reason from raw.quarantine").fetchall())
     assert "%Y-%m-%d %H:%M" in reasons["Create Date"]

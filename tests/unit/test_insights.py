@@ -15,11 +15,6 @@ from scipy import stats
 from mos_pipelines.configuration import load_insights as load_config
 from mos_pipelines.insights import insight_tables
 from mos_pipelines.insights.candidate import Candidate, RunContext
-from mos_pipelines.insights.lookalike_degradation import lookalike_degradation
-from mos_pipelines.insights.notify import changed_materially, notify
-from mos_pipelines.insights.pipeline import phrase
-from mos_pipelines.insights.selection import decide
-from mos_pipelines.insights.semantic import Filter, SemanticError, SemanticLayer
 from mos_pipelines.insights.effect_statistics import (
     benjamini_hochberg,
     binomial_log_variance,
@@ -31,6 +26,11 @@ from mos_pipelines.insights.effect_statistics import (
     revenue_week_vs_baseline,
     week_vs_baseline,
 )
+from mos_pipelines.insights.lookalike_degradation import lookalike_degradation
+from mos_pipelines.insights.notify import changed_materially, notify
+from mos_pipelines.insights.pipeline import phrase
+from mos_pipelines.insights.selection import decide
+from mos_pipelines.insights.semantic import Filter, SemanticError, SemanticLayer
 from mos_pipelines.lookalike import score_tables
 
 NOW = datetime.datetime(2026, 2, 1, 8, tzinfo=datetime.UTC)
@@ -163,25 +163,42 @@ def test_roas_of_two_equal_arms_with_heavy_tailed_orders_is_rarely_called_differ
 # -- metric compiler --------------------------------------------------------------------------------
 
 MANIFEST = {
-    "semantic_models": [{
-        "name": "perf", "defaults": {"agg_time_dimension": "day"},
-        "node_relation": {"schema_name": "marts", "alias": "perf"},
-        "dimensions": [{"name": "day", "type": "time"}, {"name": "channel", "type": "categorical"},
-                       {"name": "region", "type": "categorical", "expr": "upper(region_code)"}],
-        "measures": [{"name": "orders_total", "agg": "sum", "expr": "orders"},
-                     {"name": "visits_total", "agg": "sum", "expr": "visits"},
-                     {"name": "cost_total", "agg": "sum", "expr": "cost"},
-                     {"name": "revenue_total", "agg": "sum", "expr": "revenue"}],
-    }],
+    "semantic_models": [
+        {
+            "name": "perf",
+            "defaults": {"agg_time_dimension": "day"},
+            "node_relation": {"schema_name": "marts", "alias": "perf"},
+            "dimensions": [
+                {"name": "day", "type": "time"},
+                {"name": "channel", "type": "categorical"},
+                {"name": "region", "type": "categorical", "expr": "upper(region_code)"},
+            ],
+            "measures": [
+                {"name": "orders_total", "agg": "sum", "expr": "orders"},
+                {"name": "visits_total", "agg": "sum", "expr": "visits"},
+                {"name": "cost_total", "agg": "sum", "expr": "cost"},
+                {"name": "revenue_total", "agg": "sum", "expr": "revenue"},
+            ],
+        }
+    ],
     "metrics": [
         {"name": "orders", "type": "simple", "type_params": {"measure": {"name": "orders_total"}}},
         {"name": "visits", "type": "simple", "type_params": {"measure": {"name": "visits_total"}}},
         {"name": "cost", "type": "simple", "type_params": {"measure": {"name": "cost_total"}}},
         {"name": "revenue", "type": "simple", "type_params": {"measure": {"name": "revenue_total"}}},
-        {"name": "cvr", "type": "ratio", "type_params": {"numerator": {"name": "orders"},
-                                                        "denominator": {"name": "visits"}}},
-        {"name": "roi", "type": "derived", "type_params": {"expr": "(revenue - cost) / nullif(cost, 0)",
-                                                          "metrics": [{"name": "revenue"}, {"name": "cost"}]}},
+        {
+            "name": "cvr",
+            "type": "ratio",
+            "type_params": {"numerator": {"name": "orders"}, "denominator": {"name": "visits"}},
+        },
+        {
+            "name": "roi",
+            "type": "derived",
+            "type_params": {
+                "expr": "(revenue - cost) / nullif(cost, 0)",
+                "metrics": [{"name": "revenue"}, {"name": "cost"}],
+            },
+        },
         {"name": "running", "type": "cumulative", "type_params": {}},
     ],
 }
@@ -207,8 +224,9 @@ def test_compiled_ratio_and_derived_metrics_equal_their_definitions(perf: duckdb
     assert frame.at["email", "roi"] == pytest.approx((140 - 2) / 2)
     assert {"orders", "visits", "revenue", "cost"} <= set(frame.columns)  # components come along
     assert "--where \"{{ Dimension('perf__region') }} = 'EU'\"" in query.mf_command
-    by_week = layer.run(perf, layer.query(["cvr"], ["metric_time__week", "channel"],
-                                          [Filter("channel", "=", "search")]))
+    by_week = layer.run(
+        perf, layer.query(["cvr"], ["metric_time__week", "channel"], [Filter("channel", "=", "search")])
+    )
     assert len(by_week) == 1 and by_week["cvr"].iloc[0] == pytest.approx(5 / 130)  # a zero-visit day adds nothing
 
 
@@ -223,18 +241,38 @@ def test_the_compiler_names_what_it_cannot_answer() -> None:
 
 
 def test_a_metric_sliced_by_a_dimension_its_model_lacks_is_answered_by_its_by_dimension_twin(perf) -> None:
-    manifest = {"semantic_models": [*MANIFEST["semantic_models"], {
-        "name": "perf_seg", "defaults": {"agg_time_dimension": "day"},
-        "node_relation": {"schema_name": "marts", "alias": "perf_seg"},
-        "dimensions": [{"name": "day", "type": "time"}, {"name": "channel", "type": "categorical"},
-                       {"name": "segment", "type": "categorical", "expr": "seg"}],
-        "measures": [{"name": "seg_orders_total", "agg": "sum", "expr": "orders"},
-                     {"name": "seg_visits_total", "agg": "sum", "expr": "visits"}],
-    }], "metrics": [*MANIFEST["metrics"],
-        {"name": "orders_by_segment", "type": "simple", "type_params": {"measure": {"name": "seg_orders_total"}}},
-        {"name": "visits_by_segment", "type": "simple", "type_params": {"measure": {"name": "seg_visits_total"}}},
-        {"name": "cvr_by_segment", "type": "ratio", "type_params": {"numerator": {"name": "orders_by_segment"},
-                                                                   "denominator": {"name": "visits_by_segment"}}}]}
+    manifest = {
+        "semantic_models": [
+            *MANIFEST["semantic_models"],
+            {
+                "name": "perf_seg",
+                "defaults": {"agg_time_dimension": "day"},
+                "node_relation": {"schema_name": "marts", "alias": "perf_seg"},
+                "dimensions": [
+                    {"name": "day", "type": "time"},
+                    {"name": "channel", "type": "categorical"},
+                    {"name": "segment", "type": "categorical", "expr": "seg"},
+                ],
+                "measures": [
+                    {"name": "seg_orders_total", "agg": "sum", "expr": "orders"},
+                    {"name": "seg_visits_total", "agg": "sum", "expr": "visits"},
+                ],
+            },
+        ],
+        "metrics": [
+            *MANIFEST["metrics"],
+            {"name": "orders_by_segment", "type": "simple", "type_params": {"measure": {"name": "seg_orders_total"}}},
+            {"name": "visits_by_segment", "type": "simple", "type_params": {"measure": {"name": "seg_visits_total"}}},
+            {
+                "name": "cvr_by_segment",
+                "type": "ratio",
+                "type_params": {
+                    "numerator": {"name": "orders_by_segment"},
+                    "denominator": {"name": "visits_by_segment"},
+                },
+            },
+        ],
+    }
     layer = SemanticLayer(manifest)
     assert layer.metric_for("cvr", "region") == "cvr"
     assert layer.metric_for("cvr", "segment") == "cvr_by_segment"
@@ -242,8 +280,12 @@ def test_a_metric_sliced_by_a_dimension_its_model_lacks_is_answered_by_its_by_di
     perf.execute("""create table marts.perf_seg as select * from (values
         (date '2026-01-01', 'email', 'small', 2, 40), (date '2026-01-01', 'email', 'large', 1, 10)
     ) t(day, channel, seg, orders, visits)""")
-    query = layer.query(["cvr_by_segment"], ["segment"], [Filter("channel", "=", "email")],
-                        aliases={"cvr_by_segment": "cvr", "orders_by_segment": "orders", "visits_by_segment": "visits"})
+    query = layer.query(
+        ["cvr_by_segment"],
+        ["segment"],
+        [Filter("channel", "=", "email")],
+        aliases={"cvr_by_segment": "cvr", "orders_by_segment": "orders", "visits_by_segment": "visits"},
+    )
     frame = layer.run(perf, query).set_index("segment")
     assert list(frame.columns) == ["cvr", "orders", "visits"] == list(query.columns[1:])
     assert frame.at["small", "cvr"] == pytest.approx(2 / 40) and frame.at["large", "visits"] == 10
@@ -254,17 +296,30 @@ def test_a_metric_sliced_by_a_dimension_its_model_lacks_is_answered_by_its_by_di
 
 
 def candidate(key: str, p: float, effect: float, impact: float | None = 500.0, **kw) -> Candidate:
-    return Candidate(key=key, insight_type=kw.pop("insight_type", "channel_comparison"), subject={}, objective="conversion",
-                     hypothesis="h", prompt_id="insight.channel_comparison", facts={}, call_to_action="a",
-                     evidence={}, effect_size=effect, p_value=p, impact_usd=impact,
-                     relative_effect=max(effect, 1 / effect) - 1, **kw)
+    return Candidate(
+        key=key,
+        insight_type=kw.pop("insight_type", "channel_comparison"),
+        subject={},
+        objective="conversion",
+        hypothesis="h",
+        prompt_id="insight.channel_comparison",
+        facts={},
+        call_to_action="a",
+        evidence={},
+        effect_size=effect,
+        p_value=p,
+        impact_usd=impact,
+        relative_effect=max(effect, 1 / effect) - 1,
+        **kw,
+    )
 
 
 def test_each_insight_type_is_its_own_multiple_testing_family() -> None:
     config = load_config()
     strong = [candidate(f"channel{i}", 1e-4 * (i + 1), 2.0) for i in range(40)]
     variants = [candidate("variant-null", 0.02, 1.5, insight_type="experiment_winner")] + [
-        candidate(f"variant{i}", 0.5, 1.3, insight_type="experiment_winner") for i in range(9)]
+        candidate(f"variant{i}", 0.5, 1.3, insight_type="experiment_winner") for i in range(9)
+    ]
     decide(strong + variants, config)
     # pooled, p = 0.02 would be rank 41 of 50: q = 0.02 × 50 / 41 < 0.05; in its own family of ten it is not
     assert variants[0].q_value == pytest.approx(0.02 * 10)
@@ -273,12 +328,22 @@ def test_each_insight_type_is_its_own_multiple_testing_family() -> None:
 
 def test_only_significant_and_material_candidates_become_insights() -> None:
     config = load_config()
-    found = [candidate("strong", 1e-6, 2.0), candidate("noise", 0.4, 1.5), candidate("small", 1e-8, 1.05),
-             candidate("cheap", 1e-7, 3.0, impact=1.0), candidate("thin", math.nan, 1.0, untestable="too little data")]
+    found = [
+        candidate("strong", 1e-6, 2.0),
+        candidate("noise", 0.4, 1.5),
+        candidate("small", 1e-8, 1.05),
+        candidate("cheap", 1e-7, 3.0, impact=1.0),
+        candidate("thin", math.nan, 1.0, untestable="too little data"),
+    ]
     decide(found, config)
     status = {c.key: c.status for c in found}
-    assert status == {"strong": "accepted", "noise": "rejected_not_significant", "small": "rejected_not_material",
-                      "cheap": "rejected_not_material", "thin": "rejected_insufficient_data"}
+    assert status == {
+        "strong": "accepted",
+        "noise": "rejected_not_significant",
+        "small": "rejected_not_material",
+        "cheap": "rejected_not_material",
+        "thin": "rejected_insufficient_data",
+    }
     assert found[0].q_value == pytest.approx(4 * 1e-6 / 3)  # BH: third smallest of four tested p-values
     assert "q = " in found[1].reason and "impact $1" in found[3].reason
 
@@ -297,20 +362,47 @@ def test_a_lookalike_degradation_becomes_an_insight_and_its_alert_is_routed(tmp_
     con = duckdb.connect()
     insight_tables.ensure_tables(con)
     score_tables.ensure_tables(con)
-    runs = pd.DataFrame([
-        {"model_run_id": "eu:r1", "audience": "eu", "run_id": "r1", "model_version": "v1", "model_kind": "gb",
-         "definition_hash": "h", "status": "accepted", "recall_at_10": 0.45, "holdout_seed": 200, "auc": 0.8,
-         "compared_with_run": None, "fitted_at": NOW - datetime.timedelta(days=1)},
-        {"model_run_id": "eu:r2", "audience": "eu", "run_id": "r2", "model_version": "v2", "model_kind": "gb",
-         "definition_hash": "h", "status": "degraded", "recall_at_10": 0.20, "holdout_seed": 200, "auc": 0.7,
-         "compared_with_run": "eu:r1", "fitted_at": NOW},
-    ])
+    runs = pd.DataFrame(
+        [
+            {
+                "model_run_id": "eu:r1",
+                "audience": "eu",
+                "run_id": "r1",
+                "model_version": "v1",
+                "model_kind": "gb",
+                "definition_hash": "h",
+                "status": "accepted",
+                "recall_at_10": 0.45,
+                "holdout_seed": 200,
+                "auc": 0.8,
+                "compared_with_run": None,
+                "fitted_at": NOW - datetime.timedelta(days=1),
+            },
+            {
+                "model_run_id": "eu:r2",
+                "audience": "eu",
+                "run_id": "r2",
+                "model_version": "v2",
+                "model_kind": "gb",
+                "definition_hash": "h",
+                "status": "degraded",
+                "recall_at_10": 0.20,
+                "holdout_seed": 200,
+                "auc": 0.7,
+                "compared_with_run": "eu:r1",
+                "fitted_at": NOW,
+            },
+        ]
+    )
     con.register("_runs", runs)
     con.execute("insert into ml.model_runs by name select * from _runs")
     alert = score_tables.degradation_notification_id("eu:r2")
-    con.execute("""insert into insights.notifications (notification_id, created_at, source, severity, subject, title,
+    con.execute(
+        """insert into insights.notifications (notification_id, created_at, source, severity, subject, title,
         message, metric, figure, previous_figure, suggested_action, status)
-        values (?, ?, 'lookalike', 'warning', 'eu', 't', 'm', 'recall_at_10', 0.2, 0.45, 'a', 'new')""", [alert, NOW])
+        values (?, ?, 'lookalike', 'warning', 'eu', 't', 'm', 'recall_at_10', 0.2, 0.45, 'a', 'new')""",
+        [alert, NOW],
+    )
     config = load_config()
     ctx = RunContext(con, None, config, NOW.date(), NOW.date(), NOW)  # this family reads ml.model_runs only
     found, skips = lookalike_degradation(ctx)
@@ -324,7 +416,9 @@ def test_a_lookalike_degradation_becomes_an_insight_and_its_alert_is_routed(tmp_
     insight_tables.write_insights(con, found, NOW)
     result = notify(con, config, now=NOW)
     assert result.routed == [alert]
-    raw = con.execute("select status, insight_id from insights.notifications where notification_id = ?", [alert]).fetchall()
+    raw = con.execute(
+        "select status, insight_id from insights.notifications where notification_id = ?", [alert]
+    ).fetchall()
     assert raw[0] == ("routed", insight.insight_id(NOW))
     ops = result.rankings[result.rankings["reader_id"] == "marketing_ops"]
     assert list(ops["decision"]) == ["notified"]  # an operations insight reaches the operations reader

@@ -15,9 +15,21 @@ from mos_pipelines.llm import LLM, Ledger, check_grounding, get_prompt
 from mos_pipelines.llm.client import import_litellm
 
 FACTS = {
-    "scope": "In EU", "a_label": "email", "b_label": "display", "verb": "converts", "prefix": "",
-    "suffix": " % of sessions", "fmt": ".1f", "a_display": 8.33, "b_display": 2.1, "ratio": 3.96,
-    "ratio_phrase": "as often", "confidence_level": 95, "ci_low": 2.1, "ci_high": 7.4, "days": 21,
+    "scope": "In EU",
+    "a_label": "email",
+    "b_label": "display",
+    "verb": "converts",
+    "prefix": "",
+    "suffix": " % of sessions",
+    "fmt": ".1f",
+    "a_display": 8.33,
+    "b_display": 2.1,
+    "ratio": 3.96,
+    "ratio_phrase": "as often",
+    "confidence_level": 95,
+    "ci_low": 2.1,
+    "ci_high": 7.4,
+    "days": 21,
     "must_mention": ["email", "display"],
 }
 
@@ -54,7 +66,9 @@ def test_offline_provider_writes_the_template_with_the_network_unreachable(no_ne
     out = llm.generate("insight_phrasing", "insight.channel_comparison", FACTS, context="test")
     assert out.model == "mos-offline/insight-writer" and not out.flagged
     assert out.text == get_prompt("insight.channel_comparison").render(FACTS)
-    assert out.text.startswith("In EU, email converts 8.3 % of sessions vs 2.1 % of sessions for display (3.96× as often")
+    assert out.text.startswith(
+        "In EU, email converts 8.3 % of sessions vs 2.1 % of sessions for display (3.96× as often"
+    )
     row = con.sql("select * from ops.llm_calls").df().iloc[0]
     assert row["outcome"] == "ok" and row["cost_usd"] == 0.0 and row["tokens_in"] > 50 and row["tokens_out"] > 10
     assert row["prompt_version"] == get_prompt("insight.channel_comparison").version
@@ -94,8 +108,12 @@ def test_a_text_with_a_number_not_in_the_facts_is_rejected_and_the_template_used
 
 def test_a_failing_model_falls_back_to_the_next_in_the_chain(no_network, tmp_path: Path) -> None:
     # An OpenAI-compatible server on a closed local port: the call fails without leaving the machine.
-    path = write_config(tmp_path / "llm.yaml", "openai/gpt-4o-mini", fallbacks="[mos-offline/insight-writer]",
-                        extra=", extra: {api_base: 'http://127.0.0.1:9/v1', api_key: none}")
+    path = write_config(
+        tmp_path / "llm.yaml",
+        "openai/gpt-4o-mini",
+        fallbacks="[mos-offline/insight-writer]",
+        extra=", extra: {api_base: 'http://127.0.0.1:9/v1', api_key: none}",
+    )
     con = duckdb.connect()
     out = LLM(load_config(path), Ledger(con)).generate("insight_phrasing", "insight.channel_comparison", FACTS)
     assert out.model == "mos-offline/insight-writer" and not out.flagged
@@ -104,8 +122,9 @@ def test_a_failing_model_falls_back_to_the_next_in_the_chain(no_network, tmp_pat
 
 
 def test_no_model_answering_gives_the_flagged_template(no_network, tmp_path: Path) -> None:
-    path = write_config(tmp_path / "llm.yaml", "openai/gpt-4o-mini",
-                        extra=", extra: {api_base: 'http://127.0.0.1:9/v1', api_key: none}")
+    path = write_config(
+        tmp_path / "llm.yaml", "openai/gpt-4o-mini", extra=", extra: {api_base: 'http://127.0.0.1:9/v1', api_key: none}"
+    )
     out = LLM(load_config(path)).generate("insight_phrasing", "insight.channel_comparison", FACTS)
     assert out.flagged and out.model == "template" and out.reason.startswith("no model answered")
 
@@ -125,8 +144,17 @@ def test_no_model_answering_gives_the_flagged_template(no_network, tmp_path: Pat
     ],
 )
 def test_grounding_allows_rounding_and_formatting_only(text: str, grounded: bool) -> None:
-    facts = {"revenue": 1234.4, "sessions": 1187, "cvr": 0.1234, "spend": 1_234_567, "ratio": 3.96, "ci": [2.1, 7.4],
-             "campaign": "q3_launch2", "week_end": "2026-01-21", "change": -0.35}
+    facts = {
+        "revenue": 1234.4,
+        "sessions": 1187,
+        "cvr": 0.1234,
+        "spend": 1_234_567,
+        "ratio": 3.96,
+        "ci": [2.1, 7.4],
+        "campaign": "q3_launch2",
+        "week_end": "2026-01-21",
+        "change": -0.35,
+    }
     result = check_grounding(text, facts)
     assert result.grounded is grounded, result
 
@@ -134,14 +162,29 @@ def test_grounding_allows_rounding_and_formatting_only(text: str, grounded: bool
 def test_every_prompt_has_a_stable_version_and_describes_its_guardrails() -> None:
     prompt = get_prompt("insight.anomaly")
     assert prompt.version == get_prompt("insight.anomaly").version and len(prompt.version) == 12
-    facts = {"metric_label": "Sessions", "scope": "overall", "direction": "fell", "change_pct": 35.0,
-             "week_end": "2026-01-21", "prefix": "", "fmt": ",.0f", "observed": 650.0, "expected": 1000.0,
-             "baseline_weeks": 2, "confidence_level": 95, "ci_low_pct": -41.0, "ci_high_pct": -29.0, "week_days": 7}
+    facts = {
+        "metric_label": "Sessions",
+        "scope": "overall",
+        "direction": "fell",
+        "change_pct": 35.0,
+        "week_end": "2026-01-21",
+        "prefix": "",
+        "fmt": ",.0f",
+        "observed": 650.0,
+        "expected": 1000.0,
+        "baseline_weeks": 2,
+        "confidence_level": 95,
+        "ci_low_pct": -41.0,
+        "ci_high_pct": -29.0,
+        "week_days": 7,
+    }
     system, user = prompt.messages(facts)
     assert "no number that is not in the facts" in system["content"]
     text = prompt.render(facts)
-    assert text == ("Sessions overall fell 35 % in the 7 days to 2026-01-21: 650 vs 1,000 expected from the same "
-                    "weekdays of the 2 weeks before (95 % CI -41 % to -29 %).")
+    assert text == (
+        "Sessions overall fell 35 % in the 7 days to 2026-01-21: 650 vs 1,000 expected from the same "
+        "weekdays of the 2 weeks before (95 % CI -41 % to -29 %)."
+    )
     assert prompt.violations(text, facts) == [] and "<facts>" in user["content"]
 
 
@@ -151,5 +194,7 @@ def test_a_task_without_a_model_names_the_key(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as error:
         load_config(path)
     found = {(p.key, p.expected) for p in error.value.problems}
-    assert found == {("tasks.image_captions.model", "a value (the key is required)"),
-                     ("tasks.insight_phrasing.model", "non-empty text")}
+    assert found == {
+        ("tasks.image_captions.model", "a value (the key is required)"),
+        ("tasks.insight_phrasing.model", "non-empty text"),
+    }

@@ -12,13 +12,20 @@ from typer.testing import CliRunner
 
 from mos_pipelines.cli import app
 from mos_pipelines.configuration import DOMAINS, load_lookalike
-from mos_pipelines.lookalike.model import LookalikeError, SeedTooSmallError, fit_lookalike, infer_features, rank_population
+from mos_pipelines.lookalike.model import (
+    LookalikeError,
+    SeedTooSmallError,
+    fit_lookalike,
+    infer_features,
+    rank_population,
+)
 
 BUNDLED = load_lookalike(DOMAINS["lookalike"].file).model  # the model settings the warehouse uses
 
 
 def ModelSettings(**changes):  # noqa: N802 - the bundled model settings with some changed
     return BUNDLED.model_copy(update=changes)
+
 
 INDUSTRIES = ["software", "retail", "finance", "health", "manufacturing"]
 
@@ -30,16 +37,23 @@ def synthetic_people(n: int, seed: int = 3) -> tuple[pd.DataFrame, np.ndarray]:
     employees = rng.lognormal(4, 1.2, size=n)
     sessions = rng.poisson(3, size=n).astype(float)
     sessions[rng.random(n) < 0.1] = np.nan  # missing values
-    linear = -4.0 + 0.8 * np.log(employees) * 0.5 + 0.35 * np.nan_to_num(sessions, nan=3.0) + np.where(industry == "software", 1.2, 0.0)
+    linear = (
+        -4.0
+        + 0.8 * np.log(employees) * 0.5
+        + 0.35 * np.nan_to_num(sessions, nan=3.0)
+        + np.where(industry == "software", 1.2, 0.0)
+    )
     propensity = 1 / (1 + np.exp(-linear))
-    frame = pd.DataFrame({
-        "person_id": [f"p{i:06d}" for i in range(n)],
-        "email": [f"user{i}@example.com" for i in range(n)],  # identifier-like text: must be left out
-        "industry": industry,
-        "employees": employees,
-        "sessions_30d": sessions,
-        "noise": rng.normal(size=n),
-    })
+    frame = pd.DataFrame(
+        {
+            "person_id": [f"p{i:06d}" for i in range(n)],
+            "email": [f"user{i}@example.com" for i in range(n)],  # identifier-like text: must be left out
+            "industry": industry,
+            "employees": employees,
+            "sessions_30d": sessions,
+            "noise": rng.normal(size=n),
+        }
+    )
     return frame, propensity
 
 
@@ -60,8 +74,13 @@ def test_ranking_is_within_005_auc_of_the_true_propensity():
 def test_linear_model_is_the_transparent_alternative():
     frame, propensity = synthetic_people(6000)
     is_seed = np.random.default_rng(1).random(len(frame)) < propensity
-    fit = fit_lookalike(frame, is_seed, infer_features(frame, exclude=("person_id",)), ModelSettings(kind="linear"),
-                        true_propensity=propensity)
+    fit = fit_lookalike(
+        frame,
+        is_seed,
+        infer_features(frame, exclude=("person_id",)),
+        ModelSettings(kind="linear"),
+        true_propensity=propensity,
+    )
     assert fit.evaluation.auc >= fit.evaluation.true_propensity_auc - 0.05
 
 
@@ -90,7 +109,9 @@ def test_seed_smaller_than_the_minimum_names_the_audience_and_its_size():
     is_seed = np.zeros(len(frame), dtype=bool)
     is_seed[:40] = True
     with pytest.raises(SeedTooSmallError, match=r"'eu_payers'.*40 members.*minimum of 100"):
-        fit_lookalike(frame, is_seed, infer_features(frame, exclude=("person_id",)), ModelSettings(), audience="eu_payers")
+        fit_lookalike(
+            frame, is_seed, infer_features(frame, exclude=("person_id",)), ModelSettings(), audience="eu_payers"
+        )
 
 
 def test_tiers_hold_their_share_of_the_population_best_first():
@@ -115,8 +136,21 @@ def write_csv(path: Path, n: int = 4000) -> pd.DataFrame:
 def test_cli_scores_any_csv_and_never_outputs_seed_rows(tmp_path: Path):
     frame = write_csv(tmp_path / "people.csv")
     out = tmp_path / "scores.csv"
-    result = CliRunner().invoke(app, ["lookalike", "score", "--input", str(tmp_path / "people.csv"),
-                                      "--id-column", "person_id", "--seed-column", "is_customer", "--out", str(out)])
+    result = CliRunner().invoke(
+        app,
+        [
+            "lookalike",
+            "score",
+            "--input",
+            str(tmp_path / "people.csv"),
+            "--id-column",
+            "person_id",
+            "--seed-column",
+            "is_customer",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "AUC" in result.output and "lift at top 10 %" in result.output
     scores = pd.read_csv(out)
@@ -128,8 +162,21 @@ def test_cli_scores_any_csv_and_never_outputs_seed_rows(tmp_path: Path):
 
 def test_cli_rejects_a_csv_without_the_seed_column(tmp_path: Path):
     write_csv(tmp_path / "people.csv", n=500)
-    result = CliRunner().invoke(app, ["lookalike", "score", "--input", str(tmp_path / "people.csv"),
-                                      "--id-column", "person_id", "--seed-column", "converted", "--out", str(tmp_path / "o.csv")])
+    result = CliRunner().invoke(
+        app,
+        [
+            "lookalike",
+            "score",
+            "--input",
+            str(tmp_path / "people.csv"),
+            "--id-column",
+            "person_id",
+            "--seed-column",
+            "converted",
+            "--out",
+            str(tmp_path / "o.csv"),
+        ],
+    )
     assert result.exit_code == 2
     assert "no seed column 'converted'" in result.output and "people.csv" in result.output
     assert not (tmp_path / "o.csv").exists()

@@ -26,15 +26,20 @@ def features_db(n: int = 4000, signal: float = 1.5) -> duckdb.DuckDBPyConnection
     sessions = rng.poisson(3, size=n)
     linear = -3.5 + signal * (persona == "marketer") + 0.25 * sessions
     paying = rng.random(n) < 1 / (1 + np.exp(-linear))
-    frame = pd.DataFrame({
-        "customer_id": [f"c{i:05d}" for i in range(n)], "persona": persona, "sessions_30d": sessions,
-        "region": rng.choice(["EU", "NA"], size=n), "order_count": paying.astype(int),
-        "is_email_marketing_consented": rng.random(n) < 0.8,
-    })
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"c{i:05d}" for i in range(n)],
+            "persona": persona,
+            "sessions_30d": sessions,
+            "region": rng.choice(["EU", "NA"], size=n),
+            "order_count": paying.astype(int),
+            "is_email_marketing_consented": rng.random(n) < 0.8,
+        }
+    )
     con = duckdb.connect()
     con.execute("create schema marts")
     con.register("_f", frame)
-    con.execute("create table marts.customer_features as select * from _f")
+    con.execute("create table marts.dim_customer_features as select * from _f")
     return con
 
 
@@ -54,14 +59,20 @@ audiences:
 """
 
 
-@pytest.mark.parametrize(("body", "key", "expected"), [
-    ("audiences:\n  - name: a\n    population: 'true'\n", "audiences[0].seed", "a value (the key is required)"),
-    ("model: {depth: 3}\naudiences: []\n", "model.depth", "one of the keys kind, negatives_per_positive"),
-    ("model: {holdout_share: 1.5}\n", "model.holdout_share", "a number < 1"),
-    ("audiences:\n  - {name: Payers, seed: x, population: y}\n", "audiences[0].name", "a lower_snake_case name"),
-    ("default_features: []\naudiences:\n  - {name: a, seed: x, population: y}\n", "audiences[0].features",
-     "features: list them here or under default_features"),
-])
+@pytest.mark.parametrize(
+    ("body", "key", "expected"),
+    [
+        ("audiences:\n  - name: a\n    population: 'true'\n", "audiences[0].seed", "a value (the key is required)"),
+        ("model: {depth: 3}\naudiences: []\n", "model.depth", "one of the keys kind, negatives_per_positive"),
+        ("model: {holdout_share: 1.5}\n", "model.holdout_share", "a number < 1"),
+        ("audiences:\n  - {name: Payers, seed: x, population: y}\n", "audiences[0].name", "a lower_snake_case name"),
+        (
+            "default_features: []\naudiences:\n  - {name: a, seed: x, population: y}\n",
+            "audiences[0].features",
+            "features: list them here or under default_features",
+        ),
+    ],
+)
 def test_config_errors_name_the_file_and_key(tmp_path: Path, body: str, key: str, expected: str):
     path = write_config(tmp_path / "lookalike.yaml", body)
     with pytest.raises(ConfigError) as error:
@@ -73,9 +84,23 @@ def test_config_errors_name_the_file_and_key(tmp_path: Path, body: str, key: str
 def test_bundled_config_loads():
     config = load_config(DOMAINS["lookalike"].file)  # explicitly: a user's MOS_LOOKALIKE_CONFIG may point elsewhere
     assert [a.name for a in config.audiences] == ["paying_lookalike_eu", "paying_lookalike_all"]
-    leaking = {"order_count", "orders_90d", "revenue_usd", "revenue_usd_90d", "avg_order_value_usd", "session_count",
-               "sessions_7d", "sessions_30d", "sessions_90d", "events_90d", "event_count", "device_count",
-               "demo_request_count_90d", "pre_order_window_days", "identified_sessions_pre_order_90d"}
+    leaking = {
+        "order_count",
+        "orders_90d",
+        "revenue_usd",
+        "revenue_usd_90d",
+        "avg_order_value_usd",
+        "session_count",
+        "sessions_7d",
+        "sessions_30d",
+        "sessions_90d",
+        "events_90d",
+        "event_count",
+        "device_count",
+        "demo_request_count_90d",
+        "pre_order_window_days",
+        "identified_sessions_pre_order_90d",
+    }
     for audience in config.audiences:  # commerce, order-linked web activity, a window that ends at the order
         assert not leaking & set(audience.features), audience.name
 
@@ -84,7 +109,9 @@ def test_audience_scores_population_only_and_card_says_what_it_is(tmp_path: Path
     con = features_db()
     config = load_config(write_config(tmp_path / "l.yaml", CONFIG))
     result = fit_audience(con, config.audiences[0], config.model, NOW)
-    seed = set(con.execute("select customer_id from marts.customer_features where order_count > 0").df()["customer_id"])
+    seed = set(
+        con.execute("select customer_id from marts.dim_customer_features where order_count > 0").df()["customer_id"]
+    )
     assert not seed & set(result.scores["customer_id"])
     assert result.fit.evaluation.auc > 0.65
     card = model_card(result)
@@ -103,15 +130,23 @@ def test_a_much_worse_fit_is_degraded_notified_and_reported_as_latest(tmp_path: 
     config = load_config(write_config(tmp_path / "l.yaml", CONFIG))
     score_tables.ensure_tables(con)
     first = fit_audience(con, config.audiences[0], config.model, NOW)
-    judge(first, score_tables.last_accepted_run(con, "payers", config.audiences[0].definition_hash(config.model)), config.degradation)
+    judge(
+        first,
+        score_tables.last_accepted_run(con, "payers", config.audiences[0].definition_hash(config.model)),
+        config.degradation,
+    )
     score_tables.write_result(con, first, model_run_row(first, "run1", NOW))
     assert first.status == "accepted"
 
     # The features lose their signal (tracking of sessions breaks, personas go missing): drift.
-    con.execute("update marts.customer_features set sessions_30d = 0, persona = 'unknown'")
+    con.execute("update marts.dim_customer_features set sessions_30d = 0, persona = 'unknown'")
     later = NOW + datetime.timedelta(days=1)
     second = fit_audience(con, config.audiences[0], config.model, later)
-    judge(second, score_tables.last_accepted_run(con, "payers", config.audiences[0].definition_hash(config.model)), config.degradation)
+    judge(
+        second,
+        score_tables.last_accepted_run(con, "payers", config.audiences[0].definition_hash(config.model)),
+        config.degradation,
+    )
     row = model_run_row(second, "run2", later)
     score_tables.write_result(con, second, row)
     assert second.status == "degraded" and second.reasons
@@ -119,8 +154,10 @@ def test_a_much_worse_fit_is_degraded_notified_and_reported_as_latest(tmp_path: 
 
     note = con.execute("select * from insights.notifications").df()
     assert len(note) == 1 and note.at[0, "subject"] == "payers"
-    figures = {"auc": (first.fit.evaluation.auc, second.fit.evaluation.auc),
-               "recall_at_10": (first.fit.evaluation.recall_at[10], second.fit.evaluation.recall_at[10])}
+    figures = {
+        "auc": (first.fit.evaluation.auc, second.fit.evaluation.auc),
+        "recall_at_10": (first.fit.evaluation.recall_at[10], second.fit.evaluation.recall_at[10]),
+    }
     metric = note.at[0, "metric"]
     assert metric == second.dropped[0][0] and {m for m, _, _ in second.dropped} <= set(figures)
     assert note.at[0, "previous_figure"] == pytest.approx(figures[metric][0])  # the figure it fell from ...
@@ -130,15 +167,22 @@ def test_a_much_worse_fit_is_degraded_notified_and_reported_as_latest(tmp_path: 
     latest = score_tables.latest_statuses(con)
     assert latest.set_index("audience").at["payers", "status"] == "degraded"
     # the accepted baseline stays the first run
-    assert score_tables.last_accepted_run(con, "payers", config.audiences[0].definition_hash(config.model))["model_run_id"] == "payers:run1"
+    assert (
+        score_tables.last_accepted_run(con, "payers", config.audiences[0].definition_hash(config.model))["model_run_id"]
+        == "payers:run1"
+    )
 
 
 def test_a_changed_definition_starts_a_new_baseline(tmp_path: Path):
     config = load_config(write_config(tmp_path / "l.yaml", CONFIG))
-    other = load_config(write_config(tmp_path / "m.yaml", CONFIG.replace("[persona, sessions_30d, region]", "[persona, region]")))
+    other = load_config(
+        write_config(tmp_path / "m.yaml", CONFIG.replace("[persona, sessions_30d, region]", "[persona, region]"))
+    )
     a, b = config.audiences[0], other.audiences[0]
     assert a.definition_hash(config.model) != b.definition_hash(other.model)
-    assert a.definition_hash(config.model) == load_config(tmp_path / "l.yaml").audiences[0].definition_hash(config.model)
+    assert a.definition_hash(config.model) == load_config(tmp_path / "l.yaml").audiences[0].definition_hash(
+        config.model
+    )
 
 
 LEARN_FROM = """
@@ -157,16 +201,20 @@ def test_a_small_seed_can_learn_from_a_wider_definition_but_is_judged_on_its_own
     config = load_config(write_config(tmp_path / "l.yaml", LEARN_FROM))
     (audience,) = config.audiences
     result = fit_audience(con, audience, config.model, NOW)
-    eu = set(con.sql("select customer_id from marts.customer_features where region = 'EU'").df()["customer_id"])
+    eu = set(con.sql("select customer_id from marts.dim_customer_features where region = 'EU'").df()["customer_id"])
     others_paying = con.sql(
-        "select count(*) as n from marts.customer_features where region <> 'EU' and order_count > 0").df()["n"][0]
+        "select count(*) as n from marts.dim_customer_features where region <> 'EU' and order_count > 0"
+    ).df()["n"][0]
     assert result.fit.sizes["wider_train_seed"] == others_paying  # every payer elsewhere trains ...
     assert result.fit.sizes["wider_train_negatives"] > 0
     assert set(result.evaluation["customer_id"]) <= eu  # ... but only the audience's people evaluate
     assert set(result.scores["customer_id"]) <= eu
     assert "wider seed" in model_card(result)
     row = model_run_row(result, "run1", NOW)
-    assert (row["wider_train_seed"], row["wider_train_negatives"]) == (others_paying, result.fit.sizes["wider_train_negatives"])
+    assert (row["wider_train_seed"], row["wider_train_negatives"]) == (
+        others_paying,
+        result.fit.sizes["wider_train_negatives"],
+    )
     score_tables.ensure_tables(con)
     score_tables.write_result(con, result, row)
     assert con.sql("select wider_train_seed from ml.model_runs").fetchall() == [(others_paying,)]

@@ -9,10 +9,26 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "mos_pipelines"
-LOGIC_PACKAGES = ("activation", "experiments", "identity", "ingestion", "insights", "llm", "lookalike", "quality",
-                  "transform")
-FORBIDDEN = ("dagster", "dagster_dbt", "dagster_duckdb", "mos_pipelines.defs", "mos_pipelines.simulation",
-             "mos_pipelines.runner", "mos_pipelines.definitions")
+LOGIC_PACKAGES = (
+    "activation",
+    "experiments",
+    "identity",
+    "ingestion",
+    "insights",
+    "llm",
+    "lookalike",
+    "quality",
+    "transform",
+)
+FORBIDDEN = (
+    "dagster",
+    "dagster_dbt",
+    "dagster_duckdb",
+    "mos_pipelines.defs",
+    "mos_pipelines.simulation",
+    "mos_pipelines.runner",
+    "mos_pipelines.definitions",
+)
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:
@@ -28,8 +44,10 @@ def _imports(path: Path) -> list[tuple[int, str]]:
 
 @pytest.mark.parametrize("package", LOGIC_PACKAGES)
 def test_logic_package_imports_neither_dagster_nor_the_simulator(package: str) -> None:
-    offenders = [f"{path.relative_to(PACKAGE.parent)}:{line} imports {name}"
-                 for path in sorted((PACKAGE / package).rglob("*.py"))
-                 for line, name in _imports(path)
-                 if any(name == f or name.startswith(f + ".") for f in FORBIDDEN)]
+    offenders = [
+        f"{path.relative_to(PACKAGE.parent)}:{line} imports {name}"
+        for path in sorted((PACKAGE / package).rglob("*.py"))
+        for line, name in _imports(path)
+        if any(name == f or name.startswith(f + ".") for f in FORBIDDEN)
+    ]
     assert not offenders, "\n".join(offenders)

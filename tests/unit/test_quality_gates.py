@@ -14,8 +14,13 @@ from mos_pipelines.configuration.quality import ConsentForActivation
 from mos_pipelines.quality import gates
 from mos_pipelines.quality.gates import ConsentTarget
 
-CONSENT = ConsentForActivation(consent_table="marts.consent_current", customer_column="customer_id",
-                               purpose_column="purpose", status_column="status", allowed_statuses=("granted",))
+CONSENT = ConsentForActivation(
+    consent_table="marts.dim_customer_consents",
+    customer_column="customer_id",
+    purpose_column="purpose",
+    status_column="status",
+    allowed_statuses=("granted",),
+)
 
 
 @pytest.fixture
@@ -30,18 +35,27 @@ def con():
 def _events(con, per_day: dict[str, tuple[int, int]]) -> None:
     """raw.events and raw.quarantine with (loaded, missing-id) rows per event day, plus noise rows."""
     con.execute("create table raw.events (message_id varchar, event_timestamp timestamp, _source_file varchar)")
-    con.execute("create table raw.quarantine (source varchar, source_file varchar, line bigint, field varchar, "
-                "reason varchar, raw_record varchar, file_hash varchar, quarantined_at timestamp)")
+    con.execute(
+        "create table raw.quarantine (source varchar, source_file varchar, line bigint, field varchar, "
+        "reason varchar, raw_record varchar, file_hash varchar, quarantined_at timestamp)"
+    )
     for day, (loaded, missing) in per_day.items():
         file = f"events/{day}.jsonl"
-        con.execute("insert into raw.events select 'm' || i, ?::timestamp + interval 1 second * i, ? from range(?) t(i)",
-                    [f"{day} 08:00:00", file, loaded])
+        con.execute(
+            "insert into raw.events select 'm' || i, ?::timestamp + interval 1 second * i, ? from range(?) t(i)",
+            [f"{day} 08:00:00", file, loaded],
+        )
         record = '{"messageId":"x","timestamp":"' + day + 'T09:30:00Z","anonymousId":null,"userId":null}'
-        con.execute("insert into raw.quarantine select 'events', ?, i, 'anonymousId, userId', ?, ?, 'h', now() "
-                    "from range(?) t(i)", [file, gates.MISSING_IDS_REASON, record, missing])
+        con.execute(
+            "insert into raw.quarantine select 'events', ?, i, 'anonymousId, userId', ?, ?, 'h', now() "
+            "from range(?) t(i)",
+            [file, gates.MISSING_IDS_REASON, record, missing],
+        )
         # a malformed row says nothing about identifiers and must not count
-        con.execute("insert into raw.quarantine values ('events', ?, 999, 'timestamp', 'bad timestamp', '{}', 'h', now())",
-                    [file])
+        con.execute(
+            "insert into raw.quarantine values ('events', ?, 999, 'timestamp', 'bad timestamp', '{}', 'h', now())",
+            [file],
+        )
 
 
 def test_missing_identifiers_pass_below_the_rate(con):
@@ -69,8 +83,11 @@ def test_missing_identifiers_count_a_late_event_on_its_own_day(con):
     _events(con, {"2026-01-01": (1000, 0), "2026-01-02": (1000, 0)})
     # 60 events of Jan 1st without identifiers arrive in Jan 2nd's file: Jan 1st is the bad day
     record = '{"messageId":"x","timestamp":"2026-01-01T23:59:00Z","anonymousId":null,"userId":null}'
-    con.execute("insert into raw.quarantine select 'events', 'events/2026-01-02.jsonl', 500 + i, 'anonymousId, userId', "
-                "?, ?, 'h', now() from range(60) t(i)", [gates.MISSING_IDS_REASON, record])
+    con.execute(
+        "insert into raw.quarantine select 'events', 'events/2026-01-02.jsonl', 500 + i, 'anonymousId, userId', "
+        "?, ?, 'h', now() from range(60) t(i)",
+        [gates.MISSING_IDS_REASON, record],
+    )
     result = gates.missing_identifiers(con, max_rate=0.05)
     assert not result.passed and [e["event_date"] for e in result.examples] == ["2026-01-01"]
 
@@ -83,8 +100,11 @@ def test_missing_identifiers_at_exactly_the_threshold_fail(con):
 def test_missing_identifiers_without_a_timestamp_count_overall_not_as_a_day(con):
     _events(con, {"2026-01-01": (990, 0), "2026-01-02": (1000, 0)})
     # the issue's line: no timestamp and no identifier, the only event of its "day"
-    con.execute("insert into raw.quarantine values ('events', 'events/bad.jsonl', 3, 'anonymousId, userId', ?, "
-                "'{\"type\":\"track\",\"messageId\":\"x\"}', 'h', now())", [gates.MISSING_IDS_REASON])
+    con.execute(
+        "insert into raw.quarantine values ('events', 'events/bad.jsonl', 3, 'anonymousId, userId', ?, "
+        '\'{"type":"track","messageId":"x"}\', \'h\', now())',
+        [gates.MISSING_IDS_REASON],
+    )
     result = gates.missing_identifiers(con, max_rate=0.05, min_rows=100)
     assert result.passed
     assert result.details["missing_without_timestamp"] == 1
@@ -111,10 +131,14 @@ def test_missing_identifiers_fail_on_the_overall_rate_when_no_day_is_big_enough(
 
 def _customers(con, shared: int, total: int) -> None:
     """``total`` customers, one CRM record each; the first ``shared`` pairs share an email."""
-    con.execute("create table marts.dim_customers as select 'c' || lpad(i::varchar, 4, '0') as customer_id from range(?) t(i)",
-                [total])
-    con.execute("create table marts.customer_identity_map as select customer_id, 'crm:' || customer_id as node_key "
-                "from marts.dim_customers")
+    con.execute(
+        "create table marts.dim_customers as select 'c' || lpad(i::varchar, 4, '0') as customer_id from range(?) t(i)",
+        [total],
+    )
+    con.execute(
+        "create table marts.dim_customer_identity_map as select customer_id, 'crm:' || customer_id as node_key "
+        "from marts.dim_customers"
+    )
     con.execute(
         "create table intermediate.int_crm_contacts__normalised as "
         "select 'crm:' || customer_id as node_key, "
@@ -122,7 +146,9 @@ def _customers(con, shared: int, total: int) -> None:
         "     then 'twin' || ((row_number() over (order by customer_id) + 1) // 2) || '@x.com' "
         "     else customer_id || '@x.com' end as email_match_key, "
         "case when customer_id = 'c0099' then '+15550000000' end as phone_e164 "
-        "from marts.dim_customers", [shared])
+        "from marts.dim_customers",
+        [shared],
+    )
     con.execute("create table intermediate.int_identity__excluded_identifiers (node_key varchar)")
 
 
@@ -137,13 +163,18 @@ def test_duplicate_customers_fail_and_list_the_twins(con):
     result = gates.duplicate_customers(con, max_rate=0.02)
     assert not result.passed
     assert result.observed == pytest.approx(0.04)
-    assert {(e["customer_id"], e["twin_customer_id"]) for e in result.examples} >= {("c0001", "c0000"), ("c0000", "c0001")}
+    assert {(e["customer_id"], e["twin_customer_id"]) for e in result.examples} >= {
+        ("c0001", "c0000"),
+        ("c0000", "c0001"),
+    }
     assert result.examples[0]["shared_kind"] == "email"
 
 
 def test_duplicate_customers_ignore_identifiers_the_guards_excluded(con):
     _customers(con, shared=4, total=100)
-    con.execute("insert into intermediate.int_identity__excluded_identifiers values ('email:twin1@x.com'), ('email:twin2@x.com')")
+    con.execute(
+        "insert into intermediate.int_identity__excluded_identifiers values ('email:twin1@x.com'), ('email:twin2@x.com')"
+    )
     assert gates.duplicate_customers(con, max_rate=0.02).passed
 
 
@@ -167,8 +198,12 @@ def test_volume_passes_with_a_note_below_eight_days_of_history():
 
 
 def test_volume_passes_when_every_day_is_within_ten_percent():
-    result = gates.judge_volume(_counts([10000, 6000, 10000, 10000, 10000, 10000, 10000,
-                                         10500, 6300, 9500, 10000, 10000, 10000, 10000]), 0.10, 3, 8)
+    result = gates.judge_volume(
+        _counts([10000, 6000, 10000, 10000, 10000, 10000, 10000, 10500, 6300, 9500, 10000, 10000, 10000, 10000]),
+        0.10,
+        3,
+        8,
+    )
     assert result.passed and result.observed == pytest.approx(0.05)
     assert result.details["days_judged"] == 7
 
@@ -191,7 +226,7 @@ def test_volume_change_within_sampling_noise_is_not_judged():
     # 100 vs 80 events: -20 %, but the sd of the difference is sqrt(180) = 13.4 -> z = -1.5
     result = gates.judge_volume(_counts([100] * 8 + [80]), 0.10, 3, 8)
     assert result.passed and result.observed == pytest.approx(0.2)
-    assert result.details["largest_abs_noise_z"] == pytest.approx(20 / 180 ** 0.5, rel=1e-4)
+    assert result.details["largest_abs_noise_z"] == pytest.approx(20 / 180**0.5, rel=1e-4)
 
 
 def test_volume_exempts_expected_days():
@@ -207,28 +242,35 @@ def test_volume_reads_fct_events_per_device(con):
     con.executemany("insert into marts.fct_events values (?, ?, ?)", rows)
     counts = gates.daily_event_counts(con)
     assert counts["events"].tolist() == [200] * 9
-    assert counts["variance"].tolist() == [50 * 4 ** 2] * 9  # 50 devices x 4 events each
+    assert counts["variance"].tolist() == [50 * 4**2] * 9  # 50 devices x 4 events each
     assert gates.event_volume(con, 0.10, 3, 8).passed
 
 
 def test_ad_spend_fails_on_negative_spend_and_lists_the_rows(con):
-    con.execute("create table marts.fct_ad_spend_daily (ad_spend_daily_id varchar, date_day date, platform varchar, "
-                "campaign_id varchar, spend double)")
-    con.execute("insert into marts.fct_ad_spend_daily values ('a', '2026-01-01', 'google_ads', 'c1', 10.5), "
-                "('b', '2026-01-01', 'meta_ads', 'c2', 0)")
+    con.execute(
+        "create table marts.fct_ad_spend_daily (ad_spend_daily_id varchar, date_day date, platform varchar, "
+        "campaign_id varchar, spend double)"
+    )
+    con.execute(
+        "insert into marts.fct_ad_spend_daily values ('a', '2026-01-01', 'google_ads', 'c1', 10.5), "
+        "('b', '2026-01-01', 'meta_ads', 'c2', 0)"
+    )
     assert gates.ad_spend(con, 0).passed
     con.execute("insert into marts.fct_ad_spend_daily values ('c', '2026-01-02', 'meta_ads', 'c2', -3.2)")
     result = gates.ad_spend(con, 0)
     assert not result.passed and result.observed == pytest.approx(-3.2)
-    assert result.examples == [{"ad_spend_daily_id": "c", "date_day": "2026-01-02", "platform": "meta_ads",
-                                "campaign_id": "c2", "spend": -3.2}]
+    assert result.examples == [
+        {"ad_spend_daily_id": "c", "date_day": "2026-01-02", "platform": "meta_ads", "campaign_id": "c2", "spend": -3.2}
+    ]
 
 
 def _consent_tables(con) -> ConsentTarget:
-    con.execute("create table marts.consent_current (customer_id varchar, purpose varchar, status varchar)")
-    con.execute("insert into marts.consent_current values ('c1', 'email_marketing', 'granted'), "
-                "('c2', 'email_marketing', 'revoked'), ('c3', 'ad_personalization', 'granted'), "
-                "('c4', 'email_marketing', 'granted')")
+    con.execute("create table marts.dim_customer_consents (customer_id varchar, purpose varchar, status varchar)")
+    con.execute(
+        "insert into marts.dim_customer_consents values ('c1', 'email_marketing', 'granted'), "
+        "('c2', 'email_marketing', 'revoked'), ('c3', 'ad_personalization', 'granted'), "
+        "('c4', 'email_marketing', 'granted')"
+    )
     con.execute("create table activation.sync_email (customer_id varchar, email varchar)")
     return ConsentTarget("activation.sync_email", "email_marketing")
 
@@ -265,16 +307,22 @@ def test_a_gate_names_the_table_it_could_not_find(con):
 
 
 def test_results_are_appended_to_ops_quality_results(con):
-    con.execute("create table marts.fct_ad_spend_daily (ad_spend_daily_id varchar, date_day date, platform varchar, "
-                "campaign_id varchar, spend double)")
+    con.execute(
+        "create table marts.fct_ad_spend_daily (ad_spend_daily_id varchar, date_day date, platform varchar, "
+        "campaign_id varchar, spend double)"
+    )
     con.execute("insert into marts.fct_ad_spend_daily values ('c', '2026-01-02', 'meta_ads', 'c2', -1)")
     result = gates.ad_spend(con, 0)
     gates.record_results(con, "run-1", [result])
     gates.record_results(con, "run-2", [result])
-    rows = con.execute("select run_id, check_name, asset, passed, observed, threshold, details "
-                       "from ops.quality_results order by run_id").fetchall()
-    assert [r[:5] for r in rows] == [("run-1", "ad_spend", "marts/fct_ad_spend_daily", False, -1.0),
-                                     ("run-2", "ad_spend", "marts/fct_ad_spend_daily", False, -1.0)]
+    rows = con.execute(
+        "select run_id, check_name, asset, passed, observed, threshold, details "
+        "from ops.quality_results order by run_id"
+    ).fetchall()
+    assert [r[:5] for r in rows] == [
+        ("run-1", "ad_spend", "marts/fct_ad_spend_daily", False, -1.0),
+        ("run-2", "ad_spend", "marts/fct_ad_spend_daily", False, -1.0),
+    ]
     assert json.loads(rows[0][6])["examples"][0]["ad_spend_daily_id"] == "c"
 
 

@@ -26,11 +26,19 @@ def _manifest(edges: dict[str, list[str]], types: dict[str, str] | None = None) 
 
 
 def test_descendants_of_gated_models_form_the_second_layer():
-    manifest = _manifest({
-        "stg": [], "events": ["stg"], "customers": ["stg"], "sessions": ["events"],
-        "attribution": ["sessions", "customers"], "consent": ["stg"],
-        "test_sessions": ["sessions", "events"], "test_events": ["events"],
-    }, types={"test_sessions": "test", "test_events": "test"})
+    manifest = _manifest(
+        {
+            "stg": [],
+            "events": ["stg"],
+            "customers": ["stg"],
+            "sessions": ["events"],
+            "attribution": ["sessions", "customers"],
+            "consent": ["stg"],
+            "test_sessions": ["sessions", "events"],
+            "test_events": ["events"],
+        },
+        types={"test_sessions": "test", "test_events": "test"},
+    )
     layers = split_layers(manifest, ["events", "customers"])
     assert layers.gated == ("fqn:p.dir.attribution", "fqn:p.dir.sessions")
     assert layers.foundation == ("fqn:p.dir.consent", "fqn:p.dir.customers", "fqn:p.dir.events", "fqn:p.dir.stg")
@@ -67,9 +75,16 @@ def test_project_split_puts_sessions_and_the_snapshot_after_the_gates():
 
 
 def test_sync_models_are_a_third_layer_after_the_gated_one():
-    manifest = _manifest({"events": [], "features": ["events"], "sync_email": ["features"],
-                          "test_sync": ["sync_email", "events"], "test_features": ["features", "sync_email"]},
-                         types={"test_sync": "test", "test_features": "test"})
+    manifest = _manifest(
+        {
+            "events": [],
+            "features": ["events"],
+            "sync_email": ["features"],
+            "test_sync": ["sync_email", "events"],
+            "test_features": ["features", "sync_email"],
+        },
+        types={"test_sync": "test", "test_features": "test"},
+    )
     manifest["nodes"]["model.p.sync_email"]["fqn"] = ["p", "activation", "sync_email"]
     layers = split_layers(manifest, ["events"])
     assert layers.activation == ("fqn:p.activation.sync_email",)
@@ -91,17 +106,30 @@ def test_project_sync_models_form_the_activation_layer():
     manifest = json.loads(ensure_manifest().read_text())
     layers = split_layers(manifest, gated_dbt_models())
     assert {s.rsplit(".", 1)[1] for s in layers.activation} == {
-        "sync_email__nurture", "sync_crm__lifecycle_stages", "sync_ads__audience_members",
-        "sync_slack__top_notifications"}
+        "sync_email__nurture",
+        "sync_crm__lifecycle_stages",
+        "sync_ads__audience_members",
+        "sync_slack__top_notifications",
+    }
 
 
 def test_models_reading_python_asset_tables_are_a_late_layer_before_the_syncs():
-    manifest = _manifest({"events": [], "features": ["events"], "holdout": ["features"], "holdout_use": ["holdout"],
-                          "sync_email": ["features"], "test_holdout": ["holdout", "sync_email"]},
-                         types={"test_holdout": "test"})
+    manifest = _manifest(
+        {
+            "events": [],
+            "features": ["events"],
+            "holdout": ["features"],
+            "holdout_use": ["holdout"],
+            "sync_email": ["features"],
+            "test_holdout": ["holdout", "sync_email"],
+        },
+        types={"test_holdout": "test"},
+    )
     manifest["nodes"]["model.p.sync_email"]["fqn"] = ["p", "activation", "sync_email"]
-    manifest["sources"] = {"source.p.experiments.assignments": {"schema": "experiments"},
-                           "source.p.raw.events": {"schema": "raw"}}
+    manifest["sources"] = {
+        "source.p.experiments.assignments": {"schema": "experiments"},
+        "source.p.raw.events": {"schema": "raw"},
+    }
     manifest["parent_map"]["model.p.holdout"].append("source.p.experiments.assignments")
     manifest["parent_map"]["model.p.events"].append("source.p.raw.events")  # landing data: not late
     layers = split_layers(manifest, ["events"])
@@ -114,5 +142,5 @@ def test_models_reading_python_asset_tables_are_a_late_layer_before_the_syncs():
 def test_project_late_layer_holds_the_holdout_mart():
     manifest = json.loads(ensure_manifest().read_text())
     layers = split_layers(manifest, gated_dbt_models())
-    assert "fqn:mos_pipelines.marts.marketing.mart_experiment_holdout" in layers.late
-    assert "fqn:mos_pipelines.marts.marketing.mart_channel_segment_performance" in layers.gated
+    assert "fqn:mos_pipelines.marts.marketing.fct_experiment_holdout" in layers.late
+    assert "fqn:mos_pipelines.marts.marketing.fct_channel_segment_performance" in layers.gated

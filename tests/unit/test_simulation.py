@@ -53,7 +53,9 @@ def small_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def dirty_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A world with high dirty-data rates, so every kind of dirty record occurs."""
     home = tmp_path_factory.mktemp("dirty")
-    scenario = _write_scenario(home / "dirty.yaml", """
+    scenario = _write_scenario(
+        home / "dirty.yaml",
+        """
 name: dirty
 dirty:
   events: {malformed_rate: 0.05, missing_id_rate: 0.03, duplicate_rate: 0.05, late_rate: 0.05}
@@ -63,7 +65,8 @@ dirty:
   consent: {malformed_rate: 0.03, missing_id_rate: 0.02}
   ad_spend: {malformed_rate: 0.2, missing_id_rate: 0.1}
   crm_notes: {malformed_rate: 0.6, missing_id_rate: 0.4}
-""")
+""",
+    )
     generate_world(WorldConfig(seed=3, people=600, days=8, scenario=scenario), home)
     return home
 
@@ -71,7 +74,8 @@ dirty:
 def _digests(root: Path) -> dict[str, str]:
     return {
         p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*")) if p.is_file()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
     }
 
 
@@ -101,8 +105,10 @@ def test_files_do_not_depend_on_the_python_hash_seed(small_world: Path, tmp_path
 
 def test_another_seed_gives_other_files(small_world: Path, tmp_path: Path) -> None:
     generate_world(WorldConfig(seed=SMALL.seed + 1, people=SMALL.people, days=SMALL.days), tmp_path)
-    assert _digests(small_world / "landing")["events/2026-01-01.jsonl"] != _digests(tmp_path / "landing")[
-        "events/2026-01-01.jsonl"]
+    assert (
+        _digests(small_world / "landing")["events/2026-01-01.jsonl"]
+        != _digests(tmp_path / "landing")["events/2026-01-01.jsonl"]
+    )
 
 
 def test_one_more_day_keeps_every_earlier_file_and_adds_only_that_day(small_world: Path, tmp_path: Path) -> None:
@@ -159,7 +165,8 @@ def _checks(source: str, subfolder: str | None) -> list[tuple[str, str, bool, tu
     if source == "crm_contacts":
         system = CRM_SYSTEMS[subfolder or "generic"]
         return [(system.id_column, "varchar", True, None, None)] + [
-            (c, "timestamp", False, None, system.timestamp_format) for c in system.timestamp_columns]
+            (c, "timestamp", False, None, system.timestamp_format) for c in system.timestamp_columns
+        ]
     return [(f.name, f.type, f.required, f.allowed, None) for f in SOURCES[source].fields]
 
 
@@ -241,8 +248,9 @@ def test_manifest_counts_match_an_independent_recount_of_every_file(dirty_world:
     recount, invalid_lines = _recount(dirty_world / "landing", manifest)
     stated = {e["path"]: {k: e[k] for k in recount[e["path"]]} for e in manifest["files"]}
     assert stated == recount
-    files_on_disk = {p.relative_to(dirty_world / "landing").as_posix()
-                     for p in (dirty_world / "landing").rglob("*") if p.is_file()}
+    files_on_disk = {
+        p.relative_to(dirty_world / "landing").as_posix() for p in (dirty_world / "landing").rglob("*") if p.is_file()
+    }
     assert set(stated) == files_on_disk
     # dirty_rows.csv names exactly the quarantined lines
     dirty = pd.read_csv(dirty_world / "truth" / "dirty_rows.csv")
@@ -259,9 +267,21 @@ def test_manifest_counts_match_an_independent_recount_of_every_file(dirty_world:
 
 def test_every_kind_of_dirty_record_is_injected(dirty_world: Path) -> None:
     kinds = set(pd.read_csv(dirty_world / "truth" / "dirty_rows.csv")["kind"])
-    assert {"bad_json", "not_an_object", "bad_timestamp", "bad_type", "missing_message_id", "missing_ids",
-            "wrong_field_count", "bad_value", "missing_id", "missing_text", "missing_note_id", "duplicate",
-            "late"} <= kinds
+    assert {
+        "bad_json",
+        "not_an_object",
+        "bad_timestamp",
+        "bad_type",
+        "missing_message_id",
+        "missing_ids",
+        "wrong_field_count",
+        "bad_value",
+        "missing_id",
+        "missing_text",
+        "missing_note_id",
+        "duplicate",
+        "late",
+    } <= kinds
 
 
 def test_default_world_has_few_dirty_records(small_world: Path) -> None:
@@ -283,18 +303,20 @@ def test_crm_files_have_exactly_their_system_columns(small_world: Path) -> None:
 
 
 def test_events_have_exactly_the_segment_keys_in_order(small_world: Path) -> None:
-    expected = ["messageId", "type", "timestamp", "anonymousId", "userId", "event", "properties", "traits",
-                "context"]
+    expected = ["messageId", "type", "timestamp", "anonymousId", "userId", "event", "properties", "traits", "context"]
     valid = _valid_events(small_world / "landing")
     assert valid and all(list(p) == expected for p in valid)
     assert all(p["timestamp"].endswith("Z") for p in valid)
     assert all(list(p["context"]) in (["page", "locale", "ip"], ["campaign", "page", "locale", "ip"]) for p in valid)
     assert all(p["context"]["page"]["url"].startswith("https://") and p["context"]["page"]["path"] for p in valid)
     tagged = [p for p in valid if "campaign" in p["context"]]
-    assert tagged and all(list(p["context"]["campaign"]) == ["source", "medium", "name", "content", "term"]
-                          for p in tagged)
-    assert all(p["context"]["campaign"]["name"] and p["context"]["campaign"]["source"] in
-               p["context"]["page"]["url"] for p in tagged)
+    assert tagged and all(
+        list(p["context"]["campaign"]) == ["source", "medium", "name", "content", "term"] for p in tagged
+    )
+    assert all(
+        p["context"]["campaign"]["name"] and p["context"]["campaign"]["source"] in p["context"]["page"]["url"]
+        for p in tagged
+    )
     orders = [p for p in valid if p["event"] == "Order Completed"]
     assert all(set(p["properties"]) == {"order_id", "revenue", "currency"} for p in orders)
 
@@ -310,7 +332,9 @@ def test_email_clicks_land_with_the_token_of_the_clicked_send(small_world: Path)
     sends = pd.read_parquet(small_world / "truth" / "email_sends.parquet")
     clicks = sends[sends["clicked"]]
     device = pd.read_parquet(small_world / "truth" / "sessions.parquet").set_index("session_id")["anonymous_id"]
-    expected = {(hashlib.md5(m.encode()).hexdigest(), device[s]) for m, s in zip(clicks["message_id"], clicks["session_id"])}
+    expected = {
+        (hashlib.md5(m.encode()).hexdigest(), device[s]) for m, s in zip(clicks["message_id"], clicks["session_id"])
+    }
     assert len(expected) >= 5
     assert tokens <= expected  # no token on a device that is not the recipient's click device
     assert len(tokens) >= 0.9 * len(expected)  # only dirty-data losses are missing
@@ -356,9 +380,13 @@ def _valid_events(landing: Path) -> list[dict]:
                 event = json.loads(line)
             except json.JSONDecodeError:
                 continue
-            if (isinstance(event, dict) and event.get("messageId") and (event.get("anonymousId") or event.get("userId"))
-                    and event.get("type") in ("page", "track", "identify")
-                    and event.get("timestamp", "").endswith("Z")):
+            if (
+                isinstance(event, dict)
+                and event.get("messageId")
+                and (event.get("anonymousId") or event.get("userId"))
+                and event.get("type") in ("page", "track", "identify")
+                and event.get("timestamp", "").endswith("Z")
+            ):
                 events.append(event)
     return events
 
@@ -384,8 +412,11 @@ def test_junk_identifiers_are_shared_by_distinct_people(tmp_path: Path) -> None:
     truth = pd.read_csv(tmp_path / "truth" / "identity_truth.csv", dtype=str)
     person_of = dict(zip(zip(truth["source"], truth["source_record_id"]), truth["true_entity_id"]))
     people_by_value: dict[str, set[str]] = defaultdict(set)
-    columns = {"hubspot": ("Email", "Phone Number"), "salesforce": ("Email", "Phone", "MobilePhone"),
-               "webinar": ("email", "phone")}
+    columns = {
+        "hubspot": ("Email", "Phone Number"),
+        "salesforce": ("Email", "Phone", "MobilePhone"),
+        "webinar": ("email", "phone"),
+    }
     for system, fields in columns.items():
         id_column = CRM_SYSTEMS[system].id_column
         for row in _valid_csv_rows(tmp_path / "landing" / "crm_contacts" / system):
@@ -407,19 +438,24 @@ def _landing_sessions(landing: Path) -> pd.DataFrame:
             continue
         seen.add(e["messageId"])
         campaign = e["context"].get("campaign") or {}
-        rows.append({
-            "anonymous_id": e["anonymousId"],
-            "ts": pd.Timestamp(e["timestamp"]),
-            "channel_tag": (campaign.get("source", "").lower(), campaign.get("medium", "").lower()),
-            "region": REGION_OF_LOCALE[e["context"]["locale"]],
-            "order": e["event"] == "Order Completed",
-        })
+        rows.append(
+            {
+                "anonymous_id": e["anonymousId"],
+                "ts": pd.Timestamp(e["timestamp"]),
+                "channel_tag": (campaign.get("source", "").lower(), campaign.get("medium", "").lower()),
+                "region": REGION_OF_LOCALE[e["context"]["locale"]],
+                "order": e["event"] == "Order Completed",
+            }
+        )
     events = pd.DataFrame(rows).sort_values(["anonymous_id", "ts"])
     gap = events.groupby("anonymous_id")["ts"].diff()
     events["session"] = (gap.isna() | (gap > pd.Timedelta(minutes=30))).cumsum()
     return events.groupby("session").agg(
-        anonymous_id=("anonymous_id", "first"), start=("ts", "first"), n_events=("ts", "size"),
-        channel=("channel_tag", lambda t: UTM_CHANNELS.get(t.iloc[0], "other")), region=("region", "first"),
+        anonymous_id=("anonymous_id", "first"),
+        start=("ts", "first"),
+        n_events=("ts", "size"),
+        channel=("channel_tag", lambda t: UTM_CHANNELS.get(t.iloc[0], "other")),
+        region=("region", "first"),
         converted=("order", "any"),
     )
 
@@ -482,8 +518,11 @@ def test_volume_drop_from_the_scenario_shows_in_event_counts(tmp_path: Path) -> 
 
 def test_summary_reports_files_rows_and_dirty_rows(tmp_path: Path) -> None:
     stages = []
-    summary = generate_world(WorldConfig(seed=8, people=200, days=3), tmp_path,
-                             progress=lambda stage, done, total: stages.append((stage, done, total)))
+    summary = generate_world(
+        WorldConfig(seed=8, people=200, days=3),
+        tmp_path,
+        progress=lambda stage, done, total: stages.append((stage, done, total)),
+    )
     assert summary.files_written == len(summary.files) == sum(summary.files_per_source.values())
     assert summary.rows_per_source["events"] > 0 and summary.rows_per_source["campaigns"] > 0
     assert any(k.startswith("events.") for k in summary.dirty_rows)

@@ -91,8 +91,14 @@ def test_days_are_stepped_in_order_and_truth_is_written(tmp_path):
 def test_match_key_sql_follows_the_dbt_macro():
     import duckdb
 
-    cases = {"J.Doe+news@GoogleMail.com ": "jdoe@gmail.com", "Ana.Lopez@Acme.io": "ana.lopez@acme.io",
-             "not an email": None, "a@b@c.com": None, "+tag@x.com": None, "": None}
+    cases = {
+        "J.Doe+news@GoogleMail.com ": "jdoe@gmail.com",
+        "Ana.Lopez@Acme.io": "ana.lopez@acme.io",
+        "not an email": None,
+        "a@b@c.com": None,
+        "+tag@x.com": None,
+        "": None,
+    }
     con = duckdb.connect()
     for text, expected in cases.items():
         found = con.execute(f"select {email_match_key_sql('x')} from (select ? as x)", [text]).fetchall()[0][0]

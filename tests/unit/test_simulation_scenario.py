@@ -46,17 +46,25 @@ def test_a_scenario_file_only_needs_the_keys_it_changes(tmp_path: Path) -> None:
         ("volume: [{from_day: 3}]\n", "volume[0].factor"),
         ("volume: [{from_day: 5, to_day: 2, factor: 0.5}]\n", "volume[0].to_day"),
         ("effects: [{type: variant_lift, campaign: nope, variant: B, region: NA, lift: 0.2}]\n", "effects[0].campaign"),
-        ("effects: [{type: variant_lift, campaign: em_newsletter, variant: Z, region: NA, lift: 0.2}]\n",
-         "effects[0].variant"),
+        (
+            "effects: [{type: variant_lift, campaign: em_newsletter, variant: Z, region: NA, lift: 0.2}]\n",
+            "effects[0].variant",
+        ),
         ("effects: [{type: channel_conversion, channel: tv, region: EU, multiplier: 2}]\n", "effects[0].channel"),
         ("effects: [{type: magic}]\n", "effects[0].type"),
         ("null_slices: [{type: channels_equal, channels: [email], region: EU}]\n", "null_slices[0].channels"),
         ("effects: [{type: channel_conversion, channel: paid_search, region: LATAM, multiplier: 2}]\n", "effects[0]"),
         ("email: {click_rate: {NA: 0.5, EU: 0.04, UK: 0.035, APAC: 0.03, LATAM: 0.03}}\n", "email.click_rate.NA"),
-        ("email_campaigns: [{id: x, name: X, first_day: 0, every_days: 0, audience_share: 0.5, holdout_share: 0.1, "
-         "cost_per_send: 0.001, variants: {A: {name: a}}}]\n", "email_campaigns[0].every_days"),
-        ("email_campaigns: [{id: x, name: X, first_day: 0, every_days: 7, audience_share: 0.5, holdout_share: 0.1, "
-         "cost_per_send: 0.001, variants: {holdout: {name: a}}}]\n", "email_campaigns[0].variants.holdout"),
+        (
+            "email_campaigns: [{id: x, name: X, first_day: 0, every_days: 0, audience_share: 0.5, holdout_share: 0.1, "
+            "cost_per_send: 0.001, variants: {A: {name: a}}}]\n",
+            "email_campaigns[0].every_days",
+        ),
+        (
+            "email_campaigns: [{id: x, name: X, first_day: 0, every_days: 7, audience_share: 0.5, holdout_share: 0.1, "
+            "cost_per_send: 0.001, variants: {holdout: {name: a}}}]\n",
+            "email_campaigns[0].variants.holdout",
+        ),
         ("propensity: {coefficients: {persona: {astronaut: 1.0}}}\n", "propensity.coefficients.persona.astronaut"),
         ("propensity: {coefficients: {shoe_size: {}}}\n", "propensity.coefficients.shoe_size"),
         ("propensity: {noise_sd: -1}\n", "propensity.noise_sd"),
@@ -119,8 +127,11 @@ def test_a_planted_crm_reexport_shuffles_titles_on_its_day_only(tmp_path: Path) 
 
     def digests(home: Path) -> dict[str, str]:
         root = home / "landing"
-        return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*")
-                if p.is_file()}
+        return {
+            p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in root.rglob("*")
+            if p.is_file()
+        }
 
     a, b = digests(drifted), digests(clean)
     changed = sorted(k for k in a if a[k] != b.get(k))

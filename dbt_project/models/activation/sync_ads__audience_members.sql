@@ -21,13 +21,13 @@ contacts as (
 
 lifecycle as (
 
-    select * from {{ ref('customer_lifecycle') }}
+    select * from {{ ref('dim_customer_lifecycle') }}
 
 ),
 
 consent as (
 
-    select * from {{ ref('consent_current') }}
+    select * from {{ ref('dim_customer_consents') }}
 
 ),
 

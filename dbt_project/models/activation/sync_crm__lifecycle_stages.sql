@@ -16,19 +16,19 @@ contacts as (
 
 identity_map as (
 
-    select * from {{ ref('customer_identity_map') }}
+    select * from {{ ref('dim_customer_identity_map') }}
 
 ),
 
 lifecycle as (
 
-    select * from {{ ref('customer_lifecycle') }}
+    select * from {{ ref('dim_customer_lifecycle') }}
 
 ),
 
 consent as (
 
-    select * from {{ ref('consent_current') }}
+    select * from {{ ref('dim_customer_consents') }}
 
 ),
 

@@ -1,4 +1,4 @@
-{{ config(severity='error', meta={'dagster': {'ref': {'name': 'customer_identity_map'}}}) }}
+{{ config(severity='error', meta={'dagster': {'ref': {'name': 'dim_customer_identity_map'}}}) }}
 -- Gate against over-merging, measured against the data's own sizes rather than one fixed size (real people
 -- can hold 21 CRM records: Splink's historical set). A customer fails when
 --   * its CRM records fall in more than mos__identity_max_match_clusters_per_customer probabilistic match
@@ -15,7 +15,7 @@ with
 
 identity_map as (
 
-    select * from {{ ref('customer_identity_map') }}
+    select * from {{ ref('dim_customer_identity_map') }}
 
 ),
 

@@ -1,4 +1,4 @@
-{{ config(severity='error', meta={'dagster': {'ref': {'name': 'customer_identity_map'}}}) }}
+{{ config(severity='error', meta={'dagster': {'ref': {'name': 'dim_customer_identity_map'}}}) }}
 -- Gate: after resolution, fewer than mos__identity_max_duplicate_rate of customers may still share an
 -- exact identifier (email match key or E.164 phone) with another customer. Identifiers the guards
 -- excluded (blocked values, cardinality cap) are not counted: sharing them is expected. Below
@@ -7,7 +7,7 @@ with
 
 identity_map as (
 
-    select * from {{ ref('customer_identity_map') }}
+    select * from {{ ref('dim_customer_identity_map') }}
 
 ),
 

@@ -1,18 +1,18 @@
-{{ config(meta={"dagster": {"ref": {"name": "mart_channel_segment_performance"}}}) }}
+{{ config(meta={"dagster": {"ref": {"name": "fct_channel_segment_performance"}}}) }}
 
--- Fails for every day × channel × region where the segments of mart_channel_segment_performance do
--- not add up to the sessions, conversions, new customers and revenue of mart_channel_performance.
+-- Fails for every day × channel × region where the segments of fct_channel_segment_performance do
+-- not add up to the sessions, conversions, new customers and revenue of fct_channel_performance.
 with
 
 segments as (
 
-    select * from {{ ref('mart_channel_segment_performance') }}
+    select * from {{ ref('fct_channel_segment_performance') }}
 
 ),
 
 channels as (
 
-    select * from {{ ref('mart_channel_performance') }}
+    select * from {{ ref('fct_channel_performance') }}
 
 ),
 

@@ -86,12 +86,20 @@ def require_columns(name: str, destination: Destination, rows: list[dict[str, An
         return
     missing = [c for c in columns if c not in rows[0]]
     if missing:
-        raise DeliveryError(f"destination {name}: sync model {destination.sync_model} has no column(s) "
-                            f"{', '.join(missing)} (the {destination.channel} channel needs {', '.join(columns)})")
+        raise DeliveryError(
+            f"destination {name}: sync model {destination.sync_model} has no column(s) "
+            f"{', '.join(missing)} (the {destination.channel} channel needs {', '.join(columns)})"
+        )
 
 
-def deliver_with_retries(change: Change, attempt_once: Callable[[], AttemptOutcome], retry: RetrySettings,
-                         limiter: RateLimiter, log: AttemptLog, sleep: Callable[[float], None]) -> SendResult:
+def deliver_with_retries(
+    change: Change,
+    attempt_once: Callable[[], AttemptOutcome],
+    retry: RetrySettings,
+    limiter: RateLimiter,
+    log: AttemptLog,
+    sleep: Callable[[float], None],
+) -> SendResult:
     """Try ``attempt_once`` until it succeeds, fails for good, or the attempts run out.
 
     Retryable: no answer, 408, 429 and 5xx. The wait after a failed attempt is the exponential backoff
@@ -118,14 +126,22 @@ def deliver_with_retries(change: Change, attempt_once: Callable[[], AttemptOutco
             log(change, attempt, outcome.response_code, "dead_letter", f"permanent: {outcome.error}", duration)
             return SendResult("dead_letter", outcome.response_code, outcome.error, made)
         if attempt >= retry.max_attempts:
-            log(change, attempt, outcome.response_code, "dead_letter",
-                f"{attempt} attempts used up: {outcome.error}", duration)
+            log(
+                change,
+                attempt,
+                outcome.response_code,
+                "dead_letter",
+                f"{attempt} attempts used up: {outcome.error}",
+                duration,
+            )
             return SendResult("dead_letter", outcome.response_code, f"after {attempt} attempts: {outcome.error}", made)
         wait = backoff_seconds(retry, attempt, change.idempotency_key)
         if outcome.retry_after is not None:
             if outcome.retry_after > retry.max_retry_after_seconds:
-                reason = (f"Retry-After {outcome.retry_after:g} s is beyond max_retry_after_seconds "
-                          f"{retry.max_retry_after_seconds:g}: the next run resumes")
+                reason = (
+                    f"Retry-After {outcome.retry_after:g} s is beyond max_retry_after_seconds "
+                    f"{retry.max_retry_after_seconds:g}: the next run resumes"
+                )
                 log(change, attempt, outcome.response_code, "failed", reason, duration)
                 return SendResult("failed", outcome.response_code, reason, made)
             wait = max(wait, outcome.retry_after)

@@ -73,15 +73,23 @@ class AudienceChannel:
         require_columns(self.context.name, self.context.destination, rows, COLUMNS)
         prepared = []
         for row in rows:
-            ids = hashed_identifiers(self.platform, row.get("email_address"), row.get("phone_e164"),
-                                     row.get("country_code"))
+            ids = hashed_identifiers(
+                self.platform, row.get("email_address"), row.get("phone_e164"), row.get("country_code")
+            )
             if not ids:
                 self.skipped_no_identifier += 1
                 continue
             member = {"audience": str(row["audience_name"]), **ids}
-            prepared.append(Prepared(str(row[self.context.destination.record_key]), row.get("customer_id"), member,
-                                     payload_hash(member), recipient_hash("customer", row.get("customer_id")),
-                                     remove_payload=member))
+            prepared.append(
+                Prepared(
+                    str(row[self.context.destination.record_key]),
+                    row.get("customer_id"),
+                    member,
+                    payload_hash(member),
+                    recipient_hash("customer", row.get("customer_id")),
+                    remove_payload=member,
+                )
+            )
         return prepared
 
     def batch_ref(self, changes: list[Change]) -> str | None:
@@ -100,7 +108,9 @@ class AudienceChannel:
                 adds.setdefault(change.payload["audience"], []).append(change.payload)
                 old = change.remove_payload
                 if old and (old.get("email_sha256"), old.get("phone_sha256")) != (
-                        change.payload.get("email_sha256"), change.payload.get("phone_sha256")):
+                    change.payload.get("email_sha256"),
+                    change.payload.get("phone_sha256"),
+                ):
                     removes.setdefault(old["audience"], []).append(old)
             elif change.remove_payload:
                 removes.setdefault(change.remove_payload["audience"], []).append(change.remove_payload)
@@ -112,8 +122,11 @@ class AudienceChannel:
                 _write_atomic(path, render(members))
                 written.append(path)
         self.files_written.extend(written)
-        manifest = {"batch": batch, "records": sorted(c.record_key for c in changes),
-                    "files": [str(p.relative_to(self.folder)) for p in written]}
+        manifest = {
+            "batch": batch,
+            "records": sorted(c.record_key for c in changes),
+            "files": [str(p.relative_to(self.folder)) for p in written],
+        }
         _write_atomic(self._manifest(batch), json.dumps(manifest, indent=1))
         for change in changes:
             log(change, change.attempts + 1, None, "acknowledged", f"written to batch {batch}", 0.0)

@@ -63,8 +63,13 @@ def build_message(change: Change, settings: EmailSettings) -> Message:
     stdlib's compat32 message classes: several times faster than the EmailMessage header registry,
     and headers are written as given (List-Unsubscribe stays a list of <URI>s)."""
     p = change.payload
-    msg = MIMEText(p["body"].rstrip() + "\n\n--\nTo stop these emails, use the unsubscribe link of your mail "
-                   "program or reply with 'unsubscribe'.\n", "plain", BODY_CHARSET, policy=POLICY)
+    msg = MIMEText(
+        p["body"].rstrip() + "\n\n--\nTo stop these emails, use the unsubscribe link of your mail "
+        "program or reply with 'unsubscribe'.\n",
+        "plain",
+        BODY_CHARSET,
+        policy=POLICY,
+    )
     msg["From"] = email.utils.formataddr((settings.from_name, settings.from_address))
     msg["To"] = p["to"]
     msg["Subject"] = Header(p["subject"], "utf-8") if not p["subject"].isascii() else p["subject"]
@@ -113,8 +118,16 @@ class OutboxSink:
 class SmtpSink:
     """An SMTP server; one connection for the run, reopened after an error."""
 
-    def __init__(self, host: str, port: int, security: str, username: str | None, password: str | None,
-                 journal: Path | None, timeout: float) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        security: str,
+        username: str | None,
+        password: str | None,
+        journal: Path | None,
+        timeout: float,
+    ) -> None:
         self.host, self.port, self.security = host, port, security
         self.username, self.password, self.timeout = username, password, timeout
         self.journal = journal
@@ -124,8 +137,9 @@ class SmtpSink:
     def _connect(self) -> smtplib.SMTP:
         if self._smtp is None:
             if self.security == "ssl":
-                smtp: smtplib.SMTP = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout,
-                                                      context=ssl.create_default_context())
+                smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+                    self.host, self.port, timeout=self.timeout, context=ssl.create_default_context()
+                )
             else:
                 smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
                 if self.security == "starttls":
@@ -150,8 +164,9 @@ class SmtpSink:
             return AttemptOutcome(False, code, f"recipient refused: {code} {text!r}", permanent=code >= 500)
         except smtplib.SMTPResponseException as exc:  # sender refused, data error, ...
             self._drop()
-            return AttemptOutcome(False, exc.smtp_code, f"{exc.smtp_code} {exc.smtp_error!r}",
-                                  permanent=exc.smtp_code >= 500)
+            return AttemptOutcome(
+                False, exc.smtp_code, f"{exc.smtp_code} {exc.smtp_error!r}", permanent=exc.smtp_code >= 500
+            )
         except (smtplib.SMTPException, OSError) as exc:  # disconnected, refused connection, timeout
             self._drop()
             return AttemptOutcome(False, None, f"{type(exc).__name__}: {exc}", permanent=False)
@@ -198,8 +213,15 @@ def sink_from_settings(context: ChannelContext) -> OutboxSink | SmtpSink:
     except ValueError:
         raise DeliveryError(f"{env.port_env}={port_text!r} is not a port number") from None
     journal = os.environ.get(env.journal_maildir_env)
-    return SmtpSink(host, port, security, os.environ.get(env.username_env), os.environ.get(env.password_env),
-                    Path(journal) if journal else None, context.destination.timeout_seconds)
+    return SmtpSink(
+        host,
+        port,
+        security,
+        os.environ.get(env.username_env),
+        os.environ.get(env.password_env),
+        Path(journal) if journal else None,
+        context.destination.timeout_seconds,
+    )
 
 
 class EmailChannel:
@@ -215,8 +237,9 @@ class EmailChannel:
         self.renderer = renderer  # built on first use, with the run's connection for the LLM cost ledger
         self.flagged: list[str] = []  # variants whose renderer text was rejected
 
-    def _variant_copy(self, con: duckdb.DuckDBPyConnection, campaign_id: str, variant_id: str,
-                      variant_name: str | None, now: Any) -> tuple[content.RenderedCopy, str | None, str | None]:
+    def _variant_copy(
+        self, con: duckdb.DuckDBPyConnection, campaign_id: str, variant_id: str, variant_name: str | None, now: Any
+    ) -> tuple[content.RenderedCopy, str | None, str | None]:
         """The variant's copy, and (approval id, hold reason) when it needs an approval it does not have."""
         template_id, template = self.context.config.content.template_for(campaign_id, variant_id)
         brief = content.CopyBrief(campaign_id, variant_id, variant_name, template_id, template)
@@ -255,9 +278,18 @@ class EmailChannel:
                 "approval_id": approval,
                 "unsubscribe_token": unsubscribe_token(self.context.name, row.get("customer_id"), address),
             }
-            prepared.append(Prepared(str(row[self.context.destination.record_key]), row.get("customer_id"),
-                                     payload, payload_hash(payload), recipient_hash("email", address), None,
-                                     approval, hold))
+            prepared.append(
+                Prepared(
+                    str(row[self.context.destination.record_key]),
+                    row.get("customer_id"),
+                    payload,
+                    payload_hash(payload),
+                    recipient_hash("email", address),
+                    None,
+                    approval,
+                    hold,
+                )
+            )
         return prepared
 
     def batch_ref(self, changes: list[Change]) -> str | None:
@@ -268,8 +300,13 @@ class EmailChannel:
         for change in changes:
             msg = build_message(change, self.settings)
             results[change.record_key] = deliver_with_retries(
-                change, lambda: self.sink.send(msg, change.idempotency_key), self.context.config.retry,
-                self.context.limiter, log, self.context.sleep)
+                change,
+                lambda: self.sink.send(msg, change.idempotency_key),
+                self.context.config.retry,
+                self.context.limiter,
+                log,
+                self.context.sleep,
+            )
         return results
 
     def lookup(self, rows: list[dict[str, Any]]) -> dict[str, bool | None]:

@@ -40,13 +40,22 @@ def slack_message(row: dict[str, Any]) -> dict[str, Any]:
         {"type": "section", "text": {"type": "mrkdwn", "text": str(row["message"])[:3000]}},
     ]
     if row.get("metric"):
-        blocks.append({"type": "section", "fields": [
-            {"type": "mrkdwn", "text": f"*{row['metric']}*\n{_figure(row.get('figure'))}"},
-            {"type": "mrkdwn", "text": f"*previously*\n{_figure(row.get('previous_figure'))}"},
-        ]})
+        blocks.append(
+            {
+                "type": "section",
+                "fields": [
+                    {"type": "mrkdwn", "text": f"*{row['metric']}*\n{_figure(row.get('figure'))}"},
+                    {"type": "mrkdwn", "text": f"*previously*\n{_figure(row.get('previous_figure'))}"},
+                ],
+            }
+        )
     if row.get("suggested_action"):
-        blocks.append({"type": "section", "text": {"type": "mrkdwn",
-                                                   "text": f"*What to do:* {str(row['suggested_action'])[:2900]}"}})
+        blocks.append(
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": f"*What to do:* {str(row['suggested_action'])[:2900]}"},
+            }
+        )
     context = [f"severity: {severity}"]
     if row.get("notification_source"):
         context.append(f"source: {row['notification_source']}")
@@ -73,8 +82,9 @@ class SlackChannel:
         prepared = []
         for row in rows:
             message = slack_message({k: json_value(v) for k, v in row.items()})
-            prepared.append(Prepared(str(row[self.context.destination.record_key]), None, message,
-                                     payload_hash(message)))
+            prepared.append(
+                Prepared(str(row[self.context.destination.record_key]), None, message, payload_hash(message))
+            )
         return prepared
 
     def batch_ref(self, changes: list[Change]) -> str | None:
@@ -82,9 +92,17 @@ class SlackChannel:
 
     def send(self, changes: list[Change], log: AttemptLog) -> dict[str, SendResult]:
         timeout = self.context.destination.timeout_seconds
-        return {change.record_key: deliver_with_retries(
-            change, lambda: post(self.session, self.url, change.payload, {}, timeout), self.context.config.retry,
-            self.context.limiter, log, self.context.sleep) for change in changes}
+        return {
+            change.record_key: deliver_with_retries(
+                change,
+                lambda: post(self.session, self.url, change.payload, {}, timeout),
+                self.context.config.retry,
+                self.context.limiter,
+                log,
+                self.context.sleep,
+            )
+            for change in changes
+        }
 
     def lookup(self, rows: list[dict[str, Any]]) -> dict[str, bool | None]:
         return {r["record_key"]: None for r in rows}

@@ -47,15 +47,20 @@ def json_value(value: Any) -> Any:
     return value
 
 
-def post(session: requests.Session, url: str, body: dict[str, Any], headers: dict[str, str],
-         timeout: float) -> AttemptOutcome:
+def post(
+    session: requests.Session, url: str, body: dict[str, Any], headers: dict[str, str], timeout: float
+) -> AttemptOutcome:
     """One POST: ok on 2xx; the response code, a short error and Retry-After otherwise."""
     response = session.post(url, json=body, headers=headers, timeout=timeout)
     if 200 <= response.status_code < 300:
         return AttemptOutcome(True, response.status_code)
     text = response.text[:200].replace("\n", " ")
-    return AttemptOutcome(False, response.status_code, f"HTTP {response.status_code}: {text}",
-                          retry_after_seconds(response.headers.get("Retry-After")))
+    return AttemptOutcome(
+        False,
+        response.status_code,
+        f"HTTP {response.status_code}: {text}",
+        retry_after_seconds(response.headers.get("Retry-After")),
+    )
 
 
 class WebhookChannel:
@@ -77,14 +82,25 @@ class WebhookChannel:
         for row in rows:
             data = {k: json_value(v) for k, v in row.items()}
             recipient = data.get("email_address") or data.get("customer_id")
-            prepared.append(Prepared(str(row[key]), row.get("customer_id"), data, payload_hash(data),
-                                     recipient_hash("email" if data.get("email_address") else "customer", recipient)))
+            prepared.append(
+                Prepared(
+                    str(row[key]),
+                    row.get("customer_id"),
+                    data,
+                    payload_hash(data),
+                    recipient_hash("email" if data.get("email_address") else "customer", recipient),
+                )
+            )
         return prepared
 
     def body(self, change: Change) -> dict[str, Any]:
-        return {"destination": self.context.name, "operation": change.operation, "record_key": change.record_key,
-                "idempotency_key": change.idempotency_key,
-                "data": change.payload if change.operation == "upsert" else None}
+        return {
+            "destination": self.context.name,
+            "operation": change.operation,
+            "record_key": change.record_key,
+            "idempotency_key": change.idempotency_key,
+            "data": change.payload if change.operation == "upsert" else None,
+        }
 
     def batch_ref(self, changes: list[Change]) -> str | None:
         return None
@@ -96,8 +112,13 @@ class WebhookChannel:
             body = self.body(change)
             headers = {"Idempotency-Key": change.idempotency_key}
             results[change.record_key] = deliver_with_retries(
-                change, lambda: post(self.session, self.url, body, headers, timeout), self.context.config.retry,
-                self.context.limiter, log, self.context.sleep)
+                change,
+                lambda: post(self.session, self.url, body, headers, timeout),
+                self.context.config.retry,
+                self.context.limiter,
+                log,
+                self.context.sleep,
+            )
         return results
 
     def lookup(self, rows: list[dict[str, Any]]) -> dict[str, bool | None]:

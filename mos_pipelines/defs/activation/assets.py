@@ -12,17 +12,22 @@ from dagster_dbt import DbtCliResource
 
 from mos_pipelines.activation.channels import DeliveryError
 from mos_pipelines.activation.delivery import deliver
-from mos_pipelines.defs.activation.gating import DELIVERY_TAG, delivery_key
 from mos_pipelines.configuration import load_activation as load_config
 from mos_pipelines.configuration.dbt import vars_args
-from mos_pipelines.defs.transform.assets import LAYERS, dbt_step
+from mos_pipelines.defs.activation.gating import DELIVERY_TAG, delivery_key
 from mos_pipelines.defs.resources import MosHome
+from mos_pipelines.defs.transform.assets import LAYERS, dbt_step
 from mos_pipelines.settings import WAREHOUSE_POOL
 
 OWNER = "team:marketing-ops"
 CONFIG = load_config()
-KINDS = {"email": {"email"}, "webhook": {"api"}, "google_customer_match": {"google"},
-         "meta_custom_audience": {"meta"}, "slack": {"slack"}}
+KINDS = {
+    "email": {"email"},
+    "webhook": {"api"},
+    "google_customer_match": {"google"},
+    "meta_custom_audience": {"meta"},
+    "slack": {"slack"},
+}
 
 if LAYERS.activation:
 
@@ -39,11 +44,20 @@ class DeliveryConfig(dg.Config):
 def _metadata(report) -> dict:
     metadata = {
         "dagster/row_count": report.desired,
-        "changes": report.changes, "upserts": report.upserts, "removes": report.removes,
-        "sent": report.sent, "acknowledged": report.acknowledged, "failed": report.failed,
-        "dead_letter": report.dead_letter, "attempts": report.attempts, "unchanged": report.unchanged,
-        "blocked_consent": report.blocked_consent, "held_for_approval": report.held_for_approval,
-        "copy_rejected": report.copy_rejected, "dry_run": report.dry_run, "kill_switch": report.kill_switch,
+        "changes": report.changes,
+        "upserts": report.upserts,
+        "removes": report.removes,
+        "sent": report.sent,
+        "acknowledged": report.acknowledged,
+        "failed": report.failed,
+        "dead_letter": report.dead_letter,
+        "attempts": report.attempts,
+        "unchanged": report.unchanged,
+        "blocked_consent": report.blocked_consent,
+        "held_for_approval": report.held_for_approval,
+        "copy_rejected": report.copy_rejected,
+        "dry_run": report.dry_run,
+        "kill_switch": report.kill_switch,
         "reconciled_after_crash": dg.MetadataValue.json(report.reconciled),
         "waiting_for_operator": dg.MetadataValue.json(report.waiting),
     }
@@ -68,21 +82,25 @@ def build_delivery(name: str) -> dg.AssetsDefinition:
         description=(
             f"What destination `{name}` ({destination.channel}) acknowledged holding, per "
             f"`ops.activation_ledger`: the changes of `{destination.sync_model}` since the last delivery, sent once "
-            "(consent re-checked at send time" + (f" for `{destination.consent_purpose}`" if destination.consent_purpose
-                                                 else "") + "). Launched by its sensor, not by the full build."
+            "(consent re-checked at send time"
+            + (f" for `{destination.consent_purpose}`" if destination.consent_purpose else "")
+            + "). Launched by its sensor, not by the full build."
         ),
     )
     def _delivery(context: dg.AssetExecutionContext, config: DeliveryConfig, mos: MosHome) -> dg.MaterializeResult:
         settings = load_config()
         with mos.connect() as con:
             try:
-                report = deliver(con, name, settings, mos.root, context.run_id, dry_run=config.dry_run or None,
-                                 log=context.log.info)
+                report = deliver(
+                    con, name, settings, mos.root, context.run_id, dry_run=config.dry_run or None, log=context.log.info
+                )
             except DeliveryError as exc:
                 raise dg.Failure(description=str(exc)) from exc
         if report.dead_letter or report.waiting:
-            context.log.warning(f"{name}: {report.dead_letter} dead letter(s) this run; waiting for an operator: "
-                                f"{report.waiting} (`mos activation status`)")
+            context.log.warning(
+                f"{name}: {report.dead_letter} dead letter(s) this run; waiting for an operator: "
+                f"{report.waiting} (`mos activation status`)"
+            )
         return dg.MaterializeResult(metadata=_metadata(report))
 
     return _delivery

@@ -22,14 +22,23 @@ def build_consent_check(target: ConsentTarget) -> dg.AssetChecksDefinition:
     name = gates.consent_check_name(target)
 
     @dg.asset_check(
-        asset=asset, name=name, blocking=True, pool=WAREHOUSE_POOL,
+        asset=asset,
+        name=name,
+        blocking=True,
+        pool=WAREHOUSE_POOL,
         description=f"Every customer in `{target.table}` has a `{CONFIG.consent_for_activation.consent_table}` row for "
-                    f"purpose `{target.purpose}` before anything is activated.",
+        f"purpose `{target.purpose}` before anything is activated.",
     )
     def _check(context: dg.AssetCheckExecutionContext, mos: MosHome) -> dg.AssetCheckResult:
-        return evaluate_gate(context, mos, name, asset,
-                             lambda con: gates.consent_for_activation(con, target, CONFIG.consent_for_activation))
+        return evaluate_gate(
+            context,
+            mos,
+            name,
+            asset,
+            lambda con: gates.consent_for_activation(con, target, CONFIG.consent_for_activation),
+        )
 
     return _check
+
 
 consent_checks = [build_consent_check(target) for target in CONSENT_TARGETS]

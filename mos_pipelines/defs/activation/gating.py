@@ -46,8 +46,13 @@ class GateProblem:
 
     def describe(self) -> str:
         where = f" in run {self.run_id[:8]}" if self.run_id else ""
-        words = {"failed": "failed", "did_not_complete": "did not complete", "in_progress": "is still running",
-                 "never_evaluated": "was never evaluated", "stale": "has not run on the latest materialization"}
+        words = {
+            "failed": "failed",
+            "did_not_complete": "did not complete",
+            "in_progress": "is still running",
+            "never_evaluated": "was never evaluated",
+            "stale": "has not run on the latest materialization",
+        }
         return f"{self.check} {words[self.state]}{where}" + (f" ({self.detail})" if self.detail else "")
 
 
@@ -82,8 +87,9 @@ def _detail(record: AssetCheckExecutionRecord) -> str | None:
     return ", ".join(parts) or None
 
 
-def check_problems(instance: dg.DagsterInstance, asset_graph, key: dg.AssetKey,
-                   materialization_run_id: str | None) -> list[GateProblem]:
+def check_problems(
+    instance: dg.DagsterInstance, asset_graph, key: dg.AssetKey, materialization_run_id: str | None
+) -> list[GateProblem]:
     """Blocking checks upstream of (and on) ``key`` that do not allow delivery, most serious first."""
     keys = blocking_checks(asset_graph, key)
     storage = instance.event_log_storage
@@ -116,8 +122,14 @@ def check_problems(instance: dg.DagsterInstance, asset_graph, key: dg.AssetKey,
     return sorted(problems, key=lambda p: order[p.state])
 
 
-def decide(instance: dg.DagsterInstance, asset_graph, config: ActivationSettings, destination: str,
-           last_storage_id: int | None, require_new: bool = True) -> Decision:
+def decide(
+    instance: dg.DagsterInstance,
+    asset_graph,
+    config: ActivationSettings,
+    destination: str,
+    last_storage_id: int | None,
+    require_new: bool = True,
+) -> Decision:
     """Launch or skip, with the reason. ``require_new=False`` (a manual run) delivers the latest
     materialization even when it was launched before (the ledger makes that a no-op if nothing changed)."""
     channel = config.destination(destination).channel
@@ -132,20 +144,36 @@ def decide(instance: dg.DagsterInstance, asset_graph, config: ActivationSettings
         more = f" (and {len(problems) - MAX_LISTED} more)" if len(problems) > MAX_LISTED else ""
         blocked = [p for p in problems if p.state != "in_progress"]
         verb = "blocked" if blocked else "waiting"
-        return Decision(False, f"{destination} {verb} by blocking checks upstream of {key.to_user_string()}: "
-                               f"{listed}{more}", problems=problems, materialization_run_id=run_id)
+        return Decision(
+            False,
+            f"{destination} {verb} by blocking checks upstream of {key.to_user_string()}: {listed}{more}",
+            problems=problems,
+            materialization_run_id=run_id,
+        )
     if record is None:
         return Decision(False, f"{key.to_user_string()} has never been materialized")
     records = instance.fetch_materializations(key, limit=1)
     storage_id = records.records[0].storage_id if records.records else None
     run = instance.get_run_by_id(run_id) if run_id else None
     if run is not None and not run.is_finished:
-        return Decision(False, f"waiting for run {run_id[:8]} that materialized {key.to_user_string()} to finish",
-                        storage_id=storage_id, materialization_run_id=run_id)
+        return Decision(
+            False,
+            f"waiting for run {run_id[:8]} that materialized {key.to_user_string()} to finish",
+            storage_id=storage_id,
+            materialization_run_id=run_id,
+        )
     if require_new and last_storage_id is not None and storage_id is not None and storage_id <= last_storage_id:
-        return Decision(False, f"no new materialization of {key.to_user_string()} since the last launch "
-                               f"(storage id {last_storage_id})", storage_id=storage_id,
-                        materialization_run_id=run_id)
-    return Decision(True, f"{key.to_user_string()} materialized in run {run_id[:8] if run_id else '?'} and every "
-                          f"blocking check upstream passed", run_key=f"{destination}:{storage_id}",
-                    storage_id=storage_id, materialization_run_id=run_id)
+        return Decision(
+            False,
+            f"no new materialization of {key.to_user_string()} since the last launch (storage id {last_storage_id})",
+            storage_id=storage_id,
+            materialization_run_id=run_id,
+        )
+    return Decision(
+        True,
+        f"{key.to_user_string()} materialized in run {run_id[:8] if run_id else '?'} and every "
+        f"blocking check upstream passed",
+        run_key=f"{destination}:{storage_id}",
+        storage_id=storage_id,
+        materialization_run_id=run_id,
+    )

@@ -2,8 +2,8 @@
 
 import dagster as dg
 
-from mos_pipelines.defs.activation.gating import delivery_key
 from mos_pipelines.defs.activation.assets import CONFIG
+from mos_pipelines.defs.activation.gating import delivery_key
 
 
 def job_name(destination: str) -> str:

@@ -9,9 +9,9 @@ import json
 
 import dagster as dg
 
-from mos_pipelines.defs.activation.gating import decide
 from mos_pipelines.configuration import load_activation as load_config
 from mos_pipelines.defs.activation.assets import CONFIG
+from mos_pipelines.defs.activation.gating import decide
 from mos_pipelines.defs.activation.jobs import activation_jobs, job_name
 
 
@@ -34,14 +34,16 @@ def build_sensor(name: str) -> dg.SensorDefinition:
         minimum_interval_seconds=60,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Launches `{job_name(name)}` when its sync model materialized and every blocking check "
-                    "upstream of it passed; says why when it does not.",
+        "upstream of it passed; says why when it does not.",
     )
     def _sensor(context: dg.SensorEvaluationContext):
         decision = decide(context.instance, _asset_graph(context), load_config(), name, read_cursor(context.cursor))
         if not decision.launch:
             return dg.SkipReason(decision.reason)
-        request = dg.RunRequest(run_key=decision.run_key,
-                                tags={"mos/destination": name, "mos/sync_run_id": decision.materialization_run_id or ""})
+        request = dg.RunRequest(
+            run_key=decision.run_key,
+            tags={"mos/destination": name, "mos/sync_run_id": decision.materialization_run_id or ""},
+        )
         return dg.SensorResult(run_requests=[request], cursor=json.dumps({"storage_id": decision.storage_id}))
 
     return _sensor

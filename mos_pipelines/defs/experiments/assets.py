@@ -6,9 +6,9 @@ import pandas as pd
 
 from mos_pipelines.configuration import load_experiments as load_config
 from mos_pipelines.defs._common import partial_result, warehouse_asset
+from mos_pipelines.defs.resources import MosHome
 from mos_pipelines.experiments import allocation_tables, daily
 from mos_pipelines.experiments.outcomes import WAREHOUSE, load_experiments
-from mos_pipelines.defs.resources import MosHome
 from mos_pipelines.skipped import SkippedPart
 
 OWNER = "team:growth"
@@ -53,32 +53,56 @@ def bandit_allocations(context: dg.AssetExecutionContext, mos: MosHome) -> dg.Ma
         update = daily.update_bandit(con, WAREHOUSE, config)
         rows = update.allocations
         if rows.empty:
-            reason = ("no email campaign with variants in landing/campaigns/" if not update.experiments
-                      else "no email events yet (landing/email/): nothing to learn from")
+            reason = (
+                "no email campaign with variants in landing/campaigns/"
+                if not update.experiments
+                else "no email events yet (landing/email/): nothing to learn from"
+            )
             skips = [SkippedPart("all experiments", reason)]
             return partial_result(context, con, {"dagster/row_count": 0, "experiments": len(update.experiments)}, skips)
         exposed = rows.groupby("experiment_id")["exposures"].sum()
-        skips = [SkippedPart(e, "no exposures yet: its arms keep their configured shares until sends arrive")
-                 for e, n in exposed.items() if n == 0]
-        preview = rows[["experiment_id", "segment", "variant_id", "exposures", "successes", "posterior_mean",
-                        "ci_lower", "ci_upper", "prob_best", "new_share", "reason"]]
-        return partial_result(context, con, {
-            "dagster/row_count": len(rows),
-            "allocation_date": str(update.allocation_date),
-            "experiments": len(update.experiments),
-            "segments": int(rows[["experiment_id", "segment"]].drop_duplicates().shape[0]),
-            "treated_units_learned_from": update.treated_units,
-            "reasons": dg.MetadataValue.json(rows["reason"].value_counts().to_dict()),
-            "allocation": dg.MetadataValue.md(_markdown(preview)),
-            "config": str(config.source),
-        }, skips)
+        skips = [
+            SkippedPart(e, "no exposures yet: its arms keep their configured shares until sends arrive")
+            for e, n in exposed.items()
+            if n == 0
+        ]
+        preview = rows[
+            [
+                "experiment_id",
+                "segment",
+                "variant_id",
+                "exposures",
+                "successes",
+                "posterior_mean",
+                "ci_lower",
+                "ci_upper",
+                "prob_best",
+                "new_share",
+                "reason",
+            ]
+        ]
+        return partial_result(
+            context,
+            con,
+            {
+                "dagster/row_count": len(rows),
+                "allocation_date": str(update.allocation_date),
+                "experiments": len(update.experiments),
+                "segments": int(rows[["experiment_id", "segment"]].drop_duplicates().shape[0]),
+                "treated_units_learned_from": update.treated_units,
+                "reasons": dg.MetadataValue.json(rows["reason"].value_counts().to_dict()),
+                "allocation": dg.MetadataValue.md(_markdown(preview)),
+                "config": str(config.source),
+            },
+            skips,
+        )
 
 
 @warehouse_asset(
     key=["experiments", "assignments"],
     group=GROUP,
     owner=OWNER,
-    deps=[["experiments", "bandit_allocations"], ["marts", "dim_customers"], ["marts", "consent_current"]],
+    deps=[["experiments", "bandit_allocations"], ["marts", "dim_customers"], ["marts", "dim_customer_consents"]],
     parts="experiments",
     description=(
         "Current arm of every unit (recipient address) of every email experiment: everyone the campaign has "
@@ -95,36 +119,47 @@ def assignments(context: dg.AssetExecutionContext, mos: MosHome) -> dg.Materiali
         experiments = load_experiments(con, WAREHOUSE, config)
         date = con.execute("select max(allocation_date) from experiments.bandit_allocations").fetchall()[0][0]
         if date is None or not experiments:
-            reason = ("no email campaign with variants in landing/campaigns/" if not experiments
-                      else "no allocation yet (experiments.bandit_allocations is empty)")
+            reason = (
+                "no email campaign with variants in landing/campaigns/"
+                if not experiments
+                else "no allocation yet (experiments.bandit_allocations is empty)"
+            )
             return partial_result(context, con, {"dagster/row_count": 0}, [SkippedPart("all experiments", reason)])
-        allocations = con.execute("select * from experiments.bandit_allocations where allocation_date = ?",
-                                  [date]).df()
+        allocations = con.execute("select * from experiments.bandit_allocations where allocation_date = ?", [date]).df()
         audience = daily.warehouse_audience(con, experiments)
         assigned = daily.assign(con, WAREHOUSE, config, experiments, allocations, audience, date, replace=True)
         reached = set(assigned["experiment_id"])
-        skips = [SkippedPart(e.experiment_id, "nobody to assign: no recipient and no consented customer with an email")
-                 for e in experiments if e.experiment_id not in reached]
-        summary = (assigned.groupby(["experiment_id", "variant_id"], as_index=False).size()
-                   .rename(columns={"size": "units"}))
+        skips = [
+            SkippedPart(e.experiment_id, "nobody to assign: no recipient and no consented customer with an email")
+            for e in experiments
+            if e.experiment_id not in reached
+        ]
+        summary = (
+            assigned.groupby(["experiment_id", "variant_id"], as_index=False).size().rename(columns={"size": "units"})
+        )
         holdout = assigned.groupby("experiment_id")["is_holdout"].mean().rename("holdout_share").reset_index()
-        return partial_result(context, con, {
-            "dagster/row_count": len(assigned),
-            "allocation_date": str(date),
-            "units_per_arm": dg.MetadataValue.md(_markdown(summary)),
-            "holdout_share_realised": dg.MetadataValue.md(_markdown(holdout)),
-        }, skips)
+        return partial_result(
+            context,
+            con,
+            {
+                "dagster/row_count": len(assigned),
+                "allocation_date": str(date),
+                "units_per_arm": dg.MetadataValue.md(_markdown(summary)),
+                "holdout_share_realised": dg.MetadataValue.md(_markdown(holdout)),
+            },
+            skips,
+        )
 
 
 @warehouse_asset(
     key=["experiments", "budget_allocations"],
     group=GROUP,
     owner=OWNER,
-    deps=[["marts", "mart_channel_performance"]],
+    deps=[["marts", "fct_channel_performance"]],
     parts="channels",
     description=(
         "Split of the configured budget (`budget` in config/experiments.yaml) across paid channels for the next "
-        "period, by Thompson sampling over each channel's return per dollar in `mart_channel_performance` "
+        "period, by Thompson sampling over each channel's return per dollar in `fct_channel_performance` "
         "(lookback window): posterior ROI with a 95 % interval, P(best), new share within the floor, min/max "
         "shares and the daily change cap, budget and expected return with its interval per channel."
     ),
@@ -134,21 +169,46 @@ def budget_allocations(context: dg.AssetExecutionContext, mos: MosHome) -> dg.Ma
     with mos.connect() as con:
         rows, summary = daily.update_budget(con, config)
         if rows.empty:
-            reason = summary.get("reason", "no channel performance yet (marts.mart_channel_performance is empty)")
+            reason = summary.get("reason", "no channel performance yet (marts.fct_channel_performance is empty)")
             return partial_result(context, con, {"dagster/row_count": 0}, [SkippedPart("all channels", reason)])
-        skips = [SkippedPart(r.channel, "no spend in the lookback window: its return is the prior's, so it gets "
-                                        "at most the exploration floor until it spends")
-                 for r in rows.itertuples() if r.cost_usd <= 0]
-        preview = rows[["channel", "cost_usd", "revenue_usd", "roi_mean", "roi_lower", "roi_upper", "prob_best",
-                        "previous_share", "new_share", "reason", "budget_usd", "expected_return_usd"]]
-        return partial_result(context, con, {
-            "dagster/row_count": len(rows),
-            "allocation_date": str(rows["allocation_date"].iloc[0]),
-            "budget_usd": summary["budget_usd"],
-            "expected_return_usd": summary["expected_return_usd"],
-            "expected_return_95_interval": f"{summary['expected_return_lower']:.0f} – {summary['expected_return_upper']:.0f}",
-            "allocation": dg.MetadataValue.md(_markdown(preview, ".3f")),
-        }, skips)
+        skips = [
+            SkippedPart(
+                r.channel,
+                "no spend in the lookback window: its return is the prior's, so it gets "
+                "at most the exploration floor until it spends",
+            )
+            for r in rows.itertuples()
+            if r.cost_usd <= 0
+        ]
+        preview = rows[
+            [
+                "channel",
+                "cost_usd",
+                "revenue_usd",
+                "roi_mean",
+                "roi_lower",
+                "roi_upper",
+                "prob_best",
+                "previous_share",
+                "new_share",
+                "reason",
+                "budget_usd",
+                "expected_return_usd",
+            ]
+        ]
+        return partial_result(
+            context,
+            con,
+            {
+                "dagster/row_count": len(rows),
+                "allocation_date": str(rows["allocation_date"].iloc[0]),
+                "budget_usd": summary["budget_usd"],
+                "expected_return_usd": summary["expected_return_usd"],
+                "expected_return_95_interval": f"{summary['expected_return_lower']:.0f} – {summary['expected_return_upper']:.0f}",
+                "allocation": dg.MetadataValue.md(_markdown(preview, ".3f")),
+            },
+            skips,
+        )
 
 
 simulation_results = dg.AssetSpec(

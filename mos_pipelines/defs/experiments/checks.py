@@ -4,9 +4,9 @@ import dagster as dg
 
 from mos_pipelines.configuration import load_experiments as load_config
 from mos_pipelines.defs._common import md_list, warehouse_check
+from mos_pipelines.defs.resources import MosHome
 from mos_pipelines.experiments import allocation_tables
 from mos_pipelines.experiments.validation import allocation_problems, budget_problems, holdout_contamination
-from mos_pipelines.defs.resources import MosHome
 
 
 def _problems_result(mos: MosHome, find_problems) -> dg.AssetCheckResult:

@@ -8,15 +8,15 @@ checks; this check adds the quality figures as metadata.
 import dagster as dg
 
 from mos_pipelines.defs._common import warehouse_check
-from mos_pipelines.identity.truth_eval import evaluate_identity
 from mos_pipelines.defs.resources import MosHome
+from mos_pipelines.identity.truth_eval import evaluate_identity
 
 TRUTH_FILE = "identity_truth.csv"
 TARGET_F1 = 0.97
 
 
 @warehouse_check(
-    asset=["marts", "customer_identity_map"],
+    asset=["marts", "dim_customer_identity_map"],
     name="matches_truth",
     description=(
         f"Pairwise and clustered precision/recall/F1 of CRM deduplication and of the whole identity "

@@ -1,13 +1,12 @@
 """One asset per landing source: landing files → ``raw.<source>`` (+ ``raw.quarantine``)."""
 
-
 import dagster as dg
 
 from mos_pipelines.defs._common import warehouse_asset
-from mos_pipelines.ingestion.contracts import SOURCES, Source
-from mos_pipelines.ingestion.loader import SourceLoadResult, load_source
 from mos_pipelines.defs.ingestion.metadata import load_metadata
 from mos_pipelines.defs.resources import MosHome
+from mos_pipelines.ingestion.contracts import SOURCES, Source
+from mos_pipelines.ingestion.loader import SourceLoadResult, load_source
 from mos_pipelines.warehouse import scalar
 
 OWNER = "team:data-platform"

@@ -1,12 +1,11 @@
 """Checks on the raw layer: counts reconcile (blocking) and no file was unreadable (warning)."""
 
-
 import dagster as dg
 
 from mos_pipelines.defs._common import warehouse_check
+from mos_pipelines.defs.resources import MosHome
 from mos_pipelines.ingestion.contracts import SOURCES, Source
 from mos_pipelines.ingestion.loader import reconciliation_errors
-from mos_pipelines.defs.resources import MosHome
 from mos_pipelines.warehouse import scalar
 
 
@@ -20,12 +19,15 @@ def build_reconciliation_check(source: Source) -> dg.AssetChecksDefinition:
     def _check(mos: MosHome) -> dg.AssetCheckResult:
         with mos.connect() as con:
             errors = reconciliation_errors(con, source.name)
-            files = scalar(con, 
-                "select count(*) from ops.file_ledger where source = ? and status = 'loaded'", [source.name]
+            files = scalar(
+                con, "select count(*) from ops.file_ledger where source = ? and status = 'loaded'", [source.name]
             )
         return dg.AssetCheckResult(
             passed=not errors,
-            metadata={"files_checked": files, "mismatches": dg.MetadataValue.md("\n".join(f"- {e}" for e in errors) or "none")},
+            metadata={
+                "files_checked": files,
+                "mismatches": dg.MetadataValue.md("\n".join(f"- {e}" for e in errors) or "none"),
+            },
         )
 
     return _check
@@ -52,4 +54,6 @@ def build_unreadable_check(source: Source) -> dg.AssetChecksDefinition:
     return _check
 
 
-raw_checks = [build(source) for source in SOURCES.values() for build in (build_reconciliation_check, build_unreadable_check)]
+raw_checks = [
+    build(source) for source in SOURCES.values() for build in (build_reconciliation_check, build_unreadable_check)
+]

@@ -3,9 +3,9 @@
 import dagster as dg
 
 from mos_pipelines.defs._common import warehouse_check
+from mos_pipelines.defs.resources import MosHome
 from mos_pipelines.insights import insight_tables
 from mos_pipelines.insights.traceability import problems
-from mos_pipelines.defs.resources import MosHome
 
 
 @warehouse_check(
@@ -27,6 +27,9 @@ def insights_traceable(mos: MosHome) -> dg.AssetCheckResult:
             failures.append(f"- {row.insight_id} ({row.insight_type}): {'; '.join(found)}")
     return dg.AssetCheckResult(
         passed=not failures,
-        metadata={"insights": len(rows), "untraceable": len(failures),
-                  "details": dg.MetadataValue.md("\n".join(failures[:50]) or "all traceable")},
+        metadata={
+            "insights": len(rows),
+            "untraceable": len(failures),
+            "details": dg.MetadataValue.md("\n".join(failures[:50]) or "all traceable"),
+        },
     )

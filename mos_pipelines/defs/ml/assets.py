@@ -6,11 +6,11 @@ import dagster as dg
 
 from mos_pipelines.configuration import load_lookalike as load_config
 from mos_pipelines.defs._common import partial_result, warehouse_asset
+from mos_pipelines.defs.resources import MosHome
 from mos_pipelines.lookalike import score_tables
 from mos_pipelines.lookalike.audiences import fit_audience, judge, model_card, model_run_row, skipped_run_row
 from mos_pipelines.lookalike.model import LookalikeError
 from mos_pipelines.lookalike.truth import true_propensity_by_customer
-from mos_pipelines.defs.resources import MosHome
 from mos_pipelines.skipped import SkippedPart
 
 OWNER = "team:data-science"
@@ -21,7 +21,7 @@ OWNER = "team:data-science"
     group="ml",
     owner=OWNER,
     kinds=frozenset({"scikitlearn", "duckdb"}),
-    deps=[["marts", "customer_features"], ["marts", "customer_identity_map"]],
+    deps=[["marts", "dim_customer_features"], ["marts", "dim_customer_identity_map"]],
     parts="audiences",
     description=(
         "Lookalike scores per audience of `config/lookalike.yaml`: `customer_id, audience, score, percentile, "
@@ -47,7 +47,9 @@ def lookalike_scores(context: dg.AssetExecutionContext, mos: MosHome) -> dg.Mate
                 result = fit_audience(con, audience, config.model, now, true_propensity=truth)
             except LookalikeError as exc:
                 skips.append(SkippedPart(audience.name, str(exc)))
-                score_tables.write_skipped(con, audience.name, skipped_run_row(audience, config.model, str(exc), context.run_id, now))
+                score_tables.write_skipped(
+                    con, audience.name, skipped_run_row(audience, config.model, str(exc), context.run_id, now)
+                )
                 metadata[f"{audience.name}/status"] = "skipped"
                 continue
             baseline = score_tables.last_accepted_run(con, audience.name, audience.definition_hash(config.model))

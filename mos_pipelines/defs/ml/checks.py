@@ -3,8 +3,8 @@
 import dagster as dg
 
 from mos_pipelines.defs._common import warehouse_check
-from mos_pipelines.lookalike import score_tables
 from mos_pipelines.defs.resources import MosHome
+from mos_pipelines.lookalike import score_tables
 
 
 @warehouse_check(
@@ -27,7 +27,9 @@ def lookalike_not_degraded(mos: MosHome) -> dg.AssetCheckResult:
         metadata={
             "audiences": len(latest),
             "degraded": dg.MetadataValue.md(
-                "none" if degraded.empty else "\n".join(f"- {r.audience}: {r.status_reason}" for r in degraded.itertuples())
+                "none"
+                if degraded.empty
+                else "\n".join(f"- {r.audience}: {r.status_reason}" for r in degraded.itertuples())
             ),
         },
     )

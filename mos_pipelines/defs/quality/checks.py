@@ -12,8 +12,8 @@ from collections.abc import Callable
 import dagster as dg
 
 from mos_pipelines.configuration import load_quality as load_config
-from mos_pipelines.quality import gates
 from mos_pipelines.defs.resources import MosHome
+from mos_pipelines.quality import gates
 from mos_pipelines.settings import WAREHOUSE_POOL
 
 CONFIG = load_config()
@@ -60,20 +60,28 @@ def to_check_result(result: gates.GateResult) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(passed=result.passed, metadata=metadata)
 
 
-def evaluate_gate(context: dg.AssetCheckExecutionContext, mos: MosHome, check_name: str, asset: dg.AssetKey,
-                  gate: Callable[..., gates.GateResult]) -> dg.AssetCheckResult:
+def evaluate_gate(
+    context: dg.AssetCheckExecutionContext,
+    mos: MosHome,
+    check_name: str,
+    asset: dg.AssetKey,
+    gate: Callable[..., gates.GateResult],
+) -> dg.AssetCheckResult:
     """Run one gate, record it in ops.quality_results and turn it into the check's result (shared with the
     consent gates of the activation domain)."""
     with mos.connect() as con:
         try:
             result = gate(con)
         except gates.GateInputMissing as exc:
-            result = gates.GateResult(check_name, asset.to_user_string(), False, None, "input table exists",
-                                      note=str(exc))
+            result = gates.GateResult(
+                check_name, asset.to_user_string(), False, None, "input table exists", note=str(exc)
+            )
         gates.record_results(con, context.run.run_id, [result])
     if not result.passed:
-        context.log.error(f"quality gate {asset.to_user_string()}:{check_name} failed: observed {result.observed}, "
-                          f"threshold {result.threshold}")
+        context.log.error(
+            f"quality gate {asset.to_user_string()}:{check_name} failed: observed {result.observed}, "
+            f"threshold {result.threshold}"
+        )
     return to_check_result(result)
 
 
@@ -89,4 +97,3 @@ def build_gate_check(name: str) -> dg.AssetChecksDefinition:
 
 
 quality_checks = [build_gate_check(name) for name in gates.GATE_ASSETS]
-

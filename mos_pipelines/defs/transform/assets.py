@@ -18,12 +18,12 @@ from dagster_dbt import DbtCliResource, dbt_assets
 
 from mos_pipelines.configuration.dbt import vars_args
 from mos_pipelines.defs.identity.model_card import with_model_card
+from mos_pipelines.defs.resources import dbt_project
+from mos_pipelines.defs.transform.translator import MosDbtTranslator
 from mos_pipelines.quality.gates import gated_dbt_models
 from mos_pipelines.settings import WAREHOUSE_POOL
 from mos_pipelines.transform.layers import split_layers
-from mos_pipelines.defs.resources import dbt_project
 from mos_pipelines.transform.project import prepared_manifest
-from mos_pipelines.defs.transform.translator import MosDbtTranslator
 
 MANIFEST = prepared_manifest()
 LAYERS = split_layers(json.loads(MANIFEST.read_text()), gated_dbt_models())

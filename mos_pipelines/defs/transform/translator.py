@@ -37,7 +37,10 @@ class MosDbtTranslator(DagsterDbtTranslator):
         return domains.pop() if domains else self._schema(dbt_resource_props)
 
     def get_description(self, dbt_resource_props: Mapping[str, Any]) -> str:
-        return dbt_resource_props.get("description") or f"dbt {dbt_resource_props['resource_type']} {dbt_resource_props['name']}"
+        return (
+            dbt_resource_props.get("description")
+            or f"dbt {dbt_resource_props['resource_type']} {dbt_resource_props['name']}"
+        )
 
     def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> list[str]:
         return [OWNER]

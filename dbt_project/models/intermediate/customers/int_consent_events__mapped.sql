@@ -13,7 +13,7 @@ consent_events as (
 
 identity_map as (
 
-    select * from {{ ref('customer_identity_map') }}
+    select * from {{ ref('dim_customer_identity_map') }}
 
 ),
 

@@ -9,7 +9,7 @@ email_events as (
 
 identity_map as (
 
-    select * from {{ ref('customer_identity_map') }}
+    select * from {{ ref('dim_customer_identity_map') }}
 
 ),
 

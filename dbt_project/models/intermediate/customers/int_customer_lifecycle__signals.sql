@@ -1,7 +1,7 @@
 {#-
     The signals lifecycle rules (seed lifecycle_rules) can test, one row per customer: the lead's own
     activity, its CRM presence and consent, and its account's buying group. Each `<signal>` may have a
-    `<signal>_first_at` (when it first became non-zero) used for customer_lifecycle.stage_entered_at.
+    `<signal>_first_at` (when it first became non-zero) used for dim_customer_lifecycle.stage_entered_at.
 -#}
 with
 
@@ -31,13 +31,13 @@ buying_groups as (
 
 consent as (
 
-    select * from {{ ref('consent_current') }}
+    select * from {{ ref('dim_customer_consents') }}
 
 ),
 
 identity_map as (
 
-    select * from {{ ref('customer_identity_map') }}
+    select * from {{ ref('dim_customer_identity_map') }}
 
 ),
 

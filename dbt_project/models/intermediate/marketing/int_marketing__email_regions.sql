@@ -1,6 +1,6 @@
 {#
     Region of an email address seen in the ESP, for recipients: the region of the customer the
-    address belongs to (int_marketing__customer_regions via customer_identity_map), else the region
+    address belongs to (int_marketing__customer_regions via dim_customer_identity_map), else the region
     of the latest consent event whose subject is that address (people who only ever received email
     are in no identity source but did give or refuse consent). One row per email match key.
     A table, not a view: it normalises every ESP address, and touchpoints and variant results read it.
@@ -22,7 +22,7 @@ consent_events as (
 
 identity_map as (
 
-    select * from {{ ref('customer_identity_map') }}
+    select * from {{ ref('dim_customer_identity_map') }}
 
 ),
 

@@ -1,5 +1,5 @@
 {#
-    One row per customer (customer_identity_map.customer_id) with a golden record chosen by the
+    One row per customer (dim_customer_identity_map.customer_id) with a golden record chosen by the
     survivorship rules of var mos__survivorship, and what the customer is made of.
 
     Candidate records: the customer's CRM records (source = CRM system), the latest identify traits
@@ -16,7 +16,7 @@ with
 
 identity_map as (
 
-    select * from {{ ref('customer_identity_map') }}
+    select * from {{ ref('dim_customer_identity_map') }}
 
 ),
 

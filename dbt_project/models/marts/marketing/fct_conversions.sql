@@ -3,7 +3,7 @@
       - `event` types: a Segment track event of that name (fct_events), at the event's time;
       - `completed_order`: every completed order (fct_orders.is_completed);
       - `first_completed_order`: the customer's first completed order.
-    customer_id: the customer of the order (customer_identity_map, node `order:<id>`) or of the
+    customer_id: the customer of the order (dim_customer_identity_map, node `order:<id>`) or of the
     event's user id / device. event_customer_id: the customer of the device that sent the event
     (for orders, the device of the `Order Completed` event carrying the order id): attribution
     credits the touches of both, because a buyer who checked out without logging in is linked to
@@ -32,7 +32,7 @@ orders as (
 
 identity_map as (
 
-    select * from {{ ref('customer_identity_map') }}
+    select * from {{ ref('dim_customer_identity_map') }}
 
 ),
 

@@ -7,7 +7,7 @@
       - email_click       a `clicked` event of the ESP;
       - webinar_attendance a webinar registration (CRM system `webinar`) marked attended, at the
                           webinar's date and var mos__marketing_webinar_start_time (UTC).
-    customer_id comes from customer_identity_map (device, user id, email or CRM record); touches
+    customer_id comes from dim_customer_identity_map (device, user id, email or CRM record); touches
     whose identifier is not in the map keep a null customer_id and are never credited.
     Region: the campaign's region when it targets one, else the customer's region, else `unknown`.
 #}
@@ -35,7 +35,7 @@ webinar_contacts as (
 
 identity_map as (
 
-    select * from {{ ref('customer_identity_map') }}
+    select * from {{ ref('dim_customer_identity_map') }}
 
 ),
 

@@ -1,9 +1,9 @@
 {#-
     Sessions, conversions, new customers and revenue by date_day × channel × region ×
-    customer_segment: the customer-side KPIs of mart_channel_performance split by the segment of
+    customer_segment: the customer-side KPIs of fct_channel_performance split by the segment of
     the customer behind them. Sessions take the segment of the session's customer (fct_touchpoints),
     conversion credits that of the converting customer; channel, region, day, attribution model and
-    conversion types are exactly mart_channel_performance's, so summing over segments gives its
+    conversion types are exactly fct_channel_performance's, so summing over segments gives its
     sessions, conversions, new customers and revenue. Segments: company-size bands of var
     mos__marketing_customer_segments over int_customers__firmographics.account_contact_count,
     `no_account` for customers without an account, `unknown` for sessions without a known customer.

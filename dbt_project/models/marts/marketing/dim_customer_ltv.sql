@@ -1,7 +1,7 @@
 {#
     Historical value per customer with at least one completed order: completed orders, revenue in
     USD (fx_rates seed), gross margin = revenue × var mos__marketing_gross_margin, first and last
-    order. Orders belong to the customer of their `order:<id>` node in customer_identity_map.
+    order. Orders belong to the customer of their `order:<id>` node in dim_customer_identity_map.
 #}
 {%- set margin = var('mos__marketing_gross_margin') | float %}
 
@@ -15,7 +15,7 @@ orders as (
 
 identity_map as (
 
-    select * from {{ ref('customer_identity_map') }}
+    select * from {{ ref('dim_customer_identity_map') }}
 
 ),
 

@@ -2,7 +2,7 @@
     Conversion of assigned units against the persistent holdout, by experiment_id × variant_id ×
     region, from experiments.assignments (written by the experiments assets; while it does not
     exist this mart is empty). A unit is a recipient address (trimmed, lower-cased); its customer
-    comes from customer_identity_map through the address's email match key, its region from
+    comes from dim_customer_identity_map through the address's email match key, its region from
     int_marketing__email_regions, else the customer's region, else `unknown`.
     Each unit is followed from the day it was first assigned (first_assigned_date, 00:00 UTC) for
     var mos__marketing_variant_conversion_window_days days: a KPI conversion (a type in var
@@ -43,7 +43,7 @@ conversions as (
 
 identity_map as (
 
-    select * from {{ ref('customer_identity_map') }}
+    select * from {{ ref('dim_customer_identity_map') }}
 
 ),
 

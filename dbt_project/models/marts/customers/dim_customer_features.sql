@@ -33,7 +33,7 @@ regions as (
 
 consent as (
 
-    select * from {{ ref('consent_current') }}
+    select * from {{ ref('dim_customer_consents') }}
 
 ),
 

@@ -3,7 +3,7 @@ with
 
 history as (
 
-    select * from {{ ref('customer_id_history') }}
+    select * from {{ ref('fct_customer_id_changes') }}
 
 ),
 
