@@ -126,11 +126,11 @@ def run(
         )
     with open_warehouse(settings.warehouse_path):  # fail early, with a clear message, if it is locked or unreadable
         pass
-    from mos_pipelines.identity.config import IdentityConfigError, load_config
+    from mos_pipelines.configuration import ConfigError, load_identity
 
     try:  # the CRM matcher reads it inside dbt, where an error would end in a traceback
-        load_config()
-    except IdentityConfigError as exc:
+        load_identity()
+    except ConfigError as exc:
         fail(str(exc))
     from mos_pipelines.runlog import log_path
 

@@ -25,9 +25,9 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from mos_pipelines.identity.config import load_config
+from mos_pipelines.configuration import load_identity
 from mos_pipelines.identity.crm_matching import match_frame, prepare
-from mos_pipelines.identity.matching import _rule_sql, block
+from mos_pipelines.identity.matching import _rule_sql, block, block_size_cap
 from mos_pipelines.warehouse import scalar
 
 HERE = Path(__file__).resolve().parent
@@ -65,7 +65,7 @@ def main() -> None:
         help="materialise the union (exact distinct pair count) only up to this pair sum",
     )
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--config", type=Path, help="identity config (default config/identity.yaml)")
+    parser.add_argument("--config", type=Path, help="identity config merged over config/identity.yaml")
     args = parser.parse_args()
     data_dir = HERE / "data" / args.dataset
     if not (data_dir / "records.parquet").exists():
@@ -79,13 +79,13 @@ def main() -> None:
 
     con = duckdb.connect()
     con.execute(f"set threads = {args.threads}")
-    resolved = prepare(con, frame, load_config(args.config))
+    resolved = prepare(con, frame, load_identity(args.config))
     if args.rules == "current":
         settings = resolved.settings
     else:
         settings = dataclasses.replace(resolved.settings, blocking_rules=PREVIOUS_RULES, max_block_size=None)
     rules = settings.blocking_rules
-    cap = settings.max_block_size or 2**62
+    caps = [block_size_cap(settings, rule) or 2**62 for rule in rules]
     for i, rule in enumerate(rules):  # the size of each record's block, per rule (the cap's input)
         keys = ", ".join(e.format(t="_mx_records") if "{t}" in e else e for e in rule)
         con.execute(
@@ -98,7 +98,7 @@ def main() -> None:
     )
     n_true = scalar(con, "select count(*) from _true_pairs")
     flags = ", ".join(
-        f"coalesce({_rule_sql(rule)} and l._bn_{i} <= {cap}, false) as rule_{i}" for i, rule in enumerate(rules)
+        f"coalesce({_rule_sql(rule)} and l._bn_{i} <= {caps[i]}, false) as rule_{i}" for i, rule in enumerate(rules)
     )
     con.execute(
         f"create temp table _true_flags as select {flags} from _true_pairs p "
@@ -116,7 +116,7 @@ def main() -> None:
         not_null = " and ".join(f"({k}) is not null" for k in keys)
         pairs, largest = con.execute(
             f"select coalesce(sum(n * (n - 1) / 2), 0)::bigint, coalesce(max(n), 0) from "
-            f"(select count(*) as n from _mx_records r where {not_null} group by {', '.join(keys)} having n <= {cap})"
+            f"(select count(*) as n from _mx_records r where {not_null} group by {', '.join(keys)} having n <= {caps[i]})"
         ).fetchall()[0]
         recall = scalar(con, f"select avg(rule_{i}::int) from _true_flags")
         total += pairs

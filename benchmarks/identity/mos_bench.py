@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -29,11 +30,12 @@ sys.path.insert(0, str(HERE))
 
 from runfiles import peak_rss_mib, write_run  # noqa: E402
 
+from mos_pipelines.configuration import load_identity  # noqa: E402
 from mos_pipelines.identity.clustering import ClusterSettings  # noqa: E402
 from mos_pipelines.identity.comparisons import exact, jaro_winkler, levenshtein  # noqa: E402
-from mos_pipelines.identity.config import load_config  # noqa: E402
 from mos_pipelines.identity.crm_matching import match_crm_contacts  # noqa: E402
 from mos_pipelines.identity.matching import MatchSettings  # noqa: E402
+from mos_pipelines.identity.population import cluster_settings  # noqa: E402
 from mos_pipelines.identity.resolve import resolve  # noqa: E402
 
 FEBRL_SETTINGS = MatchSettings(
@@ -69,7 +71,9 @@ def main() -> None:
         default="febrl",
         help="febrl: the ANCHORS-equivalent settings; crm: match_crm_contacts (config/identity.yaml)",
     )
-    parser.add_argument("--config", type=Path, help="identity config for --settings crm (default config/identity.yaml)")
+    parser.add_argument(
+        "--config", type=Path, help="identity config for --settings crm, merged over config/identity.yaml"
+    )
     args = parser.parse_args()
     data_dir = HERE / "data" / args.dataset
     meta = json.loads((data_dir / "dataset.json").read_text())
@@ -79,11 +83,12 @@ def main() -> None:
     }
     cluster = dataclasses.replace(ClusterSettings(), **overrides)
     extra = {}
+    load_at_start = round(os.getloadavg()[0], 2)
     if args.settings == "crm":
         records = records.rename(columns={"record_id": "contact_record_key"})
         no_blocked = pd.DataFrame({"identifier_type": pd.Series(dtype=str), "value": pd.Series(dtype=str)})
-        config = load_config(args.config)
-        cluster = dataclasses.replace(config.clustering.settings(), **overrides)
+        config = load_identity(args.config)
+        cluster = dataclasses.replace(cluster_settings(config), **overrides)
         start = time.perf_counter()
         matched, run = match_crm_contacts(records, no_blocked, cluster, config)
         seconds = time.perf_counter() - start
@@ -107,6 +112,7 @@ def main() -> None:
         out,
         clusters[["record_id", "cluster_id"]],
         {
+            "load_average_start": load_at_start,
             "tool": "mos",
             "settings": args.settings,
             "tool_version": "0.1.0",

@@ -49,6 +49,9 @@ def write_run(out: Path, clusters: pd.DataFrame, meta: dict[str, Any], edges: pd
     for column in ("record_id", "cluster_id"):
         if column not in clusters.columns:
             raise ValueError(f"clusters needs a {column!r} column (has {list(clusters.columns)})")
+    # the machine's 1-minute load average when the run ended (and when it started, if the script recorded it):
+    # wall times measured on a shared machine are read with it
+    meta.setdefault("load_average_end", round(os.getloadavg()[0], 2))
     clusters = clusters[["record_id", "cluster_id"]].copy()
     clusters["record_id"] = clusters["record_id"].astype(str)
     clusters.to_parquet(out / CLUSTERS, index=False)

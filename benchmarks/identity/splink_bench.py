@@ -447,6 +447,7 @@ def main(argv: list[str] | None = None) -> None:
 
     print(f"Splink {splink.__version__} on {label} ({len(records):,} records, {link_type})", flush=True)
     em_rule = ("postcode", "street_number") if args.em_postcode_with_street_number else ("postcode",)
+    load_at_start = round(os.getloadavg()[0], 2)
     result = run(
         records, link_type, label, args.u_seed, args.verbose, args.threads, mode=args.settings, em_postcode_rule=em_rule
     )
@@ -473,6 +474,7 @@ def main(argv: list[str] | None = None) -> None:
         "predict_threshold": PREDICT_THRESHOLD,
         "cluster_threshold": PERSON_CLUSTER_THRESHOLD if args.settings == "person" else CLUSTER_THRESHOLD,
         "em_postcode_rule": list(em_rule),
+        "load_average_start": load_at_start,
     }
     write_run(out, result["clusters"], run_meta, edges=result["edges"])
     result["linker"].misc.save_model_to_json(str(out / "model.json"), overwrite=True)

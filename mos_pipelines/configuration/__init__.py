@@ -4,7 +4,7 @@ loader, one error (``ConfigError``: file, key, expected, got), and the vars dbt 
 - ``registry``: the files (one per domain), their models and override variables; ``load_<domain>()``.
 - ``loader``: YAML with line numbers, merging an override over the bundled file, pydantic errors as problems.
 - ``dbt``: every ``mos__*`` var for ``--vars``, including values other domains own.
-- ``activation``, ``blueprint``, ``experiments``, ``insights``, ``llm``, ``lookalike``, ``quality``, ``transform``: the models.
+- ``activation``, ``blueprint``, ``experiments``, ``identity``, ``insights``, ``llm``, ``lookalike``, ``quality``, ``transform``: the models.
 
 The layout of ``config/`` and who reads what: ``config/README.md``.
 """
@@ -16,6 +16,7 @@ from mos_pipelines.configuration.registry import (
     load_activation,
     load_blueprint,
     load_experiments,
+    load_identity,
     load_insights,
     load_llm,
     load_lookalike,
@@ -33,6 +34,7 @@ __all__ = [
     "load_activation",
     "load_blueprint",
     "load_experiments",
+    "load_identity",
     "load_insights",
     "load_llm",
     "load_lookalike",

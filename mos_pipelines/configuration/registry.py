@@ -13,6 +13,7 @@ from mos_pipelines.configuration.base import DomainSettings
 from mos_pipelines.configuration.blueprint import BlueprintSettings
 from mos_pipelines.configuration.errors import ConfigError, display_path, phrased
 from mos_pipelines.configuration.experiments import ExperimentsSettings
+from mos_pipelines.configuration.identity import IdentitySettings
 from mos_pipelines.configuration.insights import InsightsSettings
 from mos_pipelines.configuration.llm import LLMSettings
 from mos_pipelines.configuration.loader import Document, format_key, leaves, load_documents, read_document, source_of
@@ -64,6 +65,13 @@ DOMAINS: dict[str, Domain] = {
             "holdout and assignment, goals, the variant bandit, budget allocation, A/B statistics",
             "mos_pipelines.experiments (assignments, allocations, `mos experiments`, `mos simulate`), dbt (conversion "
             "window, nurture holdout)",
+        ),
+        Domain(
+            "identity",
+            IdentitySettings,
+            "CRM record matching: derived columns, comparisons and their levels, blocking and EM training rules, "
+            "the population threshold, clustering thresholds",
+            "mos_pipelines.identity (int_crm_contacts__matched, `mos identity explain`), `mos run` (checked first)",
         ),
         Domain(
             "insights",
@@ -149,6 +157,10 @@ def load_blueprint(path: Path | str | None = None) -> BlueprintSettings:
 
 def load_experiments(path: Path | str | None = None) -> ExperimentsSettings:
     return load("experiments", path)
+
+
+def load_identity(path: Path | str | None = None) -> IdentitySettings:
+    return load("identity", path)
 
 
 def load_insights(path: Path | str | None = None) -> InsightsSettings:

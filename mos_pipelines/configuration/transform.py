@@ -14,7 +14,17 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from mos_pipelines.configuration.base import Count, DomainSettings, Invalid, NonNegative, Section, Share, Text, Whole
+from mos_pipelines.configuration.base import (
+    Count,
+    DomainSettings,
+    Invalid,
+    NonNegative,
+    Positive,
+    Section,
+    Share,
+    Text,
+    Whole,
+)
 
 TIME_OF_DAY = re.compile(r"^([01]\d|2[0-3]):[0-5]\d:[0-5]\d$")
 
@@ -74,7 +84,10 @@ class TransformSettings(DomainSettings):
     mos__completed_order_statuses: tuple[Text, ...] = Field(min_length=1)
     mos__organic_referrer_domains: tuple[Text, ...]
     # Identity resolution
-    mos__identity_max_crm_records_per_customer: Count
+    mos__identity_max_match_clusters_per_customer: Count
+    mos__identity_max_size_over_typical: Positive
+    mos__identity_min_customers_for_size_quantile: Count
+    mos__identity_min_crm_records_flagged: Count
     mos__identity_max_users_per_customer: Count
     mos__identity_max_people_per_identifier: PeoplePerIdentifier
     mos__identity_email_click_token_param: Text

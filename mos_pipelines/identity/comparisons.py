@@ -20,22 +20,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-_RECORD_REF = re.compile(r"\b([lr])\.([A-Za-z_][A-Za-z0-9_]*)")
+from mos_pipelines.configuration.identity import LEVEL_KINDS
 
-LEVEL_KINDS = (
-    "exact",
-    "jaro_winkler",
-    "levenshtein",
-    "damerau_levenshtein",
-    "swapped",
-    "day_month_swapped",
-    "year_month",
-    "year",
-    "within_years",
-    "jaccard",
-    "prefix",
-    "sql",
-)
+_RECORD_REF = re.compile(r"\b([lr])\.([A-Za-z_][A-Za-z0-9_]*)")
 
 
 @dataclass(frozen=True)

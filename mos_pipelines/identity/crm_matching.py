@@ -1,7 +1,7 @@
 """Probabilistic matching of normalised CRM contact records (the logic behind ``int_crm_contacts__matched``).
 
-What is compared, blocked on and trained on is ``config/identity.yaml`` (:mod:`mos_pipelines.identity.config`),
-resolved each run against the columns the records actually fill. Blocked identifier values
+What is compared, blocked on and trained on is ``config/identity.yaml`` (``configuration.load_identity``),
+resolved each run (:mod:`mos_pipelines.identity.population`) against the columns the records actually fill. Blocked identifier values
 (test@test.com, 0000000000, …) are removed before matching, so junk can neither link records nor count
 as agreement.
 """
@@ -14,27 +14,13 @@ from dataclasses import dataclass, field
 import duckdb
 import pandas as pd
 
+from mos_pipelines.configuration import ConfigError, load_identity
+from mos_pipelines.configuration.identity import INPUT_COLUMNS, IdentitySettings
+from mos_pipelines.configuration.loader import read_document
 from mos_pipelines.identity.clustering import ClusterSettings
-from mos_pipelines.identity.config import IdentityConfig, IdentityConfigError, ResolvedSettings, load_config
 from mos_pipelines.identity.matching import add_derived_columns, register_records
+from mos_pipelines.identity.population import ResolvedSettings, cluster_settings, resolve
 from mos_pipelines.identity.resolve import Resolution, resolve_registered
-
-# The columns of int_crm_contacts__normalised the matcher reads (config/identity.yaml may use any of them);
-# a column absent from the records is taken as empty.
-INPUT_COLUMNS = (
-    "first_name_norm",
-    "last_name_norm",
-    "full_name_norm",
-    "recorded_full_name_norm",
-    "email_match_key",
-    "phone_e164",
-    "company_norm",
-    "job_title_norm",
-    "city_norm",
-    "postcode_norm",
-    "country_code",
-    "birth_date",
-)
 
 
 @dataclass
@@ -82,9 +68,29 @@ def column_shares(con: duckdb.DuckDBPyConnection) -> dict[str, float]:
     return {c: n / total for c, n in zip(columns, counts[1:])}
 
 
-def prepare(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, config: IdentityConfig) -> ResolvedSettings:
+def derived_column_error(config: IdentitySettings, name: str, sql: str, exc: Exception) -> ConfigError:
+    """A derived column DuckDB cannot compute, as the configuration error it is (the file that sets it, its line)."""
+    key = ("derived_columns", name)
+    for file in reversed(config.files):
+        document = read_document(file)
+        if document.data.get("derived_columns", {}).get(name) == sql:
+            return ConfigError(
+                file,
+                f"derived_columns.{name}",
+                "a SQL expression over one record's columns",
+                f"{sql!r} ({str(exc).splitlines()[0]})",
+                document.lines.get(key),
+            )
+    return ConfigError(
+        config.source or "config/identity.yaml",
+        f"derived_columns.{name}",
+        "a SQL expression over one record's columns",
+        sql,
+    )
+
+
+def prepare(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, config: IdentitySettings) -> ResolvedSettings:
     """Register ``frame`` as ``_mx_records`` with the config's derived columns and resolve the settings for it."""
-    config.check_columns(set(INPUT_COLUMNS) | set(frame.columns))
     register_records(con, frame, "contact_record_key")
     try:
         add_derived_columns(con, list(config.derived_columns.items()))
@@ -93,12 +99,9 @@ def prepare(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, config: Identit
             try:
                 add_derived_columns(con, [(name, sql)])
             except duckdb.Error as exc:
-                raise IdentityConfigError(
-                    f"identity config {config.source}: key 'derived_columns.{name}': expected a SQL expression "
-                    f"over one record's columns, got {sql!r} ({str(exc).splitlines()[0]})"
-                ) from exc
+                raise derived_column_error(config, name, sql, exc) from exc
         raise
-    resolved = config.resolve(column_shares(con))
+    resolved = resolve(config, column_shares(con))
     add_derived_columns(con, resolved.settings.derived_columns)
     return resolved
 
@@ -107,18 +110,18 @@ def match_crm_contacts(
     records: pd.DataFrame,
     blocked: pd.DataFrame,
     cluster: ClusterSettings | None = None,
-    config: IdentityConfig | None = None,
+    config: IdentitySettings | None = None,
 ) -> tuple[pd.DataFrame, CrmMatchRun]:
     """One row per record: ``contact_record_key, match_cluster_key, cluster_size, best_match_probability``,
-    and the run behind it. ``config`` defaults to ``load_config()``, ``cluster`` to its ``clustering``.
+    and the run behind it. ``config`` defaults to ``load_identity()``, ``cluster`` to its ``clustering``.
     Fewer than two records, or settings left without a comparison or a blocking rule by the population
     check, give one cluster per record (the run says why)."""
     frame = match_frame(records, blocked)
     singletons = pd.DataFrame(
         {"contact_record_key": frame["contact_record_key"], "match_cluster_key": frame["contact_record_key"]}
     ).assign(cluster_size=1, best_match_probability=None)
-    config = config or load_config()
-    cluster = cluster or config.clustering.settings()
+    config = config or load_identity()
+    cluster = cluster or cluster_settings(config)
     if len(frame) < 2:
         return singletons, CrmMatchRun(len(frame), None, None, "fewer than two records", cluster=cluster)
     start = time.perf_counter()

@@ -23,6 +23,7 @@ from mos_pipelines.identity.matching import (
     MatchSettings,
     add_derived_columns,
     add_term_frequencies,
+    block_size_cap,
     compare_pairs,
     register_records,
     score,
@@ -181,11 +182,9 @@ def _blocking(con: duckdb.DuckDBPyConnection, settings: MatchSettings, a: int, b
         else:
             where = " and ".join(f"{k} = ?" for k in keys)
             size = con.execute(f"select count(*) from _mx_records where {where}", list(left)).fetchall()[0][0]
-            if settings.max_block_size and size > settings.max_block_size:
-                notes.append(
-                    f"{text}: same key, but {size} records share it (more than max_block_size "
-                    f"{settings.max_block_size})"
-                )
+            cap = block_size_cap(settings, rule)
+            if cap and size > cap:
+                notes.append(f"{text}: same key, but {size} records share it (more than its max_block_size {cap})")
             else:
                 rules.append(f"{text} (block of {size} records)")
     return rules, notes

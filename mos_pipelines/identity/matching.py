@@ -47,12 +47,14 @@ class MatchSettings:
     training_rules: tuple[tuple[str, ...], ...] = ()  # EM sessions (column names); default: blocking rules
     derived_columns: tuple[tuple[str, str], ...] = ()  # (name, SQL over one record) added before matching
     max_block_size: int | None = None  # a blocking key value shared by more records than this blocks nothing
+    rule_block_sizes: tuple[tuple[tuple[str, ...], int], ...] = ()  # (rule, its own cap) where it has one
     u_sample_pairs: int = 1_000_000
     u_rounds: int = 1  # re-estimations of u without the random pairs' likely matches (see ``fit``)
     session_u: bool = True  # EM sessions also estimate u of their own block (m only is kept; see ``_em``)
     em_max_iterations: int = 50
     em_tolerance: float = 1e-5
     min_tf: float = 1e-6  # floor of a term frequency (rare values cannot weigh infinitely much)
+    tf_min_records: tuple[tuple[str, int], ...] = ()  # (column, n): values held by fewer records get no tf
     link_only_column: str | None = None  # compare only records whose values differ here (A↔B linkage)
     seed: int = 42
 
@@ -105,19 +107,24 @@ def register_records(con: duckdb.DuckDBPyConnection, records: pd.DataFrame, id_c
 
 def add_derived_columns(con: duckdb.DuckDBPyConnection, derived: Sequence[tuple[str, str]]) -> None:
     """Add each ``(name, SQL)`` to ``_mx_records`` (a later one may use an earlier one); a column already
-    there is kept. Columns that do not read each other are added in one pass over the table."""
+    there is kept. All are added in one pass over the table: a column that reads another one being added
+    reads its SQL instead (at 1M records each pass rewrites the table)."""
     present = {row[0] for row in con.execute("describe _mx_records").fetchall()}
     pending = [(name, sql) for name, sql in derived if name not in present]
-    while pending:
-        waiting = {name for name, _ in pending}
-        batch = [
-            (name, sql)
-            for name, sql in pending
-            if not any(re.search(rf"\b{re.escape(other)}\b", sql) for other in waiting - {name})
-        ] or pending[:1]
-        items = ", ".join(f"({sql}) as {name}" for name, sql in batch)
-        con.execute(f"create or replace temp table _mx_records as select *, {items} from _mx_records")  # keeps order
-        pending = [item for item in pending if item not in batch]
+    if not pending:
+        return
+    sqls = dict(pending)
+    expanded: dict[str, str] = {}
+    for name, sql in pending:
+        for _ in range(len(sqls)):  # a chain of columns reading columns is at most this long (no cycles)
+            readers = [other for other in sqls if other != name and re.search(rf"\b{re.escape(other)}\b", sql)]
+            if not readers:
+                break
+            for other in readers:
+                sql = re.sub(rf"\b{re.escape(other)}\b", f"({sqls[other]})", sql)
+        expanded[name] = sql
+    items = ", ".join(f"({sql}) as {name}" for name, sql in expanded.items())
+    con.execute(f"create or replace temp table _mx_records as select *, {items} from _mx_records")  # keeps order
 
 
 def _compare_sql(settings: MatchSettings, pairs: str) -> str:
@@ -155,20 +162,32 @@ def _compare_sql(settings: MatchSettings, pairs: str) -> str:
 
 
 def add_term_frequencies(con: duckdb.DuckDBPyConnection, settings: MatchSettings) -> None:
-    """Add ``_tf_<column>`` to ``_mx_records``: each value's share of the non-null values of its column."""
+    """Add ``_tf_<column>`` to ``_mx_records``: each value's share of the non-null values of its column (null for
+    a value held by fewer records than the column's ``tf_min_records``: it is weighed at its level's average)."""
     tf_columns = sorted({col for c in settings.comparisons for _, col in c.tf_levels()})
     if not tf_columns:
         return
+    min_records = dict(settings.tf_min_records)
+
+    def frequencies(col: str) -> str:
+        shares = (
+            f"select {col} as v, count(*) / sum(count(*)) over () as f{', count(*) as n' if col in min_records else ''} "
+            f"from _mx_records where {col} is not null group by {col}"
+        )
+        return (
+            f"(select v, f from ({shares}) where n >= {int(min_records[col])})" if col in min_records else f"({shares})"
+        )
+
     # One hash aggregate and join per column: at 1M records and nine columns, a third of the time of windows.
-    joins = " ".join(
-        f"left join (select {col} as v, count(*) / sum(count(*)) over () as f from _mx_records "
-        f"where {col} is not null group by {col}) t{k} on r.{col} = t{k}.v"
-        for k, col in enumerate(tf_columns)
-    )
+    joins = " ".join(f"left join {frequencies(col)} t{k} on r.{col} = t{k}.v" for k, col in enumerate(tf_columns))
     shares = ", ".join(f"t{k}.f as _tf_{col}" for k, col in enumerate(tf_columns))
-    con.execute(
-        f"create or replace temp table _mx_records as select r.*, {shares} from _mx_records r {joins} order by r._rid"
-    )
+    # no re-sort (a third of this step at 1M records): every reader keys or orders by _rid
+    con.execute(f"create or replace temp table _mx_records as select r.*, {shares} from _mx_records r {joins}")
+
+
+def block_size_cap(settings: MatchSettings, rule: Sequence[str]) -> int | None:
+    """The largest block a rule pairs: its own cap, else ``max_block_size`` (None: no cap)."""
+    return dict(settings.rule_block_sizes).get(tuple(rule), settings.max_block_size)
 
 
 def block(
@@ -183,7 +202,8 @@ def block(
     selects, sources = [], []
     for i, rule in enumerate(rules or settings.blocking_rules):
         source = "_mx_records"
-        if settings.max_block_size:
+        cap = block_size_cap(settings, rule)
+        if cap:
             # The rule's records without those whose key is shared by more than the cap (a hash aggregate and
             # an anti join; per-rule windows took 3x as long at 1M records), with only the columns it reads.
             source = f"_mx_block_{i}"
@@ -197,7 +217,7 @@ def block(
             con.execute(
                 f"create or replace temp table {source} as select rec._rid, {', '.join(f'rec.{c}' for c in sorted(read))} "
                 f"from _mx_records rec left join (select {group} from _mx_records group by all "
-                f"having count(*) > {int(settings.max_block_size)}) big on {on} where big.k0 is null"
+                f"having count(*) > {int(cap)}) big on {on} where big.k0 is null"
             )
             sources.append(source)
         selects.append(

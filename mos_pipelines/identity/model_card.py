@@ -63,8 +63,9 @@ def settings_from_json(text: str) -> MatchSettings:
         )
         for c in data.pop("comparisons")
     )
-    for key in ("blocking_rules", "training_rules", "derived_columns"):
-        data[key] = tuple(tuple(x) for x in data[key])
+    for key in ("blocking_rules", "training_rules", "derived_columns", "tf_min_records"):
+        data[key] = tuple(tuple(x) for x in data.get(key, ()))
+    data["rule_block_sizes"] = tuple((tuple(rule), cap) for rule, cap in data.get("rule_block_sizes", ()))
     return MatchSettings(comparisons=comparisons, **data)
 
 

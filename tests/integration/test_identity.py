@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
+import subprocess
 
 import dagster as dg
+import duckdb
 import pandas as pd
 import pytest
 import yaml
 
+from mos_pipelines.configuration import DOMAINS
 from mos_pipelines.experiments.outcomes import email_match_key_sql
-from mos_pipelines.identity.config import CONFIG_FILE
 from mos_pipelines.identity.truth_eval import evaluate_identity, truth_node_key
 from mos_pipelines.simulation import WorldConfig, generate_world
+from mos_pipelines.transform.project import dbt_command
 from tests.integration.conftest import World, build_world, use_home
 
 pytestmark = pytest.mark.integration
@@ -68,6 +72,55 @@ def test_junk_identifiers_are_excluded_and_never_merge_people(world: World):
     assert len(by_customer) >= 4 and by_customer["person"].nunique() >= 2
     # records that share a junk email belong to different customers unless they are the same person
     assert (by_customer.groupby("customer")["person"].nunique() == 1).all()
+
+
+def test_the_over_merge_gate_passes_this_world_and_catches_a_junk_email_that_slips_past_the_guards(
+    world: World, tmp_path
+):
+    """The gate assert_identity_cluster_sizes_are_sane, compiled by dbt, on the world's warehouse (the run
+    passed it) and on a copy where the CRM records of the junk emails are one customer, as they would be if
+    the guards let the email link them: the matcher kept them apart as different people, so the gate fails."""
+    use_home(world.settings)
+    target = tmp_path / "target"
+    proc = subprocess.run(
+        dbt_command(
+            [
+                "compile",
+                "--quiet",
+                "--target-path",
+                str(target),
+                "--log-path",
+                str(tmp_path / "logs"),
+                "--select",
+                "assert_identity_cluster_sizes_are_sane",
+            ]
+        ),
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    gate = next(target.rglob("assert_identity_cluster_sizes_are_sane.sql")).read_text()
+    with world.connect() as con:
+        assert con.execute(gate).fetchall() == []
+    planted = tmp_path / "warehouse.duckdb"  # same file name: the compiled SQL names the catalog "warehouse"
+    shutil.copy(world.settings.warehouse_path, planted)
+    with duckdb.connect(str(planted)) as con:
+        junk = [
+            k
+            for (k,) in con.execute(
+                "select 'crm:' || contact_record_key from intermediate.int_crm_contacts__normalised "
+                "where email_match_key in (select unnest(?))",
+                [list(JUNK_EMAILS)],
+            ).fetchall()
+        ]
+        con.execute(
+            "update marts.dim_customer_identity_map set customer_id = 'cus_planted' where node_key in (select unnest(?))",
+            [junk],
+        )
+        failing = con.execute(gate).df()
+    assert failing["customer_id"].tolist() == ["cus_planted"], failing
+    assert failing["match_clusters"].iloc[0] > 5 and failing["crm_records"].iloc[0] == len(junk)
 
 
 def test_email_click_links_the_landing_device_to_the_recipient_only(world: World):
@@ -166,7 +219,7 @@ def test_editing_the_identity_config_changes_what_mos_run_does(world: World, tmp
 
     before, settings, _ = state()
     assert ("job_title" in [c["name"] for c in settings["comparisons"]]) and len(settings["blocking_rules"]) > 5
-    edited = yaml.safe_load(CONFIG_FILE.read_text())
+    edited = yaml.safe_load(DOMAINS["identity"].file.read_text())
     edited["blocking_rules"] = [["phone_e164"]]
     edited["training_rules"] = [["phone_e164"]]
     edited["comparisons"] = [c for c in edited["comparisons"] if c["name"] != "job_title"]

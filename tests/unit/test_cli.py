@@ -55,7 +55,7 @@ def test_run_with_an_invalid_identity_config_names_the_key_before_running_anythi
     result = runner.invoke(app, ["run"])
     assert result.exit_code == 2
     output = result.output.replace("\n", "")
-    assert "key 'comparisons[0].levels[0]'" in output and "needs `at_most`" in output
+    assert f"{config}: comparisons[0].levels[0] (line 4): expected a levenshtein level with `at_most`" in output
     assert not (mos_home / "dagster" / "storage").exists()  # no run was started
 
 

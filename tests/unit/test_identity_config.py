@@ -11,9 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mos_pipelines.configuration import DOMAINS, ConfigError, load_identity, provenance
+from mos_pipelines.configuration.identity import INPUT_COLUMNS
 from mos_pipelines.identity import comparisons as cmp
-from mos_pipelines.identity.config import CONFIG_FILE, IdentityConfigError, load_config
-from mos_pipelines.identity.crm_matching import INPUT_COLUMNS, match_crm_contacts
+from mos_pipelines.identity.crm_matching import match_crm_contacts
 from mos_pipelines.identity.explain import ExplainError, explain, to_text
 from mos_pipelines.identity.model_card import (
     MODEL_TABLE,
@@ -23,7 +24,9 @@ from mos_pipelines.identity.model_card import (
     model_table,
     settings_from_json,
 )
+from mos_pipelines.identity.population import cluster_settings, resolve
 
+CONFIG_FILE = DOMAINS["identity"].file
 NO_BLOCKED = pd.DataFrame({"identifier_type": pd.Series(dtype=str), "value": pd.Series(dtype=str)})
 
 
@@ -33,6 +36,17 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def bundled_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bundled config/identity.yaml, whatever MOS_IDENTITY_CONFIG the environment names."""
+    monkeypatch.delenv(DOMAINS["identity"].env, raising=False)
+
+
+def load_config(path: Path | None = None):
+    return load_identity(path)
+
+
+# An override file: merged over config/identity.yaml (its lists replace the bundled ones).
 MINIMAL = """
 comparisons:
   - name: name
@@ -48,61 +62,130 @@ blocking_rules:
 
 def test_the_shipped_config_loads_and_names_only_known_columns():
     config = load_config(CONFIG_FILE)
-    config.check_columns(set(INPUT_COLUMNS))
     assert {c.name for c in config.comparisons} >= {"name", "birth_date", "workplace", "job_title"}
+    assert config.files == (CONFIG_FILE,)
+
+
+def test_an_override_file_is_merged_over_the_bundled_one_and_shown_by_provenance(tmp_path, monkeypatch):
+    """Lists (comparisons, rules) replace; mappings (clustering, derived columns) merge key by key."""
+    path = write(
+        tmp_path,
+        MINIMAL + "clustering: {link_threshold: 0.9}\nderived_columns:\n  last4: substr(last_name_norm, 1, 4)\n",
+    )
+    monkeypatch.setenv("MOS_IDENTITY_CONFIG", str(path))
+    bundled, config = load_config(CONFIG_FILE), load_config()
+    assert config.files == (CONFIG_FILE, path)
+    assert [c.name for c in config.comparisons] == ["name"] and config.blocking_rules == (("last_name_norm",),)
+    assert config.training_rules == bundled.training_rules
+    assert config.clustering.link_threshold == 0.9
+    assert config.clustering.merge_weight == bundled.clustering.merge_weight
+    assert set(config.derived_columns) == set(bundled.derived_columns) | {"last4"}
+    sources = {key: source for key, _, source in provenance("identity")}
+    assert sources["clustering.link_threshold"].startswith("$MOS_IDENTITY_CONFIG")
+    assert sources["clustering.merge_weight"].startswith("config/identity.yaml:")
 
 
 @pytest.mark.parametrize(
-    ("text", "key", "fragment"),
+    ("text", "key", "line", "expected", "got"),
     [
         (
             MINIMAL.replace("levels: [exact]", "levels: [exact, {jarowinkler: {at_least: 0.9}}]"),
             "comparisons[0].levels[1]",
-            "jarowinkler",
+            5,
+            "a level kind: one of exact, jaro_winkler",
+            "'jarowinkler'",
         ),
         (
             MINIMAL.replace("levels: [exact]", "levels: [{jaro_winkler: {at_least: 1.5}}]"),
             "comparisons[0].levels[0].at_least",
+            5,
+            "a number <= 1",
             "1.5",
         ),
         (
             MINIMAL.replace("levels: [exact]", "levels: [{jaro_winkler: {}}]"),
             "comparisons[0].levels[0]",
-            "needs `at_least`",
+            5,
+            "a jaro_winkler level with `at_least`",
+            "{'jaro_winkler': {}}",
         ),
-        (MINIMAL + "max_block_size: one\n", "max_block_size", "one"),
-        (MINIMAL + "blocking_ruels: []\n", "blocking_ruels", "Extra inputs"),
+        (MINIMAL + "max_block_size: one\n", "max_block_size", 8, "a whole number", "'one'"),
+        (
+            MINIMAL + "blocking_ruels: []\n",
+            "blocking_ruels",
+            8,
+            "one of the keys min_populated_share",
+            "the unknown key",
+        ),
         (
             MINIMAL.replace(
                 "levels: [exact]", "levels: [{exact: {term_frequency: true}}, {year: {term_frequency: true}}]"
             ),
             "comparisons[0].levels[1]",
-            "term_frequency applies to exact levels",
+            5,
+            "term_frequency on exact levels",
+            "{'year'",
+        ),
+        (
+            MINIMAL.replace("levels: [exact]", "levels: [{exact: {term_frequency_min_records: 5}}]"),
+            "comparisons[0].levels[0]",
+            5,
+            "term_frequency_min_records with term_frequency only",
+            "{'exact'",
+        ),
+        (
+            MINIMAL.replace("- [last_name_norm]", "- {keys: [last_name_norm], max_block_size: 1}"),
+            "blocking_rules[0].max_block_size",
+            7,
+            "a number >= 2",
+            "1",
+        ),
+        (
+            MINIMAL.replace("- [last_name_norm]", "- {keys: [birth_dat], max_block_size: 5}"),
+            "blocking_rules[0].keys[0]",
+            7,
+            "an input column (first_name_norm, ",
+            "'birth_dat'",
+        ),
+        (
+            MINIMAL.replace("- [last_name_norm]", "- [last_name_norm, job_titel]"),
+            "blocking_rules[0][1]",
+            7,
+            "an input column (first_name_norm, ",
+            "'job_titel'",
+        ),
+        (
+            MINIMAL.replace("column: last_name_norm", "column: surname"),
+            "comparisons[0].levels[0]",
+            5,
+            "or a derived column",
+            "'surname'",
         ),
     ],
 )
-def test_an_invalid_config_names_the_file_the_key_and_what_was_wrong(tmp_path, text, key, fragment):
+def test_an_invalid_config_names_the_file_the_key_its_line_and_what_was_wrong(tmp_path, text, key, line, expected, got):
     path = write(tmp_path, text)
-    with pytest.raises(IdentityConfigError) as info:
+    with pytest.raises(ConfigError) as info:
         load_config(path)
-    message = str(info.value)
-    assert str(path) in message and f"key '{key}'" in message and fragment in message
+    error = info.value
+    assert (error.file, error.key, error.line) == (str(path), key, line), str(error)
+    assert expected in error.expected and str(error).split("; got ", 1)[1].startswith(got), str(error)
 
 
 def test_invalid_yaml_names_the_line(tmp_path):
     with pytest.raises(
-        IdentityConfigError,
-        match=r"identity\.yaml: \(top level\) \(line 4\): expected valid YAML; got .* at line 4, column 9",
+        ConfigError, match=r"identity\.yaml: \(top level\) \(line 4\): expected valid YAML; got .* at line 4, column 9"
     ):
         load_config(write(tmp_path, "comparisons:\n  - name: x\n    levels: [exact: {\n  oops: ]\n"))
 
 
-def test_an_unknown_column_names_its_key_and_the_known_columns(tmp_path):
-    config = load_config(write(tmp_path, MINIMAL.replace("- [last_name_norm]", "- [last_name_norm, job_titel]")))
-    with pytest.raises(IdentityConfigError) as info:
-        config.check_columns(set(INPUT_COLUMNS))
-    message = str(info.value)
-    assert "key 'blocking_rules[0][1]'" in message and "got 'job_titel'" in message and "job_title_norm" in message
+def test_a_derived_column_duckdb_cannot_compute_names_its_key_and_line(tmp_path):
+    path = write(tmp_path, "derived_columns:\n  initials: substr(first_name_norm, 1, 1) ||| 'x'\n")
+    records = pd.DataFrame({"contact_record_key": ["generic:1", "generic:2"], "first_name_norm": ["ann", "ann"]})
+    with pytest.raises(ConfigError) as info:
+        match_crm_contacts(records, NO_BLOCKED, config=load_config(path))
+    assert (info.value.file, info.value.key, info.value.line) == (str(path), "derived_columns.initials", 2)
+    assert info.value.expected == "a SQL expression over one record's columns"
 
 
 # ------------------------------------------------------------------------- settings from populated columns
@@ -122,7 +205,7 @@ def test_the_default_keeps_only_what_the_records_fill():
         "sorted_names": 0.99,
         "first_name_prefix": 0.99,
     }
-    resolved = config.resolve(shares)
+    resolved = resolve(config, shares)
     names = [c.name for c in resolved.settings.comparisons]
     assert names == ["name", "birth_date", "workplace"]  # no email, phone or company; job title below 10 %
     workplace = resolved.settings.comparisons[2]
@@ -130,19 +213,69 @@ def test_the_default_keeps_only_what_the_records_fill():
     keys = {k for rule in resolved.settings.blocking_rules for k in rule}
     assert keys <= {"first_name_norm", "last_name_norm", "sorted_names", "birth_date_text", "city_norm", "birth_year"}
     assert ("birth_date_text",) in resolved.settings.blocking_rules
+    # a birth date alone has its own, smaller cap; the other rules the file's max_block_size
+    from mos_pipelines.identity.matching import block_size_cap
+
+    assert block_size_cap(resolved.settings, ("birth_date_text",)) == 15
+    assert block_size_cap(resolved.settings, ("last_name_norm", "birth_year")) == config.max_block_size == 30
     assert any("job_title_norm 5%" in d for d in resolved.dropped)
     assert any(d.startswith("blocking rule [email_match_key]") for d in resolved.dropped)
     assert resolved.skip_reason is None
 
 
 def test_nothing_left_to_compare_is_a_reason_not_an_error():
-    resolved = load_config(CONFIG_FILE).resolve({c: 0.0 for c in INPUT_COLUMNS})
+    resolved = resolve(load_config(CONFIG_FILE), {c: 0.0 for c in INPUT_COLUMNS})
     assert resolved.skip_reason == "no comparison has a populated column"
     records = pd.DataFrame({"contact_record_key": ["generic:1", "generic:2"], "first_name_norm": [None, None]})
     matched, run = match_crm_contacts(records, NO_BLOCKED)
     assert run.skip_reason == "no comparison has a populated column"
     assert matched["match_cluster_key"].tolist() == ["generic:1", "generic:2"]
     assert model_table(run)["skip_reason"].tolist() == ["no comparison has a populated column"]
+
+
+def test_an_identifier_value_held_by_a_handful_of_records_is_weighed_at_its_level_average():
+    """term_frequency_min_records: the shipped birth date level counts a value's frequency only from 10 records
+    (a person's duplicates share their birth date); names keep their frequency at any count."""
+    from mos_pipelines.identity.matching import add_term_frequencies, register_records
+
+    settings = resolve(
+        load_config(CONFIG_FILE), {c: 1.0 for c in INPUT_COLUMNS} | {"birth_date_text": 1.0, "first_and_last_name": 1.0}
+    ).settings
+    assert dict(settings.tf_min_records) == {"birth_date_text": 10, "email_match_key": 10, "phone_e164": 10}
+    dates = ["19800512"] * 3 + ["19000101"] * 12 + ["19751130"]
+    con = duckdb.connect()
+    register_records(
+        con,
+        pd.DataFrame(
+            {
+                "k": range(16),
+                "birth_date_text": dates,
+                "last_name_norm": ["ng"] * 3 + ["li"] * 13,
+                **{
+                    c: None
+                    for c in (
+                        "email_match_key",
+                        "phone_e164",
+                        "postcode_norm",
+                        "city_norm",
+                        "first_and_last_name",
+                        "first_name_norm",
+                        "job_title_norm",
+                    )
+                },
+            }
+        ),
+        "k",
+    )
+    add_term_frequencies(con, settings)
+    tf = dict(
+        con.execute("select birth_date_text, any_value(_tf_birth_date_text) from _mx_records group by 1").fetchall()
+    )
+    assert tf == {"19800512": None, "19751130": None, "19000101": pytest.approx(12 / 16)}
+    names = dict(
+        con.execute("select last_name_norm, any_value(_tf_last_name_norm) from _mx_records group by 1").fetchall()
+    )
+    assert names == {"ng": pytest.approx(3 / 16), "li": pytest.approx(13 / 16)}
 
 
 # ----------------------------------------------------------------------------------------- date levels
@@ -227,7 +360,7 @@ def test_the_model_table_round_trips_the_settings_and_parameters(small_warehouse
     settings, model, cluster = fitted_model(frame)
     assert settings_from_json(frame["settings_json"].iloc[0]) == settings
     assert [c.name for c in settings.comparisons] == ["name", "birth_date", "workplace"]
-    assert cluster == load_config(CONFIG_FILE).clustering.settings()
+    assert cluster == cluster_settings(load_config(CONFIG_FILE))
     prior = frame[frame["comparison"] == "prior"]["match_weight"].iloc[0]
     assert prior == pytest.approx(math.log2(model.lam / (1 - model.lam)))
     text = markdown(frame)

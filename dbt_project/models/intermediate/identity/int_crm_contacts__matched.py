@@ -1,8 +1,8 @@
 """Probabilistic clusters of CRM contact records (Fellegi–Sunter with EM, non-chaining clustering).
 
 Thin wrapper: the logic lives in mos_pipelines.identity (plain Python, unit-tested); what is compared,
-blocked on and trained on, and the clustering thresholds, are config/identity.yaml (MOS_IDENTITY_CONFIG
-points at another file). The fitted model (m, u and weights per comparison level, the prior, the settings
+blocked on and trained on, and the clustering thresholds, are config/identity.yaml (a file MOS_IDENTITY_CONFIG
+names is merged over it). The fitted model (m, u and weights per comparison level, the prior, the settings
 the run used) is written next to this model as intermediate.int_crm_contacts__match_model, for the
 asset's model card and `mos identity explain`, and its card is rendered to
 $MOS_HOME/reports/identity_model_card.json (the asset's metadata: Dagster cannot read the warehouse while
