@@ -209,44 +209,19 @@ class LLM:
             text = (response.choices[0].message.content or "").strip()
             usage = getattr(response, "usage", None)
             cost, cost_note = self._cost(model, response)
+            tokens = (getattr(usage, "prompt_tokens", None), getattr(usage, "completion_tokens", None))
+            note: str | None
             try:
                 value = parse(json.loads(text))
             except (ValueError, TypeError) as exc:  # json.JSONDecodeError and pydantic's ValidationError included
-                detail = str(exc).replace("\n", " ")[:500]
-                calls.append(
-                    self._record(
-                        task,
-                        prompt,
-                        model,
-                        attempt,
-                        getattr(usage, "prompt_tokens", None),
-                        getattr(usage, "completion_tokens", None),
-                        cost,
-                        started,
-                        "rejected",
-                        detail,
-                        context,
-                    )
-                )
-                problems.append(f"{model}: {detail}")
-                log.warning("LLM task %s: rejected the answer of %s (%s)", task, model, detail)
-                continue
-            calls.append(
-                self._record(
-                    task,
-                    prompt,
-                    model,
-                    attempt,
-                    getattr(usage, "prompt_tokens", None),
-                    getattr(usage, "completion_tokens", None),
-                    cost,
-                    started,
-                    "ok",
-                    cost_note,
-                    context,
-                )
-            )
-            return Structured(value, task, model, None, calls)
+                status, note = "rejected", str(exc).replace("\n", " ")[:500]
+            else:
+                status, note = "ok", cost_note
+            calls.append(self._record(task, prompt, model, attempt, *tokens, cost, started, status, note, context))
+            if status == "ok":
+                return Structured(value, task, model, None, calls)
+            problems.append(f"{model}: {note}")
+            log.warning("LLM task %s: rejected the answer of %s (%s)", task, model, note)
         return Structured(None, task, "none", "no model gave a valid answer: " + " | ".join(problems), calls)
 
     def _cost(self, model: str, response: Any) -> tuple[float | None, str | None]:
