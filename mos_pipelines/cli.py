@@ -486,6 +486,142 @@ def blueprint_approve(
     )
 
 
+def _approved_blueprint(ref: str):
+    """The file and blueprint of ``ref``, ending the command with the reason unless it is approved as it stands."""
+    from mos_pipelines.blueprint import execution, store
+    from mos_pipelines.configuration import ConfigError
+
+    try:
+        path = store.resolve(_blueprints_dir(), ref)
+        bp = store.validate(path)
+        execution.runnable(bp)
+    except (FileNotFoundError, ConfigError, store.BlueprintInvalid, execution.NotRunnable) as exc:
+        fail(str(exc))
+    return path, bp
+
+
+def _launch_blueprint(ref: str, resume: bool) -> None:
+    import dagster as dg
+
+    from mos_pipelines.blueprint import execution
+    from mos_pipelines.configuration import load_blueprint
+    from mos_pipelines.defs import blueprint as wiring
+    from mos_pipelines.defs import resources
+    from mos_pipelines.runner import QUIET_LOGS
+
+    settings = configure_environment()
+    path, bp = _approved_blueprint(ref)
+    selection = [s.id for s in bp.steps]
+    if resume:
+        if settings.warehouse_path.exists():
+            with open_warehouse(settings.warehouse_path, read_only=True) as con:
+                selection = execution.pending_steps(con, bp)
+        if not selection:
+            console.print(f"{bp.blueprint_id}: every step is done for this approval; nothing to resume", soft_wrap=True)
+            _print_status(bp)
+            return
+        console.print(f"resuming {bp.blueprint_id}: {', '.join(selection)}", soft_wrap=True)
+    assets, job = wiring.from_file(path, load_blueprint().segments.table)
+    definitions = dg.Definitions.merge(resources.resources(), dg.Definitions(assets=assets, jobs=[job]))
+    result = definitions.resolve_job_def(wiring.job_name(bp.blueprint_id)).execute_in_process(
+        instance=dg.DagsterInstance.get(),
+        asset_selection=[wiring.step_key(bp.blueprint_id, s) for s in selection],
+        raise_on_error=False,
+        run_config=QUIET_LOGS,
+        tags={"mos/launched_by": "cli", wiring.TAG: bp.blueprint_id, **({"mos/resume": "true"} if resume else {})},
+    )
+    console.print(
+        f"run {result.run_id} of job {wiring.job_name(bp.blueprint_id)}: {'succeeded' if result.success else 'FAILED'}",
+        soft_wrap=True,
+    )
+    _print_status(bp)
+    if not result.success:
+        fail(f"a step failed: fix its cause, then `mos blueprint resume {bp.blueprint_id}`", code=1)
+
+
+def _print_status(bp) -> None:
+    from mos_pipelines.blueprint import ledger
+
+    settings = configure_environment()
+    rows: list[dict] = []
+    if settings.warehouse_path.exists():
+        with open_warehouse(settings.warehouse_path, read_only=True) as con:
+            approved = bp.approval.content_hash if bp.approval is not None else None
+            rows = ledger.latest(con, bp.blueprint_id, approved)
+    by_step = {r["step_id"]: r for r in rows}
+    table = Table(title=f"Blueprint {bp.blueprint_id} revision {bp.revision} ({bp.status()})")
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("step", "left"),
+        ("status", "left"),
+        ("rows", "right"),
+        ("budget $", "right"),
+        ("LLM $", "right"),
+        ("sends", "right"),
+        ("sends $", "right"),
+        ("ad spend $", "right"),
+        ("cost $", "right"),
+        ("finished", "left"),
+    )
+    for col, justify in columns:
+        table.add_column(col, justify=justify)
+    for step in bp.steps:
+        r = by_step.get(step.id)
+        if r is None:
+            table.add_row(step.id, "not run", "", f"{step.budget_usd:,.2f}", "", "", "", "", "", "")
+            continue
+        table.add_row(
+            step.id,
+            r["status"],
+            "" if r["rows"] is None else f"{r['rows']:,}",
+            f"{r['budget_usd']:,.2f}",
+            f"{r['llm_cost_usd']:,.4f}",
+            f"{r['sends']:,}",
+            f"{r['send_cost_usd']:,.2f}",
+            f"{r['ad_spend_usd']:,.2f}",
+            f"{r['cost_usd']:,.2f}",
+            str(r["finished_at"])[:19] if r["finished_at"] else "",
+        )
+    console.print(table)
+    totals = ledger.totals(rows)
+    console.print(
+        f"cost ${totals['cost_usd']:,.2f} of ${bp.budget_usd:,.2f} (LLM ${totals['llm_cost_usd']:,.2f}, sends "
+        f"${totals['send_cost_usd']:,.2f}, ad spend ${totals['ad_spend_usd']:,.2f}); "
+        f"{sum(1 for s in bp.steps if s.id not in by_step)} step(s) not run",
+        soft_wrap=True,
+    )
+    for r in rows:
+        if r["status"] != "ok" and r["detail"]:
+            console.print(
+                f"  {r['step_id']} {r['status']}: {r['detail']}", soft_wrap=True, markup=False, highlight=False
+            )
+
+
+@blueprint_app.command("run")
+def blueprint_run(ref: Annotated[str, typer.Argument(help="A blueprint id or path (approved).")]) -> None:
+    """Run an approved blueprint's steps as its Dagster job; each step appends its row and $ to ops.step_runs."""
+    _launch_blueprint(ref, resume=False)
+
+
+@blueprint_app.command("resume")
+def blueprint_resume(ref: Annotated[str, typer.Argument(help="A blueprint id or path (approved).")]) -> None:
+    """Run only the steps without a finished row for this approval (after a failed or killed run)."""
+    _launch_blueprint(ref, resume=True)
+
+
+@blueprint_app.command("status")
+def blueprint_status(ref: Annotated[str, typer.Argument(help="A blueprint id or path.")]) -> None:
+    """Each step's latest run: status, rows, and $ split into LLM, sends and ad spend (from ops.step_runs)."""
+    from mos_pipelines.blueprint import store
+    from mos_pipelines.configuration import ConfigError
+
+    configure_environment()
+    try:
+        bp, _ = store.load(store.resolve(_blueprints_dir(), ref))
+    except (FileNotFoundError, ConfigError) as exc:
+        fail(str(exc))
+    _print_status(bp)
+
+
 @blueprint_app.command("tools")
 def blueprint_tools() -> None:
     """The context providers as tools (name, description, JSON schema of the parameters)."""

@@ -65,7 +65,19 @@ def build_definitions() -> dg.Definitions:
         for name in DOMAINS:
             loaded = load_domain(name)
             parts.append(_error_definitions(loaded) if isinstance(loaded, DomainError) else loaded)
+        parts.append(_blueprint_definitions())
     return dg.Definitions.merge(*parts)
+
+
+def _blueprint_definitions() -> dg.Definitions:
+    """The approved blueprints' jobs (none when there is no blueprint; a file that cannot run is left out)."""
+    from mos_pipelines.defs import blueprint
+    from mos_pipelines.settings import get_settings
+
+    try:
+        return blueprint.definitions(get_settings().mos_home / "blueprints")
+    except Exception:  # the blueprints never take the other definitions down
+        return dg.Definitions()
 
 
 def load_errors(definitions: dg.Definitions) -> list[DomainError]:

@@ -4,8 +4,13 @@ import dagster as dg
 
 from mos_pipelines.defs.activation.gating import DELIVERY_TAG
 
-# Deliveries to channels are launched by their sensors behind the quality gates, never by a schedule.
-FULL_BUILD_SELECTION = dg.AssetSelection.all() - dg.AssetSelection.tag(*DELIVERY_TAG)
+BLUEPRINT_GROUP = "blueprints"  # mos_pipelines.defs.blueprint.GROUP (not imported: it loads the blueprint logic)
+
+# Deliveries to channels are launched by their sensors behind the quality gates, never by a schedule; a
+# blueprint's steps run from its own job (`mos blueprint run`).
+FULL_BUILD_SELECTION = (
+    dg.AssetSelection.all() - dg.AssetSelection.tag(*DELIVERY_TAG) - dg.AssetSelection.groups(BLUEPRINT_GROUP)
+)
 
 full_build_job = dg.define_asset_job(
     name="full_build",
