@@ -421,3 +421,39 @@ def test_the_project_definitions_load_an_approved_blueprint_and_leave_out_a_brok
     assert loaded["errors"] == []  # a broken blueprint file is not a load error of the project
     assert f"blueprints/{bp_path.stem}/segment_audience" in loaded["materializable"]
     assert {"raw/events", "marts/dim_customers"} <= set(loaded["materializable"])
+
+
+def test_cli_resume_after_a_failed_dagster_run_runs_only_what_did_not_finish(world, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from mos_pipelines.cli import app
+
+    path, bp_path = world
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(path, home / "warehouse.duckdb")
+    shutil.copytree(bp_path.parent, home / "blueprints")
+    monkeypatch.setenv("MOS_HOME", str(home))
+    bid = bp_path.stem
+    mine = home / "blueprints" / bp_path.name
+    _edit(mine, lambda data: data["steps"][0]["params"].update(where="region = 'EU' and not is_vip"))
+    runner = CliRunner()
+    assert runner.invoke(app, ["blueprint", "approve", bid, "--by", "ana"]).exit_code == 0
+    failed = runner.invoke(app, ["blueprint", "run", bid])
+    assert failed.exit_code == 1 and f"mos blueprint resume {bid}" in failed.output
+    con = duckdb.connect(str(home / "warehouse.duckdb"))
+    first = dict(con.execute("select step_id, status from ops.step_runs").fetchall())
+    assert first == {"segment_audience": "failed"}  # Dagster ran nothing downstream of the failure
+    con.execute("alter table marts.dim_customer_features add column is_vip boolean default false")
+    con.close()
+    resumed = runner.invoke(app, ["blueprint", "resume", bid])
+    assert resumed.exit_code == 0, resumed.output
+    assert "0 step(s) not run" in resumed.output
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    runs = con.execute("select count(distinct run_id), count(*) from ops.step_runs").fetchall()[0]
+    latest = dict(con.execute("select step_id, status from ops.step_runs where status = 'failed'").fetchall())
+    con.close()
+    steps = len(store.validate(mine).steps)
+    assert runs == (2, steps + 1) and latest == {"segment_audience": "failed"}
+    again = runner.invoke(app, ["blueprint", "resume", bid])
+    assert again.exit_code == 0 and "nothing to resume" in again.output
