@@ -457,3 +457,25 @@ def test_cli_resume_after_a_failed_dagster_run_runs_only_what_did_not_finish(wor
     assert runs == (2, steps + 1) and latest == {"segment_audience": "failed"}
     again = runner.invoke(app, ["blueprint", "resume", bid])
     assert again.exit_code == 0 and "nothing to resume" in again.output
+
+
+def test_two_steps_on_one_channel_share_its_spend_by_budget(copy, settings):
+    warehouse, bp_path = copy
+
+    def split(data):
+        paid = next(s for s in data["steps"] if s["id"] == "channel_budget_paid_search")
+        paid["budget_usd"] = round(paid["budget_usd"] - 1000, 2)
+        data["steps"].insert(
+            data["steps"].index(paid) + 1,
+            {**paid, "id": "channel_budget_paid_search_brand", "title": "brand terms", "budget_usd": 1000.0},
+        )
+
+    _edit(bp_path, split)
+    bp = store.approve(bp_path, by="ana", at=APPROVED_AT)
+    rows = {r.step_id: r for r in _run(warehouse, bp_path, settings)}
+    main = next(s.budget_usd for s in bp.steps if s.id == "channel_budget_paid_search")
+    pool = main + 1000.0
+    assert rows["channel_budget_paid_search_brand"].ad_spend_usd == pytest.approx(1200.0 * 1000.0 / pool)
+    assert rows["channel_budget_paid_search"].ad_spend_usd == pytest.approx(1200.0 * main / pool)
+    together = rows["channel_budget_paid_search"].ad_spend_usd + rows["channel_budget_paid_search_brand"].ad_spend_usd
+    assert together == pytest.approx(1200.0)  # the channel's spend is counted once
