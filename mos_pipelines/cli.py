@@ -511,11 +511,12 @@ def _launch_blueprint(ref: str, resume: bool) -> None:
 
     settings = configure_environment()
     path, bp = _approved_blueprint(ref)
+    if not settings.warehouse_path.exists():
+        fail(f"No warehouse at {settings.warehouse_path}. Run `mos run` first to build it.")
     selection = [s.id for s in bp.steps]
     if resume:
-        if settings.warehouse_path.exists():
-            with open_warehouse(settings.warehouse_path, read_only=True) as con:
-                selection = execution.pending_steps(con, bp)
+        with open_warehouse(settings.warehouse_path, read_only=True) as con:
+            selection = execution.pending_steps(con, bp)
         if not selection:
             console.print(f"{bp.blueprint_id}: every step is done for this approval; nothing to resume", soft_wrap=True)
             _print_status(bp)

@@ -405,6 +405,10 @@ def test_cli_run_and_status(world, tmp_path, monkeypatch):
     assert status.exit_code == 0 and "0 step(s) not run" in status.output and "ad spend $1,200.00" in status.output
     resumed = runner.invoke(app, ["blueprint", "resume", bid])
     assert resumed.exit_code == 0 and "nothing to resume" in resumed.output
+    (home / "warehouse.duckdb").rename(home / "aside.duckdb")
+    nowhere = runner.invoke(app, ["blueprint", "run", bid])
+    assert nowhere.exit_code == 2 and "No warehouse at" in nowhere.output
+    assert not (home / "warehouse.duckdb").exists()  # not created empty by the attempt
     _edit(home / "blueprints" / bp_path.name, lambda data: data["steps"][-1].update(title="changed"))
     refused = runner.invoke(app, ["blueprint", "run", bid])
     assert refused.exit_code == 2 and "edited after approval" in refused.output
