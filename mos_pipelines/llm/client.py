@@ -104,21 +104,9 @@ class LLM:
         for attempt, model in enumerate(models.chain, start=1):
             started = time.perf_counter()
             try:
-                response = litellm.completion(
-                    model=model,
-                    messages=messages,
-                    temperature=models.temperature,
-                    max_tokens=models.max_tokens,
-                    num_retries=models.num_retries,
-                    timeout=models.timeout_s,
-                    **models.extra,
-                )
+                response = litellm.completion(model=model, messages=messages, **_call_settings(models))
             except Exception as exc:  # litellm maps provider errors to many types; all mean "next model"
-                detail = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
-                calls.append(
-                    self._record(task, prompt, model, attempt, None, None, None, started, "error", detail, context)
-                )
-                problems.append(f"{model}: {detail}")
+                detail = self._failed(exc, task, prompt, model, attempt, started, context, calls, problems)
                 log.warning("LLM task %s: model %s failed (%s); trying the next one", task, model, detail)
                 continue
             text = (response.choices[0].message.content or "").strip()
@@ -191,20 +179,12 @@ class LLM:
                 response = litellm.completion(
                     model=model,
                     messages=messages,
-                    temperature=models.temperature,
-                    max_tokens=models.max_tokens,
-                    num_retries=models.num_retries,
-                    timeout=models.timeout_s,
                     response_format={"type": "json_object"},
                     drop_params=True,
-                    **models.extra,
+                    **_call_settings(models),
                 )
             except Exception as exc:  # litellm maps provider errors to many types; all mean "next model"
-                detail = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
-                calls.append(
-                    self._record(task, prompt, model, attempt, None, None, None, started, "error", detail, context)
-                )
-                problems.append(f"{model}: {detail}")
+                self._failed(exc, task, prompt, model, attempt, started, context, calls, problems)
                 continue
             text = (response.choices[0].message.content or "").strip()
             usage = getattr(response, "usage", None)
@@ -223,6 +203,24 @@ class LLM:
             problems.append(f"{model}: {note}")
             log.warning("LLM task %s: rejected the answer of %s (%s)", task, model, note)
         return Structured(None, task, "none", "no model gave a valid answer: " + " | ".join(problems), calls)
+
+    def _failed(
+        self,
+        exc: Exception,
+        task: str,
+        prompt: Prompt,
+        model: str,
+        attempt: int,
+        started: float,
+        context: str | None,
+        calls: list[CallRecord],
+        problems: list[str],
+    ) -> str:
+        """A model that raised: its call recorded as an error and noted among the problems; the detail returned."""
+        detail = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
+        calls.append(self._record(task, prompt, model, attempt, None, None, None, started, "error", detail, context))
+        problems.append(f"{model}: {detail}")
+        return detail
 
     def _cost(self, model: str, response: Any) -> tuple[float | None, str | None]:
         """$ of a call from litellm's price map; 0 for the offline provider; None when the model is unpriced."""
@@ -268,3 +266,14 @@ class LLM:
         )
         self.ledger.record(record)
         return record
+
+
+def _call_settings(models: Any) -> dict[str, Any]:
+    """What every completion call passes from a task's model settings (temperature, limits, retries, extras)."""
+    return {
+        "temperature": models.temperature,
+        "max_tokens": models.max_tokens,
+        "num_retries": models.num_retries,
+        "timeout": models.timeout_s,
+        **models.extra,
+    }
