@@ -53,8 +53,8 @@ def _split(relation: str) -> tuple[str, str]:
     return schema, table
 
 
-def require(con: duckdb.DuckDBPyConnection, relation: str, columns: tuple[str, ...] = ()) -> None:
-    """Raise ``Missing`` naming what a provider needs and the warehouse lacks."""
+def require(con: duckdb.DuckDBPyConnection, relation: str, columns: tuple[str, ...] = ()) -> set[str]:
+    """The relation's columns; ``Missing`` naming what a provider needs and the warehouse lacks."""
     schema, table = _split(relation)
     if not table_exists(con, schema, table):
         raise Missing(f"{relation} is not in the warehouse (build it with `mos run`)")
@@ -62,6 +62,7 @@ def require(con: duckdb.DuckDBPyConnection, relation: str, columns: tuple[str, .
     lacking = [c for c in columns if c not in have]
     if lacking:
         raise Missing(f"{relation} has no column {', '.join(lacking)}")
+    return have
 
 
 def query(

@@ -33,10 +33,10 @@ import duckdb
 import pandas as pd
 
 from mos_pipelines.blueprint import ledger
-from mos_pipelines.blueprint.context import segment_predicate
+from mos_pipelines.blueprint.context import Missing, require, segment_predicate
 from mos_pipelines.blueprint.plan import Blueprint, Step
 from mos_pipelines.configuration.blueprint import BlueprintSettings
-from mos_pipelines.warehouse import columns_of, table_exists, transaction
+from mos_pipelines.warehouse import table_exists, transaction
 
 AUDIENCE_TYPES = ("audience", "lookalike_tier")
 SPENDING_TYPES = ("channel_budget", "nurture_email")
@@ -117,20 +117,12 @@ def money(usd: float) -> str:
     return f"${usd:,.2f}" if abs(usd) >= 1 else f"${usd:.4f}"
 
 
-def _split(relation: str) -> tuple[str, str]:
-    schema, _, table = relation.partition(".")
-    return schema, table
-
-
 def _require(con: duckdb.DuckDBPyConnection, relation: str, columns: Iterable[str] = ()) -> set[str]:
-    schema, table = _split(relation)
-    if not table_exists(con, schema, table):
-        raise Skip(f"{relation} is not in the warehouse (build it with `mos run`)")
-    have = set(columns_of(con, schema, table))
-    lacking = [c for c in columns if c not in have]
-    if lacking:
-        raise Skip(f"{relation} has no column {', '.join(lacking)}")
-    return have
+    """The relation's columns; a step that needs what the warehouse lacks is skipped with the reason."""
+    try:
+        return require(con, relation, tuple(columns))
+    except Missing as exc:
+        raise Skip(str(exc)) from None
 
 
 def _ids(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> list[str]:
