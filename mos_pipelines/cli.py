@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -1012,8 +1013,19 @@ def simulate(
     fresh: Annotated[
         bool, typer.Option(help="Delete the landing zone, truth and warehouse of $MOS_HOME first.")
     ] = False,
+    blueprint: Annotated[
+        str | None,
+        typer.Option(
+            help="An approved blueprint (id or file): the world of $MOS_HOME answers what it buys for --days days, "
+            "against the same dollars on today's default schedule.",
+        ),
+    ] = None,
 ) -> None:
-    """Closed loop: every day build → allocate → send (the world answers) → next day; regret vs oracle and uniform."""
+    """Closed loop: every day build → allocate → send (the world answers) → next day; regret vs oracle and uniform.
+    With --blueprint: the blueprint against today's default schedule on the world it was planned on."""
+    if blueprint is not None:
+        _simulate_blueprint(blueprint, days)
+        return
     settings = configure_environment()
     from mos_pipelines import warehouse
     from mos_pipelines.simulation.closed_loop import LoopSettings, run_closed_loop
@@ -1077,6 +1089,64 @@ def simulate(
         f"their experiment. Rewards are expected goal successes from the world's truth; regret is the "
         f"oracle's (best arm per true region) minus the policy's. Results in "
         f"experiments.simulation_results; finished in {result.seconds:.1f} s."
+    )
+
+
+def _simulate_blueprint(ref: str, days: int) -> None:
+    from mos_pipelines.configuration import load_blueprint
+    from mos_pipelines.simulation.blueprint_world import SimulationError, simulate_blueprint
+
+    settings = configure_environment()
+    _path, bp = _approved_blueprint(ref)
+    if not settings.warehouse_path.exists():
+        fail(
+            f"No warehouse at {settings.warehouse_path}: `mos generate`, `mos run`, then plan and approve a blueprint."
+        )
+    began = time.perf_counter()
+    run_id = f"simulate-{bp.blueprint_id}-{days}d"
+    with open_warehouse(settings.warehouse_path, errors=(SimulationError,)) as con:
+        result = simulate_blueprint(con, settings.truth_dir, bp, load_blueprint(), days, run_id)
+    goal = result.goal_for_days
+    table = Table(
+        title=f"Blueprint {bp.blueprint_id} on the simulated world '{result.scenario}': {days} days of "
+        f"{result.horizon_days}, {bp.objective.metric} in {bp.objective.segment_text()}"
+    )
+    for column in ("policy", "spent $", "sends", "sessions", "new", "expected", "new/$1k", "exp./$1k"):
+        table.add_column(column, justify="left" if column == "policy" else "right")
+    for r in result.results:
+        table.add_row(
+            r.policy.replace("_", " "),
+            f"{r.spend_usd:,.0f}",
+            f"{r.sends:,}",
+            f"{r.sessions:,}",
+            f"{r.new_customers:,}",
+            f"{r.expected_new_customers:,.1f}",
+            f"{r.per_thousand_usd:.2f}",
+            f"{r.expected_per_thousand_usd:.2f}",
+        )
+    console.print(table)
+    console.print(
+        f"new: {bp.objective.metric} gained in the segment (drawn); expected: the truth's expectation of the same "
+        "over what reached each person; sessions: paid sessions and email click-throughs bought.",
+        soft_wrap=True,
+    )
+    mine, base = result.result("blueprint"), result.result("default_schedule")
+    if goal is not None and goal > 0:
+        console.print(
+            f"Goal attainment: {mine.new_customers:,} new of the goal's {goal:,.1f} for {days} days "
+            f"({mine.new_customers / goal:.0%}; the truth expected {mine.expected_new_customers / goal:.0%}).",
+            soft_wrap=True,
+        )
+    if base.expected_per_thousand_usd > 0:
+        console.print(
+            f"Per $1,000 the blueprint buys {mine.expected_per_thousand_usd / base.expected_per_thousand_usd:.2f}× "
+            "what today's default schedule buys (expected, from the truth).",
+            soft_wrap=True,
+        )
+    for note in result.notes:
+        console.print(f"note: {note}", soft_wrap=True)
+    console.print(
+        f"Rows in blueprints.simulations (run {run_id}); {time.perf_counter() - began:.1f} s.", soft_wrap=True
     )
 
 

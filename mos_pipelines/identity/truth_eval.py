@@ -39,3 +39,27 @@ def evaluate_identity(con: duckdb.DuckDBPyConnection, truth_path: Path, crm_only
     predicted = predicted_customers(con)
     predicted = predicted[predicted.index.isin(truth_by_node.index)]
     return evaluate(predicted, truth_by_node)
+
+
+def person_by_customer(con: duckdb.DuckDBPyConnection, truth_path: Path) -> pd.Series:
+    """customer_id → the true person most of the customer's records belong to (ties: the smallest person id);
+    empty without a truth file or a customer map."""
+    if not truth_path.is_file():
+        return pd.Series(dtype=object)
+    truth = load_truth_csv(truth_path)
+    persons = pd.DataFrame({"node_key": [truth_node_key(s, r) for s, r in truth.index], "person_id": truth.to_numpy()})
+    nodes = con.execute(
+        "select node_key, cast(customer_id as varchar) as customer_id from marts.dim_customer_identity_map"
+    ).df()
+    linked = nodes.merge(persons, on="node_key")
+    if linked.empty:
+        return pd.Series(dtype=object)
+    majority = (
+        linked.groupby(["customer_id", "person_id"])
+        .size()
+        .rename("n")
+        .reset_index()
+        .sort_values(["customer_id", "n", "person_id"], ascending=[True, False, True])
+        .drop_duplicates("customer_id")
+    )
+    return majority.set_index("customer_id")["person_id"]

@@ -35,6 +35,7 @@ class Stream(IntEnum):
     EMAIL_TIMES = 108
     RESPOND = 109  # the world's answer to sends decided outside it (respond.py)
     CRM_REEXPORT = 110
+    BLUEPRINT = 111  # the world's answer to a simulated blueprint (blueprint_world.py)
     DIRTY = 200  # plus the source's position, see dirty_data.dirty_rng
 
 

@@ -108,3 +108,52 @@ def test_a_broken_activation_config_leaves_ingestion_and_dbt_runnable(tiny: Matr
     assert "not loaded: activation:" in message and str(broken) in message and f"destinations.{name}.channel" in message
     assert "succeeded: 2 assets materialized" in message
     assert "domain(s) did not load" in message
+
+
+def test_a_blueprint_is_planned_run_and_simulated_against_the_default_schedule(small: MatrixWorld) -> None:
+    """Objective → approved blueprint → `mos simulate --blueprint`: the world answers both policies for the same
+    dollars, the rows land in blueprints.simulations, and a second simulation gives the same figures."""
+    new = mos(
+        small.home,
+        "blueprint",
+        "new",
+        "--objective",
+        "Expand paying customers in the EU",
+        "--budget",
+        "3000",
+        "--months",
+        "1",
+    )
+    assert new.code == 0, new.stdout + new.stderr
+    bid = next(w for w in new.stdout.split() if w.startswith("bp_"))
+    approved = mos(small.home, "blueprint", "approve", bid, "--by", "ana")
+    assert approved.code == 0, approved.stdout + approved.stderr
+    first = mos(small.home, "simulate", "--blueprint", bid, "--days", "14")
+    assert first.code == 0, first.stdout + first.stderr
+    assert "default schedule" in first.stdout and "Goal attainment" in first.stdout
+    again = mos(small.home, "simulate", "--blueprint", bid, "--days", "14")
+    assert again.code == 0, again.stdout + again.stderr
+    rows = small.query(
+        "select policy, spend_usd, new_customers, expected_new_customers, sessions from blueprints.simulations "
+        "order by simulated_at, policy"
+    )
+    assert len(rows) == 6 and {r[0] for r in rows} == {"blueprint", "default_schedule", "default_mix_in_segment"}
+    assert rows[:3] == rows[3:]  # same world, same blueprint: same answer
+    spends = [r[1] for r in rows[:3]]
+    assert spends[0] > 0 and max(spends) - min(spends) < 0.05  # the same dollars for every policy
+    steps = small.scalar(f"select count(distinct step_id) from ops.step_runs where blueprint_id = '{bid}'")
+    assert steps >= 5  # the blueprint's own steps ran first (its audiences and send list)
+    draft = mos(
+        small.home,
+        "blueprint",
+        "new",
+        "--objective",
+        "Expand paying customers in the UK",
+        "--budget",
+        "500",
+        "--months",
+        "1",
+    )
+    other = next(w for w in draft.stdout.split() if w.startswith("bp_"))
+    refused = mos(small.home, "simulate", "--blueprint", other, "--days", "7")
+    assert refused.code == 2 and "draft" in refused.stderr

@@ -140,5 +140,7 @@ def build(directory: Path) -> Built:
 
 
 def definitions(directory: Path) -> dg.Definitions:
+    from mos_pipelines.defs.blueprint.intake import blueprint_intake
+
     built = build(directory)
-    return dg.Definitions(assets=built.assets, jobs=built.jobs)
+    return dg.Definitions(assets=built.assets, jobs=[*built.jobs, blueprint_intake])
