@@ -91,13 +91,24 @@ class Goal:
         return head
 
 
-def _rates(fact: Fact, objective: Objective, settings: BlueprintSettings, size: Fact | None) -> list[ChannelRate]:
+def _rates(
+    fact: Fact, objective: Objective, settings: BlueprintSettings, size: Fact | None, left_out: list[str] | None = None
+) -> list[ChannelRate]:
+    """The channels a dollar can be planned on; ``left_out`` receives a line for each channel with cost but no
+    outcome in the window (its rate would come from the prior alone, so nothing measured justifies buying it)."""
     if not fact.available:
         raise GoalError(f"no channel rates: {fact.reason}")
     out = []
     emailable = (size.value or {}).get("emailable_not_paying") if size is not None and size.available else None
     for c in fact.value["channels"]:
         if "per_dollar" not in c or c["channel"] in objective.constraints.excluded_channels:
+            continue
+        if c["outcomes"] <= 0:
+            if left_out is not None:
+                left_out.append(
+                    f"  {c['channel']}: 0 {fact.value['measure']} / ${c['cost_usd']:,.0f} in the window: left out "
+                    "(its rate would come from the prior alone)"
+                )
             continue
         cac = c["cac_usd"]["mean"]
         if objective.constraints.max_cac_usd is not None and (cac is None or cac > objective.constraints.max_cac_usd):
@@ -127,7 +138,8 @@ def _rates(fact: Fact, objective: Objective, settings: BlueprintSettings, size: 
         if objective.constraints.max_cac_usd is not None:
             why.append(f"CAC cap ${objective.constraints.max_cac_usd:,.0f}")
         raise GoalError(
-            f"no channel with cost in the trailing {fact.value['window']['days']} days "
+            f"no channel with cost and at least one {fact.value['measure']} in the trailing "
+            f"{fact.value['window']['days']} days "
             f"({fact.value['window']['start']} to {fact.value['window']['end']}) for "
             f"{objective.segment_text()}{' (' + '; '.join(why) + ')' if why else ''}: "
             "nothing measures what a dollar buys"
@@ -176,7 +188,8 @@ def compute_goal(objective: Objective, facts: dict[str, Fact], settings: Bluepri
     if not base.available:
         raise GoalError(f"no baseline for {objective.metric}: {base.reason}")
     baseline = int(base.value["baseline"])
-    rates = _rates(facts["channel_rates"], objective, settings, facts.get("segment_size"))
+    left_out: list[str] = []
+    rates = _rates(facts["channel_rates"], objective, settings, facts.get("segment_size"), left_out)
     horizon = objective.horizon_days
     plan = allocate(rates, objective.budget_usd, horizon, settings)
 
@@ -232,6 +245,7 @@ def compute_goal(objective: Objective, facts: dict[str, Fact], settings: Bluepri
                 else ""
             )
         )
+    lines.extend(left_out)
     lines.append("Allocation, lowest CAC first up to each channel's capacity:")
     for a in allocations:
         if a.budget_usd > 0:

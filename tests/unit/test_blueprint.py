@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -353,6 +354,23 @@ def test_unreachable_goal_offers_the_budget_or_horizon_that_reaches_it(con, sett
     assert 11000 < budget < 13000  # ≈ 60 / (28.5/5601) = $11,791 on paid_search, rounded up to $100
     g = _goal(con, settings, "Grow paying customers in the EU by 60", budget_usd=20000, months=1).goal
     assert g.status == "unreachable" and "A horizon of 2 months would reach it with $20,000." in g.offers
+
+
+def test_a_channel_with_cost_but_no_customer_is_left_out_not_priced_by_the_prior(warehouse, settings, tmp_path):
+    """$40/day of display with no new customer in 56 days: the Gamma prior alone would give it a CAC; the goal
+    leaves it out and says why, and spends nothing on it."""
+    path = tmp_path / "warehouse.duckdb"
+    shutil.copy(warehouse, path)
+    with duckdb.connect(str(path)) as w:
+        w.execute(
+            "insert into marts.fct_channel_performance select date_day, 'display', 'EU', 40.0, 40.0, 0, 0.0, 0.0, 0.0 "
+            "from (select distinct date_day from marts.fct_channel_performance)"
+        )
+    with duckdb.connect(str(path), read_only=True) as c:
+        g = _goal(c, settings, "Grow paying customers in the EU", budget_usd=10000, months=1).goal
+    assert any(line.startswith("  display: 0 new_customers / $2,240 in the window: left out") for line in g.lines)
+    assert "display" not in {a.channel for a in g.allocations}
+    assert any(a.channel == "paid_search" and a.budget_usd > 0 for a in g.allocations)
 
 
 def test_no_priced_channel_is_a_goal_error(con, settings):
