@@ -148,12 +148,13 @@ def test_a_blueprint_is_planned_run_and_simulated_against_the_default_schedule(s
         "blueprint",
         "new",
         "--objective",
-        "Expand paying customers in the UK",
+        "Expand paying customers in the EU",
         "--budget",
-        "500",
+        "1000",
         "--months",
         "1",
     )
+    assert draft.code == 0, draft.stdout + draft.stderr
     other = next(w for w in draft.stdout.split() if w.startswith("bp_"))
     refused = mos(small.home, "simulate", "--blueprint", other, "--days", "7")
     assert refused.code == 2 and "draft" in refused.stderr
