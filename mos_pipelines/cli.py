@@ -429,13 +429,34 @@ def blueprint_new(
 def blueprint_validate(ref: Annotated[str, typer.Argument(help="A blueprint id or a path to its YAML file.")]) -> None:
     """Check the schema, step references and parameters, that dependencies are acyclic and budgets add up."""
     from mos_pipelines.blueprint import store
-    from mos_pipelines.configuration import ConfigError
+    from mos_pipelines.blueprint.goal import GoalError
+    from mos_pipelines.configuration import ConfigError, load_blueprint
 
     try:
-        bp = store.validate(store.resolve(_blueprints_dir(), ref))
+        path = store.resolve(_blueprints_dir(), ref)
+        bp = store.validate(path)
     except (FileNotFoundError, ConfigError, store.BlueprintInvalid) as exc:
         fail(str(exc))
     console.print(f"ok  {bp.blueprint_id}: {len(bp.steps)} steps, ${bp.budget_usd:,.2f}, {bp.status()}", soft_wrap=True)
+    try:
+        again = store.recompute_goal(path, bp, load_blueprint())
+    except GoalError as exc:
+        console.print(f"the goal cannot be recomputed from {bp.context_file}: {exc}", soft_wrap=True)
+        return
+    if again is None:
+        console.print(f"no {bp.context_file or 'context file'} beside it: the goal is not recomputed", soft_wrap=True)
+        return
+    if not again.changed:
+        console.print(f"the steps' budgets buy what the goal says: {again.expected:,.1f}", soft_wrap=True)
+        return
+    console.print(
+        f"As edited, the spending steps buy {again.expected:,.1f} [{again.lower:,.1f}–{again.upper:,.1f}] "
+        f"{bp.objective.metric} (the goal was computed for {again.goal_expected or 0:,.1f}; target "
+        f"{bp.goal.get('target')} from {bp.goal.get('baseline')}):",
+        soft_wrap=True,
+    )
+    for line in again.lines:
+        console.print(line, soft_wrap=True, markup=False, highlight=False)
 
 
 @blueprint_app.command("diff")

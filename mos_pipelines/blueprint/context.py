@@ -43,6 +43,17 @@ class Fact:
         out["queries"] = self.queries
         return out
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Fact:
+        """A fact as ``as_dict`` wrote it (the blueprint's ``<id>.context.json``)."""
+        return cls(
+            provider=data["provider"],
+            value=data.get("value"),
+            queries=list(data.get("queries", [])),
+            available=bool(data.get("available", True)),
+            reason=str(data.get("reason", "")).removeprefix("not available: "),
+        )
+
 
 class Missing(Exception):
     """A table or column a provider needs is not in the warehouse."""

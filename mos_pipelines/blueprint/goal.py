@@ -321,3 +321,66 @@ def _offers(rates: list[ChannelRate], objective: Objective, need: int, settings:
                     offers.append(f"Both would: ${math.ceil(hi / 100) * 100:,.0f} over {months} months.")
                     break
     return offers
+
+
+@dataclass
+class Recomputed:
+    """What the steps' budgets buy as the file stands now (after a person's edits), at the rates of the context the
+    goal was computed from."""
+
+    expected: float
+    lower: float
+    upper: float
+    goal_expected: float | None  # what the file's goal says
+    lines: list[str]
+
+    @property
+    def changed(self) -> bool:
+        return self.goal_expected is None or abs(self.expected - self.goal_expected) >= 0.05
+
+
+def recompute(
+    objective: Objective, steps: Any, facts: dict[str, Fact], settings: BlueprintSettings, goal: dict[str, Any]
+) -> Recomputed:
+    """The expected gain of the plan's own spending steps: each channel's budget (``channel_budget`` steps, and
+    ``nurture_email`` on the email channel) at its measured rate, up to what the channel absorbs within the horizon;
+    a dollar above that, or on a channel without a measured rate, buys nothing that was measured."""
+    rates = {r.channel: r for r in _rates(facts["channel_rates"], objective, settings, facts.get("segment_size"))}
+    spend: dict[str, float] = {}
+    for step in steps:
+        if step.type in ("channel_budget", "nurture_email") and step.budget_usd > 0:
+            channel = str(step.params.get("channel"))
+            spend[channel] = spend.get(channel, 0.0) + step.budget_usd
+    g = settings.goal
+    rng = np.random.default_rng(g.seed)
+    tail = (1 - g.interval) / 2
+    total = np.zeros(g.draws)
+    mean = 0.0
+    lines = []
+    # the same order as compute_goal draws in, so an unedited plan reproduces the goal's figures exactly
+    for rate, _spend, cap in allocate(list(rates.values()), 0.0, objective.horizon_days, settings):
+        amount = spend.pop(rate.channel, 0.0)
+        counted = min(amount, cap)
+        sample = draw(rate.outcomes, rate.cost_usd, g.prior_shape, g.prior_cost_usd, g.draws, rng) * counted
+        total += sample
+        mean += counted * rate.per_dollar
+        if amount > 0:
+            lines.append(
+                f"  {rate.channel}: {_usd(counted)} / {_usd(1 / rate.per_dollar)} = {counted * rate.per_dollar:,.1f} "
+                f"[{np.quantile(sample, tail):,.1f}–{np.quantile(sample, 1 - tail):,.1f}]"
+                + (
+                    f"; {_usd(amount - cap)} above what it absorbs ({_usd(cap)}) buys nothing measured"
+                    if amount > cap
+                    else ""
+                )
+            )
+    for channel, amount in sorted(spend.items()):
+        lines.append(f"  {channel}: {_usd(amount)} on a channel without a measured rate: buys nothing measured")
+    expected = goal.get("expected_gain")
+    return Recomputed(
+        mean,
+        float(np.quantile(total, tail)),
+        float(np.quantile(total, 1 - tail)),
+        None if expected is None else float(expected),
+        lines,
+    )

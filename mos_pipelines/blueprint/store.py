@@ -18,7 +18,7 @@ import duckdb
 import yaml
 
 from mos_pipelines.blueprint.context import Context, Fact, as_of, gather, vocabulary
-from mos_pipelines.blueprint.goal import Goal, compute_goal
+from mos_pipelines.blueprint.goal import Goal, Recomputed, compute_goal, recompute
 from mos_pipelines.blueprint.llm_path import (
     intake_facts,
     intake_parser,
@@ -306,3 +306,15 @@ def diff(old: Blueprint, new: Blueprint) -> list[str]:
                 lines.append(f"~ step {sid}.{key}: {va!r} -> {vb!r}")
     order = {"~": 0, "-": 1, "+": 2}
     return sorted(lines, key=lambda line: (order[line[0]], line))
+
+
+def recompute_goal(path: Path, bp: Blueprint, settings: BlueprintSettings) -> Recomputed | None:
+    """What the file's spending steps buy as they stand, at the rates of the context the goal was computed from
+    (``<id>.context.json`` beside the file); None without that file."""
+    if not bp.context_file:
+        return None
+    context = path.parent / bp.context_file
+    if not context.is_file():
+        return None
+    facts = {name: Fact.from_dict(data) for name, data in json.loads(context.read_text()).items()}
+    return recompute(bp.objective, bp.steps, facts, settings, bp.goal)

@@ -663,3 +663,28 @@ def test_a_valid_llm_plan_is_used_and_an_llm_objective_outside_the_warehouse_is_
     assert d.blueprint.objective.segment == EU  # the offline parser read it
     assert "Mars" in " ".join(d.blueprint.planner.notes)
     assert d.blueprint.planner.kind == "llm" and "crm_routing" not in [s.id for s in d.blueprint.steps]
+
+
+def test_the_goal_is_recomputed_from_the_steps_as_a_person_edited_them(written, settings):
+    bp = store.validate(written)
+    same = store.recompute_goal(written, bp, settings)
+    assert same is not None and not same.changed and same.expected == pytest.approx(bp.goal["expected_gain"], abs=0.05)
+
+    def move(data):  # $5,000 from paid search to paid social (whose 3 × $50 × 91 = $13,650 is already all planned)
+        for step in data["steps"]:
+            if step["id"] == "channel_budget_paid_search":
+                step["budget_usd"] = round(step["budget_usd"] - 5000, 2)
+            if step["id"] == "channel_budget_paid_social":
+                step["budget_usd"] = round(step["budget_usd"] + 5000, 2)
+
+    _edit(written, move)
+    edited = store.validate(written)
+    again = store.recompute_goal(written, edited, settings)
+    assert again is not None and again.changed
+    # paid search loses $5,000 at its CAC of about $196 (28.5 customers / $5,600 over 56 days with the prior)
+    assert bp.goal["expected_gain"] - again.expected == pytest.approx(5000 * 28.5 / 5600.5, rel=0.02)
+    assert any(
+        "paid_social" in line and "$5,000 above what it absorbs ($13,650) buys nothing measured" in line
+        for line in again.lines
+    )
+    assert again.lower < again.expected < again.upper
