@@ -43,23 +43,11 @@ from mos_pipelines.lookalike.truth import true_propensity_by_customer  # noqa: E
 
 def firmographic_truth(con, truth_dir: Path, customer_ids: pd.Series) -> np.ndarray | None:
     """The true propensity's linear part from the person's true firmographics only (no engagement)."""
-    from mos_pipelines.identity.evaluation import load_truth_csv
-    from mos_pipelines.identity.truth_eval import truth_node_key
+    from mos_pipelines.identity.truth_eval import person_by_customer
 
-    truth = load_truth_csv(truth_dir / "identity_truth.csv")
-    persons = pd.DataFrame({"node_key": [truth_node_key(s, r) for s, r in truth.index], "person_id": truth.to_numpy()})
-    nodes = con.execute("select node_key, customer_id from marts.dim_customer_identity_map").df().merge(persons)
-    person = (
-        nodes.groupby(["customer_id", "person_id"])
-        .size()
-        .rename("n")
-        .reset_index()
-        .sort_values(["customer_id", "n", "person_id"], ascending=[True, False, True])
-        .drop_duplicates("customer_id")
-        .set_index("customer_id")["person_id"]
-    )
+    person = person_by_customer(con, truth_dir / "identity_truth.csv")
     people = pd.read_csv(truth_dir / "people.csv").set_index("person_id")
-    rows = people.reindex(customer_ids.map(person).to_numpy())
+    rows = people.reindex(customer_ids.astype(str).map(person).to_numpy())
     coefficients = json.loads((truth_dir / "propensity_model.json").read_text())["coefficients"]
     linear = sum(rows[f].map(c).fillna(0).to_numpy(dtype=float) for f, c in coefficients.items() if isinstance(c, dict))
     return np.asarray(linear)

@@ -110,20 +110,15 @@ def test_a_broken_activation_config_leaves_ingestion_and_dbt_runnable(tiny: Matr
     assert "domain(s) did not load" in message
 
 
+def _new_blueprint(world: MatrixWorld, budget: int):
+    objective = "Expand paying customers in the EU"
+    return mos(world.home, "blueprint", "new", "--objective", objective, "--budget", str(budget), "--months", "1")
+
+
 def test_a_blueprint_is_planned_run_and_simulated_against_the_default_schedule(small: MatrixWorld) -> None:
     """Objective → approved blueprint → `mos simulate --blueprint`: the world answers both policies for the same
     dollars, the rows land in blueprints.simulations, and a second simulation gives the same figures."""
-    new = mos(
-        small.home,
-        "blueprint",
-        "new",
-        "--objective",
-        "Expand paying customers in the EU",
-        "--budget",
-        "3000",
-        "--months",
-        "1",
-    )
+    new = _new_blueprint(small, budget=3000)
     assert new.code == 0, new.stdout + new.stderr
     bid = next(w for w in new.stdout.split() if w.startswith("bp_"))
     approved = mos(small.home, "blueprint", "approve", bid, "--by", "ana")
@@ -143,17 +138,7 @@ def test_a_blueprint_is_planned_run_and_simulated_against_the_default_schedule(s
     assert spends[0] > 0 and max(spends) - min(spends) < 0.05  # the same dollars for every policy
     steps = small.scalar(f"select count(distinct step_id) from ops.step_runs where blueprint_id = '{bid}'")
     assert steps >= 5  # the blueprint's own steps ran first (its audiences and send list)
-    draft = mos(
-        small.home,
-        "blueprint",
-        "new",
-        "--objective",
-        "Expand paying customers in the EU",
-        "--budget",
-        "1000",
-        "--months",
-        "1",
-    )
+    draft = _new_blueprint(small, budget=1000)
     assert draft.code == 0, draft.stdout + draft.stderr
     other = next(w for w in draft.stdout.split() if w.startswith("bp_"))
     refused = mos(small.home, "simulate", "--blueprint", other, "--days", "7")
