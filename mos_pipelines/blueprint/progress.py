@@ -114,7 +114,7 @@ def trajectory(bp: Blueprint, day: datetime.date) -> tuple[int, float, float, fl
     frac = min(max(elapsed / horizon, 0.0), 1.0)
     goal = bp.goal
     baseline = float(goal.get("baseline") or 0)
-    target = float(goal.get("target") if goal.get("target") is not None else baseline)
+    target = float(goal.get("target") or baseline)
     lo, hi = (list(goal.get("gain_interval") or []) + [None, None])[:2]
     gain = target - baseline
     lo_gain = float(lo) if lo is not None else gain
@@ -147,7 +147,7 @@ def compute(
     spent = round(sum(float(r["cost_usd"] or 0) for r in rows), 2)
     done = len({r["step_id"] for r in rows if r["status"] in ledger.DONE}) + done_now
     baseline = float(bp.goal.get("baseline") or 0)
-    target = float(bp.goal.get("target") if bp.goal.get("target") is not None else baseline)
+    target = float(bp.goal.get("target") or baseline)
     tolerance = settings.progress.behind_tolerance * max(planned - baseline, 0.0)
     if elapsed < settings.progress.min_days:
         status = "too_early"
@@ -214,52 +214,61 @@ class Move:
 
 def recommend(con: duckdb.DuckDBPyConnection, bp: Blueprint, settings: BlueprintSettings, day: datetime.date):
     """(Move, the channel_rates fact): the funded channel with the highest measured CAC that still has budget gives
-    its remaining budget to the priced channel with the lowest CAC (the context provider's rates)."""
+    what the best channel can absorb to the priced channel with the lowest CAC (the context provider's rates).
+    A channel absorbs at most ``goal.max_spend_multiple`` × its trailing daily cost over the days left, minus what
+    the plan already gives it — the planner's own cap."""
     metric = settings.metrics.get(bp.objective.metric)
     measure = metric.bought_by if metric is not None else "new_customers"
     fact = PROVIDERS["channel_rates"](Context(con, settings, day), segment=bp.objective.segment, measure=measure)
     if not fact.available or not fact.value:
         return Move(f"no channel rates ({fact.reason}): review the plan's channels by hand"), fact
-    cac = {
-        c["channel"]: float(c["cac_usd"]["mean"])
-        for c in fact.value.get("channels", [])
-        if c.get("cac_usd") and c["cac_usd"].get("mean") is not None
+    priced = {
+        c["channel"]: c for c in fact.value.get("channels", []) if (c.get("cac_usd") or {}).get("mean") is not None
     }
-    assert bp.approval is not None
-    spent = {
-        r["step_id"]: float(r["ad_spend_usd"] or 0) + float(r["llm_cost_usd"] or 0)
-        for r in ledger.latest(con, bp.blueprint_id, bp.approval.content_hash)
-    }
-    funded = []
-    for s in bp.steps:
-        channel = s.params.get("channel") if s.type == "channel_budget" else None
-        left = s.budget_usd - spent.get(s.id, 0.0)
-        if channel in cac and left > 0.005:
-            funded.append((cac[channel], channel, round(left, 2)))
-    if not cac:
+    if not priced:
         return Move("no channel with a measured CAC: review the plan's channels by hand"), fact
-    best = min(cac, key=lambda c: (cac[c], c))
-    worse = sorted((f for f in funded if f[1] != best and f[0] > cac[best]), reverse=True)
-    if not worse:
-        return (
-            Move(
-                f"every funded channel already has the best measured CAC ({best} ${cac[best]:,.2f}): raise the "
-                "budget, extend the horizon or lower the goal"
-            ),
-            fact,
-        )
-    worst_cac, worst, amount = worse[0]
-    extra = amount / cac[best] - amount / worst_cac
+    cac = {ch: float(c["cac_usd"]["mean"]) for ch, c in priced.items()}
+    assert bp.approval is not None
+    latest = {r["step_id"]: r for r in ledger.latest(con, bp.blueprint_id, bp.approval.content_hash)}
+    left: dict[str, float] = {}  # channel -> the plan's budget not yet spent on it
+    for s in bp.steps:
+        channel = s.params.get("channel") if s.type in ("channel_budget", "nurture_email") else None
+        if channel is None:
+            continue
+        spent = float(latest[s.id]["cost_usd"] or 0) if s.id in latest else 0.0
+        left[str(channel)] = left.get(str(channel), 0.0) + max(s.budget_usd - spent, 0.0)
+    start = start_day(bp) or day
+    days_left = max(bp.objective.horizon_days - (day - start).days, 0)
+    multiple = settings.goal.max_spend_multiple
+    room = {
+        ch: max(multiple * float(c.get("daily_cost_usd") or 0) * days_left - left.get(ch, 0.0), 0.0)
+        for ch, c in priced.items()
+    }
+    sources = sorted(((cac[ch], ch) for ch, v in left.items() if ch in cac and v > 0.005), reverse=True)
+    for worst_cac, worst in sources:
+        for best in sorted((ch for ch in cac if cac[ch] < worst_cac), key=lambda ch: (cac[ch], ch)):
+            amount = round(min(left[worst], room[best]), 2)
+            if amount < 0.01:
+                continue
+            extra = amount / cac[best] - amount / worst_cac
+            return (
+                Move(
+                    f"move ${amount:,.2f} from {worst} (CAC ${worst_cac:,.2f}) to {best} (CAC ${cac[best]:,.2f}): "
+                    f"at the measured rates about {extra:,.1f} more customers",
+                    amount,
+                    worst,
+                    best,
+                    round(worst_cac, 2),
+                    round(cac[best], 2),
+                    round(extra, 1),
+                ),
+                fact,
+            )
+    best = min(cac, key=lambda ch: (cac[ch], ch))
     return (
         Move(
-            f"move ${amount:,.2f} from {worst} (CAC ${worst_cac:,.2f}) to {best} (CAC ${cac[best]:,.2f}): at the "
-            f"measured rates about {extra:,.1f} more customers",
-            round(amount, 2),
-            worst,
-            best,
-            round(worst_cac, 2),
-            round(cac[best], 2),
-            round(extra, 1),
+            f"no channel with a lower measured CAC can absorb more budget in the {days_left} days left (best: {best} "
+            f"at ${cac[best]:,.2f}): raise the budget, extend the horizon or lower the goal"
         ),
         fact,
     )
