@@ -381,8 +381,9 @@ STEP_TYPES: dict[str, Callable[[Run, Step, Outcome], None]] = {
 @dataclass
 class BudgetPosition:
     """What the blueprint has committed against its total budget: every channel's spend after the data day in the
-    segment (uncapped: the money left the business whichever step it is charged to), and every step's sends and
-    LLM calls (their latest rows in ``ops.step_runs`` for the approved content, this step's fresh figures)."""
+    segment (uncapped: the money left the business whichever step it is charged to), every step's LLM calls
+    (``ops.llm_calls``) and sends (their latest rows in ``ops.step_runs`` for the approved content; this step's
+    fresh figures)."""
 
     budget_usd: float
     parts: dict[str, float] = field(default_factory=dict)
@@ -435,10 +436,9 @@ def budget_position(
     for s in bp.steps:
         if fresh and s.id in fresh:
             step_llm, step_sends = fresh[s.id]
-        elif s.id in latest:
-            step_llm, step_sends = float(latest[s.id]["llm_cost_usd"] or 0), float(latest[s.id]["send_cost_usd"] or 0)
-        else:
-            step_llm, step_sends = 0.0, 0.0
+        else:  # LLM calls are paid when made: read them even for a step that has not run yet
+            step_llm = ledger.llm_part(con, bp.blueprint_id, s.id)[3]
+            step_sends = float(latest[s.id]["send_cost_usd"] or 0) if s.id in latest else 0.0
         llm += step_llm
         sends += step_sends
     pos.parts["sends"] = round(sends, 9)
