@@ -524,12 +524,23 @@ def _launch_blueprint(ref: str, resume: bool) -> None:
         console.print(f"resuming {bp.blueprint_id}: {', '.join(selection)}", soft_wrap=True)
     assets, job = wiring.from_file(path, load_blueprint().segments.table)
     definitions = dg.Definitions.merge(resources.resources(), dg.Definitions(assets=assets, jobs=[job]))
+    instance = dg.DagsterInstance.get()
+    released, alive = wiring.release_killed_runs(instance, bp.blueprint_id)
+    if alive:
+        fail(f"a run of {bp.blueprint_id} is still going ({', '.join(alive)}): wait for it or stop it first")
+    for run_id in released:
+        console.print(f"run {run_id} was killed: marked failed and its warehouse slot freed", soft_wrap=True)
     result = definitions.resolve_job_def(wiring.job_name(bp.blueprint_id)).execute_in_process(
-        instance=dg.DagsterInstance.get(),
+        instance=instance,
         asset_selection=[wiring.step_key(bp.blueprint_id, s) for s in selection],
         raise_on_error=False,
         run_config=QUIET_LOGS,
-        tags={"mos/launched_by": "cli", wiring.TAG: bp.blueprint_id, **({"mos/resume": "true"} if resume else {})},
+        tags={
+            "mos/launched_by": "cli",
+            wiring.TAG: bp.blueprint_id,
+            **wiring.launch_tags(),
+            **({"mos/resume": "true"} if resume else {}),
+        },
     )
     console.print(
         f"run {result.run_id} of job {wiring.job_name(bp.blueprint_id)}: {'succeeded' if result.success else 'FAILED'}",
