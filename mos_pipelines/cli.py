@@ -547,6 +547,14 @@ def _launch_blueprint(ref: str, resume: bool) -> None:
         soft_wrap=True,
     )
     _print_status(bp)
+    over = [e for e in result.get_asset_check_evaluations() if e.check_name == wiring.BUDGET_CHECK and not e.passed]
+    if over:
+        fail(
+            f"the blueprint's budget is reached ({over[0].description}): its spending steps stopped and the steps "
+            f"after them did not run. Raise budget_usd and the steps' budgets, `mos blueprint approve "
+            f"{bp.blueprint_id}`, then run it again",
+            code=1,
+        )
     if not result.success:
         fail(f"a step failed: fix its cause, then `mos blueprint resume {bp.blueprint_id}`", code=1)
 

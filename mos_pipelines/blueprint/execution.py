@@ -338,7 +338,7 @@ def _checkpoint(r: Run, step: Step, out: Outcome) -> None:
         out.detail.append(f"no progress row: {r.settings.goal.channel_table} has no days")
         return
     computed_at = (r.now or _now)()
-    row = progress.compute(r.con, r.bp, r.settings, now, day, r.run_id, computed_at, done_now=1)
+    row = progress.compute(r.con, r.bp, r.settings, now, day, r.run_id, computed_at, running=step.id)
     out.detail.append(
         f"progress on {day}: {row.status} (planned {row.planned:,.1f} [{row.planned_lower:,.1f}–"
         f"{row.planned_upper:,.1f}], day {row.days_elapsed} of {row.horizon_days}; ${row.spent_usd:,.2f} spent of "

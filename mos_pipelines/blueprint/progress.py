@@ -137,15 +137,15 @@ def compute(
     day: datetime.date,
     run_id: str,
     computed_at: datetime.datetime,
-    done_now: int = 0,
+    running: str | None = None,
 ) -> Progress:
-    """The day's row. ``done_now``: steps finished in this run but not yet in ``ops.step_runs`` (the checkpoint
-    itself, whose row is written after it)."""
+    """The day's row. ``running``: the step computing it (the checkpoint), counted done: its row is written after."""
     assert bp.approval is not None
     elapsed, frac, planned, lower, upper = trajectory(bp, day)
     rows = ledger.latest(con, bp.blueprint_id, bp.approval.content_hash)
     spent = round(sum(float(r["cost_usd"] or 0) for r in rows), 2)
-    done = len({r["step_id"] for r in rows if r["status"] in ledger.DONE}) + done_now
+    done = len({r["step_id"] for r in rows if r["status"] in ledger.DONE and r["step_id"] != running})
+    done += running is not None
     baseline = float(bp.goal.get("baseline") or 0)
     target = float(bp.goal.get("target") or baseline)
     tolerance = settings.progress.behind_tolerance * max(planned - baseline, 0.0)
@@ -175,7 +175,7 @@ def compute(
         spent_usd=spent,
         planned_spend_usd=round(spendable(bp) * frac, 2),
         budget_usd=bp.budget_usd,
-        steps_done=min(done, len(bp.steps)),
+        steps_done=done,
         steps_total=len(bp.steps),
         status=status,
         insight_id=None,

@@ -220,6 +220,7 @@ def test_the_checkpoint_writes_progress_and_a_behind_plan_insight(copy, settings
     count = con.execute("select count(*) from insights.insights").fetchall()[0][0]
     con.close()
     assert len(again) == 1 and again.iloc[0]["actual"] == paying_eu + 10 and again.iloc[0]["status"] == "on_track"
+    assert again.iloc[0]["steps_done"] == len(bp.steps)  # the checkpoint's earlier row is not counted twice
     assert count == 1
 
 
@@ -399,3 +400,22 @@ def test_dagster_budget_check_blocks_what_comes_after(copy, settings):  # noqa: 
     )
     con.close()
     assert set(stopped.values()) == {"stopped"}
+
+
+def test_cli_run_over_budget_says_why(copy, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from mos_pipelines.cli import app
+
+    warehouse, bp_path = copy
+    _inject_spend(warehouse, 19_500.0)
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.move(warehouse, home / "warehouse.duckdb")
+    shutil.copytree(bp_path.parent, home / "blueprints")
+    monkeypatch.setenv("MOS_HOME", str(home))
+    ran = CliRunner().invoke(app, ["blueprint", "run", bp_path.stem])
+    assert ran.exit_code == 1
+    out = " ".join(ran.output.split())
+    assert "the blueprint's budget is reached ($20,700.07 committed of the blueprint's $20,000.00" in out
+    assert "blueprint budget reached" in out  # the stopped steps' detail in the status table
