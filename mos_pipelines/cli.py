@@ -702,7 +702,7 @@ def blueprint_progress(ref: Annotated[str, typer.Argument(help="A blueprint id o
     table = Table(
         title=f"Progress of blueprint {bp.blueprint_id}: {bp.objective.metric} in {bp.objective.segment_text()}"
     )
-    for col in ("day", "day of", "actual", "planned [interval]", "spent $", "planned $", "steps", "status"):
+    for col in ("day", "day of", "actual", "planned (interval)", "spent $", "planned $", "steps", "status"):
         table.add_column(col, justify="left" if col in ("day", "status") else "right")
     for r in rows:
         table.add_row(
