@@ -469,6 +469,8 @@ def _guard_budget(r: Run, step: Step, out: Outcome) -> None:
             out.members = out.members[:fits]
             out.rows = fits
             out.detail.append(f"send list cut to {fits:,}: the blueprint's headroom is {money(pos.headroom_usd)}")
+            if fits == 0:
+                out.status = "stopped"
 
 
 # -- running ------------------------------------------------------------------------------------------------------

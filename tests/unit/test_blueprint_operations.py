@@ -162,6 +162,14 @@ def test_a_send_list_is_cut_to_the_blueprint_headroom(copy, settings):  # noqa: 
     # what the list will cost fits in what was left
     assert nurture.rows * 4 * nurture.cost_per_send_usd <= pos.headroom_usd + 1e-9
 
+    _inject_spend(warehouse, pos.headroom_usd - 0.01)  # $0.01 left: not one person's 4 sends
+    con = duckdb.connect(str(warehouse))
+    step = next(s for s in bp.steps if s.id == "nurture_email")
+    again = execution.execute_step(con, bp, step, settings, "tighter")
+    listed = con.execute("select count(*) from ops.blueprint_members where step_id = 'nurture_email'").fetchall()
+    con.close()
+    assert again.status == "stopped" and "send list cut to 0" in again.detail and listed == [(0,)]
+
 
 # -- progress ----------------------------------------------------------------------------------------------------
 
