@@ -13,8 +13,14 @@ how many sends its budget pays for, whether its channel's spend has reached its 
   step's budget (``stopped`` with the reason when reached);
 - ``nurture_email``: sends already made to the audience (the activation ledger) × cost per send, and the send list
   the remaining budget pays for (``stopped`` when nothing remains);
-- ``checkpoint``: the goal metric's count in the segment now, against the baseline and the goal;
+- ``checkpoint``: the goal metric's count in the segment now, against the baseline and the goal, and the day's
+  row of ``blueprints.progress`` (with a behind-plan insight when it falls behind: ``progress``);
 - ``reserve``: nothing (held-back budget, recorded).
+
+Over all of them, the blueprint's total budget: once its committed spend (every planned channel's spend, sends, LLM
+calls) reaches ``budget_usd``, every spending step is ``stopped`` and names the figures (``budget_position``).
+A step's writes (members, progress, insight, its ``ops.step_runs`` row) are one transaction: a run killed mid-step
+leaves nothing of that step, and resume runs it once.
 
 A step that cannot be computed (a missing table) is ``skipped`` with the reason; one that raises is ``failed``
 and the steps after it are ``skipped`` ("after failed step ..."); the others run. Determinism: lists are ordered
@@ -426,7 +432,7 @@ def budget_position(
     r = Run(con, bp, settings)
     for channel in sorted({str(s.params["channel"]) for s in bp.steps if s.type == "channel_budget"}):
         try:
-            spent, _, how = channel_spend(r, channel)
+            spent, _, _ = channel_spend(r, channel)
         except Skip as exc:
             pos.notes.append(f"{channel}: {exc}")
             continue
