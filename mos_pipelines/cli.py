@@ -546,18 +546,37 @@ def _launch_blueprint(ref: str, resume: bool) -> None:
         console.print(f"resuming {bp.blueprint_id}: {', '.join(selection)}", soft_wrap=True)
     assets, job = wiring.from_file(path, load_blueprint().segments.table)
     definitions = dg.Definitions.merge(resources.resources(), dg.Definitions(assets=assets, jobs=[job]))
+    instance = dg.DagsterInstance.get()
+    released, alive = wiring.release_killed_runs(instance, bp.blueprint_id)
+    if alive:
+        fail(f"a run of {bp.blueprint_id} is still going ({', '.join(alive)}): wait for it or stop it first")
+    for run_id in released:
+        console.print(f"run {run_id} was killed: marked failed and its warehouse slot freed", soft_wrap=True)
     result = definitions.resolve_job_def(wiring.job_name(bp.blueprint_id)).execute_in_process(
-        instance=dg.DagsterInstance.get(),
+        instance=instance,
         asset_selection=[wiring.step_key(bp.blueprint_id, s) for s in selection],
         raise_on_error=False,
         run_config=QUIET_LOGS,
-        tags={"mos/launched_by": "cli", wiring.TAG: bp.blueprint_id, **({"mos/resume": "true"} if resume else {})},
+        tags={
+            "mos/launched_by": "cli",
+            wiring.TAG: bp.blueprint_id,
+            **wiring.launch_tags(),
+            **({"mos/resume": "true"} if resume else {}),
+        },
     )
     console.print(
         f"run {result.run_id} of job {wiring.job_name(bp.blueprint_id)}: {'succeeded' if result.success else 'FAILED'}",
         soft_wrap=True,
     )
     _print_status(bp)
+    over = [e for e in result.get_asset_check_evaluations() if e.check_name == wiring.BUDGET_CHECK and not e.passed]
+    if over:
+        fail(
+            f"the blueprint's budget is reached ({over[0].description}): its spending steps stopped and the steps "
+            f"after them did not run. Raise budget_usd and the steps' budgets, `mos blueprint approve "
+            f"{bp.blueprint_id}`, then run it again",
+            code=1,
+        )
     if not result.success:
         fail(f"a step failed: fix its cause, then `mos blueprint resume {bp.blueprint_id}`", code=1)
 
@@ -643,6 +662,89 @@ def blueprint_status(ref: Annotated[str, typer.Argument(help="A blueprint id or 
     except (FileNotFoundError, ConfigError) as exc:
         fail(str(exc))
     _print_status(bp)
+
+
+def _blueprint_rows(bp) -> tuple[list[dict], list[dict]]:
+    """The latest step runs (approved content) and the progress rows of ``bp``; empty without a warehouse."""
+    from mos_pipelines.blueprint import ledger, progress
+
+    settings = configure_environment()
+    if not settings.warehouse_path.exists():
+        return [], []
+    with open_warehouse(settings.warehouse_path, read_only=True) as con:
+        approved = bp.approval.content_hash if bp.approval is not None else None
+        frame = progress.read(con, bp.blueprint_id)
+        return ledger.latest(con, bp.blueprint_id, approved), frame.to_dict(orient="records")
+
+
+@blueprint_app.command("show")
+def blueprint_show(
+    ref: Annotated[str, typer.Argument(help="A blueprint id or path.")],
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Write the plan DAG as a self-contained HTML page to this file.")
+    ] = None,
+) -> None:
+    """The blueprint: goal, arithmetic and steps; with --html, the plan DAG page (steps, edges, latest status/$)."""
+    from mos_pipelines.blueprint import store
+    from mos_pipelines.blueprint.report import dag_html, summary_lines
+    from mos_pipelines.configuration import ConfigError
+
+    configure_environment()
+    try:
+        bp, _ = store.load(store.resolve(_blueprints_dir(), ref))
+    except (FileNotFoundError, ConfigError) as exc:
+        fail(str(exc))
+    for line in summary_lines(bp):
+        console.print(line, soft_wrap=True, markup=False, highlight=False)
+    if html is not None:
+        latest, progress_rows = _blueprint_rows(bp)
+        html.parent.mkdir(parents=True, exist_ok=True)
+        html.write_text(dag_html(bp, latest, progress_rows))
+        console.print(f"plan DAG written to {html} ({len(bp.steps)} steps)", soft_wrap=True)
+
+
+@blueprint_app.command("progress")
+def blueprint_progress(ref: Annotated[str, typer.Argument(help="A blueprint id or path.")]) -> None:
+    """blueprints.progress: per day of data, the goal metric against the planned trajectory, $ against plan, steps
+    done (written by the checkpoint step)."""
+    from mos_pipelines.blueprint import store
+    from mos_pipelines.configuration import ConfigError
+
+    configure_environment()
+    try:
+        bp, _ = store.load(store.resolve(_blueprints_dir(), ref))
+    except (FileNotFoundError, ConfigError) as exc:
+        fail(str(exc))
+    _, rows = _blueprint_rows(bp)
+    if not rows:
+        fail(
+            f"no progress for {bp.blueprint_id} yet: its checkpoint step writes one row per day of data "
+            f"(`mos blueprint run {bp.blueprint_id}`)"
+        )
+    table = Table(
+        title=f"Progress of blueprint {bp.blueprint_id}: {bp.objective.metric} in {bp.objective.segment_text()}"
+    )
+    for col in ("day", "day of", "actual", "planned (interval)", "spent $", "planned $", "steps", "status"):
+        table.add_column(col, justify="left" if col in ("day", "status") else "right")
+    for r in rows:
+        table.add_row(
+            str(r["day"])[:10],
+            f"{r['days_elapsed']}/{r['horizon_days']}",
+            f"{r['actual']:,.0f}",
+            f"{r['planned']:,.1f} [{r['planned_lower']:,.1f}–{r['planned_upper']:,.1f}]",
+            f"{r['spent_usd']:,.2f}",
+            f"{r['planned_spend_usd']:,.2f}",
+            f"{r['steps_done']}/{r['steps_total']}",
+            r["status"],
+        )
+    console.print(table)
+    last = rows[-1]
+    console.print(
+        f"goal {bp.goal.get('baseline')} -> {bp.goal.get('target')} by day {last['horizon_days']}; latest "
+        f"{str(last['day'])[:10]}: {last['status']}"
+        + (f" (insight {last['insight_id']}: `mos insights`)" if isinstance(last.get("insight_id"), str) else ""),
+        soft_wrap=True,
+    )
 
 
 @blueprint_app.command("tools")

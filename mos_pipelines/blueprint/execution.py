@@ -13,8 +13,14 @@ how many sends its budget pays for, whether its channel's spend has reached its 
   step's budget (``stopped`` with the reason when reached);
 - ``nurture_email``: sends already made to the audience (the activation ledger) × cost per send, and the send list
   the remaining budget pays for (``stopped`` when nothing remains);
-- ``checkpoint``: the goal metric's count in the segment now, against the baseline and the goal;
+- ``checkpoint``: the goal metric's count in the segment now, against the baseline and the goal, and the day's
+  row of ``blueprints.progress`` (with a behind-plan insight when it falls behind: ``progress``);
 - ``reserve``: nothing (held-back budget, recorded).
+
+Over all of them, the blueprint's total budget: once its committed spend (every planned channel's spend, sends, LLM
+calls) reaches ``budget_usd``, every spending step is ``stopped`` and names the figures (``budget_position``).
+A step's writes (members, progress, insight, its ``ops.step_runs`` row) are one transaction: a run killed mid-step
+leaves nothing of that step, and resume runs it once.
 
 A step that cannot be computed (a missing table) is ``skipped`` with the reason; one that raises is ``failed``
 and the steps after it are ``skipped`` ("after failed step ..."); the others run. Determinism: lists are ordered
@@ -26,14 +32,16 @@ from __future__ import annotations
 
 import datetime
 import math
+import os
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import duckdb
 import pandas as pd
 
-from mos_pipelines.blueprint import ledger
-from mos_pipelines.blueprint.context import Missing, require, segment_predicate
+from mos_pipelines.blueprint import alerts, ledger, progress
+from mos_pipelines.blueprint.context import Missing, as_of, require, segment_predicate
 from mos_pipelines.blueprint.plan import Blueprint, Step
 from mos_pipelines.configuration.blueprint import BlueprintSettings
 from mos_pipelines.warehouse import table_exists, transaction
@@ -110,6 +118,8 @@ class Outcome:
     detail: list[str] = field(default_factory=list)
     members: list[str] | None = None  # written to ops.blueprint_members when not None
     cost: ledger.Cost = field(default_factory=ledger.Cost)
+    # more writes of the step (its progress row, an insight), made in the transaction that appends its row
+    writes: list[Callable[[duckdb.DuckDBPyConnection], None]] = field(default_factory=list)
 
 
 def money(usd: float) -> str:
@@ -167,6 +177,8 @@ class Run:
     con: duckdb.DuckDBPyConnection
     bp: Blueprint
     settings: BlueprintSettings
+    run_id: str = ""
+    now: Callable[[], datetime.datetime] | None = None
 
 
 def _audience(r: Run, step: Step, out: Outcome) -> None:
@@ -319,15 +331,38 @@ def _checkpoint(r: Run, step: Step, out: Outcome) -> None:
     where, params, skipped = segment_predicate(r.bp.objective.segment, have)
     if skipped:
         raise Skip(f"{table} has no column {', '.join(skipped)} to filter the segment")
-    now = int(
-        r.con.execute(f"select count(*) from {table} where ({metric.where}) and {where}", params).fetchall()[0][0]
-    )
+    count_sql = f"select count(*) from {table} where ({metric.where}) and {where}"
+    now = int(r.con.execute(count_sql, params).fetchall()[0][0])
     out.rows = now
     goal = r.bp.goal
     out.detail.append(
         f"{r.bp.objective.metric} in {r.bp.objective.segment_text()}: {now:,} now, baseline {goal.get('baseline')}, "
         f"goal {goal.get('target')}"
     )
+    day = as_of(r.con, r.settings)
+    if day is None:
+        out.detail.append(f"no progress row: {r.settings.goal.channel_table} has no days")
+        return
+    computed_at = (r.now or _now)()
+    row = progress.compute(r.con, r.bp, r.settings, now, day, r.run_id, computed_at, running=step.id)
+    out.detail.append(
+        f"progress on {day}: {row.status} (planned {row.planned:,.1f} [{row.planned_lower:,.1f}–"
+        f"{row.planned_upper:,.1f}], day {row.days_elapsed} of {row.horizon_days}; ${row.spent_usd:,.2f} spent of "
+        f"${row.planned_spend_usd:,.2f} planned)"
+    )
+    sql = count_sql + (f" -- params {params}" if params else "")
+    report = progress.behind_report(r.con, r.bp, r.settings, row, sql) if row.status == "behind" else None
+    if isinstance(report, str):
+        out.detail.append(report)
+    elif report is not None:
+        out.detail.append(f"behind plan: insight {report.insight_id} — {report.candidate.call_to_action}")
+
+    def write(con: duckdb.DuckDBPyConnection) -> None:
+        if isinstance(report, progress.BehindReport):
+            report.write(con)
+        progress.write(con, row)
+
+    out.writes.append(write)
 
 
 def _reserve(r: Run, step: Step, out: Outcome) -> None:
@@ -346,7 +381,126 @@ STEP_TYPES: dict[str, Callable[[Run, Step, Outcome], None]] = {
 }
 
 
+# -- the blueprint's whole budget -----------------------------------------------------------------------------
+
+
+@dataclass
+class BudgetPosition:
+    """What the blueprint has committed against its total budget: every channel's spend after the data day in the
+    segment (uncapped: the money left the business whichever step it is charged to), every step's LLM calls
+    (``ops.llm_calls``) and sends (their latest rows in ``ops.step_runs`` for the approved content; this step's
+    fresh figures)."""
+
+    budget_usd: float
+    parts: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def committed_usd(self) -> float:
+        return round(sum(self.parts.values()), 6)
+
+    @property
+    def headroom_usd(self) -> float:
+        return round(self.budget_usd - self.committed_usd, 6)
+
+    @property
+    def exceeded(self) -> bool:
+        return self.headroom_usd <= 0.005
+
+    def text(self) -> str:
+        parts = ", ".join(f"{k} {money(v)}" for k, v in self.parts.items() if abs(v) >= 0.005) or "nothing"
+        return f"{money(self.committed_usd)} committed of the blueprint's {money(self.budget_usd)} ({parts})"
+
+    def metadata(self) -> dict[str, float | str]:
+        return {
+            "blueprint_budget_usd": round(self.budget_usd, 2),
+            "committed_usd": round(self.committed_usd, 2),
+            "headroom_usd": round(self.headroom_usd, 2),
+            "how": "; ".join([self.text(), *self.notes]),
+        }
+
+
+def budget_position(
+    con: duckdb.DuckDBPyConnection,
+    bp: Blueprint,
+    settings: BlueprintSettings,
+    fresh: dict[str, tuple[float, float]] | None = None,
+) -> BudgetPosition:
+    """The blueprint's committed spend; ``fresh`` = {step id: (LLM $, send $)} replaces a step's latest row."""
+    assert bp.approval is not None
+    pos = BudgetPosition(bp.budget_usd)
+    r = Run(con, bp, settings)
+    for channel in sorted({str(s.params["channel"]) for s in bp.steps if s.type == "channel_budget"}):
+        try:
+            spent, _, _ = channel_spend(r, channel)
+        except Skip as exc:
+            pos.notes.append(f"{channel}: {exc}")
+            continue
+        pos.parts[f"{channel} ad spend"] = spent
+    latest = {row["step_id"]: row for row in ledger.latest(con, bp.blueprint_id, bp.approval.content_hash)}
+    sends = llm = 0.0
+    for s in bp.steps:
+        if fresh and s.id in fresh:
+            step_llm, step_sends = fresh[s.id]
+        else:  # LLM calls are paid when made: read them even for a step that has not run yet
+            step_llm = ledger.llm_part(con, bp.blueprint_id, s.id)[3]
+            step_sends = float(latest[s.id]["send_cost_usd"] or 0) if s.id in latest else 0.0
+        llm += step_llm
+        sends += step_sends
+    pos.parts["sends"] = round(sends, 9)
+    pos.parts["LLM"] = round(llm, 9)
+    return pos
+
+
+def _guard_budget(r: Run, step: Step, out: Outcome) -> None:
+    """Stop a spending step when the blueprint's committed spend reaches its total budget; a nurture send list is
+    also cut to what the remaining headroom pays for."""
+    if step.type not in SPENDING_TYPES or out.status not in ("ok", "stopped"):
+        return
+    pos = budget_position(r.con, r.bp, r.settings, {step.id: (out.cost.llm_cost_usd, out.cost.send_cost_usd)})
+    if pos.exceeded:
+        out.status = "stopped"
+        if step.type == "nurture_email":
+            out.members, out.rows = [], 0
+        out.detail.append(
+            f"blueprint budget reached: {pos.text()}; every spending step stops (raise the budget and approve "
+            "again, or pause the channels)"
+        )
+        return
+    cps = out.cost.cost_per_send_usd
+    if step.type == "nurture_email" and out.members and cps:
+        per_person = int(step.params["sends_per_person"])
+        fits = math.floor(pos.headroom_usd / (cps * per_person) + 1e-9)
+        if fits < len(out.members):
+            out.members = out.members[:fits]
+            out.rows = fits
+            out.detail.append(f"send list cut to {fits:,}: the blueprint's headroom is {money(pos.headroom_usd)}")
+            if fits == 0:
+                out.status = "stopped"
+
+
 # -- running ------------------------------------------------------------------------------------------------------
+
+TEST_SLEEP_ENV = "MOS_BLUEPRINT_TEST_SLEEP"
+TEST_SLEEP_MARK_ENV = "MOS_BLUEPRINT_TEST_SLEEP_MARK"
+
+
+def _test_sleep(step_id: str) -> None:
+    """Test hook (fault injection): ``MOS_BLUEPRINT_TEST_SLEEP="<step id>=<seconds>[,...]"`` makes the named step
+    sleep inside its write transaction (after its member list is written, before its ``ops.step_runs`` row), and
+    ``MOS_BLUEPRINT_TEST_SLEEP_MARK=<file>`` is created when the sleep starts — so a test can kill the run with a
+    half-written step and see the transaction leave nothing behind. Unset in normal use."""
+    spec = os.environ.get(TEST_SLEEP_ENV)
+    if not spec:
+        return
+    for part in spec.split(","):
+        name, _, seconds = part.partition("=")
+        if name.strip() == step_id:
+            mark = os.environ.get(TEST_SLEEP_MARK_ENV)
+            if mark:
+                with open(mark, "w") as fh:
+                    fh.write(f"{step_id} sleeping {seconds} s\n")
+            time.sleep(float(seconds or 0))
 
 
 def _now() -> datetime.datetime:
@@ -375,23 +529,15 @@ def execute_step(
         out.detail.append(f"after failed step {blocked_by}: run `mos blueprint resume {bp.blueprint_id}`")
     else:
         try:
-            STEP_TYPES[step.type](Run(con, bp, settings), step, out)
+            run = Run(con, bp, settings, run_id, now)
+            STEP_TYPES[step.type](run, step, out)
+            _guard_budget(run, step, out)
         except Skip as exc:
             out.status, out.members = "skipped", None
             out.detail.append(str(exc))
         except (duckdb.Error, KeyError, ValueError) as exc:
-            out.status, out.members = "failed", None
+            out.status, out.members, out.writes = "failed", None, []
             out.detail.append(f"{type(exc).__name__}: {' '.join(str(exc).split())}")
-    if out.members is not None:
-        with transaction(con):
-            con.execute(
-                "delete from ops.blueprint_members where blueprint_id = ? and step_id = ?", [bp.blueprint_id, step.id]
-            )
-            if out.members:
-                con.executemany(
-                    "insert into ops.blueprint_members values (?, ?, ?)",
-                    [(bp.blueprint_id, step.id, m) for m in out.members],
-                )
     if step.type in SPENDING_TYPES and c.total_usd > step.budget_usd + 0.005:
         out.detail.append(f"cost {money(c.total_usd)} is over the step's budget {money(step.budget_usd)}")
     assert bp.approval is not None
@@ -418,7 +564,22 @@ def execute_step(
         cost_usd=c.total_usd,
         detail="; ".join(out.detail) or None,
     )
-    ledger.append(con, row)
+    # One transaction: a run killed mid-step leaves neither a member list nor a progress row without its step row,
+    # so resume re-runs the step from scratch and nothing is written twice.
+    with transaction(con):
+        if out.members is not None:
+            con.execute(
+                "delete from ops.blueprint_members where blueprint_id = ? and step_id = ?", [bp.blueprint_id, step.id]
+            )
+            if out.members:
+                con.executemany(
+                    "insert into ops.blueprint_members values (?, ?, ?)",
+                    [(bp.blueprint_id, step.id, m) for m in out.members],
+                )
+        for write in out.writes:
+            write(con)
+        _test_sleep(step.id)
+        ledger.append(con, row)
     return row
 
 
@@ -443,6 +604,7 @@ def run_blueprint(
             continue
         blocker = next((failed[d] for d in step.depends_on if d in failed), None)
         row = execute_step(con, bp, step, settings, run_id, blocked_by=blocker, now=now)
+        alerts.check_run(con, bp, row, settings.alerts, now())
         if row.status == "failed":
             failed[step.id] = step.id
         elif blocker is not None:

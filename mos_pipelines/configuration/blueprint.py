@@ -62,12 +62,30 @@ class PlanSettings(Section):
     checkpoint_weekday: Text
 
 
+class AlertSettings(Section):
+    history_runs: Count  # the median of the step's last N successful runs (same blueprint, any run)
+    min_history: Count  # fewer successful runs than this before the run: no judgement yet
+    slower_factor: Positive  # a run slower than this multiple of the median duration alerts
+    costlier_factor: Positive  # a run costlier than this multiple of the median $ alerts
+    min_seconds: float = Field(ge=0)  # the median duration is taken as at least this (sub-second noise)
+    min_cost_usd: float = Field(ge=0)  # the median $ is taken as at least this
+
+
+class ProgressSettings(Section):
+    min_days: int = Field(ge=0)  # days of data into the horizon before "behind" can be said
+    behind_tolerance: float = Field(ge=0)  # behind: below the lower bound minus this share of the planned gain
+
+
 class BlueprintSettings(DomainSettings):
     metrics: dict[SnakeName, GoalMetric] = replace()
     intents: Intents
     segments: Segments
     goal: GoalSettings
     plan: PlanSettings
+    alerts: AlertSettings = AlertSettings(
+        history_runs=5, min_history=3, slower_factor=2.0, costlier_factor=2.0, min_seconds=1.0, min_cost_usd=1.0
+    )
+    progress: ProgressSettings = ProgressSettings(min_days=7, behind_tolerance=0.0)
 
     @field_validator("metrics")
     @classmethod

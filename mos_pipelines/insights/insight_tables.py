@@ -226,3 +226,37 @@ def record_feedback(
     status = {"useful": "useful", "not_useful": "not_useful", "mark_as_completed": "completed"}[verdict]
     con.execute("update insights.notifications set status = ? where notification_id = ?", [status, notification_id])
     return feedback_id
+
+
+NOTIFICATION_BASE_COLUMNS = (
+    "notification_id",
+    "created_at",
+    "source",
+    "severity",
+    "subject",
+    "title",
+    "message",
+    "metric",
+    "figure",
+    "previous_figure",
+    "suggested_action",
+    "status",
+)
+
+
+def write_notification(con: duckdb.DuckDBPyConnection, row: dict[str, Any]) -> str:
+    """One notification written directly by a capability (lookalike degradation, blueprint alerts) rather than
+    ranked by the insights run: the 12 base columns, plus any of the reader / insight columns (``reader_id``
+    addresses it to one reader). Same ``notification_id`` → replaced, so a re-run does not notify twice."""
+    ensure_tables(con)
+    known = set(NOTIFICATION_BASE_COLUMNS) | {c for c, _ in NOTIFICATION_EXTRA_COLUMNS}
+    unknown = set(row) - known
+    if unknown:
+        raise ValueError(f"insights.notifications has no column {', '.join(sorted(unknown))}")
+    values = {"status": "new", **row}
+    names = list(values)
+    con.execute(
+        f"insert or replace into insights.notifications ({', '.join(names)}) values ({', '.join('?' for _ in names)})",
+        [values[n] for n in names],
+    )
+    return str(values["notification_id"])
