@@ -1253,6 +1253,17 @@ def _simulate_blueprint(ref: str, days: int) -> None:
         "over what reached each person; sessions: paid sessions and email click-throughs bought.",
         soft_wrap=True,
     )
+    weeks = result.weekly(bp, load_blueprint().progress.min_days)
+    if not weeks.empty:
+        console.print(
+            "Week by week (the blueprint, drawn, against the plan's trajectory): "
+            + "; ".join(
+                f"day {w.day}: {w.new_customers} vs {w.planned_gain:g} [{w.lower_gain:g}–{w.upper_gain:g}]"
+                + (" BEHIND" if w.status == "behind" else "")
+                for w in weeks.itertuples()
+            ),
+            soft_wrap=True,
+        )
     mine, base = result.result("blueprint"), result.result("default_schedule")
     if goal is not None and goal > 0:
         console.print(

@@ -164,6 +164,7 @@ class PolicyResult:
     new_customers: int  # segment people without an earlier order who ordered (drawn)
     expected_new_customers: float  # the same, expected from the true probabilities of what reached them
     orders: int
+    daily_new: list[int] = field(default_factory=list)  # new customers so far, at the end of each day
 
     @property
     def per_thousand_usd(self) -> float:
@@ -186,6 +187,8 @@ def simulate(world: TruthWorld, policy: Policy, segment: np.ndarray, days: int) 
     region = people["region"].to_numpy()
     by_region = {r: np.flatnonzero(region == r) for r in REGIONS}
     paying = world.paying.copy()
+    eligible = segment & ~world.paying
+    daily_new: list[int] = []
     log_stay = np.zeros(n)  # sum of log(1 - p) over everything that reached a person (read for the eligible)
     sessions = orders = sends = 0
     ad_usd = 0.0
@@ -227,12 +230,21 @@ def simulate(world: TruthWorld, policy: Policy, segment: np.ndarray, days: int) 
             orders += int(converted.sum())
             paying[today[converted]] = True
             np.add.at(log_stay, today, np.log1p(-p_click * p_order))
-    eligible = segment & ~world.paying
+        daily_new.append(int((paying & eligible).sum()))
     new = int((paying & eligible).sum())
     expected = float((1 - np.exp(log_stay[eligible])).sum())
     spent = ad_usd + sends * policy.cost_per_send
     return PolicyResult(
-        policy.name, days, round(spent, 2), round(ad_usd, 2), sends, sessions, new, round(expected, 2), orders
+        policy.name,
+        days,
+        round(spent, 2),
+        round(ad_usd, 2),
+        sends,
+        sessions,
+        new,
+        round(expected, 2),
+        orders,
+        daily_new,
     )
 
 
@@ -343,6 +355,31 @@ class Comparison:
         if self.goal_gain is None:
             return None
         return self.goal_gain * min(self.days, self.horizon_days) / self.horizon_days
+
+    def weekly(self, bp: Blueprint, behind_from_day: int = 7) -> pd.DataFrame:
+        """The blueprint policy's new customers at the end of each week against the plan's trajectory (the same
+        line and interval `blueprints.progress` judges the warehouse by)."""
+        from mos_pipelines.blueprint.progress import start_day, trajectory
+
+        start = start_day(bp) or datetime.date.today()
+        baseline = float(bp.goal.get("baseline") or 0)
+        mine = self.result("blueprint")
+        rows = []
+        for day in [*range(7, self.days + 1, 7), *([self.days] if self.days % 7 else [])]:
+            _, _, planned, lower, upper = trajectory(bp, start + datetime.timedelta(days=day))
+            new = mine.daily_new[day - 1] if mine.daily_new else 0
+            status = "behind" if day >= behind_from_day and baseline + new < lower else "on track"
+            rows.append(
+                {
+                    "day": day,
+                    "new_customers": new,
+                    "planned_gain": round(planned - baseline, 1),
+                    "lower_gain": round(lower - baseline, 1),
+                    "upper_gain": round(upper - baseline, 1),
+                    "status": status,
+                }
+            )
+        return pd.DataFrame(rows)
 
     def frame(self) -> pd.DataFrame:
         rows = []

@@ -203,3 +203,20 @@ def test_truth_files_are_read_back(tmp_path) -> None:
     factor_eu = (0.2 + 0.3) / 2 / 0.25
     assert w.conversion[("paid_search", "EU")] == pytest.approx(0.05 / factor_eu)
     assert w.email["NA"][0] == pytest.approx(0.2)  # the best variant, no bounces on record
+
+
+def test_week_by_week_the_blueprint_is_judged_against_its_trajectory(blueprint) -> None:
+    world = make_world()
+    members, person_of = _eu_members(world)
+    result = bw.compare(world, blueprint, 30, members, person_of, 0.002)
+    mine = result.result("blueprint")
+    assert len(mine.daily_new) == 30 and mine.daily_new == sorted(mine.daily_new)
+    assert mine.daily_new[-1] == mine.new_customers
+    weeks = result.weekly(blueprint, behind_from_day=7)
+    assert weeks["day"].tolist() == [7, 14, 21, 28, 30]
+    assert weeks["new_customers"].tolist() == [mine.daily_new[d - 1] for d in (7, 14, 21, 28, 30)]
+    behind = weeks["new_customers"] < weeks["lower_gain"]
+    assert (weeks["status"] == "behind").tolist() == behind.tolist()
+    # the trajectory is linear from the baseline to the target over the horizon
+    gain = blueprint.goal["target"] - blueprint.goal["baseline"]
+    assert weeks["planned_gain"].tolist() == pytest.approx([round(gain * d / 91, 1) for d in (7, 14, 21, 28, 30)])
