@@ -140,6 +140,8 @@ def run(
         outcome = run_assets(select, console=console, log_file=log_file)
     except RunSelectionError as exc:
         fail(str(exc))
+    for run_id in outcome.released:
+        console.print(f"run {run_id} was killed: marked failed and its warehouse slot freed", soft_wrap=True)
     for line in outcome.not_loaded:
         err_console.print(f"[bold red]not loaded:[/] {line}", soft_wrap=True)
     if not outcome.success:
@@ -529,7 +531,7 @@ def _launch_blueprint(ref: str, resume: bool) -> None:
     from mos_pipelines.configuration import load_blueprint
     from mos_pipelines.defs import blueprint as wiring
     from mos_pipelines.defs import resources
-    from mos_pipelines.runner import QUIET_LOGS
+    from mos_pipelines.runner import QUIET_LOGS, launch_tags, release_killed_runs
 
     settings = configure_environment()
     path, bp = _approved_blueprint(ref)
@@ -547,7 +549,7 @@ def _launch_blueprint(ref: str, resume: bool) -> None:
     assets, job = wiring.from_file(path, load_blueprint().segments.table)
     definitions = dg.Definitions.merge(resources.resources(), dg.Definitions(assets=assets, jobs=[job]))
     instance = dg.DagsterInstance.get()
-    released, alive = wiring.release_killed_runs(instance, bp.blueprint_id)
+    released, alive = release_killed_runs(instance, wiring.job_name(bp.blueprint_id))
     if alive:
         fail(f"a run of {bp.blueprint_id} is still going ({', '.join(alive)}): wait for it or stop it first")
     for run_id in released:
@@ -560,7 +562,7 @@ def _launch_blueprint(ref: str, resume: bool) -> None:
         tags={
             "mos/launched_by": "cli",
             wiring.TAG: bp.blueprint_id,
-            **wiring.launch_tags(),
+            **launch_tags(),
             **({"mos/resume": "true"} if resume else {}),
         },
     )

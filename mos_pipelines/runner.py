@@ -7,6 +7,8 @@ its run history. Progress is read from the instance's event log while the run ex
 from __future__ import annotations
 
 import contextlib
+import os
+import socket
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -38,6 +40,7 @@ class RunOutcome:
     warnings: list[str] = field(default_factory=list)  # warning checks that did not pass (nothing was blocked)
     not_loaded: list[str] = field(default_factory=list)  # domains whose definitions did not load (and why)
     log_file: Path | None = None
+    released: list[str] = field(default_factory=list)  # earlier runs found killed: marked failed, pool slot freed
 
 
 def prepare_manifest() -> str | None:
@@ -138,6 +141,47 @@ def _watch(instance: dg.DagsterInstance, run_id: str, total: int, console: Conso
                 return
 
 
+PID_TAG = "mos/pid"
+HOST_TAG = "mos/host"
+
+
+def launch_tags() -> dict[str, str]:
+    """Tags of a run launched from this process (`mos run`, `mos activation run`, `mos blueprint run|resume`): who
+    runs it, so a later launch can tell a killed run from a live one."""
+    return {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def release_killed_runs(instance: dg.DagsterInstance, job_name: str | None = None) -> tuple[list[str], list[str]]:
+    """Runs still marked in progress whose launching process on this machine is gone (killed, out of memory):
+    marked failed and their claims on the warehouse pool freed — otherwise the next run waits for that slot
+    forever. Only runs carrying ``launch_tags`` (launched by `mos`); the daemon's and the UI's are left to Dagster.
+    Returns (released run ids, run ids still alive in another process)."""
+    released, alive = [], []
+    in_progress = [dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.NOT_STARTED]
+    runs = instance.get_runs(dg.RunsFilter(job_name=job_name, statuses=in_progress))
+    for run in runs:
+        pid, host = run.tags.get(PID_TAG), run.tags.get(HOST_TAG)
+        if pid is None or host != socket.gethostname() or int(pid) == os.getpid():
+            continue
+        if _alive(int(pid)):
+            alive.append(run.run_id)
+            continue
+        instance.report_run_failed(run, f"its process ({pid}) is gone: killed; released by the next launch")
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        released.append(run.run_id)
+    return released, alive
+
+
 def run_assets(select: str | None, console: Console | None = None, log_file: Path | None = None) -> RunOutcome:
     """Materialize the selection through the ``full_build`` job in this process.
 
@@ -149,6 +193,7 @@ def run_assets(select: str | None, console: Console | None = None, log_file: Pat
     keys = resolve_selection(definitions, select)
     job = definitions.resolve_job_def("full_build")
     instance = dg.DagsterInstance.get()
+    released, _ = release_killed_runs(instance)
     run_id = str(uuid.uuid4())
     done = threading.Event()
     watcher = None
@@ -165,13 +210,15 @@ def run_assets(select: str | None, console: Console | None = None, log_file: Pat
                 run_id=run_id,
                 raise_on_error=False,
                 run_config=FULL_LOGS if log_file else QUIET_LOGS,
-                tags={"mos/launched_by": "cli"},
+                tags={"mos/launched_by": "cli", **launch_tags()},
             )
         finally:
             done.set()
             if watcher is not None:
                 watcher.join()
-    outcome = RunOutcome(run_id=run_id, success=result.success, log_file=log_file, not_loaded=not_loaded)
+    outcome = RunOutcome(
+        run_id=run_id, success=result.success, log_file=log_file, not_loaded=not_loaded, released=released
+    )
     for event in result.all_events:
         if event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
             outcome.materialized += 1
@@ -220,6 +267,7 @@ def run_activation(destinations: list[str] | None = None, dry_run: bool = False)
     definitions = load_definitions()
     graph = definitions.resolve_asset_graph()
     instance = dg.DagsterInstance.get()
+    release_killed_runs(instance)
     outcomes = []
     for name in names:
         decision = decide(instance, graph, config, name, None, require_new=False)
@@ -232,7 +280,7 @@ def run_activation(destinations: list[str] | None = None, dry_run: bool = False)
             instance=instance,
             run_config=run_config,
             raise_on_error=False,
-            tags={"mos/launched_by": "cli", "mos/destination": name},
+            tags={"mos/launched_by": "cli", "mos/destination": name, **launch_tags()},
         )
         metadata = {}
         for event in result.all_events:

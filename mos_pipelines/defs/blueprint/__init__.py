@@ -198,52 +198,6 @@ def horizon_schedule(bp: Blueprint, job: "UnresolvedAssetJobDefinition") -> dg.S
     return _schedule
 
 
-PID_TAG = "mos/pid"
-HOST_TAG = "mos/host"
-
-
-def launch_tags() -> dict[str, str]:
-    """Tags of a run launched from this process (`mos blueprint run|resume`): who runs it, so a later launch can
-    tell a killed run from a live one."""
-    import os
-    import socket
-
-    return {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
-
-
-def _alive(pid: int) -> bool:
-    import os
-
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: alive
-        return True
-    return True
-
-
-def release_killed_runs(instance: dg.DagsterInstance, blueprint_id: str) -> tuple[list[str], list[str]]:
-    """Runs of the blueprint's job still marked in progress whose launching process is gone (killed): marked
-    failed, and their claim on the warehouse pool freed — otherwise the next run waits for that slot forever.
-    Returns (released run ids, run ids still alive in another process)."""
-    import socket
-
-    released, alive = [], []
-    in_progress = [dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.NOT_STARTED]
-    for run in instance.get_runs(dg.RunsFilter(job_name=job_name(blueprint_id), statuses=in_progress)):
-        pid, host = run.tags.get(PID_TAG), run.tags.get(HOST_TAG)
-        if pid is None or host != socket.gethostname():
-            continue  # not launched by `mos blueprint` on this machine: the daemon or the UI watches it
-        if _alive(int(pid)):
-            alive.append(run.run_id)
-            continue
-        instance.report_run_failed(run, f"its process ({pid}) is gone: killed; released by the next launch")
-        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
-        released.append(run.run_id)
-    return released, alive
-
-
 @dataclass
 class Built:
     assets: list[dg.AssetsDefinition] = field(default_factory=list)
