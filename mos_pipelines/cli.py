@@ -1392,7 +1392,9 @@ def policy_show(
     file: Annotated[
         Path | None, typer.Argument(help="A policy file merged over the bundled one (default: as read now).")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the version and the normalised content as JSON.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the version and the normalised content as JSON.")
+    ] = False,
 ) -> None:
     """The policy in effect: its version (a hash of the normalised content), its files and its rules."""
     configure_environment()
@@ -1402,6 +1404,7 @@ def policy_show(
     if as_json:
         print(json.dumps({"policy_version": settings.version(), "content": settings.content()}, indent=2))
         return
+
     def out(text: str, **style: str) -> None:
         console.print(text, markup=False, soft_wrap=True, highlight=False, **style)  # type: ignore[arg-type]
 
@@ -1445,8 +1448,10 @@ def policy_show(
     for channel, limit in c.caps.per_channel.items():
         out(f"  cap {channel}: {cap(limit)}")
     out(f"  cap all channels: {cap(c.caps.all_channels)}")
-    out(f"  quiet hours {c.quiet_hours.start}-{c.quiet_hours.end}; cool-down {c.cooldown.days:g} days after "
-        f"{', '.join(c.cooldown.after)}; default time zone {c.time_zones.default}")
+    out(
+        f"  quiet hours {c.quiet_hours.start}-{c.quiet_hours.end}; cool-down {c.cooldown.days:g} days after "
+        f"{', '.join(c.cooldown.after)}; default time zone {c.time_zones.default}"
+    )
     for name, action in c.actions.items():
         needs = [f"channel {action.channel}"]
         if action.consent:

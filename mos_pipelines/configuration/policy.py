@@ -216,7 +216,9 @@ class RoutingSettings(Section):
         for name, team in value.items():
             for index, rep in enumerate(team.reps):
                 if rep.id in seen:
-                    raise Invalid(f"each rep in one team ({rep.id!r} is also in {seen[rep.id]})", (name, "reps", index, "id"))
+                    raise Invalid(
+                        f"each rep in one team ({rep.id!r} is also in {seen[rep.id]})", (name, "reps", index, "id")
+                    )
                 seen[rep.id] = name
         return value
 
@@ -247,7 +249,9 @@ class RoutingSettings(Section):
                 ("rules", len(self.rules) - 1, "when"),
             )
         if last_rule.to == "owner":
-            raise Invalid("a team for the catch-all (not every lead has an owner)", ("rules", len(self.rules) - 1, "to"))
+            raise Invalid(
+                "a team for the catch-all (not every lead has an owner)", ("rules", len(self.rules) - 1, "to")
+            )
         return self
 
     def team_of(self, rep_id: str) -> str | None:

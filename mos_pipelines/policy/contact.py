@@ -157,7 +157,9 @@ def evaluate(
         req[name] = 0
     if len(counted):
         pairs = req[["_row", "customer_id", "at", "local_day", "time_zone", "channel"]].merge(
-            counted.assign(customer_id=counted["customer_id"].astype(str)).rename(columns={"channel": "contact_channel"}),
+            counted.assign(customer_id=counted["customer_id"].astype(str)).rename(
+                columns={"channel": "contact_channel"}
+            ),
             on="customer_id",
         )
         pairs = pairs[pd.to_datetime(pairs["contacted_at"]).astype("datetime64[us]") <= pairs["at"]]
@@ -168,15 +170,19 @@ def evaluate(
             same_day = age == 0
             week = (age >= 0) & (age <= 6)
             same_channel = pairs["contact_channel"] == pairs["channel"]
-            counts = pd.DataFrame(
-                {
-                    "_row": pairs["_row"],
-                    "contacts_day": same_day.astype(int),
-                    "contacts_7d": week.astype(int),
-                    "channel_contacts_day": (same_day & same_channel).astype(int),
-                    "channel_contacts_7d": (week & same_channel).astype(int),
-                }
-            ).groupby("_row").sum()
+            counts = (
+                pd.DataFrame(
+                    {
+                        "_row": pairs["_row"],
+                        "contacts_day": same_day.astype(int),
+                        "contacts_7d": week.astype(int),
+                        "channel_contacts_day": (same_day & same_channel).astype(int),
+                        "channel_contacts_7d": (week & same_channel).astype(int),
+                    }
+                )
+                .groupby("_row")
+                .sum()
+            )
             for name in counts.columns:
                 req[name] = req["_row"].map(counts[name]).fillna(0).astype(int)
 
@@ -324,7 +330,9 @@ def load_persons(con: duckdb.DuckDBPyConnection, settings: ContactSettings) -> t
     frame["time_zone"] = [z for z, _ in picked]
     frame["time_zone_source"] = [s for _, s in picked]
     if table_exists(con, "marts", "dim_customer_lifecycle"):
-        stages = con.execute("select cast(customer_id as varchar) as customer_id, lifecycle_stage from marts.dim_customer_lifecycle").df()
+        stages = con.execute(
+            "select cast(customer_id as varchar) as customer_id, lifecycle_stage from marts.dim_customer_lifecycle"
+        ).df()
         frame = frame.merge(stages, on="customer_id", how="left")
     else:
         frame["lifecycle_stage"] = None

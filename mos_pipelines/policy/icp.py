@@ -66,9 +66,7 @@ def _runs(con: duckdb.DuckDBPyConnection, sql: str) -> str | None:
     return None
 
 
-def usable_rules(
-    con: duckdb.DuckDBPyConnection, rules: tuple[FitRule, ...]
-) -> tuple[list[FitRule], list[SkippedPart]]:
+def usable_rules(con: duckdb.DuckDBPyConnection, rules: tuple[FitRule, ...]) -> tuple[list[FitRule], list[SkippedPart]]:
     """The rules the features table can evaluate, and the others with their reason."""
     columns = set(columns_of(con, *FEATURES))
     usable, skipped = [], []
@@ -113,7 +111,9 @@ def usable_signals(
                 )
             )
             continue
-        probe = _signal_sql(signal, "(select max(cast(\"" + signal.time_column + "\" as timestamp)) from " + signal.relation + ")", 1.0, 1)
+        probe = _signal_sql(
+            signal, '(select max(cast("' + signal.time_column + '" as timestamp)) from ' + signal.relation + ")", 1.0, 1
+        )
         error = _runs(con, f"select max(points) from ({probe})")
         if error:
             skipped.append(SkippedPart(f"signal:{signal.name}", f"cannot read {signal.relation} ({error})"))
@@ -123,7 +123,7 @@ def usable_signals(
 
 
 def _signal_sql(signal: Signal, as_of: str, half_life_days: float, lookback_days: int) -> str:
-    age_days = f'date_diff(\'second\', cast("{signal.time_column}" as timestamp), {as_of}) / 86400.0'
+    age_days = f"date_diff('second', cast(\"{signal.time_column}\" as timestamp), {as_of}) / 86400.0"
     where = f"({signal.where})" if signal.where else "true"
     return f"""
         select cast("{signal.customer_column}" as varchar) as customer_id, '{signal.name}' as signal,
@@ -141,9 +141,7 @@ def as_of(con: duckdb.DuckDBPyConnection, signals: list[Signal]) -> datetime.dat
         value = scalar(con, "select max(as_of_at) from marts.dim_customer_features")
         if value is not None:
             return value
-    latest = [
-        scalar(con, f'select max(cast("{s.time_column}" as timestamp)) from {s.relation}') for s in signals
-    ]
+    latest = [scalar(con, f'select max(cast("{s.time_column}" as timestamp)) from {s.relation}') for s in signals]
     latest = [v for v in latest if v is not None]
     return max(latest) if latest else None
 
@@ -160,9 +158,7 @@ def score(con: duckdb.DuckDBPyConnection, settings: IcpSettings, version: str, n
     account = '"account_key"' if "account_key" in columns else "cast(null as varchar)"
 
     fired = [f"case when coalesce({rule_predicate(r)}, false) then '{r.name}' end" for r in rules]
-    weights = " + ".join(
-        f"case when coalesce({rule_predicate(r)}, false) then {r.weight!r} else 0 end" for r in rules
-    )
+    weights = " + ".join(f"case when coalesce({rule_predicate(r)}, false) then {r.weight!r} else 0 end" for r in rules)
     total = sum(r.weight for r in rules)
     fit_score = f"100.0 * ({weights}) / {total!r}" if rules else "cast(null as double)"
     fired_list = f"list_filter([{', '.join(fired)}], lambda x: x is not null)" if fired else "cast([] as varchar[])"

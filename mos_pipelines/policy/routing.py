@@ -138,7 +138,9 @@ def load_owner_table(con: duckdb.DuckDBPyConnection, relation: str | None) -> tu
         return {}, [f"{relation} does not exist: owners come from earlier assignments only"]
     columns = set(columns_of(con, schema, table))
     if not {"account_key", "owner"} <= columns:
-        return {}, [f"{relation} needs the columns account_key and owner (it has {', '.join(sorted(columns))}); ignored"]
+        return {}, [
+            f"{relation} needs the columns account_key and owner (it has {', '.join(sorted(columns))}); ignored"
+        ]
     rows = con.execute(
         f"select account_key, owner from {relation} where account_key is not null and owner is not null "
         "order by account_key, owner"
@@ -188,9 +190,9 @@ def route(
     now = naive_utc(now)
     owner_table = owner_table or {}
     current = assignments[assignments["is_current"].astype(bool)] if len(assignments) else assignments
-    current_by_lead: dict[str, dict[str, Any]] = {
-        str(r["customer_id"]): r for r in current.to_dict("records")
-    } if len(current) else {}
+    current_by_lead: dict[str, dict[str, Any]] = (
+        {str(r["customer_id"]): r for r in current.to_dict("records")} if len(current) else {}
+    )
     history = assignments.groupby("customer_id").size().to_dict() if len(assignments) else {}
     lead_ids = set(leads["customer_id"].astype(str))
 
@@ -254,20 +256,21 @@ def route(
             continue
         if rule.to == "owner":
             assert owner is not None  # validation: an owner rule requires owned: true
-            rep_id: str | None = owner
+            rep_id = owner
             team_name = rep_team.get(owner)
             role = settings.teams[team_name].role if team_name else settings.ownership.owner_role
             how = f"the account's owner {owner}" + (" (owner table)" if account in owner_table else "")
         else:
             team_name = rule.to
-            rep_id, how = pick(team_name)
+            picked, how = pick(team_name)
             role = settings.teams[team_name].role
-            if rep_id is None:
+            if picked is None:
                 if previous is None:
                     outcome.waiting.append(Waiting(customer, rule.name, team_name, how))
                 else:
                     outcome.kept += 1  # a reroute that cannot happen yet leaves the lead where it is
                 continue
+            rep_id = picked
         sequence = int(history.get(customer, 0))
         history[customer] = sequence + 1
         assignment_id = _assignment_id(customer, sequence)

@@ -64,10 +64,16 @@ def test_a_routing_policy_without_a_catch_all_is_refused_with_file_key_and_line(
             "only the last rule may be the catch-all",
         ),
         ("    - {name: everyone, to: nobody}\n", "routing.rules[0].to", "`owner` or one of the teams"),
-        ("    - {name: everyone, when: {region: [EU]}, to: owner}\n    - {name: rest, to: bdr_global}\n",
-         "routing.rules[0].when", "`owned: true`"),
-        ("    - {name: everyone, when: {colour: [red]}, to: bdr_emea}\n    - {name: rest, to: bdr_global}\n",
-         "routing.rules[0].when.colour", "one of the keys tier, segment"),
+        (
+            "    - {name: everyone, when: {region: [EU]}, to: owner}\n    - {name: rest, to: bdr_global}\n",
+            "routing.rules[0].when",
+            "`owned: true`",
+        ),
+        (
+            "    - {name: everyone, when: {colour: [red]}, to: bdr_emea}\n    - {name: rest, to: bdr_global}\n",
+            "routing.rules[0].when.colour",
+            "one of the keys tier, segment",
+        ),
     ],
 )
 def test_routing_rule_errors_name_the_key(tmp_path: Path, rules: str, key: str, expected: str):
@@ -213,7 +219,9 @@ def test_icp_tiers_come_from_the_rules_that_fired_and_the_decayed_engagement(tmp
     assert set(scores["policy_version"]) == {"v1"}
     icp.write(con, result)
     tables.ensure_tables(con)
-    assert con.execute("select count(*) from policy.icp_scores where list_contains(fit_rules_fired, 'exec')").fetchone() == (2,)
+    assert con.execute(
+        "select count(*) from policy.icp_scores where list_contains(fit_rules_fired, 'exec')"
+    ).fetchone() == (2,)
 
 
 def test_a_rule_on_a_missing_column_is_skipped_with_its_reason_and_the_rest_are_scored(tmp_path: Path):
@@ -232,8 +240,10 @@ def test_a_rule_on_a_missing_column_is_skipped_with_its_reason_and_the_rest_are_
 
 
 def test_a_rule_whose_values_do_not_compare_with_the_column_is_skipped(tmp_path: Path):
-    body = ICP_ONLY.replace("{name: big, column: account_contact_count, min: 3, weight: 30}",
-                            "{name: big, column: account_contact_count, in: [large], weight: 30}")
+    body = ICP_ONLY.replace(
+        "{name: big, column: account_contact_count, min: 3, weight: 30}",
+        "{name: big, column: account_contact_count, in: [large], weight: 30}",
+    )
     settings = load_policy(write(tmp_path / "policy.yaml", body))
     result = icp.score(icp_db(features(), touchpoints()), settings.icp, "v1", NOW)
     assert [s.part for s in result.skipped] == ["fit_rule:big"]

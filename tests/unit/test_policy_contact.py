@@ -99,8 +99,15 @@ def test_the_all_channel_cap_counts_every_counted_channel(settings):
     result = contact.check("p", "nurture_email", at("2026-03-06T09:00"), people, sent, NO_CONVERSIONS, settings)
     assert result.reasons == ("all-channel cap 4/7 days reached (4 in the last 7 local days)",)
     # an uncapped action (an audience) is not stopped by caps
-    assert contact.check("p", "paid_retargeting", at("2026-03-06T09:00"), people.assign(
-        consents=[{"ad_personalization"}]), sent, NO_CONVERSIONS, settings).allowed
+    assert contact.check(
+        "p",
+        "paid_retargeting",
+        at("2026-03-06T09:00"),
+        people.assign(consents=[{"ad_personalization"}]),
+        sent,
+        NO_CONVERSIONS,
+        settings,
+    ).allowed
 
 
 def test_quiet_hours_are_the_persons_local_night(settings):
@@ -109,15 +116,19 @@ def test_quiet_hours_are_the_persons_local_night(settings):
     result = contact.check("ny", "nurture_email", night, people, contacts(), NO_CONVERSIONS, settings)
     assert result.reasons == ("quiet hours 22:00–06:00 in America/New_York (local time 23:00)",)
     assert contact.check("ny", "route_to_sales", night, people, contacts(), NO_CONVERSIONS, settings).allowed
-    assert contact.check("ny", "nurture_email", at("2026-03-02T15:00"), people, contacts(), NO_CONVERSIONS,
-                         settings).allowed
+    assert contact.check(
+        "ny", "nurture_email", at("2026-03-02T15:00"), people, contacts(), NO_CONVERSIONS, settings
+    ).allowed
 
 
 def test_no_action_marked_cooldown_within_the_cooldown_after_a_conversion(settings):
     people = persons(settings, ("p", None, "lead", "B", EMAIL))
     orders = pd.DataFrame(
-        {"customer_id": ["p", "p"], "conversion_type": ["order", "sign_up"],
-         "converted_at": [datetime.datetime(2026, 3, 1, 10), datetime.datetime(2026, 3, 8, 10)]}
+        {
+            "customer_id": ["p", "p"],
+            "conversion_type": ["order", "sign_up"],
+            "converted_at": [datetime.datetime(2026, 3, 1, 10), datetime.datetime(2026, 3, 8, 10)],
+        }
     )
     during = contact.check("p", "nurture_email", at("2026-03-05T12:00"), people, contacts(), orders, settings)
     assert not during.allowed and during.reasons[0].startswith("cool-down: converted at 2026-03-01 10:00 UTC")
@@ -133,8 +144,9 @@ def test_per_action_eligibility_names_every_reason(settings):
         "lifecycle stage customer is not one of lead, mql, sql, opportunity",
         "ICP tier D is not one of A, B, C",
     )
-    unknown = contact.check("ghost", "nurture_email", at("2026-03-02T12:00"), people, contacts(), NO_CONVERSIONS,
-                            settings)
+    unknown = contact.check(
+        "ghost", "nurture_email", at("2026-03-02T12:00"), people, contacts(), NO_CONVERSIONS, settings
+    )
     assert "no email_marketing consent" in unknown.reasons and unknown.time_zone == "UTC"
     with pytest.raises(KeyError, match="unknown action"):
         contact.check("p", "carrier_pigeon", at("2026-03-02T12:00"), people, contacts(), NO_CONVERSIONS, settings)

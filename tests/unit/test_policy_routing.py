@@ -59,7 +59,9 @@ def lead_frame(n: int, tier: str = "C", account: bool = False, start: int = 0) -
             "tier": tier,
             "region": "NA",
             "account_contact_count": 1,
-            "first_seen_at": [datetime.datetime(2026, 1, 1) + datetime.timedelta(minutes=i) for i in range(start, start + n)],
+            "first_seen_at": [
+                datetime.datetime(2026, 1, 1) + datetime.timedelta(minutes=i) for i in range(start, start + n)
+            ],
         }
     )
 

@@ -32,7 +32,10 @@ def _table(frame: pd.DataFrame, columns: list[str] | None = None, rows: int = 10
     key=["policy", "icp_scores"],
     group=GROUP,
     owner=OWNER,
-    deps=[["marts", "dim_customer_features"], *[list(d) for d in _SIGNAL_DEPS if list(d) != ["marts", "dim_customer_features"]]],
+    deps=[
+        ["marts", "dim_customer_features"],
+        *[list(d) for d in _SIGNAL_DEPS if list(d) != ["marts", "dim_customer_features"]],
+    ],
     parts="fit rules and engagement signals",
     description=(
         "One row per customer: `fit_score` (firmographic rules of `config/policy.yaml` icp.fit_rules with weights, "
@@ -100,9 +103,7 @@ def routing_assignments(context: dg.AssetExecutionContext, mos: MosHome) -> dg.M
             "rerouted": len(outcome.superseded),
             "kept": outcome.kept,
             "waiting": len(outcome.waiting),
-            "by_rule": dg.MetadataValue.json(
-                outcome.new["rule"].value_counts().to_dict() if len(outcome.new) else {}
-            ),
+            "by_rule": dg.MetadataValue.json(outcome.new["rule"].value_counts().to_dict() if len(outcome.new) else {}),
             "current_per_rep": _table(current, rows=50),
             "notes": md_list(outcome.notes),
             "preview": _table(outcome.new, ["customer_id", "rep_id", "role", "rule", "reason"]),
