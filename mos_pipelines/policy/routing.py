@@ -95,7 +95,11 @@ def load_leads(
             selected.append(f"f.{column}")
         else:
             selected.append(f"null as {column}")
-            notes.append(f"marts.dim_customer_features has no {column}: rules on it match no lead")
+            notes.append(
+                "marts.dim_customer_features has no first_seen_at: leads are taken in id order"
+                if column == "first_seen_at"
+                else f"marts.dim_customer_features has no {column}: rules on it match no lead"
+            )
     features_join = (
         "left join marts.dim_customer_features f on f.customer_id = l.customer_id"
         if features

@@ -221,3 +221,16 @@ def test_a_reroute_rule_takes_a_lead_that_now_matches_it_and_keeps_the_old_row(s
     # the catch-all does not reroute: a lead that drops back to tier C keeps its AE
     write_leads(con, lead_frame(3))
     assert routing.run(con, settings, BANDS, "v1", LATER).new.empty
+
+
+def test_an_unavailable_owner_does_not_take_the_lead_the_next_rule_does(settings):
+    leads = lead_frame(2, account=True)
+    con = warehouse(leads)
+    con.execute(
+        "create table policy.account_owners as select * from (values ('acct0', 'bdr_away'), ('acct1', 'ae_1')) "
+        "t(account_key, owner)"
+    )
+    routing.run(con, settings, BANDS, "v1", NOW)
+    rows = current(con).set_index("customer_id")
+    assert (rows.loc["p0001", "rule"], rows.loc["p0001", "rep_id"]) == ("owned_account", "ae_1")
+    assert rows.loc["p0000", "rule"] == "catch_all" and rows.loc["p0000", "rep_id"] != "bdr_away"
