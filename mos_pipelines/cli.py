@@ -1462,6 +1462,35 @@ def policy_show(
             needs.append(f"tiers {', '.join(action.tiers)}")
         needs += [k for k in ("capped", "quiet_hours", "cooldown") if getattr(action, k)]
         out(f"  action {name}: {'; '.join(needs)}")
+    _print_warehouse_versions(settings.version())
+
+
+def _print_warehouse_versions(active: str) -> None:
+    """The policy versions the warehouse's policy tables were written with (when there is a readable warehouse)."""
+    import duckdb
+
+    from mos_pipelines import warehouse
+
+    path = configure_environment().warehouse_path
+    if not path.exists():
+        return
+    try:
+        con = warehouse.connect(path, read_only=True)
+    except (warehouse.WarehouseError, duckdb.Error):
+        console.print(f"\n(the warehouse {path} is busy: versions in use not shown)", markup=False, soft_wrap=True)
+        return
+    try:
+        if not warehouse.table_exists(con, "policy", "versions"):
+            return
+        rows = con.execute(
+            "select policy_version, first_used_at from policy.versions order by first_used_at"
+        ).fetchall()
+    finally:
+        con.close()
+    console.print("\nversions in the warehouse (policy.versions):", markup=False, style="bold")
+    for version, first_used in rows:
+        mark = "  <- active" if version == active else ""
+        console.print(f"  {version}  first used {first_used:%Y-%m-%d %H:%M} UTC{mark}", markup=False)
 
 
 @policy_app.command("validate")
