@@ -15,7 +15,7 @@ import json
 import re
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from mos_pipelines.configuration.base import (
     Count,
@@ -48,6 +48,8 @@ LEVELS: tuple[str, ...] = ("high", "medium", "low")
 class FitRule(Section):
     """A firmographic rule over ``marts.dim_customer_features``: fires when the customer's ``column`` is one of
     ``in``, or lies within [``min``, ``max``]; a null value never fires."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, serialize_by_alias=True)  # dumped as `in`, as written
 
     name: SnakeName
     column: Identifier
