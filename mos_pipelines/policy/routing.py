@@ -336,6 +336,27 @@ def write(con: duckdb.DuckDBPyConnection, outcome: RoutingOutcome, now: datetime
             insert_frame(con, "policy.routing_assignments", frame)
 
 
+def rep_load(con: duckdb.DuckDBPyConnection, settings: RoutingSettings) -> pd.DataFrame:
+    """Per rep with current assignments: its team, current and open leads (still in a lead stage), capacity, and
+    whether it is over capacity (owners take their accounts' leads whatever their capacity)."""
+    ensure_tables(con)
+    stages = list(settings.lead_stages)
+    frame = con.execute(
+        f"""
+        select a.rep_id, count(*) as current_leads,
+               count(*) filter (where l.lifecycle_stage in ({", ".join("?" for _ in stages)})) as open_leads
+        from policy.routing_assignments a
+        left join marts.dim_customer_lifecycle l on l.customer_id = a.customer_id
+        where a.is_current group by a.rep_id order by a.rep_id""",
+        stages,
+    ).df()
+    capacity = {rep.id: rep.capacity for team in settings.teams.values() for rep in team.reps}
+    frame["team"] = [settings.team_of(r) for r in frame["rep_id"]]
+    frame["capacity"] = [capacity.get(r) for r in frame["rep_id"]]
+    frame["over_capacity"] = [c is not None and o > c for o, c in zip(frame["open_leads"], frame["capacity"])]
+    return frame
+
+
 def run(
     con: duckdb.DuckDBPyConnection,
     settings: RoutingSettings,

@@ -68,7 +68,7 @@ def test_the_policy_assets_write_their_tables_with_the_version(home: Path):
     [parts_check] = [c for c in result.get_asset_check_evaluations() if c.asset_key.path == ["policy", "icp_scores"]]
     assert not parts_check.passed  # a warning, never blocking
     routed = result.asset_materializations_for_node("policy__routing_assignments")[0].metadata
-    assert routed["routed"].value == 45 and routed["waiting"].value == 0
+    assert routed["routed"].value == 45 and routed["waiting"].value == 0 and routed["reps_over_capacity"].value == 0
 
     con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
     versions = {

@@ -234,3 +234,17 @@ def test_an_unavailable_owner_does_not_take_the_lead_the_next_rule_does(settings
     rows = current(con).set_index("customer_id")
     assert (rows.loc["p0001", "rule"], rows.loc["p0001", "rep_id"]) == ("owned_account", "ae_1")
     assert rows.loc["p0000", "rule"] == "catch_all" and rows.loc["p0000", "rep_id"] != "bdr_away"
+
+
+def test_an_owner_keeps_the_accounts_leads_beyond_capacity_and_the_load_says_so(tmp_path):
+    path = tmp_path / "policy.yaml"
+    path.write_text(POLICY.replace("{id: ae_1, weight: 1, capacity: 100}", "{id: ae_1, weight: 1, capacity: 1}"))
+    settings = load_policy(path).routing
+    leads = lead_frame(3).assign(account_key="acme")
+    con = warehouse(leads)
+    con.execute("create table policy.account_owners as select 'acme' as account_key, 'ae_1' as owner")
+    routing.run(con, settings, BANDS, "v1", NOW)
+    assert set(current(con)["rep_id"]) == {"ae_1"}
+    load = routing.rep_load(con, settings).set_index("rep_id")
+    assert (load.loc["ae_1", "open_leads"], load.loc["ae_1", "capacity"]) == (3, 1)
+    assert load.loc["ae_1", "over_capacity"] and load.loc["ae_1", "team"] == "ae"

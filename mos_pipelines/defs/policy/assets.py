@@ -88,10 +88,7 @@ def routing_assignments(context: dg.AssetExecutionContext, mos: MosHome) -> dg.M
     with mos.connect() as con:
         version = tables.record_version(con, settings, now)
         outcome = routing.run(con, settings.routing, bands, version, now)
-        current = con.execute(
-            "select rep_id, role, count(*) as leads from policy.routing_assignments where is_current "
-            "group by all order by rep_id"
-        ).df()
+        load = routing.rep_load(con, settings.routing)
         waiting: dict[str, list[routing.Waiting]] = {}
         for w in outcome.waiting:
             waiting.setdefault(w.team, []).append(w)
@@ -104,7 +101,8 @@ def routing_assignments(context: dg.AssetExecutionContext, mos: MosHome) -> dg.M
             "kept": outcome.kept,
             "waiting": len(outcome.waiting),
             "by_rule": dg.MetadataValue.json(outcome.new["rule"].value_counts().to_dict() if len(outcome.new) else {}),
-            "current_per_rep": _table(current, rows=50),
+            "reps": _table(load, rows=50),
+            "reps_over_capacity": int(load["over_capacity"].sum()),
             "notes": md_list(outcome.notes),
             "preview": _table(outcome.new, ["customer_id", "rep_id", "role", "rule", "reason"]),
         }
