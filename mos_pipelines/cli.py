@@ -1506,6 +1506,145 @@ def config_validate(
         raise typer.Exit(2)
 
 
+policy_app = typer.Typer(
+    help="Policy (config/policy.yaml): ICP fit and tiers, lead routing, contact caps; each version hashed."
+)
+app.add_typer(policy_app, name="policy")
+
+
+def _load_policy(file: Path | None):
+    from mos_pipelines.configuration import ConfigError, load_policy
+
+    try:
+        return load_policy(file)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            err_console.print(f"error: {problem}", markup=False, soft_wrap=True, highlight=False)
+        raise typer.Exit(2) from None
+
+
+@policy_app.command("show")
+def policy_show(
+    file: Annotated[
+        Path | None, typer.Argument(help="A policy file merged over the bundled one (default: as read now).")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the version and the normalised content as JSON.")
+    ] = False,
+) -> None:
+    """The policy in effect: its version (a hash of the normalised content), its files and its rules."""
+    configure_environment()
+    from mos_pipelines.configuration.errors import display_path
+
+    settings = _load_policy(file)
+    if as_json:
+        print(json.dumps({"policy_version": settings.version(), "content": settings.content()}, indent=2))
+        return
+
+    def out(text: str, **style: str) -> None:
+        console.print(text, markup=False, soft_wrap=True, highlight=False, **style)  # type: ignore[arg-type]
+
+    def cap(c) -> str:  # noqa: ANN001
+        per_day = f"{c.per_day}/day" if c.per_day is not None else "no daily cap"
+        return f"{per_day}, " + (f"{c.per_7_days}/7 days" if c.per_7_days is not None else "no weekly cap")
+
+    out(f"policy version {settings.version()}  ({' + '.join(display_path(f) for f in settings.files)})")
+    icp = settings.icp
+    out("\nICP fit rules (fit_score = 100 × weights fired / weights evaluated):", style="bold")
+    for rule in icp.fit_rules:
+        out(f"  {rule.name:<28} {rule.weight:>5g}  {rule.describe()}")
+    e = icp.engagement
+    out(f"engagement: half-life {e.half_life_days:g} days over {e.lookback_days} days", style="bold")
+    for signal in e.signals:
+        where = f" where {signal.where}" if signal.where else ""
+        out(f"  {signal.name:<28} {signal.weight:>5g}  {signal.relation}{where}")
+    t = icp.tiers
+    out(
+        f"tiers: fit high >= {t.fit.high:g}, medium >= {t.fit.medium:g}; engagement high >= "
+        f"{t.engagement.high:g}, medium >= {t.engagement.medium:g}; fit \\ engagement [high, medium, low]: "
+        + "; ".join(f"{level} {list(getattr(t.matrix, level))}" for level in ("high", "medium", "low")),
+        style="bold",
+    )
+    r = settings.routing
+    out(f"\nrouting: leads are stages {', '.join(r.lead_stages)}; first match wins", style="bold")
+    for index, rule in enumerate(r.rules, 1):
+        when = (
+            ", ".join(f"{k}={v}" if k == "owned" else f"{k} in {list(v)}" for k, v in rule.when.conditions().items())
+            if rule.when and not rule.is_catch_all
+            else "(catch-all)"
+        )
+        out(f"  {index}. {rule.name:<26} {when} -> {rule.to}{' (reroute)' if rule.reroute else ''}")
+    for name, team in r.teams.items():
+        reps = ", ".join(
+            f"{rep.id} w{rep.weight:g} cap {rep.capacity}{'' if rep.available else ' (away)'}" for rep in team.reps
+        )
+        out(f"  team {name} ({team.role}): {reps}")
+    c = settings.contact
+    out("\ncontact policy (local days of the person's time zone):", style="bold")
+    for channel, limit in c.caps.per_channel.items():
+        out(f"  cap {channel}: {cap(limit)}")
+    out(f"  cap all channels: {cap(c.caps.all_channels)}")
+    out(
+        f"  quiet hours {c.quiet_hours.start}-{c.quiet_hours.end}; cool-down {c.cooldown.days:g} days after "
+        f"{', '.join(c.cooldown.after)}; default time zone {c.time_zones.default}"
+    )
+    for name, action in c.actions.items():
+        needs = [f"channel {action.channel}"]
+        if action.consent:
+            needs.append(f"consent {action.consent}")
+        if action.stages:
+            needs.append(f"stages {', '.join(action.stages)}")
+        if action.tiers:
+            needs.append(f"tiers {', '.join(action.tiers)}")
+        needs += [k for k in ("capped", "quiet_hours", "cooldown") if getattr(action, k)]
+        out(f"  action {name}: {'; '.join(needs)}")
+    _print_warehouse_versions(settings.version())
+
+
+def _print_warehouse_versions(active: str) -> None:
+    """The policy versions the warehouse's policy tables were written with (when there is a readable warehouse)."""
+    import duckdb
+
+    from mos_pipelines import warehouse
+
+    path = configure_environment().warehouse_path
+    if not path.exists():
+        return
+    try:
+        con = warehouse.connect(path, read_only=True)
+    except (warehouse.WarehouseError, duckdb.Error):
+        console.print(f"\n(the warehouse {path} is busy: versions in use not shown)", markup=False, soft_wrap=True)
+        return
+    try:
+        if not warehouse.table_exists(con, "policy", "versions"):
+            return
+        rows = con.execute(
+            "select policy_version, first_used_at from policy.versions order by first_used_at"
+        ).fetchall()
+    finally:
+        con.close()
+    console.print("\nversions in the warehouse (policy.versions):", markup=False, style="bold")
+    for version, first_used in rows:
+        mark = "  <- active" if version == active else ""
+        console.print(f"  {version}  first used {first_used:%Y-%m-%d %H:%M} UTC{mark}", markup=False)
+
+
+@policy_app.command("validate")
+def policy_validate(
+    file: Annotated[
+        Path | None, typer.Argument(help="A policy file to check, merged over the bundled one (default: as read now).")
+    ] = None,
+) -> None:
+    """Check a policy file: every problem with file, key, line, expected and got (exit 2); else its version."""
+    configure_environment()
+    from mos_pipelines.configuration.errors import display_path
+
+    settings = _load_policy(file)
+    console.print(
+        f"ok  policy {settings.version()}  {' + '.join(display_path(f) for f in settings.files)}", markup=False
+    )
+
+
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []})
 def dbt(ctx: typer.Context) -> None:
     """Run dbt on the project with the configuration's vars: `mos dbt -- build --select fct_sessions`.

@@ -4,7 +4,7 @@ loader, one error (``ConfigError``: file, key, expected, got), and the vars dbt 
 - ``registry``: the files (one per domain), their models and override variables; ``load_<domain>()``.
 - ``loader``: YAML with line numbers, merging an override over the bundled file, pydantic errors as problems.
 - ``dbt``: every ``mos__*`` var for ``--vars``, including values other domains own.
-- ``activation``, ``blueprint``, ``experiments``, ``identity``, ``insights``, ``llm``, ``lookalike``, ``quality``, ``transform``: the models.
+- ``activation``, ``blueprint``, ``experiments``, ``identity``, ``insights``, ``llm``, ``lookalike``, ``policy``, ``quality``, ``transform``: the models.
 
 The layout of ``config/`` and who reads what: ``config/README.md``.
 """
@@ -20,6 +20,7 @@ from mos_pipelines.configuration.registry import (
     load_insights,
     load_llm,
     load_lookalike,
+    load_policy,
     load_quality,
     load_transform,
     provenance,
@@ -38,6 +39,7 @@ __all__ = [
     "load_insights",
     "load_llm",
     "load_lookalike",
+    "load_policy",
     "load_quality",
     "load_transform",
 ]

@@ -18,6 +18,7 @@ from mos_pipelines.configuration.insights import InsightsSettings
 from mos_pipelines.configuration.llm import LLMSettings
 from mos_pipelines.configuration.loader import Document, format_key, leaves, load_documents, read_document, source_of
 from mos_pipelines.configuration.lookalike import LookalikeSettings
+from mos_pipelines.configuration.policy import PolicySettings
 from mos_pipelines.configuration.quality import QualitySettings
 from mos_pipelines.configuration.transform import TransformSettings
 from mos_pipelines.settings import PROJECT_ROOT
@@ -90,6 +91,14 @@ DOMAINS: dict[str, Domain] = {
             LookalikeSettings,
             "lookalike model settings, degradation limits, audiences",
             "mos_pipelines.lookalike (ml.lookalike_scores, `mos lookalike score`)",
+        ),
+        Domain(
+            "policy",
+            PolicySettings,
+            "ICP fit rules, engagement decay and tiers; lead routing rules, teams and reps; contact caps, quiet "
+            "hours, cool-down, time zones and per-action eligibility",
+            "mos_pipelines.policy (policy.icp_scores, policy.routing_assignments, policy.contact_eligibility, "
+            "`mos policy`)",
         ),
         Domain(
             "quality",
@@ -173,6 +182,10 @@ def load_llm(path: Path | str | None = None) -> LLMSettings:
 
 def load_lookalike(path: Path | str | None = None) -> LookalikeSettings:
     return load("lookalike", path)
+
+
+def load_policy(path: Path | str | None = None) -> PolicySettings:
+    return load("policy", path)
 
 
 def load_quality(path: Path | str | None = None) -> QualitySettings:

@@ -1,0 +1,152 @@
+"""``policy.icp_scores`` → ``policy.routing_assignments`` and ``policy.contact_eligibility`` (group ``policy``)."""
+
+import datetime
+
+import dagster as dg
+import pandas as pd
+
+from mos_pipelines.configuration import load_policy, load_transform
+from mos_pipelines.defs._common import md_list, partial_result, warehouse_asset
+from mos_pipelines.defs.resources import MosHome
+from mos_pipelines.policy import contact, icp, routing, tables
+from mos_pipelines.skipped import SkippedPart
+
+OWNER = "team:revenue-operations"
+GROUP = "policy"
+
+# the relations the engagement signals read, as they are configured when the definitions load
+_SIGNAL_DEPS = sorted({tuple(s.relation.split(".")) for s in load_policy().icp.engagement.signals})
+
+
+def _table(frame: pd.DataFrame, columns: list[str] | None = None, rows: int = 10) -> dg.MetadataValue:
+    """The first rows of ``frame`` as a markdown table."""
+    if frame.empty:
+        return dg.MetadataValue.md("none")
+    shown = frame[columns or list(frame.columns)].head(rows)
+    lines = ["| " + " | ".join(shown.columns) + " |", "|" + "---|" * len(shown.columns)]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in shown.itertuples(index=False)]
+    return dg.MetadataValue.md("\n".join(lines))
+
+
+@warehouse_asset(
+    key=["policy", "icp_scores"],
+    group=GROUP,
+    owner=OWNER,
+    deps=[
+        ["marts", "dim_customer_features"],
+        *[list(d) for d in _SIGNAL_DEPS if list(d) != ["marts", "dim_customer_features"]],
+    ],
+    parts="fit rules and engagement signals",
+    description=(
+        "One row per customer: `fit_score` (firmographic rules of `config/policy.yaml` icp.fit_rules with weights, "
+        "0–100), `engagement_score` (signals with exponential decay, half-life in days, up to the data's as-of "
+        "time), their levels, `tier` A–D from the tier matrix, the rules that fired and were evaluated, and "
+        "`policy_version`. A rule or signal the warehouse cannot evaluate is skipped with the reason."
+    ),
+)
+def icp_scores(context: dg.AssetExecutionContext, mos: MosHome) -> dg.MaterializeResult:
+    settings = load_policy()
+    now = datetime.datetime.now(datetime.UTC)
+    with mos.connect() as con:
+        version = tables.record_version(con, settings, now)
+        result = icp.score(con, settings.icp, version, now)
+        icp.write(con, result)
+        tiers = result.scores["tier"].value_counts().sort_index()
+        metadata = {
+            "dagster/row_count": len(result.scores),
+            "policy_version": version,
+            "as_of_at": str(result.as_of_at),
+            "fit_rules_evaluated": ", ".join(result.evaluated_rules) or "none",
+            "signals": ", ".join(result.signals) or "none",
+            **{f"tier_{tier}": int(count) for tier, count in tiers.items()},
+            "preview": _table(
+                result.scores, ["customer_id", "fit_score", "engagement_score", "tier", "fit_rules_fired"]
+            ),
+        }
+        return partial_result(context, con, metadata, result.skipped)
+
+
+@warehouse_asset(
+    key=["policy", "routing_assignments"],
+    group=GROUP,
+    owner=OWNER,
+    deps=[["policy", "icp_scores"], ["marts", "dim_customer_lifecycle"], ["marts", "dim_customer_features"]],
+    parts="teams",
+    description=(
+        "Lead routing: every lead (a customer in `routing.lead_stages`) is routed once by the first matching rule "
+        "of `config/policy.yaml` (a catch-all last) to its account's owner or to a team's rep by weighted round "
+        "robin with capacity, skipping unavailable reps; `rep_id, team, role (AE/BDR), rule, reason, assigned_at, "
+        "policy_version`. A re-run routes only new leads (and those a `reroute` rule takes); earlier assignments "
+        "stay, replaced ones are kept with `is_current = false`. A team whose reps are all full or away is a "
+        "skipped part: its leads wait for the next run."
+    ),
+)
+def routing_assignments(context: dg.AssetExecutionContext, mos: MosHome) -> dg.MaterializeResult:
+    settings = load_policy()
+    bands = load_transform().mos__marketing_customer_segments
+    now = datetime.datetime.now(datetime.UTC)
+    with mos.connect() as con:
+        version = tables.record_version(con, settings, now)
+        outcome = routing.run(con, settings.routing, bands, version, now)
+        load = routing.rep_load(con, settings.routing)
+        waiting: dict[str, list[routing.Waiting]] = {}
+        for w in outcome.waiting:
+            waiting.setdefault(w.team, []).append(w)
+        skips = [SkippedPart(team, f"{len(items)} lead(s) wait: {items[0].reason}") for team, items in waiting.items()]
+        metadata = {
+            "dagster/row_count": len(outcome.new),
+            "policy_version": version,
+            "routed": len(outcome.new),
+            "rerouted": len(outcome.superseded),
+            "kept": outcome.kept,
+            "waiting": len(outcome.waiting),
+            "by_rule": dg.MetadataValue.json(outcome.new["rule"].value_counts().to_dict() if len(outcome.new) else {}),
+            "reps": _table(load, rows=50),
+            "reps_over_capacity": int(load["over_capacity"].sum()),
+            "notes": md_list(outcome.notes),
+            "preview": _table(outcome.new, ["customer_id", "rep_id", "role", "rule", "reason"]),
+        }
+        return partial_result(context, con, metadata, skips)
+
+
+@warehouse_asset(
+    key=["policy", "contact_eligibility"],
+    group=GROUP,
+    owner=OWNER,
+    deps=[
+        ["policy", "icp_scores"],
+        ["marts", "dim_customer_features"],
+        ["marts", "dim_customer_lifecycle"],
+        ["marts", "dim_customer_consents"],
+        ["marts", "fct_conversions"],
+    ],
+    description=(
+        "Per customer × action of `config/policy.yaml` contact.actions, at materialization time: `allowed` and "
+        "every `reasons` it is not (lifecycle stage, ICP tier, consent, frequency caps per channel and across "
+        "channels counted on the person's local days, quiet hours in their time zone, cool-down after a "
+        "conversion), with the counts, the time zone and where it came from, and `policy_version`. Contacts are "
+        "the acknowledged sends of `ops.activation_attempts`. Read by decisioning (next slice)."
+    ),
+)
+def contact_eligibility(context: dg.AssetExecutionContext, mos: MosHome) -> dg.MaterializeResult:
+    settings = load_policy()
+    now = datetime.datetime.now(datetime.UTC)
+    with mos.connect() as con:
+        version = tables.record_version(con, settings, now)
+        frame, notes = contact.eligibility_table(con, settings.contact, version, now)
+    for note in notes:
+        context.log.warning(note)
+    allowed = frame.groupby("action")["allowed"].agg(["sum", "count"]) if len(frame) else None
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(frame),
+            "policy_version": version,
+            "evaluated_at": str(tables.naive_utc(now)),
+            **(
+                {f"allowed/{action}": f"{int(r['sum'])} of {int(r['count'])}" for action, r in allowed.iterrows()}
+                if allowed is not None
+                else {}
+            ),
+            "notes": md_list(notes),
+        }
+    )

@@ -1,0 +1,385 @@
+"""Contact policy: may this action reach this person at this time, and if not, why.
+
+``evaluate`` is the one implementation: requests (customer, action, UTC time) in, one row each out with
+``allowed`` and ``reasons``, from
+
+- the person (time zone, lifecycle stage, ICP tier, consents: ``persons``),
+- the contact ledger (``contacts``: customer, channel, UTC time of every acknowledged send),
+- conversions (``conversions``: customer, type, UTC time).
+
+Caps are counted on the person's local calendar days (``per_day``: the local day of the request; ``per_7_days``:
+that day and the 6 before), contacts after the request's time never count, and the request itself is the
+one that would exceed: a cap of 3 allows a request after 2 contacts and refuses one after 3. ``check`` asks for
+one person; ``eligibility_table`` builds ``policy.contact_eligibility`` for every customer and action.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import importlib.resources
+import zoneinfo
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from mos_pipelines.configuration.policy import Cap, ContactSettings
+from mos_pipelines.policy.tables import ensure_tables, naive_utc
+from mos_pipelines.warehouse import columns_of, insert_frame, table_exists, transaction
+
+PERSON_COLUMNS = ("customer_id", "time_zone", "time_zone_source", "lifecycle_stage", "tier", "consents")
+
+
+# -- time zones ------------------------------------------------------------------------------------------------
+
+
+@functools.cache
+def tz_database_zones() -> dict[str, tuple[str, ...]]:
+    """Country (ISO 3166 alpha-2) -> its zones in the tz database's ``zone.tab`` order (most populous first where
+    geography allows), from the ``tzdata`` package or the system's zoneinfo."""
+    text = None
+    try:
+        text = (importlib.resources.files("tzdata") / "zoneinfo" / "zone.tab").read_text()
+    except (ModuleNotFoundError, FileNotFoundError, OSError):
+        for folder in zoneinfo.TZPATH:
+            path = Path(folder) / "zone.tab"
+            if path.exists():
+                text = path.read_text()
+                break
+    zones: dict[str, list[str]] = {}
+    for line in (text or "").splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        parts = line.split("\t")
+        if len(parts) >= 3:
+            zones.setdefault(parts[0].upper(), []).append(parts[2])
+    return {country: tuple(z) for country, z in zones.items()}
+
+
+def zone_for(country: str | None, explicit: str | None, settings: ContactSettings) -> tuple[str, str]:
+    """(IANA zone, where it came from) for a person: an explicit valid zone, else the country's, else default."""
+    if explicit:
+        try:
+            zoneinfo.ZoneInfo(explicit)
+            return explicit, "explicit"
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            pass
+    if country:
+        code = country.strip().upper()
+        if code in settings.time_zones.by_country:
+            return settings.time_zones.by_country[code], f"country {code} (policy.yaml by_country)"
+        zones = tz_database_zones().get(code)
+        if zones:
+            return zones[0], f"country {code} (tz database)"
+    return settings.time_zones.default, "default"
+
+
+def local_times(utc: pd.Series, zones: pd.Series) -> pd.Series:
+    """Naive UTC times as naive local wall-clock times in each row's zone (vectorised per zone)."""
+    out = pd.Series(pd.NaT, index=utc.index, dtype="datetime64[us]")
+    stamps = pd.to_datetime(utc).astype("datetime64[us]")
+    for zone, index in zones.groupby(zones).groups.items():
+        converted = stamps.loc[index].dt.tz_localize("UTC").dt.tz_convert(str(zone)).dt.tz_localize(None)
+        out.loc[index] = converted.astype("datetime64[us]")
+    return out
+
+
+# -- evaluation ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Eligibility:
+    allowed: bool
+    reasons: tuple[str, ...]
+    local_time: datetime.datetime
+    time_zone: str
+
+
+def _in_quiet_hours(local: pd.Series, settings: ContactSettings) -> pd.Series:
+    start, end = settings.quiet_hours.bounds()
+    minutes = local.dt.hour * 60 + local.dt.minute
+    s, e = start.hour * 60 + start.minute, end.hour * 60 + end.minute
+    if s == e:
+        return pd.Series(False, index=local.index)
+    if s < e:
+        return (minutes >= s) & (minutes < e)
+    return (minutes >= s) | (minutes < e)
+
+
+def _cap_reasons(day: int, week: int, cap: Cap | None, what: str) -> list[str]:
+    """Why a request after ``day`` contacts today and ``week`` in 7 local days would break ``cap``."""
+    reasons: list[str] = []
+    if cap is None:
+        return reasons
+    if cap.per_day is not None and day >= cap.per_day:
+        reasons.append(f"{what} cap {cap.per_day}/day reached ({day} today, local time)")
+    if cap.per_7_days is not None and week >= cap.per_7_days:
+        reasons.append(f"{what} cap {cap.per_7_days}/7 days reached ({week} in the last 7 local days)")
+    return reasons
+
+
+def evaluate(
+    requests: pd.DataFrame,
+    persons: pd.DataFrame,
+    contacts: pd.DataFrame,
+    conversions: pd.DataFrame,
+    settings: ContactSettings,
+) -> pd.DataFrame:
+    """One row per request (``customer_id``, ``action``, ``at``: naive UTC) with ``allowed`` and ``reasons``.
+
+    ``persons``: ``customer_id, time_zone, lifecycle_stage, tier, consents`` (a set of consented purposes; a
+    person missing from it has none, no stage and no tier, and the default time zone). ``contacts``:
+    ``customer_id, channel, contacted_at``. ``conversions``: ``customer_id, conversion_type, converted_at``."""
+    req = requests[["customer_id", "action", "at"]].copy().reset_index(drop=True)
+    unknown = sorted(set(req["action"]) - set(settings.actions))
+    if unknown:
+        raise KeyError(f"unknown action(s) {', '.join(unknown)}: expected one of {', '.join(settings.actions)}")
+    req["customer_id"] = req["customer_id"].astype(str)
+    req["at"] = pd.to_datetime(req["at"]).astype("datetime64[us]")
+    people = persons.copy()
+    people["customer_id"] = people["customer_id"].astype(str)
+    req = req.merge(people, on="customer_id", how="left")
+    missing_zone = req["time_zone"].isna()
+    req.loc[missing_zone, "time_zone"] = settings.time_zones.default
+    if "time_zone_source" not in req:
+        req["time_zone_source"] = "given"
+    req.loc[missing_zone, "time_zone_source"] = "default"
+    req["channel"] = req["action"].map({name: a.channel for name, a in settings.actions.items()})
+    req["local_time"] = local_times(req["at"], req["time_zone"])
+    req["local_day"] = req["local_time"].dt.normalize()
+    req["_row"] = range(len(req))
+
+    # contacts on the person's local days, up to the request's time
+    counted = contacts[contacts["channel"].isin(settings.counted_channels)] if len(contacts) else contacts
+    for name in ("channel_contacts_day", "channel_contacts_7d", "contacts_day", "contacts_7d"):
+        req[name] = 0
+    if len(counted):
+        pairs = req[["_row", "customer_id", "at", "local_day", "time_zone", "channel"]].merge(
+            counted.assign(customer_id=counted["customer_id"].astype(str)).rename(
+                columns={"channel": "contact_channel"}
+            ),
+            on="customer_id",
+        )
+        pairs = pairs[pd.to_datetime(pairs["contacted_at"]).astype("datetime64[us]") <= pairs["at"]]
+        if len(pairs):
+            pairs = pairs.reset_index(drop=True)
+            contact_day = local_times(pairs["contacted_at"], pairs["time_zone"]).dt.normalize()
+            age = (pairs["local_day"] - contact_day).dt.days
+            same_day = age == 0
+            week = (age >= 0) & (age <= 6)
+            same_channel = pairs["contact_channel"] == pairs["channel"]
+            counts = (
+                pd.DataFrame(
+                    {
+                        "_row": pairs["_row"],
+                        "contacts_day": same_day.astype(int),
+                        "contacts_7d": week.astype(int),
+                        "channel_contacts_day": (same_day & same_channel).astype(int),
+                        "channel_contacts_7d": (week & same_channel).astype(int),
+                    }
+                )
+                .groupby("_row")
+                .sum()
+            )
+            for name in counts.columns:
+                req[name] = req["_row"].map(counts[name]).fillna(0).astype(int)
+
+    # the latest conversion that starts a cool-down, at or before the request
+    req["last_conversion_at"] = pd.Series(pd.NaT, index=req.index, dtype="datetime64[us]")
+    relevant = (
+        conversions[conversions["conversion_type"].isin(settings.cooldown.after)] if len(conversions) else conversions
+    )
+    if len(relevant):
+        pairs = req[["_row", "customer_id", "at"]].merge(
+            relevant.assign(customer_id=relevant["customer_id"].astype(str)), on="customer_id"
+        )
+        pairs["converted_at"] = pd.to_datetime(pairs["converted_at"]).astype("datetime64[us]")
+        pairs = pairs[pairs["converted_at"] <= pairs["at"]]
+        if len(pairs):
+            latest = pairs.groupby("_row")["converted_at"].max()
+            req["last_conversion_at"] = req["_row"].map(latest).astype("datetime64[us]")
+
+    quiet = _in_quiet_hours(req["local_time"], settings)
+    cooldown_until = req["last_conversion_at"] + pd.to_timedelta(settings.cooldown.days, unit="D")
+    in_cooldown = req["last_conversion_at"].notna() & (req["at"] < cooldown_until)
+    quiet_rows, cooldown_rows = quiet.tolist(), in_cooldown.tolist()
+    reasons: list[list[str]] = [[] for _ in range(len(req))]
+    for i, row in enumerate(req.itertuples(index=False)):
+        action = settings.actions[row.action]
+        why = reasons[i]
+        if action.stages is not None and row.lifecycle_stage not in action.stages:
+            stage = row.lifecycle_stage if isinstance(row.lifecycle_stage, str) else "unknown"
+            why.append(f"lifecycle stage {stage} is not one of {', '.join(action.stages)}")
+        if action.tiers is not None and row.tier not in action.tiers:
+            tier = row.tier if isinstance(row.tier, str) else "unknown"
+            why.append(f"ICP tier {tier} is not one of {', '.join(action.tiers)}")
+        if action.consent is not None:
+            consents = row.consents if isinstance(row.consents, (set, frozenset, list, tuple)) else ()
+            if action.consent not in consents:
+                why.append(f"no {action.consent} consent")
+        if action.quiet_hours and quiet_rows[i]:
+            why.append(
+                f"quiet hours {settings.quiet_hours.start}–{settings.quiet_hours.end} in {row.time_zone} "
+                f"(local time {row.local_time:%H:%M})"
+            )
+        if action.cooldown and cooldown_rows[i]:
+            why.append(
+                f"cool-down: converted at {row.last_conversion_at:%Y-%m-%d %H:%M} UTC, "
+                f"{settings.cooldown.days:g} days before the next action"
+            )
+        if action.capped:
+            if action.channel in settings.counted_channels:
+                why += _cap_reasons(
+                    row.channel_contacts_day,
+                    row.channel_contacts_7d,
+                    settings.caps.per_channel.get(action.channel),
+                    action.channel,
+                )
+            why += _cap_reasons(row.contacts_day, row.contacts_7d, settings.caps.all_channels, "all-channel")
+    req["reasons"] = reasons
+    req["allowed"] = [not r for r in reasons]
+    return req[
+        [
+            "customer_id",
+            "action",
+            "at",
+            "channel",
+            "allowed",
+            "reasons",
+            "time_zone",
+            "time_zone_source",
+            "local_time",
+            "channel_contacts_day",
+            "channel_contacts_7d",
+            "contacts_day",
+            "contacts_7d",
+            "last_conversion_at",
+        ]
+    ]
+
+
+def check(
+    customer_id: str,
+    action: str,
+    at: datetime.datetime,
+    persons: pd.DataFrame,
+    contacts: pd.DataFrame,
+    conversions: pd.DataFrame,
+    settings: ContactSettings,
+) -> Eligibility:
+    """May ``action`` reach ``customer_id`` at ``at`` (UTC)? With every reason it may not."""
+    row = evaluate(
+        pd.DataFrame({"customer_id": [customer_id], "action": [action], "at": [naive_utc(at)]}),
+        persons,
+        contacts,
+        conversions,
+        settings,
+    ).iloc[0]
+    return Eligibility(bool(row["allowed"]), tuple(row["reasons"]), row["local_time"].to_pydatetime(), row["time_zone"])
+
+
+# -- the warehouse ---------------------------------------------------------------------------------------------
+
+
+def load_contacts(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Acknowledged sends of the activation ledger, per customer: ``customer_id, channel, contacted_at``."""
+    if not (table_exists(con, "ops", "activation_attempts") and table_exists(con, "ops", "activation_ledger")):
+        return pd.DataFrame({"customer_id": [], "channel": [], "contacted_at": []})
+    return con.execute(
+        """
+        select distinct l.customer_id, a.channel, a.attempted_at as contacted_at
+        from ops.activation_attempts a
+        inner join ops.activation_ledger l on l.destination = a.destination and l.record_key = a.record_key
+        where a.status = 'acknowledged' and coalesce(a.operation, 'upsert') = 'upsert' and l.customer_id is not null
+        """
+    ).df()
+
+
+def load_conversions(con: duckdb.DuckDBPyConnection, types: tuple[str, ...]) -> pd.DataFrame:
+    if not table_exists(con, "marts", "fct_conversions"):
+        return pd.DataFrame({"customer_id": [], "conversion_type": [], "converted_at": []})
+    placeholders = ", ".join("?" for _ in types)
+    return con.execute(
+        "select customer_id, conversion_type, converted_at from marts.fct_conversions "
+        f"where customer_id is not null and conversion_type in ({placeholders})",
+        list(types),
+    ).df()
+
+
+def load_persons(con: duckdb.DuckDBPyConnection, settings: ContactSettings) -> tuple[pd.DataFrame, list[str]]:
+    """Every customer of ``marts.dim_customer_features`` with what the contact policy reads about them."""
+    notes: list[str] = []
+    features = set(columns_of(con, "marts", "dim_customer_features"))
+    if not features:
+        raise RuntimeError("marts.dim_customer_features does not exist: build the customer marts first")
+    country = "country_code" if "country_code" in features else "cast(null as varchar)"
+    explicit = "time_zone" if "time_zone" in features else "cast(null as varchar)"
+    frame = con.execute(
+        f"select cast(customer_id as varchar) as customer_id, {country} as country_code, {explicit} as explicit_zone "
+        "from marts.dim_customer_features order by customer_id"
+    ).df()
+    if "country_code" not in features:
+        notes.append("marts.dim_customer_features has no country_code: every person gets the default time zone")
+    zones = {
+        (c, e): zone_for(c if isinstance(c, str) else None, e if isinstance(e, str) else None, settings)
+        for c, e in frame[["country_code", "explicit_zone"]].drop_duplicates().itertuples(index=False)
+    }
+    picked = [zones[(c, e)] for c, e in frame[["country_code", "explicit_zone"]].itertuples(index=False)]
+    frame["time_zone"] = [z for z, _ in picked]
+    frame["time_zone_source"] = [s for _, s in picked]
+    if table_exists(con, "marts", "dim_customer_lifecycle"):
+        stages = con.execute(
+            "select cast(customer_id as varchar) as customer_id, lifecycle_stage from marts.dim_customer_lifecycle"
+        ).df()
+        frame = frame.merge(stages, on="customer_id", how="left")
+    else:
+        frame["lifecycle_stage"] = None
+        notes.append("marts.dim_customer_lifecycle does not exist: actions limited to stages allow no one")
+    if table_exists(con, "policy", "icp_scores"):
+        tiers = con.execute("select customer_id, tier from policy.icp_scores").df()
+        frame = frame.merge(tiers, on="customer_id", how="left")
+    else:
+        frame["tier"] = None
+        notes.append("policy.icp_scores does not exist: actions limited to tiers allow no one")
+    if table_exists(con, "marts", "dim_customer_consents"):
+        consented = con.execute(
+            "select cast(customer_id as varchar) as customer_id, list(distinct purpose order by purpose) as consents "
+            "from marts.dim_customer_consents where is_consented group by 1"
+        ).df()
+        frame = frame.merge(consented, on="customer_id", how="left")
+        frame["consents"] = [set(c) if _is_list(c) else set() for c in frame["consents"]]
+    else:
+        frame["consents"] = [set() for _ in range(len(frame))]
+        notes.append("marts.dim_customer_consents does not exist: actions that need consent allow no one")
+    return frame[list(PERSON_COLUMNS)], notes
+
+
+def _is_list(value: object) -> bool:
+    return value is not None and not isinstance(value, (str, float)) and hasattr(value, "__iter__")
+
+
+def eligibility_table(
+    con: duckdb.DuckDBPyConnection, settings: ContactSettings, version: str, now: datetime.datetime
+) -> tuple[pd.DataFrame, list[str]]:
+    """Every customer × action evaluated at ``now``; replaces ``policy.contact_eligibility``."""
+    persons, notes = load_persons(con, settings)
+    contacts = load_contacts(con)
+    conversions = load_conversions(con, settings.cooldown.after)
+    at = naive_utc(now)
+    requests = pd.DataFrame(
+        {
+            "customer_id": [c for c in persons["customer_id"] for _ in settings.actions],
+            "action": list(settings.actions) * len(persons),
+            "at": at,
+        }
+    )
+    result = evaluate(requests, persons, contacts, conversions, settings)
+    frame = result.drop(columns=["at"]).assign(evaluated_at=pd.Timestamp(at), policy_version=version)
+    ensure_tables(con)
+    with transaction(con):
+        con.execute("delete from policy.contact_eligibility")
+        if len(frame):
+            insert_frame(con, "policy.contact_eligibility", frame)
+    return frame, notes
