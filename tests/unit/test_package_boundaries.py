@@ -18,6 +18,7 @@ LOGIC_PACKAGES = (
     "insights",
     "llm",
     "lookalike",
+    "policy",
     "quality",
     "transform",
 )
