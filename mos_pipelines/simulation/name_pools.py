@@ -173,7 +173,7 @@ def _ranked_weights(n: int, kind: str) -> np.ndarray:
     return weights / weights.sum()
 
 
-def _locale_distribution(locale: str, kind: str) -> dict[str, float]:
+def locale_distribution(locale: str, kind: str) -> dict[str, float]:
     """One locale's names (first or last) with their frequencies, summing to 1."""
     popular = (POPULAR_FIRST_NAMES if kind == "first" else POPULAR_LAST_NAMES).get(locale, ())
     if locale == "sg":
@@ -181,6 +181,8 @@ def _locale_distribution(locale: str, kind: str) -> dict[str, float]:
     else:
         attributes = ("first_names_male", "first_names_female") if kind == "first" else ("last_names",)
         found = [_faker_names(locale, a) for a in attributes]
+        if kind == "first" and not any(found):  # one list for all (zh_CN's romanised names)
+            found = [_faker_names(locale, "first_names")]
         if all(isinstance(f, dict) for f in found) and all(f for f in found):
             out: dict[str, float] = {}
             for f in found:  # men's and women's lists weigh half each
@@ -218,7 +220,7 @@ def name_distribution(country: str, kind: str) -> tuple[tuple[str, ...], np.ndar
     rare_share = RARE_FIRST_NAME_SHARE if kind == "first" else RARE_LAST_NAME_SHARE
     weights: dict[str, float] = {}
     for locale, share in sources:
-        for name, weight in _locale_distribution(locale, kind).items():
+        for name, weight in locale_distribution(locale, kind).items():
             weights[name] = weights.get(name, 0.0) + (1 - rare_share) * share * weight
     tail = _rare_tail(kind)
     for name in tail:

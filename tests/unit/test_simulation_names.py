@@ -10,7 +10,14 @@ import pandas as pd
 import pytest
 
 from mos_pipelines.simulation.identity_noise import IdentityNoiser
-from mos_pipelines.simulation.name_pools import FIRST_NAME_SOURCES, draw_names, is_plain_name, name_distribution
+from mos_pipelines.simulation.name_pools import (
+    FIRST_NAME_SOURCES,
+    LAST_NAME_SOURCES,
+    draw_names,
+    is_plain_name,
+    locale_distribution,
+    name_distribution,
+)
 from mos_pipelines.simulation.names import NICKNAMES
 from mos_pipelines.simulation.population import build_population
 from mos_pipelines.simulation.scenario import DEFAULT_SCENARIO, load_scenario
@@ -75,8 +82,10 @@ def test_common_first_names_still_get_nicknames(people_10k: pd.DataFrame) -> Non
     assert np.mean([f.strip().lower() == "bob" for f in firsts]) == pytest.approx(rate, abs=0.04)
 
 
-def test_every_country_has_its_distribution() -> None:
-    for country in FIRST_NAME_SOURCES:
-        for kind in ("first", "last"):
+def test_every_country_and_every_source_has_names() -> None:
+    for kind, sources in (("first", FIRST_NAME_SOURCES), ("last", LAST_NAME_SOURCES)):
+        for country, locales in sources.items():
             names, cumulative = name_distribution(country, kind)
             assert len(names) > 1000 and len(names) == len(cumulative)
+            for locale, _ in locales:
+                assert len(locale_distribution(locale, kind)) >= 10, (country, kind, locale)
