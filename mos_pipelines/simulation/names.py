@@ -4,84 +4,13 @@ from __future__ import annotations
 
 import unicodedata
 
-_ANGLO_FIRST = (
-    "James",
-    "Robert",
-    "Michael",
-    "William",
-    "David",
-    "Richard",
-    "Thomas",
-    "Christopher",
-    "Daniel",
-    "Matthew",
-    "Anthony",
-    "Joseph",
-    "Andrew",
-    "Nicholas",
-    "Jonathan",
-    "Timothy",
-    "Edward",
-    "Benjamin",
-    "Alexander",
-    "Charles",
-    "Elizabeth",
-    "Katherine",
-    "Jennifer",
-    "Patricia",
-    "Margaret",
-    "Susan",
-    "Jessica",
-    "Rebecca",
-    "Samantha",
-    "Victoria",
-    "Deborah",
-    "Kimberly",
-    "Emily",
-    "Sarah",
-    "Olivia",
-    "Zoë",
-    "Chloé",
-    "Noah",
-    "Grace",
-    "Hannah",
-)
-_ANGLO_LAST = (
-    "Smith",
-    "Johnson",
-    "Williams",
-    "Brown",
-    "Jones",
-    "Miller",
-    "Davis",
-    "Wilson",
-    "Anderson",
-    "Taylor",
-    "Thomas",
-    "Moore",
-    "Martin",
-    "Thompson",
-    "White",
-    "Harris",
-    "Clark",
-    "Lewis",
-    "Walker",
-    "Young",
-    "O'Brien",
-    "McDonald",
-    "Nguyen",
-    "Kim",
-    "Patel",
-    "García",
-    "Ångström",
-)
-
-FIRST_NAMES: dict[str, tuple[str, ...]] = {
-    "US": _ANGLO_FIRST + ("José", "María", "Sofía", "Wei", "Priya"),
-    "CA": _ANGLO_FIRST + ("Étienne", "Geneviève", "François", "Amélie"),
-    "GB": _ANGLO_FIRST + ("Oliver", "Amelia", "Harry", "Isla", "Siobhán"),
-    "AU": _ANGLO_FIRST + ("Jack", "Charlotte", "Lachlan", "Matilda"),
-    "DE": (
+# The most common names of a locale, most common first: they head that locale's list from Faker where Faker
+# lists names without frequencies (alphabetically), so that the heavy end of the distribution is made of names
+# that are common there (name_pools.py). Locales whose lists carry frequencies (en_US, en_NZ, en_GB surnames)
+# need no head. "sg" is Singapore's own list (no Faker locale).
+POPULAR_FIRST_NAMES: dict[str, tuple[str, ...]] = {
+    "fr_CA": ("Étienne", "Geneviève", "François", "Amélie"),
+    "de_DE": (
         "Lukas",
         "Leon",
         "Jürgen",
@@ -91,23 +20,20 @@ FIRST_NAMES: dict[str, tuple[str, ...]] = {
         "Johannes",
         "Anna",
         "Lena",
-        "Jülide",
         "Sophie",
         "Katharina",
         "Elisabeth",
         "Günter",
         "Sören",
         "Maximilian",
-        "Zoë",
         "Björn",
         "Ute",
         "Felix",
     ),
-    "FR": (
+    "fr_FR": (
         "Élodie",
         "François",
         "Hélène",
-        "Zoë",
         "Chloé",
         "Léa",
         "Camille",
@@ -125,7 +51,7 @@ FIRST_NAMES: dict[str, tuple[str, ...]] = {
         "Raphaël",
         "Inès",
     ),
-    "ES": (
+    "es_ES": (
         "José",
         "María",
         "Sofía",
@@ -147,7 +73,7 @@ FIRST_NAMES: dict[str, tuple[str, ...]] = {
         "Raúl",
         "Paula",
     ),
-    "NL": (
+    "nl_NL": (
         "Daan",
         "Sanne",
         "Bram",
@@ -165,11 +91,10 @@ FIRST_NAMES: dict[str, tuple[str, ...]] = {
         "Iris",
         "Stijn",
         "Noor",
-        "Zoë",
         "Jeroen",
         "Marloes",
     ),
-    "IT": (
+    "it_IT": (
         "Giuseppe",
         "Francesca",
         "Giulia",
@@ -191,7 +116,7 @@ FIRST_NAMES: dict[str, tuple[str, ...]] = {
         "Stefano",
         "Beatrice",
     ),
-    "SG": (
+    "sg": (
         "Wei",
         "Mei",
         "Jun",
@@ -208,7 +133,7 @@ FIRST_NAMES: dict[str, tuple[str, ...]] = {
         "Benjamin",
         "Xin Yi",
     ),
-    "IN": (
+    "en_IN": (
         "Aarav",
         "Priya",
         "Rahul",
@@ -228,7 +153,7 @@ FIRST_NAMES: dict[str, tuple[str, ...]] = {
         "Amit",
         "Shreya",
     ),
-    "BR": (
+    "pt_BR": (
         "João",
         "Ana",
         "Lucas",
@@ -248,7 +173,7 @@ FIRST_NAMES: dict[str, tuple[str, ...]] = {
         "André",
         "Larissa",
     ),
-    "MX": (
+    "es_MX": (
         "José",
         "Sofía",
         "Alejandro",
@@ -270,12 +195,8 @@ FIRST_NAMES: dict[str, tuple[str, ...]] = {
     ),
 }
 
-LAST_NAMES: dict[str, tuple[str, ...]] = {
-    "US": _ANGLO_LAST + ("Hernández", "Lopez", "Chen"),
-    "CA": _ANGLO_LAST + ("Tremblay", "Gagnon", "Côté", "Bouchard"),
-    "GB": _ANGLO_LAST + ("Evans", "Hughes", "Ó Súilleabháin"),
-    "AU": _ANGLO_LAST + ("Kelly", "Ryan", "Tran"),
-    "DE": (
+POPULAR_LAST_NAMES: dict[str, tuple[str, ...]] = {
+    "de_DE": (
         "Müller",
         "Schmidt",
         "Schneider",
@@ -296,10 +217,9 @@ LAST_NAMES: dict[str, tuple[str, ...]] = {
         "Neumann",
         "Zimmermann",
         "Krüger",
-        "Ångström",
         "Strauß",
     ),
-    "FR": (
+    "fr_FR": (
         "Martin",
         "Bernard",
         "Dubois",
@@ -321,7 +241,7 @@ LAST_NAMES: dict[str, tuple[str, ...]] = {
         "Rousseau",
         "Gauthier",
     ),
-    "ES": (
+    "es_ES": (
         "García",
         "Martínez",
         "López",
@@ -343,7 +263,7 @@ LAST_NAMES: dict[str, tuple[str, ...]] = {
         "Torres",
         "Domínguez",
     ),
-    "NL": (
+    "nl_NL": (
         "de Jong",
         "Jansen",
         "de Vries",
@@ -365,7 +285,7 @@ LAST_NAMES: dict[str, tuple[str, ...]] = {
         "Dekker",
         "Brouwer",
     ),
-    "IT": (
+    "it_IT": (
         "Rossi",
         "Russo",
         "Ferrari",
@@ -387,7 +307,7 @@ LAST_NAMES: dict[str, tuple[str, ...]] = {
         "Lombardi",
         "Moretti",
     ),
-    "SG": (
+    "sg": (
         "Tan",
         "Lim",
         "Lee",
@@ -405,7 +325,7 @@ LAST_NAMES: dict[str, tuple[str, ...]] = {
         "Abdullah",
         "Rahman",
     ),
-    "IN": (
+    "en_IN": (
         "Sharma",
         "Patel",
         "Singh",
@@ -425,7 +345,7 @@ LAST_NAMES: dict[str, tuple[str, ...]] = {
         "Pillai",
         "Verma",
     ),
-    "BR": (
+    "pt_BR": (
         "Silva",
         "Santos",
         "Oliveira",
@@ -445,7 +365,7 @@ LAST_NAMES: dict[str, tuple[str, ...]] = {
         "Conceição",
         "Magalhães",
     ),
-    "MX": (
+    "es_MX": (
         "Hernández",
         "García",
         "Martínez",
@@ -510,6 +430,100 @@ NICKNAMES: dict[str, str] = {
     "Elisabeth": "Lisa",
     "Guadalupe": "Lupita",
     "Francesca": "Franci",
+    # Common first names of the Faker locales the name pools draw from (name_pools.py).
+    "David": "Dave",
+    "John": "Johnny",
+    "Steven": "Steve",
+    "Stephen": "Steve",
+    "Kenneth": "Ken",
+    "Gregory": "Greg",
+    "Jeffrey": "Jeff",
+    "Joshua": "Josh",
+    "Jacob": "Jake",
+    "Patrick": "Pat",
+    "Samuel": "Sam",
+    "Peter": "Pete",
+    "Philip": "Phil",
+    "Nathan": "Nate",
+    "Zachary": "Zach",
+    "Donald": "Don",
+    "Ronald": "Ron",
+    "Raymond": "Ray",
+    "Lawrence": "Larry",
+    "Gerald": "Jerry",
+    "Douglas": "Doug",
+    "Frederick": "Fred",
+    "Gabriel": "Gabe",
+    "Cynthia": "Cindy",
+    "Christine": "Chris",
+    "Christina": "Tina",
+    "Stephanie": "Steph",
+    "Melissa": "Mel",
+    "Amanda": "Mandy",
+    "Catherine": "Cathy",
+    "Kathleen": "Kathy",
+    "Pamela": "Pam",
+    "Sandra": "Sandy",
+    "Jacqueline": "Jackie",
+    "Nicola": "Nicky",
+    "Joanne": "Jo",
+    "Abigail": "Abby",
+    "Barbara": "Barb",
+    "Judith": "Judy",
+    "Theresa": "Terri",
+    "Ashley": "Ash",
+    "Megan": "Meg",
+    "Natalie": "Nat",
+    "Valerie": "Val",
+    "Frances": "Fran",
+    "Charlotte": "Lottie",
+    "Olivia": "Liv",
+    "Andreas": "Andi",
+    "Christian": "Chris",
+    "Christoph": "Chris",
+    "Wolfgang": "Wolf",
+    "Friedrich": "Fritz",
+    "Gabriele": "Gabi",
+    "Susanne": "Susi",
+    "Stefanie": "Steffi",
+    "Franziska": "Franzi",
+    "Manuel": "Manolo",
+    "Ignacio": "Nacho",
+    "Enrique": "Quique",
+    "Guillermo": "Memo",
+    "Jesús": "Chucho",
+    "Roberto": "Beto",
+    "Eduardo": "Lalo",
+    "Javier": "Javi",
+    "Fernando": "Nando",
+    "Rafael": "Rafa",
+    "Dolores": "Lola",
+    "Rosario": "Charo",
+    "Concepción": "Concha",
+    "Mercedes": "Meche",
+    "Valentina": "Vale",
+    "Daniela": "Dani",
+    "Beatriz": "Bia",
+    "Mariana": "Mari",
+    "Antonio": "Toni",
+    "Giovanni": "Gianni",
+    "Vincenzo": "Enzo",
+    "Salvatore": "Totò",
+    "Alessandro": "Ale",
+    "Federica": "Fede",
+    "Federico": "Fede",
+    "Beatrice": "Bea",
+    "Nicolas": "Nico",
+    "Christophe": "Chris",
+    "Frédéric": "Fred",
+    "Philippe": "Phil",
+    "Isabelle": "Isa",
+    "Willem": "Wim",
+    "Hendrik": "Henk",
+    "Cornelis": "Kees",
+    "Siddharth": "Sid",
+    "Aditya": "Adi",
+    "Abhishek": "Abhi",
 }
 
 COMPANY_PREFIXES = (

@@ -13,13 +13,12 @@ import numpy as np
 import pandas as pd
 
 from mos_pipelines.simulation.geography import COUNTRIES, COUNTRY_INDEX, REGIONS, countries_in
+from mos_pipelines.simulation.name_pools import draw_names
 from mos_pipelines.simulation.names import (
     COMPANY_CORES,
     COMPANY_PREFIXES,
     COMPANY_TAILS,
-    FIRST_NAMES,
     JOB_TITLES,
-    LAST_NAMES,
     PERSONAL_EMAIL_DOMAINS,
     PERSONAL_EMAIL_WEIGHTS,
     ascii_fold,
@@ -197,9 +196,8 @@ def build_population(seed: int, n_people: int, scenario: Scenario, start_date: d
     last_pick = generator.random(n_people)
     for code in sorted(set(country.tolist())):
         idx = np.flatnonzero(country == code)
-        firsts, lasts = FIRST_NAMES[code], LAST_NAMES[code]
-        first_names[idx] = [firsts[int(u * len(firsts))] for u in first_pick[idx]]
-        last_names[idx] = [lasts[int(u * len(lasts))] for u in last_pick[idx]]
+        first_names[idx] = draw_names(code, "first", first_pick[idx])
+        last_names[idx] = draw_names(code, "last", last_pick[idx])
 
     persona = _pick(generator, PERSONAS, PERSONA_WEIGHTS, n_people)
     seniority = _pick(generator, SENIORITIES, SENIORITY_WEIGHTS, n_people)
