@@ -1728,6 +1728,9 @@ def _policy_warehouse(read_only: bool):
     from mos_pipelines import warehouse
 
     path = configure_environment().warehouse_path
+    if not path.exists():
+        err_console.print(f"error: no warehouse at {path}: run `mos run` first", markup=False, soft_wrap=True)
+        raise typer.Exit(1)
     try:
         return warehouse.connect(path, read_only=read_only)
     except (warehouse.WarehouseError, duckdb.Error) as exc:
@@ -1768,6 +1771,9 @@ def policy_diff(
             load_transform().mos__marketing_customer_segments,
             datetime.datetime.now(datetime.UTC),
         )
+    except RuntimeError as exc:  # a table the policy cannot do without (icp.PolicyInputMissing, no lifecycle)
+        err_console.print(f"error: {exc}", markup=False, soft_wrap=True)
+        raise typer.Exit(1) from None
     finally:
         con.close()
     if as_json:
@@ -1813,6 +1819,9 @@ def policy_apply(
             datetime.datetime.now(datetime.UTC),
             who,
         )
+    except RuntimeError as exc:  # nothing was written (one transaction) and the active file is unchanged
+        err_console.print(f"error: {exc} (nothing applied)", markup=False, soft_wrap=True)
+        raise typer.Exit(1) from None
     finally:
         con.close()
     if not outcome.applied:

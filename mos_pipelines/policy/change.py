@@ -369,8 +369,8 @@ def apply(
         reread = load_documents(PolicySettings, [read_document(staged)])
         if reread.version() != to_version:  # the written file must mean exactly what was validated
             raise RuntimeError(f"the written policy reads back as {reread.version()}, not {to_version}")
-        tables.ensure_tables(con)
         with transaction(con):
+            tables.ensure_tables(con)
             tables.record_version(con, proposed, now)
             icp.write(con, icp.score(con, proposed.icp, to_version, now))
             routing.run(con, proposed.routing, bands, to_version, now)

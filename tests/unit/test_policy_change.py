@@ -173,6 +173,9 @@ def snapshot(path: Path) -> dict[str, pd.DataFrame]:
             "eligibility": con.execute(
                 "select customer_id, action, allowed, reasons from policy.contact_eligibility"
             ).df(),
+            "assignments": con.execute(
+                "select assignment_id, customer_id, rep_id, is_current from policy.routing_assignments order by 1"
+            ).df(),
             "versions": con.execute("select policy_version from policy.versions order by 1").df(),
             "applied": con.execute("select * from policy.applied order by applied_at").df(),
         }
@@ -310,3 +313,27 @@ def test_the_cli_diffs_and_shows_the_applied_policy(world, tmp_path: Path, monke
     shown = CliRunner().invoke(app, ["policy", "show"], env=env)
     assert f"policy version {world['applied'].to_version}" in shown.output
     assert str(active_file(world["home"])) in shown.output and "ignored" in shown.output
+
+
+def test_a_failing_apply_leaves_the_warehouse_and_the_active_file_as_they_were(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    home = tmp_path / "home"
+    path = build(home)
+    base = policy_file(tmp_path, "base.yaml", BASE)
+    first = do_apply(home, base)
+    before = snapshot(path)
+    active_before = active_file(home).read_bytes()
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the disk is full")
+
+    monkeypatch.setattr(change.contact, "eligibility_table", broken)  # fails after the tiers and routing are written
+    with pytest.raises(RuntimeError, match="disk is full"):
+        do_apply(home, policy_file(tmp_path, "proposed.yaml", PROPOSED))
+    after = snapshot(path)
+    for name in before:
+        pd.testing.assert_frame_equal(before[name], after[name])
+    assert active_file(home).read_bytes() == active_before
+    assert load_active(home).settings.version() == first.to_version
+    assert [p.name for p in active_file(home).parent.iterdir()] == ["active.yaml"]  # no staged file left behind
