@@ -251,11 +251,9 @@ def compare_eligibility(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFra
         on=["customer_id", "action"],
         how="outer",
     )
-    from_allowed = both["from_allowed"].astype(object).where(both["from_allowed"].notna(), None)
-    to_allowed = both["to_allowed"].astype(object).where(both["to_allowed"].notna(), None)
-    changed = both[[a != b for a, b in zip(from_allowed, to_allowed, strict=True)]].copy()
-    changed["from_allowed"] = changed["from_allowed"].astype(object).where(changed["from_allowed"].notna(), None)
-    changed["to_allowed"] = changed["to_allowed"].astype(object).where(changed["to_allowed"].notna(), None)
+    for side in ("from_allowed", "to_allowed"):  # True, False, or None where the action is not in that policy
+        both[side] = [None if pd.isna(v) else bool(v) for v in both[side]]
+    changed = both[[a != b for a, b in zip(both["from_allowed"], both["to_allowed"], strict=True)]].copy()
     for side in ("from_reasons", "to_reasons"):
         changed[side] = [list(r) if isinstance(r, (list, tuple)) or hasattr(r, "tolist") else [] for r in changed[side]]
     return (
