@@ -1532,13 +1532,22 @@ def policy_show(
         bool, typer.Option("--json", help="Print the version and the normalised content as JSON.")
     ] = False,
 ) -> None:
-    """The policy in effect: its version (a hash of the normalised content), its files and its rules."""
-    configure_environment()
+    """The policy in effect: its version (a hash of the normalised content), its file(s) and its rules. The
+    applied policy ($MOS_HOME/policy/active.yaml, written by `mos policy apply`) when there is one, else
+    config/policy.yaml with MOS_POLICY_CONFIG merged over it."""
+    paths = configure_environment()
     from mos_pipelines.configuration.errors import display_path
 
-    settings = _load_policy(file)
+    if file is None:
+        active = _load_active_policy(paths.mos_home)
+        settings, source = active.settings, active.describe()
+    else:
+        settings = _load_policy(file)
+        source = "proposed: " + " + ".join(display_path(f) for f in settings.files)
+        active = None
     if as_json:
-        print(json.dumps({"policy_version": settings.version(), "content": settings.content()}, indent=2))
+        payload = {"policy_version": settings.version(), "source": source, "content": settings.content()}
+        print(json.dumps(payload, indent=2))
         return
 
     def out(text: str, **style: str) -> None:
@@ -1548,7 +1557,13 @@ def policy_show(
         per_day = f"{c.per_day}/day" if c.per_day is not None else "no daily cap"
         return f"{per_day}, " + (f"{c.per_7_days}/7 days" if c.per_7_days is not None else "no weekly cap")
 
-    out(f"policy version {settings.version()}  ({' + '.join(display_path(f) for f in settings.files)})")
+    out(f"policy version {settings.version()}  ({source})")
+    if active is not None and active.ignored_override:
+        out(
+            f"note: {DOMAINS_POLICY_ENV} ({active.ignored_override}) is ignored while an applied policy is active; "
+            f"delete {active.applied_file} to go back to the configured policy",
+            style="yellow",
+        )
     icp = settings.icp
     out("\nICP fit rules (fit_score = 100 × weights fired / weights evaluated):", style="bold")
     for rule in icp.fit_rules:
@@ -1601,6 +1616,21 @@ def policy_show(
     _print_warehouse_versions(settings.version())
 
 
+DOMAINS_POLICY_ENV = "MOS_POLICY_CONFIG"
+
+
+def _load_active_policy(mos_home: Path):
+    from mos_pipelines.configuration import ConfigError
+    from mos_pipelines.policy.active import load_active
+
+    try:
+        return load_active(mos_home)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            err_console.print(f"error: {problem}", markup=False, soft_wrap=True, highlight=False)
+        raise typer.Exit(2) from None
+
+
 def _print_warehouse_versions(active: str) -> None:
     """The policy versions the warehouse's policy tables were written with (when there is a readable warehouse)."""
     import duckdb
@@ -1642,6 +1672,168 @@ def policy_validate(
     settings = _load_policy(file)
     console.print(
         f"ok  policy {settings.version()}  {' + '.join(display_path(f) for f in settings.files)}", markup=False
+    )
+
+
+def _print_policy_diff(d) -> None:  # noqa: ANN001 (change.PolicyDiff, imported late)
+    def out(text: str, **style: str) -> None:
+        console.print(text, markup=False, soft_wrap=True, highlight=False, **style)  # type: ignore[arg-type]
+
+    summary = d.summary()
+    out(
+        f"policy {d.from_version} (active) -> {d.to_version} (proposed), on the warehouse's data at {d.evaluated_at} UTC"
+    )
+    if d.from_version == d.to_version:
+        out("the proposed policy is the active one: nothing would change")
+    icp = summary["icp"]
+    out(f"\nICP tiers: {icp['customers_changing_tier']} customer(s) change tier", style="bold")
+    for move in icp["moves"]:
+        out(f"  {move['from_tier'] or '-'} -> {move['to_tier'] or '-'}: {move['customers']}")
+    if icp["by_region_segment"]:
+        out("  by region / segment:")
+        for row in icp["by_region_segment"]:
+            out(
+                f"    {row['region']:<8} {row['segment']:<16} {row['from_tier']} -> {row['to_tier']}: {row['customers']}"
+            )
+    r = summary["routing"]
+    out(
+        f"\nrouting: {r['leads_changing']} lead(s) change: {r['rerouted']} rerouted by a reroute rule, "
+        f"{r['not_yet_routed_routed_differently']} not routed yet and routed differently",
+        style="bold",
+    )
+    for move in r["moves"]:
+        out(f"  {move['change']:<15} {move['from_team']} -> {move['to_team']}: {move['leads']}")
+    e = summary["eligibility"]
+    out(f"\ncontact eligibility: {e['pairs_changing']} customer x action pair(s) change", style="bold")
+    for action, counts in e["by_action"].items():
+        out(
+            f"  {action}: allowed -> blocked {counts['allowed_to_blocked']}, blocked -> allowed "
+            f"{counts['blocked_to_allowed']}, action added/removed {counts['added_or_removed']}"
+        )
+        for reason, n in list(counts["newly_blocked_by"].items())[:5]:
+            out(f"      newly blocked: {reason} ({n})")
+        for reason, n in list(counts["no_longer_blocked_by"].items())[:5]:
+            out(f"      no longer blocked: {reason} ({n})")
+    if d.baseline:
+        out("\nalso written by apply (not caused by the proposal):", style="bold")
+        for note in d.baseline:
+            out(f"  {note}")
+    for part in d.skipped:
+        out(f"skipped: {part}", style="yellow")
+
+
+def _policy_warehouse(read_only: bool):
+    import duckdb
+
+    from mos_pipelines import warehouse
+
+    path = configure_environment().warehouse_path
+    if not path.exists():
+        err_console.print(f"error: no warehouse at {path}: run `mos run` first", markup=False, soft_wrap=True)
+        raise typer.Exit(1)
+    try:
+        return warehouse.connect(path, read_only=read_only)
+    except (warehouse.WarehouseError, duckdb.Error) as exc:
+        err_console.print(f"error: {exc}", markup=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+@policy_app.command("diff")
+def policy_diff(
+    proposed: Annotated[
+        Path,
+        typer.Option(
+            "--proposed",
+            help="The proposed policy file, read as `mos policy validate FILE` reads it (merged "
+            "over config/policy.yaml).",
+            exists=False,
+        ),
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the changes as JSON.")] = False,
+) -> None:
+    """What a proposed policy would change against the active one on the warehouse's data, without writing:
+    ICP tier changes (by region and segment), leads that would change rep (routing is sticky: a routed lead moves
+    only by a `reroute` rule), contact eligibility per action (allowed <-> blocked, with the reasons)."""
+    paths = configure_environment()
+    import datetime
+
+    from mos_pipelines.configuration import load_transform
+    from mos_pipelines.policy import change
+
+    candidate = _load_policy(proposed)
+    active = _load_active_policy(paths.mos_home)
+    con = _policy_warehouse(read_only=True)
+    try:
+        result = change.diff(
+            con,
+            active.settings,
+            candidate,
+            load_transform().mos__marketing_customer_segments,
+            datetime.datetime.now(datetime.UTC),
+        )
+    except RuntimeError as exc:  # a table the policy cannot do without (icp.PolicyInputMissing, no lifecycle)
+        err_console.print(f"error: {exc}", markup=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    finally:
+        con.close()
+    if as_json:
+        payload = result.summary()
+        payload["customers"] = {
+            "tiers": json.loads(result.tiers.to_json(orient="records")),
+            "routing": json.loads(result.routing.to_json(orient="records")),
+            "eligibility": json.loads(result.eligibility.to_json(orient="records")),
+        }
+        print(json.dumps(payload, indent=2, default=str))
+        return
+    _print_policy_diff(result)
+
+
+@policy_app.command("apply")
+def policy_apply(
+    file: Annotated[Path, typer.Argument(help="The policy file to make active (merged over config/policy.yaml).")],
+    by: Annotated[str | None, typer.Option("--by", help="Who applies it (default: the login name).")] = None,
+) -> None:
+    """Make a policy file the active policy: validate it, record its version (policy.versions, policy.applied:
+    who, when, from and to version, the file's sha256), recompute policy.icp_scores, routing_assignments and
+    contact_eligibility with it, and write $MOS_HOME/policy/active.yaml (read by the assets from their next run).
+    Applying the active version again changes nothing."""
+    paths = configure_environment()
+    import datetime
+    import getpass
+
+    from mos_pipelines.configuration import load_transform
+    from mos_pipelines.policy import change
+
+    candidate = _load_policy(file)
+    active = _load_active_policy(paths.mos_home)
+    who = by or os.environ.get("USER") or getpass.getuser()
+    con = _policy_warehouse(read_only=False)
+    try:
+        outcome = change.apply(
+            con,
+            paths.mos_home,
+            active.settings,
+            candidate,
+            file.resolve(),
+            load_transform().mos__marketing_customer_segments,
+            datetime.datetime.now(datetime.UTC),
+            who,
+        )
+    except RuntimeError as exc:  # nothing was written (one transaction) and the active file is unchanged
+        err_console.print(f"error: {exc} (nothing applied)", markup=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    finally:
+        con.close()
+    if not outcome.applied:
+        console.print(f"no change: {outcome.message}", markup=False)
+        return
+    assert outcome.diff is not None
+    _print_policy_diff(outcome.diff)
+    console.print(
+        f"\napplied policy {outcome.to_version} (was {outcome.from_version}) -> {outcome.active_file}; "
+        "policy tables recomputed, logged in policy.applied",
+        markup=False,
+        soft_wrap=True,
     )
 
 

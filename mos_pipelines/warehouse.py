@@ -43,15 +43,26 @@ def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         raise open_error(path, exc) from exc
 
 
+_IN_TRANSACTION: set[int] = set()  # connections inside ``transaction`` (by id)
+
+
 @contextmanager
 def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    """Run the block in one transaction: committed when it ends, rolled back when it raises."""
+    """Run the block in one transaction: committed when it ends, rolled back when it raises. Inside another
+    ``transaction`` on the same connection the block joins the outer one (DuckDB does not nest transactions),
+    so several writers can be made one atomic step (``mos policy apply``)."""
+    if id(con) in _IN_TRANSACTION:
+        yield
+        return
     con.execute("begin transaction")
+    _IN_TRANSACTION.add(id(con))
     try:
         yield
     except BaseException:
+        _IN_TRANSACTION.discard(id(con))
         con.execute("rollback")
         raise
+    _IN_TRANSACTION.discard(id(con))
     con.execute("commit")
 
 

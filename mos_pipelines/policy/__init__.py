@@ -6,6 +6,10 @@
   with capacity → ``policy.routing_assignments`` (a lead is routed once; a re-run routes only new leads).
 - ``contact``: frequency caps in the person's time zone, quiet hours, cool-down after a conversion and per-action
   eligibility, as a function over the contact ledger → ``policy.contact_eligibility``.
+- ``active``: which policy is in effect (``$MOS_HOME/policy/active.yaml`` written by ``mos policy apply``, else
+  ``config/policy.yaml`` + ``MOS_POLICY_CONFIG``).
+- ``change``: ``diff`` (what a proposed policy would change, read-only) and ``apply`` (make it active, logged in
+  ``policy.applied``, the three tables recomputed in one transaction).
 
 Plain modules: they take a DuckDB connection and settings and import neither Dagster nor the simulator.
 """

@@ -308,8 +308,11 @@ def load_conversions(con: duckdb.DuckDBPyConnection, types: tuple[str, ...]) -> 
     ).df()
 
 
-def load_persons(con: duckdb.DuckDBPyConnection, settings: ContactSettings) -> tuple[pd.DataFrame, list[str]]:
-    """Every customer of ``marts.dim_customer_features`` with what the contact policy reads about them."""
+def load_persons(
+    con: duckdb.DuckDBPyConnection, settings: ContactSettings, tiers: pd.DataFrame | None = None
+) -> tuple[pd.DataFrame, list[str]]:
+    """Every customer of ``marts.dim_customer_features`` with what the contact policy reads about them;
+    ``tiers`` (``customer_id, tier``) stands in for ``policy.icp_scores`` when given."""
     notes: list[str] = []
     features = set(columns_of(con, "marts", "dim_customer_features"))
     if not features:
@@ -337,9 +340,10 @@ def load_persons(con: duckdb.DuckDBPyConnection, settings: ContactSettings) -> t
     else:
         frame["lifecycle_stage"] = None
         notes.append("marts.dim_customer_lifecycle does not exist: actions limited to stages allow no one")
-    if table_exists(con, "policy", "icp_scores"):
-        tiers = con.execute("select customer_id, tier from policy.icp_scores").df()
-        frame = frame.merge(tiers, on="customer_id", how="left")
+    if tiers is not None or table_exists(con, "policy", "icp_scores"):
+        if tiers is None:
+            tiers = con.execute("select customer_id, tier from policy.icp_scores").df()
+        frame = frame.merge(tiers[["customer_id", "tier"]], on="customer_id", how="left")
     else:
         frame["tier"] = None
         notes.append("policy.icp_scores does not exist: actions limited to tiers allow no one")
@@ -360,11 +364,15 @@ def _is_list(value: object) -> bool:
     return value is not None and not isinstance(value, (str, float)) and hasattr(value, "__iter__")
 
 
-def eligibility_table(
-    con: duckdb.DuckDBPyConnection, settings: ContactSettings, version: str, now: datetime.datetime
+def eligibility_frame(
+    con: duckdb.DuckDBPyConnection,
+    settings: ContactSettings,
+    version: str,
+    now: datetime.datetime,
+    tiers: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, list[str]]:
-    """Every customer × action evaluated at ``now``; replaces ``policy.contact_eligibility``."""
-    persons, notes = load_persons(con, settings)
+    """Every customer × action evaluated at ``now``, as ``policy.contact_eligibility`` holds it (reads only)."""
+    persons, notes = load_persons(con, settings, tiers)
     contacts = load_contacts(con)
     conversions = load_conversions(con, settings.cooldown.after)
     at = naive_utc(now)
@@ -377,6 +385,14 @@ def eligibility_table(
     )
     result = evaluate(requests, persons, contacts, conversions, settings)
     frame = result.drop(columns=["at"]).assign(evaluated_at=pd.Timestamp(at), policy_version=version)
+    return frame, notes
+
+
+def eligibility_table(
+    con: duckdb.DuckDBPyConnection, settings: ContactSettings, version: str, now: datetime.datetime
+) -> tuple[pd.DataFrame, list[str]]:
+    """Every customer × action evaluated at ``now``; replaces ``policy.contact_eligibility``."""
+    frame, notes = eligibility_frame(con, settings, version, now)
     ensure_tables(con)
     with transaction(con):
         con.execute("delete from policy.contact_eligibility")

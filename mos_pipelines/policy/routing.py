@@ -82,9 +82,14 @@ def segment_sql(bands: Sequence[CustomerSegment]) -> str:
 
 
 def load_leads(
-    con: duckdb.DuckDBPyConnection, settings: RoutingSettings, bands: Sequence[CustomerSegment]
+    con: duckdb.DuckDBPyConnection,
+    settings: RoutingSettings,
+    bands: Sequence[CustomerSegment],
+    tiers: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, list[str]]:
-    """Current leads with what the rules read; columns the warehouse lacks are null (and noted)."""
+    """Current leads with what the rules read; columns the warehouse lacks are null (and noted). ``tiers``
+    (``customer_id, tier``) stands in for ``policy.icp_scores`` (``mos policy diff``: a proposed policy's tiers,
+    never written)."""
     notes: list[str] = []
     if not table_exists(con, "marts", "dim_customer_lifecycle"):
         raise RuntimeError("marts.dim_customer_lifecycle does not exist: build the customer marts first")
@@ -105,7 +110,7 @@ def load_leads(
         if features
         else "left join (select null as customer_id) f on false"
     )
-    has_icp = table_exists(con, "policy", "icp_scores")
+    has_icp = tiers is not None or table_exists(con, "policy", "icp_scores")
     if not has_icp:
         notes.append("policy.icp_scores does not exist: every lead's tier is unknown")
     icp_join = (
@@ -113,6 +118,9 @@ def load_leads(
         if has_icp
         else "left join (select null as customer_id, null as tier) s on false"
     )
+    if tiers is not None:
+        con.register("_given_tiers", tiers[["customer_id", "tier"]])
+        icp_join = "left join _given_tiers s on s.customer_id = l.customer_id"
     stages = ", ".join("'" + s.replace("'", "''") + "'" for s in settings.lead_stages)
     frame = con.execute(
         f"""
@@ -125,6 +133,8 @@ def load_leads(
         select *, {segment_sql(bands)} as segment from leads
         order by first_seen_at nulls last, customer_id"""
     ).df()
+    if tiers is not None:
+        con.unregister("_given_tiers")
     return frame, notes
 
 

@@ -1,4 +1,5 @@
-"""The ``policy`` schema: its tables, and ``policy.versions`` (what each policy version said)."""
+"""The ``policy`` schema: its tables, ``policy.versions`` (what each policy version said) and ``policy.applied``
+(who applied which version when, ``mos policy apply``)."""
 
 from __future__ import annotations
 
@@ -50,6 +51,18 @@ create table if not exists policy.routing_assignments (
     superseded_at timestamp,
     superseded_by varchar,
     policy_version varchar not null
+);
+create table if not exists policy.applied (
+    applied_at timestamp not null,
+    applied_by varchar not null,
+    from_version varchar not null,
+    to_version varchar not null,
+    source_file varchar not null,
+    file_sha256 varchar not null,
+    active_file varchar not null,
+    tiers_changed integer not null,
+    routing_changed integer not null,
+    eligibility_changed integer not null
 );
 create table if not exists policy.contact_eligibility (
     customer_id varchar not null,

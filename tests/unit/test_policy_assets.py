@@ -3,6 +3,7 @@ table with the policy version, the skipped parts are reported, and a second run 
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 
 import dagster as dg
@@ -86,3 +87,23 @@ def test_the_policy_assets_write_their_tables_with_the_version(home: Path):
     con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
     assert con.execute("select customer_id, rep_id from policy.routing_assignments order by 1").fetchall() == first
     con.close()
+
+
+def test_the_assets_read_the_applied_policy(home: Path, monkeypatch: pytest.MonkeyPatch):
+    from mos_pipelines.defs.policy import assets
+    from mos_pipelines.defs.resources import MosHome
+    from mos_pipelines.policy import change
+    from mos_pipelines.policy.active import active_file
+
+    override = home / "proposal.yaml"
+    override.write_text("contact:\n  quiet_hours: {start: '22:00', end: '07:00'}\n")
+    applied = load_policy(override)
+    target = active_file(home)
+    target.parent.mkdir(parents=True)
+    target.write_text(change.active_yaml(applied, override, "0" * 64, datetime.datetime(2026, 3, 1)))
+    monkeypatch.setenv(DOMAINS["policy"].env, str(home / "ignored.yaml"))  # an applied policy wins over it
+    result = dg.materialize(
+        [assets.icp_scores], resources={"mos": MosHome(mos_home=str(home))}, instance=dg.DagsterInstance.ephemeral()
+    )
+    metadata = result.asset_materializations_for_node("policy__icp_scores")[0].metadata
+    assert metadata["policy_version"].value == applied.version() != load_policy(DOMAINS["policy"].file).version()

@@ -5,17 +5,21 @@ import datetime
 import dagster as dg
 import pandas as pd
 
-from mos_pipelines.configuration import load_policy, load_transform
+from mos_pipelines.configuration import load_transform
 from mos_pipelines.defs._common import md_list, partial_result, warehouse_asset
 from mos_pipelines.defs.resources import MosHome
 from mos_pipelines.policy import contact, icp, routing, tables
+from mos_pipelines.policy.active import load_active
+from mos_pipelines.settings import get_settings
 from mos_pipelines.skipped import SkippedPart
 
 OWNER = "team:revenue-operations"
 GROUP = "policy"
 
-# the relations the engagement signals read, as they are configured when the definitions load
-_SIGNAL_DEPS = sorted({tuple(s.relation.split(".")) for s in load_policy().icp.engagement.signals})
+# the relations the engagement signals read, as the active policy says when the definitions load
+_SIGNAL_DEPS = sorted(
+    {tuple(s.relation.split(".")) for s in load_active(get_settings().mos_home).settings.icp.engagement.signals}
+)
 
 
 def _table(frame: pd.DataFrame, columns: list[str] | None = None, rows: int = 10) -> dg.MetadataValue:
@@ -45,7 +49,7 @@ def _table(frame: pd.DataFrame, columns: list[str] | None = None, rows: int = 10
     ),
 )
 def icp_scores(context: dg.AssetExecutionContext, mos: MosHome) -> dg.MaterializeResult:
-    settings = load_policy()
+    settings = load_active(mos.paths.mos_home).settings  # the applied policy, else config/policy.yaml
     now = datetime.datetime.now(datetime.UTC)
     with mos.connect() as con:
         version = tables.record_version(con, settings, now)
@@ -82,7 +86,7 @@ def icp_scores(context: dg.AssetExecutionContext, mos: MosHome) -> dg.Materializ
     ),
 )
 def routing_assignments(context: dg.AssetExecutionContext, mos: MosHome) -> dg.MaterializeResult:
-    settings = load_policy()
+    settings = load_active(mos.paths.mos_home).settings  # the applied policy, else config/policy.yaml
     bands = load_transform().mos__marketing_customer_segments
     now = datetime.datetime.now(datetime.UTC)
     with mos.connect() as con:
@@ -129,7 +133,7 @@ def routing_assignments(context: dg.AssetExecutionContext, mos: MosHome) -> dg.M
     ),
 )
 def contact_eligibility(context: dg.AssetExecutionContext, mos: MosHome) -> dg.MaterializeResult:
-    settings = load_policy()
+    settings = load_active(mos.paths.mos_home).settings  # the applied policy, else config/policy.yaml
     now = datetime.datetime.now(datetime.UTC)
     with mos.connect() as con:
         version = tables.record_version(con, settings, now)
