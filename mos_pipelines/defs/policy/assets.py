@@ -1,6 +1,7 @@
 """``policy.icp_scores`` → ``policy.routing_assignments`` and ``policy.contact_eligibility`` (group ``policy``)."""
 
 import datetime
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -11,7 +12,6 @@ from mos_pipelines.defs.resources import MosHome
 from mos_pipelines.policy import contact, icp, routing, tables
 from mos_pipelines.policy.active import load_active
 from mos_pipelines.settings import get_settings
-from mos_pipelines.skipped import SkippedPart
 
 OWNER = "team:revenue-operations"
 GROUP = "policy"
@@ -75,14 +75,13 @@ def icp_scores(context: dg.AssetExecutionContext, mos: MosHome) -> dg.Materializ
     group=GROUP,
     owner=OWNER,
     deps=[["policy", "icp_scores"], ["marts", "dim_customer_lifecycle"], ["marts", "dim_customer_features"]],
-    parts="teams",
     description=(
         "Lead routing: every lead (a customer in `routing.lead_stages`) is routed once by the first matching rule "
         "of `config/policy.yaml` (a catch-all last) to its account's owner or to a team's rep by weighted round "
         "robin with capacity, skipping unavailable reps; `rep_id, team, role (AE/BDR), rule, reason, assigned_at, "
         "policy_version`. A re-run routes only new leads (and those a `reroute` rule takes); earlier assignments "
-        "stay, replaced ones are kept with `is_current = false`. A team whose reps are all full or away is a "
-        "skipped part: its leads wait for the next run."
+        "stay, replaced ones are kept with `is_current = false`. Leads of a team whose reps are all full or away "
+        "wait for the next run (`waiting_by_team` in the metadata): capacity is a business fact, not a failure."
     ),
 )
 def routing_assignments(context: dg.AssetExecutionContext, mos: MosHome) -> dg.MaterializeResult:
@@ -96,21 +95,25 @@ def routing_assignments(context: dg.AssetExecutionContext, mos: MosHome) -> dg.M
         waiting: dict[str, list[routing.Waiting]] = {}
         for w in outcome.waiting:
             waiting.setdefault(w.team, []).append(w)
-        skips = [SkippedPart(team, f"{len(items)} lead(s) wait: {items[0].reason}") for team, items in waiting.items()]
-        metadata = {
+        for team, items in waiting.items():  # a business fact (capacity), not a part that could not be computed
+            context.log.warning(f"{len(items)} lead(s) of {team} wait for the next run: {items[0].reason}")
+        metadata: dict[str, Any] = {
             "dagster/row_count": len(outcome.new),
             "policy_version": version,
             "routed": len(outcome.new),
             "rerouted": len(outcome.superseded),
             "kept": outcome.kept,
             "waiting": len(outcome.waiting),
+            "waiting_by_team": dg.MetadataValue.json(
+                {team: {"leads": len(items), "reason": items[0].reason} for team, items in waiting.items()}
+            ),
             "by_rule": dg.MetadataValue.json(outcome.new["rule"].value_counts().to_dict() if len(outcome.new) else {}),
             "reps": _table(load, rows=50),
             "reps_over_capacity": int(load["over_capacity"].sum()),
             "notes": md_list(outcome.notes),
             "preview": _table(outcome.new, ["customer_id", "rep_id", "role", "rule", "reason"]),
         }
-        return partial_result(context, con, metadata, skips)
+        return dg.MaterializeResult(metadata=metadata)
 
 
 @warehouse_asset(
