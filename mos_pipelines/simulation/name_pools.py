@@ -52,19 +52,8 @@ FIRST_NAME_SOURCES: dict[str, tuple[tuple[str, float], ...]] = {
     "MX": (("es_MX", 1.0),),
 }
 LAST_NAME_SOURCES: dict[str, tuple[tuple[str, float], ...]] = {
-    "US": (("en_US", 0.82), ("es_MX", 0.15), ("en_IN", 0.03)),
-    "CA": (("en_US", 0.75), ("fr_CA", 0.25)),
-    "GB": (("en_GB", 0.95), ("en_IN", 0.05)),
-    "AU": (("en_NZ", 1.0),),
-    "DE": (("de_DE", 1.0),),
-    "FR": (("fr_FR", 1.0),),
-    "ES": (("es_ES", 1.0),),
-    "NL": (("nl_NL", 1.0),),
-    "IT": (("it_IT", 1.0),),
+    **FIRST_NAME_SOURCES,
     "SG": (("sg", 0.75), ("zh_CN", 0.1), ("en_IN", 0.15)),
-    "IN": (("en_IN", 1.0),),
-    "BR": (("pt_BR", 1.0),),
-    "MX": (("es_MX", 1.0),),
 }
 
 # Faker lists (without frequencies) that are already in order of popularity.
