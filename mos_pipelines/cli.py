@@ -1229,8 +1229,9 @@ def _simulate_blueprint(ref: str, days: int) -> None:
         )
     began = time.perf_counter()
     run_id = f"simulate-{bp.blueprint_id}-{days}d"
+    config = load_blueprint()
     with open_warehouse(settings.warehouse_path, errors=(SimulationError,)) as con:
-        result = simulate_blueprint(con, settings.truth_dir, bp, load_blueprint(), days, run_id)
+        result = simulate_blueprint(con, settings.truth_dir, bp, config, days, run_id)
     goal = result.goal_for_days
     table = Table(
         title=f"Blueprint {bp.blueprint_id} on the simulated world '{result.scenario}': {days} days of "
@@ -1255,7 +1256,7 @@ def _simulate_blueprint(ref: str, days: int) -> None:
         "over what reached each person; sessions: paid sessions and email click-throughs bought.",
         soft_wrap=True,
     )
-    weeks = result.weekly(bp, load_blueprint().progress.min_days)
+    weeks = result.weekly(bp, config.progress.min_days)
     if not weeks.empty:
         console.print(
             "Week by week (the blueprint, drawn, against the plan's trajectory): "

@@ -153,13 +153,18 @@ def capacity(rate: ChannelRate, horizon_days: int, settings: BlueprintSettings) 
     return min(cap, rate.cap_usd) if rate.cap_usd is not None else cap
 
 
+def best_first(rates: list[ChannelRate]) -> list[ChannelRate]:
+    """The channels with the most customers per dollar first (the order the goal allocates and draws in)."""
+    return sorted(rates, key=lambda r: (-r.per_dollar, r.channel))
+
+
 def allocate(
     rates: list[ChannelRate], budget: float, horizon_days: int, settings: BlueprintSettings
 ) -> list[tuple[ChannelRate, float, float]]:
     """Greedy: the channel with the most customers per dollar first, up to its capacity; then the next."""
     left = budget
     out = []
-    for rate in sorted(rates, key=lambda r: (-r.per_dollar, r.channel)):
+    for rate in best_first(rates):
         cap = capacity(rate, horizon_days, settings)
         spend = min(left, cap)
         out.append((rate, round(spend, 2), round(cap, 2)))
@@ -358,7 +363,8 @@ def recompute(
     mean = 0.0
     lines = []
     # the same order as compute_goal draws in, so an unedited plan reproduces the goal's figures exactly
-    for rate, _spend, cap in allocate(list(rates.values()), 0.0, objective.horizon_days, settings):
+    for rate in best_first(list(rates.values())):
+        cap = round(capacity(rate, objective.horizon_days, settings), 2)
         amount = spend.pop(rate.channel, 0.0)
         counted = min(amount, cap)
         sample = draw(rate.outcomes, rate.cost_usd, g.prior_shape, g.prior_cost_usd, g.draws, rng) * counted

@@ -32,10 +32,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 
 from mos_pipelines.blueprint.plan import Blueprint
+from mos_pipelines.configuration.blueprint import BlueprintSettings
 from mos_pipelines.simulation.campaigns import PAID_CLICK_OVERHEAD, REGION_CPC_FACTOR
 from mos_pipelines.simulation.channels import CHANNEL_NAMES, CHANNELS, PAID_CHANNELS
 from mos_pipelines.simulation.geography import REGIONS
@@ -44,7 +46,13 @@ from mos_pipelines.simulation.streams import Stream, rng
 ELASTICITY = 0.6  # sessions ∝ daily spend ** ELASTICITY: the marginal session costs 1 / 0.6 × the average one
 TARGETED_SHARE = 0.5  # share of a targeted channel's paid sessions that reach the synced audience
 # segment dimensions of config/blueprint.yaml -> columns of truth/people.csv
-PEOPLE_COLUMNS = {"region": "region", "country_code": "country", "persona": "persona", "seniority": "seniority"}
+PEOPLE_COLUMNS = {
+    "region": "region",
+    "country_code": "country",
+    "persona": "persona",
+    "seniority": "seniority",
+    "industry": "industry",
+}
 POLICIES = ("blueprint", "default_schedule", "default_mix_in_segment")
 
 
@@ -361,7 +369,9 @@ class Comparison:
         line and interval `blueprints.progress` judges the warehouse by)."""
         from mos_pipelines.blueprint.progress import start_day, trajectory
 
-        start = start_day(bp) or datetime.date.today()
+        start = start_day(bp)
+        if start is None:  # no data day in the file: no trajectory to judge against
+            return pd.DataFrame()
         baseline = float(bp.goal.get("baseline") or 0)
         mine = self.result("blueprint")
         rows = []
@@ -441,7 +451,9 @@ def compare(
     )
 
 
-def simulate_blueprint(con, truth_dir: Path, bp: Blueprint, settings, days: int, run_id: str) -> Comparison:
+def simulate_blueprint(
+    con: duckdb.DuckDBPyConnection, truth_dir: Path, bp: Blueprint, settings: BlueprintSettings, days: int, run_id: str
+) -> Comparison:
     """Run the approved blueprint's pending steps on the warehouse (its lists), then compare the three policies on
     the world of ``truth_dir`` for ``days`` days; the rows go to ``blueprints.simulations``."""
     from mos_pipelines.blueprint import execution, ledger

@@ -146,20 +146,36 @@ def test_a_segment_the_world_cannot_read_or_that_holds_nobody_is_refused(bluepri
     nobody.people["region"] = "NA"
     with pytest.raises(bw.SimulationError, match="nobody in the simulated world"):
         bw.compare(nobody, blueprint, 10, members, person_of, 0.002)
-    industry = blueprint.model_copy(
+    unknown = blueprint.model_copy(
         update={
             "objective": blueprint.objective.model_copy(
                 update={
                     "segment": (
                         *blueprint.objective.segment,
-                        type(blueprint.objective.segment[0])(dimension="industry", values=("saas",)),
+                        type(blueprint.objective.segment[0])(dimension="account_tier", values=("gold",)),
                     )
                 }
             )
         }
     )
-    with pytest.raises(bw.SimulationError, match="'industry' has no counterpart"):
-        bw.compare(world, industry, 10, members, person_of, 0.002)
+    with pytest.raises(bw.SimulationError, match="'account_tier' has no counterpart"):
+        bw.compare(world, unknown, 10, members, person_of, 0.002)
+
+
+def test_an_industry_segment_is_read_from_the_worlds_people(blueprint) -> None:
+    world = make_world()
+    world.people["industry"] = np.where(np.arange(len(world.people)) % 2 == 0, "saas", "retail")
+    f = blueprint.objective.segment[0]
+    saas = blueprint.model_copy(
+        update={
+            "objective": blueprint.objective.model_copy(
+                update={"segment": (f, type(f)(dimension="industry", values=("SaaS",)))}
+            )
+        }
+    )
+    mask = bw.in_segment(world, saas)
+    expected = (world.people["region"] == "EU").to_numpy() & (world.people["industry"] == "saas").to_numpy()
+    assert mask.tolist() == expected.tolist() and mask.any()
 
 
 def test_truth_files_are_read_back(tmp_path) -> None:
