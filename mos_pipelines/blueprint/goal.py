@@ -138,7 +138,7 @@ def _rates(
         if objective.constraints.max_cac_usd is not None:
             why.append(f"CAC cap ${objective.constraints.max_cac_usd:,.0f}")
         raise GoalError(
-            f"no channel with cost and at least one {fact.value['measure']} in the trailing "
+            f"no channel with cost and {fact.value['measure']} above 0 in the trailing "
             f"{fact.value['window']['days']} days "
             f"({fact.value['window']['start']} to {fact.value['window']['end']}) for "
             f"{objective.segment_text()}{' (' + '; '.join(why) + ')' if why else ''}: "
