@@ -23,10 +23,12 @@ from mos_pipelines.configuration.base import (
     Flag,
     Identifier,
     Invalid,
+    NonNegative,
     Number,
     Positive,
     Relation,
     Section,
+    Share,
     SnakeName,
     Text,
     Whole,
@@ -358,10 +360,71 @@ class ContactSettings(Section):
         return self
 
 
+# -- decisioning -----------------------------------------------------------------------------------------------
+
+
+class Response(Section):
+    """The prior belief about P(response | action) before the warehouse has seen any: ``prior_rate`` worth
+    ``prior_weight`` observations. Learned estimates shrink toward it (and each cell toward its action)."""
+
+    prior_rate: Share
+    prior_weight: Positive
+
+
+class DecisionAction(Section):
+    """One candidate of the next best action: priority = P(response) × value_usd × context weight × lever."""
+
+    value_usd: NonNegative  # what one response is worth
+    cost_usd: NonNegative  # what taking the action costs (media, a rep's time)
+    # what a contact spends of the person's attention (unsubscribe and fatigue risk): it must be earned too
+    attention_cost_usd: NonNegative = 0.0
+    lever: NonNegative = 1.0  # the business lever: > 1 pushes the action, 0 turns it off
+    response: Response
+    # person attribute -> value -> multiplier (an attribute or value not listed: 1)
+    context_weights: dict[Identifier, dict[str, NonNegative]] = replace(default_factory=dict)
+    once: Flag = False  # a person gets it at most once (a lead is handed to sales once)
+
+
+class DecisionHoldout(Section):
+    share: Share  # of persons, persistent: a hash of salt and customer id, never re-drawn
+    salt: Text
+
+
+class Learning(Section):
+    window_days: Count  # a response: a conversion within this many days after the action
+    conversions: tuple[Text, ...] = Field(min_length=1)  # conversion types of marts.fct_conversions
+    cells: tuple[Identifier, ...] = ()  # person attributes P is learned by (each action × cell)
+    # P(response | no action): what the people no action reached did, per cell; an action is worth its lift
+    # over it, not the responses that would have come anyway
+    baseline: Response
+
+
+class DecisioningSettings(Section):
+    holdout: DecisionHoldout
+    min_return: NonNegative  # act only when priority ≥ min_return × (cost_usd + attention_cost_usd)
+    daily_budget_usd: NonNegative | None = None  # spend per decision day across actions (none: unlimited)
+    exploration: Literal["thompson", "mean"]  # P drawn from its posterior (explores) or its mean
+    learning: Learning
+    actions: dict[SnakeName, DecisionAction] = replace(min_length=1)
+
+
 class PolicySettings(DomainSettings):
     icp: IcpSettings
     routing: RoutingSettings
     contact: ContactSettings
+    decisioning: DecisioningSettings
+
+    @model_validator(mode="after")
+    def _decision_actions(self) -> PolicySettings:
+        for name in self.decisioning.actions:
+            if name not in self.contact.actions:
+                raise Invalid(
+                    f"an action of contact.actions ({', '.join(self.contact.actions)})",
+                    ("decisioning", "actions", name),
+                    got=name,
+                    has_got=True,
+                )
+        return self
 
     def content(self) -> dict[str, Any]:
         """The normalised content: every effective value, keys sorted, YAML spelling and comments gone."""

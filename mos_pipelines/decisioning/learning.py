@@ -1,0 +1,116 @@
+"""P(response | action, person): a Beta posterior per action and per cell of person attributes.
+
+Each action starts from its prior (``response.prior_rate`` worth ``prior_weight`` observations). The action's own
+record (every time it was taken, and whether a counted conversion followed within the window) updates it; each cell
+(e.g. lifecycle stage × ICP tier) then starts from its action's posterior mean, worth the same prior weight, and is
+updated by the cell's own record. A cell never seen gets its action's estimate; an action never taken, its prior.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from mos_pipelines.configuration.policy import DecisioningSettings
+
+MISSING = "(missing)"
+NO_ACTION = "no_action"
+
+
+def cell_key(row: dict, cells: tuple[str, ...]) -> str:
+    """A person's cell as text, e.g. ``lifecycle_stage=lead|tier=B`` (a missing value is its own level)."""
+    parts = []
+    for column in cells:
+        value = row.get(column)
+        text = MISSING if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+        parts.append(f"{column}={text}")
+    return "|".join(parts) or "all"
+
+
+def cell_keys(frame: pd.DataFrame, cells: tuple[str, ...]) -> pd.Series:
+    if not cells:
+        return pd.Series("all", index=frame.index)
+    parts = []
+    for column in cells:
+        values = frame[column] if column in frame else pd.Series(None, index=frame.index, dtype=object)
+        text = values.astype(object).where(values.notna(), MISSING).astype(str)
+        parts.append(column + "=" + text)
+    out = parts[0]
+    for part in parts[1:]:
+        out = out + "|" + part
+    return out
+
+
+@dataclass(frozen=True)
+class Estimates:
+    """Posterior (alpha, beta) per action and per (action, cell)."""
+
+    actions: dict[str, tuple[float, float, int, int]]  # action -> alpha, beta, taken, responses
+    cells: dict[tuple[str, str], tuple[float, float, int, int]]  # (action, cell) -> alpha, beta, taken, responses
+    cell_columns: tuple[str, ...]
+
+    def posterior(self, action: str, cell: str) -> tuple[float, float, str]:
+        """(alpha, beta, where it comes from) for a person of ``cell``."""
+        if (action, cell) in self.cells:
+            a, b, n, r = self.cells[(action, cell)]
+            return a, b, f"cell {cell}: {r} of {n} responded, shrunk to the action's rate"
+        a, b, n, r = self.actions[action]
+        return a, b, f"action: {r} of {n} responded, with its prior" if n else "the action's prior (never taken)"
+
+    def version(self) -> str:
+        payload = json.dumps(
+            [sorted((k, v) for k, v in self.actions.items()), sorted((list(k), v) for k, v in self.cells.items())],
+            default=str,
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+    def table(self) -> pd.DataFrame:
+        rows = [
+            {"action": action, "cell": "(action)", "alpha": a, "beta": b, "taken": n, "responses": r}
+            for action, (a, b, n, r) in self.actions.items()
+        ]
+        rows += [
+            {"action": action, "cell": cell, "alpha": a, "beta": b, "taken": n, "responses": r}
+            for (action, cell), (a, b, n, r) in self.cells.items()
+        ]
+        frame = pd.DataFrame(rows, columns=["action", "cell", "alpha", "beta", "taken", "responses"])
+        frame["mean"] = frame["alpha"] / (frame["alpha"] + frame["beta"])
+        return frame
+
+
+def estimate(history: pd.DataFrame, settings: DecisioningSettings) -> Estimates:
+    """``history``: one row per action taken (``action``, ``responded`` 0/1, and ``cell``, or the cell columns, as
+    the person was when the action was decided)."""
+    cells = settings.learning.cells
+    actions: dict[str, tuple[float, float, int, int]] = {}
+    by_cell: dict[tuple[str, str], tuple[float, float, int, int]] = {}
+    taken = history[history["action"].isin([*settings.actions, NO_ACTION])] if len(history) else history
+    if "cell" in taken:  # as stored with the decision
+        keys = taken["cell"].astype(str)
+    else:
+        keys = cell_keys(taken, cells) if len(taken) else pd.Series(dtype=str)
+    priors = {name: action.response for name, action in settings.actions.items()}
+    priors[NO_ACTION] = settings.learning.baseline
+    for name, prior in priors.items():
+        rows = taken[taken["action"] == name] if len(taken) else taken
+        n = len(rows)
+        r = int(rows["responded"].sum()) if n else 0
+        a = prior.prior_rate * prior.prior_weight + r
+        b = (1 - prior.prior_rate) * prior.prior_weight + (n - r)
+        actions[name] = (a, b, n, r)
+        if n and cells:
+            mean = a / (a + b)
+            grouped = rows.assign(_cell=keys.loc[rows.index]).groupby("_cell")["responded"].agg(["sum", "count"])
+            for cell, g in grouped.iterrows():
+                cn, cr = int(g["count"]), int(g["sum"])
+                by_cell[(name, str(cell))] = (
+                    mean * prior.prior_weight + cr,
+                    (1 - mean) * prior.prior_weight + (cn - cr),
+                    cn,
+                    cr,
+                )
+    return Estimates(actions, by_cell, cells)
