@@ -1715,6 +1715,20 @@ def _print_policy_diff(d) -> None:  # noqa: ANN001 (change.PolicyDiff, imported 
             out(f"      newly blocked: {reason} ({n})")
         for reason, n in list(counts["no_longer_blocked_by"].items())[:5]:
             out(f"      no longer blocked: {reason} ({n})")
+    n = summary["decisions"]
+    out(f"\nnext best action today: {n['people_changing']} person(s) change action", style="bold")
+    for move in n["moves"]:
+        out(f"  {move['from_action']} -> {move['to_action']}: {move['people']}")
+    for action, counts in n["sends"].items():
+        out(f"  {action}: sends +{counts['added']} / -{counts['removed']}")
+    for side in ("active", "proposed"):
+        x = n["expected"].get(side)
+        if x:
+            out(
+                f"  {side}: {x['actions']} action(s), expected extra conversions {x['expected_conversions']:g} "
+                f"(95 % interval {x['expected_conversions_low']:g} to {x['expected_conversions_high']:g}), "
+                f"cost ${x['cost_usd']:,.2f}"
+            )
     if d.baseline:
         out("\nalso written by apply (not caused by the proposal):", style="bold")
         for note in d.baseline:
@@ -1754,7 +1768,8 @@ def policy_diff(
 ) -> None:
     """What a proposed policy would change against the active one on the warehouse's data, without writing:
     ICP tier changes (by region and segment), leads that would change rep (routing is sticky: a routed lead moves
-    only by a `reroute` rule), contact eligibility per action (allowed <-> blocked, with the reasons)."""
+    only by a `reroute` rule), contact eligibility per action (allowed <-> blocked, with the reasons), and today's
+    next best action per person (sends added and removed; expected extra conversions and cost of each policy)."""
     paths = configure_environment()
     import datetime
 
@@ -1783,6 +1798,7 @@ def policy_diff(
             "tiers": json.loads(result.tiers.to_json(orient="records")),
             "routing": json.loads(result.routing.to_json(orient="records")),
             "eligibility": json.loads(result.eligibility.to_json(orient="records")),
+            "decisions": json.loads(result.actions.to_json(orient="records")),
         }
         print(json.dumps(payload, indent=2, default=str))
         return

@@ -7,6 +7,9 @@
 3. read the sync model and let the channel prepare payloads (hashing, copy, approvals);
 4. check consent again (``marts.dim_customer_consents``, the destination's purpose): a row without granted
    consent now is not sent (an audit row says why) and, if the destination holds it, is removed;
+   and the contact policy at send time (``config/policy.yaml`` contact: frequency caps and quiet hours in the
+   person's time zone, for channels whose sends are contacts): a row it refuses now is held (audit
+   ``held_contact_policy`` with the reasons) and goes out on a later run that the policy allows;
 5. diff against the ledger: only added, changed and removed records become changes;
 6. dry run: write the changes to ``$MOS_HOME/activation/dry_run/<destination>/<run>.jsonl`` and stop;
 7. otherwise send in batches: consent re-checked per batch, changes marked in flight (committed),
@@ -54,6 +57,7 @@ class DeliveryReport:
     dead_letter: int = 0
     attempts: int = 0
     blocked_consent: int = 0
+    held_contact_policy: int = 0
     held_for_approval: int = 0
     copy_rejected: int = 0
     cancelled: int = 0
@@ -276,7 +280,7 @@ def _run(
                 )
                 report.blocked_consent += 1
                 del prepared[key]
-    frozen = set()
+    frozen = _contact_policy_holds(con, name, destination, prepared, audit, report, mos_home, now, log)
     for key, item in prepared.items():
         if item.hold:
             status, _, reason = item.hold.partition(": ")
@@ -310,6 +314,56 @@ def _run(
     to_send = [c for c in changes if not (c.operation == "remove" and not channel.supports_remove)]
     for start in range(0, len(to_send), channel.batch_size):
         _send_batch(con, name, destination, channel, audit, report, to_send[start : start + channel.batch_size], log)
+
+
+def _contact_policy_holds(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    destination: Destination,
+    prepared: dict[str, Any],
+    audit: _Audit,
+    report: DeliveryReport,
+    mos_home: Path,
+    now: datetime.datetime,
+    log: Log,
+) -> set[str]:
+    """Record keys the contact policy does not let reach their person now (held, not cancelled): only records that
+    would be sent (new or changed upserts) are checked."""
+    from mos_pipelines.policy import contact
+    from mos_pipelines.policy.active import load_active
+
+    settings = load_active(mos_home).settings.contact
+    if contact.send_time_rules(settings, destination.channel) is None:
+        return set()
+    current = ledger.load(con, name)
+
+    def would_send(key: str, item: Any) -> bool:  # as ledger.diff decides: new, changed, or an open change resumed
+        row = current.get(key)
+        if row is None:
+            return True
+        if row["status"] in ("in_flight", "unknown", "dead_letter"):
+            return False
+        holds_it = bool(row["is_present"]) and row["acked_payload_hash"] == item.payload_hash
+        return not (row["status"] == "acknowledged" and holds_it)
+
+    candidates = {key: item for key, item in prepared.items() if item.customer_id and would_send(key, item)}
+    if not candidates or not _table_exists(con, "marts.dim_customer_features"):
+        return set()
+    refused = contact.send_time_check(
+        con, settings, destination.channel, sorted({i.customer_id for i in candidates.values()}), now
+    )
+    held = set()
+    for key, item in candidates.items():
+        reasons = refused.get(item.customer_id)
+        if reasons:
+            audit.add(
+                key, "held_contact_policy", "; ".join(reasons), recipient_hash=item.recipient_hash, operation="upsert"
+            )
+            held.add(key)
+    report.held_contact_policy = len(held)
+    if held:
+        log(f"{len(held)} record(s) held by the contact policy (caps or quiet hours); a later run sends them")
+    return held
 
 
 def _send_batch(

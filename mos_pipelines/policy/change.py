@@ -10,14 +10,17 @@ with the proposed one, and compares them per customer:
   already-routed lead moves only where a ``reroute`` rule of the proposed policy takes it; a lead not routed yet
   (new, or waiting for capacity) is routed by whichever policy is active when the assets next run;
 - contact eligibility: customer × action pairs whose ``allowed`` changes (or whose action appears or goes), with
-  the reasons on each side.
+  the reasons on each side;
+- the next best action (``decisioning``): people whose action for today changes (from → to, by segment), the
+  sends that would be added and removed per channel, and each policy's expected extra conversions (the chosen
+  actions' learned lift over no action, with a 95 % interval) and cost.
 
 Nothing is written: the connection may be read-only. The baseline is the active policy recomputed, not the
 stored tables: when data arrived (or the clock moved) since the tables were written, ``apply`` writes those
 changes too, and ``baseline`` says how many there are.
 
 ``apply`` validates (the caller loads the file), records the version in ``policy.versions`` and a row in
-``policy.applied``, recomputes the three tables with the new version and writes
+``policy.applied``, recomputes the three tables and today's decisions with the new version and writes
 ``$MOS_HOME/policy/active.yaml``, all in one warehouse transaction; the file is moved into place only after the
 commit. Applying the active version again changes nothing.
 """
@@ -40,11 +43,14 @@ import yaml
 from mos_pipelines.configuration.loader import load_documents, read_document
 from mos_pipelines.configuration.policy import PolicySettings
 from mos_pipelines.configuration.transform import CustomerSegment
+from mos_pipelines.decisioning import engine
+from mos_pipelines.decisioning import store as decisions_store
 from mos_pipelines.policy import contact, icp, routing, tables
 from mos_pipelines.policy.active import active_file
 from mos_pipelines.warehouse import columns_of, table_exists, transaction
 
 ROUTING_KEYS = ("rep_id", "team", "role", "rule")
+Z95 = 1.959963984540054
 
 
 @dataclass
@@ -54,13 +60,15 @@ class PolicyDiff:
     tiers: pd.DataFrame  # customer_id, region, segment, from_tier, to_tier: customers whose tier changes
     routing: pd.DataFrame  # customer_id, change, from_*/to_* of ROUTING_KEYS (None: not routed), to_reason
     eligibility: pd.DataFrame  # customer_id, action, from_allowed, to_allowed (None: no such action), reasons
+    actions: pd.DataFrame = field(default_factory=pd.DataFrame)  # customer_id, segment, from_action, to_action
+    outcomes: dict[str, dict[str, float]] = field(default_factory=dict)  # per side: expected conversions, cost
     baseline: list[str] = field(default_factory=list)  # how the stored tables differ from the active policy now
     skipped: list[str] = field(default_factory=list)  # parts a policy could not evaluate on this warehouse
     evaluated_at: datetime.datetime | None = None
 
     @property
     def changes(self) -> int:
-        return len(self.tiers) + len(self.routing) + len(self.eligibility)
+        return len(self.tiers) + len(self.routing) + len(self.eligibility) + len(self.actions)
 
     def summary(self) -> dict[str, Any]:
         """Counts for a person or a program (``--json``)."""
@@ -119,8 +127,32 @@ class PolicyDiff:
                 "moves": _records(moves),
             },
             "eligibility": {"pairs_changing": len(self.eligibility), "by_action": actions},
+            "decisions": self._decisions_summary(),
             "baseline": self.baseline,
             "skipped": self.skipped,
+        }
+
+    def _decisions_summary(self) -> dict[str, Any]:
+        acts = self.actions
+        if not len(acts):
+            return {"people_changing": 0, "moves": [], "by_segment": [], "sends": {}, "expected": self.outcomes}
+        moves = acts.groupby(["from_action", "to_action"]).size().reset_index(name="people")
+        by_segment = (
+            acts.assign(segment=acts["segment"].fillna("unknown"))
+            .groupby(["segment", "from_action", "to_action"])
+            .size()
+            .reset_index(name="people")
+        )
+        sends: dict[str, dict[str, int]] = {}
+        for side, sign in (("to_action", "added"), ("from_action", "removed")):
+            for action, n in acts[acts[side] != engine.NO_ACTION][side].value_counts().items():
+                sends.setdefault(str(action), {"added": 0, "removed": 0})[sign] = int(n)
+        return {
+            "people_changing": len(acts),
+            "moves": _records(moves),
+            "by_segment": _records(by_segment),
+            "sends": sends,
+            "expected": self.outcomes,
         }
 
 
@@ -154,6 +186,7 @@ class Decisions:
     new_assignments: int  # leads this policy would route now (not routed, or taken by a reroute rule)
     eligibility: pd.DataFrame  # customer_id, action, allowed, reasons
     skipped: list[str]
+    actions: pd.DataFrame  # customer_id, action, lift, cost_usd: today's next best action
 
 
 def decide(
@@ -173,12 +206,26 @@ def decide(
     current = earlier[earlier["is_current"].astype(bool)] if len(earlier) else earlier
     state = _routing_state(current, outcome.new)
     eligibility, _ = contact.eligibility_frame(con, settings.contact, version, now, tiers)
+    decided, _, _ = decisions_store.run(con, settings, bands, version, now, tiers)
+    chosen = decided.decisions
+    if len(chosen):
+        explained = decided.explanations[decided.explanations["chosen"]][["decision_id", "p_response", "p_baseline"]]
+        chosen = chosen.merge(explained, on="decision_id", how="left", suffixes=("", "_e"))
+        chosen["lift"] = (
+            (chosen["p_response_e"] - chosen["p_baseline"])
+            .clip(lower=0)
+            .where(chosen["action"] != engine.NO_ACTION, 0.0)
+        )
+        actions = chosen[["customer_id", "action", "lift", "cost_usd"]].fillna({"lift": 0.0})
+    else:
+        actions = pd.DataFrame(columns=["customer_id", "action", "lift", "cost_usd"])
     return Decisions(
         tiers=tiers,
         routing=state,
         new_assignments=len(outcome.new),
         eligibility=eligibility[["customer_id", "action", "allowed", "reasons"]],
         skipped=[f"{s.part}: {s.reason}" for s in scored.skipped],
+        actions=actions,
     )
 
 
@@ -263,6 +310,34 @@ def compare_eligibility(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFra
     )
 
 
+def compare_actions(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
+    """People whose next best action differs (a person only one side has: ``no_action`` on the other)."""
+    both = (
+        before[["customer_id", "action"]]
+        .rename(columns={"action": "from_action"})
+        .merge(after[["customer_id", "action"]].rename(columns={"action": "to_action"}), on="customer_id", how="outer")
+    )
+    both = both.fillna({"from_action": engine.NO_ACTION, "to_action": engine.NO_ACTION})
+    changed = both[both["from_action"] != both["to_action"]]
+    return changed.sort_values("customer_id").reset_index(drop=True)
+
+
+def expected_outcome(actions: pd.DataFrame) -> dict[str, float]:
+    """Expected extra conversions of the chosen actions (sum of their learned lifts; 95 % interval from the
+    Bernoulli variance of each) and their cost."""
+    lift = actions["lift"].astype(float).clip(0, 1) if len(actions) else pd.Series(dtype=float)
+    mean = float(lift.sum())
+    half = Z95 * float((lift * (1 - lift)).sum()) ** 0.5
+    acting = actions[actions["action"] != engine.NO_ACTION] if len(actions) else actions
+    return {
+        "actions": len(acting),
+        "expected_conversions": round(mean, 3),
+        "expected_conversions_low": round(max(mean - half, 0.0), 3),
+        "expected_conversions_high": round(mean + half, 3),
+        "cost_usd": round(float(acting["cost_usd"].sum()) if len(acting) else 0.0, 2),
+    }
+
+
 def diff(
     con: duckdb.DuckDBPyConnection,
     active: PolicySettings,
@@ -283,6 +358,10 @@ def diff(
         tiers=tiers,
         routing=compare_routing(before.routing, after.routing),
         eligibility=compare_eligibility(before.eligibility, after.eligibility),
+        actions=compare_actions(before.actions, after.actions).merge(
+            _segments(con, bands)[["customer_id", "segment"]], on="customer_id", how="left"
+        )[["customer_id", "segment", "from_action", "to_action"]],
+        outcomes={"active": expected_outcome(before.actions), "proposed": expected_outcome(after.actions)},
         skipped=sorted(set(before.skipped) | set(after.skipped)),
         evaluated_at=tables.naive_utc(now),
     )
@@ -373,10 +452,12 @@ def apply(
             icp.write(con, icp.score(con, proposed.icp, to_version, now))
             routing.run(con, proposed.routing, bands, to_version, now)
             contact.eligibility_table(con, proposed.contact, to_version, now)
+            decided, _, _ = decisions_store.run(con, proposed, bands, to_version, now)
+            decisions_store.write(con, decided)
             con.execute(
                 "insert into policy.applied by name select ? as applied_at, ? as applied_by, ? as from_version, "
                 "? as to_version, ? as source_file, ? as file_sha256, ? as active_file, ? as tiers_changed, "
-                "? as routing_changed, ? as eligibility_changed",
+                "? as routing_changed, ? as eligibility_changed, ? as decisions_changed",
                 [
                     tables.naive_utc(now),
                     applied_by,
@@ -388,6 +469,7 @@ def apply(
                     len(predicted.tiers),
                     len(predicted.routing),
                     len(predicted.eligibility),
+                    len(predicted.actions),
                 ],
             )
         staged.replace(target)

@@ -25,7 +25,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from mos_pipelines.configuration.policy import Cap, ContactSettings
+from mos_pipelines.configuration.policy import Action, Cap, ContactSettings
 from mos_pipelines.policy.tables import ensure_tables, naive_utc
 from mos_pipelines.warehouse import columns_of, insert_frame, table_exists, transaction
 
@@ -278,6 +278,43 @@ def check(
         settings,
     ).iloc[0]
     return Eligibility(bool(row["allowed"]), tuple(row["reasons"]), row["local_time"].to_pydatetime(), row["time_zone"])
+
+
+def send_time_rules(settings: ContactSettings, channel: str) -> ContactSettings | None:
+    """The contact policy as it applies when a send on ``channel`` goes out: the frequency caps and, if any action
+    through the channel keeps quiet hours, the quiet hours (stage, tier, consent and cool-down were the decision's).
+    None when the channel is not counted: its sends are not contacts."""
+    if channel not in settings.counted_channels:
+        return None
+    quiet = any(a.quiet_hours for a in settings.actions.values() if a.channel == channel)
+    send = Action(channel=channel, capped=True, quiet_hours=quiet, cooldown=False)
+    return settings.model_copy(update={"actions": {SEND_ACTION: send}})
+
+
+SEND_ACTION = "send"
+
+
+def send_time_check(
+    con: duckdb.DuckDBPyConnection,
+    settings: ContactSettings,
+    channel: str,
+    customer_ids: list[str],
+    at: datetime.datetime,
+) -> dict[str, list[str]]:
+    """customer id -> why a send on ``channel`` may not reach them at ``at`` (caps, quiet hours in their time zone);
+    people who may be contacted are left out. Every send of one run counts against the next one's caps only once
+    acknowledged, so a run sends a person at most what the caps leave (one send per person and destination)."""
+    rules = send_time_rules(settings, channel)
+    if rules is None or not customer_ids:
+        return {}
+    persons, _ = load_persons(con, settings)
+    requests = pd.DataFrame({"customer_id": list(customer_ids), "action": SEND_ACTION, "at": naive_utc(at)})
+    checked = evaluate(requests, persons, load_contacts(con), load_conversions(con, ("",)), rules)
+    return {
+        c: list(r)
+        for c, r, ok in zip(checked["customer_id"], checked["reasons"], checked["allowed"], strict=True)
+        if not ok
+    }
 
 
 # -- the warehouse ---------------------------------------------------------------------------------------------

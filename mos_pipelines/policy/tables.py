@@ -62,8 +62,10 @@ create table if not exists policy.applied (
     active_file varchar not null,
     tiers_changed integer not null,
     routing_changed integer not null,
-    eligibility_changed integer not null
+    eligibility_changed integer not null,
+    decisions_changed integer
 );
+alter table policy.applied add column if not exists decisions_changed integer;
 create table if not exists policy.contact_eligibility (
     customer_id varchar not null,
     action varchar not null,

@@ -12,6 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "mos_pipelines"
 LOGIC_PACKAGES = (
     "activation",
     "blueprint",
+    "decisioning",
     "experiments",
     "identity",
     "ingestion",

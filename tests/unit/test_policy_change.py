@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -42,7 +43,7 @@ routing:
 """
 
 # The proposal: a heavier fit weight (moves tiers), more AE capacity and a new reroute rule (routing), a tighter
-# weekly email cap (eligibility).
+# weekly email cap (eligibility), and a lower return an action must earn (decisions).
 PROPOSED = """
 icp:
   fit_rules:
@@ -79,6 +80,8 @@ contact:
       email: {per_day: 1, per_7_days: 1}
       webhook: {per_7_days: 2}
     all_channels: {per_day: 2, per_7_days: 4}
+decisioning:
+  min_return: 0.5
 """
 
 
@@ -178,38 +181,43 @@ def snapshot(path: Path) -> dict[str, pd.DataFrame]:
             ).df(),
             "versions": con.execute("select policy_version from policy.versions order by 1").df(),
             "applied": con.execute("select * from policy.applied order by applied_at").df(),
+            "decisions": con.execute(
+                "select customer_id, action from decisions.next_best_action where decision_date = ?", [NOW.date()]
+            ).df(),
         }
     finally:
         con.close()
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
     """The warehouse with the base applied, the diff of the proposal (read-only), then the proposal applied."""
-    folder = tmp_path_factory.mktemp("policy_change")
-    home = folder / "home"
-    path = build(home)
-    base, proposed = policy_file(folder, "base.yaml", BASE), policy_file(folder, "proposed.yaml", PROPOSED)
-    first = do_apply(home, base)
-    before = snapshot(path)
-    stamp = (hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns)
-    con = duckdb.connect(str(path), read_only=True)
-    predicted = change.diff(con, load_active(home).settings, load_policy(proposed), BANDS, NOW)
-    con.close()
-    after_diff = (hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns)
-    applied = do_apply(home, proposed)
-    return {
-        "home": home,
-        "path": path,
-        "base": base,
-        "proposed": proposed,
-        "first": first,
-        "before": before,
-        "predicted": predicted,
-        "unchanged": stamp == after_diff,
-        "applied": applied,
-        "after": snapshot(path),
-    }
+    with pytest.MonkeyPatch.context() as patch:  # module scope: the bundled policy, as in every test here
+        patch.delenv(DOMAINS["policy"].env, raising=False)
+        folder = tmp_path_factory.mktemp("policy_change")
+        home = folder / "home"
+        path = build(home)
+        base, proposed = policy_file(folder, "base.yaml", BASE), policy_file(folder, "proposed.yaml", PROPOSED)
+        first = do_apply(home, base)
+        before = snapshot(path)
+        stamp = (hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns)
+        con = duckdb.connect(str(path), read_only=True)
+        predicted = change.diff(con, load_active(home).settings, load_policy(proposed), BANDS, NOW)
+        con.close()
+        after_diff = (hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns)
+        applied = do_apply(home, proposed)
+        yield {
+            "home": home,
+            "path": path,
+            "base": base,
+            "proposed": proposed,
+            "first": first,
+            "before": before,
+            "predicted": predicted,
+            "unchanged": stamp == after_diff,
+            "applied": applied,
+            "after": snapshot(path),
+        }
 
 
 def test_the_diff_writes_nothing(world):
@@ -243,7 +251,16 @@ def test_the_diff_predicts_exactly_the_changes_apply_makes(world):
     cols = ["customer_id", "action", "from_allowed", "to_allowed"]
     assert set(map(tuple, predicted.eligibility[cols].values)) == set(map(tuple, actual_eligibility[cols].values))
     assert [list(r) for r in predicted.eligibility["to_reasons"]] == [list(r) for r in actual_eligibility["to_reasons"]]
+    actual_actions = change.compare_actions(before["decisions"], after["decisions"])
+    assert len(actual_actions) > 0
+    cols = ["customer_id", "from_action", "to_action"]
+    assert set(map(tuple, predicted.actions[cols].values)) == set(map(tuple, actual_actions[cols].values))
     summary = predicted.summary()
+    moved = summary["decisions"]
+    assert moved["people_changing"] == len(actual_actions) and moved["sends"]
+    assert set(moved["expected"]) == {"active", "proposed"}
+    for side in moved["expected"].values():
+        assert side["expected_conversions_low"] <= side["expected_conversions"] <= side["expected_conversions_high"]
     nurture = summary["eligibility"]["by_action"]["nurture_email"]
     assert nurture["allowed_to_blocked"] > 0
     assert "email cap 1/7 days reached" in nurture["newly_blocked_by"]
@@ -261,6 +278,7 @@ def test_apply_records_the_version_who_when_and_the_file(world):
     assert last["applied_by"] == "tester" and last["source_file"] == str(world["proposed"])
     assert last["file_sha256"] == hashlib.sha256(world["proposed"].read_bytes()).hexdigest()
     assert last["tiers_changed"] == len(world["predicted"].tiers)
+    assert last["decisions_changed"] == len(world["predicted"].actions)
     assert applied.to_version in set(after["versions"]["policy_version"])
     # the active file is the proposal, complete: it reads back as the same version, alone
     active = load_active(world["home"])
@@ -309,6 +327,7 @@ def test_the_cli_diffs_and_shows_the_applied_policy(world, tmp_path: Path, monke
     text = CliRunner().invoke(app, ["policy", "diff", "--proposed", str(back)], env=env)
     assert text.exit_code == 0, text.output
     assert "ICP tiers: " in text.output and "routing: " in text.output and "contact eligibility: " in text.output
+    assert "next best action today: " in text.output and "expected extra conversions" in text.output
     monkeypatch.setenv(DOMAINS["policy"].env, str(back))
     shown = CliRunner().invoke(app, ["policy", "show"], env=env)
     assert f"policy version {world['applied'].to_version}" in shown.output

@@ -1,12 +1,15 @@
 {#-
     The members every ad-platform audience should hold (Google Customer Match and Meta Custom
     Audiences read the same rows): the lookalike tiers up to max_tier % of each audience in
-    ml.lookalike_scores (seed members are never scored, so never in a lookalike list), and the
+    ml.lookalike_scores (seed members are never scored, so never in a lookalike list) whose next best
+    action (decisions.next_best_action, latest day) is paid retargeting, the `retargeting` audience of
+    everyone whose next best action today is paid retargeting (with their best lookalike tier), and the
     current customers (lifecycle stages customer_stages) for exclusion targeting. Only customers
     with an email address or a phone and granted consent for ad personalisation. Identifiers are
     raw here; the delivery normalises and hashes them per platform, so no export holds them raw.
 -#}
 {%- set ads = var('mos__activation_sync_models')['sync_ads__audience_members'] -%}
+{%- set decision_columns = {'customer_id': 'varchar', 'decision_date': 'date', 'action': 'varchar'} -%}
 {%- set score_columns = {
     'customer_id': 'varchar', 'audience': 'varchar', 'tier': 'integer', 'percentile': 'double'
 } -%}
@@ -45,7 +48,10 @@ lookalike_members as (
         'lookalike' as member_source,
         tier as lookalike_tier
     from lookalike_scores
-    where tier is not null and tier <= {{ ads['lookalike_max_tier'] }}
+    where
+        tier is not null
+        and tier <= {{ ads['lookalike_max_tier'] }}
+        and {{ decision_filter('customer_id', ['paid_retargeting']) }}
 
 ),
 
@@ -61,9 +67,32 @@ customer_members as (
 
 ),
 
+{#- everyone whose next best action today is paid retargeting: the audience the decision sends to -#}
+retargeting_members as (
+
+    select
+        decided.customer_id,
+        'retargeting' as audience_name,
+        'decision' as member_source,
+        min(lookalike_scores.tier) as lookalike_tier
+    from {{ optional_source('decisions', 'next_best_action', decision_columns) }} as decided
+    left join lookalike_scores
+        on decided.customer_id = lookalike_scores.customer_id
+    where
+        decided.action = 'paid_retargeting'
+        and decided.decision_date = (
+            select max(latest.decision_date)
+            from {{ optional_source('decisions', 'next_best_action', decision_columns) }} as latest
+        )
+    group by decided.customer_id
+
+),
+
 members as (
 
     select * from lookalike_members
+    union all
+    select * from retargeting_members
     union all
     select * from customer_members
 

@@ -1,6 +1,8 @@
 {#-
     The lifecycle stage the CRM should show for every customer it knows (at least one CRM record),
-    from the first stage sales cares about on, with granted consent for the purpose. The delivery's
+    from the first stage sales cares about on, with granted consent for the purpose; a lead (lead to
+    opportunity) only once its next best action handed it to sales (decisions.next_best_action, any
+    day: the hand-off is sticky; every lead before decisioning ran). The delivery's
     ledger turns this state into changes: a row is sent when its stage or address changed since the
     CRM last acknowledged it, and a customer who leaves the model is sent as a removal.
 -#}
@@ -74,6 +76,10 @@ final as (
     where
         consent.status = 'granted'
         and lifecycle.lifecycle_stage in ({{ quoted_list(crm['lifecycle_stages']) }})
+        and (
+            lifecycle.lifecycle_stage not in ('lead', 'mql', 'sql', 'opportunity')
+            or {{ decision_filter('lifecycle.customer_id', ['route_to_sales'], ever=true) }}
+        )
 
 )
 

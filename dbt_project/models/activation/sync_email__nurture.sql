@@ -1,6 +1,7 @@
 {#-
     The nurture email each customer should receive: customers in the nurture lifecycle stages with
-    an email address and granted consent for the campaign's purpose, each with one variant of the
+    an email address and granted consent for the campaign's purpose whose next best action
+    (decisions.next_best_action, latest day; any, before decisioning ran) is the nurture email, each with one variant of the
     campaign. When experiments.assignments exists it decides (the customer's address is the unit;
     holdout and unassigned units are left out). Before it exists, a deterministic hash of
     (campaign, address) keeps holdout_share of the audience out and spreads the rest evenly over
@@ -76,6 +77,7 @@ audience as (
         contacts.email_address is not null
         and consent.status = 'granted'
         and lifecycle.lifecycle_stage in ({{ quoted_list(nurture['lifecycle_stages']) }})
+        and {{ decision_filter('contacts.customer_id', ['nurture_email']) }}
 
 ),
 

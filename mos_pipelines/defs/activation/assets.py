@@ -55,6 +55,7 @@ def _metadata(report) -> dict:
         "unchanged": report.unchanged,
         "blocked_consent": report.blocked_consent,
         "held_for_approval": report.held_for_approval,
+        "held_contact_policy": report.held_contact_policy,
         "copy_rejected": report.copy_rejected,
         "dry_run": report.dry_run,
         "kill_switch": report.kill_switch,

@@ -1,4 +1,5 @@
-"""``policy.icp_scores`` → ``policy.routing_assignments`` and ``policy.contact_eligibility`` (group ``policy``)."""
+"""``policy.icp_scores`` → ``policy.routing_assignments`` and ``policy.contact_eligibility`` (group ``policy``), and
+``decisions.next_best_action`` (group ``decisioning``), which the activation sync models read."""
 
 import datetime
 from typing import Any
@@ -7,6 +8,7 @@ import dagster as dg
 import pandas as pd
 
 from mos_pipelines.configuration import load_transform
+from mos_pipelines.decisioning import store as decisions
 from mos_pipelines.defs._common import md_list, partial_result, warehouse_asset
 from mos_pipelines.defs.resources import MosHome
 from mos_pipelines.policy import contact, icp, routing, tables
@@ -155,5 +157,60 @@ def contact_eligibility(context: dg.AssetExecutionContext, mos: MosHome) -> dg.M
                 else {}
             ),
             "notes": md_list(notes),
+        }
+    )
+
+
+@warehouse_asset(
+    key=["decisions", "next_best_action"],
+    group="decisioning",
+    owner=OWNER,
+    deps=[
+        ["policy", "icp_scores"],
+        ["policy", "routing_assignments"],
+        ["policy", "contact_eligibility"],
+        ["marts", "dim_customer_features"],
+        ["marts", "dim_customer_lifecycle"],
+        ["marts", "dim_customer_consents"],
+        ["marts", "fct_conversions"],
+        ["ml", "lookalike_scores"],
+    ],
+    description=(
+        "One row per person and day: the next best action of `config/policy.yaml` decisioning (route to sales, "
+        "nurture email, re-engagement email, paid retargeting, or no action), chosen by priority = (P(response | "
+        "action) − P(response | no action)) × value × context weight × lever among the candidates the contact "
+        "policy allows (caps, consent, stage, tier, cool-down; quiet hours are the delivery's), with a persistent "
+        "holdout. P is learned per action and cell (lifecycle stage × tier) from earlier decisions and the "
+        "conversions that followed. `decisions.explanations` holds every candidate's terms and the rules that "
+        "passed or failed. The activation sync models contact a person only through what this chose."
+    ),
+)
+def next_best_action(context: dg.AssetExecutionContext, mos: MosHome) -> dg.MaterializeResult:
+    settings = load_active(mos.paths.mos_home).settings  # the applied policy, else config/policy.yaml
+    bands = load_transform().mos__marketing_customer_segments
+    now = datetime.datetime.now(datetime.UTC)
+    with mos.connect() as con:
+        version = tables.record_version(con, settings, now)
+        decided, estimates, notes = decisions.run(con, settings, bands, version, now)
+        decisions.write(con, decided)
+    for note in notes:
+        context.log.warning(note)
+    frame = decided.decisions
+    counts = frame["action"].value_counts().to_dict() if len(frame) else {}
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(frame),
+            "policy_version": version,
+            "estimates_version": estimates.version(),
+            "decision_date": str(frame["decision_date"].iloc[0]) if len(frame) else "none",
+            **{f"action/{action}": int(n) for action, n in sorted(counts.items())},
+            "holdout": int(frame["is_holdout"].sum()) if len(frame) else 0,
+            "spend_usd": decided.spent_usd,
+            "estimates": _table(estimates.table().round(5), rows=40),
+            "notes": md_list(notes),
+            "preview": _table(
+                frame[frame["action"] != "no_action"] if len(frame) else frame,
+                ["customer_id", "action", "priority", "p_response", "detail"],
+            ),
         }
     )
