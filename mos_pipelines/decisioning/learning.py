@@ -8,6 +8,7 @@ updated by the cell's own record. A cell never seen gets its action's estimate; 
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 from dataclasses import dataclass
@@ -19,6 +20,23 @@ from mos_pipelines.configuration.policy import DecisioningSettings
 
 MISSING = "(missing)"
 NO_ACTION = "no_action"
+
+
+RECENT_CONTACTS = "recent_contacts"
+
+
+def recent_contacts(contacts: pd.DataFrame, customer_ids: pd.Series, at: datetime.datetime, days: int = 7) -> pd.Series:
+    """How often each person was contacted in the ``days`` before ``at`` (counted channels), as a band: ``0``,
+    ``1``, ``2+`` (a cell attribute: the same action is worth less to someone contacted yesterday)."""
+    if len(contacts):
+        when = pd.to_datetime(contacts["contacted_at"])
+        since = pd.Timestamp(at) - pd.Timedelta(days=days)
+        recent = contacts[(when > since) & (when <= pd.Timestamp(at))]
+        counts = recent.groupby(recent["customer_id"].astype(str)).size()
+    else:
+        counts = pd.Series(dtype=int)
+    n = customer_ids.astype(str).map(counts).fillna(0).astype(int)
+    return n.map(lambda k: "0" if k == 0 else "1" if k == 1 else "2+")
 
 
 def cell_key(row: dict, cells: tuple[str, ...]) -> str:

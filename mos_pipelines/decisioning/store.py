@@ -81,7 +81,7 @@ def load_persons(
     """Every customer with what the contact policy, the cells, the context weights and the action details read.
     A column the warehouse lacks is null (a level of its own for the learning) and noted."""
     persons, notes = contact.load_persons(con, settings.contact, tiers)
-    wanted = set(settings.decisioning.learning.cells)
+    wanted = set(settings.decisioning.learning.cells) - {learning.RECENT_CONTACTS}
     for action in settings.decisioning.actions.values():
         wanted |= set(action.context_weights)
     wanted -= set(persons.columns)
@@ -176,6 +176,8 @@ def run(
     day = naive_utc(now).date()
     persons, notes = load_persons(con, settings, bands, tiers)
     at = naive_utc(now)
+    contacts = contact.load_contacts(con)
+    persons[learning.RECENT_CONTACTS] = learning.recent_contacts(contacts, persons["customer_id"], at).to_numpy()
     names = list(settings.decisioning.actions)
     requests = pd.DataFrame(
         {"customer_id": [c for c in persons["customer_id"] for _ in names], "action": names * len(persons), "at": at}
@@ -183,7 +185,7 @@ def run(
     eligibility = contact.evaluate(
         requests,
         persons[list(contact.PERSON_COLUMNS)],
-        contact.load_contacts(con),
+        contacts,
         contact.load_conversions(con, settings.contact.cooldown.after),
         decision_time_rules(settings),
     )

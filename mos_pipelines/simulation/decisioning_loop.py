@@ -260,6 +260,11 @@ def run_loop(
         today = _persons_at(people, nba.converted)
         at = _send_times(today, day)
         decided_at = pd.Timestamp(datetime.datetime.combine(day, datetime.time(6)))
+        today[learning.RECENT_CONTACTS] = learning.recent_contacts(
+            pd.DataFrame(nba.ledger, columns=["customer_id", "channel", "contacted_at"]),
+            today["customer_id"],
+            decided_at.to_pydatetime(),
+        ).to_numpy()
         conversions = _conversions_frame(nba)
         names = list(decisioning.actions)
         requests = pd.DataFrame(
