@@ -23,6 +23,7 @@ from mos_pipelines.insights.pacing import budget_pacing
 from mos_pipelines.insights.selection import ACCEPTED, decide
 from mos_pipelines.insights.semantic import SemanticLayer
 from mos_pipelines.llm import LLM, Ledger
+from mos_pipelines.llm.gate import PromptBlocked
 from mos_pipelines.llm.prompts import get_prompt
 from mos_pipelines.warehouse import table_exists
 
@@ -124,7 +125,12 @@ def phrase(candidates: list[Candidate], llm: LLM | None) -> None:
     """Accepted insights are written by the task's model (grounded, else the template); the others by template."""
     for c in candidates:
         if c.status == ACCEPTED and llm is not None:
-            generation = llm.generate("insight_phrasing", c.prompt_id, c.facts, context=c.key)
+            try:
+                generation = llm.generate("insight_phrasing", c.prompt_id, c.facts, context=c.key)
+            except PromptBlocked as exc:  # its prompt failed its golden cases and no passing version is known
+                c.statement = f"{c.insight_type} {c.key}: not phrased: {exc}"
+                c.phrasing = {"model": "none", "prompt_id": c.prompt_id, "flagged": True, "reason": str(exc)}
+                continue
             c.statement = generation.text
             c.phrasing = generation.as_dict()
         elif c.facts:
