@@ -1897,7 +1897,8 @@ def prompts_test(
 ) -> None:
     """Run every prompt's golden cases for the current version and, with --proposed, the proposed one: pass rate,
     grounding pass rate, failures (case, rule, offending text). Exit 1 when the proposed version is worse on any
-    prompt or a case newly fails (without --proposed: when any case fails); exit 2 on an invalid file."""
+    prompt or a case newly fails (without --proposed: when any case fails), or when a model gave no answer; exit 2
+    on an invalid file."""
     paths = configure_environment()
     import datetime
 
@@ -1926,7 +1927,7 @@ def prompts_test(
                 note = f"recorded {rows} version(s) in ops.prompt_tests ({paths.warehouse_path})"
             finally:
                 con.close()
-    failed = report.regressed if changes else report.current_failed
+    failed = (report.regressed if changes else report.current_failed) or bool(report.unanswered)
     if as_json:
         print(json.dumps({**report.as_dict(), "failed": failed, "note": note}, indent=2, default=str))
         raise typer.Exit(1 if failed else 0)
@@ -1952,9 +1953,11 @@ def prompts_test(
             out(f"  REGRESSION {regression}", style="bold red")
     if note:
         out(f"\n{note}")
+    if report.unanswered:
+        out(f"{len(report.unanswered)} case(s) got no answer from the model: not tested", style="bold red")
     verdict = (
         "regression: the proposed prompts are worse (see REGRESSION)"
-        if changes and failed
+        if changes and report.regressed
         else "golden cases failed"
         if failed
         else "ok"

@@ -129,3 +129,32 @@ def _first_failure(results: str) -> str:
         for failure in case.get("failures", []):
             return f"case {case['case']}: {failure['rule']}: {failure['offending']}"
     return "no case passed"
+
+
+def failed_versions(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], str]:
+    """Every (prompt id, version) whose latest golden test failed, with when."""
+    if not table_exists(con, "ops", "prompt_tests"):
+        return {}
+    rows = con.execute(
+        """
+        with ranked as (
+            select prompt_id, prompt_version, passed, tested_at,
+                   row_number() over (partition by prompt_id, prompt_version order by tested_at desc) as rn
+            from ops.prompt_tests
+        )
+        select prompt_id, prompt_version, tested_at from ranked where rn = 1 and not passed
+        """
+    ).fetchall()
+    return {(p, v): f"failed its golden cases ({t:%Y-%m-%d %H:%M} UTC)" for p, v, t in rows}
+
+
+def used_failed_versions(con: duckdb.DuckDBPyConnection, phrasings: Iterable[tuple[str, dict | None]]) -> list[str]:
+    """Which of ``(what, phrasing)`` used a prompt version whose latest golden test failed (the gate was bypassed,
+    or the version was tested after it was used)."""
+    failed = failed_versions(con)
+    found = []
+    for what, phrasing in phrasings:
+        key = ((phrasing or {}).get("prompt_id"), (phrasing or {}).get("prompt_version"))
+        if key in failed:
+            found.append(f"{what}: prompt {key[0]} version {key[1]} {failed[key]}")  # type: ignore[index]
+    return found

@@ -399,6 +399,16 @@ class Report:
         return any(c.regressions for c in self.comparisons)
 
     @property
+    def unanswered(self) -> list[str]:
+        """Cases no output could be had for (the model failed): the test did not run, which is not a pass."""
+        return [
+            f"{role} {r.prompt.prompt_id} {c.case_id}: {c.failures[0].offending}"
+            for role, r in self.tested()
+            for c in r.cases
+            if c.failures and c.failures[0].rule == "model"
+        ]
+
+    @property
     def current_failed(self) -> bool:
         return any(not c.current.passed for c in self.comparisons)
 
@@ -411,6 +421,7 @@ class Report:
         return {
             "regressed": self.regressed,
             "current_failed": self.current_failed,
+            "unanswered": self.unanswered,
             "prompts": [c.as_dict() for c in self.comparisons],
         }
 
