@@ -25,7 +25,7 @@ from mos_pipelines.configuration import load_llm
 from mos_pipelines.configuration.llm import LLMSettings
 from mos_pipelines.llm.ledger import CallRecord, Ledger
 from mos_pipelines.llm.offline import is_offline, register
-from mos_pipelines.llm.prompts import Prompt, get_prompt
+from mos_pipelines.llm.prompts import Prompt, PromptError, get_prompt
 
 log = logging.getLogger("mos_pipelines.llm")
 
@@ -89,6 +89,7 @@ class LLM:
         self.ledger = ledger or Ledger()
         self._litellm: Any = None
         self._seq = 0
+        self._resolved: dict[str, Any] = {}  # prompt id -> gate.Resolved, or the PromptError it raised
 
     @property
     def litellm(self) -> Any:
@@ -102,7 +103,14 @@ class LLM:
         when there is none."""
         from mos_pipelines.llm.gate import resolve
 
-        resolved = resolve(prompt_id, self.ledger.con)
+        if prompt_id not in self._resolved:  # once per prompt for this LLM's life (one run)
+            try:
+                self._resolved[prompt_id] = resolve(prompt_id, self.ledger.con)
+            except PromptError as exc:
+                self._resolved[prompt_id] = exc
+        resolved = self._resolved[prompt_id]
+        if isinstance(resolved, PromptError):
+            raise resolved
         return resolved.prompt, resolved.note
 
     def generate(self, task: str, prompt_id: str, facts: dict[str, Any], context: str | None = None) -> Generation:

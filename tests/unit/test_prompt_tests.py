@@ -16,9 +16,11 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
+from mos_pipelines.activation.content import CopyBrief, LlmCopyRenderer
 from mos_pipelines.cli import app
 from mos_pipelines.configuration import ConfigError
 from mos_pipelines.configuration import load_llm as load_config
+from mos_pipelines.configuration.activation import CopyTemplate
 from mos_pipelines.insights.candidate import Candidate
 from mos_pipelines.insights.pipeline import phrase
 from mos_pipelines.insights.selection import ACCEPTED
@@ -279,9 +281,6 @@ def test_an_instruction_change_is_judged_on_a_models_answers(
         "custom_provider_map",
         [*litellm.custom_provider_map, {"provider": "golden-test", "custom_handler": handler}],
     )
-    config = tmp_path / "llm.yaml"  # no retries: litellm's retries want tenacity, which is not installed
-    config.write_text("defaults: {num_retries: 0}\n")
-    monkeypatch.setenv("MOS_LLM_CONFIG", str(config))
     proposed = tmp_path / "proposed.yaml"
     current = get_prompt("insight.experiment_winner").instructions
     proposed.write_text(
@@ -327,3 +326,28 @@ def load_proposed_text(tmp_path: Path, text: str) -> dict:
     path = tmp_path / "p.yaml"
     path.write_text(text)
     return load_proposed(path)
+
+
+def test_email_copy_and_blueprint_intake_take_their_deterministic_path_when_blocked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_network: list
+) -> None:
+    con = duckdb.connect()
+    golden = load_golden()
+    changed = {}
+    for prompt_id in ("email.copy", "blueprint.objective"):  # a template that breaks every case of the prompt
+        changed[prompt_id] = replace(get_prompt(prompt_id), template="Save 35 % today: {subject!r}")
+        result = run_version(changed[prompt_id], golden[prompt_id], template_answer, "template")
+        assert not result.passed
+        record(con, [("proposed", result)], datetime.datetime(2026, 12, 6, tzinfo=datetime.UTC))
+        monkeypatch.setitem(registry.PROMPTS, prompt_id, changed[prompt_id])
+    config = tmp_path / "llm.yaml"  # intake by a (mocked) hosted model, so the structured path asks for a prompt
+    config.write_text("tasks:\n  blueprint_intake: {model: gpt-4o-mini, fallbacks: [], extra: {mock_response: '{}'}}\n")
+    monkeypatch.setenv("MOS_LLM_CONFIG", str(config))
+    llm = LLM(load_config(), Ledger(con))
+    template = CopyTemplate(subject="{first_name}, 20% off", body="Save 20% on your first year.")
+    copy = LlmCopyRenderer(llm).render(CopyBrief("em_trial_nurture", "B", None, "em_trial_nurture/B", template))
+    assert (copy.subject, copy.body, copy.renderer, copy.flagged) == (template.subject, template.body, "static", True)
+    assert "email.copy" in (copy.reason or "") and "no passing version" in (copy.reason or "")
+    asked = llm.structured("blueprint_intake", "blueprint.objective", {"example": "{}"}, lambda data: data)
+    assert asked.value is None and asked.model == "blocked" and "blueprint.objective" in (asked.reason or "")
+    assert con.execute("select count(*) from ops.llm_calls").fetchone() == (0,) and not no_network
