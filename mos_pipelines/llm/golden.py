@@ -346,7 +346,7 @@ def run_version(prompt: Prompt, cases: list[GoldenCase], answer: Answer, source:
         try:
             text = answer(prompt, case.facts)
         except PromptError as exc:
-            results.append(CaseResult(case.case_id, "", [Failure("render", str(exc).strip("'\""))], None))
+            results.append(CaseResult(case.case_id, "", [Failure("render", str(exc))], None))
             continue
         except Exception as exc:  # a model that failed to answer: litellm raises many types
             results.append(CaseResult(case.case_id, "", [Failure("model", f"{type(exc).__name__}: {exc}")], None))

@@ -28,6 +28,9 @@ DEFAULT_GUARDRAILS = ("numbers_grounded", "max_chars:400", "must_mention", "no_u
 class PromptError(KeyError):
     """No prompt with that id, or a template names a fact that is missing."""
 
+    def __str__(self) -> str:  # the message as written (KeyError would quote it)
+        return str(self.args[0]) if self.args else ""
+
 
 @dataclass(frozen=True)
 class Prompt:

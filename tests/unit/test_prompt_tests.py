@@ -351,3 +351,45 @@ def test_email_copy_and_blueprint_intake_take_their_deterministic_path_when_bloc
     asked = llm.structured("blueprint_intake", "blueprint.objective", {"example": "{}"}, lambda data: data)
     assert asked.value is None and asked.model == "blocked" and "blueprint.objective" in (asked.reason or "")
     assert con.execute("select count(*) from ops.llm_calls").fetchone() == (0,) and not no_network
+
+
+def test_a_golden_file_with_mistakes_names_file_key_and_line(tmp_path: Path) -> None:
+    (tmp_path / "insight.pacing.yaml").write_text(
+        "defaults:\n  grounded: yes please\n"
+        "cases:\n"
+        "  - id: a\n    facts: {campaign_id: x}\n"
+        "  - id: a\n    facts: {campaign_id: y}\n    expect: {max_chars: 0, forbidden_patterns: ['(']}\n"
+        "  - id: c\n"
+    )
+    with pytest.raises(ConfigError) as error:
+        load_golden(tmp_path)
+    found = {(p.key, p.line) for p in error.value.problems}
+    assert found == {
+        ("defaults.grounded", 2),
+        ("cases[1].expect.max_chars", 8),
+        ("cases[1].expect.forbidden_patterns[0]", 8),
+        ("cases[2].facts", 9),
+    }
+    (tmp_path / "insight.pacing.yaml").write_text("cases:\n  - {id: a, facts: {}}\n  - {id: a, facts: {}}\n")
+    with pytest.raises(ConfigError) as error:
+        load_golden(tmp_path)
+    assert (error.value.key, error.value.line, error.value.expected) == (
+        "cases[1].id",
+        3,
+        "a case id used once ('a' is listed twice)",
+    )
+    (tmp_path / "insight.pacing.yaml").unlink()
+    (tmp_path / "insight.pace.yaml").write_text("cases: [{id: a, facts: {}}]\n")
+    with pytest.raises(ConfigError, match="a file named for a prompt id"):
+        load_golden(tmp_path)
+
+
+def test_a_template_naming_a_fact_the_cases_lack_fails_each_case_by_name(tmp_path: Path) -> None:
+    changed = replace(get_prompt("insight.pacing"), template="Campaign {campaign_id} is {pace_label}.")
+    result = run_version(changed, load_golden()["insight.pacing"], template_answer, "template")
+    assert [(c.case_id, c.failures[0].rule) for c in result.cases] == [
+        ("under_delivering", "render"),
+        ("over_plan_small_budget", "render"),
+        ("large_budget_near_plan", "render"),
+    ]
+    assert "the facts have no 'pace_label'" in result.cases[0].failures[0].offending
