@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import socket
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -53,20 +52,6 @@ PACING_FACTS = {
     "ci_high_pct": 79.5,
     "must_mention": ["ps_brand_q1"],
 }
-
-
-@pytest.fixture
-def no_network(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    attempts: list[Any] = []
-
-    def refuse(self, address, *args, **kwargs):  # noqa: ANN001
-        attempts.append(address)
-        raise OSError(f"network unreachable in this test: {address}")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
-    monkeypatch.setattr(socket, "create_connection", lambda address, *a, **k: refuse(None, address))
-    return attempts
 
 
 @pytest.fixture
