@@ -1891,7 +1891,9 @@ def prompts_test(
     ] = "configured",
     record: Annotated[
         bool,
-        typer.Option(help="Append the results to ops.prompt_tests (a version that failed is then not used)."),
+        typer.Option(
+            help="Append the results to ops.prompt_tests of the warehouse (a version that failed is then not used)."
+        ),
     ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
 ) -> None:
@@ -1913,7 +1915,9 @@ def prompts_test(
         _config_problems(exc)
     report = golden.run(cases, changes, source)
     note = None
-    if record:
+    if record and not paths.warehouse_path.exists():  # nothing to gate without a warehouse; none is created
+        note = f"not recorded: no warehouse at {paths.warehouse_path} (the gate reads ops.prompt_tests there)"
+    elif record:
         from mos_pipelines import warehouse
 
         try:

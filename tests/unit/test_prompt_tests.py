@@ -140,6 +140,8 @@ def test_planted_regression_is_caught_and_the_gate_blocks_that_version(
 ) -> None:
     proposed = tmp_path / "proposed.yaml"
     proposed.write_text(INVENTING)
+    home.mkdir(parents=True)
+    duckdb.connect(str(home / "warehouse.duckdb")).close()  # a warehouse (without one nothing is recorded)
     result = runner.invoke(app, ["prompts", "test", "--proposed", str(proposed)])
     assert result.exit_code == 1, result.output
     out = result.output.replace("\n", " ")
@@ -276,6 +278,8 @@ def test_an_instruction_change_is_judged_on_a_models_answers(
     # The template alone does not see the instruction: the proposed version passes when the template answers.
     template = runner.invoke(app, ["prompts", "test", "--proposed", str(proposed), "--model", "template", "--json"])
     assert template.exit_code == 0, template.output
+    assert json.loads(template.output)["note"].startswith("not recorded: no warehouse at")
+    assert not (home / "warehouse.duckdb").exists()  # none is created for the record
     answered = runner.invoke(
         app,
         ["prompts", "test", "--proposed", str(proposed), "--model", "golden-test/follower", "--json", "--no-record"],
