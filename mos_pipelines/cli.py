@@ -1854,6 +1854,138 @@ def policy_apply(
     )
 
 
+prompts_app = typer.Typer(
+    help="Prompts (mos_pipelines/llm/prompts.py): their golden cases (config/prompts/golden/), current vs proposed."
+)
+app.add_typer(prompts_app, name="prompts")
+
+
+def _config_problems(exc) -> NoReturn:  # noqa: ANN001 (ConfigError, imported late)
+    for problem in exc.problems:
+        err_console.print(f"error: {problem}", markup=False, soft_wrap=True, highlight=False)
+    raise typer.Exit(2)
+
+
+@prompts_app.command("list")
+def prompts_list() -> None:
+    """Every prompt: id, task, version (a hash of instructions, template and guardrails) and golden cases."""
+    configure_environment()
+    from mos_pipelines.configuration import ConfigError
+    from mos_pipelines.llm.golden import load_golden
+    from mos_pipelines.llm.prompts import PROMPTS
+
+    try:
+        golden = load_golden()
+    except ConfigError as exc:
+        _config_problems(exc)
+    console.print(f"{'prompt':<30} {'task':<20} {'version':<13} golden cases", markup=False, style="bold")
+    for prompt_id, prompt in sorted(PROMPTS.items()):
+        cases = len(golden.get(prompt_id, []))
+        console.print(f"{prompt_id:<30} {prompt.task:<20} {prompt.version:<13} {cases}", markup=False)
+
+
+def _rate(part: float | None, cases: int) -> str:
+    return "not checked" if part is None else f"{round(part * cases)}/{cases} ({part:.0%})"
+
+
+@prompts_app.command("test")
+def prompts_test(
+    proposed: Annotated[
+        Path | None,
+        typer.Option(
+            "--proposed",
+            help="YAML changing prompts by id: prompts: {<id>: {instructions, template, guardrails}}. Its versions "
+            "are tested beside the current ones.",
+        ),
+    ] = None,
+    model: Annotated[
+        str,
+        typer.Option(
+            help="Who answers the cases: 'configured' (each task's model in config/llm.yaml; the offline one is "
+            "the template), 'template', or any model litellm knows (it is called).",
+        ),
+    ] = "configured",
+    record: Annotated[
+        bool,
+        typer.Option(
+            help="Append the results to ops.prompt_tests of the warehouse (a version that failed is then not used)."
+        ),
+    ] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+) -> None:
+    """Run every prompt's golden cases for the current version and, with --proposed, the proposed one: pass rate,
+    grounding pass rate, failures (case, rule, offending text). Exit 1 when the proposed version is worse on any
+    prompt or a case newly fails (without --proposed: when any case fails), or when a model gave no answer; exit 2
+    on an invalid file."""
+    paths = configure_environment()
+    import datetime
+
+    from mos_pipelines.configuration import ConfigError, load_llm
+    from mos_pipelines.llm import gate, golden
+
+    try:
+        cases = golden.load_golden()
+        changes = golden.load_proposed(proposed) if proposed is not None else {}
+        source = golden.answer_source(model, load_llm())
+    except ConfigError as exc:
+        _config_problems(exc)
+    report = golden.run(cases, changes, source)
+    note = None
+    if record and not paths.warehouse_path.exists():  # nothing to gate without a warehouse; none is created
+        note = f"not recorded: no warehouse at {paths.warehouse_path} (the gate reads ops.prompt_tests there)"
+    elif record:
+        from mos_pipelines import warehouse
+
+        try:
+            con = warehouse.connect(paths.warehouse_path)
+        except warehouse.WarehouseError as exc:
+            note = f"not recorded in ops.prompt_tests: {exc}"
+        else:
+            try:
+                tested = [(role, r) for role, r in report.tested() if r.cases]
+                rows = gate.record(con, tested, datetime.datetime.now(datetime.UTC))
+                note = f"recorded {rows} version(s) in ops.prompt_tests ({paths.warehouse_path})"
+            finally:
+                con.close()
+    failed = (report.regressed if changes else report.current_failed) or bool(report.unanswered)
+    if as_json:
+        print(json.dumps({**report.as_dict(), "failed": failed, "note": note}, indent=2, default=str))
+        raise typer.Exit(1 if failed else 0)
+
+    def out(text: str, **style: str) -> None:
+        console.print(text, markup=False, soft_wrap=True, highlight=False, **style)  # type: ignore[arg-type]
+
+    for c in report.comparisons:
+        out(c.prompt_id, style="bold")
+        versions = [("current", c.current)] + ([("proposed", c.proposed)] if c.proposed is not None else [])
+        for role, r in versions:
+            if not r.cases:
+                out(f"  {role:<8} {r.version}: no golden cases (config/prompts/golden/{c.prompt_id}.yaml)")
+                continue
+            out(
+                f"  {role:<8} {r.version} ({r.source}): passed {_rate(r.pass_rate, len(r.cases))}, "
+                f"grounding {_rate(r.grounding_rate, sum(x.grounded is not None for x in r.cases))}"
+            )
+            for case in r.cases:
+                for f in case.failures:
+                    out(f"    FAIL {case.case_id}: {f.rule}: {f.offending}  | {case.text[:160]!r}", style="red")
+        for regression in c.regressions:
+            out(f"  REGRESSION {regression}", style="bold red")
+    if note:
+        out(f"\n{note}")
+    if report.unanswered:
+        out(f"{len(report.unanswered)} case(s) got no answer from the model: not tested", style="bold red")
+    verdict = (
+        "regression: the proposed prompts are worse (see REGRESSION)"
+        if changes and report.regressed
+        else "golden cases failed"
+        if failed
+        else "ok"
+    )
+    out(verdict, style="bold red" if failed else "bold green")
+    raise typer.Exit(1 if failed else 0)
+
+
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []})
 def dbt(ctx: typer.Context) -> None:
     """Run dbt on the project with the configuration's vars: `mos dbt -- build --select fct_sessions`.

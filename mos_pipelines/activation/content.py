@@ -159,7 +159,12 @@ class LlmCopyRenderer:
             "figures": sorted(_numbers(subject + " " + body)),
             **brief.facts,
         }
-        generation = self.llm.generate(self.task, self.prompt_id, facts)
+        from mos_pipelines.llm.gate import PromptBlocked
+
+        try:
+            generation = self.llm.generate(self.task, self.prompt_id, facts)
+        except PromptBlocked as exc:  # the prompt failed its golden cases and no passing version is known
+            return RenderedCopy(subject, body, "static", flagged=True, reason=str(exc))
         subject, _, body = generation.text.partition("\n")
         subject = subject.removeprefix("Subject:").strip()
         return RenderedCopy(

@@ -23,6 +23,7 @@ from mos_pipelines.insights.pacing import budget_pacing
 from mos_pipelines.insights.selection import ACCEPTED, decide
 from mos_pipelines.insights.semantic import SemanticLayer
 from mos_pipelines.llm import LLM, Ledger
+from mos_pipelines.llm.gate import PromptBlocked
 from mos_pipelines.llm.prompts import get_prompt
 from mos_pipelines.warehouse import table_exists
 
@@ -124,16 +125,33 @@ def phrase(candidates: list[Candidate], llm: LLM | None) -> None:
     """Accepted insights are written by the task's model (grounded, else the template); the others by template."""
     for c in candidates:
         if c.status == ACCEPTED and llm is not None:
-            generation = llm.generate("insight_phrasing", c.prompt_id, c.facts, context=c.key)
+            try:
+                generation = llm.generate("insight_phrasing", c.prompt_id, c.facts, context=c.key)
+            except PromptBlocked as exc:  # its prompt failed its golden cases and no passing version is known
+                _not_phrased(c, exc)
+                continue
             c.statement = generation.text
             c.phrasing = generation.as_dict()
         elif c.facts:
-            c.statement = get_prompt(c.prompt_id).render(c.facts)
+            try:  # the version the gate allows (the registry's when there is no model to gate it through)
+                prompt, gate = llm.prompt(c.prompt_id) if llm is not None else (get_prompt(c.prompt_id), None)
+            except PromptBlocked as exc:
+                _not_phrased(c, exc)
+                continue
+            c.statement = prompt.render(c.facts)
             c.phrasing = {
                 "model": "template",
                 "prompt_id": c.prompt_id,
-                "prompt_version": get_prompt(c.prompt_id).version,
+                "prompt_version": prompt.version,
                 "flagged": False,
             }
+            if gate:
+                c.phrasing["prompt_gate"] = gate
         elif not c.statement:
             c.statement = f"{c.insight_type} {c.key}: not tested (see the reason in the evidence)."
+
+
+def _not_phrased(c: Candidate, exc: PromptBlocked) -> None:
+    """No version of the candidate's prompt may be used: a statement without figures, the reason in its phrasing."""
+    c.statement = f"{c.insight_type} {c.key}: not phrased (prompt {c.prompt_id} failed its golden cases; see phrasing)."
+    c.phrasing = {"model": "none", "prompt_id": c.prompt_id, "flagged": True, "reason": str(exc)}

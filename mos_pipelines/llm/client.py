@@ -25,7 +25,7 @@ from mos_pipelines.configuration import load_llm
 from mos_pipelines.configuration.llm import LLMSettings
 from mos_pipelines.llm.ledger import CallRecord, Ledger
 from mos_pipelines.llm.offline import is_offline, register
-from mos_pipelines.llm.prompts import Prompt, get_prompt
+from mos_pipelines.llm.prompts import Prompt, PromptError, get_prompt
 
 log = logging.getLogger("mos_pipelines.llm")
 
@@ -53,9 +53,10 @@ class Generation:
     flagged: bool = False  # a model's text was rejected, or no model answered
     reason: str | None = None
     calls: list[CallRecord] = field(default_factory=list)
+    gate: str | None = None  # why the registry's prompt version was not used (it failed its golden cases)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "model": self.model,
             "prompt_id": self.prompt_id,
             "prompt_version": self.prompt_version,
@@ -64,6 +65,9 @@ class Generation:
             "calls": len(self.calls),
             "cost_usd": sum(c.cost_usd or 0.0 for c in self.calls),
         }
+        if self.gate:
+            out["prompt_gate"] = self.gate
+        return out
 
 
 @dataclass
@@ -85,6 +89,7 @@ class LLM:
         self.ledger = ledger or Ledger()
         self._litellm: Any = None
         self._seq = 0
+        self._resolved: dict[str, Any] = {}  # prompt id -> gate.Resolved, or the PromptError it raised
 
     @property
     def litellm(self) -> Any:
@@ -92,8 +97,26 @@ class LLM:
             self._litellm = import_litellm()
         return self._litellm
 
+    def prompt(self, prompt_id: str) -> tuple[Prompt, str | None]:
+        """The version of a prompt to use, and why it is not the registry's: a version whose golden cases failed
+        (``ops.prompt_tests`` of the ledger's warehouse) gives way to the last passing one; ``gate.PromptBlocked``
+        when there is none."""
+        from mos_pipelines.llm.gate import resolve
+
+        if prompt_id not in self._resolved:  # once per prompt for this LLM's life (one run)
+            try:
+                self._resolved[prompt_id] = resolve(prompt_id, self.ledger.con)
+            except PromptError as exc:
+                self._resolved[prompt_id] = exc
+        resolved = self._resolved[prompt_id]
+        if isinstance(resolved, PromptError):
+            raise resolved
+        return resolved.prompt, resolved.note
+
     def generate(self, task: str, prompt_id: str, facts: dict[str, Any], context: str | None = None) -> Generation:
-        prompt = get_prompt(prompt_id)
+        """The task's text (see the module). Raises ``gate.PromptBlocked`` when the prompt's version failed its
+        golden cases and no passing version is recorded: the caller's deterministic path answers."""
+        prompt, gate = self.prompt(prompt_id)
         if prompt.task != task:
             raise ValueError(f"prompt {prompt_id} belongs to task {prompt.task}, not {task}")
         models = self.config.for_task(task)
@@ -134,13 +157,13 @@ class LLM:
                     flagged=True,
                     reason=f"{model}: {detail}",
                     calls=calls,
+                    gate=gate,
                 )
+            note = "; ".join(n for n in (gate, cost_note) if n) or None
             calls.append(
-                self._record(
-                    task, prompt, model, attempt, tokens_in, tokens_out, cost, started, "ok", cost_note, context
-                )
+                self._record(task, prompt, model, attempt, tokens_in, tokens_out, cost, started, "ok", note, context)
             )
-            return Generation(text, task, prompt.prompt_id, prompt.version, model, calls=calls)
+            return Generation(text, task, prompt.prompt_id, prompt.version, model, calls=calls, gate=gate)
         reason = "no model answered: " + " | ".join(problems)
         log.warning("LLM task %s: %s; using the template", task, reason)
         return Generation(
@@ -152,6 +175,7 @@ class LLM:
             flagged=True,
             reason=reason,
             calls=calls,
+            gate=gate,
         )
 
     def structured(
@@ -159,16 +183,23 @@ class LLM:
     ) -> Structured:
         """A JSON answer checked by ``parse`` (it raises ``ValueError`` on an answer that does not fit). Offline models
         are not asked: for a structured task the caller's deterministic path is the offline answer. An answer that
-        is not JSON or does not fit is recorded as rejected and the next model is tried."""
-        prompt = get_prompt(prompt_id)
-        if prompt.task != task:
-            raise ValueError(f"prompt {prompt_id} belongs to task {prompt.task}, not {task}")
+        is not JSON or does not fit is recorded as rejected and the next model is tried. A prompt version that failed
+        its golden cases with no passing version recorded is not asked (``model`` "blocked")."""
+        from mos_pipelines.llm.gate import PromptBlocked
+
+        if get_prompt(prompt_id).task != task:
+            raise ValueError(f"prompt {prompt_id} belongs to task {get_prompt(prompt_id).task}, not {task}")
         models = self.config.for_task(task)
         chain = [m for m in models.chain if not is_offline(m)]
         if not chain:
             return Structured(
                 None, task, "offline", f"task {task} uses the offline model: the deterministic path answers"
             )
+        try:
+            prompt, gate = self.prompt(prompt_id)
+        except PromptBlocked as exc:
+            log.warning("LLM task %s: %s", task, exc)
+            return Structured(None, task, "blocked", str(exc))
         messages = prompt.messages(facts)
         calls: list[CallRecord] = []
         problems: list[str] = []
@@ -196,7 +227,7 @@ class LLM:
             except (ValueError, TypeError) as exc:  # json.JSONDecodeError and pydantic's ValidationError included
                 status, note = "rejected", str(exc).replace("\n", " ")[:500]
             else:
-                status, note = "ok", cost_note
+                status, note = "ok", "; ".join(n for n in (gate, cost_note) if n) or None
             calls.append(self._record(task, prompt, model, attempt, *tokens, cost, started, status, note, context))
             if status == "ok":
                 return Structured(value, task, model, None, calls)

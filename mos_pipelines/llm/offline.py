@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from mos_pipelines.llm.prompts import facts_from_messages, get_prompt
+from mos_pipelines.llm.prompts import get_prompt, prompt_of_messages
 
 PROVIDER = "mos-offline"
 _registered = False
@@ -24,11 +24,11 @@ def register(litellm: Any) -> None:
     from litellm.types.utils import Choices, Message, ModelResponse, Usage
 
     class OfflineTemplateLLM(litellm.CustomLLM):
-        """Renders the template of the prompt named in the messages, from the facts they carry."""
+        """Renders the template of the prompt (and version) named in the messages, from the facts they carry."""
 
         def completion(self, model: str, messages: list, *args: Any, **kwargs: Any) -> ModelResponse:
-            prompt_id, facts = facts_from_messages(messages)
-            text = get_prompt(prompt_id).render(facts)
+            prompt_id, version, facts = prompt_of_messages(messages)
+            text = get_prompt(prompt_id, version).render(facts)
             prompt_tokens = litellm.token_counter(model=model, messages=messages)
             completion_tokens = litellm.token_counter(model=model, text=text)
             return ModelResponse(

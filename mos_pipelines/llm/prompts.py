@@ -28,6 +28,9 @@ DEFAULT_GUARDRAILS = ("numbers_grounded", "max_chars:400", "must_mention", "no_u
 class PromptError(KeyError):
     """No prompt with that id, or a template names a fact that is missing."""
 
+    def __str__(self) -> str:  # the message as written (KeyError would quote it)
+        return str(self.args[0]) if self.args else ""
+
 
 @dataclass(frozen=True)
 class Prompt:
@@ -54,7 +57,7 @@ class Prompt:
         rules = "; ".join(_describe(rule) for rule in self.guardrails)
         system = f"{self.instructions}\nRules: {rules}."
         user = (
-            f"prompt_id: {self.prompt_id}\n{FACTS_START}\n{json.dumps(facts, sort_keys=True, default=str)}\n"
+            f"prompt_id: {self.prompt_id}\nprompt_version: {self.version}\n{FACTS_START}\n{json.dumps(facts, sort_keys=True, default=str)}\n"
             f"{FACTS_END}\nExample of an acceptable answer: {self.render(facts)}"
         )
         return [{"role": "system", "content": system}, {"role": "user", "content": user}]
@@ -80,7 +83,25 @@ class Prompt:
                 problems.append("contains a URL")
             elif name == "single_line" and "\n" in text.strip():
                 problems.append("more than one line")
+            elif name == "json_object":
+                try:
+                    parsed = json.loads(text)
+                except ValueError:
+                    parsed = None
+                if not isinstance(parsed, dict):
+                    problems.append("not one JSON object")
         return problems
+
+
+_RULES = ("numbers_grounded", "max_chars", "must_mention", "no_urls", "single_line", "json_object")
+
+
+def known_rule(rule: str) -> bool:
+    """Whether ``rule`` is a guardrail this module checks (``max_chars`` with a whole number)."""
+    name, _, arg = rule.partition(":")
+    if name == "max_chars":
+        return arg.isdigit() and int(arg) > 0
+    return name in _RULES and not arg
 
 
 def _describe(rule: str) -> str:
@@ -195,21 +216,49 @@ PROMPTS: dict[str, Prompt] = {
 }
 
 
-def get_prompt(prompt_id: str) -> Prompt:
+def get_prompt(prompt_id: str, version: str | None = None) -> Prompt:
+    """The registry's prompt; with ``version``, that version of it (the registry's, or one ``remember``ed in this
+    process: a version the prompt gate falls back to)."""
     try:
-        return PROMPTS[prompt_id]
+        prompt = PROMPTS[prompt_id]
     except KeyError:
         raise PromptError(f"no prompt '{prompt_id}' (known: {', '.join(sorted(PROMPTS))})") from None
+    if version is None or version == prompt.version:
+        return prompt
+    try:
+        return _VERSIONS[(prompt_id, version)]
+    except KeyError:
+        raise PromptError(f"prompt {prompt_id} has no version {version} in this process") from None
+
+
+_VERSIONS: dict[tuple[str, str], Prompt] = {}
+
+
+def remember(prompt: Prompt) -> Prompt:
+    """Make a version other than the registry's known to ``get_prompt`` (the offline provider renders it)."""
+    _VERSIONS[(prompt.prompt_id, prompt.version)] = prompt
+    return prompt
 
 
 def facts_from_messages(messages: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
     """The prompt id and facts a message list carries (what the offline provider reads)."""
+    prompt_id, _, facts = prompt_of_messages(messages)
+    return prompt_id, facts
+
+
+def prompt_of_messages(messages: list[dict[str, Any]]) -> tuple[str, str | None, dict[str, Any]]:
+    """The prompt id, prompt version (None when not stated) and facts a message list carries."""
     for message in reversed(messages):
         content = message.get("content") or ""
         if isinstance(content, list):  # content parts
             content = " ".join(part.get("text", "") for part in content if isinstance(part, dict))
         if FACTS_START in content and FACTS_END in content:
             prompt_id = re.search(r"prompt_id: (\S+)", content)
+            version = re.search(r"prompt_version: (\S+)", content)
             block = content.split(FACTS_START, 1)[1].split(FACTS_END, 1)[0]
-            return (prompt_id.group(1) if prompt_id else ""), json.loads(block)
+            return (
+                (prompt_id.group(1) if prompt_id else ""),
+                (version.group(1) if version else None),
+                json.loads(block),
+            )
     raise PromptError("the messages carry no facts block")

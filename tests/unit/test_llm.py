@@ -3,7 +3,6 @@ grounding of numbers, fallbacks, and the prompt registry. No test reaches a netw
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import duckdb
@@ -43,21 +42,6 @@ def write_config(path: Path, insight_model: str, fallbacks: str = "[]", extra: s
         "  question_answering: {model: mos-offline/analyst}\n"
     )
     return path
-
-
-@pytest.fixture
-def no_network(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
-    """Every attempt to open a network connection raises (and is remembered)."""
-    attempts: list[tuple] = []
-
-    def refuse(self, address, *args, **kwargs):  # noqa: ANN001
-        attempts.append(address)
-        raise OSError(f"network unreachable in this test: {address}")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
-    monkeypatch.setattr(socket, "create_connection", lambda address, *a, **k: refuse(None, address))
-    return attempts
 
 
 def test_offline_provider_writes_the_template_with_the_network_unreachable(no_network, tmp_path: Path) -> None:
