@@ -403,6 +403,7 @@ class DecisioningSettings(Section):
     holdout: DecisionHoldout
     min_return: NonNegative  # act only when priority ≥ min_return × (cost_usd + attention_cost_usd)
     daily_budget_usd: NonNegative | None = None  # spend per decision day across actions (none: unlimited)
+    daily_actions: Whole | None = Field(None, ge=0)  # actions per decision day (send volume, sales capacity)
     exploration: Literal["thompson", "mean"]  # P drawn from its posterior (explores) or its mean
     learning: Learning
     actions: dict[SnakeName, DecisionAction] = replace(min_length=1)

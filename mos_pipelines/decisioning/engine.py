@@ -10,8 +10,8 @@ cell's posterior mean of what people no action reached did (never below zero lif
 contact policy allows it (consent, stage, tier, caps, quiet hours, cool-down: the reasons come from
 ``policy.contact.evaluate``), a ``once`` action was not taken before, and its priority reaches ``min_return`` ×
 (``cost_usd`` + ``attention_cost_usd``). The eligible candidate with the highest priority wins (ties: the action's order in the policy); with a
-daily budget, people are served in order of their best priority and a candidate whose cost no longer fits is
-refused with that reason. Persons in the persistent holdout get no action; their explanation still shows what
+daily budget or a cap on the day's actions, people are served in order of their best priority and a candidate
+whose cost no longer fits, or that finds the day's actions taken, is refused with that reason. Persons in the persistent holdout get no action; their explanation still shows what
 arbitration would have chosen. ``rescore`` recomputes a choice from the stored explanation rows alone.
 """
 
@@ -168,19 +168,24 @@ def arbitrate(
     best = eligible.groupby("customer_id")["priority"].max().sort_values(ascending=False, kind="stable")
     chosen_index: dict[str, int] = {}
     groups = {cid: list(idx) for cid, idx in eligible.groupby("customer_id").groups.items()}
-    for customer in best.index:  # highest best priority first: the budget serves them first
+    slots = settings.daily_actions
+    for customer in best.index:  # highest best priority first: the budget and the day's actions serve them first
+        held_out = bool(holdout.get(customer, False))
         for index in groups[customer]:
             cost = float(rows.at[index, "cost_usd"])
-            if holdout.get(customer, False) or cost <= remaining + 1e-9:
+            if held_out or (cost <= remaining + 1e-9 and (slots is None or slots > 0)):
                 chosen_index[customer] = index
-                if not holdout.get(customer, False):
+                if not held_out:
                     remaining -= cost
                     spent += cost
+                    slots = None if slots is None else slots - 1
                 break
-            rows.at[index, "rules_failed"] = [
-                *rows.at[index, "rules_failed"],
-                f"daily budget: cost {cost:g} above the {max(remaining, 0):.2f} left",
-            ]
+            why = (
+                f"daily actions: all {settings.daily_actions} taken"
+                if slots is not None and slots <= 0
+                else f"daily budget: cost {cost:g} above the {max(remaining, 0):.2f} left"
+            )
+            rows.at[index, "rules_failed"] = [*rows.at[index, "rules_failed"], why]
             rows.at[index, "eligible"] = False
     for index in chosen_index.values():
         rows.at[index, "chosen"] = True

@@ -9,8 +9,9 @@ and drops what it refuses, the truth answers, and the next day's decisions learn
   (the email ledger sends a row once), every lead to sales once (the CRM sync), every consenting person of a
   lookalike tier in the retargeting audience every day (a person-day of impressions); churn risk triggers nothing.
 - **Next best action** (``decisioning.engine``, the asset's own code): one action per person and day, P learned
-  from its own record (``decisioning.learning``), a persistent holdout, and a daily budget equal to the stage
-  filters' spend per day.
+  from its own record (``decisioning.learning``), a persistent holdout, and a daily budget and number of actions
+  equal to the stage filters' spend and contacts per day; each action's value is what the world pays for the
+  conversion it brings (a marketer states those), the response rates it must learn.
 
 The truth (``Truth``) is a daily conversion chance per person from their stage, raised by an action by an amount
 that depends on the person (fit tier, stage, lookalike tier, churn risk, a hidden propensity the policies never
@@ -142,9 +143,12 @@ class LoopOutcome:
                     "contacts": run.contacts,
                     "spend_usd": round(run.spend_usd, 2),
                     "conversions": run.conversions,
+                    "expected_conversions": round(sum(run.expected.values()), 1),
                     "value_usd": round(run.value_usd, 2),
                     "conversions_per_100_contacts": round(100 * run.conversions / max(run.contacts, 1), 3),
                     "conversions_per_1000_usd": round(1000 * run.conversions / max(run.spend_usd, 1e-9), 3),
+                    "expected_per_100_contacts": round(100 * sum(run.expected.values()) / max(run.contacts, 1), 3),
+                    "expected_per_1000_usd": round(1000 * sum(run.expected.values()) / max(run.spend_usd, 1e-9), 3),
                     "refused_by_guard": run.refused_by_guard,
                 }
             )
@@ -246,10 +250,18 @@ def run_loop(
                     )
         _respond(today, picked, day_index, draws, truth, base_run, recent, cost)
     budget = base_run.spend_usd / days
+    volume = base_run.contacts // days
 
     # -- next best action ------------------------------------------------------------------------------------
     nba = PolicyRun("next_best_action")
-    decisioning = settings.decisioning.model_copy(update={"daily_budget_usd": budget})
+    # the business's values are the world's (a marketer knows what a deal and an order are worth); P is learned
+    valued = {
+        name: action.model_copy(update={"value_usd": truth.values.get(name, truth.default_value)})
+        for name, action in settings.decisioning.actions.items()
+    }
+    decisioning = settings.decisioning.model_copy(
+        update={"daily_budget_usd": budget, "daily_actions": volume, "actions": valued}
+    )
     history: list[dict] = []
     taken_once: list[dict] = []
     recent = {}
