@@ -26,6 +26,7 @@ from mos_pipelines.configuration.base import (
 FAMILIES = (
     "channel_comparison",
     "region_comparison",
+    "icp_comparison",
     "anomaly",
     "budget_pacing",
     "lookalike_degradation",
@@ -44,6 +45,10 @@ class ChannelComparison(Section):
 class RegionComparison(Section):
     enabled: Flag
     metrics: tuple[Text, ...]
+
+
+class IcpComparison(Section):
+    enabled: Flag
 
 
 class Anomaly(Section):
@@ -113,6 +118,7 @@ class InsightsSettings(DomainSettings):
     shift_share: Share
     channel_comparison: ChannelComparison
     region_comparison: RegionComparison
+    icp_comparison: IcpComparison = IcpComparison(enabled=True)
     anomaly: Anomaly
     budget_pacing: BudgetPacing
     lookalike_degradation: LookalikeDegradation

@@ -21,6 +21,7 @@ from mos_pipelines.insights.semantic import Filter, SemanticError, SemanticLayer
 INSIGHT_TYPES = (
     "channel_comparison",
     "region_comparison",
+    "icp_comparison",
     "anomaly",
     "budget_pacing",
     "lookalike_degradation",

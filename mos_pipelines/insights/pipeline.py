@@ -18,6 +18,7 @@ from mos_pipelines.insights.anomalies import anomalies
 from mos_pipelines.insights.candidate import Candidate, RunContext, Skip
 from mos_pipelines.insights.channel_comparisons import channel_comparisons, region_comparisons
 from mos_pipelines.insights.experiment_findings import experiment_candidates
+from mos_pipelines.insights.icp_comparisons import icp_comparisons
 from mos_pipelines.insights.lookalike_degradation import lookalike_degradation
 from mos_pipelines.insights.pacing import budget_pacing
 from mos_pipelines.insights.selection import ACCEPTED, decide
@@ -32,6 +33,7 @@ log = logging.getLogger("mos_pipelines.insights")
 FAMILIES: dict[str, Callable[[RunContext], tuple[list[Candidate], list[Skip]]]] = {
     "channel_comparison": channel_comparisons,
     "region_comparison": region_comparisons,
+    "icp_comparison": icp_comparisons,
     "anomaly": anomalies,
     "budget_pacing": budget_pacing,
     "lookalike_degradation": lookalike_degradation,

@@ -62,6 +62,12 @@ def problems(insight_type: str, statement: str, effect_size: float | None, evide
             )
             found += _arm_sums(arm, part)
         found += _ratio(summary, metric, effect_size)
+    elif insight_type == "icp_comparison":
+        for arm in summary:
+            tier = arm["tier"]
+            part = rows[rows["tier"] == tier] if tier != "other tiers" else rows[rows["tier"] != summary[0]["tier"]]
+            found += _arm_sums(arm, part)
+        found += _ratio(summary, metric, effect_size)
     elif insight_type == "anomaly":
         s = summary[0]
         days = pd.to_datetime(rows["metric_time__day"]).dt.date.astype(str)

@@ -141,6 +141,14 @@ PROMPTS: dict[str, Prompt] = {
             "over {days} days.",
         ),
         Prompt(
+            "insight.icp_comparison",
+            "insight_phrasing",
+            _INSIGHT,
+            "{a_label} {verb} {prefix}{a_display:{fmt}}{suffix} for ICP tier {tier} customers vs "
+            "{prefix}{b_display:{fmt}}{suffix} for the other tiers ({ratio:.2f}× {ratio_phrase}, "
+            "{confidence_level:.0f} % CI {ci_low:.2f}–{ci_high:.2f}×) over {days} days.",
+        ),
+        Prompt(
             "insight.anomaly",
             "insight_phrasing",
             _INSIGHT,

@@ -422,3 +422,54 @@ def test_a_lookalike_degradation_becomes_an_insight_and_its_alert_is_routed(tmp_
     assert raw[0] == ("routed", insight.insight_id(NOW))
     ops = result.rankings[result.rankings["reader_id"] == "marketing_ops"]
     assert list(ops["decision"]) == ["notified"]  # an operations insight reaches the operations reader
+
+
+def test_an_icp_tier_that_converts_better_on_a_channel_becomes_a_traceable_insight() -> None:
+    """Planted: tier A customers convert 3× as often from paid social as the other tiers; email is the same for all
+    tiers. The ICP family finds the first, not the second, and the statement traces to its evidence rows."""
+    from mos_pipelines.configuration import load_transform
+    from mos_pipelines.insights.icp_comparisons import icp_comparisons
+    from mos_pipelines.insights.traceability import problems
+
+    g = np.random.default_rng(4)
+    model = load_transform().mos__marketing_kpi_attribution_model
+    kpi = load_transform().mos__marketing_kpi_conversion_types[0]
+    con = duckdb.connect()
+    con.execute("create schema policy; create schema marts")
+    tiers = pd.DataFrame({"customer_id": [f"c{i}" for i in range(400)], "tier": list("ABCD") * 100})
+    con.register("_tiers", tiers)
+    con.execute("create table policy.icp_scores as select * from _tiers")
+    sessions, conversions = [], []
+    start = NOW.date() - datetime.timedelta(days=27)
+    for day in range(28):
+        date = start + datetime.timedelta(days=day)
+        for channel, rates in (("paid_social", {"A": 0.15}), ("email", {})):
+            for i in g.choice(400, 60, replace=False):
+                tier = tiers.at[int(i), "tier"]
+                sessions.append((f"c{i}", channel, date))
+                if g.random() < rates.get(tier, 0.05):
+                    conversions.append((f"c{i}", channel, date, model, kpi, 1.0, 100.0))
+    con.execute(
+        "create table marts.fct_touchpoints (customer_id varchar, channel varchar, touch_date date, session_id varchar)"
+    )
+    con.executemany("insert into marts.fct_touchpoints values (?, ?, ?, 's')", sessions)
+    con.execute(
+        "create table marts.fct_attributed_conversions (customer_id varchar, channel varchar, conversion_date date, "
+        "attribution_model varchar, conversion_type varchar, credit double, revenue_usd_credited double)"
+    )
+    con.executemany("insert into marts.fct_attributed_conversions values (?, ?, ?, ?, ?, ?, ?)", conversions)
+    config = load_config()
+    ctx = RunContext(con, None, config, start, NOW.date(), NOW)
+    found, skips = icp_comparisons(ctx)
+    assert not skips and len(found) == 8  # 2 channels × 4 tiers
+    decide(found, config)
+    phrase(found, None)
+    accepted = {(c.subject["channel"], c.subject["tier"]) for c in found if c.status == "accepted"}
+    assert ("paid_social", "A") in accepted
+    assert not any(channel == "email" for channel, _ in accepted)
+    best = next(c for c in found if c.key == "icp_comparison|conversion_rate|paid_social|A")
+    assert best.ci_low > 1.5 and "tier A" in best.statement
+    assert problems(best.insight_type, best.statement, best.effect_size, best.evidence) == []
+    no_table = duckdb.connect()
+    _, why = icp_comparisons(RunContext(no_table, None, config, start, NOW.date(), NOW))
+    assert why and "policy.icp_scores" in why[0].reason

@@ -26,6 +26,7 @@ OWNER = "team:marketing-analytics"
         ["marts", "fct_channel_segment_performance"],
         ["marts", "fct_experiment_holdout"],
         ["ml", "lookalike_scores"],
+        ["policy", "icp_scores"],
     ],
     parts="insight families",
     description=(
