@@ -1,0 +1,494 @@
+"""A contextual bandit: P(response | arm, unit features) learned online, arms chosen by Thompson sampling.
+
+- Features: every categorical column is one-hot encoded over the levels seen at fit time with at least
+  ``min_level_rows`` rows (at most ``max_levels`` per column, the most frequent first); a missing value is a
+  level of its own (``(missing)``: real data are sparse and "unknown" often behaves differently). A rare or
+  unseen level encodes as all zeros, i.e. falls back to the base (the intercept). Numeric columns are
+  standardised (mean, sd of the fit data) and clipped to ±5 sd (heavy tails do not dominate); a missing number
+  is the mean plus a missing indicator. Nothing depends on which columns a dataset happens to have.
+- Model, per arm: Bayesian logistic regression with a Gaussian posterior N(m, P⁻¹) (the Laplace
+  approximation). ``update`` folds a batch in sequentially: the previous posterior is the prior, the MAP is
+  found by Newton steps and the precision grows by Xᵀ W X (Chapelle & Li 2011, "An empirical evaluation of
+  Thompson sampling"). Prior: intercept N(logit(α/(α+β)), ``intercept_sd``²) from the bandit's Beta prior,
+  coefficients N(0, ``prior_sd``²) (a ridge: a level seen a few times moves its arm little).
+- Response probabilities (``probabilities``): the posterior mean of σ(xᵀw), by the probit approximation
+  σ(μ / √(1 + π s² / 8)), μ = xᵀm, s² = xᵀ P⁻¹ x.
+- Choice (``shares`` / ``choose``): per unit, the probability that each arm is the best (randomised
+  probability matching = Thompson sampling, estimated from seeded draws of each arm's score), then the same
+  guard rails as the non-contextual bandit (``BanditSettings``): every arm keeps at least ``floor`` for every
+  unit (Euclidean projection, as ``bandit.constrain``); the traffic share of an arm over the update's
+  population moves by at most ``max_daily_change`` × days (the per-unit shares are blended with the previous
+  shares just enough, so the cap holds on average over the units, which is where the warehouse bandit applies
+  it); nothing moves before every arm has ``min_exposures`` rows learned from. The holdout arm is never chosen
+  and its rows are never learned from (``holdout_arm``).
+- Deterministic: the caller passes the generator (``bandit.seeded_rng``); ``to_dict`` / ``from_dict`` round-trip
+  the policy exactly through JSON, so a stored decision can be re-scored.
+
+Plain module: no Dagster, no simulator.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mos_pipelines.configuration.experiments import BanditSettings
+
+MISSING = "(missing)"
+MISSING_TEXT = frozenset({"", "na", "n/a", "nan", "null", "none"})  # read as a missing value
+CLIP_SD = 5.0
+FORMAT_VERSION = 1
+THOMPSON = "thompson"
+CAPPED = "capped"
+MIN_EXPOSURES = "min_exposures"
+
+
+class ContextError(ValueError):
+    """Features or rewards the policy cannot use; the message names the column or row."""
+
+
+def is_missing(values: pd.Series) -> np.ndarray:
+    """Missing: NaN/None, or text that is empty or says NA / N/A / NaN / null / none."""
+    missing = values.isna().to_numpy()
+    if values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
+        text = values.astype("string").str.strip().str.lower()
+        missing = missing | text.isin(MISSING_TEXT).fillna(True).to_numpy(dtype=bool)
+    return missing
+
+
+def numeric_values(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(numbers, parsed) of a column: NaN where missing or not a number; ``parsed`` marks finite numbers."""
+    if pd.api.types.is_bool_dtype(values.dtype):
+        numbers = values.astype(float).to_numpy()
+    elif pd.api.types.is_numeric_dtype(values.dtype):
+        numbers = values.to_numpy(dtype=float)
+    else:
+        numbers = pd.to_numeric(values.astype("string").str.strip(), errors="coerce").to_numpy(dtype=float)
+    parsed = np.isfinite(numbers)
+    return np.where(parsed, numbers, np.nan), parsed
+
+
+def looks_numeric(values: pd.Series) -> bool:
+    """A column is numeric when at least 90 % of its present values are finite numbers (and it is not boolean)."""
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return False
+    present = ~is_missing(values)
+    if not present.any():
+        return False
+    _, parsed = numeric_values(values[present])
+    return bool(parsed.mean() >= 0.9)
+
+
+@dataclass(frozen=True)
+class FeatureEncoder:
+    """Column -> design-matrix columns; fit once from features (never from rewards)."""
+
+    categorical: dict[str, list[str]]  # column -> levels with their own one-hot column
+    numeric: dict[str, tuple[float, float]]  # column -> (mean, sd)
+    numeric_missing: list[str]  # numeric columns with a missing indicator
+
+    @classmethod
+    def fit(
+        cls,
+        features: pd.DataFrame,
+        categorical: Sequence[str] | None = None,
+        max_levels: int = 50,
+        min_level_rows: int = 5,
+    ) -> FeatureEncoder:
+        cats: dict[str, list[str]] = {}
+        nums: dict[str, tuple[float, float]] = {}
+        flagged: list[str] = []
+        forced = set(categorical or ())
+        for column in features.columns:
+            values = features[column]
+            name = str(column)
+            if name not in forced and looks_numeric(values):
+                numbers, parsed = numeric_values(values)
+                mean = float(numbers[parsed].mean())
+                sd = float(numbers[parsed].std()) if parsed.sum() > 1 else 0.0
+                nums[name] = (mean, sd if sd > 0 else 1.0)
+                if (~parsed).any():
+                    flagged.append(name)
+            else:
+                counts = _levels(values).value_counts()
+                counts = counts[counts >= min_level_rows]
+                ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:max_levels]
+                cats[name] = sorted(level for level, _ in ordered)
+        return cls(cats, nums, flagged)
+
+    @property
+    def names(self) -> list[str]:
+        """Design-matrix column names, intercept first."""
+        out = ["(intercept)"]
+        for column, levels in self.categorical.items():
+            out += [f"{column}={level}" for level in levels]
+        for column in self.numeric:
+            out.append(column)
+            if column in self.numeric_missing:
+                out.append(f"{column}={MISSING}")
+        return out
+
+    def transform(self, features: pd.DataFrame) -> np.ndarray:
+        """The design matrix (n × d); a column the encoder knows but ``features`` lacks raises ContextError."""
+        absent = [c for c in [*self.categorical, *self.numeric] if c not in features.columns]
+        if absent:
+            raise ContextError(
+                f"feature column(s) {', '.join(map(repr, absent))} are missing (the policy was fit on "
+                f"{', '.join([*self.categorical, *self.numeric])})"
+            )
+        n = len(features)
+        parts = [np.ones((n, 1))]
+        for column, levels in self.categorical.items():
+            values = _levels(features[column]).to_numpy()
+            parts.append((values[:, None] == np.asarray(levels, dtype=object)[None, :]).astype(float))
+        for column, (mean, sd) in self.numeric.items():
+            numbers, parsed = numeric_values(features[column])
+            z = np.clip(np.where(parsed, (numbers - mean) / sd, 0.0), -CLIP_SD, CLIP_SD)
+            parts.append(z[:, None])
+            if column in self.numeric_missing:
+                parts.append((~parsed).astype(float)[:, None])
+        return np.hstack(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "categorical": self.categorical,
+            "numeric": {c: list(v) for c, v in self.numeric.items()},
+            "numeric_missing": self.numeric_missing,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FeatureEncoder:
+        return cls(
+            {c: list(v) for c, v in data["categorical"].items()},
+            {c: (float(v[0]), float(v[1])) for c, v in data["numeric"].items()},
+            list(data["numeric_missing"]),
+        )
+
+
+def _levels(values: pd.Series) -> pd.Series:
+    """Categorical values as trimmed text, missing ones as ``MISSING``."""
+    text = values.astype("string").str.strip()
+    return pd.Series(np.where(is_missing(values), MISSING, text.fillna(MISSING)), index=values.index, dtype=object)
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+
+def floor_projection(targets: np.ndarray, floor: float) -> np.ndarray:
+    """Per row, the closest shares (Euclidean) to ``targets`` with every share ≥ floor and the row summing to 1."""
+    k = targets.shape[1]
+    floor = min(floor, 1.0 / k)
+    if floor <= 0:
+        return targets / targets.sum(axis=1, keepdims=True)
+    low = (floor - targets).min(axis=1) - 1.0
+    high = (floor - targets).max(axis=1) + 1.0
+    for _ in range(60):  # bisection on the shift λ per row: Σ max(target + λ, floor) = 1
+        mid = (low + high) / 2
+        over = np.maximum(targets + mid[:, None], floor).sum(axis=1) > 1
+        high = np.where(over, mid, high)
+        low = np.where(over, low, mid)
+    shares = np.maximum(targets + ((low + high) / 2)[:, None], floor)
+    return shares / shares.sum(axis=1, keepdims=True)
+
+
+@dataclass
+class ArmPosterior:
+    """Gaussian posterior N(mean, precision⁻¹) of one arm's logistic weights."""
+
+    mean: np.ndarray
+    precision: np.ndarray
+    rows: int = 0
+    successes: float = 0.0
+
+    def covariance(self) -> np.ndarray:
+        return np.linalg.inv(self.precision)
+
+
+@dataclass
+class ContextualPolicy:
+    """Contextual Thompson sampling with the bandit's guard rails; build with ``create`` or ``fit``."""
+
+    arms: list[str]
+    encoder: FeatureEncoder
+    settings: BanditSettings
+    posteriors: list[ArmPosterior]
+    holdout_arm: str | None = None
+    shares_anchor: np.ndarray = field(default_factory=lambda: np.zeros(0))  # previous population shares
+    blend: float = 0.0  # weight of the per-unit Thompson shares against the anchor (1 = uncapped)
+    reason: str = MIN_EXPOSURES
+    updates: int = 0
+    decision_draws: int = 200
+    prior_sd: float = 1.0
+    intercept_sd: float = 5.0
+
+    # -- construction ------------------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        arms: Sequence[str],
+        encoder: FeatureEncoder,
+        settings: BanditSettings,
+        holdout_arm: str | None = None,
+        prior_sd: float = 1.0,
+        intercept_sd: float = 5.0,
+        decision_draws: int = 200,
+    ) -> ContextualPolicy:
+        arms = [str(a) for a in arms if a != holdout_arm]
+        if len(arms) < 2 or len(set(arms)) != len(arms):
+            raise ContextError(f"a policy needs at least two distinct arms besides the holdout, got {arms}")
+        d = len(encoder.names)
+        prior_rate = settings.prior_alpha / (settings.prior_alpha + settings.prior_beta)
+        mean = np.zeros(d)
+        mean[0] = math.log(prior_rate / (1 - prior_rate))
+        scale = np.full(d, 1.0 / prior_sd**2)
+        scale[0] = 1.0 / intercept_sd**2
+        posteriors = [ArmPosterior(mean.copy(), np.diag(scale)) for _ in arms]
+        k = len(arms)
+        return cls(
+            arms=arms,
+            encoder=encoder,
+            settings=settings,
+            posteriors=posteriors,
+            holdout_arm=holdout_arm,
+            shares_anchor=np.full(k, 1.0 / k),
+            blend=0.0,
+            decision_draws=decision_draws,
+            prior_sd=prior_sd,
+            intercept_sd=intercept_sd,
+        )
+
+    @classmethod
+    def fit(
+        cls,
+        features: pd.DataFrame,
+        arms: Sequence[str] | pd.Series,
+        rewards: Sequence[float] | pd.Series,
+        settings: BanditSettings,
+        holdout_arm: str | None = None,
+        categorical: Sequence[str] | None = None,
+        all_arms: Sequence[str] | None = None,
+    ) -> ContextualPolicy:
+        """Encoder and posteriors from a log of (features, arm shown, 0/1 reward), learned as one batch."""
+        arm_values = pd.Series(np.asarray(arms, dtype=object)).astype(str)
+        names = sorted(set(all_arms) if all_arms is not None else set(arm_values))
+        policy = cls.create(names, FeatureEncoder.fit(features, categorical), settings, holdout_arm)
+        policy.update(features, arm_values, rewards)
+        return policy
+
+    # -- learning ----------------------------------------------------------------------------
+
+    def update(
+        self,
+        features: pd.DataFrame,
+        arms: Sequence[str] | pd.Series,
+        rewards: Sequence[float] | pd.Series,
+        population: pd.DataFrame | None = None,
+        days: float = 1.0,
+        generator: np.random.Generator | None = None,
+        previous_shares: np.ndarray | None = None,
+    ) -> None:
+        """Learn from one batch (0/1 rewards) and move the shares under the guard rails.
+
+        Rows of the holdout arm are skipped (never learned from); an arm the policy does not know raises.
+        ``population``: the units whose average share the change cap applies to (default: ``features``);
+        ``previous_shares``: their average shares before this update, when the caller has them already.
+        """
+        x = self.encoder.transform(features.reset_index(drop=True))
+        arm_values = np.asarray(pd.Series(np.asarray(arms, dtype=object)).astype(str), dtype=object)
+        y = np.asarray(rewards, dtype=float)
+        if not (len(x) == len(arm_values) == len(y)):
+            raise ContextError(f"features, arms and rewards differ in length ({len(x)}, {len(arm_values)}, {len(y)})")
+        bad = np.flatnonzero(~np.isin(y, (0.0, 1.0)))
+        if len(bad):
+            raise ContextError(f"row {bad[0] + 1}: reward {y[bad[0]]!r}; the contextual policy learns 0/1 rewards")
+        known = set(self.arms) | ({self.holdout_arm} if self.holdout_arm is not None else set())
+        unknown = sorted(set(arm_values.tolist()) - known)
+        if unknown:
+            raise ContextError(f"arm(s) {', '.join(map(repr, unknown))} are not arms of the policy ({self.arms})")
+        units = population if population is not None else features
+        if previous_shares is None:
+            previous_shares = self.population_shares(units, generator)
+        for i, arm in enumerate(self.arms):
+            rows = arm_values == arm
+            if rows.any():
+                self._learn(self.posteriors[i], x[rows], y[rows])
+        self.updates += 1
+        self._move(units, np.asarray(previous_shares, dtype=float), days, generator)
+
+    @staticmethod
+    def _learn(post: ArmPosterior, x: np.ndarray, y: np.ndarray) -> None:
+        """Sequential Laplace step: MAP of batch likelihood × current Gaussian, precision += Xᵀ W X."""
+        prior_mean, prior_precision = post.mean, post.precision
+        w = prior_mean.copy()
+
+        def objective(v: np.ndarray) -> float:
+            z = x @ v
+            loglik = float(np.sum(y * z - np.logaddexp(0.0, z)))
+            delta = v - prior_mean
+            return loglik - 0.5 * float(delta @ prior_precision @ delta)
+
+        current = objective(w)
+        for _ in range(50):
+            p = _sigmoid(x @ w)
+            gradient = x.T @ (y - p) - prior_precision @ (w - prior_mean)
+            hessian = (x * (p * (1 - p))[:, None]).T @ x + prior_precision
+            step = np.linalg.solve(hessian, gradient)
+            t = 1.0
+            while t > 1e-4:  # damped Newton: never accept a step that lowers the posterior
+                candidate = objective(w + t * step)
+                if candidate >= current - 1e-12:
+                    break
+                t /= 2
+            w = w + t * step
+            improvement = candidate - current
+            current = candidate
+            if improvement < 1e-9 or float(np.abs(t * step).max()) < 1e-8:
+                break
+        p = _sigmoid(x @ w)
+        post.mean = w
+        post.precision = (x * (p * (1 - p))[:, None]).T @ x + prior_precision
+        post.rows += len(y)
+        post.successes += float(y.sum())
+
+    def _move(
+        self, population: pd.DataFrame, previous: np.ndarray, days: float, generator: np.random.Generator | None
+    ) -> None:
+        """New anchor (the population's shares before the update) and blend so the average moves ≤ the cap."""
+        if min(p.rows for p in self.posteriors) < self.settings.min_exposures:
+            self.shares_anchor, self.blend, self.reason = previous, 0.0, MIN_EXPOSURES
+            return
+        target = self._floored(population, generator).mean(axis=0)
+        gap = float(np.abs(target - previous).max())
+        cap = self.settings.max_daily_change * days
+        blend = 1.0 if gap <= cap else cap / gap
+        self.shares_anchor, self.blend = previous, blend
+        self.reason = THOMPSON if blend >= 1.0 else CAPPED
+
+    # -- prediction --------------------------------------------------------------------------
+
+    def _scores(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per unit × arm: posterior mean and sd of the logit."""
+        mean = np.column_stack([x @ p.mean for p in self.posteriors])
+        sd = np.column_stack(
+            [np.sqrt(np.maximum(((x @ p.covariance()) * x).sum(axis=1), 0.0)) for p in self.posteriors]
+        )
+        return mean, sd
+
+    def probabilities(self, features: pd.DataFrame) -> pd.DataFrame:
+        """Posterior mean P(response | arm, features): one column per arm, one row per unit."""
+        mean, sd = self._scores(self.encoder.transform(features))
+        p = _sigmoid(mean / np.sqrt(1.0 + math.pi * sd**2 / 8.0))
+        return pd.DataFrame(p, index=features.index, columns=self.arms)
+
+    def prob_best(self, features: pd.DataFrame, generator: np.random.Generator | None = None) -> np.ndarray:
+        """Per unit, each arm's posterior probability of the highest response (from ``decision_draws`` draws)."""
+        mean, sd = self._scores(self.encoder.transform(features))
+        generator = generator if generator is not None else np.random.default_rng(self.settings.random_seed)
+        n, k = mean.shape
+        wins = np.zeros((n, k))
+        chunk = max(1, 2_000_000 // max(1, n * k))
+        done = 0
+        while done < self.decision_draws:
+            m = min(chunk, self.decision_draws - done)
+            draws = mean[:, None, :] + sd[:, None, :] * generator.standard_normal((n, m, k))
+            best = draws.argmax(axis=2)
+            wins += np.stack([(best == i).sum(axis=1) for i in range(k)], axis=1)
+            done += m
+        return wins / self.decision_draws
+
+    def _floored(self, features: pd.DataFrame, generator: np.random.Generator | None) -> np.ndarray:
+        return floor_projection(self.prob_best(features, generator), self.settings.floor)
+
+    def population_shares(self, features: pd.DataFrame, generator: np.random.Generator | None = None) -> np.ndarray:
+        """Average share of each arm over ``features`` under the current policy."""
+        return self.shares_matrix(features, generator).mean(axis=0)
+
+    def shares_matrix(self, features: pd.DataFrame, generator: np.random.Generator | None = None) -> np.ndarray:
+        """Per unit × arm: the probability of choosing the arm (floors, change cap and min exposures applied)."""
+        n = len(features)
+        anchor = np.broadcast_to(self.shares_anchor, (n, len(self.arms)))
+        if self.blend <= 0:
+            return np.array(anchor, dtype=float)
+        return self.blend * self._floored(features, generator) + (1 - self.blend) * anchor
+
+    def shares(self, features: pd.DataFrame, generator: np.random.Generator | None = None) -> pd.DataFrame:
+        """``shares_matrix`` as a frame: one column per arm."""
+        return pd.DataFrame(self.shares_matrix(features, generator), index=features.index, columns=self.arms)
+
+    def choose(self, features: pd.DataFrame, generator: np.random.Generator) -> pd.DataFrame:
+        """One arm per unit drawn from its shares, with the probability it had (log it: it makes IPS possible)."""
+        shares = self.shares_matrix(features, generator)
+        cumulative = np.cumsum(shares, axis=1)
+        cumulative[:, -1] = 1.0
+        pick = (generator.random(len(features))[:, None] >= cumulative).sum(axis=1)
+        pick = np.minimum(pick, len(self.arms) - 1)
+        return pd.DataFrame(
+            {
+                "arm": np.asarray(self.arms, dtype=object)[pick],
+                "propensity": shares[np.arange(len(features)), pick],
+            },
+            index=features.index,
+        )
+
+    def coefficients(self) -> pd.DataFrame:
+        """Posterior mean log-odds weights: one row per design column, one column per arm (for explanations)."""
+        return pd.DataFrame(
+            np.column_stack([p.mean for p in self.posteriors]), index=self.encoder.names, columns=self.arms
+        )
+
+    # -- storage -----------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything needed to re-score a decision; JSON-serialisable, round-trips exactly."""
+        return {
+            "format": FORMAT_VERSION,
+            "arms": self.arms,
+            "holdout_arm": self.holdout_arm,
+            "settings": self.settings.model_dump(mode="json"),
+            "encoder": self.encoder.to_dict(),
+            "posteriors": [
+                {"mean": p.mean.tolist(), "precision": p.precision.tolist(), "rows": p.rows, "successes": p.successes}
+                for p in self.posteriors
+            ],
+            "shares_anchor": self.shares_anchor.tolist(),
+            "blend": self.blend,
+            "reason": self.reason,
+            "updates": self.updates,
+            "decision_draws": self.decision_draws,
+            "prior_sd": self.prior_sd,
+            "intercept_sd": self.intercept_sd,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ContextualPolicy:
+        if data.get("format") != FORMAT_VERSION:
+            raise ContextError(f"stored policy has format {data.get('format')!r}; this code reads {FORMAT_VERSION}")
+        return cls(
+            arms=list(data["arms"]),
+            encoder=FeatureEncoder.from_dict(data["encoder"]),
+            settings=BanditSettings.model_validate(data["settings"]),
+            posteriors=[
+                ArmPosterior(
+                    np.asarray(p["mean"], dtype=float),
+                    np.asarray(p["precision"], dtype=float),
+                    int(p["rows"]),
+                    float(p["successes"]),
+                )
+                for p in data["posteriors"]
+            ],
+            holdout_arm=data["holdout_arm"],
+            shares_anchor=np.asarray(data["shares_anchor"], dtype=float),
+            blend=float(data["blend"]),
+            reason=str(data["reason"]),
+            updates=int(data["updates"]),
+            decision_draws=int(data["decision_draws"]),
+            prior_sd=float(data["prior_sd"]),
+            intercept_sd=float(data["intercept_sd"]),
+        )
