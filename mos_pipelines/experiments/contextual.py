@@ -10,18 +10,22 @@
   approximation). ``update`` folds a batch in sequentially: the previous posterior is the prior, the MAP is
   found by Newton steps and the precision grows by Xᵀ W X (Chapelle & Li 2011, "An empirical evaluation of
   Thompson sampling"). Prior: intercept N(logit(α/(α+β)), ``intercept_sd``²) from the bandit's Beta prior,
-  coefficients N(0, ``prior_sd``²) (a ridge: a level seen a few times moves its arm little).
+  coefficients N(0, ``prior_sd``² = 0.5²): a segment whose odds differ from the arm's base by more than ×2.7 is
+  a priori unlikely, and a level seen a few times moves its arm little. Each coefficient's uncertainty is
+  exploration, so every context column costs reward until it is learned (docs/DECISIONS.md, Experiments).
 - Response probabilities (``probabilities``): the posterior mean of σ(xᵀw), by the probit approximation
   σ(μ / √(1 + π s² / 8)), μ = xᵀm, s² = xᵀ P⁻¹ x.
 - Choice (``shares`` / ``choose``): per unit, the probability that each arm is the best (randomised
-  probability matching = Thompson sampling, estimated from seeded draws of each arm's score), then the same
+  probability matching = Thompson sampling in batch form; the arms' logits are normal per unit, so it is computed
+  by quadrature, without sampling noise), then the same
   guard rails as the non-contextual bandit (``BanditSettings``): every arm keeps at least ``floor`` for every
   unit (Euclidean projection, as ``bandit.constrain``); the traffic share of an arm over the update's
   population moves by at most ``max_daily_change`` × days (the per-unit shares are blended with the previous
   shares just enough, so the cap holds on average over the units, which is where the warehouse bandit applies
   it); nothing moves before every arm has ``min_exposures`` rows learned from. The holdout arm is never chosen
   and its rows are never learned from (``holdout_arm``).
-- Deterministic: the caller passes the generator (``bandit.seeded_rng``); ``to_dict`` / ``from_dict`` round-trip
+- Deterministic: shares are computed, not sampled; ``choose`` draws from them with the caller's generator
+  (``bandit.seeded_rng``) and returns each choice's probability (log it for IPS); ``to_dict`` / ``from_dict`` round-trip
   the policy exactly through JSON, so a stored decision can be re-scored.
 
 Plain module: no Dagster, no simulator.
@@ -32,16 +36,21 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
+from scipy import special
 
 from mos_pipelines.configuration.experiments import BanditSettings
 
 MISSING = "(missing)"
 MISSING_TEXT = frozenset({"", "na", "n/a", "nan", "null", "none"})  # read as a missing value
 CLIP_SD = 5.0
+QUADRATURE_NODES = 48
+_nodes, _weights = np.polynomial.hermite_e.hermegauss(QUADRATURE_NODES)  # ∫ f(z) e^{-z²/2} dz
+_HERMITE = (_nodes, _weights / _weights.sum())  # E[f(Z)], Z ~ N(0, 1)
+Features: TypeAlias = pd.DataFrame | np.ndarray  # raw feature columns, or a design matrix from the policy's encoder
 FORMAT_VERSION = 1
 THOMPSON = "thompson"
 CAPPED = "capped"
@@ -206,8 +215,12 @@ class ArmPosterior:
     rows: int = 0
     successes: float = 0.0
 
+    _covariance: np.ndarray | None = field(default=None, repr=False, compare=False)
+
     def covariance(self) -> np.ndarray:
-        return np.linalg.inv(self.precision)
+        if self._covariance is None:
+            self._covariance = np.linalg.inv(self.precision)
+        return self._covariance
 
 
 @dataclass
@@ -223,8 +236,7 @@ class ContextualPolicy:
     blend: float = 0.0  # weight of the per-unit Thompson shares against the anchor (1 = uncapped)
     reason: str = MIN_EXPOSURES
     updates: int = 0
-    decision_draws: int = 200
-    prior_sd: float = 1.0
+    prior_sd: float = 0.5
     intercept_sd: float = 5.0
 
     # -- construction ------------------------------------------------------------------------
@@ -236,9 +248,8 @@ class ContextualPolicy:
         encoder: FeatureEncoder,
         settings: BanditSettings,
         holdout_arm: str | None = None,
-        prior_sd: float = 1.0,
+        prior_sd: float = 0.5,
         intercept_sd: float = 5.0,
-        decision_draws: int = 200,
     ) -> ContextualPolicy:
         arms = [str(a) for a in arms if a != holdout_arm]
         if len(arms) < 2 or len(set(arms)) != len(arms):
@@ -259,7 +270,6 @@ class ContextualPolicy:
             holdout_arm=holdout_arm,
             shares_anchor=np.full(k, 1.0 / k),
             blend=0.0,
-            decision_draws=decision_draws,
             prior_sd=prior_sd,
             intercept_sd=intercept_sd,
         )
@@ -286,12 +296,11 @@ class ContextualPolicy:
 
     def update(
         self,
-        features: pd.DataFrame,
-        arms: Sequence[str] | pd.Series,
-        rewards: Sequence[float] | pd.Series,
-        population: pd.DataFrame | None = None,
+        features: Features,
+        arms: Sequence[str] | pd.Series | np.ndarray,
+        rewards: Sequence[float] | pd.Series | np.ndarray,
+        population: Features | None = None,
         days: float = 1.0,
-        generator: np.random.Generator | None = None,
         previous_shares: np.ndarray | None = None,
     ) -> None:
         """Learn from one batch (0/1 rewards) and move the shares under the guard rails.
@@ -300,7 +309,7 @@ class ContextualPolicy:
         ``population``: the units whose average share the change cap applies to (default: ``features``);
         ``previous_shares``: their average shares before this update, when the caller has them already.
         """
-        x = self.encoder.transform(features.reset_index(drop=True))
+        x = self._design(features.reset_index(drop=True) if isinstance(features, pd.DataFrame) else features)
         arm_values = np.asarray(pd.Series(np.asarray(arms, dtype=object)).astype(str), dtype=object)
         y = np.asarray(rewards, dtype=float)
         if not (len(x) == len(arm_values) == len(y)):
@@ -314,13 +323,13 @@ class ContextualPolicy:
             raise ContextError(f"arm(s) {', '.join(map(repr, unknown))} are not arms of the policy ({self.arms})")
         units = population if population is not None else features
         if previous_shares is None:
-            previous_shares = self.population_shares(units, generator)
+            previous_shares = self.population_shares(units)
         for i, arm in enumerate(self.arms):
             rows = arm_values == arm
             if rows.any():
                 self._learn(self.posteriors[i], x[rows], y[rows])
         self.updates += 1
-        self._move(units, np.asarray(previous_shares, dtype=float), days, generator)
+        self._move(units, np.asarray(previous_shares, dtype=float), days)
 
     @staticmethod
     def _learn(post: ArmPosterior, x: np.ndarray, y: np.ndarray) -> None:
@@ -353,18 +362,17 @@ class ContextualPolicy:
                 break
         p = _sigmoid(x @ w)
         post.mean = w
+        post._covariance = None
         post.precision = (x * (p * (1 - p))[:, None]).T @ x + prior_precision
         post.rows += len(y)
         post.successes += float(y.sum())
 
-    def _move(
-        self, population: pd.DataFrame, previous: np.ndarray, days: float, generator: np.random.Generator | None
-    ) -> None:
+    def _move(self, population: Features, previous: np.ndarray, days: float) -> None:
         """New anchor (the population's shares before the update) and blend so the average moves ≤ the cap."""
         if min(p.rows for p in self.posteriors) < self.settings.min_exposures:
             self.shares_anchor, self.blend, self.reason = previous, 0.0, MIN_EXPOSURES
             return
-        target = self._floored(population, generator).mean(axis=0)
+        target = self._floored(population).mean(axis=0)
         gap = float(np.abs(target - previous).max())
         cap = self.settings.max_daily_change * days
         blend = 1.0 if gap <= cap else cap / gap
@@ -373,58 +381,71 @@ class ContextualPolicy:
 
     # -- prediction --------------------------------------------------------------------------
 
+    def _design(self, features: Features) -> np.ndarray:
+        if isinstance(features, np.ndarray):
+            if features.ndim != 2 or features.shape[1] != len(self.encoder.names):
+                raise ContextError(f"a design matrix needs {len(self.encoder.names)} columns, got {features.shape}")
+            return features
+        return self.encoder.transform(features)
+
+    def encode(self, features: pd.DataFrame) -> np.ndarray:
+        """The design matrix of ``features`` (pass it instead of the frame to score the same units repeatedly)."""
+        return self.encoder.transform(features)
+
     def _scores(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per unit × arm: posterior mean and sd of the logit."""
         mean = np.column_stack([x @ p.mean for p in self.posteriors])
-        sd = np.column_stack(
-            [np.sqrt(np.maximum(((x @ p.covariance()) * x).sum(axis=1), 0.0)) for p in self.posteriors]
-        )
-        return mean, sd
+        variance = np.column_stack([((x @ p.covariance()) * x).sum(axis=1) for p in self.posteriors])
+        return mean, np.sqrt(np.maximum(variance, 0.0))
 
     def probabilities(self, features: pd.DataFrame) -> pd.DataFrame:
         """Posterior mean P(response | arm, features): one column per arm, one row per unit."""
-        mean, sd = self._scores(self.encoder.transform(features))
+        mean, sd = self._scores(self._design(features))
         p = _sigmoid(mean / np.sqrt(1.0 + math.pi * sd**2 / 8.0))
         return pd.DataFrame(p, index=features.index, columns=self.arms)
 
-    def prob_best(self, features: pd.DataFrame, generator: np.random.Generator | None = None) -> np.ndarray:
-        """Per unit, each arm's posterior probability of the highest response (from ``decision_draws`` draws)."""
-        mean, sd = self._scores(self.encoder.transform(features))
-        generator = generator if generator is not None else np.random.default_rng(self.settings.random_seed)
+    def prob_best(self, features: Features) -> np.ndarray:
+        """Per unit, each arm's posterior probability of the highest response.
+
+        The arms' logits are independent normals per unit, so P(arm i is best) = E_z[Π_{j≠i} Φ((μ_i + s_i z − μ_j)
+        / s_j)], computed by Gauss–Hermite quadrature (exact up to quadrature error, no sampling noise).
+        """
+        mean, sd = self._scores(self._design(features))
+        sd = np.maximum(sd, 1e-9)
+        nodes, weights = _HERMITE
+        value = mean[:, :, None] + sd[:, :, None] * nodes[None, None, :]  # n × k × q: arm i's logit at node q
         n, k = mean.shape
-        wins = np.zeros((n, k))
-        chunk = max(1, 2_000_000 // max(1, n * k))
-        done = 0
-        while done < self.decision_draws:
-            m = min(chunk, self.decision_draws - done)
-            draws = mean[:, None, :] + sd[:, None, :] * generator.standard_normal((n, m, k))
-            best = draws.argmax(axis=2)
-            wins += np.stack([(best == i).sum(axis=1) for i in range(k)], axis=1)
-            done += m
-        return wins / self.decision_draws
+        out = np.empty((n, k))
+        for i in range(k):
+            log_p = np.zeros((n, len(nodes)))
+            for j in range(k):
+                if j != i:
+                    log_p += special.log_ndtr((value[:, i, :] - mean[:, j, None]) / sd[:, j, None])
+            out[:, i] = np.exp(log_p) @ weights
+        return out / out.sum(axis=1, keepdims=True)
 
-    def _floored(self, features: pd.DataFrame, generator: np.random.Generator | None) -> np.ndarray:
-        return floor_projection(self.prob_best(features, generator), self.settings.floor)
+    def _floored(self, features: Features) -> np.ndarray:
+        return floor_projection(self.prob_best(features), self.settings.floor)
 
-    def population_shares(self, features: pd.DataFrame, generator: np.random.Generator | None = None) -> np.ndarray:
+    def population_shares(self, features: Features) -> np.ndarray:
         """Average share of each arm over ``features`` under the current policy."""
-        return self.shares_matrix(features, generator).mean(axis=0)
+        return self.shares_matrix(features).mean(axis=0)
 
-    def shares_matrix(self, features: pd.DataFrame, generator: np.random.Generator | None = None) -> np.ndarray:
+    def shares_matrix(self, features: Features) -> np.ndarray:
         """Per unit × arm: the probability of choosing the arm (floors, change cap and min exposures applied)."""
         n = len(features)
         anchor = np.broadcast_to(self.shares_anchor, (n, len(self.arms)))
         if self.blend <= 0:
             return np.array(anchor, dtype=float)
-        return self.blend * self._floored(features, generator) + (1 - self.blend) * anchor
+        return self.blend * self._floored(features) + (1 - self.blend) * anchor
 
-    def shares(self, features: pd.DataFrame, generator: np.random.Generator | None = None) -> pd.DataFrame:
+    def shares(self, features: pd.DataFrame) -> pd.DataFrame:
         """``shares_matrix`` as a frame: one column per arm."""
-        return pd.DataFrame(self.shares_matrix(features, generator), index=features.index, columns=self.arms)
+        return pd.DataFrame(self.shares_matrix(features), index=features.index, columns=self.arms)
 
     def choose(self, features: pd.DataFrame, generator: np.random.Generator) -> pd.DataFrame:
         """One arm per unit drawn from its shares, with the probability it had (log it: it makes IPS possible)."""
-        shares = self.shares_matrix(features, generator)
+        shares = self.shares_matrix(features)
         cumulative = np.cumsum(shares, axis=1)
         cumulative[:, -1] = 1.0
         pick = (generator.random(len(features))[:, None] >= cumulative).sum(axis=1)
@@ -461,7 +482,6 @@ class ContextualPolicy:
             "blend": self.blend,
             "reason": self.reason,
             "updates": self.updates,
-            "decision_draws": self.decision_draws,
             "prior_sd": self.prior_sd,
             "intercept_sd": self.intercept_sd,
         }
@@ -488,7 +508,6 @@ class ContextualPolicy:
             blend=float(data["blend"]),
             reason=str(data["reason"]),
             updates=int(data["updates"]),
-            decision_draws=int(data["decision_draws"]),
             prior_sd=float(data["prior_sd"]),
             intercept_sd=float(data["intercept_sd"]),
         )

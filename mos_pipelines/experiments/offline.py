@@ -424,6 +424,7 @@ def evaluate_contextual(
     features = log.features[treated].reset_index(drop=True)
     encoder = FeatureEncoder.fit(features)  # levels and scales from the contexts only, never the rewards
     policy = ContextualPolicy.create(arms, encoder, settings)
+    x = encoder.transform(features)  # encoded once; the policy scores rows of it
     generator = bandit.seeded_rng(settings.random_seed if seed is None else seed, "offline", "contextual")
     names = np.asarray(arms, dtype=object)
     matched: list[np.ndarray] = []
@@ -431,9 +432,9 @@ def evaluate_contextual(
     weights: list[np.ndarray] = []
     learned = 0
     for start in range(0, len(a), batch_size):
-        batch = features.iloc[start : start + batch_size]
+        batch = x[start : start + batch_size]
         ba, br = a[start : start + batch_size], r[start : start + batch_size]
-        shares = policy.shares_matrix(batch, generator)
+        shares = policy.shares_matrix(batch)
         if p is None:
             cumulative = np.cumsum(shares, axis=1)
             cumulative[:, -1] = 1.0
@@ -446,14 +447,7 @@ def evaluate_contextual(
             weights.append(w)
             keep = generator.random(len(ba)) < w / w.max()
         learned += int(keep.sum())
-        policy.update(
-            batch[keep],
-            names[ba[keep]],
-            br[keep],
-            population=batch,
-            generator=generator,
-            previous_shares=shares.mean(0),
-        )
+        policy.update(batch[keep], names[ba[keep]], br[keep], population=batch, previous_shares=shares.mean(0))
     if p is None:
         estimate = _estimate(np.concatenate(matched) if matched else np.zeros(0), True, None)
         plain = None
@@ -462,7 +456,7 @@ def evaluate_contextual(
         mean, low, high = normal_interval(terms)
         plain = Estimate(mean, low, high, len(terms))
         estimate = _snips(r, np.concatenate(weights))
-    final = policy.population_shares(features, bandit.seeded_rng(settings.random_seed, "offline", "final"))
+    final = policy.population_shares(x)
     return ContextualEvaluation(
         base=base,
         context_columns=list(log.features.columns),
