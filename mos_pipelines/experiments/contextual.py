@@ -19,10 +19,12 @@
   probability matching = Thompson sampling in batch form; the arms' logits are normal per unit, so it is computed
   by quadrature, without sampling noise), then the same
   guard rails as the non-contextual bandit (``BanditSettings``): every arm keeps at least ``floor`` for every
-  unit (Euclidean projection, as ``bandit.constrain``); the traffic share of an arm over the update's
-  population moves by at most ``max_daily_change`` × days (the per-unit shares are blended with the previous
-  shares just enough, so the cap holds on average over the units, which is where the warehouse bandit applies
-  it); nothing moves before every arm has ``min_exposures`` rows learned from. The holdout arm is never chosen
+  unit (Euclidean projection, as ``bandit.constrain``); no unit's share of an arm moves by more than
+  ``max_daily_change`` × days in one update (over the units of the update's population: the new shares are the
+  mix λ · new Thompson shares + (1 − λ) · previous shares with the largest λ that keeps every unit within the
+  cap, so the policy is a weighted mix of the last few posteriors' shares until the cap stops binding; mixes
+  below 0.1 % weight are dropped); nothing moves before every arm has ``min_exposures`` rows learned from. The
+  holdout arm is never chosen
   and its rows are never learned from (``holdout_arm``).
 - Deterministic: shares are computed, not sampled; ``choose`` draws from them with the caller's generator
   (``bandit.seeded_rng``) and returns each choice's probability (log it for IPS); ``to_dict`` / ``from_dict`` round-trip
@@ -55,6 +57,7 @@ FORMAT_VERSION = 1
 THOMPSON = "thompson"
 CAPPED = "capped"
 MIN_EXPOSURES = "min_exposures"
+MIN_COMPONENT_WEIGHT = 1e-3  # a previous posterior whose weight in the served shares fell below this is dropped
 
 
 class ContextError(ValueError):
@@ -222,6 +225,50 @@ class ArmPosterior:
             self._covariance = np.linalg.inv(self.precision)
         return self._covariance
 
+    def copy(self) -> ArmPosterior:
+        return ArmPosterior(self.mean.copy(), self.precision.copy(), self.rows, self.successes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "mean": self.mean.tolist(),
+            "precision": self.precision.tolist(),
+            "rows": self.rows,
+            "successes": self.successes,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ArmPosterior:
+        return cls(
+            np.asarray(data["mean"], dtype=float),
+            np.asarray(data["precision"], dtype=float),
+            int(data["rows"]),
+            float(data["successes"]),
+        )
+
+
+@dataclass(frozen=True)
+class Component:
+    """One part of the served shares: fixed shares (the start), or a snapshot of the posteriors at an update."""
+
+    weight: float
+    shares: np.ndarray | None
+    posteriors: list[ArmPosterior] | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "weight": self.weight,
+            "shares": None if self.shares is None else np.asarray(self.shares).tolist(),
+            "posteriors": None if self.posteriors is None else [p.to_dict() for p in self.posteriors],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Component:
+        return cls(
+            float(data["weight"]),
+            None if data["shares"] is None else np.asarray(data["shares"], dtype=float),
+            None if data["posteriors"] is None else [ArmPosterior.from_dict(p) for p in data["posteriors"]],
+        )
+
 
 @dataclass
 class ContextualPolicy:
@@ -232,8 +279,7 @@ class ContextualPolicy:
     settings: BanditSettings
     posteriors: list[ArmPosterior]
     holdout_arm: str | None = None
-    shares_anchor: np.ndarray = field(default_factory=lambda: np.zeros(0))  # previous population shares
-    blend: float = 0.0  # weight of the per-unit Thompson shares against the anchor (1 = uncapped)
+    components: list[Component] = field(default_factory=list)  # the served shares: a weighted mix
     reason: str = MIN_EXPOSURES
     updates: int = 0
     prior_sd: float = 0.5
@@ -268,8 +314,7 @@ class ContextualPolicy:
             settings=settings,
             posteriors=posteriors,
             holdout_arm=holdout_arm,
-            shares_anchor=np.full(k, 1.0 / k),
-            blend=0.0,
+            components=[Component(1.0, np.full(k, 1.0 / k), None)],
             prior_sd=prior_sd,
             intercept_sd=intercept_sd,
         )
@@ -307,7 +352,7 @@ class ContextualPolicy:
 
         Rows of the holdout arm are skipped (never learned from); an arm the policy does not know raises.
         ``population``: the units whose average share the change cap applies to (default: ``features``);
-        ``previous_shares``: their average shares before this update, when the caller has them already.
+        ``previous_shares``: their shares (units × arms) before this update, when the caller has them already.
         """
         x = self._design(features.reset_index(drop=True) if isinstance(features, pd.DataFrame) else features)
         arm_values = np.asarray(pd.Series(np.asarray(arms, dtype=object)).astype(str), dtype=object)
@@ -316,14 +361,16 @@ class ContextualPolicy:
             raise ContextError(f"features, arms and rewards differ in length ({len(x)}, {len(arm_values)}, {len(y)})")
         bad = np.flatnonzero(~np.isin(y, (0.0, 1.0)))
         if len(bad):
-            raise ContextError(f"row {bad[0] + 1}: reward {y[bad[0]]!r}; the contextual policy learns 0/1 rewards")
+            raise ContextError(
+                f"row {bad[0] + 1}: reward {float(y[bad[0]])!r}; the contextual policy learns 0/1 rewards"
+            )
         known = set(self.arms) | ({self.holdout_arm} if self.holdout_arm is not None else set())
         unknown = sorted(set(arm_values.tolist()) - known)
         if unknown:
             raise ContextError(f"arm(s) {', '.join(map(repr, unknown))} are not arms of the policy ({self.arms})")
         units = population if population is not None else features
         if previous_shares is None:
-            previous_shares = self.population_shares(units)
+            previous_shares = self.shares_matrix(units)
         for i, arm in enumerate(self.arms):
             rows = arm_values == arm
             if rows.any():
@@ -368,16 +415,20 @@ class ContextualPolicy:
         post.successes += float(y.sum())
 
     def _move(self, population: Features, previous: np.ndarray, days: float) -> None:
-        """New anchor (the population's shares before the update) and blend so the average moves ≤ the cap."""
+        """Mix in the new posterior's shares with the largest weight that keeps every unit within the cap."""
         if min(p.rows for p in self.posteriors) < self.settings.min_exposures:
-            self.shares_anchor, self.blend, self.reason = previous, 0.0, MIN_EXPOSURES
+            self.reason = MIN_EXPOSURES
             return
-        target = self._floored(population).mean(axis=0)
-        gap = float(np.abs(target - previous).max())
+        target = self._floored(self.posteriors, self._design(population))
+        gap = float(np.abs(target - previous).max()) if len(target) else 0.0
         cap = self.settings.max_daily_change * days
-        blend = 1.0 if gap <= cap else cap / gap
-        self.shares_anchor, self.blend = previous, blend
-        self.reason = THOMPSON if blend >= 1.0 else CAPPED
+        weight = 1.0 if gap <= cap else cap / gap
+        snapshot = Component(weight, None, [p.copy() for p in self.posteriors])
+        kept = [Component(c.weight * (1 - weight), c.shares, c.posteriors) for c in self.components]
+        kept = [c for c in kept if c.weight >= MIN_COMPONENT_WEIGHT]
+        total = sum(c.weight for c in kept) + weight
+        self.components = [Component(c.weight / total, c.shares, c.posteriors) for c in [*kept, snapshot]]
+        self.reason = THOMPSON if weight >= 1.0 else CAPPED
 
     # -- prediction --------------------------------------------------------------------------
 
@@ -392,25 +443,31 @@ class ContextualPolicy:
         """The design matrix of ``features`` (pass it instead of the frame to score the same units repeatedly)."""
         return self.encoder.transform(features)
 
-    def _scores(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    @staticmethod
+    def _scores(posteriors: list[ArmPosterior], x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per unit × arm: posterior mean and sd of the logit."""
-        mean = np.column_stack([x @ p.mean for p in self.posteriors])
-        variance = np.column_stack([((x @ p.covariance()) * x).sum(axis=1) for p in self.posteriors])
+        mean = np.column_stack([x @ p.mean for p in posteriors])
+        variance = np.column_stack([((x @ p.covariance()) * x).sum(axis=1) for p in posteriors])
         return mean, np.sqrt(np.maximum(variance, 0.0))
 
     def probabilities(self, features: pd.DataFrame) -> pd.DataFrame:
         """Posterior mean P(response | arm, features): one column per arm, one row per unit."""
-        mean, sd = self._scores(self._design(features))
+        mean, sd = self._scores(self.posteriors, self._design(features))
         p = _sigmoid(mean / np.sqrt(1.0 + math.pi * sd**2 / 8.0))
         return pd.DataFrame(p, index=features.index, columns=self.arms)
 
     def prob_best(self, features: Features) -> np.ndarray:
+        """Per unit, each arm's probability of the highest response under the current posterior."""
+        return self._prob_best(self.posteriors, self._design(features))
+
+    @classmethod
+    def _prob_best(cls, posteriors: list[ArmPosterior], x: np.ndarray) -> np.ndarray:
         """Per unit, each arm's posterior probability of the highest response.
 
         The arms' logits are independent normals per unit, so P(arm i is best) = E_z[Π_{j≠i} Φ((μ_i + s_i z − μ_j)
         / s_j)], computed by Gauss–Hermite quadrature (exact up to quadrature error, no sampling noise).
         """
-        mean, sd = self._scores(self._design(features))
+        mean, sd = cls._scores(posteriors, x)
         sd = np.maximum(sd, 1e-9)
         nodes, weights = _HERMITE
         value = mean[:, :, None] + sd[:, :, None] * nodes[None, None, :]  # n × k × q: arm i's logit at node q
@@ -424,8 +481,8 @@ class ContextualPolicy:
             out[:, i] = np.exp(log_p) @ weights
         return out / out.sum(axis=1, keepdims=True)
 
-    def _floored(self, features: Features) -> np.ndarray:
-        return floor_projection(self.prob_best(features), self.settings.floor)
+    def _floored(self, posteriors: list[ArmPosterior], x: np.ndarray) -> np.ndarray:
+        return floor_projection(self._prob_best(posteriors, x), self.settings.floor)
 
     def population_shares(self, features: Features) -> np.ndarray:
         """Average share of each arm over ``features`` under the current policy."""
@@ -433,11 +490,14 @@ class ContextualPolicy:
 
     def shares_matrix(self, features: Features) -> np.ndarray:
         """Per unit × arm: the probability of choosing the arm (floors, change cap and min exposures applied)."""
-        n = len(features)
-        anchor = np.broadcast_to(self.shares_anchor, (n, len(self.arms)))
-        if self.blend <= 0:
-            return np.array(anchor, dtype=float)
-        return self.blend * self._floored(features) + (1 - self.blend) * anchor
+        x = self._design(features)
+        out = np.zeros((len(x), len(self.arms)))
+        for c in self.components:
+            if c.posteriors is None:
+                out += c.weight * np.asarray(c.shares, dtype=float)[None, :]
+            else:
+                out += c.weight * self._floored(c.posteriors, x)
+        return out
 
     def shares(self, features: pd.DataFrame) -> pd.DataFrame:
         """``shares_matrix`` as a frame: one column per arm."""
@@ -474,12 +534,8 @@ class ContextualPolicy:
             "holdout_arm": self.holdout_arm,
             "settings": self.settings.model_dump(mode="json"),
             "encoder": self.encoder.to_dict(),
-            "posteriors": [
-                {"mean": p.mean.tolist(), "precision": p.precision.tolist(), "rows": p.rows, "successes": p.successes}
-                for p in self.posteriors
-            ],
-            "shares_anchor": self.shares_anchor.tolist(),
-            "blend": self.blend,
+            "posteriors": [p.to_dict() for p in self.posteriors],
+            "components": [c.to_dict() for c in self.components],
             "reason": self.reason,
             "updates": self.updates,
             "prior_sd": self.prior_sd,
@@ -494,18 +550,9 @@ class ContextualPolicy:
             arms=list(data["arms"]),
             encoder=FeatureEncoder.from_dict(data["encoder"]),
             settings=BanditSettings.model_validate(data["settings"]),
-            posteriors=[
-                ArmPosterior(
-                    np.asarray(p["mean"], dtype=float),
-                    np.asarray(p["precision"], dtype=float),
-                    int(p["rows"]),
-                    float(p["successes"]),
-                )
-                for p in data["posteriors"]
-            ],
+            posteriors=[ArmPosterior.from_dict(p) for p in data["posteriors"]],
             holdout_arm=data["holdout_arm"],
-            shares_anchor=np.asarray(data["shares_anchor"], dtype=float),
-            blend=float(data["blend"]),
+            components=[Component.from_dict(c) for c in data["components"]],
             reason=str(data["reason"]),
             updates=int(data["updates"]),
             prior_sd=float(data["prior_sd"]),

@@ -413,7 +413,7 @@ def evaluate_contextual(
     if not base.binary:
         row = int(np.flatnonzero(~np.isin(log.rewards, (0.0, 1.0)))[0])
         raise LogError(
-            f"{log.path}: row {row + 1} (line {log.lines[row]}): the reward is {log.rewards[row]!r}; the contextual "
+            f"{log.path}: row {row + 1} (line {log.lines[row]}): the reward is {float(log.rewards[row])!r}; the contextual "
             "policy learns 0/1 rewards (clicks, conversions); evaluate a value reward without --context-columns"
         )
     arms = base.arms
@@ -447,7 +447,7 @@ def evaluate_contextual(
             weights.append(w)
             keep = generator.random(len(ba)) < w / w.max()
         learned += int(keep.sum())
-        policy.update(batch[keep], names[ba[keep]], br[keep], population=batch, previous_shares=shares.mean(0))
+        policy.update(batch[keep], names[ba[keep]], br[keep], population=batch, previous_shares=shares)
     if p is None:
         estimate = _estimate(np.concatenate(matched) if matched else np.zeros(0), True, None)
         plain = None
