@@ -1084,7 +1084,7 @@ def experiments_evaluate(
             result = contextual.base
     except LogError as exc:
         fail(str(exc))
-    for warning in result.warnings:
+    for warning in result.warnings + (contextual.warnings if contextual is not None else []):
         err_console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
     kind = "rate" if result.binary else "mean reward"
     arms = Table(

@@ -13,8 +13,13 @@
   coefficients N(0, ``prior_sd``² = 0.5²): a segment whose odds differ from the arm's base by more than ×2.7 is
   a priori unlikely, and a level seen a few times moves its arm little. Each coefficient's uncertainty is
   exploration, so every context column costs reward until it is learned (docs/DECISIONS.md, Experiments).
-- Response probabilities (``probabilities``): the posterior mean of σ(xᵀw), by the probit approximation
-  σ(μ / √(1 + π s² / 8)), μ = xᵀm, s² = xᵀ P⁻¹ x.
+- Beside it, per arm, the same model without features (intercept only: the non-contextual bandit's view).
+  The two are averaged by their posterior probability (Bayesian model averaging), from their evidence (marginal
+  likelihood, by the same Laplace approximation, accumulated batch by batch). Features that do not explain the
+  rewards better than no features (a log without heterogeneity) pay for their extra parameters (the Occam
+  factor) and lose weight, so the policy falls back to the non-contextual bandit instead of exploring noise.
+- Response probabilities (``probabilities``): the model-averaged posterior mean of σ(xᵀw), each model's by the
+  probit approximation σ(μ / √(1 + π s² / 8)), μ = xᵀm, s² = xᵀ P⁻¹ x.
 - Choice (``shares`` / ``choose``): per unit, the probability that each arm is the best (randomised
   probability matching = Thompson sampling in batch form; the arms' logits are normal per unit, so it is computed
   by quadrature, without sampling noise), then the same
@@ -192,6 +197,13 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * z))
 
 
+def _predictive(post: ArmPosterior, x: np.ndarray) -> np.ndarray:
+    """Posterior predictive P(y = 1 | x): σ(μ / √(1 + π s² / 8)) (the probit approximation)."""
+    mean = x @ post.mean
+    variance = np.maximum(((x @ post.covariance()) * x).sum(axis=1), 0.0)
+    return _sigmoid(mean / np.sqrt(1.0 + math.pi * variance / 8.0))
+
+
 def floor_projection(targets: np.ndarray, floor: float) -> np.ndarray:
     """Per row, the closest shares (Euclidean) to ``targets`` with every share ≥ floor and the row summing to 1."""
     k = targets.shape[1]
@@ -247,18 +259,42 @@ class ArmPosterior:
 
 
 @dataclass(frozen=True)
+class Models:
+    """A snapshot of both models at an update: the contextual one, the base one, and P(contextual)."""
+
+    context: list[ArmPosterior]
+    base: list[ArmPosterior]
+    weight: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "context": [p.to_dict() for p in self.context],
+            "base": [p.to_dict() for p in self.base],
+            "weight": self.weight,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Models:
+        return cls(
+            [ArmPosterior.from_dict(p) for p in data["context"]],
+            [ArmPosterior.from_dict(p) for p in data["base"]],
+            float(data["weight"]),
+        )
+
+
+@dataclass(frozen=True)
 class Component:
-    """One part of the served shares: fixed shares (the start), or a snapshot of the posteriors at an update."""
+    """One part of the served shares: fixed shares (the start), or a snapshot of the models at an update."""
 
     weight: float
     shares: np.ndarray | None
-    posteriors: list[ArmPosterior] | None
+    models: Models | None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "weight": self.weight,
             "shares": None if self.shares is None else np.asarray(self.shares).tolist(),
-            "posteriors": None if self.posteriors is None else [p.to_dict() for p in self.posteriors],
+            "models": None if self.models is None else self.models.to_dict(),
         }
 
     @classmethod
@@ -266,7 +302,7 @@ class Component:
         return cls(
             float(data["weight"]),
             None if data["shares"] is None else np.asarray(data["shares"], dtype=float),
-            None if data["posteriors"] is None else [ArmPosterior.from_dict(p) for p in data["posteriors"]],
+            None if data["models"] is None else Models.from_dict(data["models"]),
         )
 
 
@@ -277,9 +313,11 @@ class ContextualPolicy:
     arms: list[str]
     encoder: FeatureEncoder
     settings: BanditSettings
-    posteriors: list[ArmPosterior]
+    posteriors: list[ArmPosterior]  # the contextual model, per arm
+    base: list[ArmPosterior]  # the intercept-only model, per arm (the non-contextual bandit's view)
     holdout_arm: str | None = None
     components: list[Component] = field(default_factory=list)  # the served shares: a weighted mix
+    log_evidence: tuple[float, float] = (0.0, 0.0)  # log marginal likelihood of (base, contextual), Laplace
     reason: str = MIN_EXPOSURES
     updates: int = 0
     prior_sd: float = 0.5
@@ -307,12 +345,14 @@ class ContextualPolicy:
         scale = np.full(d, 1.0 / prior_sd**2)
         scale[0] = 1.0 / intercept_sd**2
         posteriors = [ArmPosterior(mean.copy(), np.diag(scale)) for _ in arms]
+        base = [ArmPosterior(mean[:1].copy(), np.diag(scale[:1])) for _ in arms]
         k = len(arms)
         return cls(
             arms=arms,
             encoder=encoder,
             settings=settings,
             posteriors=posteriors,
+            base=base,
             holdout_arm=holdout_arm,
             components=[Component(1.0, np.full(k, 1.0 / k), None)],
             prior_sd=prior_sd,
@@ -371,16 +411,24 @@ class ContextualPolicy:
         units = population if population is not None else features
         if previous_shares is None:
             previous_shares = self.shares_matrix(units)
+        evidence = np.array(self.log_evidence, dtype=float)
         for i, arm in enumerate(self.arms):
             rows = arm_values == arm
             if rows.any():
-                self._learn(self.posteriors[i], x[rows], y[rows])
+                evidence[0] += self._learn(self.base[i], x[rows, :1], y[rows])
+                evidence[1] += self._learn(self.posteriors[i], x[rows], y[rows])
+        self.log_evidence = (float(evidence[0]), float(evidence[1]))
         self.updates += 1
         self._move(units, np.asarray(previous_shares, dtype=float), days)
 
     @staticmethod
-    def _learn(post: ArmPosterior, x: np.ndarray, y: np.ndarray) -> None:
-        """Sequential Laplace step: MAP of batch likelihood × current Gaussian, precision += Xᵀ W X."""
+    def _learn(post: ArmPosterior, x: np.ndarray, y: np.ndarray) -> float:
+        """Sequential Laplace step: MAP of batch likelihood × current Gaussian, precision += Xᵀ W X.
+
+        Returns the batch's log marginal likelihood given the current posterior, by the same Laplace
+        approximation: log p(y | X, past) ≈ log-likelihood(ŵ) − ½ (ŵ − m)ᵀ P (ŵ − m) − ½ log|H| + ½ log|P|.
+        Summed over batches it is the model's evidence, whatever the batch sizes.
+        """
         prior_mean, prior_precision = post.mean, post.precision
         w = prior_mean.copy()
 
@@ -408,26 +456,40 @@ class ContextualPolicy:
             if improvement < 1e-9 or float(np.abs(t * step).max()) < 1e-8:
                 break
         p = _sigmoid(x @ w)
+        precision = (x * (p * (1 - p))[:, None]).T @ x + prior_precision
+        evidence = current - 0.5 * np.linalg.slogdet(precision)[1] + 0.5 * np.linalg.slogdet(prior_precision)[1]
         post.mean = w
         post._covariance = None
-        post.precision = (x * (p * (1 - p))[:, None]).T @ x + prior_precision
+        post.precision = precision
         post.rows += len(y)
         post.successes += float(y.sum())
+        return float(evidence)
+
+    @property
+    def context_weight(self) -> float:
+        """P(the contextual model | data) against the intercept-only one, from their evidence (equal prior odds):
+        the features are used as far as they explain the rewards better than no features, net of their cost."""
+        base, context = self.log_evidence
+        return float(_sigmoid(np.array(context - base)))
+
+    def _snapshot(self) -> Models:
+        return Models([p.copy() for p in self.posteriors], [p.copy() for p in self.base], self.context_weight)
 
     def _move(self, population: Features, previous: np.ndarray, days: float) -> None:
         """Mix in the new posterior's shares with the largest weight that keeps every unit within the cap."""
         if min(p.rows for p in self.posteriors) < self.settings.min_exposures:
             self.reason = MIN_EXPOSURES
             return
-        target = self._floored(self.posteriors, self._design(population))
+        snapshot = self._snapshot()
+        target = self._floored(snapshot, self._design(population))
         gap = float(np.abs(target - previous).max()) if len(target) else 0.0
         cap = self.settings.max_daily_change * days
         weight = 1.0 if gap <= cap else cap / gap
-        snapshot = Component(weight, None, [p.copy() for p in self.posteriors])
-        kept = [Component(c.weight * (1 - weight), c.shares, c.posteriors) for c in self.components]
+        newest = Component(weight, None, snapshot)
+        kept = [Component(c.weight * (1 - weight), c.shares, c.models) for c in self.components]
         kept = [c for c in kept if c.weight >= MIN_COMPONENT_WEIGHT]
         total = sum(c.weight for c in kept) + weight
-        self.components = [Component(c.weight / total, c.shares, c.posteriors) for c in [*kept, snapshot]]
+        self.components = [Component(c.weight / total, c.shares, c.models) for c in [*kept, newest]]
         self.reason = THOMPSON if weight >= 1.0 else CAPPED
 
     # -- prediction --------------------------------------------------------------------------
@@ -452,13 +514,25 @@ class ContextualPolicy:
 
     def probabilities(self, features: pd.DataFrame) -> pd.DataFrame:
         """Posterior mean P(response | arm, features): one column per arm, one row per unit."""
-        mean, sd = self._scores(self.posteriors, self._design(features))
-        p = _sigmoid(mean / np.sqrt(1.0 + math.pi * sd**2 / 8.0))
-        return pd.DataFrame(p, index=features.index, columns=self.arms)
+        x = self._design(features)
+        w = self.context_weight
+        context = np.column_stack([_predictive(post, x) for post in self.posteriors])
+        base = np.column_stack([_predictive(post, x[:, :1]) for post in self.base])
+        return pd.DataFrame(w * context + (1 - w) * base, index=features.index, columns=self.arms)
 
     def prob_best(self, features: Features) -> np.ndarray:
-        """Per unit, each arm's probability of the highest response under the current posterior."""
-        return self._prob_best(self.posteriors, self._design(features))
+        """Per unit, each arm's probability of the highest response under the current posteriors (both models,
+        weighted by P(contextual))."""
+        return self._prob_best_models(self._snapshot(), self._design(features))
+
+    @classmethod
+    def _prob_best_models(cls, models: Models, x: np.ndarray) -> np.ndarray:
+        out = np.zeros((len(x), len(models.context)))
+        if models.weight > 0:
+            out += models.weight * cls._prob_best(models.context, x)
+        if models.weight < 1:
+            out += (1 - models.weight) * cls._prob_best(models.base, x[:, :1])
+        return out
 
     @classmethod
     def _prob_best(cls, posteriors: list[ArmPosterior], x: np.ndarray) -> np.ndarray:
@@ -481,8 +555,8 @@ class ContextualPolicy:
             out[:, i] = np.exp(log_p) @ weights
         return out / out.sum(axis=1, keepdims=True)
 
-    def _floored(self, posteriors: list[ArmPosterior], x: np.ndarray) -> np.ndarray:
-        return floor_projection(self._prob_best(posteriors, x), self.settings.floor)
+    def _floored(self, models: Models, x: np.ndarray) -> np.ndarray:
+        return floor_projection(self._prob_best_models(models, x), self.settings.floor)
 
     def population_shares(self, features: Features) -> np.ndarray:
         """Average share of each arm over ``features`` under the current policy."""
@@ -493,10 +567,10 @@ class ContextualPolicy:
         x = self._design(features)
         out = np.zeros((len(x), len(self.arms)))
         for c in self.components:
-            if c.posteriors is None:
+            if c.models is None:
                 out += c.weight * np.asarray(c.shares, dtype=float)[None, :]
             else:
-                out += c.weight * self._floored(c.posteriors, x)
+                out += c.weight * self._floored(c.models, x)
         return out
 
     def shares(self, features: pd.DataFrame) -> pd.DataFrame:
@@ -535,6 +609,8 @@ class ContextualPolicy:
             "settings": self.settings.model_dump(mode="json"),
             "encoder": self.encoder.to_dict(),
             "posteriors": [p.to_dict() for p in self.posteriors],
+            "base": [p.to_dict() for p in self.base],
+            "log_evidence": list(self.log_evidence),
             "components": [c.to_dict() for c in self.components],
             "reason": self.reason,
             "updates": self.updates,
@@ -551,6 +627,8 @@ class ContextualPolicy:
             encoder=FeatureEncoder.from_dict(data["encoder"]),
             settings=BanditSettings.model_validate(data["settings"]),
             posteriors=[ArmPosterior.from_dict(p) for p in data["posteriors"]],
+            base=[ArmPosterior.from_dict(p) for p in data["base"]],
+            log_evidence=(float(data["log_evidence"][0]), float(data["log_evidence"][1])),
             holdout_arm=data["holdout_arm"],
             components=[Component.from_dict(c) for c in data["components"]],
             reason=str(data["reason"]),

@@ -37,6 +37,7 @@ from mos_pipelines.configuration.experiments import BanditSettings
 from mos_pipelines.experiments import bandit
 from mos_pipelines.experiments.ab_statistics import normal_interval, rate_interval
 from mos_pipelines.experiments.contextual import (
+    MISSING,
     ContextualPolicy,
     FeatureEncoder,
     is_missing,
@@ -401,6 +402,7 @@ class ContextualEvaluation:
     features: list[str]  # design columns of the encoder
     coefficients: pd.DataFrame  # posterior mean log-odds, design column × arm
     policy_state: dict[str, object]  # ContextualPolicy.to_dict() at the end
+    warnings: list[str] = field(default_factory=list)  # context columns that carry nothing the policy can use
 
 
 def evaluate_contextual(
@@ -423,6 +425,14 @@ def evaluate_contextual(
     p = log.propensities[treated] if log.propensities is not None else None
     features = log.features[treated].reset_index(drop=True)
     encoder = FeatureEncoder.fit(features)  # levels and scales from the contexts only, never the rewards
+    warnings = []
+    for column in features.columns:
+        if encoder.categorical.get(column) == []:
+            warnings.append(
+                f"{log.path}: context column {column!r} has no value in 5 or more rows (an id?); the policy ignores it"
+            )
+        elif column in encoder.categorical and encoder.categorical[column] == [MISSING]:
+            warnings.append(f"{log.path}: context column {column!r} is empty in every row; the policy ignores it")
     policy = ContextualPolicy.create(arms, encoder, settings)
     x = encoder.transform(features)  # encoded once; the policy scores rows of it
     generator = bandit.seeded_rng(settings.random_seed if seed is None else seed, "offline", "contextual")
@@ -470,6 +480,7 @@ def evaluate_contextual(
         features=encoder.names,
         coefficients=policy.coefficients(),
         policy_state=policy.to_dict(),
+        warnings=warnings,
     )
 
 
