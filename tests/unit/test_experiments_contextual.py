@@ -303,3 +303,24 @@ def test_contextual_replay_is_no_worse_than_the_bandit_on_a_homogeneous_log(repl
     assert result.policy.upper >= result.base.policy.lower  # the two intervals overlap
     base, context = result.policy_state["log_evidence"]
     assert context < base  # features that explain nothing lose to the model without them
+
+
+def test_a_world_with_segment_effects_answers_sends_by_segment_and_writes_their_truth(tmp_path):
+    from mos_pipelines.simulation import WorldConfig
+    from mos_pipelines.simulation.world import SteppedWorld
+
+    scenario = SCENARIOS / "experiment_segment_winners.yaml"
+    world = SteppedWorld(WorldConfig(seed=5, people=3000, days=1, scenario=scenario), tmp_path / "home")
+    try:
+        audience = world.audience(0)
+        outcome = world.step(0, audience.assign(variant_id="A"))
+    finally:
+        written = world.finish()
+    people = pd.read_csv(tmp_path / "home" / "truth" / "people.csv", usecols=["marketing_email", "persona"])
+    persona = people.set_index("marketing_email")["persona"]
+    clicked = outcome[outcome["delivered"]].assign(persona=lambda f: f["recipient_email"].map(persona))
+    rate = clicked.groupby(clicked["persona"] == "marketer")["clicked"].mean()
+    assert rate[True] > 2 * rate[False]  # A's click lift of +200 % for marketers only
+    assert "arm_segment_rates.csv" in written
+    truth = pd.read_csv(tmp_path / "home" / "truth" / "arm_segment_rates.csv")
+    assert set(truth["attribute"]) == {"persona", "size_band"}
