@@ -1155,7 +1155,8 @@ def experiments_evaluate(
         shares = ", ".join(f"{a} {s:.1%}" for a, s in contextual.final_shares.items())
         console.print(
             f"Contextual: learned from {contextual.learned_rows:,} rows over {len(contextual.features) - 1} encoded "
-            f"features (levels and numbers); final average allocation {shares} ({contextual.final_reason})"
+            f"features (levels and numbers); final average allocation {shares} ({contextual.final_reason}); "
+            f"weight of the model with features against the one without: {contextual.context_weight:.2f}"
         )
         spread = contextual.coefficients.iloc[1:]
         spread = spread.sub(spread.mean(axis=1), axis=0).abs().max(axis=1).sort_values(ascending=False).head(5)

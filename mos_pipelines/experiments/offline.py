@@ -399,6 +399,7 @@ class ContextualEvaluation:
     learned_rows: int
     final_shares: dict[str, float]  # average over the log's treated rows
     final_reason: str
+    context_weight: float  # P(the features matter): the contextual model's weight against the one without features
     features: list[str]  # design columns of the encoder
     coefficients: pd.DataFrame  # posterior mean log-odds, design column × arm
     policy_state: dict[str, object]  # ContextualPolicy.to_dict() at the end
@@ -477,6 +478,7 @@ def evaluate_contextual(
         learned_rows=learned,
         final_shares=dict(zip(arms, final.tolist())),
         final_reason=policy.reason,
+        context_weight=policy.context_weight,
         features=encoder.names,
         coefficients=policy.coefficients(),
         policy_state=policy.to_dict(),

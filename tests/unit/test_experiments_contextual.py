@@ -293,6 +293,7 @@ def test_contextual_replay_beats_the_best_single_arm_on_heterogeneous_effects(re
     assert drawn.oracle() > drawn.best_single_arm()[1] + 0.02  # the truth: a per-unit winner is worth having
     base, context = result.policy_state["log_evidence"]
     assert context > base + 10  # the features explain the rewards: the contextual model carries the policy
+    assert result.context_weight > 0.999
 
 
 def test_contextual_replay_is_no_worse_than_the_bandit_on_a_homogeneous_log(replays):
@@ -303,6 +304,7 @@ def test_contextual_replay_is_no_worse_than_the_bandit_on_a_homogeneous_log(repl
     assert result.policy.upper >= result.base.policy.lower  # the two intervals overlap
     base, context = result.policy_state["log_evidence"]
     assert context < base  # features that explain nothing lose to the model without them
+    assert result.context_weight < 0.5
 
 
 def test_a_world_with_segment_effects_answers_sends_by_segment_and_writes_their_truth(tmp_path):
