@@ -1058,17 +1058,33 @@ def experiments_evaluate(
     propensity_column: Annotated[str | None, typer.Option(help="Logging probability of the arm shown (IPS).")] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Logged rows per policy update (a 'day').")] = 1000,
     seed: Annotated[int | None, typer.Option(help="Random seed (default: config bandit.random_seed).")] = None,
+    context_columns: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated per-unit feature columns: also replay the contextual bandit on them "
+            "(0/1 rewards; a missing value is a level of its own)."
+        ),
+    ] = None,
 ) -> None:
-    """Replay the bandit on a logged randomized experiment: its average reward vs uniform and the best arm."""
-    from mos_pipelines.experiments.offline import LogError, evaluate_log, read_log
+    """Replay the bandit on a logged randomized experiment: its average reward vs uniform and the best arm
+    (and, with --context-columns, the contextual bandit beside them)."""
+    from mos_pipelines.experiments.offline import LogError, evaluate_contextual, evaluate_log, read_log
 
     config = _experiments_config()
+    context = None if context_columns is None else context_columns.split(",")
     try:
-        data = read_log(log, arm_column, reward_column, propensity_column)
-        result = evaluate_log(data, config.bandit, holdout_arm=holdout_arm, batch_size=batch_size, seed=seed)
+        data = read_log(log, arm_column, reward_column, propensity_column, context_columns=context)
+        if context is None:
+            result = evaluate_log(data, config.bandit, holdout_arm=holdout_arm, batch_size=batch_size, seed=seed)
+            contextual = None
+        else:
+            contextual = evaluate_contextual(
+                data, config.bandit, holdout_arm=holdout_arm, batch_size=batch_size, seed=seed
+            )
+            result = contextual.base
     except LogError as exc:
         fail(str(exc))
-    for warning in result.warnings:
+    for warning in result.warnings + (contextual.warnings if contextual is not None else []):
         err_console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
     kind = "rate" if result.binary else "mean reward"
     arms = Table(
@@ -1105,6 +1121,15 @@ def experiments_evaluate(
     if result.policy_ips is not None:
         q = result.policy_ips
         policies.add_row("Thompson bandit (plain IPS)", f"{q.mean:.4f}", f"[{q.lower:.4f}, {q.upper:.4f}]", f"{q.n:,}")
+    if contextual is not None:
+        c = contextual.policy
+        label = f"contextual bandit ({', '.join(contextual.context_columns)})"
+        policies.add_row(label, f"{c.mean:.4f}", f"[{c.lower:.4f}, {c.upper:.4f}]", f"{c.n:,}")
+        if contextual.policy_ips is not None:
+            q = contextual.policy_ips
+            policies.add_row(
+                "contextual bandit (plain IPS)", f"{q.mean:.4f}", f"[{q.lower:.4f}, {q.upper:.4f}]", f"{q.n:,}"
+            )
     u = result.uniform
     policies.add_row("uniform random", f"{u.mean:.4f}", f"[{u.lower:.4f}, {u.upper:.4f}]", f"{u.n:,}")
     b = result.arm_estimates[result.best_arm]
@@ -1117,9 +1142,67 @@ def experiments_evaluate(
             f"holdout ({result.holdout_arm})", f"{h.mean:.4f}", f"[{h.lower:.4f}, {h.upper:.4f}]", f"{h.n:,}"
         )
         policies.add_row("bandit − holdout", f"{lift.mean:+.4f}", f"[{lift.lower:+.4f}, {lift.upper:+.4f}]", "")
+    if contextual is not None:
+        for name, d in (
+            ("contextual − best single arm", contextual.vs_best_arm),
+            ("contextual − bandit", contextual.vs_bandit),
+        ):
+            policies.add_row(name, f"{d.mean:+.4f}", f"[{d.lower:+.4f}, {d.upper:+.4f}]", "")
     console.print(policies)
     final = ", ".join(f"{a} {s:.1%}" for a, s in result.final_shares.items())
     console.print(f"Final allocation: {final}")
+    if contextual is not None:
+        shares = ", ".join(f"{a} {s:.1%}" for a, s in contextual.final_shares.items())
+        console.print(
+            f"Contextual: learned from {contextual.learned_rows:,} rows over {len(contextual.features) - 1} encoded "
+            f"features (levels and numbers); final average allocation {shares} ({contextual.final_reason}); "
+            f"weight of the model with features against the one without: {contextual.context_weight:.2f}"
+        )
+        spread = contextual.coefficients.iloc[1:]
+        spread = spread.sub(spread.mean(axis=1), axis=0).abs().max(axis=1).sort_values(ascending=False).head(5)
+        if len(spread):
+            strongest = ", ".join(f"{name} ({value:.2f})" for name, value in spread.items())
+            console.print(f"Features that most change which arm wins (log-odds spread across arms): {strongest}")
+
+
+@experiments_app.command("simulate-log")
+def experiments_simulate_log(
+    out: Annotated[Path, typer.Option("--out", help="CSV to write (one row per send, in time order).")],
+    scenario: Annotated[Path | None, typer.Option(help="Scenario YAML (default: bundled default.yaml).")] = None,
+    campaign: Annotated[str | None, typer.Option(help="Email campaign id (default: the scenario's first).")] = None,
+    people: Annotated[int, typer.Option(min=1, help="People in the simulated population.")] = 3000,
+    sends_per_person: Annotated[int, typer.Option(min=1, help="Sends per person, spread over the log.")] = 8,
+    missing_rate: Annotated[float, typer.Option(min=0.0, max=0.99, help="Share of feature values left empty.")] = 0.0,
+    seed: Annotated[int, typer.Option(help="Seed (same seed and scenario, same log).")] = 7,
+) -> None:
+    """Write a uniformly randomized email log with per-unit features, drawn from the scenario's true response
+    model (its segment_effects make the best variant differ by persona, size or recency), for `evaluate`."""
+    from mos_pipelines.simulation.experiment_log import FEATURES, randomized_log
+    from mos_pipelines.simulation.scenario import ScenarioError, load_scenario
+
+    if scenario is not None and not scenario.is_file():
+        fail(f"Scenario file not found: {scenario}")
+    try:
+        result = randomized_log(
+            seed,
+            people,
+            load_scenario(scenario),
+            campaign,
+            sends_per_person=sends_per_person,
+            missing_rate=missing_rate,
+        )
+    except ScenarioError as exc:
+        fail(str(exc))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    result.log.to_csv(out, index=False, lineterminator="\n")
+    arm, value = result.best_single_arm()
+    truth = ", ".join(f"{a} {v:.4f}" for a, v in result.true_rates.mean().items())
+    console.print(f"Wrote {len(result.log):,} rows to {out}. True click rate per variant: {truth}.")
+    console.print(f"True best single arm {arm} ({value:.4f}); per-unit oracle {result.oracle():.4f}.")
+    console.print(
+        f"Next: mos experiments evaluate --log {out} --arm-column variant --reward-column clicked "
+        f"--context-columns {','.join(FEATURES)}"
+    )
 
 
 @app.command()

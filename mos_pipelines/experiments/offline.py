@@ -12,6 +12,10 @@ A log is a CSV with one row per exposure, in time order: the arm shown and the r
   the policy learns from a rejection sample of the rows (kept with probability π(a)/(M p), M the
   batch's largest π/p), which is distributed as the policy's own traffic.
 
+With ``context_columns`` (per-unit features in the log) the contextual policy (``contextual.py``) is replayed
+the same way on the same rows, beside the non-contextual bandit: its shares differ per row, so a row matches
+(replay) or is weighted (IPS) by the share its own features get.
+
 The policy updates every ``batch_size`` rows with the same floor, change cap and minimum-exposure
 rule as the warehouse bandit. Rows of the holdout arm never reach the policy; they are reported as
 the baseline the treated population is compared with. Rewards in {0, 1} use the Beta–Bernoulli
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +36,14 @@ import pandas as pd
 from mos_pipelines.configuration.experiments import BanditSettings
 from mos_pipelines.experiments import bandit
 from mos_pipelines.experiments.ab_statistics import normal_interval, rate_interval
+from mos_pipelines.experiments.contextual import (
+    MISSING,
+    ContextualPolicy,
+    FeatureEncoder,
+    is_missing,
+    looks_numeric,
+    numeric_values,
+)
 
 Z95 = 1.959963984540054
 
@@ -46,11 +59,36 @@ class Log:
     rewards: np.ndarray  # float per row
     propensities: np.ndarray | None
     lines: np.ndarray  # line of each row in the file (header = line 1)
+    features: pd.DataFrame | None = None  # the context columns, as text (missing values as read)
 
 
-def read_log(path: Path, arm_column: str, reward_column: str, propensity_column: str | None = None) -> Log:
-    """Read and validate a log: every bad value raises ``LogError`` naming the file, row, line and field."""
+def read_log(
+    path: Path,
+    arm_column: str,
+    reward_column: str,
+    propensity_column: str | None = None,
+    context_columns: Sequence[str] | None = None,
+) -> Log:
+    """Read and validate a log: every bad value raises ``LogError`` naming the file, row, line and field.
+
+    A context column is numeric when ≥ 90 % of its present values are numbers; then any other present value
+    is an error (a typo, ``inf``); an empty, NA, N/A, NaN, null or none value is missing (a level of its own).
+    """
     path = Path(path)
+    context = [c.strip() for c in context_columns or () if c.strip()]
+    if context_columns is not None and not context:
+        raise LogError(f"{path}: --context-columns names no column (expected a comma-separated list)")
+    used = {arm_column: "--arm-column", reward_column: "--reward-column"}
+    if propensity_column:
+        used[propensity_column] = "--propensity-column"
+    for column in context:
+        if column in used:
+            raise LogError(
+                f"{path}: column {column!r} is both a context column and the {used[column]}; a policy cannot "
+                "see the arm, the reward or the logging probability before it chooses"
+            )
+    if len(set(context)) != len(context):
+        raise LogError(f"{path}: --context-columns lists a column twice ({', '.join(context)})")
     try:
         handle = path.open(newline="", encoding="utf-8")
     except OSError as exc:
@@ -74,8 +112,16 @@ def read_log(path: Path, arm_column: str, reward_column: str, propensity_column:
                 raise LogError(
                     f"{path}: column {column!r} ({option}) is not in the file; its columns are: {', '.join(header)}"
                 )
+        for column in context:
+            if column not in header:
+                raise LogError(
+                    f"{path}: context column {column!r} (--context-columns) is not in the file; its columns are: "
+                    f"{', '.join(header)}"
+                )
         idx = {name: header.index(col) for name, col in wanted.items()}
+        context_idx = [header.index(c) for c in context]
         arms, rewards, props, lines = [], [], [], []
+        values: list[list[str]] = []
         row_number = 0
         try:
             for record in reader:
@@ -102,17 +148,41 @@ def read_log(path: Path, arm_column: str, reward_column: str, propensity_column:
                 arms.append(arm)
                 rewards.append(reward)
                 lines.append(line)
+                if context_idx:
+                    values.append([record[i] for i in context_idx])
         except (UnicodeDecodeError, csv.Error) as exc:
             raise LogError(f"{path}: line {reader.line_num}: not readable CSV ({exc})") from exc
     if not arms:
         raise LogError(f"{path}: the log has a header but no rows")
+    features = None
+    if context:
+        features = pd.DataFrame(values, columns=context, dtype=object)
+        for column in context:
+            _check_context(path, column, features[column], lines)
     return Log(
         path,
         np.asarray(arms, dtype=object),
         np.asarray(rewards, dtype=float),
         np.asarray(props, dtype=float) if propensity_column else None,
         np.asarray(lines),
+        features,
     )
+
+
+def _check_context(path: Path, column: str, values: pd.Series, lines: list[int]) -> None:
+    """A numeric context column must hold numbers (or nothing) in every row."""
+    if not looks_numeric(values):
+        return
+    _, parsed = numeric_values(values)
+    bad = np.flatnonzero(~parsed & ~is_missing(values))
+    if len(bad):
+        row = int(bad[0])
+        share = float(parsed.sum()) / max(1, int((~is_missing(values)).sum()))
+        raise LogError(
+            f"{path}: row {row + 1} (line {lines[row]}): field {column!r} is {values.iloc[row]!r}, not a finite "
+            f"number ({share:.0%} of the column's values are numbers, so it is read as numeric; leave the field "
+            f"empty for a missing value){'' if len(bad) == 1 else f'; {len(bad) - 1} more row(s) like it'}"
+        )
 
 
 def _number(where: str, column: str, text: str) -> float:
@@ -314,3 +384,110 @@ def _snips(rewards: np.ndarray, w: np.ndarray) -> Estimate:
     mean = float((w * rewards).sum() / total)
     se = math.sqrt(float((w**2 * (rewards - mean) ** 2).sum())) / float(total)
     return Estimate(mean, mean - Z95 * se, mean + Z95 * se, len(rewards))
+
+
+@dataclass
+class ContextualEvaluation:
+    """The contextual policy replayed on the same log, beside the non-contextual evaluation."""
+
+    base: Evaluation  # non-contextual bandit, uniform, best single arm, holdout
+    context_columns: list[str]
+    policy: Estimate  # replay mean, or SNIPS
+    policy_ips: Estimate | None
+    vs_best_arm: Estimate  # contextual − best single arm, absolute
+    vs_bandit: Estimate  # contextual − non-contextual bandit, absolute
+    learned_rows: int
+    final_shares: dict[str, float]  # average over the log's treated rows
+    final_reason: str
+    context_weight: float  # P(the features matter): the contextual model's weight against the one without features
+    features: list[str]  # design columns of the encoder
+    coefficients: pd.DataFrame  # posterior mean log-odds, design column × arm
+    policy_state: dict[str, object]  # ContextualPolicy.to_dict() at the end
+    warnings: list[str] = field(default_factory=list)  # context columns that carry nothing the policy can use
+
+
+def evaluate_contextual(
+    log: Log, settings: BanditSettings, holdout_arm: str | None = None, batch_size: int = 1000, seed: int | None = None
+) -> ContextualEvaluation:
+    """Replay the contextual policy on ``log`` (which has context columns) and the non-contextual bandit beside it."""
+    if log.features is None:
+        raise LogError(f"{log.path}: no context columns were read (pass --context-columns)")
+    base = evaluate_log(log, settings, holdout_arm=holdout_arm, batch_size=batch_size, seed=seed)
+    if not base.binary:
+        row = int(np.flatnonzero(~np.isin(log.rewards, (0.0, 1.0)))[0])
+        raise LogError(
+            f"{log.path}: row {row + 1} (line {log.lines[row]}): the reward is {float(log.rewards[row])!r}; the contextual "
+            "policy learns 0/1 rewards (clicks, conversions); evaluate a value reward without --context-columns"
+        )
+    arms = base.arms
+    treated = log.arms != holdout_arm if holdout_arm is not None else np.ones(len(log.arms), dtype=bool)
+    a = pd.Series(range(len(arms)), index=arms).reindex(log.arms[treated]).to_numpy(dtype=np.int64)
+    r = log.rewards[treated]
+    p = log.propensities[treated] if log.propensities is not None else None
+    features = log.features[treated].reset_index(drop=True)
+    encoder = FeatureEncoder.fit(features)  # levels and scales from the contexts only, never the rewards
+    warnings = []
+    for column in features.columns:
+        if encoder.categorical.get(column) == []:
+            warnings.append(
+                f"{log.path}: context column {column!r} has no value in 5 or more rows (an id?); the policy ignores it"
+            )
+        elif column in encoder.categorical and encoder.categorical[column] == [MISSING]:
+            warnings.append(f"{log.path}: context column {column!r} is empty in every row; the policy ignores it")
+    policy = ContextualPolicy.create(arms, encoder, settings)
+    x = encoder.transform(features)  # encoded once; the policy scores rows of it
+    generator = bandit.seeded_rng(settings.random_seed if seed is None else seed, "offline", "contextual")
+    names = np.asarray(arms, dtype=object)
+    matched: list[np.ndarray] = []
+    ips_terms: list[np.ndarray] = []
+    weights: list[np.ndarray] = []
+    learned = 0
+    for start in range(0, len(a), batch_size):
+        batch = x[start : start + batch_size]
+        ba, br = a[start : start + batch_size], r[start : start + batch_size]
+        shares = policy.shares_matrix(batch)
+        if p is None:
+            cumulative = np.cumsum(shares, axis=1)
+            cumulative[:, -1] = 1.0
+            choice = np.minimum((generator.random(len(ba))[:, None] >= cumulative).sum(axis=1), len(arms) - 1)
+            keep = choice == ba
+            matched.append(br[keep])
+        else:
+            w = shares[np.arange(len(ba)), ba] / p[start : start + batch_size]
+            ips_terms.append(w * br)
+            weights.append(w)
+            keep = generator.random(len(ba)) < w / w.max()
+        learned += int(keep.sum())
+        policy.update(batch[keep], names[ba[keep]], br[keep], population=batch, previous_shares=shares)
+    if p is None:
+        estimate = _estimate(np.concatenate(matched) if matched else np.zeros(0), True, None)
+        plain = None
+    else:
+        terms = np.concatenate(ips_terms + [np.zeros(int((~treated).sum()))])
+        mean, low, high = normal_interval(terms)
+        plain = Estimate(mean, low, high, len(terms))
+        estimate = _snips(r, np.concatenate(weights))
+    final = policy.population_shares(x)
+    return ContextualEvaluation(
+        base=base,
+        context_columns=list(log.features.columns),
+        policy=estimate,
+        policy_ips=plain,
+        vs_best_arm=_difference(estimate, base.arm_estimates[base.best_arm]),
+        vs_bandit=_difference(estimate, base.policy),
+        learned_rows=learned,
+        final_shares=dict(zip(arms, final.tolist())),
+        final_reason=policy.reason,
+        context_weight=policy.context_weight,
+        features=encoder.names,
+        coefficients=policy.coefficients(),
+        policy_state=policy.to_dict(),
+        warnings=warnings,
+    )
+
+
+def _difference(first: Estimate, second: Estimate) -> Estimate:
+    """first − second with a normal interval from the two half-widths (independent estimates)."""
+    diff = first.mean - second.mean
+    half = math.hypot((first.upper - first.lower) / 2, (second.upper - second.lower) / 2)
+    return Estimate(diff, diff - half, diff + half, first.n + second.n)

@@ -16,7 +16,7 @@ import pandas as pd
 
 from mos_pipelines.ingestion.contracts import SOURCES
 from mos_pipelines.simulation.geography import REGIONS
-from mos_pipelines.simulation.population import Population
+from mos_pipelines.simulation.population import Population, segment_attributes
 from mos_pipelines.simulation.response import ResponseModel
 from mos_pipelines.simulation.scenario import HOLDOUT_VARIANT, EmailCampaignSpec, Scenario
 from mos_pipelines.simulation.streams import Stream, rng
@@ -122,12 +122,12 @@ def campaign_sends(
     open_p = np.zeros(n)
     click_p = np.zeros(n)
     conversion_multiplier = np.ones(n)
+    attributes = segment_attributes(population, person) if response.scenario.segment_effects else {}
     for v, spec_variant in enumerate(spec.variants):
-        arm = response.arms[(spec.campaign_id, spec_variant.variant_id)]
         rows = variant == v
-        open_p[rows] = arm.open[region[rows]]
-        click_p[rows] = arm.click[region[rows]]
-        conversion_multiplier[rows] = arm.conversion_multiplier[region[rows]]
+        open_p[rows], click_p[rows], conversion_multiplier[rows] = response.recipient_rates(
+            spec.campaign_id, spec_variant.variant_id, region[rows], {a: x[rows] for a, x in attributes.items()}
+        )
     sent = ~holdout
     bounced = sent & (generator.random(n) < response.scenario.email.bounce_rate)
     delivered = sent & ~bounced

@@ -24,7 +24,7 @@ from mos_pipelines.simulation.names import (
     ascii_fold,
 )
 from mos_pipelines.simulation.phones import PhoneFormats, generate_phone_numbers
-from mos_pipelines.simulation.scenario import Scenario
+from mos_pipelines.simulation.scenario import RECENT_SIGNUP_DAYS, SEGMENT_ATTRIBUTES, Scenario
 from mos_pipelines.simulation.streams import Stream, random_uuids, rng
 
 PEOPLE_PER_ACCOUNT = 6
@@ -80,6 +80,17 @@ class Population:
     def propensity_factor(self) -> np.ndarray:
         """Propensity relative to the population mean (mean 1)."""
         return self.propensity / self.propensity.mean()
+
+
+def segment_attributes(population: Population, person: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Per person (all, or the ``person`` indices): the attributes a segment effect selects on."""
+    people = population.people
+    idx = np.arange(population.size) if person is None else np.asarray(person, dtype=np.int64)
+    signup = population.signup_day[idx]
+    recency = np.where(signup >= 0, "none", np.where(signup >= -RECENT_SIGNUP_DAYS, "recent", "established"))
+    out = {a: people[a].to_numpy()[idx] for a in SEGMENT_ATTRIBUTES if a != "signup_recency"}
+    out["signup_recency"] = recency.astype(object)
+    return out
 
 
 def propensity_model(scenario: Scenario) -> dict[str, object]:

@@ -3,7 +3,9 @@
 - A session converts (places an order) with probability
   ``conversion_rate × channel factor[channel, region] × person's propensity / mean propensity``
   (× the email variant's conversion multiplier for sessions from an email click).
-- An email is opened / clicked with the arm's rates per region (clicks only among opens).
+- An email is opened / clicked with the arm's rates per region (clicks only among opens), times the
+  scenario's heterogeneous ``segment_effects`` for the recipient's persona, size band, seniority, industry or
+  sign-up recency (none by default).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import pandas as pd
 from mos_pipelines.simulation.channels import CHANNEL_NAMES, CHANNELS
 from mos_pipelines.simulation.geography import REGIONS
 from mos_pipelines.simulation.scenario import (
+    SEGMENT_ATTRIBUTES,
+    SIGNUP_RECENCY,
     ChannelConversion,
     ChannelsEqual,
     EmailCampaignSpec,
@@ -80,6 +84,29 @@ class ResponseModel:
         open_rate = np.clip(open_rate, 0, 1)
         return ArmRates(open_rate, np.minimum(click_rate, open_rate), conversion)
 
+    def segment_multipliers(
+        self, campaign_id: str, variant_id: str, attributes: dict[str, np.ndarray], n: int
+    ) -> dict[str, np.ndarray]:
+        """Per recipient: open, click and conversion multipliers of the variant from the segment effects."""
+        out = {metric: np.ones(n) for metric in ("open", "click", "conversion")}
+        for effect in self.scenario.segment_effects:
+            if (effect.campaign, effect.variant) == (campaign_id, variant_id):
+                out[effect.metric][attributes[effect.attribute] == effect.value] *= 1 + effect.lift
+        return out
+
+    def recipient_rates(
+        self, campaign_id: str, variant_id: str, region: np.ndarray, attributes: dict[str, np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per recipient of a variant: open and click probability per delivered email, conversion multiplier."""
+        arm = self.arms[(campaign_id, variant_id)]
+        open_p, click_p, conversion = arm.open[region], arm.click[region], arm.conversion_multiplier[region]
+        if self.scenario.segment_effects:
+            mult = self.segment_multipliers(campaign_id, variant_id, attributes, len(region))
+            open_p = np.clip(open_p * mult["open"], 0, 1)
+            click_p = np.minimum(click_p * mult["click"], open_p)
+            conversion = conversion * mult["conversion"]
+        return open_p, click_p, conversion
+
     def session_conversion(
         self, channel: np.ndarray, region: np.ndarray, propensity_factor: np.ndarray, multiplier: np.ndarray
     ) -> np.ndarray:
@@ -116,6 +143,44 @@ class ResponseModel:
                     }
                 )
         return pd.DataFrame(rows)
+
+    def arm_segment_rates(self) -> pd.DataFrame:
+        """True rates per campaign × variant × segment (attribute = value) × region, for the campaigns and
+        attributes the segment effects name (``truth/arm_segment_rates.csv``; empty without segment effects)."""
+        from mos_pipelines.simulation.population import PROPENSITY_ATTRIBUTES  # population imports scenario
+
+        email_channel = CHANNEL_NAMES.index("email")
+        named = sorted({(e.campaign, e.attribute) for e in self.scenario.segment_effects})
+        rows = []
+        for spec in self.scenario.email_campaigns:
+            for campaign_id, attribute in named:
+                if campaign_id != spec.campaign_id:
+                    continue
+                values = SIGNUP_RECENCY if attribute == "signup_recency" else PROPENSITY_ATTRIBUTES[attribute]
+                for value in values:
+                    region = np.arange(len(REGIONS))
+                    attrs = {a: np.full(len(REGIONS), "", dtype=object) for a in SEGMENT_ATTRIBUTES}
+                    attrs[attribute] = np.full(len(REGIONS), value, dtype=object)
+                    for variant in spec.variants:
+                        open_p, click_p, conversion = self.recipient_rates(
+                            spec.campaign_id, variant.variant_id, region, attrs
+                        )
+                        for r, name in enumerate(REGIONS):
+                            rate = self.conversion[email_channel, r] * conversion[r] * self.region_propensity_factor[r]
+                            rows.append(
+                                {
+                                    "campaign_id": spec.campaign_id,
+                                    "variant_id": variant.variant_id,
+                                    "attribute": attribute,
+                                    "value": value,
+                                    "region": name,
+                                    "open_rate": round(float(open_p[r]), 6),
+                                    "click_rate": round(float(click_p[r]), 6),
+                                    "conversion_rate": round(float(min(MAX_CONVERSION_PROBABILITY, rate)), 6),
+                                }
+                            )
+        columns = ["campaign_id", "variant_id", "attribute", "value", "region", "open_rate", "click_rate"]
+        return pd.DataFrame(rows, columns=[*columns, "conversion_rate"])
 
     def channel_rates(self) -> pd.DataFrame:
         """Expected order probability per session by channel × region (over the region's people)."""
@@ -164,7 +229,26 @@ class ResponseModel:
                 }
             null_slices.append(entry)
         volume = [asdict(change) for change in self.scenario.volume]  # traffic changes (week-over-week anomalies)
-        return {"effects": effects, "null_slices": null_slices, "volume_changes": volume}
+        planted: dict[str, object] = {"effects": effects, "null_slices": null_slices, "volume_changes": volume}
+        if self.scenario.segment_effects:  # only then: worlds without them keep their exact truth files
+            segment_rates = self.arm_segment_rates()
+            entries = []
+            for lift in self.scenario.segment_effects:
+                rows = segment_rates[
+                    (segment_rates["campaign_id"] == lift.campaign)
+                    & (segment_rates["attribute"] == lift.attribute)
+                    & (segment_rates["value"] == lift.value)
+                ]
+                by_variant = rows.groupby("variant_id")[f"{lift.metric}_rate"].mean().round(6)
+                entries.append(
+                    {
+                        "type": "variant_segment_lift",
+                        **asdict(lift),
+                        f"{lift.metric}_rate_by_variant": by_variant.to_dict(),
+                    }
+                )
+            planted["segment_effects"] = entries
+        return planted
 
 
 def _kind(item: object) -> str:

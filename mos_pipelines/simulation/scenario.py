@@ -211,6 +211,26 @@ class ChannelsEqual:
     region: str
 
 
+# Person attributes a segment effect can select on (population.py); signup_recency is the person's sign-up as
+# of day 0: recent (in the 90 days before), established (earlier) or none (not signed up by day 0).
+SEGMENT_ATTRIBUTES = ("persona", "size_band", "seniority", "industry", "signup_recency")
+SIGNUP_RECENCY = ("recent", "established", "none")
+RECENT_SIGNUP_DAYS = 90
+
+
+@dataclass(frozen=True)
+class VariantSegmentLift:
+    """Heterogeneous effect: ``variant`` of ``campaign`` has ``metric`` rate × (1 + lift) for people whose
+    ``attribute`` is ``value`` (in every region), so the best variant can differ by persona, size or recency."""
+
+    campaign: str
+    variant: str
+    attribute: str
+    value: str
+    metric: str
+    lift: float
+
+
 Effect = ChannelConversion | VariantLift
 NullSlice = VariantsEqual | ChannelsEqual
 
@@ -232,6 +252,7 @@ class Scenario:
     volume: tuple[VolumeChange, ...]
     effects: tuple[Effect, ...]
     null_slices: tuple[NullSlice, ...]
+    segment_effects: tuple[VariantSegmentLift, ...] = ()  # off by default: worlds without them are unchanged
 
     def volume_factor(self, day: int) -> float:
         """Traffic multiplier of a day from the volume schedule."""
@@ -490,6 +511,24 @@ class _ChannelsEqual(Section):
         return value
 
 
+class _SegmentLift(Section):
+    campaign: Text
+    variant: Text
+    attribute: Literal[SEGMENT_ATTRIBUTES]  # type: ignore[valid-type]
+    value: Text
+    metric: Literal[EMAIL_METRICS] = "click"  # type: ignore[valid-type]
+    lift: float = Field(strict=True, gt=-1, le=10)
+
+    @model_validator(mode="after")
+    def _known_value(self) -> _SegmentLift:
+        from mos_pipelines.simulation.population import PROPENSITY_ATTRIBUTES  # population imports this module
+
+        values = SIGNUP_RECENCY if self.attribute == "signup_recency" else PROPENSITY_ATTRIBUTES[self.attribute]
+        if self.value not in values:
+            raise Invalid(f"one of the {self.attribute} values {', '.join(values)}", ("value",))
+        return self
+
+
 _Effect = Annotated[_ChannelConversion | _VariantLift, Field(discriminator="type")]
 _NullSlice = Annotated[_VariantsEqual | _ChannelsEqual, Field(discriminator="type")]
 
@@ -508,6 +547,7 @@ class _ScenarioFile(DomainSettings):
     volume: tuple[_Volume, ...]
     effects: tuple[_Effect, ...]
     null_slices: tuple[_NullSlice, ...]
+    segment_effects: tuple[_SegmentLift, ...] = ()  # heterogeneous effects; none unless a scenario adds them
 
     @field_validator("regions")
     @classmethod
@@ -534,6 +574,21 @@ class _ScenarioFile(DomainSettings):
                     variants = tuple(campaigns[item.campaign].variants)
                     if isinstance(item, _VariantLift) and item.variant not in variants:
                         raise Invalid(f"one of the campaign's variants {', '.join(variants)}", (key, index, "variant"))
+        for index, lift in enumerate(self.segment_effects):
+            if lift.campaign not in campaigns:
+                raise Invalid(f"the id of an email campaign ({known})", ("segment_effects", index, "campaign"))
+            variants = tuple(campaigns[lift.campaign].variants)
+            if lift.variant not in variants:
+                raise Invalid(
+                    f"one of the campaign's variants {', '.join(variants)}", ("segment_effects", index, "variant")
+                )
+            for j, null in enumerate(self.null_slices):
+                if isinstance(null, _VariantsEqual) and null.campaign == lift.campaign:
+                    raise Invalid(
+                        f"a campaign without a variants_equal null slice (null_slices[{j}]: it applies in every "
+                        "region, so it would break that slice)",
+                        ("segment_effects", index, "campaign"),
+                    )
         for i, effect in enumerate(self.effects):
             for j, null in enumerate(self.null_slices):
                 clash = (
@@ -612,5 +667,9 @@ class _ScenarioFile(DomainSettings):
                 if isinstance(n, _VariantsEqual)
                 else ChannelsEqual(tuple(n.channels), n.region)
                 for n in self.null_slices
+            ),
+            segment_effects=tuple(
+                VariantSegmentLift(e.campaign, e.variant, e.attribute, e.value, e.metric, e.lift)
+                for e in self.segment_effects
             ),
         )

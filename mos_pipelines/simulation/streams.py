@@ -24,6 +24,7 @@ class Stream(IntEnum):
     CRM_NOISE = 8
     CRM_GENERIC = 9
     CRM_GENERIC_NOISE = 10
+    EXPERIMENT_LOG = 11  # randomized logs with per-unit features (experiment_log.py)
     # Per-day streams.
     SESSIONS = 101
     EVENTS = 102

@@ -511,6 +511,8 @@ class _WorldRun:
         out.csv("arm_rates.csv", self.response.arm_rates())
         out.csv("channel_rates.csv", self.response.channel_rates())
         out.json("planted_effects.json", self.response.planted_effects())
+        if self.scenario.segment_effects:  # heterogeneous effects: true rates per arm × segment
+            out.csv("arm_segment_rates.csv", self.response.arm_segment_rates())
         out.csv("expected_daily.csv", self.expected.frame())
         out.csv("notes_facts.csv", _concat(self.truth["notes_facts"]))
         out.csv("fx_rates.csv", fx_rates())
