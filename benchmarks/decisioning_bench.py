@@ -57,6 +57,9 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--scenarios", default="b2b,retention")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--model", choices=["cells", "contextual"], default=None, help="learning.model (default: policy)"
+    )
     args = parser.parse_args()
     load = Path("/proc/loadavg").read_text().split()[0]
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
@@ -65,9 +68,15 @@ def main() -> None:
         persons = persons_of(world)
         for name in args.scenarios.split(","):
             began = time.perf_counter()
-            outcome = run_loop(persons, load_policy(), SCENARIOS[name], days=args.days, seed=args.seed)
+            policy = load_policy()
+            if args.model:
+                learning_ = policy.decisioning.learning.model_copy(update={"model": args.model})
+                policy = policy.model_copy(
+                    update={"decisioning": policy.decisioning.model_copy(update={"learning": learning_})}
+                )
+            outcome = run_loop(persons, policy, SCENARIOS[name], days=args.days, seed=args.seed)
             seconds = round(time.perf_counter() - began, 1)
-            table = outcome.table().assign(world=world.name, seconds=seconds)
+            table = outcome.table().assign(world=world.name, model=policy.decisioning.learning.model, seconds=seconds)
             tables_.append(table)
             h = outcome.holdout
             print(
@@ -83,10 +92,11 @@ def main() -> None:
                 {
                     "world": world.name,
                     "scenario": name,
+                    "model": policy.decisioning.learning.model,
                     "days": args.days,
                     "people": outcome.people,
                     "budget_per_day_usd": outcome.budget_per_day_usd,
-                    "policies": table.drop(columns=["world", "seconds"]).to_dict("records"),
+                    "policies": table.drop(columns=["world", "model", "seconds"]).to_dict("records"),
                     "holdout": h,
                     "seconds": seconds,
                     "load": load,

@@ -397,6 +397,9 @@ class Learning(Section):
     # P(response | no action): what the people no action reached did, per cell; an action is worth its lift
     # over it, not the responses that would have come anyway
     baseline: Response
+    # cells: the Beta posterior of each action × cell; contextual: a Bayesian logistic model per action over the
+    # cell attributes (experiments/contextual.py, averaged with a model without them), each cell's P from it
+    model: Literal["cells", "contextual"] = "cells"
 
 
 class DecisioningSettings(Section):

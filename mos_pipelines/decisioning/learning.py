@@ -11,7 +11,8 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -70,20 +71,39 @@ class Estimates:
     actions: dict[str, tuple[float, float, int, int]]  # action -> alpha, beta, taken, responses
     cells: dict[tuple[str, str], tuple[float, float, int, int]]  # (action, cell) -> alpha, beta, taken, responses
     cell_columns: tuple[str, ...]
+    contextual: Any = None  # experiments.contextual.ContextualPolicy when learning.model is contextual
+    prior_weights: dict[str, float] = field(default_factory=dict)
+    _cache: dict[tuple[str, str], tuple[float, float, str]] = field(default_factory=dict, compare=False)
 
     def posterior(self, action: str, cell: str) -> tuple[float, float, str]:
         """(alpha, beta, where it comes from) for a person of ``cell``."""
+        if self.contextual is not None and action in self.contextual.arms:
+            key = (action, cell)
+            if key not in self._cache:
+                self._cache[key] = self._contextual(action, cell)
+            return self._cache[key]
         if (action, cell) in self.cells:
             a, b, n, r = self.cells[(action, cell)]
             return a, b, f"cell {cell}: {r} of {n} responded, shrunk to the action's rate"
         a, b, n, r = self.actions[action]
         return a, b, f"action: {r} of {n} responded, with its prior" if n else "the action's prior (never taken)"
 
+    def _contextual(self, action: str, cell: str) -> tuple[float, float, str]:
+        """P from the logistic model for the cell's attributes; its weight: the cell's record plus the prior's."""
+        features = pd.DataFrame([parse_cell(cell, self.cell_columns)])
+        p = float(self.contextual.probabilities(features)[action].iloc[0])
+        p = min(max(p, 1e-6), 1 - 1e-6)
+        n = self.cells.get((action, cell), (0.0, 0.0, 0, 0))[2] + self.prior_weights.get(action, 1.0)
+        w = self.contextual.context_weight
+        return p * n, (1 - p) * n, f"contextual model (features weigh {w:.2f}): P {p:.4g}, worth {n:g} observations"
+
     def version(self) -> str:
         payload = json.dumps(
             [sorted((k, v) for k, v in self.actions.items()), sorted((list(k), v) for k, v in self.cells.items())],
             default=str,
         )
+        if self.contextual is not None:
+            payload += json.dumps(self.contextual.to_dict(), sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
     def table(self) -> pd.DataFrame:
@@ -131,4 +151,44 @@ def estimate(history: pd.DataFrame, settings: DecisioningSettings) -> Estimates:
                     cn,
                     cr,
                 )
-    return Estimates(actions, by_cell, cells)
+    weights = {name: prior.prior_weight for name, prior in priors.items()}
+    if settings.learning.model == "contextual" and len(taken) and cells:
+        return Estimates(actions, by_cell, cells, _contextual_policy(taken, keys, list(priors), cells), weights)
+    return Estimates(actions, by_cell, cells, None, weights)
+
+
+def parse_cell(cell: str, columns: tuple[str, ...]) -> dict[str, str | None]:
+    """``lifecycle_stage=lead|tier=B`` back to its attributes (a missing value as None)."""
+    values: dict[str, str | None] = dict.fromkeys(columns)
+    for part in str(cell).split("|"):
+        name, _, value = part.partition("=")
+        if name in values:
+            values[name] = None if value == MISSING else value
+    return values
+
+
+def _contextual_policy(taken: pd.DataFrame, keys: pd.Series, arms: list[str], cells: tuple[str, ...]) -> Any:
+    from mos_pipelines.configuration.experiments import BanditSettings
+    from mos_pipelines.experiments.contextual import ContextualPolicy
+
+    settings = BanditSettings(
+        segment="none",
+        prior_alpha=1.0,
+        prior_beta=99.0,
+        pooling_exposures=0.0,
+        floor=0.0,
+        max_daily_change=1.0,
+        min_exposures=0,
+        draws=100,
+        random_seed=0,
+        conversion_window_days=1,
+    )
+    features = pd.DataFrame([parse_cell(k, cells) for k in keys], columns=list(cells)).astype(object)
+    return ContextualPolicy.fit(
+        features,
+        taken["action"].astype(str),
+        taken["responded"].astype(float),
+        settings,
+        categorical=list(cells),
+        all_arms=arms,
+    )

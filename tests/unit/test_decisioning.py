@@ -224,3 +224,25 @@ def test_the_warehouse_decisions_learn_from_the_days_before(tmp_path):
         assert set(later.explanations["decision_id"]) == set(later.decisions["decision_id"])
     finally:
         con.close()
+
+
+def test_the_contextual_model_learns_p_by_the_cell_attributes_and_rescoring_still_holds():
+    settings = load_policy()
+    learning_ = settings.decisioning.learning.model_copy(
+        update={"model": "contextual", "cells": ("lifecycle_stage", "tier")}
+    )
+    decisioning = settings.decisioning.model_copy(update={"learning": learning_})
+    rng = np.random.default_rng(8)
+    extra = pd.DataFrame(
+        {"action": "nurture_email", "cell": "lifecycle_stage=subscriber|tier=D", "responded": (rng.random(400) < 0.002)}
+    ).astype({"responded": int})
+    estimates = learning.estimate(pd.concat([history(settings), extra], ignore_index=True), decisioning)
+    assert estimates.contextual is not None
+    good_a, good_b, source = estimates.posterior("nurture_email", "lifecycle_stage=lead|tier=C")
+    poor_a, poor_b, _ = estimates.posterior("nurture_email", "lifecycle_stage=subscriber|tier=D")
+    assert good_a / (good_a + good_b) > 2 * poor_a / (poor_a + poor_b) and "contextual model" in source
+    persons = people(200)
+    decided = engine.decide(persons, eligibility_of(persons, settings), estimates, decisioning, DAY, "v", AT)
+    by_id = decided.decisions.set_index("decision_id")
+    for did, rows in decided.explanations.groupby("decision_id"):
+        assert engine.rescore(rows) == by_id.at[did, "arbitrated_action"]
