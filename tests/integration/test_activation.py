@@ -94,6 +94,30 @@ def test_sync_models_hold_only_customers_with_granted_consent_and_pass_the_conse
                 on a.experiment_id = 'em_trial_nurture' and a.unit_id = lower(trim(s.email_address)) and a.is_holdout
         """).fetchall()[0][0]
         assert held_out_sent == 0
+        # a person is contacted only through what their next best action chose (the latest decision day)
+        latest = "(select max(decision_date) from decisions.next_best_action)"
+        for model, action, where in (
+            ("sync_email__nurture", "nurture_email", "true"),
+            ("sync_ads__audience_members", "paid_retargeting", "s.member_source <> 'lifecycle'"),
+        ):
+            outside = con.execute(f"""
+                select count(*) from activation.{model} s
+                left join decisions.next_best_action d
+                    on d.customer_id = s.customer_id and d.decision_date = {latest} and d.action = '{action}'
+                where {where} and d.customer_id is null""").fetchall()[0][0]
+            assert outside == 0, model
+        leads_not_handed = con.execute("""
+            select count(*) from activation.sync_crm__lifecycle_stages s
+            left join (select distinct customer_id from decisions.next_best_action where action = 'route_to_sales') d
+                on d.customer_id = s.customer_id
+            where s.lifecycle_stage in ('lead', 'mql', 'sql', 'opportunity') and d.customer_id is null""").fetchall()[
+            0
+        ][0]
+        assert leads_not_handed == 0
+        decided = con.execute(
+            "select count(*) from decisions.next_best_action where action = 'nurture_email'"
+        ).fetchall()[0][0]
+        assert decided > 0
         gates = dict(
             con.execute(
                 "select asset || ':' || check_name, passed from ops.quality_results where check_name like 'consent_%'"
