@@ -34,18 +34,36 @@ with tiers as (
 facts as (
     select t.touch_date as metric_time__day, t.channel, s.tier, 1 as sessions, cast(0 as double) as conversions
     from marts.fct_touchpoints t inner join tiers s on s.customer_id = t.customer_id
-    where t.session_id is not null and t.touch_date between ? and ?
+    where t.session_id is not null and t.touch_date between {start} and {end}
     union all
     select a.conversion_date, a.channel, s.tier, 0, a.credit
     from marts.fct_attributed_conversions a inner join tiers s on s.customer_id = a.customer_id
-    where a.attribution_model = ? and a.conversion_type in (select unnest(?)) and a.conversion_date between ? and ?
+    where a.attribution_model = {model} and a.conversion_type in ({types})
+        and a.conversion_date between {start} and {end}
 )
-select metric_time__day, channel, tier, sum(sessions) as sessions, sum(conversions) as conversions
+select metric_time__day, channel, tier, sum(sessions) as sessions, sum(conversions) as conversions,
+       sum(conversions) / nullif(sum(sessions), 0) as conversion_rate
 from facts
-where channel is not null
+where {channel}
 group by all
 order by metric_time__day, channel, tier
 """
+
+
+def _text(value: object) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def query_sql(ctx: RunContext, channel: str | None) -> str:
+    """The SQL of the family's rows, every value written in (an insight's evidence re-runs as it stands)."""
+    transform = load_transform()
+    return SQL.format(
+        start=f"date {_text(ctx.window_start)}",
+        end=f"date {_text(ctx.window_end)}",
+        model=_text(transform.mos__marketing_kpi_attribution_model),
+        types=", ".join(_text(t) for t in transform.mos__marketing_kpi_conversion_types),
+        channel="channel is not null" if channel is None else f"channel = {_text(channel)}",
+    ).strip()
 
 
 def icp_comparisons(ctx: RunContext) -> tuple[list[Candidate], list[Skip]]:
@@ -54,25 +72,15 @@ def icp_comparisons(ctx: RunContext) -> tuple[list[Candidate], list[Skip]]:
     missing = [".".join(t) for t in needed if not table_exists(ctx.con, *t)]
     if missing:
         return [], [Skip(FAMILY, f"{', '.join(missing)} does not exist (the policy assets or the marts have not run)")]
-    transform = load_transform()
-    params = [
-        ctx.window_start,
-        ctx.window_end,
-        transform.mos__marketing_kpi_attribution_model,
-        list(transform.mos__marketing_kpi_conversion_types),
-        ctx.window_start,
-        ctx.window_end,
-    ]
-    rows = ctx.con.execute(SQL, params).df()
-    rows["conversion_rate"] = rows["conversions"] / rows["sessions"].where(rows["sessions"] > 0)
+    rows = ctx.con.execute(query_sql(ctx, None)).df()
     tiers = sorted(rows["tier"].dropna().unique())
     if len(tiers) < 2:
         return [], [Skip(FAMILY, f"fewer than two ICP tiers with sessions in the window ({tiers})")]
-    evidence_query = {"sql": SQL.strip(), "params": params, "relation": "policy.icp_scores × marts"}
     spec = METRICS["conversion_rate"]
     out = []
     for channel in sorted(set(rows["channel"]) - set(EXCLUDED_CHANNELS)):
-        mine = rows[rows["channel"] == channel]
+        mine = rows[rows["channel"] == channel].reset_index(drop=True)
+        evidence_query = {"sql": query_sql(ctx, channel), "relation": "policy.icp_scores × marts"}
         for tier in tiers:
             a_rows = mine[mine["tier"] == tier]
             b_rows = (

@@ -470,6 +470,9 @@ def test_an_icp_tier_that_converts_better_on_a_channel_becomes_a_traceable_insig
     best = next(c for c in found if c.key == "icp_comparison|conversion_rate|paid_social|A")
     assert best.ci_low > 1.5 and "tier A" in best.statement
     assert problems(best.insight_type, best.statement, best.effect_size, best.evidence) == []
+    fresh = con.execute(best.evidence["metric_query"]["sql"]).df()  # the evidence re-runs as it stands
+    stored = pd.DataFrame(best.evidence["rows"])
+    assert len(fresh) == len(stored) and fresh["conversions"].sum() == pytest.approx(stored["conversions"].sum())
     no_table = duckdb.connect()
     _, why = icp_comparisons(RunContext(no_table, None, config, start, NOW.date(), NOW))
     assert why and "policy.icp_scores" in why[0].reason
