@@ -100,18 +100,21 @@ def load_persons(
             f"select cast(customer_id as varchar) as customer_id, {', '.join(select)} from marts.dim_customer_features"
         ).df()
         persons = persons.merge(extra, on="customer_id", how="left")
-    if table_exists(con, "policy", "routing_assignments"):
-        reps = con.execute(
+    details = (
+        (
+            ("policy", "routing_assignments"),
             "select customer_id, rep_id || ' (' || role || ', rule ' || rule || ')' as detail_route_to_sales "
-            "from policy.routing_assignments where is_current"
-        ).df()
-        persons = persons.merge(reps, on="customer_id", how="left")
-    if table_exists(con, "ml", "lookalike_scores"):
-        tiers_ = con.execute(
+            "from policy.routing_assignments where is_current",
+        ),
+        (
+            ("ml", "lookalike_scores"),
             "select customer_id, 'lookalike top ' || min(tier) || ' %' as detail_paid_retargeting "
-            "from ml.lookalike_scores where tier is not null group by customer_id"
-        ).df()
-        persons = persons.merge(tiers_, on="customer_id", how="left")
+            "from ml.lookalike_scores where tier is not null group by customer_id",
+        ),
+    )
+    for (schema, table), sql in details:  # what each action would use: the lead's rep, the audience tier
+        if table_exists(con, schema, table):
+            persons = persons.merge(con.execute(sql).df(), on="customer_id", how="left")
     return persons, notes
 
 

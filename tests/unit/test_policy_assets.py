@@ -53,7 +53,7 @@ def materialize(home: Path) -> dg.ExecuteInProcessResult:
     from mos_pipelines.defs.resources import MosHome
 
     return dg.materialize(
-        [assets.icp_scores, assets.routing_assignments, assets.contact_eligibility],
+        [assets.icp_scores, assets.routing_assignments, assets.contact_eligibility, assets.next_best_action],
         resources={"mos": MosHome(mos_home=str(home))},
         instance=dg.DagsterInstance.ephemeral(),
     )
@@ -79,6 +79,11 @@ def test_the_policy_assets_write_their_tables_with_the_version(home: Path):
     assert versions == {table: [(version,)] for table in versions}
     assert con.execute("select count(*) from policy.contact_eligibility").fetchone() == (60 * 4,)
     assert con.execute("select count(*) from ops.skipped_parts where asset = 'policy/icp_scores'").fetchone() == (2,)
+    # the next best action: one decision per person, every candidate explained, same version (no conversions mart)
+    decided = result.asset_materializations_for_node("decisions__next_best_action")[0].metadata
+    assert decided["dagster/row_count"].value == 60 and decided["policy_version"].value == version
+    assert con.execute("select count(*) from decisions.explanations").fetchone() == (60 * 4,)
+    assert con.execute("select count(distinct policy_version) from decisions.next_best_action").fetchone() == (1,)
     first = con.execute("select customer_id, rep_id from policy.routing_assignments order by 1").fetchall()
     con.close()
 

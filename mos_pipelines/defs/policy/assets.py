@@ -1,13 +1,17 @@
 """``policy.icp_scores`` → ``policy.routing_assignments`` and ``policy.contact_eligibility`` (group ``policy``), and
 ``decisions.next_best_action`` (group ``decisioning``), which the activation sync models read."""
 
+import contextlib
 import datetime
+from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
+import duckdb
 import pandas as pd
 
 from mos_pipelines.configuration import load_transform
+from mos_pipelines.configuration.policy import PolicySettings
 from mos_pipelines.decisioning import store as decisions
 from mos_pipelines.defs._common import md_list, partial_result, warehouse_asset
 from mos_pipelines.defs.resources import MosHome
@@ -34,6 +38,16 @@ def _table(frame: pd.DataFrame, columns: list[str] | None = None, rows: int = 10
     return dg.MetadataValue.md("\n".join(lines))
 
 
+@contextlib.contextmanager
+def _policy_session(mos: MosHome) -> Iterator[tuple[PolicySettings, duckdb.DuckDBPyConnection, str, datetime.datetime]]:
+    """The policy in effect (the applied one, else config/policy.yaml), a warehouse connection, the policy's
+    version (recorded in policy.versions) and the moment the asset evaluates at."""
+    settings = load_active(mos.paths.mos_home).settings
+    now = datetime.datetime.now(datetime.UTC)
+    with mos.connect() as con:
+        yield settings, con, tables.record_version(con, settings, now), now
+
+
 @warehouse_asset(
     key=["policy", "icp_scores"],
     group=GROUP,
@@ -51,10 +65,7 @@ def _table(frame: pd.DataFrame, columns: list[str] | None = None, rows: int = 10
     ),
 )
 def icp_scores(context: dg.AssetExecutionContext, mos: MosHome) -> dg.MaterializeResult:
-    settings = load_active(mos.paths.mos_home).settings  # the applied policy, else config/policy.yaml
-    now = datetime.datetime.now(datetime.UTC)
-    with mos.connect() as con:
-        version = tables.record_version(con, settings, now)
+    with _policy_session(mos) as (settings, con, version, now):
         result = icp.score(con, settings.icp, version, now)
         icp.write(con, result)
         tiers = result.scores["tier"].value_counts().sort_index()
@@ -87,11 +98,8 @@ def icp_scores(context: dg.AssetExecutionContext, mos: MosHome) -> dg.Materializ
     ),
 )
 def routing_assignments(context: dg.AssetExecutionContext, mos: MosHome) -> dg.MaterializeResult:
-    settings = load_active(mos.paths.mos_home).settings  # the applied policy, else config/policy.yaml
     bands = load_transform().mos__marketing_customer_segments
-    now = datetime.datetime.now(datetime.UTC)
-    with mos.connect() as con:
-        version = tables.record_version(con, settings, now)
+    with _policy_session(mos) as (settings, con, version, now):
         outcome = routing.run(con, settings.routing, bands, version, now)
         load = routing.rep_load(con, settings.routing)
         waiting: dict[str, list[routing.Waiting]] = {}
@@ -138,10 +146,7 @@ def routing_assignments(context: dg.AssetExecutionContext, mos: MosHome) -> dg.M
     ),
 )
 def contact_eligibility(context: dg.AssetExecutionContext, mos: MosHome) -> dg.MaterializeResult:
-    settings = load_active(mos.paths.mos_home).settings  # the applied policy, else config/policy.yaml
-    now = datetime.datetime.now(datetime.UTC)
-    with mos.connect() as con:
-        version = tables.record_version(con, settings, now)
+    with _policy_session(mos) as (settings, con, version, now):
         frame, notes = contact.eligibility_table(con, settings.contact, version, now)
     for note in notes:
         context.log.warning(note)
@@ -186,11 +191,8 @@ def contact_eligibility(context: dg.AssetExecutionContext, mos: MosHome) -> dg.M
     ),
 )
 def next_best_action(context: dg.AssetExecutionContext, mos: MosHome) -> dg.MaterializeResult:
-    settings = load_active(mos.paths.mos_home).settings  # the applied policy, else config/policy.yaml
     bands = load_transform().mos__marketing_customer_segments
-    now = datetime.datetime.now(datetime.UTC)
-    with mos.connect() as con:
-        version = tables.record_version(con, settings, now)
+    with _policy_session(mos) as (settings, con, version, now):
         decided, estimates, notes = decisions.run(con, settings, bands, version, now)
         decisions.write(con, decided)
     for note in notes:
