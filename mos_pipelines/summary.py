@@ -68,6 +68,25 @@ def _identity_highlights(con: duckdb.DuckDBPyConnection, truth_file: Path | None
     return lines
 
 
+def _decisions_highlight(con: duckdb.DuckDBPyConnection) -> str:
+    """The latest decision day's next best actions, e.g. 'next best action on 2026-03-02: 171 nurture email, …'."""
+    rows = con.execute(
+        """select decision_date, action, count(*), count(*) filter (where is_holdout)
+           from decisions.next_best_action
+           where decision_date = (select max(decision_date) from decisions.next_best_action)
+           group by all order by 3 desc"""
+    ).fetchall()
+    if not rows:
+        return "next best action: no decision yet"
+    acting = ", ".join(f"{n:,} {action.replace('_', ' ')}" for _, action, n, _ in rows if action != "no_action")
+    idle = sum(n for _, action, n, _ in rows if action == "no_action")
+    holdout = sum(h for *_, h in rows)
+    return (
+        f"next best action on {rows[0][0]}: {acting or 'no action for anyone'}; no action for {idle:,} "
+        f"({holdout:,} of them the decisioning holdout)"
+    )
+
+
 def warehouse_summary(con: duckdb.DuckDBPyConnection, truth_file: Path | None = None) -> WarehouseSummary:
     """Rows per layer, ingestion counts and a few facts about the built marts (and identity quality
     against ``truth_file`` when there is one)."""
@@ -108,6 +127,8 @@ def warehouse_summary(con: duckdb.DuckDBPyConnection, truth_file: Path | None = 
         found.highlights.append(f"{spend:,.0f} ad spend across {platforms} platforms")
     if table_exists(con, "marts", "dim_customer_identity_map"):
         found.highlights.extend(_identity_highlights(con, truth_file))
+    if table_exists(con, "decisions", "next_best_action"):
+        found.highlights.append(_decisions_highlight(con))
     if table_exists(con, "ops", "quality_results"):
         found.gates = [
             GateRow(*row)
