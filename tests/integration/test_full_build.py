@@ -170,3 +170,4 @@ def test_summary_reports_layers_quarantine_and_identity_quality(world: World):
     assert sum(row.rows_quarantined for row in found.ingestion) == quarantined > 0
     assert any("known customers" in line for line in found.highlights)
     assert any(line.startswith("CRM deduplication vs the simulator's truth") for line in found.highlights)
+    assert any(line.startswith("next best action on ") and "no action for" in line for line in found.highlights)
