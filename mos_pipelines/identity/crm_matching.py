@@ -41,10 +41,16 @@ class CrmMatchRun:
 
 def drop_blocked_values(records: pd.DataFrame, blocked: pd.DataFrame) -> pd.DataFrame:
     """Null out identifier values listed in the blocked-values seed (columns identifier_type, value)."""
-    records = records.copy()
+    masks = {}
     for identifier_type, column in (("email", "email_match_key"), ("phone", "phone_e164")):
         values = set(blocked.loc[blocked["identifier_type"] == identifier_type, "value"].astype(str))
-        records.loc[records[column].isin(values), column] = None
+        if values:
+            masks[column] = records[column].isin(values)
+    if not any(mask.any() for mask in masks.values()):
+        return records  # nothing to null (a copy of 1M records took ~0.5 s)
+    records = records.copy()
+    for column, mask in masks.items():
+        records.loc[mask, column] = None
     return records
 
 
