@@ -4,8 +4,10 @@
     .venv/bin/python benchmarks/identity/blocking_stats.py --dataset sim-crm-1m --rules previous
 
 Per rule: the pairs it blocks (Σ n·(n−1)/2 over its key values, from a GROUP BY — no pairs are
-materialised), its largest block, and its recall (share of true pairs, records with the same
-``entity_id``, that agree on every key of the rule — the matcher's own join condition). Then the
+materialised; with ``unless_both_have`` only pairs of records whose filled columns do not overlap, in blocks
+over ``in_blocks_over``), its largest block, its recall (share of true pairs, records with the same
+``entity_id``, that agree on every key of the rule — the matcher's own join condition) and the true pairs no
+other rule pairs. Then the
 recall of the union of the rules and, when the rules' pair sum is at most ``--max-union``, the exact
 number of distinct candidate pairs from the matcher's own ``block`` (which does materialise them).
 ``--rules current`` is ``config/identity.yaml`` (``--config`` another file) resolved against the columns
