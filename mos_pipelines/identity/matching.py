@@ -98,25 +98,29 @@ def _rule_sql(rule: Sequence[str]) -> str:
     return " and ".join(f"{left} = {right}" for left, right in sides)
 
 
-def register_records(con: duckdb.DuckDBPyConnection, records: pd.DataFrame, id_column: str) -> None:
-    """Make table ``_mx_records`` with an integer ``_rid`` (ordered by the record id: deterministic)."""
+def register_records(
+    con: duckdb.DuckDBPyConnection, records: pd.DataFrame, id_column: str, derived: Sequence[tuple[str, str]] = ()
+) -> None:
+    """Make table ``_mx_records`` with an integer ``_rid`` (ordered by the record id: deterministic), and the
+    ``derived`` columns (see ``add_derived_columns``) in the same pass."""
     con.register("_mx_input", records)
     # A sorted copy numbered by its row id (DuckDB keeps an ORDER BY's order on insert): at 1M records 0.9 s,
     # where row_number() over (order by ...) took 1.4 s.
     con.execute(f"create or replace temp table _mx_sorted as select * from _mx_input order by {id_column}")
     con.unregister("_mx_input")
-    con.execute("create or replace temp table _mx_records as select rowid as _rid, * from _mx_sorted")
-    con.execute("drop table _mx_sorted")
+    try:
+        con.execute(
+            f"create or replace temp table _mx_records as select rowid as _rid, *{_derived_items(con, '_mx_sorted', derived)} "
+            "from _mx_sorted"
+        )
+    finally:
+        con.execute("drop table _mx_sorted")
 
 
-def add_derived_columns(con: duckdb.DuckDBPyConnection, derived: Sequence[tuple[str, str]]) -> None:
-    """Add each ``(name, SQL)`` to ``_mx_records`` (a later one may use an earlier one); a column already
-    there is kept. All are added in one pass over the table: a column that reads another one being added
-    reads its SQL instead (at 1M records each pass rewrites the table)."""
-    present = {row[0] for row in con.execute("describe _mx_records").fetchall()}
+def _derived_items(con: duckdb.DuckDBPyConnection, table: str, derived: Sequence[tuple[str, str]]) -> str:
+    """``, (SQL) as name`` for each derived column not already in ``table``; one reading another reads its SQL."""
+    present = {row[0] for row in con.execute(f"describe {table}").fetchall()}
     pending = [(name, sql) for name, sql in derived if name not in present]
-    if not pending:
-        return
     sqls = dict(pending)
     expanded: dict[str, str] = {}
     for name, sql in pending:
@@ -127,8 +131,16 @@ def add_derived_columns(con: duckdb.DuckDBPyConnection, derived: Sequence[tuple[
             for other in readers:
                 sql = re.sub(rf"\b{re.escape(other)}\b", f"({sqls[other]})", sql)
         expanded[name] = sql
-    items = ", ".join(f"({sql}) as {name}" for name, sql in expanded.items())
-    con.execute(f"create or replace temp table _mx_records as select *, {items} from _mx_records")  # keeps order
+    return "".join(f", ({sql}) as {name}" for name, sql in expanded.items())
+
+
+def add_derived_columns(con: duckdb.DuckDBPyConnection, derived: Sequence[tuple[str, str]]) -> None:
+    """Add each ``(name, SQL)`` to ``_mx_records`` (a later one may use an earlier one); a column already
+    there is kept. All are added in one pass over the table: a column that reads another one being added
+    reads its SQL instead (at 1M records each pass rewrites the table)."""
+    items = _derived_items(con, "_mx_records", derived)
+    if items:
+        con.execute(f"create or replace temp table _mx_records as select *{items} from _mx_records")  # keeps order
 
 
 def _compare_sql(settings: MatchSettings, pairs: str) -> str:
@@ -226,8 +238,10 @@ def block(
             f"create or replace temp table {hashed} as select _rid, hash({', '.join(keys)}) as _h"
             f"{f', {bits} as _bits' if unless else ''}{f', {link}' if link else ''} from _mx_records where {filled}"
         )
-        # the records in blocks within the cap; _over: in a block of more than `over` records
-        having = f" having count(*) <= {int(cap)}" if cap else ""
+        # the records in blocks of 2 up to the cap records (a record alone in its block pairs nobody: at 1M
+        # records most name keys are unique, and leaving them out shrinks every join); _over: in a block of more
+        # than `over` records
+        having = f" having count(*) between 2 and {int(cap)}" if cap else " having count(*) >= 2"
         con.execute(
             f"create or replace temp table {source} as select k.*, b.n > {int(over)} as _over from {hashed} k "
             f"join (select _h, count(*) as n from {hashed} group by _h{having}) b using (_h)"
