@@ -4,8 +4,10 @@
     .venv/bin/python benchmarks/identity/blocking_stats.py --dataset sim-crm-1m --rules previous
 
 Per rule: the pairs it blocks (Σ n·(n−1)/2 over its key values, from a GROUP BY — no pairs are
-materialised), its largest block, and its recall (share of true pairs, records with the same
-``entity_id``, that agree on every key of the rule — the matcher's own join condition). Then the
+materialised; with ``unless_both_have`` only pairs of records whose filled columns do not overlap, in blocks
+over ``in_blocks_over``), its largest block, its recall (share of true pairs, records with the same
+``entity_id``, that agree on every key of the rule — the matcher's own join condition) and the true pairs no
+other rule pairs. Then the
 recall of the union of the rules and, when the rules' pair sum is at most ``--max-union``, the exact
 number of distinct candidate pairs from the matcher's own ``block`` (which does materialise them).
 ``--rules current`` is ``config/identity.yaml`` (``--config`` another file) resolved against the columns
@@ -27,7 +29,7 @@ import pandas as pd
 
 from mos_pipelines.configuration import load_identity
 from mos_pipelines.identity.crm_matching import match_frame, prepare
-from mos_pipelines.identity.matching import _rule_sql, block, block_size_cap
+from mos_pipelines.identity.matching import _rule_sql, block, block_size_cap, unless_both_have
 from mos_pipelines.warehouse import scalar
 
 HERE = Path(__file__).resolve().parent
@@ -97,8 +99,14 @@ def main() -> None:
         "join _mx_records r on l.entity_id = r.entity_id and l._rid < r._rid"
     )
     n_true = scalar(con, "select count(*) from _true_pairs")
+    conditions = []
+    for i, rule in enumerate(rules):
+        unless, over = unless_both_have(settings, rule)
+        both = " and ".join(f"(l.{c} is null or r.{c} is null)" for c in unless)
+        conditions.append(f" and (l._bn_{i} <= {over} or ({both}))" if both else "")
     flags = ", ".join(
-        f"coalesce({_rule_sql(rule)} and l._bn_{i} <= {caps[i]}, false) as rule_{i}" for i, rule in enumerate(rules)
+        f"coalesce({_rule_sql(rule)} and l._bn_{i} <= {caps[i]}{conditions[i]}, false) as rule_{i}"
+        for i, rule in enumerate(rules)
     )
     con.execute(
         f"create temp table _true_flags as select {flags} from _true_pairs p "
@@ -109,18 +117,37 @@ def main() -> None:
         f"{args.dataset}: {len(frame):,} records, {n_true:,} true pairs, rules: {args.rules}, "
         f"max block size: {settings.max_block_size}\n"
     )
-    print("| rule | candidate pairs | largest block kept | recall (true pairs) |\n|---|---|---|---|")
+    print(
+        "| rule | candidate pairs | largest block kept | recall (true pairs) | true pairs only this rule finds |\n"
+        "|---|---|---|---|---|"
+    )
     total = 0
     for i, rule in enumerate(rules):
         keys = [key_sql(e) for e in rule]
         not_null = " and ".join(f"({k}) is not null" for k in keys)
+        unless, over = unless_both_have(settings, rule)
+        # records by which of the unless_both_have columns they fill (a bit each): two records pair when
+        # their bits do not overlap (no column filled on both)
+        pattern = " + ".join(f"(r.{c} is not null)::int * {1 << k}" for k, c in enumerate(unless)) or "0"
+        groups = (
+            f"select {', '.join(f'{k} as k{j}' for j, k in enumerate(keys))}, {pattern} as bits, count(*) as n, "
+            f"sum(count(*)) over (partition by {', '.join(keys)}) as size "
+            f"from _mx_records r where {not_null} group by {', '.join(f'k{j}' for j in range(len(keys)))}, bits"
+        )
+        same = " and ".join(f"a.k{j} = b.k{j}" for j in range(len(keys)))
         pairs, largest = con.execute(
-            f"select coalesce(sum(n * (n - 1) / 2), 0)::bigint, coalesce(max(n), 0) from "
-            f"(select count(*) as n from _mx_records r where {not_null} group by {', '.join(keys)} having n <= {caps[i]})"
+            f"with g as (select * from ({groups}) where size <= {caps[i]}) "
+            f"select (select coalesce(sum(case when a.bits = b.bits then a.n * (a.n - 1) / 2 else a.n * b.n end), 0) "
+            f"from g a join g b on {same} and a.bits <= b.bits and (a.size <= {over} or a.bits & b.bits = 0))::bigint, "
+            f"(select coalesce(max(size), 0) from g)"
         ).fetchall()[0]
         recall = scalar(con, f"select avg(rule_{i}::int) from _true_flags")
+        others = " or ".join(f"rule_{j}" for j in range(len(rules)) if j != i) or "false"
+        only = scalar(con, f"select count(*) from _true_flags where rule_{i} and not ({others})")
         total += pairs
-        print(f"| {rule_label(rule)} | {pairs:,} | {largest:,} | {recall:.4f} |")
+        over_text = f" in blocks over {over}" if over else ""
+        label = rule_label(rule) + (f" (unless both have {', '.join(unless)}{over_text})" if unless else "")
+        print(f"| {label} | {pairs:,} | {largest:,} | {recall:.4f} | {only:,} |")
     any_rule = " or ".join(f"rule_{i}" for i in range(len(rules)))
     covered = scalar(con, f"select count(*) from _true_flags where {any_rule}")
     print(f"| sum over rules | {total:,} | | |")

@@ -193,10 +193,45 @@ Rule = tuple[Text, ...]
 
 
 class BlockingRule(Section):
-    """A blocking rule with its own block-size cap, in the file ``{keys: [birth_date_text], max_block_size: 10}``."""
+    """A blocking rule with options, in the file ``{keys: [birth_date_text], max_block_size: 10}`` or
+    ``{keys: [last_name_norm, city_norm], unless_both_have: [email_match_key, phone_e164]}``.
+
+    ``max_block_size``: its own block-size cap (default: the file's). ``unless_both_have``: the rule pairs two
+    records only where, on every column listed, at least one of them has no value: a weak key (a name and a
+    city) then pairs only records that strong identifiers cannot (a record without email or phone, or two
+    records whose identifiers are of different kinds); two records that both have an email are left to the
+    rules on stronger keys. With ``in_blocks_over: N`` that holds only in blocks of more than N records. A column
+    filled on too few records to be used is dropped from the list."""
 
     keys: Rule = Field(min_length=1)
-    max_block_size: int = Field(ge=2)
+    max_block_size: int | None = Field(None, ge=2)
+    unless_both_have: tuple[StrictStr, ...] = ()
+    # ``unless_both_have`` only in blocks of more records than this (smaller blocks pair everyone): a rare key
+    # shared by a handful of records is evidence enough, a common one (a frequent surname in a big city) is not.
+    in_blocks_over: int | None = Field(None, ge=1)
+
+    @field_validator("unless_both_have")
+    @classmethod
+    def _few_columns(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(value) > 3:  # one join per pair of compatible fill patterns: 14 for three columns
+            raise ValueError("at most 3 columns")
+        return value
+
+    @field_validator("in_blocks_over")
+    @classmethod
+    def _over(cls, value: int | None, info: Any) -> int | None:
+        if value is not None and not info.data.get("unless_both_have"):
+            raise ValueError("`in_blocks_over` with `unless_both_have` only (it says where that applies)")
+        cap = info.data.get("max_block_size")
+        if value is not None and cap and value >= cap:
+            raise ValueError("`in_blocks_over` smaller than the rule's `max_block_size` (else it never applies)")
+        return value
+
+    @model_validator(mode="after")
+    def _some_option(self) -> BlockingRule:
+        if self.max_block_size is None and not self.unless_both_have:
+            raise ValueError("a rule written as a mapping with `max_block_size` or `unless_both_have` (else a list)")
+        return self
 
 
 # A rule is a list of keys, or a mapping with its own cap: which one is told by the shape, so an error names
@@ -283,4 +318,15 @@ class IdentitySettings(DomainSettings):
                 for j, expression in enumerate(rule_keys(rule)):
                     if COLUMN.match(expression) and expression not in known:
                         raise Invalid(hint + " (or a SQL expression)", (*at, j))
+                if isinstance(rule, BlockingRule):
+                    for j, column in enumerate(rule.unless_both_have):
+                        if column not in known:
+                            raise Invalid(hint, (key, i, "unless_both_have", j), got=column, has_got=True)
+                        if column in rule.keys:
+                            raise Invalid(
+                                "a column the rule does not block on (its pairs all have it)",
+                                (key, i, "unless_both_have", j),
+                                got=column,
+                                has_got=True,
+                            )
         return self

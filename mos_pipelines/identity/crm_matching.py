@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from mos_pipelines.configuration import ConfigError, load_identity
@@ -41,10 +42,16 @@ class CrmMatchRun:
 
 def drop_blocked_values(records: pd.DataFrame, blocked: pd.DataFrame) -> pd.DataFrame:
     """Null out identifier values listed in the blocked-values seed (columns identifier_type, value)."""
-    records = records.copy()
+    masks = {}
     for identifier_type, column in (("email", "email_match_key"), ("phone", "phone_e164")):
         values = set(blocked.loc[blocked["identifier_type"] == identifier_type, "value"].astype(str))
-        records.loc[records[column].isin(values), column] = None
+        if values:
+            masks[column] = records[column].isin(values)
+    if not any(mask.any() for mask in masks.values()):
+        return records  # nothing to null (a copy of 1M records took ~0.5 s)
+    records = records.copy()
+    for column, mask in masks.items():
+        records.loc[mask, column] = None
     return records
 
 
@@ -91,10 +98,10 @@ def derived_column_error(config: IdentitySettings, name: str, sql: str, exc: Exc
 
 def prepare(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, config: IdentitySettings) -> ResolvedSettings:
     """Register ``frame`` as ``_mx_records`` with the config's derived columns and resolve the settings for it."""
-    register_records(con, frame, "contact_record_key")
-    try:
-        add_derived_columns(con, list(config.derived_columns.items()))
+    try:  # the derived columns in the same pass as the records (at 1M records a pass takes 0.7 s)
+        register_records(con, frame, "contact_record_key", list(config.derived_columns.items()))
     except duckdb.Error:
+        register_records(con, frame, "contact_record_key")
         for name, sql in config.derived_columns.items():  # one at a time, to name the one that fails
             try:
                 add_derived_columns(con, [(name, sql)])
@@ -131,27 +138,37 @@ def match_crm_contacts(
         if resolved.skip_reason:
             return singletons, CrmMatchRun(len(frame), resolved, None, resolved.skip_reason, cluster=cluster)
         result = resolve_registered(con, "contact_record_key", resolved.settings, cluster)
+        clusters = _with_cluster_figures(con, result)
     finally:
         con.close()
     run = CrmMatchRun(
         len(frame), resolved, result, cluster=cluster, seconds={**result.seconds, "total": time.perf_counter() - start}
     )
-    clusters = result.clusters.rename(columns={"cluster_id": "match_cluster_key"})
-    clusters["cluster_size"] = clusters.groupby("match_cluster_key")["contact_record_key"].transform("size")
-    links = result.links
-    in_cluster = links.merge(clusters, left_on="record_id_l", right_on="contact_record_key").merge(
-        clusters, left_on="record_id_r", right_on="contact_record_key", suffixes=("_l", "_r")
-    )
-    in_cluster = in_cluster[in_cluster["match_cluster_key_l"] == in_cluster["match_cluster_key_r"]]
-    best = (
-        pd.concat(
-            [
-                in_cluster[["record_id_l", "match_probability"]].rename(columns={"record_id_l": "contact_record_key"}),
-                in_cluster[["record_id_r", "match_probability"]].rename(columns={"record_id_r": "contact_record_key"}),
-            ]
-        )
-        .groupby("contact_record_key")["match_probability"]
-        .max()
-    )
-    clusters["best_match_probability"] = clusters["contact_record_key"].map(best)
     return clusters, run
+
+
+def _with_cluster_figures(con: duckdb.DuckDBPyConnection, result: Resolution) -> pd.DataFrame:
+    """The clusters (in record order) with ``cluster_size`` and ``best_match_probability``, the strongest link
+    each record has inside its cluster (null without one). In DuckDB: pandas' group-bys and merges on 1M
+    string keys took 2.5 s."""
+    con.register("_mx_clusters", result.clusters.assign(_position=np.arange(len(result.clusters))))
+    con.register("_mx_links", result.links)
+    clusters = con.execute(
+        """with c as (
+            select contact_record_key, cluster_id as match_cluster_key, _position,
+                   count(*) over (partition by cluster_id) as cluster_size
+            from _mx_clusters),
+        inside as (
+            select l.record_id_l, l.record_id_r, l.match_probability from _mx_links l
+            join c a on a.contact_record_key = l.record_id_l join c b on b.contact_record_key = l.record_id_r
+            where a.match_cluster_key = b.match_cluster_key),
+        best as (
+            select k, max(p) as best_match_probability from (
+                select record_id_l as k, match_probability as p from inside
+                union all select record_id_r, match_probability from inside) group by k)
+        select c.contact_record_key, c.match_cluster_key, c.cluster_size, best.best_match_probability
+        from c left join best on best.k = c.contact_record_key order by c._position"""
+    ).df()
+    con.unregister("_mx_clusters")
+    con.unregister("_mx_links")
+    return clusters

@@ -27,6 +27,7 @@ from mos_pipelines.identity.matching import (
     compare_pairs,
     register_records,
     score,
+    unless_both_have,
 )
 from mos_pipelines.identity.model_card import MODEL_TABLE, fitted_model
 
@@ -175,6 +176,14 @@ def _blocking(con: duckdb.DuckDBPyConnection, settings: MatchSettings, a: int, b
         ).fetchall()
         left, right = values[0][1:], values[1][1:]
         text = _rule_text(rule, settings)
+        unless, over = unless_both_have(settings, rule)
+        both_have = []
+        if unless:
+            present = con.execute(
+                f"select {', '.join(f'{c} is not null' for c in unless)} from _mx_records where _rid in (?, ?)",
+                [a, b],
+            ).fetchall()
+            both_have = [c for k, c in enumerate(unless) if present[0][k] and present[1][k]]
         if any(v is None for v in left + right):
             notes.append(f"{text}: a key is empty on one record")
         elif left != right:
@@ -185,6 +194,11 @@ def _blocking(con: duckdb.DuckDBPyConnection, settings: MatchSettings, a: int, b
             cap = block_size_cap(settings, rule)
             if cap and size > cap:
                 notes.append(f"{text}: same key, but {size} records share it (more than its max_block_size {cap})")
+            elif both_have and size > over:
+                block_note = f" in a block of {size} records (more than {over})" if over else ""
+                notes.append(
+                    f"{text}: same key, but both records have {', '.join(both_have)}{block_note} (unless_both_have)"
+                )
             else:
                 rules.append(f"{text} (block of {size} records)")
     return rules, notes

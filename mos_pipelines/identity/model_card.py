@@ -66,6 +66,9 @@ def settings_from_json(text: str) -> MatchSettings:
     for key in ("blocking_rules", "training_rules", "derived_columns", "tf_min_records"):
         data[key] = tuple(tuple(x) for x in data.get(key, ()))
     data["rule_block_sizes"] = tuple((tuple(rule), cap) for rule, cap in data.get("rule_block_sizes", ()))
+    data["rule_unless_both_have"] = tuple(
+        (tuple(rule), (tuple(columns), int(over))) for rule, (columns, over) in data.get("rule_unless_both_have", ())
+    )
     return MatchSettings(comparisons=comparisons, **data)
 
 
@@ -201,7 +204,7 @@ def markdown(frame: pd.DataFrame) -> str:
     trained = set()
     for session in json.loads(first["sessions_json"] or "[]"):
         if session.get("iterations", 0) > 0:
-            trained |= set(names) - set(session.get("held_out", []))
+            trained |= set(names) - set(session.get("held_out", [])) - set(session.get("no_evidence", []))
     untrained = [c for c in names if c not in trained]
     if untrained:
         lines += [
@@ -209,6 +212,20 @@ def markdown(frame: pd.DataFrame) -> str:
             f"Not estimated by EM (every training rule with pairs fixes it; its m is the prior 0.9 for "
             f"the top level): {', '.join(untrained)}. Add a training rule that does not read its columns.",
         ]
+    settings = settings_from_json(first["settings_json"])
+    derived = dict(settings.derived_columns)
+    caps, unless = dict(settings.rule_block_sizes), dict(settings.rule_unless_both_have)
+    lines += ["", "Blocking rules (a pair is compared when it agrees on every key of one of them):"]
+    for rule in settings.blocking_rules:
+        text = " + ".join(derived[k] if k.startswith("_key_") else k for k in rule)
+        options = [f"blocks of at most {caps.get(rule, settings.max_block_size)} records"] * bool(
+            caps.get(rule, settings.max_block_size)
+        )
+        if rule in unless:
+            columns, over = unless[rule]
+            where = f"in blocks of more than {over} records, " if over else ""
+            options.append(f"{where}only records that do not both have {' or '.join(columns)}")
+        lines.append(f"- {text}" + (f" ({'; '.join(options)})" if options else ""))
     left_out = json.loads(first["left_out_json"] or "[]")
     if left_out:
         lines += ["", "Left out (columns filled on too few records):", *[f"- {item}" for item in left_out]]

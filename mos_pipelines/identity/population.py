@@ -91,6 +91,7 @@ def resolve(config: IdentitySettings, shares: dict[str, float]) -> ResolvedSetti
 
     expression_keys: dict[str, str] = {}
     caps: dict[tuple[str, ...], int] = {}
+    conditions: dict[tuple[str, ...], tuple[tuple[str, ...], int]] = {}
 
     def rules(key: str) -> list[tuple[str, ...]]:
         kept = []
@@ -113,7 +114,17 @@ def resolve(config: IdentitySettings, shares: dict[str, float]) -> ResolvedSetti
                     keys.append(name)
             kept.append(tuple(keys))
             if isinstance(spec, BlockingRule):
-                caps[tuple(keys)] = spec.max_block_size
+                if spec.max_block_size is not None:
+                    caps[tuple(keys)] = spec.max_block_size
+                unless = tuple(c for c in spec.unless_both_have if populated(c))
+                if len(unless) < len(spec.unless_both_have):
+                    dropped.append(
+                        f"{key[:-1].replace('_', ' ')} [{', '.join(rule)}], unless_both_have: "
+                        f"{describe(set(spec.unless_both_have) - set(unless))} filled"
+                        + ("" if unless else " (the rule pairs every block)")
+                    )
+                if unless:
+                    conditions[tuple(keys)] = (unless, spec.in_blocks_over or 0)
         return kept
 
     blocking = rules("blocking_rules")
@@ -127,6 +138,7 @@ def resolve(config: IdentitySettings, shares: dict[str, float]) -> ResolvedSetti
             derived_columns=(*derived, *expression_keys.items()),
             max_block_size=config.max_block_size,
             rule_block_sizes=tuple(caps.items()),
+            rule_unless_both_have=tuple(conditions.items()),
             u_sample_pairs=config.u_sample_pairs,
             tf_min_records=tuple(sorted(tf_min_records.items())),
         ),

@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass, field
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from mos_pipelines.identity.clustering import ClusterSettings, average_linkage, candidate_components
@@ -104,7 +105,11 @@ def resolve_registered(
     representative = average_linkage(pairs, cluster)
     seconds["cluster"] = time.perf_counter() - t0
     ids = con.execute(f"select _rid, {id_column} from _mx_records order by _rid").df()[id_column].to_numpy()
-    rep = [representative.get(i, i) for i in range(n)]
+    rep = np.arange(n)
+    if representative:
+        rep[np.fromiter(representative.keys(), dtype=np.int64, count=len(representative))] = np.fromiter(
+            representative.values(), dtype=np.int64, count=len(representative)
+        )
     clusters = pd.DataFrame({id_column: ids, "cluster_id": ids[rep]})
     scored_links = con.execute(
         f"""select l.{id_column} as record_id_l, r.{id_column} as record_id_r, s.match_probability, s.match_weight

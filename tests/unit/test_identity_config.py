@@ -148,6 +148,27 @@ def test_an_override_file_is_merged_over_the_bundled_one_and_shown_by_provenance
             "'birth_dat'",
         ),
         (
+            MINIMAL.replace("- [last_name_norm]", "- {keys: [last_name_norm], unless_both_have: [emial_match_key]}"),
+            "blocking_rules[0].unless_both_have[0]",
+            7,
+            "an input column (first_name_norm, ",
+            "'emial_match_key'",
+        ),
+        (
+            MINIMAL.replace("- [last_name_norm]", "- {keys: [last_name_norm], unless_both_have: [last_name_norm]}"),
+            "blocking_rules[0].unless_both_have[0]",
+            7,
+            "a column the rule does not block on",
+            "'last_name_norm'",
+        ),
+        (
+            MINIMAL.replace("- [last_name_norm]", "- {keys: [last_name_norm], max_block_size: 9, in_blocks_over: 5}"),
+            "blocking_rules[0].in_blocks_over",
+            7,
+            "`in_blocks_over` with `unless_both_have` only",
+            "5",
+        ),
+        (
             MINIMAL.replace("- [last_name_norm]", "- [last_name_norm, job_titel]"),
             "blocking_rules[0][1]",
             7,
@@ -221,6 +242,20 @@ def test_the_default_keeps_only_what_the_records_fill():
     assert any("job_title_norm 5%" in d for d in resolved.dropped)
     assert any(d.startswith("blocking rule [email_match_key]") for d in resolved.dropped)
     assert resolved.skip_reason is None
+
+
+def test_a_weak_rule_without_populated_identifiers_pairs_every_block_and_the_card_says_how_it_blocks():
+    config = load_config(CONFIG_FILE)
+    shares = {c: 0.9 for c in INPUT_COLUMNS} | {"phone_e164": 0.02}
+    shares |= {c: 0.9 for c in config.derived_columns}
+    settings = resolve(config, shares).settings
+    conditions = dict(settings.rule_unless_both_have)
+    # the phone, filled on 2 % of records, is no identifier to leave pairs to: only the email remains
+    assert conditions[("last_name_norm", "city_norm")] == (("email_match_key",), 5)
+    assert ("email_match_key",) not in conditions  # the strong rules pair every block
+    no_identifiers = resolve(config, shares | {"email_match_key": 0.0, "phone_e164": 0.0})
+    assert not no_identifiers.settings.rule_unless_both_have  # sparse data: the name + place rules pair all
+    assert any("unless_both_have: email_match_key 0%, phone_e164 0% filled" in d for d in no_identifiers.dropped)
 
 
 def test_nothing_left_to_compare_is_a_reason_not_an_error():
@@ -368,6 +403,26 @@ def test_the_model_table_round_trips_the_settings_and_parameters(small_warehouse
     assert "email" in text.split("Left out")[1]  # left out: the records have no email
     figures = card(frame)
     assert figures["candidate_pairs"] == model.candidate_pairs and figures["comparisons"] == 3
+
+
+def test_the_model_card_shows_which_rules_leave_records_with_identifiers_to_stronger_rules():
+    records = crm_people(120, seed=5)
+    records["email_match_key"] = [f"p{p}@example.com" if p % 2 else None for p in records["person"]]
+    matched, run = match_crm_contacts(records.drop(columns="person"), NO_BLOCKED)
+    frame = model_table(run)
+    assert settings_from_json(frame["settings_json"].iloc[0]) == run.resolved.settings  # the options round-trip
+    text = markdown(frame)
+    blocking = text.split("Blocking rules")[1].split("Left out")[0]
+    assert (
+        "- last_name_norm, city_norm" not in blocking
+        and "- last_name_norm + city_norm (blocks of at most 30 records; in blocks of more than 5 records, only "
+        "records that do not both have email_match_key)"
+        in blocking
+    )
+    assert "- email_match_key (blocks of at most 30 records)\n" in blocking
+    # no phone in these records: the condition is on the email alone, and the card says why
+    assert "unless_both_have: phone_e164 0% filled" in text.split("Left out")[1]
+    assert matched["match_cluster_key"].nunique() < len(records)
 
 
 def test_explain_adds_up_the_weights_of_a_duplicate_pair(small_warehouse):

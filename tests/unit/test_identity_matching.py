@@ -142,3 +142,86 @@ def test_a_blocking_key_shared_by_more_records_than_the_cap_pairs_none_of_them()
     assert {rules for *_, rules in pairs} == {0b11}
     uncapped = MatchSettings(comparisons=settings.comparisons, blocking_rules=settings.blocking_rules)
     assert block(con, uncapped) == 3 + 31 * 30 // 2
+
+
+def _pairs(con) -> set[tuple[str, str]]:
+    return set(
+        con.execute(
+            "select l.record_id, r.record_id from _mx_pairs p "
+            "join _mx_records l on l._rid = p.id_l join _mx_records r on r._rid = p.id_r"
+        ).fetchall()
+    )
+
+
+def test_a_weak_rule_pairs_only_records_that_do_not_both_have_a_strong_identifier():
+    import itertools
+
+    import duckdb
+
+    from mos_pipelines.identity.matching import block, register_records
+
+    # one surname in one city: records with an email only, a phone only, both, or neither
+    fills = {"e1": ("a@x", None), "e2": ("b@x", None), "p1": (None, "1"), "b1": ("c@x", "2"), "n1": (None, None)}
+    big = [{"record_id": k, "last": "smith", "city": "york", "email": e, "phone": p} for k, (e, p) in fills.items()]
+    small = [
+        {"record_id": "s1", "last": "quill", "city": "york", "email": "q@x", "phone": None},
+        {"record_id": "s2", "last": "quill", "city": "york", "email": "r@x", "phone": None},
+    ]
+    con = duckdb.connect()
+    register_records(con, pd.DataFrame(big + small), "record_id")
+    rule = ("last", "city")
+    comparisons = SETTINGS.comparisons[:2]
+
+    def expected(over: int) -> set[tuple[str, str]]:
+        out = set()
+        for block_records in (big, small):
+            for a, b in itertools.combinations(sorted(block_records, key=lambda r: r["record_id"]), 2):
+                both = any(a[c] is not None and b[c] is not None for c in ("email", "phone"))
+                if len(block_records) <= over or not both:
+                    out.add((a["record_id"], b["record_id"]))
+        return out
+
+    unconditioned = MatchSettings(comparisons=comparisons, blocking_rules=(rule,))
+    assert block(con, unconditioned) == 10 + 1
+    for over in (0, 2, 5):
+        settings = MatchSettings(
+            comparisons=comparisons,
+            blocking_rules=(rule,),
+            max_block_size=30,
+            rule_unless_both_have=((rule, (("email", "phone"), over)),),
+        )
+        block(con, settings)
+        assert _pairs(con) == expected(over), over
+    # in every block: the record with neither pairs everyone, email-only pairs phone-only, nothing else
+    assert expected(0) == {("b1", "n1"), ("e1", "n1"), ("e2", "n1"), ("n1", "p1"), ("e1", "p1"), ("e2", "p1")}
+    # over 2: the two quills (a block of 2) pair though both have an email; the block of 5 is thinned
+    assert expected(2) == expected(0) | {("s1", "s2")}
+    assert expected(5) == {tuple(sorted(p)) for p in itertools.combinations(fills, 2)} | {("s1", "s2")}
+
+
+def test_a_session_on_a_weak_rule_leaves_the_identifiers_it_never_sees_to_other_sessions():
+    import duckdb
+
+    from mos_pipelines.identity.comparisons import exact
+    from mos_pipelines.identity.matching import _session, block, compare_pairs, register_records
+
+    records = pd.DataFrame(
+        {
+            "record_id": [f"r{i}" for i in range(8)],
+            "last": ["smith"] * 4 + ["jones"] * 4,
+            "email": ["a@x", None, "b@x", None, "c@x", None, None, "c@x"],
+        }
+    )
+    con = duckdb.connect()
+    register_records(con, records, "record_id")
+    rule = ("last",)
+    settings = MatchSettings(
+        comparisons=(exact("last"), exact("email")),
+        blocking_rules=(rule,),
+        rule_unless_both_have=((rule, (("email",), 0)),),
+    )
+    block(con, settings)
+    compare_pairs(con, settings, "_mx_pairs", "_mx_compared")
+    session = _session(con, settings, rule, {"last": {0: 0.9, 1: 0.1}, "email": {0: 0.99, 1: 0.01}})
+    # every pair the rule makes lacks an email on one side: email is not estimated from it
+    assert session["held_out"] == ["last"] and session["no_evidence"] == ["email"] and session["m"] == {}
