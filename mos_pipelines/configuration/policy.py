@@ -408,6 +408,7 @@ class DecisioningSettings(Section):
     daily_budget_usd: NonNegative | None = None  # spend per decision day across actions (none: unlimited)
     daily_actions: Whole | None = Field(None, ge=0)  # actions per decision day (send volume, sales capacity)
     exploration: Literal["thompson", "mean"]  # P drawn from its posterior (explores) or its mean
+    explanations_days: Count = 35  # decisions.explanations keeps this many decision days (decisions: all)
     learning: Learning
     actions: dict[SnakeName, DecisionAction] = replace(min_length=1)
 

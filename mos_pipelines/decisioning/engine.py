@@ -192,10 +192,10 @@ def arbitrate(
     rows["decision_date"] = day
     rows["decision_id"] = [decision_id(c, day) for c in rows["customer_id"]]
 
-    people = rows.drop_duplicates("customer_id")[["customer_id", "decision_id"]].reset_index(drop=True)
+    people = rows.drop_duplicates("customer_id")[["customer_id", "decision_id", "cell"]].reset_index(drop=True)
     picked = rows[rows["chosen"]].set_index("customer_id")
     records = []
-    for customer, did in people.itertuples(index=False):
+    for customer, did, cell in people.itertuples(index=False):
         terms: tuple[float | None, ...]
         is_holdout = bool(holdout.get(customer, False))
         if customer in picked.index:
@@ -226,6 +226,7 @@ def arbitrate(
                 "cost_usd": terms[3] if action != NO_ACTION else 0.0,
                 "detail": detail if action != NO_ACTION else None,
                 "reason": reason,
+                "cell": cell,
                 "policy_version": policy_version,
                 "estimates_version": estimates_version,
             }

@@ -37,9 +37,11 @@ create table if not exists decisions.next_best_action (
     cost_usd double not null,
     detail varchar,
     reason varchar not null,
+    cell varchar,
     policy_version varchar not null,
     estimates_version varchar not null
 );
+alter table decisions.next_best_action add column if not exists cell varchar;
 create table if not exists decisions.explanations (
     decision_id varchar not null,
     customer_id varchar not null,
@@ -136,12 +138,11 @@ def load_history(con: duckdb.DuckDBPyConnection, settings: PolicySettings, befor
     )
     # a left join and a count, not a correlated EXISTS (a DuckDB 2.0.0 cache bug)
     sql = f"""
-        select d.decision_id, d.action, e.cell, count(c.customer_id) > 0 as responded
+        select d.decision_id, d.action, d.cell, count(c.customer_id) > 0 as responded
         from decisions.next_best_action d
-        inner join decisions.explanations e on e.decision_id = d.decision_id and e.candidate_order = 0
         {conversions}
-        where d.decision_date < ?
-        group by d.decision_id, d.action, e.cell
+        where d.decision_date < ? and d.cell is not null
+        group by d.decision_id, d.action, d.cell
     """
     frame = con.execute(sql, [before]).df()
     frame["responded"] = frame["responded"].astype(int)
@@ -206,8 +207,9 @@ def run(
     return decided, estimates, notes
 
 
-def write(con: duckdb.DuckDBPyConnection, decided: engine.Decisions) -> None:
-    """Replace the decision day's rows with ``decided``."""
+def write(con: duckdb.DuckDBPyConnection, decided: engine.Decisions, explanations_days: int = 35) -> None:
+    """Replace the decision day's rows with ``decided``; explanations older than ``explanations_days`` decision
+    days go (a person × candidate × day table grows fast; the decisions, with their cell, stay for learning)."""
     ensure_tables(con)
     if decided.decisions.empty:
         return
@@ -217,3 +219,7 @@ def write(con: duckdb.DuckDBPyConnection, decided: engine.Decisions) -> None:
         con.execute("delete from decisions.explanations where decision_date = ?", [day])
         insert_frame(con, "decisions.next_best_action", decided.decisions)
         insert_frame(con, "decisions.explanations", decided.explanations)
+        con.execute(
+            "delete from decisions.explanations where decision_date <= ?",
+            [day - datetime.timedelta(days=explanations_days)],
+        )

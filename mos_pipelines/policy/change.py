@@ -453,7 +453,7 @@ def apply(
             routing.run(con, proposed.routing, bands, to_version, now)
             contact.eligibility_table(con, proposed.contact, to_version, now)
             decided, _, _ = decisions_store.run(con, proposed, bands, to_version, now)
-            decisions_store.write(con, decided)
+            decisions_store.write(con, decided, proposed.decisioning.explanations_days)
             con.execute(
                 "insert into policy.applied by name select ? as applied_at, ? as applied_by, ? as from_version, "
                 "? as to_version, ? as source_file, ? as file_sha256, ? as active_file, ? as tiers_changed, "

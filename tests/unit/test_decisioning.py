@@ -222,6 +222,12 @@ def test_the_warehouse_decisions_learn_from_the_days_before(tmp_path):
         assert learned.actions[engine.NO_ACTION][2] == (first.decisions["action"] == engine.NO_ACTION).sum()
         assert learned.version() != estimates.version()
         assert set(later.explanations["decision_id"]) == set(later.decisions["decision_id"])
+        # explanations keep a window of days; the decisions (with their cell) stay for the learning
+        store.write(con, later, explanations_days=1)
+        days = con.execute("select distinct decision_date from decisions.explanations").fetchall()
+        assert days == [(NOW.date() + datetime.timedelta(days=1),)]
+        kept = con.execute("select count(distinct decision_date), count(cell) from decisions.next_best_action")
+        assert kept.fetchone() == (2, 2 * len(first.decisions))
     finally:
         con.close()
 

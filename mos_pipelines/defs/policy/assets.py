@@ -194,7 +194,7 @@ def next_best_action(context: dg.AssetExecutionContext, mos: MosHome) -> dg.Mate
     bands = load_transform().mos__marketing_customer_segments
     with _policy_session(mos) as (settings, con, version, now):
         decided, estimates, notes = decisions.run(con, settings, bands, version, now)
-        decisions.write(con, decided)
+        decisions.write(con, decided, settings.decisioning.explanations_days)
     for note in notes:
         context.log.warning(note)
     frame = decided.decisions
