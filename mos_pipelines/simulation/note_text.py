@@ -321,7 +321,7 @@ def _body(g: np.random.Generator, today: datetime.date, first: str, company: str
                 (
                     f"{other} from {_pick(g, OTHER_COMPANIES)} also joined.",
                     f"Also on the call: {other} ({other_title}).",
-                    f"cc'd {other} in {other_title}.",
+                    f"cc'd {other} ({other_title}).",
                 ),
             )
         )
