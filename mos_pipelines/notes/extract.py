@@ -9,7 +9,8 @@ looking at Braze" after "also evaluating Braze" leaves a negated competitor).
 
 Date conventions (documented, the same as the simulator's truth): a quarter is its calendar months; "after the
 summer" is 1 September to 30 November; "early next year" January to March; "by <month>" and "end of year" run
-from the note's day to that month's or year's last day; "next <weekday>" is that day of the coming week.
+from the note's day to that month's or year's last day; "next <weekday>" is that day of next week (weeks start on
+Monday), a bare weekday the next one to come.
 """
 
 from __future__ import annotations
@@ -383,10 +384,10 @@ def _step_date(sentence: str, day: datetime.date) -> tuple[datetime.date, int, i
             if kind == "tomorrow":
                 d = day + datetime.timedelta(days=1)
             elif kind == "end_next_week":
-                d = day + datetime.timedelta(days=(4 - day.weekday()) % 7 + 7)
+                d = day + datetime.timedelta(days=7 - day.weekday() + 4)
             elif kind == "next_weekday":
                 wd = WEEKDAYS.index(m["wd"][:3].lower())
-                d = day + datetime.timedelta(days=(wd - day.weekday()) % 7 + 7)
+                d = day + datetime.timedelta(days=7 - day.weekday() + wd)  # that day of next week
             elif kind == "weekday":
                 wd = WEEKDAYS.index(m["wd"][:3].lower())
                 d = day + datetime.timedelta(days=(wd - day.weekday()) % 7 or 7)

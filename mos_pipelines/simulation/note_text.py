@@ -7,7 +7,8 @@ earlier message below it (the reply's facts win over the quoted ones).
 
 Truth conventions (one per phrase, the same for every note): a quarter is its calendar months; "after the summer"
 is 1 September to 30 November; "early next year" is January to March; "by X" runs from the note's day to X's last
-day; "in N weeks/months" runs from the note's day to that day. An amount without a currency has no currency.
+day; "in N weeks/months" runs from the note's day to that day; "next Tuesday" is the Tuesday of next week (weeks start
+on Monday) and "the 14th" the next 14th to come. An amount without a currency has no currency.
 """
 
 from __future__ import annotations
@@ -229,7 +230,7 @@ def _next_step_date(g: np.random.Generator, today: datetime.date) -> tuple[str, 
         return _pick(g, ("tomorrow", "tmrw")), today + datetime.timedelta(days=1)
     if kind == 1:
         wd = int(g.integers(5))
-        ahead = (wd - today.weekday()) % 7 + 7  # "next <day>": the one in the coming week
+        ahead = 7 - today.weekday() + wd  # "next <day>": that day of next (Monday-first) week
         return f"next {_pick(g, (WEEKDAYS[wd], WEEKDAY_SHORT[wd]))}", today + datetime.timedelta(days=ahead)
     if kind == 2:
         n = int(g.integers(1, 4))
@@ -250,7 +251,7 @@ def _next_step_date(g: np.random.Generator, today: datetime.date) -> tuple[str, 
         if style == 2 and not (d.month == today.month or (d.month == next_month and d.day <= today.day)):
             text = f"{MONTHS[d.month - 1][:3]} {d.day}"  # "the 14th" names the next 14th to come, no later one
         return text, d
-    friday = today + datetime.timedelta(days=(4 - today.weekday()) % 7 + 7)
+    friday = today + datetime.timedelta(days=7 - today.weekday() + 4)
     return "end of next week", friday
 
 
