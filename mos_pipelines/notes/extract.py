@@ -23,11 +23,17 @@ from typing import Any
 from rapidfuzz import fuzz
 
 EXTRACTOR = "rules"
-VERSION = "2026-12-06.1"
+VERSION = "2026-12-06.2"
 
 PRODUCTS: dict[str, tuple[str, ...]] = {
-    "Audience Builder": ("audience builder", "aud. builder", "aud builder", "segments tool", "segmentation tool"),
-    "Journey Orchestrator": ("journey orchestrator", "journey orchestration", "journeys", "orchestrator"),
+    "Audience Builder": ("audience builder", "aud. builder", "aud builder", "segments tool", "segmentation"),
+    "Journey Orchestrator": (
+        "journey orchestrator",
+        "journey orchestration",
+        "journey builder",
+        "journeys",
+        "orchestrator",
+    ),
     "Attribution Suite": ("attribution suite", "multi-touch attribution", "attribution", "mta"),
     "Data Connectors": ("data connectors", "connectors", "integrations"),
     "Enterprise plan": ("enterprise plan", "enterprise tier", "ent plan", "enterprise"),
@@ -49,7 +55,9 @@ SENIORITY = (
     ("individual", r"\b(?:specialist|analyst|coordinator|associate|engineer|executive)\b"),
 )
 ROLES = (
-    ("marketing", r"\b(?:marketing|mktg|lifecycle|CMO|brand)\b"),
+    ("marketing", r"\b(?:marketing|mktg|lifecycle|CMO|brand|demand gen\w*)\b"),
+    ("sales", r"\b(?:sales|CRO|revenue)\b"),
+    ("finance", r"\b(?:finance|CFO|procurement)\b"),
     ("growth", r"\bgrowth\b"),
     ("crm", r"\bCRM\b"),
     ("data", r"\b(?:data|analyst|analytics|BI)\b"),
@@ -65,9 +73,9 @@ PAINS: dict[str, tuple[str, ...]] = {
 NEXT_STEPS: dict[str, tuple[str, ...]] = {
     "demo": ("demo",),
     "proposal": ("proposal", "quote", "pricing"),
-    "call": ("follow-up call", "f/u call", "catch-up call", "call"),
+    "call": ("follow-up call", "f/u call", "catch-up call", "call", "revisit", "check in"),
     "trial": ("trial", "poc", "pilot"),
-    "security_review": ("security review", "infosec", "soc2", "soc 2"),
+    "security_review": ("security review", "security questionnaire", "infosec", "soc2", "soc 2", "dpa review"),
 }
 SENTIMENT = {
     "negative": (
@@ -79,18 +87,47 @@ SENTIMENT = {
         "unhappy with us",
         "skeptical",
         "annoyed",
+        "push(?:ed|ing)? back",
+        "at risk",
+        "closed[- ]lost",
+        "not a fit",
+        "slipped",
+        "got cut",
+        "concerned",
     ),
-    "positive": ("very keen", "keen", "excited", "great call", "strong fit", "love what", "impressed", "enthusiastic"),
+    "positive": (
+        "very keen",
+        "keen",
+        "excited",
+        "great",
+        "strong fit",
+        "lov(?:e|ed|es)",
+        "impressed",
+        "enthusiastic",
+        "happy",
+        "positive",
+        "thrilled",
+    ),
 }
 NEGATION = re.compile(
-    r"\b(?:no longer|not|n't|never|dropped|ruled out|off the table|said no to|rejected|moved away from|no)\b", re.I
+    r"\b(?:no longer|not|n't|never|dropped|ruled out|off the table|said no to|rejected|moved away from|no|"
+    r"moving (?:off|away from)|'s out|is out|parked|passed on|stay(?:ing)? (?:with|on)|current (?:tool|vendor|esp|"
+    r"platform|provider)|incumbent)(?!\w)",
+    re.I,
+)
+CONTRAST = re.compile(
+    r"\b(?:but|while|whereas|however|now|and (?:are |is )?(?:looking|evaluating|considering))\b|;|\s-\s"
 )
 REAFFIRM = re.compile(r"\b(?:back on the table|reconsidering|back in the running|now considering)\b", re.I)
 OTHER_PERSON = re.compile(r"\b(?:also joined|also on the call|cc'd|cc|looped in)\b", re.I)
 
-BUDGET_CUE = re.compile(r"\b(?:budget|spend|set aside|afford|allocated|approved)\b", re.I)
-TIMELINE_CUE = re.compile(r"\b(?:decide|decision|sign|timeline|go-live|live|close|moved|launch)\b", re.I)
-STEP_CUE = re.compile(r"\b(?:next step|ns|agreed|booked|scheduled|will|set up)\b", re.I)
+BUDGET_CUE = re.compile(r"\b(?:budget|spend|set aside|afford|allocated|approved|can do|can stretch|ceiling)\b", re.I)
+TIMELINE_CUE = re.compile(
+    r"\b(?:decide|decision|sign|sign-off|timeline|go-live|live|close|moved|launch|pick|choose|select|slipped)\b", re.I
+)
+STEP_CUE = re.compile(
+    r"\b(?:next step|ns|next|agreed|booked|scheduled|will|set up|wants?|due|kick ?off|kickoff|revisit|push)\b", re.I
+)
 
 MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 MONTH_RE = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
@@ -129,8 +166,9 @@ CURRENCY_WORDS = {
     "£": "GBP",
     "gbp": "GBP",
     "pounds": "GBP",
+    **{code: code.upper() for code in ("sek", "nok", "dkk", "chf", "cad", "aud", "jpy", "inr")},
 }
-_CUR = r"(?P<code>usd|eur|gbp|dollars|euros|pounds)"
+_CUR = r"(?P<code>usd|eur|gbp|dollars|euros|pounds|sek|nok|dkk|chf|cad|aud|jpy|inr)"
 AMOUNT_NUMERIC = re.compile(
     r"(?P<sign>[$€£])?\s?(?P<num>\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)\s?(?P<mult>k|m|mil|mn|million|grand|thousand)?\b"
     rf"(?:\s?{_CUR}\b)?",
@@ -254,27 +292,48 @@ def _alias_hits(sentence: str, aliases: dict[str, tuple[str, ...]], fuzzy: bool)
                     continue
                 if low.startswith(candidate) or candidate.startswith(low):  # "customer" is not "customerio"
                     continue
-                if fuzz.ratio(alias.lower(), candidate) >= 85:
+                pairs_ok = all(
+                    fuzz.ratio(a, b) >= 75 for a, b in zip(low.split(), candidate.split(), strict=False)
+                )  # "customer of" is not "customer io"
+                if pairs_ok and fuzz.ratio(low, candidate) >= 85:
                     hits.append((canonical, s, e, 0.7))
                     taken.append((s, e))
     return sorted(hits, key=lambda h: h[1])
 
 
-def _polarity_negated(clause: str) -> bool:
-    return bool(NEGATION.search(clause)) and not REAFFIRM.search(clause)
+def _negated(sentence: str, start: int, end: int) -> bool:
+    """Whether the mention at ``sentence[start:end]`` is negated: a cue before it or after it with no contrast
+    ("but", "while", "now", ";") in between ("moving off Braze and looking at Iterable" negates Braze only), unless
+    the sentence takes it back ("ruled out X, now it's back on the table")."""
+    if REAFFIRM.search(sentence):
+        return False
+    for cue in NEGATION.finditer(sentence):
+        lo, hi = (cue.end(), start) if cue.end() <= start else (end, cue.start()) if cue.start() >= end else (0, 0)
+        if hi >= lo and not CONTRAST.search(sentence, lo, hi):
+            return True
+    return False
+
+
+REVISED = re.compile(r"\b(?:now|revised|updated|cut to|raised to|increased to|down to|up to)\b", re.I)
 
 
 def _amount(sentence: str) -> tuple[int, str | None, int, int] | None:
-    best: tuple[int, str | None, int, int] | None = None
+    """The budget a sentence states: its first amount, or its last where it revises one ("was 300k, now 150k")."""
+    found = _amounts(sentence)
+    if not found:
+        return None
+    return found[-1] if REVISED.search(sentence) else found[0]
+
+
+def _amounts(sentence: str) -> list[tuple[int, str | None, int, int]]:
+    out: list[tuple[int, str | None, int, int]] = []
     for m in AMOUNT_WORDS.finditer(sentence):
         if m["fraction"]:
             value = 500_000 if m["fraction"].lower() == "half" else 250_000
         else:
             value = NUMBER_WORDS[m["word"].lower()] * (100 if "hundred" in m.group(0).lower() else 1) * 1000
         cur = CURRENCY_WORDS.get((m["sign"] or m["code"] or "").lower())
-        best = (value, cur, m.start(), m.end())
-    if best:
-        return best
+        out.append((value, cur, m.start(), m.end()))
     for m in AMOUNT_NUMERIC.finditer(sentence):
         mult = (m["mult"] or "").lower()
         if not (m["sign"] or mult or m["code"]):
@@ -289,8 +348,9 @@ def _amount(sentence: str) -> tuple[int, str | None, int, int] | None:
         if mult == "" and not m["sign"] and "," not in m["num"]:
             continue
         cur = CURRENCY_WORDS.get((m["sign"] or m["code"] or "").lower())
-        best = (value, cur, m.start(), m.end())
-    return best
+        if not any(s < m.end() and m.start() < e for _, _, s, e in out):
+            out.append((value, cur, m.start(), m.end()))
+    return sorted(out, key=lambda a: a[2])
 
 
 def _quarter(year: int, q: int) -> tuple[datetime.date, datetime.date]:
@@ -316,11 +376,12 @@ TIMELINE_PATTERNS = (
     ("next_quarter", re.compile(r"\b(?:next|nxt) (?:quarter|qtr|q)\b", re.I)),
     ("quarter", re.compile(r"\bQ(?P<q>[1-4])(?:\s*(?:'(?P<yy>\d{2})|(?P<yyyy>20\d{2})))?\b", re.I)),
     ("after_summer", re.compile(r"\bafter (?:the )?summer\b", re.I)),
-    ("early_next_year", re.compile(r"\bearly next year\b", re.I)),
+    ("early_next_year", re.compile(r"\b(?:early next year|in the new year|start of next year)\b", re.I)),
+    ("end_next_month", re.compile(r"\bend of (?:the )?next month\b", re.I)),
     ("end_of_year", re.compile(r"\b(?:end of (?:the )?year|EOY|year[- ]end)\b", re.I)),
     ("in_months", re.compile(r"\bin (?P<n>\d+|two|three|four|five|six|seven|eight|nine|ten) months\b", re.I)),
     ("half", re.compile(r"\b(?:H(?P<h>[12])|(?P<which>first|second) half of the year)\b", re.I)),
-    ("by_month", re.compile(rf"\b(?:by|before|in) (?P<m>{MONTH_RE})(?=\W|$)", re.I)),
+    ("by_month", re.compile(rf"\b(?:by|before|in|end of) (?:the end of )?(?P<m>{MONTH_RE})(?=\W|$)", re.I)),
 )
 
 
@@ -337,9 +398,14 @@ def _timeline(sentence: str, day: datetime.date) -> tuple[tuple[datetime.date, d
             q = int(m["q"])
             year = int(m["yyyy"]) if m["yyyy"] else 2000 + int(m["yy"]) if m["yy"] else day.year + (q < q_now)
             span = _quarter(year, q)
+            if re.search(r"\b(?:by|before|until)\b(?: the end of)?\s*$", sentence[: m.start()], re.I):
+                span = (day, span[1])  # "by Q3": from now to the quarter's end
         elif kind == "after_summer":
             y = day.year if day.month < 9 else day.year + 1
             span = (datetime.date(y, 9, 1), datetime.date(y, 11, 30))
+        elif kind == "end_next_month":
+            nxt = _add_months(day.replace(day=1), 1)
+            span = (day, _month_end(nxt.year, nxt.month))
         elif kind == "early_next_year":
             span = (datetime.date(day.year + 1, 1, 1), datetime.date(day.year + 1, 3, 31))
         elif kind == "end_of_year":
@@ -370,7 +436,9 @@ DATE_PATTERNS = (
     ("in_weeks", re.compile(r"\bin (?P<n>\d+|one|two|three|four|a) (?:weeks?|wks?)\b", re.I)),
     ("month_day", re.compile(rf"\b(?P<m>{MONTH_RE}) (?P<d>\d{{1,2}})(?:st|nd|rd|th)?\b", re.I)),
     ("day_month", re.compile(rf"\b(?P<d>\d{{1,2}})(?:st|nd|rd|th)? (?:of )?(?P<m>{MONTH_RE})(?=\W|$)", re.I)),
-    ("the_nth", re.compile(r"\bthe (?P<d>\d{1,2})(?:st|nd|rd|th)\b", re.I)),
+    ("numeric", re.compile(r"(?<![\d/])(?P<mo>\d{1,2})/(?P<d>\d{1,2})(?![\d/])")),  # month/day, US order
+    ("the_nth", re.compile(rf"\b(?:the|{_WEEKDAY_RE}) (?P<d>\d{{1,2}})(?:st|nd|rd|th)\b", re.I)),
+    ("in_months", re.compile(r"\bin (?P<n>\d+|one|two|three|four|five|six|a) months?\b", re.I)),
     ("weekday", re.compile(rf"\b(?:on )?{_WEEKDAY_RE}\b", re.I)),
 )
 
@@ -393,6 +461,12 @@ def _step_date(sentence: str, day: datetime.date) -> tuple[datetime.date, int, i
                 d = day + datetime.timedelta(days=(wd - day.weekday()) % 7 or 7)
             elif kind == "in_weeks":
                 d = day + datetime.timedelta(weeks=_number(m["n"]) or 1)
+            elif kind == "in_months":
+                d = _add_months(day, _number(m["n"]) or 1)
+            elif kind == "numeric":
+                d = datetime.date(day.year, int(m["mo"]), int(m["d"]))
+                if d < day:
+                    d = datetime.date(day.year + 1, int(m["mo"]), int(m["d"]))
             elif kind in ("month_day", "day_month"):
                 month = MONTHS.index(m["m"][:3].lower()) + 1
                 d = datetime.date(day.year, month, int(m["d"]))
@@ -460,9 +534,9 @@ def extract(text: str, created_at: datetime.datetime | datetime.date) -> list[At
             found.append((c.segment, Attribute(name, value, c.start + s, c.start + e, conf, negated)))
 
         for canonical, s, e, conf in _alias_hits(c.text, COMPETITORS, fuzzy=True):
-            add("competitor", canonical, s, e, conf, _polarity_negated(c.text))
+            add("competitor", canonical, s, e, conf, _negated(c.text, s, e))
         for canonical, s, e, conf in _alias_hits(c.text, PRODUCTS, fuzzy=True):
-            add("product_interest", canonical, s, e, conf * 0.95, _polarity_negated(c.text) and "interest" in lower)
+            add("product_interest", canonical, s, e, conf * 0.95, _negated(c.text, s, e) and "interest" in lower)
         if BUDGET_CUE.search(c.text):
             amount = _amount(c.text)
             if amount:
@@ -477,8 +551,12 @@ def extract(text: str, created_at: datetime.datetime | datetime.date) -> list[At
                 add("decision_timeline", {"start": start.isoformat(), "end": end.isoformat()}, s, e, 0.8)
         other = OTHER_PERSON.search(c.text)  # titles after "also joined", "cc'd" belong to someone else
         own = c.text[: other.start()] if other else c.text
-        for seniority, pattern in SENIORITY:
-            m = re.search(pattern, own, re.I if seniority not in ("c_level", "vp") else 0)
+        titles = [
+            (m, seniority)
+            for seniority, pattern in SENIORITY
+            if (m := re.search(pattern, own, re.I if seniority not in ("c_level", "vp") else 0))
+        ]
+        for m, seniority in sorted(titles, key=lambda t: t[0].start())[:1]:  # the first person named
             if m:
                 add("seniority", seniority, m.start(), m.end(), 0.85)
                 lo, hi = _title_bounds(own, m.start(), m.end())
@@ -488,8 +566,6 @@ def extract(text: str, created_at: datetime.datetime | datetime.date) -> list[At
                 if roles:  # the role word nearest the seniority word, within the title
                     role, r = min(roles, key=lambda x: abs(lo + x[1].start() - m.start()))
                     add("role", role, lo + r.start(), lo + r.end(), 0.8)
-                break
-                break
         pain_hit = _pain(c.text)
         if pain_hit:
             add("pain_point", pain_hit[0], pain_hit[1], pain_hit[2], pain_hit[3])
@@ -503,13 +579,14 @@ def extract(text: str, created_at: datetime.datetime | datetime.date) -> list[At
                         add("next_step_date", when[0].isoformat(), hit[1] + when[1], hit[1] + when[2], 0.8)
                     break
         for sentiment in ("negative", "positive"):
-            cue = next((m for w in SENTIMENT[sentiment] if (m := re.search(rf"\b{re.escape(w)}\b", lower))), None)
+            cue = next((m for w in SENTIMENT[sentiment] if (m := re.search(rf"\b(?:{w})\b", lower))), None)
             if cue:
                 add("sentiment", sentiment, cue.start(), cue.end(), 0.7)
                 break
     return _resolve(found)
 
 
+FIRST_MENTION = ("role", "seniority")
 SINGLE = ("budget_amount", "budget_currency", "decision_timeline", "role", "seniority", "pain_point", "next_step")
 
 
@@ -529,8 +606,8 @@ def _resolve(found: list[tuple[int, Attribute]]) -> list[Attribute]:
         if a.name in ("competitor", "product_interest"):
             if key not in last or seg <= last[key][0]:
                 last[key] = (seg, a)
-        elif seg == newest[a.name]:
-            last[key] = (seg, a)  # the newest segment's last mention
+        elif seg == newest[a.name] and not (a.name in FIRST_MENTION and key in last):
+            last[key] = (seg, a)  # the newest segment's last mention (its first for who the contact is)
     amount = last.get(("budget_amount", None))
     currency = last.get(("budget_currency", None))
     if amount and currency and currency[0] != amount[0]:

@@ -170,3 +170,16 @@ def test_f1_on_generated_notes_above_floor(notes: list[dict]) -> None:
     for r in notes[:50]:  # every span points into its note
         for a in pred[r["note_id"]]:
             assert 0 <= a.start <= a.end <= len(r["text"])
+
+
+def test_negation_stops_at_a_contrast() -> None:
+    attrs = extract("They're moving off Braze at renewal and looking hard at Iterable.", WED)
+    assert predicted_values(attrs, "competitor") == {"Iterable"}
+    attrs = extract("Klaviyo's out, too pricey. Now it's us vs Customer.io.", WED)
+    assert predicted_values(attrs, "competitor") == {"Customer.io"}
+
+
+def test_a_revised_amount_is_the_budget_and_the_first_otherwise() -> None:
+    assert _one(extract("Budget got cut (was 300k, now 150k).", WED), "budget_amount").value == 150_000
+    attrs = extract("Budget confirmed: 1.2M SEK (~$115k).", WED)
+    assert (_one(attrs, "budget_amount").value, _one(attrs, "budget_currency").value) == (1_200_000, "SEK")
