@@ -23,7 +23,7 @@ from typing import Any
 from rapidfuzz import fuzz
 
 EXTRACTOR = "rules"
-VERSION = "2026-12-06.2"
+VERSION = "2026-12-06.3"
 
 PRODUCTS: dict[str, tuple[str, ...]] = {
     "Audience Builder": ("audience builder", "aud. builder", "aud builder", "segments tool", "segmentation"),
@@ -213,6 +213,14 @@ ABBREVIATIONS = re.compile(r"(?:\b(?:dir|mr|mrs|ms|dr|vs|approx|aud|sr|jr|dept|m
 
 
 def _parse_header_date(text: str) -> datetime.date | None:
+    """The day in a quote header ("Mon, 04 May 2026"), or None when it names no real day ("31 Feb")."""
+    try:
+        return _header_date(text)
+    except ValueError:
+        return None
+
+
+def _header_date(text: str) -> datetime.date | None:
     m = re.search(rf"(?P<d>\d{{1,2}}) (?P<m>{MONTH_RE}) (?P<y>\d{{4}})", text, re.I)
     if m:
         return datetime.date(int(m["y"]), MONTHS.index(m["m"][:3].lower()) + 1, int(m["d"]))
@@ -343,7 +351,7 @@ def _amounts(sentence: str) -> list[tuple[int, str | None, int, int]]:
             1000 if mult in ("k", "grand", "thousand") else 1_000_000 if mult in ("m", "mil", "mn", "million") else 1
         )
         value = int(round(number * factor))
-        if value < 1000:
+        if not 1000 <= value <= 10**11:  # below a thousand is no budget; past 100 billion a typo
             continue
         if mult == "" and not m["sign"] and "," not in m["num"]:
             continue

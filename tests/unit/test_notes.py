@@ -4,6 +4,7 @@ negation, change of mind, amounts, relative dates, reply chains) scored against 
 from __future__ import annotations
 
 import datetime
+import random
 
 import pytest
 
@@ -183,3 +184,17 @@ def test_a_revised_amount_is_the_budget_and_the_first_otherwise() -> None:
     assert _one(extract("Budget got cut (was 300k, now 150k).", WED), "budget_amount").value == 150_000
     attrs = extract("Budget confirmed: 1.2M SEK (~$115k).", WED)
     assert (_one(attrs, "budget_amount").value, _one(attrs, "budget_currency").value) == (1_200_000, "SEK")
+
+
+def test_dirty_text_never_raises() -> None:
+    rng = random.Random(5)
+    alphabet = "abc XYZ.,;:!?>\n0123456789$€£k-/'()@Qq日本"
+    texts = ["", "\n\n", "On 31 Feb 2026, Dana wrote:\n> Budget 5k", "NS: demo Feb 30", "Budget $99999999999999999k"]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 120))) for _ in range(300)]
+    for text in texts:
+        attrs = extract(text, datetime.date(2026, 12, 31))
+        assert all(0 <= a.start <= a.end <= len(text) for a in attrs)
+        assert [a.value for a in attrs if a.name == "sentiment"] in (["neutral"], ["positive"], ["negative"])
+    quoted = extract("On 31 Feb 2026, Dana wrote:\n> Budget is 5k.", WED)
+    assert _one(quoted, "budget_amount").value == 5_000
+    assert predicted_values(extract("Budget $99999999999999999k", WED), "budget_amount") == set()
