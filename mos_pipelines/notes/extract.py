@@ -23,7 +23,7 @@ from typing import Any
 from rapidfuzz import fuzz
 
 EXTRACTOR = "rules"
-VERSION = "2026-12-06.3"
+VERSION = "2026-12-06.4"
 
 PRODUCTS: dict[str, tuple[str, ...]] = {
     "Audience Builder": ("audience builder", "aud. builder", "aud builder", "segments tool", "segmentation"),
@@ -47,7 +47,7 @@ COMPETITORS: dict[str, tuple[str, ...]] = {
     "Customer.io": ("customer.io", "customer io", "customerio"),
 }
 SENIORITY = (
-    ("c_level", r"\b(?:C[MTEFOR]O|(?i:chief \w+ officer))\b"),
+    ("c_level", r"\b(?:c[mtefor]o|chief \w+ officer)\b"),
     ("vp", r"\b(?:VP|SVP|EVP|vice president)\b"),
     ("director", r"\b(?:director|dir\.?)(?=\W)"),
     ("head", r"\bhead of\b"),
@@ -59,9 +59,9 @@ ROLES = (
     ("sales", r"\b(?:sales|CRO|revenue)\b"),
     ("finance", r"\b(?:finance|CFO|procurement)\b"),
     ("growth", r"\bgrowth\b"),
-    ("crm", r"\bCRM\b"),
+    ("crm", r"\bcrm\b"),
     ("data", r"\b(?:data|analyst|analytics|BI)\b"),
-    ("engineering", r"\b(?:eng|engineering|engineer|CTO|IT|technology)\b"),
+    ("engineering", r"\b(?:eng|engineering|engineer|cto|(?-i:IT)|technology)\b"),
 )
 PAINS: dict[str, tuple[str, ...]] = {
     "data_silos": ("silos", "scattered across", "single view", "fragmented", "disconnected"),
@@ -208,7 +208,7 @@ class _Sentence:
 
 
 QUOTE_HEADER = re.compile(r"^on (?P<date>.+?),? (?P<who>[^,\n]+?) wrote:\s*$", re.I | re.M)
-SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+|\s+(?:--|/)\s+|;\s+")  # run-on notes: " / ", " -- ", "; "
 ABBREVIATIONS = re.compile(r"(?:\b(?:dir|mr|mrs|ms|dr|vs|approx|aud|sr|jr|dept|mgmt|e\.g|i\.e)\.)$", re.I)
 
 
@@ -273,13 +273,15 @@ def sentences(text: str, day: datetime.date) -> list[_Sentence]:
     return out
 
 
-def _alias_hits(sentence: str, aliases: dict[str, tuple[str, ...]], fuzzy: bool) -> list[tuple[str, int, int, float]]:
+def _alias_hits(
+    sentence: str, aliases: dict[str, tuple[str, ...]], fuzzy: bool, caseless: bool = False
+) -> list[tuple[str, int, int, float]]:
     """(canonical, start, end, confidence) of every alias in ``sentence``; longest aliases first, no overlaps."""
     hits: list[tuple[str, int, int, float]] = []
     taken: list[tuple[int, int]] = []
     pairs = sorted(((a, c) for c, al in aliases.items() for a in al), key=lambda p: -len(p[0]))
     for alias, canonical in pairs:
-        flags = 0 if alias[0].isupper() else re.I
+        flags = 0 if alias[0].isupper() and not caseless else re.I  # in an all-lower-case note case says nothing
         for m in re.finditer(rf"(?<![\w.]){re.escape(alias)}(?![\w])", sentence, flags):
             if not any(m.start() < e and s < m.end() for s, e in taken):
                 hits.append((canonical, m.start(), m.end(), 0.9))
@@ -535,13 +537,14 @@ def extract(text: str, created_at: datetime.datetime | datetime.date) -> list[At
     day = created_at.date() if isinstance(created_at, datetime.datetime) else created_at
     found: list[tuple[int, Attribute]] = []  # (segment, attribute)
     clauses = sentences(text, day)
+    caseless = not any(ch.isupper() for ch in text)
     for c in clauses:
         lower = c.text.lower()
 
         def add(name: str, value: Any, s: int, e: int, conf: float, negated: bool = False, c: _Sentence = c) -> None:
             found.append((c.segment, Attribute(name, value, c.start + s, c.start + e, conf, negated)))
 
-        for canonical, s, e, conf in _alias_hits(c.text, COMPETITORS, fuzzy=True):
+        for canonical, s, e, conf in _alias_hits(c.text, COMPETITORS, fuzzy=True, caseless=caseless):
             add("competitor", canonical, s, e, conf, _negated(c.text, s, e))
         for canonical, s, e, conf in _alias_hits(c.text, PRODUCTS, fuzzy=True):
             add("product_interest", canonical, s, e, conf * 0.95, _negated(c.text, s, e) and "interest" in lower)
@@ -559,18 +562,12 @@ def extract(text: str, created_at: datetime.datetime | datetime.date) -> list[At
                 add("decision_timeline", {"start": start.isoformat(), "end": end.isoformat()}, s, e, 0.8)
         other = OTHER_PERSON.search(c.text)  # titles after "also joined", "cc'd" belong to someone else
         own = c.text[: other.start()] if other else c.text
-        titles = [
-            (m, seniority)
-            for seniority, pattern in SENIORITY
-            if (m := re.search(pattern, own, re.I if seniority not in ("c_level", "vp") else 0))
-        ]
+        titles = [(m, seniority) for seniority, pattern in SENIORITY if (m := re.search(pattern, own, re.I))]
         for m, seniority in sorted(titles, key=lambda t: t[0].start())[:1]:  # the first person named
             if m:
                 add("seniority", seniority, m.start(), m.end(), 0.85)
                 lo, hi = _title_bounds(own, m.start(), m.end())
-                roles = [
-                    (role, r) for role, rp in ROLES if (r := re.search(rp, own[lo:hi], 0 if role == "crm" else re.I))
-                ]
+                roles = [(role, r) for role, rp in ROLES if (r := re.search(rp, own[lo:hi], re.I))]
                 if roles:  # the role word nearest the seniority word, within the title
                     role, r = min(roles, key=lambda x: abs(lo + x[1].start() - m.start()))
                     add("role", role, lo + r.start(), lo + r.end(), 0.8)

@@ -3,7 +3,8 @@
 Written from how reps write: terse, abbreviated, misspelt; a fact may be stated and taken back ("no longer looking
 at Braze"), dates are relative to the day of the note ("next quarter", "after the summer"), amounts come as "120k",
 "€90,000" or "about a hundred grand", a note may name colleagues and other companies, and an email reply quotes the
-earlier message below it (the reply's facts win over the quoted ones).
+earlier message below it (the reply's facts win over the quoted ones); some notes are all lower case, a bullet list
+or one run-on line.
 
 Truth conventions (one per phrase, the same for every note): a quarter is its calendar months; "after the summer"
 is 1 September to 30 November; "early next year" is January to March; "by X" runs from the note's day to X's last
@@ -510,6 +511,16 @@ def write_note(
         # the earlier note's relative dates count from its own day: the truth keeps the reply's view
         return text, reply.facts
     draft = _body(g, today, first, company, currency)
+    style = g.random()
+    if style < 0.15:  # typed fast on a phone
+        draft.facts.kinds.add("lowercase")
+        return " ".join(draft.sentences).lower(), draft.facts
+    if style < 0.30:  # a bullet list without full stops
+        draft.facts.kinds.add("bullets")
+        return "\n".join("- " + sentence.rstrip(".") for sentence in draft.sentences), draft.facts
+    if style < 0.40:  # one run-on line
+        draft.facts.kinds.add("run_on")
+        return _pick(g, (" / ", " -- ", "; ")).join(sentence.rstrip(".") for sentence in draft.sentences), draft.facts
     separator = "\n" if g.random() < 0.3 else " "
     return separator.join(draft.sentences), draft.facts
 

@@ -46,6 +46,8 @@ def test_notes_vary_like_notes(notes: list[dict]) -> None:
     assert share("amount_words") > 0.03
     assert share("reply_chain") > 0.08
     assert share("several_people") > 0.15
+    for style in ("lowercase", "bullets", "run_on"):
+        assert share(style) > 0.04, style
     assert len({r["text"] for r in notes}) == n
     assert any("\n> " in r["text"] for r in notes)
     # every fact is optional: no attribute is in every note, and each is in some
@@ -198,3 +200,16 @@ def test_dirty_text_never_raises() -> None:
     quoted = extract("On 31 Feb 2026, Dana wrote:\n> Budget is 5k.", WED)
     assert _one(quoted, "budget_amount").value == 5_000
     assert predicted_values(extract("Budget $99999999999999999k", WED), "budget_amount") == set()
+
+
+def test_lower_case_bullets_and_run_on_notes() -> None:
+    attrs = extract("call w/ jo (vp marketing) at acme. also evaluating segment. ns: demo tmrw", WED)
+    assert (_one(attrs, "seniority").value, _one(attrs, "role").value) == ("vp", "marketing")
+    assert predicted_values(attrs, "competitor") == {"Segment"}
+    # a capitalised note keeps "segment" a common word
+    assert predicted_values(extract("They segment by region. Also evaluating Braze.", WED), "competitor") == {"Braze"}
+    bullets = extract("- Met Jo (CTO)\n- budget: $40k\n- NS: start the trial, next Fri", WED)
+    assert _one(bullets, "next_step").value == "trial" and _one(bullets, "next_step_date").value == "2026-06-19"
+    run_on = extract("Met Jo (CTO) -- Interested in connectors -- Agreed on a demo tomorrow", WED)
+    assert _one(run_on, "next_step").value == "demo"
+    assert predicted_values(run_on, "product_interest") == {"Data Connectors"}
