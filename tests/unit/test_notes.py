@@ -4,12 +4,16 @@ negation, change of mind, amounts, relative dates, reply chains) scored against 
 from __future__ import annotations
 
 import datetime
+import json
 import random
+from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from mos_pipelines.notes import ATTRIBUTES, Attribute, extract, score
 from mos_pipelines.notes.scoring import predicted_values
+from mos_pipelines.simulation import WorldConfig, generate_world
 from mos_pipelines.simulation.note_text import generate_notes
 
 START = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
@@ -213,3 +217,29 @@ def test_lower_case_bullets_and_run_on_notes() -> None:
     run_on = extract("Met Jo (CTO) -- Interested in connectors -- Agreed on a demo tomorrow", WED)
     assert _one(run_on, "next_step").value == "demo"
     assert predicted_values(run_on, "product_interest") == {"Data Connectors"}
+
+
+def test_world_notes_and_their_truth(tmp_path: Path) -> None:
+    """The world's crm_notes are the varied notes, notes_facts.csv holds their facts, and the extractor reads them."""
+    generate_world(WorldConfig(seed=21, people=1500, days=12), tmp_path)
+    lines = [
+        line
+        for f in sorted((tmp_path / "landing" / "crm_notes").glob("*.jsonl"))
+        for line in f.read_text().splitlines()
+    ]
+    notes = {}
+    for line in lines:
+        try:
+            note = json.loads(line)
+            created = datetime.datetime.fromisoformat(note["created_at"].replace("Z", "+00:00"))
+        except (ValueError, TypeError, KeyError, AttributeError):
+            continue  # the world's malformed lines on purpose
+        if isinstance(note.get("text"), str) and note.get("note_id"):
+            notes[note["note_id"]] = extract(note["text"], created)
+    truth = pd.read_csv(tmp_path / "truth" / "notes_facts.csv", dtype=str).astype(object)
+    truth = truth.where(truth.notna(), None)
+    assert {"timeline_start", "timeline_end", "competitor", "seniority", "next_step_date", "sentiment"} <= set(truth)
+    rows = [r for r in truth.to_dict("records") if r["note_id"] in notes]
+    assert len(rows) > 50
+    scores = score(rows, notes)
+    assert all(s.f1 >= 0.9 for s in scores.values()), {k: round(s.f1, 3) for k, s in scores.items()}
