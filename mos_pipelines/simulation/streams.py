@@ -25,6 +25,7 @@ class Stream(IntEnum):
     CRM_GENERIC = 9
     CRM_GENERIC_NOISE = 10
     EXPERIMENT_LOG = 11  # randomized logs with per-unit features (experiment_log.py)
+    NOTE_SET = 12  # standalone note sets for the extractor benchmark (note_text.py)
     # Per-day streams.
     SESSIONS = 101
     EVENTS = 102

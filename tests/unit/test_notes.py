@@ -1,0 +1,245 @@
+"""Sales notes: the simulator's note writer (determinism, variety) and the offline extractor (hand-written notes,
+negation, change of mind, amounts, relative dates, reply chains) scored against the writer's truth."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import random
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from mos_pipelines.notes import ATTRIBUTES, Attribute, extract, score
+from mos_pipelines.notes.scoring import predicted_values
+from mos_pipelines.simulation import WorldConfig, generate_world
+from mos_pipelines.simulation.note_text import generate_notes
+
+START = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+WED = datetime.datetime(2026, 6, 10, 15, 0, tzinfo=datetime.UTC)  # a Wednesday
+
+
+@pytest.fixture(scope="module")
+def notes() -> list[dict]:
+    return generate_notes(11, 600, START)
+
+
+def _one(attrs: list[Attribute], name: str) -> Attribute:
+    found = [a for a in attrs if a.name == name]
+    assert len(found) == 1, f"{name}: {found}"
+    return found[0]
+
+
+def test_same_seed_same_notes_other_seed_other_notes(notes: list[dict]) -> None:
+    assert generate_notes(11, 600, START) == notes
+    other = generate_notes(12, 600, START)
+    assert sum(a["text"] == b["text"] for a, b in zip(notes, other)) < 10
+
+
+def test_notes_vary_like_notes(notes: list[dict]) -> None:
+    n = len(notes)
+    features = [set((r["features"] or "").split(";")) for r in notes]
+
+    def share(kind: str) -> float:
+        return sum(kind in f for f in features) / n
+
+    assert share("negation") > 0.10
+    assert share("change_of_mind") > 0.05
+    assert share("relative_date") > 0.20
+    assert share("amount_words") > 0.03
+    assert share("reply_chain") > 0.08
+    assert share("several_people") > 0.15
+    for style in ("lowercase", "bullets", "run_on"):
+        assert share(style) > 0.04, style
+    assert len({r["text"] for r in notes}) == n
+    assert any("\n> " in r["text"] for r in notes)
+    # every fact is optional: no attribute is in every note, and each is in some
+    for column in ("product_interest", "budget_amount", "timeline_start", "competitor", "pain_point", "next_step"):
+        present = sum(r[column] is not None for r in notes) / n
+        assert 0.15 < present < 0.95, column
+    assert {r["sentiment"] for r in notes} == {"positive", "neutral", "negative"}
+
+
+def test_negated_competitor_is_not_evaluated() -> None:
+    text = "Call w/ Jane (VP Marketing) at Acme. No longer looking at Braze. Also evaluating Klaviyo."
+    attrs = extract(text, WED)
+    braze = next(a for a in attrs if a.value == "Braze")
+    assert braze.negated and text[braze.start : braze.end] == "Braze"
+    assert predicted_values(attrs, "competitor") == {"Klaviyo"}
+    assert braze.extractor == "rules" and braze.version
+
+
+def test_change_of_mind_the_last_word_wins() -> None:
+    dropped = extract("Comparing us w/ Iterable. Later: they dropped Iterable from the shortlist.", WED)
+    assert predicted_values(dropped, "competitor") == set()
+    back = extract("Had ruled out Iterable but now it's back on the table.", WED)
+    assert predicted_values(back, "competitor") == {"Iterable"}
+
+
+@pytest.mark.parametrize(
+    ("sentence", "amount", "currency"),
+    [
+        ("Budget is about a hundred grand.", 100_000, None),
+        ("They have €90,000 set aside.", 90_000, "EUR"),
+        ("budget: 120k", 120_000, None),
+        ("Budget approx 85k GBP for this yr.", 85_000, "GBP"),
+        ("Can spend half a million dollars.", 500_000, "USD"),
+        ("Budget is £1.5m.", 1_500_000, "GBP"),
+    ],
+)
+def test_amounts(sentence: str, amount: int, currency: str | None) -> None:
+    attrs = extract(sentence, WED)
+    a = _one(attrs, "budget_amount")
+    assert a.value == amount
+    assert predicted_values(attrs, "budget_currency") == ({currency} if currency else set())
+    assert sentence[a.start : a.end].strip()
+
+
+def test_an_amount_without_a_budget_is_no_budget() -> None:
+    attrs = extract("Renewal price went up 40%, they pay $30k today for 2 tools.", WED)
+    assert predicted_values(attrs, "budget_amount") == set()
+    assert predicted_values(attrs, "pain_point") == {"cost"}
+
+
+@pytest.mark.parametrize(
+    ("sentence", "when", "start", "end"),
+    [
+        ("Decision next quarter.", datetime.date(2026, 11, 15), "2027-01-01", "2027-03-31"),
+        ("Want to decide after the summer.", datetime.date(2026, 6, 10), "2026-09-01", "2026-11-30"),
+        ("Timeline: Q2 '27.", datetime.date(2026, 6, 10), "2027-04-01", "2027-06-30"),
+        ("Looking to sign by Sep.", datetime.date(2026, 6, 10), "2026-06-10", "2026-09-30"),
+        ("Go-live target early next year.", datetime.date(2026, 6, 10), "2027-01-01", "2027-03-31"),
+        ("Decision in three months.", datetime.date(2026, 6, 10), "2026-06-10", "2026-09-10"),
+    ],
+)
+def test_relative_timelines(sentence: str, when: datetime.date, start: str, end: str) -> None:
+    a = _one(extract(sentence, when), "decision_timeline")
+    assert a.value == {"start": start, "end": end}
+
+
+def test_next_step_and_its_date() -> None:
+    attrs = extract("Met Sam. NS: f/u call, next Tue. Very keen.", WED)
+    assert _one(attrs, "next_step").value == "call"
+    assert _one(attrs, "next_step_date").value == "2026-06-16"
+    assert _one(attrs, "sentiment").value == "positive"
+    assert _one(extract("Next step: demo the 4th.", WED), "next_step_date").value == "2026-07-04"
+
+
+def test_reply_on_top_wins_and_quoted_dates_count_from_their_day() -> None:
+    text = (
+        "Quick update - Budget now 150k USD. Not impressed so far.\n\n"
+        "On Mon, 01 Jun 2026, Dana wrote:\n"
+        "> Call w/ Jo (Head of CRM) at Acme.\n"
+        "> Budget is $90k.\n"
+        "> Next step: demo tmrw.\n"
+        "> Very keen."
+    )
+    attrs = extract(text, WED)
+    assert _one(attrs, "budget_amount").value == 150_000
+    assert _one(attrs, "next_step_date").value == "2026-06-02"
+    assert _one(attrs, "sentiment").value == "negative"
+    assert (_one(attrs, "seniority").value, _one(attrs, "role").value) == ("head", "crm")
+
+
+def test_a_colleague_title_is_not_the_contact_title() -> None:
+    attrs = extract("Quick sync with Lee from Acme. Also on the call: Tom (the analyst).", WED)
+    assert predicted_values(attrs, "seniority") == set()
+
+
+def test_typos_and_abbreviations() -> None:
+    attrs = extract("Intersted in journey orchestraton. Comparing us w/ SFMC. Not considering Klavyio anymore.", WED)
+    assert predicted_values(attrs, "product_interest") == {"Journey Orchestrator"}
+    assert predicted_values(attrs, "competitor") == {"Salesforce Marketing Cloud"}
+
+
+def test_scoring_counts_a_wrong_value_twice() -> None:
+    truth = [{"note_id": "n1", "budget_amount": 95_000, "competitor": "Braze;Iterable", "sentiment": "neutral"}]
+    predicted = {
+        "n1": [
+            Attribute("budget_amount", 90_000, 0, 3, 0.9),
+            Attribute("competitor", "Braze", 0, 5, 0.9),
+            Attribute("competitor", "Klaviyo", 0, 5, 0.9, negated=True),
+            Attribute("sentiment", "neutral", 0, 0, 0.5),
+        ]
+    }
+    s = score(truth, predicted)
+    assert (s["budget_amount"].tp, s["budget_amount"].fp, s["budget_amount"].fn) == (0, 1, 1)
+    assert (s["competitor"].tp, s["competitor"].fp, s["competitor"].fn) == (1, 0, 1)
+    assert s["sentiment"].f1 == 1.0
+
+
+def test_f1_on_generated_notes_above_floor(notes: list[dict]) -> None:
+    pred = {r["note_id"]: extract(r["text"], datetime.datetime.fromisoformat(r["created_at"])) for r in notes}
+    scores = score(notes, pred)
+    low = {name: round(scores[name].f1, 3) for name in ATTRIBUTES if scores[name].f1 < 0.9}
+    assert not low, low
+    for r in notes[:50]:  # every span points into its note
+        for a in pred[r["note_id"]]:
+            assert 0 <= a.start <= a.end <= len(r["text"])
+
+
+def test_negation_stops_at_a_contrast() -> None:
+    attrs = extract("They're moving off Braze at renewal and looking hard at Iterable.", WED)
+    assert predicted_values(attrs, "competitor") == {"Iterable"}
+    attrs = extract("Klaviyo's out, too pricey. Now it's us vs Customer.io.", WED)
+    assert predicted_values(attrs, "competitor") == {"Customer.io"}
+
+
+def test_a_revised_amount_is_the_budget_and_the_first_otherwise() -> None:
+    assert _one(extract("Budget got cut (was 300k, now 150k).", WED), "budget_amount").value == 150_000
+    attrs = extract("Budget confirmed: 1.2M SEK (~$115k).", WED)
+    assert (_one(attrs, "budget_amount").value, _one(attrs, "budget_currency").value) == (1_200_000, "SEK")
+
+
+def test_dirty_text_never_raises() -> None:
+    rng = random.Random(5)
+    alphabet = "abc XYZ.,;:!?>\n0123456789$€£k-/'()@Qq日本"
+    texts = ["", "\n\n", "On 31 Feb 2026, Dana wrote:\n> Budget 5k", "NS: demo Feb 30", "Budget $99999999999999999k"]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 120))) for _ in range(300)]
+    for text in texts:
+        attrs = extract(text, datetime.date(2026, 12, 31))
+        assert all(0 <= a.start <= a.end <= len(text) for a in attrs)
+        assert [a.value for a in attrs if a.name == "sentiment"] in (["neutral"], ["positive"], ["negative"])
+    quoted = extract("On 31 Feb 2026, Dana wrote:\n> Budget is 5k.", WED)
+    assert _one(quoted, "budget_amount").value == 5_000
+    assert predicted_values(extract("Budget $99999999999999999k", WED), "budget_amount") == set()
+
+
+def test_lower_case_bullets_and_run_on_notes() -> None:
+    attrs = extract("call w/ jo (vp marketing) at acme. also evaluating segment. ns: demo tmrw", WED)
+    assert (_one(attrs, "seniority").value, _one(attrs, "role").value) == ("vp", "marketing")
+    assert predicted_values(attrs, "competitor") == {"Segment"}
+    # a capitalised note keeps "segment" a common word
+    assert predicted_values(extract("They segment by region. Also evaluating Braze.", WED), "competitor") == {"Braze"}
+    bullets = extract("- Met Jo (CTO)\n- budget: $40k\n- NS: start the trial, next Fri", WED)
+    assert _one(bullets, "next_step").value == "trial" and _one(bullets, "next_step_date").value == "2026-06-19"
+    run_on = extract("Met Jo (CTO) -- Interested in connectors -- Agreed on a demo tomorrow", WED)
+    assert _one(run_on, "next_step").value == "demo"
+    assert predicted_values(run_on, "product_interest") == {"Data Connectors"}
+
+
+def test_world_notes_and_their_truth(tmp_path: Path) -> None:
+    """The world's crm_notes are the varied notes, notes_facts.csv holds their facts, and the extractor reads them."""
+    generate_world(WorldConfig(seed=21, people=1500, days=12), tmp_path)
+    lines = [
+        line
+        for f in sorted((tmp_path / "landing" / "crm_notes").glob("*.jsonl"))
+        for line in f.read_text().splitlines()
+    ]
+    notes = {}
+    for line in lines:
+        try:
+            note = json.loads(line)
+            created = datetime.datetime.fromisoformat(note["created_at"].replace("Z", "+00:00"))
+        except (ValueError, TypeError, KeyError, AttributeError):
+            continue  # the world's malformed lines on purpose
+        if isinstance(note.get("text"), str) and note.get("note_id"):
+            notes[note["note_id"]] = extract(note["text"], created)
+    truth = pd.read_csv(tmp_path / "truth" / "notes_facts.csv", dtype=str).astype(object)
+    truth = truth.where(truth.notna(), None)
+    assert {"timeline_start", "timeline_end", "competitor", "seniority", "next_step_date", "sentiment"} <= set(truth)
+    rows = [r for r in truth.to_dict("records") if r["note_id"] in notes]
+    assert len(rows) > 50
+    scores = score(rows, notes)
+    assert all(s.f1 >= 0.9 for s in scores.values()), {k: round(s.f1, 3) for k, s in scores.items()}
