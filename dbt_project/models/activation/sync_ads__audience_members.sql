@@ -67,9 +67,9 @@ customer_members as (
 
 ),
 
-{#- everyone whose next best action today is paid retargeting: the audience the decision sends to -#}
 retargeting_members as (
 
+    -- everyone whose next best action today is paid retargeting: the audience the decision sends to
     select
         decided.customer_id,
         'retargeting' as audience_name,
