@@ -232,7 +232,11 @@ def test_an_id_or_empty_context_column_is_reported_not_used(tmp_path):
     assert not any(name.startswith("unit_id=") for name in result.features)
 
 
-def test_cli_prints_the_contextual_policy_beside_the_bandit_and_the_best_arm(tmp_path):
+def test_cli_prints_the_contextual_policy_beside_the_bandit_and_the_best_arm(tmp_path, monkeypatch):
+    from mos_pipelines import cli
+
+    # the console's width was fixed when the CLI module was imported (COLUMNS at call time does not reach it)
+    monkeypatch.setattr(cli.console, "width", 200)
     path = _write(tmp_path, _synthetic(6000, seed=8))
     result = runner.invoke(
         app,
