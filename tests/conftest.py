@@ -20,27 +20,3 @@ def dbt_manifest():
     from mos_pipelines.transform.project import ensure_manifest
 
     return ensure_manifest()
-
-
-# The longest modules first (their whole time, measured on the clean-clone CI of 2026-12-06), so the two xdist
-# workers (`--dist loadfile`: a module stays on one worker) do not end with one of them alone on a long module.
-LONGEST_FIRST = (
-    "tests/integration/test_run_matrix_partial_landings.py",
-    "tests/integration/test_run_matrix_small_worlds.py",
-    "tests/integration/test_insights_recall.py",
-    "tests/integration/test_dagster_ui.py",
-    "tests/integration/test_insights.py",
-    "tests/integration/test_experiments.py",
-    "tests/integration/test_activation.py",
-    "tests/integration/test_incremental_day.py",
-    "tests/integration/test_lookalike.py",
-    "tests/integration/test_marketing_marts.py",
-    "tests/integration/test_quality_gates.py",
-    "tests/integration/test_customer_marts.py",
-)
-
-
-def pytest_collection_modifyitems(config, items):  # noqa: ANN001 (pytest hook)
-    rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
-    order = {id(item): i for i, item in enumerate(items)}
-    items.sort(key=lambda item: (rank.get(item.nodeid.split("::")[0], len(rank)), order[id(item)]))
