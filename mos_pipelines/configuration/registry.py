@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mos_pipelines.configuration.access import AccessSettings
 from mos_pipelines.configuration.activation import ActivationSettings
 from mos_pipelines.configuration.base import DomainSettings
 from mos_pipelines.configuration.blueprint import BlueprintSettings
@@ -47,6 +48,12 @@ class Domain:
 DOMAINS: dict[str, Domain] = {
     d.name: d
     for d in (
+        Domain(
+            "access",
+            AccessSettings,
+            "users of the web app, the assistant, the MCP server and the CRM API; their roles and permissions",
+            "mos_pipelines.access (`mos serve`, `mos ask`, `mos mcp`, the CRM API)",
+        ),
         Domain(
             "activation",
             ActivationSettings,
@@ -154,6 +161,10 @@ def provenance(name: str, path: Path | str | None = None) -> list[tuple[str, Any
     return [
         (format_key(key), value, source_of(key, value, docs)) for key, value in leaves(settings.model_dump(mode="json"))
     ]
+
+
+def load_access(path: Path | str | None = None) -> AccessSettings:
+    return load("access", path)
 
 
 def load_activation(path: Path | str | None = None) -> ActivationSettings:
