@@ -36,11 +36,12 @@ demo: install  ## generate a simulated world, build every asset, activate behind
 # end-to-end modules (a world or more each, 2-6 minutes of 2 cores) run in `make test-heavy`, so CI stays under
 # 30 minutes; run both before a release (docs/DECISIONS.md, Testing).
 HEAVY_TESTS = tests/integration/test_insights_recall.py tests/integration/test_incremental_day.py \
-	tests/integration/test_dagster_ui.py tests/integration/test_run_matrix_partial_landings.py
+	tests/integration/test_dagster_ui.py tests/integration/test_run_matrix_partial_landings.py \
+	tests/integration/test_identity_reruns.py
 test: install $(if $(PYTEST_ARGS),,lint)  ## lint, then the test suite but the heaviest end-to-end modules (unit + integration: real DuckDB, dbt and Dagster)
 	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15 $(if $(PYTEST_ARGS),,$(addprefix --ignore=,$(HEAVY_TESTS))) $(PYTEST_ARGS)
 
-test-heavy: install  ## the heaviest end-to-end modules: insights recall, a day's increment, the Dagster UI, partial landings
+test-heavy: install  ## the heaviest end-to-end modules: insights recall, a day's increment, the Dagster UI, partial landings, identity re-runs
 	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15 $(HEAVY_TESTS)
 
 dev: install  ## Dagster UI on http://127.0.0.1:3000 over $(MOS_HOME), same run history as the CLI
