@@ -32,17 +32,29 @@ demo: install  ## generate a simulated world, build every asset, activate behind
 	$(BIN)/mos run
 	$(BIN)/mos activation run
 
-# `make test` (what CI runs) lints first; a part of the suite (PYTEST_ARGS set) skips the lint. The heaviest
+# `make test` (what CI runs) lints beside the tests (the lint is mostly one core; the tests leave gaps) and prints the
+# lint's output at the end, failing if either failed; a part of the suite (PYTEST_ARGS set) skips the lint. The heaviest
 # end-to-end modules (a world or more each, 2-6 minutes of 2 cores) run in `make test-heavy`, so CI stays under
 # 30 minutes; run both before a release (docs/DECISIONS.md, Testing).
 HEAVY_TESTS = tests/integration/test_insights_recall.py tests/integration/test_incremental_day.py \
 	tests/integration/test_dagster_ui.py tests/integration/test_run_matrix_partial_landings.py \
 	tests/integration/test_identity_reruns.py
-test: install $(if $(PYTEST_ARGS),,lint)  ## lint, then the test suite but the heaviest end-to-end modules (unit + integration: real DuckDB, dbt and Dagster)
-	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15 $(if $(PYTEST_ARGS),,$(addprefix --ignore=,$(HEAVY_TESTS))) $(PYTEST_ARGS)
+PYTEST = $(BIN)/python -m pytest -n 2 --dist loadfile --durations=15
+LINT_LOG = $(LINT_HOME)/lint.log
+test: install  ## lint and the test suite but the heaviest end-to-end modules (unit + integration: real DuckDB, dbt and Dagster)
+ifeq ($(PYTEST_ARGS),)
+	mkdir -p $(LINT_HOME)
+	( $(MAKE) --no-print-directory lint > $(LINT_LOG) 2>&1; echo $$? > $(LINT_LOG).status ) & \
+	$(PYTEST) $(addprefix --ignore=,$(HEAVY_TESTS)); tests=$$?; wait; \
+	echo "---- make lint (ran beside the tests):"; cat $(LINT_LOG); lint=$$(cat $(LINT_LOG).status); \
+	if [ "$$lint" != 0 ]; then echo "make lint failed (exit $$lint)"; fi; \
+	[ "$$tests" = 0 ] && [ "$$lint" = 0 ]
+else
+	$(PYTEST) $(PYTEST_ARGS)
+endif
 
 test-heavy: install  ## the heaviest end-to-end modules: insights recall, a day's increment, the Dagster UI, partial landings, identity re-runs
-	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15 $(HEAVY_TESTS)
+	$(PYTEST) $(HEAVY_TESTS)
 
 dev: install  ## Dagster UI on http://127.0.0.1:3000 over $(MOS_HOME), same run history as the CLI
 	$(BIN)/mos dev --host 127.0.0.1 --port 3000
@@ -56,7 +68,7 @@ lint: install  ## ruff (lint + format check), mypy over mos_pipelines, sqlfluff 
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	mkdir -p $(LINT_HOME)
-	MOS_HOME=$(LINT_HOME) $(BIN)/mos lint models tests
+	MOS_HOME=$(LINT_HOME) DBT_TARGET_PATH=$(LINT_HOME)/target $(BIN)/mos lint models tests
 
 clean:
 	rm -rf $(MOS_HOME) $(LINT_HOME) dbt_project/target dbt_project/logs
