@@ -12,8 +12,8 @@ import datetime
 import hashlib
 import json
 import secrets
-from enum import Enum
 from collections.abc import Callable, Coroutine
+from enum import Enum
 from typing import Any
 
 import sqlalchemy as sa
