@@ -58,6 +58,7 @@ class ApiServer:
     def __init__(self, settings: Settings) -> None:
         from tests.activation_servers import free_port
 
+        self.settings = settings
         self.app = FastAPI(title="MOS CRM API (test)")
         self.app.include_router(router(settings), prefix="/api/v1")
         self.port = free_port()

@@ -161,7 +161,7 @@ def router(settings: Settings | None = None) -> APIRouter:
     """The CRM API's routes (mount with ``app.include_router(router(settings), prefix="/api/v1")``)."""
     settings = settings or get_settings()
     access = load_access()
-    warehouse = settings.warehouse_path
+    warehouse = cust.WarehouseSource(settings.mos_home)
     db = st.Store.open(settings)
     api = APIRouter(route_class=_Route)
 

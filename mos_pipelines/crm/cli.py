@@ -63,3 +63,18 @@ def deliver_command(
     console.print(f"{report.build_events} golden-record change(s) of builds became events")
     if any(s.failed or s.dead_letter for s in report.subscriptions):
         console.print("failed: retried by the next run; dead: `POST /api/v1/webhooks/subscriptions/<id>/replay`")
+
+
+@crm_app.command("publish")
+def publish_command() -> None:
+    """Publish marts.dim_customers as the CRM API's serving copy (the build does it after every run)."""
+    from mos_pipelines.cli import open_warehouse
+    from mos_pipelines.crm import customers
+    from mos_pipelines.settings import configure_environment
+
+    settings = configure_environment()
+    with open_warehouse(settings.warehouse_path, read_only=True) as con:
+        rows = customers.publish(con, settings.mos_home)
+    console.print(
+        "marts.dim_customers does not exist: run `mos run` first" if rows is None else f"{rows} customers published"
+    )

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import threading
 
+import duckdb
 import pytest
 
+from mos_pipelines.crm import customers
 from mos_pipelines.settings import Settings
 from tests.crm_servers import COMPANIES, ApiServer, seed_warehouse, set_tokens
 
@@ -18,6 +20,11 @@ def api(tmp_path_factory):
     home = tmp_path_factory.mktemp("crm-api")
     settings = Settings(mos_home=home)
     seed_warehouse(settings.warehouse_path, PEOPLE)
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    try:
+        assert customers.publish(con, home) == PEOPLE  # what the build's crm/customers_serving_copy asset does
+    finally:
+        con.close()
     set_tokens()
     with ApiServer(settings) as server:
         yield server
@@ -221,3 +228,36 @@ def test_openapi_documents_the_routes_with_tags_and_examples(api):
     assert paths["/api/v1/customers"]["get"]["tags"] == ["customers"]
     assert paths["/api/v1/customers"]["post"]["summary"] == "Create a customer"
     assert spec["components"]["schemas"]["CustomerCreate"]["examples"]
+
+
+def test_reads_do_not_wait_for_a_process_writing_the_warehouse(api, tmp_path):
+    """Another process holds the warehouse (as a build does): reads come from the serving copy; without the copy a
+    read is a 503 with Retry-After, never a hang."""
+    import subprocess
+    import sys
+
+    warehouse = api.settings.warehouse_path
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, time; c = duckdb.connect({str(warehouse)!r}); print('held', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert api.call("GET", "/customers/cus_00005").status_code == 200
+        assert len(api.call("GET", "/customers?limit=20&company=Company%2005").json()["items"]) == 20
+        copy = api.settings.mos_home / "crm" / "dim_customers.parquet"
+        copy.rename(tmp_path / "aside.parquet")
+        try:
+            busy = api.call("GET", "/customers/cus_00005")
+            assert busy.status_code == 503 and busy.headers["Retry-After"] == "5"
+            assert str(warehouse) in busy.json()["detail"]
+        finally:
+            (tmp_path / "aside.parquet").rename(copy)
+    finally:
+        holder.kill()
+        holder.wait()

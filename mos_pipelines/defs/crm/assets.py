@@ -5,12 +5,31 @@ import dagster as dg
 import sqlalchemy as sa
 
 from mos_pipelines.configuration import load_activation
-from mos_pipelines.crm import store, webhooks
+from mos_pipelines.crm import customers, store, webhooks
 from mos_pipelines.defs.activation.gating import DELIVERY_TAG
 from mos_pipelines.defs.resources import MosHome
 from mos_pipelines.settings import WAREHOUSE_POOL, get_settings
 
 KEY = dg.AssetKey(["crm", "webhook_deliveries"])
+
+
+@dg.asset(
+    key=dg.AssetKey(["crm", "customers_serving_copy"]),
+    deps=[dg.AssetKey(["marts", "dim_customers"])],
+    group_name="crm",
+    kinds={"parquet"},
+    owners=["team:marketing-ops"],
+    pool=WAREHOUSE_POOL,
+    description="`marts.dim_customers` as `$MOS_HOME/crm/dim_customers.parquet` (replaced atomically): what the CRM "
+    "API reads, so its requests never open the warehouse a build is writing.",
+)
+def crm_customers_serving_copy(context: dg.AssetExecutionContext, mos: MosHome) -> dg.MaterializeResult:
+    with mos.connect() as con:
+        rows = customers.publish(con, mos.paths.mos_home)
+    if rows is None:
+        context.log.warning("marts.dim_customers does not exist: no serving copy published")
+        return dg.MaterializeResult(metadata={"skipped": "marts.dim_customers does not exist"})
+    return dg.MaterializeResult(metadata={"dagster/row_count": rows})
 
 
 @dg.asset(
