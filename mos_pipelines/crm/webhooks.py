@@ -18,9 +18,10 @@ Delivery (``deliver``; `mos crm deliver` and the Dagster asset ``crm_webhook_del
 each subscription is a destination ``crm_webhook__<subscription_id>`` of ``ops.activation_ledger`` whose record
 keys are event ids: a change is written pending once, marked in flight before its POST, then acknowledged or failed
 or dead-lettered with its attempts audited (``ops.activation_attempts``); retries, backoff and Retry-After are
-activation's (``channels.deliver_with_retries``, ``config/activation.yaml`` retry). A run killed mid-send leaves
-changes in flight; the next run sends them again with the same Idempotency-Key (the webhook channel cannot look a
-delivery up), so a receiver that deduplicates on it sees each change once.
+activation's (``channels.deliver_with_retries``, ``config/activation.yaml`` retry). Changes go in batches of
+``BATCH_SIZE`` (marked in flight in one commit, outcomes written in another). A run killed mid-send leaves its batch
+in flight; the next run sends it again with the same Idempotency-Keys (the webhook channel cannot look a delivery up),
+so a receiver that deduplicates on the key processes each change once.
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ from mos_pipelines.crm import store as st
 from mos_pipelines.warehouse import table_exists, transaction
 
 TOLERANCE_SECONDS = 300
+BATCH_SIZE = (
+    20  # changes marked in flight together (one commit before, one after): at most this many resent after a crash
+)
 DESTINATION_PREFIX = "crm_webhook__"
 SIGNATURE_HEADER, TIMESTAMP_HEADER, NONCE_HEADER = "X-MOS-Signature", "X-MOS-Timestamp", "X-MOS-Nonce"
 Log = Callable[[str], None]
@@ -270,6 +274,7 @@ def deliver(
     *,
     timeout_seconds: float = 10.0,
     rate_limit_per_second: float | None = None,
+    batch_size: int = BATCH_SIZE,
     sleep: Callable[[float], None] = time.sleep,
     log: Log | None = None,
 ) -> WebhookReport:
@@ -303,6 +308,7 @@ def deliver(
                     RateLimiter(rate_limit_per_second),
                     sleep,
                     log,
+                    batch_size,
                 )
             )
     finally:
@@ -321,6 +327,7 @@ def _deliver_one(
     limiter: RateLimiter,
     sleep: Callable[[float], None],
     log: Log,
+    batch_size: int,
 ) -> SubscriptionReport:
     sid = sub["subscription_id"]
     name = destination_of(sid)
@@ -425,13 +432,14 @@ def _deliver_one(
                     sa.select(st.events).where(st.events.c.event_id.in_([r["record_key"] for r in open_rows]))
                 )
             }
-        for row in sorted(open_rows, key=lambda r: by_id.get(r["record_key"], {}).get("seq", 0)):
-            _send(
+        ordered = sorted(open_rows, key=lambda r: by_id.get(r["record_key"], {}).get("seq", 0))
+        for first in range(0, len(ordered), batch_size):
+            _send_batch(
                 con,
                 name,
                 sub,
-                row,
-                by_id.get(row["record_key"]),
+                ordered[first : first + batch_size],
+                by_id,
                 retry,
                 run_id,
                 session,
@@ -448,12 +456,12 @@ def _deliver_one(
     return result
 
 
-def _send(
+def _send_batch(
     con: duckdb.DuckDBPyConnection,
     name: str,
     sub: dict[str, Any],
-    row: dict[str, Any],
-    event: dict[str, Any] | None,
+    rows: list[dict[str, Any]],
+    by_id: dict[str, dict[str, Any]],
     retry: RetrySettings,
     run_id: str,
     session: requests.Session,
@@ -462,25 +470,20 @@ def _send(
     sleep: Callable[[float], None],
     result: SubscriptionReport,
 ) -> None:
-    key = row["record_key"]
-    if event is None:  # the outbox row is gone (should not happen: the outbox is append-only)
+    """One batch: marked in flight (committed), each change POSTed with its retries, then the outcomes and the audit
+    written in one transaction. A run killed inside the batch leaves it in flight: resent with the same keys."""
+    missing = [r["record_key"] for r in rows if r["record_key"] not in by_id]
+    if missing:  # the outbox row is gone (it is append-only: should not happen)
         with transaction(con):
-            ledger.set_status(con, name, [key], "dead_letter", ledger.utcnow(), {key: "event not in the outbox"})
-        result.dead_letter += 1
+            ledger.set_status(
+                con, name, missing, "dead_letter", ledger.utcnow(), dict.fromkeys(missing, "event not in the outbox")
+            )
+        result.dead_letter += len(missing)
+    rows = [r for r in rows if r["record_key"] in by_id]
+    if not rows:
         return
     with transaction(con):
-        ledger.mark_in_flight(con, name, [key], run_id, ledger.utcnow())
-    change = ledger.Change(
-        key,
-        row["customer_id"],
-        "upsert",
-        {},
-        row["payload_hash"],
-        row["idempotency_key"],
-        row["change_seq"],
-        row["attempts"],
-    )
-    body = envelope(sub["subscription_id"], event, row["idempotency_key"])
+        ledger.mark_in_flight(con, name, [r["record_key"] for r in rows], run_id, ledger.utcnow())
     audit: list[dict[str, Any]] = []
 
     def log_attempt(
@@ -503,25 +506,46 @@ def _send(
             }
         )
 
-    outcome = deliver_with_retries(
-        change, lambda: _post(session, sub["url"], sub["secret"], body, timeout), retry, limiter, log_attempt, sleep
-    )
-    result.sent += 1
-    result.attempts += outcome.attempts
+    outcomes: dict[str, Any] = {}
+    for row in rows:
+        key = row["record_key"]
+        change = ledger.Change(
+            key,
+            row["customer_id"],
+            "upsert",
+            {},
+            row["payload_hash"],
+            row["idempotency_key"],
+            row["change_seq"],
+            row["attempts"],
+        )
+        body = envelope(sub["subscription_id"], by_id[key], row["idempotency_key"])
+        outcomes[key] = deliver_with_retries(
+            change,
+            lambda body=body: _post(session, sub["url"], sub["secret"], body, timeout),
+            retry,
+            limiter,
+            log_attempt,
+            sleep,
+        )
+    extra = {k: o.attempts - 1 for k, o in outcomes.items()}  # mark_in_flight counted one attempt each
+    by_status: dict[str, list[str]] = {}
+    for key, outcome in outcomes.items():
+        by_status.setdefault(outcome.status, []).append(key)
     now = ledger.utcnow()
     with transaction(con):
-        # mark_in_flight counted one attempt; the others of this run are added
-        extra = {key: outcome.attempts - 1}
-        if outcome.status == "acknowledged":
-            ledger.acknowledge(con, name, [key], now, extra)
-            result.acknowledged += 1
-        else:
-            ledger.set_status(con, name, [key], outcome.status, now, {key: outcome.error}, extra)
-            if outcome.status == "dead_letter":
-                result.dead_letter += 1
-            else:
-                result.failed += 1
+        acked = by_status.pop("acknowledged", [])
+        ledger.acknowledge(con, name, acked, now, {k: extra[k] for k in acked})
+        for status, keys in by_status.items():
+            ledger.set_status(
+                con, name, keys, status, now, {k: outcomes[k].error for k in keys}, {k: extra[k] for k in keys}
+            )
         ledger.record_attempts(con, audit)
+    result.sent += len(outcomes)
+    result.attempts += sum(o.attempts for o in outcomes.values())
+    result.acknowledged += len(acked)
+    result.dead_letter += len(by_status.get("dead_letter", []))
+    result.failed += len(by_status.get("failed", []))
 
 
 def _mirror(con: duckdb.DuckDBPyConnection, db: st.Store, subscription_id: str, name: str) -> None:
