@@ -145,8 +145,10 @@ def _columns(con: duckdb.DuckDBPyConnection) -> list[str]:
     return [r[0] for r in rows]
 
 
-def _select(con: duckdb.DuckDBPyConnection, where: str, params: list[Any], limit: int | None) -> list[dict[str, Any]]:
-    present = set(_columns(con))
+def _select(
+    con: duckdb.DuckDBPyConnection, where: str, params: list[Any], limit: int | None, present: set[str] | None = None
+) -> list[dict[str, Any]]:
+    present = set(_columns(con)) if present is None else present
     if "customer_id" not in present:
         return []
     cols = ", ".join(f'"{f}"' if f in present else f'null as "{f}"' for f in FIELDS)
@@ -158,15 +160,26 @@ def _select(con: duckdb.DuckDBPyConnection, where: str, params: list[Any], limit
     return [{n: _json_value(v) for n, v in zip(names, row)} for row in cursor.fetchall()]
 
 
+def _rows_by_id(con: duckdb.DuckDBPyConnection, ids: list[str], present: set[str]) -> dict[str, dict[str, Any]]:
+    if not ids:
+        return {}
+    con.register("_crm_wanted_ids", _ids_frame(ids))
+    try:
+        rows = _select(con, "customer_id in (select customer_id from _crm_wanted_ids)", [], None, present)
+    finally:
+        con.unregister("_crm_wanted_ids")
+    return {r["customer_id"]: r for r in rows}
+
+
 def warehouse_rows(source: WarehouseSource, ids: list[str]) -> dict[str, dict[str, Any]]:
     """The warehouse's golden records of ``ids`` (missing ids are absent)."""
     if not ids:
         return {}
     with source.connect() as con:
-        if con is None or not _has_table(con):
+        present = set(_columns(con)) if con is not None else set()
+        if con is None or "customer_id" not in present:
             return {}
-        rows = _select(con, "customer_id in (select unnest(?))", [ids], None)
-    return {r["customer_id"]: r for r in rows}
+        return _rows_by_id(con, ids, present)
 
 
 def merge(base: dict[str, Any] | None, record: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -230,29 +243,22 @@ def list_page(
     conn: Connection, warehouse: WarehouseSource, filters: dict[str, Any], after: str | None, limit: int
 ) -> tuple[list[dict[str, Any]], bool]:
     """One page of customers with ``customer_id > after`` matching ``filters`` (exact match), and whether more
-    follow."""
+    follow. The warehouse's next ``limit + 1`` rows without the ids the store holds come first; the store's records
+    matter only up to the last of those ids (a record beyond it sorts after a full page), so a page merges the few
+    edits in its own id range, not all of them."""
     after = after or ""
-    records = {
-        r.customer_id: r._mapping
+    store_ids = [
+        r[0]
         for r in conn.execute(
-            sa.select(store.customers)
+            sa.select(store.customers.c.customer_id)
             .where(store.customers.c.customer_id > after)
             .order_by(store.customers.c.customer_id)
         )
-    }
-    # The store's records merged with their warehouse base (edits and erasures hide the warehouse's version).
-    overridden = [cid for cid, r in records.items() if r["source"] == "warehouse"]
-    bases = warehouse_rows(warehouse, overridden)
-    from_store = []
-    for cid, record in records.items():
-        merged = merge(bases.get(cid), record)
-        if merged is not None and all(merged.get(k) == v for k, v in filters.items()):
-            from_store.append(merged)
-    # The warehouse's page without the ids the store holds (merged above).
+    ]
     from_warehouse: list[dict[str, Any]] = []
     with warehouse.connect() as con:
-        if con is not None and _has_table(con):
-            present = set(_columns(con))
+        present = set(_columns(con)) if con is not None else set()
+        if con is not None and "customer_id" in present:
             where = ["customer_id > ?"]
             params: list[Any] = [after]
             for key, value in filters.items():
@@ -261,12 +267,26 @@ def list_page(
                 else:
                     where.append(f'"{key}" = ?')
                     params.append(value)
-            if records:
-                con.register("_crm_store_ids", _ids_frame(list(records)))
+            if store_ids:
+                con.register("_crm_store_ids", _ids_frame(store_ids))
                 where.append("customer_id not in (select customer_id from _crm_store_ids)")
-            from_warehouse = [merge(r, None) for r in _select(con, " and ".join(where), params, limit + 1)]  # type: ignore[misc]
-    rows = sorted(from_store + from_warehouse, key=lambda r: r["customer_id"])
-    return rows[:limit], len(rows) > limit
+            rows = _select(con, " and ".join(where), params, limit + 1, present)
+            from_warehouse = [m for m in (merge(r, None) for r in rows) if m is not None]
+        bound = from_warehouse[-1]["customer_id"] if len(from_warehouse) > limit else None
+        query = sa.select(store.customers).where(store.customers.c.customer_id > after)
+        if bound is not None:
+            query = query.where(store.customers.c.customer_id <= bound)
+        records = {r.customer_id: r._mapping for r in conn.execute(query.order_by(store.customers.c.customer_id))}
+        # The store's records merged with their warehouse base (edits and erasures hide the warehouse's version).
+        overridden = [cid for cid, r in records.items() if r["source"] == "warehouse"]
+        bases = _rows_by_id(con, overridden, present) if con is not None and "customer_id" in present else {}
+    from_store = []
+    for cid, record in records.items():
+        merged = merge(bases.get(cid), record)
+        if merged is not None and all(merged.get(k) == v for k, v in filters.items()):
+            from_store.append(merged)
+    rows_ = sorted(from_store + from_warehouse, key=lambda r: r["customer_id"])
+    return rows_[:limit], len(rows_) > limit
 
 
 def _ids_frame(ids: list[str]) -> Any:

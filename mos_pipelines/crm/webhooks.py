@@ -26,6 +26,7 @@ so a receiver that deduplicates on the key processes each change once.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -522,7 +523,7 @@ def _send_batch(
         body = envelope(sub["subscription_id"], by_id[key], row["idempotency_key"])
         outcomes[key] = deliver_with_retries(
             change,
-            lambda body=body: _post(session, sub["url"], sub["secret"], body, timeout),
+            functools.partial(_post, session, sub["url"], sub["secret"], body, timeout),
             retry,
             limiter,
             log_attempt,
