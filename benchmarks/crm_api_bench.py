@@ -25,7 +25,7 @@ import duckdb  # noqa: E402
 from mos_pipelines.configuration.activation import RetrySettings  # noqa: E402
 from mos_pipelines.crm import customers, store, webhooks  # noqa: E402
 from mos_pipelines.settings import Settings  # noqa: E402
-from tests.crm_servers import ApiServer, Receiver, seed_warehouse, set_tokens  # noqa: E402
+from tests.crm_servers import ApiServer, Receiver, seed_warehouse, tokens  # noqa: E402
 
 
 def ms(values: list[float]) -> dict[str, float]:
@@ -53,14 +53,13 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="crm-bench-"))
     settings = Settings(mos_home=home)
     seed_warehouse(settings.warehouse_path, args.people)
-    set_tokens()
     figures: dict[str, object] = {"people": args.people, "edits": args.edits, "events": args.events}
     if not args.no_copy:  # what the build's crm/customers_serving_copy asset does
         con = duckdb.connect(str(settings.warehouse_path), read_only=True)
         customers.publish(con, home)
         con.close()
     figures["serving_copy"] = not args.no_copy
-    with ApiServer(settings) as api:
+    with tokens(), ApiServer(settings) as api:
         patch_times = []
         for i in range(args.edits):
             cid = f"cus_{(i * 97) % args.people:05d}"

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +23,20 @@ TOKENS = {"analyst": "analyst-token-1", "performance_marketer": "marketer-token-
 COMPANIES = [f"Company {i:02d}" for i in range(50)]
 
 
-def set_tokens() -> None:
-    for user, token in TOKENS.items():
-        os.environ[f"MOS_TOKEN_{user.upper()}"] = token
+@contextmanager
+def tokens() -> Iterator[None]:
+    """The users' token variables set while the block runs (restored after, so other modules see their own)."""
+    names = {f"MOS_TOKEN_{user.upper()}": token for user, token in TOKENS.items()}
+    before = {name: os.environ.get(name) for name in names}
+    os.environ.update(names)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def auth(user: str = "analyst", **headers: str) -> dict[str, str]:

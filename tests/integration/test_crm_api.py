@@ -10,7 +10,7 @@ import pytest
 
 from mos_pipelines.crm import customers
 from mos_pipelines.settings import Settings
-from tests.crm_servers import COMPANIES, ApiServer, seed_warehouse, set_tokens
+from tests.crm_servers import COMPANIES, ApiServer, seed_warehouse, tokens
 
 PEOPLE = 10_000
 
@@ -25,8 +25,7 @@ def api(tmp_path_factory):
         assert customers.publish(con, home) == PEOPLE  # what the build's crm/customers_serving_copy asset does
     finally:
         con.close()
-    set_tokens()
-    with ApiServer(settings) as server:
+    with tokens(), ApiServer(settings) as server:
         yield server
 
 

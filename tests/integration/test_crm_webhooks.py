@@ -18,7 +18,7 @@ import pytest
 from mos_pipelines.configuration.activation import RetrySettings
 from mos_pipelines.crm import store, webhooks
 from mos_pipelines.settings import PROJECT_ROOT, Settings
-from tests.crm_servers import ApiServer, Receiver, seed_warehouse, set_tokens
+from tests.crm_servers import ApiServer, Receiver, seed_warehouse, tokens
 
 RETRY = RetrySettings(
     max_attempts=4, backoff_base_seconds=0.05, backoff_max_seconds=0.2, jitter=0.5, max_retry_after_seconds=5
@@ -29,13 +29,12 @@ RETRY = RetrySettings(
 def home(tmp_path_factory):
     settings = Settings(mos_home=tmp_path_factory.mktemp("crm-hooks"))
     seed_warehouse(settings.warehouse_path, 30)
-    set_tokens()
     return settings
 
 
 @pytest.fixture(scope="module")
 def api(home):
-    with ApiServer(home) as server:
+    with tokens(), ApiServer(home) as server:
         yield server
 
 
