@@ -144,6 +144,14 @@ def _cas(conn: Connection, table: sa.Table, key_column: str, key: str, version: 
     return result.rowcount == 1
 
 
+def _settable(table: sa.Table, changes: dict[str, Any]) -> dict[str, Any]:
+    """The PATCH's changes, or a 422 naming a field sent as null that cannot be empty."""
+    for name, value in changes.items():
+        if value is None and name in table.c and not table.c[name].nullable:
+            raise _problem(422, ["body", name], f"{name} cannot be null (leave it out to keep it)", "null_not_allowed")
+    return changes
+
+
 def _lost_race(current: str) -> HTTPException:
     return _problem(
         412,
@@ -527,7 +535,7 @@ def router(settings: Settings | None = None) -> APIRouter:
             principal: Principal = Depends(writer),
             if_match: str | None = Header(None),
         ) -> dict[str, Any]:
-            changes = body.model_dump(mode="json", exclude_unset=True)  # type: ignore[attr-defined]
+            changes = _settable(table, body.model_dump(mode="json", exclude_unset=True))  # type: ignore[attr-defined]
             with db.write() as conn:
                 before = _row(conn, item_id)
                 current = cust.etag(before)
@@ -704,7 +712,7 @@ def router(settings: Settings | None = None) -> APIRouter:
         principal: Principal = Depends(writer),
         if_match: str | None = Header(None),
     ) -> dict[str, Any]:
-        changes = body.model_dump(mode="json", exclude_unset=True)
+        changes = _settable(subs, body.model_dump(mode="json", exclude_unset=True))
         with db.write() as conn:
             before = _subscription(conn, subscription_id)
             current = cust.etag(before)

@@ -213,6 +213,10 @@ def test_attributes_notes_relationships_round_trip(api):
         "POST", "/customers/cus_00100/relationships", json={"to_customer_id": "cus_nobody", "type": "colleague"}
     )
     assert nobody.status_code == 422 and loc(nobody) == [["body", "to_customer_id"]]
+    null_type = api.call(
+        "PATCH", f"/relationships/{rel.json()['relationship_id']}", json={"type": None}, If_Match=rel.headers["ETag"]
+    )
+    assert null_type.status_code == 422 and loc(null_type) == [["body", "type"]]
     gone = api.call("DELETE", f"/relationships/{rel.json()['relationship_id']}", If_Match=rel.headers["ETag"])
     assert gone.status_code == 204
     assert api.call("GET", "/customers/cus_00101/relationships").json() == []
