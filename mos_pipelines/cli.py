@@ -2141,5 +2141,9 @@ def dev(
     os.execv(dagster, [dagster, "dev", "-w", str(workspace), "-h", host, "-p", str(port)])
 
 
+from mos_pipelines.crm.cli import crm_app  # noqa: E402 (the CRM's commands live in their own module)
+
+app.add_typer(crm_app, name="crm")
+
 if __name__ == "__main__":
     app()
