@@ -2141,5 +2141,9 @@ def dev(
     os.execv(dagster, [dagster, "dev", "-w", str(workspace), "-h", host, "-p", str(port)])
 
 
+from mos_pipelines.web.cli import serve  # noqa: E402 (the web app's command lives with it)
+
+app.command("serve")(serve)
+
 if __name__ == "__main__":
     app()
