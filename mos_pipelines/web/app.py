@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import importlib
 import os
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -73,10 +76,17 @@ def create_app(settings: Settings | None = None, web: WebSettings | None = None)
     )
     templates.env.globals["svg"] = lambda text: Markup(text) if text else ""
     templates.env.filters["num"] = _num
-    app = FastAPI(title="MOS Pipelines", docs_url=None, redoc_url=None, openapi_url=None)
+    path = settings.warehouse_path
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # the hub's charts (matplotlib: seconds cold) are drawn in the background as the app starts
+        threading.Thread(target=_warm_charts, args=(path,), daemon=True, name="mos-web-charts").start()
+        yield
+
+    app = FastAPI(title="MOS Pipelines", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.settings, app.state.web, app.state.sessions = settings, web, sessions
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
-    path = settings.warehouse_path
 
     def who(request: Request) -> Principal:
         token = bearer(request.headers.get("authorization"))
@@ -353,6 +363,17 @@ def create_app(settings: Settings | None = None, web: WebSettings | None = None)
     if crm is not None:
         app.include_router(crm.router(settings), prefix="/api/v1")
     return app
+
+
+def _warm_charts(path: Path, limit: int = 20) -> None:
+    """Draw the latest run's charts into the cache; a busy or missing warehouse is left to the first page view."""
+    try:
+        with data.connection(path, wait_seconds=0.0) as con:
+            frame = data.latest_insights(con)
+        for _, row in frame.head(limit).iterrows():
+            charts.insight_svg(row)
+    except Exception:  # noqa: BLE001 (a warm-up: the page itself reports any problem)
+        return
 
 
 def _optional(module: str) -> Any:
