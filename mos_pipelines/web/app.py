@@ -341,9 +341,10 @@ def create_app(settings: Settings | None = None, web: WebSettings | None = None)
             return page(request, "ask.html", principal, 501, installed=False, answer=None, thread=[])
         if not question.strip():
             raise Invalid("Type a question (e.g. “signups by channel last week”).")
-        answer = assistant(
-            question.strip(), principal=principal, thread_id=thread_id or None, settings=settings, use_llm=False
-        )
+        with data.exclusive():
+            answer = assistant(
+                question.strip(), principal=principal, thread_id=thread_id or None, settings=settings, use_llm=False
+            )
         rows = data.mask_table(list(answer.columns), [list(r) for r in answer.rows], principal)
         result = answer.to_dict() | {"rows": rows}
         if _wants_json(request):

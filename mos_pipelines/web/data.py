@@ -70,6 +70,14 @@ def connection(path: Path, read_only: bool = True, wait_seconds: float = 2.0) ->
             con.close()
 
 
+@contextmanager
+def exclusive() -> Iterator[None]:
+    """The app's warehouse turn, for a part that opens connections of its own (the assistant reads read-only, then
+    writes its log: it must not meet one of the app's connections of the other kind)."""
+    with _LOCK:
+        yield
+
+
 def write_with_retry(path: Path, wait_seconds: float, action) -> Any:  # noqa: ANN001 (a callable of a connection)
     """Run ``action(con)`` on a read-write connection; a lock met while writing is retried until the deadline."""
     deadline = time.monotonic() + wait_seconds
@@ -127,7 +135,7 @@ def mask_table(columns: list[str], rows: list[list[Any]], principal: Principal) 
 # -- Dagster links -------------------------------------------------------------------------------------------------
 
 _TABLE = re.compile(
-    r"\b(marts|intermediate|staging|ml|policy|experiments|insights|activation|blueprints|ops)\.\"?([a-z_][a-z0-9_]*)",
+    r"\b(marts|intermediate|staging|ml|policy|experiments|insights|activation|blueprints|ops)\"?\.\"?([a-z_][a-z0-9_]*)",
     re.IGNORECASE,
 )
 

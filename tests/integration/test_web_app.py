@@ -284,7 +284,7 @@ def test_browser_ask_a_question_and_a_follow_up(browser, server: str):
 
     sign_in(browser, server, "performance_marketer")
     browser.get(server + "/ask")
-    browser.find_element(By.ID, "question").send_keys("signups by channel last week")
+    browser.find_element(By.ID, "question").send_keys("revenue by channel")
     browser.find_element(By.ID, "ask").click()
     answer = browser.find_element(By.ID, "answer")
     assert answer.get_attribute("data-kind") == "metric", answer.text
@@ -294,4 +294,4 @@ def test_browser_ask_a_question_and_a_follow_up(browser, server: str):
     browser.find_element(By.ID, "question").send_keys("only paid social")
     browser.find_element(By.ID, "ask").click()
     assert "paid_social" in browser.find_element(By.ID, "answer-sql").text
-    assert "signups by channel last week" in browser.page_source  # the thread is kept
+    assert "“revenue by channel” → “only paid social”" in browser.find_element(By.TAG_NAME, "main").text

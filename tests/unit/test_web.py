@@ -225,6 +225,16 @@ def test_evidence_rows_mask_pii_for_roles_without_see_pii(client: TestClient):
     assert data.pii_kind("phone_e164") == "phone" and data.pii_kind("first_name") == "name"
 
 
+def test_the_tables_a_query_reads_are_its_dagster_assets():
+    sql = 'select * from "marts"."fct_channel_performance" m join ml.lookalike_scores s using (x) join marts.dim_x'
+    assert data.asset_keys_in_sql(sql) == [
+        ["marts", "fct_channel_performance"],
+        ["ml", "lookalike_scores"],
+        ["marts", "dim_x"],
+    ]
+    assert data.asset_keys_in_sql("select 1") == [] and data.asset_keys_in_sql(None) == []
+
+
 def test_a_warehouse_held_by_a_run_gives_a_busy_page_not_a_500(client: TestClient, home: Settings):
     holder = subprocess.Popen(
         [
