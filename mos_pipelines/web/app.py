@@ -123,7 +123,11 @@ def create_app(settings: Settings | None = None, web: WebSettings | None = None)
         if exc.status == 401:  # the sign-in form, coming back here afterwards
             nxt = request.url.path if request.method == "GET" else "/"
             return page(request, "login.html", None, 401, next=_safe_next(nxt), error=exc.message)
-        return page(request, "error.html", None, exc.status, title="Not allowed", message=exc.message)
+        try:  # signed in but not allowed: keep the navigation
+            me: Principal | None = who(request)
+        except AccessDenied:
+            me = None
+        return page(request, "error.html", me, exc.status, title="Not allowed", message=exc.message)
 
     @app.exception_handler(data.Busy)
     async def busy(request: Request, exc: data.Busy) -> Response:
