@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, unquote
 
 from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -32,6 +32,7 @@ from mos_pipelines.settings import Settings, get_settings
 from mos_pipelines.web import auth, charts, data
 
 HERE = Path(__file__).parent
+FLASH = "mos_flash"
 VERDICTS = {"useful": "Useful", "not_useful": "Not useful", "mark_as_completed": "Done"}
 
 
@@ -100,10 +101,13 @@ def create_app(settings: Settings | None = None, web: WebSettings | None = None)
             request=request,
             me=principal,
             csrf=sessions.csrf(cookie) if cookie else "",
-            msg=request.query_params.get("msg"),
+            msg=unquote(request.cookies.get(FLASH, "")) or None,
             dagster_url=web.dagster_url,
         )
-        return templates.TemplateResponse(request, name, context, status_code=http_status)
+        response = templates.TemplateResponse(request, name, context, status_code=http_status)
+        if FLASH in request.cookies:  # shown once
+            response.delete_cookie(FLASH)
+        return response
 
     def check_form(request: Request, csrf: str | None) -> None:
         """Forms of a cookie session must carry its CSRF token (a Bearer client is not a browser session)."""
@@ -113,8 +117,10 @@ def create_app(settings: Settings | None = None, web: WebSettings | None = None)
             raise AccessDenied(403, "The form's CSRF token is missing or stale: reload the page and try again.")
 
     def back(url: str, msg: str) -> RedirectResponse:
-        sep = "&" if "?" in url else "?"
-        return RedirectResponse(f"{url}{sep}{urlencode({'msg': msg})}", status_code=303)
+        """Post/redirect/get; the outcome rides in a one-view cookie (not the URL: no page shows a crafted text)."""
+        response = RedirectResponse(url, status_code=303)
+        response.set_cookie(FLASH, quote(msg), max_age=60, httponly=True, samesite="strict")
+        return response
 
     @app.exception_handler(AccessDenied)
     async def denied(request: Request, exc: AccessDenied) -> Response:

@@ -161,6 +161,8 @@ def test_not_useful_feedback_changes_the_next_ranking_through_the_notify_ranking
     (notification_id,) = re.findall(r'id="notification-([0-9a-f]+)" data-insight="ins_a"', page)
     after = client.post(f"/notifications/{notification_id}/feedback", data={"verdict": "not_useful", "csrf": csrf})
     assert after.status_code == 200 and "Recorded “Not useful”" in after.text
+    assert "Recorded" not in client.get("/notifications").text  # the outcome is shown once
+    assert "crafted" not in client.get("/notifications?msg=crafted").text  # and never read from the URL
     assert re.findall(r'<tr data-insight="(ins_\w)"><td class="n rank">(\d+)</td>', after.text) == [
         ("ins_b", "1"),
         ("ins_a", "2"),
