@@ -53,9 +53,12 @@ def _restore_default_signals() -> None:
 
 @pytest.fixture(scope="module")
 def home(world: World, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """A copy of the world's warehouse (the module writes to it), with one email copy held for approval."""
+    """A copy of the shared world's warehouse (the module writes feedback and an approval; `world` stays
+    read-only, and the app needs nothing else of its MOS_HOME), with one email copy held for approval."""
     settings = Settings(mos_home=tmp_path_factory.mktemp("web_home"))
-    shutil.copy2(world.settings.warehouse_path, settings.warehouse_path)
+    for source in (world.settings.warehouse_path, world.settings.warehouse_path.with_suffix(".duckdb.wal")):
+        if source.exists():  # the warehouse file (and a write-ahead log, if one was left)
+            shutil.copy2(source, settings.mos_home / source.name)
     with duckdb.connect(str(settings.warehouse_path)) as con:
         template = CopyTemplate(subject="Save 20% this week", body="20% off your first month")
         brief = content.CopyBrief("nurture", "B", "discount", "nurture_discount", template)
