@@ -2145,5 +2145,9 @@ from mos_pipelines.crm.cli import crm_app  # noqa: E402 (the CRM's commands live
 
 app.add_typer(crm_app, name="crm")
 
+from mos_pipelines.web.cli import serve  # noqa: E402 (the web app's command lives with it)
+
+app.command("serve")(serve)
+
 if __name__ == "__main__":
     app()
