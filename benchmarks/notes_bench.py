@@ -6,7 +6,8 @@
 Notes come straight from the simulator's note writer (simulation/note_text.py, no world build), plus two small
 sets written by hand in phrasings the generator does not use, with the facts they state:
 benchmarks/notes_handwritten.jsonl (20 notes, the extractor was tuned on them) and
-benchmarks/notes_handwritten_holdout.jsonl (15 notes written after that tuning, never tuned on). Small sets: their
+benchmarks/notes_handwritten_holdout.jsonl (15 notes written after that tuning; session 5 tuned on them) and
+benchmarks/notes_handwritten_holdout2.jsonl (20 notes written in session 5 before any change, never tuned on). Small sets: their
 figures say how far the extractor carries beyond the generator's phrasings, not a precise rate. Appends a JSON line
 to benchmarks/results/notes.jsonl.
 """
@@ -32,6 +33,7 @@ from mos_pipelines.simulation.note_text import generate_notes  # noqa: E402
 HANDWRITTEN = {
     "handwritten_tuned": ROOT / "benchmarks" / "notes_handwritten.jsonl",
     "handwritten_holdout": ROOT / "benchmarks" / "notes_handwritten_holdout.jsonl",
+    "handwritten_holdout2": ROOT / "benchmarks" / "notes_handwritten_holdout2.jsonl",
 }
 START = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 
