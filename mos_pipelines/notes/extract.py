@@ -23,7 +23,7 @@ from typing import Any
 from rapidfuzz import fuzz
 
 EXTRACTOR = "rules"
-VERSION = "2026-12-06.4"
+VERSION = "2026-12-06.5"
 
 PRODUCTS: dict[str, tuple[str, ...]] = {
     "Audience Builder": ("audience builder", "aud. builder", "aud builder", "segments tool", "segmentation"),
@@ -64,16 +64,77 @@ ROLES = (
     ("engineering", r"\b(?:eng|engineering|engineer|cto|(?-i:IT)|technology)\b"),
 )
 PAINS: dict[str, tuple[str, ...]] = {
-    "data_silos": ("silos", "scattered across", "single view", "fragmented", "disconnected"),
-    "manual_work": ("manual", "by hand", "spreadsheets"),
-    "deliverability": ("deliverability", "spam", "inbox placement", "open rates", "bounce rate"),
-    "attribution": ("which channel", "ad spend returns", "roi", "roas", "what drives revenue"),
-    "cost": ("too expensive", "price went up", "paying way too much", "paying too much", "costs too much"),
+    "data_silos": (
+        "silos",
+        "siloed",
+        "scattered across",
+        "spread (?:over|across)",
+        "split (?:over|across|between)",
+        "single view",
+        "fragmented",
+        "disconnected",
+        "(?:don't|do not|doesn't) talk to each other",
+        r"(?:across|over|in|from) (?:\d+|two|three|four|five|six|several|many|multiple) (?:different )?(?:tools|systems|platforms)",
+    ),
+    "manual_work": (
+        "manual",
+        "manually",
+        "by hand",
+        "spreadsheets",
+        "copy(?:ing)? \\w+ between",
+        "csv (?:uploads|exports)",
+        "exports? csvs?",
+        "pulling lists",
+    ),
+    "deliverability": (
+        "deliverability",
+        "spam",
+        "junk",
+        "inbox placement",
+        "open rates",
+        "bounce rates?",
+        "bounces",
+    ),
+    "attribution": (
+        "which channel",
+        "ad spend returns",
+        "roi",
+        "roas",
+        "what drives revenue",
+        "(?:tie|tying|link|linking|connect) \\w+(?: \\w+)? back to revenue",
+        "what (?:paid|paid social|ads?|spend|marketing) \\w*\\s?returns",
+        "pain is attribution",
+    ),
+    "cost": (
+        "too expensive",
+        "price went up",
+        "paying way too much",
+        "paying too much",
+        "costs too much",
+        "pricing is killing",
+        "renewal (?:quote|price|cost)s?",
+        "push(?:ed|ing)? back on (?:price|cost)",
+        "(?:wants?|asking for) \\d+ ?% off",
+    ),
 }
 NEXT_STEPS: dict[str, tuple[str, ...]] = {
     "demo": ("demo",),
-    "proposal": ("proposal", "quote", "pricing"),
-    "call": ("follow-up call", "f/u call", "catch-up call", "call", "revisit", "check in"),
+    "proposal": ("proposal", "quote", "send pricing", "pricing for", "pricing on", "pricing deck"),
+    "call": (
+        "follow-up call",
+        "f/u call",
+        "catch-up call",
+        "call",
+        "revisit",
+        "check in",
+        "check back",
+        "circle back",
+        "touch base",
+        "ping",
+        "workshop",
+        "meeting",
+        "sync",
+    ),
     "trial": ("trial", "poc", "pilot"),
     "security_review": ("security review", "security questionnaire", "infosec", "soc2", "soc 2", "dpa review"),
 }
@@ -94,6 +155,17 @@ SENTIMENT = {
         "slipped",
         "got cut",
         "concerned",
+        "lost to",
+        "lost (?:the deal|momentum|interest)",
+        "annoy(?:ed|ing)",
+        "tough (?:crowd|call|meeting)",
+        "not a good sign",
+        "disappoint(?:ed|ing)",
+        "stalled",
+        "went (?:dark|quiet)",
+        "gone (?:dark|quiet)",
+        "ghost(?:ed|ing)",
+        "overkill",
     ),
     "positive": (
         "very keen",
@@ -107,27 +179,54 @@ SENTIMENT = {
         "happy",
         "positive",
         "thrilled",
+        "went well",
+        "promising",
+        "warm(?:ed)? (?:lead|up|to us)",
+        "super positive",
+        "great (?:call|meeting|convo|energy|chat)",
     ),
 }
 NEGATION = re.compile(
     r"\b(?:no longer|not|n't|never|dropped|ruled out|off the table|said no to|rejected|moved away from|no|"
     r"moving (?:off|away from)|'s out|is out|parked|passed on|stay(?:ing)? (?:with|on)|current (?:tool|vendor|esp|"
-    r"platform|provider)|incumbent)(?!\w)",
+    r"platform|provider)|incumbent|decided against|went with|wants? out of|switch(?:ing)? (?:off|from)|"
+    r"migrat\w+ (?:off|from|away from)|runs? (?:\w+ )?(?:on|through)|currently (?:on|using|with)|renew(?:ing|s)? with)(?!\w)",
     re.I,
 )
 CONTRAST = re.compile(
     r"\b(?:but|while|whereas|however|now|and (?:are |is )?(?:looking|evaluating|considering))\b|;|\s-\s"
 )
+TAKEN_BACK = re.compile(  # "keen on Segment but they've parked that": a cue pointing back across the contrast
+    r"\b(?:parked|dropped|ruled out|passed on|rejected|killed)\s+(?:that|it|them|the idea)\b|"
+    r"\b(?:it|that|they)(?:'s| is| are|'re)\s+(?:out|off the table)\b",
+    re.I,
+)
 REAFFIRM = re.compile(r"\b(?:back on the table|reconsidering|back in the running|now considering)\b", re.I)
 OTHER_PERSON = re.compile(r"\b(?:also joined|also on the call|cc'd|cc|looped in)\b", re.I)
 
-BUDGET_CUE = re.compile(r"\b(?:budget|spend|set aside|afford|allocated|approved|can do|can stretch|ceiling)\b", re.I)
+BUDGET_CUE = re.compile(
+    r"\b(?:budget|spend|set aside|afford|allocated|approved|can do|can stretch|ceiling|signed off|earmarked|max|"
+    r"maximum|cap|capped|can go to|up to|under|envelope|funding|funded)\b",
+    re.I,
+)
 TIMELINE_CUE = re.compile(
-    r"\b(?:decide|decision|sign|sign-off|timeline|go-live|live|close|moved|launch|pick|choose|select|slipped)\b", re.I
+    r"\b(?:decide|decides|decided|decision|sign|sign-off|timeline|go-live|live|close|moved|launch|pick|choose|select|"
+    r"slipped|slips|pushed|commit|vendor)\b",
+    re.I,
 )
 STEP_CUE = re.compile(
-    r"\b(?:next step|ns|next|agreed|booked|scheduled|will|set up|wants?|due|kick ?off|kickoff|revisit|push)\b", re.I
+    r"\b(?:next step|ns|next|agreed|booked|scheduled|will|set up|wants?|due|kick ?off|kickoff|revisit|push|pushed|"
+    r"follow-?up|f/u|ping|check back|circle back|touch base|send|sending|sent over|asked for|requested|starts?|"
+    r"goes out|to start|planned|tentative|'ll|shall|need(?:s|ed)? (?:a|our|the)|moved to|again)\b",
+    re.I,
 )
+PAST_AFTER = re.compile(r"\W{0,3}(?:\w+\s)?(?:went|was|were|happened|is done|ran)\b", re.I)
+PAST_BEFORE = re.compile(r"\b(?:after|since|during|loved|liked|hated|from|in) (?:the|our|their|a)?\s?(?:\w+\s)?$", re.I)
+
+
+def _past(sentence: str, start: int, end: int) -> bool:
+    """Whether a step mention is a past event ("the demo went well", "loved the demo"), not a next step."""
+    return bool(PAST_AFTER.match(sentence, end) or PAST_BEFORE.search(sentence[max(0, start - 30) : start]))
 
 MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 MONTH_RE = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
@@ -170,7 +269,7 @@ CURRENCY_WORDS = {
 }
 _CUR = r"(?P<code>usd|eur|gbp|dollars|euros|pounds|sek|nok|dkk|chf|cad|aud|jpy|inr)"
 AMOUNT_NUMERIC = re.compile(
-    r"(?P<sign>[$€£])?\s?(?P<num>\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)\s?(?P<mult>k|m|mil|mn|million|grand|thousand)?\b"
+    r"(?:(?P<pre>usd|eur|gbp|sek|nok|dkk|chf|cad|aud|jpy|inr)\s?)?(?P<sign>[$€£])?\s?(?P<num>\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)\s?(?P<mult>k|m|mil|mn|million|grand|thousand)?\b"
     rf"(?:\s?{_CUR}\b)?",
     re.I,
 )
@@ -317,6 +416,8 @@ def _negated(sentence: str, start: int, end: int) -> bool:
     the sentence takes it back ("ruled out X, now it's back on the table")."""
     if REAFFIRM.search(sentence):
         return False
+    if TAKEN_BACK.search(sentence, end):
+        return True
     for cue in NEGATION.finditer(sentence):
         lo, hi = (cue.end(), start) if cue.end() <= start else (end, cue.start()) if cue.start() >= end else (0, 0)
         if hi >= lo and not CONTRAST.search(sentence, lo, hi):
@@ -324,7 +425,10 @@ def _negated(sentence: str, start: int, end: int) -> bool:
     return False
 
 
-REVISED = re.compile(r"\b(?:now|revised|updated|cut to|raised to|increased to|down to|up to)\b", re.I)
+REVISED = re.compile(
+    r"\b(?:now|revised|updated|cut to|raised to|increased to|down to|up to|can go to|max|instead|too high|too low)\b",
+    re.I,
+)
 
 
 def _amount(sentence: str) -> tuple[int, str | None, int, int] | None:
@@ -346,7 +450,7 @@ def _amounts(sentence: str) -> list[tuple[int, str | None, int, int]]:
         out.append((value, cur, m.start(), m.end()))
     for m in AMOUNT_NUMERIC.finditer(sentence):
         mult = (m["mult"] or "").lower()
-        if not (m["sign"] or mult or m["code"]):
+        if not (m["sign"] or mult or m["code"] or m["pre"]):
             continue
         number = float(m["num"].replace(",", ""))
         factor = (
@@ -357,7 +461,7 @@ def _amounts(sentence: str) -> list[tuple[int, str | None, int, int]]:
             continue
         if mult == "" and not m["sign"] and "," not in m["num"]:
             continue
-        cur = CURRENCY_WORDS.get((m["sign"] or m["code"] or "").lower())
+        cur = CURRENCY_WORDS.get((m["sign"] or m["code"] or m["pre"] or "").lower())
         if not any(s < m.end() and m.start() < e for _, _, s, e in out):
             out.append((value, cur, m.start(), m.end()))
     return sorted(out, key=lambda a: a[2])
@@ -386,10 +490,31 @@ TIMELINE_PATTERNS = (
     ("next_quarter", re.compile(r"\b(?:next|nxt) (?:quarter|qtr|q)\b", re.I)),
     ("quarter", re.compile(r"\bQ(?P<q>[1-4])(?:\s*(?:'(?P<yy>\d{2})|(?P<yyyy>20\d{2})))?\b", re.I)),
     ("after_summer", re.compile(r"\bafter (?:the )?summer\b", re.I)),
-    ("early_next_year", re.compile(r"\b(?:early next year|in the new year|start of next year)\b", re.I)),
+    (
+        "early_next_year",
+        re.compile(
+            r"\b(?:early next year|(?:in|after) the new year|start of next year|after (?:christmas|the holidays|new year))\b",
+            re.I,
+        ),
+    ),
     ("end_next_month", re.compile(r"\bend of (?:the )?next month\b", re.I)),
     ("end_of_year", re.compile(r"\b(?:end of (?:the )?year|EOY|year[- ]end)\b", re.I)),
-    ("in_months", re.compile(r"\bin (?P<n>\d+|two|three|four|five|six|seven|eight|nine|ten) months\b", re.I)),
+    (
+        "in_months",
+        re.compile(
+            r"\b(?:(?:in|within) (?:about |around |roughly |~)?(?P<n>\d+|two|three|four|five|six|seven|eight|nine|ten) "
+            r"months|(?P<n2>\d+)[- ]months?(?: timeline| decision)?)\b",
+            re.I,
+        ),
+    ),
+    (
+        "in_weeks",
+        re.compile(
+            r"\b(?:in|within) (?:about |around |roughly |~)?(?P<n>\d+|two|three|four|five|six|seven|eight|nine|ten) "
+            r"(?:weeks|wks)\b",
+            re.I,
+        ),
+    ),
     ("half", re.compile(r"\b(?:H(?P<h>[12])|(?P<which>first|second) half of the year)\b", re.I)),
     ("by_month", re.compile(rf"\b(?:by|before|in|end of) (?:the end of )?(?P<m>{MONTH_RE})(?=\W|$)", re.I)),
 )
@@ -408,7 +533,7 @@ def _timeline(sentence: str, day: datetime.date) -> tuple[tuple[datetime.date, d
             q = int(m["q"])
             year = int(m["yyyy"]) if m["yyyy"] else 2000 + int(m["yy"]) if m["yy"] else day.year + (q < q_now)
             span = _quarter(year, q)
-            if re.search(r"\b(?:by|before|until)\b(?: the end of)?\s*$", sentence[: m.start()], re.I):
+            if re.search(r"\b(?:by|before|until)\b(?: the)?(?: end of)?\s*$", sentence[: m.start()], re.I):
                 span = (day, span[1])  # "by Q3": from now to the quarter's end
         elif kind == "after_summer":
             y = day.year if day.month < 9 else day.year + 1
@@ -421,8 +546,10 @@ def _timeline(sentence: str, day: datetime.date) -> tuple[tuple[datetime.date, d
         elif kind == "end_of_year":
             span = (day, datetime.date(day.year, 12, 31))
         elif kind == "in_months":
-            n = _number(m["n"]) or 0
+            n = _number(m["n"] or m["n2"]) or 0
             span = (day, _add_months(day, n))
+        elif kind == "in_weeks":
+            span = (day, day + datetime.timedelta(weeks=_number(m["n"]) or 0))
         elif kind == "half":
             first = m["h"] == "1" or (m["which"] or "").lower() == "first"
             if first:
@@ -513,18 +640,26 @@ def _title_bounds(text: str, start: int, end: int) -> tuple[int, int]:
     return (left[-1] if left else max(0, start - 25)), (right.start() if right else min(len(text), end + 30))
 
 
+PLAIN = re.compile(r"[a-z0-9 '.-]+")
+
+
 def _pain(sentence: str) -> tuple[str, int, int, float] | None:
-    """The pain point a sentence names: an exact phrase first, else the closest phrase within a typo or two."""
-    for pain, phrases in PAINS.items():
-        for phrase in phrases:
-            m = re.search(rf"(?<!\w){re.escape(phrase)}(?!\w)", sentence, re.I)
-            if m:
-                return pain, m.start(), m.end(), 0.8
+    """The pain point a sentence names: the earliest phrase (a pattern), else the closest plain phrase within a typo
+    or two."""
+    exact = [
+        (m.start(), -(m.end() - m.start()), pain, m.end())
+        for pain, phrases in PAINS.items()
+        for phrase in phrases
+        if (m := re.search(rf"(?<!\w){phrase}(?!\w)", sentence, re.I))
+    ]
+    if exact:
+        start, _, pain, end = min(exact)
+        return pain, start, end, 0.8
     best: tuple[str, int, int, float] | None = None
     best_score = 0.0
     for pain, phrases in PAINS.items():
         for phrase in phrases:
-            if len(phrase) < 7:
+            if len(phrase) < 7 or not PLAIN.fullmatch(phrase):  # patterns are matched exactly only
                 continue
             found = fuzz.partial_ratio_alignment(phrase, sentence.lower(), score_cutoff=88)
             if found and found.score > best_score:
@@ -568,6 +703,10 @@ def extract(text: str, created_at: datetime.datetime | datetime.date) -> list[At
                 add("seniority", seniority, m.start(), m.end(), 0.85)
                 lo, hi = _title_bounds(own, m.start(), m.end())
                 roles = [(role, r) for role, rp in ROLES if (r := re.search(rp, own[lo:hi], re.I))]
+                tail = re.match(r",\s*([^,()]{2,30})", own[hi:]) if not roles else None
+                if tail:  # "Sr. Director, Demand Gen": the function after the comma
+                    lo, hi = hi + tail.start(1), hi + tail.end(1)
+                    roles = [(role, r) for role, rp in ROLES if (r := re.search(rp, own[lo:hi], re.I))]
                 if roles:  # the role word nearest the seniority word, within the title
                     role, r = min(roles, key=lambda x: abs(lo + x[1].start() - m.start()))
                     add("role", role, lo + r.start(), lo + r.end(), 0.8)
@@ -576,7 +715,9 @@ def extract(text: str, created_at: datetime.datetime | datetime.date) -> list[At
             add("pain_point", pain_hit[0], pain_hit[1], pain_hit[2], pain_hit[3])
         if STEP_CUE.search(c.text):
             for step, words in NEXT_STEPS.items():
-                hit = next((h for w in words if (h := _fuzzy_phrase(w, c.text))), None)
+                hit = next(
+                    (h for w in words if (h := _fuzzy_phrase(w, c.text)) and not _past(c.text, h[0], h[1])), None
+                )
                 if hit:
                     add("next_step", step, hit[0], hit[1], 0.8)
                     when = _step_date(c.text[hit[1] :], c.day)

@@ -243,3 +243,41 @@ def test_world_notes_and_their_truth(tmp_path: Path) -> None:
     assert len(rows) > 50
     scores = score(rows, notes)
     assert all(s.f1 >= 0.9 for s in scores.values()), {k: round(s.f1, 3) for k, s in scores.items()}
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "expected"),
+    [
+        ("Demo went well. Next step: a trial in October.", "next_step", {"trial"}),
+        ("They loved the demo.", "next_step", set()),
+        ("Ping again in Feb.", "next_step", {"call"}),
+        ("Klaviyo pricing is killing them.", "next_step", set()),
+        ("They've decided against Customer.io.", "competitor", set()),
+        ("He was keen on Segment but they've parked that.", "competitor", set()),
+        ("Everything runs on Iterable today.", "competitor", set()),
+        ("Lost to Iterable on price.", "competitor", {"Iterable"}),
+        ("CMO signed off on €250k for martech.", "budget_amount", {250000}),
+        ("Budget is set at AUD 150k.", "budget_currency", {"AUD"}),
+        ("Data is spread over Shopify, HubSpot and 3 spreadsheets.", "pain_point", {"data_silos"}),
+        ("Nobody can tie campaigns back to revenue.", "pain_point", {"attribution"}),
+        ("Half their newsletters end up in junk.", "pain_point", {"deliverability"}),
+        ("Chatted with Maria (Sr. Director, Demand Gen) at Helio.", "role", {"marketing"}),
+        ("Not a good sign: the champion left.", "sentiment", {"negative"}),
+        ("Demo went well.", "sentiment", {"positive"}),
+    ],
+)
+def test_phrasings_beyond_the_generator(text: str, name: str, expected: set) -> None:
+    assert predicted_values(extract(text, WED), name) == expected
+
+
+@pytest.mark.parametrize(
+    ("sentence", "start", "end"),
+    [
+        ("Decision by end of Q4.", "2026-06-10", "2026-12-31"),
+        ("Decision within 6 weeks.", "2026-06-10", "2026-07-22"),
+        ("Decision pushed to after Christmas.", "2027-01-01", "2027-03-31"),
+        ("6-month timeline for a decision.", "2026-06-10", "2026-12-10"),
+    ],
+)
+def test_more_relative_timelines(sentence: str, start: str, end: str) -> None:
+    assert predicted_values(extract(sentence, WED), "decision_timeline") == {(start, end)}
