@@ -295,6 +295,7 @@ class Attribute:
     negated: bool = False
     extractor: str = EXTRACTOR
     version: str = VERSION
+    prompt_version: str | None = None  # the LLM path's prompt; None for the rules
 
 
 @dataclass(frozen=True)
