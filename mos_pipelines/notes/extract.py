@@ -228,6 +228,7 @@ def _past(sentence: str, start: int, end: int) -> bool:
     """Whether a step mention is a past event ("the demo went well", "loved the demo"), not a next step."""
     return bool(PAST_AFTER.match(sentence, end) or PAST_BEFORE.search(sentence[max(0, start - 30) : start]))
 
+
 MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 MONTH_RE = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

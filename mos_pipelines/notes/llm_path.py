@@ -123,7 +123,9 @@ def _grounded(fact: Fact, quote: str, day: datetime.date) -> tuple[Any, str | No
         return amount, None
     if name == "budget_currency":
         signs = {w for w, code in rules.CURRENCY_WORDS.items() if code == value}
-        if not any(re.search(rf"(?<!\w){re.escape(s)}(?!\w)", quote, re.I) or (len(s) == 1 and s in quote) for s in signs):
+        if not any(
+            re.search(rf"(?<!\w){re.escape(s)}(?!\w)", quote, re.I) or (len(s) == 1 and s in quote) for s in signs
+        ):
             return None, f"the quote {quote!r} names no {value}"
         return value, None
     if name in ("next_step_date", "decision_timeline"):

@@ -281,3 +281,29 @@ def test_phrasings_beyond_the_generator(text: str, name: str, expected: set) -> 
 )
 def test_more_relative_timelines(sentence: str, start: str, end: str) -> None:
     assert predicted_values(extract(sentence, WED), "decision_timeline") == {(start, end)}
+
+
+def test_attribute_rows_carry_evidence_and_skip_unreadable_notes() -> None:
+    from mos_pipelines.notes.table import COLUMNS, attribute_rows
+
+    notes = [
+        {
+            "note_id": "n1",
+            "subject": "r1",
+            "author": "Dana",
+            "created_at": "2026-06-10T15:00:00Z",
+            "note_text": "Budget ~$150k. Decision by end of Q3. No longer looking at Braze.",
+        },
+        {"note_id": "n2", "subject": "r2", "author": "Dana", "created_at": "2026-06-10", "note_text": "   "},
+        {"note_id": "n3", "subject": "r3", "author": "Dana", "created_at": "not a date", "note_text": "Demo Friday."},
+    ]
+    rows = attribute_rows(notes)
+    f = rows.frame
+    assert list(f.columns) == list(COLUMNS) and set(f["note_id"]) == {"n1"}
+    assert rows.skipped == {"no text": 1, "no created_at": 1}
+    text = notes[0]["note_text"]
+    assert all(text[s:e] == ev for s, e, ev in zip(f["span_start"], f["span_end"], f["evidence"], strict=True))
+    by = f.set_index("attribute")
+    assert by.loc["budget_amount", "value_number"] == 150000 and by.loc["budget_currency", "value"] == "USD"
+    assert str(by.loc["decision_timeline", "value_end_date"]) == "2026-09-30"
+    assert by.loc["competitor", "is_negated"] and by.loc["competitor", "extractor"] == "rules"
