@@ -73,9 +73,7 @@ def test_a_grounded_answer_is_used_and_an_invented_value_rejected(tmp_path: Path
     assert all(a.extractor == "llm" and a.prompt_version for a in got.attributes)
     iterable = next(a for a in got.attributes if a.value == "Iterable")
     assert NOTE[iterable.start : iterable.end] == "evaluating Iterable"
-    task, outcome, cost, tokens = con.execute(
-        "select task, outcome, cost_usd, tokens_in from ops.llm_calls"
-    ).fetchone()
+    task, outcome, cost, tokens = con.execute("select task, outcome, cost_usd, tokens_in from ops.llm_calls").fetchone()
     assert (task, outcome) == ("note_extraction", "ok") and cost > 0 and tokens > 0
 
 
