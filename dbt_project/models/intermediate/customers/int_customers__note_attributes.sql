@@ -46,12 +46,12 @@ paired as (
         on
             single.customer_id = currency.customer_id
             and currency.attribute = 'budget_currency'
-            and currency.note_id = single.budget_note_id
+            and single.budget_note_id = currency.note_id
     left join current_values as step_date
         on
             single.customer_id = step_date.customer_id
             and step_date.attribute = 'next_step_date'
-            and step_date.note_id = single.next_step_note_id
+            and single.next_step_note_id = step_date.note_id
     group by single.customer_id
 
 ),

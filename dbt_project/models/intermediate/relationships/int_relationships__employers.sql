@@ -29,7 +29,7 @@ company_accounts as (
         account_key
     from firmographics
     where company is not null and account_key is not null
-    group by 1, 2
+    group by company_norm, account_key
     qualify row_number() over (partition by company_norm order by count(*) desc, account_key) = 1
 
 ),
