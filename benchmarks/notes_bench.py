@@ -9,7 +9,8 @@ benchmarks/notes_handwritten.jsonl (20 notes, the extractor was tuned on them) a
 benchmarks/notes_handwritten_holdout.jsonl (15 notes written after that tuning; session 5 tuned on them) and
 benchmarks/notes_handwritten_holdout2.jsonl (20 notes written in session 5 before any change; the rules written next
 had their phrasings in mind, so its figure after that is optimistic) and benchmarks/notes_handwritten_holdout3.jsonl
-(15 notes written after extractor 2026-12-06.5, scored once, never tuned on: the honest figure). Small sets: their
+(15 notes written after extractor 2026-12-06.5 and scored once before 2026-12-06.6 was tuned on its errors) and
+benchmarks/notes_handwritten_holdout4.jsonl (15 notes written before 2026-12-06.6, never tuned on). Small sets: their
 figures say how far the extractor carries beyond the generator's phrasings, not a precise rate. Appends a JSON line
 to benchmarks/results/notes.jsonl.
 """
@@ -37,6 +38,7 @@ HANDWRITTEN = {
     "handwritten_holdout": ROOT / "benchmarks" / "notes_handwritten_holdout.jsonl",
     "handwritten_holdout2": ROOT / "benchmarks" / "notes_handwritten_holdout2.jsonl",
     "handwritten_holdout3": ROOT / "benchmarks" / "notes_handwritten_holdout3.jsonl",
+    "handwritten_holdout4": ROOT / "benchmarks" / "notes_handwritten_holdout4.jsonl",
 }
 START = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 
