@@ -23,7 +23,7 @@ from typing import Any
 from rapidfuzz import fuzz
 
 EXTRACTOR = "rules"
-VERSION = "2026-12-06.5"
+VERSION = "2026-12-06.6"
 
 PRODUCTS: dict[str, tuple[str, ...]] = {
     "Audience Builder": ("audience builder", "aud. builder", "aud builder", "segments tool", "segmentation"),
@@ -104,6 +104,7 @@ PAINS: dict[str, tuple[str, ...]] = {
         "(?:tie|tying|link|linking|connect) \\w+(?: \\w+)? back to revenue",
         "what (?:paid|paid social|ads?|spend|marketing) \\w*\\s?returns",
         "pain is attribution",
+        "(?:can't|cannot|unable to|no way to) (?:reconcile|match|tie|connect) [^.;]{0,60}(?:revenue|sales|spend|roas)",
     ),
     "cost": (
         "too expensive",
@@ -118,8 +119,8 @@ PAINS: dict[str, tuple[str, ...]] = {
     ),
 }
 NEXT_STEPS: dict[str, tuple[str, ...]] = {
-    "demo": ("demo",),
-    "proposal": ("proposal", "quote", "send pricing", "pricing for", "pricing on", "pricing deck"),
+    "demo": ("demo", "walkthrough", "walk-through", "walk through"),
+    "proposal": ("proposal", "quote", "quotes", "send pricing", "pricing for", "pricing on", "pricing deck"),
     "call": (
         "follow-up call",
         "f/u call",
@@ -128,6 +129,7 @@ NEXT_STEPS: dict[str, tuple[str, ...]] = {
         "revisit",
         "check in",
         "check back",
+        "try again",
         "circle back",
         "touch base",
         "ping",
@@ -157,6 +159,10 @@ SENTIMENT = {
         "concerned",
         "lost to",
         "lost (?:the deal|momentum|interest)",
+        "(?:deal(?:'s| is)|it's) dead",
+        "no movement",
+        "meh",
+        "(?:renewal|churn|deal) risk",
         "annoy(?:ed|ing)",
         "tough (?:crowd|call|meeting)",
         "not a good sign",
@@ -183,13 +189,13 @@ SENTIMENT = {
         "promising",
         "warm(?:ed)? (?:lead|up|to us)",
         "super positive",
-        "great (?:call|meeting|convo|energy|chat)",
+        "(?:good|great|productive|solid) (?:call|meeting|convo|energy|chat|session|discussion)",
     ),
 }
 NEGATION = re.compile(
     r"\b(?:no longer|not|n't|never|dropped|ruled out|off the table|said no to|rejected|moved away from|no|"
     r"moving (?:off|away from)|'s out|is out|parked|passed on|stay(?:ing)? (?:with|on)|current (?:tool|vendor|esp|"
-    r"platform|provider)|incumbent|decided against|went with|wants? out of|switch(?:ing)? (?:off|from)|"
+    r"platform|provider)|stick(?:ing|s)? with|incumbent|decided against|went with|wants? out of|switch(?:ing)? (?:off|from)|"
     r"migrat\w+ (?:off|from|away from)|runs? (?:\w+ )?(?:on|through)|currently (?:on|using|with)|renew(?:ing|s)? with)(?!\w)",
     re.I,
 )
@@ -205,7 +211,7 @@ REAFFIRM = re.compile(r"\b(?:back on the table|reconsidering|back in the running
 OTHER_PERSON = re.compile(r"\b(?:also joined|also on the call|cc'd|cc|looped in)\b", re.I)
 
 BUDGET_CUE = re.compile(
-    r"\b(?:budget|spend|set aside|afford|allocated|approved|can do|can stretch|ceiling|signed off|earmarked|max|"
+    r"\b(?:year one|first year|per year|a year|annual|annually|budget|spend|set aside|afford|allocated|approved|can do|can stretch|ceiling|signed off|earmarked|max|"
     r"maximum|cap|capped|can go to|up to|under|envelope|funding|funded)\b",
     re.I,
 )
@@ -215,7 +221,8 @@ TIMELINE_CUE = re.compile(
     re.I,
 )
 STEP_CUE = re.compile(
-    r"\b(?:next step|ns|next|agreed|booked|scheduled|will|set up|wants?|due|kick ?off|kickoff|revisit|push|pushed|"
+    r"\b(?:next step|ns|next|agreed|booked|scheduled|will|set up|set for|wants?|due|kicks? ?off|kickoff|revisit|push|pushed|let's|"
+    r"(?:'d|would) like|try|"
     r"follow-?up|f/u|ping|check back|circle back|touch base|send|sending|sent over|asked for|requested|starts?|"
     r"goes out|to start|planned|tentative|'ll|shall|need(?:s|ed)? (?:a|our|the)|moved to|again)\b",
     re.I,
@@ -281,6 +288,11 @@ AMOUNT_WORDS = re.compile(
     rf"(?:\s(?:or so\s)?{_CUR}\b)?",
     re.I,
 )
+MONTH_WORD = (  # a month's name or abbreviation, never "marketing"
+    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|"
+    r"oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?(?!\w)"
+)
+PERIODS = ("next_quarter", "quarter", "after_summer", "early_next_year", "half", "end_of_year")
 _WEEKDAY_RE = r"(?P<wd>mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)[a-z]*"
 
 
@@ -518,13 +530,20 @@ TIMELINE_PATTERNS = (
         ),
     ),
     ("half", re.compile(r"\b(?:H(?P<h>[12])|(?P<which>first|second) half of the year)\b", re.I)),
-    ("by_month", re.compile(rf"\b(?:by|before|in|end of) (?:the end of )?(?P<m>{MONTH_RE})(?=\W|$)", re.I)),
+    ("in_month", re.compile(rf"\b(?:in|during) (?P<m>{MONTH_WORD})(?=\W|$)", re.I)),
+    ("by_month", re.compile(rf"\b(?:by|before|end of) (?:the end of )?(?P<m>{MONTH_RE})(?=\W|$)", re.I)),
 )
 
 
-def _timeline(sentence: str, day: datetime.date) -> tuple[tuple[datetime.date, datetime.date], int, int] | None:
+def _timeline(
+    sentence: str, day: datetime.date, cued: bool = True
+) -> tuple[tuple[datetime.date, datetime.date], int, int] | None:
+    """The decision timeline a sentence states; without a cue ("decide", "sign", ...) only a named period counts
+    ("Maybe Q4", "H2"), not a month or a number of months."""
     q_now = (day.month - 1) // 3 + 1
     for kind, pattern in TIMELINE_PATTERNS:
+        if not cued and kind not in PERIODS:
+            continue
         m = pattern.search(sentence)
         if not m:
             continue
@@ -563,7 +582,7 @@ def _timeline(sentence: str, day: datetime.date) -> tuple[tuple[datetime.date, d
         else:
             month = MONTHS.index(m["m"][:3].lower()) + 1
             y = day.year if month >= day.month else day.year + 1
-            span = (day, _month_end(y, month))
+            span = (datetime.date(y, month, 1) if kind == "in_month" else day, _month_end(y, month))
         return span, m.start(), m.end()
     return None
 
@@ -631,6 +650,12 @@ def _fuzzy_phrase(phrase: str, sentence: str) -> tuple[int, int] | None:
     return (found.dest_start, found.dest_end) if found else None
 
 
+_FUNCTION = r"(finance|procurement|marketing|sales|(?-i:IT)|engineering|data|growth|crm)"
+FUNCTION_FROM = re.compile(  # "Sarah from finance pinged:", "Tom on the marketing team said"
+    rf"^\W*[A-Z][a-z]+ (?:from (?:the |their )?{_FUNCTION}(?: team)?|(?:in|on) (?:the |their )?{_FUNCTION} team)"
+    r"(?=\s*[:,.;)!-]|\s+(?:pinged|said|says|wrote|asked|called|emailed|replied|confirmed|wants|is|was|thinks)\b)",
+    re.I,
+)
 TITLE_LEFT = re.compile(r"[,(:]|\s-\s|\bis the\b|\bas\b", re.I)
 TITLE_RIGHT = re.compile(r"\s(?:at|@|from|with)\s|[,)(;]|\s-\s", re.I)
 
@@ -692,11 +717,12 @@ def extract(text: str, created_at: datetime.datetime | datetime.date) -> list[At
                 add("budget_amount", value, s, e, 0.9)
                 if cur:
                     add("budget_currency", cur, s, e, 0.95)
-        if TIMELINE_CUE.search(c.text) or re.search(r"\btimeline\b", lower):
-            tl = _timeline(c.text, c.day)
-            if tl:
-                (start, end), s, e = tl
-                add("decision_timeline", {"start": start.isoformat(), "end": end.isoformat()}, s, e, 0.8)
+        tl = _timeline(c.text, c.day, bool(TIMELINE_CUE.search(c.text) or re.search(r"\btimeline\b", lower)))
+        if tl and not re.match(
+            r" ?(?:budget|spend|numbers|results|revenue|targets?|pipeline)\b", c.text[tl[2] :], re.I
+        ):
+            (start, end), s, e = tl  # "Q3 budget" is no timeline
+            add("decision_timeline", {"start": start.isoformat(), "end": end.isoformat()}, s, e, 0.8)
         other = OTHER_PERSON.search(c.text)  # titles after "also joined", "cc'd" belong to someone else
         own = c.text[: other.start()] if other else c.text
         titles = [(m, seniority) for seniority, pattern in SENIORITY if (m := re.search(pattern, own, re.I))]
@@ -709,23 +735,35 @@ def extract(text: str, created_at: datetime.datetime | datetime.date) -> list[At
                 if tail:  # "Sr. Director, Demand Gen": the function after the comma
                     lo, hi = hi + tail.start(1), hi + tail.end(1)
                     roles = [(role, r) for role, rp in ROLES if (r := re.search(rp, own[lo:hi], re.I))]
+                if len(roles) > 1:  # "Marketing Ops Analyst": the function word, not the level word "analyst"
+                    roles = [
+                        (role, r) for role, r in roles if not (lo + r.start() < m.end() and m.start() < lo + r.end())
+                    ] or roles
                 if roles:  # the role word nearest the seniority word, within the title
                     role, r = min(roles, key=lambda x: abs(lo + x[1].start() - m.start()))
                     add("role", role, lo + r.start(), lo + r.end(), 0.8)
+        if not titles and c.segment == 0:  # "Sarah from finance pinged": a function without a title
+            team = FUNCTION_FROM.search(own)
+            if team:
+                word = next(w for w in team.groups() if w)
+                role = next(r for r, rp in ROLES if re.search(rp, word, re.I))
+                start = team.start(1) if team.group(1) else team.start(2)
+                add("role", role, start, start + len(word), 0.6)
         pain_hit = _pain(c.text)
         if pain_hit:
             add("pain_point", pain_hit[0], pain_hit[1], pain_hit[2], pain_hit[3])
-        if STEP_CUE.search(c.text):
-            for step, words in NEXT_STEPS.items():
-                hit = next(
-                    (h for w in words if (h := _fuzzy_phrase(w, c.text)) and not _past(c.text, h[0], h[1])), None
-                )
-                if hit:
-                    add("next_step", step, hit[0], hit[1], 0.8)
-                    when = _step_date(c.text[hit[1] :], c.day)
-                    if when:
-                        add("next_step_date", when[0].isoformat(), hit[1] + when[1], hit[1] + when[2], 0.8)
-                    break
+        cued = bool(STEP_CUE.search(c.text))
+        hits = []  # (start, end, step) of every step a clause names, not as a past event
+        for step, words in NEXT_STEPS.items():
+            hit = next((h for w in words if (h := _fuzzy_phrase(w, c.text)) and not _past(c.text, h[0], h[1])), None)
+            if hit:
+                hits.append((hit[0], hit[1], step))
+        for start, end, step in sorted(hits)[:1]:  # the first one named
+            when = _step_date(c.text[end:], c.day)
+            if cued or when:  # a cue ("next", "booked", "will") or a date after it ("trial from Aug 3") makes it a plan
+                add("next_step", step, start, end, 0.8 if cued else 0.7)
+                if when:
+                    add("next_step_date", when[0].isoformat(), end + when[1], end + when[2], 0.8)
         for sentiment in ("negative", "positive"):
             cue = next((m for w in SENTIMENT[sentiment] if (m := re.search(rf"\b(?:{w})\b", lower))), None)
             if cue:

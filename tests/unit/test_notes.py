@@ -264,6 +264,16 @@ def test_world_notes_and_their_truth(tmp_path: Path) -> None:
         ("Chatted with Maria (Sr. Director, Demand Gen) at Helio.", "role", {"marketing"}),
         ("Not a good sign: the champion left.", "sentiment", {"negative"}),
         ("Demo went well.", "sentiment", {"positive"}),
+        ("They'd like a sandbox trial from Aug 3.", "next_step_date", {"2026-08-03"}),
+        ("Try again Thursday.", "next_step", {"call"}),
+        ("Trial kicks off Monday.", "next_step_date", {"2026-06-15"}),
+        ("They want to revisit pricing in march.", "next_step", {"call"}),
+        ("Sarah from finance pinged: the PO is approved.", "role", {"finance"}),
+        ("Interested in the data connectors.", "role", set()),
+        ("Marketing Ops Analyst (Pia) asked for a demo.", "role", {"marketing"}),
+        ("They're sticking with Salesforce Marketing Cloud.", "competitor", set()),
+        ("Approx. $65k for year one.", "budget_amount", {65000}),
+        ("Deal's dead for now.", "sentiment", {"negative"}),
     ],
 )
 def test_phrasings_beyond_the_generator(text: str, name: str, expected: set) -> None:
@@ -277,6 +287,8 @@ def test_phrasings_beyond_the_generator(text: str, name: str, expected: set) -> 
         ("Decision within 6 weeks.", "2026-06-10", "2026-07-22"),
         ("Decision pushed to after Christmas.", "2027-01-01", "2027-03-31"),
         ("6-month timeline for a decision.", "2026-06-10", "2026-12-10"),
+        ("Board decides in January.", "2027-01-01", "2027-01-31"),
+        ("Maybe Q4.", "2026-10-01", "2026-12-31"),
     ],
 )
 def test_more_relative_timelines(sentence: str, start: str, end: str) -> None:
