@@ -747,8 +747,8 @@ def extract(text: str, created_at: datetime.datetime | datetime.date) -> list[At
             if team:
                 word = next(w for w in team.groups() if w)
                 role = next(r for r, rp in ROLES if re.search(rp, word, re.I))
-                start = team.start(1) if team.group(1) else team.start(2)
-                add("role", role, start, start + len(word), 0.6)
+                at = team.start(1) if team.group(1) else team.start(2)
+                add("role", role, at, at + len(word), 0.6)
         pain_hit = _pain(c.text)
         if pain_hit:
             add("pain_point", pain_hit[0], pain_hit[1], pain_hit[2], pain_hit[3])
@@ -758,12 +758,12 @@ def extract(text: str, created_at: datetime.datetime | datetime.date) -> list[At
             hit = next((h for w in words if (h := _fuzzy_phrase(w, c.text)) and not _past(c.text, h[0], h[1])), None)
             if hit:
                 hits.append((hit[0], hit[1], step))
-        for start, end, step in sorted(hits)[:1]:  # the first one named
-            when = _step_date(c.text[end:], c.day)
+        for h_start, h_end, step in sorted(hits)[:1]:  # the first one named
+            when = _step_date(c.text[h_end:], c.day)
             if cued or when:  # a cue ("next", "booked", "will") or a date after it ("trial from Aug 3") makes it a plan
-                add("next_step", step, start, end, 0.8 if cued else 0.7)
+                add("next_step", step, h_start, h_end, 0.8 if cued else 0.7)
                 if when:
-                    add("next_step_date", when[0].isoformat(), end + when[1], end + when[2], 0.8)
+                    add("next_step_date", when[0].isoformat(), h_end + when[1], h_end + when[2], 0.8)
         for sentiment in ("negative", "positive"):
             cue = next((m for w in SENTIMENT[sentiment] if (m := re.search(rf"\b(?:{w})\b", lower))), None)
             if cue:
