@@ -115,3 +115,24 @@ def attribute_rows(notes: Iterable[Mapping[str, Any]], extractor: Extractor = ex
         frame[column] = frame[column].astype("int64")
     frame["confidence"] = frame["confidence"].astype("float64")
     return AttributeRows(frame, skipped)
+
+
+def configured_extractor(con: Any = None, config: Any = None) -> tuple[Extractor, str]:
+    """The extractor the configuration asks for and its name: the offline rules when task ``note_extraction`` uses
+    the offline model (the default), else the LLM path (``llm_path.extract_with_llm``), its calls ledgered in
+    ``ops.llm_calls`` of ``con`` (a rejected fact is dropped there, the rules answer a rejected answer)."""
+    from mos_pipelines.configuration import load_llm
+    from mos_pipelines.llm.offline import is_offline
+    from mos_pipelines.notes.llm_path import TASK, extract_with_llm
+
+    settings = config or load_llm()
+    if all(is_offline(m) for m in settings.for_task(TASK).chain):
+        return extract, "rules"
+    from mos_pipelines.llm import LLM, Ledger
+
+    llm = LLM(settings, Ledger(con))
+
+    def through_llm(text: str, created: datetime.datetime) -> list[Attribute]:
+        return extract_with_llm(text, created, llm).attributes
+
+    return through_llm, "llm"

@@ -115,3 +115,18 @@ def test_values_outside_the_vocabulary_and_bad_dates_are_rejected() -> None:
         ("product_interest", "Journey Orchestrator"),
     }
     assert {f["value"] for f, _ in rejected} == {"2026-09-30/2026-07-01", "Rocket Launcher"}
+
+
+def test_the_table_uses_the_configured_extractor(tmp_path: Path, no_network: list) -> None:
+    from mos_pipelines.configuration import load_llm
+    from mos_pipelines.notes.table import attribute_rows, configured_extractor
+
+    note = {"note_id": "n1", "subject": "r1", "author": "A", "created_at": "2026-06-10", "note_text": NOTE}
+    offline, name = configured_extractor(None, load_llm())
+    assert name == "rules" and set(attribute_rows([note], offline).frame["extractor"]) == {"rules"}
+    _llm(tmp_path, {"facts": [_fact("competitor", "Klaviyo", "evaluating Iterable")]})  # writes tmp_path/llm.yaml
+    con = duckdb.connect()
+    through_llm, name = configured_extractor(con, load_llm(tmp_path / "llm.yaml"))
+    frame = attribute_rows([note], through_llm).frame
+    assert name == "llm" and frame.empty  # the only fact was invented: nothing reaches the table
+    assert con.execute("select task, outcome from ops.llm_calls").fetchall() == [("note_extraction", "ok")]
