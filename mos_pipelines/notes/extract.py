@@ -23,7 +23,7 @@ from typing import Any
 from rapidfuzz import fuzz
 
 EXTRACTOR = "rules"
-VERSION = "2026-12-06.6"
+VERSION = "2026-12-06.7"
 
 PRODUCTS: dict[str, tuple[str, ...]] = {
     "Audience Builder": ("audience builder", "aud. builder", "aud builder", "segments tool", "segmentation"),
@@ -78,6 +78,8 @@ PAINS: dict[str, tuple[str, ...]] = {
     ),
     "manual_work": (
         "manual",
+        "copy-paste",
+        "copy and paste",
         "manually",
         "by hand",
         "spreadsheets",
@@ -98,7 +100,7 @@ PAINS: dict[str, tuple[str, ...]] = {
     "attribution": (
         "which channel",
         "ad spend returns",
-        "roi",
+        "roi(?! (?:calculator|workshop|deck|model|analysis|study))",
         "roas",
         "what drives revenue",
         "(?:tie|tying|link|linking|connect) \\w+(?: \\w+)? back to revenue",
@@ -155,6 +157,10 @@ SENTIMENT = {
         "closed[- ]lost",
         "not a fit",
         "slipped",
+        "slip(?:s|ping)",
+        "not worth",
+        "blocker",
+        "(?:they've|they have|they) (?:chosen|picked|selected|gone with|went with)",
         "got cut",
         "concerned",
         "lost to",
@@ -189,13 +195,14 @@ SENTIMENT = {
         "promising",
         "warm(?:ed)? (?:lead|up|to us)",
         "super positive",
+        "(?:budget|po|deal|contract|purchase) (?:is |was |got |has been )?(?:approved|signed)",
         "(?:good|great|productive|solid) (?:call|meeting|convo|energy|chat|session|discussion)",
     ),
 }
 NEGATION = re.compile(
     r"\b(?:no longer|not|n't|never|dropped|ruled out|off the table|said no to|rejected|moved away from|no|"
     r"moving (?:off|away from)|'s out|is out|parked|passed on|stay(?:ing)? (?:with|on)|current (?:tool|vendor|esp|"
-    r"platform|provider)|stick(?:ing|s)? with|incumbent|decided against|went with|wants? out of|switch(?:ing)? (?:off|from)|"
+    r"platform|provider)|stick(?:ing|s)? with|incumbent|consolidat\w+|replac(?:e|es|ing)|renewal|decided against|went with|wants? out of|switch(?:ing)? (?:off|from)|"
     r"migrat\w+ (?:off|from|away from)|runs? (?:\w+ )?(?:on|through)|currently (?:on|using|with)|renew(?:ing|s)? with)(?!\w)",
     re.I,
 )
@@ -554,7 +561,7 @@ def _timeline(
             q = int(m["q"])
             year = int(m["yyyy"]) if m["yyyy"] else 2000 + int(m["yy"]) if m["yy"] else day.year + (q < q_now)
             span = _quarter(year, q)
-            if re.search(r"\b(?:by|before|until)\b(?: the)?(?: end of)?\s*$", sentence[: m.start()], re.I):
+            if re.search(r"(?:\b(?:by|before|until)\b(?: the)?(?: end of)?|\bend of)\s*$", sentence[: m.start()], re.I):
                 span = (day, span[1])  # "by Q3": from now to the quarter's end
         elif kind == "after_summer":
             y = day.year if day.month < 9 else day.year + 1
@@ -700,6 +707,7 @@ def extract(text: str, created_at: datetime.datetime | datetime.date) -> list[At
     found: list[tuple[int, Attribute]] = []  # (segment, attribute)
     clauses = sentences(text, day)
     caseless = not any(ch.isupper() for ch in text)
+    budget_pending = -1  # the segment whose previous clause named a budget without an amount
     for c in clauses:
         lower = c.text.lower()
 
@@ -710,13 +718,14 @@ def extract(text: str, created_at: datetime.datetime | datetime.date) -> list[At
             add("competitor", canonical, s, e, conf, _negated(c.text, s, e))
         for canonical, s, e, conf in _alias_hits(c.text, PRODUCTS, fuzzy=True):
             add("product_interest", canonical, s, e, conf * 0.95, _negated(c.text, s, e) and "interest" in lower)
-        if BUDGET_CUE.search(c.text):
-            amount = _amount(c.text)
-            if amount:
-                value, cur, s, e = amount
-                add("budget_amount", value, s, e, 0.9)
-                if cur:
-                    add("budget_currency", cur, s, e, 0.95)
+        amount = _amount(c.text) if BUDGET_CUE.search(c.text) or budget_pending == c.segment else None
+        if amount:
+            value, cur, s, e = amount
+            add("budget_amount", value, s, e, 0.9)
+            if cur:
+                add("budget_currency", cur, s, e, 0.95)
+        # "Budget approved!! €200k for the platform": a cue without an amount carries to the next clause
+        budget_pending = c.segment if BUDGET_CUE.search(c.text) and not amount else -1
         tl = _timeline(c.text, c.day, bool(TIMELINE_CUE.search(c.text) or re.search(r"\btimeline\b", lower)))
         if tl and not re.match(
             r" ?(?:budget|spend|numbers|results|revenue|targets?|pipeline)\b", c.text[tl[2] :], re.I

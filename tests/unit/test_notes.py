@@ -274,6 +274,12 @@ def test_world_notes_and_their_truth(tmp_path: Path) -> None:
         ("They're sticking with Salesforce Marketing Cloud.", "competitor", set()),
         ("Approx. $65k for year one.", "budget_amount", {65000}),
         ("Deal's dead for now.", "sentiment", {"negative"}),
+        ("Budget approved!! €200k for the platform.", "budget_amount", {200000}),
+        ("They want to consolidate Iterable and Segment into one tool.", "competitor", set()),
+        ("Mentioned Braze's renewal is up in November.", "competitor", set()),
+        ("Sent the ROI calculator.", "pain_point", set()),
+        ("Reporting takes two days a month of copy-paste.", "pain_point", {"manual_work"}),
+        ("Follow-up: they've chosen Klaviyo.", "sentiment", {"negative"}),
     ],
 )
 def test_phrasings_beyond_the_generator(text: str, name: str, expected: set) -> None:
@@ -289,6 +295,7 @@ def test_phrasings_beyond_the_generator(text: str, name: str, expected: set) -> 
         ("6-month timeline for a decision.", "2026-06-10", "2026-12-10"),
         ("Board decides in January.", "2027-01-01", "2027-01-31"),
         ("Maybe Q4.", "2026-10-01", "2026-12-31"),
+        ("Target go-live end of Q4.", "2026-06-10", "2026-12-31"),
     ],
 )
 def test_more_relative_timelines(sentence: str, start: str, end: str) -> None:
