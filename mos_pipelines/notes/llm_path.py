@@ -6,7 +6,8 @@ rules' reading as an example, through ``LLM.structured`` (so every call is in ``
 and latency). An answer that is not JSON or does not fit the schema is rejected whole and the rules answer. Each fact
 of a fitting answer must be grounded in the note: its ``evidence`` is a verbatim quote of the note, and its value
 must be readable from that quote (a product or competitor by one of its names, an amount by its number, a currency
-by its symbol, code or word, a date by a date expression); a fact that is not is dropped and listed in
+by its symbol, code or word, a date by a date expression, and one the rules can read must be the day they read); a
+fact that is not is dropped and listed in
 ``rejected`` with the reason, so an invented value ("Braze" in a note that never names it) never reaches a table.
 """
 
@@ -135,8 +136,13 @@ def _grounded(fact: Fact, quote: str, day: datetime.date) -> tuple[Any, str | No
             return None, f"{value!r} is not a date (YYYY-MM-DD) or a range (YYYY-MM-DD/YYYY-MM-DD)"
         if len(dates) != (2 if name == "decision_timeline" else 1) or dates[0] > dates[-1]:
             return None, f"{value!r} is not a {'range' if name == 'decision_timeline' else 'single date'}"
-        if not (rules._step_date(quote, day) or rules._timeline(quote, day) or re.search(r"\d", quote)):
+        read = rules._timeline(quote, day) if name == "decision_timeline" else rules._step_date(quote, day)
+        if read is None and not re.search(r"\d", quote):
             return None, f"the quote {quote!r} states no date"
+        if read is not None:  # a date the rules can read must be that date ("next Tuesday" is one day)
+            expected = list(read[0]) if name == "decision_timeline" else [read[0]]
+            if dates != expected:
+                return None, f"the quote {quote!r} reads {'/'.join(d.isoformat() for d in expected)}, not {value}"
         if name == "decision_timeline":
             return {"start": dates[0].isoformat(), "end": dates[1].isoformat()}, None
         return dates[0].isoformat(), None

@@ -101,6 +101,7 @@ def test_values_outside_the_vocabulary_and_bad_dates_are_rejected() -> None:
             "facts": [
                 _fact("next_step", "demo", "Demo"),
                 _fact("next_step_date", "2026-06-16", "next Tuesday"),
+                _fact("next_step_date", "2026-06-30", "next Tuesday"),  # not the day "next Tuesday" is
                 _fact("decision_timeline", "2026-09-30/2026-07-01", "in Q3"),  # ends before it starts
                 _fact("product_interest", "Journey Orchestrator", "the orchestrator"),
                 _fact("product_interest", "Rocket Launcher", "the orchestrator"),  # not a product
@@ -114,7 +115,7 @@ def test_values_outside_the_vocabulary_and_bad_dates_are_rejected() -> None:
         ("next_step_date", "2026-06-16"),
         ("product_interest", "Journey Orchestrator"),
     }
-    assert {f["value"] for f, _ in rejected} == {"2026-09-30/2026-07-01", "Rocket Launcher"}
+    assert {f["value"] for f, _ in rejected} == {"2026-09-30/2026-07-01", "Rocket Launcher", "2026-06-30"}
 
 
 def test_the_table_uses_the_configured_extractor(tmp_path: Path, no_network: list) -> None:
