@@ -212,6 +212,28 @@ def _ranking(driver) -> list[tuple[str, str, float, float]]:
     return out
 
 
+def _submit_and_wait(driver, button) -> None:
+    """Click a form's button and wait until the next page has replaced the one it was on."""
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    button.click()
+    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(button))
+
+
+def _message_after(driver, clicked, words: str) -> str:
+    """The page's outcome message once the form's POST has brought the next page (the clicked button is gone with
+    the old page): reading it at once could read the previous page's message."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, 20).until(expected_conditions.staleness_of(clicked))
+    return WebDriverWait(driver, 20).until(
+        lambda d: next((m.text for m in d.find_elements(By.ID, "msg") if words in m.text), None)
+    )
+
+
 def test_browser_not_useful_and_done_change_the_next_ranking(browser, server: str, home: Settings):
     """Not useful on a notification halves the score of every insight of its type in the reader's next ranking
     (config/insights.yaml: not_useful_factor 0.5); Done takes the insight out of it, and the rest move up."""
@@ -230,10 +252,11 @@ def test_browser_not_useful_and_done_change_the_next_ranking(browser, server: st
     before = _ranking(browser)
     cards = [c.get_attribute("data-insight") for c in browser.find_elements(By.CSS_SELECTOR, ".card.notification")]
     first, second = [c for c in cards if c][:2]
-    browser.find_element(
+    button = browser.find_element(
         By.CSS_SELECTOR, f'.card.notification[data-insight="{first}"] button.verdict-not_useful'
-    ).click()
-    assert "Not useful" in browser.find_element(By.ID, "msg").text
+    )
+    button.click()
+    assert "Not useful" in _message_after(browser, button, "Not useful")
     after = _ranking(browser)
     old = {ins: (rank, score, weight) for ins, rank, score, weight in before}
     for ins, _, score, weight in after:
@@ -243,10 +266,11 @@ def test_browser_not_useful_and_done_change_the_next_ranking(browser, server: st
             assert (score, weight) == (old[ins][1], old[ins][2]), ins
     assert [s for _, rank, s, _ in after if rank] == sorted((s for _, rank, s, _ in after if rank), reverse=True)
 
-    browser.find_element(
+    button = browser.find_element(
         By.CSS_SELECTOR, f'.card.notification[data-insight="{second}"] button.verdict-mark_as_completed'
-    ).click()
-    assert "Done" in browser.find_element(By.ID, "msg").text
+    )
+    button.click()
+    assert "Done" in _message_after(browser, button, "Done")
     done = {ins: rank for ins, rank, *_ in _ranking(browser)}
     ranked_before = [ins for ins, rank, *_ in after if rank]
     assert done[second] == ""  # completed: out of the ranking for good
@@ -270,8 +294,9 @@ def test_browser_approve_a_held_copy(browser, server: str, home: Settings):
     (card,) = browser.find_elements(By.CSS_SELECTOR, ".card.approval")
     approval_id = card.get_attribute("id").removeprefix("approval-")
     card.find_element(By.CSS_SELECTOR, "input.note").send_keys("discount confirmed by pricing")
-    card.find_element(By.CSS_SELECTOR, "button.approve").click()
-    assert f"Approval {approval_id} approved" in browser.find_element(By.ID, "msg").text
+    button = card.find_element(By.CSS_SELECTOR, "button.approve")
+    button.click()
+    assert f"Approval {approval_id} approved" in _message_after(browser, button, "approved")
     with duckdb.connect(str(home.warehouse_path), read_only=True) as con:
         assert con.execute(
             "select status, decided_by, note from activation.approvals where approval_id = ?", [approval_id]
@@ -288,13 +313,13 @@ def test_browser_ask_a_question_and_a_follow_up(browser, server: str):
     sign_in(browser, server, "performance_marketer")
     browser.get(server + "/ask")
     browser.find_element(By.ID, "question").send_keys("revenue by channel")
-    browser.find_element(By.ID, "ask").click()
+    _submit_and_wait(browser, browser.find_element(By.ID, "ask"))
     answer = browser.find_element(By.ID, "answer")
     assert answer.get_attribute("data-kind") == "metric", answer.text
     assert re.search(r"\d", browser.find_element(By.ID, "answer-text").text)
     assert "select" in browser.find_element(By.ID, "answer-sql").text.lower()
     assert browser.find_elements(By.CSS_SELECTOR, "#answer-rows tr")
     browser.find_element(By.ID, "question").send_keys("only paid social")
-    browser.find_element(By.ID, "ask").click()
+    _submit_and_wait(browser, browser.find_element(By.ID, "ask"))
     assert "paid_social" in browser.find_element(By.ID, "answer-sql").text
     assert "“revenue by channel” → “only paid social”" in browser.find_element(By.TAG_NAME, "main").text
