@@ -2141,5 +2141,11 @@ def dev(
     os.execv(dagster, [dagster, "dev", "-w", str(workspace), "-h", host, "-p", str(port)])
 
 
+# The assistant (mos_pipelines/assistant/cli.py): `mos ask`, `mos mcp`.
+from mos_pipelines.assistant.cli import ask_command, mcp_command  # noqa: E402
+
+app.command("ask")(ask_command)
+app.command("mcp")(mcp_command)
+
 if __name__ == "__main__":
     app()

@@ -1,0 +1,69 @@
+"""Running compiled SQL read-only: the warehouse opened with ``read_only=True``, external access (files, HTTP,
+extensions) disabled and the configuration locked before the statement runs, a timer that interrupts a statement
+running past the timeout, and at most ``max_rows`` rows fetched."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from mos_pipelines.warehouse import WarehouseError, open_error
+
+READ_ONLY_CONFIG = {
+    "enable_external_access": "false",
+    "autoinstall_known_extensions": "false",
+    "autoload_known_extensions": "false",
+    "allow_community_extensions": "false",
+    "lock_configuration": "true",
+}
+
+
+class QueryTimeout(RuntimeError):
+    """A statement ran past the assistant's timeout and was interrupted."""
+
+
+@contextmanager
+def read_only(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The warehouse, read-only and locked down, closed after the block (a held connection would block runs)."""
+    if not path.exists():
+        raise WarehouseError(f"No warehouse at {path}. Run `mos run` first to build it.")
+    try:
+        con = duckdb.connect(str(path), read_only=True, config=dict(READ_ONLY_CONFIG))
+    except duckdb.Error as exc:
+        raise open_error(path, exc) from exc
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def run(
+    con: duckdb.DuckDBPyConnection, sql: str, params: tuple[Any, ...], max_rows: int, timeout_s: float
+) -> tuple[list[str], list[tuple], bool]:
+    """(column names, rows, truncated) of one statement; ``QueryTimeout`` past ``timeout_s``."""
+    timed_out = threading.Event()
+
+    def interrupt() -> None:
+        timed_out.set()
+        con.interrupt()
+
+    timer = threading.Timer(timeout_s, interrupt)
+    timer.start()
+    try:
+        cursor = con.execute(sql, list(params)) if params else con.execute(sql)
+        rows = cursor.fetchmany(max_rows + 1)
+        names = [d[0] for d in cursor.description or []]
+    except duckdb.InterruptException as exc:
+        raise QueryTimeout(f"the query ran past {timeout_s:g} s and was stopped") from exc
+    except duckdb.Error:
+        if timed_out.is_set():
+            raise QueryTimeout(f"the query ran past {timeout_s:g} s and was stopped") from None
+        raise
+    finally:
+        timer.cancel()
+    return names, rows[:max_rows], len(rows) > max_rows
