@@ -59,7 +59,8 @@ def ask_command(
             table.add_row(*("" if v is None else f"{v:,.4g}" if isinstance(v, float) else str(v) for v in row))
         console.print(table)
     if answer.sql:
-        console.print("[dim]SQL:[/]\n" + answer.sql, soft_wrap=True, markup=False, highlight=False)
+        console.print("[dim]SQL:[/]")
+        console.print(answer.sql, soft_wrap=True, markup=False, highlight=False)
     if answer.mf_query:
         console.print(f"[dim]MetricFlow:[/] {answer.mf_query}", soft_wrap=True, highlight=False)
     console.print(f"[dim]thread {answer.thread_id} · {answer.latency_ms:.0f} ms · {answer.model}[/]")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime
 import math
 import time
+from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -71,6 +73,23 @@ def _plain(value: Any) -> Any:
 
 
 _SETTINGS: dict[str, tuple[float, AssistantSettings]] = {}
+# Thread and log writes wait here until the read-only connection is closed (the log opens its own write connection).
+_PENDING: ContextVar[list[Callable[[], None]] | None] = ContextVar("assistant_pending", default=None)
+
+
+def _deferred(function: Callable[..., Answer]) -> Callable[..., Answer]:
+    def wrapper(*args: Any, **kwargs: Any) -> Answer:
+        token = _PENDING.set([])
+        try:
+            return function(*args, **kwargs)
+        finally:
+            jobs = _PENDING.get() or []
+            _PENDING.reset(token)
+            for job in jobs:
+                job()
+
+    wrapper.__doc__, wrapper.__name__ = function.__doc__, function.__name__
+    return wrapper
 _VOCABULARIES: dict[int, Vocabulary] = {}
 
 
@@ -92,6 +111,7 @@ def _vocabulary(catalog: Catalog) -> Vocabulary:
     return _VOCABULARIES[key]
 
 
+@_deferred
 def ask(
     question: str,
     *,
@@ -268,7 +288,24 @@ def _finish(
     turn: dict[str, Any] | None,
     failed_sql: str | None = None,
 ) -> None:
-    """Thread and log; neither may fail the answer."""
+    """Thread and log (after the read-only connection is closed); neither may fail the answer."""
+    pending = _PENDING.get()
+    job = lambda: _write(settings, principal, answer, channel, catalog, turn, failed_sql)  # noqa: E731
+    if pending is None:
+        job()
+    else:
+        pending.append(job)
+
+
+def _write(
+    settings: Settings,
+    principal: Principal,
+    answer: Answer,
+    channel: str,
+    catalog: Catalog | None,
+    turn: dict[str, Any] | None,
+    failed_sql: str | None,
+) -> None:
     if turn is not None and answer.thread_id != "-":
         try:
             keep = catalog.settings.limits.thread_turns if catalog else 10
@@ -299,6 +336,7 @@ def _finish(
         pass
 
 
+@_deferred
 def spec_answer(
     spec: MetricSpec | CustomerSpec, principal: Principal, settings: Settings | None = None, channel: str = "python"
 ) -> Answer:

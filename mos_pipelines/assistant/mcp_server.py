@@ -129,22 +129,24 @@ def build_server(who: Principal, settings: Settings | None = None):
     except ImportError:  # pragma: no cover - the blueprint package is part of the project
         PROVIDERS = {}
 
-    for provider in PROVIDERS.values():
-
-        def call(arguments: dict[str, Any] | None = None, _p=provider) -> dict[str, Any]:
+    def context_tool(provider: Any) -> Any:
+        def call(arguments: dict[str, Any] | None = None) -> dict[str, Any]:
             bp = load_blueprint()
             try:
                 with read_only(settings.warehouse_path) as con:
                     ctx = Context(con, bp, as_of(con, bp))
-                    return _plain(_p(ctx, **(arguments or {})).as_dict())
+                    return _plain(provider(ctx, **(arguments or {})).as_dict())
             except (WarehouseError, ValueError) as exc:
-                return {"provider": _p.name, "available": False, "reason": str(exc).splitlines()[0]}
+                return {"provider": provider.name, "available": False, "reason": str(exc).splitlines()[0]}
 
+        return call
+
+    for provider in PROVIDERS.values():
         server.tool(
             name=f"context_{provider.name}",
             description=f"{provider.description} Arguments (JSON object): "
             f"{', '.join(provider.parameters.model_json_schema().get('properties', {})) or 'none'}.",
-        )(call)
+        )(context_tool(provider))
     return server
 
 

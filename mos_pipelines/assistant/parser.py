@@ -167,11 +167,15 @@ def parse(question: str, catalog: Catalog, vocabulary: Vocabulary, previous: dic
     if unknown:
         return _refuse(catalog, f"I do not know {', '.join(repr(u) for u in dict.fromkeys(unknown))}", unknown)
     has_metric = any(_has(m, "metric") for m in matches)
-    has_customer = any(_has(m, "noun", "cfield") or _only(m, "cvalue") for m in matches)
+    has_noun = any(_has(m, "noun") for m in matches)
+    has_customer = has_noun or any(
+        (_has(m, "cfield") and not _has(m, "dim")) or (_has(m, "cvalue") and _only(m, "cvalue", "filler"))
+        for m in matches
+    )
     prev_kind = (previous or {}).get("kind")
     if has_metric:
         kind = "metric"
-    elif has_customer and not (follow_cue and prev_kind == "metric"):
+    elif has_noun or (has_customer and prev_kind != "metric"):
         kind = "customers"
     elif previous and (follow_cue or matches or found != type(found)()):
         kind = prev_kind
@@ -180,7 +184,7 @@ def parse(question: str, catalog: Catalog, vocabulary: Vocabulary, previous: dic
     if kind == "metric":
         base = previous if previous and prev_kind == "metric" and (follow_cue or not has_metric) else None
         return _metric(catalog, matches, tokens, found, order, limit, base)
-    base = previous if previous and prev_kind == "customers" and (follow_cue or not has_customer) else None
+    base = previous if previous and prev_kind == "customers" and (follow_cue or not has_noun) else None
     return _customers(catalog, matches, tokens, base, stripped)
 
 
@@ -204,13 +208,13 @@ def _metric(catalog, matches, tokens, found, order, limit, base) -> Parsed:
         if "metric" in kinds:
             metrics += [x[1] for x in m.meanings if x[0] == "metric" and x[1] not in metrics]
         elif "value" in kinds:
-            for x in m.meanings:
-                if x[0] == "value":
-                    filters.setdefault(x[1], [])
-                    if x[2] not in filters[x[1]]:
-                        filters[x[1]].append(x[2])
-                    negated[x[1]] = negated.get(x[1], False) or negate_next
-                    break
+            # every value the words name in one dimension (spellings that differ only in case or punctuation)
+            dim = next(x[1] for x in m.meanings if x[0] == "value")
+            filters.setdefault(dim, [])
+            for x in sorted(x for x in m.meanings if x[0] == "value" and x[1] == dim):
+                if x[2] not in filters[dim]:
+                    filters[dim].append(x[2])
+            negated[dim] = negated.get(dim, False) or negate_next
         elif "dim" in kinds:
             dim = next(x[1] for x in m.meanings if x[0] == "dim")
             if dim not in group_by:
@@ -237,7 +241,9 @@ def _metric(catalog, matches, tokens, found, order, limit, base) -> Parsed:
             filters=tuple(kept + new_filters),
             time_range=time_range or prev.time_range,
             compare=found.compare or prev.compare,
-            order_by=metrics[0] if order else (prev.order_by if prev.order_by in metrics else None),
+            order_by=metrics[0] if order else (
+                (prev.order_by if prev.order_by in metrics else metrics[0]) if prev.order_by else None
+            ),
             descending=(order != "asc") if order else prev.descending,
             limit=limit if order else prev.limit,
         )
@@ -289,10 +295,11 @@ def _customers(catalog, matches, tokens, base, stripped) -> Parsed:
             is_noun = _has(m, "noun")
             if is_noun and (explicit_stage or tokens[m.start] in ("customer", "customers")):
                 continue  # "EU leads in stage SQL": "leads" is the noun
-            x = cvalues[0]
-            filters.setdefault(x[1], [])
-            if x[2] not in filters[x[1]]:
-                filters[x[1]].append(x[2])
+            fname = cvalues[0][1]
+            filters.setdefault(fname, [])
+            for x in sorted(x for x in cvalues if x[1] == fname):
+                if x[2] not in filters[fname]:
+                    filters[fname].append(x[2])
         elif _has(m, "cfield") and not _has(m, "noun"):
             fname = next(x[1] for x in m.meanings if x[0] == "cfield")
             if fname not in fields and not _has(m, "filler") or fname in ("email", "phone"):
