@@ -53,8 +53,10 @@ def describe_metric(spec: MetricSpec, columns: list[str], rows: list[list], cata
     def values(row: list) -> str:
         out = []
         for m in spec.metrics:
-            piece = f"{_label(m, catalog)} {fmt(row[idx[m]], m, catalog)}" if len(spec.metrics) > 1 else fmt(
-                row[idx[m]], m, catalog
+            piece = (
+                f"{_label(m, catalog)} {fmt(row[idx[m]], m, catalog)}"
+                if len(spec.metrics) > 1
+                else fmt(row[idx[m]], m, catalog)
             )
             if spec.compare:
                 prev = row[idx[f"{m}_previous"]]

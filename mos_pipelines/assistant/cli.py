@@ -32,8 +32,9 @@ def _who(as_user: str | None):
 
 def ask_command(
     question: Annotated[str, typer.Argument(help="A question about the metrics or customers, in plain words.")],
-    thread: Annotated[str | None, typer.Option("--thread", help="Thread id: follow-ups start from its last answer.")]
-    = None,
+    thread: Annotated[
+        str | None, typer.Option("--thread", help="Thread id: follow-ups start from its last answer.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON (for scripts).")] = False,
     as_user: Annotated[
         str | None, typer.Option("--as", help="User of config/access.yaml (default: $MOS_TOKEN's user, else analyst).")

@@ -87,7 +87,7 @@ def compile_customers(spec: CustomerSpec, catalog: Catalog) -> Compiled:
     base = aliases[0]
     used = {base}
     select = []
-    pii = {}
+    pii: dict[str, str] = {}
     for name in spec.fields:
         f = lookup.fields[name]
         used.add(f.table)

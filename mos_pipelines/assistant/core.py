@@ -90,6 +90,8 @@ def _deferred(function: Callable[..., Answer]) -> Callable[..., Answer]:
 
     wrapper.__doc__, wrapper.__name__ = function.__doc__, function.__name__
     return wrapper
+
+
 _VOCABULARIES: dict[int, Vocabulary] = {}
 
 
@@ -148,11 +150,21 @@ def ask(
                 model = "parser" if model in ("parser", "offline") else f"parser (after {model})"
             if parsed.spec is None:
                 return _refusal(
-                    question, thread_id, parsed.refusal or "not understood", parsed.alternatives, started, settings,
-                    principal, channel, catalog=catalog, model=model, cost=cost,
+                    question,
+                    thread_id,
+                    parsed.refusal or "not understood",
+                    parsed.alternatives,
+                    started,
+                    settings,
+                    principal,
+                    channel,
+                    catalog=catalog,
+                    model=model,
+                    cost=cost,
                 )
-            return _answer(con, catalog, parsed, question, thread_id, principal, settings, started, channel, model,
-                           cost, previous)
+            return _answer(
+                con, catalog, parsed, question, thread_id, principal, settings, started, channel, model, cost, previous
+            )
     except WarehouseError as exc:
         return _refusal(question, thread_id, str(exc), [], started, settings, principal, channel)
 
@@ -182,14 +194,37 @@ def _answer(
             valid = validate_customers(spec, catalog, principal)
             compiled = compile_customers(valid, catalog)
     except SpecError as exc:
-        return _refusal(question, thread_id, str(exc), catalog.alternatives(), started, settings, principal,
-                        channel, catalog=catalog, model=model, cost=cost)
+        return _refusal(
+            question,
+            thread_id,
+            str(exc),
+            catalog.alternatives(),
+            started,
+            settings,
+            principal,
+            channel,
+            catalog=catalog,
+            model=model,
+            cost=cost,
+        )
     try:
         names, raw, truncated = run(con, compiled.sql, compiled.params, limits.max_rows, limits.statement_timeout_s)
     except (QueryTimeout, duckdb.Error) as exc:
         reason = str(exc).splitlines()[0]
-        return _refusal(question, thread_id, f"the query failed: {reason}", catalog.alternatives(), started,
-                        settings, principal, channel, catalog=catalog, model=model, cost=cost, sql=compiled.sql)
+        return _refusal(
+            question,
+            thread_id,
+            f"the query failed: {reason}",
+            catalog.alternatives(),
+            started,
+            settings,
+            principal,
+            channel,
+            catalog=catalog,
+            model=model,
+            cost=cost,
+            sql=compiled.sql,
+        )
     rows = [list(r) for r in raw]
     masked = False
     if compiled.pii and not principal.can("see_pii"):
@@ -226,9 +261,19 @@ def _answer(
     )
     answer = _plain_answer(answer)
     asked = spec.metrics if isinstance(spec, MetricSpec) else None
-    _finish(settings, principal, answer, channel, catalog,
-            turn={"question": question, "kind": kind, "spec": spec.model_dump(mode="json"),
-                  "asked_metrics": list(asked) if asked else None})
+    _finish(
+        settings,
+        principal,
+        answer,
+        channel,
+        catalog,
+        turn={
+            "question": question,
+            "kind": kind,
+            "spec": spec.model_dump(mode="json"),
+            "asked_metrics": list(asked) if asked else None,
+        },
+    )
     return answer
 
 
@@ -252,7 +297,9 @@ def _refusal(
     log_it: bool = True,
 ) -> Answer:
     alternatives = alternatives or (catalog.alternatives() if catalog else [])
-    text = f"{REFUSAL}{'; '.join(alternatives) if alternatives else 'questions about the metrics of the semantic layer'}"
+    text = (
+        f"{REFUSAL}{'; '.join(alternatives) if alternatives else 'questions about the metrics of the semantic layer'}"
+    )
     text += f". ({reason})"
     answer = Answer(
         thread_id=thread_id,
@@ -272,8 +319,15 @@ def _refusal(
         reason=reason,
     )
     if log_it:
-        _finish(settings, principal, answer, channel, catalog, turn={"question": question[:2000], "kind": "refusal"},
-                failed_sql=sql)
+        _finish(
+            settings,
+            principal,
+            answer,
+            channel,
+            catalog,
+            turn={"question": question[:2000], "kind": "refusal"},
+            failed_sql=sql,
+        )
     else:
         _finish(settings, principal, answer, channel, catalog, turn=None)
     return answer
@@ -348,7 +402,8 @@ def spec_answer(
     try:
         with read_only(settings.warehouse_path) as con:
             catalog = cached_catalog(con, settings.warehouse_path, config)
-            return _answer(con, catalog, Parsed(spec), question, "-", principal, settings, started, channel, "spec",
-                           0.0, None)
+            return _answer(
+                con, catalog, Parsed(spec), question, "-", principal, settings, started, channel, "spec", 0.0, None
+            )
     except WarehouseError as exc:
         return _refusal(question, "-", str(exc), [], started, settings, principal, channel)

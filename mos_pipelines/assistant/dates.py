@@ -12,8 +12,6 @@ import datetime
 import re
 from dataclasses import dataclass
 
-from dateutil.relativedelta import relativedelta
-
 MONTHS = {name.lower(): i for i, name in enumerate(calendar.month_name) if name}
 MONTHS.update({name.lower(): i for i, name in enumerate(calendar.month_abbr) if name})
 MONTHS.pop("may", None)
@@ -52,14 +50,23 @@ def _month_range(year: int, month: int) -> tuple[datetime.date, datetime.date]:
     return datetime.date(year, month, 1), datetime.date(year, month, calendar.monthrange(year, month)[1])
 
 
+def add_months(day: datetime.date, months: int) -> datetime.date:
+    """The same day ``months`` later (earlier when negative), clipped to the month's last day."""
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    return datetime.date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
+
+
 def shift(start: datetime.date, end: datetime.date, compare: str) -> tuple[datetime.date, datetime.date]:
     """The period a comparison reads: the same range a period, week, month or year earlier."""
     if compare == "previous_period":
         length = (end - start).days + 1
         return start - datetime.timedelta(days=length), end - datetime.timedelta(days=length)
-    step = {"previous_week": relativedelta(weeks=1), "previous_month": relativedelta(months=1),
-            "previous_year": relativedelta(years=1)}[compare]
-    return start - step, end - step
+    if compare == "previous_week":
+        week = datetime.timedelta(days=7)
+        return start - week, end - week
+    months = {"previous_month": 1, "previous_year": 12}[compare]
+    return add_months(start, -months), add_months(end, -months)
 
 
 def extract(text: str, as_of: datetime.date | None) -> tuple[Found, str]:
@@ -108,7 +115,9 @@ def extract(text: str, as_of: datetime.date | None) -> tuple[Found, str]:
     )
     take(r"\b(?:on\s+|for\s+)?yesterday\b", lambda m: (as_of - datetime.timedelta(days=1),) * 2 + ("yesterday",))
     take(r"\b(?:on\s+|for\s+)?today\b", lambda m: (as_of, as_of, "today"))
-    take(r"\b(?:in\s+|during\s+|for\s+)?(?:this|the\s+current|current)\s+week\b", lambda m: (monday, as_of, "this week"))
+    take(
+        r"\b(?:in\s+|during\s+|for\s+)?(?:this|the\s+current|current)\s+week\b", lambda m: (monday, as_of, "this week")
+    )
     take(
         r"\b(?:in\s+|during\s+|for\s+)?(?:the\s+)?(?:last|previous|prior)\s+week\b",
         lambda m: (monday - datetime.timedelta(days=7), monday - datetime.timedelta(days=1), "last week"),
@@ -156,7 +165,7 @@ def _trailing(n: int, unit: str, as_of: datetime.date) -> tuple[datetime.date, d
     elif unit == "week":
         start = as_of - datetime.timedelta(days=7 * n - 1)
     else:
-        start = as_of - relativedelta(months=n) + datetime.timedelta(days=1)
+        start = add_months(as_of, -n) + datetime.timedelta(days=1)
     return start, as_of, f"last {n} {unit}{'s' if n > 1 else ''}"
 
 

@@ -68,8 +68,10 @@ def build_server(who: Principal, settings: Settings | None = None):
     def ask_question(question: str, thread_id: str | None = None) -> dict[str, Any]:
         return _answer_dict(ask(question, principal=who, thread_id=thread_id, settings=settings, channel="mcp"))
 
-    @server.tool(description="Metric query over the semantic layer: metrics, group_by (dimensions or "
-                 "metric_time__day/week/month), filters {dimension: [values]}, start/end dates, order, limit.")
+    @server.tool(
+        description="Metric query over the semantic layer: metrics, group_by (dimensions or "
+        "metric_time__day/week/month), filters {dimension: [values]}, start/end dates, order, limit."
+    )
     def metric_query(
         metrics: list[str],
         group_by: list[str] | None = None,
@@ -96,8 +98,10 @@ def build_server(who: Principal, settings: Settings | None = None):
             return {"kind": "refusal", "reason": str(exc).splitlines()[0]}
         return _answer_dict(_spec_answer(spec, who, settings))
 
-    @server.tool(description="Customer look-up over the governed customer fields: fields, filters "
-                 "{field: [values]}, count_only, limit. PII is masked unless your role may see it.")
+    @server.tool(
+        description="Customer look-up over the governed customer fields: fields, filters "
+        "{field: [values]}, count_only, limit. PII is masked unless your role may see it."
+    )
     def customer_lookup(
         filters: dict[str, list[str]] | None = None,
         fields: list[str] | None = None,

@@ -172,7 +172,8 @@ def parse(question: str, catalog: Catalog, vocabulary: Vocabulary, previous: dic
         (_has(m, "cfield") and not _has(m, "dim")) or (_has(m, "cvalue") and _only(m, "cvalue", "filler"))
         for m in matches
     )
-    prev_kind = (previous or {}).get("kind")
+    prev_kind: str | None = (previous or {}).get("kind")
+    kind: str | None
     if has_metric:
         kind = "metric"
     elif has_noun or (has_customer and prev_kind != "metric"):
@@ -241,9 +242,9 @@ def _metric(catalog, matches, tokens, found, order, limit, base) -> Parsed:
             filters=tuple(kept + new_filters),
             time_range=time_range or prev.time_range,
             compare=found.compare or prev.compare,
-            order_by=metrics[0] if order else (
-                (prev.order_by if prev.order_by in metrics else metrics[0]) if prev.order_by else None
-            ),
+            order_by=metrics[0]
+            if order
+            else ((prev.order_by if prev.order_by in metrics else metrics[0]) if prev.order_by else None),
             descending=(order != "asc") if order else prev.descending,
             limit=limit if order else prev.limit,
         )

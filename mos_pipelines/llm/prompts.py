@@ -206,7 +206,7 @@ PROMPTS: dict[str, Prompt] = {
             "question.spec",
             "question_answering",
             "You turn a marketer's question into a query spec (JSON): a metric query over the metrics and dimension "
-            "values listed, or a customer look-up over the customer fields listed, or {\"refusal\": reason} when "
+            'values listed, or a customer look-up over the customer fields listed, or {"refusal": reason} when '
             "the listed metrics and fields cannot answer it. Use only names and values listed in the facts; relative "
             "dates end at as_of. A follow-up starts from the previous spec given.",
             "{example}",
