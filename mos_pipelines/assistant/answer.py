@@ -69,7 +69,7 @@ def describe_metric(spec: MetricSpec, columns: list[str], rows: list[list], cata
     if not dims:
         return f"{labels}{scope}: {values(rows[0])}."
     shown = rows[:8]
-    listed = "; ".join(f"{' / '.join(str(r[idx[d]]) for d in dims)}: {values(r)}" for r in shown)
+    listed = "; ".join(f"{' / '.join(_name(r[idx[d]]) for d in dims)}: {values(r)}" for r in shown)
     more = f" (and {len(rows) - len(shown)} more rows)" if len(rows) > len(shown) else ""
     if truncated:
         more += " (cut at the row limit)"
@@ -85,6 +85,10 @@ def describe_customers(spec: CustomerSpec, rows: list[list], truncated: bool, ma
     note = " Emails, phones and names are masked for your role." if masked else ""
     more = f" Showing the first {len(rows)}." if truncated or len(rows) >= (spec.limit or 0) else ""
     return f"{len(rows)} customers match ({scope}).{more}{note}"
+
+
+def _name(value: Any) -> str:
+    return "(none)" if value is None else str(value)
 
 
 def chart(spec: MetricSpec, columns: list[str]) -> dict[str, Any] | None:

@@ -1,14 +1,14 @@
 """What the assistant knows: the semantic layer's metrics and dimensions, the words for them (config), the values
 each dimension and customer field has in the warehouse, and the data's last day (every relative date ends there).
 
-Read once per warehouse file version (path + modification time) and kept in the process: a question then costs
-one parse and one query.
+Read at most every 30 s per warehouse and kept in the process: a question then costs one parse and one query.
 """
 
 from __future__ import annotations
 
 import datetime
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -112,18 +112,22 @@ def _day(value: object) -> datetime.date:
     return datetime.date.fromisoformat(str(value)[:10])
 
 
-_CACHE: dict[tuple[str, float, str], Catalog] = {}
+_CACHE: dict[tuple[str, str], tuple[float, Catalog]] = {}
 _LOCK = threading.Lock()
+CATALOG_TTL_S = 30.0
 
 
 def cached_catalog(con: duckdb.DuckDBPyConnection, path: Path, settings: AssistantSettings) -> Catalog:
-    """``read_catalog`` once per (warehouse file, modification time, settings)."""
-    key = (str(path), path.stat().st_mtime, settings.model_dump_json())
+    """``read_catalog`` at most once per ``CATALOG_TTL_S`` per (warehouse file, settings): a run's new values (a new
+    channel, a later last day) are seen within that time. Not keyed on the file's modification time: every answer's
+    log row writes the file."""
+    key = (str(path), settings.model_dump_json())
+    now = time.monotonic()
     with _LOCK:
         found = _CACHE.get(key)
-    if found is None:
-        found = read_catalog(con, settings)
+    if found is None or now - found[0] > CATALOG_TTL_S:
+        found = (now, read_catalog(con, settings))
         with _LOCK:
-            _CACHE.clear()  # one warehouse version at a time
+            _CACHE.clear()  # one warehouse at a time
             _CACHE[key] = found
-    return found
+    return found[1]
