@@ -85,6 +85,17 @@ def extract(text: str, as_of: datetime.date | None) -> tuple[Found, str]:
         r"(period)\s+before)\b",
         text,
     )
+    if not compare and re.search(r"\b(?:compar\w*|vs\.?|versus|against|relative)\b", text):
+        # "compare revenue last 3 days with the previous period": the verb and the period apart
+        compare = re.search(
+            r"\b(?:compare[sd]?|comparing|vs\.?|versus|against|with|to)\s+(?:the\s+)?(?:same\s+(?:period|days)\s+)?"
+            r"(?:(last|previous|prior|preceding)\s+(period|week|month|year)|(week|month|year)\s+before|"
+            r"(period)\s+before)\b",
+            text,
+        )
+        verb = re.search(r"\b(?:compare[sd]?|comparing|comparison)\b", text)
+        if compare and verb:
+            text = text[: verb.start()] + " " * len(verb.group(0)) + text[verb.end() :]
     if compare:
         unit = compare.group(2) or compare.group(3) or compare.group(4)
         found["compare"] = "previous_period" if unit == "period" else f"previous_{unit}"
