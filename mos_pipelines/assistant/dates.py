@@ -124,6 +124,10 @@ def extract(text: str, as_of: datetime.date | None) -> tuple[Found, str]:
         r"(days?|weeks?|months?)\b",
         lambda m: _trailing(int(m.group(1)), UNITS[m.group(2)], as_of),
     )
+    take(
+        r"\b(?:in\s+|over\s+|during\s+|for\s+)?(?:the\s+)?past\s+(week|month)\b",
+        lambda m: _trailing(1, m.group(1), as_of),
+    )
     take(r"\b(?:on\s+|for\s+)?yesterday\b", lambda m: (as_of - datetime.timedelta(days=1),) * 2 + ("yesterday",))
     take(r"\b(?:on\s+|for\s+)?today\b", lambda m: (as_of, as_of, "today"))
     take(

@@ -21,6 +21,11 @@ ALLOWED_PUNCTUATION = set("?.,!'\"():-%/&")
 FOLLOW_UP_STARTS = ("and ", "what about ", "how about ", "only ", "now ", "same ", "also ", "just ", "but ", "then ")
 NEGATIONS = {"excluding", "except", "without", "not", "excl"}
 DESCENDING = {"top", "best", "highest", "largest", "biggest", "most", "greatest", "max", "maximum"}
+NUMBERS = {
+    w: str(i)
+    for i, w in enumerate(("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"))
+    if i
+}
 ASCENDING = {"bottom", "worst", "lowest", "smallest", "least", "fewest", "min", "minimum"}
 
 
@@ -145,11 +150,17 @@ def parse(question: str, catalog: Catalog, vocabulary: Vocabulary, previous: dic
     # top-N and ordering words (before phrases: "top 5", "3 lowest")
     order: str | None = None
     limit: int | None = None
-    number_word = re.search(r"\b(top|best|highest|largest|biggest|bottom|worst|lowest|smallest)\s+(\d{1,4})\b", rest)
-    if number_word:
-        order = "desc" if number_word.group(1) in DESCENDING else "asc"
-        limit = int(number_word.group(2))
-        rest = rest[: number_word.start()] + " " * len(number_word.group(0)) + rest[number_word.end() :]
+    rest = re.sub(r"\b(" + "|".join(NUMBERS) + r")\b", lambda m: NUMBERS[m.group(1)], rest)
+    ranked = r"(top|best|highest|largest|biggest|bottom|worst|lowest|smallest)"
+    number_word = re.search(rf"\b{ranked}\s+(\d{{1,4}})\b", rest)
+    number_first = re.search(rf"\b(\d{{1,4}})\s+{ranked}\b", rest)
+    if number_word or number_first:
+        word, count = number_word.groups() if number_word else number_first.groups()[::-1]  # type: ignore[union-attr]
+        order = "desc" if word in DESCENDING else "asc"
+        limit = int(count)
+        hit = number_word or number_first
+        assert hit is not None
+        rest = rest[: hit.start()] + " " * len(hit.group(0)) + rest[hit.end() :]
     tokens = [t for t in _words(rest) if t not in ALLOWED_PUNCTUATION]
     for t in tokens:
         if order is None and t in DESCENDING:
@@ -218,6 +229,9 @@ def _metric(catalog, matches, tokens, found, order, limit, base) -> Parsed:
             negated[dim] = negated.get(dim, False) or negate_next
         elif "dim" in kinds:
             dim = next(x[1] for x in m.meanings if x[0] == "dim")
+            neighbours = [n for n in matches if n.end == m.start or n.start == m.end]
+            if any(x[0] == "value" and x[1] == dim for n in neighbours for x in n.meanings):
+                continue  # "the UK market", "region EU": the words name the filter, not a split
             if dim not in group_by:
                 group_by.append(dim)
             word = tokens[m.end - 1]
