@@ -13,6 +13,8 @@ import datetime
 import os
 from typing import Any
 
+import duckdb
+
 from mos_pipelines.access import AccessDenied, Principal, authenticate, principal
 from mos_pipelines.assistant.core import Answer, _plain, ask
 from mos_pipelines.assistant.execute import read_only, run
@@ -37,20 +39,50 @@ def _answer_dict(answer: Answer) -> dict[str, Any]:
     return out
 
 
-def _table(settings: Settings, relation: str, order: str, limit: int) -> dict[str, Any]:
-    """Rows of a fixed, configured table (insights, audiences): no parameters reach the SQL but the limit."""
+def _table(settings: Settings, relation: str, sql_of: Any, limit: int) -> dict[str, Any]:
+    """Rows of a fixed query over a configured table (insights, audiences): ``sql_of(columns)`` writes it from the
+    table's columns; nothing from the caller reaches the SQL but the limit."""
     schema, name = relation.split(".", 1)
     try:
         with read_only(settings.warehouse_path) as con:
             if not table_exists(con, schema, name):
                 return {"available": False, "reason": f"{relation} is not in the warehouse (run `mos run`)"}
-            cols = columns_of(con, schema, name)
-            order_sql = f' order by "{order}" desc nulls last' if order in cols else ""
-            sql = f'select * from "{schema}"."{name}"{order_sql} limit {int(limit)}'
+            sql = sql_of(set(columns_of(con, schema, name))) + f" limit {int(limit)}"
             names, rows, truncated = run(con, sql, (), int(limit), 5.0)
     except WarehouseError as exc:
         return {"available": False, "reason": str(exc)}
+    except duckdb.Error as exc:
+        return {"available": False, "reason": f"query failed: {str(exc).splitlines()[0]}"}
     return {"available": True, "columns": names, "rows": _plain([list(r) for r in rows]), "sql": sql}
+
+
+def _insights_sql(columns: set[str]) -> str:
+    wanted = [
+        "insight_id",
+        "insight_type",
+        "statement",
+        "call_to_action",
+        "effect_size",
+        "ci_low",
+        "ci_high",
+        "q_value",
+        "impact_usd",
+        "status",
+        "created_at",
+    ]
+    cols = ", ".join(f'"{c}"' for c in wanted if c in columns) or "*"
+    where = " where status = 'accepted'" if "status" in columns else ""
+    order = ' order by "impact_usd" desc nulls last' if "impact_usd" in columns else ""
+    return f"select {cols} from insights.insights{where}{order}"
+
+
+def _audiences_sql(columns: set[str]) -> str:
+    tier = ', "tier"' if "tier" in columns else ""
+    score = ', avg("score") as mean_score' if "score" in columns else ""
+    return (
+        f'select "audience"{tier}, count(*) as customers{score} from ml.lookalike_scores '
+        f'group by "audience"{tier} order by "audience"{tier}'
+    )
 
 
 def build_server(who: Principal, settings: Settings | None = None):
@@ -121,11 +153,11 @@ def build_server(who: Principal, settings: Settings | None = None):
 
     @server.tool(description="Accepted insights, largest impact first (insights.insights).")
     def insights(limit: int = 10) -> dict[str, Any]:
-        return _table(settings, "insights.insights", "impact", max(1, min(limit, 100)))
+        return _table(settings, "insights.insights", _insights_sql, max(1, min(limit, 100)))
 
-    @server.tool(description="Lookalike audience scores and tiers (ml.lookalike_scores).")
-    def audiences(limit: int = 50) -> dict[str, Any]:
-        return _table(settings, "ml.lookalike_scores", "score", max(1, min(limit, 500)))
+    @server.tool(description="Lookalike audiences: customers per audience and tier, mean score (ml.lookalike_scores).")
+    def audiences(limit: int = 200) -> dict[str, Any]:
+        return _table(settings, "ml.lookalike_scores", _audiences_sql, max(1, min(limit, 500)))
 
     try:
         from mos_pipelines.blueprint.context import PROVIDERS, Context, as_of

@@ -926,6 +926,7 @@ def test_mcp_server_over_stdio_same_answers_roles_and_log(env) -> None:
             )
             out["pii_filter"] = content(await client.call_tool("customer_lookup", {"filters": {"email": ["a@b.c"]}}))
             out["insights"] = content(await client.call_tool("insights", {"limit": 3}))
+            out["audiences"] = content(await client.call_tool("audiences", {}))
             context = sorted(t for t in out["tools"] if t.startswith("context_"))
             if context:
                 out["context"] = content(await client.call_tool("context_spend_to_date", {}))
@@ -945,7 +946,9 @@ def test_mcp_server_over_stdio_same_answers_roles_and_log(env) -> None:
     assert out["customers"]["kind"] == "customers" and out["customers"]["rows"]
     assert not ({r[1] for r in out["customers"]["rows"]} & raw)  # the token is a marketer's: masked
     assert out["pii_filter"]["kind"] == "refusal"
-    assert "available" in out["insights"]
+    expected_insights = independent(env, "select count(*) from insights.insights where status = 'accepted'")[0][0]
+    assert out["insights"]["available"] and len(out["insights"]["rows"]) == min(3, expected_insights)
+    assert out["audiences"]["available"] and "customers" in out["audiences"]["columns"]
     if "context" in out:
         assert out["context"]["provider"] == "spend_to_date"
     queued = (env.settings.mos_home / "assistant" / "log_queue.jsonl").read_text().splitlines()
