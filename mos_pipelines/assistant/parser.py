@@ -85,7 +85,8 @@ class Vocabulary:
             for value in catalog.customer_values.get(fname, ()):
                 extra = settings.value_words.get(fname, {}).get(value, ())
                 for words in self._value_words(value, extra):
-                    self.add(words, ("cvalue", fname, value))
+                    if not spec.prefix_required:
+                        self.add(words, ("cvalue", fname, value))
                     for prefix in lookup.value_prefixes.get(fname, ()):
                         self.add(f"{prefix} {words}", ("cvalue", fname, value))
         for category, words in settings.out_of_scope.items():

@@ -30,6 +30,7 @@ class CustomerField(Section):
     pii: PiiKind | None = None  # masked for a reader without see_pii; never a filter for them
     words: tuple[Text, ...] = ()  # how a question names the field ("stage", "company")
     values_from_warehouse: bool = False  # its distinct values are words a question may use as a filter
+    prefix_required: bool = False  # a value counts only after one of its value_prefixes ("at Total", not "total")
 
 
 class CustomerLookup(Section):
