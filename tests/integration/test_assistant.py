@@ -1,9 +1,11 @@
-"""The assistant (issue #18) on the shared small world, read-only: a golden set of questions whose answers are
-computed here by independent SQL on the marts (not by the assistant's compiler), follow-up threads, refusals of
-out-of-scope questions, attacks (tests/integration/test_assistant_attacks.py has those that need planted data), the
-log, and the MCP server over stdio.
+"""The assistant (issue 18) on the module's small world, read-only: a golden set of questions whose answers are
+computed here by independent SQL on the marts (not by the assistant's compiler) — metric questions by kind,
+follow-up threads of three, comparisons, customer look-ups —, refusals of out-of-scope questions, attacks (questions,
+specs, the execution layer, the LLM path, instructions planted in data values of a copy of the warehouse), the log,
+and the MCP server over stdio.
 
-The log goes to the file queue here (MOS_ASSISTANT_LOG=queue): this module does not write the shared warehouse.
+The log goes to the file queue here (MOS_ASSISTANT_LOG=queue), so the shared warehouse is not written; the tests that
+write (planted values, the log) work on copies of the warehouse file under tmp_path.
 """
 
 from __future__ import annotations
