@@ -27,19 +27,59 @@ class QueryTimeout(RuntimeError):
     """A statement ran past the assistant's timeout and was interrupted."""
 
 
+# In one process DuckDB refuses a connection to a file that is open with another configuration: answers (read-only,
+# any number at once, e.g. the web app's threads) and the log's short write connection take turns.
+_TURNS = threading.Condition()
+_readers = 0
+_writing = False
+
+
+@contextmanager
+def reading() -> Iterator[None]:
+    global _readers
+    with _TURNS:
+        while _writing:
+            _TURNS.wait()
+        _readers += 1
+    try:
+        yield
+    finally:
+        with _TURNS:
+            _readers -= 1
+            _TURNS.notify_all()
+
+
+@contextmanager
+def writing_if_idle() -> Iterator[bool]:
+    """True (and readers wait) when no answer is reading in this process; False: write later."""
+    global _writing
+    with _TURNS:
+        free = not _readers and not _writing
+        if free:
+            _writing = True
+    try:
+        yield free
+    finally:
+        if free:
+            with _TURNS:
+                _writing = False
+                _TURNS.notify_all()
+
+
 @contextmanager
 def read_only(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """The warehouse, read-only and locked down, closed after the block (a held connection would block runs)."""
     if not path.exists():
         raise WarehouseError(f"No warehouse at {path}. Run `mos run` first to build it.")
-    try:
-        con = duckdb.connect(str(path), read_only=True, config=dict(READ_ONLY_CONFIG))
-    except duckdb.Error as exc:
-        raise open_error(path, exc) from exc
-    try:
-        yield con
-    finally:
-        con.close()
+    with reading():
+        try:
+            con = duckdb.connect(str(path), read_only=True, config=dict(READ_ONLY_CONFIG))
+        except duckdb.Error as exc:
+            raise open_error(path, exc) from exc
+        try:
+            yield con
+        finally:
+            con.close()
 
 
 def run(

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import threading
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -68,19 +69,37 @@ def record(settings: Settings, row: dict[str, Any]) -> str:
 
 
 def flush(settings: Settings) -> int:
-    """Write every queued row to ``ops.assistant_log`` (one short write connection); returns rows written."""
+    """Write every queued row to ``ops.assistant_log`` (one short write connection); returns rows written. The queue
+    is renamed before it is read, so rows another process appends meanwhile go to a new queue, not lost."""
+    from mos_pipelines.assistant.execute import writing_if_idle
+
     queue = queue_path(settings)
-    if not queue.exists() or not settings.warehouse_path.exists():
+    if not settings.warehouse_path.exists():
         return 0
-    lines = [line for line in queue.read_text(encoding="utf-8").splitlines() if line.strip()]
-    if not lines:
-        return 0
+    if queue.exists() and queue.stat().st_size:
+        queue.replace(queue.with_name(f"{queue.name}.{uuid.uuid4().hex[:12]}.flushing"))
+    batches = sorted(queue.parent.glob(f"{queue.name}.*.flushing"))
     rows = []
-    for line in lines:
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # a torn line (a crash mid-write) is dropped, not retried forever
+    for batch in batches:
+        for line in batch.read_text(encoding="utf-8").splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a torn line (a crash mid-write) is dropped, not retried forever
+    if not rows:
+        for batch in batches:
+            batch.unlink(missing_ok=True)
+        return 0
+    with writing_if_idle() as free:
+        if not free:
+            raise OSError("answers are reading the warehouse in this process; the rows stay queued")
+        _write(settings, rows)
+    for batch in batches:
+        batch.unlink(missing_ok=True)
+    return len(rows)
+
+
+def _write(settings: Settings, rows: list[dict[str, Any]]) -> None:
     con = duckdb.connect(str(settings.warehouse_path))
     try:
         con.execute("create schema if not exists ops")
@@ -93,5 +112,3 @@ def flush(settings: Settings) -> int:
         )
     finally:
         con.close()
-    queue.write_text("", encoding="utf-8")
-    return len(rows)
