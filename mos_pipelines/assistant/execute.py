@@ -5,6 +5,7 @@ running past the timeout, and at most ``max_rows`` rows fetched."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -66,16 +67,32 @@ def writing_if_idle() -> Iterator[bool]:
                 _TURNS.notify_all()
 
 
+def _connect(path: Path, wait_s: float = 2.0) -> duckdb.DuckDBPyConnection:
+    """A locked-down read-only connection. Another part of this process (e.g. the web app's own pages) may hold the
+    file open with DuckDB's default configuration for a moment: wait up to ``wait_s`` for it to close."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=True, config=dict(READ_ONLY_CONFIG))
+        except duckdb.Error as exc:
+            if "different configuration" not in str(exc):
+                raise open_error(path, exc) from exc
+            if time.monotonic() > deadline:
+                raise WarehouseError(
+                    f"The warehouse {path} is held open by another part of this process with DuckDB's default "
+                    "configuration; close that connection after each use (or read through "
+                    "mos_pipelines.assistant.execute.read_only) and ask again."
+                ) from exc
+            time.sleep(0.05)
+
+
 @contextmanager
 def read_only(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """The warehouse, read-only and locked down, closed after the block (a held connection would block runs)."""
     if not path.exists():
         raise WarehouseError(f"No warehouse at {path}. Run `mos run` first to build it.")
     with reading():
-        try:
-            con = duckdb.connect(str(path), read_only=True, config=dict(READ_ONLY_CONFIG))
-        except duckdb.Error as exc:
-            raise open_error(path, exc) from exc
+        con = _connect(path)
         try:
             yield con
         finally:
