@@ -318,7 +318,7 @@ def _customers(catalog, matches, tokens, base, stripped) -> Parsed:
                     filters[fname].append(x[2])
         elif _has(m, "cfield") and not _has(m, "noun"):
             fname = next(x[1] for x in m.meanings if x[0] == "cfield")
-            if fname not in fields and not _has(m, "filler") or fname in ("email", "phone"):
+            if fname not in fields and (not _has(m, "filler") or fname in ("email", "phone")):
                 fields.append(fname)
         elif _has(m, "noun", "filler", "not", "cfield"):
             continue
@@ -340,7 +340,7 @@ def _customers(catalog, matches, tokens, base, stripped) -> Parsed:
         spec = CustomerSpec(
             fields=tuple(shown) if fields else prev.fields,
             filters=tuple(kept + new_filters),
-            count_only=count_only or prev.count_only,
+            count_only=count_only or (prev.count_only and not fields),
         )
     else:
         spec = CustomerSpec(fields=tuple(shown), filters=tuple(new_filters), count_only=count_only)
