@@ -16,7 +16,6 @@ from mos_pipelines.configuration.base import (
     Relation,
     Section,
     Text,
-    replace,
 )
 
 PiiKind = Literal["email", "phone", "name"]
@@ -40,7 +39,9 @@ class CustomerLookup(Section):
     nouns: tuple[Text, ...] = Field(min_length=1)  # words that make a question a customer look-up
     fields: dict[Identifier, CustomerField] = Field(min_length=1)
     shown: tuple[Identifier, ...] = Field(min_length=1)  # the fields of an answer
-    value_prefixes: dict[Identifier, tuple[Text, ...]] = replace()  # field -> words before a free value ("at Acme")
+    value_prefixes: dict[Identifier, tuple[Text, ...]] = Field(
+        default_factory=dict
+    )  # field -> words before a free value ("at Acme")
 
 
 class Limits(Section):
@@ -53,10 +54,20 @@ class Limits(Section):
 
 
 class AssistantSettings(DomainSettings):
-    metric_words: dict[Identifier, tuple[Text, ...]] = replace()  # metric -> words (its name and label always count)
-    dimension_words: dict[Identifier, tuple[Text, ...]] = replace()  # dimension -> words for grouping by it
-    value_words: dict[Identifier, dict[Text, tuple[Text, ...]]] = replace()  # dimension -> value -> words
+    """Mappings merge key by key with an override file (MOS_ASSISTANT_CONFIG); each list of words replaces."""
+
+    metric_words: dict[Identifier, tuple[Text, ...]] = Field(
+        default_factory=dict
+    )  # metric -> words (its name and label always count)
+    dimension_words: dict[Identifier, tuple[Text, ...]] = Field(
+        default_factory=dict
+    )  # dimension -> words for grouping by it
+    value_words: dict[Identifier, dict[Text, tuple[Text, ...]]] = Field(
+        default_factory=dict
+    )  # dimension -> value -> words
     filler_words: tuple[Text, ...]  # words that carry no meaning for the spec; any other unknown word is refused
-    out_of_scope: dict[Text, tuple[Text, ...]] = replace()  # what the assistant cannot do -> words that ask for it
+    out_of_scope: dict[Text, tuple[Text, ...]] = Field(
+        default_factory=dict
+    )  # what the assistant cannot do -> words that ask for it
     customers: CustomerLookup
     limits: Limits
