@@ -15,7 +15,7 @@ DEMO_DAYS ?= 60
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="-k ingestion -x"`.
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-heavy dev lint clean
+.PHONY: install demo test test-heavy dev browser lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,19 +32,43 @@ demo: install  ## generate a simulated world, build every asset, activate behind
 	$(BIN)/mos run
 	$(BIN)/mos activation run
 
-# `make test` (what CI runs) lints first; a part of the suite (PYTEST_ARGS set) skips the lint. The heaviest
+# `make test` (what CI runs) lints beside the tests (the lint is mostly one core; the tests leave gaps) and prints the
+# lint's output at the end, failing if either failed; a part of the suite (PYTEST_ARGS set) skips the lint. The heaviest
 # end-to-end modules (a world or more each, 2-6 minutes of 2 cores) run in `make test-heavy`, so CI stays under
 # 30 minutes; run both before a release (docs/DECISIONS.md, Testing).
 HEAVY_TESTS = tests/integration/test_insights_recall.py tests/integration/test_incremental_day.py \
-	tests/integration/test_dagster_ui.py tests/integration/test_run_matrix_partial_landings.py
-test: install $(if $(PYTEST_ARGS),,lint)  ## lint, then the test suite but the heaviest end-to-end modules (unit + integration: real DuckDB, dbt and Dagster)
-	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15 $(if $(PYTEST_ARGS),,$(addprefix --ignore=,$(HEAVY_TESTS))) $(PYTEST_ARGS)
+	tests/integration/test_dagster_ui.py tests/integration/test_run_matrix_partial_landings.py \
+	tests/integration/test_identity_reruns.py
+PYTEST = $(BIN)/python -m pytest -n 2 --dist loadfile --durations=15
+LINT_LOG = $(LINT_HOME)/lint.log
+test: install browser  ## lint and the test suite but the heaviest end-to-end modules (unit + integration: real DuckDB, dbt and Dagster)
+ifeq ($(PYTEST_ARGS),)
+	mkdir -p $(LINT_HOME)
+	( $(MAKE) --no-print-directory lint > $(LINT_LOG) 2>&1; echo $$? > $(LINT_LOG).status ) & \
+	$(PYTEST) $(addprefix --ignore=,$(HEAVY_TESTS)); tests=$$?; wait; \
+	echo "---- make lint (ran beside the tests):"; cat $(LINT_LOG); lint=$$(cat $(LINT_LOG).status); \
+	if [ "$$lint" != 0 ]; then echo "make lint failed (exit $$lint)"; fi; \
+	[ "$$tests" = 0 ] && [ "$$lint" = 0 ]
+else
+	$(PYTEST) $(PYTEST_ARGS)
+endif
 
-test-heavy: install  ## the heaviest end-to-end modules: insights recall, a day's increment, the Dagster UI, partial landings
-	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15 $(HEAVY_TESTS)
+test-heavy: install  ## the heaviest end-to-end modules: insights recall, a day's increment, the Dagster UI, partial landings, identity re-runs
+	$(PYTEST) $(HEAVY_TESTS)
 
-dev: install  ## Dagster UI on http://127.0.0.1:3000 over $(MOS_HOME), same run history as the CLI
-	$(BIN)/mos dev --host 127.0.0.1 --port 3000
+dev: install  ## Dagster UI on http://127.0.0.1:3000 and the web app on http://127.0.0.1:8000 over $(MOS_HOME); Ctrl-C stops both
+	$(BIN)/python -m mos_pipelines.web.dev --host 127.0.0.1 --dagster-port 3000 --port 8000
+
+# The web app's browser tests drive Debian's Chromium through its chromedriver (tests/integration/test_web_app.py).
+# Installed once (root, as on CI's machine); skipped when both binaries are there. Without root or apt, the browser
+# tests skip with the reason.
+CHROMIUM ?= /usr/bin/chromium
+CHROMEDRIVER ?= /usr/bin/chromedriver
+browser:  ## Debian's chromium and chromium-driver for the web app's browser tests (once; skipped when present)
+	@if [ -x $(CHROMIUM) ] && [ -x $(CHROMEDRIVER) ]; then :; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	else echo "make browser: $(CHROMIUM) and $(CHROMEDRIVER) are missing and apt-get needs root: the browser tests will skip"; fi
 
 # sqlfluff's dbt templater opens a warehouse: it gets a folder of its own, so it never competes with a run or the
 # tests for $(MOS_HOME)'s warehouse (one writer at a time).
@@ -55,7 +79,7 @@ lint: install  ## ruff (lint + format check), mypy over mos_pipelines, sqlfluff 
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	mkdir -p $(LINT_HOME)
-	MOS_HOME=$(LINT_HOME) $(BIN)/mos lint models tests
+	MOS_HOME=$(LINT_HOME) DBT_TARGET_PATH=$(LINT_HOME)/target $(BIN)/mos lint models tests
 
 clean:
 	rm -rf $(MOS_HOME) $(LINT_HOME) dbt_project/target dbt_project/logs

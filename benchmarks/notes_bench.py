@@ -6,7 +6,12 @@
 Notes come straight from the simulator's note writer (simulation/note_text.py, no world build), plus two small
 sets written by hand in phrasings the generator does not use, with the facts they state:
 benchmarks/notes_handwritten.jsonl (20 notes, the extractor was tuned on them) and
-benchmarks/notes_handwritten_holdout.jsonl (15 notes written after that tuning, never tuned on). Small sets: their
+benchmarks/notes_handwritten_holdout.jsonl (15 notes written after that tuning; session 5 tuned on them) and
+benchmarks/notes_handwritten_holdout2.jsonl (20 notes written in session 5 before any change; the rules written next
+had their phrasings in mind, so its figure after that is optimistic) and benchmarks/notes_handwritten_holdout3.jsonl
+(15 notes written after extractor 2026-12-06.5 and scored once before 2026-12-06.6 was tuned on its errors) and
+benchmarks/notes_handwritten_holdout4.jsonl (15 notes written before 2026-12-06.6, scored once, then tuned on for .7) and
+benchmarks/notes_handwritten_holdout5.jsonl (15 notes written before .7, never tuned on). Small sets: their
 figures say how far the extractor carries beyond the generator's phrasings, not a precise rate. Appends a JSON line
 to benchmarks/results/notes.jsonl.
 """
@@ -32,6 +37,10 @@ from mos_pipelines.simulation.note_text import generate_notes  # noqa: E402
 HANDWRITTEN = {
     "handwritten_tuned": ROOT / "benchmarks" / "notes_handwritten.jsonl",
     "handwritten_holdout": ROOT / "benchmarks" / "notes_handwritten_holdout.jsonl",
+    "handwritten_holdout2": ROOT / "benchmarks" / "notes_handwritten_holdout2.jsonl",
+    "handwritten_holdout3": ROOT / "benchmarks" / "notes_handwritten_holdout3.jsonl",
+    "handwritten_holdout4": ROOT / "benchmarks" / "notes_handwritten_holdout4.jsonl",
+    "handwritten_holdout5": ROOT / "benchmarks" / "notes_handwritten_holdout5.jsonl",
 }
 START = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 

@@ -2141,6 +2141,14 @@ def dev(
     os.execv(dagster, [dagster, "dev", "-w", str(workspace), "-h", host, "-p", str(port)])
 
 
+from mos_pipelines.crm.cli import crm_app  # noqa: E402 (the CRM's commands live in their own module)
+
+app.add_typer(crm_app, name="crm")
+
+from mos_pipelines.web.cli import serve  # noqa: E402 (the web app's command lives with it)
+
+app.command("serve")(serve)
+
 # The assistant (mos_pipelines/assistant/cli.py): `mos ask`, `mos mcp`.
 from mos_pipelines.assistant.cli import ask_command, mcp_command  # noqa: E402
 

@@ -10,7 +10,14 @@ from pydantic import Field, field_validator
 from mos_pipelines.configuration.base import Count, DomainSettings, Invalid, NonNegative, Positive, Section, Text, Whole
 from mos_pipelines.configuration.errors import ConfigError, phrased
 
-TASKS = ("insight_phrasing", "email_copy", "question_answering", "blueprint_intake", "blueprint_planning")
+TASKS = (
+    "insight_phrasing",
+    "email_copy",
+    "question_answering",
+    "blueprint_intake",
+    "blueprint_planning",
+    "note_extraction",
+)
 
 
 class ModelDefaults(Section):

@@ -15,7 +15,18 @@ from dataclasses import dataclass
 import dagster as dg
 
 # Upstream domains first: a domain's module may import an earlier one's (activation reads transform's layers).
-DOMAINS = ("ingestion", "transform", "quality", "identity", "ml", "experiments", "insights", "policy", "activation")
+DOMAINS = (
+    "ingestion",
+    "transform",
+    "quality",
+    "identity",
+    "ml",
+    "experiments",
+    "insights",
+    "policy",
+    "activation",
+    "crm",
+)
 LOAD_ERRORS_GROUP = "load_errors"
 
 

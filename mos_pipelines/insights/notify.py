@@ -115,6 +115,24 @@ def _sent_today(con: duckdb.DuckDBPyConnection, reader_id: str, now: datetime.da
     return int(rows[0][0])
 
 
+RANKING_COLUMNS = [
+    "run_created_at",
+    "reader_id",
+    "insight_id",
+    "insight_key",
+    "insight_type",
+    "rank",
+    "score",
+    "impact_score",
+    "confidence",
+    "novelty",
+    "relevance",
+    "feedback_weight",
+    "decision",
+    "notification_id",
+]
+
+
 def notify(
     con: duckdb.DuckDBPyConnection,
     config: InsightsSettings,
@@ -123,26 +141,34 @@ def notify(
 ) -> NotifyResult:
     """Rank the run's accepted insights for every reader and write the notifications that make the cut."""
     insight_tables.ensure_tables(con)
+    ranked = rank(con, config, run_created_at, now)
+    if ranked.insights.empty:
+        return NotifyResult(ranked.rankings, ranked.notified, [])
+    _write(con, ranked.rankings, ranked.notified, ranked.rankings["run_created_at"].iloc[0])
+    routed = _route_lookalike(con, ranked.insights)
+    return NotifyResult(ranked.rankings, ranked.notified, routed)
+
+
+@dataclass
+class Ranked:
+    rankings: pd.DataFrame  # RANKING_COLUMNS, every reader
+    notified: pd.DataFrame  # the notifications that make the cut (not written)
+    insights: pd.DataFrame  # the run's accepted insights
+
+
+def rank(
+    con: duckdb.DuckDBPyConnection,
+    config: InsightsSettings,
+    run_created_at: datetime.datetime | None = None,
+    now: datetime.datetime | None = None,
+) -> Ranked:
+    """The ranking ``notify`` writes, computed from the warehouse as it is now (feedback included) without
+    writing anything: the web app shows it as a reader's next ranking right after feedback."""
     now = now or datetime.datetime.now(datetime.UTC)
     insights = insight_tables.run_insights(con, run_created_at)
-    columns = [
-        "run_created_at",
-        "reader_id",
-        "insight_id",
-        "insight_key",
-        "insight_type",
-        "rank",
-        "score",
-        "impact_score",
-        "confidence",
-        "novelty",
-        "relevance",
-        "feedback_weight",
-        "decision",
-        "notification_id",
-    ]
+    columns = RANKING_COLUMNS
     if insights.empty:
-        return NotifyResult(pd.DataFrame(columns=columns), pd.DataFrame(), [])
+        return Ranked(pd.DataFrame(columns=columns), pd.DataFrame(), insights)
     run_created_at = insights["created_at"].iloc[0]
     impact = insights["impact_usd"].astype(float)
     top = float(np.log1p(impact.max())) if impact.notna().any() and impact.max() > 0 else 1.0
@@ -229,11 +255,7 @@ def notify(
                     "notification_id": notification_id,
                 }
             )
-    ranking_frame = pd.DataFrame(rankings, columns=columns)
-    notified_frame = pd.DataFrame(notified)
-    _write(con, ranking_frame, notified_frame, run_created_at)
-    routed = _route_lookalike(con, insights)
-    return NotifyResult(ranking_frame, notified_frame, routed)
+    return Ranked(pd.DataFrame(rankings, columns=columns), pd.DataFrame(notified), insights)
 
 
 def _notification(

@@ -48,6 +48,21 @@ def _table(rows: list[dict], limit: int = 40) -> str:
 
 def chart_png(insight: pd.Series) -> str | None:
     """A small chart for an insight, as base64 PNG (None when there is nothing to draw)."""
+    image = chart_image(insight, "png")
+    return None if image is None else base64.b64encode(image).decode()
+
+
+def chart_svg(insight: pd.Series) -> str | None:
+    """The same chart as inline SVG text (the web app's Insights Hub), None when there is nothing to draw."""
+    image = chart_image(insight, "svg")
+    if image is None:
+        return None
+    text = image.decode()
+    return text[text.index("<svg") :]  # without the XML prolog and doctype, to sit inside an HTML page
+
+
+def chart_image(insight: pd.Series, fmt: str) -> bytes | None:
+    """The chart of an insight as ``fmt`` (png or svg) bytes; None when there is nothing to draw."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -101,8 +116,10 @@ def chart_png(insight: pd.Series) -> str | None:
         ax.spines[["top", "right"]].set_visible(False)
         fig.tight_layout()
         buffer = io.BytesIO()
-        fig.savefig(buffer, format="png")
-        return base64.b64encode(buffer.getvalue()).decode()
+        # svg: text stays text (small), ids salted by a constant (same insight -> same bytes)
+        with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "mos"}):
+            fig.savefig(buffer, format=fmt, metadata={"Date": None} if fmt == "svg" else None)
+        return buffer.getvalue()
     finally:
         plt.close(fig)
 

@@ -230,6 +230,18 @@ PROMPTS: dict[str, Prompt] = {
             "{example}",
             guardrails=("json_object",),
         ),
+        Prompt(
+            "notes.extract",
+            "note_extraction",
+            "You read a sales rep's note about a contact and list the facts it states, following the schema in the "
+            "facts: product interest, budget amount and currency, decision timeline (a date range), competitors "
+            "evaluated, the contact's role and seniority, pain point, next step and its date, sentiment. Values come "
+            "from the vocabulary given; dates are ISO and relative dates count from note_date. Each fact quotes the "
+            "note's own words as evidence; a competitor or product the note rules out is negated. State nothing the "
+            "note does not say.",
+            "{example}",
+            guardrails=("json_object",),
+        ),
     )
 }
 

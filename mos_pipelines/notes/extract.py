@@ -23,7 +23,7 @@ from typing import Any
 from rapidfuzz import fuzz
 
 EXTRACTOR = "rules"
-VERSION = "2026-12-06.4"
+VERSION = "2026-12-06.7"
 
 PRODUCTS: dict[str, tuple[str, ...]] = {
     "Audience Builder": ("audience builder", "aud. builder", "aud builder", "segments tool", "segmentation"),
@@ -64,16 +64,81 @@ ROLES = (
     ("engineering", r"\b(?:eng|engineering|engineer|cto|(?-i:IT)|technology)\b"),
 )
 PAINS: dict[str, tuple[str, ...]] = {
-    "data_silos": ("silos", "scattered across", "single view", "fragmented", "disconnected"),
-    "manual_work": ("manual", "by hand", "spreadsheets"),
-    "deliverability": ("deliverability", "spam", "inbox placement", "open rates", "bounce rate"),
-    "attribution": ("which channel", "ad spend returns", "roi", "roas", "what drives revenue"),
-    "cost": ("too expensive", "price went up", "paying way too much", "paying too much", "costs too much"),
+    "data_silos": (
+        "silos",
+        "siloed",
+        "scattered across",
+        "spread (?:over|across)",
+        "split (?:over|across|between)",
+        "single view",
+        "fragmented",
+        "disconnected",
+        "(?:don't|do not|doesn't) talk to each other",
+        r"(?:across|over|in|from) (?:\d+|two|three|four|five|six|several|many|multiple) (?:different )?(?:tools|systems|platforms)",
+    ),
+    "manual_work": (
+        "manual",
+        "copy-paste",
+        "copy and paste",
+        "manually",
+        "by hand",
+        "spreadsheets",
+        "copy(?:ing)? \\w+ between",
+        "csv (?:uploads|exports)",
+        "exports? csvs?",
+        "pulling lists",
+    ),
+    "deliverability": (
+        "deliverability",
+        "spam",
+        "junk",
+        "inbox placement",
+        "open rates",
+        "bounce rates?",
+        "bounces",
+    ),
+    "attribution": (
+        "which channel",
+        "ad spend returns",
+        "roi(?! (?:calculator|workshop|deck|model|analysis|study))",
+        "roas",
+        "what drives revenue",
+        "(?:tie|tying|link|linking|connect) \\w+(?: \\w+)? back to revenue",
+        "what (?:paid|paid social|ads?|spend|marketing) \\w*\\s?returns",
+        "pain is attribution",
+        "(?:can't|cannot|unable to|no way to) (?:reconcile|match|tie|connect) [^.;]{0,60}(?:revenue|sales|spend|roas)",
+    ),
+    "cost": (
+        "too expensive",
+        "price went up",
+        "paying way too much",
+        "paying too much",
+        "costs too much",
+        "pricing is killing",
+        "renewal (?:quote|price|cost)s?",
+        "push(?:ed|ing)? back on (?:price|cost)",
+        "(?:wants?|asking for) \\d+ ?% off",
+    ),
 }
 NEXT_STEPS: dict[str, tuple[str, ...]] = {
-    "demo": ("demo",),
-    "proposal": ("proposal", "quote", "pricing"),
-    "call": ("follow-up call", "f/u call", "catch-up call", "call", "revisit", "check in"),
+    "demo": ("demo", "walkthrough", "walk-through", "walk through"),
+    "proposal": ("proposal", "quote", "quotes", "send pricing", "pricing for", "pricing on", "pricing deck"),
+    "call": (
+        "follow-up call",
+        "f/u call",
+        "catch-up call",
+        "call",
+        "revisit",
+        "check in",
+        "check back",
+        "try again",
+        "circle back",
+        "touch base",
+        "ping",
+        "workshop",
+        "meeting",
+        "sync",
+    ),
     "trial": ("trial", "poc", "pilot"),
     "security_review": ("security review", "security questionnaire", "infosec", "soc2", "soc 2", "dpa review"),
 }
@@ -92,8 +157,27 @@ SENTIMENT = {
         "closed[- ]lost",
         "not a fit",
         "slipped",
+        "slip(?:s|ping)",
+        "not worth",
+        "blocker",
+        "(?:they've|they have|they) (?:chosen|picked|selected|gone with|went with)",
         "got cut",
         "concerned",
+        "lost to",
+        "lost (?:the deal|momentum|interest)",
+        "(?:deal(?:'s| is)|it's) dead",
+        "no movement",
+        "meh",
+        "(?:renewal|churn|deal) risk",
+        "annoy(?:ed|ing)",
+        "tough (?:crowd|call|meeting)",
+        "not a good sign",
+        "disappoint(?:ed|ing)",
+        "stalled",
+        "went (?:dark|quiet)",
+        "gone (?:dark|quiet)",
+        "ghost(?:ed|ing)",
+        "overkill",
     ),
     "positive": (
         "very keen",
@@ -107,27 +191,57 @@ SENTIMENT = {
         "happy",
         "positive",
         "thrilled",
+        "went well",
+        "promising",
+        "warm(?:ed)? (?:lead|up|to us)",
+        "super positive",
+        "(?:budget|po|deal|contract|purchase) (?:is |was |got |has been )?(?:approved|signed)",
+        "(?:good|great|productive|solid) (?:call|meeting|convo|energy|chat|session|discussion)",
     ),
 }
 NEGATION = re.compile(
     r"\b(?:no longer|not|n't|never|dropped|ruled out|off the table|said no to|rejected|moved away from|no|"
     r"moving (?:off|away from)|'s out|is out|parked|passed on|stay(?:ing)? (?:with|on)|current (?:tool|vendor|esp|"
-    r"platform|provider)|incumbent)(?!\w)",
+    r"platform|provider)|stick(?:ing|s)? with|incumbent|consolidat\w+|replac(?:e|es|ing)|renewal|decided against|went with|wants? out of|switch(?:ing)? (?:off|from)|"
+    r"migrat\w+ (?:off|from|away from)|runs? (?:\w+ )?(?:on|through)|currently (?:on|using|with)|renew(?:ing|s)? with)(?!\w)",
     re.I,
 )
 CONTRAST = re.compile(
     r"\b(?:but|while|whereas|however|now|and (?:are |is )?(?:looking|evaluating|considering))\b|;|\s-\s"
 )
+TAKEN_BACK = re.compile(  # "keen on Segment but they've parked that": a cue pointing back across the contrast
+    r"\b(?:parked|dropped|ruled out|passed on|rejected|killed)\s+(?:that|it|them|the idea)\b|"
+    r"\b(?:it|that|they)(?:'s| is| are|'re)\s+(?:out|off the table)\b",
+    re.I,
+)
 REAFFIRM = re.compile(r"\b(?:back on the table|reconsidering|back in the running|now considering)\b", re.I)
 OTHER_PERSON = re.compile(r"\b(?:also joined|also on the call|cc'd|cc|looped in)\b", re.I)
 
-BUDGET_CUE = re.compile(r"\b(?:budget|spend|set aside|afford|allocated|approved|can do|can stretch|ceiling)\b", re.I)
+BUDGET_CUE = re.compile(
+    r"\b(?:year one|first year|per year|a year|annual|annually|budget|spend|set aside|afford|allocated|approved|can do|can stretch|ceiling|signed off|earmarked|max|"
+    r"maximum|cap|capped|can go to|up to|under|envelope|funding|funded)\b",
+    re.I,
+)
 TIMELINE_CUE = re.compile(
-    r"\b(?:decide|decision|sign|sign-off|timeline|go-live|live|close|moved|launch|pick|choose|select|slipped)\b", re.I
+    r"\b(?:decide|decides|decided|decision|sign|sign-off|timeline|go-live|live|close|moved|launch|pick|choose|select|"
+    r"slipped|slips|pushed|commit|vendor)\b",
+    re.I,
 )
 STEP_CUE = re.compile(
-    r"\b(?:next step|ns|next|agreed|booked|scheduled|will|set up|wants?|due|kick ?off|kickoff|revisit|push)\b", re.I
+    r"\b(?:next step|ns|next|agreed|booked|scheduled|will|set up|set for|wants?|due|kicks? ?off|kickoff|revisit|push|pushed|let's|"
+    r"(?:'d|would) like|try|"
+    r"follow-?up|f/u|ping|check back|circle back|touch base|send|sending|sent over|asked for|requested|starts?|"
+    r"goes out|to start|planned|tentative|'ll|shall|need(?:s|ed)? (?:a|our|the)|moved to|again)\b",
+    re.I,
 )
+PAST_AFTER = re.compile(r"\W{0,3}(?:\w+\s)?(?:went|was|were|happened|is done|ran)\b", re.I)
+PAST_BEFORE = re.compile(r"\b(?:after|since|during|loved|liked|hated|from|in) (?:the|our|their|a)?\s?(?:\w+\s)?$", re.I)
+
+
+def _past(sentence: str, start: int, end: int) -> bool:
+    """Whether a step mention is a past event ("the demo went well", "loved the demo"), not a next step."""
+    return bool(PAST_AFTER.match(sentence, end) or PAST_BEFORE.search(sentence[max(0, start - 30) : start]))
+
 
 MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 MONTH_RE = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
@@ -170,7 +284,7 @@ CURRENCY_WORDS = {
 }
 _CUR = r"(?P<code>usd|eur|gbp|dollars|euros|pounds|sek|nok|dkk|chf|cad|aud|jpy|inr)"
 AMOUNT_NUMERIC = re.compile(
-    r"(?P<sign>[$€£])?\s?(?P<num>\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)\s?(?P<mult>k|m|mil|mn|million|grand|thousand)?\b"
+    r"(?:(?P<pre>usd|eur|gbp|sek|nok|dkk|chf|cad|aud|jpy|inr)\s?)?(?P<sign>[$€£])?\s?(?P<num>\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)\s?(?P<mult>k|m|mil|mn|million|grand|thousand)?\b"
     rf"(?:\s?{_CUR}\b)?",
     re.I,
 )
@@ -181,6 +295,11 @@ AMOUNT_WORDS = re.compile(
     rf"(?:\s(?:or so\s)?{_CUR}\b)?",
     re.I,
 )
+MONTH_WORD = (  # a month's name or abbreviation, never "marketing"
+    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|"
+    r"oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?(?!\w)"
+)
+PERIODS = ("next_quarter", "quarter", "after_summer", "early_next_year", "half", "end_of_year")
 _WEEKDAY_RE = r"(?P<wd>mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)[a-z]*"
 
 
@@ -196,6 +315,7 @@ class Attribute:
     negated: bool = False
     extractor: str = EXTRACTOR
     version: str = VERSION
+    prompt_version: str | None = None  # the LLM path's prompt; None for the rules
 
 
 @dataclass(frozen=True)
@@ -317,6 +437,8 @@ def _negated(sentence: str, start: int, end: int) -> bool:
     the sentence takes it back ("ruled out X, now it's back on the table")."""
     if REAFFIRM.search(sentence):
         return False
+    if TAKEN_BACK.search(sentence, end):
+        return True
     for cue in NEGATION.finditer(sentence):
         lo, hi = (cue.end(), start) if cue.end() <= start else (end, cue.start()) if cue.start() >= end else (0, 0)
         if hi >= lo and not CONTRAST.search(sentence, lo, hi):
@@ -324,7 +446,10 @@ def _negated(sentence: str, start: int, end: int) -> bool:
     return False
 
 
-REVISED = re.compile(r"\b(?:now|revised|updated|cut to|raised to|increased to|down to|up to)\b", re.I)
+REVISED = re.compile(
+    r"\b(?:now|revised|updated|cut to|raised to|increased to|down to|up to|can go to|max|instead|too high|too low)\b",
+    re.I,
+)
 
 
 def _amount(sentence: str) -> tuple[int, str | None, int, int] | None:
@@ -346,7 +471,7 @@ def _amounts(sentence: str) -> list[tuple[int, str | None, int, int]]:
         out.append((value, cur, m.start(), m.end()))
     for m in AMOUNT_NUMERIC.finditer(sentence):
         mult = (m["mult"] or "").lower()
-        if not (m["sign"] or mult or m["code"]):
+        if not (m["sign"] or mult or m["code"] or m["pre"]):
             continue
         number = float(m["num"].replace(",", ""))
         factor = (
@@ -357,7 +482,7 @@ def _amounts(sentence: str) -> list[tuple[int, str | None, int, int]]:
             continue
         if mult == "" and not m["sign"] and "," not in m["num"]:
             continue
-        cur = CURRENCY_WORDS.get((m["sign"] or m["code"] or "").lower())
+        cur = CURRENCY_WORDS.get((m["sign"] or m["code"] or m["pre"] or "").lower())
         if not any(s < m.end() and m.start() < e for _, _, s, e in out):
             out.append((value, cur, m.start(), m.end()))
     return sorted(out, key=lambda a: a[2])
@@ -386,18 +511,46 @@ TIMELINE_PATTERNS = (
     ("next_quarter", re.compile(r"\b(?:next|nxt) (?:quarter|qtr|q)\b", re.I)),
     ("quarter", re.compile(r"\bQ(?P<q>[1-4])(?:\s*(?:'(?P<yy>\d{2})|(?P<yyyy>20\d{2})))?\b", re.I)),
     ("after_summer", re.compile(r"\bafter (?:the )?summer\b", re.I)),
-    ("early_next_year", re.compile(r"\b(?:early next year|in the new year|start of next year)\b", re.I)),
+    (
+        "early_next_year",
+        re.compile(
+            r"\b(?:early next year|(?:in|after) the new year|start of next year|after (?:christmas|the holidays|new year))\b",
+            re.I,
+        ),
+    ),
     ("end_next_month", re.compile(r"\bend of (?:the )?next month\b", re.I)),
     ("end_of_year", re.compile(r"\b(?:end of (?:the )?year|EOY|year[- ]end)\b", re.I)),
-    ("in_months", re.compile(r"\bin (?P<n>\d+|two|three|four|five|six|seven|eight|nine|ten) months\b", re.I)),
+    (
+        "in_months",
+        re.compile(
+            r"\b(?:(?:in|within) (?:about |around |roughly |~)?(?P<n>\d+|two|three|four|five|six|seven|eight|nine|ten) "
+            r"months|(?P<n2>\d+)[- ]months?(?: timeline| decision)?)\b",
+            re.I,
+        ),
+    ),
+    (
+        "in_weeks",
+        re.compile(
+            r"\b(?:in|within) (?:about |around |roughly |~)?(?P<n>\d+|two|three|four|five|six|seven|eight|nine|ten) "
+            r"(?:weeks|wks)\b",
+            re.I,
+        ),
+    ),
     ("half", re.compile(r"\b(?:H(?P<h>[12])|(?P<which>first|second) half of the year)\b", re.I)),
-    ("by_month", re.compile(rf"\b(?:by|before|in|end of) (?:the end of )?(?P<m>{MONTH_RE})(?=\W|$)", re.I)),
+    ("in_month", re.compile(rf"\b(?:in|during) (?P<m>{MONTH_WORD})(?=\W|$)", re.I)),
+    ("by_month", re.compile(rf"\b(?:by|before|end of) (?:the end of )?(?P<m>{MONTH_RE})(?=\W|$)", re.I)),
 )
 
 
-def _timeline(sentence: str, day: datetime.date) -> tuple[tuple[datetime.date, datetime.date], int, int] | None:
+def _timeline(
+    sentence: str, day: datetime.date, cued: bool = True
+) -> tuple[tuple[datetime.date, datetime.date], int, int] | None:
+    """The decision timeline a sentence states; without a cue ("decide", "sign", ...) only a named period counts
+    ("Maybe Q4", "H2"), not a month or a number of months."""
     q_now = (day.month - 1) // 3 + 1
     for kind, pattern in TIMELINE_PATTERNS:
+        if not cued and kind not in PERIODS:
+            continue
         m = pattern.search(sentence)
         if not m:
             continue
@@ -408,7 +561,7 @@ def _timeline(sentence: str, day: datetime.date) -> tuple[tuple[datetime.date, d
             q = int(m["q"])
             year = int(m["yyyy"]) if m["yyyy"] else 2000 + int(m["yy"]) if m["yy"] else day.year + (q < q_now)
             span = _quarter(year, q)
-            if re.search(r"\b(?:by|before|until)\b(?: the end of)?\s*$", sentence[: m.start()], re.I):
+            if re.search(r"(?:\b(?:by|before|until)\b(?: the)?(?: end of)?|\bend of)\s*$", sentence[: m.start()], re.I):
                 span = (day, span[1])  # "by Q3": from now to the quarter's end
         elif kind == "after_summer":
             y = day.year if day.month < 9 else day.year + 1
@@ -421,8 +574,10 @@ def _timeline(sentence: str, day: datetime.date) -> tuple[tuple[datetime.date, d
         elif kind == "end_of_year":
             span = (day, datetime.date(day.year, 12, 31))
         elif kind == "in_months":
-            n = _number(m["n"]) or 0
+            n = _number(m["n"] or m["n2"]) or 0
             span = (day, _add_months(day, n))
+        elif kind == "in_weeks":
+            span = (day, day + datetime.timedelta(weeks=_number(m["n"]) or 0))
         elif kind == "half":
             first = m["h"] == "1" or (m["which"] or "").lower() == "first"
             if first:
@@ -434,7 +589,7 @@ def _timeline(sentence: str, day: datetime.date) -> tuple[tuple[datetime.date, d
         else:
             month = MONTHS.index(m["m"][:3].lower()) + 1
             y = day.year if month >= day.month else day.year + 1
-            span = (day, _month_end(y, month))
+            span = (datetime.date(y, month, 1) if kind == "in_month" else day, _month_end(y, month))
         return span, m.start(), m.end()
     return None
 
@@ -502,6 +657,12 @@ def _fuzzy_phrase(phrase: str, sentence: str) -> tuple[int, int] | None:
     return (found.dest_start, found.dest_end) if found else None
 
 
+_FUNCTION = r"(finance|procurement|marketing|sales|(?-i:IT)|engineering|data|growth|crm)"
+FUNCTION_FROM = re.compile(  # "Sarah from finance pinged:", "Tom on the marketing team said"
+    rf"^\W*[A-Z][a-z]+ (?:from (?:the |their )?{_FUNCTION}(?: team)?|(?:in|on) (?:the |their )?{_FUNCTION} team)"
+    r"(?=\s*[:,.;)!-]|\s+(?:pinged|said|says|wrote|asked|called|emailed|replied|confirmed|wants|is|was|thinks)\b)",
+    re.I,
+)
 TITLE_LEFT = re.compile(r"[,(:]|\s-\s|\bis the\b|\bas\b", re.I)
 TITLE_RIGHT = re.compile(r"\s(?:at|@|from|with)\s|[,)(;]|\s-\s", re.I)
 
@@ -513,18 +674,26 @@ def _title_bounds(text: str, start: int, end: int) -> tuple[int, int]:
     return (left[-1] if left else max(0, start - 25)), (right.start() if right else min(len(text), end + 30))
 
 
+PLAIN = re.compile(r"[a-z0-9 '.-]+")
+
+
 def _pain(sentence: str) -> tuple[str, int, int, float] | None:
-    """The pain point a sentence names: an exact phrase first, else the closest phrase within a typo or two."""
-    for pain, phrases in PAINS.items():
-        for phrase in phrases:
-            m = re.search(rf"(?<!\w){re.escape(phrase)}(?!\w)", sentence, re.I)
-            if m:
-                return pain, m.start(), m.end(), 0.8
+    """The pain point a sentence names: the earliest phrase (a pattern), else the closest plain phrase within a typo
+    or two."""
+    exact = [
+        (m.start(), -(m.end() - m.start()), pain, m.end())
+        for pain, phrases in PAINS.items()
+        for phrase in phrases
+        if (m := re.search(rf"(?<!\w){phrase}(?!\w)", sentence, re.I))
+    ]
+    if exact:
+        start, _, pain, end = min(exact)
+        return pain, start, end, 0.8
     best: tuple[str, int, int, float] | None = None
     best_score = 0.0
     for pain, phrases in PAINS.items():
         for phrase in phrases:
-            if len(phrase) < 7:
+            if len(phrase) < 7 or not PLAIN.fullmatch(phrase):  # patterns are matched exactly only
                 continue
             found = fuzz.partial_ratio_alignment(phrase, sentence.lower(), score_cutoff=88)
             if found and found.score > best_score:
@@ -538,6 +707,7 @@ def extract(text: str, created_at: datetime.datetime | datetime.date) -> list[At
     found: list[tuple[int, Attribute]] = []  # (segment, attribute)
     clauses = sentences(text, day)
     caseless = not any(ch.isupper() for ch in text)
+    budget_pending = -1  # the segment whose previous clause named a budget without an amount
     for c in clauses:
         lower = c.text.lower()
 
@@ -548,18 +718,20 @@ def extract(text: str, created_at: datetime.datetime | datetime.date) -> list[At
             add("competitor", canonical, s, e, conf, _negated(c.text, s, e))
         for canonical, s, e, conf in _alias_hits(c.text, PRODUCTS, fuzzy=True):
             add("product_interest", canonical, s, e, conf * 0.95, _negated(c.text, s, e) and "interest" in lower)
-        if BUDGET_CUE.search(c.text):
-            amount = _amount(c.text)
-            if amount:
-                value, cur, s, e = amount
-                add("budget_amount", value, s, e, 0.9)
-                if cur:
-                    add("budget_currency", cur, s, e, 0.95)
-        if TIMELINE_CUE.search(c.text) or re.search(r"\btimeline\b", lower):
-            tl = _timeline(c.text, c.day)
-            if tl:
-                (start, end), s, e = tl
-                add("decision_timeline", {"start": start.isoformat(), "end": end.isoformat()}, s, e, 0.8)
+        amount = _amount(c.text) if BUDGET_CUE.search(c.text) or budget_pending == c.segment else None
+        if amount:
+            value, cur, s, e = amount
+            add("budget_amount", value, s, e, 0.9)
+            if cur:
+                add("budget_currency", cur, s, e, 0.95)
+        # "Budget approved!! €200k for the platform": a cue without an amount carries to the next clause
+        budget_pending = c.segment if BUDGET_CUE.search(c.text) and not amount else -1
+        tl = _timeline(c.text, c.day, bool(TIMELINE_CUE.search(c.text) or re.search(r"\btimeline\b", lower)))
+        if tl and not re.match(
+            r" ?(?:budget|spend|numbers|results|revenue|targets?|pipeline)\b", c.text[tl[2] :], re.I
+        ):
+            (start, end), s, e = tl  # "Q3 budget" is no timeline
+            add("decision_timeline", {"start": start.isoformat(), "end": end.isoformat()}, s, e, 0.8)
         other = OTHER_PERSON.search(c.text)  # titles after "also joined", "cc'd" belong to someone else
         own = c.text[: other.start()] if other else c.text
         titles = [(m, seniority) for seniority, pattern in SENIORITY if (m := re.search(pattern, own, re.I))]
@@ -568,21 +740,39 @@ def extract(text: str, created_at: datetime.datetime | datetime.date) -> list[At
                 add("seniority", seniority, m.start(), m.end(), 0.85)
                 lo, hi = _title_bounds(own, m.start(), m.end())
                 roles = [(role, r) for role, rp in ROLES if (r := re.search(rp, own[lo:hi], re.I))]
+                tail = re.match(r",\s*([^,()]{2,30})", own[hi:]) if not roles else None
+                if tail:  # "Sr. Director, Demand Gen": the function after the comma
+                    lo, hi = hi + tail.start(1), hi + tail.end(1)
+                    roles = [(role, r) for role, rp in ROLES if (r := re.search(rp, own[lo:hi], re.I))]
+                if len(roles) > 1:  # "Marketing Ops Analyst": the function word, not the level word "analyst"
+                    roles = [
+                        (role, r) for role, r in roles if not (lo + r.start() < m.end() and m.start() < lo + r.end())
+                    ] or roles
                 if roles:  # the role word nearest the seniority word, within the title
                     role, r = min(roles, key=lambda x: abs(lo + x[1].start() - m.start()))
                     add("role", role, lo + r.start(), lo + r.end(), 0.8)
+        if not titles and c.segment == 0:  # "Sarah from finance pinged": a function without a title
+            team = FUNCTION_FROM.search(own)
+            if team:
+                word = next(w for w in team.groups() if w)
+                role = next(r for r, rp in ROLES if re.search(rp, word, re.I))
+                at = team.start(1) if team.group(1) else team.start(2)
+                add("role", role, at, at + len(word), 0.6)
         pain_hit = _pain(c.text)
         if pain_hit:
             add("pain_point", pain_hit[0], pain_hit[1], pain_hit[2], pain_hit[3])
-        if STEP_CUE.search(c.text):
-            for step, words in NEXT_STEPS.items():
-                hit = next((h for w in words if (h := _fuzzy_phrase(w, c.text))), None)
-                if hit:
-                    add("next_step", step, hit[0], hit[1], 0.8)
-                    when = _step_date(c.text[hit[1] :], c.day)
-                    if when:
-                        add("next_step_date", when[0].isoformat(), hit[1] + when[1], hit[1] + when[2], 0.8)
-                    break
+        cued = bool(STEP_CUE.search(c.text))
+        hits = []  # (start, end, step) of every step a clause names, not as a past event
+        for step, words in NEXT_STEPS.items():
+            hit = next((h for w in words if (h := _fuzzy_phrase(w, c.text)) and not _past(c.text, h[0], h[1])), None)
+            if hit:
+                hits.append((hit[0], hit[1], step))
+        for h_start, h_end, step in sorted(hits)[:1]:  # the first one named
+            when = _step_date(c.text[h_end:], c.day)
+            if cued or when:  # a cue ("next", "booked", "will") or a date after it ("trial from Aug 3") makes it a plan
+                add("next_step", step, h_start, h_end, 0.8 if cued else 0.7)
+                if when:
+                    add("next_step_date", when[0].isoformat(), h_end + when[1], h_end + when[2], 0.8)
         for sentiment in ("negative", "positive"):
             cue = next((m for w in SENTIMENT[sentiment] if (m := re.search(rf"\b(?:{w})\b", lower))), None)
             if cue:

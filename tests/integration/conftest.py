@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import fcntl
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,7 +69,46 @@ def lookalike_config(request: pytest.FixtureRequest) -> Iterator[Path]:
         yield path
 
 
+def _shared_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder every worker of this pytest session sees (xdist workers' base folders share a parent)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@pytest.fixture(scope="session")
+def shared_world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    """The small default world (SMALL_WORLD, no audiences), built ONCE per test session: the first worker to ask
+    builds it under a file lock, the others wait and reuse it (its first run's outcome is kept beside it)."""
+    root = _shared_root(tmp_path_factory)
+    home, outcome_file = root / "shared_world", root / "shared_world.outcome.json"
+    with (root / "shared_world.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not outcome_file.exists():
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setenv("MOS_LOOKALIKE_CONFIG", str(NO_AUDIENCES))
+                built = build_world(home, SMALL_WORLD)
+            record = dataclasses.asdict(built.first_run)
+            record["log_file"] = str(record["log_file"]) if record["log_file"] else None
+            outcome_file.write_text(json.dumps(record))
+    record = json.loads(outcome_file.read_text())
+    record["log_file"] = Path(record["log_file"]) if record["log_file"] else None
+    return World(settings=Settings(mos_home=home), config=SMALL_WORLD, first_run=RunOutcome(**record))
+
+
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    """A small world built once per test module (each module gets its own MOS_HOME)."""
-    yield build_world(tmp_path_factory.mktemp("mos_home"), SMALL_WORLD)
+def world(shared_world: World) -> World:
+    """The shared small world, READ-ONLY: modules of both workers read it at once (DuckDB read-only opens), so a
+    test that runs assets, lands files or writes the warehouse takes ``world_copy`` instead."""
+    use_home(shared_world.settings)
+    return shared_world
+
+
+@pytest.fixture(scope="module")
+def world_copy(shared_world: World, tmp_path_factory: pytest.TempPathFactory) -> World:
+    """A private copy of the shared world for a module that writes (its warehouse, landing files and Dagster
+    instance: paths inside are relative to MOS_HOME, so the copy carries on where the build left off)."""
+    home = tmp_path_factory.mktemp("mos_home") / "home"
+    shutil.copytree(shared_world.settings.mos_home, home)
+    copy = World(settings=Settings(mos_home=home), config=shared_world.config, first_run=shared_world.first_run)
+    use_home(copy.settings)
+    return copy

@@ -34,6 +34,12 @@ SYNC_PURPOSES = {
 
 
 @pytest.fixture(scope="module")
+def world(world_copy: World) -> World:
+    """This module writes (it runs assets again, records deliveries): a private copy of the shared world."""
+    return world_copy
+
+
+@pytest.fixture(scope="module")
 def hook() -> Iterator[WebhookServer]:
     with WebhookServer() as server:
         yield server

@@ -273,3 +273,49 @@ def test_firmographic_features_recover_the_observable_truth(world, warehouse, cu
         and c not in ("engaged_contact_count", "engaged_persona_count")
     ]
     assert (groups[persona_columns].sum(axis=1) == groups["engaged_contact_count"]).all()
+
+
+def test_note_attributes_match_the_notes_truth_and_flow_into_dim_customers(world, warehouse):
+    """customer_note_attributes reads the world's notes as the simulator states them (F1 per attribute), attaches
+    them to customers, keeps one current value per customer and attribute, and dim_customers shows it."""
+    from mos_pipelines.notes import ATTRIBUTES, Attribute, score
+
+    with world.connect() as con:
+        rows = con.execute("select * from marts.customer_note_attributes").df()
+    truth = pd.read_csv(world.settings.truth_dir / "notes_facts.csv", dtype=str).astype(object)
+    assert len(truth) >= 5 and rows["note_id"].nunique() == len(truth)
+    predicted: dict[str, list[Attribute]] = {}
+    for r in rows.itertuples():
+        value = r.value
+        if r.attribute == "decision_timeline":
+            value = {
+                k: pd.Timestamp(d).date().isoformat()
+                for k, d in (("start", r.value_start_date), ("end", r.value_end_date))
+            }
+        predicted.setdefault(r.note_id, []).append(
+            Attribute(r.attribute, value, r.span_start, r.span_end, r.confidence, r.is_negated)
+        )
+    scores = score(truth.where(truth.notna(), None).to_dict("records"), predicted)
+    assert all(scores[a].f1 >= 0.9 for a in ATTRIBUTES), {a: round(s.f1, 3) for a, s in scores.items()}
+    assert rows["customer_id"].notna().mean() >= 0.95, rows["subject_matched_by"].value_counts(dropna=False)
+    single = rows[~rows["attribute"].isin(["product_interest", "competitor"]) & rows["is_current"]]
+    assert not single.duplicated(["customer_id", "attribute"]).any()
+    sentiment = single[single["attribute"] == "sentiment"].set_index("customer_id")["value"]
+    shown = warehouse["customers"].set_index("customer_id")["note_sentiment"].dropna()
+    assert len(shown) > 0 and shown.sort_index().equals(sentiment.sort_index().rename("note_sentiment"))
+    assert (warehouse["features"]["note_count"] >= 0).all()
+
+
+def test_relationship_graph_against_the_people_truth(world, customer_person, people):
+    """customer_relationships: typed edges with weights in [0, 1] and evidence; colleagues share a true account."""
+    with world.connect() as con:
+        edges = con.execute("select * from marts.customer_relationships").df()
+    assert (
+        edges["edge_id"].is_unique and edges["weight"].between(0, 1).all() and edges["evidence"].str.len().gt(0).all()
+    )
+    assert {"works_at", "colleague", "reports_to", "manages"} <= set(edges["relationship"])
+    account = customer_person.map(people["account_id"])
+    col = edges[edges["relationship"] == "colleague"]
+    scored = col[col["source_id"].isin(account.index) & col["target_id"].isin(account.index)]
+    precision = (scored["source_id"].map(account) == scored["target_id"].map(account)).mean()
+    assert len(scored) > 10 and precision >= 0.9, precision

@@ -20,6 +20,12 @@ EXPERIMENT_KEYS = [
 ]
 
 
+@pytest.fixture(scope="module")
+def world(world_copy: World) -> World:
+    """This module writes (it runs assets again): a private copy of the shared world."""
+    return world_copy
+
+
 def _tables(world: World) -> dict[str, pd.DataFrame]:
     with world.connect() as con:
         return {

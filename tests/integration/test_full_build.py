@@ -19,6 +19,12 @@ pytestmark = pytest.mark.integration
 COUNTED = ("raw", "staging", "intermediate", "marts")
 
 
+@pytest.fixture(scope="module")
+def world(world_copy: World) -> World:
+    """This module writes (it runs assets again, lands a file): a private copy of the shared world."""
+    return world_copy
+
+
 def table_counts(world: World) -> dict[str, int]:
     with world.connect() as con:
         names = con.execute(

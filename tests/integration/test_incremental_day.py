@@ -15,6 +15,12 @@ from tests.integration.test_full_build import sessionize
 pytestmark = pytest.mark.integration
 
 
+@pytest.fixture(scope="module")
+def world(world_copy: World) -> World:
+    """This module writes (it runs assets again, lands the next day): a private copy of the shared world."""
+    return world_copy
+
+
 def digests(world: World) -> dict[str, str]:
     root = world.settings.landing_dir
     return {

@@ -427,3 +427,29 @@ def test_cli_run_over_budget_says_why(copy, tmp_path, monkeypatch):
     out = " ".join(ran.output.split())
     assert "the blueprint's budget is reached ($20,700.07 committed of the blueprint's $20,000.00" in out
     assert "blueprint budget reached" in out  # the stopped steps' detail in the status table
+
+
+def test_web_app_blueprints_page_shows_the_progress_rows(copy, settings, tmp_path, monkeypatch):  # noqa: F811
+    """The web app's /blueprints shows what `mos blueprint progress` prints (tests/unit/test_web.py has the rest)."""
+    from fastapi.testclient import TestClient
+
+    from mos_pipelines.settings import Settings
+    from mos_pipelines.web.app import WebSettings, create_app
+
+    warehouse, bp_path = copy
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.move(warehouse, home / "warehouse.duckdb")
+    shutil.copytree(bp_path.parent, home / "blueprints")
+    _run(home / "warehouse.duckdb", bp_path, settings)
+    monkeypatch.setenv("MOS_TOKEN_ANALYST", "web-analyst")
+    client = TestClient(create_app(Settings(mos_home=home), WebSettings(secret=b"s" * 32)))
+    page = client.get("/blueprints", headers={"authorization": "Bearer web-analyst"})
+    assert page.status_code == 200
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        rows = progress.read(con, bp_path.stem)
+    assert len(rows) > 0
+    card = page.text[page.text.index(f'id="blueprint-{bp_path.stem}"') :]
+    assert card.count("<tr><td>") == len(rows)  # one table row per day of progress
+    last = rows.iloc[-1]
+    assert f"{last['days_elapsed']}/{last['horizon_days']}" in card and last["status"] in card

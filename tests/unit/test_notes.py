@@ -243,3 +243,86 @@ def test_world_notes_and_their_truth(tmp_path: Path) -> None:
     assert len(rows) > 50
     scores = score(rows, notes)
     assert all(s.f1 >= 0.9 for s in scores.values()), {k: round(s.f1, 3) for k, s in scores.items()}
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "expected"),
+    [
+        ("Demo went well. Next step: a trial in October.", "next_step", {"trial"}),
+        ("They loved the demo.", "next_step", set()),
+        ("Ping again in Feb.", "next_step", {"call"}),
+        ("Klaviyo pricing is killing them.", "next_step", set()),
+        ("They've decided against Customer.io.", "competitor", set()),
+        ("He was keen on Segment but they've parked that.", "competitor", set()),
+        ("Everything runs on Iterable today.", "competitor", set()),
+        ("Lost to Iterable on price.", "competitor", {"Iterable"}),
+        ("CMO signed off on €250k for martech.", "budget_amount", {250000}),
+        ("Budget is set at AUD 150k.", "budget_currency", {"AUD"}),
+        ("Data is spread over Shopify, HubSpot and 3 spreadsheets.", "pain_point", {"data_silos"}),
+        ("Nobody can tie campaigns back to revenue.", "pain_point", {"attribution"}),
+        ("Half their newsletters end up in junk.", "pain_point", {"deliverability"}),
+        ("Chatted with Maria (Sr. Director, Demand Gen) at Helio.", "role", {"marketing"}),
+        ("Not a good sign: the champion left.", "sentiment", {"negative"}),
+        ("Demo went well.", "sentiment", {"positive"}),
+        ("They'd like a sandbox trial from Aug 3.", "next_step_date", {"2026-08-03"}),
+        ("Try again Thursday.", "next_step", {"call"}),
+        ("Trial kicks off Monday.", "next_step_date", {"2026-06-15"}),
+        ("They want to revisit pricing in march.", "next_step", {"call"}),
+        ("Sarah from finance pinged: the PO is approved.", "role", {"finance"}),
+        ("Interested in the data connectors.", "role", set()),
+        ("Marketing Ops Analyst (Pia) asked for a demo.", "role", {"marketing"}),
+        ("They're sticking with Salesforce Marketing Cloud.", "competitor", set()),
+        ("Approx. $65k for year one.", "budget_amount", {65000}),
+        ("Deal's dead for now.", "sentiment", {"negative"}),
+        ("Budget approved!! €200k for the platform.", "budget_amount", {200000}),
+        ("They want to consolidate Iterable and Segment into one tool.", "competitor", set()),
+        ("Mentioned Braze's renewal is up in November.", "competitor", set()),
+        ("Sent the ROI calculator.", "pain_point", set()),
+        ("Reporting takes two days a month of copy-paste.", "pain_point", {"manual_work"}),
+        ("Follow-up: they've chosen Klaviyo.", "sentiment", {"negative"}),
+    ],
+)
+def test_phrasings_beyond_the_generator(text: str, name: str, expected: set) -> None:
+    assert predicted_values(extract(text, WED), name) == expected
+
+
+@pytest.mark.parametrize(
+    ("sentence", "start", "end"),
+    [
+        ("Decision by end of Q4.", "2026-06-10", "2026-12-31"),
+        ("Decision within 6 weeks.", "2026-06-10", "2026-07-22"),
+        ("Decision pushed to after Christmas.", "2027-01-01", "2027-03-31"),
+        ("6-month timeline for a decision.", "2026-06-10", "2026-12-10"),
+        ("Board decides in January.", "2027-01-01", "2027-01-31"),
+        ("Maybe Q4.", "2026-10-01", "2026-12-31"),
+        ("Target go-live end of Q4.", "2026-06-10", "2026-12-31"),
+    ],
+)
+def test_more_relative_timelines(sentence: str, start: str, end: str) -> None:
+    assert predicted_values(extract(sentence, WED), "decision_timeline") == {(start, end)}
+
+
+def test_attribute_rows_carry_evidence_and_skip_unreadable_notes() -> None:
+    from mos_pipelines.notes.table import COLUMNS, attribute_rows
+
+    notes = [
+        {
+            "note_id": "n1",
+            "subject": "r1",
+            "author": "Dana",
+            "created_at": "2026-06-10T15:00:00Z",
+            "note_text": "Budget ~$150k. Decision by end of Q3. No longer looking at Braze.",
+        },
+        {"note_id": "n2", "subject": "r2", "author": "Dana", "created_at": "2026-06-10", "note_text": "   "},
+        {"note_id": "n3", "subject": "r3", "author": "Dana", "created_at": "not a date", "note_text": "Demo Friday."},
+    ]
+    rows = attribute_rows(notes)
+    f = rows.frame
+    assert list(f.columns) == list(COLUMNS) and set(f["note_id"]) == {"n1"}
+    assert rows.skipped == {"no text": 1, "no created_at": 1}
+    text = notes[0]["note_text"]
+    assert all(text[s:e] == ev for s, e, ev in zip(f["span_start"], f["span_end"], f["evidence"], strict=True))
+    by = f.set_index("attribute")
+    assert by.loc["budget_amount", "value_number"] == 150000 and by.loc["budget_currency", "value"] == "USD"
+    assert str(by.loc["decision_timeline", "value_end_date"]) == "2026-09-30"
+    assert by.loc["competitor", "is_negated"] and by.loc["competitor", "extractor"] == "rules"

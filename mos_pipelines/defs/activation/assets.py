@@ -16,7 +16,7 @@ from mos_pipelines.configuration import load_activation as load_config
 from mos_pipelines.configuration.dbt import vars_args
 from mos_pipelines.defs.activation.gating import DELIVERY_TAG, delivery_key
 from mos_pipelines.defs.resources import MosHome
-from mos_pipelines.defs.transform.assets import LAYERS, dbt_step
+from mos_pipelines.defs.transform.assets import LAYERS, dbt_events, dbt_step
 from mos_pipelines.settings import WAREHOUSE_POOL
 
 OWNER = "team:marketing-ops"
@@ -34,7 +34,7 @@ if LAYERS.activation:
     @dbt_step("dbt_activation_syncs", LAYERS.activation_select)
     def dbt_activation_syncs(context: dg.AssetExecutionContext, dbt: DbtCliResource):
         """Build the sync models: exactly what each destination should hold."""
-        yield from dbt.cli(["build", *vars_args()], context=context).stream()
+        yield from dbt_events(context, dbt, ["build", *vars_args()])
 
 
 class DeliveryConfig(dg.Config):

@@ -8,11 +8,14 @@ computed from the manifest (``mos_pipelines.transform.layers``): a new model dow
 model lands in the second step without being listed anywhere. ``dbt_after_python_assets`` builds the
 models that read tables Python assets write (and their descendants), after those assets. The activation
 sync models are the last step, wired in ``defs/activation/assets.py``. Every step passes the configuration's
-vars (``--vars``, ``mos_pipelines.configuration.dbt``), read when the step runs.
+vars (``--vars``, ``mos_pipelines.configuration.dbt``), read when the step runs, and writes its artifacts under
+``$MOS_HOME/dbt/target`` (``mos_pipelines.transform.targets``: one full parse per warehouse, not per step).
 """
 
 import json
 import os
+from collections.abc import Iterator
+from typing import Any
 
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
@@ -22,9 +25,10 @@ from mos_pipelines.defs.identity.model_card import with_model_card
 from mos_pipelines.defs.resources import dbt_project
 from mos_pipelines.defs.transform.translator import MosDbtTranslator
 from mos_pipelines.quality.gates import gated_dbt_models
-from mos_pipelines.settings import WAREHOUSE_POOL
+from mos_pipelines.settings import WAREHOUSE_POOL, get_settings
 from mos_pipelines.transform.layers import split_layers
 from mos_pipelines.transform.project import prepared_manifest
+from mos_pipelines.transform.targets import invocation_target, keep_parse_state
 
 MANIFEST = prepared_manifest()
 LAYERS = split_layers(json.loads(MANIFEST.read_text()), gated_dbt_models())
@@ -41,11 +45,27 @@ def dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     if subset_mode:
         os.environ["DBT_INDIRECT_SELECTION"] = "buildable"  # read once, when the invocation is prepared
     try:
-        invocation = dbt.cli(["build", *vars_args(lenient=True)], context=context)
+        events = dbt_events(context, dbt, ["build", *vars_args(lenient=True)])
     finally:
         if subset_mode:
             del os.environ["DBT_INDIRECT_SELECTION"]
-    yield from with_model_card(invocation.stream())
+    yield from with_model_card(events)
+
+
+def dbt_events(context: dg.AssetExecutionContext, dbt: DbtCliResource, args: list[str]) -> Iterator[Any]:
+    """Start ``dbt <args>`` now (environment read now) in this warehouse's target folder; its events, streamed.
+    The invocation's parse state is kept for the next one (``mos_pipelines.transform.targets``)."""
+    home = get_settings().mos_home
+    target = invocation_target(home, context.op_def.name, context.run_id)
+    invocation = dbt.cli(args, context=context, target_path=target)
+
+    def events() -> Iterator[Any]:
+        try:
+            yield from invocation.stream()
+        finally:
+            keep_parse_state(home, target)
+
+    return events()
 
 
 def dbt_step(name: str, select: str, exclude: str | None = ""):

@@ -2,7 +2,7 @@
     One row per customer (dim_customers) with the features models read: engagement in 7/30/90-day
     windows ending at as_of_at (deterministic: the data's latest activity or var mos__customers_as_of),
     firmographics (account, industry, company-size proxy, region, country, persona, seniority), identity
-    and consent flags, and commerce (completed orders and USD revenue). Commerce columns describe
+    and consent flags, what the customer's notes say (dim_customers.note_*), and commerce (completed orders and USD revenue). Commerce columns describe
     buying itself: a model predicting purchase must leave them out.
 -#}
 with
@@ -77,6 +77,18 @@ final as (
         consent_flags.is_email_marketing_consented,
         consent_flags.is_ad_personalization_consented,
         consent_flags.is_analytics_consented,
+
+        -- read from notes (dim_customers.note_*: the newest note's values)
+        customers.note_count,
+        customers.note_budget_amount,
+        customers.note_budget_currency,
+        customers.note_role,
+        customers.note_seniority,
+        customers.note_pain_point,
+        customers.note_next_step,
+        customers.note_sentiment,
+        customers.note_competitors is not null as is_evaluating_competitor,
+        {{ dbt.datediff('activity.as_of_at', 'customers.note_decision_end_date', 'day') }} as days_to_note_decision,  -- noqa: LT05
 
         -- engagement
         activity.sessions_7d,

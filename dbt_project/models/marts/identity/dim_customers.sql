@@ -50,6 +50,13 @@ excluded_identifiers as (
 
 ),
 
+note_attributes as (
+
+    -- the current value of every attribute read from the customer's notes (customer_note_attributes)
+    select * from {{ ref('int_customers__note_attributes') }}
+
+),
+
 candidate_records as (
 
     select
@@ -271,15 +278,33 @@ final as (
         node_counts.email_count,
         node_counts.phone_count,
 
+        -- read from notes (newest note wins; customer_note_attributes keeps the history)
+        note_attributes.note_product_interest,
+        note_attributes.note_budget_amount,
+        note_attributes.note_budget_currency,
+        note_attributes.note_decision_start_date,
+        note_attributes.note_decision_end_date,
+        note_attributes.note_competitors,
+        note_attributes.note_role,
+        note_attributes.note_seniority,
+        note_attributes.note_pain_point,
+        note_attributes.note_next_step,
+        note_attributes.note_next_step_date,
+        note_attributes.note_sentiment,
+        coalesce(note_attributes.note_count, 0) as note_count,
+
         -- timestamps
         node_counts.first_seen_at,
-        node_counts.last_seen_at
+        node_counts.last_seen_at,
+        note_attributes.last_note_at
 
     from node_counts
     left join golden_records
         on node_counts.customer_id = golden_records.customer_id
     left join source_lists
         on node_counts.customer_id = source_lists.customer_id
+    left join note_attributes
+        on node_counts.customer_id = note_attributes.customer_id
 
 )
 
