@@ -2149,5 +2149,11 @@ from mos_pipelines.web.cli import serve  # noqa: E402 (the web app's command liv
 
 app.command("serve")(serve)
 
+# The assistant (mos_pipelines/assistant/cli.py): `mos ask`, `mos mcp`.
+from mos_pipelines.assistant.cli import ask_command, mcp_command  # noqa: E402
+
+app.command("ask")(ask_command)
+app.command("mcp")(mcp_command)
+
 if __name__ == "__main__":
     app()

@@ -4,7 +4,7 @@ loader, one error (``ConfigError``: file, key, expected, got), and the vars dbt 
 - ``registry``: the files (one per domain), their models and override variables; ``load_<domain>()``.
 - ``loader``: YAML with line numbers, merging an override over the bundled file, pydantic errors as problems.
 - ``dbt``: every ``mos__*`` var for ``--vars``, including values other domains own.
-- ``access``, ``activation``, ``blueprint``, ``experiments``, ``identity``, ``insights``, ``llm``, ``lookalike``, ``policy``, ``quality``, ``transform``: the models.
+- ``access``, ``activation``, ``assistant``, ``blueprint``, ``experiments``, ``identity``, ``insights``, ``llm``, ``lookalike``, ``policy``, ``quality``, ``transform``: the models.
 
 The layout of ``config/`` and who reads what: ``config/README.md``.
 """
@@ -15,6 +15,7 @@ from mos_pipelines.configuration.registry import (
     load,
     load_access,
     load_activation,
+    load_assistant,
     load_blueprint,
     load_experiments,
     load_identity,
@@ -34,6 +35,7 @@ __all__ = [
     "load",
     "provenance",
     "load_access",
+    "load_assistant",
     "load_activation",
     "load_blueprint",
     "load_experiments",

@@ -10,6 +10,7 @@ from typing import Any
 
 from mos_pipelines.configuration.access import AccessSettings
 from mos_pipelines.configuration.activation import ActivationSettings
+from mos_pipelines.configuration.assistant import AssistantSettings
 from mos_pipelines.configuration.base import DomainSettings
 from mos_pipelines.configuration.blueprint import BlueprintSettings
 from mos_pipelines.configuration.errors import ConfigError, display_path, phrased
@@ -60,6 +61,13 @@ DOMAINS: dict[str, Domain] = {
             "sync models and their consent purposes, destinations, kill switches, retries, email, copy",
             "mos_pipelines.activation (delivery assets, sensors, `mos activation`), the consent quality gates, "
             "dbt (sync models)",
+        ),
+        Domain(
+            "assistant",
+            AssistantSettings,
+            "how the assistant reads a question (words for metrics, dimensions and values), the governed customer "
+            "look-up, the limits of an answer (rows, statement timeout, question length)",
+            "mos_pipelines.assistant (`mos ask`, the web app's /ask, `mos mcp`)",
         ),
         Domain(
             "blueprint",
@@ -165,6 +173,10 @@ def provenance(name: str, path: Path | str | None = None) -> list[tuple[str, Any
 
 def load_access(path: Path | str | None = None) -> AccessSettings:
     return load("access", path)
+
+
+def load_assistant(path: Path | str | None = None) -> AssistantSettings:
+    return load("assistant", path)
 
 
 def load_activation(path: Path | str | None = None) -> ActivationSettings:

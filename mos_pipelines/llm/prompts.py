@@ -203,6 +203,16 @@ PROMPTS: dict[str, Prompt] = {
             guardrails=("numbers_grounded", "max_chars:600", "no_urls"),
         ),
         Prompt(
+            "question.spec",
+            "question_answering",
+            "You turn a marketer's question into a query spec (JSON): a metric query over the metrics and dimension "
+            'values listed, or a customer look-up over the customer fields listed, or {"refusal": reason} when '
+            "the listed metrics and fields cannot answer it. Use only names and values listed in the facts; relative "
+            "dates end at as_of. A follow-up starts from the previous spec given.",
+            "{example}",
+            guardrails=("json_object",),
+        ),
+        Prompt(
             "blueprint.objective",
             "blueprint_intake",
             "You read a marketer's objective and return its structured form: the goal metric, the segment (filters on "
