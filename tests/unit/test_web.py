@@ -136,8 +136,11 @@ def test_session_cookie_is_signed_expires_with_a_changed_token_and_forms_need_cs
     csrf = sign_in(client, "pm-token-1")
     cookie = client.cookies.get("mos_session")
     user, issued, digest, signature = cookie.split(".")
+    # the jar holds the server's cookie under its domain: replace it, not add a second one beside it
+    client.cookies.clear()
     client.cookies.set("mos_session", f"admin.{issued}.{digest}.{signature}")  # another user, same signature
     assert client.get("/notifications").status_code == 401
+    client.cookies.clear()
     client.cookies.set("mos_session", cookie)
     (notification_id,) = re.findall(
         r'id="notification-([0-9a-f]+)" data-insight="ins_a"', client.get("/notifications").text
