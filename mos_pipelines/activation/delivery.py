@@ -5,7 +5,8 @@
 1. the channel's kill switch: off means nothing is read or sent;
 2. reconcile what a crashed run left in flight (``ledger`` docstring), before anything new is sent;
 3. read the sync model and let the channel prepare payloads (hashing, copy, approvals);
-4. check consent again (``marts.dim_customer_consents``, the destination's purpose): a row without granted
+4. refuse the rows of people whose erasure was requested (``ops.erasure_identifiers``, hashed customer ids);
+   check consent again (``marts.dim_customer_consents``, the destination's purpose): a row without granted
    consent now is not sent (an audit row says why) and, if the destination holds it, is removed;
    and the contact policy at send time (``config/policy.yaml`` contact: frequency caps and quiet hours in the
    person's time zone, for channels whose sends are contacts): a row it refuses now is held (audit
@@ -33,6 +34,7 @@ from mos_pipelines.activation.channels import Channel, ChannelContext, DeliveryE
 from mos_pipelines.activation.content import ensure_approvals
 from mos_pipelines.activation.retry import RateLimiter
 from mos_pipelines.configuration.activation import ActivationSettings, Destination
+from mos_pipelines.crm.erasure import erased_customer_ids
 from mos_pipelines.warehouse import table_exists, transaction
 
 CONSENT_TABLE = "marts.dim_customer_consents"
@@ -57,6 +59,7 @@ class DeliveryReport:
     dead_letter: int = 0
     attempts: int = 0
     blocked_consent: int = 0
+    blocked_erased: int = 0  # sync rows of people whose erasure was requested (never sent, no audit row)
     held_contact_policy: int = 0
     held_for_approval: int = 0
     copy_rejected: int = 0
@@ -265,6 +268,12 @@ def _run(
     rows = read_sync_model(con, name, destination)
     prepared = {p.record_key: p for p in channel.prepare(rows, con, now)}
     report.desired = len(prepared)
+    # Erased people are refused even if a stale sync model still holds them; no audit row (it would name them).
+    erased = erased_customer_ids(con, {p.customer_id for p in prepared.values() if p.customer_id})
+    for key, item in list(prepared.items()):
+        if item.customer_id in erased:
+            report.blocked_erased += 1
+            del prepared[key]
     purpose = destination.consent_purpose
     if purpose:
         statuses = consent_statuses(con, purpose, sorted({p.customer_id for p in prepared.values() if p.customer_id}))

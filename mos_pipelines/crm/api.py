@@ -437,6 +437,24 @@ def router(settings: Settings | None = None) -> APIRouter:
             rows = conn.execute(sa.select(st.erasure_requests).order_by(st.erasure_requests.c.requested_at))
             return [_plain(r, ("reason",)) for r in rows]
 
+    @api.get(
+        "/erasure-requests/{request_id}",
+        tags=tags,
+        summary="One erasure request: its status and, once a build applied it, the rows removed per table",
+        response_model=m.ErasureRequest,
+    )
+    def get_erasure(request_id: str, principal: Principal = Depends(writer)) -> dict[str, Any]:
+        with db.read() as conn:
+            row = conn.execute(
+                sa.select(st.erasure_requests).where(st.erasure_requests.c.request_id == request_id)
+            ).first()
+            if row is None:
+                raise HTTPException(404, f"no erasure request {request_id}")
+            result = conn.execute(
+                sa.select(st.erasure_results).where(st.erasure_results.c.request_id == request_id)
+            ).first()
+        return {**_plain(row, ("reason",)), "removed": dict(result.removed) if result is not None else None}
+
     # ------------------------------------------------- attributes, notes, relationships
     def _sub_resource(
         *,

@@ -174,7 +174,10 @@ class ErasureRequest(BaseModel):
     requested_by: str
     status: str
     requested_at: str
-    applied_at: str | None = None
+    applied_at: str | None = Field(None, description="When a build removed the person everywhere (status applied)")
+    removed: dict[str, int] | None = Field(
+        None, description="Rows removed per warehouse table (and activation file), once applied; on GET by id"
+    )
 
 
 class SubscriptionCreate(_Strict):

@@ -13,7 +13,8 @@ Tables (every editable row has ``version``, the base of its ETag, and ``updated_
   left it, mirrored from the activation ledger), ``crm_webhook_replays`` (operator requests to resend).
 - ``crm_events``: the outbox; one row per change, written in the transaction of the change, ``seq`` ordered.
 - ``crm_idempotency_keys``: the stored answer of each POST made with an ``Idempotency-Key``.
-- ``crm_erasure_requests``: DELETE of a person, recorded for the next build.
+- ``crm_erasure_requests``: DELETE of a person, recorded for the next build (``status`` requested, then applied by
+  the build that removed the person everywhere); ``crm_erasure_results``: what that build removed, per table.
 """
 
 from __future__ import annotations
@@ -169,6 +170,14 @@ erasure_requests = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),  # requested | applied
     sa.Column("requested_at", sa.DateTime, nullable=False),
     sa.Column("applied_at", sa.DateTime),
+)
+
+erasure_results = sa.Table(
+    "crm_erasure_results",
+    metadata,
+    sa.Column("request_id", sa.String(40), primary_key=True),
+    sa.Column("completed_at", sa.DateTime, nullable=False),
+    sa.Column("removed", sa.JSON, nullable=False),  # rows removed per warehouse table / activation file
 )
 
 EVENT_TYPES = (

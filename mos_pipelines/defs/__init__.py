@@ -76,8 +76,22 @@ def build_definitions() -> dg.Definitions:
         for name in DOMAINS:
             loaded = load_domain(name)
             parts.append(_error_definitions(loaded) if isinstance(loaded, DomainError) else loaded)
+        parts.append(_erasure_definitions(parts))
         parts.append(_blueprint_definitions())
     return dg.Definitions.merge(*parts)
+
+
+def _erasure_definitions(parts: list[dg.Definitions]) -> dg.Definitions:
+    """The erasure requests' completion asset, downstream of every other asset of the full build (it removes the
+    erased people from whatever those wrote); nothing when the crm domain did not load."""
+    try:
+        from mos_pipelines.defs.activation.gating import DELIVERY_TAG
+        from mos_pipelines.defs.crm import erasure
+        from mos_pipelines.defs.schedules import BLUEPRINT_GROUP
+
+        return erasure.definitions(parts, dict([DELIVERY_TAG]), {BLUEPRINT_GROUP, LOAD_ERRORS_GROUP})
+    except Exception as exc:  # never takes the other definitions down
+        return _error_definitions(DomainError("crm_erasure", f"{type(exc).__name__}: {exc}"))
 
 
 def _blueprint_definitions() -> dg.Definitions:

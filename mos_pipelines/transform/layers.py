@@ -14,7 +14,8 @@ they are built by their own op (``defs/activation/assets.py``). Every one of the
 model must be downstream of a gated model: nothing is activated from data no gate has seen.
 
 Other models that read a table a Python asset writes (a source outside the landing schema ``raw``,
-e.g. ``fct_experiment_holdout`` over ``experiments.assignments``) and their descendants form the
+e.g. ``fct_experiment_holdout`` over ``experiments.assignments``; not one whose meta says ``mos_before_dbt``, like
+the erasure hashes the staging models filter on) and their descendants form the
 *late* layer, built by its own op after those assets and before the sync models: left in the gated
 layer, they would make that op both upstream and downstream of the Python assets.
 """
@@ -28,6 +29,8 @@ from typing import Any
 BUILT_TYPES = ("model", "seed", "snapshot")
 ACTIVATION_FOLDER = "activation"  # models/activation/: the sync models
 LANDING_SCHEMA = "raw"  # sources in any other schema are tables Python assets write
+# ... after dbt, unless the source says otherwise (ops.erasure_identifiers: written right after ingestion)
+BEFORE_DBT_META = "mos_before_dbt"
 
 
 class LayerError(ValueError):
@@ -93,9 +96,18 @@ def _is_sync_model(node: Mapping[str, Any]) -> bool:
     return node["resource_type"] == "model" and len(node["fqn"]) > 2 and node["fqn"][1] == ACTIVATION_FOLDER
 
 
+def _before_dbt(source: Mapping[str, Any]) -> bool:
+    """A source a Python asset writes before any dbt model runs (meta ``mos_before_dbt``), like raw."""
+    meta = {**(source.get("meta") or {}), **((source.get("config") or {}).get("meta") or {})}
+    return bool(meta.get(BEFORE_DBT_META))
+
+
 def _reads_python_assets(uid: str, manifest: Mapping[str, Any]) -> bool:
     sources = manifest.get("sources", {})
-    return any(p in sources and sources[p].get("schema") != LANDING_SCHEMA for p in manifest["parent_map"].get(uid, []))
+    return any(
+        p in sources and sources[p].get("schema") != LANDING_SCHEMA and not _before_dbt(sources[p])
+        for p in manifest["parent_map"].get(uid, [])
+    )
 
 
 def split_layers(manifest: Mapping[str, Any], gated_models: Iterable[str]) -> DbtLayers:

@@ -3,6 +3,7 @@ with
 source as (
 
     select * from {{ source('commerce', 'orders') }}
+    where {{ not_erased(['email', 'user_id', 'order_id']) }}
 
 ),
 

@@ -6,6 +6,7 @@ with
 source as (
 
     select * from {{ source('consent', 'consent') }}
+    where {{ not_erased(['subject']) }}
 
 ),
 

@@ -3,6 +3,7 @@ with
 source as (
 
     select * from {{ source('crm', 'crm_notes') }}
+    where {{ not_erased(['subject']) }}
 
 ),
 

@@ -10,6 +10,7 @@ source as (
 
     select * from {{ source('crm', 'crm_contacts') }}
     where coalesce(system, '') not in ({{ quoted_list(var('mos__crm_mapped_systems')) }})
+        and {{ not_erased(["system || ':' || source_record_id"]) }}
 
 ),
 

@@ -5,6 +5,7 @@ source as (
 
     select * from {{ source('crm', 'crm_contacts') }}
     where system = 'generic'
+        and {{ not_erased(["system || ':' || source_record_id"]) }}
 
 ),
 

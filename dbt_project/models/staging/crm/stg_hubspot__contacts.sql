@@ -4,6 +4,7 @@ source as (
 
     select * from {{ source('crm', 'crm_contacts') }}
     where system = 'hubspot'
+        and {{ not_erased(["system || ':' || source_record_id"]) }}
 
 ),
 

@@ -10,6 +10,7 @@ source as (
 
     select * from {{ source('crm', 'crm_contacts') }}
     where system = 'webinar'
+        and {{ not_erased(["system || ':' || source_record_id"]) }}
 
 ),
 

@@ -6,6 +6,7 @@ with
 source as (
 
     select * from {{ source('esp', 'email') }}
+    where {{ not_erased(['recipient_email']) }}
 
 ),
 

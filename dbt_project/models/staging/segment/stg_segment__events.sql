@@ -9,6 +9,7 @@ with
 source as (
 
     select * from {{ source('segment', 'events') }}
+    where {{ not_erased(['anonymous_id', 'user_id']) }}
 
 ),
 

@@ -1,0 +1,21 @@
+{#
+    Erasure requests in staging.
+
+    not_erased(exprs): true for a raw row none of whose identifier expressions hashes to an identifier of an
+        erased person (ops.erasure_identifiers: SHA-256 of the trimmed, lower-cased value, written by the Python
+        asset ops/erasure_identifiers before dbt runs; mos_pipelines/crm/erasure.py). That asset also deletes
+        these rows from raw; the filter keeps them out of staging when raw is loaded without it. A null value
+        passes. An uncorrelated IN, not a correlated NOT EXISTS (the DuckDB 2.0.0 cache bug).
+#}
+{% macro not_erased(exprs) -%}
+    {%- set hashes = optional_source('ops', 'erasure_identifiers', {'identifier_hash': 'varchar'}) -%}
+    {%- for expr in exprs %}
+    coalesce(
+        sha256(lower(trim(cast({{ expr }} as varchar)))) not in (
+            select erased.identifier_hash from {{ hashes }} as erased
+            where erased.identifier_hash is not null
+        ),
+        true
+    ){{ " and" if not loop.last }}
+    {%- endfor %}
+{%- endmacro %}
