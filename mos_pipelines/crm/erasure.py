@@ -203,29 +203,39 @@ def prepare(con: duckdb.DuckDBPyConnection, requests: Sequence[Request]) -> dict
             [request.request_id, sha(request.customer_id), request.requested_at, len(identifiers), now],
         )
     outcomes: dict[str, Outcome] = {}
-    ids = [r[0] for r in con.execute(f"select request_id from {REQUESTS} order by request_id").fetchall()]
-    for request_id in ids:
+    registered = con.execute(f"select request_id, status, prepared_at from {REQUESTS} order by request_id").fetchall()
+    for request_id, status, prepared_at in registered:
         outcome = outcomes.setdefault(request_id, Outcome(request_id))
-        for table, rows in purge_raw(con, request_id).items():
+        # a completed request's older raw rows are gone: only rows loaded since it was registered are searched
+        since = prepared_at if status == "completed" else None
+        for table, rows in purge_raw(con, request_id, since).items():
             outcome.add(table, rows)
             _log(con, request_id, table, "raw", rows, now)
     return outcomes
 
 
-def purge_raw(con: duckdb.DuckDBPyConnection, request_id: str) -> dict[str, int]:
-    """Delete the raw rows whose identifier columns hash to one of the request's identifiers; ``raw.quarantine``
-    rows (unparsed text) that contain one of its pending values."""
+def purge_raw(
+    con: duckdb.DuckDBPyConnection, request_id: str, since: datetime.datetime | None = None
+) -> dict[str, int]:
+    """Delete the raw rows whose identifier columns hash to one of the request's identifiers (only rows loaded at
+    or after ``since`` when given, for tables with ``_loaded_at``); ``raw.quarantine`` rows (unparsed text) that
+    contain one of its pending values."""
     removed: dict[str, int] = {}
     for table, columns, kind in RAW_RULES:
-        if not _exists(con, table) or not set(columns) <= set(_columns(con, table)):
+        present = _columns(con, table) if _exists(con, table) else {}
+        if not set(columns) <= set(present):
             continue
         expr = " || ':' || ".join(f"cast({c} as varchar)" for c in columns)
         kinds = "" if kind == "*" else "and identifier_type = ?"
-        params = [request_id] if kind == "*" else [request_id, kind]
+        params: list[Any] = [request_id] if kind == "*" else [request_id, kind]
+        recent = ""
+        if since is not None and "_loaded_at" in present:
+            recent = "and _loaded_at >= ?"
+            params.append(since)
         # an uncorrelated IN over the request's hashes (no NOT EXISTS: the DuckDB 2.0.0 cache bug)
         rows = con.execute(
             f"delete from {table} where sha256(lower(trim({expr}))) in "
-            f"(select identifier_hash from {IDENTIFIERS} where request_id = ? {kinds})",
+            f"(select identifier_hash from {IDENTIFIERS} where request_id = ? {kinds}) {recent}",
             params,
         ).fetchone()[0]  # type: ignore[index]
         if rows:

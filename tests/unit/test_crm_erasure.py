@@ -45,7 +45,7 @@ def con() -> duckdb.DuckDBPyConnection:
         "('m3', 'other-anon', 'u_2', '{}'), ('m4', null, null, '{}')"
     )
     con.execute("create table raw.email (message_id varchar, recipient_email varchar)")
-    con.execute(f"insert into raw.email values ('e1', ' Ana.Lima@Example.com '), ('e2', 'bo@example.com')")
+    con.execute("insert into raw.email values ('e1', ' Ana.Lima@Example.com '), ('e2', 'bo@example.com')")
     con.execute("create table raw.consent (subject varchar, purpose varchar)")
     con.execute(f"insert into raw.consent values ('{EMAIL}', 'email'), ('123456789', 'email'), ('x@y.com', 'email')")
     con.execute("create table raw.crm_contacts (system varchar, source_record_id varchar, record varchar)")
@@ -171,3 +171,16 @@ def test_text_columns_leave_out_numbers_dates_and_booleans(con):
         "create table marts.t (a varchar, b integer, c timestamp, d decimal(10, 2), e json, f varchar[], g boolean)"
     )
     assert erasure.text_columns(con, "marts.t") == ["a", "e", "f"]
+
+
+def test_a_completed_request_searches_only_raw_rows_loaded_since_it_was_registered(con, tmp_path):
+    con.execute("create table raw.orders (order_id varchar, email varchar, user_id varchar, _loaded_at timestamp)")
+    erasure.prepare(con, [REQUEST])
+    erasure.finish(con, tmp_path)
+    con.execute(
+        f"insert into raw.orders values ('o1', '{EMAIL}', null, timestamp '2000-01-01'), "
+        f"('o2', '{EMAIL}', null, now()::timestamp + interval 1 hour), ('o3', 'bo@example.com', null, now()::timestamp)"
+    )
+    outcomes = erasure.prepare(con, [REQUEST])
+    assert outcomes["era_1"].removed == {"raw.orders": 1}
+    assert con.execute("select order_id from raw.orders order by 1").fetchall() == [("o1",), ("o3",)]
