@@ -16,9 +16,9 @@ applies each request in two steps, both on the build's warehouse connection:
    request is marked completed in ``ops.erasure_requests`` with the rows removed per table in ``ops.erasure_log``,
    and the raw values are dropped.
 
-What is kept: a request id, the SHA-256 of the customer id and of each identifier (the suppression list; a hash of
-a low-entropy value such as a phone can be guessed by whoever has a candidate list, which is why the raw values are
-dropped at once and nothing else about the person is kept). Activation's send-time guard (``erased_customer_ids``)
+What is kept: a request id, the SHA-256 of the customer id and of each identifier, prefixed (``HASH_PREFIX``) so that
+no entry equals the plain SHA-256 of an audience file (the suppression list; whoever has a candidate list and the
+code can still test a candidate, which is why nothing else about the person is kept and the values are dropped). Activation's send-time guard (``erased_customer_ids``)
 refuses a sync row whose customer id hash is on the list, even if a stale sync model still had it.
 """
 
@@ -40,6 +40,7 @@ IDENTIFIERS = "ops.erasure_identifiers"
 PENDING = "ops.erasure_pending"
 LOG = "ops.erasure_log"
 OWN_TABLES = {REQUESTS, IDENTIFIERS, PENDING, LOG}
+HASH_PREFIX = "mos-erasure-v1:"  # also in dbt_project/macros/staging/not_erased.sql
 IDENTITY_MAP = "marts.dim_customer_identity_map"
 
 # Raw identifier columns, hashed as normalise() does: (table, SQL expression over the row, identifier type).
@@ -86,7 +87,14 @@ def normalise(value: str) -> str:
 
 
 def sha(value: str) -> str:
-    return hashlib.sha256(normalise(value).encode("utf-8")).hexdigest()
+    """The suppression list's hash: SHA-256 of ``HASH_PREFIX`` + the normalised value. The prefix keeps it apart
+    from the plain SHA-256 that ad platforms take (an audience file's hashed email never equals a list entry)."""
+    return hashlib.sha256((HASH_PREFIX + normalise(value)).encode("utf-8")).hexdigest()
+
+
+def sql_hash(expr: str) -> str:
+    """``sha`` in DuckDB SQL over an expression (the staging macro ``not_erased`` spells the same)."""
+    return f"sha256('{HASH_PREFIX}' || lower(trim({expr})))"
 
 
 def utcnow() -> datetime.datetime:
@@ -234,7 +242,7 @@ def purge_raw(
             params.append(since)
         # an uncorrelated IN over the request's hashes (no NOT EXISTS: the DuckDB 2.0.0 cache bug)
         rows = con.execute(
-            f"delete from {table} where sha256(lower(trim({expr}))) in "
+            f"delete from {table} where {sql_hash(expr)} in "
             f"(select identifier_hash from {IDENTIFIERS} where request_id = ? {kinds}) {recent}",
             params,
         ).fetchone()[0]  # type: ignore[index]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import json
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -184,3 +185,11 @@ def test_a_completed_request_searches_only_raw_rows_loaded_since_it_was_register
     outcomes = erasure.prepare(con, [REQUEST])
     assert outcomes["era_1"].removed == {"raw.orders": 1}
     assert con.execute("select order_id from raw.orders order by 1").fetchall() == [("o1",), ("o3",)]
+
+
+def test_the_sql_hash_and_the_staging_macro_hash_as_python_does():
+    con = duckdb.connect(":memory:")
+    sql = con.execute(f"select {erasure.sql_hash('x')} from (select ' Ana.Lima@Example.com ' as x)").fetchone()[0]
+    assert sql == erasure.sha(EMAIL) != hashing.sha256_hex(EMAIL)  # never the plain hash audience files carry
+    macro = (Path(__file__).parents[2] / "dbt_project" / "macros" / "staging" / "not_erased.sql").read_text()
+    assert f"sha256('{erasure.HASH_PREFIX}' || lower(trim(" in macro

@@ -2,9 +2,9 @@
     Erasure requests in staging.
 
     not_erased(exprs): true for a raw row none of whose identifier expressions hashes to an identifier of an
-        erased person (ops.erasure_identifiers: SHA-256 of the trimmed, lower-cased value, written by the Python
-        asset ops/erasure_identifiers right before dbt runs; mos_pipelines/crm/erasure.py). That asset also deletes
-        these rows from raw; the filter keeps them out of staging when raw is loaded without it. A null value
+        erased person (ops.erasure_identifiers: SHA-256 of 'mos-erasure-v1:' and the trimmed, lower-cased value,
+        as erasure.sha in mos_pipelines/crm/erasure.py; written by the Python asset ops/erasure_identifiers right
+        before dbt runs). That asset also deletes these rows from raw; the filter keeps them out of staging when raw is loaded without it. A null value
         passes. Plain `true` while there is no request (the views are recreated by every build, after that asset),
         so a warehouse without erasures hashes nothing. An uncorrelated IN, not a correlated NOT EXISTS (the
         DuckDB 2.0.0 cache bug).
@@ -21,7 +21,7 @@
     {%- else -%}
     {%- for expr in exprs %}
     coalesce(
-        sha256(lower(trim(cast({{ expr }} as varchar)))) not in (
+        sha256('mos-erasure-v1:' || lower(trim(cast({{ expr }} as varchar)))) not in (
             select erased.identifier_hash from {{ hashes }} as erased
             where erased.identifier_hash is not null
         ),
