@@ -171,7 +171,11 @@ def test_an_erasure_request_removes_the_person_from_every_table_sync_model_and_a
         assert con.execute("select count(*) from ops.erasure_pending").fetchone()[0] == 0
 
         # a stale sync row (as if the sync model had not been rebuilt) is refused at send time
-        con.execute("insert into activation.sync_crm__lifecycle_stages (customer_id) values (?)", [customer_id])
+        con.execute(
+            "insert into activation.sync_crm__lifecycle_stages "
+            "select * replace (? as customer_id) from activation.sync_crm__lifecycle_stages limit 1",
+            [customer_id],
+        )
         stale = delivery.deliver(con, "crm__lifecycle_stages", load_activation(), home, "erasure-after", dry_run=True)
         assert stale.blocked_erased == 1
         con.execute("delete from activation.sync_crm__lifecycle_stages where customer_id = ?", [customer_id])
