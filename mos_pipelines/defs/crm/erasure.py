@@ -1,6 +1,6 @@
-"""Erasure requests in the build: ``ops/erasure_identifiers`` after ingestion (hashes kept, raw rows of erased people
-deleted, before dbt reads raw) and ``ops/erasure_log`` after every other asset (the person removed from every table
-and activation file; the operational store's request marked applied). Logic: ``mos_pipelines.crm.erasure``."""
+"""Erasure requests in the build: ``ops/erasure_identifiers`` after ingestion (hashes kept, the erased people's rows
+deleted from raw and every other table before dbt runs) and ``ops/erasure_log`` after every other asset (every table
+swept again, activation files rewritten; the operational store's request marked applied). Logic: ``mos_pipelines.crm.erasure``."""
 
 from collections.abc import Iterable
 
@@ -47,8 +47,9 @@ def _requests(paths: Settings) -> list[erasure.Request]:
     pool=WAREHOUSE_POOL,
     description="The CRM API's erasure requests (`crm_erasure_requests` of the operational store) as SHA-256 "
     "hashes of each person's identifiers (`ops.erasure_identifiers`, resolved from the previous build's "
-    "`marts.dim_customer_identity_map`; requests in `ops.erasure_requests`), and the raw rows of every erased "
-    "person deleted before staging and identity read raw (so nobody comes back as a new customer).",
+    "`marts.dim_customer_identity_map`; requests in `ops.erasure_requests`), the raw rows of every erased "
+    "person deleted before staging and identity read raw (so nobody comes back as a new customer), and a new "
+    "request's rows deleted from every other table before dbt (incremental models keep rows across builds).",
 )
 def erasure_identifiers(context: dg.AssetExecutionContext, mos: MosHome) -> dg.MaterializeResult:
     requests = _requests(mos.paths)
