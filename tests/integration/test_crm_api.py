@@ -70,6 +70,9 @@ def test_create_read_patch_delete_round_trip_with_etags_idempotency_and_erasure(
     assert api.call("GET", f"/customers/{cid}").status_code == 410
     requests_ = api.call("GET", "/erasure-requests").json()
     assert [r["customer_id"] for r in requests_ if r["customer_id"] == cid] == [cid]
+    one = api.call("GET", f"/erasure-requests/{erased.json()['request_id']}").json()
+    assert one["status"] == "requested" and one["removed"] is None  # a build applies it (test_crm_erasure.py)
+    assert api.call("GET", "/erasure-requests/era_unknown").status_code == 404
 
 
 def test_warehouse_customer_edit_wins_and_masks_and_roles(api):
