@@ -185,6 +185,13 @@ def _answer(
 ) -> Answer:
     spec = parsed.spec
     limits = catalog.settings.limits
+
+    def refuse(reason: str, **extra: Any) -> Answer:
+        return _refusal(
+            question, thread_id, reason, catalog.alternatives(), started, settings, principal, channel,
+            catalog=catalog, model=model, cost=cost, **extra,
+        )  # fmt: skip
+
     try:
         if isinstance(spec, MetricSpec):
             valid: MetricSpec | CustomerSpec = validate_metric(spec, catalog)
@@ -194,37 +201,11 @@ def _answer(
             valid = validate_customers(spec, catalog, principal)
             compiled = compile_customers(valid, catalog)
     except SpecError as exc:
-        return _refusal(
-            question,
-            thread_id,
-            str(exc),
-            catalog.alternatives(),
-            started,
-            settings,
-            principal,
-            channel,
-            catalog=catalog,
-            model=model,
-            cost=cost,
-        )
+        return refuse(str(exc))
     try:
         names, raw, truncated = run(con, compiled.sql, compiled.params, limits.max_rows, limits.statement_timeout_s)
     except (QueryTimeout, duckdb.Error) as exc:
-        reason = str(exc).splitlines()[0]
-        return _refusal(
-            question,
-            thread_id,
-            f"the query failed: {reason}",
-            catalog.alternatives(),
-            started,
-            settings,
-            principal,
-            channel,
-            catalog=catalog,
-            model=model,
-            cost=cost,
-            sql=compiled.sql,
-        )
+        return refuse(f"the query failed: {str(exc).splitlines()[0]}", sql=compiled.sql)
     rows = [list(r) for r in raw]
     masked = False
     if compiled.pii and not principal.can("see_pii"):

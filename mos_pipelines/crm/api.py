@@ -161,6 +161,26 @@ def _lost_race(current: str) -> HTTPException:
     )
 
 
+def _write_customer_record(
+    conn: Connection, customer_id: str, record: dict[str, Any] | None, current: str, values: dict[str, Any]
+) -> None:
+    """Write the store's record of a customer: the first edit of a warehouse customer inserts it (a concurrent first
+    edit loses on the primary key), a later one updates it only at the version read; a lost race is a 412."""
+    if record is None:
+        now = st.utcnow()
+        try:
+            with conn.begin_nested():
+                conn.execute(
+                    st.customers.insert().values(
+                        customer_id=customer_id, source="warehouse", version=1, created_at=now, updated_at=now, **values
+                    )
+                )
+        except IntegrityError as exc:
+            raise _lost_race(current) from exc
+    elif not _cas(conn, st.customers, "customer_id", customer_id, record["version"], values):
+        raise _lost_race(current)
+
+
 def _changed_event_fields(before: dict[str, Any] | None, after: dict[str, Any]) -> list[str]:
     return sorted(f for f in cust.FIELDS if (before or {}).get(f) != after.get(f))
 
@@ -300,34 +320,8 @@ def router(settings: Settings | None = None) -> APIRouter:
             before, record = _customer_or_404(conn, customer_id)
             current = cust.etag(before)
             _check_if_match(if_match, current)
-            now = st.utcnow()
-            if record is None:
-                try:
-                    with conn.begin_nested():
-                        conn.execute(
-                            st.customers.insert().values(
-                                customer_id=customer_id,
-                                source="warehouse",
-                                fields=changes,
-                                updated_by=principal.id,
-                                version=1,
-                                created_at=now,
-                                updated_at=now,
-                            )
-                        )
-                except IntegrityError as exc:
-                    raise _lost_race(current) from exc
-            else:
-                fields = {**record["fields"], **changes}
-                if not _cas(
-                    conn,
-                    st.customers,
-                    "customer_id",
-                    customer_id,
-                    record["version"],
-                    {"fields": fields, "updated_by": principal.id},
-                ):
-                    raise _lost_race(current)
+            fields = changes if record is None else {**record["fields"], **changes}
+            _write_customer_record(conn, customer_id, record, current, {"fields": fields, "updated_by": principal.id})
             after, _ = cust.get(conn, warehouse, customer_id)
             assert after is not None
             changed = _changed_event_fields(before, after)
@@ -362,32 +356,9 @@ def router(settings: Settings | None = None) -> APIRouter:
             current = cust.etag(before)
             _check_if_match(if_match, current)
             now = st.utcnow()
-            if record is None:
-                try:
-                    with conn.begin_nested():
-                        conn.execute(
-                            st.customers.insert().values(
-                                customer_id=customer_id,
-                                source="warehouse",
-                                fields={},
-                                erased_at=now,
-                                updated_by=principal.id,
-                                version=1,
-                                created_at=now,
-                                updated_at=now,
-                            )
-                        )
-                except IntegrityError as exc:
-                    raise _lost_race(current) from exc
-            elif not _cas(
-                conn,
-                st.customers,
-                "customer_id",
-                customer_id,
-                record["version"],
-                {"fields": {}, "erased_at": now, "updated_by": principal.id},
-            ):
-                raise _lost_race(current)
+            _write_customer_record(
+                conn, customer_id, record, current, {"fields": {}, "erased_at": now, "updated_by": principal.id}
+            )
             request_id = st.new_id("era")
             conn.execute(
                 st.erasure_requests.insert().values(

@@ -43,7 +43,8 @@ import sqlalchemy as sa
 
 from mos_pipelines.activation import ledger
 from mos_pipelines.activation.channels import AttemptOutcome, deliver_with_retries
-from mos_pipelines.activation.retry import RateLimiter, retry_after_seconds
+from mos_pipelines.activation.channels.webhook import outcome_of
+from mos_pipelines.activation.retry import RateLimiter
 from mos_pipelines.configuration.activation import RetrySettings
 from mos_pipelines.crm import store as st
 from mos_pipelines.warehouse import table_exists, transaction
@@ -255,16 +256,7 @@ def destination_of(subscription_id: str) -> str:
 def _post(session: requests.Session, url: str, secret: str, event: dict[str, Any], timeout: float) -> AttemptOutcome:
     body, headers = signed_request(secret, event)
     headers["Idempotency-Key"] = event["delivery_id"]
-    response = session.post(url, data=body, headers=headers, timeout=timeout)
-    if 200 <= response.status_code < 300:
-        return AttemptOutcome(True, response.status_code)
-    text = response.text[:200].replace("\n", " ")
-    return AttemptOutcome(
-        False,
-        response.status_code,
-        f"HTTP {response.status_code}: {text}",
-        retry_after_seconds(response.headers.get("Retry-After")),
-    )
+    return outcome_of(session.post(url, data=body, headers=headers, timeout=timeout))
 
 
 def deliver(

@@ -53,7 +53,11 @@ def post(
     session: requests.Session, url: str, body: dict[str, Any], headers: dict[str, str], timeout: float
 ) -> AttemptOutcome:
     """One POST: ok on 2xx; the response code, a short error and Retry-After otherwise."""
-    response = session.post(url, json=body, headers=headers, timeout=timeout)
+    return outcome_of(session.post(url, json=body, headers=headers, timeout=timeout))
+
+
+def outcome_of(response: requests.Response) -> AttemptOutcome:
+    """What an HTTP answer means for a delivery: ok on 2xx; else its code, a short error and its Retry-After."""
     if 200 <= response.status_code < 300:
         return AttemptOutcome(True, response.status_code)
     text = response.text[:200].replace("\n", " ")
