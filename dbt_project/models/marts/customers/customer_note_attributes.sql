@@ -17,8 +17,8 @@ attributes as (
         cast(subject as varchar) as subject,
         cast(author as varchar) as author,
         cast(note_created_at as timestamp) as note_created_at,
-        cast(attribute as varchar) as attribute,
-        cast(value as varchar) as value,
+        cast(attribute as varchar) as attribute,  -- noqa: RF04
+        cast(value as varchar) as value,  -- noqa: RF04
         cast(value_number as double) as value_number,
         cast(value_start_date as date) as value_start_date,
         cast(value_end_date as date) as value_end_date,
