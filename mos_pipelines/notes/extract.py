@@ -18,11 +18,26 @@ from __future__ import annotations
 import datetime
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 from rapidfuzz import fuzz
 
 EXTRACTOR = "rules"
+# The attributes a note can yield (the rules, the LLM path's schema and the scoring share this one list).
+AttributeName = Literal[
+    "product_interest",
+    "budget_amount",
+    "budget_currency",
+    "decision_timeline",
+    "competitor",
+    "role",
+    "seniority",
+    "pain_point",
+    "next_step",
+    "next_step_date",
+    "sentiment",
+]
+ATTRIBUTES: tuple[str, ...] = get_args(AttributeName)
 VERSION = "2026-12-06.7"
 
 PRODUCTS: dict[str, tuple[str, ...]] = {

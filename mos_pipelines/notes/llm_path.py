@@ -18,11 +18,11 @@ import importlib
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mos_pipelines.notes.extract import Attribute
+from mos_pipelines.notes.extract import Attribute, AttributeName
 
 rules = importlib.import_module("mos_pipelines.notes.extract")  # the module (the package exports its function)
 
@@ -30,19 +30,6 @@ TASK = "note_extraction"
 PROMPT_ID = "notes.extract"
 EXTRACTOR = "llm"
 
-AttributeName = Literal[
-    "product_interest",
-    "budget_amount",
-    "budget_currency",
-    "decision_timeline",
-    "competitor",
-    "role",
-    "seniority",
-    "pain_point",
-    "next_step",
-    "next_step_date",
-    "sentiment",
-]
 VOCABULARY: dict[str, tuple[str, ...]] = {
     "product_interest": tuple(rules.PRODUCTS),
     "competitor": tuple(rules.COMPETITORS),

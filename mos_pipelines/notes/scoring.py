@@ -12,21 +12,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mos_pipelines.notes.extract import Attribute
+from mos_pipelines.notes.extract import ATTRIBUTES, Attribute
 
-ATTRIBUTES = (
-    "product_interest",
-    "budget_amount",
-    "budget_currency",
-    "decision_timeline",
-    "competitor",
-    "role",
-    "seniority",
-    "pain_point",
-    "next_step",
-    "next_step_date",
-    "sentiment",
-)
 MULTI = ("product_interest", "competitor")
 
 
