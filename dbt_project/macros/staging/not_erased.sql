@@ -21,7 +21,7 @@
     {%- else -%}
     {%- for expr in exprs %}
     coalesce(
-        sha256('mos-erasure-v1:' || lower(trim(cast({{ expr }} as varchar)))) not in (
+        {{ sha256_hex("'mos-erasure-v1:' || lower(trim(cast(" ~ expr ~ " as " ~ dbt.type_string() ~ ")))") }} not in (
             select erased.identifier_hash from {{ hashes }} as erased
             where erased.identifier_hash is not null
         ),

@@ -29,15 +29,23 @@ notifications as (
 
 ),
 
-open_notifications as (
+deduplicated as (
 
-    select * from notifications
-    where status = 'new'
-    qualify
+    select
+        *,
         row_number() over (
             partition by {{ dedup_key }}
             order by {% if has_rank %}rank nulls last, {% endif %}created_at desc, notification_id
-        ) = 1
+        ) as duplicate_rank
+    from notifications
+    where status = 'new'
+
+),
+
+open_notifications as (
+
+    select * from deduplicated
+    where duplicate_rank = 1
 
 ),
 

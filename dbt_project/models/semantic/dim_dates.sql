@@ -1,8 +1,11 @@
 -- One row per day for MetricFlow's time spine (metric_time joins, cumulative metrics). The range covers
--- any simulated or real marketing history with room to spare, at a few thousand rows.
+-- any simulated or real marketing history with room to spare, at a few thousand rows. dbt's date_spine is
+-- portable (a numbers table from cross joins), unlike a warehouse's own series function.
 with days as (
-    select cast(generate_series as date) as date_day
-    from generate_series(date '2020-01-01', date '2035-12-31', interval 1 day)
+
+    {{ dbt.date_spine('day', "cast('2020-01-01' as date)", "cast('2036-01-01' as date)") }}
+
 )
 
-select date_day from days
+select cast(date_day as date) as date_day
+from days

@@ -18,14 +18,24 @@ identity_map as (
 
 ),
 
+latest_email_nodes_ranked as (
+
+    select
+        customer_id,
+        node_value as email_address,
+        row_number() over (partition by customer_id order by first_seen_at desc, node_value asc) as row_rank
+    from identity_map
+    where node_type = 'email'
+
+),
+
 latest_email_nodes as (
 
     select
         customer_id,
-        node_value as email_address
-    from identity_map
-    where node_type = 'email'
-    qualify row_number() over (partition by customer_id order by first_seen_at desc, node_value asc) = 1
+        email_address
+    from latest_email_nodes_ranked
+    where row_rank = 1
 
 ),
 

@@ -67,18 +67,28 @@ normalised as (
 
 ),
 
-company_domains as (
+company_domains_ranked as (
 
     -- the business domain most customers of a normalised company name use
     select
         company_norm,
-        email_domain
+        email_domain,
+        row_number() over (
+            partition by company_norm order by count(*) desc, email_domain
+        ) as row_rank
     from normalised
     where company_norm is not null and email_domain is not null
     group by company_norm, email_domain
-    qualify row_number() over (
-            partition by company_norm order by count(*) desc, email_domain
-        ) = 1
+
+),
+
+company_domains as (
+
+    select
+        company_norm,
+        email_domain
+    from company_domains_ranked
+    where row_rank = 1
 
 ),
 
@@ -130,34 +140,57 @@ titles as (
 
 ),
 
-industry_matches as (
+industry_matches_ranked as (
 
     select
         keyed.customer_id,
-        industry_keywords.industry
+        industry_keywords.industry,
+        row_number() over (
+            partition by keyed.customer_id
+            order by
+                industry_keywords.priority asc,
+                length(industry_keywords.keyword) desc,
+                industry_keywords.keyword asc
+        ) as row_rank
     from keyed
     inner join industry_keywords
         on ' ' || keyed.company_norm || ' ' like '% ' || lower(industry_keywords.keyword) || ' %'
-    qualify row_number() over (
-            partition by keyed.customer_id
-            order by industry_keywords.priority asc, length(industry_keywords.keyword) desc, industry_keywords.keyword
-        ) = 1
+
+),
+
+industry_matches as (
+
+    select
+        customer_id,
+        industry
+    from industry_matches_ranked
+    where row_rank = 1
+
+),
+
+account_industries_ranked as (
+
+    select
+        keyed.account_key,
+        industry_matches.industry,
+        row_number() over (
+            partition by keyed.account_key order by count(*) desc, industry_matches.industry
+        ) as row_rank
+    from keyed
+    inner join industry_matches
+        on keyed.customer_id = industry_matches.customer_id
+    where keyed.account_key is not null
+    group by keyed.account_key, industry_matches.industry
 
 ),
 
 account_industries as (
 
     select
-        keyed.account_key,
-        industry_matches.industry
-    from keyed
-    inner join industry_matches
-        on keyed.customer_id = industry_matches.customer_id
-    where keyed.account_key is not null
-    group by keyed.account_key, industry_matches.industry
-    qualify row_number() over (
-            partition by keyed.account_key order by count(*) desc, industry_matches.industry
-        ) = 1
+        account_key,
+        industry
+    from account_industries_ranked
+    where row_rank = 1
 
 ),
 

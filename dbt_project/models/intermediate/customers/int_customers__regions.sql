@@ -42,16 +42,39 @@ country_regions as (
 
 ),
 
+consent_regions_ranked as (
+
+    select
+        customer_id,
+        upper(consent_region) as region,
+        row_number() over (
+            partition by customer_id order by occurred_at desc, consent_event_id desc
+        ) as row_rank
+    from consent_events
+    where consent_region is not null
+
+),
+
 consent_regions as (
 
     select
         customer_id,
-        upper(consent_region) as region
-    from consent_events
-    where consent_region is not null
-    qualify row_number() over (
-            partition by customer_id order by occurred_at desc, consent_event_id desc
-        ) = 1
+        region
+    from consent_regions_ranked
+    where row_rank = 1
+
+),
+
+locale_countries_ranked as (
+
+    select
+        customer_id,
+        upper({{ dbt.split_part(dbt.replace('locale', "'_'", "'-'"), "'-'", 2) }}) as country_code,
+        row_number() over (
+            partition by customer_id order by occurred_at desc, event_id desc
+        ) as row_rank
+    from events
+    where locale like '%\_%' escape '\' or locale like '%-%'
 
 ),
 
@@ -59,12 +82,9 @@ locale_countries as (
 
     select
         customer_id,
-        upper({{ dbt.split_part(dbt.replace('locale', "'_'", "'-'"), "'-'", 2) }}) as country_code
-    from events
-    where locale like '%\_%' escape '\' or locale like '%-%'
-    qualify row_number() over (
-            partition by customer_id order by occurred_at desc, event_id desc
-        ) = 1
+        country_code
+    from locale_countries_ranked
+    where row_rank = 1
 
 ),
 

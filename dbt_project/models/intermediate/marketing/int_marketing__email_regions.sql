@@ -40,17 +40,27 @@ recipients as (
 
 ),
 
-consent_regions as (
+consent_regions_ranked as (
 
     select
         {{ email_match_key(normalise_email('subject')) }} as email_match_key,
-        upper(consent_region) as region
-    from consent_events
-    where consent_region is not null and {{ email_match_key(normalise_email('subject')) }} is not null
-    qualify row_number() over (
+        upper(consent_region) as region,
+        row_number() over (
             partition by {{ email_match_key(normalise_email('subject')) }}
             order by occurred_at desc, consent_event_id desc
-        ) = 1
+        ) as row_rank
+    from consent_events
+    where consent_region is not null and {{ email_match_key(normalise_email('subject')) }} is not null
+
+),
+
+consent_regions as (
+
+    select
+        email_match_key,
+        region
+    from consent_regions_ranked
+    where row_rank = 1
 
 ),
 

@@ -21,16 +21,26 @@ firmographics as (
 
 ),
 
-company_accounts as (
+company_accounts_ranked as (
 
     -- the account most customers of a normalised company name are keyed to
     select
         {{ normalise_company('company') }} as company_norm,
-        account_key
+        account_key,
+        row_number() over (partition by company_norm order by count(*) desc, account_key) as row_rank
     from firmographics
     where company is not null and account_key is not null
     group by company_norm, account_key
-    qualify row_number() over (partition by company_norm order by count(*) desc, account_key) = 1
+
+),
+
+company_accounts as (
+
+    select
+        company_norm,
+        account_key
+    from company_accounts_ranked
+    where row_rank = 1
 
 ),
 

@@ -41,15 +41,25 @@ identity_map as (
 
 ),
 
-record_customers as (
+record_customers_ranked as (
 
     -- a record id may exist in several CRM systems: the customer of the lowest node key
     select
         source_record_id,
-        customer_id
+        customer_id,
+        row_number() over (partition by source_record_id order by node_key) as row_rank
     from identity_map
     where node_type = 'crm' and source_record_id is not null
-    qualify row_number() over (partition by source_record_id order by node_key) = 1
+
+),
+
+record_customers as (
+
+    select
+        source_record_id,
+        customer_id
+    from record_customers_ranked
+    where row_rank = 1
 
 ),
 
@@ -131,7 +141,7 @@ final as (
 
     select
         -- keys
-        md5(note_id || '|' || attribute || '|' || value) as note_attribute_id,
+        {{ md5_hex("note_id || '|' || attribute || '|' || value") }} as note_attribute_id,
         customer_id,
         note_id,
 

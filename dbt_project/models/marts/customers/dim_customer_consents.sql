@@ -45,17 +45,26 @@ purposes as (
 
 ),
 
-latest_events as (
+ranked_events as (
 
-    select *
-    from consent_events
-    qualify row_number() over (
+    select
+        *,
+        row_number() over (
             partition by customer_id, consent_purpose
             order by
                 occurred_at desc,
                 case consent_status when 'revoked' then 0 when 'denied' then 1 else 2 end,
                 consent_event_id desc
-        ) = 1
+        ) as event_rank
+    from consent_events
+
+),
+
+latest_events as (
+
+    select *
+    from ranked_events
+    where event_rank = 1
 
 ),
 

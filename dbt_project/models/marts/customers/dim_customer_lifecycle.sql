@@ -112,11 +112,32 @@ matched_rules as (
 
 ),
 
+ranked_rules as (
+
+    select
+        customer_id,
+        rule_id,
+        stage,
+        precedence,
+        reason,
+        stage_evidence,
+        stage_entered_at,
+        row_number() over (partition by customer_id order by precedence asc, rule_id asc) as rule_rank
+    from matched_rules
+
+),
+
 winning_rules as (
 
-    select *
-    from matched_rules
-    qualify row_number() over (partition by customer_id order by precedence, rule_id) = 1
+    select
+        customer_id,
+        rule_id,
+        stage,
+        reason,
+        stage_evidence,
+        stage_entered_at
+    from ranked_rules
+    where rule_rank = 1
 
 ),
 

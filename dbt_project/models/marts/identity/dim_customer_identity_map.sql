@@ -31,25 +31,38 @@ crm as (
 
 ),
 
+latest_id_ranked as (
+
+    select
+        node_key,
+        customer_id,
+        id_created_run,
+        run_number as assigned_in_run,
+        row_number() over (partition by node_key order by run_number desc) as row_rank
+    from history
+
+),
+
 latest_id as (
 
     select
         node_key,
         customer_id,
         id_created_run,
-        run_number as assigned_in_run
-    from history
-    qualify row_number() over (partition by node_key order by run_number desc) = 1
+        assigned_in_run
+    from latest_id_ranked
+    where row_rank = 1
 
 ),
 
 node_edges as (
 
+    -- one row per node and edge type (union, not union all: listagg below has no portable distinct)
     select
         node_key_a as node_key,
         edge_type
     from edges
-    union all
+    union
     select
         node_key_b as node_key,
         edge_type
@@ -61,7 +74,7 @@ rules as (
 
     select
         node_key,
-        string_agg(distinct edge_type, ',' order by edge_type) as edge_types
+        {{ dbt.listagg('edge_type', "','", 'order by edge_type') }} as edge_types
     from node_edges
     group by node_key
 

@@ -87,15 +87,25 @@ event_conversions as (
 
 ),
 
-order_events as (
+order_events_ranked as (
 
     -- the device that reported each order (the earliest Order Completed event carrying its id)
     select
         order_id,
-        device_customer_id
+        device_customer_id,
+        row_number() over (partition by order_id order by occurred_at, event_id) as row_rank
     from event_customers
     where order_id is not null and lower(event_name) = 'order completed'
-    qualify row_number() over (partition by order_id order by occurred_at, event_id) = 1
+
+),
+
+order_events as (
+
+    select
+        order_id,
+        device_customer_id
+    from order_events_ranked
+    where row_rank = 1
 
 ),
 

@@ -149,7 +149,7 @@ arm_totals as (
         unit_customers.experiment_id,
         unit_customers.variant_id,
         unit_customers.region,
-        bool_or(unit_customers.is_holdout) as is_holdout,
+        max(case when unit_customers.is_holdout then 1 else 0 end) = 1 as is_holdout,
         count(*) as assigned_units,
         count(case when unit_customers.is_observed then 1 end) as observed_units,
         count(case when unit_customers.is_observed and unit_customers.customer_id is not null then 1 end)

@@ -75,13 +75,23 @@ campaign_lookup as (
 
 ),
 
+best_campaign_lookup_ranked as (
+
+    select
+        lookup_key,
+        campaign_id,
+        row_number() over (partition by lookup_key order by lookup_rank, campaign_id) as row_rank
+    from campaign_lookup
+
+),
+
 best_campaign_lookup as (
 
     select
         lookup_key,
         campaign_id
-    from campaign_lookup
-    qualify row_number() over (partition by lookup_key order by lookup_rank, campaign_id) = 1
+    from best_campaign_lookup_ranked
+    where row_rank = 1
 
 ),
 

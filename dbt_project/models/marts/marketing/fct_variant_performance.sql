@@ -138,15 +138,26 @@ with_rates as (
 
 ),
 
+holdouts_ranked as (
+
+    select
+        campaign_id,
+        region,
+        cvr as holdout_cvr,
+        row_number() over (partition by campaign_id, region order by recipients desc, variant_id asc) as row_rank
+    from with_rates
+    where is_holdout
+
+),
+
 holdouts as (
 
     select
         campaign_id,
         region,
-        cvr as holdout_cvr
-    from with_rates
-    where is_holdout
-    qualify row_number() over (partition by campaign_id, region order by recipients desc, variant_id asc) = 1
+        holdout_cvr
+    from holdouts_ranked
+    where row_rank = 1
 
 ),
 
