@@ -155,11 +155,15 @@ def radial_layout(
     return centre, points
 
 
+def _weight(value: float) -> str:
+    return f"{value:.2f}".rstrip("0").rstrip(".")
+
+
 def _short(text: str, size: int = 18) -> str:
     return text if len(text) <= size else text[: size - 1] + "…"
 
 
-def svg(hood: Neighbourhood, width: int = 640, height: int = 440) -> str:
+def svg(hood: Neighbourhood, width: int = 680, height: int = 480) -> str:
     """The neighbourhood as an accessible inline SVG (no script): lines labelled by the strongest tie and the total
     weight, each with every tie's evidence as its title; customer nodes link to their pages."""
     centre, points = radial_layout(len(hood.shown), width, height)
@@ -170,11 +174,15 @@ def svg(hood: Neighbourhood, width: int = 640, height: int = 440) -> str:
         extra = f" +{len(n.ties) - 1}" if len(n.ties) > 1 else ""
         tip = "; ".join(f"{t.label} ({t.weight:g}): {t.evidence}" for t in n.ties)
         stroke = 1 + min(n.strength, 3.0) * 1.5
-        mx, my = (cx + x) / 2, (cy + y) / 2
+        # the label runs along its line, 60 % of the way out (spokes spread there), never upside down
+        mx, my = cx + (x - cx) * 0.6, cy + (y - cy) * 0.6
+        angle = math.degrees(math.atan2(y - cy, x - cx))
+        angle = angle - 180 if angle > 90 else angle + 180 if angle < -90 else angle
         lines.append(
             f'<g class="edge" data-neighbour="{escape(n.id)}"><title>{escape(tip)}</title>'
             f'<line x1="{cx}" y1="{cy}" x2="{x}" y2="{y}" stroke-width="{stroke:.1f}"/>'
-            f'<text x="{mx:.1f}" y="{my - 4:.1f}" class="edge-label">{escape(first + extra)} · {n.strength:g}</text></g>'
+            f'<text x="{mx:.1f}" y="{my:.1f}" dy="-3" class="edge-label" transform="rotate({angle:.1f} {mx:.1f} {my:.1f})">'
+            f"{escape(first + extra)} · {_weight(n.strength)}</text></g>"
         )
         shape = (
             f'<rect x="{x - 11}" y="{y - 11}" width="22" height="22" rx="3"/>'
