@@ -1,11 +1,13 @@
 """A customer's relationship graph in the web app: neighbours read from either side of an edge, ranked and capped,
 a deterministic radial layout, the SVG's links and titles, and names and note quotes masked for a reader without
 see_pii — the functions on hand-made edges, then /customers/{id} over a small real warehouse whose
-customer_relationships table is written by the project's own build_edges."""
+customer_relationships table is written by the project's own build_edges (and a 503 while a run holds it)."""
 
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -187,3 +189,24 @@ def test_the_page_as_html_a_customer_without_edges_and_an_unknown_one(client: Te
     with duckdb.connect(str(client.warehouse)) as con:  # type: ignore[attr-defined]
         con.execute("drop table marts.customer_relationships")
     assert 'id="no-graph"' in client.get("/customers/c_ana").text
+
+
+def test_a_warehouse_held_by_a_run_gives_a_503_on_the_customer_page(client: TestClient):
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); print('held', flush=True); time.sleep(30)",
+            str(client.warehouse),  # type: ignore[attr-defined]
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        page = client.get("/customers/c_ana", headers={"authorization": "Bearer pm-token-g"})
+        assert page.status_code == 503 and page.headers["retry-after"] == "60"
+    finally:
+        holder.kill()
+        holder.wait()
+    assert client.get("/customers/c_ana", headers={"authorization": "Bearer pm-token-g"}).status_code == 200
