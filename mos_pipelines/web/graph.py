@@ -174,8 +174,8 @@ def svg(hood: Neighbourhood, width: int = 680, height: int = 480) -> str:
         extra = f" +{len(n.ties) - 1}" if len(n.ties) > 1 else ""
         tip = "; ".join(f"{t.label} ({t.weight:g}): {t.evidence}" for t in n.ties)
         stroke = 1 + min(n.strength, 3.0) * 1.5
-        # the label runs along its line, 60 % of the way out (spokes spread there), never upside down
-        mx, my = cx + (x - cx) * 0.6, cy + (y - cy) * 0.6
+        # the label runs along its line, centred 55 % of the way out (spokes spread there), never upside down
+        mx, my = cx + (x - cx) * 0.55, cy + (y - cy) * 0.55
         angle = math.degrees(math.atan2(y - cy, x - cx))
         angle = angle - 180 if angle > 90 else angle + 180 if angle < -90 else angle
         lines.append(
@@ -189,9 +189,13 @@ def svg(hood: Neighbourhood, width: int = 680, height: int = 480) -> str:
             if n.kind == "account"
             else f'<circle cx="{x}" cy="{y}" r="11"/>'
         )
+        # the name outside the circle, away from its line: left of a node on the left, above one at the top, …
+        cos, sin = (x - cx) / math.hypot(x - cx, y - cy), (y - cy) / math.hypot(x - cx, y - cy)
+        anchor = "start" if cos > 0.3 else "end" if cos < -0.3 else "middle"
+        lx, ly = x + 16 * cos, y + 16 * sin + (4 if abs(sin) < 0.7 else 10 if sin > 0 else 0)
         body = (
             f"<title>{escape(n.label)} ({escape(n.kind)} {escape(n.id)}): strength {n.strength:g}</title>{shape}"
-            f'<text x="{x}" y="{y + 26}" text-anchor="middle">{escape(_short(n.label))}</text>'
+            f'<text x="{lx:.1f}" y="{ly:.1f}" text-anchor="{anchor}">{escape(_short(n.label))}</text>'
         )
         link = f'<a href="{escape(n.href)}">{body}</a>' if n.href else body
         nodes.append(f'<g class="node {escape(n.kind)}" data-id="{escape(n.id)}">{link}</g>')
