@@ -165,7 +165,8 @@ def _short(text: str, size: int = 18) -> str:
 
 def svg(hood: Neighbourhood, width: int = 680, height: int = 480) -> str:
     """The neighbourhood as an accessible inline SVG (no script): lines labelled by the strongest tie and the total
-    weight, each with every tie's evidence as its title; customer nodes link to their pages."""
+    weight, each with every tie's evidence as its title; customer nodes link to their pages (a labelled group, not
+    role=img, so screen readers reach the links; the page's table says the same in rows)."""
     centre, points = radial_layout(len(hood.shown), width, height)
     cx, cy = centre
     lines, nodes = [], []
@@ -212,7 +213,7 @@ def svg(hood: Neighbourhood, width: int = 680, height: int = 480) -> str:
     desc = f"{hood.centre_label} and {len(hood.shown)} of {hood.total} neighbours, strongest first"
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" class="graph" id="graph" viewBox="0 0 {width} {height}" '
-        f'width="{width}" height="{height}" role="img" aria-labelledby="graph-title graph-desc">'
+        f'width="{width}" height="{height}" role="group" aria-labelledby="graph-title graph-desc">'
         f'<title id="graph-title">Relationships of {escape(hood.centre_label)}</title>'
         f'<desc id="graph-desc">{escape(desc)}</desc>'
         f"{''.join(lines)}{''.join(nodes)}{centre_node}{more}</svg>"

@@ -96,7 +96,7 @@ def test_svg_links_customers_titles_every_edge_and_escapes_text():
     hood = graph.neighbourhood("ana", EDGES, NAMES)
     drawn = graph.svg(hood)
     assert drawn.startswith("<svg") and "<script" not in drawn
-    assert 'role="img"' in drawn and 'aria-labelledby="graph-title graph-desc"' in drawn
+    assert 'role="group"' in drawn and 'aria-labelledby="graph-title graph-desc"' in drawn
     assert drawn.count("<a href=") == 3  # ben, cal, eve; the account has no page
     assert '<a href="/customers/ben">' in drawn and 'href="/customers/domain' not in drawn
     assert "Cal met Ana at &lt;the&gt; expo" in drawn and "<the>" not in drawn
