@@ -32,6 +32,8 @@ LABELS = {
     "former_colleague": ("former colleague", "former colleague"),
 }
 NOTE_HIDDEN = "from a CRM note (quote hidden: it may name people)"
+# evidence written by people (a note's quote, the text given with an edge set through the CRM API) may name people
+FREE_TEXT = {"note": NOTE_HIDDEN, "manual": "set by hand in the CRM (text hidden: it may name people)"}
 
 
 @dataclass(frozen=True)
@@ -126,7 +128,8 @@ def neighbourhood(
 
 def masked(hood: Neighbourhood, see_pii: bool) -> Neighbourhood:
     """The neighbourhood a reader may see: without ``see_pii`` people's names become initials (an unnamed one
-    keeps its id) and quotes of notes are hidden (a note names people); companies, titles and ids stay."""
+    keeps its id) and free text is hidden (a note's quote, the evidence typed with an edge set through the CRM API:
+    either may name people); companies, titles and ids stay."""
     if see_pii:
         return hood
 
@@ -135,7 +138,10 @@ def masked(hood: Neighbourhood, see_pii: bool) -> Neighbourhood:
 
     shown = []
     for n in hood.shown:
-        ties = [dataclasses.replace(t, evidence=NOTE_HIDDEN) if t.evidence_source == "note" else t for t in n.ties]
+        ties = [
+            dataclasses.replace(t, evidence=FREE_TEXT[t.evidence_source]) if t.evidence_source in FREE_TEXT else t
+            for t in n.ties
+        ]
         label = person(n.label, n.id) if n.kind == "customer" else n.label
         shown.append(Neighbour(n.id, n.kind, label, ties))
     return Neighbourhood(hood.centre_id, person(hood.centre_label, hood.centre_id), shown, hood.total)

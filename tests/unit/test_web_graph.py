@@ -50,6 +50,7 @@ EDGES = [
     edge("cal", "colleague", "dee", evidence="both at Acme"),  # does not touch ana
     edge("cal", "mentioned_with", "ana", 0.5, "Cal met Ana at <the> expo", "note", "n2"),
     edge("ana", "former_colleague", "eve", 0.5, "a CRM record names Initech; now at Acme", "crm_history"),
+    edge("eve", "introduced_by", "ana", 1.0, "Eve Stone met Ana Lima at the fair", "manual"),  # set through the API
 ]
 NAMES = {"ana": "Ana Lima", "ben": "Ben Okafor", "cal": "Cal Diaz"}  # eve has no name
 
@@ -58,14 +59,15 @@ def test_neighbours_are_read_from_either_side_merged_and_ranked_by_strength():
     hood = graph.neighbourhood("ana", EDGES, NAMES)
     assert [(n.id, n.kind, n.label, n.strength) for n in hood.shown] == [
         ("ben", "customer", "Ben Okafor", 1.9),
+        ("eve", "customer", "eve", 1.5),  # no name: its id
         ("domain:acme.io", "account", "Acme", 1.0),  # the company from the works_at evidence
         ("cal", "customer", "Cal Diaz", 0.5),
-        ("eve", "customer", "eve", 0.5),  # no name: its id
     ]
     ben = hood.shown[0]
     assert [(t.label, t.weight) for t in ben.ties] == [("colleague", 1.0), ("reports to", 0.9)]
-    assert [t.label for t in hood.shown[2].ties] == ["mentioned by"]  # Cal's note names Ana
-    assert hood.shown[0].href == "/customers/ben" and hood.shown[1].href is None
+    assert [t.label for t in hood.shown[1].ties] == ["introduced", "former colleague"]  # Eve was introduced by Ana
+    assert [t.label for t in hood.shown[3].ties] == ["mentioned by"]  # Cal's note names Ana
+    assert hood.shown[0].href == "/customers/ben" and hood.shown[2].href is None
     assert (hood.total, hood.more) == (4, 0)
     from_ben = graph.neighbourhood("ben", EDGES, NAMES)
     assert [t.label for t in from_ben.shown[0].ties] == ["colleague", "manages"]
@@ -101,17 +103,19 @@ def test_svg_links_customers_titles_every_edge_and_escapes_text():
     assert '<a href="/customers/ben">' in drawn and 'href="/customers/domain' not in drawn
     assert "Cal met Ana at &lt;the&gt; expo" in drawn and "<the>" not in drawn
     assert drawn.count('<g class="edge"') == 4
+    assert "Eve Stone met Ana Lima" in drawn  # a reader with see_pii sees the evidence on hover
 
 
-def test_without_see_pii_names_become_initials_and_note_quotes_are_hidden():
+def test_without_see_pii_names_become_initials_and_free_text_is_hidden():
     hood = graph.masked(graph.neighbourhood("ana", EDGES, NAMES), see_pii=False)
     assert hood.centre_label == "A. L."
-    assert [n.label for n in hood.shown] == ["B. O.", "Acme", "C. D.", "eve"]
+    assert [n.label for n in hood.shown] == ["B. O.", "eve", "Acme", "C. D."]
     evidence = [t.evidence for n in hood.shown for t in n.ties]
-    assert graph.NOTE_HIDDEN in evidence and not any("Ben since" in e or "Cal met" in e for e in evidence)
+    assert graph.NOTE_HIDDEN in evidence and graph.FREE_TEXT["manual"] in evidence
+    assert not any("Ben since" in e or "Cal met" in e or "Stone" in e for e in evidence)
     assert "a CRM record names Initech; now at Acme" in evidence  # companies stay
     drawn = graph.svg(hood)
-    assert "Okafor" not in drawn and "Lima" not in drawn and "Cal met" not in drawn
+    assert not any(word in drawn for word in ("Okafor", "Lima", "Cal met", "Stone"))
     assert graph.masked(graph.neighbourhood("ana", EDGES, NAMES), see_pii=True).centre_label == "Ana Lima"
 
 
