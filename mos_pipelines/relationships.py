@@ -118,13 +118,16 @@ def build_edges(
     employers: pd.DataFrame | None = None,
     notes: pd.DataFrame | None = None,
     *,
+    manual: pd.DataFrame | None = None,
     max_account_size: int = 50,
 ) -> Edges:
     """Every edge (see the module docstring).
 
     ``contacts``: customer_id, first_name, account_key, company, job_title, persona, seniority, is_engaged (one row
     per customer). ``employers``: customer_id, account_key, company, seen_at (one row per CRM record; the newest is
-    the current employer). ``notes``: customer_id, note_id, note_text.
+    the current employer). ``notes``: customer_id, note_id, note_text. ``manual``: edges people set through the CRM
+    API (from_customer_id, relationship_type, to_customer_id, weight, evidence, updated_by), kept as given with
+    evidence source ``manual``; an end that is not a known customer (erased, or not built yet) is skipped.
     """
     rows: list[dict[str, Any]] = []
     skipped: dict[str, int] = defaultdict(int)
@@ -162,9 +165,22 @@ def build_edges(
         rows.extend(_buying_group(members, people))
     rows.extend(_former(people, accounts, _records(employers), max_account_size, skipped))
     rows.extend(_from_notes(people, accounts, _records(notes)))
+    rows.extend(_manual(people, _records(manual), skipped))
     frame = pd.DataFrame(rows, columns=list(COLUMNS)).drop_duplicates("edge_id")
     frame = frame.sort_values(["source_id", "relationship", "target_id", "edge_id"]).reset_index(drop=True)
     return Edges(frame, dict(skipped))
+
+
+def _manual(people: dict[str, dict], edges: list[dict[str, Any]], skipped: dict[str, int]) -> Iterable[dict[str, Any]]:
+    for e in edges:
+        a, b, kind = str(e.get("from_customer_id")), str(e.get("to_customer_id")), e.get("relationship_type")
+        if a not in people or b not in people or kind not in RELATIONSHIPS or a == b:
+            skipped["manual edges naming no known customer or type"] += 1
+            continue
+        weight = float(e["weight"]) if _present(e.get("weight")) else 1.0
+        who = e.get("updated_by") if _present(e.get("updated_by")) else "the CRM API"
+        text = str(e["evidence"]) if _present(e.get("evidence")) else f"set by {who}"
+        yield _edge(a, kind, b, weight, text, "manual")
 
 
 def _titles(members: list[str], people: dict[str, dict]) -> Iterable[dict[str, Any]]:

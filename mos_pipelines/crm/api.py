@@ -48,6 +48,10 @@ class _Route(APIRoute):
             except AccessDenied as exc:
                 headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
                 return JSONResponse({"detail": exc.message}, status_code=exc.status, headers=headers)
+            except cust.Absorbed as exc:  # 308 keeps the method and body: a client's retry lands on the customer
+                path = request.url.path.replace(f"/customers/{exc.crm_id}", f"/customers/{exc.customer_id}", 1)
+                location = str(request.url.replace(path=path))
+                return JSONResponse({"detail": str(exc), "customer_id": exc.customer_id}, 308, {"Location": location})
 
         return handler
 
@@ -202,6 +206,10 @@ def router(settings: Settings | None = None) -> APIRouter:
 
     def _customer_or_404(conn: Connection, customer_id: str) -> tuple[dict[str, Any], Any]:
         customer, record = cust.get(conn, warehouse, customer_id)
+        if customer is not None and record is not None and record["source"] == "crm":
+            into = cust.absorbed_into(warehouse, customer_id)
+            if into is not None:  # a build's identity made this person part of a warehouse customer
+                raise cust.Absorbed(customer_id, into)
         if customer is None:
             if record is not None and record["erased_at"] is not None:
                 raise HTTPException(410, f"customer {customer_id} was erased (erasure requested {record['erased_at']})")

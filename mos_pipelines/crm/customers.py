@@ -52,6 +52,14 @@ class WarehouseBusy(RuntimeError):
     """The warehouse is being written by another process (DuckDB: one writer, no readers beside it)."""
 
 
+class Absorbed(LookupError):
+    """A person the API created is now part of a warehouse customer (a build's identity matched them)."""
+
+    def __init__(self, crm_id: str, customer_id: str) -> None:
+        super().__init__(f"customer {crm_id} is now part of customer {customer_id} (matched by identity in a build)")
+        self.crm_id, self.customer_id = crm_id, customer_id
+
+
 class BadCursor(ValueError):
     pass
 
@@ -72,6 +80,10 @@ def _connect(path: Path) -> duckdb.DuckDBPyConnection | None:
 
 
 SERVING_FILE = Path("crm") / "dim_customers.parquet"
+# People the API created and a build's identity resolved (crm_record_id -> the warehouse customer now holding them).
+CREATED_FILE = Path("crm") / "created_people.parquet"
+CREATED_TABLE = "marts.crm_created_people"
+IDENTITY_MAP = "marts.dim_customer_identity_map"
 
 
 class WarehouseSource:
@@ -80,6 +92,7 @@ class WarehouseSource:
     def __init__(self, mos_home: Path) -> None:
         self.warehouse = mos_home / "warehouse.duckdb"
         self.serving = mos_home / SERVING_FILE
+        self.created = mos_home / CREATED_FILE
         self._lock = threading.Lock()
         self._con: duckdb.DuckDBPyConnection | None = None
         self._version: tuple[int, int] | None = None
@@ -103,6 +116,8 @@ class WarehouseSource:
                 fresh = duckdb.connect(":memory:")
                 fresh.execute("create schema marts")
                 fresh.execute(f"create table {WAREHOUSE_TABLE} as select * from read_parquet(?)", [str(self.serving)])
+                if self.created.exists():
+                    fresh.execute(f"create table {CREATED_TABLE} as select * from read_parquet(?)", [str(self.created)])
                 if self._con is not None:
                     self._con.close()
                 self._con, self._version = fresh, version
@@ -122,18 +137,51 @@ def publish(con: duckdb.DuckDBPyConnection, mos_home: Path) -> int | None:
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(f".{os.getpid()}.tmp")
     con.execute(f"copy (select * from {WAREHOUSE_TABLE} order by customer_id) to '{partial}' (format parquet)")
+    if _has_table(con, IDENTITY_MAP):
+        created = mos_home / CREATED_FILE
+        created_partial = created.with_suffix(f".{os.getpid()}.tmp")
+        con.execute(f"copy ({_CREATED_SQL} order by 1) to '{created_partial}' (format parquet)")
+        os.replace(created_partial, created)  # first: the dim_customers rename below makes readers reload both
     os.replace(partial, target)
     return int(con.execute(f"select count(*) from {WAREHOUSE_TABLE}").fetchone()[0])  # type: ignore[index]
 
 
-def _has_table(con: duckdb.DuckDBPyConnection) -> bool:
-    schema, table = WAREHOUSE_TABLE.split(".")
-    return bool(
-        con.execute(
-            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-            [schema, table],
-        ).fetchone()[0]  # type: ignore[index]
-    )
+_CREATED_SQL = (
+    f"select source_record_id as crm_record_id, min(customer_id) as customer_id from {IDENTITY_MAP} "
+    "where node_type = 'crm' and source_system = 'mos_crm' and source_record_id is not null group by 1"
+)
+
+
+def absorbed(con: duckdb.DuckDBPyConnection | None, crm_ids: list[str]) -> dict[str, str]:
+    """People the API created that a build's identity made part of a warehouse customer: crm id -> customer id.
+    From the serving copy's table when there is one, else the warehouse's identity map; {} before any build."""
+    if con is None or not crm_ids:
+        return {}
+    if _has_table(con, CREATED_TABLE):
+        sql = f"select crm_record_id, customer_id from {CREATED_TABLE}"
+    elif _has_table(con, IDENTITY_MAP):
+        sql = f"select * from ({_CREATED_SQL})"
+    else:
+        return {}
+    con.register("_crm_created_ids", _ids_frame(crm_ids))
+    try:
+        rows = con.execute(f"{sql} where crm_record_id in (select customer_id from _crm_created_ids)").fetchall()
+    finally:
+        con.unregister("_crm_created_ids")
+    return {str(a): str(b) for a, b in rows}
+
+
+def absorbed_into(source: WarehouseSource, crm_id: str) -> str | None:
+    with source.connect() as con:
+        return absorbed(con, [crm_id]).get(crm_id)
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, name: str = WAREHOUSE_TABLE) -> bool:
+    schema, table = name.split(".")
+    rows = con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, table]
+    ).fetchall()  # fetchall: a half-read result would block the next statement on this connection
+    return bool(rows[0][0])
 
 
 def _columns(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -280,8 +328,12 @@ def list_page(
         # The store's records merged with their warehouse base (edits and erasures hide the warehouse's version).
         overridden = [cid for cid, r in records.items() if r["source"] == "warehouse"]
         bases = _rows_by_id(con, overridden, present) if con is not None and "customer_id" in present else {}
+        # a person the API created whom a build made part of a warehouse customer is listed as that customer
+        gone = absorbed(con, [cid for cid, r in records.items() if r["source"] == "crm"])
     from_store = []
     for cid, record in records.items():
+        if cid in gone:
+            continue
         merged = merge(bases.get(cid), record)
         if merged is not None and all(merged.get(k) == v for k, v in filters.items()):
             from_store.append(merged)

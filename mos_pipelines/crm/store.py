@@ -226,6 +226,15 @@ class Store:
     def open(cls, settings: Settings) -> Store:
         return cls(database_url(settings))
 
+    @classmethod
+    def open_existing(cls, settings: Settings) -> Store | None:
+        """The store, or None when there is none yet (a build or a sensor tick never creates the SQLite file)."""
+        url = database_url(settings)
+        path = sqlite_path(url)
+        if path is not None and not path.exists():
+            return None
+        return cls(url)
+
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A write transaction: on SQLite ``BEGIN IMMEDIATE`` (the write lock is taken at the start, so two

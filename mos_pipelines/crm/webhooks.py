@@ -183,40 +183,129 @@ def envelope(subscription_id: str, event: Mapping[str, Any], delivery_id: str) -
 # ---------------------------------------------------------------- build events: golden-record changes
 
 
-def ingest_build_events(con: duckdb.DuckDBPyConnection, db: st.Store) -> int:
-    """Customer-id merges and splits a build recorded in ``marts.fct_customer_id_changes`` become outbox events
-    (``customer.merged``; a split is a ``customer.updated`` with ``change: split``), once each: the event id is
-    derived from the build run and the ids, and an id already in the outbox is skipped."""
+STAGES_SEEN = "ops.crm_lifecycle_stages_seen"  # the stage each customer had when the last events were made
+
+
+def _build_event_id(*parts: object) -> str:
+    return "evt_build_" + hashlib.sha256("|".join(str(p) for p in parts).encode()).hexdigest()[:24]
+
+
+def _id_changes(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, dict[str, Any]]]:
+    """Merges and splits of ``marts.fct_customer_id_changes`` (a split is a ``customer.updated``)."""
     if not table_exists(con, "marts", "fct_customer_id_changes"):
-        return 0
+        return []
     rows = con.execute(
         """select run_number, customer_id, previous_customer_id, change, count(*) as nodes, max(changed_at) as at
         from marts.fct_customer_id_changes where change in ('merged', 'split') and previous_customer_id is not null
         group by all order by run_number, customer_id, previous_customer_id"""
     ).fetchall()
-    if not rows:
+    out = []
+    for run, customer_id, previous, change, nodes, at in rows:
+        data = {
+            "customer_id": customer_id,
+            "previous_customer_id": previous,
+            "change": change,
+            "nodes_moved": int(nodes),
+            "build_run": int(run),
+            "changed_at": str(at),
+            "changed_fields": ["customer_id"],
+        }
+        kind = "customer.merged" if change == "merged" else "customer.updated"
+        # the original id formula, so events already in an outbox keep their ids
+        out.append((_build_event_id(run, customer_id, previous, change), kind, data))
+    return out
+
+
+def _created_people_matched(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, dict[str, Any]]]:
+    """People the API created whom identity made part of a warehouse customer (``customer.merged``, change
+    ``matched``): the API answers their id with a 308 to that customer from now on."""
+    if not table_exists(con, "marts", "dim_customer_identity_map"):
+        return []
+    rows = con.execute(
+        """select source_record_id, min(customer_id) from marts.dim_customer_identity_map
+        where node_type = 'crm' and source_system = 'mos_crm' and source_record_id is not null
+        group by 1 order by 1"""
+    ).fetchall()
+    return [
+        (
+            _build_event_id("matched", crm_id, customer_id),
+            "customer.merged",
+            {
+                "customer_id": customer_id,
+                "previous_customer_id": crm_id,
+                "change": "matched",
+                "changed_fields": ["customer_id"],
+            },
+        )
+        for crm_id, customer_id in rows
+    ]
+
+
+def _stage_changes(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, dict[str, Any]]]:
+    """Lifecycle-stage changes since the stages were last seen (``customer.updated``, change ``stage``), and the
+    seen stages brought up to date. The first time there is nothing to compare with: the stages become the baseline
+    and no event is made (a new subscriber hears changes, not the whole customer base)."""
+    if not table_exists(con, "marts", "dim_customer_lifecycle"):
+        return []
+    schema = STAGES_SEEN.split(".")[0]
+    con.execute(f"create schema if not exists {schema}")
+    first = not table_exists(con, *STAGES_SEEN.split("."))
+    if first:
+        con.execute(
+            f"create table {STAGES_SEEN} as select customer_id, lifecycle_stage, current_timestamp as seen_at "
+            "from marts.dim_customer_lifecycle"
+        )
+        return []
+    rows = con.execute(
+        f"""select now.customer_id, seen.lifecycle_stage, now.lifecycle_stage, cast(now.stage_entered_at as varchar),
+            now.stage_reason
+        from marts.dim_customer_lifecycle as now
+        inner join {STAGES_SEEN} as seen on now.customer_id = seen.customer_id
+        where now.lifecycle_stage is distinct from seen.lifecycle_stage
+        order by now.customer_id"""
+    ).fetchall()
+    out = [
+        (
+            _build_event_id("stage", customer_id, before, after, entered),
+            "customer.updated",
+            {
+                "customer_id": customer_id,
+                "change": "stage",
+                "previous_stage": before,
+                "lifecycle_stage": after,
+                "stage_entered_at": entered,
+                "reason": reason,
+                "changed_fields": ["lifecycle_stage"],
+            },
+        )
+        for customer_id, before, after, entered, reason in rows
+    ]
+    con.execute(
+        f"create or replace table {STAGES_SEEN} as select customer_id, lifecycle_stage, current_timestamp as seen_at "
+        "from marts.dim_customer_lifecycle"
+    )
+    return out
+
+
+def ingest_build_events(con: duckdb.DuckDBPyConnection, db: st.Store) -> int:
+    """Golden-record changes builds made become outbox events, once each (the event id is derived from the change;
+    an id already in the outbox is skipped): customer-id merges and splits (``marts.fct_customer_id_changes``),
+    people the API created whom identity matched to a warehouse customer, and lifecycle-stage changes since the
+    last time stages were seen (``ops.crm_lifecycle_stages_seen``; several builds between two deliveries make one
+    change, from the stage seen then to the stage now). ``con`` must be writable (the seen stages)."""
+    found = _id_changes(con) + _created_people_matched(con) + _stage_changes(con)
+    if not found:
         return 0
     added = 0
     with db.write() as conn:
         known = {
             r[0] for r in conn.execute(sa.select(st.events.c.event_id).where(st.events.c.event_id.like("evt_build_%")))
         }
-        for run, customer_id, previous, change, nodes, at in rows:
-            digest = hashlib.sha256(f"{run}|{customer_id}|{previous}|{change}".encode()).hexdigest()[:24]
-            event_id = f"evt_build_{digest}"
+        for event_id, kind, data in found:
             if event_id in known:
                 continue
-            data = {
-                "customer_id": customer_id,
-                "previous_customer_id": previous,
-                "change": change,
-                "nodes_moved": int(nodes),
-                "build_run": int(run),
-                "changed_at": str(at),
-                "changed_fields": ["customer_id"],
-            }
-            kind = "customer.merged" if change == "merged" else "customer.updated"
-            st.emit(conn, kind, customer_id, data, "build", event_id=event_id)
+            st.emit(conn, kind, data["customer_id"], data, "build", event_id=event_id)
+            known.add(event_id)
             added += 1
     return added
 

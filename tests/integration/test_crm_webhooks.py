@@ -14,11 +14,12 @@ import time
 
 import duckdb
 import pytest
+import requests
 
 from mos_pipelines.configuration.activation import RetrySettings
 from mos_pipelines.crm import store, webhooks
 from mos_pipelines.settings import PROJECT_ROOT, Settings
-from tests.crm_servers import ApiServer, Receiver, seed_warehouse, tokens
+from tests.crm_servers import ApiServer, Receiver, auth, seed_warehouse, tokens
 
 RETRY = RetrySettings(
     max_attempts=4, backoff_base_seconds=0.05, backoff_max_seconds=0.2, jitter=0.5, max_retry_after_seconds=5
@@ -239,6 +240,56 @@ def test_golden_record_merges_of_a_build_become_events_once(api, home):
             and request["event"]["data"]["nodes_moved"] == 2
         )
         webhooks.verify(sub["secret"], request["headers"], request["raw"], webhooks.NonceCache())
+
+
+def test_stage_changes_and_matched_people_of_a_build_become_events_once(api, home):
+    created = api.call("POST", "/customers", json={"first_name": "Ada", "email": "ada@example.org"})
+    assert created.status_code == 201, created.text
+    crm_id = created.json()["customer_id"]
+
+    def stages(rows: str) -> None:
+        con = duckdb.connect(str(home.warehouse_path))
+        try:
+            con.execute(
+                "create or replace table marts.dim_customer_lifecycle as select * from (values "
+                f"{rows}) t(customer_id, lifecycle_stage, stage_entered_at, stage_reason)"
+            )
+        finally:
+            con.close()
+
+    with Receiver() as receiver:
+        subscribe(api, receiver.url + "/s", ["customer.updated", "customer.merged"])
+        stages(
+            "('cus_00030', 'lead', timestamp '2026-12-01', 'r1'), ('cus_00031', 'mql', timestamp '2026-12-01', 'r2')"
+        )
+        assert run_delivery(home).build_events == 0  # the first stages are the baseline: no events
+        stages("('cus_00030', 'mql', timestamp '2026-12-05', 'demo requested'), ('cus_00031', 'mql', null, 'r2')")
+        con = duckdb.connect(str(home.warehouse_path))
+        try:  # a build's identity matched the person the API created to a warehouse customer
+            con.execute(
+                "create or replace table marts.dim_customer_identity_map as select * from (values "
+                f"('crm:mos_crm:{crm_id}', 'crm', 'mos_crm', '{crm_id}', 'cus_00032')) "
+                "t(node_key, node_type, source_system, source_record_id, customer_id)"
+            )
+        finally:
+            con.close()
+        first, again = run_delivery(home), run_delivery(home)
+        assert (first.build_events, again.build_events) == (2, 0)
+        events = {r["event"]["data"]["change"]: r["event"] for r in receiver.of("/s")}
+        assert events["stage"]["type"] == "customer.updated"
+        assert events["stage"]["data"]["customer_id"] == "cus_00030"
+        assert (events["stage"]["data"]["previous_stage"], events["stage"]["data"]["lifecycle_stage"]) == (
+            "lead",
+            "mql",
+        )
+        assert events["matched"]["type"] == "customer.merged"
+        assert events["matched"]["data"]["previous_customer_id"] == crm_id
+        assert events["matched"]["data"]["customer_id"] == "cus_00032"
+        # the API now answers the created id with the customer that holds the person (308 keeps the method)
+        moved = requests.get(api.url(f"/customers/{crm_id}"), headers=auth(), allow_redirects=False, timeout=30)
+        assert moved.status_code == 308 and moved.headers["Location"].endswith("/customers/cus_00032"), moved.text
+        listed = requests.get(api.url("/customers?limit=500"), headers=auth(), timeout=30)
+        assert crm_id not in {c["customer_id"] for c in listed.json()["items"]}
 
 
 def test_the_dagster_sensor_launches_and_the_asset_delivers(api, home, monkeypatch):

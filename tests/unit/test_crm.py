@@ -103,3 +103,84 @@ def test_merge_edits_win_and_erased_or_missing_people_are_absent():
     assert customers.merge(base, {**record, "erased_at": now}) is None
     assert customers.merge(None, record) is None  # an edit of a person the warehouse no longer has
     assert customers.etag(merged) != customers.etag({**merged, "city": "Paris"})
+
+
+def test_the_store_copy_keeps_edits_people_notes_and_edges_but_nothing_of_erased_people(tmp_path):
+    import duckdb
+
+    from mos_pipelines.crm import ingest, store
+
+    db = store.Store(f"sqlite:///{tmp_path / 'store.sqlite'}")
+    now = datetime.datetime(2026, 12, 7, 9, 0)
+    stamps = {"version": 2, "created_at": now, "updated_at": now}  # executemany: every row names the same keys
+    with db.write() as conn:
+        conn.execute(
+            store.customers.insert(),
+            [
+                {
+                    "customer_id": "cus_1",
+                    "source": "warehouse",
+                    "fields": {"city": "Lyon", "postcode": None},
+                    "erased_at": None,
+                    **stamps,
+                },
+                {
+                    "customer_id": "crm_2",
+                    "source": "crm",
+                    "fields": {"email": "a@b.co", "birth_date": "1990-02-03"},
+                    "erased_at": None,
+                    **stamps,
+                },
+                {"customer_id": "cus_3", "source": "warehouse", "fields": {}, "erased_at": now, **stamps},
+            ],
+        )
+        conn.execute(
+            store.notes.insert(),
+            [
+                {"note_id": "n1", "customer_id": "cus_1", "body": "budget 120k", "author": "analyst", **stamps},
+                {"note_id": "n2", "customer_id": "cus_3", "body": "erased", "author": "analyst", **stamps},
+            ],
+        )
+        conn.execute(
+            store.relationships.insert(),
+            [
+                {
+                    "relationship_id": "r1",
+                    "from_customer_id": "cus_1",
+                    "to_customer_id": "crm_2",
+                    "type": "colleague",
+                    "weight": 1.0,
+                    **stamps,
+                },
+                {
+                    "relationship_id": "r2",
+                    "from_customer_id": "cus_1",
+                    "to_customer_id": "cus_3",
+                    "type": "colleague",
+                    "weight": 1.0,
+                    **stamps,
+                },
+            ],
+        )
+    con = duckdb.connect(":memory:")
+    copied = ingest.copy_store(con, db)
+    assert copied.rows == {
+        "crm_store_edits": 2,
+        "crm_store_people": 1,
+        "crm_store_notes": 1,
+        "crm_store_relationships": 1,
+    }
+    assert copied.newest_change == now
+    assert con.execute("select customer_id, field, value from ops.crm_store_edits order by field").fetchall() == [
+        ("cus_1", "city", "Lyon"),
+        ("cus_1", "postcode", None),  # a cleared field is an edit too
+    ]
+    assert con.execute("select crm_record_id, email, birth_date from ops.crm_store_people").fetchall() == [
+        ("crm_2", "a@b.co", "1990-02-03")
+    ]
+    # no store yet: the same tables, empty and typed (the staging models read them either way)
+    empty = duckdb.connect(":memory:")
+    assert ingest.copy_store(empty, None).rows == dict.fromkeys(ingest.COLUMNS, 0)
+    assert empty.execute(
+        "select data_type from information_schema.columns where table_name = 'crm_store_edits' and column_name = 'edited_at'"
+    ).fetchone() == ("TIMESTAMP",)

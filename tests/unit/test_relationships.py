@@ -121,3 +121,22 @@ def test_empty_and_dirty_inputs_build_an_empty_graph() -> None:
         dirty, notes=pd.DataFrame({"customer_id": ["c1", None], "note_id": ["n", "m"], "note_text": [None, "Sam"]})
     ).frame
     assert not set(f["relationship"]) & {"reports_to", "manages", "same_buying_group", "mentioned_with"}
+
+
+def test_manual_edges_are_kept_as_given_and_unknown_ends_or_types_are_skipped() -> None:
+    manual = pd.DataFrame(
+        [
+            ("c5", "introduced_by", "c1", 0.9, "met at the webinar", "analyst"),
+            ("c6", "reports_to", "c5", None, None, "admin"),
+            ("c1", "reports_to", "gone", 1.0, None, "analyst"),  # an end that is no customer (erased)
+            ("c1", "best_friend", "c2", 1.0, None, "analyst"),  # not a relationship type
+        ],
+        columns=["from_customer_id", "relationship_type", "to_customer_id", "weight", "evidence", "updated_by"],
+    )
+    edges = build_edges(_contacts(), manual=manual)
+    kept = edges.frame[edges.frame["evidence_source"] == "manual"]
+    assert set(zip(kept["source_id"], kept["relationship"], kept["target_id"], kept["weight"], kept["evidence"])) == {
+        ("c5", "introduced_by", "c1", 0.9, "met at the webinar"),
+        ("c6", "reports_to", "c5", 1.0, "set by admin"),
+    }
+    assert edges.skipped["manual edges naming no known customer or type"] == 2

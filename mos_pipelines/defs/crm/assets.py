@@ -66,12 +66,9 @@ crm_webhook_job = dg.define_asset_job(
 
 def _work_key() -> str | None:
     """What there is to send, as a run key (None: nothing): the outbox's last event, replays, failed deliveries."""
-    settings = get_settings()
-    url = store.database_url(settings)
-    path = store.sqlite_path(url)
-    if path is not None and not path.exists():  # no CRM store yet: nothing to send, and no file made by a tick
+    db = store.Store.open_existing(get_settings())
+    if db is None:  # no CRM store yet: nothing to send, and no file made by a tick
         return None
-    db = store.Store(url)
     try:
         with db.read() as conn:
             last = conn.execute(sa.select(sa.func.coalesce(sa.func.max(store.events.c.seq), 0))).scalar_one()

@@ -17,17 +17,8 @@ FINISH_KEY = dg.AssetKey(["ops", "erasure_log"])
 OWNER = "team:marketing-ops"
 
 
-def _open_store(paths: Settings) -> store.Store | None:
-    """The operational store, or None when there is none yet (a build never creates it)."""
-    url = store.database_url(paths)
-    path = store.sqlite_path(url)
-    if path is not None and not path.exists():
-        return None
-    return store.Store(url)
-
-
 def _requests(paths: Settings) -> list[erasure.Request]:
-    db = _open_store(paths)
+    db = store.Store.open_existing(paths)
     if db is None:
         return []
     try:
@@ -67,7 +58,7 @@ def erasure_identifiers(context: dg.AssetExecutionContext, mos: MosHome) -> dg.M
 def _mark_applied(paths: Settings, outcomes: list[erasure.Outcome]) -> None:
     if not outcomes:
         return
-    db = _open_store(paths)
+    db = store.Store.open_existing(paths)
     if db is None:
         return
     try:

@@ -1,7 +1,8 @@
 {#
     Every CRM contact record of every source system in the canonical shape, one row per
     (source_system, source_record_id): the systems with their own staging model plus, through the
-    generic mapping, any bring-your-own crm_contacts/<system>/ folder (stg_crm__unmapped_contacts).
+    generic mapping, any bring-your-own crm_contacts/<system>/ folder (stg_crm__unmapped_contacts), and the people
+    created through the CRM API (stg_crm_store__contacts, system `mos_crm`).
     To give a new system its own mapping, add a stg_<system>__contacts model, list it below and add
     its name to var mos__crm_mapped_systems.
 #}
@@ -11,6 +12,7 @@
     'stg_webinar__contacts',
     'stg_generic__contacts',
     'stg_crm__unmapped_contacts',
+    'stg_crm_store__contacts',
 ] %}
 
 {%- set canonical_columns = [

@@ -1,4 +1,4 @@
-"""Every attribute read from every CRM note (one row per fact), with its span, evidence, confidence and extractor.
+"""Every attribute read from every CRM note (landed or written through the CRM API) (one row per fact), with its span, evidence, confidence and extractor.
 
 Thin wrapper: the extraction is mos_pipelines.notes (offline rules, unit-tested and benchmarked in
 benchmarks/notes_bench.py; the LLM path when config/llm.yaml points task note_extraction at a model, its calls in
@@ -10,6 +10,6 @@ def model(dbt, session):
     dbt.config(materialized="table")
     from mos_pipelines.notes.table import attribute_rows, configured_extractor
 
-    notes = dbt.ref("stg_crm__notes").df()
+    notes = dbt.ref("int_crm__notes").df()
     extractor, _ = configured_extractor(session)
     return attribute_rows(notes.to_dict("records"), extractor).frame

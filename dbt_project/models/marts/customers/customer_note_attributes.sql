@@ -1,9 +1,10 @@
 {#-
     Every attribute read from a CRM note, attached to the customer the note is about (its subject: a CRM record
-    id or an email), with its history: per customer and attribute (and per value for product interest and
-    competitors) the newest note's value is `current`; an older value is `superseded` (by the newer note named
-    in superseded_by_note_id), and a product or competitor whose newest mention negates it is `retracted`
-    ("no longer looking at Braze"). Notes whose subject matches no customer keep a null customer_id.
+    id, an email, or the customer id of a note written through the CRM API), with its history: per customer and
+    attribute (and per value for product interest and competitors) the newest note's value is `current`; an older
+    value is `superseded` (by the newer note named in superseded_by_note_id), and a product or competitor whose
+    newest mention negates it is `retracted` ("no longer looking at Braze"). Notes whose subject matches
+    no customer keep a null customer_id.
 -#}
 {%- set multi_valued = "('product_interest', 'competitor')" %}
 
@@ -62,16 +63,26 @@ subjects as (
 
 ),
 
+customer_ids as (
+
+    -- a note written through the CRM API names its customer by id
+    select distinct customer_id from identity_map
+
+),
+
 subject_customers as (
 
     select
         subjects.subject,
-        coalesce(record_customers.customer_id, email_nodes.customer_id) as customer_id,
+        coalesce(customer_ids.customer_id, record_customers.customer_id, email_nodes.customer_id) as customer_id,
         case
+            when customer_ids.customer_id is not null then 'customer_id'
             when record_customers.customer_id is not null then 'crm_record'
             when email_nodes.customer_id is not null then 'email'
         end as matched_by
     from subjects
+    left join customer_ids
+        on subjects.subject = customer_ids.customer_id
     left join record_customers
         on subjects.subject = record_customers.source_record_id
     left join identity_map as email_nodes

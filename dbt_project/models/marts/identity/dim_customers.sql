@@ -50,6 +50,12 @@ excluded_identifiers as (
 
 ),
 
+manual_edits as (
+
+    select * from {{ ref('int_customers__manual_edits') }}
+
+),
+
 note_attributes as (
 
     -- the current value of every attribute read from the customer's notes (customer_note_attributes)
@@ -251,6 +257,25 @@ source_lists as (
 
 ),
 
+edited_records as (
+
+    select
+        {%- for attribute in golden_attributes %}
+        case
+            when manual_edits.has_{{ attribute }}
+                then {{ manual_edit_value(attribute, 'manual_edits.edited_' ~ attribute) }}
+            else golden_records.{{ attribute }}
+        end as {{ attribute }},
+        {%- endfor %}
+        node_counts.customer_id
+    from node_counts
+    left join golden_records
+        on node_counts.customer_id = golden_records.customer_id
+    left join manual_edits
+        on node_counts.customer_id = manual_edits.customer_id
+
+),
+
 final as (
 
     select
@@ -259,7 +284,7 @@ final as (
 
         -- golden attributes
         {%- for attribute in golden_attributes %}
-        golden_records.{{ attribute }},
+        edited_records.{{ attribute }},
         {%- endfor %}
 
         -- lineage
@@ -293,18 +318,24 @@ final as (
         note_attributes.note_sentiment,
         coalesce(note_attributes.note_count, 0) as note_count,
 
+        -- edited through the CRM API (the fields, comma-separated, and the newest edit)
+        manual_edits.manually_edited_fields,
+
         -- timestamps
         node_counts.first_seen_at,
         node_counts.last_seen_at,
-        note_attributes.last_note_at
+        note_attributes.last_note_at,
+        manual_edits.manually_edited_at
 
     from node_counts
-    left join golden_records
-        on node_counts.customer_id = golden_records.customer_id
+    left join edited_records
+        on node_counts.customer_id = edited_records.customer_id
     left join source_lists
         on node_counts.customer_id = source_lists.customer_id
     left join note_attributes
         on node_counts.customer_id = note_attributes.customer_id
+    left join manual_edits
+        on node_counts.customer_id = manual_edits.customer_id
 
 )
 
