@@ -1,6 +1,7 @@
 """The marketers' web app (``mos serve``): the Insights Hub, notifications with feedback, approvals, activation
-status, blueprints' progress and /ask, server-rendered (Jinja templates, a stylesheet served by the app, charts as
-inline SVG; no script from elsewhere and no front-end build).
+status, blueprints' progress, /ask and a customer's relationship graph (/customers/{id}), server-rendered (Jinja
+templates, a stylesheet served by the app, charts and the graph as inline SVG; no script from elsewhere and no
+front-end build).
 
 Who is asking is ``mos_pipelines.access``: a Bearer token on each request, or a session cookie set once at /login.
 No or a bad credential is a 401, a role without the permission a 403 (an HTML page, or JSON when the client asks
@@ -10,6 +11,7 @@ for JSON or sent a Bearer token). Forms carry the session's CSRF token. Reads an
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
 import threading
@@ -29,7 +31,7 @@ from markupsafe import Markup
 from mos_pipelines.access import AccessDenied, Principal, authenticate, bearer
 from mos_pipelines.configuration import load_access
 from mos_pipelines.settings import Settings, get_settings
-from mos_pipelines.web import auth, charts, data
+from mos_pipelines.web import auth, charts, data, graph
 
 HERE = Path(__file__).parent
 FLASH = "mos_flash"
@@ -53,6 +55,10 @@ class WebSettings:
 
 class Invalid(ValueError):
     """A request the user can correct (unknown notification, decided approval, empty question): a 400 page."""
+
+
+class NotFound(LookupError):
+    """A page of something the warehouse does not hold (an unknown customer id): a 404 page."""
 
 
 def _wants_json(request: Request) -> bool:
@@ -153,6 +159,12 @@ def create_app(settings: Settings | None = None, web: WebSettings | None = None)
         if _wants_json(request):
             return JSONResponse({"error": str(exc), "status": 400}, status_code=400)
         return page(request, "error.html", None, 400, title="Cannot do that", message=str(exc))
+
+    @app.exception_handler(NotFound)
+    async def not_found(request: Request, exc: NotFound) -> Response:
+        if _wants_json(request):
+            return JSONResponse({"error": str(exc), "status": 404}, status_code=404)
+        return page(request, "error.html", None, 404, title="Not found", message=str(exc))
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
@@ -328,6 +340,54 @@ def create_app(settings: Settings | None = None, web: WebSettings | None = None)
         with data.connection(path, wait_seconds=web.wait_seconds) as con:
             found = data.blueprints(con, directory)
         return page(request, "blueprints.html", principal, blueprints=found)
+
+    # -- a customer and its relationship graph -------------------------------------------------------------------
+
+    @app.get("/customers/{customer_id}", response_class=HTMLResponse)
+    def customer_page(request: Request, customer_id: str, limit: int = 12):
+        principal = who(request)
+        limit = min(max(limit, 1), 50)
+        with data.connection(path, wait_seconds=web.wait_seconds) as con:
+            found = data.customer(con, customer_id)
+            if found is None:
+                raise NotFound(f"No customer {customer_id!r} in marts.dim_customers (merged away or erased?).")
+            edges = data.customer_edges(con, customer_id)
+            others = sorted(
+                {str(e["target_id"] if e["source_id"] == customer_id else e["source_id"]) for e in edges or []}
+            )
+            names = data.customer_names(con, [customer_id, *others])
+        see_pii = principal.can("see_pii")
+        hood = graph.masked(graph.neighbourhood(customer_id, edges or [], names, limit=limit), see_pii)
+        if _wants_json(request):
+            return JSONResponse(
+                {
+                    "customer_id": customer_id,
+                    "name": hood.centre_label,
+                    "graph_built": edges is not None,
+                    "neighbours": [
+                        {
+                            "id": n.id,
+                            "kind": n.kind,
+                            "name": n.label,
+                            "strength": n.strength,
+                            "ties": [dataclasses.asdict(t) for t in n.ties],
+                        }
+                        for n in hood.shown
+                    ],
+                    "more": hood.more,
+                }
+            )
+        return page(
+            request,
+            "customer.html",
+            principal,
+            customer=found,
+            display_name=hood.centre_label,
+            hood=hood,
+            graph_built=edges is not None,
+            chart=graph.svg(hood) if hood.shown else None,
+            company=found.get("company"),
+        )
 
     # -- the assistant --------------------------------------------------------------------------------------------------
 

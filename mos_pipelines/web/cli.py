@@ -33,7 +33,7 @@ def serve(
         typer.Option(help="The Dagster UI the pages link to (default $MOS_DAGSTER_URL or http://127.0.0.1:3000)."),
     ] = None,
 ) -> None:
-    """The web app: Insights Hub, notifications with feedback, approvals, activation, blueprints, /ask."""
+    """The web app: Insights Hub, notifications with feedback, approvals, activation, blueprints, /ask, customers."""
     from rich.console import Console
 
     from mos_pipelines.settings import configure_environment

@@ -364,3 +364,65 @@ def blueprints(con: duckdb.DuckDBPyConnection | None, directory: Path) -> list[d
 
 def utcnow() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
+
+
+# -- a customer and its relationship graph -----------------------------------------------------------------------
+
+
+def customer(con: duckdb.DuckDBPyConnection, customer_id: str) -> dict[str, Any] | None:
+    """The golden record's display fields of one customer (``marts.dim_customers``), its lifecycle stage when
+    ``marts.dim_customer_lifecycle`` exists; None when there is no such customer."""
+    if not table_exists(con, "marts", "dim_customers"):
+        raise NoWarehouse("No marts.dim_customers in the warehouse yet: run `mos run` first.")
+    columns = {
+        c
+        for (c,) in con.execute(
+            "select column_name from information_schema.columns where table_schema = 'marts' "
+            "and table_name = 'dim_customers'"
+        ).fetchall()
+    }
+    wanted = [c for c in ("customer_id", "first_name", "last_name", "company", "job_title") if c in columns]
+    found = con.execute(
+        f"select {', '.join(wanted)} from marts.dim_customers where customer_id = ?", [customer_id]
+    ).df()
+    if found.empty:
+        return None
+    row = _records(found)[0]
+    row["lifecycle_stage"] = None
+    if table_exists(con, "marts", "dim_customer_lifecycle"):
+        stage = con.execute(
+            "select lifecycle_stage from marts.dim_customer_lifecycle where customer_id = ?", [customer_id]
+        ).fetchone()
+        row["lifecycle_stage"] = stage[0] if stage else None
+    return row
+
+
+def display_name(row: dict[str, Any]) -> str | None:
+    parts = [str(row[c]).strip() for c in ("first_name", "last_name") if row.get(c) and str(row[c]).strip()]
+    return " ".join(parts) or None
+
+
+def customer_edges(con: duckdb.DuckDBPyConnection, customer_id: str) -> list[dict[str, Any]] | None:
+    """Every edge of ``marts.customer_relationships`` touching the customer (None: the table is not built)."""
+    if not table_exists(con, "marts", "customer_relationships"):
+        return None
+    frame = con.execute(
+        "select source_id, source_kind, relationship, target_id, target_kind, weight, evidence, evidence_source, "
+        "note_id from marts.customer_relationships "
+        "where source_id = ? or (target_id = ? and target_kind = 'customer') "
+        "order by relationship, source_id, target_id, evidence_source, note_id",
+        [customer_id, customer_id],
+    ).df()
+    return _records(frame)
+
+
+def customer_names(con: duckdb.DuckDBPyConnection, customer_ids: list[str]) -> dict[str, str | None]:
+    """customer id -> "first last" from the golden record (ids without a name are left out)."""
+    if not customer_ids:
+        return {}
+    rows = con.execute(
+        "select customer_id, first_name, last_name from marts.dim_customers "
+        "where customer_id in (select unnest(?::varchar[]))",
+        [customer_ids],
+    ).df()
+    return {r["customer_id"]: display_name(r) for r in _records(rows) if display_name(r)}

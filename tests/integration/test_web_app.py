@@ -323,3 +323,39 @@ def test_browser_ask_a_question_and_a_follow_up(browser, server: str):
     _submit_and_wait(browser, browser.find_element(By.ID, "ask"))
     assert "paid_social" in browser.find_element(By.ID, "answer-sql").text
     assert "“revenue by channel” → “only paid social”" in browser.find_element(By.TAG_NAME, "main").text
+
+
+def test_browser_a_customers_graph_and_a_neighbours_page(browser, server: str, home: Settings):
+    """The customer with the most person-to-person edges: its graph (inline SVG) and neighbour table; following a
+    neighbour's link opens that customer's page, which lists the first customer back (edges read both ways; unless
+    twelve stronger neighbours crowd it out); a marketer sees the customer's name as initials."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from mos_pipelines.access import mask_name
+
+    with duckdb.connect(str(home.warehouse_path), read_only=True) as con:
+        found = con.execute(
+            "select e.source_id, trim(concat_ws(' ', c.first_name, c.last_name)) from marts.customer_relationships e "
+            "join marts.dim_customers c on c.customer_id = e.source_id where e.target_kind = 'customer' "
+            "group by all order by count(*) desc, 1 limit 1"
+        ).fetchone()
+    assert found, "the world's graph has no edge between two customers"
+    centre, name = found
+    sign_in(browser, server, "analyst")
+    browser.get(f"{server}/customers/{centre}")
+    assert browser.find_element(By.ID, "customer-id").text == centre
+    assert browser.find_element(By.CSS_SELECTOR, "svg#graph").is_displayed()
+    links = browser.find_elements(By.CSS_SELECTOR, "#neighbours a.neighbour-link")
+    assert links and len(browser.find_elements(By.CSS_SELECTOR, "svg#graph a")) == len(links)
+    neighbour = links[0].get_attribute("href").rsplit("/", 1)[1]
+    links[0].click()
+    WebDriverWait(browser, 20).until(expected_conditions.staleness_of(links[0]))
+    assert browser.find_element(By.ID, "customer-id").text == neighbour
+    back_link = browser.find_elements(By.CSS_SELECTOR, f'#neighbours tr[data-neighbour="{centre}"] a.neighbour-link')
+    assert back_link or browser.find_elements(By.ID, "more")  # listed back, unless 12 stronger ties crowd it out
+    if name:
+        sign_in(browser, server, "performance_marketer")
+        browser.get(f"{server}/customers/{centre}")
+        assert browser.find_element(By.ID, "customer-name").text == mask_name(name)

@@ -1,6 +1,7 @@
 {#-
     The signals lifecycle rules (seed lifecycle_rules) can test, one row per customer: the lead's own
-    activity, its CRM presence and consent, and its account's buying group. Each `<signal>` may have a
+    activity, its CRM presence and consent, its account's buying group, and its own circle in the relationship
+    graph (int_customers__graph_buying_groups: engaged working ties across titles and notes). Each `<signal>` may have a
     `<signal>_first_at` (when it first became non-zero) used for dim_customer_lifecycle.stage_entered_at.
 -#}
 with
@@ -26,6 +27,12 @@ firmographics as (
 buying_groups as (
 
     select * from {{ ref('int_accounts__buying_groups') }}
+
+),
+
+graph_buying_groups as (
+
+    select * from {{ ref('int_customers__graph_buying_groups') }}
 
 ),
 
@@ -120,6 +127,13 @@ final as (
         coalesce(buying_groups.engaged_persona_count, 0) as account_engaged_persona_count,
         coalesce(buying_groups.customer_contact_count, 0) as account_customer_contact_count,
 
+        -- the customer's circle in the relationship graph
+        coalesce(graph_buying_groups.graph_engaged_tie_count, 0) as graph_engaged_tie_count,
+        coalesce(graph_buying_groups.graph_engaged_persona_count, 0) as graph_engaged_persona_count,
+        coalesce(graph_buying_groups.graph_engaged_manager_count, 0) as graph_engaged_manager_count,
+        coalesce(graph_buying_groups.graph_former_colleague_customer_count, 0)
+            as graph_former_colleague_customer_count,
+
         -- timestamps
         customers.first_seen_at,
         activity.as_of_at
@@ -131,6 +145,8 @@ final as (
         on customers.customer_id = firmographics.customer_id
     left join buying_groups
         on firmographics.account_key = buying_groups.account_key
+    left join graph_buying_groups
+        on customers.customer_id = graph_buying_groups.customer_id
     left join consent
         on
             customers.customer_id = consent.customer_id

@@ -29,6 +29,10 @@
     'account_buying_group_complete': ('level', none),
     'account_engaged_persona_count': ('level', none),
     'account_customer_contact_count': ('level', none),
+    'graph_engaged_tie_count': ('level', none),
+    'graph_engaged_persona_count': ('level', none),
+    'graph_engaged_manager_count': ('level', none),
+    'graph_former_colleague_customer_count': ('level', none),
 } -%}
 {%- set stages = var('mos__lifecycle_stages') -%}
 
