@@ -67,7 +67,7 @@ engaged_ties as (
         ties.customer_id,
         ties.neighbour_id,
         min(contacts.persona) as neighbour_persona,
-        bool_or(ties.is_manager) as is_manager
+        max(case when ties.is_manager then 1 else 0 end) = 1 as is_manager
     from ties
     inner join contacts
         on ties.neighbour_id = contacts.customer_id
