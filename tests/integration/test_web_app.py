@@ -172,9 +172,13 @@ def sign_in(driver, server: str, user: str) -> None:
 
     driver.delete_all_cookies()
     driver.get(server + "/login")
+    from selenium.webdriver.support.ui import WebDriverWait
+
     driver.find_element(By.ID, "token").send_keys(TOKENS["MOS_TOKEN_" + user.upper()])
     driver.find_element(By.ID, "sign-in").click()
-    assert driver.find_element(By.ID, "me").text.startswith(user)
+    # the sign-in POST redirects: under load the next page can take a moment to replace the form
+    me = WebDriverWait(driver, 30).until(lambda d: next(iter(d.find_elements(By.ID, "me")), None))
+    assert me.text.startswith(user)
 
 
 def test_browser_open_an_insight_and_its_evidence(browser, server: str, home: Settings):

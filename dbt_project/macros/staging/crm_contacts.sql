@@ -3,7 +3,8 @@
 
     crm_record_field(key): a CSV column of the landed record, trimmed, '' -> null.
     crm_full_name(first_name_key, last_name_key): first + last for systems that export no full
-        name (either part alone when the other is missing).
+        name (either part alone when the other is missing); full_name_of(first, last) the same over
+        two expressions.
     generic_crm_contact_fields(): the generic (canonical-column) mapping, used by
         stg_generic__contacts and by stg_crm__unmapped_contacts for any folder that has no
         staging model of its own. Expects the raw crm_contacts columns in scope.
@@ -15,8 +16,11 @@
 
 
 {% macro crm_full_name(first_name_key, last_name_key) -%}
-    {%- set first_name = crm_record_field(first_name_key) -%}
-    {%- set last_name = crm_record_field(last_name_key) -%}
+    {{ full_name_of(crm_record_field(first_name_key), crm_record_field(last_name_key)) }}
+{%- endmacro %}
+
+
+{% macro full_name_of(first_name, last_name) -%}
     case
             when {{ first_name }} is null then {{ last_name }}
             when {{ last_name }} is null then {{ first_name }}

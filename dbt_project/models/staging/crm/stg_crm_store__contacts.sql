@@ -34,11 +34,7 @@ renamed as (
         -- dimensions
         {{ clean_string('first_name') }} as first_name,
         {{ clean_string('last_name') }} as last_name,
-        case
-            when {{ clean_string('first_name') }} is null then {{ clean_string('last_name') }}
-            when {{ clean_string('last_name') }} is null then {{ clean_string('first_name') }}
-            else {{ clean_string('first_name') }} || ' ' || {{ clean_string('last_name') }}
-        end as full_name,
+        {{ full_name_of(clean_string('first_name'), clean_string('last_name')) }} as full_name,
         {{ clean_string('email') }} as email,
         {{ clean_string('phone_e164') }} as phone,
         {{ clean_string('company') }} as company,
