@@ -46,6 +46,25 @@ class Settings:
     max_divergence_share: float = 0.01
 
 
+def settings_from_env(environ: dict[str, str] | None = None) -> Settings:
+    """Defaults, with the sampler's size overridable by ``MOS_MMM_DRAWS``, ``MOS_MMM_TUNE``, ``MOS_MMM_CHAINS``,
+    ``MOS_MMM_CORES`` and the ESS gate by ``MOS_MMM_MIN_ESS`` (a quick look, or the tests' tiny fits)."""
+    import os
+
+    env = os.environ if environ is None else environ
+    values: dict[str, float] = {}
+    for name, kind in (("draws", int), ("tune", int), ("chains", int), ("cores", int), ("min_ess", float)):
+        raw = env.get(f"MOS_MMM_{name.upper()}")
+        if raw:
+            try:
+                values[name] = kind(raw)
+            except ValueError:
+                raise ValueError(f"MOS_MMM_{name.upper()}={raw!r}: expected a {kind.__name__} number") from None
+            if values[name] < 1:
+                raise ValueError(f"MOS_MMM_{name.upper()}={raw!r}: expected at least 1")
+    return Settings(**values)  # type: ignore[arg-type]
+
+
 @dataclass(frozen=True)
 class LiftTest:
     """A measured lift: spending ``weekly_spend_usd`` a week (all regions) on ``channel`` for ``weeks`` weeks

@@ -3,6 +3,7 @@ here; the fit itself is in tests/integration/test_mmm.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 
 import numpy as np
@@ -137,3 +138,50 @@ def test_optimizer_respects_bounds_and_beats_an_even_split_on_known_curves():
     assert forced.shares[0] >= 0.6 - 1e-9 and "cannot hold" in forced.notes[0]
     with pytest.raises(InfeasibleBounds, match="min shares sum to 1.200"):
         optimize(post, budget, weeks, 0.3, 1.0)
+
+
+def test_convergence_gate_names_each_problem():
+    from mos_pipelines.mmm.model import FitResult, Settings, settings_from_env
+
+    def result(**diag):
+        base = {"max_rhat": 1.01, "worst_rhat_parameter": "trend", "min_ess_bulk": 400.0,
+                "worst_ess_parameter": "sigma", "divergences": 0.0, "samples": 1000.0}
+        return FitResult(None, Settings(), None, 1.0, {**base, **diag}, None, None, None, None, None)  # type: ignore[arg-type]
+
+    assert result().converged
+    bad = result(max_rhat=1.2, min_ess_bulk=40.0, divergences=30.0)
+    assert not bad.converged
+    assert bad.convergence_problems() == [
+        "r-hat 1.200 > 1.05 (trend)",
+        "bulk ESS 40 < 100 (sigma)",
+        "30 divergent transitions of 1000 (> 1 %)",
+    ]
+    assert result(divergences=10.0).converged  # 1 % allowed
+    assert settings_from_env({"MOS_MMM_DRAWS": "120", "MOS_MMM_MIN_ESS": "50"}) == Settings(draws=120, min_ess=50.0)
+    with pytest.raises(ValueError, match="MOS_MMM_CHAINS='two'"):
+        settings_from_env({"MOS_MMM_CHAINS": "two"})
+
+
+def test_budget_split_on_fitted_curves_keeps_the_columns_and_bounds():
+    from mos_pipelines.configuration import load_experiments
+    from mos_pipelines.experiments.budget import BUDGET_COLUMNS, allocate_budget_mmm
+
+    settings = load_experiments().budget
+    world = generate(6, "flighted", weeks=30, n_regions=2, n_channels=len(settings.channels))
+    rename = dict(zip(world.truth["channel"], settings.channels))
+    data = weekly(world.spend.replace({"channel": rename}), world.outcome.rename(columns={"revenue_usd": "value"}), min_weeks=8)
+    world.truth["channel"] = world.truth["channel"].map(rename)
+    world.channels = [dataclasses.replace(c, channel=rename[c.channel]) for c in world.channels]
+    post = _truth_posterior(world, data)
+    totals = pd.DataFrame({"channel": list(settings.channels), "cost_usd": 100.0, "conversions": 5.0, "revenue_usd": 300.0})
+    previous = pd.DataFrame({"channel": list(settings.channels), "new_share": 1 / len(settings.channels),
+                             "allocation_date": [datetime.date(2026, 1, 1)] * len(settings.channels)})
+    rows, summary = allocate_budget_mmm(totals, previous, settings, datetime.date(2026, 1, 2), datetime.date(2026, 1, 1), post, "truth")
+    assert list(rows.columns) == BUDGET_COLUMNS and summary["method"] == "mmm"
+    low, high = settings.bounds()
+    assert rows["new_share"].sum() == pytest.approx(1.0)
+    assert (rows["new_share"] >= np.asarray(low) - 1e-9).all() and (rows["new_share"] <= np.asarray(high) + 1e-9).all()
+    assert (np.abs(rows["new_share"] - rows["previous_share"]) <= settings.max_daily_change + 1e-9).all()
+    even = evaluate(post, np.full(len(settings.channels), 1 / len(settings.channels)), settings.total_usd, settings.period_days / 7)
+    assert summary["expected_return_usd"] >= even[0]
+    assert summary["expected_return_lower"] <= summary["expected_return_usd"] <= summary["expected_return_upper"]

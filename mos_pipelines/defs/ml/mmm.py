@@ -25,7 +25,8 @@ OWNER = "team:data-science"
         "converged fit, `ml.mmm_channel_roi` (contribution, ROI, marginal ROI, 90 % intervals), "
         "`ml.mmm_response_curves`, `ml.mmm_parameters`, `ml.mmm_region_contributions`, `ml.mmm_fitted`, "
         "`ml.mmm_posterior` and `ml.mmm_region_mix` (read by `experiments/budget_allocations`). Too little data "
-        "(fewer than 26 complete weeks, fewer than 2 channels with spend) skips the fit with the reason."
+        "(fewer than 26 complete weeks, fewer than 2 channels with spend) skips the fit with the reason. Sampler size: "
+        "`MOS_MMM_DRAWS`, `MOS_MMM_TUNE`, `MOS_MMM_CHAINS`, `MOS_MMM_CORES` (defaults 500, 500, 2, 2); the check's ESS gate `MOS_MMM_MIN_ESS` (100)."
     ),
 )
 def mmm_fit(context: dg.AssetExecutionContext, mos: MosHome) -> dg.MaterializeResult:
@@ -45,7 +46,7 @@ def mmm_fit(context: dg.AssetExecutionContext, mos: MosHome) -> dg.MaterializeRe
             context.log.info(f"lift tests: {note}")
         context.log.info(f"fitting the MMM on {weekly.shape} with {len(lift)} lift test(s)")
         try:
-            result = model.fit(weekly, model.Settings(), lift)
+            result = model.fit(weekly, model.settings_from_env(), lift)
         except model.FitError as exc:
             tables.write_skipped(con, str(exc), context.run_id, now, weekly.outcome_name)
             return partial_result(context, con, {"status": "skipped", "reason": str(exc)}, [*skips, SkippedPart("fit", str(exc))])
