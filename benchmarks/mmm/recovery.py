@@ -57,15 +57,21 @@ def run_one(seed: int, regime: str, settings: Settings, weeks: int, regions: int
     truth = world.truth.set_index("channel").loc[data.channels]
     est = result.channel_roi.set_index("channel").loc[data.channels]
     covered = (truth["roi"] >= est["roi_lower"]) & (truth["roi"] <= est["roi_upper"])
-    m_covered = (truth["marginal_roi"] >= est["marginal_roi_lower"]) & (truth["marginal_roi"] <= est["marginal_roi_upper"])
+    m_covered = (truth["marginal_roi"] >= est["marginal_roi_lower"]) & (
+        truth["marginal_roi"] <= est["marginal_roi_upper"]
+    )
     rank, pairs, wrong = ranking_ok(truth["roi"].to_numpy(), est["roi_mean"].to_numpy())
     # response curve at the observed (mean weekly) spend, steady state, all regions
     mean_weekly = data.spend.sum(axis=1).mean(axis=0)
     fitted_curve = result.posterior.steady_weekly(mean_weekly).mean(axis=0)
     mix = data.region_mix()
     true_curve = np.array(
-        [world.steady_outcome(np.eye(len(data.channels))[c][None, :] * (mean_weekly[c] * mix[c])[:, None], data.channels)
-         for c in range(len(data.channels))]
+        [
+            world.steady_outcome(
+                np.eye(len(data.channels))[c][None, :] * (mean_weekly[c] * mix[c])[:, None], data.channels
+            )
+            for c in range(len(data.channels))
+        ]
     )
     curve_err = np.abs(fitted_curve - true_curve) / true_curve
     # optimiser vs the current split (the last 13 weeks' mix), same budget, judged by the truth
@@ -82,12 +88,13 @@ def run_one(seed: int, regime: str, settings: Settings, weeks: int, regions: int
     t_opt, t_cur = truth_outcome(split.shares), truth_outcome(current)
     m_opt = evaluate(result.posterior, split.shares, budget, HORIZON_WEEKS)
     m_cur = evaluate(result.posterior, current, budget, HORIZON_WEEKS)
-    draws_gain = (
-        HORIZON_WEEKS * result.posterior.steady_weekly(split.shares * budget / HORIZON_WEEKS).sum(axis=1)
-        - HORIZON_WEEKS * result.posterior.steady_weekly(current * budget / HORIZON_WEEKS).sum(axis=1)
+    draws_gain = HORIZON_WEEKS * result.posterior.steady_weekly(split.shares * budget / HORIZON_WEEKS).sum(
+        axis=1
+    ) - HORIZON_WEEKS * result.posterior.steady_weekly(current * budget / HORIZON_WEEKS).sum(axis=1)
+    violated = bool(
+        ((split.shares < MIN_SHARE - 1e-9) | (split.shares > MAX_SHARE + 1e-9)).any()
+        or abs(split.shares.sum() - 1) > 1e-6
     )
-    violated = bool(((split.shares < MIN_SHARE - 1e-9) | (split.shares > MAX_SHARE + 1e-9)).any()
-                    or abs(split.shares.sum() - 1) > 1e-6)
     g = result.diagnostics
     return {
         "bench": "mmm_recovery",
@@ -128,7 +135,10 @@ def run_one(seed: int, regime: str, settings: Settings, weeks: int, regions: int
         "truth_outcome_optimised": round(t_opt, 2),
         "truth_gain_pct": round(100 * (t_opt - t_cur) / t_cur, 3),
         "model_gain_mean": round(float(draws_gain.mean()), 2),
-        "model_gain_90": [round(float(np.quantile(draws_gain, 0.05)), 2), round(float(np.quantile(draws_gain, 0.95)), 2)],
+        "model_gain_90": [
+            round(float(np.quantile(draws_gain, 0.05)), 2),
+            round(float(np.quantile(draws_gain, 0.95)), 2),
+        ],
         "model_outcome_optimised": [round(x, 2) for x in m_opt],
         "model_outcome_current": [round(x, 2) for x in m_cur],
         "python": platform.python_version(),

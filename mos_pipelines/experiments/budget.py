@@ -161,7 +161,7 @@ def allocate_budget_mmm(
     posterior,  # mos_pipelines.mmm.model.Posterior covering every configured channel
     fit_note: str,
     config_fingerprint: str = "",
-) -> tuple[pd.DataFrame, dict[str, float]]:
+) -> tuple[pd.DataFrame, dict[str, float | str]]:
     """The split maximising the expected return under the MMM's fitted curves (saturation and carry-over), within
     the floor, min/max shares and the daily change cap; same columns as ``allocate_budget``. ROI columns are the
     posterior's marginal return per dollar at the new split (− 1), the expected return its outcome with a 95 %
@@ -190,7 +190,9 @@ def allocate_budget_mmm(
     low, high = settings.bounds()
     low = np.minimum(np.asarray(low), 1.0 / len(channels))  # as bandit.constrain: the floor never exceeds 1/K
     weeks = settings.period_days / 7
-    split = optimize(sub, settings.total_usd, weeks, low, np.asarray(high), prev, settings.max_daily_change * days, 0.95)
+    split = optimize(
+        sub, settings.total_usd, weeks, low, np.asarray(high), prev, settings.max_daily_change * days, 0.95
+    )
     shares = split.shares
     budget = shares * settings.total_usd
     draws = outcome_draws(sub, shares, settings.total_usd, weeks)  # (D, C)
@@ -235,12 +237,13 @@ def allocate_budget_mmm(
             "config_fingerprint": config_fingerprint,
         }
     )[BUDGET_COLUMNS]
-    summary = {
+    summary: dict[str, float | str] = {
         "budget_usd": float(settings.total_usd),
         "expected_return_usd": split.expected,
         "expected_return_lower": split.lower,
         "expected_return_upper": split.upper,
         "method": "mmm",
-        "method_reason": f"fitted response curves ({fit_note})" + ("; " + "; ".join(split.notes) if split.notes else ""),
+        "method_reason": f"fitted response curves ({fit_note})"
+        + ("; " + "; ".join(split.notes) if split.notes else ""),
     }
     return rows, summary

@@ -172,13 +172,14 @@ def update_budget(con, config: ExperimentsSettings) -> tuple[pd.DataFrame, Mappi
     allocation_date = end + datetime.timedelta(days=1)
     previous = allocation_tables.previous_budget(con, allocation_date)
     posterior, why = _mmm_curves(con, config.budget.channels)
+    summary: dict[str, float | str]
     if posterior is not None:
         rows, summary = allocate_budget_mmm(
             totals, previous, config.budget, allocation_date, end, posterior, why, config.fingerprint()
         )
     else:
-        rows, summary = allocate_budget(totals, previous, config.budget, allocation_date, end, config.fingerprint())
-        summary = {**summary, "method": "thompson", "method_reason": f"returns linear in spend: {why}"}
+        rows, linear = allocate_budget(totals, previous, config.budget, allocation_date, end, config.fingerprint())
+        summary = {**linear, "method": "thompson", "method_reason": f"returns linear in spend: {why}"}
     allocation_tables.write_budget(con, rows, allocation_date)
     return rows, summary
 

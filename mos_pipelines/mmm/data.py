@@ -144,9 +144,7 @@ group by all
 """
 
 
-def from_marts(
-    con, *, conversion_type: str = "completed_order", measure: str = "revenue", **limits
-) -> WeeklyData:
+def from_marts(con, *, conversion_type: str = "completed_order", measure: str = "revenue", **limits) -> WeeklyData:
     """Spend from ``fct_channel_performance`` (cost: ad spend + send cost), outcome from ``fct_conversions``
     (``revenue``: sum of revenue_usd; ``conversions``: count) of one conversion type, by ISO week and region."""
     for table in ("fct_channel_performance", "fct_conversions"):

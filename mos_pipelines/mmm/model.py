@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -113,7 +114,7 @@ class FitResult:
     settings: Settings
     posterior: Posterior
     fit_seconds: float
-    diagnostics: dict[str, float]
+    diagnostics: dict[str, Any]  # max_rhat, min_ess_bulk, divergences, samples (floats); worst_* (names)
     parameters: pd.DataFrame
     channel_roi: pd.DataFrame
     region_contributions: pd.DataFrame
@@ -248,7 +249,7 @@ def fit(data: WeeklyData, settings: Settings = Settings(), lift_tests: list[Lift
     fitted_mean = fitted_mean + contrib.sum(axis=3).mean(axis=0)
     fitted = pd.DataFrame(
         {
-            "week_start": np.repeat(data.weeks, R),
+            "week_start": np.repeat(np.array(data.weeks, dtype=object), R),
             "region": np.tile(data.regions, T),
             "actual": data.outcome.reshape(-1),
             "fitted": fitted_mean.reshape(-1),

@@ -21,8 +21,11 @@ def model_card(result: FitResult) -> str:
         "adstock (8 weeks, normalised) → logistic saturation → β, shared by the regions",
         f"- priors (scaled units): α ~ Beta{s.alpha_prior}, λ ~ Gamma(shape {s.lam_prior[0]:g}, rate "
         f"{s.lam_prior[1]:g}), β ~ HalfNormal({s.beta_sigma:g}); lift tests: {len(result.lift_tests)}"
-        + "".join(f"\n  - {t.channel}: {t.lift:,.0f} ± {t.lift_sd:,.0f} for ${t.weekly_spend_usd:,.0f}/week × "
-                  f"{t.weeks:g} weeks ({t.source})" for t in result.lift_tests),
+        + "".join(
+            f"\n  - {t.channel}: {t.lift:,.0f} ± {t.lift_sd:,.0f} for ${t.weekly_spend_usd:,.0f}/week × "
+            f"{t.weeks:g} weeks ({t.source})"
+            for t in result.lift_tests
+        ),
         f"- sampler: PyMC NUTS, {s.chains} chains × {s.draws} draws after {s.tune} tuning, target_accept "
         f"{s.target_accept}, seed {s.seed}; {result.fit_seconds:.0f} s",
         f"- convergence: max r-hat {g['max_rhat']:.3f} (gate {s.max_rhat}), min bulk ESS {g['min_ess_bulk']:.0f} "

@@ -147,8 +147,16 @@ def write_fit(con, result: FitResult, card: str, run_id: str | None, now: dateti
 def write_skipped(con, reason: str, run_id: str | None, now: datetime.datetime, outcome: str = "") -> None:
     con.execute(DDL)
     row = pd.DataFrame(
-        [{"fit_id": "skipped", "run_id": run_id, "fitted_at": now, "status": "skipped", "reason": reason,
-          "outcome": outcome or None}]
+        [
+            {
+                "fit_id": "skipped",
+                "run_id": run_id,
+                "fitted_at": now,
+                "status": "skipped",
+                "reason": reason,
+                "outcome": outcome or None,
+            }
+        ]
     )
     with transaction(con):
         insert_frame(con, "ml.mmm_fits", row)
@@ -180,7 +188,14 @@ def latest_posterior(con) -> tuple[Posterior | None, str]:
     region_mix = mix.pivot(index="channel", columns="region", values="share").reindex(index=channels, columns=regions)
     scale = post.groupby("channel")["scale_usd"].first()[channels].to_numpy()
     return (
-        Posterior(channels, regions, wide("adstock_alpha"), wide("saturation_lam"), wide("beta_usd"), scale,
-                  region_mix.fillna(0.0).to_numpy()),
+        Posterior(
+            channels,
+            regions,
+            wide("adstock_alpha"),
+            wide("saturation_lam"),
+            wide("beta_usd"),
+            scale,
+            region_mix.fillna(0.0).to_numpy(),
+        ),
         f"MMM fit {fit['fit_id']} of {fit['fitted_at']:%Y-%m-%d} ({fit['weeks']} weeks to {fit['last_week']})",
     )

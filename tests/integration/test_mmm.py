@@ -12,7 +12,12 @@ def test_a_short_world_skips_the_fit_with_the_reason(world):
         fit = latest_fit(con)
         skipped = con.execute("select part, reason from ops.skipped_parts where asset = 'ml/mmm_fit'").fetchall()
         posterior, why = _mmm_curves(con, ("paid_search", "display"))
-        tables = {r[0] for r in con.execute("select table_name from information_schema.tables where table_schema = 'ml'").fetchall()}
+        tables = {
+            r[0]
+            for r in con.execute(
+                "select table_name from information_schema.tables where table_schema = 'ml'"
+            ).fetchall()
+        }
     assert fit is not None and fit["status"] == "skipped"
     assert "complete week(s) of outcome data; the MMM needs at least 26" in fit["reason"]
     assert skipped == [("fit", fit["reason"])]

@@ -39,7 +39,10 @@ def test_logistic_saturation():
 
 
 def test_weekly_world_truth_is_consistent_and_seeded():
-    a, b = generate(3, "flighted", weeks=30, n_regions=2, n_channels=3), generate(3, "flighted", weeks=30, n_regions=2, n_channels=3)
+    a, b = (
+        generate(3, "flighted", weeks=30, n_regions=2, n_channels=3),
+        generate(3, "flighted", weeks=30, n_regions=2, n_channels=3),
+    )
     pd.testing.assert_frame_equal(a.spend, b.spend)
     pd.testing.assert_frame_equal(a.outcome, b.outcome)
     assert not a.spend.equals(generate(4, "flighted", weeks=30, n_regions=2, n_channels=3).spend)
@@ -100,8 +103,13 @@ def _truth_posterior(world, data) -> Posterior:
     t = world.truth.set_index("channel").loc[data.channels]
     one = lambda v: np.asarray(v, dtype=float)[None, :]  # noqa: E731
     return Posterior(
-        data.channels, data.regions, one(t["alpha"]), one(np.ones(len(t))), one(t["beta_usd"]),
-        t["scale_usd"].to_numpy(), data.region_mix(),
+        data.channels,
+        data.regions,
+        one(t["alpha"]),
+        one(np.ones(len(t))),
+        one(t["beta_usd"]),
+        t["scale_usd"].to_numpy(),
+        data.region_mix(),
     )
 
 
@@ -144,8 +152,14 @@ def test_convergence_gate_names_each_problem():
     from mos_pipelines.mmm.model import FitResult, Settings, settings_from_env
 
     def result(**diag):
-        base = {"max_rhat": 1.01, "worst_rhat_parameter": "trend", "min_ess_bulk": 400.0,
-                "worst_ess_parameter": "sigma", "divergences": 0.0, "samples": 1000.0}
+        base = {
+            "max_rhat": 1.01,
+            "worst_rhat_parameter": "trend",
+            "min_ess_bulk": 400.0,
+            "worst_ess_parameter": "sigma",
+            "divergences": 0.0,
+            "samples": 1000.0,
+        }
         return FitResult(None, Settings(), None, 1.0, {**base, **diag}, None, None, None, None, None)  # type: ignore[arg-type]
 
     assert result().converged
@@ -169,19 +183,32 @@ def test_budget_split_on_fitted_curves_keeps_the_columns_and_bounds():
     settings = load_experiments().budget
     world = generate(6, "flighted", weeks=30, n_regions=2, n_channels=len(settings.channels))
     rename = dict(zip(world.truth["channel"], settings.channels))
-    data = weekly(world.spend.replace({"channel": rename}), world.outcome.rename(columns={"revenue_usd": "value"}), min_weeks=8)
+    data = weekly(
+        world.spend.replace({"channel": rename}), world.outcome.rename(columns={"revenue_usd": "value"}), min_weeks=8
+    )
     world.truth["channel"] = world.truth["channel"].map(rename)
     world.channels = [dataclasses.replace(c, channel=rename[c.channel]) for c in world.channels]
     post = _truth_posterior(world, data)
-    totals = pd.DataFrame({"channel": list(settings.channels), "cost_usd": 100.0, "conversions": 5.0, "revenue_usd": 300.0})
-    previous = pd.DataFrame({"channel": list(settings.channels), "new_share": 1 / len(settings.channels),
-                             "allocation_date": [datetime.date(2026, 1, 1)] * len(settings.channels)})
-    rows, summary = allocate_budget_mmm(totals, previous, settings, datetime.date(2026, 1, 2), datetime.date(2026, 1, 1), post, "truth")
+    totals = pd.DataFrame(
+        {"channel": list(settings.channels), "cost_usd": 100.0, "conversions": 5.0, "revenue_usd": 300.0}
+    )
+    previous = pd.DataFrame(
+        {
+            "channel": list(settings.channels),
+            "new_share": 1 / len(settings.channels),
+            "allocation_date": [datetime.date(2026, 1, 1)] * len(settings.channels),
+        }
+    )
+    rows, summary = allocate_budget_mmm(
+        totals, previous, settings, datetime.date(2026, 1, 2), datetime.date(2026, 1, 1), post, "truth"
+    )
     assert list(rows.columns) == BUDGET_COLUMNS and summary["method"] == "mmm"
     low, high = settings.bounds()
     assert rows["new_share"].sum() == pytest.approx(1.0)
     assert (rows["new_share"] >= np.asarray(low) - 1e-9).all() and (rows["new_share"] <= np.asarray(high) + 1e-9).all()
     assert (np.abs(rows["new_share"] - rows["previous_share"]) <= settings.max_daily_change + 1e-9).all()
-    even = evaluate(post, np.full(len(settings.channels), 1 / len(settings.channels)), settings.total_usd, settings.period_days / 7)
+    even = evaluate(
+        post, np.full(len(settings.channels), 1 / len(settings.channels)), settings.total_usd, settings.period_days / 7
+    )
     assert summary["expected_return_usd"] >= even[0]
     assert summary["expected_return_lower"] <= summary["expected_return_usd"] <= summary["expected_return_upper"]

@@ -39,7 +39,9 @@ def mmm_fit(context: dg.AssetExecutionContext, mos: MosHome) -> dg.MaterializeRe
             weekly = mmm_data.from_marts(con)
         except mmm_data.NotEnoughData as exc:
             tables.write_skipped(con, str(exc), context.run_id, now)
-            return partial_result(context, con, {"status": "skipped", "reason": str(exc)}, [SkippedPart("fit", str(exc))])
+            return partial_result(
+                context, con, {"status": "skipped", "reason": str(exc)}, [SkippedPart("fit", str(exc))]
+            )
         skips = [SkippedPart(part, reason) for part, reason in weekly.left_out]
         lift, note = report.holdout_lift_tests(con, weekly)
         if note:
@@ -49,7 +51,9 @@ def mmm_fit(context: dg.AssetExecutionContext, mos: MosHome) -> dg.MaterializeRe
             result = model.fit(weekly, model.settings_from_env(), lift)
         except model.FitError as exc:
             tables.write_skipped(con, str(exc), context.run_id, now, weekly.outcome_name)
-            return partial_result(context, con, {"status": "skipped", "reason": str(exc)}, [*skips, SkippedPart("fit", str(exc))])
+            return partial_result(
+                context, con, {"status": "skipped", "reason": str(exc)}, [*skips, SkippedPart("fit", str(exc))]
+            )
         card = report.model_card(result)
         fid = tables.write_fit(con, result, card, context.run_id, now)
         g = result.diagnostics
@@ -87,8 +91,13 @@ def mmm_converged(mos: MosHome) -> dg.AssetCheckResult:
         fit = tables.latest_fit(con)
     if fit is None:
         return dg.AssetCheckResult(passed=True, metadata={"status": "no fit yet"})
-    meta = {"status": str(fit["status"]), "reason": str(fit["reason"] or "")}
+    meta: dict[str, str | float | int] = {"status": str(fit["status"]), "reason": str(fit["reason"] or "")}
     if fit["status"] != "skipped":
-        meta.update({"max_rhat": float(fit["max_rhat"]), "min_ess_bulk": float(fit["min_ess_bulk"]),
-                     "divergences": int(fit["divergences"])})
+        meta.update(
+            {
+                "max_rhat": float(fit["max_rhat"]),
+                "min_ess_bulk": float(fit["min_ess_bulk"]),
+                "divergences": int(fit["divergences"]),
+            }
+        )
     return dg.AssetCheckResult(passed=fit["status"] != "not_converged", metadata=meta)
