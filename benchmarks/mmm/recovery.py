@@ -145,6 +145,33 @@ def run_one(seed: int, regime: str, settings: Settings, weeks: int, regions: int
     }
 
 
+def summarise(rows: list[dict]) -> str:
+    """A Markdown table per regime: fits, fit seconds (and load), ROI coverage, ranking, curve error, optimiser gain."""
+    lines = [
+        "| regime | fits | fit s (load) | ROI in 90 % interval | marginal ROI in 90 % | ranking correct "
+        "| curve error at mean spend (median, max) | optimiser gain in truth (min–max) | model's gain 90 % interval "
+        "above 0 | bounds violated |",
+        "|---|---:|---|---:|---:|---:|---|---|---:|---:|",
+    ]
+    for regime in dict.fromkeys(r["regime"] for r in rows):
+        rs = [r for r in rows if r["regime"] == regime]
+        cov = sum(sum(r["roi_covered"]) for r in rs)
+        mcov = sum(sum(r["marginal_covered"]) for r in rs)
+        cases = sum(len(r["roi_covered"]) for r in rs)
+        errs = [e for r in rs for e in r["curve_error_at_mean_spend"]]
+        gains = [r["truth_gain_pct"] for r in rs]
+        secs = [r["fit_seconds"] for r in rs]
+        loads = [r["load_before"][0] for r in rs]
+        lines.append(
+            f"| {regime} | {len(rs)} | {min(secs):.0f}–{max(secs):.0f} ({min(loads):.1f}–{max(loads):.1f}) | "
+            f"{cov}/{cases} ({cov / cases:.0%}) | {mcov}/{cases} ({mcov / cases:.0%}) | "
+            f"{sum(r['ranking_ok'] for r in rs)}/{len(rs)} | {np.median(errs):.1%}, {max(errs):.1%} | "
+            f"+{min(gains):.1f} % – +{max(gains):.1f} % | {sum(r['model_gain_90'][0] > 0 for r in rs)}/{len(rs)} | "
+            f"{sum(r['bounds_violated'] for r in rs)} |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", default="1-5")
@@ -156,7 +183,11 @@ def main() -> None:
     parser.add_argument("--tune", type=int, default=Settings.tune)
     parser.add_argument("--chains", type=int, default=Settings.chains)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--summarise", type=Path, help="print the tables of a results file and stop")
     args = parser.parse_args()
+    if args.summarise:
+        print(summarise([json.loads(line) for line in args.summarise.read_text().splitlines() if line.strip()]))
+        return
     settings = Settings(draws=args.draws, tune=args.tune, chains=args.chains, cores=min(args.chains, 2))
     rows = []
     for regime in args.regimes.split(","):
@@ -176,11 +207,7 @@ def main() -> None:
                 f"[{row['model_gain_90'][0]:,.0f}, {row['model_gain_90'][1]:,.0f}]), bounds ok {not row['bounds_violated']}",
                 flush=True,
             )
-    covered = sum(sum(r["roi_covered"]) for r in rows)
-    cases = sum(len(r["roi_covered"]) for r in rows)
-    print(f"ROI 90 % coverage: {covered}/{cases} = {covered / cases:.1%}")
-    print(f"ranking correct: {sum(r['ranking_ok'] for r in rows)}/{len(rows)} fits")
-    print(f"truth gain of the optimiser: {[r['truth_gain_pct'] for r in rows]}")
+    print(summarise(rows))
 
 
 if __name__ == "__main__":

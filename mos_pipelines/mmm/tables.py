@@ -16,7 +16,8 @@ import json
 import numpy as np
 import pandas as pd
 
-from mos_pipelines.mmm.model import FitResult, Posterior
+from mos_pipelines.mmm.data import WeeklyData
+from mos_pipelines.mmm.model import FitResult, Posterior, Settings
 from mos_pipelines.warehouse import insert_frame, table_exists, transaction
 
 DDL = """
@@ -48,7 +49,11 @@ DETAIL_TABLES = (
 
 
 def fit_id(result: FitResult) -> str:
-    d, s = result.data, result.settings
+    return data_key(result.data, result.settings, len(result.lift_tests))
+
+
+def data_key(d: WeeklyData, s: Settings, lift_tests: int = 0) -> str:
+    """The id of a fit: the same weekly data, lift tests and sampler settings give the same id (and posterior)."""
     key = json.dumps(
         [
             [str(w) for w in d.weeks],
@@ -56,7 +61,8 @@ def fit_id(result: FitResult) -> str:
             d.channels,
             round(float(d.spend.sum()), 2),
             round(float(d.outcome.sum()), 2),
-            [s.draws, s.tune, s.chains, s.seed],
+            [s.draws, s.tune, s.chains, s.seed, s.min_ess],
+            lift_tests,
         ]
     )
     return "mmm_" + hashlib.sha256(key.encode()).hexdigest()[:16]

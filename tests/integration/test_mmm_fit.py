@@ -100,3 +100,17 @@ def test_the_budget_split_uses_the_fitted_curves_within_the_bounds(fitted):
     assert (shares >= np.minimum(low, 0.25) - 1e-9).all() and (shares <= np.asarray(high) + 1e-9).all()
     assert (np.abs(shares - prev) <= config.budget.max_daily_change + 1e-9).all()
     assert summary["expected_return_lower"] <= summary["expected_return_usd"] <= summary["expected_return_upper"]
+
+
+def test_a_rerun_on_unchanged_weeks_keeps_the_fit(fitted):
+    settings, _, _ = fitted
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        before = con.execute("select fit_id, fitted_at from ml.mmm_fits").fetchall()
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in {"DRAWS": "150", "TUNE": "150", "CHAINS": "2", "CORES": "2", "MIN_ESS": "50"}.items():
+            patch.setenv(f"MOS_MMM_{name}", value)
+        outcome = run_assets("key:ml/mmm_fit")
+    assert outcome.success and outcome.checks_failed == 0, outcome.failures
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        assert con.execute("select fit_id, fitted_at from ml.mmm_fits").fetchall() == before
+        assert con.execute("select count(*) from ml.mmm_posterior").fetchone() == (300 * 4,)

@@ -46,9 +46,17 @@ def mmm_fit(context: dg.AssetExecutionContext, mos: MosHome) -> dg.MaterializeRe
         lift, note = report.holdout_lift_tests(con, weekly)
         if note:
             context.log.info(f"lift tests: {note}")
+        settings = model.settings_from_env()
+        latest = tables.latest_fit(con)
+        key = tables.data_key(weekly, settings, len(lift))
+        if latest is not None and latest["fit_id"] == key and latest["status"] in ("fitted", "not_converged"):
+            # same complete weeks, lift tests and sampler: the same seeded posterior; keep it (a refit costs minutes)
+            context.log.info(f"MMM data unchanged since fit {key}: kept")
+            meta = {"fit_id": key, "status": str(latest["status"]), "kept": "data unchanged since the last fit"}
+            return partial_result(context, con, meta, skips)
         context.log.info(f"fitting the MMM on {weekly.shape} with {len(lift)} lift test(s)")
         try:
-            result = model.fit(weekly, model.settings_from_env(), lift)
+            result = model.fit(weekly, settings, lift)
         except model.FitError as exc:
             tables.write_skipped(con, str(exc), context.run_id, now, weekly.outcome_name)
             return partial_result(
