@@ -144,15 +144,29 @@ group by all
 """
 
 
-def from_marts(con, *, conversion_type: str = "completed_order", measure: str = "revenue", **limits) -> WeeklyData:
+def order_conversion_type(con) -> str:
+    """The conversion type of every completed order: the ``conversion_types`` seed's row detected by
+    ``completed_order`` (``order`` when the seed is not in the warehouse)."""
+    if table_exists(con, "staging", "conversion_types"):
+        rows = con.execute(
+            "select conversion_type from staging.conversion_types where detected_by = 'completed_order' order by 1"
+        ).fetchall()
+        if rows:
+            return str(rows[0][0])
+    return "order"
+
+
+def from_marts(con, *, conversion_type: str | None = None, measure: str = "revenue", **limits) -> WeeklyData:
     """Spend from ``fct_channel_performance`` (cost: ad spend + send cost), outcome from ``fct_conversions``
-    (``revenue``: sum of revenue_usd; ``conversions``: count) of one conversion type, by ISO week and region."""
+    (``revenue``: sum of revenue_usd; ``conversions``: count) of one conversion type (default: every completed
+    order), by ISO week and region."""
     for table in ("fct_channel_performance", "fct_conversions"):
         if not table_exists(con, "marts", table):
             raise NotEnoughData(f"marts.{table} does not exist yet (run the dbt build first)")
     if measure not in ("revenue", "conversions"):
         raise ValueError(f"MMM measure {measure!r}: expected revenue or conversions")
     expr = "coalesce(revenue_usd, 0)" if measure == "revenue" else "1"
+    conversion_type = conversion_type or order_conversion_type(con)
     spend = con.execute(SPEND_SQL).df()
     outcome = con.execute(OUTCOME_SQL.format(measure=expr), [conversion_type]).df()
     days = con.execute(DAYS_SQL, [conversion_type]).df()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mos_pipelines.mmm.data import WeeklyData
+from mos_pipelines.mmm.data import WeeklyData, order_conversion_type
 from mos_pipelines.mmm.model import FitResult, LiftTest
 from mos_pipelines.warehouse import table_exists
 
@@ -102,6 +102,7 @@ def holdout_lift_tests(con, data: WeeklyData) -> tuple[list[LiftTest], str]:
 
 def _revenue_per_order(con) -> float:
     value = con.execute(
-        "select avg(coalesce(revenue_usd, 0)) from marts.fct_conversions where conversion_type = 'completed_order'"
+        "select avg(coalesce(revenue_usd, 0)) from marts.fct_conversions where conversion_type = ?",
+        [order_conversion_type(con)],
     ).fetchall()[0][0]
     return float(value or 0.0)

@@ -35,7 +35,7 @@ def _marts(con: duckdb.DuckDBPyConnection, weeks: int) -> pd.DataFrame:
     for r in outcome.itertuples():
         for d in range(7):
             day = datetime.datetime.combine(r.week_start + datetime.timedelta(days=d), datetime.time(12))
-            conv.append((f"{r.region}-{day:%Y%m%d}", "completed_order", r.region, r.revenue_usd / 7, day))
+            conv.append((f"{r.region}-{day:%Y%m%d}", "order", r.region, r.revenue_usd / 7, day))
     con.execute("create schema if not exists marts")
     con.execute(
         "create table marts.fct_channel_performance (date_day date, channel varchar, region varchar, "
