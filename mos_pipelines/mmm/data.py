@@ -52,7 +52,8 @@ def weekly(
     outcome_name: str = "revenue_usd",
 ) -> WeeklyData:
     """Arrays from long frames: ``spend`` (week_start, region, channel, spend_usd), ``outcome`` (week_start,
-    region, value); ``days`` (week_start, days): days with data per week, to drop incomplete weeks."""
+    region, value); ``days`` (week_start, days): days inside the data's span per week — the weeks with 7 are the
+    weeks modelled (missing outcome rows in them are zeros); without it, the weeks with an outcome row."""
     for name, frame, cols in (
         ("spend", spend, ["week_start", "region", "channel", "spend_usd"]),
         ("outcome", outcome, ["week_start", "region", "value"]),
@@ -73,7 +74,7 @@ def weekly(
         partial = [w for w in weeks if w not in full]
         if partial:
             left_out.append(("weeks", f"{len(partial)} incomplete week(s) left out ({', '.join(map(str, partial))})"))
-        weeks = [w for w in weeks if w in full]
+        weeks = sorted(full)  # a complete week without any outcome row is a week of zeros
     if len(weeks) < min_weeks:
         raise NotEnoughData(
             f"{len(weeks)} complete week(s) of outcome data; the MMM needs at least {min_weeks} "
@@ -137,10 +138,13 @@ from marts.fct_conversions
 where conversion_type = ?
 group by all
 """
+# days of each week inside the data's span (first to last day with any conversion): a week cut by the span's ends
+# is incomplete; a day without an order inside it is a zero, not missing data
 DAYS_SQL = """
-select cast(date_trunc('week', d) as date) as week_start, count(distinct d) as days
-from (select cast(converted_at as date) as d from marts.fct_conversions where conversion_type = ?)
-group by all
+with span as (select min(cast(converted_at as date)) as lo, max(cast(converted_at as date)) as hi
+    from marts.fct_conversions),
+days as (select cast(unnest(generate_series(lo, hi, interval 1 day)) as date) as d from span where lo is not null)
+select cast(date_trunc('week', d) as date) as week_start, count(*) as days from days group by all
 """
 
 
@@ -169,7 +173,7 @@ def from_marts(con, *, conversion_type: str | None = None, measure: str = "reven
     conversion_type = conversion_type or order_conversion_type(con)
     spend = con.execute(SPEND_SQL).df()
     outcome = con.execute(OUTCOME_SQL.format(measure=expr), [conversion_type]).df()
-    days = con.execute(DAYS_SQL, [conversion_type]).df()
+    days = con.execute(DAYS_SQL).df()
     if outcome.empty:
         raise NotEnoughData(f"no `{conversion_type}` conversions in marts.fct_conversions")
     name = "revenue_usd" if measure == "revenue" else "conversions"

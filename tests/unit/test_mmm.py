@@ -94,6 +94,10 @@ def test_weekly_data_skips_with_reasons():
     assert "spend in 1 of 29 weeks" in reasons["tv"]
     assert "1 rows with a missing or negative spend_usd" in reasons["spend rows"]
     assert "1 incomplete week" in reasons["weeks"]
+    # a complete week without a single outcome row is a week of zeros, not a gap
+    quiet = sorted(outcome["week_start"].unique())[5]
+    data = weekly(spend, outcome[outcome["week_start"] != quiet], days)
+    assert len(data.weeks) == 29 and (data.outcome[data.weeks.index(quiet)] == 0).all()
     with pytest.raises(ValueError, match="missing column"):
         weekly(spend.drop(columns="spend_usd"), outcome)
 
