@@ -150,3 +150,100 @@ def allocate_budget(
         "expected_return_upper": float(np.quantile(portfolio, 0.975)),
     }
     return rows, summary
+
+
+def allocate_budget_mmm(
+    totals: pd.DataFrame,
+    previous: pd.DataFrame,
+    settings: BudgetSettings,
+    allocation_date: datetime.date,
+    lookback_end: datetime.date,
+    posterior,  # mos_pipelines.mmm.model.Posterior covering every configured channel
+    fit_note: str,
+    config_fingerprint: str = "",
+) -> tuple[pd.DataFrame, dict[str, float | str]]:
+    """The split maximising the expected return under the MMM's fitted curves (saturation and carry-over), within
+    the floor, min/max shares and the daily change cap; same columns as ``allocate_budget``. ROI columns are the
+    posterior's marginal return per dollar at the new split (− 1), the expected return its outcome with a 95 %
+    interval; ``prob_best`` is the share of draws in which the channel has the highest marginal return."""
+    from mos_pipelines.mmm.optimize import optimize, outcome_draws
+
+    channels = list(settings.channels)
+    idx = [posterior.channels.index(c) for c in channels]
+    sub = type(posterior)(
+        channels,
+        posterior.regions,
+        posterior.alpha[:, idx],
+        posterior.lam[:, idx],
+        posterior.beta_usd[:, idx],
+        posterior.scale_usd[idx],
+        posterior.region_mix[idx],
+    )
+    t = totals.set_index("channel").reindex(channels).fillna(0.0)
+    cost = t["cost_usd"].to_numpy(dtype=float)
+    days = 1
+    if previous.empty:
+        prev = cost / cost.sum() if cost.sum() > 0 else np.full(len(channels), 1 / len(channels))
+    else:
+        prev = bandit.previous_shares(channels, dict(zip(previous["channel"], previous["new_share"])))
+        days = max(1, (allocation_date - pd.Timestamp(previous["allocation_date"].max()).date()).days)
+    low, high = settings.bounds()
+    low = np.minimum(np.asarray(low), 1.0 / len(channels))  # as bandit.constrain: the floor never exceeds 1/K
+    weeks = settings.period_days / 7
+    split = optimize(
+        sub, settings.total_usd, weeks, low, np.asarray(high), prev, settings.max_daily_change * days, 0.95
+    )
+    shares = split.shares
+    budget = shares * settings.total_usd
+    draws = outcome_draws(sub, shares, settings.total_usd, weeks)  # (D, C)
+    # marginal return per dollar at the new split: the next 1 % of each channel's budget
+    bumped = outcome_draws(sub, shares * 1.01, settings.total_usd, weeks)
+    marginal = (bumped - draws) / np.maximum(0.01 * budget, 1e-9)
+    p_best = np.bincount(marginal.argmax(axis=1), minlength=len(channels)) / marginal.shape[0]
+    reasons = []
+    for c, s in enumerate(shares):
+        if s <= split.lower_bound[c] + 1e-6:
+            reasons.append(f"mmm optimum at its lower bound {split.lower_bound[c]:.3f}")
+        elif s >= split.upper_bound[c] - 1e-6:
+            reasons.append(f"mmm optimum at its upper bound {split.upper_bound[c]:.3f}")
+        else:
+            reasons.append("mmm optimum: marginal returns equalised")
+    lookback_start = lookback_end - datetime.timedelta(days=settings.lookback_days - 1)
+    rows = pd.DataFrame(
+        {
+            "allocation_date": allocation_date,
+            "channel": channels,
+            "period_days": settings.period_days,
+            "budget_total_usd": settings.total_usd,
+            "lookback_start": lookback_start,
+            "lookback_end": lookback_end,
+            "cost_usd": cost,
+            "conversions": t["conversions"].to_numpy(dtype=float),
+            "revenue_usd": t["revenue_usd"].to_numpy(dtype=float),
+            "return_per_dollar_mean": marginal.mean(axis=0),
+            "roi_mean": marginal.mean(axis=0) - 1,
+            "roi_lower": np.quantile(marginal, 0.025, axis=0) - 1,
+            "roi_upper": np.quantile(marginal, 0.975, axis=0) - 1,
+            "prob_best": p_best,
+            "previous_share": prev,
+            "target_share": shares,
+            "new_share": shares,
+            "reason": reasons,
+            "budget_usd": budget,
+            "expected_return_usd": draws.mean(axis=0),
+            "expected_return_lower": np.quantile(draws, 0.025, axis=0),
+            "expected_return_upper": np.quantile(draws, 0.975, axis=0),
+            "days_since_previous": days,
+            "config_fingerprint": config_fingerprint,
+        }
+    )[BUDGET_COLUMNS]
+    summary: dict[str, float | str] = {
+        "budget_usd": float(settings.total_usd),
+        "expected_return_usd": split.expected,
+        "expected_return_lower": split.lower,
+        "expected_return_upper": split.upper,
+        "method": "mmm",
+        "method_reason": f"fitted response curves ({fit_note})"
+        + ("; " + "; ".join(split.notes) if split.notes else ""),
+    }
+    return rows, summary

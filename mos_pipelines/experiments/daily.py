@@ -16,7 +16,7 @@ from mos_pipelines.experiments import allocation_tables
 from mos_pipelines.experiments.allocation import aggregate, allocate, shares_by_segment
 from mos_pipelines.experiments.assignment import assign_units, normalise_unit
 from mos_pipelines.experiments.bandit import estimate_value_shape
-from mos_pipelines.experiments.budget import allocate_budget, channel_totals
+from mos_pipelines.experiments.budget import allocate_budget, allocate_budget_mmm, channel_totals
 from mos_pipelines.experiments.outcomes import (
     Experiment,
     Source,
@@ -171,6 +171,27 @@ def update_budget(con, config: ExperimentsSettings) -> tuple[pd.DataFrame, Mappi
         }
     allocation_date = end + datetime.timedelta(days=1)
     previous = allocation_tables.previous_budget(con, allocation_date)
-    rows, summary = allocate_budget(totals, previous, config.budget, allocation_date, end, config.fingerprint())
+    posterior, why = _mmm_curves(con, config.budget.channels)
+    summary: dict[str, float | str]
+    if posterior is not None:
+        rows, summary = allocate_budget_mmm(
+            totals, previous, config.budget, allocation_date, end, posterior, why, config.fingerprint()
+        )
+    else:
+        rows, linear = allocate_budget(totals, previous, config.budget, allocation_date, end, config.fingerprint())
+        summary = {**linear, "method": "thompson", "method_reason": f"returns linear in spend: {why}"}
     allocation_tables.write_budget(con, rows, allocation_date)
     return rows, summary
+
+
+def _mmm_curves(con, channels: tuple[str, ...]):
+    """The latest converged MMM's curves if they cover every budget channel, else None and why not."""
+    from mos_pipelines.mmm.tables import latest_posterior
+
+    posterior, note = latest_posterior(con)
+    if posterior is None:
+        return None, note
+    missing = [c for c in channels if c not in posterior.channels]
+    if missing:
+        return None, f"the MMM has no curve for {', '.join(missing)} (too little spend in its window)"
+    return posterior, note

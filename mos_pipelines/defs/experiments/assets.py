@@ -155,13 +155,16 @@ def assignments(context: dg.AssetExecutionContext, mos: MosHome) -> dg.Materiali
     key=["experiments", "budget_allocations"],
     group=GROUP,
     owner=OWNER,
-    deps=[["marts", "fct_channel_performance"]],
+    deps=[["marts", "fct_channel_performance"], ["ml", "mmm_fit"]],
     parts="channels",
     description=(
         "Split of the configured budget (`budget` in config/experiments.yaml) across paid channels for the next "
-        "period, by Thompson sampling over each channel's return per dollar in `fct_channel_performance` "
-        "(lookback window): posterior ROI with a 95 % interval, P(best), new share within the floor, min/max "
-        "shares and the daily change cap, budget and expected return with its interval per channel."
+        "period. With a converged marketing mix model (`ml/mmm_fit`) covering every budget channel: the split that "
+        "maximises the expected return under its fitted response curves; otherwise (the reason is in the metadata) "
+        "Thompson sampling over each channel's return per dollar in `fct_channel_performance` "
+        "(lookback window), which assumes returns linear in spend. Either way: ROI with a 95 % interval, P(best), "
+        "new share within the floor, min/max shares and the daily change cap, budget and expected return with its "
+        "interval per channel."
     ),
 )
 def budget_allocations(context: dg.AssetExecutionContext, mos: MosHome) -> dg.MaterializeResult:
@@ -202,6 +205,8 @@ def budget_allocations(context: dg.AssetExecutionContext, mos: MosHome) -> dg.Ma
             {
                 "dagster/row_count": len(rows),
                 "allocation_date": str(rows["allocation_date"].iloc[0]),
+                "method": str(summary.get("method", "")),
+                "method_reason": str(summary.get("method_reason", "")),
                 "budget_usd": summary["budget_usd"],
                 "expected_return_usd": summary["expected_return_usd"],
                 "expected_return_95_interval": f"{summary['expected_return_lower']:.0f} – {summary['expected_return_upper']:.0f}",
