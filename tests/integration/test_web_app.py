@@ -363,3 +363,22 @@ def test_browser_a_customers_graph_and_a_neighbours_page(browser, server: str, h
         sign_in(browser, server, "performance_marketer")
         browser.get(f"{server}/customers/{centre}")
         assert browser.find_element(By.ID, "customer-name").text == mask_name(name)
+
+
+def test_browser_a_customer_answer_links_to_the_customers_page(browser, server: str):
+    """A customer look-up on /ask links each customer id to its page (the graph page's way in)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    sign_in(browser, server, "analyst")
+    browser.get(server + "/ask")
+    browser.find_element(By.ID, "question").send_keys("customers in the EU")
+    _submit_and_wait(browser, browser.find_element(By.ID, "ask"))
+    assert browser.find_element(By.ID, "answer").get_attribute("data-kind") == "customers"
+    links = browser.find_elements(By.CSS_SELECTOR, "#answer-rows a.customer")
+    assert links, "a customer answer without links to the customers"
+    wanted = links[0].text
+    links[0].click()
+    WebDriverWait(browser, 20).until(expected_conditions.staleness_of(links[0]))
+    assert browser.find_element(By.ID, "customer-id").text == wanted
