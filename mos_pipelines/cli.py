@@ -104,10 +104,20 @@ def generate(
 def run(
     select: Annotated[
         str | None,
-        typer.Option(help="Dagster asset selection, e.g. 'group:raw', 'key:raw/events+'. Default: everything."),
+        typer.Option(
+            help="Dagster asset selection, e.g. 'group:raw', 'key:raw/events+', materialized as asked. "
+            "Default: what changed since the last build."
+        ),
     ] = None,
+    full_refresh: Annotated[
+        bool, typer.Option("--full-refresh", help="Materialize every asset of the build, changed or not.")
+    ] = False,
 ) -> None:
-    """Materialize assets through Dagster against $MOS_HOME (runs appear in the Dagster UI)."""
+    """Materialize assets through Dagster against $MOS_HOME (runs appear in the Dagster UI).
+
+    Without --select, as the daily schedule: only the assets whose inputs changed since they were last
+    materialized (new landing files, configuration, code, an erasure request…) and what is downstream of them;
+    nothing changed, nothing runs."""
     settings = configure_environment()
     from mos_pipelines.ingestion.contracts import SOURCES
     from mos_pipelines.runner import RunSelectionError, run_assets
@@ -137,9 +147,19 @@ def run(
 
     log_file = log_path(settings.logs_dir, "run")
     try:
-        outcome = run_assets(select, console=console, log_file=log_file)
+        outcome = run_assets(select, console=console, log_file=log_file, full_refresh=full_refresh)
     except RunSelectionError as exc:
         fail(str(exc))
+    if not outcome.launched:
+        plan = outcome.plan
+        console.print(
+            f"Nothing to run: {plan.summary() if plan else 'nothing changed'}. "
+            "`mos run --full-refresh` materializes everything anyway.",
+            soft_wrap=True,
+        )
+        for key, why in sorted((plan.blocked if plan else {}).items())[:10]:
+            err_console.print(f"[yellow]not run:[/] {key}: {why}", soft_wrap=True)
+        return
     for run_id in outcome.released:
         console.print(f"run {run_id} was killed: marked failed and its warehouse slot freed", soft_wrap=True)
     for line in outcome.not_loaded:
@@ -153,6 +173,8 @@ def run(
             code=1,
         )
     warned = f", {outcome.checks_warned} warned (parts skipped, see below)" if outcome.checks_warned else ""
+    if outcome.plan is not None and outcome.plan.unchanged:
+        warned += f"; {len(outcome.plan.unchanged)} assets unchanged, not run"
     console.print(
         f"Run {outcome.run_id} succeeded: {outcome.materialized} assets materialized, "
         f"{outcome.checks_passed} checks passed{warned}, {outcome.checks_failed} failed. "
