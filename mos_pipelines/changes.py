@@ -101,7 +101,7 @@ class Plan:
     unchanged: dict[str, str] = field(default_factory=dict)
     blocked: dict[str, str] = field(default_factory=dict)  # would run, but a failed blocking check upstream says no
     fingerprints: dict[str, str] = field(default_factory=dict)
-    passive: set[str] = field(default_factory=set)  # runs only because a parent runs, and does not propagate
+    passive: list[str] = field(default_factory=list)  # runs only because a parent runs, and does not propagate
 
     @property
     def nothing_to_do(self) -> bool:
@@ -165,7 +165,7 @@ def plan(
             continue
         result.run[key] = reason
         if not node.propagates and reason.startswith("upstream "):
-            result.passive.add(key)
+            result.passive.append(key)
     return result
 
 

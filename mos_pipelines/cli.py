@@ -173,11 +173,13 @@ def run(
             code=1,
         )
     warned = f", {outcome.checks_warned} warned (parts skipped, see below)" if outcome.checks_warned else ""
-    if outcome.plan is not None and outcome.plan.unchanged:
-        warned += f"; {len(outcome.plan.unchanged)} assets unchanged, not run"
+    plan = outcome.plan
+    unchanged = (
+        f"; {len(plan.unchanged)} assets unchanged since their last run, not run" if plan and plan.unchanged else ""
+    )
     console.print(
         f"Run {outcome.run_id} succeeded: {outcome.materialized} assets materialized, "
-        f"{outcome.checks_passed} checks passed{warned}, {outcome.checks_failed} failed. "
+        f"{outcome.checks_passed} checks passed{warned}, {outcome.checks_failed} failed{unchanged}. "
         f"Full log: {log_file}",
         soft_wrap=True,
     )

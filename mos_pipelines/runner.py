@@ -216,8 +216,8 @@ def run_assets(
         plan = build_changes.plan_build(instance, graph)
         tags = plan.tags()
         keys = build_changes.selection(plan)
+        build_changes.report_unchanged(instance, graph, plan)
         if plan.nothing_to_do:
-            build_changes.report_unchanged(instance, graph, plan)
             return RunOutcome(
                 run_id="", success=True, not_loaded=not_loaded, released=released, plan=plan, launched=False
             )

@@ -192,16 +192,16 @@ def selection(plan: changes.Plan) -> list[dg.AssetKey]:
 def report_unchanged(instance: dg.DagsterInstance, asset_graph, plan: changes.Plan) -> None:
     """An observation on each Python asset left out of the build, whose metadata says why (visible on the asset's
     page in the UI): dbt models and ingestion assets are many and say nothing more than the plan's summary."""
-    for name, run_id in sorted(plan.unchanged.items()):
+    reasons: dict[str, tuple[str, str | None]] = {
+        name: (f"inputs unchanged since run {run_id}", run_id) for name, run_id in plan.unchanged.items()
+    }
+    reasons |= {name: (f"not run: {why}", None) for name, why in plan.blocked.items()}
+    for name, (reason, run_id) in sorted(reasons.items()):
         key = dg.AssetKey.from_user_string(name)
         if key in RAW_SOURCES or "dbt" in asset_graph.get(key).kinds:
             continue
-        instance.report_runless_asset_event(
-            dg.AssetObservation(
-                asset_key=key,
-                metadata={SKIPPED_METADATA: f"inputs unchanged since run {run_id}", "materialized_by_run": run_id},
-            )
-        )
+        metadata = {SKIPPED_METADATA: reason, **({"materialized_by_run": run_id} if run_id else {})}
+        instance.report_runless_asset_event(dg.AssetObservation(asset_key=key, metadata=metadata))
 
 
 def describe(plan: changes.Plan, limit: int = 12) -> Mapping[str, str]:

@@ -38,7 +38,7 @@ def daily_full_build(context: dg.ScheduleEvaluationContext):
 
         graph = load_definitions(prepare=False).resolve_asset_graph()
     plan = changes.plan_build(context.instance, graph)
+    changes.report_unchanged(context.instance, graph, plan)
     if plan.nothing_to_do:
-        changes.report_unchanged(context.instance, graph, plan)
         return dg.SkipReason(plan.summary())
     return dg.RunRequest(asset_selection=changes.selection(plan), tags={"mos/launched_by": "schedule", **plan.tags()})
