@@ -150,15 +150,22 @@ def run(
         outcome = run_assets(select, console=console, log_file=log_file, full_refresh=full_refresh)
     except RunSelectionError as exc:
         fail(str(exc))
+    blocked = sorted(outcome.plan.blocked.items()) if outcome.plan else []
+    for key, why in blocked[:10]:
+        err_console.print(f"[yellow]not run:[/] {key}: {why}", soft_wrap=True)
     if not outcome.launched:
-        plan = outcome.plan
         console.print(
-            f"Nothing to run: {plan.summary() if plan else 'nothing changed'}. "
+            f"Nothing to run: {outcome.plan.summary() if outcome.plan else 'nothing changed'}. "
             "`mos run --full-refresh` materializes everything anyway.",
             soft_wrap=True,
         )
-        for key, why in sorted((plan.blocked if plan else {}).items())[:10]:
-            err_console.print(f"[yellow]not run:[/] {key}: {why}", soft_wrap=True)
+        if blocked:
+            fail(
+                f"{len(blocked)} assets are not built: a blocking check upstream of them failed on data that has not "
+                "changed since (listed above). New landing files re-run it; after changing the check's configuration "
+                "run `mos run --full-refresh` (or `--select` the checked asset and its descendants).",
+                code=1,
+            )
         return
     for run_id in outcome.released:
         console.print(f"run {run_id} was killed: marked failed and its warehouse slot freed", soft_wrap=True)

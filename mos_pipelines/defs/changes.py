@@ -9,7 +9,10 @@ the fingerprints.
 An asset opts in to its own outside input by naming a fingerprint (``register``): a function of the settings that
 returns a short deterministic string which changes when, and only when, that input changes. The landing folder of
 each ingestion asset, the dbt project, the configuration and code, and the CRM store's erasure requests are
-built in; an executable asset that names nothing reads the ``python`` fingerprint (configuration + code).
+built in; an executable asset that names nothing reads the ``python`` fingerprint (configuration + code). An asset
+whose kinds include ``duckdb`` writes the warehouse table its key names (``[schema, table]``): when that table is
+missing, it runs. An asset that states its own data version (``MaterializeResult(data_version=...)``, as ingestion
+does with the files it loaded) lets a run that changed nothing leave its children alone at the next plan.
 """
 
 from __future__ import annotations
@@ -175,7 +178,7 @@ def plan_build(instance: dg.DagsterInstance, asset_graph, settings: Settings | N
             code_version=node.code_version,
             propagates=key not in PASSIVE,
         )
-    checked = [k for k in keys if k in RAW_SOURCES or "dbt" in asset_graph.get(k).kinds]
+    checked = [k for k in keys if "duckdb" in asset_graph.get(k).kinds]  # [schema, table] of the warehouse
     return changes.plan(
         nodes,
         _last(instance, keys),
