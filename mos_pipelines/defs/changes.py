@@ -81,11 +81,17 @@ INPUTS: dict[dg.AssetKey, tuple[str, ...]] = {
 }
 
 
-def register(key: dg.AssetKey, name: str, fingerprint: Fingerprint, with_code: bool = True) -> None:
+def register(
+    key: dg.AssetKey, name: str, fingerprint: Fingerprint, with_code: bool = True, passive: bool = False
+) -> None:
     """The hook for an asset with an outside input (a store it copies, an API it reads): ``fingerprint`` names what
-    it reads now; the asset runs when that changes (and, ``with_code``, when the configuration or code does)."""
+    it reads now; the asset runs when that changes (and, ``with_code``, when the configuration or code does).
+    ``passive``: its upstream assets only order it (it runs after them) — when it runs only because one of them runs,
+    its children do not run for it (give it a data version of what it wrote, so the next plan can tell)."""
     FINGERPRINTS[name] = fingerprint
     INPUTS[key] = (name, "python") if with_code else (name,)
+    if passive:
+        PASSIVE.add(key)
 
 
 def inputs_of(key: dg.AssetKey, node) -> tuple[str, ...]:
