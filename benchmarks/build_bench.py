@@ -5,7 +5,9 @@
 
 Each step runs as its own process (`mos generate`, `mos run`, a second `mos run` with no new files)
 in a fresh MOS_HOME; wall time and peak RSS (the largest single process of the step, dbt's
-subprocess included) are printed and appended to benchmarks/results/build.jsonl.
+subprocess included) are printed and appended to benchmarks/results/build.jsonl, with the re-run's
+share of the full build (issue 20's target: at most 5 %) and the 1-minute load average before and
+after each step (timings on a shared machine are not comparable with idle ones).
 """
 
 from __future__ import annotations
@@ -64,12 +66,15 @@ def main() -> None:
         "rerun_no_new_files": [MOS, "run"],
     }
     for name, cmd in steps.items():
+        result[f"{name}_load_average_before"] = round(os.getloadavg()[0], 1)
         seconds, rss = measure(cmd, env)
         result[f"{name}_seconds"] = round(seconds, 1)
         result[f"{name}_peak_rss_mib"] = round(rss)
         # the 1-minute load average when the step ended: timings on a shared machine are not comparable
         result[f"{name}_load_average"] = round(os.getloadavg()[0], 1)
         print(f"{name:>20}: {seconds:8.1f} s   peak RSS {rss:8.0f} MiB", flush=True)
+    result["rerun_share_of_full_build"] = round(result["rerun_no_new_files_seconds"] / result["full_build_seconds"], 3)  # type: ignore[operator]
+    print(f"{'re-run / full build':>20}: {result['rerun_share_of_full_build']:8.1%}", flush=True)
     import duckdb
 
     con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)

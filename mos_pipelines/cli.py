@@ -104,10 +104,20 @@ def generate(
 def run(
     select: Annotated[
         str | None,
-        typer.Option(help="Dagster asset selection, e.g. 'group:raw', 'key:raw/events+'. Default: everything."),
+        typer.Option(
+            help="Dagster asset selection, e.g. 'group:raw', 'key:raw/events+', materialized as asked. "
+            "Default: what changed since the last build."
+        ),
     ] = None,
+    full_refresh: Annotated[
+        bool, typer.Option("--full-refresh", help="Materialize every asset of the build, changed or not.")
+    ] = False,
 ) -> None:
-    """Materialize assets through Dagster against $MOS_HOME (runs appear in the Dagster UI)."""
+    """Materialize assets through Dagster against $MOS_HOME (runs appear in the Dagster UI).
+
+    Without --select, as the daily schedule: only the assets whose inputs changed since they were last
+    materialized (new landing files, configuration, code, an erasure request…) and what is downstream of them;
+    nothing changed, nothing runs."""
     settings = configure_environment()
     from mos_pipelines.ingestion.contracts import SOURCES
     from mos_pipelines.runner import RunSelectionError, run_assets
@@ -137,9 +147,26 @@ def run(
 
     log_file = log_path(settings.logs_dir, "run")
     try:
-        outcome = run_assets(select, console=console, log_file=log_file)
+        outcome = run_assets(select, console=console, log_file=log_file, full_refresh=full_refresh)
     except RunSelectionError as exc:
         fail(str(exc))
+    blocked = sorted(outcome.plan.blocked.items()) if outcome.plan else []
+    for key, why in blocked[:10]:
+        err_console.print(f"[yellow]not run:[/] {key}: {why}", soft_wrap=True)
+    if not outcome.launched:
+        console.print(
+            f"Nothing to run: {outcome.plan.summary() if outcome.plan else 'nothing changed'}. "
+            "`mos run --full-refresh` materializes everything anyway.",
+            soft_wrap=True,
+        )
+        if blocked:
+            fail(
+                f"{len(blocked)} assets are not built: a blocking check upstream of them failed on data that has not "
+                "changed since (listed above). New landing files re-run it; after changing the check's configuration "
+                "run `mos run --full-refresh` (or `--select` the checked asset and its descendants).",
+                code=1,
+            )
+        return
     for run_id in outcome.released:
         console.print(f"run {run_id} was killed: marked failed and its warehouse slot freed", soft_wrap=True)
     for line in outcome.not_loaded:
@@ -153,9 +180,13 @@ def run(
             code=1,
         )
     warned = f", {outcome.checks_warned} warned (parts skipped, see below)" if outcome.checks_warned else ""
+    plan = outcome.plan
+    unchanged = (
+        f"; {len(plan.unchanged)} assets unchanged since their last run, not run" if plan and plan.unchanged else ""
+    )
     console.print(
         f"Run {outcome.run_id} succeeded: {outcome.materialized} assets materialized, "
-        f"{outcome.checks_passed} checks passed{warned}, {outcome.checks_failed} failed. "
+        f"{outcome.checks_passed} checks passed{warned}, {outcome.checks_failed} failed{unchanged}. "
         f"Full log: {log_file}",
         soft_wrap=True,
     )

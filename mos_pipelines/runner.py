@@ -17,6 +17,7 @@ from pathlib import Path
 import dagster as dg
 from rich.console import Console
 
+from mos_pipelines import changes
 from mos_pipelines.progress import make_progress
 from mos_pipelines.runlog import captured_output
 
@@ -41,6 +42,8 @@ class RunOutcome:
     not_loaded: list[str] = field(default_factory=list)  # domains whose definitions did not load (and why)
     log_file: Path | None = None
     released: list[str] = field(default_factory=list)  # earlier runs found killed: marked failed, pool slot freed
+    plan: changes.Plan | None = None  # what changed (a run without --select / --full-refresh); None: not planned
+    launched: bool = True  # False: nothing changed, no run was launched (``run_id`` is empty)
 
 
 def prepare_manifest() -> str | None:
@@ -182,11 +185,21 @@ def release_killed_runs(instance: dg.DagsterInstance, job_name: str | None = Non
     return released, alive
 
 
-def run_assets(select: str | None, console: Console | None = None, log_file: Path | None = None) -> RunOutcome:
-    """Materialize the selection through the ``full_build`` job in this process.
+def run_assets(
+    select: str | None,
+    console: Console | None = None,
+    log_file: Path | None = None,
+    full_refresh: bool = False,
+) -> RunOutcome:
+    """Materialize through the ``full_build`` job in this process: what changed (as the daily schedule does:
+    ``mos_pipelines.defs.changes``), or the ``select``ion as asked, or everything with ``full_refresh``. Nothing
+    changed: no run is launched (``launched`` False) and the Python assets left out say why on their page.
 
     With ``log_file``, everything the run prints (dbt's lines, Dagster's event log at INFO, warnings) goes
     to that file and ``console`` shows only the progress display."""
+    from mos_pipelines.defs import changes as build_changes
+    from mos_pipelines.settings import get_settings
+
     parse_error = prepare_manifest()
     definitions = load_definitions(prepare=False)
     not_loaded = load_errors(definitions, parse_error)
@@ -194,6 +207,20 @@ def run_assets(select: str | None, console: Console | None = None, log_file: Pat
     job = definitions.resolve_job_def("full_build")
     instance = dg.DagsterInstance.get()
     released, _ = release_killed_runs(instance)
+    plan = None
+    if select or full_refresh:
+        fingerprints = build_changes.current_fingerprints(get_settings())
+        tags = changes.Plan(fingerprints=fingerprints).tags()
+    else:
+        graph = definitions.resolve_asset_graph()
+        plan = build_changes.plan_build(instance, graph)
+        tags = plan.tags()
+        keys = build_changes.selection(plan)
+        build_changes.report_unchanged(instance, graph, plan)
+        if plan.nothing_to_do:
+            return RunOutcome(
+                run_id="", success=True, not_loaded=not_loaded, released=released, plan=plan, launched=False
+            )
     run_id = str(uuid.uuid4())
     done = threading.Event()
     watcher = None
@@ -210,14 +237,14 @@ def run_assets(select: str | None, console: Console | None = None, log_file: Pat
                 run_id=run_id,
                 raise_on_error=False,
                 run_config=FULL_LOGS if log_file else QUIET_LOGS,
-                tags={"mos/launched_by": "cli", **launch_tags()},
+                tags={"mos/launched_by": "cli", **launch_tags(), **tags},
             )
         finally:
             done.set()
             if watcher is not None:
                 watcher.join()
     outcome = RunOutcome(
-        run_id=run_id, success=result.success, log_file=log_file, not_loaded=not_loaded, released=released
+        run_id=run_id, success=result.success, log_file=log_file, not_loaded=not_loaded, released=released, plan=plan
     )
     for event in result.all_events:
         if event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:

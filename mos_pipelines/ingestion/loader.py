@@ -570,6 +570,18 @@ def load_source(
     return outcome
 
 
+def loaded_version(con: duckdb.DuckDBPyConnection, source_name: str) -> str:
+    """A short hash of the files of a source in the ledger (content hash and status): changes when, and only when,
+    a file is loaded (or quarantined, or found unreadable) — the source's data version."""
+    rows = con.execute(
+        "select file_hash, status from ops.file_ledger where source = ? order by file_hash, status", [source_name]
+    ).fetchall()
+    digest = hashlib.sha256()
+    for file_hash, status in rows:
+        digest.update(f"{file_hash}\t{status}\n".encode())
+    return digest.hexdigest()[:16]
+
+
 def reconciliation_errors(con: duckdb.DuckDBPyConnection, source_name: str) -> list[str]:
     """Files whose ledger count differs from the rows actually in raw + quarantine (should be none)."""
     source = SOURCES[source_name]

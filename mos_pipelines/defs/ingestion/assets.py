@@ -6,7 +6,7 @@ from mos_pipelines.defs._common import warehouse_asset
 from mos_pipelines.defs.ingestion.metadata import load_metadata
 from mos_pipelines.defs.resources import MosHome
 from mos_pipelines.ingestion.contracts import SOURCES, Source
-from mos_pipelines.ingestion.loader import SourceLoadResult, load_source
+from mos_pipelines.ingestion.loader import SourceLoadResult, load_source, loaded_version
 from mos_pipelines.warehouse import scalar
 
 OWNER = "team:data-platform"
@@ -45,11 +45,13 @@ def build_raw_asset(source: Source) -> dg.AssetsDefinition:
         with mos.connect() as con:
             result: SourceLoadResult = load_source(con, source.name, mos.paths.landing_dir, progress)
             total_rows = scalar(con, f'select count(*) from raw."{source.raw_table}"')
+            version = loaded_version(con, source.name)
         for f in result.with_status("unreadable"):
             context.log.error(f"Unreadable file landing/{f.source_file}: {f.error}")
         if result.ignored_files:
             context.log.warning(f"Ignored files that are not {source.format}: {result.ignored_files}")
-        return dg.MaterializeResult(metadata=load_metadata(result, total_rows))
+        # the data version is the set of files loaded: a run that loads nothing new changes nothing downstream
+        return dg.MaterializeResult(metadata=load_metadata(result, total_rows), data_version=dg.DataVersion(version))
 
     return _raw_asset
 
