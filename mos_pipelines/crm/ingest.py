@@ -18,6 +18,7 @@ Erased people (``erased_at`` set) are left out of every table. Plain module: no 
 from __future__ import annotations
 
 import datetime
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,10 +71,34 @@ COLUMNS: dict[str, dict[str, str]] = {
 
 @dataclass(frozen=True)
 class Copied:
-    """Rows written per table, and the store's newest change (None: no store or an empty one)."""
+    """Rows written per table, a digest of each table's content, and the store's newest change (None: no store or
+    an empty one)."""
 
     rows: dict[str, int]
     newest_change: datetime.datetime | None
+    digests: dict[str, str]
+
+
+SOURCE_TABLES = (store.customers, store.notes, store.relationships)
+
+
+def store_fingerprint(db: store.Store | None) -> str:
+    """What the copy would read, cheaply: per source table its row count and newest ``updated_at`` (an edit bumps
+    it; a delete changes the count), and the number of erased people. Changes when, and only when, a copy could."""
+    if db is None:
+        return "no store"
+    parts = []
+    with db.read() as conn:
+        for table in SOURCE_TABLES:
+            count, newest = conn.execute(
+                sa.select(sa.func.count(), sa.func.max(table.c.updated_at)).select_from(table)
+            ).one()
+            parts.append(f"{table.name}:{count}:{newest}")
+        erased = conn.execute(
+            sa.select(sa.func.count()).select_from(store.customers).where(store.customers.c.erased_at.is_not(None))
+        ).scalar_one()
+    parts.append(f"erased:{erased}")
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
 def _text(value: Any) -> str | None:
@@ -147,10 +172,14 @@ def read_store(db: store.Store) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def write_tables(con: duckdb.DuckDBPyConnection, rows: dict[str, list[dict[str, Any]]]) -> dict[str, int]:
-    """Replace each ``ops.crm_store_*`` table with ``rows`` (typed as COLUMNS says, empty tables included)."""
+def write_tables(
+    con: duckdb.DuckDBPyConnection, rows: dict[str, list[dict[str, Any]]]
+) -> tuple[dict[str, int], dict[str, str]]:
+    """Replace each ``ops.crm_store_*`` table with ``rows`` (typed as COLUMNS says, empty tables included); the rows
+    written and a digest of the content per table (the asset's data version: the same copy leaves dbt alone)."""
     con.execute(f"create schema if not exists {SCHEMA}")
     written: dict[str, int] = {}
+    digests: dict[str, str] = {}
     for name, columns in COLUMNS.items():
         frame = pd.DataFrame(rows.get(name, []), columns=list(columns))
         view = f"_crm_store_{name}"
@@ -161,13 +190,14 @@ def write_tables(con: duckdb.DuckDBPyConnection, rows: dict[str, list[dict[str, 
         finally:
             con.unregister(view)
         written[name] = len(frame)
-    return written
+        digests[name] = hashlib.sha256(frame.to_csv(index=False).encode()).hexdigest()[:16]
+    return written, digests
 
 
 def copy_store(con: duckdb.DuckDBPyConnection, db: store.Store | None) -> Copied:
     """Copy the operational store into the warehouse (empty tables when there is no store)."""
     rows = read_store(db) if db is not None else {}
-    written = write_tables(con, rows)
+    written, digests = write_tables(con, rows)
     stamps = [
         r[key]
         for table in rows.values()
@@ -175,4 +205,4 @@ def copy_store(con: duckdb.DuckDBPyConnection, db: store.Store | None) -> Copied
         for key in ("edited_at", "updated_at")
         if r.get(key) is not None
     ]
-    return Copied(written, max(stamps) if stamps else None)
+    return Copied(written, max(stamps) if stamps else None, digests)

@@ -112,6 +112,7 @@ def test_the_store_copy_keeps_edits_people_notes_and_edges_but_nothing_of_erased
 
     db = store.Store(f"sqlite:///{tmp_path / 'store.sqlite'}")
     now = datetime.datetime(2026, 12, 7, 9, 0)
+    later = now + datetime.timedelta(minutes=5)
     stamps = {"version": 2, "created_at": now, "updated_at": now}  # executemany: every row names the same keys
     with db.write() as conn:
         conn.execute(
@@ -171,6 +172,14 @@ def test_the_store_copy_keeps_edits_people_notes_and_edges_but_nothing_of_erased
         "crm_store_relationships": 1,
     }
     assert copied.newest_change == now
+    # the fingerprint the build plan reads: an edit moves it, reading does not
+    before = ingest.store_fingerprint(db)
+    assert ingest.store_fingerprint(db) == before and ingest.store_fingerprint(None) == "no store"
+    with db.write() as conn:
+        conn.execute(
+            store.notes.update().where(store.notes.c.note_id == "n1").values(body="budget 150k", updated_at=later)
+        )
+    assert ingest.store_fingerprint(db) != before
     assert con.execute("select customer_id, field, value from ops.crm_store_edits order by field").fetchall() == [
         ("cus_1", "city", "Lyon"),
         ("cus_1", "postcode", None),  # a cleared field is an edit too
