@@ -194,4 +194,6 @@ def test_the_sql_hash_and_the_staging_macro_hash_as_python_does():
     sql = con.execute(f"select {erasure.sql_hash('x')} from (select ' Ana.Lima@Example.com ' as x)").fetchone()[0]
     assert sql == erasure.sha(EMAIL) != hashing.sha256_hex(EMAIL)  # never the plain hash audience files carry
     macro = (Path(__file__).parents[2] / "dbt_project" / "macros" / "staging" / "not_erased.sql").read_text()
-    assert f"sha256('{erasure.HASH_PREFIX}' || lower(trim(" in macro
+    assert f"sha256_hex(\"'{erasure.HASH_PREFIX}' || lower(trim(" in macro
+    dispatch = (Path(__file__).parents[2] / "dbt_project" / "macros" / "cross_db" / "sha256_hex.sql").read_text()
+    assert "duckdb__sha256_hex" in dispatch and "sha256({{ expr }})" in dispatch
