@@ -15,6 +15,7 @@ daily change limit keep the allocation from betting everything on one posterior.
 from __future__ import annotations
 
 import datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -66,6 +67,42 @@ def channel_totals(con, settings: BudgetSettings) -> tuple[pd.DataFrame, datetim
     return totals.rename(columns={"index": "channel"}), end
 
 
+def _allocation_rows(
+    settings: BudgetSettings,
+    allocation_date: datetime.date,
+    lookback_end: datetime.date,
+    channels: Any,
+    returns: np.ndarray,
+    expected: np.ndarray,
+    days: Any,
+    config_fingerprint: str,
+    **columns: Any,
+) -> pd.DataFrame:
+    """One allocation row per channel: the window and settings, the ROI interval from ``returns`` (draws × channels,
+    return per dollar) and the expected return's interval from ``expected`` (draws × channels, dollars), with
+    ``columns`` (the method's own: cost, conversions, shares, reasons, …)."""
+    return pd.DataFrame(
+        {
+            "allocation_date": allocation_date,
+            "channel": channels,
+            "period_days": settings.period_days,
+            "budget_total_usd": settings.total_usd,
+            "lookback_start": lookback_end - datetime.timedelta(days=settings.lookback_days - 1),
+            "lookback_end": lookback_end,
+            "return_per_dollar_mean": returns.mean(axis=0),
+            "roi_mean": returns.mean(axis=0) - 1,
+            "roi_lower": np.quantile(returns, 0.025, axis=0) - 1,
+            "roi_upper": np.quantile(returns, 0.975, axis=0) - 1,
+            "expected_return_usd": expected.mean(axis=0),
+            "expected_return_lower": np.quantile(expected, 0.025, axis=0),
+            "expected_return_upper": np.quantile(expected, 0.975, axis=0),
+            "days_since_previous": days,
+            "config_fingerprint": config_fingerprint,
+            **columns,
+        }
+    )[BUDGET_COLUMNS]
+
+
 def allocate_budget(
     totals: pd.DataFrame,
     previous: pd.DataFrame,
@@ -114,35 +151,25 @@ def allocate_budget(
     shares = result.shares
     budget = shares * settings.total_usd
     portfolio = (rho * budget).sum(axis=1)
-    lookback_start = lookback_end - datetime.timedelta(days=settings.lookback_days - 1)
-    rows = pd.DataFrame(
-        {
-            "allocation_date": allocation_date,
-            "channel": channels,
-            "period_days": settings.period_days,
-            "budget_total_usd": settings.total_usd,
-            "lookback_start": lookback_start,
-            "lookback_end": lookback_end,
-            "cost_usd": cost,
-            "conversions": conversions,
-            "revenue_usd": revenue,
-            "return_per_dollar_mean": rho_mean,
-            "roi_mean": rho_mean - 1,
-            "roi_lower": np.quantile(rho, 0.025, axis=0) - 1,
-            "roi_upper": np.quantile(rho, 0.975, axis=0) - 1,
-            "prob_best": p_best,
-            "previous_share": prev,
-            "target_share": p_best,
-            "new_share": shares,
-            "reason": result.reasons,
-            "budget_usd": budget,
-            "expected_return_usd": budget * rho_mean,
-            "expected_return_lower": budget * np.quantile(rho, 0.025, axis=0),
-            "expected_return_upper": budget * np.quantile(rho, 0.975, axis=0),
-            "days_since_previous": days,
-            "config_fingerprint": config_fingerprint,
-        }
-    )[BUDGET_COLUMNS]
+    rows = _allocation_rows(
+        settings,
+        allocation_date,
+        lookback_end,
+        channels,
+        rho,
+        budget * rho,
+        days,
+        config_fingerprint,
+        cost_usd=cost,
+        conversions=conversions,
+        revenue_usd=revenue,
+        prob_best=p_best,
+        previous_share=prev,
+        target_share=p_best,
+        new_share=shares,
+        reason=result.reasons,
+        budget_usd=budget,
+    )
     summary = {
         "budget_usd": float(settings.total_usd),
         "expected_return_usd": float((budget * rho_mean).sum()),
@@ -208,35 +235,25 @@ def allocate_budget_mmm(
             reasons.append(f"mmm optimum at its upper bound {split.upper_bound[c]:.3f}")
         else:
             reasons.append("mmm optimum: marginal returns equalised")
-    lookback_start = lookback_end - datetime.timedelta(days=settings.lookback_days - 1)
-    rows = pd.DataFrame(
-        {
-            "allocation_date": allocation_date,
-            "channel": channels,
-            "period_days": settings.period_days,
-            "budget_total_usd": settings.total_usd,
-            "lookback_start": lookback_start,
-            "lookback_end": lookback_end,
-            "cost_usd": cost,
-            "conversions": t["conversions"].to_numpy(dtype=float),
-            "revenue_usd": t["revenue_usd"].to_numpy(dtype=float),
-            "return_per_dollar_mean": marginal.mean(axis=0),
-            "roi_mean": marginal.mean(axis=0) - 1,
-            "roi_lower": np.quantile(marginal, 0.025, axis=0) - 1,
-            "roi_upper": np.quantile(marginal, 0.975, axis=0) - 1,
-            "prob_best": p_best,
-            "previous_share": prev,
-            "target_share": shares,
-            "new_share": shares,
-            "reason": reasons,
-            "budget_usd": budget,
-            "expected_return_usd": draws.mean(axis=0),
-            "expected_return_lower": np.quantile(draws, 0.025, axis=0),
-            "expected_return_upper": np.quantile(draws, 0.975, axis=0),
-            "days_since_previous": days,
-            "config_fingerprint": config_fingerprint,
-        }
-    )[BUDGET_COLUMNS]
+    rows = _allocation_rows(
+        settings,
+        allocation_date,
+        lookback_end,
+        channels,
+        marginal,
+        draws,
+        days,
+        config_fingerprint,
+        cost_usd=cost,
+        conversions=t["conversions"].to_numpy(dtype=float),
+        revenue_usd=t["revenue_usd"].to_numpy(dtype=float),
+        prob_best=p_best,
+        previous_share=prev,
+        target_share=shares,
+        new_share=shares,
+        reason=reasons,
+        budget_usd=budget,
+    )
     summary: dict[str, float | str] = {
         "budget_usd": float(settings.total_usd),
         "expected_return_usd": split.expected,
