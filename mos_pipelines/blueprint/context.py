@@ -420,6 +420,37 @@ def bandit_winners(ctx: Context, p: Params, fact: Fact) -> Any:
     return {"winners": rows}
 
 
+def response_curves(ctx: Context, p: Params, fact: Fact) -> Any:
+    """The marketing mix model's diminishing returns, when its latest fit converged: per channel the weekly outcome
+    at multiples of its mean weekly spend, relative to the outcome at 1× (``ml.mmm_response_curves``)."""
+    require(ctx.con, "ml.mmm_fits", ("fit_id", "status", "fitted_at"))
+    fits = query(
+        ctx.con, fact, "select fit_id, status, reason from ml.mmm_fits order by fitted_at desc, fit_id limit 1"
+    )
+    latest = fits[0] if fits else None
+    if latest is None or latest["status"] != "fitted":
+        why = "no fit yet" if latest is None else f"the latest fit is {latest['status']}: {latest['reason']}"
+        raise Missing(f"no converged marketing mix model ({why})")
+    require(ctx.con, "ml.mmm_response_curves", ("channel", "spend_multiple", "weekly_contribution_mean"))
+    rows = query(
+        ctx.con,
+        fact,
+        "select channel, spend_multiple, weekly_contribution_mean from ml.mmm_response_curves "
+        "order by channel, spend_multiple",
+    )
+    curves: dict[str, list[list[float]]] = {}
+    for r in rows:
+        curves.setdefault(r["channel"], []).append([float(r["spend_multiple"]), float(r["weekly_contribution_mean"])])
+    relative = {}
+    for channel, points in curves.items():
+        at_one = next((y for x, y in points if abs(x - 1.0) < 1e-9), None)
+        if at_one and at_one > 0:
+            relative[channel] = [[x, round(y / at_one, 6)] for x, y in points]
+    if not relative:
+        raise Missing("the marketing mix model's curves are empty or flat at the observed spend")
+    return {"fit_id": latest["fit_id"], "relative_response": relative}
+
+
 def open_insights(ctx: Context, p: LimitParams, fact: Fact) -> Any:
     require(ctx.con, "insights.insights", ("insight_id", "insight_type", "statement", "status"))
     have = set(columns_of(ctx.con, "insights", "insights"))
@@ -526,6 +557,13 @@ PROVIDERS: dict[str, Provider] = {
             bandit_winners,
         ),
         Provider(
+            "response_curves",
+            "The marketing mix model's diminishing returns per channel (outcome at multiples of the current weekly "
+            "spend, relative to today's), when its latest fit converged (ml.mmm_response_curves).",
+            Params,
+            response_curves,
+        ),
+        Provider(
             "open_insights", "Accepted insights, largest impact first (insights.insights).", LimitParams, open_insights
         ),
         Provider(
@@ -554,4 +592,5 @@ def gather(ctx: Context, metric: str, segment: tuple[SegmentFilter, ...]) -> dic
         "bandit_winners": PROVIDERS["bandit_winners"](ctx),
         "open_insights": PROVIDERS["open_insights"](ctx, limit=5),
         "spend_to_date": PROVIDERS["spend_to_date"](ctx, segment=segment),
+        "response_curves": PROVIDERS["response_curves"](ctx),
     }

@@ -4,6 +4,7 @@ check. An unreachable target says so and offers the budget or the horizon that w
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +32,30 @@ class ChannelRate:
     daily_cost_usd: float
     cap_usd: float | None = None  # a limit besides the spend multiple (e.g. the emailable audience)
     cap_note: str = ""
+    # the marketing mix model's diminishing returns: (multiple of today's spend, outcome relative to today's) points;
+    # None: the measured rate holds at any spend (linear)
+    response: tuple[tuple[float, float], ...] | None = None
+
+
+def relative_response(points: tuple[tuple[float, float], ...], multiple: float) -> float:
+    """The outcome at ``multiple`` × today's spend relative to today's, interpolated between the curve's points and
+    continued past the last one at its last slope (never falling)."""
+    xs = np.array([p[0] for p in points])
+    ys = np.array([p[1] for p in points])
+    if multiple <= xs[-1]:
+        return float(np.interp(multiple, xs, ys))
+    slope = max(0.0, (ys[-1] - ys[-2]) / (xs[-1] - xs[-2])) if len(xs) > 1 else 0.0
+    return float(ys[-1] + slope * (multiple - xs[-1]))
+
+
+def effective_spend(rate: ChannelRate, spend: float, horizon_days: int) -> float:
+    """The spend the measured rate applies to: ``spend`` itself without a response curve; with one, today's spend
+    over the horizon × the curve's relative outcome at this spend (so the rate holds at today's level and each
+    further dollar buys less)."""
+    today = rate.daily_cost_usd * horizon_days
+    if rate.response is None or today <= 0 or spend <= 0:
+        return spend
+    return today * relative_response(rate.response, spend / today)
 
 
 @dataclass(frozen=True)
@@ -158,10 +183,17 @@ def best_first(rates: list[ChannelRate]) -> list[ChannelRate]:
     return sorted(rates, key=lambda r: (-r.per_dollar, r.channel))
 
 
+STEPS = 400  # budget increments of the allocation under response curves
+
+
 def allocate(
     rates: list[ChannelRate], budget: float, horizon_days: int, settings: BlueprintSettings
 ) -> list[tuple[ChannelRate, float, float]]:
-    """Greedy: the channel with the most customers per dollar first, up to its capacity; then the next."""
+    """Greedy: the channel with the most customers per dollar first, up to its capacity; then the next. With the
+    marketing mix model's curves (any rate with a ``response``): the budget in small steps, each to the channel whose
+    next step buys most, so marginal returns are equalised (optimal for concave curves) within the capacities."""
+    if any(r.response is not None for r in rates):
+        return _allocate_marginal(rates, budget, horizon_days, settings)
     left = budget
     out = []
     for rate in best_first(rates):
@@ -172,8 +204,51 @@ def allocate(
     return out
 
 
+def _allocate_marginal(
+    rates: list[ChannelRate], budget: float, horizon_days: int, settings: BlueprintSettings
+) -> list[tuple[ChannelRate, float, float]]:
+    ordered = best_first(rates)
+    caps = [capacity(r, horizon_days, settings) for r in ordered]
+    spend = [0.0] * len(ordered)
+    step = budget / STEPS if budget > 0 else 0.0
+
+    def gain(i: int, amount: float) -> float:
+        r = ordered[i]
+        return r.per_dollar * (
+            effective_spend(r, spend[i] + amount, horizon_days) - effective_spend(r, spend[i], horizon_days)
+        )
+
+    left = budget
+    while left > 1e-9 and step > 0:
+        room = [(i, min(step, left, caps[i] - spend[i])) for i in range(len(ordered)) if caps[i] - spend[i] > 1e-9]
+        if not room:
+            break
+        best, amount = max(room, key=lambda item: (gain(item[0], item[1]) / item[1], -item[0]))
+        spend[best] += amount
+        left -= amount
+    return [(r, round(spend[i], 2), round(caps[i], 2)) for i, r in enumerate(ordered)]
+
+
 def expected_gain(rates: list[ChannelRate], budget: float, horizon_days: int, settings: BlueprintSettings) -> float:
-    return sum(spend * r.per_dollar for r, spend, _ in allocate(rates, budget, horizon_days, settings))
+    return sum(
+        effective_spend(r, spend, horizon_days) * r.per_dollar
+        for r, spend, _ in allocate(rates, budget, horizon_days, settings)
+    )
+
+
+def with_response_curves(rates: list[ChannelRate], fact: Fact | None) -> tuple[list[ChannelRate], str | None]:
+    """The rates with the marketing mix model's curve of each channel it modelled (``context.response_curves``),
+    and the fit they come from (None: no converged model, every rate stays linear)."""
+    if fact is None or not fact.available or not fact.value:
+        return rates, None
+    curves = fact.value.get("relative_response") or {}
+    out = [
+        dataclasses.replace(r, response=tuple((float(x), float(y)) for x, y in curves[r.channel]))
+        if r.channel in curves
+        else r
+        for r in rates
+    ]
+    return out, str(fact.value.get("fit_id"))
 
 
 def needed_gain(objective: Objective, baseline: int) -> int | None:
@@ -195,6 +270,7 @@ def compute_goal(objective: Objective, facts: dict[str, Fact], settings: Bluepri
     baseline = int(base.value["baseline"])
     left_out: list[str] = []
     rates = _rates(facts["channel_rates"], objective, settings, facts.get("segment_size"), left_out)
+    rates, mmm_fit = with_response_curves(rates, facts.get("response_curves"))
     horizon = objective.horizon_days
     plan = allocate(rates, objective.budget_usd, horizon, settings)
 
@@ -204,14 +280,15 @@ def compute_goal(objective: Objective, facts: dict[str, Fact], settings: Bluepri
     allocations = []
     tail = (1 - g.interval) / 2
     for rate, spend, cap in plan:
-        sample = draw(rate.outcomes, rate.cost_usd, g.prior_shape, g.prior_cost_usd, g.draws, rng) * spend
+        bought = effective_spend(rate, spend, horizon)
+        sample = draw(rate.outcomes, rate.cost_usd, g.prior_shape, g.prior_cost_usd, g.draws, rng) * bought
         total += sample
         allocations.append(
             Allocation(
                 rate.channel,
                 spend,
                 cap,
-                spend * rate.per_dollar,
+                bought * rate.per_dollar,
                 float(np.quantile(sample, tail)),
                 float(np.quantile(sample, 1 - tail)),
             )
@@ -251,7 +328,18 @@ def compute_goal(objective: Objective, facts: dict[str, Fact], settings: Bluepri
             )
         )
     lines.extend(left_out)
-    lines.append("Allocation, lowest CAC first up to each channel's capacity:")
+    if mmm_fit is None:
+        lines.append("Allocation, lowest CAC first up to each channel's capacity:")
+    else:
+        for rate in sorted((r for r in rates if r.response is not None), key=lambda r: r.channel):
+            lines.append(
+                f"  {rate.channel}: diminishing returns (marketing mix model, fit {mmm_fit}): at 2× today's spend "
+                f"{relative_response(rate.response, 2.0):.2f}× today's {measure}"  # type: ignore[arg-type]
+            )
+        lines.append(
+            "Allocation, each step of the budget to the channel whose next dollar buys most under the marketing mix "
+            "model's curves (linear where it has none), up to each channel's capacity:"
+        )
     for a in allocations:
         if a.budget_usd > 0:
             lines.append(
