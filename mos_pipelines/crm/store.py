@@ -203,9 +203,7 @@ def database_url(settings: Settings) -> str:
     url = os.environ.get(DATABASE_URL_ENV)
     if url:
         return url
-    path = settings.mos_home / "crm" / "operational.sqlite"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{path}"
+    return f"sqlite:///{settings.mos_home / 'crm' / 'operational.sqlite'}"
 
 
 class Store:
@@ -214,6 +212,9 @@ class Store:
     def __init__(self, url: str) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        path = sqlite_path(url)
+        if path is not None:  # the store's folder is made by whoever opens it, not by asking where it is
+            path.parent.mkdir(parents=True, exist_ok=True)
         kwargs: dict[str, Any] = {"future": True}
         if self.is_sqlite:
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}

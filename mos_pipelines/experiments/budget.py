@@ -67,6 +67,18 @@ def channel_totals(con, settings: BudgetSettings) -> tuple[pd.DataFrame, datetim
     return totals.rename(columns={"index": "channel"}), end
 
 
+def _previous_split(
+    previous: pd.DataFrame, channels: Any, cost: np.ndarray, allocation_date: datetime.date
+) -> tuple[np.ndarray, int]:
+    """The shares the allocation moves from (the last allocation's, else today's cost split, else even) and the days
+    since that allocation (1 without one): the daily-change cap is per day."""
+    if previous.empty:
+        prev = cost / cost.sum() if cost.sum() > 0 else np.full(len(channels), 1 / len(channels))
+        return prev, 1
+    prev = bandit.previous_shares(channels, dict(zip(previous["channel"], previous["new_share"])))
+    return prev, max(1, (allocation_date - pd.Timestamp(previous["allocation_date"].max()).date()).days)
+
+
 def _allocation_rows(
     settings: BudgetSettings,
     allocation_date: datetime.date,
@@ -133,12 +145,7 @@ def allocate_budget(
     rho_mean = (1 + conversions) / (pooled_cpa + cost) * VALUE_SHAPE * theta_b / (theta_a - 1)
     p_best = bandit.prob_best(rho)
 
-    days = 1
-    if previous.empty:
-        prev = cost / cost.sum() if cost.sum() > 0 else np.full(len(channels), 1 / len(channels))
-    else:
-        prev = bandit.previous_shares(channels, dict(zip(previous["channel"], previous["new_share"])))
-        days = max(1, (allocation_date - pd.Timestamp(previous["allocation_date"].max()).date()).days)
+    prev, days = _previous_split(previous, channels, cost, allocation_date)
     low, high = settings.bounds()
     result = bandit.constrain(
         p_best,
@@ -208,12 +215,7 @@ def allocate_budget_mmm(
     )
     t = totals.set_index("channel").reindex(channels).fillna(0.0)
     cost = t["cost_usd"].to_numpy(dtype=float)
-    days = 1
-    if previous.empty:
-        prev = cost / cost.sum() if cost.sum() > 0 else np.full(len(channels), 1 / len(channels))
-    else:
-        prev = bandit.previous_shares(channels, dict(zip(previous["channel"], previous["new_share"])))
-        days = max(1, (allocation_date - pd.Timestamp(previous["allocation_date"].max()).date()).days)
+    prev, days = _previous_split(previous, channels, cost, allocation_date)
     low, high = settings.bounds()
     low = np.minimum(np.asarray(low), 1.0 / len(channels))  # as bandit.constrain: the floor never exceeds 1/K
     weeks = settings.period_days / 7
