@@ -216,23 +216,41 @@ def _ranking(driver) -> list[tuple[str, str, float, float]]:
     return out
 
 
+def _left_page(element):
+    """A wait condition: true once the element's page has been replaced. Selenium's `staleness_of` knows only the
+    stale-reference error; while the next document loads, Chromium can instead answer "Node with given id does not
+    belong to the document" (a WebDriverException), which says the same thing and must not fail the test."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+
+    def gone(_driver) -> bool:
+        try:
+            element.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as exc:
+            if "does not belong to the document" in str(exc):
+                return True
+            raise
+        return False
+
+    return gone
+
+
 def _submit_and_wait(driver, button) -> None:
     """Click a form's button and wait until the next page has replaced the one it was on."""
-    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
     button.click()
-    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(button))
+    WebDriverWait(driver, 30).until(_left_page(button))
 
 
 def _message_after(driver, clicked, words: str) -> str:
     """The page's outcome message once the form's POST has brought the next page (the clicked button is gone with
     the old page): reading it at once could read the previous page's message."""
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
-    WebDriverWait(driver, 20).until(expected_conditions.staleness_of(clicked))
+    WebDriverWait(driver, 20).until(_left_page(clicked))
     return WebDriverWait(driver, 20).until(
         lambda d: next((m.text for m in d.find_elements(By.ID, "msg") if words in m.text), None)
     )
@@ -334,7 +352,6 @@ def test_browser_a_customers_graph_and_a_neighbours_page(browser, server: str, h
     neighbour's link opens that customer's page, which lists the first customer back (edges read both ways; unless
     twelve stronger neighbours crowd it out); a marketer sees the customer's name as initials."""
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
     from mos_pipelines.access import mask_name
@@ -355,7 +372,7 @@ def test_browser_a_customers_graph_and_a_neighbours_page(browser, server: str, h
     assert links and len(browser.find_elements(By.CSS_SELECTOR, "svg#graph a")) == len(links)
     neighbour = links[0].get_attribute("href").rsplit("/", 1)[1]
     links[0].click()
-    WebDriverWait(browser, 20).until(expected_conditions.staleness_of(links[0]))
+    WebDriverWait(browser, 20).until(_left_page(links[0]))
     assert browser.find_element(By.ID, "customer-id").text == neighbour
     back_link = browser.find_elements(By.CSS_SELECTOR, f'#neighbours tr[data-neighbour="{centre}"] a.neighbour-link')
     assert back_link or browser.find_elements(By.ID, "more")  # listed back, unless 12 stronger ties crowd it out
@@ -368,7 +385,6 @@ def test_browser_a_customers_graph_and_a_neighbours_page(browser, server: str, h
 def test_browser_a_customer_answer_links_to_the_customers_page(browser, server: str):
     """A customer look-up on /ask links each customer id to its page (the graph page's way in)."""
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
     sign_in(browser, server, "analyst")
@@ -380,5 +396,5 @@ def test_browser_a_customer_answer_links_to_the_customers_page(browser, server: 
     assert links, "a customer answer without links to the customers"
     wanted = links[0].text
     links[0].click()
-    WebDriverWait(browser, 20).until(expected_conditions.staleness_of(links[0]))
+    WebDriverWait(browser, 20).until(_left_page(links[0]))
     assert browser.find_element(By.ID, "customer-id").text == wanted
