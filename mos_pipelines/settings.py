@@ -80,13 +80,18 @@ def get_settings() -> Settings:
 
 
 def export_environment(settings: Settings | None = None) -> Settings:
-    """Export MOS_HOME and the telemetry switches; touches no file. This is what loading the Dagster
+    """Export MOS_HOME, the telemetry switches and the DuckDB settings dbt's profile reads (``MOS_DUCKDB_*``, from
+    ``config/warehouse.yaml``); writes no file. This is what loading the Dagster
     definitions needs (resources read ``MOS_HOME`` when a run starts); the Dagster instance belongs to the
     process that hosts the definitions (``mos`` commands point ``DAGSTER_HOME`` at ``$MOS_HOME/dagster``)."""
     settings = settings or get_settings()
     os.environ["MOS_HOME"] = str(settings.mos_home)
     for key, value in QUIET_ENVIRONMENT.items():
         os.environ.setdefault(key, value)
+    from mos_pipelines.warehouse import duckdb_settings  # reads config/, which imports this module
+
+    for key, value in duckdb_settings(settings.warehouse_path).items():
+        os.environ[f"MOS_DUCKDB_{key.upper()}"] = value  # dbt_project/profiles.yml: the warehouse's settings
     return settings
 
 

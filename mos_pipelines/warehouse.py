@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,15 +33,50 @@ def open_error(path: Path, exc: Exception) -> WarehouseError:
     )
 
 
+def duckdb_settings(path: Path) -> dict[str, str]:
+    """The engine settings (``config/warehouse.yaml`` ``duckdb``) of a connection to the warehouse at ``path``:
+    threads (default one per core), memory_limit, temp_directory (default ``<path>.tmp``; a relative one is under
+    the warehouse's folder). dbt gets the same values through ``MOS_DUCKDB_*`` (``settings.export_environment``)."""
+    from mos_pipelines.configuration import load_warehouse
+
+    engine = load_warehouse().duckdb
+    temp = Path(engine.temp_directory).expanduser() if engine.temp_directory else Path(f"{path}.tmp")
+    if not temp.is_absolute():
+        temp = path.parent / temp
+    return {
+        "threads": str(engine.threads or os.cpu_count() or 1),
+        "memory_limit": engine.memory_limit,
+        "temp_directory": str(temp),
+    }
+
+
+def apply_settings(con: duckdb.DuckDBPyConnection, values: dict[str, str]) -> None:
+    """``SET`` each engine setting on an open connection: given at connect time instead, a second connection to the
+    same file in this process with other settings would fail. The spill folder is set only when it differs: DuckDB
+    refuses to switch it, even to itself, once something has spilled there."""
+    for key, value in values.items():
+        if key == "temp_directory" and scalar(con, "select current_setting('temp_directory')") == value:
+            continue
+        con.execute(f"set {key} = '{value.replace(chr(39), chr(39) * 2)}'")
+
+
 def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse, turning DuckDB's errors into a message naming the file."""
+    """Open the warehouse with the engine settings of ``config/warehouse.yaml``, turning DuckDB's errors into a
+    message naming the file."""
     if read_only and not path.exists():
         raise WarehouseError(f"No warehouse at {path}. Run `mos run` first to build it.")
     path.parent.mkdir(parents=True, exist_ok=True)
+    values = duckdb_settings(path)
     try:
-        return duckdb.connect(str(path), read_only=read_only)
+        con = duckdb.connect(str(path), read_only=read_only)
     except duckdb.Error as exc:
         raise open_error(path, exc) from exc
+    try:
+        apply_settings(con, values)
+    except duckdb.Error:
+        con.close()
+        raise
+    return con
 
 
 _IN_TRANSACTION: set[int] = set()  # connections inside ``transaction`` (by id)

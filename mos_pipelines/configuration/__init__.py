@@ -4,7 +4,7 @@ loader, one error (``ConfigError``: file, key, expected, got), and the vars dbt 
 - ``registry``: the files (one per domain), their models and override variables; ``load_<domain>()``.
 - ``loader``: YAML with line numbers, merging an override over the bundled file, pydantic errors as problems.
 - ``dbt``: every ``mos__*`` var for ``--vars``, including values other domains own.
-- ``access``, ``activation``, ``assistant``, ``blueprint``, ``experiments``, ``identity``, ``insights``, ``llm``, ``lookalike``, ``policy``, ``quality``, ``transform``: the models.
+- ``access``, ``activation``, ``assistant``, ``blueprint``, ``experiments``, ``identity``, ``insights``, ``llm``, ``lookalike``, ``policy``, ``quality``, ``transform``, ``warehouse``: the models.
 
 The layout of ``config/`` and who reads what: ``config/README.md``.
 """
@@ -25,6 +25,7 @@ from mos_pipelines.configuration.registry import (
     load_policy,
     load_quality,
     load_transform,
+    load_warehouse,
     provenance,
 )
 
@@ -46,4 +47,5 @@ __all__ = [
     "load_policy",
     "load_quality",
     "load_transform",
+    "load_warehouse",
 ]

@@ -61,4 +61,8 @@ def variables() -> list[Variable]:
             Variable("MOS_CRM_WEBHOOK_URL", "URL of the CRM webhook (unset: dry run)", True),
             Variable("MOS_SLACK_WEBHOOK_URL", "Slack incoming webhook (unset: dry run)", True),
         ]
+    out += [
+        Variable(f"MOS_DUCKDB_{key}", f"DuckDB {key.lower()} for dbt's profile, set by mos from config/warehouse.yaml")
+        for key in ("THREADS", "MEMORY_LIMIT", "TEMP_DIRECTORY")
+    ]
     return out

@@ -23,6 +23,7 @@ from mos_pipelines.configuration.lookalike import LookalikeSettings
 from mos_pipelines.configuration.policy import PolicySettings
 from mos_pipelines.configuration.quality import QualitySettings
 from mos_pipelines.configuration.transform import TransformSettings
+from mos_pipelines.configuration.warehouse import WarehouseSettings
 from mos_pipelines.settings import PROJECT_ROOT
 
 CONFIG_DIR = PROJECT_ROOT / "config"
@@ -127,6 +128,12 @@ DOMAINS: dict[str, Domain] = {
             "the dbt project's vars (mos__*)",
             "dbt, through `--vars` on every invocation mos makes (Dagster, `mos dbt`, lint, manifest parse)",
         ),
+        Domain(
+            "warehouse",
+            WarehouseSettings,
+            "the DuckDB engine settings of every connection: threads, memory limit, spill folder",
+            "mos_pipelines.warehouse (Python assets, CLI, web app), dbt (the profile, through MOS_DUCKDB_*)",
+        ),
     )
 }
 
@@ -217,3 +224,7 @@ def load_quality(path: Path | str | None = None) -> QualitySettings:
 
 def load_transform(path: Path | str | None = None) -> TransformSettings:
     return load("transform", path)
+
+
+def load_warehouse(path: Path | str | None = None) -> WarehouseSettings:
+    return load("warehouse", path)

@@ -39,8 +39,9 @@ class MosHome(dg.ConfigurableResource):
 
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A read-write connection, closed afterwards. Retries while another process holds the
-        file lock (dagster-duckdb's backoff), then fails with a message naming the file."""
+        """A read-write connection with the engine settings of ``config/warehouse.yaml``, closed afterwards.
+        Retries while another process holds the file lock (dagster-duckdb's backoff), then fails with a message
+        naming the file."""
         self.paths.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
         opening = DuckDBResource(database=str(self.paths.warehouse_path)).get_connection()
         try:
@@ -48,6 +49,7 @@ class MosHome(dg.ConfigurableResource):
         except (duckdb.Error, RuntimeError) as exc:
             raise warehouse.open_error(self.paths.warehouse_path, exc) from exc
         try:
+            warehouse.apply_settings(con, warehouse.duckdb_settings(self.paths.warehouse_path))
             yield con
         finally:
             opening.__exit__(None, None, None)

@@ -326,3 +326,71 @@ def test_a_reader_without_a_name_is_named_by_its_id(tmp_path):
     )
     (reader,) = config.readers
     assert (reader.reader_id, reader.name, reader.daily_cap, reader.channels) == ("analyst", "analyst", 3, ())
+
+
+def test_duckdb_settings_come_from_one_file_for_python_and_dbt(tmp_path, monkeypatch):
+    """config/warehouse.yaml sets threads, memory limit and spill folder: a Python connection has them, and so has
+    dbt's own connection (the profile reads the MOS_DUCKDB_* variables mos exports from the same file)."""
+    from mos_pipelines import warehouse
+    from mos_pipelines.settings import Settings, export_environment
+
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("MOS_HOME", str(home))
+    path = home / "warehouse.duckdb"
+    bundled = warehouse.duckdb_settings(path)
+    assert bundled["memory_limit"] == "80%" and bundled["temp_directory"] == f"{path}.tmp"
+    assert int(bundled["threads"]) >= 1
+    monkeypatch.setenv(
+        "MOS_WAREHOUSE_CONFIG",
+        str(write(tmp_path / "w.yaml", "duckdb: {threads: 1, memory_limit: 1GB, temp_directory: spill}\n")),
+    )
+    with warehouse.connect(path) as con:
+        threads, memory, temp = con.execute(
+            "select current_setting('threads'), current_setting('memory_limit'), current_setting('temp_directory')"
+        ).fetchone()
+    assert (threads, temp) == (1, str(home / "spill")) and memory.startswith("953.6")  # 1 GB in MiB
+    for key in ("THREADS", "MEMORY_LIMIT", "TEMP_DIRECTORY"):
+        monkeypatch.setenv(f"MOS_DUCKDB_{key}", "")  # recorded, so the values exported below are undone
+    export_environment(Settings(mos_home=home))
+    command = dbt_command(
+        [
+            "show",
+            "--quiet",
+            "--target-path",
+            str(tmp_path / "target"),
+            "--log-path",
+            str(tmp_path / "logs"),
+            "--output",
+            "json",
+            "--inline",
+            "select current_setting('threads') as t, current_setting('memory_limit') as m,"
+            " current_setting('temp_directory') as d",
+        ]
+    )
+    proc = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    (row,) = json.loads(proc.stdout[proc.stdout.index("{") :])["show"]
+    assert (row["t"], row["m"][:5], row["d"]) == (1, "953.6", str(home / "spill"))
+
+
+def test_a_memory_limit_that_is_not_a_size_is_a_config_error(tmp_path, monkeypatch):
+    from mos_pipelines.configuration import load_warehouse
+
+    with pytest.raises(ConfigError) as caught:
+        load_warehouse(write(tmp_path / "w.yaml", "duckdb: {memory_limit: lots}\n"))
+    assert "duckdb.memory_limit" in str(caught.value) and "6GB" in str(caught.value)
+
+
+def test_settings_apply_again_after_the_spill_folder_was_used(tmp_path):
+    """A query that spills uses the temp folder; opening the warehouse again in the same process (the same DuckDB
+    instance) must not try to switch it, which DuckDB refuses even to the same folder."""
+    from mos_pipelines import warehouse
+
+    path = tmp_path / "w.duckdb"
+    with warehouse.connect(path) as con:
+        con.execute("set memory_limit = '64MB'; set preserve_insertion_order = false")
+        con.execute("create table t as select range as i, hash(range) as h from range(3000000)")
+        con.execute("create table s as select * from t order by h")  # an external sort: spills
+        with warehouse.connect(path) as again:  # the same instance: applies the settings again
+            assert again.execute("select count(*) from s").fetchone() == (3_000_000,)
