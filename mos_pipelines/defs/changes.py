@@ -35,10 +35,17 @@ INPUT_VERSION_TAG = "dagster/input_data_version/"
 PASSIVE = {dg.AssetKey(["ops", "erasure_identifiers"])}
 
 
+# Configuration that changes how fast a build runs, never what it computes: not an input of any asset.
+ENGINE_ONLY_DOMAINS = ("warehouse",)
+
+
 def _config(settings: Settings) -> str:
     from mos_pipelines.configuration.registry import CONFIG_DIR, DOMAINS
 
-    return changes.files_fingerprint([CONFIG_DIR, *changes.env_files(d.env for d in DOMAINS.values())])
+    domains = [d for d in DOMAINS.values() if d.name not in ENGINE_ONLY_DOMAINS]
+    engine_files = {DOMAINS[name].file for name in ENGINE_ONLY_DOMAINS}
+    files = [p for p in sorted(CONFIG_DIR.iterdir()) if p not in engine_files]
+    return changes.files_fingerprint([*files, *changes.env_files(d.env for d in domains)])
 
 
 def _python(settings: Settings) -> str:

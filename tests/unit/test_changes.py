@@ -152,3 +152,21 @@ def test_landing_fingerprint_sees_a_new_or_rewritten_file_and_ignores_dot_files(
 def test_the_run_tags_carry_the_fingerprints_back():
     tags = changes.Plan(fingerprints=FINGERPRINTS).tags()
     assert changes.fingerprints_of_run({**tags, "other": "x"}) == FINGERPRINTS
+
+
+def test_engine_settings_are_no_input_but_any_other_configuration_is(tmp_path: Path, monkeypatch):
+    """A DuckDB memory limit (config/warehouse.yaml) changes speed, not results: the configuration fingerprint the
+    Python assets read stays; an override of a setting that changes results moves it."""
+    from mos_pipelines.defs.changes import _config
+    from mos_pipelines.settings import Settings
+
+    settings = Settings(mos_home=tmp_path)
+    before = _config(settings)
+    engine = tmp_path / "w.yaml"
+    engine.write_text("duckdb: {memory_limit: 2GB}\n")
+    monkeypatch.setenv("MOS_WAREHOUSE_CONFIG", str(engine))
+    assert _config(settings) == before
+    other = tmp_path / "e.yaml"
+    other.write_text("assignment: {holdout_share: 0.2}\n")
+    monkeypatch.setenv("MOS_EXPERIMENTS_CONFIG", str(other))
+    assert _config(settings) != before
