@@ -6,18 +6,25 @@ where it is one), whether the note negates it, the character span and its text, 
 its version and the prompt version (None for the rules). A note without text or without a timestamp yields no
 rows; ``skipped`` says how many and why, so a caller can show it. Plain Python: the dbt model
 ``int_notes__attributes`` calls it.
+
+Each row carries ``note_key``, a digest of everything its note's rows depend on (the note's id, subject, author,
+timestamp and text, and the extractor's identity). Given the previous build's rows (``previous``), a note whose key
+is there takes its rows from them instead of being read again: a day's build reads the day's notes, not the year's
+(issue 20), and an LLM extractor is not asked twice about the same note.
 """
 
 from __future__ import annotations
 
 import datetime
+import hashlib
+import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
-from mos_pipelines.notes.extract import Attribute, extract
+from mos_pipelines.notes.extract import VERSION, Attribute, extract
 
 COLUMNS = (
     "note_id",
@@ -37,6 +44,7 @@ COLUMNS = (
     "extractor",
     "extractor_version",
     "prompt_version",
+    "note_key",
 )
 Extractor = Callable[[str, datetime.datetime], list[Attribute]]
 
@@ -45,6 +53,14 @@ Extractor = Callable[[str, datetime.datetime], list[Attribute]]
 class AttributeRows:
     frame: pd.DataFrame
     skipped: dict[str, int] = field(default_factory=dict)  # reason -> notes
+    reused: int = 0  # notes whose rows came from the previous build (same key)
+    read: int = 0  # notes the extractor read
+
+
+def note_key(note: Mapping[str, Any], created: datetime.datetime, text: str, extractor_id: str) -> str:
+    """The digest of what a note's rows depend on: its id, subject, author, timestamp, text, and the extractor."""
+    parts = [str(note["note_id"]), note.get("subject"), note.get("author"), created.isoformat(), text, extractor_id]
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
 
 
 def _timestamp(value: Any) -> datetime.datetime | None:
@@ -59,7 +75,7 @@ def _timestamp(value: Any) -> datetime.datetime | None:
     return stamp.to_pydatetime()
 
 
-def _row(note: Mapping[str, Any], created: datetime.datetime, text: str, a: Attribute) -> dict[str, Any]:
+def _row(note: Mapping[str, Any], created: datetime.datetime, text: str, a: Attribute, key: str) -> dict[str, Any]:
     value: Any = a.value
     number = start = end = None
     if a.name == "decision_timeline":
@@ -88,13 +104,27 @@ def _row(note: Mapping[str, Any], created: datetime.datetime, text: str, a: Attr
         "extractor": a.extractor,
         "extractor_version": a.version,
         "prompt_version": a.prompt_version,
+        "note_key": key,
     }
 
 
-def attribute_rows(notes: Iterable[Mapping[str, Any]], extractor: Extractor = extract) -> AttributeRows:
-    """One row per attribute of every note (see the module docstring); notes that cannot be read are counted."""
+def attribute_rows(
+    notes: Iterable[Mapping[str, Any]],
+    extractor: Extractor = extract,
+    previous: pd.DataFrame | None = None,
+    extractor_id: str | None = None,
+) -> AttributeRows:
+    """One row per attribute of every note (see the module docstring); notes that cannot be read are counted.
+    With ``previous`` (rows an earlier call returned, ``note_key`` included), a note whose key is among them keeps
+    those rows; ``extractor_id`` names the extractor in the key (default: the rules and their version)."""
+    extractor_id = extractor_id or f"rules {VERSION}"
     rows: list[dict[str, Any]] = []
     skipped: dict[str, int] = {}
+    kept: dict[str, list[dict[str, Any]]] = {}
+    if previous is not None and len(previous) and "note_key" in previous.columns:
+        for record in previous[list(COLUMNS)].to_dict("records"):
+            kept.setdefault(record["note_key"], []).append(record)
+    reused = read = 0
     for note in notes:
         text = note.get("note_text")
         created = _timestamp(note.get("created_at"))
@@ -104,7 +134,13 @@ def attribute_rows(notes: Iterable[Mapping[str, Any]], extractor: Extractor = ex
         if created is None:
             skipped["no created_at"] = skipped.get("no created_at", 0) + 1
             continue
-        rows.extend(_row(note, created, text, a) for a in extractor(text, created))
+        key = note_key(note, created, text, extractor_id)
+        if key in kept:
+            rows.extend(kept[key])
+            reused += 1
+            continue
+        rows.extend(_row(note, created, text, a, key) for a in extractor(text, created))
+        read += 1
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
     frame["note_created_at"] = pd.to_datetime(frame["note_created_at"]).astype("datetime64[us]")
     for column in ("value_start_date", "value_end_date"):
@@ -114,7 +150,7 @@ def attribute_rows(notes: Iterable[Mapping[str, Any]], extractor: Extractor = ex
     for column in ("span_start", "span_end"):
         frame[column] = frame[column].astype("int64")
     frame["confidence"] = frame["confidence"].astype("float64")
-    return AttributeRows(frame, skipped)
+    return AttributeRows(frame, skipped, reused, read)
 
 
 def configured_extractor(con: Any = None, config: Any = None) -> tuple[Extractor, str]:
@@ -136,3 +172,30 @@ def configured_extractor(con: Any = None, config: Any = None) -> tuple[Extractor
         return extract_with_llm(text, created, llm).attributes
 
     return through_llm, "llm"
+
+
+def extractor_identity(config: Any = None) -> str:
+    """What the rows of a note depend on besides the note: the rules and their version, or the LLM task's model
+    chain and prompt version (its answers are checked against the rules, so their version counts too)."""
+    from mos_pipelines.configuration import load_llm
+    from mos_pipelines.llm.offline import is_offline
+    from mos_pipelines.llm.prompts import get_prompt
+    from mos_pipelines.notes.llm_path import PROMPT_ID, TASK
+
+    chain = (config or load_llm()).for_task(TASK).chain
+    if all(is_offline(m) for m in chain):
+        return f"rules {VERSION}"
+    return f"llm {' '.join(chain)} prompt {get_prompt(PROMPT_ID).version} rules {VERSION}"
+
+
+def previous_rows(con: Any, schema: str, table: str) -> pd.DataFrame | None:
+    """The rows the last build wrote (``schema.table``), or None when there are none to reuse (no table yet, or one
+    written before rows carried their note's key)."""
+    found = con.execute(
+        "select count(*) from information_schema.columns where table_schema = ? and table_name = ? "
+        "and column_name = 'note_key'",
+        [schema, table],
+    ).fetchall()[0][0]
+    if not found:
+        return None
+    return con.execute(f'select * from "{schema}"."{table}"').df()

@@ -326,3 +326,33 @@ def test_attribute_rows_carry_evidence_and_skip_unreadable_notes() -> None:
     assert by.loc["budget_amount", "value_number"] == 150000 and by.loc["budget_currency", "value"] == "USD"
     assert str(by.loc["decision_timeline", "value_end_date"]) == "2026-09-30"
     assert by.loc["competitor", "is_negated"] and by.loc["competitor", "extractor"] == "rules"
+
+
+def test_a_build_reads_only_new_and_changed_notes_and_gets_the_rows_a_full_read_gets() -> None:
+    """Rows of the previous build are reused for notes whose key (id, subject, author, timestamp, text, extractor)
+    is unchanged; a changed or new note is read; a removed note leaves nothing; another extractor reads all again."""
+    from mos_pipelines.notes.table import attribute_rows
+
+    read: list[str] = []
+
+    def counting(text: str, created: datetime.datetime) -> list:
+        read.append(text)
+        return extract(text, created)
+
+    def note(note_id: str, text: str, subject: str = "r1") -> dict:
+        return {"note_id": note_id, "subject": subject, "author": "Dana", "created_at": "2026-06-10", "note_text": text}
+
+    day1 = [note("n1", "Budget ~$150k, decision by Q3."), note("n2", "Evaluating Braze."), note("n3", "Demo Friday.")]
+    first = attribute_rows(day1, counting)
+    assert (first.read, first.reused, len(read)) == (3, 0, 3)
+    day2 = [day1[0], note("n2", "No longer looking at Braze."), note("n4", "CFO joins next call."), {**day1[2]}]
+    day2[3]["subject"] = "r9"  # the same text about someone else: read again (its rows name the subject)
+    read.clear()
+    second = attribute_rows(day2, counting, previous=first.frame)
+    assert (second.read, second.reused) == (3, 1) and read == [n["note_text"] for n in day2[1:]]
+    fresh = attribute_rows(day2).frame
+    order = ["note_id", "attribute", "value", "span_start"]
+    assert second.frame.sort_values(order).reset_index(drop=True).equals(fresh.sort_values(order).reset_index(drop=True))
+    read.clear()
+    other = attribute_rows(day2, counting, previous=second.frame, extractor_id="llm some-model prompt v2")
+    assert other.read == 4 and other.reused == 0
