@@ -352,7 +352,9 @@ def test_a_build_reads_only_new_and_changed_notes_and_gets_the_rows_a_full_read_
     assert (second.read, second.reused) == (3, 1) and read == [n["note_text"] for n in day2[1:]]
     fresh = attribute_rows(day2).frame
     order = ["note_id", "attribute", "value", "span_start"]
-    assert second.frame.sort_values(order).reset_index(drop=True).equals(fresh.sort_values(order).reset_index(drop=True))
+    assert (
+        second.frame.sort_values(order).reset_index(drop=True).equals(fresh.sort_values(order).reset_index(drop=True))
+    )
     read.clear()
     other = attribute_rows(day2, counting, previous=second.frame, extractor_id="llm some-model prompt v2")
     assert other.read == 4 and other.reused == 0
