@@ -61,7 +61,7 @@ def data_key(d: WeeklyData, s: Settings, lift_tests: int = 0) -> str:
             d.channels,
             round(float(d.spend.sum()), 2),
             round(float(d.outcome.sum()), 2),
-            [s.draws, s.tune, s.chains, s.seed, s.min_ess],
+            [s.draws, s.tune, s.chains, s.seed, s.min_ess, s.sampler, s.low_rank_mass_matrix],
             lift_tests,
         ]
     )

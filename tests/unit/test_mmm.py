@@ -178,6 +178,9 @@ def test_convergence_gate_names_each_problem():
     assert settings_from_env({"MOS_MMM_DRAWS": "120", "MOS_MMM_MIN_ESS": "50"}) == Settings(draws=120, min_ess=50.0)
     with pytest.raises(ValueError, match="MOS_MMM_CHAINS='two'"):
         settings_from_env({"MOS_MMM_CHAINS": "two"})
+    assert settings_from_env({"MOS_MMM_SAMPLER": "pymc"}).sampler == "pymc" and Settings().sampler == "nutpie"
+    with pytest.raises(ValueError, match="MOS_MMM_SAMPLER='stan'"):
+        settings_from_env({"MOS_MMM_SAMPLER": "stan"})
 
 
 def test_budget_split_on_fitted_curves_keeps_the_columns_and_bounds():
