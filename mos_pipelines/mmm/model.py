@@ -33,7 +33,7 @@ class FitError(RuntimeError):
 
 @dataclass(frozen=True)
 class Settings:
-    draws: int = 500
+    draws: int = 1000
     tune: int = 500
     chains: int = 2
     cores: int = 2

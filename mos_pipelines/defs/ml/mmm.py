@@ -28,7 +28,7 @@ OWNER = "team:data-science"
         "`ml.mmm_response_curves`, `ml.mmm_parameters`, `ml.mmm_region_contributions`, `ml.mmm_fitted`, "
         "`ml.mmm_posterior` and `ml.mmm_region_mix` (read by `experiments/budget_allocations`). Too little data "
         "(fewer than 26 complete weeks, fewer than 2 channels with spend) skips the fit with the reason. Sampler size: "
-        "`MOS_MMM_DRAWS`, `MOS_MMM_TUNE`, `MOS_MMM_CHAINS`, `MOS_MMM_CORES` (defaults 500, 500, 2, 2), `MOS_MMM_SAMPLER` "
+        "`MOS_MMM_DRAWS`, `MOS_MMM_TUNE`, `MOS_MMM_CHAINS`, `MOS_MMM_CORES` (defaults 1000, 500, 2, 2), `MOS_MMM_SAMPLER` "
         "(nutpie; pymc for PyMC's own); the check's ESS gate `MOS_MMM_MIN_ESS` (100)."
     ),
 )
