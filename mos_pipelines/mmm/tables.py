@@ -177,6 +177,26 @@ def latest_fit(con) -> dict | None:
     return None if frame.empty else frame.iloc[0].to_dict()
 
 
+# a channel whose ROI 90 % interval spans more than this (upper / lower) was not sized by the data: its curve is the
+# prior's (recovery fits: at most 8×; the 200-day daily world's flat spend: 29–72×; docs/DECISIONS.md)
+MAX_ROI_SPREAD = 20.0
+
+
+def unidentified_channels(con, channels) -> list[str]:
+    """The ``channels`` whose ROI 90 % interval in ``ml.mmm_channel_roi`` spans more than ``MAX_ROI_SPREAD``×, each
+    as ``"channel ROI lower–upper (N×)"``."""
+    if not table_exists(con, "ml", "mmm_channel_roi"):
+        return []
+    out = []
+    for channel, lower, upper in con.execute("select channel, roi_lower, roi_upper from ml.mmm_channel_roi").fetchall():
+        if channel not in channels:
+            continue
+        spread = upper / lower if lower > 0 else float("inf")
+        if spread > MAX_ROI_SPREAD:
+            out.append(f"{channel} ROI {lower:.2f}–{upper:.2f} ({spread:.0f}×)")
+    return sorted(out)
+
+
 def latest_posterior(con) -> tuple[Posterior | None, str]:
     """The curves of the latest attempt if it fitted and converged, else None and why not."""
     fit = latest_fit(con)
