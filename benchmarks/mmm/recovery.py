@@ -105,6 +105,7 @@ def run_one(seed: int, regime: str, settings: Settings, weeks: int, regions: int
         "draws": settings.draws,
         "tune": settings.tune,
         "chains": settings.chains,
+        "sampler": settings.sampler,
         "fit_seconds": round(wall, 1),
         "sampling_seconds": round(result.fit_seconds, 1),
         "load_before": [round(x, 2) for x in load_before],
@@ -146,15 +147,15 @@ def run_one(seed: int, regime: str, settings: Settings, weeks: int, regions: int
 
 
 def summarise(rows: list[dict]) -> str:
-    """A Markdown table per regime: fits, fit seconds (and load), ROI coverage, ranking, curve error, optimiser gain."""
+    """A Markdown table row per sampler × regime (rows from before the sampler was recorded: pymc): fits, fit seconds (and load), ROI coverage, ranking, curve error, optimiser gain."""
     lines = [
-        "| regime | fits | fit s (load) | ROI in 90 % interval | marginal ROI in 90 % | ranking correct "
+        "| sampler | regime | fits | fit s (load) | ROI in 90 % interval | marginal ROI in 90 % | ranking correct "
         "| curve error at mean spend (median, max) | optimiser gain in truth (min–max) | model's gain 90 % interval "
         "above 0 | bounds violated |",
-        "|---|---:|---|---:|---:|---:|---|---|---:|---:|",
+        "|---|---|---:|---|---:|---:|---:|---|---|---:|---:|",
     ]
-    for regime in dict.fromkeys(r["regime"] for r in rows):
-        rs = [r for r in rows if r["regime"] == regime]
+    for sampler, regime in dict.fromkeys((r.get("sampler", "pymc"), r["regime"]) for r in rows):
+        rs = [r for r in rows if r["regime"] == regime and r.get("sampler", "pymc") == sampler]
         cov = sum(sum(r["roi_covered"]) for r in rs)
         mcov = sum(sum(r["marginal_covered"]) for r in rs)
         cases = sum(len(r["roi_covered"]) for r in rs)
@@ -163,7 +164,7 @@ def summarise(rows: list[dict]) -> str:
         secs = [r["fit_seconds"] for r in rs]
         loads = [r["load_before"][0] for r in rs]
         lines.append(
-            f"| {regime} | {len(rs)} | {min(secs):.0f}–{max(secs):.0f} ({min(loads):.1f}–{max(loads):.1f}) | "
+            f"| {sampler} | {regime} | {len(rs)} | {min(secs):.0f}–{max(secs):.0f} ({min(loads):.1f}–{max(loads):.1f}) | "
             f"{cov}/{cases} ({cov / cases:.0%}) | {mcov}/{cases} ({mcov / cases:.0%}) | "
             f"{sum(r['ranking_ok'] for r in rs)}/{len(rs)} | {np.median(errs):.1%}, {max(errs):.1%} | "
             f"+{min(gains):.1f} % – +{max(gains):.1f} % | {sum(r['model_gain_90'][0] > 0 for r in rs)}/{len(rs)} | "
@@ -182,13 +183,16 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=Settings.draws)
     parser.add_argument("--tune", type=int, default=Settings.tune)
     parser.add_argument("--chains", type=int, default=Settings.chains)
+    parser.add_argument("--sampler", default=Settings.sampler, help="pymc, nutpie or numpyro")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--summarise", type=Path, help="print the tables of a results file and stop")
     args = parser.parse_args()
     if args.summarise:
         print(summarise([json.loads(line) for line in args.summarise.read_text().splitlines() if line.strip()]))
         return
-    settings = Settings(draws=args.draws, tune=args.tune, chains=args.chains, cores=min(args.chains, 2))
+    settings = Settings(
+        draws=args.draws, tune=args.tune, chains=args.chains, cores=min(args.chains, 2), sampler=args.sampler
+    )
     rows = []
     for regime in args.regimes.split(","):
         for seed in seeds(args.seeds):

@@ -185,8 +185,8 @@ def update_budget(con, config: ExperimentsSettings) -> tuple[pd.DataFrame, Mappi
 
 
 def _mmm_curves(con, channels: tuple[str, ...]):
-    """The latest converged MMM's curves if they cover every budget channel, else None and why not."""
-    from mos_pipelines.mmm.tables import latest_posterior
+    """The latest converged MMM's curves if they cover and size every budget channel, else None and why not."""
+    from mos_pipelines.mmm.tables import MAX_ROI_SPREAD, latest_posterior, unidentified_channels
 
     posterior, note = latest_posterior(con)
     if posterior is None:
@@ -194,4 +194,10 @@ def _mmm_curves(con, channels: tuple[str, ...]):
     missing = [c for c in channels if c not in posterior.channels]
     if missing:
         return None, f"the MMM has no curve for {', '.join(missing)} (too little spend in its window)"
+    wide = unidentified_channels(con, channels)
+    if wide:
+        return None, (
+            f"the MMM cannot size {', '.join(w.split(' ')[0] for w in wide)} (90 % ROI interval wider than "
+            f"{MAX_ROI_SPREAD:g}×: {'; '.join(wide)})"
+        )
     return posterior, note

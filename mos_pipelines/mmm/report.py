@@ -8,6 +8,8 @@ from mos_pipelines.mmm.data import WeeklyData, order_conversion_type
 from mos_pipelines.mmm.model import FitResult, LiftTest
 from mos_pipelines.warehouse import table_exists
 
+SAMPLER_NAMES = {"nutpie": "nutpie (low-rank mass matrix)", "pymc": "PyMC"}
+
 
 def model_card(result: FitResult) -> str:
     d, s, g = result.data, result.settings, result.diagnostics
@@ -26,7 +28,7 @@ def model_card(result: FitResult) -> str:
             f"{t.weeks:g} weeks ({t.source})"
             for t in result.lift_tests
         ),
-        f"- sampler: PyMC NUTS, {s.chains} chains × {s.draws} draws after {s.tune} tuning, target_accept "
+        f"- sampler: {SAMPLER_NAMES.get(s.sampler, s.sampler)} NUTS, {s.chains} chains × {s.draws} draws after {s.tune} tuning, target_accept "
         f"{s.target_accept}, seed {s.seed}; {result.fit_seconds:.0f} s",
         f"- convergence: max r-hat {g['max_rhat']:.3f} (gate {s.max_rhat}), min bulk ESS {g['min_ess_bulk']:.0f} "
         f"(gate {s.min_ess:g}), divergences {g['divergences']:.0f} — "

@@ -61,7 +61,7 @@ def data_key(d: WeeklyData, s: Settings, lift_tests: int = 0) -> str:
             d.channels,
             round(float(d.spend.sum()), 2),
             round(float(d.outcome.sum()), 2),
-            [s.draws, s.tune, s.chains, s.seed, s.min_ess],
+            [s.draws, s.tune, s.chains, s.seed, s.min_ess, s.sampler, s.low_rank_mass_matrix],
             lift_tests,
         ]
     )
@@ -175,6 +175,26 @@ def latest_fit(con) -> dict | None:
         return None
     frame = con.execute("select * from ml.mmm_fits order by fitted_at desc limit 1").df()
     return None if frame.empty else frame.iloc[0].to_dict()
+
+
+# a channel whose ROI 90 % interval spans more than this (upper / lower) was not sized by the data: its curve is the
+# prior's (recovery fits: at most 8×; the 200-day daily world's flat spend: 29–72×; docs/DECISIONS.md)
+MAX_ROI_SPREAD = 20.0
+
+
+def unidentified_channels(con, channels) -> list[str]:
+    """The ``channels`` whose ROI 90 % interval in ``ml.mmm_channel_roi`` spans more than ``MAX_ROI_SPREAD``×, each
+    as ``"channel ROI lower–upper (N×)"``."""
+    if not table_exists(con, "ml", "mmm_channel_roi"):
+        return []
+    out = []
+    for channel, lower, upper in con.execute("select channel, roi_lower, roi_upper from ml.mmm_channel_roi").fetchall():
+        if channel not in channels:
+            continue
+        spread = upper / lower if lower > 0 else float("inf")
+        if spread > MAX_ROI_SPREAD:
+            out.append(f"{channel} ROI {lower:.2f}–{upper:.2f} ({spread:.0f}×)")
+    return sorted(out)
 
 
 def latest_posterior(con) -> tuple[Posterior | None, str]:

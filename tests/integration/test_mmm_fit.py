@@ -31,23 +31,32 @@ def _marts(con: duckdb.DuckDBPyConnection, weeks: int) -> pd.DataFrame:
     for r in spend.itertuples():
         for d in range(7):
             day = r.week_start + datetime.timedelta(days=d)
-            perf.append((day, r.channel, r.region, r.spend_usd / 7, 1.0, 50.0))
+            perf.append((day, f"{r.channel}_always_on", r.channel, r.region, r.spend_usd / 7, 1.0, 50.0))
     for r in outcome.itertuples():
         for d in range(7):
             day = datetime.datetime.combine(r.week_start + datetime.timedelta(days=d), datetime.time(12))
             conv.append((f"{r.region}-{day:%Y%m%d}", "order", r.region, r.revenue_usd / 7, day))
     con.execute("create schema if not exists marts")
     con.execute(
-        "create table marts.fct_channel_performance (date_day date, channel varchar, region varchar, "
-        "cost_usd double, conversions double, revenue_usd double)"
+        "create table marts.fct_channel_performance (date_day date, campaign_id varchar, channel varchar, "
+        "region varchar, cost_usd double, conversions double, revenue_usd double)"
     )
-    con.executemany("insert into marts.fct_channel_performance values (?, ?, ?, ?, ?, ?)", perf)
+    con.executemany("insert into marts.fct_channel_performance values (?, ?, ?, ?, ?, ?, ?)", perf)
     con.execute(
         "create table marts.fct_conversions (conversion_id varchar, conversion_type varchar, region varchar, "
         "revenue_usd double, converted_at timestamp)"
     )
     con.executemany("insert into marts.fct_conversions values (?, ?, ?, ?, ?)", conv)
-    return world.truth.assign(channel=world.truth["channel"].map(rename))
+    # a persistent holdout of paid_social's campaign whose lift is the channel's true contribution
+    per_order = float(np.mean([c[3] for c in conv]))
+    truth = world.truth.assign(channel=world.truth["channel"].map(rename)).set_index("channel")
+    converted = 500 + round(float(truth.loc["paid_social", "contribution_usd"]) / per_order)
+    con.execute(
+        "create table marts.fct_experiment_holdout as select * from (values "
+        f"('paid_social_always_on', false, 10000, {converted}, 30), ('paid_social_always_on', true, 10000, 500, 30)) "
+        "t(experiment_id, is_holdout, observed_units, converted_units, window_days)"
+    )
+    return truth.reset_index()
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +84,8 @@ def test_the_fit_writes_roi_curves_parameters_and_passes_its_check(fitted):
         params = con.execute("select * from ml.mmm_parameters").df()
     assert fit["status"] == "fitted" and fit["weeks"] == 52 and fit["max_rhat"] <= 1.05 and fit["min_ess_bulk"] >= 50
     assert "## Marketing mix model" in fit["model_card"] and "converged" in fit["model_card"]
+    # the asset fed the holdout's lift into the model
+    assert fit["lift_tests"] == 1 and "holdout of paid_social_always_on" in fit["model_card"]
     assert sorted(roi["channel"]) == sorted(BUDGET_CHANNELS)
     assert (roi["roi_lower"] <= roi["roi_mean"]).all() and (roi["roi_mean"] <= roi["roi_upper"]).all()
     assert (roi["marginal_roi_mean"] < roi["roi_mean"]).all()  # logistic curves: the next dollar returns less

@@ -178,6 +178,9 @@ def test_convergence_gate_names_each_problem():
     assert settings_from_env({"MOS_MMM_DRAWS": "120", "MOS_MMM_MIN_ESS": "50"}) == Settings(draws=120, min_ess=50.0)
     with pytest.raises(ValueError, match="MOS_MMM_CHAINS='two'"):
         settings_from_env({"MOS_MMM_CHAINS": "two"})
+    assert settings_from_env({"MOS_MMM_SAMPLER": "pymc"}).sampler == "pymc" and Settings().sampler == "nutpie"
+    with pytest.raises(ValueError, match="MOS_MMM_SAMPLER='stan'"):
+        settings_from_env({"MOS_MMM_SAMPLER": "stan"})
 
 
 def test_budget_split_on_fitted_curves_keeps_the_columns_and_bounds():
@@ -216,3 +219,21 @@ def test_budget_split_on_fitted_curves_keeps_the_columns_and_bounds():
     )
     assert summary["expected_return_usd"] >= even[0]
     assert summary["expected_return_lower"] <= summary["expected_return_usd"] <= summary["expected_return_upper"]
+
+
+def test_channels_whose_roi_interval_spans_more_than_20x_are_unidentified():
+    import duckdb
+
+    from mos_pipelines.mmm.tables import unidentified_channels
+
+    con = duckdb.connect()
+    assert unidentified_channels(con, ("search",)) == []  # no fit yet
+    con.execute("create schema ml")
+    con.execute(
+        "create table ml.mmm_channel_roi as select * from (values ('search', 1.0, 8.0), ('social', 0.5, 24.9), "
+        "('tv', 0.0, 3.0), ('email', 65.8, 4293.6)) t(channel, roi_lower, roi_upper)"
+    )
+    assert unidentified_channels(con, ("search", "social", "tv")) == [
+        "social ROI 0.50–24.90 (50×)",
+        "tv ROI 0.00–3.00 (inf×)",
+    ]  # email is not asked about

@@ -21,14 +21,15 @@ OWNER = "team:data-science"
     deps=[["marts", "fct_channel_performance"], ["marts", "fct_conversions"], ["marts", "fct_experiment_holdout"]],
     parts="model parts",
     description=(
-        "Bayesian marketing mix model (PyMC NUTS) of weekly revenue by region on weekly cost by channel and region "
+        "Bayesian marketing mix model (PyMC, sampled by nutpie's NUTS) of weekly revenue by region on weekly cost by channel and region "
         "(geometric adstock + logistic saturation per channel, baseline, trend and seasonality per region; lift "
         "from the holdouts as calibration). Writes `ml.mmm_fits` (every attempt, diagnostics, model card) and, for a "
         "converged fit, `ml.mmm_channel_roi` (contribution, ROI, marginal ROI, 90 % intervals), "
         "`ml.mmm_response_curves`, `ml.mmm_parameters`, `ml.mmm_region_contributions`, `ml.mmm_fitted`, "
         "`ml.mmm_posterior` and `ml.mmm_region_mix` (read by `experiments/budget_allocations`). Too little data "
         "(fewer than 26 complete weeks, fewer than 2 channels with spend) skips the fit with the reason. Sampler size: "
-        "`MOS_MMM_DRAWS`, `MOS_MMM_TUNE`, `MOS_MMM_CHAINS`, `MOS_MMM_CORES` (defaults 500, 500, 2, 2); the check's ESS gate `MOS_MMM_MIN_ESS` (100)."
+        "`MOS_MMM_DRAWS`, `MOS_MMM_TUNE`, `MOS_MMM_CHAINS`, `MOS_MMM_CORES` (defaults 1000, 500, 2, 2), `MOS_MMM_SAMPLER` "
+        "(nutpie; pymc for PyMC's own); the check's ESS gate `MOS_MMM_MIN_ESS` (100)."
     ),
 )
 def mmm_fit(context: dg.AssetExecutionContext, mos: MosHome) -> dg.MaterializeResult:
