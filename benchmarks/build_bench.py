@@ -46,12 +46,40 @@ def measure(cmd: list[str], env: dict[str, str], allow_failure: bool = False) ->
     return seconds, usage.ru_maxrss / 1024, failure
 
 
+def step_profile(home: Path, top: int = 10) -> dict[str, list[list[object]]]:
+    """The ``top`` longest Dagster steps of each run in ``home`` (oldest run first: the full build, then the next
+    day; the no-change re-run launches none), and the longest dbt nodes of those runs, in seconds."""
+    os.environ["MOS_HOME"] = str(home)
+    os.environ.pop("DAGSTER_HOME", None)
+    from mos_pipelines.settings import configure_environment
+
+    configure_environment()
+    import dagster as dg
+
+    instance = dg.DagsterInstance.get()
+    profile: dict[str, list[list[object]]] = {}
+    for number, run in enumerate(reversed(instance.get_runs(limit=10)), start=1):
+        steps = [
+            [s.step_key, round((s.end_time or 0) - (s.start_time or 0), 1)]
+            for s in instance.get_run_step_stats(run.run_id)
+            if s.start_time
+        ]
+        profile[f"run{number}_steps"] = sorted(steps, key=lambda row: -row[1])[:top]  # type: ignore[operator]
+        nodes = []
+        for results in (home / "dbt" / "target").glob(f"*-{run.run_id[:8]}/run_results.json"):
+            for node in json.loads(results.read_text())["results"]:
+                nodes.append([node["unique_id"].split(".", 2)[-1], round(node["execution_time"], 1)])
+        profile[f"run{number}_dbt_nodes"] = sorted(nodes, key=lambda row: -row[1])[:top]  # type: ignore[operator]
+    return profile
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--people", type=int, default=10_000)
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", action="store_true", help="keep the MOS_HOME it built")
+    parser.add_argument("--profile", action="store_true", help="record the longest Dagster steps and dbt nodes")
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix=f"mos-bench-{args.people}-"))
@@ -108,6 +136,8 @@ def main() -> None:
     con.close()
     result["warehouse_mib"] = round((home / "warehouse.duckdb").stat().st_size / 2**20)
     result["landing_mib"] = round(sum(p.stat().st_size for p in (home / "landing").rglob("*") if p.is_file()) / 2**20)
+    if args.profile:
+        result["profile"] = step_profile(home)
     print(json.dumps(result, indent=2))
     out = ROOT / "benchmarks" / "results" / "build.jsonl"
     out.parent.mkdir(parents=True, exist_ok=True)
