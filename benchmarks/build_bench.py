@@ -93,21 +93,16 @@ def main() -> None:
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()} {os.cpu_count()} cores",
     }
+
+    def generate(days: int) -> list[str]:
+        return [MOS, "generate", "--seed", str(args.seed), "--people", str(args.people), "--days", str(days)]
+
     steps = {
-        "generate": [MOS, "generate", "--seed", str(args.seed), "--people", str(args.people), "--days", str(args.days)],
+        "generate": generate(args.days),
         "full_build": [MOS, "run"],
         "rerun_no_new_files": [MOS, "run"],
         # the next day's landing files (earlier files stay byte-identical), then the daily run
-        "generate_next_day": [
-            MOS,
-            "generate",
-            "--seed",
-            str(args.seed),
-            "--people",
-            str(args.people),
-            "--days",
-            str(args.days + 1),
-        ],
+        "generate_next_day": generate(args.days + 1),
         "next_day": [MOS, "run"],
     }
     for name, cmd in steps.items():
