@@ -38,7 +38,8 @@ demo: install  ## generate a simulated world, build every asset, activate behind
 # 30 minutes; run both before a release (docs/DECISIONS.md, Testing).
 HEAVY_TESTS = tests/integration/test_insights_recall.py tests/integration/test_incremental_day.py \
 	tests/integration/test_dagster_ui.py tests/integration/test_run_matrix_partial_landings.py \
-	tests/integration/test_identity_reruns.py tests/integration/test_mmm_fit.py
+	tests/integration/test_identity_reruns.py tests/integration/test_mmm_fit.py \
+	tests/integration/test_incremental_equality.py
 PYTEST = $(BIN)/python -m pytest -n 2 --dist loadfile --durations=15
 LINT_LOG = $(LINT_HOME)/lint.log
 test: install browser  ## lint and the test suite but the heaviest end-to-end modules (unit + integration: real DuckDB, dbt and Dagster)
@@ -53,7 +54,7 @@ else
 	$(PYTEST) $(PYTEST_ARGS)
 endif
 
-test-heavy: install  ## the heaviest end-to-end modules: insights recall, a day's increment, the Dagster UI, partial landings, identity re-runs, the MMM fit
+test-heavy: install  ## the heaviest end-to-end modules: insights recall, a day's increment, the Dagster UI, partial landings, identity re-runs, the MMM fit, day-by-day equals a full build
 	$(PYTEST) $(HEAVY_TESTS)
 
 dev: install  ## Dagster UI on http://127.0.0.1:3000 and the web app on http://127.0.0.1:8000 over $(MOS_HOME); Ctrl-C stops both

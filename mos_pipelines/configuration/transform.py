@@ -80,6 +80,7 @@ class TransformSettings(DomainSettings):
     # Events and sessions
     mos__session_timeout_minutes: Count
     mos__sessions_lookback_days: Whole = Field(ge=0)
+    mos__incremental_lookback_days: Whole = Field(ge=0)
     mos__crm_mapped_systems: tuple[Text, ...]
     mos__completed_order_statuses: tuple[Text, ...] = Field(min_length=1)
     mos__organic_referrer_domains: tuple[Text, ...]

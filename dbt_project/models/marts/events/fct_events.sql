@@ -1,3 +1,18 @@
+{#
+    One row per deduplicated Segment event. Incremental by date (macros/incremental/date_partitions.sql):
+    a run rebuilds the lookback window's dates and the dates of events loaded since the last build. A row
+    depends only on its event and the channel mapping, so the rebuilt dates equal a full refresh's; after
+    changing the channel_mapping seed or its vars, rebuild with --full-refresh.
+#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='event_date',
+        on_schema_change='fail',
+    )
+}}
+
 with
 
 events as (
@@ -5,6 +20,31 @@ events as (
     select * from {{ ref('stg_segment__events') }}
 
 ),
+{% if is_incremental() %}
+
+rebuilt_dates as (
+
+    {{ dates_loaded_since_last_build(
+        'events', 'cast(events.occurred_at as date)', 'events.loaded_at', 'event_date', 'loaded_at'
+    ) }}
+
+),
+
+scoped_events as (
+
+    select events.*
+    from events
+    inner join rebuilt_dates on cast(events.occurred_at as date) = rebuilt_dates.partition_date
+
+),
+{% else %}
+
+scoped_events as (
+
+    select * from events
+
+),
+{% endif %}
 
 traffic_sources as (
 
@@ -43,9 +83,10 @@ final as (
 
         -- timestamps
         events.occurred_at,
+        cast(events.occurred_at as date) as event_date,
         events.loaded_at
 
-    from events
+    from scoped_events as events
     left join traffic_sources
         on
             coalesce({{ utm_key('events.utm_source') }}, '') = coalesce(traffic_sources.utm_source_key, '')

@@ -14,7 +14,17 @@
                       n = 2 -> 0.5 / 0.5
     Only touches with credit > 0 are kept. A conversion without touches gets one row per model with
     channel `unattributed`, touchpoint_id null and credit 1. Credits sum to 1 per conversion and model.
+    Incremental by conversion_date: every row is computed, only the dates whose rows changed (or in the lookback
+    window) are written (macros/incremental/date_partitions.sql, changed_dates).
 #}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='conversion_date',
+        on_schema_change='fail',
+    )
+}}
 {%- set lookback_days = var('mos__attribution_lookback_days') | int %}
 {%- set click_window = var('mos__attribution_click_session_window_seconds') | int %}
 {%- set weights = var('mos__attribution_position_based_weights') %}
@@ -239,4 +249,4 @@ final as (
 
 )
 
-select * from final
+{{ select_changed_dates('final', 'conversion_date') }}

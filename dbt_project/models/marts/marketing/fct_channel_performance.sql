@@ -12,7 +12,17 @@
       cac = cost / new customers, cpa = cost / conversions, cvr = conversions / sessions,
       ctr = clicks / impressions, roas = revenue / cost, roi = (revenue - cost) / cost,
     where cost = ad spend + email send cost (sends × campaigns.cost_per_send).
+    Incremental by date_day: every row is computed, only the dates whose rows changed (or in the lookback
+    window) are written (macros/incremental/date_partitions.sql, changed_dates).
 #}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='date_day',
+        on_schema_change='fail',
+    )
+}}
 {%- set kpi_model = var('mos__marketing_kpi_attribution_model') %}
 {%- set kpi_types = var('mos__marketing_kpi_conversion_types') %}
 {%- set new_customer_type = var('mos__marketing_new_customer_conversion_type') %}
@@ -265,4 +275,4 @@ final as (
 
 )
 
-select * from final
+{{ select_changed_dates('final', 'date_day') }}

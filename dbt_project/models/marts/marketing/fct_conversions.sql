@@ -9,7 +9,17 @@
     credits the touches of both, because a buyer who checked out without logging in is linked to
     their order by email only and to their visits by nothing else.
     revenue_usd: order amount × the fx_rates seed (null for non-order conversions).
+    Incremental by conversion_date: every row is computed, only the dates whose rows changed (or in the lookback
+    window) are written (macros/incremental/date_partitions.sql, changed_dates).
 #}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='conversion_date',
+        on_schema_change='fail',
+    )
+}}
 with
 
 conversion_types as (
@@ -197,4 +207,4 @@ final as (
 
 )
 
-select * from final
+{{ select_changed_dates('final', 'conversion_date') }}

@@ -10,7 +10,17 @@
     customer_id comes from dim_customer_identity_map (device, user id, email or CRM record); touches
     whose identifier is not in the map keep a null customer_id and are never credited.
     Region: the campaign's region when it targets one, else the customer's region, else `unknown`.
+    Incremental by touch_date: every row is computed, only the dates whose rows changed (or in the lookback
+    window) are written (macros/incremental/date_partitions.sql, changed_dates).
 #}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='touch_date',
+        on_schema_change='fail',
+    )
+}}
 {%- set paid_channels = var('mos__marketing_platform_channels').values() | list %}
 
 with
@@ -238,4 +248,4 @@ final as (
 
 )
 
-select * from final
+{{ select_changed_dates('final', 'touch_date') }}

@@ -1,0 +1,76 @@
+{#-
+    Event-grain marts built incrementally by date partition (issue 20: a new day costs a day).
+
+    A model configures
+        materialized='incremental', incremental_strategy='delete+insert', unique_key='<its date column>'
+    so every date it returns replaces that whole date in the table (on an engine without delete+insert,
+    such as Spark, the same contract is insert_overwrite with partition_by='<date column>'), and limits
+    the dates it returns with one of the two macros below. The first build and `--full-refresh` return
+    every date. Both always rebuild the dates from (the latest date in the table - var
+    mos__incremental_lookback_days). Limit: a date whose rows ALL vanished (nothing left to insert for
+    it) keeps its old rows until a full refresh; erasure deletes its rows itself (docs/DECISIONS.md).
+-#}
+
+{#- Dates to rebuild for a model whose rows are a function of their own source row (fct_events): the
+    lookback window and the dates of source rows loaded at or after the latest load the table reflects
+    (late events, however old). `rows` is a relation or CTE with the date and load-time expressions. -#}
+{% macro dates_loaded_since_last_build(rows, date_expr, loaded_at_expr, date_column, loaded_at_column) %}
+    select distinct {{ date_expr }} as partition_date
+    from {{ rows }}
+    cross join (
+        select
+            max({{ date_column }}) as latest_date,
+            max({{ loaded_at_column }}) as latest_loaded_at
+        from {{ this }}
+    ) as built
+    where
+        built.latest_date is null
+        or {{ date_expr }} >= {{ dbt.dateadd('day', -1 * var('mos__incremental_lookback_days'), 'built.latest_date') }}
+        or {{ loaded_at_expr }} >= built.latest_loaded_at
+{% endmacro %}
+
+
+{#- Dates to rebuild for a model whose old rows can change with new data elsewhere (a customer id after an
+    identity merge, a customer's region, a conversion's touches): the lookback window and every date where
+    the rows computed now (`candidates`, the model's full result) differ from the table's, compared on
+    every column of the table (EXCEPT both ways, so changed, new and vanished rows count). The model still
+    computes every row; it writes only the dates that changed. -#}
+{% macro changed_dates(candidates, date_column) %}
+    {%- set columns = [] %}
+    {%- if execute %}
+        {%- for column in adapter.get_columns_in_relation(this) %}
+            {%- do columns.append(adapter.quote(column.name)) %}
+        {%- endfor %}
+    {%- endif %}
+    {%- set column_list = columns | join(', ') if columns else '*' %}
+    select {{ date_column }} as partition_date
+    from (
+        select {{ column_list }} from {{ candidates }}
+        except
+        select {{ column_list }} from {{ this }}
+    ) as added_or_changed
+    union
+    select {{ date_column }} as partition_date
+    from (
+        select {{ column_list }} from {{ this }}
+        except
+        select {{ column_list }} from {{ candidates }}
+    ) as vanished_or_changed
+    union
+    select {{ date_column }} as partition_date
+    from {{ candidates }}
+    where {{ date_column }} >= (
+        select {{ dbt.dateadd('day', -1 * var('mos__incremental_lookback_days'), 'max(' ~ date_column ~ ')') }}
+        from {{ this }}
+    )
+{% endmacro %}
+
+
+{#- The final select of a model built with changed_dates: every row on a full build, the changed dates'
+    rows on an incremental one. -#}
+{% macro select_changed_dates(candidates, date_column) %}
+    select * from {{ candidates }}
+    {%- if is_incremental() %}
+    where {{ date_column }} in ({{ changed_dates(candidates, date_column) }})
+    {%- endif %}
+{% endmacro %}
