@@ -146,6 +146,8 @@ def compare_frames(duck: pd.DataFrame, spark: pd.DataFrame, key: tuple[str, ...]
         if name in ignore:
             continue
         left, right = duck[name], spark[name]
+        if left.isna().all() and right.isna().all():  # an all-null column: its type is each engine's guess
+            continue
         if left.dtype == "float64" and right.dtype == "float64":
             both_null = left.isna() & right.isna()
             close = pd.Series(

@@ -58,7 +58,7 @@
 
 {#- datediff as a bigint, as DuckDB's date_diff (Spark's datediff is an int; the contracts say bigint). -#}
 {% macro spark__datediff(first_date, second_date, datepart) -%}
-    cast({{ dbt_spark.spark__datediff(first_date, second_date, datepart) }} as bigint)
+    cast({{ dbt.spark__datediff(first_date, second_date, datepart) }} as bigint)
 {%- endmacro %}
 
 
@@ -74,8 +74,8 @@
     is not on the cluster) dbt-spark's own.
 -#}
 {% macro spark__load_csv_rows(model, agate_table) -%}
-    {%- if target.method != 'session' -%}
-        {{ return(dbt_spark.spark__load_csv_rows(model, agate_table)) }}
+    {%- if 'session' not in (target.method | string | lower) -%}
+        {{ return(dbt.spark__load_csv_rows(model, agate_table)) }}
     {%- endif -%}
     {%- set column_override = model['config'].get('column_types', {}) -%}
     {%- set path = model['root_path'] ~ '/' ~ model['original_file_path'] -%}
