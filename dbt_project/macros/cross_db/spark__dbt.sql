@@ -68,13 +68,14 @@
 
 
 {#-
-    Seed rows on a local Spark (`session` method) read from the CSV file as DuckDB's seeds are (dbt-duckdb copies the
-    file): an empty cell is null, the text `null` stays text. dbt-spark's own loader goes through agate, which reads
-    both as null, and its `session` connection writes a null as the text 'None'. Elsewhere (Thrift, ODBC: the file
-    is not on the cluster) dbt-spark's own.
+    Seed rows on a Spark of this machine (the profile's host `local`, `localhost` or 127.0.0.1: the `session` method,
+    or a Thrift server here) read from the CSV file as DuckDB's seeds are (dbt-duckdb copies the file): an empty cell
+    is null, the text `null` stays text. dbt-spark's own loader goes through agate, which reads both as null, and its
+    `session` connection writes a null as the text 'None'. On a remote cluster (the file is not there) dbt-spark's
+    own. (`target.method` is not in dbt-spark's target context: the host says where Spark runs.)
 -#}
 {% macro spark__load_csv_rows(model, agate_table) -%}
-    {%- if 'session' not in (target.method | string | lower) -%}
+    {%- if target.host not in ('local', 'localhost', '127.0.0.1') -%}
         {{ return(dbt.spark__load_csv_rows(model, agate_table)) }}
     {%- endif -%}
     {%- set column_override = model['config'].get('column_types', {}) -%}
