@@ -56,9 +56,19 @@
 {%- endmacro %}
 
 
-{#- datediff as a bigint, as DuckDB's date_diff (Spark's datediff is an int; the contracts say bigint). -#}
+{#- datediff as DuckDB's date_diff: a bigint (Spark's datediff is an int; the contracts say bigint), and hours,
+    minutes and seconds counted as boundaries crossed (dbt-spark counts whole hours elapsed: 1 h less for 10:50 to
+    12:10). UTC session, so the boundaries are DuckDB's. -#}
 {% macro spark__datediff(first_date, second_date, datepart) -%}
-    cast({{ dbt.spark__datediff(first_date, second_date, datepart) }} as bigint)
+    {%- set seconds = {'hour': 3600, 'minute': 60, 'second': 1}.get(datepart | lower) -%}
+    {%- if seconds -%}
+        cast(
+            floor(unix_seconds(cast({{ second_date }} as timestamp)) / {{ seconds }})
+            - floor(unix_seconds(cast({{ first_date }} as timestamp)) / {{ seconds }})
+        as bigint)
+    {%- else -%}
+        cast({{ dbt.spark__datediff(first_date, second_date, datepart) }} as bigint)
+    {%- endif -%}
 {%- endmacro %}
 
 
