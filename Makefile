@@ -15,7 +15,7 @@ DEMO_DAYS ?= 60
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="-k ingestion -x"`.
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-heavy dev browser lint clean
+.PHONY: install demo test test-heavy test-spark dev browser lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,16 @@ endif
 
 test-heavy: install  ## the heaviest end-to-end modules: insights recall, a day's increment, the Dagster UI, partial landings, identity re-runs, the MMM fit, day-by-day equals a full build
 	$(PYTEST) $(HEAVY_TESTS)
+
+# The dbt project on a local Spark (issue 21; docs/SPARK.md): the `spark` extra (dbt-spark, pyspark 3.5; needs Java 17)
+# and one module that builds the shared small world on Spark and compares every mart with DuckDB's. Not in `make test`
+# (CI's 30 minutes): several minutes of two cores.
+$(VENV)/.installed-spark: pyproject.toml $(VENV)/.installed
+	$(BIN)/python -m pip install -qq --disable-pip-version-check -e '.[dev,spark]'
+	touch $@
+
+test-spark: $(VENV)/.installed-spark  ## the dbt project on a local Spark: every model and test built, every mart equal to the DuckDB build
+	MOS_TEST_SPARK=1 $(BIN)/python -m pytest tests/unit/test_spark_stage_plan.py tests/integration/test_spark.py -x --durations=5
 
 dev: install  ## Dagster UI on http://127.0.0.1:3000 and the web app on http://127.0.0.1:8000 over $(MOS_HOME); Ctrl-C stops both
 	$(BIN)/python -m mos_pipelines.web.dev --host 127.0.0.1 --dagster-port 3000 --port 8000

@@ -2124,6 +2124,74 @@ def dbt(ctx: typer.Context) -> None:
     raise typer.Exit(subprocess.run(command).returncode)
 
 
+spark_app = typer.Typer(
+    help="The dbt project on a local Spark (dbt-spark, session mode; `pip install -e '.[spark]'`, Java 17): "
+    "build it from the raw layer DuckDB holds, and compare its marts with the DuckDB build. docs/SPARK.md."
+)
+app.add_typer(spark_app, name="spark")
+
+
+def _spark_or_fail():
+    from mos_pipelines.spark.session import SparkUnavailable, spark_session
+
+    try:
+        return spark_session()
+    except SparkUnavailable as exc:
+        fail(str(exc))
+
+
+@spark_app.command("build")
+def spark_build() -> None:
+    """Export the tables the dbt project reads (raw, ops, model outputs) from $MOS_HOME's DuckDB warehouse to
+    parquet, register them on Spark, and build every model, seed and test with `--target spark` (catalog and tables
+    under $MOS_HOME/spark). Exit code 1 when a node failed."""
+    settings = configure_environment()
+    if not settings.warehouse_path.exists():
+        fail(f"{settings.warehouse_path} does not exist: `mos run` first (ingestion writes the raw layer there)")
+    from mos_pipelines.spark.build import build_on_spark
+    from mos_pipelines.transform.project import ensure_manifest
+
+    _spark_or_fail()
+    outcome = build_on_spark(settings, ensure_manifest(), log=lambda line: console.print(line, markup=False))
+    for failure in outcome.failures:
+        err_console.print(f"[bold red]failed:[/] {failure}", soft_wrap=True)
+    console.print(
+        f"Spark build: {outcome.nodes_built} dbt nodes in {outcome.stages} stages, {len(outcome.python_runs)} Python "
+        f"models, {len(outcome.skipped)} not built on Spark, {len(outcome.failures)} failed; "
+        f"{outcome.seconds:.0f} s",
+        soft_wrap=True,
+    )
+    if outcome.failures:
+        raise typer.Exit(1)
+
+
+@spark_app.command("compare")
+def spark_compare() -> None:
+    """Compare every table of marts and activation on Spark (`mos spark build`) with the DuckDB warehouse: rows,
+    keys, numbers within 1e-9 relative, everything else exactly. Exit code 1 on any difference."""
+    settings = configure_environment()
+    from mos_pipelines.spark.build import not_built_relations
+    from mos_pipelines.spark.compare import compare_marts
+    from mos_pipelines.transform.project import ensure_manifest
+
+    spark = _spark_or_fail()
+    manifest = ensure_manifest()
+    results = compare_marts(settings.warehouse_path, spark, manifest, not_built=not_built_relations(manifest))
+    for result in results:
+        name = f"{result.schema}.{result.table}"
+        if result.skipped:
+            console.print(f"[yellow]skipped[/] {name}: {result.skipped}", soft_wrap=True)
+        elif result.equal:
+            console.print(f"[green]equal[/]   {name} ({result.rows:,} rows)", soft_wrap=True)
+        else:
+            for difference in result.differences:
+                console.print(f"[bold red]differs[/] {name}: {difference}", soft_wrap=True, markup=True)
+    differing = [r for r in results if r.differences]
+    console.print(f"{len(results) - len(differing)} of {len(results)} tables equal or skipped with a reason")
+    if differing:
+        raise typer.Exit(1)
+
+
 @app.command()
 def lint(
     paths: Annotated[

@@ -32,6 +32,13 @@ FORBIDDEN = {
     r"\barg_(max|min)\s*\(|\b(max|min)_by\s*\(": "row_number() over (…) and a filter",
     r"\bread_(parquet|csv|json)\w*\s*\(": "a source",
     r"\bilike\b": "lower(…) like …",
+    r"\bas\s+(varchar|text|timestamptz|json|hugeint|ubigint|uinteger)\b": "dbt.type_string() (Spark: string), timestamp",
+    r"(?<!')\btimestamp\s+with\s+time\s+zone\b": "timestamp (naive UTC); as a quoted type name (dbt.cast, contracts) it is translated",
+    r"(?<!\{\{ )\bquantile(_cont|_disc)?\s*\(|\bmedian\s*\(": "the quantile_cont macro ({{ quantile_cont(…) }})",
+    r"\bescape\s+'\\'": "another escape character, or replace() (a backslash opens an escape in Spark's literals)",
+    r"\bregexp_(extract|replace|full_match|split_to_array)\s*\(": "regexp_replace_all or a dispatch macro",
+    r"\bjson_(extract\w*|transform\w*|value|exists|keys|array_length|object)\s*\(": "the json_text macros",
+    r"\b(epoch_ms|date_diff|date_sub|make_date|make_timestamp|today)\s*\(": "dbt.dateadd, dbt.datediff, dbt.date, …",
 }
 
 
@@ -54,6 +61,8 @@ def test_the_lint_sees_the_whole_project_and_catches_a_leak():
     assert len(files) > 60, f"expected every model and macro, found {len(files)}"
     leaky = "select *, x::int from t qualify row_number() over (partition by a order by b) = 1"
     assert {p for p in FORBIDDEN if re.search(p, leaky, re.I)} == {r"\bqualify\b", r"::"}
+    typed = "select cast(a as varchar), cast(b as timestamp with time zone) from t where c like '%\\_%' escape '\\'"
+    assert len({p for p in FORBIDDEN if re.search(p, typed, re.I)}) == 3
 
 
 @pytest.mark.parametrize("pattern", sorted(FORBIDDEN))

@@ -31,7 +31,7 @@
     {%- else -%}
         (select
             {%- for name, data_type in columns.items() %}
-            cast(null as {{ data_type }}) as {{ name }}{{ "," if not loop.last }}
+            {{ dbt.cast('null', data_type) }} as {{ name }}{{ "," if not loop.last }}
             {%- endfor %}
         where 1 = 0)
     {%- endif -%}

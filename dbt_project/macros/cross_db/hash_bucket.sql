@@ -11,3 +11,7 @@
 {% macro duckdb__hash_bucket(expr) -%}
     cast(('0x' || substr(md5({{ expr }}), 1, 8)) as ubigint) / 4294967296.0
 {%- endmacro %}
+
+{% macro spark__hash_bucket(expr) -%}
+    cast(conv(substr(md5({{ expr }}), 1, 8), 16, 10) as double) / cast(4294967296 as double)
+{%- endmacro %}

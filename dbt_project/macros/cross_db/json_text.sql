@@ -19,3 +19,11 @@
 {% macro duckdb__json_text(json_expr, keys) -%}
     json_extract_string({{ json_expr }}, '${% for key in keys %}."{{ key | replace("'", "''") | replace('"', '\\"') }}"{% endfor %}')
 {%- endmacro %}
+
+{% macro spark__json_text(json_expr, keys) -%}
+    {#- JSONPath in bracket form, so keys may hold spaces, dots or slashes; Spark's JSONPath has no quote escape. -#}
+    {%- for key in keys if "'" in key or "\\" in key or "]" in key -%}
+        {{ exceptions.raise_compiler_error("json_text on Spark: key " ~ key ~ " holds a quote, backslash or ]") }}
+    {%- endfor -%}
+    get_json_object({{ json_expr }}, '${% for key in keys %}[\'{{ key }}\']{% endfor %}')
+{%- endmacro %}

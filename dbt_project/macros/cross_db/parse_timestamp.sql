@@ -31,3 +31,17 @@
     {#- timestamptz honours an offset; the profile pins the session time zone to UTC for naive values. -#}
     timezone('UTC', try_cast({{ expr }} as timestamptz))
 {%- endmacro %}
+
+{% macro spark__parse_timestamp(expr, format) -%}
+    {#- strftime directives as Spark datetime patterns (one letter: one or two digits, as strptime accepts);
+        to_timestamp yields null on text that does not parse (ANSI mode off, as dbt-spark sets it). -#}
+    {%- set directives = {'%Y': 'yyyy', '%m': 'M', '%d': 'd', '%H': 'H', '%M': 'm', '%S': 's', '%y': 'yy'} -%}
+    {%- set pattern = namespace(text=format) -%}
+    {%- for directive, letters in directives.items() -%}
+        {%- set pattern.text = pattern.text | replace(directive, letters) -%}
+    {%- endfor -%}
+    {%- if '%' in pattern.text -%}
+        {{ exceptions.raise_compiler_error("parse_timestamp on Spark: no pattern for a directive of " ~ format) }}
+    {%- endif -%}
+    to_timestamp({{ expr }}, '{{ pattern.text }}')
+{%- endmacro %}

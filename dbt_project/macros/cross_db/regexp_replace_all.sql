@@ -18,3 +18,13 @@
 {% macro postgres__regexp_replace_all(expr, pattern, replacement) -%}
     regexp_replace({{ expr }}, '{{ pattern }}', '{{ replacement }}', 'g')
 {%- endmacro %}
+
+{% macro spark__regexp_replace_all(expr, pattern, replacement) -%}
+    {#- Java regular expressions have no POSIX bracket classes: [:punct:] and [:space:] become \p{Punct} and \s
+        (ASCII, as RE2's); the backslash is doubled for Spark's string literal, where a quote is \' (not ''). -#}
+    {%- set java = pattern | replace('[:punct:]', '\\\\p{Punct}') | replace('[:space:]', '\\\\s') | replace("''", "\\'") -%}
+    {%- if '[:' in java -%}
+        {{ exceptions.raise_compiler_error("regexp_replace_all on Spark: translate the POSIX class in " ~ pattern) }}
+    {%- endif -%}
+    regexp_replace({{ expr }}, '{{ java }}', '{{ replacement }}')
+{%- endmacro %}

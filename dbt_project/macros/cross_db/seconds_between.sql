@@ -10,3 +10,7 @@
 {% macro duckdb__seconds_between(start_expr, end_expr) -%}
     (epoch({{ end_expr }}) - epoch({{ start_expr }}))
 {%- endmacro %}
+
+{% macro spark__seconds_between(start_expr, end_expr) -%}
+    (cast(unix_micros(cast({{ end_expr }} as timestamp)) - unix_micros(cast({{ start_expr }} as timestamp)) as double) / 1000000)
+{%- endmacro %}

@@ -15,3 +15,8 @@
 {% macro duckdb__url_host(expr) -%}
     nullif(lower(regexp_extract({{ expr }}, '^[A-Za-z][A-Za-z0-9+.-]*://([^/:?#@]+)', 1)), '')
 {%- endmacro %}
+
+{% macro spark__url_host(expr) -%}
+    {#- Java regular expressions read this pattern as RE2 does; regexp_extract yields '' without a match. -#}
+    nullif(lower(regexp_extract({{ expr }}, '^[A-Za-z][A-Za-z0-9+.-]*://([^/:?#@]+)', 1)), '')
+{%- endmacro %}

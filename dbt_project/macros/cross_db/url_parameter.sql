@@ -16,3 +16,7 @@
 {% macro duckdb__url_parameter(expr, name) -%}
     nullif(regexp_extract({{ expr }}, '[?&]{{ name }}=([^&#]*)', 1), '')
 {%- endmacro %}
+
+{% macro spark__url_parameter(expr, name) -%}
+    nullif(regexp_extract({{ expr }}, '[?&]{{ name }}=([^&#]*)', 1), '')
+{%- endmacro %}

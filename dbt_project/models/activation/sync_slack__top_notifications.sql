@@ -53,13 +53,13 @@ ranked as (
 
     select
         *,
-        row_number() over (
+        cast(row_number() over (
             order by
                 case lower(severity) when 'critical' then 0 when 'warning' then 1 when 'info' then 2 else 3 end,
                 {% if has_rank %}rank nulls last,{% endif %}
                 created_at desc,
                 notification_id
-        ) as notification_rank
+        ) as bigint) as notification_rank  -- row_number() is an int on Spark, the contract says bigint
     from open_notifications
 
 ),

@@ -44,7 +44,7 @@ typical as (
 
     select
         count(*) as customers,
-        quantile_cont(crm_records, 0.99) as p99_crm_records
+        {{ quantile_cont("crm_records", 0.99) }} as p99_crm_records
     from sizes
     where crm_records >= 2
 

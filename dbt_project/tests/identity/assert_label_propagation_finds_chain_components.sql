@@ -20,8 +20,9 @@
 {%- set nodes_sql = '(' ~ node_selects | join(' union all ') ~ ')' %}
 {%- set edges_sql = '(' ~ edge_selects | join(' union all ') ~ ')' %}
 {%- set scratch = api.Relation.create(
-    database=target.database, schema=target.schema, identifier='lp_test_chain', type='table'
+    database=(target.database or none), schema=target.schema, identifier='lp_test_chain', type='table'
 ) %}
+{%- if execute %}{% do adapter.create_schema(scratch) %}{% endif %}  {#- Spark has no `main` until asked #}
 {%- set outcome = label_propagation(nodes_sql, edges_sql, 50, scratch_base=scratch) %}
 {%- set found = [] %}
 {%- if outcome.executed %}

@@ -74,7 +74,7 @@ locale_countries_ranked as (
             partition by customer_id order by occurred_at desc, event_id desc
         ) as row_rank
     from events
-    where locale like '%\_%' escape '\' or locale like '%-%'
+    where {{ dbt.replace('locale', "'_'", "'-'") }} like '%-%'  -- 'en_US' or 'en-US'
 
 ),
 

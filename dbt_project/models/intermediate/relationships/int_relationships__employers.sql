@@ -27,7 +27,10 @@ company_accounts_ranked as (
     select
         {{ normalise_company('company') }} as company_norm,
         account_key,
-        row_number() over (partition by company_norm order by count(*) desc, account_key) as row_rank
+        -- the expression, not its alias: Spark has no select alias in a window of the same select
+        row_number() over (
+            partition by {{ normalise_company('company') }} order by count(*) desc, account_key
+        ) as row_rank
     from firmographics
     where company is not null and account_key is not null
     group by company_norm, account_key

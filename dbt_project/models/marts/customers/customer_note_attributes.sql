@@ -14,23 +14,23 @@ attributes as (
 
     -- typed here: without notes the Python model's columns carry no type (a table of nulls)
     select
-        cast(note_id as varchar) as note_id,
-        cast(subject as varchar) as subject,
-        cast(author as varchar) as author,
+        cast(note_id as {{ dbt.type_string() }}) as note_id,
+        cast(subject as {{ dbt.type_string() }}) as subject,
+        cast(author as {{ dbt.type_string() }}) as author,
         cast(note_created_at as timestamp) as note_created_at,
-        cast(attribute as varchar) as attribute,  -- noqa: RF04
-        cast(value as varchar) as value,  -- noqa: RF04
+        cast(attribute as {{ dbt.type_string() }}) as attribute,  -- noqa: RF04
+        cast(value as {{ dbt.type_string() }}) as value,  -- noqa: RF04
         cast(value_number as double) as value_number,
         cast(value_start_date as date) as value_start_date,
         cast(value_end_date as date) as value_end_date,
         cast(is_negated as boolean) as is_negated,
         cast(span_start as bigint) as span_start,
         cast(span_end as bigint) as span_end,
-        cast(evidence as varchar) as evidence,
+        cast(evidence as {{ dbt.type_string() }}) as evidence,
         cast(confidence as double) as confidence,
-        cast(extractor as varchar) as extractor,
-        cast(extractor_version as varchar) as extractor_version,
-        cast(prompt_version as varchar) as prompt_version
+        cast(extractor as {{ dbt.type_string() }}) as extractor,
+        cast(extractor_version as {{ dbt.type_string() }}) as extractor_version,
+        cast(prompt_version as {{ dbt.type_string() }}) as prompt_version
     from {{ ref('int_notes__attributes') }}
 
 ),
