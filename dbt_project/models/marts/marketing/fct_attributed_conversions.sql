@@ -20,7 +20,7 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
+        incremental_strategy=delete_insert_strategy(),
         unique_key='conversion_date',
         on_schema_change='fail',
     )

@@ -18,7 +18,7 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
+        incremental_strategy=delete_insert_strategy(),
         unique_key='date_day',
         on_schema_change='fail',
     )

@@ -16,7 +16,7 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
+        incremental_strategy=delete_insert_strategy(),
         unique_key='touch_date',
         on_schema_change='fail',
     )
