@@ -422,7 +422,9 @@ def bandit_winners(ctx: Context, p: Params, fact: Fact) -> Any:
 
 def response_curves(ctx: Context, p: Params, fact: Fact) -> Any:
     """The marketing mix model's diminishing returns, when its latest fit converged: per channel the weekly outcome
-    at multiples of its mean weekly spend, relative to the outcome at 1× (``ml.mmm_response_curves``)."""
+    at multiples of its mean weekly spend, relative to the outcome at 1× (``ml.mmm_response_curves``). A channel the
+    data did not size (ROI interval wider than ``MAX_ROI_SPREAD``×, as the budget's gate) is left out and named in
+    ``linear_channels``: the planner keeps it linear."""
     require(ctx.con, "ml.mmm_fits", ("fit_id", "status", "fitted_at"))
     fits = query(
         ctx.con, fact, "select fit_id, status, reason from ml.mmm_fits order by fitted_at desc, fit_id limit 1"
@@ -448,7 +450,20 @@ def response_curves(ctx: Context, p: Params, fact: Fact) -> Any:
             relative[channel] = [[x, round(y / at_one, 6)] for x, y in points]
     if not relative:
         raise Missing("the marketing mix model's curves are empty or flat at the observed spend")
-    return {"fit_id": latest["fit_id"], "relative_response": relative}
+    from mos_pipelines.mmm.tables import MAX_ROI_SPREAD, unsized_channels
+
+    unsized = unsized_channels(ctx.con, set(relative))  # their curve is the prior's: those channels stay linear
+    relative = {channel: points for channel, points in relative.items() if channel not in unsized}
+    if not relative:
+        raise Missing(
+            f"the marketing mix model sized no channel (every ROI interval spans more than {MAX_ROI_SPREAD:.0f}×: "
+            + "; ".join(f"{c} {why}" for c, why in unsized.items())
+            + ")"
+        )
+    out: dict[str, Any] = {"fit_id": latest["fit_id"], "relative_response": relative}
+    if unsized:
+        out["linear_channels"] = unsized
+    return out
 
 
 def open_insights(ctx: Context, p: LimitParams, fact: Fact) -> Any:
@@ -559,7 +574,8 @@ PROVIDERS: dict[str, Provider] = {
         Provider(
             "response_curves",
             "The marketing mix model's diminishing returns per channel (outcome at multiples of the current weekly "
-            "spend, relative to today's), when its latest fit converged (ml.mmm_response_curves).",
+            "spend, relative to today's), when its latest fit converged (ml.mmm_response_curves); channels the data "
+            "did not size (ROI interval wider than 20x) are left linear and named.",
             Params,
             response_curves,
         ),

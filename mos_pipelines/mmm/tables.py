@@ -182,19 +182,24 @@ def latest_fit(con) -> dict | None:
 MAX_ROI_SPREAD = 20.0
 
 
-def unidentified_channels(con, channels) -> list[str]:
-    """The ``channels`` whose ROI 90 % interval in ``ml.mmm_channel_roi`` spans more than ``MAX_ROI_SPREAD``×, each
-    as ``"channel ROI lower–upper (N×)"``."""
+def unsized_channels(con, channels) -> dict[str, str]:
+    """The ``channels`` whose ROI 90 % interval in ``ml.mmm_channel_roi`` spans more than ``MAX_ROI_SPREAD``× (the
+    data did not size them: their curve is the prior's), each with ``"ROI lower–upper (N×)"``."""
     if not table_exists(con, "ml", "mmm_channel_roi"):
-        return []
-    out = []
+        return {}
+    out = {}
     for channel, lower, upper in con.execute("select channel, roi_lower, roi_upper from ml.mmm_channel_roi").fetchall():
         if channel not in channels:
             continue
         spread = upper / lower if lower > 0 else float("inf")
         if spread > MAX_ROI_SPREAD:
-            out.append(f"{channel} ROI {lower:.2f}–{upper:.2f} ({spread:.0f}×)")
-    return sorted(out)
+            out[channel] = f"ROI {lower:.2f}–{upper:.2f} ({spread:.0f}×)"
+    return dict(sorted(out.items()))
+
+
+def unidentified_channels(con, channels) -> list[str]:
+    """``unsized_channels`` as ``"channel ROI lower–upper (N×)"`` lines."""
+    return [f"{channel} {why}" for channel, why in unsized_channels(con, channels).items()]
 
 
 def latest_posterior(con) -> tuple[Posterior | None, str]:

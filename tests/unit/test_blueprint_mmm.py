@@ -108,3 +108,33 @@ def test_the_provider_reads_the_curves_of_a_converged_fit_only():
         "fit_id": "f2",
         "relative_response": {"search": [[0.0, 0.0], [1.0, 1.0], [2.0, 1.5]]},
     }
+
+
+def test_a_channel_the_model_did_not_size_stays_linear_and_is_named():
+    """The planner's curves pass the budget's gate too: a channel whose ROI interval spans more than 20× (the data
+    did not size it; its curve is the prior's) is left out of the curves and named; none sized: no curves at all."""
+    import duckdb
+
+    from mos_pipelines.blueprint.context import Context, Missing, Params, response_curves
+
+    con = duckdb.connect()
+    con.execute("create schema ml")
+    con.execute(
+        "create table ml.mmm_fits as select 'fit1' as fit_id, 'fitted' as status, null as reason, now() as fitted_at"
+    )
+    con.execute(
+        "create table ml.mmm_response_curves as select * from (values ('search', 0.0, 0.0), ('search', 1.0, 10.0), "
+        "('search', 2.0, 15.0), ('email', 0.0, 0.0), ('email', 1.0, 4.0), ('email', 2.0, 6.0)) "
+        "as t(channel, spend_multiple, weekly_contribution_mean)"
+    )
+    con.execute(
+        "create table ml.mmm_channel_roi as select * from (values ('search', 1.2, 2.4), ('email', 5.0, 400.0)) "
+        "as t(channel, roi_lower, roi_upper)"
+    )
+    ctx = Context(con, load_blueprint(), None)
+    value = response_curves(ctx, Params(), Fact("response_curves"))
+    assert set(value["relative_response"]) == {"search"}
+    assert value["linear_channels"] == {"email": "ROI 5.00–400.00 (80×)"}
+    con.execute("update ml.mmm_channel_roi set roi_lower = 0.01 where channel = 'search'")
+    with pytest.raises(Missing, match="sized no channel"):
+        response_curves(ctx, Params(), Fact("response_curves"))
