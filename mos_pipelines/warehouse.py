@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,13 +34,29 @@ def open_error(path: Path, exc: Exception) -> WarehouseError:
     )
 
 
+def _config_files_state() -> tuple[tuple[str, int], ...]:
+    """Each file ``config/warehouse.yaml`` is read from, with its modification time: the cache key of ``_engine``."""
+    from mos_pipelines.configuration.registry import DOMAINS
+
+    domain = DOMAINS["warehouse"]
+    files = [domain.file, *([Path(os.environ[domain.env])] if os.environ.get(domain.env) else [])]
+    return tuple((str(f), f.stat().st_mtime_ns if f.exists() else -1) for f in files)
+
+
+@functools.lru_cache(maxsize=8)
+def _engine(*files: tuple[str, int]):  # -> DuckDBSettings (imported lazily: configuration imports settings)
+    """The validated ``duckdb`` settings, read once per state of their files: every connection asks (the web app
+    opens the warehouse per request), and reading and validating the YAML costs ~5 ms."""
+    from mos_pipelines.configuration import load_warehouse
+
+    return load_warehouse().duckdb
+
+
 def duckdb_settings(path: Path) -> dict[str, str]:
     """The engine settings (``config/warehouse.yaml`` ``duckdb``) of a connection to the warehouse at ``path``:
     threads (default one per core), memory_limit, temp_directory (default ``<path>.tmp``; a relative one is under
     the warehouse's folder). dbt gets the same values through ``MOS_DUCKDB_*`` (``settings.export_environment``)."""
-    from mos_pipelines.configuration import load_warehouse
-
-    engine = load_warehouse().duckdb
+    engine = _engine(*_config_files_state())
     temp = Path(engine.temp_directory).expanduser() if engine.temp_directory else Path(f"{path}.tmp")
     if not temp.is_absolute():
         temp = path.parent / temp

@@ -394,3 +394,19 @@ def test_settings_apply_again_after_the_spill_folder_was_used(tmp_path):
         con.execute("create table s as select * from t order by h")  # an external sort: spills
         with warehouse.connect(path) as again:  # the same instance: applies the settings again
             assert again.execute("select count(*) from s").fetchone() == (3_000_000,)
+
+
+def test_engine_settings_are_read_once_and_again_when_their_file_changes(tmp_path, monkeypatch):
+    """Every connection asks for the engine settings (the web app connects per request): they are cached per state
+    of their files, so an edit of the override file is seen by the next connection."""
+    import os
+
+    from mos_pipelines import warehouse
+
+    override = write(tmp_path / "w.yaml", "duckdb: {threads: 1}\n")
+    monkeypatch.setenv("MOS_WAREHOUSE_CONFIG", str(override))
+    path = tmp_path / "warehouse.duckdb"
+    assert warehouse.duckdb_settings(path)["threads"] == "1"
+    override.write_text("duckdb: {threads: 3}\n")
+    os.utime(override, ns=(override.stat().st_atime_ns, override.stat().st_mtime_ns + 1_000_000))
+    assert warehouse.duckdb_settings(path)["threads"] == "3"
