@@ -2,9 +2,10 @@
     Event-grain marts built incrementally by date partition (issue 20: a new day costs a day).
 
     A model configures
-        materialized='incremental', incremental_strategy='delete+insert', unique_key='<its date column>'
-    so every date it returns replaces that whole date in the table (on an engine without delete+insert,
-    such as Spark, the same contract is insert_overwrite with partition_by='<date column>'), and limits
+        materialized='incremental', incremental_strategy=delete_insert_strategy(), unique_key='<its date column>'
+    so every date it returns replaces that whole date in the table (DuckDB: delete+insert; Spark's parquet
+    tables have no delete, so a Spark build is a full refresh; with Delta the same contract would be
+    insert_overwrite with partition_by='<date column>'), and limits
     the dates it returns with one of the two macros below. The first build and `--full-refresh` return
     every date. Both always rebuild the dates from (the latest date in the table - var
     mos__incremental_lookback_days). Limit: a date whose rows ALL vanished (nothing left to insert for
