@@ -159,7 +159,8 @@ def assignments(context: dg.AssetExecutionContext, mos: MosHome) -> dg.Materiali
     parts="channels",
     description=(
         "Split of the configured budget (`budget` in config/experiments.yaml) across paid channels for the next "
-        "period. With a converged marketing mix model (`ml/mmm_fit`) covering every budget channel: the split that "
+        "period. With a converged marketing mix model (`ml/mmm_fit`) covering and sizing every budget channel (90 % ROI "
+        "interval within 20x): the split that "
         "maximises the expected return under its fitted response curves; otherwise (the reason is in the metadata) "
         "Thompson sampling over each channel's return per dollar in `fct_channel_performance` "
         "(lookback window), which assumes returns linear in spend. Either way: ROI with a 95 % interval, P(best), "
