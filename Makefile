@@ -15,7 +15,7 @@ DEMO_DAYS ?= 60
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="-k ingestion -x"`.
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-heavy test-spark dev browser lint clean
+.PHONY: install install-spark demo test test-heavy test-spark dev browser java lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,7 +42,7 @@ HEAVY_TESTS = tests/integration/test_insights_recall.py tests/integration/test_i
 	tests/integration/test_incremental_equality.py
 PYTEST = $(BIN)/python -m pytest -n 2 --dist loadfile --durations=15
 LINT_LOG = $(LINT_HOME)/lint.log
-test: install browser  ## lint and the test suite but the heaviest end-to-end modules (unit + integration: real DuckDB, dbt and Dagster)
+test: install install-spark browser  ## lint and the test suite but the heaviest end-to-end modules (unit + integration: real DuckDB, dbt and Dagster)
 ifeq ($(PYTEST_ARGS),)
 	mkdir -p $(LINT_HOME)
 	( $(MAKE) --no-print-directory lint > $(LINT_LOG) 2>&1; echo $$? > $(LINT_LOG).status ) & \
@@ -57,15 +57,27 @@ endif
 test-heavy: install  ## the heaviest end-to-end modules: insights recall, a day's increment, the Dagster UI, partial landings, identity re-runs, the MMM fit, day-by-day equals a full build
 	$(PYTEST) $(HEAVY_TESTS)
 
-# The dbt project on a local Spark (issue 21; docs/SPARK.md): the `spark` extra (dbt-spark, pyspark 3.5; needs Java 17)
-# and one module that builds the shared small world on Spark and compares every mart with DuckDB's. Not in `make test`
-# (CI's 30 minutes): several minutes of two cores.
+# The dbt project on a local Spark (issue 21; docs/SPARK.md): the `spark` extra (dbt-spark, pyspark 3.5) and Java
+# 17 (`make java`). `make test` builds every model on Spark and compares the marts with DuckDB's
+# (tests/integration/test_spark_models.py, a few minutes); `make test-spark` runs the whole project on Spark through
+# Dagster, every dbt test included (`mos run --engine spark`), and compares every table of every schema: ten minutes
+# of two cores, not in CI's 30.
 $(VENV)/.installed-spark: pyproject.toml $(VENV)/.installed
 	$(BIN)/python -m pip install -qq --disable-pip-version-check -e '.[dev,spark]'
 	touch $@
 
-test-spark: $(VENV)/.installed-spark  ## the dbt project on a local Spark: every model and test built, every mart equal to the DuckDB build
+install-spark: $(VENV)/.installed-spark java  ## the `spark` extra (dbt-spark, pyspark 3.5) and Java 17
+
+test-spark: install-spark  ## the whole project on a local Spark (`mos run --engine spark`): every model and test, every table equal to the DuckDB run
 	MOS_TEST_SPARK=1 $(BIN)/python -m pytest tests/unit/test_spark_stage_plan.py tests/integration/test_spark.py -x --durations=5
+
+# Java for Spark: Debian's OpenJDK 17, installed once (root, as on CI's machine); skipped when `java` is there.
+# Without root or apt the Spark tests skip with the reason.
+java:  ## Debian's OpenJDK 17 for the Spark tests (once; skipped when `java` is on PATH or JAVA_HOME is set)
+	@if command -v java >/dev/null || [ -n "$$JAVA_HOME" ]; then :; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; \
+	else echo "make java: no java and apt-get needs root: the Spark tests will skip"; fi
 
 dev: install  ## Dagster UI on http://127.0.0.1:3000 and the web app on http://127.0.0.1:8000 over $(MOS_HOME); Ctrl-C stops both
 	$(BIN)/python -m mos_pipelines.web.dev --host 127.0.0.1 --dagster-port 3000 --port 8000

@@ -112,13 +112,35 @@ def run(
     full_refresh: Annotated[
         bool, typer.Option("--full-refresh", help="Materialize every asset of the build, changed or not.")
     ] = False,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            help="Build the dbt project on 'duckdb' or 'spark' (a local Spark: the `spark` extra and Java 17; "
+            "docs/SPARK.md). Default: config/warehouse.yaml's engine."
+        ),
+    ] = None,
 ) -> None:
     """Materialize assets through Dagster against $MOS_HOME (runs appear in the Dagster UI).
 
     Without --select, as the daily schedule: only the assets whose inputs changed since they were last
     materialized (new landing files, configuration, code, an erasure request…) and what is downstream of them;
     nothing changed, nothing runs."""
+    from mos_pipelines import warehouse
+
     settings = configure_environment()
+    if engine is not None:
+        os.environ[warehouse.ENGINE_ENV] = engine
+    try:
+        chosen = warehouse.engine()
+    except warehouse.WarehouseError as exc:
+        fail(str(exc))
+    if chosen == "spark":
+        from mos_pipelines.spark.session import SparkUnavailable, check_available
+
+        try:
+            check_available()
+        except SparkUnavailable as exc:
+            fail(f"engine spark: {exc}")
     from mos_pipelines.ingestion.contracts import SOURCES
     from mos_pipelines.runner import RunSelectionError, run_assets
 
@@ -2141,18 +2163,32 @@ def _spark_or_fail():
 
 
 @spark_app.command("build")
-def spark_build() -> None:
+def spark_build(
+    skip_tests: Annotated[
+        bool,
+        typer.Option(
+            "--skip-tests", help="Build the models and seeds only (each dbt test is a Spark job: most of the time)."
+        ),
+    ] = False,
+) -> None:
     """Export the tables the dbt project reads (raw, ops, model outputs) from $MOS_HOME's DuckDB warehouse to
     parquet, register them on Spark, and build every model, seed and test with `--target spark` (catalog and tables
-    under $MOS_HOME/spark). Exit code 1 when a node failed."""
+    under $MOS_HOME/spark). Exit code 1 when a node failed. `mos run --engine spark` runs the whole project on
+    Spark instead (docs/SPARK.md)."""
     settings = configure_environment()
     if not settings.warehouse_path.exists():
         fail(f"{settings.warehouse_path} does not exist: `mos run` first (ingestion writes the raw layer there)")
-    from mos_pipelines.spark.build import build_on_spark
+    from mos_pipelines.spark.build import build_on_spark, relation_ids
     from mos_pipelines.transform.project import ensure_manifest
 
     _spark_or_fail()
-    outcome = build_on_spark(settings, ensure_manifest(), log=lambda line: console.print(line, markup=False))
+    manifest = ensure_manifest()
+    outcome = build_on_spark(
+        settings,
+        manifest,
+        log=lambda line: console.print(line, markup=False),
+        only=relation_ids(manifest) if skip_tests else None,
+    )
     for failure in outcome.failures:
         err_console.print(f"[bold red]failed:[/] {failure}", soft_wrap=True)
     console.print(

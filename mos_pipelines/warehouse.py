@@ -35,7 +35,8 @@ def open_error(path: Path, exc: Exception) -> WarehouseError:
 
 
 def _config_files_state() -> tuple[tuple[str, int], ...]:
-    """Each file ``config/warehouse.yaml`` is read from, with its modification time: the cache key of ``_engine``."""
+    """Each file ``config/warehouse.yaml`` is read from, with its modification time: the cache key of
+    ``_configuration``."""
     from mos_pipelines.configuration.registry import DOMAINS
 
     domain = DOMAINS["warehouse"]
@@ -44,19 +45,35 @@ def _config_files_state() -> tuple[tuple[str, int], ...]:
 
 
 @functools.lru_cache(maxsize=8)
-def _engine(*files: tuple[str, int]):  # -> DuckDBSettings (imported lazily: configuration imports settings)
-    """The validated ``duckdb`` settings, read once per state of their files: every connection asks (the web app
+def _configuration(*files: tuple[str, int]):  # -> WarehouseSettings (imported lazily: configuration imports settings)
+    """The validated ``config/warehouse.yaml``, read once per state of its files: every connection asks (the web app
     opens the warehouse per request), and reading and validating the YAML costs ~5 ms."""
     from mos_pipelines.configuration import load_warehouse
 
-    return load_warehouse().duckdb
+    return load_warehouse()
+
+
+ENGINES = ("duckdb", "spark")
+ENGINE_ENV = "MOS_ENGINE"
+
+
+def engine() -> str:
+    """The engine the dbt project builds on: ``MOS_ENGINE`` (``mos run --engine`` sets it) when set, else
+    ``config/warehouse.yaml``'s ``engine``. DuckDB stays the warehouse the Python assets, the CLI and the web app
+    open either way (on Spark its dbt relations are views over Spark's files: mos_pipelines.spark.steps)."""
+    chosen = os.environ.get(ENGINE_ENV, "").strip().lower()
+    if chosen:
+        if chosen not in ENGINES:
+            raise WarehouseError(f"{ENGINE_ENV}={chosen!r}: the engine is one of {', '.join(ENGINES)}")
+        return chosen
+    return str(_configuration(*_config_files_state()).engine)
 
 
 def duckdb_settings(path: Path) -> dict[str, str]:
     """The engine settings (``config/warehouse.yaml`` ``duckdb``) of a connection to the warehouse at ``path``:
     threads (default one per core), memory_limit, temp_directory (default ``<path>.tmp``; a relative one is under
     the warehouse's folder). dbt gets the same values through ``MOS_DUCKDB_*`` (``settings.export_environment``)."""
-    engine = _engine(*_config_files_state())
+    engine = _configuration(*_config_files_state()).duckdb
     temp = Path(engine.temp_directory).expanduser() if engine.temp_directory else Path(f"{path}.tmp")
     if not temp.is_absolute():
         temp = path.parent / temp

@@ -1,10 +1,12 @@
-"""``config/warehouse.yaml``: the DuckDB engine settings (threads, memory limit, spill folder) of every connection
-mos makes. ``mos_pipelines.warehouse.duckdb_settings`` resolves them; dbt receives them through the
+"""``config/warehouse.yaml``: the engine the dbt project builds on (``engine``: DuckDB, or a local Spark — issue 21,
+docs/SPARK.md; ``MOS_ENGINE`` or ``mos run --engine`` override it) and the DuckDB engine settings (threads, memory
+limit, spill folder) of every connection mos makes. ``mos_pipelines.warehouse.duckdb_settings`` resolves them; dbt receives them through the
 ``MOS_DUCKDB_*`` variables ``mos_pipelines.settings.export_environment`` sets (``dbt_project/profiles.yml``)."""
 
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from pydantic import field_validator
 
@@ -28,4 +30,5 @@ class DuckDBSettings(Section):
 
 
 class WarehouseSettings(DomainSettings):
+    engine: Literal["duckdb", "spark"] = "duckdb"
     duckdb: DuckDBSettings

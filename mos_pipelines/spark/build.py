@@ -1,20 +1,25 @@
-"""A whole build of the dbt project on Spark: the raw layer exported from DuckDB, then dbt (`--target spark`, in this
-process, so dbt-spark's session is this one) in stages around the dbt Python models, which run between the stages
-(mos_pipelines.spark.python_models). Always a full refresh: parquet tables have no delete or merge
+"""A build of the dbt project (all of it, or the nodes of one Dagster step) on Spark: the sources it reads exported
+from DuckDB, then dbt (`--target spark`, in this process, so dbt-spark's session is this one) in stages around the
+dbt Python models, which run between the stages (mos_pipelines.spark.python_models); then, for `mos run` on Spark,
+each relation built is linked back into the DuckDB warehouse as a view over Spark's files
+(mos_pipelines.spark.views). Always a full refresh: parquet tables have no delete or merge
 (macros/cross_db/delete_insert_strategy.sql)."""
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from mos_pipelines.settings import DBT_PROJECT_DIR, Settings
 from mos_pipelines.spark.python_models import PythonModelRun, run_python_model
 from mos_pipelines.spark.raw_layer import ExportedTable, export_sources, source_tables
-from mos_pipelines.spark.session import TARGET, spark_session
+from mos_pipelines.spark.session import TARGET, duckdb_target, spark_session
+from mos_pipelines.spark.views import is_view, link_relations, snapshot_view, table_location
 
 BUILT_TYPES = ("model", "seed", "snapshot", "test", "unit_test")
 # Not built on Spark, each with the reason a build reports.
@@ -33,19 +38,61 @@ class Stage:
     selectors: list[str] = field(default_factory=list)  # dbt node selectors (names)
 
 
+# dbt statuses of a node that did what it should; `warn` is a test that failed at warn severity (reported, not a
+# failure of the build, as in `dbt build`).
+PASSED = ("success", "pass", "warn")
+
+
+@dataclass(frozen=True)
+class NodeResult:
+    """One node's outcome: dbt's status (success, pass, warn, fail, error, skipped) and message; a Python model's
+    success or error."""
+
+    unique_id: str
+    status: str
+    message: str = ""
+    failures: int | None = None  # a test's failing rows
+    seconds: float = 0.0
+    python: bool = False  # a dbt Python model, run beside dbt
+    engine: str = "spark"  # "duckdb": a node Spark cannot build, built on DuckDB from Spark's tables (`link`)
+
+    @property
+    def passed(self) -> bool:
+        return self.status in PASSED
+
+
 @dataclass
 class SparkBuild:
     exported: list[ExportedTable]
     python_runs: list[PythonModelRun]
     stages: int
     skipped: dict[str, str]  # unique id -> reason
-    failures: list[str]  # dbt results that did not pass, "unique_id: status: message"
-    nodes_built: int
+    results: list[NodeResult]  # every node run, dbt's and the Python models', in build order
+    errors: list[str]  # a dbt invocation that ended in an exception
     seconds: float
+    linked: list[str] = field(default_factory=list)  # DuckDB views made over what was built (schema.table)
+    on_duckdb: dict[str, str] = field(default_factory=dict)  # unique id -> why Spark could not (built on DuckDB)
+
+    @property
+    def failures(self) -> list[str]:
+        """Nodes that did not pass and invocations that failed, "unique_id: status: message"."""
+        failed = [f"{r.unique_id}: {r.status}: {r.message[:500]}" for r in self.results if not r.passed]
+        return failed + self.errors
+
+    @property
+    def nodes_built(self) -> int:
+        """dbt nodes run (the Python models not counted)."""
+        return sum(1 for r in self.results if not r.python)
 
     @property
     def success(self) -> bool:
         return not self.failures
+
+
+def relation_ids(manifest_path: Path) -> set[str]:
+    """The unique ids of every model, seed and snapshot (a build without the tests)."""
+    nodes = json.loads(manifest_path.read_text())["nodes"]
+    return {u for u, n in nodes.items() if n["resource_type"] in ("model", "seed", "snapshot")}
 
 
 def _selector(node: dict) -> str:
@@ -53,11 +100,11 @@ def _selector(node: dict) -> str:
     return ".".join(node["fqn"])
 
 
-def stage_plan(manifest: dict) -> tuple[list[Stage], dict[str, str]]:
-    """Stages in build order and the nodes skipped on Spark. A dbt node's stage is the highest of its parents'; a
-    Python model's is one more than its parents' highest (it runs before the dbt nodes of its stage, after the dbt
-    nodes of the stage before). Tests land in the stage of their last parent, so every test runs once, after all its
-    parents exist."""
+def stage_plan(manifest: dict, only: set[str] | None = None) -> tuple[list[Stage], dict[str, str]]:
+    """Stages in build order and the nodes skipped on Spark (of the nodes ``only`` names, when given: one Dagster
+    step). A dbt node's stage is the highest of its parents'; a Python model's is one more than its parents' highest
+    (it runs before the dbt nodes of its stage, after the dbt nodes of the stage before). Tests land in the stage of
+    their last parent, so every test runs once, after all its parents exist."""
     nodes = {**manifest["nodes"], **manifest.get("unit_tests", {})}
     stage_of: dict[str, int] = {}
     skipped: dict[str, str] = {}
@@ -80,6 +127,8 @@ def stage_plan(manifest: dict) -> tuple[list[Stage], dict[str, str]]:
         kind = node["resource_type"]
         if kind not in BUILT_TYPES or node.get("config", {}).get("enabled") is False:
             continue
+        if only is not None and unique_id not in only:
+            continue
         parents = node.get("depends_on", {}).get("nodes", [])
         reason = SKIPPED_ON_SPARK.get(kind) or next(
             (f"tests {p}, which is not built on Spark" for p in parents if p in skipped), None
@@ -101,9 +150,17 @@ def build_on_spark(
     manifest_path: Path,
     log: Callable[[str], None] = print,
     project_dir: Path = DBT_PROJECT_DIR,
+    only: set[str] | None = None,
+    dbt_args: Sequence[str] = (),
+    link: bool = False,
+    snapshot_views: AbstractSet[str] = frozenset(),
 ) -> SparkBuild:
-    """Export the raw layer, then build every dbt node on Spark stage by stage; dbt's failures are collected, not
-    raised (the build goes on to the end, as `dbt build` does within one invocation)."""
+    """Export the sources, then build every dbt node (or the nodes ``only`` names) on Spark stage by stage; dbt's
+    failures are collected, not raised (the build goes on to the end, as `dbt build` does within one invocation).
+    ``dbt_args`` go to every dbt invocation (`--vars`); with ``link``, every table built becomes a view in the
+    DuckDB warehouse over Spark's files (what `mos run` on Spark does, so the Python assets read Spark's tables); a
+    Spark view has no files, so its rows are written out only when it is in ``snapshot_views`` ("schema.table":
+    something outside dbt reads it)."""
     from dbt.cli.main import dbtRunner
 
     from mos_pipelines.transform.project import dbt_command
@@ -112,27 +169,30 @@ def build_on_spark(
     root = settings.mos_home / "spark"
     manifest = json.loads(manifest_path.read_text())
     spark = spark_session(project_dir)
-    exported = export_sources(settings.warehouse_path, spark, source_tables(manifest_path), root / "sources")
+    sources = source_tables(manifest_path, read_by=only)
+    exported = export_sources(settings.warehouse_path, spark, sources, root / "sources")
     log(
-        f"raw layer: {sum(1 for t in exported if t.rows is not None)} tables exported to Spark "
+        f"sources: {sum(1 for t in exported if t.rows is not None)} tables exported to Spark "
         f"({sum(t.rows or 0 for t in exported):,} rows)"
     )
-    stages, skipped = stage_plan(manifest)
+    stages, skipped = stage_plan(manifest, only)
     for unique_id, reason in sorted(skipped.items()):
         log(f"not built on Spark: {unique_id}: {reason}")
     runner = dbtRunner()
     python_runs: list[PythonModelRun] = []
-    failures: list[str] = []
-    built = 0
+    results: list[NodeResult] = []
+    errors: list[str] = []
     for stage in stages:
         for unique_id in sorted(stage.python_models):  # one stage's Python models never depend on each other
             try:
                 run = run_python_model(spark, manifest, unique_id, project_dir, root / "python_models", True)
             except Exception as exc:  # a missing input (its dbt model failed) or the model's own error: reported
-                failures.append(f"{unique_id}: error: {type(exc).__name__}: {str(exc)[:500]}")
-                log(f"python model {unique_id} failed: {type(exc).__name__}: {str(exc)[:300]}")
+                message = f"{type(exc).__name__}: {str(exc)[:500]}"
+                results.append(NodeResult(unique_id, "error", message, python=True))
+                log(f"python model {unique_id} failed: {message[:300]}")
                 continue
             python_runs.append(run)
+            results.append(NodeResult(unique_id, "success", f"{run.rows:,} rows", seconds=run.seconds, python=True))
             log(f"python model {run.name}: {run.rows:,} rows in {run.seconds:.1f} s (inputs read from Spark)")
         if not stage.selectors:
             continue
@@ -147,21 +207,98 @@ def build_on_spark(
             str(root / "target"),
             "--log-path",
             str(root / "logs"),
+            *dbt_args,
             "--select",
             *stage.selectors,
         ]
         command = dbt_command(args, project_dir)[1:]
         log(f"dbt stage {stage.number}: {len(stage.selectors)} nodes")
         result = runner.invoke(command)
-        results = getattr(result.result, "results", None) or []
-        for item in results:
-            built += 1
-            status = str(item.status)
-            if status not in ("success", "pass"):
-                failures.append(f"{item.node.unique_id}: {status}: {(item.message or '')[:500]}")
+        for item in getattr(result.result, "results", None) or []:
+            results.append(_node_result(item))
         if result.exception is not None:
-            failures.append(f"dbt stage {stage.number}: {result.exception}")
-    return SparkBuild(exported, python_runs, len(stages), skipped, failures, built, time.monotonic() - started)
+            errors.append(f"dbt stage {stage.number}: {result.exception}")
+    build = SparkBuild(exported, python_runs, len(stages), skipped, results, errors, time.monotonic() - started)
+    if link:
+        relations = built_relations(manifest, build)
+        locations: dict[tuple[str, str], Path | None] = {}
+        for schema, table in relations:
+            if not is_view(spark, schema, table):
+                locations[(schema, table)] = table_location(spark, schema, table)
+            elif f"{schema}.{table}" in snapshot_views:
+                locations[(schema, table)] = snapshot_view(spark, schema, table, root / "view_snapshots")
+            else:  # read only by other dbt models: nothing outside Spark reads it
+                locations[(schema, table)] = None
+        link_relations(settings.warehouse_path, locations)
+        build.linked = sorted(f"{s}.{t}" for (s, t), folder in locations.items() if folder is not None)
+        log(
+            f"DuckDB: {len(build.linked)} views over Spark's tables ({sum(1 for f in locations.values() if f is None)} "
+            "Spark views that only dbt reads are not linked)"
+        )
+        if skipped:  # what Spark cannot build (the snapshot: Delta only) is built on DuckDB, from the views
+            log(f"{len(skipped)} nodes Spark cannot build, built on DuckDB from Spark's tables: {', '.join(skipped)}")
+            selectors = sorted(_selector(manifest["nodes"][u]) for u in skipped if u in manifest["nodes"])
+            on_duckdb, error = _build_on_duckdb(selectors, dbt_args, root, project_dir)
+            build.results += on_duckdb
+            build.errors += [error] if error else []
+            build.on_duckdb, build.skipped = dict(skipped), {}
+    return build
+
+
+def _build_on_duckdb(
+    selectors: list[str], dbt_args: Sequence[str], root: Path, project_dir: Path
+) -> tuple[list[NodeResult], str | None]:
+    """`dbt build` of ``selectors`` on the DuckDB target, in a subprocess: dbt-duckdb keeps its connection open
+    for the life of the process that ran it, and the Python assets after this step open the file with their own
+    settings. The results (run_results.json), and an error when dbt could not run."""
+    import subprocess
+
+    from mos_pipelines.transform.project import dbt_command
+
+    target = root / "duckdb_target"
+    args = ["build", "--target", duckdb_target(project_dir), "--indirect-selection", "empty"]
+    args += ["--target-path", str(target), "--log-path", str(root / "logs"), *dbt_args, "--select", *selectors]
+    done = subprocess.run(dbt_command(args, project_dir), capture_output=True, text=True, check=False)
+    results_file = target / "run_results.json"
+    if not results_file.exists():
+        return [], f"dbt on DuckDB: exit {done.returncode}: {(done.stdout + done.stderr)[-500:]}"
+    results = [
+        NodeResult(
+            item["unique_id"],
+            str(item["status"]),
+            item.get("message") or "",
+            item.get("failures"),
+            float(item.get("execution_time") or 0.0),
+            engine="duckdb",
+        )
+        for item in json.loads(results_file.read_text()).get("results", [])
+    ]
+    results_file.unlink()
+    return results, None if done.returncode in (0, 1) else f"dbt on DuckDB: exit {done.returncode}"
+
+
+def _node_result(item: Any) -> NodeResult:
+    """A dbt run result (in process) as a NodeResult."""
+    return NodeResult(
+        item.node.unique_id,
+        str(item.status),
+        item.message or "",
+        getattr(item, "failures", None),
+        float(getattr(item, "execution_time", 0.0) or 0.0),
+    )
+
+
+def built_relations(manifest: dict, build: SparkBuild) -> list[tuple[str, str]]:
+    """(schema, table) of every model and seed the build made, and of the tables its Python models wrote beside
+    themselves."""
+    relations = []
+    for result in build.results:
+        node = manifest["nodes"].get(result.unique_id)
+        if result.status == "success" and node and node["resource_type"] in ("model", "seed", "snapshot"):
+            relations.append((node["schema"], node["alias"]))
+    for run in build.python_runs:
+        relations += [tuple(name.split(".", 1)) for name in run.also_written]  # type: ignore[misc]
+    return sorted(set(relations))
 
 
 def not_built_relations(manifest_path: Path) -> dict[tuple[str, str], str]:

@@ -21,6 +21,37 @@ RELATIVE = 1e-9
 ABSOLUTE = 1e-12  # for values that are zero on one engine and a rounding residue on the other
 # Columns that record when a build ran, not what it computed: they differ between any two builds.
 RUN_STAMPS = {("marts", "fct_customer_id_changes"): {"changed_at"}}
+# The same across two whole runs (`mos run` on each engine): when ingestion loaded a row, which run did a step and
+# when; the names are the project's own, each a wall clock or a run id. `reasons` of contact eligibility quotes the
+# local time of the evaluation ("quiet hours … (local time 07:17)").
+RUN_COLUMNS = frozenset(
+    {
+        "loaded_at",
+        "last_event_loaded_at",
+        "run_id",
+        "fitted_at",
+        "recorded_at",
+        "decided_at",
+        "created_at",
+        "evaluated_at",
+        "local_time",
+        "scored_at",
+        "assigned_at",
+        "first_used_at",
+        "changed_at",
+    }
+)
+RUN_DERIVED = {
+    ("insights", "insights"): {"insight_id"},  # minted per run, from the run's time
+    # dbt's snapshot bookkeeping: the run's time, and a hash of it
+    ("marts", "dim_customers_snapshot"): {"dbt_scd_id", "dbt_updated_at", "dbt_valid_from", "dbt_valid_to"},
+}
+# Columns compared after a rewrite that removes a run's wall clock from the text (DuckDB SQL over the column).
+RUN_TEXT = {
+    ("policy", "contact_eligibility"): {
+        "reasons": r"list_transform(reasons, lambda r: regexp_replace(r, ' \(local time [0-9:]+\)', ''))"
+    }
+}
 
 
 @dataclass
@@ -121,6 +152,10 @@ def _sort_key(frame: pd.DataFrame, key: tuple[str, ...]) -> pd.DataFrame:
 def compare_frames(duck: pd.DataFrame, spark: pd.DataFrame, key: tuple[str, ...], ignore: set[str]) -> list[str]:
     """The differences between the DuckDB and the Spark rows of one table, as sentences (empty when equal)."""
     differences = []
+    # Ignored columns play no part, not even in the row order of a table without a key (or keyed by one of them).
+    key = tuple(k for k in key if k not in ignore)
+    duck = duck[[c for c in duck.columns if c not in ignore]]
+    spark = spark[[c for c in spark.columns if c not in ignore]]
     duck_columns, spark_columns = list(duck.columns), list(spark.columns)
     if duck_columns != spark_columns:
         differences.append(f"columns differ: DuckDB {duck_columns}, Spark {spark_columns}")
@@ -172,6 +207,21 @@ def compare_frames(duck: pd.DataFrame, spark: pd.DataFrame, key: tuple[str, ...]
 def _same(a: Any, b: Any) -> bool:
     if a is None or b is None or a is pd.NaT or b is pd.NaT:
         return (a is None or a is pd.NaT) and (b is None or b is pd.NaT)
+    if isinstance(a, str) and isinstance(b, str) and a != b and a[:1] in "{[" and b[:1] == a[:1]:
+        try:  # a JSON document (evidence, metadata): numbers in it compared as numbers
+            return _same_json(json.loads(a), json.loads(b))
+        except ValueError:
+            return False
+    return bool(a == b)
+
+
+def _same_json(a: Any, b: Any) -> bool:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same_json(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same_json(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float | int) and isinstance(b, float | int) and not isinstance(a, bool | str):
+        return math.isclose(a, b, rel_tol=RELATIVE, abs_tol=ABSOLUTE)
     return bool(a == b)
 
 
@@ -208,4 +258,49 @@ def compare_marts(
             result.differences = compare_frames(duck, other, result.key, RUN_STAMPS.get((schema, table), set()))
     finally:
         con.close()
+    return results
+
+
+def compare_warehouses(
+    duckdb_build: Path,
+    spark_build: Path,
+    manifest_path: Path,
+    schemas: tuple[str, ...],
+    ignore: dict[tuple[str, str], set[str]] | None = None,
+    not_built: dict[tuple[str, str], str] | None = None,
+) -> list[TableComparison]:
+    """Compare every table and view of `schemas` in two DuckDB warehouses built from the same landing files, one
+    with the dbt project on DuckDB and one on Spark (`mos run --engine spark`: its dbt relations are views over
+    Spark's files, the Python assets' tables its own). ``ignore``: (schema, table) -> columns that record when or
+    in which run a step ran, beyond RUN_COLUMNS, RUN_DERIVED and RUN_TEXT."""
+    keys = unique_keys(manifest_path)
+    ignore, not_built = ignore or {}, not_built or {}
+    results = []
+    left = duckdb.connect(str(duckdb_build), read_only=True)
+    right = duckdb.connect(str(spark_build), read_only=True)
+    listing = (
+        "select table_schema, table_name from information_schema.tables where table_schema in "
+        f"({', '.join('?' for _ in schemas)}) order by 1, 2"
+    )
+    try:
+        other = set(right.execute(listing, list(schemas)).fetchall())
+        for schema, table in left.execute(listing, list(schemas)).fetchall():
+            result = TableComparison(schema, table, key=keys.get((schema, table), ()))
+            results.append(result)
+            if (schema, table) in not_built:
+                result.skipped = not_built[(schema, table)]
+                continue
+            if (schema, table) not in other:
+                result.differences.append("missing from the Spark build's warehouse")
+                continue
+            rewrites = RUN_TEXT.get((schema, table), {})
+            replace = f" replace ({', '.join(f'{sql} as {c}' for c, sql in rewrites.items())})" if rewrites else ""
+            query = f'select *{replace} from "{schema}"."{table}"'
+            duck, spark = left.execute(query).df(), right.execute(query).df()
+            result.rows = len(duck)
+            skip = set(RUN_COLUMNS) | RUN_DERIVED.get((schema, table), set()) | ignore.get((schema, table), set())
+            result.differences = compare_frames(duck, spark, result.key, skip)
+    finally:
+        left.close()
+        right.close()
     return results

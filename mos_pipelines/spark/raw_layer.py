@@ -28,10 +28,15 @@ class ExportedTable:
     rows: int | None  # None: DuckDB does not hold it (dropped on Spark)
 
 
-def source_tables(manifest_path: Path) -> list[tuple[str, str]]:
-    """(schema, table) of every source the dbt project declares, sorted."""
+def source_tables(manifest_path: Path, read_by: set[str] | None = None) -> list[tuple[str, str]]:
+    """(schema, table) of every source the dbt project declares (or that the nodes ``read_by`` names read), sorted."""
     manifest = json.loads(manifest_path.read_text())
-    return sorted({(s["schema"], s["identifier"]) for s in manifest["sources"].values()})
+    sources = manifest["sources"]
+    if read_by is not None:
+        nodes = {**manifest["nodes"], **manifest.get("unit_tests", {})}
+        read = {p for u in read_by if u in nodes for p in nodes[u].get("depends_on", {}).get("nodes", [])}
+        sources = {u: s for u, s in sources.items() if u in read}
+    return sorted({(s["schema"], s["identifier"]) for s in sources.values()})
 
 
 def _select_list(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> str:

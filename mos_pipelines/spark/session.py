@@ -41,6 +41,12 @@ def spark_target(project_dir: Path = DBT_PROJECT_DIR) -> dict[str, Any]:
         raise KeyError(f"{project_dir / 'profiles.yml'}: no output {TARGET!r} in profile {PROFILE!r}") from exc
 
 
+def duckdb_target(project_dir: Path = DBT_PROJECT_DIR) -> str:
+    """The profile's default target: the DuckDB warehouse."""
+    profile = yaml.safe_load((project_dir / "profiles.yml").read_text())
+    return str(profile[PROFILE]["target"])
+
+
 def spark_conf(project_dir: Path = DBT_PROJECT_DIR) -> dict[str, str]:
     """The Spark configuration of the `spark` target (its `server_side_parameters`), with ANSI mode off as dbt-spark
     sets it."""
@@ -49,17 +55,26 @@ def spark_conf(project_dir: Path = DBT_PROJECT_DIR) -> dict[str, str]:
     return conf
 
 
+def check_available() -> None:
+    """Raise SparkUnavailable, saying what is missing, unless pyspark, dbt-spark and Java are all here (no JVM is
+    started)."""
+    import importlib.util
+
+    for module, what in (("pyspark", "pyspark 3.5"), ("dbt.adapters.spark", "dbt-spark[session]")):
+        if importlib.util.find_spec(module.split(".")[0]) is None or (
+            "." in module and importlib.util.find_spec(module) is None
+        ):
+            raise SparkUnavailable(f"{what} is not installed: `pip install -e '.[spark]'` (or `make test-spark`)")
+    if not (os.environ.get("JAVA_HOME") or _on_path("java")):
+        raise SparkUnavailable("Spark needs Java 17 (`java` on PATH or JAVA_HOME); none was found")
+
+
 def spark_session(project_dir: Path = DBT_PROJECT_DIR) -> SparkSession:
     """The process's Spark session, created with the `spark` target's configuration when there is none yet (dbt-spark
     then reuses it: `getOrCreate`). Raises SparkUnavailable, saying what is missing."""
-    try:
-        from pyspark.sql import SparkSession
-    except ImportError as exc:
-        raise SparkUnavailable(
-            "pyspark is not installed: `pip install -e '.[spark]'` (dbt-spark[session], pyspark 3.5)"
-        ) from exc
-    if not (os.environ.get("JAVA_HOME") or _on_path("java")):
-        raise SparkUnavailable("Spark needs Java 17 (`java` on PATH or JAVA_HOME); none was found")
+    check_available()
+    from pyspark.sql import SparkSession
+
     builder = SparkSession.builder.enableHiveSupport()
     for key, value in spark_conf(project_dir).items():
         builder = builder.config(key, value)

@@ -1,17 +1,23 @@
-"""The dbt project on a local Spark equals its DuckDB build (issue 21): the shared small world's raw layer exported
-to Spark, every model, seed and test built with `--target spark` (the Python models beside dbt), then every table of
-marts and activation compared with the DuckDB warehouse. Minutes of two cores: run by `make test-spark`
-(MOS_TEST_SPARK=1), skipped elsewhere with the reason."""
+"""The whole project run on Spark equals the DuckDB run (issue 21): the shared small world's landing files built by
+`mos run` with the Spark engine — every dbt model, seed and test on a local Spark through Dagster, the Python assets
+reading Spark's tables through DuckDB views — then every table of every schema compared with the DuckDB build of the
+same files (row counts, keys, numbers within 1e-9 relative, the rest exactly; wall clocks and run ids left out by
+name). Ten minutes of two cores: run by `make test-spark` (MOS_TEST_SPARK=1), skipped elsewhere with the reason."""
 
 from __future__ import annotations
 
 import os
+import shutil
+from pathlib import Path
 
+import duckdb
 import pytest
 
-from mos_pipelines.spark.build import SparkBuild, build_on_spark, not_built_relations
-from mos_pipelines.spark.compare import compare_marts
+from mos_pipelines.runner import RunOutcome, run_assets
+from mos_pipelines.settings import Settings
+from mos_pipelines.spark.compare import compare_warehouses
 from mos_pipelines.transform.project import ensure_manifest
+from tests.integration.conftest import World, use_home
 
 pytestmark = [
     pytest.mark.integration,
@@ -19,40 +25,65 @@ pytestmark = [
     pytest.mark.skipif(os.environ.get("MOS_TEST_SPARK") != "1", reason="the Spark build runs in `make test-spark`"),
 ]
 
+SCHEMAS = ("staging", "intermediate", "marts", "activation", "ml", "experiments", "insights", "decisions", "policy")
+
 
 @pytest.fixture(scope="module")
-def spark_build(world_copy) -> SparkBuild:
+def spark_run(world: World, tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, RunOutcome]:
+    """A new MOS_HOME with the shared world's landing files, run once with the Spark engine."""
     pytest.importorskip("pyspark", reason="the `spark` extra is not installed: pip install -e '.[spark]'")
-    return build_on_spark(world_copy.settings, ensure_manifest())
+    home = tmp_path_factory.mktemp("spark_engine") / "home"
+    home.mkdir()
+    shutil.copytree(world.settings.landing_dir, home / world.settings.landing_dir.name)
+    settings = Settings(mos_home=home)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MOS_ENGINE", "spark")
+        use_home(settings)
+        outcome = run_assets(None)
+    use_home(world.settings)
+    return settings, outcome
 
 
-def test_every_model_seed_and_test_builds_on_spark(spark_build):
-    assert spark_build.failures == []
-    assert spark_build.nodes_built > 400
-    assert {run.name for run in spark_build.python_runs} == {
-        "int_phone_numbers__e164",
-        "int_crm_contacts__matched",
-        "int_notes__attributes",
-        "fct_customer_id_changes",
-        "customer_relationships",
-    }
+def test_the_whole_run_succeeds_on_spark_with_every_check(spark_run, world):
+    _, outcome = spark_run
+    assert outcome.success, outcome.failures
+    assert outcome.checks_failed == 0, outcome.failures
+    # Every asset and check of the DuckDB run; the snapshot (Delta only on Spark) is built on DuckDB from the views.
+    assert outcome.materialized == world.first_run.materialized
+    assert outcome.checks_passed == world.first_run.checks_passed
 
 
-def test_only_the_snapshot_is_left_out_and_it_says_why(spark_build):
-    assert "snapshot.mos_pipelines.dim_customers_snapshot" in spark_build.skipped
-    for unique_id, reason in spark_build.skipped.items():
-        assert "Delta" in reason or "dim_customers_snapshot" in reason, (unique_id, reason)
+def test_dbt_relations_are_views_over_spark_files(spark_run):
+    settings, _ = spark_run
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    try:
+        kinds = dict(
+            con.execute(
+                "select table_schema || '.' || table_name, table_type from information_schema.tables "
+                "where table_schema in ('marts', 'ml')"
+            ).fetchall()
+        )
+        sql = con.execute("select sql from duckdb_views() where schema_name = 'marts' and view_name = 'dim_customers'")
+        (definition,) = sql.fetchone() or ("",)
+    finally:
+        con.close()
+    assert kinds["marts.dim_customers"] == "VIEW"
+    assert str(Path(settings.mos_home) / "spark") in definition and "read_parquet" in definition
+    assert kinds["ml.lookalike_scores"] == "BASE TABLE"  # a Python asset's table stays DuckDB's
 
 
-def test_every_mart_equals_the_duckdb_build(spark_build, world_copy):
-    from mos_pipelines.spark.session import spark_session
-
+def test_every_table_equals_the_duckdb_run(spark_run, world):
+    settings, _ = spark_run
     manifest = ensure_manifest()
-    results = compare_marts(
-        world_copy.settings.warehouse_path, spark_session(), manifest, not_built=not_built_relations(manifest)
+    results = compare_warehouses(
+        world.settings.warehouse_path,
+        settings.warehouse_path,
+        manifest,
+        SCHEMAS,
     )
     compared = [r for r in results if r.skipped is None]
-    assert len(compared) >= 25, [f"{r.schema}.{r.table}" for r in results]
-    assert sum(r.rows for r in compared) > 1000
+    assert len(compared) >= 100, [f"{r.schema}.{r.table}" for r in results]
+    assert {r.schema for r in compared if r.rows} >= {"marts", "activation", "insights", "decisions", "policy"}
+    assert sum(r.rows for r in compared) > 10_000
     differing = {f"{r.schema}.{r.table}": r.differences for r in results if r.differences}
     assert differing == {}

@@ -20,6 +20,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
 
+from mos_pipelines import warehouse
 from mos_pipelines.configuration.dbt import vars_args
 from mos_pipelines.defs.identity.model_card import with_model_card
 from mos_pipelines.defs.resources import dbt_project
@@ -54,7 +55,12 @@ def dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource):
 
 def dbt_events(context: dg.AssetExecutionContext, dbt: DbtCliResource, args: list[str]) -> Iterator[Any]:
     """Start ``dbt <args>`` now (environment read now) in this warehouse's target folder; its events, streamed.
-    The invocation's parse state is kept for the next one (``mos_pipelines.transform.targets``)."""
+    The invocation's parse state is kept for the next one (``mos_pipelines.transform.targets``). On the Spark
+    engine (``mos_pipelines.warehouse.engine``) the step's nodes are built on Spark instead (``spark_step``)."""
+    if warehouse.engine() == "spark":
+        from mos_pipelines.defs.transform.spark_step import spark_dbt_events
+
+        return spark_dbt_events(context, MANIFEST, args[1:])
     home = get_settings().mos_home
     target = invocation_target(home, context.op_def.name, context.run_id)
     invocation = dbt.cli(args, context=context, target_path=target)
