@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/build_bench.py --people 10000 --days 90
     .venv/bin/python benchmarks/build_bench.py --people 100000 --days 90 --profile
     .venv/bin/python benchmarks/build_bench.py --people 100000 --days 90 --full-only --profile
+    .venv/bin/python benchmarks/build_bench.py --people 10000 --days 90 --engine spark   # the dbt steps on Spark
 
 Each step runs as its own process (`mos generate`, `mos run`, a second `mos run` with no new files,
 `mos generate` of one more day and the `mos run` that adds it)
@@ -82,6 +83,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the MOS_HOME it built")
     parser.add_argument("--profile", action="store_true", help="record the longest Dagster steps and dbt nodes")
     parser.add_argument("--full-only", action="store_true", help="generate and the full build only")
+    parser.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb", help="`mos run --engine`")
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix=f"mos-bench-{args.people}-"))
@@ -92,6 +94,7 @@ def main() -> None:
         "people": args.people,
         "days": args.days,
         "seed": args.seed,
+        "engine": args.engine,
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()} {os.cpu_count()} cores",
     }
@@ -99,13 +102,14 @@ def main() -> None:
     def generate(days: int) -> list[str]:
         return [MOS, "generate", "--seed", str(args.seed), "--people", str(args.people), "--days", str(days)]
 
+    run = [MOS, "run", "--engine", args.engine]
     steps = {
         "generate": generate(args.days),
-        "full_build": [MOS, "run"],
-        "rerun_no_new_files": [MOS, "run"],
+        "full_build": run,
+        "rerun_no_new_files": run,
         # the next day's landing files (earlier files stay byte-identical), then the daily run
         "generate_next_day": generate(args.days + 1),
-        "next_day": [MOS, "run"],
+        "next_day": run,
     }
     if args.full_only:
         steps = {name: steps[name] for name in ("generate", "full_build")}

@@ -2202,17 +2202,33 @@ def spark_build(
 
 
 @spark_app.command("compare")
-def spark_compare() -> None:
+def spark_compare(
+    against: Annotated[
+        Path | None,
+        typer.Option(
+            help="Another MOS_HOME built from the same landing files with the other engine: compare every table of "
+            "every schema of the two warehouses (`mos run --engine spark` here, `mos run` there), run stamps left "
+            "out by name."
+        ),
+    ] = None,
+) -> None:
     """Compare every table of marts and activation on Spark (`mos spark build`) with the DuckDB warehouse: rows,
     keys, numbers within 1e-9 relative, everything else exactly. Exit code 1 on any difference."""
     settings = configure_environment()
+    from mos_pipelines.settings import Settings
     from mos_pipelines.spark.build import not_built_relations
-    from mos_pipelines.spark.compare import compare_marts
+    from mos_pipelines.spark.compare import COMPARED_SCHEMAS, compare_marts, compare_warehouses
     from mos_pipelines.transform.project import ensure_manifest
 
-    spark = _spark_or_fail()
     manifest = ensure_manifest()
-    results = compare_marts(settings.warehouse_path, spark, manifest, not_built=not_built_relations(manifest))
+    if against is not None:
+        other = Settings(mos_home=against.expanduser().resolve()).warehouse_path
+        if not other.exists():
+            fail(f"no warehouse at {other}: give the MOS_HOME of a build of the same landing files")
+        results = compare_warehouses(other, settings.warehouse_path, manifest, COMPARED_SCHEMAS)
+    else:
+        spark = _spark_or_fail()
+        results = compare_marts(settings.warehouse_path, spark, manifest, not_built=not_built_relations(manifest))
     for result in results:
         name = f"{result.schema}.{result.table}"
         if result.skipped:

@@ -131,8 +131,10 @@ DOMAINS: dict[str, Domain] = {
         Domain(
             "warehouse",
             WarehouseSettings,
-            "the DuckDB engine settings of every connection: threads, memory limit, spill folder",
-            "mos_pipelines.warehouse (Python assets, CLI, web app), dbt (the profile, through MOS_DUCKDB_*)",
+            "the engine the dbt project builds on (duckdb, spark) and the DuckDB engine settings of every "
+            "connection: threads, memory limit, spill folder",
+            "mos_pipelines.warehouse (Python assets, CLI, web app, the dbt steps' engine), dbt (the profile, "
+            "through MOS_DUCKDB_*)",
         ),
     )
 }

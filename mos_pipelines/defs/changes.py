@@ -24,7 +24,7 @@ import dagster as dg
 import duckdb
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
-from mos_pipelines import changes
+from mos_pipelines import changes, warehouse
 from mos_pipelines.ingestion.contracts import SOURCES
 from mos_pipelines.settings import DBT_PROJECT_DIR, PROJECT_ROOT, Settings, get_settings
 
@@ -61,7 +61,15 @@ def _dbt(settings: Settings) -> str:
     except Exception as exc:  # a configuration error: the dbt step will say it; the plan runs the dbt models
         variables = f"error: {exc}"
     files = [DBT_PROJECT_DIR / "macros", DBT_PROJECT_DIR / "dbt_project.yml", DBT_PROJECT_DIR / "profiles.yml"]
-    return changes.value_fingerprint(variables, changes.files_fingerprint(files))
+    # The engine the dbt steps build on is an input of every dbt model: the first run on Spark rebuilds them there
+    # (a Spark step reads its parents from Spark), and so does the first back on DuckDB. Named only when it is not
+    # DuckDB, so a DuckDB warehouse's fingerprints are the ones it always had.
+    try:
+        engine = warehouse.engine()
+    except warehouse.WarehouseError as exc:
+        engine = f"error: {exc}"
+    on = [] if engine == "duckdb" else [f"engine={engine}"]
+    return changes.value_fingerprint(variables, changes.files_fingerprint(files), *on)
 
 
 def _erasure_requests(settings: Settings) -> str:

@@ -176,6 +176,8 @@ def build_on_spark(
         f"({sum(t.rows or 0 for t in exported):,} rows)"
     )
     stages, skipped = stage_plan(manifest, only)
+    if only is not None and not any(u.startswith("unit_test.") for u in only):
+        dbt_args = [*dbt_args, "--exclude", "resource_type:unit_test"]  # dbt runs a selected model's unit tests
     for unique_id, reason in sorted(skipped.items()):
         log(f"not built on Spark: {unique_id}: {reason}")
     runner = dbtRunner()

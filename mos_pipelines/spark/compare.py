@@ -17,6 +17,18 @@ import pandas as pd
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+# Every schema a whole run writes but ops (the run's own bookkeeping: quality results per run, ledgers, file loads).
+COMPARED_SCHEMAS = (
+    "staging",
+    "intermediate",
+    "marts",
+    "activation",
+    "ml",
+    "experiments",
+    "insights",
+    "decisions",
+    "policy",
+)
 RELATIVE = 1e-9
 ABSOLUTE = 1e-12  # for values that are zero on one engine and a rounding residue on the other
 # Columns that record when a build ran, not what it computed: they differ between any two builds.
@@ -39,10 +51,17 @@ RUN_COLUMNS = frozenset(
         "assigned_at",
         "first_used_at",
         "changed_at",
+        "run_created_at",
+        "called_at",
+        "latency_ms",
     }
 )
 RUN_DERIVED = {
-    ("insights", "insights"): {"insight_id"},  # minted per run, from the run's time
+    # minted per run, from the run's time
+    ("insights", "insights"): {"insight_id"},
+    ("insights", "notification_rankings"): {"insight_id", "notification_id"},
+    ("insights", "notifications"): {"insight_id", "notification_id"},
+    ("ops", "llm_calls"): {"call_id"},
     # dbt's snapshot bookkeeping: the run's time, and a hash of it
     ("marts", "dim_customers_snapshot"): {"dbt_scd_id", "dbt_updated_at", "dbt_valid_from", "dbt_valid_to"},
 }
@@ -118,7 +137,7 @@ def _normalised(frame: pd.DataFrame) -> pd.DataFrame:
 def _plain(value: Any) -> Any:
     import datetime
 
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT or value is pd.NA:
         return None
     if isinstance(value, datetime.datetime):
         return (
@@ -204,9 +223,13 @@ def compare_frames(duck: pd.DataFrame, spark: pd.DataFrame, key: tuple[str, ...]
     return differences
 
 
+def _missing(value: Any) -> bool:
+    return value is None or value is pd.NaT or value is pd.NA
+
+
 def _same(a: Any, b: Any) -> bool:
-    if a is None or b is None or a is pd.NaT or b is pd.NaT:
-        return (a is None or a is pd.NaT) and (b is None or b is pd.NaT)
+    if _missing(a) or _missing(b):
+        return _missing(a) and _missing(b)
     if isinstance(a, str) and isinstance(b, str) and a != b and a[:1] in "{[" and b[:1] == a[:1]:
         try:  # a JSON document (evidence, metadata): numbers in it compared as numbers
             return _same_json(json.loads(a), json.loads(b))

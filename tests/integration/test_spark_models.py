@@ -43,7 +43,7 @@ def spark_models(world: World, tmp_path_factory: pytest.TempPathFactory) -> tupl
 def test_every_model_and_seed_builds_on_spark(spark_models):
     _, build = spark_models
     assert build.failures == []
-    assert build.nodes_built > 90
+    assert build.nodes_built > 80  # 86 models and seeds today
     assert {r.unique_id.split(".")[0] for r in build.results} == {"model", "seed"}  # no test ran
     assert {run.name for run in build.python_runs} == {
         "int_phone_numbers__e164",

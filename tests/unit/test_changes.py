@@ -170,3 +170,22 @@ def test_engine_settings_are_no_input_but_any_other_configuration_is(tmp_path: P
     other.write_text("assignment: {holdout_share: 0.2}\n")
     monkeypatch.setenv("MOS_EXPERIMENTS_CONFIG", str(other))
     assert _config(settings) != before
+
+
+def test_the_dbt_engine_is_an_input_of_the_dbt_models(tmp_path: Path, monkeypatch):
+    """Switching the dbt steps to Spark rebuilds every dbt model there (a Spark step reads its parents from Spark);
+    DuckDB named explicitly is the fingerprint a DuckDB warehouse always had; a bad engine name is not a crash of the
+    plan (the run says what is wrong)."""
+    from mos_pipelines.defs.changes import _dbt
+    from mos_pipelines.settings import Settings
+
+    settings = Settings(mos_home=tmp_path)
+    monkeypatch.delenv("MOS_ENGINE", raising=False)
+    before = _dbt(settings)
+    monkeypatch.setenv("MOS_ENGINE", "duckdb")
+    assert _dbt(settings) == before
+    monkeypatch.setenv("MOS_ENGINE", "spark")
+    on_spark = _dbt(settings)
+    assert on_spark != before
+    monkeypatch.setenv("MOS_ENGINE", "oracle")
+    assert _dbt(settings) not in (before, on_spark)

@@ -410,3 +410,26 @@ def test_engine_settings_are_read_once_and_again_when_their_file_changes(tmp_pat
     override.write_text("duckdb: {threads: 3}\n")
     os.utime(override, ns=(override.stat().st_atime_ns, override.stat().st_mtime_ns + 1_000_000))
     assert warehouse.duckdb_settings(path)["threads"] == "3"
+
+
+def test_the_engine_comes_from_the_environment_else_the_file(tmp_path: Path, monkeypatch):
+    """`mos run --engine` sets MOS_ENGINE, which wins; else config/warehouse.yaml's engine (duckdb by default); an
+    unknown engine is an error naming the variable and the choices, and the file's value is validated."""
+    from mos_pipelines import warehouse
+    from mos_pipelines.configuration import ConfigError
+
+    monkeypatch.delenv("MOS_ENGINE", raising=False)
+    assert warehouse.engine() == "duckdb"
+    override = tmp_path / "w.yaml"
+    override.write_text("engine: spark\n")
+    monkeypatch.setenv("MOS_WAREHOUSE_CONFIG", str(override))
+    assert warehouse.engine() == "spark"
+    monkeypatch.setenv("MOS_ENGINE", "duckdb")
+    assert warehouse.engine() == "duckdb"
+    monkeypatch.setenv("MOS_ENGINE", "oracle")
+    with pytest.raises(warehouse.WarehouseError, match="MOS_ENGINE='oracle'.*duckdb, spark"):
+        warehouse.engine()
+    monkeypatch.delenv("MOS_ENGINE")
+    override.write_text("engine: postgres\n")
+    with pytest.raises(ConfigError, match="engine"):
+        warehouse.engine()
