@@ -69,7 +69,7 @@ $(VENV)/.installed-spark: pyproject.toml $(VENV)/.installed
 install-spark: $(VENV)/.installed-spark java  ## the `spark` extra (dbt-spark, pyspark 3.5) and Java 17
 
 test-spark: install-spark  ## the whole project on a local Spark (`mos run --engine spark`): every model and test, every table equal to the DuckDB run
-	MOS_TEST_SPARK=1 $(BIN)/python -m pytest tests/unit/test_spark_stage_plan.py tests/integration/test_spark.py -x --durations=5
+	MOS_TEST_SPARK=1 $(BIN)/python -m pytest tests/unit/test_spark_stage_plan.py tests/integration/test_spark.py tests/integration/test_spark_identity.py -x --durations=5
 
 # Java for Spark: Debian's OpenJDK 17, installed once (root, as on CI's machine); skipped when `java` is there.
 # Without root or apt the Spark tests skip with the reason.

@@ -118,9 +118,11 @@ def match_crm_contacts(
     blocked: pd.DataFrame,
     cluster: ClusterSettings | None = None,
     config: IdentitySettings | None = None,
+    con: duckdb.DuckDBPyConnection | None = None,
 ) -> tuple[pd.DataFrame, CrmMatchRun]:
     """One row per record: ``contact_record_key, match_cluster_key, cluster_size, best_match_probability``,
-    and the run behind it. ``config`` defaults to ``load_identity()``, ``cluster`` to its ``clustering``.
+    and the run behind it. ``config`` defaults to ``load_identity()``, ``cluster`` to its ``clustering``; ``con``
+    to a new in-memory DuckDB (``spark.duckdb_sql.SparkConnection`` runs the same SQL on Spark).
     Fewer than two records, or settings left without a comparison or a blocking rule by the population
     check, give one cluster per record (the run says why)."""
     frame = match_frame(records, blocked)
@@ -132,7 +134,8 @@ def match_crm_contacts(
     if len(frame) < 2:
         return singletons, CrmMatchRun(len(frame), None, None, "fewer than two records", cluster=cluster)
     start = time.perf_counter()
-    con = duckdb.connect()
+    own = con is None
+    con = con or duckdb.connect()
     try:
         resolved = prepare(con, frame, config)
         if resolved.skip_reason:
@@ -140,7 +143,8 @@ def match_crm_contacts(
         result = resolve_registered(con, "contact_record_key", resolved.settings, cluster)
         clusters = _with_cluster_figures(con, result)
     finally:
-        con.close()
+        if own:
+            con.close()
     run = CrmMatchRun(
         len(frame), resolved, result, cluster=cluster, seconds={**result.seconds, "total": time.perf_counter() - start}
     )
