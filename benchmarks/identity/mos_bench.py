@@ -2,6 +2,12 @@
 
     .venv/bin/python benchmarks/identity/mos_bench.py --dataset febrl3
     .venv/bin/python benchmarks/identity/mos_bench.py --dataset sim-crm-10k --settings crm
+    .venv/bin/python benchmarks/identity/mos_bench.py --dataset febrl3 --engine spark   # the same SQL on Spark
+
+``--engine spark`` (the ``spark`` extra) runs the same matcher's SQL on a local Spark session through
+``mos_pipelines.spark.duckdb_sql.SparkConnection`` (DuckDB's SQL transpiled; see docs/SPARK.md): run directory
+``out/mos-spark-<dataset>``, tool ``mos-spark``. Starting the session is not timed (reported as
+``spark_session_seconds``); the peak memory is this process's and the JVM's (and its Python workers').
 
 ``--settings crm`` runs the production CRM matcher (``match_crm_contacts``: ``config/identity.yaml``, resolved
 against the columns the dataset fills, and default ``ClusterSettings``) on a dataset exported by
@@ -74,7 +80,9 @@ def main() -> None:
     parser.add_argument(
         "--config", type=Path, help="identity config for --settings crm, merged over config/identity.yaml"
     )
+    parser.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb", help="where the matcher's SQL runs")
     args = parser.parse_args()
+    spark = SparkRun() if args.engine == "spark" else None
     data_dir = HERE / "data" / args.dataset
     meta = json.loads((data_dir / "dataset.json").read_text())
     records = pd.read_parquet(data_dir / "records.parquet").drop(columns=["entity_id"])
@@ -90,7 +98,7 @@ def main() -> None:
         config = load_identity(args.config)
         cluster = dataclasses.replace(cluster_settings(config), **overrides)
         start = time.perf_counter()
-        matched, run = match_crm_contacts(records, no_blocked, cluster, config)
+        matched, run = match_crm_contacts(records, no_blocked, cluster, config, con=spark and spark.connection)
         seconds = time.perf_counter() - start
         if run.resolution is None:
             raise SystemExit(f"nothing matched: {run.skip_reason}")
@@ -104,16 +112,17 @@ def main() -> None:
         }
     else:
         start = time.perf_counter()
-        result = resolve(records, "record_id", FEBRL_SETTINGS, cluster)
+        result = resolve(records, "record_id", FEBRL_SETTINGS, cluster, con=spark and spark.connection)
         seconds = time.perf_counter() - start
         clusters = result.clusters
-    out = args.out or HERE / "out" / f"mos-{args.dataset}"
+    tool = "mos-spark" if spark else "mos"
+    out = args.out or HERE / "out" / f"{tool}-{args.dataset}"
     write_run(
         out,
         clusters[["record_id", "cluster_id"]],
         {
             "load_average_start": load_at_start,
-            "tool": "mos",
+            "tool": tool,
             "settings": args.settings,
             "tool_version": "0.1.0",
             "dataset": meta.get("name", args.dataset),
@@ -122,7 +131,8 @@ def main() -> None:
             "records": len(records),
             "comparisons": result.model.candidate_pairs,
             "seconds": round(seconds, 2),
-            "peak_rss_mib": round(peak_rss_mib()),
+            "peak_rss_mib": round(peak_rss_mib() + (spark.peak_rss_mib() if spark else 0)),
+            **(spark.figures() if spark else {}),
             "stages": {k: round(v, 2) for k, v in result.seconds.items()},
             "em_iterations": result.model.iterations,
             "em_converged": result.model.converged,
@@ -138,6 +148,51 @@ def main() -> None:
         f"{args.dataset}: {len(records)} records, {result.model.candidate_pairs} pairs, {seconds:.1f} s, "
         f"stages {result.seconds}, EM {result.model.iterations} it (converged {result.model.converged}) → {out}"
     )
+
+
+class SparkRun:
+    """The Spark session and connection of an ``--engine spark`` run, and its memory figures."""
+
+    def __init__(self) -> None:
+        from mos_pipelines.spark.duckdb_sql import SparkConnection, identity_spark_session
+
+        start = time.perf_counter()
+        self.connection = SparkConnection(identity_spark_session())
+        self.session_seconds = time.perf_counter() - start
+
+    def _processes(self) -> dict[str, list]:
+        """The JVM (a child of this process) and its Python workers."""
+        import psutil
+
+        children = psutil.Process().children(recursive=True)
+        jvm = [p for p in children if p.name() == "java"]
+        return {"jvm": jvm, "workers": [p for p in children if p not in jvm]}
+
+    @staticmethod
+    def _peak_mib(process) -> float:
+        """Peak resident memory (VmHWM) of a live process."""
+        for line in Path(f"/proc/{process.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def peak_rss_mib(self) -> float:
+        """The JVM's and the Python workers' peaks (each its own; they need not coincide)."""
+        return sum(self._peak_mib(p) for group in self._processes().values() for p in group)
+
+    def figures(self) -> dict:
+        groups = self._processes()
+        return {
+            "engine": "spark",
+            "spark_session_seconds": round(self.session_seconds, 2),
+            "driver_peak_rss_mib": round(peak_rss_mib()),
+            "jvm_peak_rss_mib": round(sum(self._peak_mib(p) for p in groups["jvm"])),
+            "python_workers_peak_rss_mib": round(sum(self._peak_mib(p) for p in groups["workers"])),
+            "spark_statements": len(self.connection.statements),
+            "spark_slowest_statements": [
+                [round(seconds, 2), sql] for sql, seconds in sorted(self.connection.statements, key=lambda x: -x[1])[:5]
+            ],
+        }
 
 
 if __name__ == "__main__":
