@@ -90,6 +90,9 @@ class SparkConnection:
         self._serial = itertools.count()
         self.statements: list[tuple[str, float]] = []  # (statement's first words, seconds) of each one run
         spark.conf.set("spark.sql.execution.arrow.pyspark.enabled", "true")
+        # The UDFs' Python workers run this interpreter (its pandas, pyarrow, rapidfuzz), also in a session started
+        # before (a Spark build's): pyspark reads the attribute when a UDF is defined; its default is `python3` on PATH.
+        spark.sparkContext.pythonExec = sys.executable
         register_similarities(spark)
 
     # ------------------------------------------------------------------------------------ the DuckDB surface
