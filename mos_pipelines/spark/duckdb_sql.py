@@ -182,10 +182,7 @@ class SparkConnection:
 
     def spark_sql(self, statement: exp.Expr, params: list | None = None) -> str:
         """One DuckDB statement (parsed) as Spark SQL; consumes ``params`` for its ``?`` placeholders."""
-        tree = statement.copy()
-        for placeholder in list(tree.find_all(exp.Placeholder)):
-            placeholder.replace(_literal(params.pop(0) if params else _missing(statement)))
-        tree = tree.transform(_rewrite)
+        tree = rewrite(statement, params)
         selects = sorted(tree.find_all(exp.Select), key=lambda s: -_depth(s))
         for select in selects:  # innermost first: a star's `from` is expanded before an outer star reads it
             self._expand_excluding_stars(select)
@@ -210,6 +207,15 @@ class SparkConnection:
             columns = self.spark.sql(probe.sql(dialect="spark")).columns
             items += [exp.column(c, table=table or None, quoted=True) for c in columns if c.lower() not in dropped]
         select.set("expressions", items)
+
+
+def rewrite(statement: exp.Expr, params: list | None = None) -> exp.Expr:
+    """A copy of a DuckDB statement with its ``?`` bound (consuming ``params``) and the rewrites of the module
+    docstring's table applied, except the ``* exclude`` stars (they need Spark to list a star's columns)."""
+    tree = statement.copy()
+    for placeholder in list(tree.find_all(exp.Placeholder, bfs=False)):  # depth first: in the order written
+        placeholder.replace(_literal(params.pop(0) if params else _missing(statement)))
+    return tree.transform(_rewrite)
 
 
 def _rewrite(node: exp.Expr) -> exp.Expr:
