@@ -5,11 +5,12 @@ transpiled statement by statement with sqlglot.
 What the matcher uses of a DuckDB connection, and what it becomes here:
 
 - ``execute(sql, params)``: each statement parsed as DuckDB and written as Spark SQL; ``?`` bound as literals.
-  ``create or replace temp table t as <query>`` is the query persisted (memory and disk) and materialised, then
-  registered as temp view ``t`` (a later query may read the table it replaces); ``drop table t`` unpersists it;
-  ``describe t`` lists its columns. Queries return a result with ``df()`` (pandas, through Arrow), ``fetchall()``
+  ``create or replace temp table t as <query>`` is the query run and kept as a local checkpoint (executor memory,
+  spilled to disk), then registered as temp view ``t`` (the query may read the table it replaces); ``drop table t``
+  frees it; ``describe t`` lists its columns. Queries return a result with ``df()`` (pandas, through Arrow), ``fetchall()``
   and ``fetchone()``.
-- ``register(name, frame)`` / ``unregister(name)``: a pandas frame as a temp view.
+- ``register(name, frame)`` / ``unregister(name)``: a pandas frame as a temp view over a parquet copy (the copies
+  are deleted by ``close()``).
 
 Where DuckDB's SQL is not Spark's (beyond what sqlglot's dialects already translate):
 
