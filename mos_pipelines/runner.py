@@ -20,6 +20,7 @@ from rich.console import Console
 from mos_pipelines import changes
 from mos_pipelines.progress import make_progress
 from mos_pipelines.runlog import captured_output
+from mos_pipelines.settings import FULL_REFRESH_TAG
 
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 FULL_LOGS = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
@@ -237,7 +238,12 @@ def run_assets(
                 run_id=run_id,
                 raise_on_error=False,
                 run_config=FULL_LOGS if log_file else QUIET_LOGS,
-                tags={"mos/launched_by": "cli", **launch_tags(), **tags},
+                tags={
+                    "mos/launched_by": "cli",
+                    **launch_tags(),
+                    **tags,
+                    **({FULL_REFRESH_TAG: "true"} if full_refresh else {}),
+                },
             )
         finally:
             done.set()

@@ -16,6 +16,9 @@ DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 
 # One pool for every asset that writes the warehouse: DuckDB allows a single writer process.
 WAREHOUSE_POOL = "duckdb_warehouse"
+# The tag of a run that rebuilds everything (`mos run --full-refresh`): its dbt steps pass `--full-refresh` too, so
+# the incremental models are rebuilt from scratch rather than re-run.
+FULL_REFRESH_TAG = "mos/full_refresh"
 
 # Telemetry and network-lookup switches for the libraries we run; set before they are imported.
 QUIET_ENVIRONMENT = {

@@ -107,3 +107,31 @@ def test_with_a_lookback_reaching_its_day_every_incremental_mart_equals_a_full_r
             == 1
         )
     assert differences(backfilled.settings, full) == {}
+
+
+def test_mos_run_full_refresh_rebuilds_an_incremental_mart_from_scratch(backfilled, tmp_path_factory):
+    """`mos run --full-refresh` passes dbt's `--full-refresh`: a row an incremental run cannot see again (the
+    backfilled event's day is outside the lookback and its load time under the watermark) comes back, where the
+    same run without it leaves the mart as it was."""
+    from mos_pipelines.runner import run_assets
+    from tests.integration.conftest import use_home
+
+    home = tmp_path_factory.mktemp("mos_run_full_refresh") / "home"
+    shutil.copytree(backfilled.settings.mos_home, home)
+    settings = Settings(mos_home=home)
+
+    def backfilled_rows() -> int:
+        with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+            query = "select count(*) from marts.fct_events where event_id = ?"
+            return con.execute(query, [BACKFILLED_EVENT]).fetchone()[0]
+
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("delete from marts.fct_events where event_id = ?", [BACKFILLED_EVENT])
+    use_home(settings)
+    try:
+        assert run_assets("key:marts/fct_events").success
+        assert backfilled_rows() == 0
+        assert run_assets("key:marts/fct_events", full_refresh=True).success
+        assert backfilled_rows() == 1
+    finally:
+        use_home(backfilled.settings)

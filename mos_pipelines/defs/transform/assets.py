@@ -14,7 +14,7 @@ vars (``--vars``, ``mos_pipelines.configuration.dbt``), read when the step runs,
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import dagster as dg
@@ -26,7 +26,7 @@ from mos_pipelines.defs.identity.model_card import with_model_card
 from mos_pipelines.defs.resources import dbt_project
 from mos_pipelines.defs.transform.translator import MosDbtTranslator
 from mos_pipelines.quality.gates import gated_dbt_models
-from mos_pipelines.settings import WAREHOUSE_POOL, get_settings
+from mos_pipelines.settings import FULL_REFRESH_TAG, WAREHOUSE_POOL, get_settings
 from mos_pipelines.transform.layers import split_layers
 from mos_pipelines.transform.project import prepared_manifest
 from mos_pipelines.transform.targets import invocation_target, keep_parse_state
@@ -46,11 +46,18 @@ def dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     if subset_mode:
         os.environ["DBT_INDIRECT_SELECTION"] = "buildable"  # read once, when the invocation is prepared
     try:
-        events = dbt_events(context, dbt, ["build", *vars_args(lenient=True)])
+        events = dbt_events(context, dbt, build_args(context.run.tags))
     finally:
         if subset_mode:
             del os.environ["DBT_INDIRECT_SELECTION"]
     yield from with_model_card(events)
+
+
+def build_args(tags: Mapping[str, str]) -> list[str]:
+    """``dbt build`` with every var; with ``--full-refresh`` in a run that rebuilds everything (``mos run
+    --full-refresh``: the incremental models rebuilt from scratch, not only re-run)."""
+    full = ["--full-refresh"] if tags.get(FULL_REFRESH_TAG) == "true" else []
+    return ["build", *full, *vars_args(lenient=True)]
 
 
 def dbt_events(context: dg.AssetExecutionContext, dbt: DbtCliResource, args: list[str]) -> Iterator[Any]:
