@@ -112,7 +112,7 @@ def test_with_a_lookback_reaching_its_day_every_incremental_mart_equals_a_full_r
 def test_mos_run_full_refresh_rebuilds_an_incremental_mart_from_scratch(backfilled, tmp_path_factory):
     """`mos run --full-refresh` passes dbt's `--full-refresh`: a row an incremental run cannot see again (the
     backfilled event's day is outside the lookback and its load time under the watermark) comes back, where the
-    same run without it leaves the mart as it was."""
+    same run without it leaves the mart as it was; identity's id log is exempt (`full_refresh=False`)."""
     from mos_pipelines.runner import run_assets
     from tests.integration.conftest import use_home
 
@@ -125,13 +125,20 @@ def test_mos_run_full_refresh_rebuilds_an_incremental_mart_from_scratch(backfill
             query = "select count(*) from marts.fct_events where event_id = ?"
             return con.execute(query, [BACKFILLED_EVENT]).fetchone()[0]
 
+    def id_log_stamps() -> list[tuple]:
+        with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+            query = "select run_number, count(*), max(changed_at) from marts.fct_customer_id_changes group by 1"
+            return sorted(con.execute(query).fetchall())
+
     with duckdb.connect(str(settings.warehouse_path)) as con:
         con.execute("delete from marts.fct_events where event_id = ?", [BACKFILLED_EVENT])
     use_home(settings)
     try:
         assert run_assets("key:marts/fct_events").success
         assert backfilled_rows() == 0
-        assert run_assets("key:marts/fct_events", full_refresh=True).success
+        id_log = id_log_stamps()
+        assert run_assets("key:marts/fct_events or key:marts/fct_customer_id_changes", full_refresh=True).success
         assert backfilled_rows() == 1
+        assert id_log_stamps() == id_log  # identity's id log is never started over: customer ids stay
     finally:
         use_home(backfilled.settings)

@@ -7,7 +7,9 @@ the same data appends nothing. Logic: mos_pipelines.identity.stable_ids (unit-te
 
 
 def model(dbt, session):
-    dbt.config(materialized="incremental", incremental_strategy="append")
+    # full_refresh=False: `--full-refresh` (`mos run --full-refresh`) must not start the log over, or every customer
+    # id would be minted again; `make clean` (or dropping the table) does, on purpose.
+    dbt.config(materialized="incremental", incremental_strategy="append", full_refresh=False)
     import datetime
 
     import pandas as pd
