@@ -29,6 +29,13 @@ class DuckDBSettings(Section):
         return value.strip()
 
 
+class SparkSettings(Section):
+    # Where a Spark build runs the CRM matcher's SQL (blocking, comparisons, pattern counts, scoring): "duckdb" in
+    # process on the driver, or "spark" (Spark SQL: spark/duckdb_sql.py) for pairs that outgrow one machine.
+    identity_matching: Literal["duckdb", "spark"] = "duckdb"
+
+
 class WarehouseSettings(DomainSettings):
     engine: Literal["duckdb", "spark"] = "duckdb"
+    spark: SparkSettings = SparkSettings()
     duckdb: DuckDBSettings

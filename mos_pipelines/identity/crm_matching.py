@@ -9,7 +9,11 @@ as agreement.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -113,6 +117,23 @@ def prepare(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, config: Identit
     return resolved
 
 
+# Where match_crm_contacts runs its SQL when it is given no connection: a new in-memory DuckDB, unless a caller set a
+# factory for the calls inside a block (a Spark build sets one making `spark.duckdb_sql.SparkConnection`s around the
+# dbt Python models, whose code calls the matcher without a connection).
+_CONNECTION: ContextVar[Callable[[], Any] | None] = ContextVar("mos_matching_connection", default=None)
+
+
+@contextmanager
+def matching_connections(factory: Callable[[], Any] | None) -> Iterator[None]:
+    """Inside the block, ``match_crm_contacts`` without a ``con`` opens its connection with ``factory`` (None: a new
+    in-memory DuckDB, the default)."""
+    token = _CONNECTION.set(factory)
+    try:
+        yield
+    finally:
+        _CONNECTION.reset(token)
+
+
 def match_crm_contacts(
     records: pd.DataFrame,
     blocked: pd.DataFrame,
@@ -122,7 +143,8 @@ def match_crm_contacts(
 ) -> tuple[pd.DataFrame, CrmMatchRun]:
     """One row per record: ``contact_record_key, match_cluster_key, cluster_size, best_match_probability``,
     and the run behind it. ``config`` defaults to ``load_identity()``, ``cluster`` to its ``clustering``; ``con``
-    to a new in-memory DuckDB (``spark.duckdb_sql.SparkConnection`` runs the same SQL on Spark).
+    to a new in-memory DuckDB, or what ``matching_connections`` sets (``spark.duckdb_sql.SparkConnection`` runs the
+    same SQL on Spark).
     Fewer than two records, or settings left without a comparison or a blocking rule by the population
     check, give one cluster per record (the run says why)."""
     frame = match_frame(records, blocked)
@@ -135,7 +157,8 @@ def match_crm_contacts(
         return singletons, CrmMatchRun(len(frame), None, None, "fewer than two records", cluster=cluster)
     start = time.perf_counter()
     own = con is None
-    con = con or duckdb.connect()
+    factory = _CONNECTION.get()
+    con = con or (factory() if factory else duckdb.connect())
     try:
         resolved = prepare(con, frame, config)
         if resolved.skip_reason:

@@ -10,12 +10,15 @@ from __future__ import annotations
 import importlib.util
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import duckdb
+
+from mos_pipelines.identity.crm_matching import matching_connections
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -116,6 +119,22 @@ def _write(
     return int(rows[0]) if rows else 0
 
 
+def identity_connection(spark: SparkSession) -> Callable[[], Any] | None:
+    """What the CRM matcher opens inside a Spark build's Python model: a Spark SQL connection when
+    ``config/warehouse.yaml`` says ``spark.identity_matching: spark``, else None (a DuckDB in process)."""
+    from mos_pipelines.configuration import load_warehouse
+
+    if load_warehouse().spark.identity_matching != "spark":
+        return None
+
+    def connect() -> Any:
+        from mos_pipelines.spark.duckdb_sql import SparkConnection
+
+        return SparkConnection(spark)
+
+    return connect
+
+
 def _module(path: Path) -> ModuleType:
     spec = importlib.util.spec_from_file_location(f"mos_dbt_python_model_{path.stem}", path)
     if spec is None or spec.loader is None:
@@ -153,7 +172,8 @@ def run_python_model(
         con.execute(f'create schema if not exists "{schema}"').fetchall()
         before = set(con.execute("select table_schema, table_name from information_schema.tables").fetchall())
         module = _module(project_dir / node["original_file_path"])
-        result = module.model(_Dbt(con, node, refs, is_incremental), con)
+        with matching_connections(identity_connection(spark)):
+            result = module.model(_Dbt(con, node, refs, is_incremental), con)
         if isinstance(result, duckdb.DuckDBPyRelation):
             result = result.df()
         con.register("_mos_model_result", result)

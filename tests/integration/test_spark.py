@@ -1,8 +1,9 @@
 """The whole project run on Spark equals the DuckDB run (issue 21): the shared small world's landing files built by
-`mos run` with the Spark engine — every dbt model, seed and test on a local Spark through Dagster, the Python assets
-reading Spark's tables through DuckDB views — then every table of every schema compared with the DuckDB build of the
-same files (row counts, keys, numbers within 1e-9 relative, the rest exactly; wall clocks and run ids left out by
-name). Ten minutes of two cores: run by `make test-spark` (MOS_TEST_SPARK=1), skipped elsewhere with the reason."""
+`mos run` with the Spark engine — every dbt model, seed and test on a local Spark through Dagster, the CRM matcher's
+SQL in Spark SQL, the Python assets reading Spark's tables through DuckDB views — then every table of every schema
+compared with the DuckDB build of the same files (row counts, keys, numbers within 1e-9 relative, the rest exactly;
+wall clocks and run ids left out by name). Ten minutes of two cores: run by `make test-spark` (MOS_TEST_SPARK=1),
+skipped elsewhere with the reason."""
 
 from __future__ import annotations
 
@@ -33,8 +34,11 @@ def spark_run(world: World, tmp_path_factory: pytest.TempPathFactory) -> tuple[S
     home.mkdir()
     shutil.copytree(world.settings.landing_dir, home / world.settings.landing_dir.name)
     settings = Settings(mos_home=home)
+    warehouse_config = home.parent / "warehouse.yaml"  # the CRM matcher's SQL on Spark too (DuckDB by default)
+    warehouse_config.write_text("spark: {identity_matching: spark}\n")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MOS_ENGINE", "spark")
+        patch.setenv("MOS_WAREHOUSE_CONFIG", str(warehouse_config))
         use_home(settings)
         outcome = run_assets(None)
     use_home(world.settings)
@@ -48,6 +52,15 @@ def test_the_whole_run_succeeds_on_spark_with_every_check(spark_run, world):
     # Every asset and check of the DuckDB run; the snapshot (Delta only on Spark) is built on DuckDB from the views.
     assert outcome.materialized == world.first_run.materialized
     assert outcome.checks_passed == world.first_run.checks_passed
+
+
+def test_the_crm_matcher_ran_its_sql_on_spark(spark_run):
+    """`spark.identity_matching: spark`: the matcher's connection registered its similarity UDFs in the session (no
+    other part of a Spark build does); its clusters equal DuckDB's in the comparison below."""
+    from mos_pipelines.spark.session import spark_session
+    from mos_pipelines.spark.similarity import UDF_NAMES
+
+    assert spark_session().catalog.functionExists(UDF_NAMES["jaro_winkler_similarity"])
 
 
 def test_dbt_relations_are_views_over_spark_files(spark_run):

@@ -465,3 +465,27 @@ def test_names_only_records_are_matched_though_every_training_rule_fixes_the_nam
     assert all(s["iterations"] == 0 for s in run.model.sessions if s["held_out"] == ["name"])
     assert len(matched) == len(people) and matched["contact_record_key"].is_unique
     assert "Not estimated by EM" in markdown(model_table(run))  # and the model card says so
+
+
+def test_a_caller_can_set_where_the_matcher_runs_its_sql_for_a_block():
+    """`matching_connections` (what a Spark build sets around the dbt Python models, with Spark SQL connections):
+    inside the block the matcher opens its connection with the factory, and closes it; outside it, a DuckDB of its
+    own again; the clusters do not depend on which connection ran the SQL."""
+    from mos_pipelines.identity.crm_matching import matching_connections
+
+    records = crm_people(n_people=60).drop(columns="person")
+    opened: list[duckdb.DuckDBPyConnection] = []
+
+    def factory() -> duckdb.DuckDBPyConnection:
+        opened.append(duckdb.connect())
+        return opened[-1]
+
+    with matching_connections(factory):
+        inside, _ = match_crm_contacts(records, NO_BLOCKED)
+    outside, _ = match_crm_contacts(records, NO_BLOCKED)
+
+    assert len(opened) == 1
+    with pytest.raises(duckdb.ConnectionException):
+        opened[0].execute("select 1")  # the matcher closed the connection it opened
+    pd.testing.assert_frame_equal(inside, outside)
+    assert (inside["cluster_size"] > 1).any()
