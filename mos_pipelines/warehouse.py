@@ -60,7 +60,7 @@ ENGINE_ENV = "MOS_ENGINE"
 def engine() -> str:
     """The engine the dbt project builds on: ``MOS_ENGINE`` (``mos run --engine`` sets it) when set, else
     ``config/warehouse.yaml``'s ``engine``. DuckDB stays the warehouse the Python assets, the CLI and the web app
-    open either way (on Spark its dbt relations are views over Spark's files: mos_pipelines.spark.steps)."""
+    open either way (on Spark its dbt relations are views over Spark's files: mos_pipelines.spark.views)."""
     chosen = os.environ.get(ENGINE_ENV, "").strip().lower()
     if chosen:
         if chosen not in ENGINES:

@@ -125,10 +125,13 @@ class Outcome:
 
 
 def _exists(con: duckdb.DuckDBPyConnection, relation: str) -> bool:
+    """A table or a view (on the Spark engine the dbt relations, the identity map among them, are views over
+    Spark's files: read here, never purged — each Spark build rebuilds them from the purged raw layer)."""
     schema, table = relation.split(".")
     return bool(
         con.execute(
-            "select count(*) from duckdb_tables() where schema_name = ? and table_name = ?", [schema, table]
+            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+            [schema, table],
         ).fetchone()[0]  # type: ignore[index]
     )
 

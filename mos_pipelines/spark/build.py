@@ -36,6 +36,7 @@ class Stage:
     number: int
     python_models: list[str] = field(default_factory=list)  # unique ids
     selectors: list[str] = field(default_factory=list)  # dbt node selectors (names)
+    ids: list[str] = field(default_factory=list)  # the unique id of each selector
 
 
 # dbt statuses of a node that did what it should; `warn` is a test that failed at warn severity (reported, not a
@@ -142,6 +143,7 @@ def stage_plan(manifest: dict, only: set[str] | None = None) -> tuple[list[Stage
             entry.python_models.append(unique_id)
         else:
             entry.selectors.append(_selector(node))
+            entry.ids.append(unique_id)
     return [stages[n] for n in sorted(stages)], skipped
 
 
@@ -184,19 +186,32 @@ def build_on_spark(
     python_runs: list[PythonModelRun] = []
     results: list[NodeResult] = []
     errors: list[str] = []
+    upstream = Upstream(manifest)
     for stage in stages:
         for unique_id in sorted(stage.python_models):  # one stage's Python models never depend on each other
+            if (cause := upstream.failed_before(unique_id)) is not None:
+                results.append(NodeResult(unique_id, "skipped", f"upstream {cause} failed", python=True))
+                continue
             try:
                 run = run_python_model(spark, manifest, unique_id, project_dir, root / "python_models", True)
             except Exception as exc:  # a missing input (its dbt model failed) or the model's own error: reported
                 message = f"{type(exc).__name__}: {str(exc)[:500]}"
                 results.append(NodeResult(unique_id, "error", message, python=True))
+                upstream.record(results[-1])
                 log(f"python model {unique_id} failed: {message[:300]}")
                 continue
             python_runs.append(run)
             results.append(NodeResult(unique_id, "success", f"{run.rows:,} rows", seconds=run.seconds, python=True))
             log(f"python model {run.name}: {run.rows:,} rows in {run.seconds:.1f} s (inputs read from Spark)")
-        if not stage.selectors:
+        # As `dbt build` within one invocation: what depends on a node that failed in an earlier stage (a model,
+        # a Python model, a test at error severity) is skipped, not built on the last run's tables.
+        selectors = []
+        for selector, unique_id in zip(stage.selectors, stage.ids, strict=True):
+            if (cause := upstream.failed_before(unique_id)) is not None:
+                results.append(NodeResult(unique_id, "skipped", f"upstream {cause} failed"))
+            else:
+                selectors.append(selector)
+        if not selectors:
             continue
         args = [
             "build",
@@ -211,13 +226,14 @@ def build_on_spark(
             str(root / "logs"),
             *dbt_args,
             "--select",
-            *stage.selectors,
+            *selectors,
         ]
         command = dbt_command(args, project_dir)[1:]
-        log(f"dbt stage {stage.number}: {len(stage.selectors)} nodes")
+        log(f"dbt stage {stage.number}: {len(selectors)} nodes")
         result = runner.invoke(command)
         for item in getattr(result.result, "results", None) or []:
             results.append(_node_result(item))
+            upstream.record(results[-1])
         if result.exception is not None:
             errors.append(f"dbt stage {stage.number}: {result.exception}")
     build = SparkBuild(exported, python_runs, len(stages), skipped, results, errors, time.monotonic() - started)
@@ -231,7 +247,11 @@ def build_on_spark(
                 locations[(schema, table)] = snapshot_view(spark, schema, table, root / "view_snapshots")
             else:  # read only by other dbt models: nothing outside Spark reads it
                 locations[(schema, table)] = None
-        link_relations(settings.warehouse_path, locations)
+        try:
+            link_relations(settings.warehouse_path, locations, keep=history_tables(manifest))
+        except Exception as exc:  # every node's result is still reported; the step fails on this error
+            build.errors.append(f"linking Spark's tables into DuckDB: {type(exc).__name__}: {exc}")
+            return build
         build.linked = sorted(f"{s}.{t}" for (s, t), folder in locations.items() if folder is not None)
         log(
             f"DuckDB: {len(build.linked)} views over Spark's tables ({sum(1 for f in locations.values() if f is None)} "
@@ -245,6 +265,49 @@ def build_on_spark(
             build.errors += [error] if error else []
             build.on_duckdb, build.skipped = dict(skipped), {}
     return build
+
+
+class Upstream:
+    """What failed so far in a build, and whether a node depends on it (through any path of the manifest)."""
+
+    def __init__(self, manifest: dict) -> None:
+        nodes = {**manifest["nodes"], **manifest.get("unit_tests", {})}
+        self._parents = {u: list(n.get("depends_on", {}).get("nodes", [])) for u, n in nodes.items()}
+        self._failed: dict[str, str] = {}  # a node whose descendants must not build -> the failure's node
+        self._ancestors: dict[str, set[str]] = {}
+
+    def ancestors(self, unique_id: str) -> set[str]:
+        if unique_id not in self._ancestors:
+            found: set[str] = set()
+            for parent in self._parents.get(unique_id, []):
+                found |= {parent, *self.ancestors(parent)}
+            self._ancestors[unique_id] = found
+        return self._ancestors[unique_id]
+
+    def record(self, result: NodeResult) -> None:
+        """A model or Python model that errored blocks its descendants; a test that failed or errored at error
+        severity blocks the descendants of what it tests (dbt build skips them)."""
+        if result.passed:
+            return
+        if result.unique_id.startswith(("test.", "unit_test.")):
+            for parent in self._parents.get(result.unique_id, []):
+                self._failed.setdefault(parent, result.unique_id)
+        else:
+            self._failed.setdefault(result.unique_id, result.unique_id)
+
+    def failed_before(self, unique_id: str) -> str | None:
+        """The failed node that blocks ``unique_id``, or None."""
+        return next((cause for node, cause in self._failed.items() if node in self.ancestors(unique_id)), None)
+
+
+def history_tables(manifest: dict) -> set[tuple[str, str]]:
+    """(schema, table) of the models a full refresh must not start over (``full_refresh=False``: identity's id
+    log): a DuckDB table of theirs is kept aside, not dropped, when Spark's version is linked in its place."""
+    return {
+        (n["schema"], n["alias"])
+        for n in manifest["nodes"].values()
+        if n["resource_type"] == "model" and n.get("config", {}).get("full_refresh") is False
+    }
 
 
 def _build_on_duckdb(

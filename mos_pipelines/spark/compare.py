@@ -44,7 +44,6 @@ RUN_COLUMNS = frozenset(
         "fitted_at",
         "recorded_at",
         "decided_at",
-        "created_at",
         "evaluated_at",
         "local_time",
         "scored_at",
@@ -57,10 +56,13 @@ RUN_COLUMNS = frozenset(
     }
 )
 RUN_DERIVED = {
-    # minted per run, from the run's time
-    ("insights", "insights"): {"insight_id"},
+    # minted per run, from the run's time (an insight's created_at is its run; elsewhere created_at is data: an
+    # order's, a contact's)
+    ("insights", "insights"): {"insight_id", "created_at"},
     ("insights", "notification_rankings"): {"insight_id", "notification_id"},
-    ("insights", "notifications"): {"insight_id", "notification_id"},
+    ("insights", "notifications"): {"insight_id", "notification_id", "created_at"},
+    ("insights", "feedback"): {"insight_id", "notification_id", "created_at"},
+    ("activation", "sync_slack__top_notifications"): {"notification_id", "created_at"},
     ("ops", "llm_calls"): {"call_id"},
     # dbt's snapshot bookkeeping: the run's time, and a hash of it
     ("marts", "dim_customers_snapshot"): {"dbt_scd_id", "dbt_updated_at", "dbt_valid_from", "dbt_valid_to"},

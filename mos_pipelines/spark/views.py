@@ -8,6 +8,7 @@ so an instant column reads through ``timezone('UTC', …)``, as the Python model
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
@@ -65,10 +66,19 @@ def view_sql(con: duckdb.DuckDBPyConnection, folder: Path) -> str:
     return f"select {items} from read_parquet('{pattern}')"
 
 
-def link_relations(warehouse_path: Path, locations: dict[tuple[str, str], Path | None]) -> None:
+HISTORY_SUFFIX = "__before_spark"
+
+
+def link_relations(
+    warehouse_path: Path,
+    locations: dict[tuple[str, str], Path | None],
+    keep: AbstractSet[tuple[str, str]] = frozenset(),
+) -> None:
     """Make each ``(schema, table)`` a view of the same name in the DuckDB warehouse over the parquet files in its
-    folder (a table of that name, from a DuckDB build, is replaced); a ``None`` folder drops the DuckDB relation of
-    that name, so nothing stale from an earlier DuckDB build is read. One transaction."""
+    folder (a table of that name, from a DuckDB build, is replaced; one named in ``keep`` — a history a rebuild
+    cannot recreate, identity's id log — is renamed ``<table>__before_spark`` instead of dropped); a ``None`` folder
+    drops the DuckDB relation of that name, so nothing stale from an earlier DuckDB build is read. One
+    transaction."""
     con = warehouse.connect(warehouse_path)
     try:
         kinds = dict(
@@ -81,7 +91,11 @@ def link_relations(warehouse_path: Path, locations: dict[tuple[str, str], Path |
             for (schema, table), folder in sorted(locations.items()):
                 name = f"{_quoted(schema)}.{_quoted(table)}"
                 kind = kinds.get((schema, table))
-                if kind == "BASE TABLE":
+                if kind == "BASE TABLE" and (schema, table) in keep:
+                    aside = _quoted(table + HISTORY_SUFFIX)
+                    con.execute(f"drop table if exists {_quoted(schema)}.{aside}")
+                    con.execute(f"alter table {name} rename to {aside}")
+                elif kind == "BASE TABLE":
                     con.execute(f"drop table {name}")
                 elif kind == "VIEW" and folder is None:
                     con.execute(f"drop view {name}")

@@ -70,6 +70,15 @@ def test_resolve_finds_the_identity_map_nodes_and_the_bare_crm_record_id(con):
     assert all(value != "bo@example.com" for _, value in found)
 
 
+def test_resolve_reads_an_identity_map_that_is_a_view(con):
+    """On the Spark engine the dbt relations in DuckDB are views over Spark's files: the identifiers still resolve."""
+    con.execute("create table marts.identity_rows as select * from marts.dim_customer_identity_map")
+    con.execute("drop table marts.dim_customer_identity_map")
+    con.execute("create view marts.dim_customer_identity_map as select * from marts.identity_rows")
+    found = erasure.resolve(con, CID)
+    assert ("email", EMAIL) in found and ("record", "123456789") in found
+
+
 def test_prepare_deletes_raw_rows_by_hash_and_keeps_no_raw_value_but_the_pending_ones(con):
     outcomes = erasure.prepare(con, [REQUEST])
     assert con.execute("select message_id from raw.events order by 1").fetchall() == [("m3",), ("m4",)]

@@ -51,3 +51,34 @@ def test_fqn_selectors_name_one_node_each():
     _, nodes, where, _ = _plan()
     fqns = [".".join(nodes[uid]["fqn"]) for uid in where]
     assert len(fqns) == len(set(fqns))
+
+
+def test_a_failure_blocks_what_depends_on_it_in_later_stages_as_dbt_build_does():
+    """A model that errored blocks its descendants; a test that failed blocks the descendants of what it tests, not
+    that model itself; a test that only warned blocks nothing."""
+    from mos_pipelines.spark.build import NodeResult, Upstream
+
+    manifest = json.loads(ensure_manifest().read_text())
+    events = "model.mos_pipelines.fct_events"
+    child = next(u for u, n in manifest["nodes"].items() if events in n.get("depends_on", {}).get("nodes", []))
+    test = next(
+        u
+        for u, n in manifest["nodes"].items()
+        if n["resource_type"] == "test" and n.get("depends_on", {}).get("nodes") == [events]
+    )
+    grandchild = next(
+        (u for u, n in manifest["nodes"].items() if child in n.get("depends_on", {}).get("nodes", [])), child
+    )
+
+    upstream = Upstream(manifest)
+    upstream.record(NodeResult(test, "warn"))
+    assert upstream.failed_before(child) is None
+    upstream.record(NodeResult(test, "fail", "3 rows"))
+    assert upstream.failed_before(events) is None
+    assert upstream.failed_before(child) == test
+    assert upstream.failed_before(grandchild) == test
+
+    upstream = Upstream(manifest)
+    upstream.record(NodeResult(events, "error", "boom"))
+    assert upstream.failed_before(grandchild) == events
+    assert upstream.failed_before("model.mos_pipelines.stg_segment__events") is None

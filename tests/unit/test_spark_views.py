@@ -49,3 +49,19 @@ def test_a_folder_without_parquet_files_is_an_error_naming_it(tmp_path: Path):
     empty.mkdir(parents=True)
     with pytest.raises(SparkViewError, match=str(empty)):
         link_relations(warehouse, {("marts", "empty"): empty})
+
+
+def test_a_history_duckdb_cannot_rebuild_is_kept_aside_not_dropped(tmp_path: Path):
+    """Identity's id log (`full_refresh=False`): the DuckDB table Spark's version replaces is renamed, with its rows."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    con = duckdb.connect(str(warehouse))
+    con.execute("create schema marts; create table marts.log as select 1 as run_number")
+    con.close()
+    folder = _spark_like_table(tmp_path / "spark" / "log")
+    link_relations(warehouse, {("marts", "log"): folder}, keep={("marts", "log")})
+    con = duckdb.connect(str(warehouse), read_only=True)
+    kinds = dict(con.execute("select table_name, table_type from information_schema.tables").fetchall())
+    kept = con.execute("select * from marts.log__before_spark").fetchall()
+    con.close()
+    assert kinds == {"log": "VIEW", "log__before_spark": "BASE TABLE"}
+    assert kept == [(1,)]

@@ -106,6 +106,8 @@ def spark_dbt_events(context: dg.AssetExecutionContext, manifest_path: Any, dbt_
         }
         if result.unique_id in assets and result.status == "success":
             yield dg.Output(value=None, output_name=assets[result.unique_id].to_python_identifier(), metadata=metadata)
+        elif result.unique_id in checks and result.status == "skipped":  # an upstream failed: no evaluation
+            context.log.warning(f"{result.unique_id}: skipped: {result.message}")
         elif result.unique_id in checks:
             check = checks[result.unique_id]
             yield dg.AssetCheckResult(
