@@ -130,9 +130,11 @@ def run(
     settings = configure_environment()
     if engine is not None:
         os.environ[warehouse.ENGINE_ENV] = engine
+    from mos_pipelines.configuration import ConfigError
+
     try:
         chosen = warehouse.engine()
-    except warehouse.WarehouseError as exc:
+    except (warehouse.WarehouseError, ConfigError) as exc:
         fail(str(exc))
     if chosen == "spark":
         from mos_pipelines.spark.session import SparkUnavailable, check_available

@@ -66,14 +66,19 @@ def engine() -> str:
         if chosen not in ENGINES:
             raise WarehouseError(f"{ENGINE_ENV}={chosen!r}: the engine is one of {', '.join(ENGINES)}")
         return chosen
-    return str(_configuration(*_config_files_state()).engine)
+    return str(configuration().engine)
+
+
+def configuration():  # -> WarehouseSettings
+    """``config/warehouse.yaml`` (and the override file), validated, read again only when a file changed."""
+    return _configuration(*_config_files_state())
 
 
 def duckdb_settings(path: Path) -> dict[str, str]:
     """The engine settings (``config/warehouse.yaml`` ``duckdb``) of a connection to the warehouse at ``path``:
     threads (default one per core), memory_limit, temp_directory (default ``<path>.tmp``; a relative one is under
     the warehouse's folder). dbt gets the same values through ``MOS_DUCKDB_*`` (``settings.export_environment``)."""
-    engine = _configuration(*_config_files_state()).duckdb
+    engine = configuration().duckdb
     temp = Path(engine.temp_directory).expanduser() if engine.temp_directory else Path(f"{path}.tmp")
     if not temp.is_absolute():
         temp = path.parent / temp

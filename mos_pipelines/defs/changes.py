@@ -66,7 +66,7 @@ def _dbt(settings: Settings) -> str:
     # DuckDB, so a DuckDB warehouse's fingerprints are the ones it always had.
     try:
         engine = warehouse.engine()
-    except warehouse.WarehouseError as exc:
+    except Exception as exc:  # a bad MOS_ENGINE or config/warehouse.yaml: the run says what (`mos run`), not the plan
         engine = f"error: {exc}"
     on = [] if engine == "duckdb" else [f"engine={engine}"]
     return changes.value_fingerprint(variables, changes.files_fingerprint(files), *on)

@@ -171,7 +171,7 @@ def build_on_spark(
     root = settings.mos_home / "spark"
     manifest = json.loads(manifest_path.read_text())
     spark = spark_session(project_dir)
-    sources = source_tables(manifest_path, read_by=only)
+    sources = source_tables(manifest, read_by=only)
     exported = export_sources(settings.warehouse_path, spark, sources, root / "sources")
     log(
         f"sources: {sum(1 for t in exported if t.rows is not None)} tables exported to Spark "

@@ -122,9 +122,9 @@ def _write(
 def identity_connection(spark: SparkSession) -> Callable[[], Any] | None:
     """What the CRM matcher opens inside a Spark build's Python model: a Spark SQL connection when
     ``config/warehouse.yaml`` says ``spark.identity_matching: spark``, else None (a DuckDB in process)."""
-    from mos_pipelines.configuration import load_warehouse
+    from mos_pipelines import warehouse
 
-    if load_warehouse().spark.identity_matching != "spark":
+    if warehouse.configuration().spark.identity_matching != "spark":
         return None
 
     def connect() -> Any:

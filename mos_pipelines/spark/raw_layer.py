@@ -6,7 +6,6 @@ reads it as empty on both engines)."""
 
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,9 +27,8 @@ class ExportedTable:
     rows: int | None  # None: DuckDB does not hold it (dropped on Spark)
 
 
-def source_tables(manifest_path: Path, read_by: set[str] | None = None) -> list[tuple[str, str]]:
-    """(schema, table) of every source the dbt project declares (or that the nodes ``read_by`` names read), sorted."""
-    manifest = json.loads(manifest_path.read_text())
+def source_tables(manifest: dict, read_by: set[str] | None = None) -> list[tuple[str, str]]:
+    """(schema, table) of every source the dbt manifest declares (or that the nodes ``read_by`` names read), sorted."""
     sources = manifest["sources"]
     if read_by is not None:
         nodes = {**manifest["nodes"], **manifest.get("unit_tests", {})}

@@ -21,30 +21,35 @@ from mos_pipelines.settings import get_settings
 RELATION_TYPES = ("model", "seed", "snapshot")
 
 
+def relation_keys(manifest: dict, translator: MosDbtTranslator) -> dict[str, dg.AssetKey]:
+    """Every model, seed and snapshot's asset key, by unique id."""
+    return {
+        unique_id: translator.get_asset_spec(manifest, unique_id, dbt_project).key
+        for unique_id, node in manifest["nodes"].items()
+        if node["resource_type"] in RELATION_TYPES
+    }
+
+
 def selected_nodes(
-    context: dg.AssetExecutionContext, manifest: dict, translator: MosDbtTranslator
+    context: dg.AssetExecutionContext, manifest: dict, translator: MosDbtTranslator, keys: dict[str, dg.AssetKey]
 ) -> tuple[set[str], dict[str, dg.AssetKey], dict[str, dg.AssetCheckKey]]:
     """The dbt unique ids of the step's selection (its selected assets, their selected checks, the unit tests of
     selected models and the singular tests whose every parent is selected), with each one's asset or check key."""
-    assets: dict[str, dg.AssetKey] = {}
-    checks: dict[str, dg.AssetCheckKey] = {}
     selected = set(context.selected_asset_keys)
-    for unique_id, node in manifest["nodes"].items():
-        if node["resource_type"] in RELATION_TYPES:
-            key = translator.get_asset_spec(manifest, unique_id, dbt_project).key
-            if key in selected:
-                assets[unique_id] = key
+    assets = {unique_id: key for unique_id, key in keys.items() if key in selected}
+    checks: dict[str, dg.AssetCheckKey] = {}
     selected_checks = set(context.selected_asset_check_keys)
     ids = set(assets)
     for unique_id, node in manifest["nodes"].items():
         if node["resource_type"] != "test":
             continue
         check = get_asset_check_key_for_test(manifest, translator, unique_id, dbt_project)
+        relations = [p for p in node["depends_on"]["nodes"] if p in keys]
         if check is not None:
             if check in selected_checks:
                 checks[unique_id] = check
                 ids.add(unique_id)
-        elif all(p in assets for p in node["depends_on"]["nodes"] if p.split(".")[0] in RELATION_TYPES):
+        elif relations and all(p in assets for p in relations):  # a singular test over several selected models
             ids.add(unique_id)
     for unique_id, node in manifest.get("unit_tests", {}).items():
         if any(p in assets for p in node.get("depends_on", {}).get("nodes", [])):
@@ -53,18 +58,11 @@ def selected_nodes(
 
 
 def views_read_outside_dbt(
-    context: dg.AssetExecutionContext,
-    manifest: dict,
-    translator: MosDbtTranslator,
-    assets: dict[str, dg.AssetKey],
+    context: dg.AssetExecutionContext, manifest: dict, keys: dict[str, dg.AssetKey], assets: dict[str, dg.AssetKey]
 ) -> set[str]:
     """ "schema.table" of the step's dbt views that an asset other than a dbt model reads (a Python asset, an
     activation sync): on Spark their rows are written out for DuckDB to read."""
-    dbt_keys = {
-        translator.get_asset_spec(manifest, u, dbt_project).key
-        for u, n in manifest["nodes"].items()
-        if n["resource_type"] in RELATION_TYPES
-    }
+    dbt_keys = set(keys.values())
     graph = context.job_def.asset_layer.asset_graph  # `execute_in_process` sets no repository on the context
     views = set()
     for unique_id, key in assets.items():
@@ -85,7 +83,8 @@ def spark_dbt_events(context: dg.AssetExecutionContext, manifest_path: Any, dbt_
 
     manifest = json.loads(manifest_path.read_text())
     translator = MosDbtTranslator()
-    ids, assets, checks = selected_nodes(context, manifest, translator)
+    keys = relation_keys(manifest, translator)
+    ids, assets, checks = selected_nodes(context, manifest, translator, keys)
     context.log.info(f"engine spark: {len(ids)} dbt nodes of this step built on Spark")
     build = build_on_spark(
         get_settings(),
@@ -94,7 +93,7 @@ def spark_dbt_events(context: dg.AssetExecutionContext, manifest_path: Any, dbt_
         only=ids,
         dbt_args=dbt_args,
         link=True,
-        snapshot_views=views_read_outside_dbt(context, manifest, translator, assets),
+        snapshot_views=views_read_outside_dbt(context, manifest, keys, assets),
     )
     for result in build.results:
         node = manifest["nodes"].get(result.unique_id, {})
