@@ -99,15 +99,22 @@ def _rule_sql(rule: Sequence[str]) -> str:
 
 
 def register_records(
-    con: duckdb.DuckDBPyConnection, records: pd.DataFrame, id_column: str, derived: Sequence[tuple[str, str]] = ()
+    con: duckdb.DuckDBPyConnection,
+    records: pd.DataFrame | str,
+    id_column: str,
+    derived: Sequence[tuple[str, str]] = (),
 ) -> None:
     """Make table ``_mx_records`` with an integer ``_rid`` (ordered by the record id: deterministic), and the
-    ``derived`` columns (see ``add_derived_columns``) in the same pass."""
-    con.register("_mx_input", records)
+    ``derived`` columns (see ``add_derived_columns``) in the same pass. ``records``: a frame, or the name of a
+    table or view the connection already has (on Spark, records that never pass through this process)."""
+    source = records if isinstance(records, str) else "_mx_input"
+    if not isinstance(records, str):
+        con.register("_mx_input", records)
     # A sorted copy numbered by its row id (DuckDB keeps an ORDER BY's order on insert): at 1M records 0.9 s,
     # where row_number() over (order by ...) took 1.4 s.
-    con.execute(f"create or replace temp table _mx_sorted as select * from _mx_input order by {id_column}")
-    con.unregister("_mx_input")
+    con.execute(f"create or replace temp table _mx_sorted as select * from {source} order by {id_column}")
+    if not isinstance(records, str):
+        con.unregister("_mx_input")
     try:
         con.execute(
             f"create or replace temp table _mx_records as select rowid as _rid, *{_derived_items(con, '_mx_sorted', derived)} "

@@ -54,13 +54,15 @@ def _complete_components(
 
 
 def resolve(
-    records: pd.DataFrame,
+    records: pd.DataFrame | str,
     id_column: str,
     match: MatchSettings,
     cluster: ClusterSettings,
     con: duckdb.DuckDBPyConnection | None = None,
 ) -> Resolution:
-    """Match and cluster ``records`` (one row per record, ``id_column`` unique)."""
+    """Match and cluster ``records`` (one row per record, ``id_column`` unique): a frame, or the name of a table or
+    view on ``con`` (with a ``spark.duckdb_sql.SparkConnection``, a Spark table: the records' attributes then never
+    enter this process)."""
     own = con is None
     con = con or duckdb.connect()
     try:

@@ -125,11 +125,15 @@ def _assert_same_scored_pairs(duck: duckdb.DuckDBPyConnection, spark) -> None:
         np.testing.assert_allclose(ours[column], theirs[column], rtol=RELATIVE, atol=1e-15)
 
 
-def test_fellegi_sunter_on_spark_equals_duckdb(febrl3, spark_connection):
+def test_fellegi_sunter_on_spark_equals_duckdb(febrl3, spark_connection, tmp_path):
+    """The records read from a Spark table by name (they never pass through the driver), matched on Spark."""
     records = febrl3[["record_id", "date_of_birth", "soc_sec_id", *COLUMNS]]
     duck = duckdb.connect()
     expected = resolve(records, "record_id", SETTINGS, ClusterSettings(), con=duck)
-    result = resolve(records, "record_id", SETTINGS, ClusterSettings(), con=spark_connection)
+    duck.register("records", records)
+    duck.execute(f"copy records to '{tmp_path / 'records.parquet'}' (format parquet)")
+    spark_connection.spark.read.parquet(str(tmp_path / "records.parquet")).createOrReplaceTempView("febrl3_records")
+    result = resolve("febrl3_records", "record_id", SETTINGS, ClusterSettings(), con=spark_connection)
 
     _assert_same_model(expected.model, result.model)
     assert result.model.iterations == expected.model.iterations

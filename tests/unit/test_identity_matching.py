@@ -76,6 +76,24 @@ def test_unsupervised_matching_recovers_the_duplicates():
     assert 0 < result.model.lam < 0.01  # prior over all pairs, not over blocked ones
 
 
+def test_records_read_from_a_table_by_name_resolve_as_the_same_frame():
+    """`resolve` given the name of a table the connection holds (how a Spark build's records stay on Spark) gives
+    the clusters, links and model of the same rows given as a frame, whatever the table's row order."""
+    import duckdb
+
+    records = world(300, seed=5).drop(columns="entity")
+    expected = resolve(records, "record_id", SETTINGS, ClusterSettings())
+    con = duckdb.connect()
+    con.register("shuffled", records.sample(frac=1.0, random_state=1))
+    con.execute("create table crm_records as select * from shuffled")
+    result = resolve("crm_records", "record_id", SETTINGS, ClusterSettings(), con=con)
+    assert result.clusters.equals(expected.clusters)
+    pd.testing.assert_frame_equal(result.links, expected.links)
+    assert result.model.lam == expected.model.lam and result.model.m == expected.model.m
+    assert expected.clusters["cluster_id"].nunique() < len(records)  # duplicates were found
+    assert con.execute("select count(*) from crm_records").fetchone() == (len(records),)  # the input left as it was
+
+
 def test_a_shared_junk_email_does_not_merge_people_once_blocked():
     records = world(200, seed=9)
     junk = records.groupby("entity").head(1).sample(40, random_state=1).index
