@@ -16,6 +16,7 @@ Monday), a bare weekday the next one to come.
 from __future__ import annotations
 
 import datetime
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
@@ -408,31 +409,70 @@ def sentences(text: str, day: datetime.date) -> list[_Sentence]:
     return out
 
 
+@functools.cache
+def _pattern(pattern: str, flags: int = 0) -> re.Pattern[str]:
+    """``re.compile``, kept: the rules build their patterns from phrase lists, note after note (~2 million
+    compilations looked up in ``re``'s own cache per 10,000 notes)."""
+    return re.compile(pattern, flags)
+
+
+@functools.cache
+def _word(text: str, flags: int, after_dot: bool = False) -> re.Pattern[str]:
+    """``text`` literally, as a whole word (not right after a dot either when ``after_dot``: "x.Braze" is no
+    mention)."""
+    return re.compile(rf"(?<![\w{'.' if after_dot else ''}]){re.escape(text)}(?!\w)", flags)
+
+
+def _may_contain(sentence: str, lowered: str, text: str) -> bool:
+    """False only when ``text`` cannot match ``sentence`` even ignoring case: a plain substring test that spares the
+    regular expression most of the time. Decisive for ASCII only (outside it, case-insensitive matching folds
+    characters that ``str.lower`` keeps apart)."""
+    return not (sentence.isascii() and text.isascii()) or text.lower() in lowered
+
+
+_SORTED_ALIASES: dict[int, tuple[dict[str, tuple[str, ...]], list[tuple[str, str]]]] = {}
+
+
+def _longest_first(aliases: dict[str, tuple[str, ...]]) -> list[tuple[str, str]]:
+    """(alias, canonical), longest alias first; computed once per alias table."""
+    known = _SORTED_ALIASES.get(id(aliases))
+    if known is None or known[0] is not aliases:
+        pairs = sorted(((a, c) for c, al in aliases.items() for a in al), key=lambda p: -len(p[0]))
+        known = _SORTED_ALIASES[id(aliases)] = (aliases, pairs)
+    return known[1]
+
+
 def _alias_hits(
     sentence: str, aliases: dict[str, tuple[str, ...]], fuzzy: bool, caseless: bool = False
 ) -> list[tuple[str, int, int, float]]:
     """(canonical, start, end, confidence) of every alias in ``sentence``; longest aliases first, no overlaps."""
     hits: list[tuple[str, int, int, float]] = []
     taken: list[tuple[int, int]] = []
-    pairs = sorted(((a, c) for c, al in aliases.items() for a in al), key=lambda p: -len(p[0]))
+    pairs = _longest_first(aliases)
+    lowered = sentence.lower()
     for alias, canonical in pairs:
+        if not _may_contain(sentence, lowered, alias):
+            continue
         flags = 0 if alias[0].isupper() and not caseless else re.I  # in an all-lower-case note case says nothing
-        for m in re.finditer(rf"(?<![\w.]){re.escape(alias)}(?![\w])", sentence, flags):
+        for m in _word(alias, flags, after_dot=True).finditer(sentence):
             if not any(m.start() < e and s < m.end() for s, e in taken):
                 hits.append((canonical, m.start(), m.end(), 0.9))
                 taken.append((m.start(), m.end()))
     if fuzzy:  # typos: a window of as many words as the alias, close enough by edit distance
-        words = [(m.start(), m.end()) for m in re.finditer(r"\w+(?:[.'-]\w+)*", sentence)]
+        words = [(m.start(), m.end()) for m in WORDS.finditer(sentence)]
+        ascii_only = sentence.isascii()  # then a window's lower case is `lowered`'s slice, of the same length
         for alias, canonical in pairs:
             n = alias.count(" ") + 1
             if len(alias) < 7 or alias[0].isupper():  # short or case-sensitive aliases: exact only
                 continue
+            low = alias.lower()
             for i in range(len(words) - n + 1):
                 s, e = words[i][0], words[i + n - 1][1]
+                if ascii_only and (lowered[s] != low[0] or abs(e - s - len(low)) > 1):
+                    continue  # the test below, without slicing and lowering the window first
                 if any(s < te and ts < e for ts, te in taken):
                     continue
                 candidate = sentence[s:e].lower()
-                low = alias.lower()
                 if candidate[0] != low[0] or abs(len(candidate) - len(low)) > 1:
                     continue
                 if low.startswith(candidate) or candidate.startswith(low):  # "customer" is not "customerio"
@@ -444,6 +484,9 @@ def _alias_hits(
                     hits.append((canonical, s, e, 0.7))
                     taken.append((s, e))
     return sorted(hits, key=lambda h: h[1])
+
+
+WORDS = re.compile(r"\w+(?:[.'-]\w+)*")
 
 
 def _negated(sentence: str, start: int, end: int) -> bool:
@@ -662,13 +705,16 @@ def _step_date(sentence: str, day: datetime.date) -> tuple[datetime.date, int, i
     return None
 
 
-def _fuzzy_phrase(phrase: str, sentence: str) -> tuple[int, int] | None:
-    m = re.search(rf"(?<!\w){re.escape(phrase)}(?!\w)", sentence, re.I)
+def _fuzzy_phrase(phrase: str, sentence: str, lowered: str | None = None) -> tuple[int, int] | None:
+    """Where ``phrase`` is in ``sentence`` (``lowered``: its lower case), as a whole word ignoring case, else within
+    a typo or two for phrases of 7 characters or more."""
+    lowered = sentence.lower() if lowered is None else lowered
+    m = _word(phrase, re.I).search(sentence) if _may_contain(sentence, lowered, phrase) else None
     if m:
         return m.start(), m.end()
     if len(phrase) < 7:
         return None
-    found = fuzz.partial_ratio_alignment(phrase, sentence.lower(), score_cutoff=88)
+    found = fuzz.partial_ratio_alignment(phrase, lowered, score_cutoff=88)
     return (found.dest_start, found.dest_end) if found else None
 
 
@@ -699,21 +745,31 @@ def _pain(sentence: str) -> tuple[str, int, int, float] | None:
         (m.start(), -(m.end() - m.start()), pain, m.end())
         for pain, phrases in PAINS.items()
         for phrase in phrases
-        if (m := re.search(rf"(?<!\w){phrase}(?!\w)", sentence, re.I))
+        if (m := _pattern(rf"(?<!\w){phrase}(?!\w)", re.I).search(sentence))
     ]
     if exact:
         start, _, pain, end = min(exact)
         return pain, start, end, 0.8
     best: tuple[str, int, int, float] | None = None
     best_score = 0.0
-    for pain, phrases in PAINS.items():
-        for phrase in phrases:
-            if len(phrase) < 7 or not PLAIN.fullmatch(phrase):  # patterns are matched exactly only
-                continue
-            found = fuzz.partial_ratio_alignment(phrase, sentence.lower(), score_cutoff=88)
-            if found and found.score > best_score:
-                best, best_score = (pain, found.dest_start, found.dest_end, 0.6), found.score
+    lowered = sentence.lower()
+    for pain, phrase in _plain_pains():
+        found = fuzz.partial_ratio_alignment(phrase, lowered, score_cutoff=88)
+        if found and found.score > best_score:
+            best, best_score = (pain, found.dest_start, found.dest_end, 0.6), found.score
     return best
+
+
+@functools.cache
+def _plain_pains() -> tuple[tuple[str, str], ...]:
+    """(pain, phrase) of the pain phrases matched within a typo or two: the plain ones of 7 characters or more
+    (patterns are matched exactly only)."""
+    return tuple(
+        (pain, phrase)
+        for pain, phrases in PAINS.items()
+        for phrase in phrases
+        if len(phrase) >= 7 and PLAIN.fullmatch(phrase)
+    )
 
 
 def extract(text: str, created_at: datetime.datetime | datetime.date) -> list[Attribute]:
@@ -779,7 +835,9 @@ def extract(text: str, created_at: datetime.datetime | datetime.date) -> list[At
         cued = bool(STEP_CUE.search(c.text))
         hits = []  # (start, end, step) of every step a clause names, not as a past event
         for step, words in NEXT_STEPS.items():
-            hit = next((h for w in words if (h := _fuzzy_phrase(w, c.text)) and not _past(c.text, h[0], h[1])), None)
+            hit = next(
+                (h for w in words if (h := _fuzzy_phrase(w, c.text, lower)) and not _past(c.text, h[0], h[1])), None
+            )
             if hit:
                 hits.append((hit[0], hit[1], step))
         for h_start, h_end, step in sorted(hits)[:1]:  # the first one named
@@ -789,7 +847,7 @@ def extract(text: str, created_at: datetime.datetime | datetime.date) -> list[At
                 if when:
                     add("next_step_date", when[0].isoformat(), h_end + when[1], h_end + when[2], 0.8)
         for sentiment in ("negative", "positive"):
-            cue = next((m for w in SENTIMENT[sentiment] if (m := re.search(rf"\b(?:{w})\b", lower))), None)
+            cue = next((m for w in SENTIMENT[sentiment] if (m := _pattern(rf"\b(?:{w})\b").search(lower))), None)
             if cue:
                 add("sentiment", sentiment, cue.start(), cue.end(), 0.7)
                 break

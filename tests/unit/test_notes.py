@@ -70,6 +70,15 @@ def test_negated_competitor_is_not_evaluated() -> None:
     assert braze.extractor == "rules" and braze.version
 
 
+def test_names_are_matched_ignoring_case_beyond_ascii() -> None:
+    """The rules skip a name's regular expression when a plain lower-case substring test rules it out; outside ASCII
+    case-insensitive matching folds more than ``str.lower`` (a long s is an s), and the name is still found."""
+    for text in ("ALSO EVALUATING KLAVIYO.", "Also evaluating \u212alaviyo.", "Zoë: also evaluating klaviyo."):
+        assert predicted_values(extract(text, WED), "competitor") == {"Klaviyo"}, text
+    assert predicted_values(extract("Also evaluating \u017ffmc.", WED), "competitor") == {"Salesforce Marketing Cloud"}
+    assert predicted_values(extract("Also evaluating klaviy.", WED), "competitor") == set()  # too short for a typo
+
+
 def test_change_of_mind_the_last_word_wins() -> None:
     dropped = extract("Comparing us w/ Iterable. Later: they dropped Iterable from the shortlist.", WED)
     assert predicted_values(dropped, "competitor") == set()
