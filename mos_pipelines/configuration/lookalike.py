@@ -42,10 +42,12 @@ class ModelSettings(Section):
 
 
 class Degradation(Section):
-    """A fit is degraded when, against the last accepted fit of its audience, these dropped by more."""
+    """A fit is degraded when, against the last accepted fit of its audience, these dropped by more, and by more than
+    ``noise_z`` standard errors of the difference of the two holdouts' figures (0: any drop above the amount)."""
 
     max_recall_at_10_drop: Share
     max_auc_drop: Share
+    noise_z: Number = Field(1.96, ge=0)
 
 
 class LearnFrom(Section):

@@ -111,26 +111,67 @@ def fit_audience(
     return AudienceResult(audience=audience, fit=fit, scores=ranked, evaluation=evaluation)
 
 
+def _recall_se(recall: float, holdout: int) -> float:
+    """The binomial standard error of a recall measured on ``holdout`` seeds (the share kept off 0 and 1: a
+    holdout of 20 all inside the tier does not prove a recall of exactly 1)."""
+    n = max(int(holdout), 1)
+    p = min(max(recall, 0.5 / n), 1 - 0.5 / n)
+    return float(np.sqrt(p * (1 - p) / n))
+
+
+def _auc_se(low: Any, high: Any) -> float | None:
+    """The standard error of an AUC from its 95 % bootstrap interval (None without one)."""
+    if low is None or high is None or pd.isna(low) or pd.isna(high):
+        return None
+    return (float(high) - float(low)) / (2 * 1.959964)
+
+
 def judge(result: AudienceResult, previous: dict[str, Any] | None, degradation: Degradation) -> None:
-    """Mark the result degraded when it fell too far below the last accepted run."""
+    """Mark the result degraded when it fell too far below the last accepted run: by more than the allowed amount
+    and beyond the noise of the two holdouts (``degradation.noise_z`` standard errors of the difference). A drop
+    above the amount but within the noise is said in ``reasons`` and leaves the run accepted."""
     result.previous = previous
     if not previous:
         return
     ev = result.fit.evaluation
-    recall_drop = float(previous["recall_at_10"]) - ev.recall_at[10]
-    auc_drop = float(previous["auc"]) - ev.auc
-    if recall_drop > degradation.max_recall_at_10_drop:
-        result.dropped.append(("recall_at_10", ev.recall_at[10], float(previous["recall_at_10"])))
-        result.reasons.append(
-            f"recall in the top 10 % fell from {float(previous['recall_at_10']):.3f} to {ev.recall_at[10]:.3f} "
-            f"(more than the allowed {degradation.max_recall_at_10_drop:.2f})"
-        )
-    if auc_drop > degradation.max_auc_drop:
-        result.dropped.append(("auc", ev.auc, float(previous["auc"])))
-        result.reasons.append(
-            f"AUC fell from {float(previous['auc']):.3f} to {ev.auc:.3f} (more than the allowed {degradation.max_auc_drop:.2f})"
-        )
-    if result.reasons:
+    before_recall, before_auc = float(previous["recall_at_10"]), float(previous["auc"])
+    before_holdout = int(previous.get("holdout_seed") or ev.holdout_seed)
+    recall_noise = float(
+        np.hypot(_recall_se(before_recall, before_holdout), _recall_se(ev.recall_at[10], ev.holdout_seed))
+    )
+    now_auc_se = _auc_se(*(ev.auc_ci or (None, None)))
+    before_auc_se = _auc_se(previous.get("auc_ci_low"), previous.get("auc_ci_high"))
+    auc_noise = float(np.hypot(before_auc_se or now_auc_se or 0.0, now_auc_se or before_auc_se or 0.0))
+    checks = (
+        (
+            "recall_at_10",
+            "recall in the top 10 %",
+            before_recall,
+            ev.recall_at[10],
+            degradation.max_recall_at_10_drop,
+            recall_noise,
+        ),
+        ("auc", "AUC", before_auc, ev.auc, degradation.max_auc_drop, auc_noise),
+    )
+    degraded = False
+    for metric, label, before, now, allowed, noise in checks:
+        drop = before - now
+        if drop <= allowed:
+            continue
+        margin = degradation.noise_z * noise
+        if drop > margin:
+            degraded = True
+            result.dropped.append((metric, now, before))
+            beyond = f" and beyond the noise of the holdouts, ±{margin:.3f}" if margin else ""
+            result.reasons.append(
+                f"{label} fell from {before:.3f} to {now:.3f} (more than the allowed {allowed:.2f}{beyond})"
+            )
+        else:
+            result.reasons.append(
+                f"{label} fell from {before:.3f} to {now:.3f}, more than {allowed:.2f} but within the noise of holdouts "
+                f"of {before_holdout} and {ev.holdout_seed} seeds (±{margin:.3f}): not degraded"
+            )
+    if degraded:
         result.status = "degraded"
 
 

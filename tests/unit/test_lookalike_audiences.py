@@ -227,3 +227,41 @@ def test_learn_from_needs_a_seed_and_a_population(tmp_path: Path):
     with pytest.raises(ConfigError) as error:
         load_config(write_config(tmp_path / "l.yaml", bad))
     assert error.value.key == "audiences[0].learn_from.population"
+
+
+def test_a_drop_within_the_noise_of_small_holdouts_is_said_but_not_degraded(tmp_path: Path):
+    """Against a previous fit measured on a holdout of 20 seeds, a fall of 0.06 in AUC and 0.12 in recall is more than
+    the allowed amounts but within what two such holdouts differ by on their own: accepted, with the reason said;
+    with noise_z 0 the same fall is degraded, and a fall far beyond the noise is degraded either way."""
+    con = features_db()
+    config = load_config(write_config(tmp_path / "l.yaml", CONFIG))
+    result = fit_audience(con, config.audiences[0], config.model, NOW)
+    ev = result.fit.evaluation
+
+    def previous(auc_rise: float, recall_rise: float, holdout: int, ci: float) -> dict:
+        before = ev.auc + auc_rise
+        return {
+            "model_run_id": "payers:run0",
+            "auc": before,
+            "auc_ci_low": before - ci,
+            "auc_ci_high": before + ci,
+            "recall_at_10": min(ev.recall_at[10] + recall_rise, 1.0),
+            "holdout_seed": holdout,
+        }
+
+    small = previous(0.06, 0.12, holdout=20, ci=0.12)  # a 95 % interval of ±0.12: what 20 seeds give
+    judge(result, small, config.degradation)
+    assert result.status == "accepted" and not result.dropped
+    assert any("within the noise" in r and "not degraded" in r for r in result.reasons), result.reasons
+    assert model_run_row(result, "run1", NOW)["status_reason"] == "; ".join(result.reasons)
+
+    strict = fit_audience(con, config.audiences[0], config.model, NOW)
+    judge(strict, small, config.degradation.model_copy(update={"noise_z": 0}))
+    assert strict.status == "degraded" and {m for m, _, _ in strict.dropped} >= {"auc"}
+
+    far = fit_audience(features_db(signal=0.0), config.audiences[0], config.model, NOW)  # no signal left: AUC ~0.5
+    assert far.fit.evaluation.auc < 0.6
+    before = {"auc": 0.9, "auc_ci_low": 0.895, "auc_ci_high": 0.905, "recall_at_10": 0.0, "holdout_seed": 20_000}
+    judge(far, before, config.degradation)
+    assert far.status == "degraded" and [m for m, _, _ in far.dropped] == ["auc"]
+    assert "beyond the noise of the holdouts" in far.reasons[0]

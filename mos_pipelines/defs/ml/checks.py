@@ -13,7 +13,7 @@ from mos_pipelines.lookalike import score_tables
     blocking=True,
     description=(
         "Fails when the latest fit of any audience is degraded (recall at the 10 % tier or AUC fell by more than "
-        "`degradation` in config/lookalike.yaml against the last accepted fit); blocking, so activation "
+        "`degradation` in config/lookalike.yaml against the last accepted fit, beyond the noise of the two holdouts); blocking, so activation "
         "downstream of the scores does not run on a degraded model."
     ),
 )
