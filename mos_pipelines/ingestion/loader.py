@@ -211,10 +211,18 @@ def _subfolder(source: Source, path: Path, landing_dir: Path) -> str | None:
 def _jsonl_records(con: duckdb.DuckDBPyConnection, path: Path, checks: list[Check]) -> None:
     """Create temp table ``records`` from a JSONL file, one row per non-blank line."""
     known = "[" + ", ".join(_sql_str(c.name) for c in checks) + "]"
+    # Each kind of value read with one call over the list of its paths: the line is parsed once per kind, not once
+    # per field (at 4.4M events of 9 fields, most of the source's load time).
+    texts = [c for c in checks if c.type != "json"]
+    jsons = [c for c in checks if c.type == "json"]
+    lists = ",\n".join(
+        f"case when is_object then {function}(line, [{', '.join(_json_path(c.name) for c in kind)}]) end as _{name}"
+        for function, name, kind in (("json_extract_string", "texts", texts), ("json_extract", "jsons", jsons))
+        if kind
+    )
     fields = ",\n".join(
-        f"case when is_object then "
-        f"{'json_extract' if c.type == 'json' else 'json_extract_string'}(line, {_json_path(c.name)}) "
-        f"end as {_ident('v_' + c.name)}"
+        f"_{'jsons' if c.type == 'json' else 'texts'}[{(jsons if c.type == 'json' else texts).index(c) + 1}] "
+        f"as {_ident('v_' + c.name)}"
         for c in checks
     )
     try:
@@ -230,7 +238,8 @@ def _jsonl_records(con: duckdb.DuckDBPyConnection, path: Path, checks: list[Chec
                        case when json_valid(line) then json_type(line) = 'OBJECT' else false end as is_object
                 from lines
                 where trim(line) <> ''
-            )
+            ),
+            extracted as (select *, {lists} from parsed)
             select
                 line_no as _line_no,
                 line as raw_record,
@@ -245,7 +254,7 @@ def _jsonl_records(con: duckdb.DuckDBPyConnection, path: Path, checks: list[Chec
                         lambda e: not list_contains({known}, e.key)
                     )))
                 end as extra
-            from parsed
+            from extracted
             """,
             [str(path)],
         )
