@@ -1,3 +1,8 @@
+{#
+    A table, not a view like the other staging models: seven models read it, and as a view each of them ran the
+    deduplication window and the JSON parsing over every raw event again (issue 20; docs/DECISIONS.md).
+#}
+{{ config(materialized='table') }}
 {%- set context_paths = [
     'campaign.source', 'campaign.medium', 'campaign.name', 'campaign.content', 'campaign.term',
     'page.url', 'page.path', 'page.referrer', 'page.title', 'locale', 'ip',
