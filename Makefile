@@ -58,18 +58,19 @@ test-heavy: install  ## the heaviest end-to-end modules: insights recall, a day'
 	$(PYTEST) $(HEAVY_TESTS)
 
 # The dbt project on a local Spark (issue 21; docs/SPARK.md): the `spark` extra (dbt-spark, pyspark 3.5) and Java
-# 17 (`make java`). `make test` builds every model on Spark and compares the marts with DuckDB's
-# (tests/integration/test_spark_models.py, a few minutes); `make test-spark` runs the whole project on Spark through
-# Dagster, every dbt test included (`mos run --engine spark`), and compares every table of every schema: ten minutes
-# of two cores, not in CI's 30.
+# 17 (`make java`). `make test` runs the whole project on Spark through Dagster, every dbt test included
+# (`mos run --engine spark`), and compares every table of every schema with the DuckDB run
+# (tests/integration/test_spark.py, about 7 minutes of one worker); `make test-spark` runs that, identity matching
+# on Spark against DuckDB on FEBRL3, and `mos spark build` (the dbt project alone) with its marts compared.
 $(VENV)/.installed-spark: pyproject.toml $(VENV)/.installed
 	$(BIN)/python -m pip install -qq --disable-pip-version-check -e '.[dev,spark]'
 	touch $@
 
 install-spark: $(VENV)/.installed-spark java  ## the `spark` extra (dbt-spark, pyspark 3.5) and Java 17
 
-test-spark: install-spark  ## the whole project on a local Spark (`mos run --engine spark`): every model and test, every table equal to the DuckDB run
+test-spark: install-spark  ## the project on a local Spark: the whole run (`mos run --engine spark`) and every table equal to the DuckDB run, identity on Spark, `mos spark build`
 	MOS_TEST_SPARK=1 $(BIN)/python -m pytest tests/unit/test_spark_stage_plan.py tests/integration/test_spark.py tests/integration/test_spark_identity.py -x --durations=5
+	MOS_TEST_SPARK=1 $(BIN)/python -m pytest tests/integration/test_spark_models.py -x --durations=3
 
 # Java for Spark: Debian's OpenJDK 17, installed once (root, as on CI's machine); skipped when `java` is there.
 # Without root or apt the Spark tests skip with the reason.

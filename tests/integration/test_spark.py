@@ -2,12 +2,11 @@
 `mos run` with the Spark engine — every dbt model, seed and test on a local Spark through Dagster, the CRM matcher's
 SQL in Spark SQL, the Python assets reading Spark's tables through DuckDB views — then every table of every schema
 compared with the DuckDB build of the same files (row counts, keys, numbers within 1e-9 relative, the rest exactly;
-wall clocks and run ids left out by name). Ten minutes of two cores: run by `make test-spark` (MOS_TEST_SPARK=1),
-skipped elsewhere with the reason."""
+wall clocks and run ids left out by name). In `make test` (CI: about 7 minutes of one worker) and `make test-spark`;
+skipped with the reason where the `spark` extra or Java is missing."""
 
 from __future__ import annotations
 
-import os
 import shutil
 
 import duckdb
@@ -19,17 +18,18 @@ from mos_pipelines.spark.compare import COMPARED_SCHEMAS, compare_warehouses
 from mos_pipelines.transform.project import ensure_manifest
 from tests.integration.conftest import World, use_home
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.spark,
-    pytest.mark.skipif(os.environ.get("MOS_TEST_SPARK") != "1", reason="the Spark build runs in `make test-spark`"),
-]
+pytestmark = [pytest.mark.integration, pytest.mark.spark]
 
 
 @pytest.fixture(scope="module")
 def spark_run(world: World, tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, RunOutcome]:
     """A new MOS_HOME with the shared world's landing files, run once with the Spark engine."""
-    pytest.importorskip("pyspark", reason="the `spark` extra is not installed: pip install -e '.[spark]'")
+    from mos_pipelines.spark.session import SparkUnavailable, check_available
+
+    try:
+        check_available()
+    except SparkUnavailable as exc:
+        pytest.skip(str(exc))
     home = tmp_path_factory.mktemp("spark_engine") / "home"
     home.mkdir()
     shutil.copytree(world.settings.landing_dir, home / world.settings.landing_dir.name)
