@@ -78,7 +78,8 @@ class AudienceResult:
     evaluation: pd.DataFrame  # audience, customer_id, is_seed, score, weight, true_propensity
     status: str = "accepted"  # or "degraded"
     previous: dict[str, Any] | None = None  # the last accepted run it was compared with
-    reasons: list[str] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)  # why it is degraded
+    within_noise: list[str] = field(default_factory=list)  # falls above the amounts but inside the holdouts' noise
     dropped: list[tuple[str, float, float]] = field(default_factory=list)  # (metric, figure, previous figure)
 
 
@@ -111,6 +112,16 @@ def fit_audience(
     return AudienceResult(audience=audience, fit=fit, scores=ranked, evaluation=evaluation)
 
 
+Z_95 = 1.959964  # the half-width of a 95 % interval in standard errors (fit_lookalike's bootstrap_auc level)
+
+
+def _figure(value: Any) -> float | None:
+    """A stored figure as a float; None when missing or not a number (NULL, NaN, pd.NA)."""
+    if value is None or pd.isna(value):
+        return None
+    return float(value)
+
+
 def _recall_se(recall: float, holdout: int) -> float:
     """The binomial standard error of a recall measured on ``holdout`` seeds (the share kept off 0 and 1: a
     holdout of 20 all inside the tier does not prove a recall of exactly 1)."""
@@ -121,57 +132,60 @@ def _recall_se(recall: float, holdout: int) -> float:
 
 def _auc_se(low: Any, high: Any) -> float | None:
     """The standard error of an AUC from its 95 % bootstrap interval (None without one)."""
-    if low is None or high is None or pd.isna(low) or pd.isna(high):
+    low, high = _figure(low), _figure(high)
+    if low is None or high is None:
         return None
-    return (float(high) - float(low)) / (2 * 1.959964)
+    return (high - low) / (2 * Z_95)
+
+
+def _noise(first: float | None, second: float | None) -> float:
+    """The standard error of the difference of two independent figures; one missing is taken as the other's."""
+    a = first if first is not None else second
+    b = second if second is not None else first
+    return float(np.hypot(a or 0.0, b or 0.0))
 
 
 def judge(result: AudienceResult, previous: dict[str, Any] | None, degradation: Degradation) -> None:
     """Mark the result degraded when it fell too far below the last accepted run: by more than the allowed amount
     and beyond the noise of the two holdouts (``degradation.noise_z`` standard errors of the difference). A drop
-    above the amount but within the noise is said in ``reasons`` and leaves the run accepted."""
+    above the amount but within the noise leaves the run accepted and is said in ``within_noise``. A figure missing
+    on either side (NULL, NaN) is not judged."""
     result.previous = previous
     if not previous:
         return
     ev = result.fit.evaluation
-    before_recall, before_auc = float(previous["recall_at_10"]), float(previous["auc"])
-    before_holdout = int(previous.get("holdout_seed") or ev.holdout_seed)
-    recall_noise = float(
-        np.hypot(_recall_se(before_recall, before_holdout), _recall_se(ev.recall_at[10], ev.holdout_seed))
+    stored_holdout = _figure(previous.get("holdout_seed"))
+    before_holdout = int(stored_holdout) if stored_holdout and stored_holdout > 0 else ev.holdout_seed
+    before_recall, before_auc = _figure(previous.get("recall_at_10")), _figure(previous.get("auc"))
+    now_recall, now_auc = _figure(ev.recall_at.get(10)), _figure(ev.auc)
+    recall_noise = (
+        _noise(_recall_se(before_recall, before_holdout), _recall_se(now_recall, ev.holdout_seed))
+        if before_recall is not None and now_recall is not None
+        else 0.0
     )
-    now_auc_se = _auc_se(*(ev.auc_ci or (None, None)))
-    before_auc_se = _auc_se(previous.get("auc_ci_low"), previous.get("auc_ci_high"))
-    auc_noise = float(np.hypot(before_auc_se or now_auc_se or 0.0, now_auc_se or before_auc_se or 0.0))
+    auc_noise = _noise(
+        _auc_se(previous.get("auc_ci_low"), previous.get("auc_ci_high")), _auc_se(*(ev.auc_ci or (None, None)))
+    )
     checks = (
-        (
-            "recall_at_10",
-            "recall in the top 10 %",
-            before_recall,
-            ev.recall_at[10],
-            degradation.max_recall_at_10_drop,
-            recall_noise,
-        ),
-        ("auc", "AUC", before_auc, ev.auc, degradation.max_auc_drop, auc_noise),
+        ("recall_at_10", "recall in the top 10 %", before_recall, now_recall, degradation.max_recall_at_10_drop),
+        ("auc", "AUC", before_auc, now_auc, degradation.max_auc_drop),
     )
-    degraded = False
-    for metric, label, before, now, allowed, noise in checks:
-        drop = before - now
-        if drop <= allowed:
+    for (metric, label, before, now, allowed), noise in zip(checks, (recall_noise, auc_noise), strict=True):
+        if before is None or now is None or not before - now > allowed:
             continue
         margin = degradation.noise_z * noise
-        if drop > margin:
-            degraded = True
+        if before - now > margin:
             result.dropped.append((metric, now, before))
             beyond = f" and beyond the noise of the holdouts, ±{margin:.3f}" if margin else ""
             result.reasons.append(
                 f"{label} fell from {before:.3f} to {now:.3f} (more than the allowed {allowed:.2f}{beyond})"
             )
         else:
-            result.reasons.append(
+            result.within_noise.append(
                 f"{label} fell from {before:.3f} to {now:.3f}, more than {allowed:.2f} but within the noise of holdouts "
                 f"of {before_holdout} and {ev.holdout_seed} seeds (±{margin:.3f}): not degraded"
             )
-    if degraded:
+    if result.reasons:
         result.status = "degraded"
 
 
@@ -185,7 +199,7 @@ def model_run_row(result: AudienceResult, run_id: str, fitted_at: datetime.datet
         "model_kind": fit.settings.kind,
         "definition_hash": result.audience.definition_hash(fit.settings),
         "status": result.status,
-        "status_reason": "; ".join(result.reasons) or None,
+        "status_reason": "; ".join(result.reasons or result.within_noise) or None,
         "seed_size": fit.sizes["seed"],
         "population_size": fit.sizes["population"],
         "train_seed": fit.sizes["train_seed"],

@@ -430,16 +430,19 @@ def _may_contain(sentence: str, lowered: str, text: str) -> bool:
     return not (sentence.isascii() and text.isascii()) or text.lower() in lowered
 
 
-_SORTED_ALIASES: dict[int, tuple[dict[str, tuple[str, ...]], list[tuple[str, str]]]] = {}
+def _sorted(aliases: dict[str, tuple[str, ...]]) -> list[tuple[str, str]]:
+    return sorted(((a, c) for c, al in aliases.items() for a in al), key=lambda p: -len(p[0]))
+
+
+_SORTED_TABLES = {id(COMPETITORS): _sorted(COMPETITORS), id(PRODUCTS): _sorted(PRODUCTS)}
 
 
 def _longest_first(aliases: dict[str, tuple[str, ...]]) -> list[tuple[str, str]]:
-    """(alias, canonical), longest alias first; computed once per alias table."""
-    known = _SORTED_ALIASES.get(id(aliases))
-    if known is None or known[0] is not aliases:
-        pairs = sorted(((a, c) for c, al in aliases.items() for a in al), key=lambda p: -len(p[0]))
-        known = _SORTED_ALIASES[id(aliases)] = (aliases, pairs)
-    return known[1]
+    """(alias, canonical), longest alias first: the module's own tables (constants) sorted once, any other on each
+    call (the LLM path builds tables of its own)."""
+    if aliases is COMPETITORS or aliases is PRODUCTS:
+        return _SORTED_TABLES[id(aliases)]
+    return _sorted(aliases)
 
 
 def _alias_hits(

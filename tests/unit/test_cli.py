@@ -90,10 +90,13 @@ def test_run_on_spark_without_java_says_what_is_missing_before_running_anything(
 
     monkeypatch.setenv("PATH", str(tmp_path / "no-java"))  # no `java` on PATH
     monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setenv("MOS_ENGINE", "duckdb")  # `--engine` sets it in this process: restored after the test
     result = runner.invoke(app, ["run", "--engine", "spark"])
     assert result.exit_code == 2
     output = result.output.replace("\n", "")
-    installed = importlib.util.find_spec("pyspark") is not None and importlib.util.find_spec("dbt.adapters") is not None
+    installed = (
+        importlib.util.find_spec("pyspark") is not None and importlib.util.find_spec("dbt.adapters.spark") is not None
+    )
     missing = "Spark needs Java 17" if installed else "pip install -e '.[spark]'"
     assert "engine spark:" in output and missing in output and "Traceback" not in output
     assert not (mos_home / "dagster" / "storage").exists()  # no run was started

@@ -61,9 +61,9 @@ def lookalike_scores(context: dg.AssetExecutionContext, mos: MosHome) -> dg.Mate
             if result.status == "degraded":
                 score_tables.notify_degradation(con, result, row["model_run_id"], now)
                 context.log.warning(f"audience {audience.name} degraded: {'; '.join(result.reasons)}")
-            elif result.reasons:  # a drop within the noise of the holdouts: said, not blocked
-                context.log.info(f"audience {audience.name}: {'; '.join(result.reasons)}")
-                metadata[f"{audience.name}/status_reason"] = "; ".join(result.reasons)
+            elif result.within_noise:  # a drop within the noise of the holdouts: said, not blocked
+                context.log.info(f"audience {audience.name}: {'; '.join(result.within_noise)}")
+                metadata[f"{audience.name}/status_reason"] = "; ".join(result.within_noise)
             ev = result.fit.evaluation
             total += len(result.scores)
             prefix = audience.name
