@@ -220,11 +220,9 @@ def _jsonl_records(con: duckdb.DuckDBPyConnection, path: Path, checks: list[Chec
         for function, name, kind in (("json_extract_string", "texts", texts), ("json_extract", "jsons", jsons))
         if kind
     )
-    fields = ",\n".join(
-        f"_{'jsons' if c.type == 'json' else 'texts'}[{(jsons if c.type == 'json' else texts).index(c) + 1}] "
-        f"as {_ident('v_' + c.name)}"
-        for c in checks
-    )
+    position = {id(c): f"_texts[{i}]" for i, c in enumerate(texts, start=1)}
+    position.update({id(c): f"_jsons[{i}]" for i, c in enumerate(jsons, start=1)})
+    fields = ",\n".join(f"{position[id(c)]} as {_ident('v_' + c.name)}" for c in checks)
     try:
         con.execute(
             f"""

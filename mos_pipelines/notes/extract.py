@@ -434,14 +434,16 @@ def _sorted(aliases: dict[str, tuple[str, ...]]) -> list[tuple[str, str]]:
     return sorted(((a, c) for c, al in aliases.items() for a in al), key=lambda p: -len(p[0]))
 
 
-_SORTED_TABLES = {id(COMPETITORS): _sorted(COMPETITORS), id(PRODUCTS): _sorted(PRODUCTS)}
+_SORTED_COMPETITORS, _SORTED_PRODUCTS = _sorted(COMPETITORS), _sorted(PRODUCTS)
 
 
 def _longest_first(aliases: dict[str, tuple[str, ...]]) -> list[tuple[str, str]]:
     """(alias, canonical), longest alias first: the module's own tables (constants) sorted once, any other on each
     call (the LLM path builds tables of its own)."""
-    if aliases is COMPETITORS or aliases is PRODUCTS:
-        return _SORTED_TABLES[id(aliases)]
+    if aliases is COMPETITORS:
+        return _SORTED_COMPETITORS
+    if aliases is PRODUCTS:
+        return _SORTED_PRODUCTS
     return _sorted(aliases)
 
 
