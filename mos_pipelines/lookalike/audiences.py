@@ -167,10 +167,17 @@ def judge(result: AudienceResult, previous: dict[str, Any] | None, degradation: 
         _auc_se(previous.get("auc_ci_low"), previous.get("auc_ci_high")), _auc_se(*(ev.auc_ci or (None, None)))
     )
     checks = (
-        ("recall_at_10", "recall in the top 10 %", before_recall, now_recall, degradation.max_recall_at_10_drop),
-        ("auc", "AUC", before_auc, now_auc, degradation.max_auc_drop),
+        (
+            "recall_at_10",
+            "recall in the top 10 %",
+            before_recall,
+            now_recall,
+            degradation.max_recall_at_10_drop,
+            recall_noise,
+        ),
+        ("auc", "AUC", before_auc, now_auc, degradation.max_auc_drop, auc_noise),
     )
-    for (metric, label, before, now, allowed), noise in zip(checks, (recall_noise, auc_noise), strict=True):
+    for metric, label, before, now, allowed, noise in checks:
         if before is None or now is None or not before - now > allowed:
             continue
         margin = degradation.noise_z * noise

@@ -25,7 +25,7 @@ OWNER = "team:data-science"
         "Lookalike scores per audience of `config/lookalike.yaml`: `customer_id, audience, score, percentile, "
         "tier (1/2/3/5/10 %), model_version, scored_at`, seed members excluded. Every fit is evaluated on a "
         "held-out share of the seed and appended to `ml.model_runs`; a fit much worse than the last accepted "
-        "one is marked degraded, notified in `insights.notifications` and blocked by the check `not_degraded`. "
+        "one (by more than `degradation`'s amounts and beyond the noise of the two holdouts) is marked degraded, notified in `insights.notifications` and blocked by the check `not_degraded`. "
         "An audience that cannot be fitted (a seed below `min_seed_size`, an empty population) is skipped with the "
         "reason (a `skipped` model run, no scores) and the others are fitted."
     ),
