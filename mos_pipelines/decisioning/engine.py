@@ -79,14 +79,24 @@ def candidates(
     people = persons.reset_index(drop=True).copy()
     people["customer_id"] = people["customer_id"].astype(str)
     cells = cell_keys(people, settings.learning.cells)
-    allowed = eligibility.assign(customer_id=eligibility["customer_id"].astype(str)).set_index(
-        ["customer_id", "action"]
+    unique_cells = list(dict.fromkeys(cells))
+    # the contact policy's answer per (customer, action), looked up once per candidate
+    evaluated = zip(
+        eligibility["customer_id"].astype(str),
+        eligibility["action"],
+        eligibility["allowed"],
+        eligibility["reasons"],
+        strict=True,
     )
+    allowed: dict[tuple[str, str], tuple[bool, object]] = {(c, a): (bool(ok), r) for c, a, ok, r in evaluated}
     once_taken = (
         set(zip(taken_once["customer_id"].astype(str), taken_once["action"], strict=True))
         if taken_once is not None and len(taken_once)
         else set()
     )
+    customer_ids = people["customer_id"].tolist()
+    base = {c: estimates.posterior(NO_ACTION, c) for c in unique_cells}
+    baseline = cells.map({c: a / (a + b) for c, (a, b, _) in base.items()}).astype(float)
     frames = []
     for order, (name, action) in enumerate(settings.actions.items()):
         frame = pd.DataFrame(
@@ -102,10 +112,10 @@ def candidates(
                 "detail": people[f"detail_{name}"] if f"detail_{name}" in people else None,
             }
         )
-        posterior = [estimates.posterior(name, c) for c in frame["cell"]]
-        frame["alpha"] = [p[0] for p in posterior]
-        frame["beta"] = [p[1] for p in posterior]
-        frame["p_source"] = [p[2] for p in posterior]
+        posterior = {c: estimates.posterior(name, c) for c in unique_cells}
+        frame["alpha"] = cells.map({c: p[0] for c, p in posterior.items()}).astype(float)
+        frame["beta"] = cells.map({c: p[1] for c, p in posterior.items()}).astype(float)
+        frame["p_source"] = cells.map({c: p[2] for c, p in posterior.items()})
         if settings.exploration == "thompson":
             u = _unit(frame["customer_id"] + f":{day.isoformat()}:{name}")
             frame["p_response"] = betaincinv(frame["alpha"].to_numpy(), frame["beta"].to_numpy(), u)
@@ -113,28 +123,27 @@ def candidates(
         else:
             frame["p_response"] = frame["alpha"] / (frame["alpha"] + frame["beta"])
             frame["p_source"] = "posterior mean, " + frame["p_source"]
-        base = [estimates.posterior(NO_ACTION, c) for c in frame["cell"]]
-        frame["p_baseline"] = [a / (a + b) for a, b, _ in base]
+        frame["p_baseline"] = baseline
         frame["lift"] = (frame["p_response"] - frame["p_baseline"]).clip(lower=0.0)
         frame["priority"] = frame["lift"] * frame["value_usd"] * frame["context_weight"] * frame["lever"]
         frame["threshold"] = settings.min_return * (action.cost_usd + action.attention_cost_usd)
-        keys = list(zip(frame["customer_id"], frame["candidate"], strict=True))
-        contact_ok = [bool(allowed["allowed"].get(k, False)) for k in keys]
-        contact_reasons = [
-            list(allowed["reasons"].get(k, ["no contact-policy evaluation"])) if not ok else []
-            for k, ok in zip(keys, contact_ok, strict=True)
-        ]
+        reaches = (frame["priority"] >= frame["threshold"]).tolist()
+        priorities = frame["priority"].tolist()
         failed, passed = [], []
-        for i, k in enumerate(keys):
-            f = [f"contact policy: {r}" for r in contact_reasons[i]]
-            p = ["contact policy"] if contact_ok[i] else []
+        for customer, priority, reached in zip(customer_ids, priorities, reaches, strict=True):
+            ok, reasons = allowed.get((customer, name), (False, None))
+            f = [] if ok else [f"contact policy: {r}" for r in (reasons if reasons is not None else _UNEVALUATED)]
+            p = ["contact policy"] if ok else []
             if action.once:
-                (f if k in once_taken else p).append("once: already taken" if k in once_taken else "once")
-            if frame["priority"].iat[i] >= frame["threshold"].iat[i]:
+                if (customer, name) in once_taken:
+                    f.append("once: already taken")
+                else:
+                    p.append("once")
+            if reached:
                 p.append("min_return")
             else:
                 f.append(
-                    f"min_return: priority {frame['priority'].iat[i]:.4g} below {settings.min_return:g} × (cost "
+                    f"min_return: priority {priority:.4g} below {settings.min_return:g} × (cost "
                     f"{action.cost_usd:g} + attention {action.attention_cost_usd:g})"
                 )
             failed.append(f)
@@ -145,6 +154,9 @@ def candidates(
     out = pd.concat(frames, ignore_index=True)
     out["eligible"] = out["rules_failed"].map(len) == 0
     return out
+
+
+_UNEVALUATED = ("no contact-policy evaluation",)
 
 
 def arbitrate(
@@ -168,11 +180,14 @@ def arbitrate(
     best = eligible.groupby("customer_id")["priority"].max().sort_values(ascending=False, kind="stable")
     chosen_index: dict[str, int] = {}
     groups = {cid: list(idx) for cid, idx in eligible.groupby("customer_id").groups.items()}
+    costs = rows["cost_usd"].astype(float).to_numpy()
+    refused: dict[int, str] = {}
     slots = settings.daily_actions
+    held = {customer: bool(h) for customer, h in holdout.items()}
     for customer in best.index:  # highest best priority first: the budget and the day's actions serve them first
-        held_out = bool(holdout.get(customer, False))
+        held_out = held.get(customer, False)
         for index in groups[customer]:
-            cost = float(rows.at[index, "cost_usd"])
+            cost = float(costs[index])
             if held_out or (cost <= remaining + 1e-9 and (slots is None or slots > 0)):
                 chosen_index[customer] = index
                 if not held_out:
@@ -180,26 +195,34 @@ def arbitrate(
                     spent += cost
                     slots = None if slots is None else slots - 1
                 break
-            why = (
+            refused[index] = (
                 f"daily actions: all {settings.daily_actions} taken"
                 if slots is not None and slots <= 0
                 else f"daily budget: cost {cost:g} above the {max(remaining, 0):.2f} left"
             )
-            rows.at[index, "rules_failed"] = [*rows.at[index, "rules_failed"], why]
-            rows.at[index, "eligible"] = False
-    for index in chosen_index.values():
-        rows.at[index, "chosen"] = True
+    if refused:
+        at = list(refused)
+        rows.loc[at, "rules_failed"] = pd.Series(
+            [[*rows.at[i, "rules_failed"], why] for i, why in refused.items()], index=at, dtype=object
+        )
+        rows.loc[at, "eligible"] = False
+    rows.loc[list(chosen_index.values()), "chosen"] = True
     rows["decision_date"] = day
     rows["decision_id"] = [decision_id(c, day) for c in rows["customer_id"]]
 
     people = rows.drop_duplicates("customer_id")[["customer_id", "decision_id", "cell"]].reset_index(drop=True)
-    picked = rows[rows["chosen"]].set_index("customer_id")
+    picked = {
+        c["customer_id"]: c
+        for c in rows.loc[
+            rows["chosen"], ["customer_id", "candidate", "priority", "p_response", "value_usd", "cost_usd", "detail"]
+        ].to_dict("records")
+    }
     records = []
     for customer, did, cell in people.itertuples(index=False):
         terms: tuple[float | None, ...]
-        is_holdout = bool(holdout.get(customer, False))
-        if customer in picked.index:
-            c = picked.loc[customer]
+        is_holdout = held.get(customer, False)
+        if customer in picked:
+            c = picked[customer]
             arbitrated = c["candidate"]
             terms = (float(c["priority"]), float(c["p_response"]), float(c["value_usd"]), float(c["cost_usd"]))
             detail = c["detail"] if isinstance(c["detail"], str) else None

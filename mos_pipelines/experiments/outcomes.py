@@ -135,12 +135,25 @@ def unit_outcomes(
             conversions = (
                 _NO_CONVERSIONS
                 if not needs_conversions
+                # an order reaches the addresses of its customer and of the customer its event was stitched to;
+                # two equi-joins (a join on `in (a, b)` is a nested loop: 17 s against 0.04 at 100k people) whose
+                # union counts an (order, address) pair once, as one join on either id would
                 else """
-                select regions.email_match_key, conversions.converted_at, conversions.revenue_usd
-                from marts.fct_conversions as conversions
-                inner join intermediate.int_marketing__email_regions as regions
-                    on regions.customer_id in (conversions.customer_id, conversions.event_customer_id)
-                where conversions.conversion_type = 'order'"""
+                select email_match_key, converted_at, revenue_usd from (
+                    select conversions.conversion_id, regions.email_match_key, conversions.converted_at,
+                        conversions.revenue_usd
+                    from marts.fct_conversions as conversions
+                    inner join intermediate.int_marketing__email_regions as regions
+                        on conversions.customer_id = regions.customer_id
+                    where conversions.conversion_type = 'order'
+                    union
+                    select conversions.conversion_id, regions.email_match_key, conversions.converted_at,
+                        conversions.revenue_usd
+                    from marts.fct_conversions as conversions
+                    inner join intermediate.int_marketing__email_regions as regions
+                        on conversions.event_customer_id = regions.customer_id
+                    where conversions.conversion_type = 'order'
+                ) as reached"""
             )
         holdout = bucket_sql("per_unit.unit_id", "per_unit.experiment_id", HOLDOUT, salt)
         frame = con.execute(

@@ -204,40 +204,42 @@ def evaluate(
     quiet = _in_quiet_hours(req["local_time"], settings)
     cooldown_until = req["last_conversion_at"] + pd.to_timedelta(settings.cooldown.days, unit="D")
     in_cooldown = req["last_conversion_at"].notna() & (req["at"] < cooldown_until)
-    quiet_rows, cooldown_rows = quiet.tolist(), in_cooldown.tolist()
+    # the times a reason quotes, formatted only for the rows that give it
+    quiet_at = req.loc[quiet.to_numpy(), "local_time"].dt.strftime("%H:%M").to_dict()
+    converted_at = req.loc[in_cooldown.to_numpy(), "last_conversion_at"].dt.strftime("%Y-%m-%d %H:%M").to_dict()
+    columns = ["action", "lifecycle_stage", "tier", "consents", "time_zone"]
+    counts = ["channel_contacts_day", "channel_contacts_7d", "contacts_day", "contacts_7d"]
     reasons: list[list[str]] = [[] for _ in range(len(req))]
-    for i, row in enumerate(req.itertuples(index=False)):
-        action = settings.actions[row.action]
+    for i, (name, stage, tier, consents, zone, channel_day, channel_week, day, week) in enumerate(
+        zip(*(req[c].tolist() for c in [*columns, *counts]), strict=True)
+    ):
+        action = settings.actions[name]
         why = reasons[i]
-        if action.stages is not None and row.lifecycle_stage not in action.stages:
-            stage = row.lifecycle_stage if isinstance(row.lifecycle_stage, str) else "unknown"
+        if action.stages is not None and stage not in action.stages:
+            stage = stage if isinstance(stage, str) else "unknown"
             why.append(f"lifecycle stage {stage} is not one of {', '.join(action.stages)}")
-        if action.tiers is not None and row.tier not in action.tiers:
-            tier = row.tier if isinstance(row.tier, str) else "unknown"
+        if action.tiers is not None and tier not in action.tiers:
+            tier = tier if isinstance(tier, str) else "unknown"
             why.append(f"ICP tier {tier} is not one of {', '.join(action.tiers)}")
         if action.consent is not None:
-            consents = row.consents if isinstance(row.consents, (set, frozenset, list, tuple)) else ()
+            consents = consents if isinstance(consents, (set, frozenset, list, tuple)) else ()
             if action.consent not in consents:
                 why.append(f"no {action.consent} consent")
-        if action.quiet_hours and quiet_rows[i]:
+        if action.quiet_hours and i in quiet_at:
             why.append(
-                f"quiet hours {settings.quiet_hours.start}–{settings.quiet_hours.end} in {row.time_zone} "
-                f"(local time {row.local_time:%H:%M})"
+                f"quiet hours {settings.quiet_hours.start}–{settings.quiet_hours.end} in {zone} "
+                f"(local time {quiet_at[i]})"
             )
-        if action.cooldown and cooldown_rows[i]:
+        if action.cooldown and i in converted_at:
             why.append(
-                f"cool-down: converted at {row.last_conversion_at:%Y-%m-%d %H:%M} UTC, "
-                f"{settings.cooldown.days:g} days before the next action"
+                f"cool-down: converted at {converted_at[i]} UTC, {settings.cooldown.days:g} days before the next action"
             )
         if action.capped:
             if action.channel in settings.counted_channels:
                 why += _cap_reasons(
-                    row.channel_contacts_day,
-                    row.channel_contacts_7d,
-                    settings.caps.per_channel.get(action.channel),
-                    action.channel,
+                    channel_day, channel_week, settings.caps.per_channel.get(action.channel), action.channel
                 )
-            why += _cap_reasons(row.contacts_day, row.contacts_7d, settings.caps.all_channels, "all-channel")
+            why += _cap_reasons(day, week, settings.caps.all_channels, "all-channel")
     req["reasons"] = reasons
     req["allowed"] = [not r for r in reasons]
     return req[

@@ -33,7 +33,8 @@ INCREMENTAL_MARTS = [
     "fct_channel_performance",
 ]
 BACKFILLED_EVENT = "backfilled-late-event-1"
-# The staging table the event marts read (rebuilt whole each build): a row written into raw reaches them through it.
+# The staging table the event marts read (incremental by load time and the same lookback): a row written into raw
+# reaches them through it.
 STAGED_EVENTS = "stg_segment__events"
 
 

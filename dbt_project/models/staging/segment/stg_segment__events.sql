@@ -1,8 +1,20 @@
 {#
-    A table, not a view like the other staging models: seven models read it, and as a view each of them ran the
+    Materialized, not a view like the other staging models: seven models read it, and as a view each of them ran the
     deduplication window and the JSON parsing over every raw event again (issue 20; docs/DECISIONS.md).
+    Incremental by load: raw.events only grows (a file is loaded once, by its content hash), so a run reads the raw
+    rows loaded at or after the latest load the table holds, and those of the lookback window's dates (var
+    mos__incremental_lookback_days, as the event marts: a row written into raw with an old load time), and adds
+    the message ids the table does not hold yet; the copy it holds was loaded first, as a full build would keep
+    it. An erasure deletes the person's rows from this table itself (crm/erasure.py); later loads are filtered here.
 #}
-{{ config(materialized='table') }}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy=delete_insert_strategy(),
+        unique_key='event_id',
+        on_schema_change='fail',
+    )
+}}
 {%- set context_paths = [
     'campaign.source', 'campaign.medium', 'campaign.name', 'campaign.content', 'campaign.term',
     'page.url', 'page.path', 'page.referrer', 'page.title', 'locale', 'ip',
@@ -14,7 +26,18 @@ with
 source as (
 
     select * from {{ source('segment', 'events') }}
-    where {{ not_erased(['anonymous_id', 'user_id']) }}
+    where
+        {{ not_erased(['anonymous_id', 'user_id']) }}
+        {%- if is_incremental() %}
+        and (
+            _loaded_at >= (select max(built.loaded_at) from {{ this }} as built)
+            or cast(event_timestamp as date) >= (
+                select {{ dbt.dateadd('day', -1 * var('mos__incremental_lookback_days'), 'max(cast(built.occurred_at as date))') }}
+                from {{ this }} as built
+            )
+            or (select count(*) from {{ this }}) = 0
+        )
+        {%- endif %}
 
 ),
 
@@ -33,12 +56,18 @@ ranked as (
 deduplicated as (
 
     select
-        *,
+        ranked.*,
         -- parse each JSON column once, then read its fields (see macro json_parse_object)
-        {{ json_parse_object('context', context_paths) }} as context_fields,
-        {{ json_parse_object('properties', properties_paths) }} as properties_fields
+        {{ json_parse_object('ranked.context', context_paths) }} as context_fields,
+        {{ json_parse_object('ranked.properties', properties_paths) }} as properties_fields
     from ranked
-    where load_rank = 1
+    {%- if is_incremental() %}
+    -- a message id the table holds keeps its row, the copy loaded first (a left join: see docs/DECISIONS.md, DuckDB)
+    left join {{ this }} as built on {{ clean_string('ranked.message_id') }} = built.event_id
+    where ranked.load_rank = 1 and built.event_id is null
+    {%- else %}
+    where ranked.load_rank = 1
+    {%- endif %}
 
 ),
 
