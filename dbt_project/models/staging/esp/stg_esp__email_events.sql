@@ -1,4 +1,18 @@
-{#- One row per event: a repeat of the whole key is a redelivery; the id is a hash of that key. -#}
+{#-
+    One row per event: a repeat of the whole key is a redelivery; the id is a hash of that key.
+    Materialized, not a view: nine models and the experiment assets read it, and as a view each of them ran the
+    deduplication window over every raw email event again (issue 20). Incremental by load
+    (macros/incremental/new_loads.sql): a run adds the events it does not hold from the raw rows loaded since its
+    latest load and those of the lookback window. An erasure deletes the person's rows from this table itself.
+-#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy=delete_insert_strategy(),
+        unique_key='email_event_id',
+        on_schema_change='fail',
+    )
+}}
 {%- set event_key = ['message_id', 'email_event_type', 'occurred_at'] -%}
 
 with
@@ -6,7 +20,9 @@ with
 source as (
 
     select * from {{ source('esp', 'email') }}
-    where {{ not_erased(['recipient_email']) }}
+    where
+        {{ not_erased(['recipient_email']) }}
+        and {{ loaded_since_last_build('_loaded_at', 'cast(occurred_at as date)') }}
 
 ),
 
@@ -53,4 +69,9 @@ final as (
 
 )
 
-select * from final
+select final.* from final
+{%- if is_incremental() %}
+-- an event the table holds keeps its row, the copy loaded first (a left join: see docs/DECISIONS.md, DuckDB)
+left join {{ this }} as built on final.email_event_id = built.email_event_id
+where built.email_event_id is null
+{%- endif %}

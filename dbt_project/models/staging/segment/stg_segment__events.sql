@@ -1,11 +1,9 @@
 {#
     Materialized, not a view like the other staging models: seven models read it, and as a view each of them ran the
     deduplication window and the JSON parsing over every raw event again (issue 20; docs/DECISIONS.md).
-    Incremental by load: raw.events only grows (a file is loaded once, by its content hash), so a run reads the raw
-    rows loaded at or after the latest load the table holds, and those of the lookback window's dates (var
-    mos__incremental_lookback_days, as the event marts: a row written into raw with an old load time), and adds
-    the message ids the table does not hold yet; the copy it holds was loaded first, as a full build would keep
-    it. An erasure deletes the person's rows from this table itself (crm/erasure.py); later loads are filtered here.
+    Incremental by load (macros/incremental/new_loads.sql): a run adds the message ids it does not hold from the raw
+    rows loaded since its latest load and those of the lookback window. An erasure deletes the person's rows from
+    this table itself (crm/erasure.py); later loads are filtered here.
 #}
 {{
     config(
@@ -28,16 +26,7 @@ source as (
     select * from {{ source('segment', 'events') }}
     where
         {{ not_erased(['anonymous_id', 'user_id']) }}
-        {%- if is_incremental() %}
-        and (
-            _loaded_at >= (select max(built.loaded_at) from {{ this }} as built)
-            or cast(event_timestamp as date) >= (
-                select {{ dbt.dateadd('day', -1 * var('mos__incremental_lookback_days'), 'max(cast(built.occurred_at as date))') }}
-                from {{ this }} as built
-            )
-            or (select count(*) from {{ this }}) = 0
-        )
-        {%- endif %}
+        and {{ loaded_since_last_build('_loaded_at', 'cast(event_timestamp as date)') }}
 
 ),
 
