@@ -224,13 +224,20 @@ def _jsonl_records(con: duckdb.DuckDBPyConnection, path: Path, checks: list[Chec
     position.update({id(c): f"_jsons[{i}]" for i, c in enumerate(jsons, start=1)})
     fields = ",\n".join(f"{position[id(c)]} as {_ident('v_' + c.name)}" for c in checks)
     try:
+        # the lines first, in a table of their own: splitting the file is one row's work on one thread, and the
+        # parsing below then runs on every thread (0.68 -> 0.53 s per 24 MiB file on 2 cores)
+        con.execute(
+            """
+            create or replace temp table _jsonl_lines as
+            select generate_subscripts(parts, 1) as line_no, rtrim(unnest(parts), chr(13)) as line
+            from (select string_split(content, chr(10)) as parts from read_text(?))
+            """,
+            [str(path)],
+        )
         con.execute(
             f"""
             create or replace temp table records as
-            with lines as (
-                select generate_subscripts(parts, 1) as line_no, rtrim(unnest(parts), chr(13)) as line
-                from (select string_split(content, chr(10)) as parts from read_text(?))
-            ),
+            with lines as (select * from _jsonl_lines),
             parsed as (
                 select line_no, line,
                        case when json_valid(line) then json_type(line) = 'OBJECT' else false end as is_object
@@ -253,11 +260,12 @@ def _jsonl_records(con: duckdb.DuckDBPyConnection, path: Path, checks: list[Chec
                     )))
                 end as extra
             from extracted
-            """,
-            [str(path)],
+            """
         )
     except duckdb.Error as exc:
+        # the file's transaction is rolled back, the lines table with it
         raise UnreadableFile(f"cannot read as UTF-8 text lines: {exc}") from exc
+    con.execute("drop table _jsonl_lines")
 
 
 def _csv_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
