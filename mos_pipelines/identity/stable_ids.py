@@ -57,7 +57,8 @@ def assign_customer_ids(clusters: pd.DataFrame, previous: pd.DataFrame, run: int
     age = prev.drop_duplicates("customer_id").set_index("customer_id")["id_created_run"].to_dict()
 
     joined = clusters.merge(prev, on="node_key", how="left")
-    smallest_key = clusters.groupby("cluster_key")["node_key"].min()
+    # the smallest node key per cluster by sorting (a groupby min over object keys runs in Python, group by group)
+    smallest_key = clusters.sort_values("node_key").drop_duplicates("cluster_key").set_index("cluster_key")["node_key"]
 
     # Owner of each previous id: the cluster holding most of its former nodes (ties: smallest node key).
     held = (
@@ -71,12 +72,12 @@ def assign_customer_ids(clusters: pd.DataFrame, previous: pd.DataFrame, run: int
     candidates = held.assign(age=held["customer_id"].map(age)).sort_values(["cluster_key", "age", "customer_id"])
     chosen: dict[str, str] = {}
     owned = candidates[candidates["customer_id"].map(owner) == candidates["cluster_key"]]
-    for cluster_key, group in owned.groupby("cluster_key", sort=True):
-        chosen[cluster_key] = group["customer_id"].iloc[0]
+    chosen.update(owned.drop_duplicates("cluster_key").set_index("cluster_key")["customer_id"].to_dict())
     claimed = set(chosen.values())
-    for cluster_key, group in candidates.groupby("cluster_key", sort=True):
-        if cluster_key in chosen:
-            continue
+    # the clusters owning no id, in key order: each takes the oldest id no cluster has claimed before it
+    unowned = candidates[~candidates["cluster_key"].isin(set(chosen))]
+    for _, group in unowned.groupby("cluster_key", sort=True):
+        cluster_key = group["cluster_key"].iloc[0]
         spare = [c for c in group["customer_id"] if c not in claimed]
         if spare:
             chosen[cluster_key] = spare[0]
@@ -84,8 +85,9 @@ def assign_customer_ids(clusters: pd.DataFrame, previous: pd.DataFrame, run: int
 
     taken = set(age) | claimed
     created: dict[str, int] = {}
-    for cluster_key in sorted(set(clusters["cluster_key"]) - set(chosen), key=lambda k: smallest_key[k]):
-        customer_id = new_customer_id(smallest_key[cluster_key], taken)
+    smallest = smallest_key.to_dict()
+    for cluster_key in sorted(set(clusters["cluster_key"]) - set(chosen), key=smallest.__getitem__):
+        customer_id = new_customer_id(smallest[cluster_key], taken)
         taken.add(customer_id)
         chosen[cluster_key] = customer_id
         created[customer_id] = run
