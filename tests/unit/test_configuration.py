@@ -339,7 +339,7 @@ def test_duckdb_settings_come_from_one_file_for_python_and_dbt(tmp_path, monkeyp
     monkeypatch.setenv("MOS_HOME", str(home))
     path = home / "warehouse.duckdb"
     bundled = warehouse.duckdb_settings(path)
-    assert bundled["memory_limit"] == "80%" and bundled["temp_directory"] == f"{path}.tmp"
+    assert bundled["memory_limit"] == "4GB" and bundled["temp_directory"] == f"{path}.tmp"
     assert int(bundled["threads"]) >= 1
     monkeypatch.setenv(
         "MOS_WAREHOUSE_CONFIG",
