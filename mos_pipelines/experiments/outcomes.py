@@ -132,28 +132,23 @@ def unit_outcomes(
         else:
             email = """select campaign_id, variant_id, recipient_email, email_event_type, message_id, occurred_at
                 from staging.stg_esp__email_events"""
+            # an order reaches the addresses of its customer and of the customer its event was stitched to; two
+            # equi-joins (a join on `in (a, b)` is a nested loop: 17 s against 0.04 at 100k people) whose union counts
+            # an (order, address) pair once, as one join on either id would
+            reached = "\n                    union\n".join(
+                f"""
+                    select conversions.conversion_id, regions.email_match_key, conversions.converted_at,
+                        conversions.revenue_usd
+                    from marts.fct_conversions as conversions
+                    inner join intermediate.int_marketing__email_regions as regions
+                        on conversions.{id_column} = regions.customer_id
+                    where conversions.conversion_type = 'order'"""
+                for id_column in ("customer_id", "event_customer_id")
+            )
             conversions = (
-                _NO_CONVERSIONS
-                if not needs_conversions
-                # an order reaches the addresses of its customer and of the customer its event was stitched to;
-                # two equi-joins (a join on `in (a, b)` is a nested loop: 17 s against 0.04 at 100k people) whose
-                # union counts an (order, address) pair once, as one join on either id would
-                else """
-                select email_match_key, converted_at, revenue_usd from (
-                    select conversions.conversion_id, regions.email_match_key, conversions.converted_at,
-                        conversions.revenue_usd
-                    from marts.fct_conversions as conversions
-                    inner join intermediate.int_marketing__email_regions as regions
-                        on conversions.customer_id = regions.customer_id
-                    where conversions.conversion_type = 'order'
-                    union
-                    select conversions.conversion_id, regions.email_match_key, conversions.converted_at,
-                        conversions.revenue_usd
-                    from marts.fct_conversions as conversions
-                    inner join intermediate.int_marketing__email_regions as regions
-                        on conversions.event_customer_id = regions.customer_id
-                    where conversions.conversion_type = 'order'
-                ) as reached"""
+                f"select email_match_key, converted_at, revenue_usd from ({reached}) as reached"
+                if needs_conversions
+                else _NO_CONVERSIONS
             )
         holdout = bucket_sql("per_unit.unit_id", "per_unit.experiment_id", HOLDOUT, salt)
         frame = con.execute(
