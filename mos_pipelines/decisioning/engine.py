@@ -78,6 +78,10 @@ def candidates(
     """One row per person × action with the terms of its priority and the rules it passed and failed."""
     people = persons.reset_index(drop=True).copy()
     people["customer_id"] = people["customer_id"].astype(str)
+    _one_row_per(people, ["customer_id"], "persons")
+    _one_row_per(
+        eligibility.assign(customer_id=eligibility["customer_id"].astype(str)), ["customer_id", "action"], "eligibility"
+    )
     cells = cell_keys(people, settings.learning.cells)
     unique_cells = list(dict.fromkeys(cells))
     # the contact policy's answer per (customer, action), looked up once per candidate
@@ -157,6 +161,14 @@ def candidates(
 
 
 _UNEVALUATED = ("no contact-policy evaluation",)
+
+
+def _one_row_per(frame: pd.DataFrame, key: list[str], what: str) -> None:
+    """A person or a (person, action) twice would be decided twice, or against either of two answers: refused."""
+    repeated = frame[frame.duplicated(key, keep=False)]
+    if len(repeated):
+        first = ", ".join(str(v) for v in repeated[key].iloc[0])
+        raise ValueError(f"{what}: {len(repeated)} rows repeat a {' × '.join(key)} (first: {first}); one row each")
 
 
 def arbitrate(

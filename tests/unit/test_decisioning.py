@@ -124,6 +124,20 @@ def test_a_refused_candidate_is_never_chosen_and_the_holdout_gets_no_action():
     assert set(later.decisions.loc[later.decisions["is_holdout"], "customer_id"]) == set(holdout["customer_id"])
 
 
+def test_a_person_or_a_contact_answer_given_twice_is_a_clear_error():
+    settings = load_policy()
+    persons = people(20)
+    decisioning = settings.decisioning
+    estimates = learning.estimate(history(settings), decisioning)
+    eligibility = eligibility_of(persons, settings)
+    twice = pd.concat([persons, persons.iloc[[3]]], ignore_index=True)
+    with pytest.raises(ValueError, match="persons: 2 rows repeat a customer_id .first: p0003"):
+        engine.decide(twice, eligibility, estimates, decisioning, DAY, "v", AT)
+    answered_twice = pd.concat([eligibility, eligibility.iloc[[5]]], ignore_index=True)
+    with pytest.raises(ValueError, match="eligibility: 2 rows repeat a customer_id × action .first: p0001, "):
+        engine.decide(persons, answered_twice, estimates, decisioning, DAY, "v", AT)
+
+
 def test_same_input_same_decisions_and_ids():
     settings = load_policy()
     persons = people(300)
