@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -92,7 +93,9 @@ def candidates(
         eligibility["reasons"],
         strict=True,
     )
-    allowed: dict[tuple[str, str], tuple[bool, object]] = {(c, a): (bool(ok), r) for c, a, ok, r in evaluated}
+    allowed: dict[tuple[str, str], tuple[bool, Iterable[str] | None]] = {
+        (c, a): (bool(ok), r) for c, a, ok, r in evaluated
+    }
     once_taken = (
         set(zip(taken_once["customer_id"].astype(str), taken_once["action"], strict=True))
         if taken_once is not None and len(taken_once)
