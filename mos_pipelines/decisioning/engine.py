@@ -80,19 +80,12 @@ def candidates(
     people = persons.reset_index(drop=True).copy()
     people["customer_id"] = people["customer_id"].astype(str)
     _one_row_per(people, ["customer_id"], "persons")
-    _one_row_per(
-        eligibility.assign(customer_id=eligibility["customer_id"].astype(str)), ["customer_id", "action"], "eligibility"
-    )
+    answered = eligibility.assign(customer_id=eligibility["customer_id"].astype(str))
+    _one_row_per(answered, ["customer_id", "action"], "eligibility")
     cells = cell_keys(people, settings.learning.cells)
     unique_cells = list(dict.fromkeys(cells))
     # the contact policy's answer per (customer, action), looked up once per candidate
-    evaluated = zip(
-        eligibility["customer_id"].astype(str),
-        eligibility["action"],
-        eligibility["allowed"],
-        eligibility["reasons"],
-        strict=True,
-    )
+    evaluated = zip(answered["customer_id"], answered["action"], answered["allowed"], answered["reasons"], strict=True)
     allowed: dict[tuple[str, str], tuple[bool, Iterable[str] | None]] = {
         (c, a): (bool(ok), r) for c, a, ok, r in evaluated
     }
