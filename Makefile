@@ -36,11 +36,13 @@ demo: install  ## generate a simulated world, build every asset, activate behind
 # lint's output at the end, failing if either failed; a part of the suite (PYTEST_ARGS set) skips the lint. The heaviest
 # end-to-end modules (a world or more each, 2-6 minutes of 2 cores) run in `make test-heavy`, so CI stays under
 # 30 minutes; run both before a release (docs/DECISIONS.md, Testing).
+# Three workers on two cores (the processes leave the cores idle part of the time), whole modules each, the longest
+# first (tests/conftest.py LONGEST_FIRST; xdist's own order would start the modules with most tests first).
 HEAVY_TESTS = tests/integration/test_insights_recall.py tests/integration/test_incremental_day.py \
 	tests/integration/test_dagster_ui.py tests/integration/test_run_matrix_partial_landings.py \
 	tests/integration/test_identity_reruns.py tests/integration/test_mmm_fit.py \
 	tests/integration/test_incremental_equality.py
-PYTEST = $(BIN)/python -m pytest -n 2 --dist loadfile --durations=15
+PYTEST = $(BIN)/python -m pytest -n 3 --dist loadfile --no-loadscope-reorder --durations=15
 LINT_LOG = $(LINT_HOME)/lint.log
 test: install install-spark browser  ## lint and the test suite but the heaviest end-to-end modules (unit + integration: real DuckDB, dbt and Dagster)
 ifeq ($(PYTEST_ARGS),)

@@ -1,7 +1,8 @@
 """Identity across re-runs of one generated world (``make test-heavy``: four identity runs after the build, about
 six minutes of two cores): the same data changes no customer id, a bring-your-own CRM file joins the same
 customers, an edited identity config changes what `mos run` does (and back), the next day keeps every unaffected
-id. The first build's quality and guards are in ``test_identity.py``."""
+id. It first holds this 1,500-person world to the CRM quality bar that ``test_identity.py`` holds the shared small
+world to (with the guards, the over-merge gate and the click links)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,13 @@ import yaml
 from mos_pipelines.configuration import DOMAINS
 from mos_pipelines.simulation import generate_world
 from tests.integration.conftest import World, build_world, use_home
-from tests.integration.test_identity import IDENTITY_ASSETS, IDENTITY_WORLD, JUNK_EMAILS, identity_map
+from tests.integration.test_identity import (
+    IDENTITY_ASSETS,
+    IDENTITY_WORLD,
+    JUNK_EMAILS,
+    assert_crm_deduplication_meets_the_quality_bar,
+    identity_map,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -24,6 +31,11 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     return build_world(tmp_path_factory.mktemp("identity_reruns_home"), IDENTITY_WORLD)
+
+
+def test_crm_deduplication_meets_the_quality_bar_on_1500_people(world: World):
+    """Before the re-runs change the world: the bar `make test` holds on the shared small world, on a larger one."""
+    assert_crm_deduplication_meets_the_quality_bar(world)
 
 
 def test_rerun_on_the_same_data_changes_no_customer_id(world: World):
