@@ -2,18 +2,20 @@
     Sessions: a device's events split where the gap between two consecutive events exceeds
     var mos__session_timeout_minutes (default 30; a gap of exactly the timeout stays in the session).
 
-    Incremental strategy. Session boundaries depend on the device's whole event history, so an
-    incremental run recomputes ALL sessions of every device that has
-      - an event that happened after (max session_end_at in the table - var mos__sessions_lookback_days), or
+    Incremental strategy. A device's sessions can change only from its earliest new event on, so an
+    incremental run takes every device that has
+      - an event that happened in the lookback: on or after the start of the day var
+        mos__sessions_lookback_days days before the day of the table's latest session end, or
       - an event loaded at or after the latest load already reflected in the table (late-arriving
         events, however old their timestamp),
-    and replaces those devices' rows (delete+insert keyed on device_key, so sessions that a late
-    event merged away are deleted too). The result equals a full refresh on the same data.
-    Trade-off: a device with one new event is re-sessionised over its full history (bounded by
-    that device's events, not the table); and the `loaded_at` watermark assumes raw `_loaded_at`
-    grows with each load. Rows loaded with an older `_loaded_at` than the table has seen AND a
-    timestamp older than the lookback (e.g. a hand-made backfill into raw) are only picked up by
-    `--full-refresh`.
+    keeps that device's sessions that closed more than the timeout before its earliest such event
+    (no event on or after it can reach them, and they keep their numbers), and recomputes the
+    device's sessions from its events after the last kept one, numbered on from it. The kept and the
+    recomputed rows replace the device's rows (delete+insert keyed on device_key, so sessions that a
+    late event merged away are deleted too). The result equals a full refresh on the same data.
+    Trade-off: the `loaded_at` watermark assumes raw `_loaded_at` grows with each load. Rows loaded
+    with an older `_loaded_at` than the table has seen AND a timestamp older than the lookback (e.g.
+    a hand-made backfill into raw) are only picked up by `--full-refresh`.
 #}
 {{
     config(
@@ -56,10 +58,17 @@ events as (
 watermarks as (
 
     select
+        -- whole days, as the staging lookback: from the start of the day N days before the latest session's day
         coalesce(
-            {{ dbt.dateadd('day', -1 * var('mos__sessions_lookback_days'), 'max(session_end_at)') }},
+            cast(
+                {{ dbt.dateadd(
+                    'day',
+                    -1 * var('mos__sessions_lookback_days'),
+                    'cast(max(cast(session_end_at as date)) as ' ~ dbt.type_timestamp() ~ ')'
+                ) }} as {{ dbt.type_timestamp() }}
+            ),
             cast('1900-01-01' as {{ dbt.type_timestamp() }})
-        ) as rebuild_occurred_after,
+        ) as rebuild_occurred_from,
         coalesce(
             max(last_event_loaded_at),
             cast('1900-01-01' as {{ dbt.type_timestamp() }})
@@ -70,21 +79,56 @@ watermarks as (
 
 devices_to_rebuild as (
 
-    select distinct events.device_key
+    -- each device with an event that may change its sessions, and the earliest such event
+    select
+        events.device_key,
+        min(events.occurred_at) as first_changed_at
     from events
     cross join watermarks
     where
-        events.occurred_at > watermarks.rebuild_occurred_after
+        events.occurred_at >= watermarks.rebuild_occurred_from
         or events.loaded_at >= watermarks.rebuild_loaded_from
+    group by events.device_key
+
+),
+
+kept_sessions as (
+
+    -- the device's sessions that closed more than the timeout before its earliest changed event
+    select built.*
+    from {{ this }} as built
+    inner join devices_to_rebuild
+        on built.device_key = devices_to_rebuild.device_key
+    where
+        {{ seconds_between('built.session_end_at', 'devices_to_rebuild.first_changed_at') }} > {{ timeout_seconds }}
+
+),
+
+last_kept as (
+
+    select
+        device_key,
+        max(session_end_at) as kept_until,
+        max(session_number) as kept_sessions
+    from kept_sessions
+    group by device_key
 
 ),
 
 scoped_events as (
 
-    select events.*
+    -- the device's events after its last kept session (all of them when none is kept)
+    select
+        events.*,
+        coalesce(last_kept.kept_sessions, 0) as sessions_before
     from events
     inner join devices_to_rebuild
         on events.device_key = devices_to_rebuild.device_key
+    left join last_kept
+        on events.device_key = last_kept.device_key
+    where
+        last_kept.kept_until is null
+        or events.occurred_at > last_kept.kept_until
 
 ),
 
@@ -92,7 +136,10 @@ scoped_events as (
 
 scoped_events as (
 
-    select * from events
+    select
+        *,
+        0 as sessions_before
+    from events
 
 ),
 
@@ -127,7 +174,7 @@ numbered as (
 
     select
         *,
-        sum(is_session_start) over (
+        sessions_before + sum(is_session_start) over (
             partition by device_key
             order by occurred_at, event_id
             rows between unbounded preceding and current row
@@ -233,4 +280,35 @@ final as (
 
 )
 
+{% if is_incremental() %}
+
 select * from final
+union all
+select
+    session_id,
+    device_key,
+    anonymous_id,
+    user_id,
+    session_number,
+    landing_page_url,
+    landing_page_path,
+    landing_page_referrer,
+    utm_source,
+    utm_medium,
+    utm_campaign,
+    utm_content,
+    utm_term,
+    channel,
+    event_count,
+    page_view_count,
+    duration_seconds,
+    session_start_at,
+    session_end_at,
+    last_event_loaded_at
+from kept_sessions
+
+{% else %}
+
+select * from final
+
+{% endif %}
