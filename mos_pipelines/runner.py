@@ -90,7 +90,8 @@ def resolve_selection(definitions: dg.Definitions, select: str | None) -> list[d
     if not select:
         return sorted(buildable)
     try:
-        keys = dg.AssetSelection.from_string(select).resolve(graph)
+        # with the other assets of a multi-asset that cannot be subset (the CRM store copy writes its four tables at once)
+        keys = dg.AssetSelection.from_string(select).required_multi_asset_neighbors().resolve(graph)
     except Exception as exc:  # Dagster raises several types for a bad expression
         raise RunSelectionError(f"Invalid --select {select!r}: {exc}") from exc
     deliveries = sorted(k.to_user_string() for k in keys if k in graph.materializable_asset_keys and k not in buildable)

@@ -75,3 +75,17 @@ def test_a_broken_activation_config_takes_down_only_activation(tmp_path):
     )
     assert "load_errors/activation" in keys
     assert not any(k.startswith("activation/") for k in loaded["materializable"])  # no sync model, no delivery
+
+
+def test_a_selection_of_one_crm_store_table_runs_the_whole_copy():
+    """The CRM store copy writes its four tables at once (a multi-asset that cannot be subset): a selection that
+    reaches one of them (`mos run --select '+key:marts/dim_customer_identity_map'`) takes all four, as Dagster
+    refuses a job with part of it."""
+    import dagster as dg
+
+    from mos_pipelines.runner import load_definitions, resolve_selection
+
+    keys = set(resolve_selection(load_definitions(prepare=False), "+key:marts/dim_customer_identity_map"))
+    tables = ("crm_store_edits", "crm_store_notes", "crm_store_people", "crm_store_relationships")
+    assert {dg.AssetKey(["ops", table]) for table in tables} <= keys
+    assert dg.AssetKey(["marts", "dim_customers"]) not in keys  # the selection stays what was asked otherwise
