@@ -430,14 +430,14 @@ def _may_contain(sentence: str, lowered: str, text: str) -> bool:
     return not (sentence.isascii() and text.isascii()) or text.lower() in lowered
 
 
-def _sorted(aliases: dict[str, tuple[str, ...]]) -> list[tuple[str, str]]:
-    return sorted(((a, c) for c, al in aliases.items() for a in al), key=lambda p: -len(p[0]))
+def _sorted(aliases: dict[str, tuple[str, ...]]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(((a, c) for c, al in aliases.items() for a in al), key=lambda p: -len(p[0])))
 
 
 _SORTED_COMPETITORS, _SORTED_PRODUCTS = _sorted(COMPETITORS), _sorted(PRODUCTS)
 
 
-def _longest_first(aliases: dict[str, tuple[str, ...]]) -> list[tuple[str, str]]:
+def _longest_first(aliases: dict[str, tuple[str, ...]]) -> tuple[tuple[str, str], ...]:
     """(alias, canonical), longest alias first: the module's own tables (constants) sorted once, any other on each
     call (the LLM path builds tables of its own)."""
     if aliases is COMPETITORS:
@@ -455,7 +455,10 @@ def _alias_hits(
     taken: list[tuple[int, int]] = []
     pairs = _longest_first(aliases)
     lowered = sentence.lower()
-    for alias, canonical in pairs:
+    ascii_only = sentence.isascii()  # then a window's lower case is `lowered`'s slice, of the same length
+    # most clauses name none: one search for any alias as a substring spares the loop (decisive for ASCII only)
+    absent = ascii_only and not _any_alias(pairs).search(lowered)
+    for alias, canonical in () if absent else pairs:
         if not _may_contain(sentence, lowered, alias):
             continue
         flags = 0 if alias[0].isupper() and not caseless else re.I  # in an all-lower-case note case says nothing
@@ -465,30 +468,62 @@ def _alias_hits(
                 taken.append((m.start(), m.end()))
     if fuzzy:  # typos: a window of as many words as the alias, close enough by edit distance
         words = [(m.start(), m.end()) for m in WORDS.finditer(sentence)]
-        ascii_only = sentence.isascii()  # then a window's lower case is `lowered`'s slice, of the same length
-        for alias, canonical in pairs:
-            n = alias.count(" ") + 1
-            if len(alias) < 7 or alias[0].isupper():  # short or case-sensitive aliases: exact only
+        for canonical, low, s, e in _fuzzy_windows(pairs, words, lowered if ascii_only else None):
+            if any(s < te and ts < e for ts, te in taken):
                 continue
-            low = alias.lower()
-            for i in range(len(words) - n + 1):
-                s, e = words[i][0], words[i + n - 1][1]
-                if ascii_only and (lowered[s] != low[0] or abs(e - s - len(low)) > 1):
-                    continue  # the test below, without slicing and lowering the window first
-                if any(s < te and ts < e for ts, te in taken):
-                    continue
-                candidate = sentence[s:e].lower()
-                if candidate[0] != low[0] or abs(len(candidate) - len(low)) > 1:
-                    continue
-                if low.startswith(candidate) or candidate.startswith(low):  # "customer" is not "customerio"
-                    continue
-                pairs_ok = all(
-                    fuzz.ratio(a, b) >= 75 for a, b in zip(low.split(), candidate.split(), strict=False)
-                )  # "customer of" is not "customer io"
-                if pairs_ok and fuzz.ratio(low, candidate) >= 85:
-                    hits.append((canonical, s, e, 0.7))
-                    taken.append((s, e))
+            candidate = sentence[s:e].lower()
+            if candidate[0] != low[0] or abs(len(candidate) - len(low)) > 1:
+                continue
+            if low.startswith(candidate) or candidate.startswith(low):  # "customer" is not "customerio"
+                continue
+            pairs_ok = all(
+                fuzz.ratio(a, b) >= 75 for a, b in zip(low.split(), candidate.split(), strict=False)
+            )  # "customer of" is not "customer io"
+            if pairs_ok and fuzz.ratio(low, candidate) >= 85:
+                hits.append((canonical, s, e, 0.7))
+                taken.append((s, e))
     return sorted(hits, key=lambda h: h[1])
+
+
+@functools.cache
+def _any_alias(pairs: tuple[tuple[str, str], ...]) -> re.Pattern[str]:
+    """A pattern matching wherever any alias is, ignoring case, in a lower-case clause (a prefilter: no match, no
+    alias is there)."""
+    return re.compile("|".join(re.escape(alias.lower()) for alias, _ in pairs))
+
+
+@functools.cache
+def _fuzzy_aliases(
+    pairs: tuple[tuple[str, str], ...],
+) -> dict[int, dict[str, tuple[tuple[int, str, str], ...]]]:
+    """The aliases matched within a typo or two, by their number of words and first letter: (rank, lower-case alias,
+    canonical), rank their place in ``pairs``. 7 characters or more and not case-sensitive (short or case-sensitive
+    aliases: exact only)."""
+    index: dict[int, dict[str, tuple[tuple[int, str, str], ...]]] = {}
+    for rank, (alias, canonical) in enumerate(pairs):
+        if len(alias) >= 7 and not alias[0].isupper():
+            low = alias.lower()
+            by_letter = index.setdefault(alias.count(" ") + 1, {})
+            by_letter[low[0]] = (*by_letter.get(low[0], ()), (rank, low, canonical))
+    return index
+
+
+def _fuzzy_windows(
+    pairs: tuple[tuple[str, str], ...], words: list[tuple[int, int]], lowered: str | None
+) -> list[tuple[str, str, int, int]]:
+    """(canonical, lower-case alias, start, end) of every window that may be a typo of an alias (as many words as
+    the alias), in the order of the aliases (longest first), then of the windows. With ``lowered`` (an ASCII
+    clause's lower case) only the windows of the alias's first letter and of its length within one."""
+    found: list[tuple[int, int, str, str, int, int]] = []
+    for n, by_letter in _fuzzy_aliases(pairs).items():
+        every = [entry for entries in by_letter.values() for entry in entries] if lowered is None else []
+        for i in range(len(words) - n + 1):
+            s, e = words[i][0], words[i + n - 1][1]
+            for rank, low, canonical in every if lowered is None else by_letter.get(lowered[s], ()):
+                if lowered is None or abs(e - s - len(low)) <= 1:
+                    found.append((rank, i, canonical, low, s, e))
+    found.sort()
+    return [(canonical, low, s, e) for _, _, canonical, low, s, e in found]
 
 
 WORDS = re.compile(r"\w+(?:[.'-]\w+)*")
@@ -741,6 +776,12 @@ def _title_bounds(text: str, start: int, end: int) -> tuple[int, int]:
 
 
 PLAIN = re.compile(r"[a-z0-9 '.-]+")
+# Prefilters, one search a clause: no match, none of the phrases is there (a match anywhere for any of them is one
+# of the alternatives matching there).
+ANY_PAIN = re.compile(
+    r"(?<!\w)(?:" + "|".join(f"(?:{phrase})" for phrases in PAINS.values() for phrase in phrases) + r")(?!\w)", re.I
+)
+ANY_SENTIMENT = re.compile(r"\b(?:" + "|".join(f"(?:{w})" for words in SENTIMENT.values() for w in words) + r")\b")
 
 
 def _pain(sentence: str) -> tuple[str, int, int, float] | None:
@@ -748,7 +789,7 @@ def _pain(sentence: str) -> tuple[str, int, int, float] | None:
     or two."""
     exact = [
         (m.start(), -(m.end() - m.start()), pain, m.end())
-        for pain, phrases in PAINS.items()
+        for pain, phrases in (PAINS.items() if ANY_PAIN.search(sentence) else ())
         for phrase in phrases
         if (m := _pattern(rf"(?<!\w){phrase}(?!\w)", re.I).search(sentence))
     ]
@@ -851,7 +892,7 @@ def extract(text: str, created_at: datetime.datetime | datetime.date) -> list[At
                 add("next_step", step, h_start, h_end, 0.8 if cued else 0.7)
                 if when:
                     add("next_step_date", when[0].isoformat(), h_end + when[1], h_end + when[2], 0.8)
-        for sentiment in ("negative", "positive"):
+        for sentiment in ("negative", "positive") if ANY_SENTIMENT.search(lower) else ():
             cue = next((m for w in SENTIMENT[sentiment] if (m := _pattern(rf"\b(?:{w})\b").search(lower))), None)
             if cue:
                 add("sentiment", sentiment, cue.start(), cue.end(), 0.7)

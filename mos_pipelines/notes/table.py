@@ -120,12 +120,11 @@ def attribute_rows(
     extractor_id = extractor_id or f"rules {VERSION}"
     rows: list[dict[str, Any]] = []
     skipped: dict[str, int] = {}
-    kept: dict[str, list[dict[str, Any]]] = {}
-    if previous is not None and len(previous) and "note_key" in previous.columns:
-        for record in previous[list(COLUMNS)].to_dict("records"):
-            kept.setdefault(record["note_key"], []).append(record)
-    reused = read = 0
-    for note in notes:
+    usable = previous is not None and len(previous) and "note_key" in previous.columns
+    known = set(previous["note_key"]) if previous is not None and usable else set()
+    reused: list[tuple[int, str]] = []  # (the note's place, its key) of every note whose rows are reused
+    read = 0
+    for place, note in enumerate(notes):
         text = note.get("note_text")
         created = _timestamp(note.get("created_at"))
         if not isinstance(text, str) or not text.strip():
@@ -135,13 +134,28 @@ def attribute_rows(
             skipped["no created_at"] = skipped.get("no created_at", 0) + 1
             continue
         key = note_key(note, created, text, extractor_id)
-        if key in kept:
-            rows.extend(kept[key])
-            reused += 1
+        if key in known:
+            reused.append((place, key))
             continue
-        rows.extend(_row(note, created, text, a, key) for a in extractor(text, created))
+        rows.extend({**_row(note, created, text, a, key), "_place": place} for a in extractor(text, created))
         read += 1
-    frame = pd.DataFrame(rows, columns=list(COLUMNS))
+    frame = _typed(pd.DataFrame(rows, columns=[*COLUMNS, "_place"]))
+    if reused and previous is not None:
+        # a note's rows as the last build wrote them, once per note with that key (a note landed twice has its rows
+        # twice in that table), in the notes' order: columns at a time, not a dict per row
+        one_copy = previous[list(COLUMNS)].drop_duplicates(
+            ["note_key", "attribute", "value", "span_start", "span_end", "is_negated"]
+        )
+        kept = _typed(pd.DataFrame(reused, columns=["_place", "note_key"]).merge(one_copy, on="note_key"))
+        parts = [part[[*COLUMNS, "_place"]] for part in (frame, kept) if len(part)]
+        frame = pd.concat(parts, ignore_index=True).sort_values("_place", kind="stable", ignore_index=True)
+    frame = frame[list(COLUMNS)]
+    return AttributeRows(frame, skipped, len(reused), read)
+
+
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    """The columns' types of the table, whatever the rows (none, or a column all null)."""
+    frame = frame.copy()
     frame["note_created_at"] = pd.to_datetime(frame["note_created_at"]).astype("datetime64[us]")
     for column in ("value_start_date", "value_end_date"):
         frame[column] = pd.to_datetime(frame[column]).dt.date
@@ -150,7 +164,7 @@ def attribute_rows(
     for column in ("span_start", "span_end"):
         frame[column] = frame[column].astype("int64")
     frame["confidence"] = frame["confidence"].astype("float64")
-    return AttributeRows(frame, skipped, reused, read)
+    return frame
 
 
 def configured_extractor(con: Any = None, config: Any = None) -> tuple[Extractor, str]:

@@ -367,3 +367,22 @@ def test_a_build_reads_only_new_and_changed_notes_and_gets_the_rows_a_full_read_
     read.clear()
     other = attribute_rows(day2, counting, previous=second.frame, extractor_id="llm some-model prompt v2")
     assert other.read == 4 and other.reused == 0
+
+
+def test_a_note_landed_twice_keeps_its_rows_once_a_copy_and_the_notes_order() -> None:
+    """Reused rows come once per note of that key (not once per earlier copy too: a note landed twice has its rows
+    twice in the previous table), in the order a full read gives."""
+    from mos_pipelines.notes.table import attribute_rows
+
+    def note(note_id: str, text: str) -> dict:
+        return {"note_id": note_id, "subject": "r1", "author": "Dana", "created_at": "2026-06-10", "note_text": text}
+
+    notes = [note("n1", "Evaluating Braze, budget ~$150k."), note("n2", "Demo Friday."), note("n3", "CFO joins.")]
+    notes.insert(2, dict(notes[0]))  # the same note landed twice
+    full = attribute_rows(notes)
+    again = attribute_rows(notes, previous=full.frame.iloc[::-1])  # a table gives its rows in any order
+    assert (again.read, again.reused) == (0, 4)
+    assert list(again.frame["note_id"]) == list(full.frame["note_id"])
+    assert again.frame.groupby("note_id").size().to_dict() == full.frame.groupby("note_id").size().to_dict()
+    newer = attribute_rows([*notes, note("n4", "Klaviyo is out.")], previous=full.frame)
+    assert (newer.read, newer.reused) == (1, 4) and list(newer.frame["note_id"])[-1] == "n4"
