@@ -33,30 +33,43 @@
 
 {#- Dates to rebuild for a model whose old rows can change with new data elsewhere (a customer id after an
     identity merge, a customer's region, a conversion's touches): the lookback window and every date where
-    the rows computed now (`candidates`, the model's full result) differ from the table's, compared on
-    every column of the table (EXCEPT both ways, so changed, new and vanished rows count). The model still
-    computes every row; it writes only the dates that changed. -#}
+    the rows computed now (`candidates`, the model's full result) differ from the table's, on every column of
+    the table: per date, the number of rows and the sum of a hash of each row, computed both sides (a changed,
+    new or vanished row changes its date's sum; two different sets of rows with the same count and sum would
+    need a 64-bit hash collision). The model still computes every row; it writes only the dates that changed.
+    Chosen over `except` both ways on every column (the same dates): an anti-join of millions of rows on
+    twenty columns cost more than the attribution it guarded (issue 20, docs/DECISIONS.md). -#}
 {% macro changed_dates(candidates, date_column) %}
-    {%- set columns = [] %}
+    {%- set computed_columns = [] %}
+    {%- set built_columns = [] %}
     {%- if execute %}
         {%- for column in adapter.get_columns_in_relation(this) %}
-            {%- do columns.append(adapter.quote(column.name)) %}
+            {#- the candidates' values as the table types them (the hash of a value depends on its type) -#}
+            {%- do computed_columns.append('cast(' ~ adapter.quote(column.name) ~ ' as ' ~ column.data_type ~ ')') %}
+            {%- do built_columns.append(adapter.quote(column.name)) %}
         {%- endfor %}
     {%- endif %}
-    {%- set column_list = columns | join(', ') if columns else '*' %}
-    select {{ date_column }} as partition_date
+    select coalesce(computed.partition_date, built.partition_date) as partition_date
     from (
-        select {{ column_list }} from {{ candidates }}
-        except
-        select {{ column_list }} from {{ this }}
-    ) as added_or_changed
-    union
-    select {{ date_column }} as partition_date
-    from (
-        select {{ column_list }} from {{ this }}
-        except
-        select {{ column_list }} from {{ candidates }}
-    ) as vanished_or_changed
+        select
+            {{ date_column }} as partition_date,
+            count(*) as row_count,
+            sum(cast({{ row_hash(computed_columns or [date_column]) }} as decimal(38, 0))) as row_hash_sum
+        from {{ candidates }}
+        group by {{ date_column }}
+    ) as computed
+    full outer join (
+        select
+            {{ date_column }} as partition_date,
+            count(*) as row_count,
+            sum(cast({{ row_hash(built_columns or [date_column]) }} as decimal(38, 0))) as row_hash_sum
+        from {{ this }}
+        group by {{ date_column }}
+    ) as built
+        on computed.partition_date = built.partition_date
+    where
+        computed.row_count is distinct from built.row_count
+        or computed.row_hash_sum is distinct from built.row_hash_sum
     union
     select {{ date_column }} as partition_date
     from {{ candidates }}
@@ -65,6 +78,21 @@
         from {{ this }}
     )
 {% endmacro %}
+
+
+{#- A 64-bit hash of a row's values (`columns`: SQL expressions), nulls included: DuckDB's hash(), Spark's
+    xxhash64(). -#}
+{% macro row_hash(columns) -%}
+    {{ return(adapter.dispatch('row_hash', 'mos_pipelines')(columns)) }}
+{%- endmacro %}
+
+{% macro default__row_hash(columns) -%}
+    hash({{ columns | join(', ') }})
+{%- endmacro %}
+
+{% macro spark__row_hash(columns) -%}
+    xxhash64({{ columns | join(', ') }})
+{%- endmacro %}
 
 
 {#- The final select of a model built with changed_dates: every row on a full build, the changed dates'

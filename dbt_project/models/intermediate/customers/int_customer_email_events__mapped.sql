@@ -7,6 +7,12 @@ email_events as (
 
 ),
 
+recipients as (
+
+    select * from {{ ref('int_marketing__email_recipients') }}
+
+),
+
 identity_map as (
 
     select * from {{ ref('dim_customer_identity_map') }}
@@ -16,9 +22,10 @@ identity_map as (
 keyed as (
 
     select
-        *,
-        {{ email_match_key(normalise_email('recipient_email')) }} as email_match_key
+        email_events.*,
+        recipients.email_match_key
     from email_events
+    inner join recipients on email_events.recipient_email = recipients.recipient_email
 
 ),
 

@@ -23,6 +23,12 @@ email_events as (
 
 ),
 
+recipients as (
+
+    select * from {{ ref('int_marketing__email_recipients') }}
+
+),
+
 landings as (
 
     select
@@ -40,14 +46,15 @@ sends as (
 
     -- a message id names one recipient; one whose events disagree on it names nobody
     select
-        message_id,
-        {{ md5_hex('message_id') }} as click_token,
-        min({{ email_match_key(normalise_email('recipient_email')) }}) as email_match_key
+        email_events.message_id,
+        {{ md5_hex('email_events.message_id') }} as click_token,
+        min(recipients.email_match_key) as email_match_key
     from email_events
-    where message_id is not null
-    group by message_id
+    left join recipients on email_events.recipient_email = recipients.recipient_email
+    where email_events.message_id is not null
+    group by email_events.message_id
     having
-        count(distinct {{ email_match_key(normalise_email('recipient_email')) }}) = 1
+        count(distinct recipients.email_match_key) = 1
 
 ),
 

@@ -3,14 +3,15 @@
     address belongs to (int_marketing__customer_regions via dim_customer_identity_map), else the region
     of the latest consent event whose subject is that address (people who only ever received email
     are in no identity source but did give or refuse consent). One row per email match key.
-    A table, not a view: it normalises every ESP address, and touchpoints and variant results read it.
+    A table, not a view: touchpoints, channel and variant results read it. The addresses come keyed from
+    int_marketing__email_recipients (one row per address, not per event).
 #}
 {{ config(materialized='table') }}
 with
 
-email_events as (
+email_recipients as (
 
-    select * from {{ ref('stg_esp__email_events') }}
+    select * from {{ ref('int_marketing__email_recipients') }}
 
 ),
 
@@ -34,9 +35,9 @@ customer_regions as (
 
 recipients as (
 
-    -- each distinct address normalised once (there are far fewer addresses than events)
-    select distinct {{ email_match_key(normalise_email('recipient_email')) }} as email_match_key
-    from (select distinct recipient_email from email_events) as addresses
+    -- each distinct address keyed once (int_marketing__email_recipients), not each event
+    select distinct email_match_key
+    from email_recipients
 
 ),
 

@@ -43,6 +43,12 @@ email_events as (
 
 ),
 
+recipients as (
+
+    select * from {{ ref('int_marketing__email_recipients') }}
+
+),
+
 campaign_variants as (
 
     select * from {{ ref('stg_marketing__campaign_variants') }}
@@ -120,8 +126,8 @@ email_activity as (
         coalesce(campaigns.campaign_region, email_regions.region, 'unknown') as region
     from email_events
     left join campaigns on email_events.campaign_id = campaigns.campaign_id
-    left join email_regions
-        on email_regions.email_match_key = {{ email_match_key(normalise_email('email_events.recipient_email')) }}
+    left join recipients on email_events.recipient_email = recipients.recipient_email
+    left join email_regions on recipients.email_match_key = email_regions.email_match_key
     where email_events.email_event_type in ('sent', 'clicked')
 
 ),

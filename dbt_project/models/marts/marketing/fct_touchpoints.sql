@@ -37,6 +37,12 @@ email_events as (
 
 ),
 
+recipients as (
+
+    select * from {{ ref('int_marketing__email_recipients') }}
+
+),
+
 webinar_contacts as (
 
     select * from {{ ref('stg_webinar__contacts') }}
@@ -169,8 +175,8 @@ email_touches as (
         email_regions.region as fallback_region
     from email_clicks
     left join campaigns on email_clicks.campaign_id = campaigns.campaign_id
-    left join email_regions
-        on email_regions.email_match_key = {{ email_match_key(normalise_email('email_clicks.recipient_email')) }}
+    left join recipients on email_clicks.recipient_email = recipients.recipient_email
+    left join email_regions on recipients.email_match_key = email_regions.email_match_key
 
 ),
 

@@ -19,6 +19,12 @@ email_events as (
 
 ),
 
+email_recipients as (
+
+    select * from {{ ref('int_marketing__email_recipients') }}
+
+),
+
 campaign_variants as (
 
     select * from {{ ref('stg_marketing__campaign_variants') }}
@@ -47,13 +53,13 @@ recipient_events as (
         email_events.message_id,
         coalesce(
             email_regions.customer_id,
-            'email:' || {{ normalise_email('email_events.recipient_email') }}
+            'email:' || email_recipients.email
         ) as recipient_key,
         email_regions.customer_id,
         coalesce(email_regions.region, 'unknown') as region
     from email_events
-    left join email_regions
-        on email_regions.email_match_key = {{ email_match_key(normalise_email('email_events.recipient_email')) }}
+    left join email_recipients on email_events.recipient_email = email_recipients.recipient_email
+    left join email_regions on email_recipients.email_match_key = email_regions.email_match_key
     where email_events.campaign_id is not null
 
 ),
