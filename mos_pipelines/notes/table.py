@@ -25,6 +25,7 @@ from typing import Any
 import pandas as pd
 
 from mos_pipelines.notes.extract import VERSION, Attribute, extract
+from mos_pipelines.transform.previous import previous_table
 
 COLUMNS = (
     "note_id",
@@ -205,11 +206,4 @@ def extractor_identity(config: Any = None) -> str:
 def previous_rows(con: Any, schema: str, table: str) -> pd.DataFrame | None:
     """The rows the last build wrote (``schema.table``), or None when there are none to reuse (no table yet, or one
     written before rows carried their note's key)."""
-    found = con.execute(
-        "select count(*) from information_schema.columns where table_schema = ? and table_name = ? "
-        "and column_name = 'note_key'",
-        [schema, table],
-    ).fetchall()[0][0]
-    if not found:
-        return None
-    return con.execute(f'select * from "{schema}"."{table}"').df()
+    return previous_table(con, schema, table, "note_key")

@@ -17,13 +17,21 @@ identity_map as (
 
 ),
 
+contact_subjects as (
+
+    select * from {{ ref('int_identity__contact_subjects') }}
+
+),
+
 keyed as (
 
+    -- the subject's node key, computed once per subject (int_identity__contact_subjects)
     select
-        *,
-        {{ subject_node_key('subject') }} as subject_node_key,
-        case when subject like '%@%' then 'email' else 'user_id' end as subject_type
+        consent_events.*,
+        contact_subjects.node_key as subject_node_key,
+        case when consent_events.subject like '%@%' then 'email' else 'user_id' end as subject_type
     from consent_events
+    inner join contact_subjects on consent_events.subject = contact_subjects.subject
 
 ),
 

@@ -33,15 +33,9 @@ candidates as (
 
 ),
 
-email_events as (
+contact_subjects as (
 
-    select * from {{ ref('stg_esp__email_events') }}
-
-),
-
-consent_events as (
-
-    select * from {{ ref('stg_consent__consent_events') }}
+    select * from {{ ref('int_identity__contact_subjects') }}
 
 ),
 
@@ -51,33 +45,17 @@ blocked_values as (
 
 ),
 
-contact_addresses as (
-
-    -- recipients of our emails and consent subjects: an address (contains '@') or a user id
-    select
-        {{ subject_node_key('recipient_email') }} as node_key,
-        occurred_at
-    from email_events
-    where recipient_email like '%@%'
-
-    union all
-
-    select
-        {{ subject_node_key('subject') }} as node_key,
-        occurred_at
-    from consent_events
-    where subject is not null
-
-),
-
 contact_identifiers as (
 
+    -- recipients of our emails and consent subjects: an address (contains '@') or a user id, keyed once each
+    -- (int_identity__contact_subjects)
     select
         node_key,
         case when node_key like 'email:%' then 'email' else 'user_id' end as identifier_type,
         substr(node_key, {{ dbt.position("':'", 'node_key') }} + 1) as identifier_value,
-        occurred_at
-    from contact_addresses
+        first_seen_at,
+        last_seen_at
+    from contact_subjects
     where node_key is not null
 
 ),
@@ -86,8 +64,8 @@ contact_nodes as (
 
     select
         contact_identifiers.node_key,
-        min(contact_identifiers.occurred_at) as first_seen_at,
-        max(contact_identifiers.occurred_at) as last_seen_at
+        min(contact_identifiers.first_seen_at) as first_seen_at,
+        max(contact_identifiers.last_seen_at) as last_seen_at
     from contact_identifiers
     left join blocked_values
         on
