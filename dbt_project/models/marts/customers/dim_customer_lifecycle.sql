@@ -107,8 +107,6 @@ matched_rules as (
         min(stage) as stage,  -- noqa: RF04
         min(precedence) as precedence,
         min(reason) as reason,
-        {{ dbt.listagg("signal || '=' || cast(signal_value as " ~ dbt.type_string() ~ ")", "'; '", 'order by signal') }}
-            as stage_evidence,
         case when count(condition_met_at) = count(*) then max(condition_met_at) end as stage_entered_at
     from conditions
     group by customer_id, rule_id
@@ -124,24 +122,50 @@ ranked_rules as (
         stage,
         precedence,
         reason,
-        stage_evidence,
         stage_entered_at,
         row_number() over (partition by customer_id order by precedence asc, rule_id asc) as rule_rank
     from matched_rules
 
 ),
 
+winning_evidence as (
+
+    -- the evidence of the winning rule only: the ordered text aggregate over every rule's conditions cost more than
+    -- the rest of the model (issue 20)
+    select
+        conditions.customer_id,
+        conditions.rule_id,
+        {{ dbt.listagg(
+            "conditions.signal || '=' || cast(conditions.signal_value as " ~ dbt.type_string() ~ ")",
+            "'; '",
+            'order by conditions.signal'
+        ) }}
+            as stage_evidence
+    from conditions
+    inner join ranked_rules
+        on
+            conditions.customer_id = ranked_rules.customer_id
+            and conditions.rule_id = ranked_rules.rule_id
+            and ranked_rules.rule_rank = 1
+    group by conditions.customer_id, conditions.rule_id
+
+),
+
 winning_rules as (
 
     select
-        customer_id,
-        rule_id,
-        stage,
-        reason,
-        stage_evidence,
-        stage_entered_at
+        ranked_rules.customer_id,
+        ranked_rules.rule_id,
+        ranked_rules.stage,
+        ranked_rules.reason,
+        winning_evidence.stage_evidence,
+        ranked_rules.stage_entered_at
     from ranked_rules
-    where rule_rank = 1
+    inner join winning_evidence
+        on
+            ranked_rules.customer_id = winning_evidence.customer_id
+            and ranked_rules.rule_id = winning_evidence.rule_id
+    where ranked_rules.rule_rank = 1
 
 ),
 
