@@ -50,22 +50,8 @@
         {%- endfor %}
     {%- endif %}
     select coalesce(computed.partition_date, built.partition_date) as partition_date
-    from (
-        select
-            {{ date_column }} as partition_date,
-            count(*) as row_count,
-            sum(cast({{ row_hash(computed_columns or [date_column]) }} as decimal(38, 0))) as row_hash_sum
-        from {{ candidates }}
-        group by {{ date_column }}
-    ) as computed
-    full outer join (
-        select
-            {{ date_column }} as partition_date,
-            count(*) as row_count,
-            sum(cast({{ row_hash(built_columns or [date_column]) }} as decimal(38, 0))) as row_hash_sum
-        from {{ this }}
-        group by {{ date_column }}
-    ) as built
+    from ({{ date_fingerprints(candidates, date_column, computed_columns) }}) as computed
+    full outer join ({{ date_fingerprints(this, date_column, built_columns) }}) as built
         on computed.partition_date = built.partition_date
     where
         computed.row_count is distinct from built.row_count
@@ -77,6 +63,17 @@
         select {{ dbt.dateadd('day', -1 * var('mos__incremental_lookback_days'), 'max(' ~ date_column ~ ')') }}
         from {{ this }}
     )
+{% endmacro %}
+
+
+{#- Per date of `rows`, the number of rows and the sum of the hash of each row's `columns`. -#}
+{% macro date_fingerprints(rows, date_column, columns) %}
+    select
+        {{ date_column }} as partition_date,
+        count(*) as row_count,
+        sum(cast({{ row_hash(columns or [date_column]) }} as decimal(38, 0))) as row_hash_sum
+    from {{ rows }}
+    group by {{ date_column }}
 {% endmacro %}
 
 
