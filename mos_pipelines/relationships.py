@@ -259,17 +259,26 @@ def _from_notes(
     people: dict[str, dict], accounts: dict[str, list[str]], notes: list[dict[str, Any]]
 ) -> Iterable[dict[str, Any]]:
     mentions: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
+    named: dict[str, dict[str, list[str]]] = {}  # account -> first name (lower case) -> its members, built once
     for note in notes:
         cid = str(note.get("customer_id") or "")
         text = note.get("note_text")
         if cid not in people or not isinstance(text, str) or not _present(people[cid].get("account_key")):
             continue
         own = str(people[cid].get("first_name") or "").strip().lower()
-        colleagues: dict[str, list[str]] = defaultdict(list)
-        for other in accounts[str(people[cid]["account_key"])]:
-            name = str(people[other].get("first_name") or "").strip()
-            if other != cid and len(name) >= 2 and name.lower() != own:
-                colleagues[name.lower()].append(other)
+        account = str(people[cid]["account_key"])
+        if account not in named:
+            by_name: dict[str, list[str]] = defaultdict(list)
+            for other in accounts[account]:
+                name = str(people[other].get("first_name") or "").strip()
+                if len(name) >= 2:
+                    by_name[name.lower()].append(other)
+            named[account] = by_name
+        colleagues = {
+            name: others
+            for name, members in named[account].items()
+            if name != own and (others := [o for o in members if o != cid])
+        }
         if not colleagues:
             continue
         note_id = str(note.get("note_id"))
