@@ -61,3 +61,40 @@ def test_new_nodes_joining_an_existing_cluster_take_its_id():
     assert ids(run2)["a"] == ids(run1)["b"]
     assert ids(run2)["d"] == ids(run1)["d"]
     assert dict(zip(run2.changes["node_key"], run2.changes["change"])) == {"a": "assigned", "e": "assigned"}
+
+
+def test_clusters_that_kept_their_nodes_and_id_skip_the_rules_with_the_same_result():
+    """The shortcut (a cluster whose nodes all carried one id no other cluster carries keeps it) gives what the
+    rules give over every cluster, on random runs of merges, splits, new and vanished nodes."""
+    import random
+
+    from mos_pipelines.identity.stable_ids import _assign, _steady
+
+    rng = random.Random(7)
+    kept = changed = 0
+    for trial in range(40):
+        nodes = [f"n{i:03d}" for i in range(rng.randint(5, 120))]
+        before = {n: f"c{rng.randint(0, len(nodes) // 3)}" for n in nodes}
+        first = assign_customer_ids(
+            pd.DataFrame({"node_key": list(before), "cluster_key": list(before.values())}),
+            pd.DataFrame({"node_key": [], "customer_id": [], "id_created_run": []}),
+            1,
+        )
+        previous = first.current
+        after = dict(before)
+        for n in rng.sample(nodes, k=len(nodes) // 4):  # moves: merges and splits
+            after[n] = f"c{rng.randint(0, len(nodes) // 2)}"
+        for n in rng.sample(nodes, k=len(nodes) // 10):  # vanished nodes
+            after.pop(n, None)
+        for i in range(rng.randint(0, 10)):  # new nodes
+            after[f"m{trial}-{i}"] = f"c{rng.randint(0, len(nodes) // 2)}"
+        clusters = pd.DataFrame({"node_key": list(after), "cluster_key": list(after.values())})
+        fast = assign_customer_ids(clusters, previous, 2)
+        full = _assign(clusters.astype(object), previous.astype({"node_key": object, "customer_id": object}), 2)
+        pd.testing.assert_frame_equal(
+            fast.current.astype({"id_created_run": "int64"}), full.current.astype({"id_created_run": "int64"})
+        )
+        pd.testing.assert_frame_equal(fast.changes, full.changes)
+        kept += int(_steady(clusters.astype(object).merge(previous, on="node_key", how="left")).sum())
+        changed += len(fast.changes)
+    assert kept > 0 and changed > 0  # both paths ran
