@@ -3,10 +3,9 @@
     activity, its CRM presence and consent, its account's buying group, and its own circle in the relationship
     graph (int_customers__graph_buying_groups: engaged working ties across titles and notes). Each `<signal>` may have a
     `<signal>_first_at` (when it first became non-zero) used for dim_customer_lifecycle.stage_entered_at.
-    A table on DuckDB, not a view: its six data tests and dim_customer_lifecycle each evaluated the view again (issue
-    20); a view elsewhere, as before (Spark's build was not measured with it as a table).
+    A table, not a view: its six data tests and dim_customer_lifecycle each evaluated the view again (issue 20).
 -#}
-{{ config(materialized='table' if target.type == 'duckdb' else 'view') }}
+{{ config(materialized='table') }}
 with
 
 customers as (

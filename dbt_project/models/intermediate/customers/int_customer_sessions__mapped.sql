@@ -3,9 +3,8 @@
 -- session, or a device that sent an identify call), not only from an order placed on the device.
 -- device_email_click_at: when the first session on the device that landed through a tracked link of an
 -- email sent to the customer ended (edge email_click); from then on the device is known to be theirs.
--- A table on DuckDB, not a view: its four data tests and int_customers__activity each evaluated the view (issue 20);
--- a view elsewhere, as before (Spark's build was not measured with it as a table).
-{{ config(materialized='table' if target.type == 'duckdb' else 'view') }}
+-- A table, not a view: its four data tests and int_customers__activity each evaluated the view again (issue 20).
+{{ config(materialized='table') }}
 {%- set token_param = var('mos__identity_email_click_token_param') %}
 with
 

@@ -9,10 +9,9 @@
     - graph_engaged_manager_count: engaged customers the customer reports to (titles or notes).
     - graph_former_colleague_customer_count: former colleagues (a person who moved company; another account by
       construction) with a completed order.
-    A table on DuckDB, not a view: its six data tests and the lifecycle signals each evaluated the view again (issue
-    20); a view elsewhere, as before (Spark's build was not measured with it as a table).
+    A table, not a view: its six data tests and the lifecycle signals each evaluated the view again (issue 20).
 -#}
-{{ config(materialized='table' if target.type == 'duckdb' else 'view') }}
+{{ config(materialized='table') }}
 with
 
 edges as (
