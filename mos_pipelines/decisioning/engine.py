@@ -21,6 +21,7 @@ import datetime
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TypeGuard
 
 import numpy as np
 import pandas as pd
@@ -84,17 +85,13 @@ def candidates(
     _one_row_per(answered, ["customer_id", "action"], "eligibility")
     cells = cell_keys(people, settings.learning.cells)
     unique_cells = list(dict.fromkeys(cells))
-    # the contact policy's answer per (customer, action), looked up once per candidate
-    evaluated = zip(answered["customer_id"], answered["action"], answered["allowed"], answered["reasons"], strict=True)
-    allowed: dict[tuple[str, str], tuple[bool, Iterable[str] | None]] = {
-        (c, a): (bool(ok), r) for c, a, ok, r in evaluated
-    }
+    # the contact policy's answer per action, by customer
+    by_action = {name: rows.set_index("customer_id") for name, rows in answered.groupby("action", sort=False)}
     once_taken = (
-        set(zip(taken_once["customer_id"].astype(str), taken_once["action"], strict=True))
+        taken_once.assign(customer_id=taken_once["customer_id"].astype(str)).groupby("action")["customer_id"].agg(set)
         if taken_once is not None and len(taken_once)
-        else set()
+        else pd.Series(dtype=object)
     )
-    customer_ids = people["customer_id"].tolist()
     base = {c: estimates.posterior(NO_ACTION, c) for c in unique_cells}
     baseline = cells.map({c: a / (a + b) for c, (a, b, _) in base.items()}).astype(float)
     frames = []
@@ -127,27 +124,29 @@ def candidates(
         frame["lift"] = (frame["p_response"] - frame["p_baseline"]).clip(lower=0.0)
         frame["priority"] = frame["lift"] * frame["value_usd"] * frame["context_weight"] * frame["lever"]
         frame["threshold"] = settings.min_return * (action.cost_usd + action.attention_cost_usd)
-        reaches = (frame["priority"] >= frame["threshold"]).tolist()
-        priorities = frame["priority"].tolist()
-        failed, passed = [], []
-        for customer, priority, reached in zip(customer_ids, priorities, reaches, strict=True):
-            ok, reasons = allowed.get((customer, name), (False, None))
-            f = [] if ok else [f"contact policy: {r}" for r in (reasons if reasons is not None else _UNEVALUATED)]
-            p = ["contact policy"] if ok else []
-            if action.once:
-                if (customer, name) in once_taken:
-                    f.append("once: already taken")
-                else:
-                    p.append("once")
-            if reached:
-                p.append("min_return")
-            else:
-                f.append(
-                    f"min_return: priority {priority:.4g} below {settings.min_return:g} × (cost "
-                    f"{action.cost_usd:g} + attention {action.attention_cost_usd:g})"
-                )
-            failed.append(f)
-            passed.append(p)
+        answer = by_action.get(name)
+        ok: list[bool] = [False] * len(people)
+        reasons: list[object] = [None] * len(people)
+        if answer is not None:
+            ok = people["customer_id"].map(answer["allowed"]).eq(True).tolist()
+            reasons = people["customer_id"].map(answer["reasons"]).tolist()
+        failed = [
+            [] if allowed else [f"contact policy: {r}" for r in (why if _given(why) else _UNEVALUATED)]
+            for allowed, why in zip(ok, reasons, strict=True)
+        ]
+        passed = [["contact policy"] if allowed else [] for allowed in ok]
+        if action.once:
+            taken = people["customer_id"].isin(once_taken.get(name, ())).to_numpy()
+            for row in np.flatnonzero(taken):
+                failed[row].append("once: already taken")
+            for row in np.flatnonzero(~taken):
+                passed[row].append("once")
+        reaches = (frame["priority"] >= frame["threshold"]).to_numpy()
+        for row in np.flatnonzero(reaches):
+            passed[row].append("min_return")
+        costs = f"{settings.min_return:g} × (cost {action.cost_usd:g} + attention {action.attention_cost_usd:g})"
+        for row, priority in zip(np.flatnonzero(~reaches), frame["priority"].to_numpy()[~reaches], strict=True):
+            failed[row].append(f"min_return: priority {priority:.4g} below {costs}")
         frame["rules_passed"] = passed
         frame["rules_failed"] = failed
         frames.append(frame)
@@ -157,6 +156,11 @@ def candidates(
 
 
 _UNEVALUATED = ("no contact-policy evaluation",)
+
+
+def _given(reasons: object) -> TypeGuard[Iterable[str]]:
+    """Whether the contact policy gave reasons (a list of them) rather than none at all (None, or NaN: no row)."""
+    return reasons is not None and not isinstance(reasons, float)
 
 
 def _one_row_per(frame: pd.DataFrame, key: list[str], what: str) -> None:
@@ -187,7 +191,8 @@ def arbitrate(
     eligible = rows[rows["eligible"]]
     best = eligible.groupby("customer_id")["priority"].max().sort_values(ascending=False, kind="stable")
     chosen_index: dict[str, int] = {}
-    groups = {cid: list(idx) for cid, idx in eligible.groupby("customer_id").groups.items()}
+    labels = eligible.index.to_numpy()
+    groups = {cid: labels[at] for cid, at in eligible.groupby("customer_id", sort=False).indices.items()}
     costs = rows["cost_usd"].astype(float).to_numpy()
     refused: dict[int, str] = {}
     slots = settings.daily_actions
@@ -216,7 +221,10 @@ def arbitrate(
         rows.loc[at, "eligible"] = False
     rows.loc[list(chosen_index.values()), "chosen"] = True
     rows["decision_date"] = day
-    rows["decision_id"] = [decision_id(c, day) for c in rows["customer_id"]]
+    customers = rows["customer_id"].drop_duplicates()
+    rows["decision_id"] = rows["customer_id"].map(
+        pd.Series([decision_id(c, day) for c in customers], index=customers.to_numpy())
+    )
 
     people = rows.drop_duplicates("customer_id")[["customer_id", "decision_id", "cell"]].reset_index(drop=True)
     picked = {

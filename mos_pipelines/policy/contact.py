@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from mos_pipelines.configuration.policy import Action, Cap, ContactSettings
@@ -108,18 +109,6 @@ def _in_quiet_hours(local: pd.Series, settings: ContactSettings) -> pd.Series:
     return (minutes >= s) | (minutes < e)
 
 
-def _cap_reasons(day: int, week: int, cap: Cap | None, what: str) -> list[str]:
-    """Why a request after ``day`` contacts today and ``week`` in 7 local days would break ``cap``."""
-    reasons: list[str] = []
-    if cap is None:
-        return reasons
-    if cap.per_day is not None and day >= cap.per_day:
-        reasons.append(f"{what} cap {cap.per_day}/day reached ({day} today, local time)")
-    if cap.per_7_days is not None and week >= cap.per_7_days:
-        reasons.append(f"{what} cap {cap.per_7_days}/7 days reached ({week} in the last 7 local days)")
-    return reasons
-
-
 def evaluate(
     requests: pd.DataFrame,
     persons: pd.DataFrame,
@@ -201,45 +190,12 @@ def evaluate(
             latest = pairs.groupby("_row")["converted_at"].max()
             req["last_conversion_at"] = req["_row"].map(latest).astype("datetime64[us]")
 
-    quiet = _in_quiet_hours(req["local_time"], settings)
+    quiet = _in_quiet_hours(req["local_time"], settings).to_numpy()
     cooldown_until = req["last_conversion_at"] + pd.to_timedelta(settings.cooldown.days, unit="D")
-    in_cooldown = req["last_conversion_at"].notna() & (req["at"] < cooldown_until)
-    # the times a reason quotes, formatted only for the rows that give it
-    quiet_at = req.loc[quiet.to_numpy(), "local_time"].dt.strftime("%H:%M").to_dict()
-    converted_at = req.loc[in_cooldown.to_numpy(), "last_conversion_at"].dt.strftime("%Y-%m-%d %H:%M").to_dict()
-    columns = ["action", "lifecycle_stage", "tier", "consents", "time_zone"]
-    counts = ["channel_contacts_day", "channel_contacts_7d", "contacts_day", "contacts_7d"]
+    in_cooldown = (req["last_conversion_at"].notna() & (req["at"] < cooldown_until)).to_numpy()
     reasons: list[list[str]] = [[] for _ in range(len(req))]
-    for i, (name, stage, tier, consents, zone, channel_day, channel_week, day, week) in enumerate(
-        zip(*(req[c].tolist() for c in [*columns, *counts]), strict=True)
-    ):
-        action = settings.actions[name]
-        why = reasons[i]
-        if action.stages is not None and stage not in action.stages:
-            stage = stage if isinstance(stage, str) else "unknown"
-            why.append(f"lifecycle stage {stage} is not one of {', '.join(action.stages)}")
-        if action.tiers is not None and tier not in action.tiers:
-            tier = tier if isinstance(tier, str) else "unknown"
-            why.append(f"ICP tier {tier} is not one of {', '.join(action.tiers)}")
-        if action.consent is not None:
-            consents = consents if isinstance(consents, (set, frozenset, list, tuple)) else ()
-            if action.consent not in consents:
-                why.append(f"no {action.consent} consent")
-        if action.quiet_hours and i in quiet_at:
-            why.append(
-                f"quiet hours {settings.quiet_hours.start}–{settings.quiet_hours.end} in {zone} "
-                f"(local time {quiet_at[i]})"
-            )
-        if action.cooldown and i in converted_at:
-            why.append(
-                f"cool-down: converted at {converted_at[i]} UTC, {settings.cooldown.days:g} days before the next action"
-            )
-        if action.capped:
-            if action.channel in settings.counted_channels:
-                why += _cap_reasons(
-                    channel_day, channel_week, settings.caps.per_channel.get(action.channel), action.channel
-                )
-            why += _cap_reasons(day, week, settings.caps.all_channels, "all-channel")
+    for name, rows in req.groupby("action", sort=False).indices.items():
+        _action_reasons(req.iloc[rows], quiet[rows], in_cooldown[rows], settings.actions[name], settings, rows, reasons)
     req["reasons"] = reasons
     req["allowed"] = [not r for r in reasons]
     return req[
@@ -260,6 +216,97 @@ def evaluate(
             "last_conversion_at",
         ]
     ]
+
+
+def _formatted(stamps: pd.Series, pattern: str) -> pd.Series:
+    """``stamps`` as text, each distinct time formatted once (a day's requests share a handful of local times)."""
+    distinct = stamps.drop_duplicates()
+    return stamps.map(pd.Series(distinct.dt.strftime(pattern).to_numpy(), index=distinct.to_numpy()))
+
+
+def _action_reasons(
+    req: pd.DataFrame,
+    quiet: np.ndarray,
+    in_cooldown: np.ndarray,
+    action: Action,
+    settings: ContactSettings,
+    rows: np.ndarray,
+    reasons: list[list[str]],
+) -> None:
+    """Append to ``reasons[rows]`` why each of one action's requests may not go, rule by rule in the policy's order:
+    stage, tier, consent, quiet hours, cool-down, the channel's caps, the all-channel caps."""
+    rules: list[tuple[np.ndarray, pd.Series]] = []  # (where it fails, its text there)
+
+    def add(mask: np.ndarray, texts) -> None:  # noqa: ANN001 (a callable of the failing rows)
+        if mask.any():
+            rules.append((mask, texts(req[mask])))
+
+    def known(values: pd.Series) -> pd.Series:
+        return values.map(lambda v: v if isinstance(v, str) else "unknown")
+
+    if action.stages is not None:
+        allowed = ", ".join(action.stages)
+        add(
+            ~req["lifecycle_stage"].isin(action.stages).to_numpy(),
+            lambda r: "lifecycle stage " + known(r["lifecycle_stage"]) + f" is not one of {allowed}",
+        )
+    if action.tiers is not None:
+        allowed_tiers = ", ".join(action.tiers)
+        add(
+            ~req["tier"].isin(action.tiers).to_numpy(),
+            lambda r: "ICP tier " + known(r["tier"]) + f" is not one of {allowed_tiers}",
+        )
+    if action.consent is not None:
+        purpose = action.consent
+        missing = [
+            not (isinstance(c, (set, frozenset, list, tuple)) and purpose in c) for c in req["consents"].tolist()
+        ]
+        add(np.asarray(missing, dtype=bool), lambda r: pd.Series(f"no {purpose} consent", index=r.index))
+    if action.quiet_hours:
+        hours = f"quiet hours {settings.quiet_hours.start}–{settings.quiet_hours.end} in "
+        add(quiet, lambda r: hours + r["time_zone"] + " (local time " + _formatted(r["local_time"], "%H:%M") + ")")
+    if action.cooldown:
+        days = f"{settings.cooldown.days:g}"
+        add(
+            in_cooldown,
+            lambda r: (
+                "cool-down: converted at "
+                + _formatted(r["last_conversion_at"], "%Y-%m-%d %H:%M")
+                + f" UTC, {days} days before the next action"
+            ),
+        )
+    if action.capped:
+        if action.channel in settings.counted_channels:
+            _cap_rules(
+                req,
+                "channel_contacts_day",
+                "channel_contacts_7d",
+                settings.caps.per_channel.get(action.channel),
+                action.channel,
+                add,
+            )
+        _cap_rules(req, "contacts_day", "contacts_7d", settings.caps.all_channels, "all-channel", add)
+    for mask, texts in rules:
+        for row, text in zip(rows[mask], texts.tolist(), strict=True):
+            reasons[row].append(text)
+
+
+def _cap_rules(req: pd.DataFrame, day: str, week: str, cap: Cap | None, what: str, add) -> None:  # noqa: ANN001
+    """Why a request after ``req[day]`` contacts today and ``req[week]`` in 7 local days would break ``cap``."""
+    if cap is None:
+        return
+    if cap.per_day is not None:
+        add(
+            (req[day] >= cap.per_day).to_numpy(),
+            lambda r: f"{what} cap {cap.per_day}/day reached (" + r[day].astype(str) + " today, local time)",
+        )
+    if cap.per_7_days is not None:
+        add(
+            (req[week] >= cap.per_7_days).to_numpy(),
+            lambda r: (
+                f"{what} cap {cap.per_7_days}/7 days reached (" + r[week].astype(str) + " in the last 7 local days)"
+            ),
+        )
 
 
 def check(
