@@ -32,6 +32,8 @@ from typing import Any
 
 import pandas as pd
 
+from mos_pipelines.gcpause import with_collector_paused
+
 COLUMNS = (
     "edge_id",
     "source_id",
@@ -113,6 +115,7 @@ def _records(frame: pd.DataFrame | None) -> list[dict[str, Any]]:
     return [] if frame is None or frame.empty else frame.to_dict("records")
 
 
+@with_collector_paused
 def build_edges(
     contacts: pd.DataFrame,
     employers: pd.DataFrame | None = None,

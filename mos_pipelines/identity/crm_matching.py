@@ -22,6 +22,7 @@ import pandas as pd
 from mos_pipelines.configuration import ConfigError, load_identity
 from mos_pipelines.configuration.identity import INPUT_COLUMNS, IdentitySettings
 from mos_pipelines.configuration.loader import read_document
+from mos_pipelines.gcpause import with_collector_paused
 from mos_pipelines.identity.clustering import ClusterSettings
 from mos_pipelines.identity.matching import add_derived_columns, register_records
 from mos_pipelines.identity.population import ResolvedSettings, cluster_settings, resolve
@@ -134,6 +135,7 @@ def matching_connections(factory: Callable[[], Any] | None) -> Iterator[None]:
         _CONNECTION.reset(token)
 
 
+@with_collector_paused
 def match_crm_contacts(
     records: pd.DataFrame,
     blocked: pd.DataFrame,

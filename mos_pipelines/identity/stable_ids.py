@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from mos_pipelines.gcpause import with_collector_paused
+
 ID_PREFIX = "cus_"
 
 
@@ -45,6 +47,7 @@ def new_customer_id(seed_key: str, taken: set[str]) -> str:
         salt += 1
 
 
+@with_collector_paused
 def assign_customer_ids(clusters: pd.DataFrame, previous: pd.DataFrame, run: int) -> Assignment:
     """Assign ids to ``clusters(node_key, cluster_key)`` given ``previous(node_key, customer_id, id_created_run)``.
 

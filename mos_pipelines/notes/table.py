@@ -24,6 +24,7 @@ from typing import Any
 
 import pandas as pd
 
+from mos_pipelines.gcpause import with_collector_paused
 from mos_pipelines.notes.extract import VERSION, Attribute, extract
 from mos_pipelines.transform.previous import previous_table
 
@@ -109,6 +110,7 @@ def _row(note: Mapping[str, Any], created: datetime.datetime, text: str, a: Attr
     }
 
 
+@with_collector_paused
 def attribute_rows(
     notes: Iterable[Mapping[str, Any]],
     extractor: Extractor = extract,
