@@ -822,11 +822,16 @@ def summary() -> None:
         found = warehouse_summary(con, truth_file=settings.truth_dir / "identity_truth.csv")
     console.print(f"Warehouse: {settings.warehouse_path}", soft_wrap=True)
     layers = Table(title="Rows per layer")
-    columns: tuple[tuple[str, JustifyMethod], ...] = (("schema", "left"), ("tables", "right"), ("rows", "right"))
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("schema", "left"),
+        ("tables", "right"),
+        ("views", "right"),
+        ("rows in tables", "right"),
+    )
     for col, justify in columns:
         layers.add_column(col, justify=justify)
-    for schema, (tables, rows) in found.layers.items():
-        layers.add_row(schema, str(tables), f"{rows:,}")
+    for schema, (tables, views, rows) in found.layers.items():
+        layers.add_row(schema, str(tables), str(views), f"{rows:,}")
     console.print(layers)
     quarantine = Table(title="Ingestion (landing → raw)")
     for col in ("source", "files", "unreadable", "rows loaded", "quarantined"):

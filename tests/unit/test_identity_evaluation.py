@@ -256,3 +256,17 @@ def test_truth_csv_empty_files(tmp_path: Path, text: str, expected: str):
 def test_truth_csv_missing_file(tmp_path: Path):
     with pytest.raises(TruthFileError, match="not found"):
         load_truth_csv(tmp_path / "absent.csv")
+
+
+def test_truth_by_node_key_is_read_again_when_the_file_changes(tmp_path: Path):
+    from mos_pipelines.identity.truth_eval import truth_by_node_key
+
+    path = write(tmp_path, "source,source_record_id,true_entity_id\nhubspot,1,E1\norders,o9,E1\n")
+    first = truth_by_node_key(path)
+    assert first.to_dict() == {"crm:hubspot:1": "E1", "order:o9": "E1"}
+    first["crm:hubspot:1"] = "changed by a caller"  # a caller's copy: the next caller still reads the file's values
+    assert truth_by_node_key(path)["crm:hubspot:1"] == "E1"
+    write(tmp_path, "source,source_record_id,true_entity_id\nhubspot,1,E2\norders,o9,E1\nsegment_user_id,u1,E2\n")
+    assert truth_by_node_key(path).to_dict() == {"crm:hubspot:1": "E2", "order:o9": "E1", "user:u1": "E2"}
+    with pytest.raises(TruthFileError, match="not found"):
+        truth_by_node_key(tmp_path / "absent.csv")
