@@ -24,12 +24,15 @@ further). Plain Python over data frames: the dbt model ``customer_relationships`
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import duckdb
+import numpy as np
 import pandas as pd
 
 from mos_pipelines.gcpause import with_collector_paused
@@ -107,12 +110,57 @@ def _edge(
     }
 
 
+def _edge_frame(
+    relationship: str,
+    evidence_source: str,
+    *,
+    source_id: list[str],
+    target_id: list[str],
+    weight: list[float],
+    evidence: list[str],
+) -> pd.DataFrame:
+    """Many customer → customer edges of one kind at once, as ``_edge`` makes them one by one (the colleague pairs:
+    most edges of the graph, 724k at 100k people)."""
+    keys = [f"{a}|{relationship}|{b}|{evidence_source}|" for a, b in zip(source_id, target_id, strict=True)]
+    frame = pd.DataFrame(
+        {
+            "edge_id": [hashlib.md5(k.encode()).hexdigest() for k in keys],
+            "source_id": source_id,
+            "source_kind": "customer",
+            "relationship": relationship,
+            "target_id": target_id,
+            "target_kind": "customer",
+            "weight": pd.Series(weight, dtype="float64"),  # rounded to 4 places by the caller, as _edge does
+            "evidence": [text[:300] for text in evidence],
+            "evidence_source": evidence_source,
+            "note_id": None,
+        },
+        columns=list(COLUMNS),
+    )
+    return frame
+
+
 def _present(value: Any) -> bool:
     return value is not None and value == value and str(value).strip() != ""
 
 
 def _records(frame: pd.DataFrame | None) -> list[dict[str, Any]]:
-    return [] if frame is None or frame.empty else frame.to_dict("records")
+    """``frame.to_dict("records")``, column by column (``tolist`` gives the same Python values, four times faster)."""
+    if frame is None or frame.empty:
+        return []
+    names = [str(c) for c in frame.columns]
+    return [dict(zip(names, row, strict=True)) for row in zip(*(frame[c].tolist() for c in frame.columns), strict=True)]
+
+
+def _sorted(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """``frame.sort_values(by)`` for text columns, the order found by DuckDB (pandas factorizes and sorts each object
+    column on one core: 3.4 s for the 724k edges at 100k people). The same order: DuckDB compares text by its UTF-8
+    bytes, which is Python's code point order."""
+    keys = frame[by].assign(_row=np.arange(len(frame)))
+    with duckdb.connect() as con:
+        con.register("edge_keys", keys)
+        order = con.execute(f"select _row from edge_keys order by {', '.join(by)}").fetchnumpy()["_row"]
+    return frame.iloc[order].reset_index(drop=True)
 
 
 @with_collector_paused
@@ -153,24 +201,29 @@ def build_edges(
             )
         else:
             skipped["customers without an account"] += 1
+    pairs: dict[str, list[Any]] = {"source_id": [], "target_id": [], "weight": [], "evidence": []}
     for account, members in accounts.items():
         members.sort()
         n = len(members)
         if n > max_account_size:
             skipped[f"accounts over {max_account_size} contacts (no pairs)"] += 1
             continue
-        weight = 1.0 if n <= 10 else 10.0 / n
         company = people[members[0]].get("company") or account
-        for i, a in enumerate(members):
-            for b in members[i + 1 :]:
-                rows.append(_edge(a, "colleague", b, weight, f"both at {company}", "golden_record"))
+        both = list(itertools.combinations(members, 2))
+        pairs["source_id"] += [a for a, _ in both]
+        pairs["target_id"] += [b for _, b in both]
+        pairs["weight"] += [round(1.0 if n <= 10 else 10.0 / n, 4)] * len(both)
+        pairs["evidence"] += [f"both at {company}"] * len(both)
         rows.extend(_titles(members, people))
         rows.extend(_buying_group(members, people))
     rows.extend(_former(people, accounts, _records(employers), max_account_size, skipped))
     rows.extend(_from_notes(people, accounts, _records(notes)))
     rows.extend(_manual(people, _records(manual), skipped))
-    frame = pd.DataFrame(rows, columns=list(COLUMNS)).drop_duplicates("edge_id")
-    frame = frame.sort_values(["source_id", "relationship", "target_id", "edge_id"]).reset_index(drop=True)
+    frame = pd.concat(
+        [pd.DataFrame(rows, columns=list(COLUMNS)), _edge_frame("colleague", "golden_record", **pairs)],
+        ignore_index=True,
+    ).drop_duplicates("edge_id")
+    frame = _sorted(frame, ["source_id", "relationship", "target_id", "edge_id"])
     return Edges(frame, dict(skipped))
 
 
