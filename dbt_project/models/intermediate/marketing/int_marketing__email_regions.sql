@@ -2,7 +2,8 @@
     Region of an email address seen in the ESP, for recipients: the region of the customer the
     address belongs to (int_marketing__customer_regions via dim_customer_identity_map), else the region
     of the latest consent event whose subject is that address (people who only ever received email
-    are in no identity source but did give or refuse consent). One row per email match key.
+    are in no identity source but did give or refuse consent; the consent subjects come keyed from
+    int_identity__contact_subjects). One row per email match key.
     A table, not a view: touchpoints, channel and variant results read it. The addresses come keyed from
     int_marketing__email_recipients (one row per address, not per event).
 #}
@@ -41,17 +42,26 @@ recipients as (
 
 ),
 
+contact_subjects as (
+
+    select * from {{ ref('int_identity__contact_subjects') }}
+
+),
+
 consent_regions_ranked as (
 
+    -- the subject's email match key as int_identity__contact_subjects keyed it, once per subject: its node key is
+    -- 'email:' and that key for an address with one (computing the key here, per consent event, was 7 s of CPU)
     select
-        {{ email_match_key(normalise_email('subject')) }} as email_match_key,
-        upper(consent_region) as region,
+        substr(contact_subjects.node_key, length('email:') + 1) as email_match_key,
+        upper(consent_events.consent_region) as region,
         row_number() over (
-            partition by {{ email_match_key(normalise_email('subject')) }}
-            order by occurred_at desc, consent_event_id desc
+            partition by contact_subjects.node_key
+            order by consent_events.occurred_at desc, consent_events.consent_event_id desc
         ) as row_rank
     from consent_events
-    where consent_region is not null and {{ email_match_key(normalise_email('subject')) }} is not null
+    inner join contact_subjects on consent_events.subject = contact_subjects.subject
+    where consent_events.consent_region is not null and contact_subjects.node_key like 'email:%'
 
 ),
 
