@@ -6,14 +6,19 @@ Python assets always write one warehouse file.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import sys
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import cached_property
+from importlib.metadata import version as installed_version
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import duckdb
 from dagster_dbt import DbtCliResource, DbtProject
 from dagster_duckdb import DuckDBResource
+from packaging import version
 
 from mos_pipelines import warehouse
 from mos_pipelines.settings import DBT_PROJECT_DIR, Settings
@@ -21,6 +26,27 @@ from mos_pipelines.transform.project import dbt_executable
 
 # dagster-dbt's view of the project: where its manifest is and how to run it (profiles.yml is in the project).
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+
+
+class MosDbtCliResource(DbtCliResource):
+    """dagster-dbt's CLI resource without two costs this project does not use, paid per run and per invocation.
+
+    - ``dbt --version`` in a subprocess to learn the version (2.4 s of CPU a run at 100k, importing dbt once more):
+      the executable is this environment's own dbt (``dbt_executable``), so the installed dbt-core's version is it.
+      Another executable (one on PATH, the Fusion engine) is still asked.
+    - A dbt adapter built in the Dagster process before every invocation (≈ 1 s each: the project's macros parsed),
+      used only by ``fetch_row_counts`` / ``fetch_column_metadata``, which no step calls (row counts come from the
+      warehouse after the run; DuckDB's one writer would make those fetches wait for dbt to finish anyway).
+    """
+
+    @cached_property
+    def _cli_version(self) -> version.Version:
+        if Path(self.dbt_executable) == Path(sys.executable).parent / "dbt":
+            return version.parse(installed_version("dbt-core"))
+        return super()._cli_version
+
+    def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> Any:
+        return None
 
 
 class MosHome(dg.ConfigurableResource):
@@ -63,6 +89,10 @@ def resources() -> dg.Definitions:
         executor=dg.in_process_executor,
         resources={
             "mos": MosHome(mos_home=dg.EnvVar("MOS_HOME")),
-            "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
+            "dbt": MosDbtCliResource(
+                project_dir=str(dbt_project.project_dir),
+                profiles_dir=str(dbt_project.profiles_dir),
+                dbt_executable=dbt_executable(),
+            ),
         },
     )
