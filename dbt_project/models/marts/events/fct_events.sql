@@ -24,8 +24,14 @@ events as (
 
 rebuilt_dates as (
 
+    -- from the model, not the `events` CTE: a CTE read twice is materialized whole (DuckDB: every staged event with
+    -- its JSON columns), one read once is inlined and only the rebuilt dates' events are read
     {{ dates_loaded_since_last_build(
-        'events', 'cast(events.occurred_at as date)', 'events.loaded_at', 'event_date', 'loaded_at'
+        ref('stg_segment__events') ~ ' as loaded_events',
+        'cast(loaded_events.occurred_at as date)',
+        'loaded_events.loaded_at',
+        'event_date',
+        'loaded_at'
     ) }}
 
 ),
