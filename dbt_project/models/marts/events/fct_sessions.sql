@@ -27,6 +27,18 @@
 }}
 
 {%- set timeout_seconds = var('mos__session_timeout_minutes') * 60 %}
+{%- set landing_columns = {
+    'anonymous_id': 'anonymous_id',
+    'page_url': 'page_url',
+    'page_path': 'page_path',
+    'page_referrer': 'page_referrer',
+    'utm_source': 'utm_source',
+    'utm_medium': 'utm_medium',
+    'utm_campaign': 'utm_campaign',
+    'utm_content': 'utm_content',
+    'utm_term': 'utm_term',
+    'channel': 'channel',
+} %}
 
 with
 
@@ -185,24 +197,6 @@ numbered as (
 
 ),
 
-ranked as (
-
-    select
-        *,
-        -- the landing event: the first event with a page, else the first event
-        row_number() over (
-            partition by device_key, session_number
-            order by case when page_url is null then 1 else 0 end, occurred_at, event_id
-        ) as landing_rank,
-        -- the last event that carries a user id
-        row_number() over (
-            partition by device_key, session_number
-            order by case when user_id is null then 1 else 0 end, occurred_at desc, event_id desc
-        ) as user_rank
-    from numbered
-
-),
-
 session_metrics as (
 
     select
@@ -212,27 +206,19 @@ session_metrics as (
         sum(case when event_type = 'page' then 1 else 0 end) as page_view_count,
         min(occurred_at) as session_start_at,
         max(occurred_at) as session_end_at,
-        max(loaded_at) as last_event_loaded_at
+        max(loaded_at) as last_event_loaded_at,
+        -- the landing event: the first event with a page, else the first event (event_id breaks ties: it is unique)
+        min_by(
+            {{ named_values(landing_columns) }},
+            {{ sort_key(['case when page_url is null then 1 else 0 end', 'occurred_at', 'event_id']) }}
+        ) as landing_event,
+        -- the user id of the last event that carries one
+        max_by(
+            user_id,
+            {{ sort_key(['case when user_id is null then 0 else 1 end', 'occurred_at', 'event_id']) }}
+        ) as last_user_id
     from numbered
     group by device_key, session_number
-
-),
-
-landing_events as (
-
-    select * from ranked
-    where landing_rank = 1
-
-),
-
-session_users as (
-
-    select
-        device_key,
-        session_number,
-        user_id
-    from ranked
-    where user_rank = 1
 
 ),
 
@@ -242,20 +228,20 @@ final as (
         -- keys
         {{ surrogate_key(['session_metrics.device_key', 'session_metrics.session_start_at']) }} as session_id,
         session_metrics.device_key,
-        landing_events.anonymous_id,
-        session_users.user_id,
+        session_metrics.landing_event.anonymous_id,
+        session_metrics.last_user_id as user_id,
 
         -- dimensions
         cast(session_metrics.session_number as integer) as session_number,
-        landing_events.page_url as landing_page_url,
-        landing_events.page_path as landing_page_path,
-        landing_events.page_referrer as landing_page_referrer,
-        landing_events.utm_source,
-        landing_events.utm_medium,
-        landing_events.utm_campaign,
-        landing_events.utm_content,
-        landing_events.utm_term,
-        landing_events.channel,
+        session_metrics.landing_event.page_url as landing_page_url,
+        session_metrics.landing_event.page_path as landing_page_path,
+        session_metrics.landing_event.page_referrer as landing_page_referrer,
+        session_metrics.landing_event.utm_source,
+        session_metrics.landing_event.utm_medium,
+        session_metrics.landing_event.utm_campaign,
+        session_metrics.landing_event.utm_content,
+        session_metrics.landing_event.utm_term,
+        session_metrics.landing_event.channel,
 
         -- metrics
         cast(session_metrics.event_count as integer) as event_count,
@@ -271,14 +257,6 @@ final as (
         session_metrics.last_event_loaded_at
 
     from session_metrics
-    inner join landing_events
-        on
-            session_metrics.device_key = landing_events.device_key
-            and session_metrics.session_number = landing_events.session_number
-    inner join session_users
-        on
-            session_metrics.device_key = session_users.device_key
-            and session_metrics.session_number = session_users.session_number
 
 )
 
