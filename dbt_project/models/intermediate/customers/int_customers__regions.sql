@@ -42,39 +42,15 @@ country_regions as (
 
 ),
 
-consent_regions_ranked as (
-
-    select
-        customer_id,
-        upper(consent_region) as region,
-        row_number() over (
-            partition by customer_id order by occurred_at desc, consent_event_id desc
-        ) as row_rank
-    from consent_events
-    where consent_region is not null
-
-),
-
 consent_regions as (
 
+    -- the latest (then largest id) consent event's region: one aggregate, not a window over every event
     select
         customer_id,
-        region
-    from consent_regions_ranked
-    where row_rank = 1
-
-),
-
-locale_countries_ranked as (
-
-    select
-        customer_id,
-        upper({{ dbt.split_part(dbt.replace('locale', "'_'", "'-'"), "'-'", 2) }}) as country_code,
-        row_number() over (
-            partition by customer_id order by occurred_at desc, event_id desc
-        ) as row_rank
-    from events
-    where {{ dbt.replace('locale', "'_'", "'-'") }} like '%-%'  -- 'en_US' or 'en-US'
+        max_by(upper(consent_region), {{ sort_key(['occurred_at', 'consent_event_id']) }}) as region
+    from consent_events
+    where consent_region is not null
+    group by customer_id
 
 ),
 
@@ -82,9 +58,13 @@ locale_countries as (
 
     select
         customer_id,
-        country_code
-    from locale_countries_ranked
-    where row_rank = 1
+        max_by(
+            upper({{ dbt.split_part(dbt.replace('locale', "'_'", "'-'"), "'-'", 2) }}),
+            {{ sort_key(['occurred_at', 'event_id']) }}
+        ) as country_code
+    from events
+    where {{ dbt.replace('locale', "'_'", "'-'") }} like '%-%'  -- 'en_US' or 'en-US'
+    group by customer_id
 
 ),
 
