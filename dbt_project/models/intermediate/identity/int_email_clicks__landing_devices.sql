@@ -53,8 +53,10 @@ sends as (
     left join recipients on email_events.recipient_email = recipients.recipient_email
     where email_events.message_id is not null
     group by email_events.message_id
+    -- one recipient: count(distinct) = 1 as min = max (nulls ignored by both), without a distinct aggregate's second
+    -- pass over every email event
     having
-        count(distinct recipients.email_match_key) = 1
+        min(recipients.email_match_key) = max(recipients.email_match_key)
 
 ),
 
