@@ -29,7 +29,7 @@ FORBIDDEN = {
     r"\bsha256\s*\(": "the sha256_hex macro",
     r"\bmd5\s*\(": "the md5_hex macro",
     r"\bregexp_matches\s*\(": "a dispatch macro",
-    r"\barg_(max|min)\s*\(|\b(max|min)_by\s*\(": "row_number() over (…) and a filter",
+    r"\barg_(max|min)\s*\(|\b(max|min)_by\s*\(": "the first_by / last_by macros, or row_number() over (…) and a filter",
     r"\bread_(parquet|csv|json)\w*\s*\(": "a source",
     r"\bilike\b": "lower(…) like …",
     r"\bas\s+(varchar|text|timestamptz|json|hugeint|ubigint|uinteger)\b": "dbt.type_string() (Spark: string), timestamp",

@@ -1,7 +1,17 @@
-{#- Several values as one, for `min_by` / `max_by` (both engines have them): `sort_key(exprs)` orders rows by the
-    expressions in turn, as `order by` would (no expression may be null: a null field compares differently on each
-    engine); `named_values({'name': expr, ...})` carries several columns of the chosen row, read back as
-    `<alias>.<name>`. One aggregate instead of a window ranked per group and a join back (fct_sessions). -#}
+{#- One row's values per group, as an aggregate instead of a window ranked per group and a join back (fct_sessions):
+    `first_by(value, exprs)` / `last_by(value, exprs)` is `value` at the row that orders first / last by the
+    expressions in turn, as `order by` would (no expression may be null: a null field compares differently inside a
+    struct on each engine; the value may be); `named_values({'name': expr, ...})` carries several columns of that
+    row, read back as `<alias>.<name>`. DuckDB and Spark both have min_by / max_by and order structs field by field.
+-#}
+{% macro first_by(value, exprs) -%}
+    min_by({{ value }}, {{ sort_key(exprs) }})
+{%- endmacro %}
+
+{% macro last_by(value, exprs) -%}
+    max_by({{ value }}, {{ sort_key(exprs) }})
+{%- endmacro %}
+
 {% macro sort_key(exprs) -%}
     {{ return(adapter.dispatch('sort_key', 'mos_pipelines')(exprs)) }}
 {%- endmacro %}

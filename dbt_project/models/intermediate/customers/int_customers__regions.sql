@@ -47,7 +47,7 @@ consent_regions as (
     -- the latest (then largest id) consent event's region: one aggregate, not a window over every event
     select
         customer_id,
-        max_by(upper(consent_region), {{ sort_key(['occurred_at', 'consent_event_id']) }}) as region
+        {{ last_by('upper(consent_region)', ['occurred_at', 'consent_event_id']) }} as region
     from consent_events
     where consent_region is not null
     group by customer_id
@@ -58,10 +58,10 @@ locale_countries as (
 
     select
         customer_id,
-        max_by(
-            upper({{ dbt.split_part(dbt.replace('locale', "'_'", "'-'"), "'-'", 2) }}),
-            {{ sort_key(['occurred_at', 'event_id']) }}
-        ) as country_code
+        {{ last_by(
+            'upper(' ~ dbt.split_part(dbt.replace('locale', "'_'", "'-'"), "'-'", 2) ~ ')',
+            ['occurred_at', 'event_id']
+        ) }} as country_code
     from events
     where {{ dbt.replace('locale', "'_'", "'-'") }} like '%-%'  -- 'en_US' or 'en-US'
     group by customer_id

@@ -208,15 +208,13 @@ session_metrics as (
         max(occurred_at) as session_end_at,
         max(loaded_at) as last_event_loaded_at,
         -- the landing event: the first event with a page, else the first event (event_id breaks ties: it is unique)
-        min_by(
-            {{ named_values(landing_columns) }},
-            {{ sort_key(['case when page_url is null then 1 else 0 end', 'occurred_at', 'event_id']) }}
-        ) as landing_event,
+        {{ first_by(
+            named_values(landing_columns),
+            ['case when page_url is null then 1 else 0 end', 'occurred_at', 'event_id']
+        ) }} as landing_event,
         -- the user id of the last event that carries one
-        max_by(
-            user_id,
-            {{ sort_key(['case when user_id is null then 0 else 1 end', 'occurred_at', 'event_id']) }}
-        ) as last_user_id
+        {{ last_by('user_id', ['case when user_id is null then 0 else 1 end', 'occurred_at', 'event_id']) }}
+            as last_user_id
     from numbered
     group by device_key, session_number
 
