@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from mos_pipelines.identity.clustering import ClusterSettings
 from mos_pipelines.identity.comparisons import exact, jaro_winkler, levenshtein
@@ -89,7 +90,11 @@ def test_records_read_from_a_table_by_name_resolve_as_the_same_frame():
     result = resolve("crm_records", "record_id", SETTINGS, ClusterSettings(), con=con)
     assert result.clusters.equals(expected.clusters)
     pd.testing.assert_frame_equal(result.links, expected.links)
-    assert result.model.lam == expected.model.lam and result.model.m == expected.model.m
+    # the same fit up to the last bits: DuckDB's parallel sums add in no fixed order (CI saw lam differ at 1e-18)
+    assert result.model.lam == pytest.approx(expected.model.lam, rel=1e-12, abs=0)
+    assert result.model.m.keys() == expected.model.m.keys()
+    for name, levels in expected.model.m.items():
+        assert result.model.m[name] == pytest.approx(levels, rel=1e-12, abs=0)
     assert expected.clusters["cluster_id"].nunique() < len(records)  # duplicates were found
     assert con.execute("select count(*) from crm_records").fetchone() == (len(records),)  # the input left as it was
 
